@@ -1,0 +1,144 @@
+"""Normalisation of the budget codes to their warehouse form (see GLOSSARY.md).
+
+Sources write the same code in many ways: programme ``352``, ``352.0``, ``P352``,
+``0352``; action ``1``, ``01``, ``352-01``, ``0352-01``; ministère ``MIN50``,
+``50.0``, ``7``, ``MIN50 Transformation et fonction publiques``. Every function
+here returns the one form the warehouse stores, as text, or ``None`` for an
+empty cell, and raises :class:`CodeError` for a value that is not such a code.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CodeError",
+    "normalise_action",
+    "normalise_categorie",
+    "normalise_ministere",
+    "normalise_mission",
+    "normalise_programme",
+    "normalise_sous_action",
+    "normalise_titre",
+]
+
+
+class CodeError(ValueError):
+    """A cell that should hold a budget code holds something else."""
+
+
+_FLOAT_ZERO = re.compile(r"^(\d+)\.0+$")
+_PROGRAMME = re.compile(r"^[Pp]?0*(\d{1,3})$")
+_ACTION = re.compile(r"^(?:[Pp]?0*(\d{1,3})-)?(\d{1,2})$")
+_SOUS_ACTION = re.compile(r"^(?:[Pp]?0*(\d{1,3})-)?(?:(\d{2})-)?(\d{1,2})$")
+_SOUS_ACTION_JOINED = re.compile(r"^(\d{2})(\d{2})$")
+_MINISTERE = re.compile(r"^(?:MIN)?\s*0*(\d{1,2})(?:\.0+)?(?:\s+\S.*)?$", re.IGNORECASE)
+_MISSION = re.compile(r"^M?([A-Z]{2})(?:\s+\S.*)?$")
+_CATEGORIE = re.compile(r"^(\d{1,2})$")
+_TITRE = re.compile(r"^(\d)$")
+
+
+def _clean(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    match = _FLOAT_ZERO.match(text)
+    return match.group(1) if match else text
+
+
+def normalise_programme(value: object) -> str | None:
+    """Programme code as 3 digits: ``352``, ``352.0``, ``P352``, ``0352`` → ``'352'``."""
+    text = _clean(value)
+    if text is None:
+        return None
+    match = _PROGRAMME.match(text)
+    if not match:
+        raise CodeError(f"not a programme code: {value!r}")
+    return match.group(1).zfill(3)
+
+
+def normalise_action(value: object, code_programme: str | None = None) -> str | None:
+    """Action code as 2 digits within its programme: ``1``, ``352-01``, ``0352-01`` → ``'01'``.
+
+    Where the value carries its programme (``352-01``) and ``code_programme`` is
+    given, the two must agree.
+    """
+    text = _clean(value)
+    if text is None:
+        return None
+    match = _ACTION.match(text)
+    if not match:
+        raise CodeError(f"not an action code: {value!r}")
+    prefix, action = match.groups()
+    if prefix and code_programme and prefix.zfill(3) != code_programme:
+        raise CodeError(f"action {value!r} does not belong to programme {code_programme}")
+    return action.zfill(2)
+
+
+def normalise_sous_action(
+    value: object, code_programme: str | None = None
+) -> tuple[str | None, str | None]:
+    """Split a sous-action cell into ``(code_action, code_sous_action)``, 2 digits each.
+
+    ``308-06-03`` → ``('06', '03')``; ``0101`` (action and sous-action written
+    together) → ``('01', '01')``; ``3`` → ``(None, '03')``; empty → ``(None, None)``.
+    """
+    text = _clean(value)
+    if text is None:
+        return None, None
+    joined = _SOUS_ACTION_JOINED.match(text)
+    if joined:
+        return joined.group(1), joined.group(2)
+    match = _SOUS_ACTION.match(text)
+    if not match:
+        raise CodeError(f"not a sous-action code: {value!r}")
+    prefix, action, sous_action = match.groups()
+    if prefix and code_programme and prefix.zfill(3) != code_programme:
+        raise CodeError(f"sous-action {value!r} does not belong to programme {code_programme}")
+    return action, sous_action.zfill(2)
+
+
+def normalise_ministere(value: object) -> str | None:
+    """Ministère code as 2 digits: ``MIN50``, ``50.0``, ``7``, ``MIN50 Transformation…`` → ``'50'``/``'07'``."""
+    text = _clean(value)
+    if text is None:
+        return None
+    match = _MINISTERE.match(text)
+    if not match:
+        raise CodeError(f"not a ministère code: {value!r}")
+    return match.group(1).zfill(2)
+
+
+def normalise_mission(value: object) -> str | None:
+    """Mission code as 2 upper-case letters: ``TR``, ``MTR Transformation et fonction publiques`` → ``'TR'``."""
+    text = _clean(value)
+    if text is None:
+        return None
+    match = _MISSION.match(text.upper() if len(text) <= 3 else text)
+    if not match:
+        raise CodeError(f"not a mission code: {value!r}")
+    return match.group(1)
+
+
+def normalise_categorie(value: object) -> str | None:
+    """Catégorie code as 2 digits: ``31``, ``31.0`` → ``'31'``."""
+    text = _clean(value)
+    if text is None:
+        return None
+    match = _CATEGORIE.match(text)
+    if not match:
+        raise CodeError(f"not a catégorie code: {value!r}")
+    return match.group(1).zfill(2)
+
+
+def normalise_titre(value: object) -> str | None:
+    """Titre code as 1 digit ``1``…``7``: ``2``, ``2.0`` → ``'2'``."""
+    text = _clean(value)
+    if text is None:
+        return None
+    match = _TITRE.match(text)
+    if not match:
+        raise CodeError(f"not a titre code: {value!r}")
+    return match.group(1)
