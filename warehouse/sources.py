@@ -1,0 +1,242 @@
+"""Find the source files: in a local folder, or downloaded from the official portals.
+
+A local folder is walked recursively; each file is identified by its content
+(sha256 against the catalogue, then its header against the families), never by its
+name alone. Downloads use ``requests`` with timeouts and retries with backoff,
+stream to a temporary file, and are renamed into place only once complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from schemas.catalogue import CatalogueEntry, catalogue
+from schemas.families import FamilyMatch, best_family, credit_families
+from warehouse.tables import RawTable, TableReadError, read_tables
+
+__all__ = [
+    "Recognition",
+    "SourceFile",
+    "discover_sources",
+    "download_sources",
+    "recognise",
+]
+
+log = logging.getLogger(__name__)
+
+_YEAR_IN_NAME = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to read. ``fichier``: its path relative to the sources folder."""
+
+    source_id: str
+    fichier: str
+    chemin: Path
+    sha256: str
+    octets: int
+    url: str | None = None
+    entree: CatalogueEntry | None = None
+
+
+@dataclass
+class Recognition:
+    """What a file was recognised as. ``match`` is None for a file of no covered family."""
+
+    source: SourceFile
+    header: list[str]
+    match: FamilyMatch | None
+    table: RawTable | None = field(default=None, repr=False)
+    exercice_hint: int | None = None
+    error: str | None = None
+
+    @property
+    def famille(self) -> str | None:
+        return self.match.family.id if self.match else None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _entry_for(relative: str, sha256: str) -> CatalogueEntry | None:
+    entries = catalogue()
+    by_hash = next((e for e in entries if e.sha256 == sha256), None)
+    if by_hash:
+        return by_hash
+    name = Path(relative).as_posix()
+    return next(
+        (e for e in entries if e.fichier == name or Path(e.fichier).name == Path(name).name
+         and "/" not in e.fichier),
+        None,
+    )
+
+
+def _source_id(relative: str, entry: CatalogueEntry | None) -> str:
+    if entry is not None:
+        return entry.id
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(relative).with_suffix("").as_posix().lower())
+    return "fichier-" + stem.strip("-")
+
+
+def discover_sources(folder: Path) -> list[SourceFile]:
+    """Every file below ``folder`` (hidden ones aside), with its hash and catalogue entry.
+
+    A file whose sha256 is in the catalogue takes that entry's id; else the entry of
+    the same file name, if any (a changed file keeps its source id); else an id made
+    from its path. Raises ``FileNotFoundError`` if ``folder`` does not exist.
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"sources folder not found: {folder}")
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in Path(relative).parts):
+            continue
+        digest = sha256_of(path)
+        entry = _entry_for(relative, digest)
+        found.append(
+            SourceFile(
+                source_id=_source_id(relative, entry),
+                fichier=relative,
+                chemin=path,
+                sha256=digest,
+                octets=path.stat().st_size,
+                url=entry.url if entry else None,
+                entree=entry,
+            )
+        )
+    return found
+
+
+def http_session(retries: int = 4, backoff: float = 1.0) -> requests.Session:
+    """A ``requests`` session retrying connection errors and 429/5xx with exponential backoff."""
+    session = requests.Session()
+    retry = Retry(
+        total=retries,
+        backoff_factor=backoff,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=("GET", "HEAD"),
+        respect_retry_after_header=True,
+    )
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.headers["User-Agent"] = "budget-warehouse (open-data pipeline)"
+    return session
+
+
+def download(url: str, target: Path, session: requests.Session, timeout: float = 60.0) -> str:
+    """Download ``url`` to ``target``; return its sha256.
+
+    The body is streamed to a temporary file beside ``target`` and renamed into
+    place only once complete, so ``target`` is never half-written. Raises
+    ``requests.RequestException`` after the retries are spent.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle, session.get(url, stream=True, timeout=timeout) as reply:
+            reply.raise_for_status()
+            for chunk in reply.iter_content(_CHUNK):
+                handle.write(chunk)
+                digest.update(chunk)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
+
+
+def download_sources(
+    cache: Path,
+    entries: Iterable[CatalogueEntry] | None = None,
+    session: requests.Session | None = None,
+    refresh: bool = False,
+) -> tuple[list[SourceFile], list[tuple[CatalogueEntry, str]]]:
+    """Fetch every catalogue entry that has an official address into ``cache``.
+
+    A file already in ``cache`` is reused unless ``refresh``. Returns the files
+    fetched and, for each entry that could not be fetched, the error. A sha256
+    that differs from the catalogue's is logged (portal exports are regenerated),
+    not refused: the file is recognised by its content like any other.
+    """
+    session = session or http_session()
+    files, failures = [], []
+    for entry in entries if entries is not None else catalogue():
+        if not entry.downloadable:
+            continue
+        target = cache / entry.fichier
+        try:
+            if refresh or not target.exists():
+                log.info("downloading %s from %s", entry.fichier, entry.url)
+                digest = download(entry.url, target, session)
+            else:
+                digest = sha256_of(target)
+        except requests.RequestException as exc:
+            log.error("cannot download %s: %s", entry.url, exc)
+            failures.append((entry, str(exc)))
+            continue
+        if entry.sha256 and digest != entry.sha256:
+            log.warning("%s: sha256 %s differs from the catalogue's", entry.fichier, digest)
+        files.append(
+            SourceFile(
+                source_id=entry.id,
+                fichier=entry.fichier,
+                chemin=target,
+                sha256=digest,
+                octets=target.stat().st_size,
+                url=entry.url,
+                entree=entry,
+            )
+        )
+    return files, failures
+
+
+def _exercice_hint(source: SourceFile) -> int | None:
+    """The exercice a file states nowhere inside: the catalogue's (same bytes, or downloaded
+    for that entry), else the one four-digit year in its path."""
+    entry = source.entree
+    if entry is not None and (entry.sha256 == source.sha256 or source.url == entry.url):
+        return entry.exercice
+    years = set(_YEAR_IN_NAME.findall(source.fichier))
+    return int(years.pop()) if len(years) == 1 else None
+
+
+def recognise(source: SourceFile) -> Recognition:
+    """Read ``source`` as a table and find its family from its header (best match).
+
+    For a workbook, the sheet whose header matches best. A file that is not a
+    table, or matches no family, comes back with ``match = None`` and its header.
+    """
+    try:
+        tables = read_tables(source.chemin, source.fichier)
+    except (TableReadError, OSError) as exc:
+        return Recognition(source, [], None, error=str(exc))
+    best: tuple[FamilyMatch, RawTable] | None = None
+    for table in tables:
+        match = best_family(table.header, credit_families())
+        if match and (best is None or match.explained > best[0].explained):
+            best = (match, table)
+    if best is None:
+        header = tables[0].header if tables else []
+        return Recognition(source, header, None, table=tables[0] if tables else None)
+    match, table = best
+    return Recognition(source, table.header, match, table, _exercice_hint(source))
