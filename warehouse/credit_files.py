@@ -44,7 +44,7 @@ from schemas.families import AmountColumn, FamilyMatch, vocabulary
 from schemas.headers import fold_header
 from warehouse.tables import RawTable
 
-__all__ = ["CreditRead", "LINE_SCHEMA", "SourceReadError", "read_credit_table"]
+__all__ = ["CreditRead", "LINE_SCHEMA", "SourceReadError", "read_credit_table", "stated_exercice"]
 
 MONEY = pl.Decimal(18, 2)
 
@@ -139,8 +139,7 @@ def read_credit_table(
     if match.missing:
         raise SourceReadError(
             fichier,
-            f"required column(s) missing for family {match.family.id}: "
-            + ", ".join(match.missing),
+            f"required column(s) missing for family {match.family.id}: " + ", ".join(match.missing),
         )
     reader = _LineReader(table, match, source_id, exercice_hint)
     return reader.read()
@@ -226,7 +225,8 @@ class _LineReader:
             columns = [a for a in self.match.amounts if a.phase == phase]
             others = [a for a in self.match.amounts if a.phase and a.phase != phase]
             constant = all(
-                len(values[a.index]) == 1 and parse_euros(next(iter(values[a.index]))) not in (None, 0)
+                len(values[a.index]) == 1
+                and parse_euros(next(iter(values[a.index]))) not in (None, 0)
                 for a in columns
             )
             others_vary = any(len(values[a.index]) > 1 for a in others)
@@ -273,8 +273,10 @@ class _LineReader:
             self.set_aside[reason] += 1
             if reason == "total":
                 totals.append((ligne, row))
-        lines = pl.DataFrame(out, schema=LINE_SCHEMA, orient="row") if out else pl.DataFrame(
-            schema=LINE_SCHEMA
+        lines = (
+            pl.DataFrame(out, schema=LINE_SCHEMA, orient="row")
+            if out
+            else pl.DataFrame(schema=LINE_SCHEMA)
         )
         exercices = sorted(set(lines["exercice"].to_list())) if out else []
         if len(exercices) > 1:
@@ -420,3 +422,26 @@ def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     if a is None and b is None:
         return None
     return (a or Decimal(0)) + (b or Decimal(0))
+
+
+def stated_exercice(table: RawTable, match: FamilyMatch, exercice_hint: int | None) -> int | None:
+    """The exercice a credit file holds, found cheaply (before the file is read in full).
+
+    The ``exercice`` column of the first data line, else the year of its ``phase``
+    column (``PLF 2019``), else the year of the amount headers (``AE LFI 2019``),
+    else ``exercice_hint`` (catalogue or file name). None when nothing states it.
+    """
+    for name in ("exercice", "phase"):
+        index = match.fields.get(name)
+        if index is None:
+            continue
+        for row in table.rows:
+            if row[index] is not None:
+                year = _YEAR.search(row[index])
+                if year:
+                    return int(year.group(1))
+                break
+    header_years = {a.exercice for a in match.amounts if a.exercice}
+    if len(header_years) == 1:
+        return header_years.pop()
+    return exercice_hint

@@ -13,9 +13,23 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.families import Family
+from schemas.credits import CreditLinesModel
+from schemas.families import Family, credit_families
+from schemas.validation import ValidationFailed, validate
+from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_table
+from warehouse.sources import InventoryItem, recognise
+from warehouse.staging import SourceReport
+from warehouse.tables import TableReadError
 
-__all__ = ["BUSINESS_KEY", "CREDITS_COLUMNS", "RoleAssignment", "assign_roles", "to_credits"]
+__all__ = [
+    "BUSINESS_KEY",
+    "CREDITS_COLUMNS",
+    "RoleAssignment",
+    "assign_roles",
+    "stage_exercice",
+    "to_credits",
+    "with_roles",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +94,17 @@ def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleA
     for (exercice, phase, type_budget), group in keys.group_by(
         ["exercice", "phase", "type_budget"], maintain_order=True
     ):
-        ranked = sorted(
-            (families[s].rank(phase) or 99, s) for s in group["source_id"].to_list()
-        )
+        ranked = sorted((families[s].rank(phase) or 99, s) for s in group["source_id"].to_list())
         best_rank, best = ranked[0]
         ties = [s for r, s in ranked if r == best_rank]
         if len(ties) > 1:
             log.warning(
                 "%s %s %s: %s rank equally; %s is taken as authoritative",
-                exercice, phase, type_budget, ties, best,
+                exercice,
+                phase,
+                type_budget,
+                ties,
+                best,
             )
         for _rank, source_id in ranked:
             assignments.append(
@@ -139,6 +155,110 @@ def to_credits(lines: pl.DataFrame) -> pl.DataFrame:
         pl.col("source_ligne").min(),
         pl.len().cast(pl.Int32).alias("nb_lignes_source"),
     )
-    return grouped.with_columns(
-        *[pl.col(m).cast(pl.Decimal(18, 2)) for m in money],
-    ).select(CREDITS_COLUMNS).sort(list(BUSINESS_KEY), nulls_last=True)
+    return (
+        grouped.with_columns(
+            *[pl.col(m).cast(pl.Decimal(18, 2)) for m in money],
+        )
+        .select(CREDITS_COLUMNS)
+        .sort(list(BUSINESS_KEY), nulls_last=True)
+    )
+
+
+def stage_exercice(
+    items: list[InventoryItem], previous: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, list[SourceReport]]:
+    """Read every credit file of one exercice into line-level rows with their role.
+
+    ``items``: the inventory items of the exercice's credit files. Each file is
+    read and validated on its own (:class:`schemas.credits.CreditLinesModel`); a
+    file that fails is reported (``statut = 'erreur'``, the message naming the
+    file, the row and the column) and its lines of the previous build
+    (``previous``, the exercice's former staging) are carried over unchanged
+    (``repris = true``), so its last good data stays. Returns the lines (columns
+    of :data:`warehouse.credit_files.LINE_SCHEMA` plus ``role`` and ``repris``) and
+    one report per file.
+    """
+    families = {f.id: f for f in credit_families()}
+    frames: list[pl.DataFrame] = []
+    reports: list[SourceReport] = []
+    family_of: dict[str, Family] = {}
+    for item in items:
+        report = _report(item)
+        reports.append(report)
+        family_of[item.source.source_id] = families[item.famille]
+        try:
+            read = _read_and_validate(item)
+        except (SourceReadError, TableReadError) as exc:
+            report.statut, report.message = "erreur", str(exc)
+            log.error("%s", exc)
+            if previous is not None:
+                kept = previous.filter(pl.col("source_id") == item.source.source_id)
+                if kept.height:
+                    frames.append(kept.select(LINE_SCHEMA).with_columns(repris=pl.lit(True)))
+            continue
+        report.statut = "lu"
+        report.phases = list(read.phases)
+        report.lignes = read.data_rows
+        report.lignes_retenues = read.kept
+        report.lignes_ecartees_par_motif = read.set_aside
+        report.montants_vides = read.empty_amounts
+        report.titres_corriges = read.titres_corriges
+        report.controle_totaux = read.total_mismatches
+        if read.broken_phases:
+            report.message = (
+                f"phase(s) {', '.join(read.broken_phases)} broken at source (one constant value "
+                "on every line): computed as PLF + AMD"
+            )
+        frames.append(read.lines.with_columns(repris=pl.lit(False)))
+    if not frames:
+        empty = pl.DataFrame(schema={**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String})
+        return empty, reports
+    lines = pl.concat(frames, how="vertical")
+    roles = assign_roles(lines, family_of)
+    lines = with_roles(lines, roles)
+    by_source: dict[str, dict[str, str]] = {}
+    for r in roles:
+        by_source.setdefault(r.source_id, {})[f"{r.phase}/{r.type_budget or '-'}"] = r.role
+    for report in reports:
+        report.roles = by_source.get(report.source_id, {})
+    return lines, reports
+
+
+def _report(item: InventoryItem) -> SourceReport:
+    source = item.source
+    return SourceReport(
+        source_id=source.source_id,
+        fichier=source.fichier,
+        statut="lu",
+        url=source.url,
+        sha256=source.sha256,
+        octets=source.octets,
+        type_fichier=item.type_fichier,
+        encodage=item.encodage,
+        format=item.famille,
+        exercice=item.exercice,
+        entete=list(item.entete),
+    )
+
+
+def _read_and_validate(item: InventoryItem) -> CreditRead:
+    found = recognise(item.source)
+    if found.match is None or found.table is None:
+        raise SourceReadError(item.source.fichier, found.error or "no longer matches its family")
+    read = read_credit_table(found.table, found.match, item.source.source_id, found.exercice_hint)
+    try:
+        validate(CreditLinesModel, read.lines)
+    except ValidationFailed as exc:
+        first = exc.failures.drop_nulls("index").head(1)
+        if first.height:
+            row = first.row(0, named=True)
+            ligne = read.lines["source_ligne"][row["index"]]
+            raise SourceReadError(
+                item.source.fichier,
+                f"{row['check']} failed on {row['failure_case']!r} "
+                f"({exc.failures.height} failure(s) in all)",
+                ligne=ligne,
+                colonne=row["column"],
+            ) from exc
+        raise SourceReadError(item.source.fichier, str(exc)) from exc
+    return read

@@ -26,11 +26,13 @@ from schemas.families import FamilyMatch, best_family, credit_families
 from warehouse.tables import RawTable, TableReadError, read_tables
 
 __all__ = [
+    "InventoryItem",
     "Recognition",
     "SourceFile",
     "discover_sources",
     "download_sources",
     "recognise",
+    "take_inventory",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,11 @@ def _entry_for(relative: str, sha256: str) -> CatalogueEntry | None:
         return by_hash
     name = Path(relative).as_posix()
     return next(
-        (e for e in entries if e.fichier == name or Path(e.fichier).name == Path(name).name
-         and "/" not in e.fichier),
+        (
+            e
+            for e in entries
+            if e.fichier == name or Path(e.fichier).name == Path(name).name and "/" not in e.fichier
+        ),
         None,
     )
 
@@ -240,3 +245,40 @@ def recognise(source: SourceFile) -> Recognition:
         return Recognition(source, header, None, table=tables[0] if tables else None)
     match, table = best
     return Recognition(source, table.header, match, table, _exercice_hint(source))
+
+
+@dataclass(frozen=True)
+class InventoryItem:
+    """One file seen in the sources: what it was recognised as, and its exercice."""
+
+    source: SourceFile
+    famille: str | None
+    exercice: int | None
+    entete: tuple[str, ...]
+    type_fichier: str | None = None
+    encodage: str | None = None
+    error: str | None = None
+
+
+def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
+    """Recognise every file and find the exercice of each credit file (cheaply)."""
+    from warehouse.credit_files import stated_exercice
+
+    items = []
+    for source in files:
+        found = recognise(source)
+        exercice = None
+        if found.match is not None and found.table is not None:
+            exercice = stated_exercice(found.table, found.match, found.exercice_hint)
+        items.append(
+            InventoryItem(
+                source=source,
+                famille=found.famille,
+                exercice=exercice,
+                entete=tuple(found.header),
+                type_fichier=found.table.format if found.table else None,
+                encodage=found.table.encoding if found.table else None,
+                error=found.error,
+            )
+        )
+    return items

@@ -94,7 +94,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
         raise TableReadError(
-            f"neither UTF-8 nor Windows-1252 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+            f"neither UTF-8 nor Windows-1252 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
         ) from exc
 
 
@@ -198,9 +198,7 @@ def _is_sub_header(header: tuple, candidate: tuple) -> bool:
     filled = [v for v in candidate if v is not None]
     if not filled or any(_looks_numeric(v) for v in filled):
         return False
-    return any(
-        h is None and c is not None for h, c in zip(header, candidate, strict=False)
-    )
+    return any(h is None and c is not None for h, c in zip(header, candidate, strict=False))
 
 
 def _looks_numeric(value: str) -> bool:
@@ -224,8 +222,10 @@ def _table_from_records(
     header_cells = list(records[header_at])
     data_start = header_at + 1
     header_rows = 1
-    if fmt != "csv" and data_start < len(records) and _is_sub_header(
-        records[header_at], records[data_start]
+    if (
+        fmt != "csv"
+        and data_start < len(records)
+        and _is_sub_header(records[header_at], records[data_start])
     ):
         upper, current = [], None
         for cell in header_cells:

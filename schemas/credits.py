@@ -1,0 +1,85 @@
+"""Pandera models of the credit tables (polars backend).
+
+Code formats follow GLOSSARY.md; amounts are euros as ``Decimal(18, 2)``; the
+titre of a line is the first digit of its catégorie (GLOSSARY.md, "The
+nomenclature by nature").
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandera.polars as pa
+import polars as pl
+
+__all__ = ["BUDGET_TYPES", "CreditLinesModel", "CreditsModel", "PHASES"]
+
+PHASES = ("PLF", "AMD", "LFI", "LFR", "EXEC")
+BUDGET_TYPES = ("BG", "BA", "CAS", "CCF", "CS")
+EXERCICE_MIN, EXERCICE_MAX = 2000, 2100
+
+Money = Annotated[pl.Decimal, 18, 2]
+
+
+class _CreditCodes(pa.DataFrameModel):
+    exercice: pl.Int16 = pa.Field(ge=EXERCICE_MIN, le=EXERCICE_MAX, description="fiscal year")
+    phase: str = pa.Field(isin=PHASES, description="PLF, AMD, LFI, LFR or EXEC")
+    type_budget: str = pa.Field(
+        nullable=True, isin=BUDGET_TYPES, description="BG, BA, CAS, CCF, CS"
+    )
+    code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits")
+    code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="2 letters")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="3 digits, e.g. 352")
+    code_action: str = pa.Field(
+        nullable=True, str_matches=r"^\d{2}$", description="2 digits within its programme"
+    )
+    code_sous_action: str = pa.Field(
+        nullable=True, str_matches=r"^\d{2}$", description="2 digits within its action"
+    )
+    code_categorie: str = pa.Field(
+        nullable=True, str_matches=r"^\d{2}$", description="2 digits, e.g. 31"
+    )
+    code_titre: str = pa.Field(nullable=True, str_matches=r"^[1-7]$", description="1 to 7")
+    ae: Money = pa.Field(description="autorisations d'engagement, euros")
+    cp: Money = pa.Field(description="crédits de paiement, euros")
+    ae_fdc_adp: Money = pa.Field(nullable=True, description="forecast of FdC/AdP in AE, euros")
+    cp_fdc_adp: Money = pa.Field(nullable=True, description="forecast of FdC/AdP in CP, euros")
+    calcule: bool = pa.Field(description="true where computed (LFI 2023 = PLF + AMD)")
+    source_id: str = pa.Field(description="catalogue id of the source file")
+    source_ligne: pl.Int32 = pa.Field(ge=1, description="1-based data row in the source file")
+
+    @pa.dataframe_check
+    def titre_is_first_digit_of_categorie(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """Where a catégorie is given, its first digit is the titre (GLOSSARY.md)."""
+        return data.lazyframe.select(
+            pl.col("code_categorie").is_null()
+            | (pl.col("code_categorie").str.slice(0, 1) == pl.col("code_titre"))
+        )
+
+
+class CreditLinesModel(_CreditCodes):
+    """Line-level rows of one credit file (``staging/credits``): one per source line and phase."""
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class CreditsModel(_CreditCodes):
+    """``credits`` (CONTRACT.md): one row per business key, authoritative sources only."""
+
+    nb_lignes_source: pl.Int32 = pa.Field(ge=1, description="source lines summed into the row")
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = [
+            "exercice",
+            "phase",
+            "type_budget",
+            "code_programme",
+            "code_action",
+            "code_sous_action",
+            "code_categorie",
+            "code_titre",
+        ]

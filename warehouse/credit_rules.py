@@ -1,0 +1,164 @@
+"""Business rules of the credits, as functions that return the rows breaking them.
+
+Each function takes staged line-level rows (``staging/credits``: the columns of
+:data:`warehouse.credit_files.LINE_SCHEMA` plus ``role``) and returns a frame of
+the offending rows: empty when the rule holds. Amounts are euros,
+``Decimal(18, 2)``. Source of the rules: ``shared/data/README.md`` ("Credits")
+and CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = [
+    "lfi_plf_amd_mismatches",
+    "repeated_keys",
+    "t2_ht2_mismatches",
+    "witness_differences",
+]
+
+_ZERO = pl.lit(0).cast(pl.Decimal(18, 2))
+_PROGRAMME_KEY = ["exercice", "phase", "type_budget", "code_programme"]
+
+
+def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines where T2 + HT2 ≠ the published total, in AE or CP.
+
+    Only where a file publishes all three (``AE T2 LFI``, ``AE HT2 LFI``,
+    ``AE ( T2 + HT2) LFI``); not where the total is computed (LFI 2023, broken at
+    source). Columns: source_id, source_ligne, phase, grandeur, t2, ht2, total.
+    """
+    parts = []
+    for grandeur in ("ae", "cp"):
+        parts.append(
+            lines.filter(pl.col(f"{grandeur}_publie").is_not_null() & ~pl.col("calcule"))
+            .select(
+                "source_id",
+                "source_ligne",
+                "phase",
+                pl.lit(grandeur).alias("grandeur"),
+                pl.col(f"{grandeur}_t2").fill_null(_ZERO).alias("t2"),
+                pl.col(f"{grandeur}_ht2").fill_null(_ZERO).alias("ht2"),
+                pl.col(f"{grandeur}_publie").alias("total"),
+            )
+            .filter(pl.col("t2") + pl.col("ht2") != pl.col("total"))
+        )
+    return pl.concat(parts).sort("source_id", "source_ligne")
+
+
+def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines of a file where the published LFI ≠ PLF + AMD of the same line, in AE or CP.
+
+    Only where the LFI is published, not computed. An absent AMD row is an
+    amendment of zero. Columns: source_id, source_ligne, exercice, code_programme,
+    grandeur, plf, amd, lfi.
+    """
+    key = ["source_id", "source_ligne", "exercice", "code_programme"]
+    lfi = lines.filter((pl.col("phase") == "LFI") & ~pl.col("calcule"))
+    if lfi.is_empty():
+        return pl.DataFrame(
+            schema={
+                "source_id": pl.String,
+                "source_ligne": pl.Int32,
+                "exercice": pl.Int16,
+                "code_programme": pl.String,
+                "grandeur": pl.String,
+                "plf": pl.Decimal(18, 2),
+                "amd": pl.Decimal(18, 2),
+                "lfi": pl.Decimal(18, 2),
+            }
+        )
+    sources = lfi["source_id"].unique().to_list()
+    same_file = lines.filter(pl.col("source_id").is_in(sources))
+    plf = same_file.filter(pl.col("phase") == "PLF").select(*key, ae_plf="ae", cp_plf="cp")
+    amd = same_file.filter(pl.col("phase") == "AMD").select(*key, ae_amd="ae", cp_amd="cp")
+    joined = lfi.select(*key, ae_lfi="ae", cp_lfi="cp").join(plf, on=key, how="inner")
+    joined = joined.join(amd, on=key, how="left")
+    parts = []
+    for g in ("ae", "cp"):
+        parts.append(
+            joined.select(
+                *key,
+                pl.lit(g).alias("grandeur"),
+                pl.col(f"{g}_plf").alias("plf"),
+                pl.col(f"{g}_amd").fill_null(_ZERO).alias("amd"),
+                pl.col(f"{g}_lfi").alias("lfi"),
+            ).filter(pl.col("plf") + pl.col("amd") != pl.col("lfi"))
+        )
+    return pl.concat(parts).sort("source_id", "source_ligne")
+
+
+def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
+    """Programmes where a witness file states other AE or CP than the authoritative one.
+
+    Compared by (exercice, phase, type_budget, code_programme), over the
+    (exercice, phase, type_budget) the witness covers. A programme absent from one
+    side counts as zero there, so a programme with only zero amounts on one side is
+    not a difference. Columns: source_id (the witness), source_id_autorite, the
+    key, ae_autorite, ae_temoin, cp_autorite, cp_temoin, ecart_ae, ecart_cp.
+    """
+    totals = lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(
+        pl.col("ae").sum(), pl.col("cp").sum()
+    )
+    authority = totals.filter(pl.col("role") == "A").drop("role")
+    witnesses = totals.filter(pl.col("role") == "W").drop("role")
+    scope = ["exercice", "phase", "type_budget"]
+    covered = witnesses.select("source_id", *scope).unique()
+    authority_scoped = covered.join(
+        authority.rename({"source_id": "source_id_autorite"}),
+        on=scope,
+        how="inner",
+        nulls_equal=True,
+    )
+    compared = authority_scoped.join(
+        witnesses,
+        on=["source_id", *_PROGRAMME_KEY],
+        how="full",
+        coalesce=True,
+        nulls_equal=True,
+        suffix="_temoin",
+    ).rename({"ae": "ae_autorite", "cp": "cp_autorite"})
+    compared = compared.with_columns(
+        pl.col("source_id_autorite").fill_null(
+            pl.col("source_id_autorite").drop_nulls().first().over("source_id", *scope)
+        ),
+        *[
+            pl.col(c).fill_null(_ZERO)
+            for c in ("ae_autorite", "cp_autorite", "ae_temoin", "cp_temoin")
+        ],
+    ).with_columns(
+        ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"),
+        ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite"),
+    )
+    return (
+        compared.filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
+        .select(
+            "source_id",
+            "source_id_autorite",
+            *_PROGRAMME_KEY,
+            "ae_autorite",
+            "ae_temoin",
+            "cp_autorite",
+            "cp_temoin",
+            "ecart_ae",
+            "ecart_cp",
+        )
+        .sort("exercice", "phase", "source_id", "code_programme")
+    )
+
+
+def repeated_keys(lines: pl.DataFrame) -> pl.DataFrame:
+    """Business keys that several lines of one authoritative file share (summed into one row).
+
+    Columns: source_id, the business key, nb_lignes, source_lignes.
+    """
+    from warehouse.credits import BUSINESS_KEY
+
+    return (
+        lines.filter(pl.col("role") == "A")
+        .group_by("source_id", *BUSINESS_KEY)
+        .agg(pl.len().alias("nb_lignes"), pl.col("source_ligne").sort().alias("source_lignes"))
+        .filter(pl.col("nb_lignes") > 1)
+        .sort("source_id", *BUSINESS_KEY, nulls_last=True)
+    )

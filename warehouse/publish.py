@@ -1,0 +1,109 @@
+"""Parquet publication: readers never see a partial file (``shared/cases/B20``, ``B21``).
+
+Every file is written under a temporary name in its final folder, read back and
+checked (footer, row count, columns), then renamed into place with an atomic
+``os.replace``. A failed write leaves the previous file untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+
+__all__ = [
+    "InvalidParquet",
+    "PublishedFile",
+    "publish_partition",
+    "publish_table",
+    "verify_parquet",
+]
+
+
+class InvalidParquet(ValueError):
+    """A Parquet file that is truncated, unreadable, or not what was written."""
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    path: Path
+    rows: int
+    octets: int
+
+
+def verify_parquet(
+    path: Path, expected_rows: int | None = None, expected_columns: list[str] | None = None
+) -> int:
+    """Check that ``path`` is a complete Parquet file; return its row count.
+
+    Raises :class:`InvalidParquet` when the magic bytes or the footer are missing
+    (a truncated file), or the row count or the columns differ from the expected.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            handle.seek(-4, os.SEEK_END)
+            tail = handle.read(4)
+        if head != b"PAR1" or tail != b"PAR1":
+            raise InvalidParquet(f"{path}: no Parquet magic bytes at both ends (truncated?)")
+        metadata = pq.ParquetFile(path).metadata
+    except InvalidParquet:
+        raise
+    except Exception as exc:
+        raise InvalidParquet(f"{path}: unreadable Parquet file: {exc}") from exc
+    if expected_rows is not None and metadata.num_rows != expected_rows:
+        raise InvalidParquet(f"{path}: {metadata.num_rows} rows, expected {expected_rows}")
+    if expected_columns is not None:
+        columns = metadata.schema.to_arrow_schema().names
+        if columns != expected_columns:
+            raise InvalidParquet(f"{path}: columns {columns}, expected {expected_columns}")
+    return metadata.num_rows
+
+
+def _temporary(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+def publish_table(
+    connection: duckdb.DuckDBPyConnection, table: str, folder: Path, order_by: str | None = None
+) -> PublishedFile:
+    """Write DuckDB table ``table`` to ``folder/<table>.parquet`` (zstd), atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{table}.parquet"
+    temporary = _temporary(final)
+    query = f"SELECT * FROM {table}" + (f" ORDER BY {order_by}" if order_by else "")
+    rows = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    columns = [r[0] for r in connection.execute(f"DESCRIBE {table}").fetchall()]
+    try:
+        connection.execute(f"COPY ({query}) TO '{temporary}' (FORMAT parquet, COMPRESSION zstd)")
+        verify_parquet(temporary, rows, columns)
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return PublishedFile(final, rows, final.stat().st_size)
+
+
+def publish_partition(frame: pl.DataFrame, root: Path, key: str, value: object) -> PublishedFile:
+    """Write ``frame`` as the one file of partition ``key=value`` under ``root``, atomically.
+
+    Only ``root/<key>=<value>/`` is touched: other partitions stay as they are, and
+    rewriting a partition replaces its file, never adds a second one.
+    """
+    folder = root / f"{key}={value}"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / "part-0.parquet"
+    temporary = _temporary(final)
+    try:
+        frame.write_parquet(temporary, compression="zstd")
+        verify_parquet(temporary, frame.height, frame.columns)
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+    for stale in folder.glob("*.parquet"):
+        if stale != final:
+            stale.unlink()
+    return PublishedFile(final, frame.height, final.stat().st_size)

@@ -1,0 +1,92 @@
+"""The staging area: line-level credit rows and read reports, one folder per exercice.
+
+``<out>/staging/credits/exercice=<YYYY>/part-0.parquet`` holds every line read
+from every credit file of that exercice, authoritative and witness, with its
+``role``; ``rapport.json`` beside it, one report per file. Both are replaced
+atomically, one exercice at a time (``shared/cases/B20``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from warehouse.publish import publish_partition
+
+__all__ = ["SourceReport", "read_reports", "read_staged_lines", "write_staging"]
+
+PARTITION_KEY = "exercice"
+
+
+@dataclass
+class SourceReport:
+    """How reading one source file went (one row of the ``sources`` table, before loading).
+
+    ``statut``: ``lu`` (read), ``erreur`` (a covered family that could not be
+    read; ``message`` says the file, the row and the column), ``non_reconnu``
+    (no covered family), ``hors_selection`` (an exercice outside ``--years``).
+    """
+
+    source_id: str
+    fichier: str
+    statut: str
+    url: str | None = None
+    sha256: str | None = None
+    octets: int | None = None
+    type_fichier: str | None = None
+    encodage: str | None = None
+    format: str | None = None
+    exercice: int | None = None
+    phases: list[str] = field(default_factory=list)
+    message: str | None = None
+    lignes: int | None = None
+    lignes_retenues: int | None = None
+    lignes_ecartees_par_motif: dict[str, int] = field(default_factory=dict)
+    montants_vides: int | None = None
+    titres_corriges: int | None = None
+    controle_totaux: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)
+    entete: list[str] = field(default_factory=list)
+
+    @property
+    def lignes_ecartees(self) -> int:
+        return sum(self.lignes_ecartees_par_motif.values())
+
+
+def _folder(root: Path, exercice: int) -> Path:
+    return root / f"{PARTITION_KEY}={exercice}"
+
+
+def write_staging(
+    root: Path, exercice: int, lines: pl.DataFrame, reports: list[SourceReport]
+) -> None:
+    """Replace the staging of ``exercice``: its lines (Parquet) and its reports (JSON)."""
+    publish_partition(lines, root, PARTITION_KEY, exercice)
+    target = _folder(root, exercice) / "rapport.json"
+    temporary = target.with_name(f".rapport.json.{os.getpid()}.tmp")
+    temporary.write_text(
+        json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    os.replace(temporary, target)
+
+
+def read_staged_lines(root: Path, exercice: int | None = None) -> pl.DataFrame | None:
+    """Staged lines of ``exercice`` (or of every exercice), or None if none is staged."""
+    pattern = f"{PARTITION_KEY}={exercice if exercice is not None else '*'}/part-0.parquet"
+    files = sorted(root.glob(pattern))
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+
+
+def read_reports(root: Path, exercice: int | None = None) -> list[SourceReport]:
+    """Staged reports of ``exercice`` (or of every exercice)."""
+    pattern = f"{PARTITION_KEY}={exercice if exercice is not None else '*'}/rapport.json"
+    reports = []
+    for path in sorted(root.glob(pattern)):
+        reports.extend(SourceReport(**r) for r in json.loads(path.read_text(encoding="utf-8")))
+    return reports
