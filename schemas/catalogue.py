@@ -35,6 +35,4 @@ def catalogue() -> tuple[CatalogueEntry, ...]:
     """All entries of ``catalogue.toml``, in file order."""
     with open(Path(__file__).parent / "catalogue.toml", "rb") as handle:
         raw = tomllib.load(handle)
-    return tuple(
-        CatalogueEntry(**{**entry, "phases": tuple(entry["phases"])}) for entry in raw["source"]
-    )
+    return tuple(CatalogueEntry(**{**entry, "phases": tuple(entry["phases"])}) for entry in raw["source"])

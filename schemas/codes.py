@@ -77,9 +77,7 @@ def normalise_action(value: object, code_programme: str | None = None) -> str | 
     return action.zfill(2)
 
 
-def normalise_sous_action(
-    value: object, code_programme: str | None = None
-) -> tuple[str | None, str | None]:
+def normalise_sous_action(value: object, code_programme: str | None = None) -> tuple[str | None, str | None]:
     """Split a sous-action cell into ``(code_action, code_sous_action)``, 2 digits each.
 
     ``308-06-03`` → ``('06', '03')``; ``0101`` (action and sous-action written

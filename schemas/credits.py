@@ -24,21 +24,13 @@ Money = Annotated[pl.Decimal, 18, 2]
 class _CreditCodes(pa.DataFrameModel):
     exercice: pl.Int16 = pa.Field(ge=EXERCICE_MIN, le=EXERCICE_MAX, description="fiscal year")
     phase: str = pa.Field(isin=PHASES, description="PLF, AMD, LFI, LFR or EXEC")
-    type_budget: str = pa.Field(
-        nullable=True, isin=BUDGET_TYPES, description="BG, BA, CAS, CCF, CS"
-    )
+    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="BG, BA, CAS, CCF, CS")
     code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits")
     code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="2 letters")
     code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="3 digits, e.g. 352")
-    code_action: str = pa.Field(
-        nullable=True, str_matches=r"^\d{2}$", description="2 digits within its programme"
-    )
-    code_sous_action: str = pa.Field(
-        nullable=True, str_matches=r"^\d{2}$", description="2 digits within its action"
-    )
-    code_categorie: str = pa.Field(
-        nullable=True, str_matches=r"^\d{2}$", description="2 digits, e.g. 31"
-    )
+    code_action: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits within its programme")
+    code_sous_action: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits within its action")
+    code_categorie: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits, e.g. 31")
     code_titre: str = pa.Field(nullable=True, str_matches=r"^[1-7]$", description="1 to 7")
     ae: Money = pa.Field(description="autorisations d'engagement, euros")
     cp: Money = pa.Field(description="crédits de paiement, euros")
@@ -52,8 +44,7 @@ class _CreditCodes(pa.DataFrameModel):
     def titre_is_first_digit_of_categorie(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Where a catégorie is given, its first digit is the titre (GLOSSARY.md)."""
         return data.lazyframe.select(
-            pl.col("code_categorie").is_null()
-            | (pl.col("code_categorie").str.slice(0, 1) == pl.col("code_titre"))
+            pl.col("code_categorie").is_null() | (pl.col("code_categorie").str.slice(0, 1) == pl.col("code_titre"))
         )
 
 

@@ -150,9 +150,7 @@ def match_family(family: Family, header: list[str]) -> FamilyMatch:
                 fields[field_name] = index
                 break
     grandeurs = {a.grandeur for a in amounts}
-    missing = tuple(
-        name for name in family.required if name not in fields and name not in grandeurs
-    )
+    missing = tuple(name for name in family.required if name not in fields and name not in grandeurs)
     return FamilyMatch(
         family=family,
         fields=fields,

@@ -92,9 +92,7 @@ _BROKEN_MIN_ROWS = 10
 class SourceReadError(ValueError):
     """A source of a covered family that cannot be read: names the file, the row and the column."""
 
-    def __init__(
-        self, fichier: str, message: str, ligne: int | None = None, colonne: str | None = None
-    ) -> None:
+    def __init__(self, fichier: str, message: str, ligne: int | None = None, colonne: str | None = None) -> None:
         self.fichier, self.message, self.ligne, self.colonne = fichier, message, ligne, colonne
         where = [fichier]
         if ligne is not None:
@@ -146,9 +144,7 @@ def read_credit_table(
 
 
 class _LineReader:
-    def __init__(
-        self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None
-    ) -> None:
+    def __init__(self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None) -> None:
         self.table, self.match, self.source_id = table, match, source_id
         self.fields = match.fields
         self.vocab = vocabulary()
@@ -225,9 +221,7 @@ class _LineReader:
             columns = [a for a in self.match.amounts if a.phase == phase]
             others = [a for a in self.match.amounts if a.phase and a.phase != phase]
             constant = all(
-                len(values[a.index]) == 1
-                and parse_euros(next(iter(values[a.index]))) not in (None, 0)
-                for a in columns
+                len(values[a.index]) == 1 and parse_euros(next(iter(values[a.index]))) not in (None, 0) for a in columns
             )
             others_vary = any(len(values[a.index]) > 1 for a in others)
             if constant and others_vary:
@@ -273,11 +267,7 @@ class _LineReader:
             self.set_aside[reason] += 1
             if reason == "total":
                 totals.append((ligne, row))
-        lines = (
-            pl.DataFrame(out, schema=LINE_SCHEMA, orient="row")
-            if out
-            else pl.DataFrame(schema=LINE_SCHEMA)
-        )
+        lines = pl.DataFrame(out, schema=LINE_SCHEMA, orient="row") if out else pl.DataFrame(schema=LINE_SCHEMA)
         exercices = sorted(set(lines["exercice"].to_list())) if out else []
         if len(exercices) > 1:
             raise SourceReadError(self.table.fichier, f"several exercices in one file: {exercices}")
@@ -354,9 +344,7 @@ class _LineReader:
         if type_budget is not None:
             folded = fold_header(type_budget)
             if folded not in self.vocab["type_budget"]:
-                raise self._error(
-                    ligne, self.fields["type_budget"], f"unknown budget type {type_budget!r}"
-                )
+                raise self._error(ligne, self.fields["type_budget"], f"unknown budget type {type_budget!r}")
             type_budget = self.vocab["type_budget"][folded]
         base = {
             "source_id": self.source_id,
@@ -408,13 +396,9 @@ class _LineReader:
                 stated = parse_euros(row[column.index]) if row[column.index] else None
                 if stated is None:
                     continue
-                summed = sum(
-                    (parse_euros(r[column.index]) or Decimal(0) for r in kept_rows), Decimal(0)
-                )
+                summed = sum((parse_euros(r[column.index]) or Decimal(0) for r in kept_rows), Decimal(0))
                 if summed != stated:
-                    mismatches.append(
-                        f"ligne {ligne}, colonne {column.header!r}: total {stated} ≠ sum {summed}"
-                    )
+                    mismatches.append(f"ligne {ligne}, colonne {column.header!r}: total {stated} ≠ sum {summed}")
         return mismatches
 
 

@@ -98,9 +98,7 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
     not a difference. Columns: source_id (the witness), source_id_autorite, the
     key, ae_autorite, ae_temoin, cp_autorite, cp_temoin, ecart_ae, ecart_cp.
     """
-    totals = lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(
-        pl.col("ae").sum(), pl.col("cp").sum()
-    )
+    totals = lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(pl.col("ae").sum(), pl.col("cp").sum())
     authority = totals.filter(pl.col("role") == "A").drop("role")
     witnesses = totals.filter(pl.col("role") == "W").drop("role")
     scope = ["exercice", "phase", "type_budget"]
@@ -123,10 +121,7 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
         pl.col("source_id_autorite").fill_null(
             pl.col("source_id_autorite").drop_nulls().first().over("source_id", *scope)
         ),
-        *[
-            pl.col(c).fill_null(_ZERO)
-            for c in ("ae_autorite", "cp_autorite", "ae_temoin", "cp_temoin")
-        ],
+        *[pl.col(c).fill_null(_ZERO) for c in ("ae_autorite", "cp_autorite", "ae_temoin", "cp_temoin")],
     ).with_columns(
         ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"),
         ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite"),

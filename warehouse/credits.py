@@ -108,9 +108,7 @@ def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleA
             )
         for _rank, source_id in ranked:
             assignments.append(
-                RoleAssignment(
-                    source_id, exercice, phase, type_budget, "A" if source_id == best else "W", best
-                )
+                RoleAssignment(source_id, exercice, phase, type_budget, "A" if source_id == best else "W", best)
             )
     return assignments
 
@@ -128,9 +126,7 @@ def with_roles(lines: pl.DataFrame, roles: list[RoleAssignment]) -> pl.DataFrame
         },
         orient="row",
     )
-    return lines.join(
-        frame, on=["source_id", "exercice", "phase", "type_budget"], how="left", nulls_equal=True
-    )
+    return lines.join(frame, on=["source_id", "exercice", "phase", "type_budget"], how="left", nulls_equal=True)
 
 
 def to_credits(lines: pl.DataFrame) -> pl.DataFrame:
@@ -146,10 +142,7 @@ def to_credits(lines: pl.DataFrame) -> pl.DataFrame:
         pl.col("code_ministere").drop_nulls().first(),
         pl.col("code_mission").drop_nulls().first(),
         *[pl.col(m).sum().alias(m) for m in ("ae", "cp")],
-        *[
-            pl.when(pl.col(m).is_not_null().any()).then(pl.col(m).sum()).alias(m)
-            for m in ("ae_fdc_adp", "cp_fdc_adp")
-        ],
+        *[pl.when(pl.col(m).is_not_null().any()).then(pl.col(m).sum()).alias(m) for m in ("ae_fdc_adp", "cp_fdc_adp")],
         pl.col("calcule").any(),
         pl.col("source_id").first(),
         pl.col("source_ligne").min(),
@@ -255,8 +248,7 @@ def _read_and_validate(item: InventoryItem) -> CreditRead:
             ligne = read.lines["source_ligne"][row["index"]]
             raise SourceReadError(
                 item.source.fichier,
-                f"{row['check']} failed on {row['failure_case']!r} "
-                f"({exc.failures.height} failure(s) in all)",
+                f"{row['check']} failed on {row['failure_case']!r} ({exc.failures.height} failure(s) in all)",
                 ligne=ligne,
                 colonne=row["column"],
             ) from exc

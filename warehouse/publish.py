@@ -35,9 +35,7 @@ class PublishedFile:
     octets: int
 
 
-def verify_parquet(
-    path: Path, expected_rows: int | None = None, expected_columns: list[str] | None = None
-) -> int:
+def verify_parquet(path: Path, expected_rows: int | None = None, expected_columns: list[str] | None = None) -> int:
     """Check that ``path`` is a complete Parquet file; return its row count.
 
     Raises :class:`InvalidParquet` when the magic bytes or the footer are missing

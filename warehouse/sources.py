@@ -85,11 +85,7 @@ def _entry_for(relative: str, sha256: str) -> CatalogueEntry | None:
         return by_hash
     name = Path(relative).as_posix()
     return next(
-        (
-            e
-            for e in entries
-            if e.fichier == name or Path(e.fichier).name == Path(name).name and "/" not in e.fichier
-        ),
+        (e for e in entries if e.fichier == name or Path(e.fichier).name == Path(name).name and "/" not in e.fichier),
         None,
     )
 

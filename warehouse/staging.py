@@ -61,16 +61,12 @@ def _folder(root: Path, exercice: int) -> Path:
     return root / f"{PARTITION_KEY}={exercice}"
 
 
-def write_staging(
-    root: Path, exercice: int, lines: pl.DataFrame, reports: list[SourceReport]
-) -> None:
+def write_staging(root: Path, exercice: int, lines: pl.DataFrame, reports: list[SourceReport]) -> None:
     """Replace the staging of ``exercice``: its lines (Parquet) and its reports (JSON)."""
     publish_partition(lines, root, PARTITION_KEY, exercice)
     target = _folder(root, exercice) / "rapport.json"
     temporary = target.with_name(f".rapport.json.{os.getpid()}.tmp")
-    temporary.write_text(
-        json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8"
-    )
+    temporary.write_text(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(temporary, target)
 
 

@@ -62,9 +62,7 @@ def reader(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def replace_exercice(
-    connection: duckdb.DuckDBPyConnection, table: str, exercice: int, rows: pl.DataFrame
-) -> int:
+def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice: int, rows: pl.DataFrame) -> int:
     """Replace every row of ``exercice`` in ``table`` by ``rows``, in one transaction.
 
     Re-running with the same ``rows`` gives the same table: nothing is duplicated,
@@ -75,9 +73,7 @@ def replace_exercice(
         connection.execute("BEGIN TRANSACTION")
         connection.execute(f"DELETE FROM {table} WHERE exercice = ?", [exercice])
         columns = ", ".join(rows.columns)
-        connection.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM nouvelles_lignes"
-        )
+        connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM nouvelles_lignes")
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")

@@ -222,19 +222,14 @@ def _table_from_records(
     header_cells = list(records[header_at])
     data_start = header_at + 1
     header_rows = 1
-    if (
-        fmt != "csv"
-        and data_start < len(records)
-        and _is_sub_header(records[header_at], records[data_start])
-    ):
+    if fmt != "csv" and data_start < len(records) and _is_sub_header(records[header_at], records[data_start]):
         upper, current = [], None
         for cell in header_cells:
             current = cell if cell is not None else current
             upper.append(current)
         lower = records[data_start]
         header_cells = [
-            " ".join(p for p in (u, lw) if p) if lw else (u or "")
-            for u, lw in zip(upper, lower, strict=False)
+            " ".join(p for p in (u, lw) if p) if lw else (u or "") for u, lw in zip(upper, lower, strict=False)
         ]
         data_start, header_rows = data_start + 1, 2
     header = [(h or "").strip() for h in header_cells]

@@ -1,0 +1,259 @@
+"""Asset checks: the business rules of the credits, each naming the rows that break it.
+
+They read the whole staging area and warehouse (every exercice built so far), so
+each run reports on the warehouse as it stands. Severity ERROR fails the build
+(``budget-warehouse build`` exits non-zero); WARN lists known differences of the
+sources without failing it. Rules: ``shared/data/README.md`` ("Credits") and
+CONTRACT.md.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.credits import credits, staging_credits
+from assets.metadata import markdown
+from assets.publish import PUBLISHED
+from assets.resources import WarehousePaths
+from schemas.credits import CreditsModel
+from schemas.validation import ValidationFailed, validate
+from warehouse.credit_rules import (
+    lfi_plf_amd_mismatches,
+    repeated_keys,
+    t2_ht2_mismatches,
+    witness_differences,
+)
+from warehouse.credits import BUSINESS_KEY
+from warehouse.publish import InvalidParquet, verify_parquet
+from warehouse.staging import read_reports, read_staged_lines
+from warehouse.store import reader
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=offending.is_empty(),
+        severity=severity,
+        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50), **metadata},
+    )
+
+
+def _staged(paths: WarehousePaths) -> pl.DataFrame:
+    lines = read_staged_lines(paths.staging_credits)
+    if lines is None:
+        raise dg.Failure("nothing staged yet")
+    return lines
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description="Every credit file of a covered family was read; else the error names the file, row and column.",
+)
+def every_credit_file_readable(paths: WarehousePaths) -> dg.AssetCheckResult:
+    failed = [r for r in read_reports(paths.staging_credits) if r.statut == "erreur"]
+    frame = pl.DataFrame(
+        {"fichier": [r.fichier for r in failed], "erreur": [r.message for r in failed]},
+        schema={"fichier": pl.String, "erreur": pl.String},
+    )
+    return _result(frame, ERROR)
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description=(
+        "Line accounting of every file read: data rows = rows kept + rows set aside (blank, total, note, no amount)."
+    ),
+)
+def line_accounting_balances(paths: WarehousePaths) -> dg.AssetCheckResult:
+    rows = [
+        {
+            "fichier": r.fichier,
+            "lignes": r.lignes,
+            "retenues": r.lignes_retenues,
+            "ecartees": r.lignes_ecartees,
+            "motifs": str(r.lignes_ecartees_par_motif),
+        }
+        for r in read_reports(paths.staging_credits)
+        if r.statut == "lu"
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "fichier": pl.String,
+            "lignes": pl.Int64,
+            "retenues": pl.Int64,
+            "ecartees": pl.Int64,
+            "motifs": pl.String,
+        },
+    )
+    broken = frame.filter(pl.col("lignes") != pl.col("retenues") + pl.col("ecartees"))
+    return _result(broken, ERROR, comptes=markdown(frame, 40))
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description="T2 + HT2 = total wherever a file publishes all three (not the LFI 2023 columns, broken at source).",
+)
+def t2_plus_ht2_equals_total(paths: WarehousePaths) -> dg.AssetCheckResult:
+    return _result(t2_ht2_mismatches(_staged(paths)), ERROR)
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description="LFI = PLF + AMD on every line where the LFI is published rather than computed.",
+)
+def lfi_equals_plf_plus_amd(paths: WarehousePaths) -> dg.AssetCheckResult:
+    return _result(lfi_plf_amd_mismatches(_staged(paths)), ERROR)
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description=(
+        "Each witness file states the same AE and CP as the authoritative file, programme by "
+        "programme (a programme with only zero amounts on one side is not a difference). "
+        "Known on the real files: PLF 2024 programme 382, PLF 2025 programme 833."
+    ),
+)
+def witnesses_agree_with_authoritative(paths: WarehousePaths) -> dg.AssetCheckResult:
+    return _result(witness_differences(_staged(paths)), WARN)
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description="No amount cell is empty on a line that has the other amount (an empty cell counts as 0).",
+)
+def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
+    reports = [r for r in read_reports(paths.staging_credits) if r.montants_vides]
+    frame = pl.DataFrame(
+        {"fichier": [r.fichier for r in reports], "montants_vides": [r.montants_vides for r in reports]},
+        schema={"fichier": pl.String, "montants_vides": pl.Int64},
+    )
+    return _result(frame, WARN)
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description=(
+        "The published titre is the first digit of the catégorie. Where it is not (LFI 2023 "
+        "and PLF 2025 `pluriannuelles`: `4.0` on every line), the titre is taken from the "
+        "catégorie."
+    ),
+)
+def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckResult:
+    reports = [r for r in read_reports(paths.staging_credits) if r.titres_corriges]
+    frame = pl.DataFrame(
+        {"fichier": [r.fichier for r in reports], "titres_corriges": [r.titres_corriges for r in reports]},
+        schema={"fichier": pl.String, "titres_corriges": pl.Int64},
+    )
+    return _result(frame, WARN)
+
+
+@dg.asset_check(
+    asset=staging_credits,
+    description="Each total line of a file (`Total général`) equals the sum of its data lines.",
+)
+def source_totals_match(paths: WarehousePaths) -> dg.AssetCheckResult:
+    rows = [(r.fichier, m) for r in read_reports(paths.staging_credits) for m in r.controle_totaux]
+    frame = pl.DataFrame(rows, schema={"fichier": pl.String, "ecart": pl.String}, orient="row")
+    return _result(frame, WARN)
+
+
+@dg.asset_check(
+    asset=credits,
+    blocking=True,
+    description="The business key (exercice, phase, type_budget, programme, action, sous-action, "
+    "catégorie, titre) is unique in `credits`.",
+)
+def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    key = ", ".join(BUSINESS_KEY)
+    with reader(Path(duckdb.database)) as connection:
+        duplicates = connection.sql(
+            f"SELECT {key}, count(*) AS n FROM credits GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+        ).pl()
+    return _result(duplicates, ERROR)
+
+
+@dg.asset_check(
+    asset=credits,
+    description="Lines that repeat a business key in an authoritative file are summed into one row "
+    "whose `nb_lignes_source` counts them (PLF 2021: 12 keys over 48 lines; PLF 2022: 13 over 51).",
+)
+def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    repeated = repeated_keys(_staged(paths))
+    with reader(Path(duckdb.database)) as connection:
+        loaded = connection.sql("SELECT * FROM credits WHERE nb_lignes_source > 1").pl()
+    joined = repeated.join(loaded, on=["source_id", *BUSINESS_KEY], how="full", nulls_equal=True)
+    wrong = joined.filter(
+        pl.col("nb_lignes").is_null()
+        | pl.col("nb_lignes_source").is_null()
+        | (pl.col("nb_lignes").cast(pl.Int32) != pl.col("nb_lignes_source"))
+    )
+    summary = repeated.group_by("source_id").agg(pl.len().alias("cles"), pl.col("nb_lignes").sum().alias("lignes"))
+    return _result(wrong, ERROR, cles_repetees=markdown(summary.sort("source_id")))
+
+
+@dg.asset_check(asset=credits, description="The whole `credits` table passes its Pandera model.")
+def credits_match_model(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with reader(Path(duckdb.database)) as connection:
+        frame = connection.sql("SELECT * FROM credits").pl()
+    frame = frame.with_columns(
+        pl.col("exercice").cast(pl.Int16),
+        pl.col("source_ligne").cast(pl.Int32),
+        pl.col("nb_lignes_source").cast(pl.Int32),
+    )
+    try:
+        validate(CreditsModel, frame)
+    except ValidationFailed as exc:
+        return _result(exc.failures, ERROR)
+    return _result(pl.DataFrame(), ERROR, lignes=frame.height)
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "parquet_matches_warehouse",
+            asset=["parquet", table],
+            description=f"`{table}.parquet` is complete and holds as many rows as the `{table}` table.",
+        )
+        for table in PUBLISHED
+    ],
+    can_subset=True,
+)
+def parquet_matches_warehouse(context: dg.AssetCheckExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
+    with reader(Path(duckdb.database)) as connection:
+        for check_key in context.selected_asset_check_keys:
+            table = check_key.asset_key.path[-1]
+            expected = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            path = paths.parquet / f"{table}.parquet"
+            try:
+                rows = verify_parquet(path, expected)
+                yield dg.AssetCheckResult(
+                    check_name=check_key.name, asset_key=check_key.asset_key, passed=True, metadata={"lignes": rows}
+                )
+            except (InvalidParquet, FileNotFoundError) as exc:
+                yield dg.AssetCheckResult(
+                    check_name=check_key.name,
+                    asset_key=check_key.asset_key,
+                    passed=False,
+                    severity=ERROR,
+                    metadata={"erreur": str(exc)},
+                )
+
+
+CHECKS = [
+    every_credit_file_readable,
+    line_accounting_balances,
+    t2_plus_ht2_equals_total,
+    lfi_equals_plf_plus_amd,
+    witnesses_agree_with_authoritative,
+    no_empty_amount_cells,
+    published_titre_matches_categorie,
+    source_totals_match,
+    business_key_unique,
+    repeated_keys_are_summed,
+    credits_match_model,
+    parquet_matches_warehouse,
+]

@@ -1,0 +1,121 @@
+"""``core/sources``: the provenance table, one row per source file seen."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.credits import DUCKDB_WRITER_POOL, staging_credits
+from assets.metadata import markdown
+from assets.resources import WarehousePaths
+from warehouse.sources import InventoryItem
+from warehouse.staging import SourceReport, read_reports, read_staged_lines
+from warehouse.store import upsert_sources, writer
+
+
+@dg.asset(
+    key=["core", "sources"],
+    group_name="sources",
+    kinds={"duckdb"},
+    deps=[staging_credits],
+    ins={"sources": dg.AssetIn(key=["raw", "sources"])},
+    pool=DUCKDB_WRITER_POOL,
+    description=(
+        "The `sources` table of `budget.duckdb` (CONTRACT.md): one row per file seen, with "
+        "its official address, file name, sha256, size, data rows read, family recognised "
+        "(`format`), role per phase and budget type (A authoritative, W witness), lines kept, "
+        "set aside by reason and loaded, and its status: `lu`, `erreur` (the message names "
+        "the file, the row and the column; the hash and counts stay those of the last good "
+        "read) or `non_reconnu` (no covered family; its header is kept)."
+    ),
+)
+def sources_table(
+    context: dg.AssetExecutionContext,
+    paths: WarehousePaths,
+    duckdb: DuckDBResource,
+    sources: list[InventoryItem],
+) -> dg.MaterializeResult:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    reports = read_reports(paths.staging_credits)
+    staged = {r.source_id for r in reports}
+    loaded = _lines_loaded(paths.staging_credits)
+    records = []
+    for report in reports:
+        records.append(_record(report, loaded.get(report.source_id), now))
+    for item in sources:
+        if item.source.source_id in staged:
+            continue
+        statut = "non_reconnu" if item.famille is None else "hors_selection"
+        message = (
+            item.error or "matches no covered family" if item.famille is None else f"exercice {item.exercice} not built"
+        )
+        records.append(
+            {
+                "source_id": item.source.source_id,
+                "url": item.source.url,
+                "fichier": item.source.fichier,
+                "sha256": item.source.sha256,
+                "octets": item.source.octets,
+                "format": item.famille,
+                "type_fichier": item.type_fichier,
+                "encodage": item.encodage,
+                "exercice": item.exercice,
+                "statut": statut,
+                "message": message,
+                "entete": " | ".join(item.entete),
+                "vu_le": now,
+            }
+        )
+    with writer(Path(duckdb.database)) as connection:
+        upsert_sources(connection, records)
+        table = connection.sql("SELECT statut, count(*) AS fichiers FROM sources GROUP BY statut ORDER BY statut").pl()
+        count = connection.execute("SELECT count(*) FROM sources").fetchone()[0]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": count,
+            "dagster/table_name": "budget.main.sources",
+            "par_statut": markdown(table),
+        }
+    )
+
+
+def _lines_loaded(root: Path) -> dict[str, int]:
+    """Per source, how many of its lines are loaded (authoritative lines)."""
+    lines = read_staged_lines(root)
+    if lines is None:
+        return {}
+    counts = lines.filter(pl.col("role") == "A").group_by("source_id").agg(pl.col("source_ligne").n_unique().alias("n"))
+    return dict(counts.iter_rows())
+
+
+def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
+    roles = set(report.roles.values())
+    return {
+        "source_id": report.source_id,
+        "url": report.url,
+        "fichier": report.fichier,
+        "sha256": report.sha256,
+        "octets": report.octets,
+        "lignes": report.lignes,
+        "format": report.format,
+        "charge_le": now if report.statut == "lu" else None,
+        "type_fichier": report.type_fichier,
+        "encodage": report.encodage,
+        "exercice": report.exercice,
+        "phases": report.phases,
+        "role": "+".join(sorted(roles)) or None,
+        "roles": " ".join(f"{k}:{v}" for k, v in sorted(report.roles.items())),
+        "statut": report.statut,
+        "message": report.message,
+        "lignes_retenues": report.lignes_retenues,
+        "lignes_ecartees": report.lignes_ecartees if report.lignes is not None else None,
+        "lignes_ecartees_par_motif": report.lignes_ecartees_par_motif,
+        "lignes_chargees": loaded or 0,
+        "montants_vides": report.montants_vides,
+        "titres_corriges": report.titres_corriges,
+        "controle_totaux": "; ".join(report.controle_totaux) or ("ok" if report.statut == "lu" else None),
+        "entete": " | ".join(report.entete),
+        "vu_le": now,
+    }

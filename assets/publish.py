@@ -1,0 +1,54 @@
+"""``parquet/<table>``: the published Parquet files, written atomically."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from assets.resources import WarehousePaths
+from warehouse.credits import BUSINESS_KEY
+from warehouse.publish import publish_table
+from warehouse.store import reader
+
+#: Published tables, with the order their rows are written in.
+PUBLISHED = {
+    "credits": ", ".join(BUSINESS_KEY),
+    "sources": "source_id",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["parquet", table],
+            deps=[["core", table]],
+            group_name="publication",
+            kinds={"parquet"},
+            description=(
+                f"`<out>/parquet/{table}.parquet`: the `{table}` table of the warehouse "
+                "(CONTRACT.md), zstd-compressed. Written under a temporary name, read back "
+                "and checked (footer, rows, columns), then renamed: readers never see a "
+                "partial file, and a failed run leaves the previous file in place."
+            ),
+        )
+        for table in PUBLISHED
+    ],
+    can_subset=True,
+)
+def parquet_files(
+    context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource
+) -> Iterator[dg.MaterializeResult]:
+    with reader(Path(duckdb.database)) as connection:
+        for key in context.selected_asset_keys:
+            table = key.path[-1]
+            published = publish_table(connection, table, paths.parquet, PUBLISHED[table])
+            context.log.info(f"published {published.path} ({published.rows} rows)")
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "dagster/row_count": published.rows,
+                    "chemin": dg.MetadataValue.path(str(published.path)),
+                    "octets": published.octets,
+                },
+            )

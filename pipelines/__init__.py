@@ -1,0 +1,1 @@
+"""Wiring: the one Dagster ``Definitions``, its resources and settings, and the CLI."""

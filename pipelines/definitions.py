@@ -1,0 +1,24 @@
+"""The one ``Definitions`` of the project (``workspace.yaml`` loads ``defs`` from here).
+
+Resources come from the environment (``BUDGET_SOURCES_DIR``, ``BUDGET_OUT_DIR``):
+``budget-warehouse build`` sets them from its options, and ``dagster dev`` run with
+the same variables shows the same warehouse.
+"""
+
+import dagster as dg
+
+from assets.checks import CHECKS
+from assets.credits import credits, staging_credits
+from assets.provenance import sources_table
+from assets.publish import parquet_files
+from assets.sources import source_files
+from pipelines.jobs import credits_job, publish_job, sources_job
+from pipelines.resources import build_resources
+from pipelines.settings import Settings
+
+defs = dg.Definitions(
+    assets=[source_files, staging_credits, credits, sources_table, parquet_files],
+    asset_checks=CHECKS,
+    jobs=[sources_job, credits_job, publish_job],
+    resources=build_resources(Settings.from_env()),
+)

@@ -1,0 +1,28 @@
+"""The jobs ``budget-warehouse build`` runs, in order; the UI shows them too."""
+
+import dagster as dg
+
+from assets.partitions import exercice_partitions
+
+SOURCES_JOB = "sources_job"
+CREDITS_JOB = "credits_job"
+PUBLISH_JOB = "publish_job"
+
+sources_job = dg.define_asset_job(
+    SOURCES_JOB,
+    selection=dg.AssetSelection.keys(["raw", "sources"]),
+    description="Find and recognise the source files; add a partition per exercice found.",
+)
+
+credits_job = dg.define_asset_job(
+    CREDITS_JOB,
+    selection=dg.AssetSelection.keys(["staging", "credits"], ["core", "credits"]),
+    partitions_def=exercice_partitions,
+    description="Read, validate and load the credits of one exercice (one partition).",
+)
+
+publish_job = dg.define_asset_job(
+    PUBLISH_JOB,
+    selection=dg.AssetSelection.keys(["core", "sources"], ["parquet", "credits"], ["parquet", "sources"]),
+    description="Write the provenance table and publish the Parquet files.",
+)

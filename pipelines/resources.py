@@ -1,0 +1,19 @@
+"""The resources of the definitions, built from the settings."""
+
+from __future__ import annotations
+
+from dagster_duckdb import DuckDBResource
+
+from assets.resources import WarehousePaths
+from pipelines.settings import Settings
+
+
+def build_resources(settings: Settings) -> dict:
+    """``paths`` (sources and output folders) and ``duckdb`` (the warehouse file)."""
+    return {
+        "paths": WarehousePaths(
+            sources_dir=str(settings.sources_dir) if settings.sources_dir else None,
+            out_dir=str(settings.out_dir),
+        ),
+        "duckdb": DuckDBResource(database=str(settings.database)),
+    }

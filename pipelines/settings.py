@@ -1,0 +1,56 @@
+"""Settings of a build, from the command line or the environment (CONTRACT.md, "The command")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCES_ENV = "BUDGET_SOURCES_DIR"
+OUT_ENV = "BUDGET_OUT_DIR"
+DEFAULT_OUT = "output"
+
+#: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none:
+#: one DuckDB writer at a time (``shared/cases/B18``), no telemetry.
+INSTANCE_YAML = """\
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the sources are (None: download them) and where the outputs go."""
+
+    sources_dir: Path | None
+    out_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        sources = os.environ.get(SOURCES_ENV)
+        return cls(
+            sources_dir=Path(sources).resolve() if sources else None,
+            out_dir=Path(os.environ.get(OUT_ENV) or DEFAULT_OUT).resolve(),
+        )
+
+    @property
+    def database(self) -> Path:
+        return self.out_dir / "budget.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        """``DAGSTER_HOME`` when set, else ``<out>/dagster``."""
+        home = os.environ.get("DAGSTER_HOME")
+        return Path(home).resolve() if home else self.out_dir / "dagster"
+
+    def prepare_dagster_home(self) -> Path:
+        """Create the Dagster instance folder (with its settings if it has none) and return it."""
+        home = self.dagster_home
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        if not config.exists():
+            config.write_text(INSTANCE_YAML, encoding="utf-8")
+        return home
