@@ -103,6 +103,8 @@ def parse_euros(value: object) -> Decimal | None:
     number = parse_amount(value)
     if number is None:
         return None
+    if not number.is_finite() or abs(number) >= _MAX_EUROS:
+        raise AmountError(f"amount out of DECIMAL(18,2) range: {value!r}")
     rounded = number.quantize(CENT, rounding=ROUND_HALF_UP)
     if abs(rounded) >= _MAX_EUROS:
         raise AmountError(f"amount out of DECIMAL(18,2) range: {value!r}")

@@ -54,6 +54,7 @@ class Family:
     required: tuple[str, ...]
     authority: dict[str, int]
     examples: tuple[str, ...] = field(default=())
+    phase: str | None = None  # the phase of every amount column, where neither header nor a column says
 
     def rank(self, phase: str) -> int | None:
         """Authority rank of this family for ``phase`` (1 = most authoritative), or None."""
@@ -102,6 +103,7 @@ def _load_families(path: Path) -> tuple[Family, ...]:
                 required=tuple(entry["requises"]),
                 authority=dict(entry["autorite"]),
                 examples=tuple(entry.get("exemples", ())),
+                phase=entry.get("phase"),
             )
         )
     return tuple(families)
@@ -122,7 +124,7 @@ def _amount_column(family: Family, index: int, header: str, folded: str) -> Amou
             header=header,
             grandeur=grandeur,
             partie=vocab["partie"][groups.get("partie") or "total"],
-            phase=vocab["phase"][phase] if phase else None,
+            phase=vocab["phase"][phase] if phase else family.phase,
             exercice=int(exercice) if exercice else None,
             titre=groups.get("titre"),
         )

@@ -159,6 +159,9 @@ def download(url: str, target: Path, session: requests.Session, timeout: float =
             for chunk in reply.iter_content(_CHUNK):
                 handle.write(chunk)
                 digest.update(chunk)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a download is not
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -171,10 +174,13 @@ def download_sources(
     entries: Iterable[CatalogueEntry] | None = None,
     session: requests.Session | None = None,
     refresh: bool = False,
+    timeout: float = 60.0,
 ) -> tuple[list[SourceFile], list[tuple[CatalogueEntry, str]]]:
     """Fetch every catalogue entry that has an official address into ``cache``.
 
-    A file already in ``cache`` is reused unless ``refresh``. Returns the files
+    A file already in ``cache`` is reused unless ``refresh``; ``timeout`` (seconds)
+    bounds each connection and read. A body cut short is not retried (urllib3
+    retries connections and statuses only): it is reported. Returns the files
     fetched and, for each entry that could not be fetched, the error. A sha256
     that differs from the catalogue's is logged (portal exports are regenerated),
     not refused: the file is recognised by its content like any other.
@@ -188,10 +194,10 @@ def download_sources(
         try:
             if refresh or not target.exists():
                 log.info("downloading %s from %s", entry.fichier, entry.url)
-                digest = download(entry.url, target, session)
+                digest = download(entry.url, target, session, timeout)
             else:
                 digest = sha256_of(target)
-        except requests.RequestException as exc:
+        except (requests.RequestException, OSError) as exc:
             log.error("cannot download %s: %s", entry.url, exc)
             failures.append((entry, str(exc)))
             continue

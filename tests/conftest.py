@@ -1,0 +1,74 @@
+"""Shared fixtures: the real files of ``../shared`` and a warehouse built from them.
+
+The real source files are read from ``../shared/data/sources`` (beside the project
+root); the tests fail, never skip, when that folder is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SOURCES = SHARED / "data" / "sources"
+CASES = SHARED / "cases"
+
+if not SOURCES.is_dir():  # pragma: no cover - the environment is broken
+    raise RuntimeError(f"the real source files are missing: {SOURCES} (see README, 'Tests')")
+
+
+@dataclass
+class Build:
+    """One run of ``budget-warehouse build``: its exit status, output and folder."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
+
+    @property
+    def database(self) -> Path:
+        return self.out / "budget.duckdb"
+
+    @property
+    def parquet(self) -> Path:
+        return self.out / "parquet"
+
+
+def run_build(sources: Path, out: Path, *extra: str) -> Build:
+    """Run the real command in a child process, as a user would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
+    return Build(completed.returncode, completed.stdout, completed.stderr, out)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Build:
+    """The warehouse built once from the real files, for the whole session."""
+    build = run_build(SOURCES, tmp_path_factory.mktemp("build"))
+    assert build.returncode == 0, build.stdout + build.stderr
+    return build
+
+
+@pytest.fixture(scope="session")
+def sources_copy(tmp_path_factory) -> Path:
+    """A writable copy of the real sources folder (``../shared`` is read-only in CI)."""
+    target = tmp_path_factory.mktemp("sources") / "sources"
+    shutil.copytree(SOURCES, target)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target

@@ -1,0 +1,76 @@
+"""Budget codes stay text in their warehouse form (GLOSSARY.md; case B24)."""
+
+import json
+
+import pytest
+
+from schemas.codes import (
+    CodeError,
+    normalise_action,
+    normalise_categorie,
+    normalise_ministere,
+    normalise_mission,
+    normalise_programme,
+    normalise_sous_action,
+    normalise_titre,
+)
+from tests.conftest import CASES
+from warehouse.tables import read_tables
+
+
+@pytest.mark.parametrize("raw", ["352", "352.0", "P352", "0352", " 352 "])
+def test_programme(raw):
+    assert normalise_programme(raw) == "352"
+
+
+def test_short_programme_is_padded():
+    assert normalise_programme("7") == "007"
+
+
+@pytest.mark.parametrize("raw", ["1", "01", "352-01", "0352-01", "P352-01"])
+def test_action(raw):
+    assert normalise_action(raw, "352") == "01"
+
+
+def test_action_of_another_programme_is_refused():
+    with pytest.raises(CodeError):
+        normalise_action("129-16", "352")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("308-06-03", ("06", "03")), ("146-07-36", ("07", "36")), ("3", (None, "03")), ("", (None, None))],
+)
+def test_sous_action(raw, expected):
+    assert normalise_sous_action(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("MIN50", "50"), ("50.0", "50"), ("7", "07"), ("MIN50 Transformation et fonction publiques", "50")],
+)
+def test_ministere(raw, expected):
+    assert normalise_ministere(raw) == expected
+
+
+def test_mission_categorie_titre():
+    assert normalise_mission("TR") == "TR"
+    assert normalise_mission("MTR Transformation et fonction publiques") == "TR"
+    assert normalise_categorie("31.0") == "31"
+    assert normalise_titre("2.0") == "2"
+    with pytest.raises(CodeError):
+        normalise_titre("23")
+
+
+def test_case_b24_codes_keep_their_leading_zeros():
+    expected = json.loads((CASES / "B24" / "expected.json").read_text())
+    table = read_tables(CASES / "B24" / "input.csv")[0]
+    column = {name: [row[i] for row in table.rows] for i, name in enumerate(table.header)}
+    # Read as text, nothing lost.
+    for name in ("programme", "action", "sous_action", "departement"):
+        assert column[name] == expected[name]
+    # In their warehouse form: `0101` is action 01 and sous-action 01 written together.
+    assert [normalise_programme(v) for v in column["programme"]] == expected["programme"]
+    assert [normalise_action(v) for v in column["action"]] == expected["action"]
+    split = [normalise_sous_action(v) for v in column["sous_action"]]
+    assert split == [(v[:2], v[2:]) for v in expected["sous_action"]]

@@ -1,0 +1,116 @@
+"""Validation runs on collected frames and names every bad row (case B16); the credits model."""
+
+from decimal import Decimal
+
+import pandera.polars as pa
+import polars as pl
+import pytest
+
+from schemas.amounts import parse_amount
+from schemas.credits import CreditsModel
+from schemas.validation import ValidationFailed, validate
+from tests.conftest import CASES
+from warehouse.tables import read_tables
+
+
+class B16Model(pa.DataFrameModel):
+    """The schema of case B16: programme text, annee integer, cp ≥ 0, taux_pct in [0, 100]."""
+
+    programme: str
+    annee: int
+    cp: float = pa.Field(ge=0)
+    taux_pct: float = pa.Field(ge=0, le=100)
+
+
+def _b16_frame() -> pl.DataFrame:
+    table = read_tables(CASES / "B16" / "input.csv")[0]
+    return table.to_frame().with_columns(
+        pl.col("annee").cast(pl.Int64),
+        *[
+            pl.col(c).map_elements(lambda v: float(parse_amount(v)), return_dtype=pl.Float64)
+            for c in ("cp", "taux_pct")
+        ],
+    )
+
+
+def test_case_b16_both_bad_values_are_named_even_from_a_lazy_frame():
+    with pytest.raises(ValidationFailed) as failed:
+        validate(B16Model, _b16_frame().lazy())
+    failures = failed.value.failures
+    assert failures.height == 2
+    assert sorted(failures["column"].to_list()) == ["cp", "taux_pct"]
+    assert failures["index"].to_list() == [0, 0]
+    assert sorted(failures["failure_case"].to_list()) == ["-5.0", "101.2"]
+    assert "cp" in str(failed.value) and "taux_pct" in str(failed.value)
+
+
+def test_good_rows_pass_and_come_back_collected():
+    good = _b16_frame().filter(pl.col("programme") == "231")
+    assert validate(B16Model, good.lazy()).height == 1
+
+
+def _credit_row(**changes) -> dict:
+    row = {
+        "exercice": 2021, "phase": "LFI", "type_budget": "BG", "code_ministere": "50", "code_mission": "TR",
+        "code_programme": "352", "code_action": "01", "code_sous_action": None, "code_categorie": "31",
+        "code_titre": "3", "ae": Decimal("1.00"), "cp": Decimal("2.00"), "ae_fdc_adp": None, "cp_fdc_adp": None,
+        "calcule": False, "source_id": "lfi-2021", "source_ligne": 1, "nb_lignes_source": 1,
+    }  # fmt: skip
+    return {**row, **changes}
+
+
+def _credits(rows) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "exercice": pl.Int16,
+            "phase": pl.String,
+            "type_budget": pl.String,
+            "code_ministere": pl.String,
+            "code_mission": pl.String,
+            "code_programme": pl.String,
+            "code_action": pl.String,
+            "code_sous_action": pl.String,
+            "code_categorie": pl.String,
+            "code_titre": pl.String,
+            "ae": pl.Decimal(18, 2),
+            "cp": pl.Decimal(18, 2),
+            "ae_fdc_adp": pl.Decimal(18, 2),
+            "cp_fdc_adp": pl.Decimal(18, 2),
+            "calcule": pl.Boolean,
+            "source_id": pl.String,
+            "source_ligne": pl.Int32,
+            "nb_lignes_source": pl.Int32,
+        },  # fmt: skip
+        orient="row",
+    )
+
+
+def test_credits_model_accepts_a_good_row():
+    assert validate(CreditsModel, _credits([_credit_row()])).height == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "column"),
+    [
+        ({"code_programme": "P352"}, "code_programme"),
+        ({"phase": "LFR2"}, "phase"),
+        ({"exercice": 1999}, "exercice"),
+        ({"code_titre": "2"}, "titre_is_first_digit_of_categorie"),
+        ({"code_action": "1"}, "code_action"),
+    ],
+)
+def test_credits_model_names_the_bad_column(changes, column):
+    with pytest.raises(ValidationFailed) as failed:
+        bad = _credit_row(**{"source_ligne": 2, "code_action": "02", **changes})
+        validate(CreditsModel, _credits([_credit_row(), bad]))
+    text = str(failed.value)
+    assert column in text
+
+
+def test_credits_model_refuses_a_float_amount_and_a_repeated_key():
+    as_float = _credits([_credit_row()]).with_columns(pl.col("ae").cast(pl.Float64))
+    with pytest.raises(ValidationFailed, match="ae"):
+        validate(CreditsModel, as_float)
+    with pytest.raises(ValidationFailed):
+        validate(CreditsModel, _credits([_credit_row(), _credit_row(source_ligne=2)]))

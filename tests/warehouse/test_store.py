@@ -1,0 +1,54 @@
+"""DuckDB: one writer at a time, idempotent loads per exercice (case B18)."""
+
+import multiprocessing
+
+import polars as pl
+
+from tests.conftest import CASES
+from warehouse.store import reader, replace_exercice, writer
+from warehouse.tables import read_tables
+
+TABLE = "cas_b18"
+
+
+def _slice(year: int) -> pl.DataFrame:
+    path = CASES / "B18" / f"slice_{year}.csv"
+    if path.exists():
+        frame = read_tables(path)[0].to_frame()
+    else:  # partitions with no slice in the case: one row of their own
+        frame = pl.DataFrame({"annee": [str(year)], "programme": ["150"], "cp": ["9,0"]})
+    return frame.select(
+        pl.col("annee").cast(pl.Int16).alias("exercice"),
+        pl.col("programme").alias("code_programme"),
+        pl.col("cp").str.replace(",", ".").cast(pl.Decimal(18, 2)).alias("cp"),
+    )
+
+
+def _load(args) -> int:
+    database, year = args
+    with writer(database) as connection:
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (exercice SMALLINT, code_programme VARCHAR, cp DECIMAL(18,2))"
+        )
+        return replace_exercice(connection, TABLE, year, _slice(year))
+
+
+def test_case_b18_concurrent_partitions_all_load(tmp_path):
+    years = [int(y) for y in (CASES / "B18" / "partitions.txt").read_text().split()]
+    database = tmp_path / "budget.duckdb"
+    with multiprocessing.get_context("spawn").Pool(len(years)) as pool:
+        inserted = pool.map(_load, [(database, y) for y in years])
+    assert len(inserted) == len(years) == 7
+    with reader(database) as connection:
+        loaded = dict(connection.execute(f"SELECT exercice, count(*) FROM {TABLE} GROUP BY 1").fetchall())
+    assert loaded == {y: _slice(y).height for y in years}
+
+
+def test_replace_exercice_is_idempotent(tmp_path):
+    database = tmp_path / "budget.duckdb"
+    for _ in range(3):
+        _load((database, 2019))
+        _load((database, 2020))
+    with reader(database) as connection:
+        assert connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 4
+        assert connection.execute(f"SELECT sum(cp) FROM {TABLE} WHERE exercice = 2019").fetchone()[0] == 3
