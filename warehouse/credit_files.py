@@ -135,9 +135,14 @@ def read_credit_table(
     """
     fichier = table.fichier
     if match.missing:
+        expected = [
+            f"{name} (a header like {match.family.columns[name].pattern!r})"
+            if name in match.family.columns
+            else f"{name} (an amount column)"
+            for name in match.missing
+        ]
         raise SourceReadError(
-            fichier,
-            f"required column(s) missing for family {match.family.id}: " + ", ".join(match.missing),
+            fichier, f"required column(s) missing for family {match.family.id}: {', '.join(expected)}"
         )
     reader = _LineReader(table, match, source_id, exercice_hint)
     return reader.read()

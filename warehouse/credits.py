@@ -187,7 +187,7 @@ def stage_exercice(
             if previous is not None:
                 kept = previous.filter(pl.col("source_id") == item.source.source_id)
                 if kept.height:
-                    frames.append(kept.select(LINE_SCHEMA).with_columns(repris=pl.lit(True)))
+                    frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(True)))
             continue
         report.statut = "lu"
         report.phases = list(read.phases)

@@ -1,0 +1,76 @@
+"""Bad input loses nothing (CONTRACT.md): unknown files are listed, a broken source keeps its last good data.
+
+Works on a copy of the real sources folder (``../shared`` is read-only in CI).
+"""
+
+import csv
+import io
+
+import duckdb
+import polars as pl
+
+from tests.conftest import SOURCES, run_build
+
+
+def _table(database, sql):
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.sql(sql).pl()
+
+
+def _drop_column(path, column):
+    text = path.read_text(encoding="ascii")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    index = rows[0].index(column)
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\n").writerows([r[:index] + r[index + 1 :] for r in rows])
+    path.write_text(out.getvalue(), encoding="ascii")
+
+
+def test_unknown_file_then_broken_source(sources_copy, tmp_path):
+    out = tmp_path / "out"
+    first = run_build(sources_copy, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    credits_before = _table(first.database, "SELECT * FROM credits ORDER BY ALL")
+    parquet_before = pl.read_parquet(first.parquet / "credits.parquet").sort(pl.all())
+
+    # 1. A file of no covered family, deep in the folder: listed with its header; the build succeeds.
+    (sources_copy / "nouveau").mkdir()
+    (sources_copy / "nouveau" / "inconnu.csv").write_text("colonne_a;colonne_b\n1;2\n", encoding="utf-8")
+    second = run_build(sources_copy, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "nouveau/inconnu.csv: colonne_a | colonne_b" in second.stdout
+    (row,) = _table(second.database, "SELECT statut, entete FROM sources WHERE fichier = 'nouveau/inconnu.csv'").rows()
+    assert row == ("non_reconnu", "colonne_a | colonne_b")
+    # Re-running is idempotent: the same credits, nothing duplicated.
+    assert _table(second.database, "SELECT * FROM credits ORDER BY ALL").equals(credits_before)
+
+    # 2. A credit file loses a required column: named error, that source keeps its last good data.
+    _drop_column(sources_copy / "PLF_2020_Credits.csv", "categorie")
+    third = run_build(sources_copy, out)
+    assert third.returncode != 0
+    assert "PLF_2020_Credits.csv" in third.stdout and "categorie" in third.stdout
+    (row,) = _table(third.database, "SELECT statut, message, sha256 FROM sources WHERE source_id = 'plf-2020'").rows()
+    assert row[0] == "erreur" and "PLF_2020_Credits.csv" in row[1] and "categorie" in row[1]
+    assert row[2] == "74fab38f78daf0ab7b81835c7c9e0535e20e2fa74a9b03892f169ad495619797"  # the last good file's
+    credits_after = _table(third.database, "SELECT * FROM credits ORDER BY ALL")
+    assert credits_after.equals(credits_before)  # PLF 2020 as before, every other source loaded again
+    assert pl.read_parquet(third.parquet / "credits.parquet").sort(pl.all()).equals(parquet_before)
+    loaded = _table(third.database, "SELECT count(*) AS n FROM sources WHERE statut = 'lu'")["n"][0]
+    assert loaded == 22  # the 23 credit files but the broken one
+    assert "1 source(s) not loaded" in third.stdout
+
+
+def test_bad_value_names_file_row_and_column(tmp_path):
+    source = tmp_path / "sources"
+    source.mkdir()
+    data = (SOURCES / "LFI_2020_Credits.csv").read_text(encoding="ascii").splitlines()
+    fields = data[5].split(";")
+    fields[10] = "douze"
+    data[5] = ";".join(fields)
+    (source / "LFI_2020_Credits.csv").write_text("\n".join(data) + "\n", encoding="ascii")
+    (source / "PLF_2020_Credits.csv").write_bytes((SOURCES / "PLF_2020_Credits.csv").read_bytes())
+    build = run_build(source, tmp_path / "out")
+    assert build.returncode != 0
+    assert "LFI_2020_Credits.csv, ligne 5, colonne 'AE LFI 2020': not an amount: 'douze'" in build.stdout
+    loaded = _table(build.database, "SELECT DISTINCT phase FROM credits")["phase"].to_list()
+    assert loaded == ["PLF"]  # the other source of the exercice is loaded

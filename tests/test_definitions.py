@@ -1,0 +1,57 @@
+"""The Dagster definitions load, and say what users need in the UI."""
+
+import dagster as dg
+import yaml
+
+from assets.credits import DUCKDB_WRITER_POOL
+from pipelines.definitions import defs
+from tests.conftest import ROOT
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+    for name in ("sources_job", "credits_job", "publish_job"):
+        assert defs.resolve_job_def(name) is not None
+
+
+def test_workspace_points_at_the_definitions():
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    (entry,) = workspace["load_from"]
+    assert entry["python_module"] == {"module_name": "pipelines.definitions", "attribute": "defs"}
+
+
+def test_every_asset_is_described_and_keyed_like_the_warehouse():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {
+        "raw/sources",
+        "staging/credits",
+        "core/credits",
+        "core/sources",
+        "parquet/credits",
+        "parquet/sources",
+    }
+    for key in graph.get_all_asset_keys():
+        assert len(graph.get(key).description or "") > 80, key
+
+
+def test_checks_are_attached():
+    graph = defs.resolve_asset_graph()
+    names = {key.name for key in graph.asset_check_keys}
+    assert {
+        "every_credit_file_readable",
+        "line_accounting_balances",
+        "t2_plus_ht2_equals_total",
+        "lfi_equals_plf_plus_amd",
+        "witnesses_agree_with_authoritative",
+        "business_key_unique",
+        "repeated_keys_are_summed",
+        "credits_match_model",
+        "parquet_matches_warehouse",
+    } <= names
+
+
+def test_duckdb_writers_share_one_pool():
+    graph = defs.resolve_asset_graph()
+    for key in (dg.AssetKey(["core", "credits"]), dg.AssetKey(["core", "sources"])):
+        assert graph.get(key).pools == {DUCKDB_WRITER_POOL}
