@@ -17,7 +17,7 @@ from assets.credits import credits, staging_credits
 from assets.metadata import markdown
 from assets.publish import PUBLISHED
 from assets.resources import WarehousePaths
-from schemas.credits import CreditsModel
+from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_rules import (
     lfi_plf_amd_mismatches,
@@ -25,7 +25,6 @@ from warehouse.credit_rules import (
     t2_ht2_mismatches,
     witness_differences,
 )
-from warehouse.credits import BUSINESS_KEY
 from warehouse.publish import InvalidParquet, verify_parquet
 from warehouse.staging import read_reports, read_staged_lines
 from warehouse.store import reader
@@ -46,6 +45,15 @@ def _staged(paths: WarehousePaths) -> pl.DataFrame:
     if lines is None:
         raise dg.Failure("nothing staged yet")
     return lines
+
+
+def _count_per_file(paths: WarehousePaths, counter: str) -> pl.DataFrame:
+    """The files whose read report has a non-zero ``counter``, with its value."""
+    reports = [r for r in read_reports(paths.staging_credits) if getattr(r, counter)]
+    return pl.DataFrame(
+        {"fichier": [r.fichier for r in reports], counter: [getattr(r, counter) for r in reports]},
+        schema={"fichier": pl.String, counter: pl.Int64},
+    )
 
 
 @dg.asset_check(
@@ -126,12 +134,7 @@ def witnesses_agree_with_authoritative(paths: WarehousePaths) -> dg.AssetCheckRe
     description="No amount cell is empty on a line that has the other amount (an empty cell counts as 0).",
 )
 def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
-    reports = [r for r in read_reports(paths.staging_credits) if r.montants_vides]
-    frame = pl.DataFrame(
-        {"fichier": [r.fichier for r in reports], "montants_vides": [r.montants_vides for r in reports]},
-        schema={"fichier": pl.String, "montants_vides": pl.Int64},
-    )
-    return _result(frame, WARN)
+    return _result(_count_per_file(paths, "montants_vides"), WARN)
 
 
 @dg.asset_check(
@@ -143,12 +146,7 @@ def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
     ),
 )
 def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckResult:
-    reports = [r for r in read_reports(paths.staging_credits) if r.titres_corriges]
-    frame = pl.DataFrame(
-        {"fichier": [r.fichier for r in reports], "titres_corriges": [r.titres_corriges for r in reports]},
-        schema={"fichier": pl.String, "titres_corriges": pl.Int64},
-    )
-    return _result(frame, WARN)
+    return _result(_count_per_file(paths, "titres_corriges"), WARN)
 
 
 @dg.asset_check(

@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.resources import WarehousePaths
-from warehouse.credits import BUSINESS_KEY
+from schemas.credits import BUSINESS_KEY
 from warehouse.publish import publish_table
 from warehouse.store import reader
 

@@ -12,13 +12,25 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
-__all__ = ["BUDGET_TYPES", "CreditLinesModel", "CreditsModel", "PHASES"]
+__all__ = ["BUDGET_TYPES", "BUSINESS_KEY", "CreditLinesModel", "CreditsModel", "PHASES"]
 
 PHASES = ("PLF", "AMD", "LFI", "LFR", "EXEC")
 BUDGET_TYPES = ("BG", "BA", "CAS", "CCF", "CS")
 EXERCICE_MIN, EXERCICE_MAX = 2000, 2100
 
 Money = Annotated[pl.Decimal, 18, 2]
+
+#: One row of ``credits`` per value of this key (CONTRACT.md).
+BUSINESS_KEY = [
+    "exercice",
+    "phase",
+    "type_budget",
+    "code_programme",
+    "code_action",
+    "code_sous_action",
+    "code_categorie",
+    "code_titre",
+]
 
 
 class _CreditCodes(pa.DataFrameModel):
@@ -64,13 +76,4 @@ class CreditsModel(_CreditCodes):
     class Config:
         strict = True
         coerce = False
-        unique = [
-            "exercice",
-            "phase",
-            "type_budget",
-            "code_programme",
-            "code_action",
-            "code_sous_action",
-            "code_categorie",
-            "code_titre",
-        ]
+        unique = BUSINESS_KEY

@@ -33,13 +33,6 @@ def fold_header(text: str | None) -> str:
     return _NOT_ALNUM.sub("", strip_accents(text).lower().replace("œ", "oe"))
 
 
-def snake_header(text: str | None) -> str:
-    """Turn a header into a snake_case column name (``Crédits de paiement`` → ``credits_de_paiement``)."""
-    if text is None:
-        return ""
-    return _NOT_ALNUM.sub("_", strip_accents(text).lower().replace("œ", "oe")).strip("_")
-
-
 # Budget terms that headers spell out in full, and the warehouse's short name for them
 # (GLOSSARY.md: AE, CP). Applied to the accent-free lower-case header.
 _TERMS = (

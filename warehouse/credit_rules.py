@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from schemas.credits import BUSINESS_KEY
+
 __all__ = [
     "lfi_plf_amd_mismatches",
     "repeated_keys",
@@ -148,8 +150,6 @@ def repeated_keys(lines: pl.DataFrame) -> pl.DataFrame:
 
     Columns: source_id, the business key, nb_lignes, source_lignes.
     """
-    from warehouse.credits import BUSINESS_KEY
-
     return (
         lines.filter(pl.col("role") == "A")
         .group_by("source_id", *BUSINESS_KEY)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.credits import CreditLinesModel
+from schemas.credits import BUSINESS_KEY, CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_table
@@ -22,7 +22,6 @@ from warehouse.staging import SourceReport
 from warehouse.tables import TableReadError
 
 __all__ = [
-    "BUSINESS_KEY",
     "CREDITS_COLUMNS",
     "RoleAssignment",
     "assign_roles",
@@ -32,18 +31,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: One row of ``credits`` per value of this key (CONTRACT.md).
-BUSINESS_KEY = (
-    "exercice",
-    "phase",
-    "type_budget",
-    "code_programme",
-    "code_action",
-    "code_sous_action",
-    "code_categorie",
-    "code_titre",
-)
 
 #: Columns of the ``credits`` table, in order (CONTRACT.md).
 CREDITS_COLUMNS = (
@@ -86,7 +73,8 @@ def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleA
     ``lines``: line-level credit rows of several sources (columns ``source_id``,
     ``exercice``, ``phase``, ``type_budget``); ``families``: source_id → its family.
     The best rank (lowest number) wins; a source whose family has no rank for the
-    phase is a witness only; between equal ranks the first source id in sort order
+    phase (or whose family is unknown: lines carried over from a failed download)
+    ranks last; between equal ranks the first source id in sort order
     wins, and the tie is logged.
     """
     keys = lines.select("exercice", "phase", "type_budget", "source_id").unique()
@@ -94,7 +82,9 @@ def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleA
     for (exercice, phase, type_budget), group in keys.group_by(
         ["exercice", "phase", "type_budget"], maintain_order=True
     ):
-        ranked = sorted((families[s].rank(phase) or 99, s) for s in group["source_id"].to_list())
+        ranked = sorted(
+            ((families[s].rank(phase) if s in families else None) or 99, s) for s in group["source_id"].to_list()
+        )
         best_rank, best = ranked[0]
         ties = [s for r, s in ranked if r == best_rank]
         if len(ties) > 1:
@@ -178,7 +168,8 @@ def stage_exercice(
     for item in items:
         report = _report(item)
         reports.append(report)
-        family_of[item.source.source_id] = families[item.famille]
+        if item.famille is not None:
+            family_of[item.source.source_id] = families[item.famille]
         try:
             read = _read_and_validate(item)
         except (SourceReadError, TableReadError) as exc:
@@ -235,6 +226,8 @@ def _report(item: InventoryItem) -> SourceReport:
 
 
 def _read_and_validate(item: InventoryItem) -> CreditRead:
+    if item.error is not None:  # not downloaded, or not a table
+        raise SourceReadError(item.source.fichier, item.error)
     found = recognise(item.source)
     if found.match is None or found.table is None:
         raise SourceReadError(item.source.fichier, found.error or "no longer matches its family")
