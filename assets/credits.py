@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from assets.metadata import column_schema, markdown
 from assets.partitions import exercice_partitions
 from assets.resources import WarehousePaths
-from schemas.credits import CreditsModel
+from schemas.credits import CreditLinesModel, CreditsModel
 from schemas.validation import validate
 from warehouse.credits import stage_exercice, to_credits
 from warehouse.sources import InventoryItem
@@ -68,6 +68,7 @@ def staging_credits(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": lines.height,
+            "dagster/column_schema": column_schema(CreditLinesModel),
             "fichiers": markdown(summary),
             "erreurs": "\n".join(r.message or "" for r in reports if r.statut == "erreur") or "none",
             "chemin": str(paths.staging_credits / f"exercice={exercice}"),

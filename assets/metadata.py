@@ -3,22 +3,12 @@
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
+from dagster_pandera import pandera_schema_to_dagster_type
 
 
 def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
-    """The ``dagster/column_schema`` of a Pandera model: names, types and descriptions."""
-    schema = model.to_schema()
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                name=name,
-                type=str(column.dtype),
-                description=column.description,
-                constraints=dg.TableColumnConstraints(nullable=column.nullable),
-            )
-            for name, column in schema.columns.items()
-        ]
-    )
+    """The ``dagster/column_schema`` of a Pandera model (names, types, descriptions, checks), by dagster-pandera."""
+    return pandera_schema_to_dagster_type(model).metadata["schema"].schema
 
 
 def markdown(frame: pl.DataFrame, limit: int = 30) -> dg.MarkdownMetadataValue:

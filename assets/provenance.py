@@ -8,8 +8,10 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL, staging_credits
-from assets.metadata import markdown
+from assets.metadata import column_schema, markdown
 from assets.resources import WarehousePaths
+from schemas.sources import SourcesModel
+from schemas.validation import validate
 from warehouse.sources import InventoryItem
 from warehouse.staging import SourceReport, read_reports, read_staged_lines
 from warehouse.store import upsert_sources, writer
@@ -68,6 +70,9 @@ def sources_table(
                 "vu_le": now,
             }
         )
+    validate(
+        SourcesModel, pl.DataFrame(records, infer_schema_length=None).select(list(SourcesModel.to_schema().columns))
+    )
     with writer(Path(duckdb.database)) as connection:
         upsert_sources(connection, records)
         table = connection.sql("SELECT statut, count(*) AS fichiers FROM sources GROUP BY statut ORDER BY statut").pl()
@@ -76,6 +81,7 @@ def sources_table(
         metadata={
             "dagster/row_count": count,
             "dagster/table_name": "budget.main.sources",
+            "dagster/column_schema": column_schema(SourcesModel),
             "par_statut": markdown(table),
         }
     )
