@@ -97,7 +97,9 @@ def _lines_loaded(root: Path) -> dict[str, int]:
 
 
 def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
+    """The ``sources`` row of a staged report; its times are those of the read, not of this run."""
     roles = set(report.roles.values())
+    read_at = dt.datetime.fromisoformat(report.lu_le) if report.lu_le else now
     return {
         "source_id": report.source_id,
         "url": report.url,
@@ -106,7 +108,7 @@ def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
         "octets": report.octets,
         "lignes": report.lignes,
         "format": report.format,
-        "charge_le": now if report.statut == "lu" else None,
+        "charge_le": read_at if report.statut == "lu" else None,
         "type_fichier": report.type_fichier,
         "encodage": report.encodage,
         "exercice": report.exercice,
@@ -123,5 +125,5 @@ def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
         "titres_corriges": report.titres_corriges,
         "controle_totaux": "; ".join(report.controle_totaux) or ("ok" if report.statut == "lu" else None),
         "entete": " | ".join(report.entete),
-        "vu_le": now,
+        "vu_le": read_at,
     }

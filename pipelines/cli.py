@@ -88,12 +88,13 @@ def build(args: argparse.Namespace) -> int:
     if args.out:
         os.environ[OUT_ENV] = str(Path(args.out).resolve())
     if args.sources:
-        sources = Path(args.sources).resolve()
-        if not sources.is_dir():
-            print(f"budget-warehouse: --sources {args.sources}: no such folder", file=sys.stderr)
-            return 2
-        os.environ[SOURCES_ENV] = str(sources)
+        os.environ[SOURCES_ENV] = str(Path(args.sources).resolve())
     settings = Settings.from_env()
+    if settings.sources_dir is not None and not settings.sources_dir.is_dir():
+        what = "not a folder" if settings.sources_dir.exists() else "no such folder"
+        given = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
+        print(f"budget-warehouse: {given}: {what}", file=sys.stderr)
+        return 2
     os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
 
     import dagster as dg
@@ -114,9 +115,14 @@ def build(args: argparse.Namespace) -> int:
         if not result.success:
             return _summary(settings, outcome, [], started)
         items = result.output_for_node("raw__sources")
-        exercices = sorted({i.exercice for i in items if i.famille and i.exercice})
-        if args.years:
-            exercices = [e for e in exercices if args.years[0] <= e <= args.years[1]]
+        found = sorted({i.exercice for i in items if i.famille and i.exercice})
+        exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
+        if not exercices:
+            where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
+            asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""
+            held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
+            print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
+            return 1
         credits_job = defs.resolve_job_def(CREDITS_JOB)
         with tqdm(exercices, desc="credits", unit="exercice", file=sys.stdout) as progress:
             for exercice in progress:

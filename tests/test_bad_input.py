@@ -74,3 +74,23 @@ def test_bad_value_names_file_row_and_column(tmp_path):
     assert "LFI_2020_Credits.csv, ligne 5, colonne 'AE LFI 2020': not an amount: 'douze'" in build.stdout
     loaded = _table(build.database, "SELECT DISTINCT phase FROM credits")["phase"].to_list()
     assert loaded == ["PLF"]  # the other source of the exercice is loaded
+
+
+def test_years_limit_the_build_and_leave_other_years_as_they_were(tmp_path):
+    out = tmp_path / "out"
+    first = run_build(SOURCES, out, "--years", "2020")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _table(first.database, "SELECT source_id, charge_le FROM sources WHERE exercice = 2020 ORDER BY 1")
+    assert before["source_id"].to_list() == ["lfi-2020", "plf-2020"]
+    statuses = _table(first.database, "SELECT statut, count(*) AS n FROM sources GROUP BY 1 ORDER BY 1").rows()
+    assert ("hors_selection", 21) in statuses  # the other credit files, seen but not built
+    second = run_build(SOURCES, out, "--years", "2019-2019")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _table(second.database, "SELECT DISTINCT exercice FROM credits ORDER BY 1")["exercice"].to_list() == [
+        2019,
+        2020,
+    ]
+    after = _table(second.database, "SELECT source_id, charge_le FROM sources WHERE exercice = 2020 ORDER BY 1")
+    assert after.equals(before)
+    nothing = run_build(SOURCES, out, "--years", "2030")
+    assert nothing.returncode == 1 and "nothing to build" in nothing.stderr

@@ -8,6 +8,7 @@ staging, compared in checks, never loaded (``shared/data/README.md``, "Credits")
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -174,7 +175,6 @@ def stage_exercice(
             read = _read_and_validate(item)
         except (SourceReadError, TableReadError) as exc:
             report.statut, report.message = "erreur", str(exc)
-            log.error("%s", exc)
             if previous is not None:
                 kept = previous.filter(pl.col("source_id") == item.source.source_id)
                 if kept.height:
@@ -211,6 +211,7 @@ def stage_exercice(
 def _report(item: InventoryItem) -> SourceReport:
     source = item.source
     return SourceReport(
+        lu_le=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         source_id=source.source_id,
         fichier=source.fichier,
         statut="lu",

@@ -51,6 +51,7 @@ class SourceReport:
     controle_totaux: list[str] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)
     entete: list[str] = field(default_factory=list)
+    lu_le: str | None = None  # ISO time the file was read (UTC); for an error, of the attempt
 
     @property
     def lignes_ecartees(self) -> int:
