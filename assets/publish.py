@@ -6,8 +6,10 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.metadata import column_schema
 from assets.resources import WarehousePaths
-from schemas.credits import BUSINESS_KEY
+from schemas.credits import BUSINESS_KEY, CreditsModel
+from schemas.sources import SourcesModel
 from warehouse.publish import publish_table
 from warehouse.store import reader
 
@@ -16,6 +18,7 @@ PUBLISHED = {
     "credits": ", ".join(BUSINESS_KEY),
     "sources": "source_id",
 }
+_MODELS = {"credits": CreditsModel, "sources": SourcesModel}
 
 
 @dg.multi_asset(
@@ -48,6 +51,7 @@ def parquet_files(
                 asset_key=key,
                 metadata={
                     "dagster/row_count": published.rows,
+                    "dagster/column_schema": column_schema(_MODELS[table]),
                     "chemin": dg.MetadataValue.path(str(published.path)),
                     "octets": published.octets,
                 },
