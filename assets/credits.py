@@ -39,7 +39,7 @@ def staging_credits(
     context: dg.AssetExecutionContext, paths: WarehousePaths, sources: list[InventoryItem]
 ) -> dg.MaterializeResult:
     exercice = int(context.partition_key)
-    items = [i for i in sources if (i.famille or i.error) and i.exercice == exercice]
+    items = [i for i in sources if i.holds("credits") and i.exercice == exercice]
     context.log.info(f"exercice {exercice}: {len(items)} credit file(s): {[i.source.fichier for i in items]}")
     previous = read_staged_lines(paths.staging_credits, exercice)
     lines, reports = stage_exercice(items, previous)

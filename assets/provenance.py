@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL, staging_credits
 from assets.metadata import column_schema, markdown
+from assets.nomenclature import nomenclature
 from assets.resources import WarehousePaths
 from schemas.sources import SourcesModel
 from schemas.validation import validate
@@ -21,7 +22,7 @@ from warehouse.store import upsert_sources, writer
     key=["core", "sources"],
     group_name="sources",
     kinds={"duckdb"},
-    deps=[staging_credits],
+    deps=[staging_credits, *nomenclature.keys],
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
     description=(
@@ -40,7 +41,7 @@ def sources_table(
     sources: list[InventoryItem],
 ) -> dg.MaterializeResult:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    reports = read_reports(paths.staging_credits)
+    reports = read_reports(paths.staging_credits) + read_reports(paths.staging_nomenclature)
     staged = {r.source_id for r in reports}
     loaded = _lines_loaded(paths.staging_credits)
     records = []

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import column_schema
+from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
 from assets.resources import WarehousePaths
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.sources import SourcesModel
@@ -17,8 +18,16 @@ from warehouse.store import reader
 PUBLISHED = {
     "credits": ", ".join(BUSINESS_KEY),
     "sources": "source_id",
+    "missions": "exercice, code_mission",
+    "programmes": "exercice, code_programme",
+    "actions": "exercice, code_programme, code_action",
+    "sous_actions": "exercice, code_programme, code_action, code_sous_action",
+    "ministeres": "exercice, code_ministere",
+    "categories": "code_categorie",
+    "titres": "code_titre",
+    "nomenclature_evenements": "ALL",
 }
-_MODELS = {"credits": CreditsModel, "sources": SourcesModel}
+_MODELS = {"credits": CreditsModel, "sources": SourcesModel} | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
 
 
 @dg.multi_asset(

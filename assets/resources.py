@@ -32,5 +32,9 @@ class WarehousePaths(dg.ConfigurableResource):
         return self.out / "staging" / "credits"
 
     @property
+    def staging_nomenclature(self) -> Path:
+        return self.out / "staging" / "nomenclature"
+
+    @property
     def parquet(self) -> Path:
         return self.out / "parquet"

@@ -42,7 +42,7 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
                 InventoryItem(source, entry.famille, entry.exercice, (), error=f"download failed: {message}")
             )
     items = take_inventory(files) + failures
-    exercices = sorted({str(i.exercice) for i in items if i.famille and i.exercice})
+    exercices = sorted({str(i.exercice) for i in items if i.holds("credits") and i.exercice})
     known = set(context.instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
     missing = [e for e in exercices if e not in known]
     if missing:

@@ -115,7 +115,7 @@ def build(args: argparse.Namespace) -> int:
         if not result.success:
             return _summary(settings, outcome, [], started)
         items = result.output_for_node("raw__sources")
-        found = sorted({i.exercice for i in items if i.famille and i.exercice})
+        found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
         exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
         if not exercices:
             where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
@@ -152,9 +152,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     print("\n== summary ==")
     if settings.database.exists():
         with reader(settings.database) as connection:
-            for table in ("credits", "sources"):
+            tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+            for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                print(f"table {table:<8} {rows:>7} rows")
+                print(f"table {table:<24} {rows:>7} rows")
             per_year = connection.execute(
                 "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
                 "FROM credits GROUP BY exercice ORDER BY exercice"

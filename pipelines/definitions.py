@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets.checks import CHECKS
 from assets.credits import credits, staging_credits
+from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
 from assets.provenance import sources_table
 from assets.publish import parquet_files
 from assets.sources import source_files
@@ -17,8 +18,8 @@ from pipelines.resources import build_resources
 from pipelines.settings import Settings
 
 defs = dg.Definitions(
-    assets=[source_files, staging_credits, credits, sources_table, parquet_files],
-    asset_checks=CHECKS,
+    assets=[source_files, staging_credits, credits, nomenclature, sources_table, parquet_files],
+    asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS],
     jobs=[sources_job, credits_job, publish_job],
     resources=build_resources(Settings.from_env()),
 )

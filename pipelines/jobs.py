@@ -23,6 +23,6 @@ credits_job = dg.define_asset_job(
 
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
-    selection=dg.AssetSelection.keys(["core", "sources"], ["parquet", "credits"], ["parquet", "sources"]),
-    description="Write the provenance table and publish the Parquet files.",
+    selection=dg.AssetSelection.groups("nomenclature", "publication") | dg.AssetSelection.keys(["core", "sources"]),
+    description="Build the nomenclature and its crosswalk, write the provenance table, publish the Parquet files.",
 )

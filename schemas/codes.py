@@ -20,6 +20,7 @@ __all__ = [
     "normalise_programme",
     "normalise_sous_action",
     "normalise_titre",
+    "split_destination_code",
 ]
 
 
@@ -140,3 +141,27 @@ def normalise_titre(value: object) -> str | None:
     if not match:
         raise CodeError(f"not a titre code: {value!r}")
     return match.group(1)
+
+
+_DESTINATION = re.compile(r"^[Pp]?0*(\d{1,3})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
+
+
+def split_destination_code(value: object) -> tuple[str | None, str | None, str | None]:
+    """Split a destination code into ``(code_programme, code_action, code_sous_action)``.
+
+    ``352`` → ``('352', None, None)``; ``352-01`` and ``0352-01`` → ``('352', '01', None)``;
+    ``0162-10-05`` → ``('162', '10', '05')``; empty → ``(None, None, None)``.
+    Raises :class:`CodeError` for anything else.
+    """
+    text = _clean(value)
+    if text is None:
+        return None, None, None
+    match = _DESTINATION.match(text)
+    if not match:
+        raise CodeError(f"not a programme, action or sous-action code: {value!r}")
+    programme, action, sous_action = match.groups()
+    return (
+        programme.zfill(3),
+        action.zfill(2) if action else None,
+        sous_action.zfill(2) if sous_action else None,
+    )

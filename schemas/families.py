@@ -19,8 +19,11 @@ __all__ = [
     "AmountColumn",
     "Family",
     "FamilyMatch",
+    "all_families",
+    "best_family",
     "credit_families",
     "match_family",
+    "nomenclature_families",
     "vocabulary",
 ]
 
@@ -55,6 +58,8 @@ class Family:
     authority: dict[str, int]
     examples: tuple[str, ...] = field(default=())
     phase: str | None = None  # the phase of every amount column, where neither header nor a column says
+    identifying: tuple[str, ...] = ()  # fields a header must all have for the family to be considered
+    kind: str = "credits"  # what the files hold: "credits", "nomenclature" (the TOML file's name)
 
     def rank(self, phase: str) -> int | None:
         """Authority rank of this family for ``phase`` (1 = most authoritative), or None."""
@@ -89,6 +94,18 @@ def credit_families() -> tuple[Family, ...]:
     return _load_families(_HERE / "families" / "credits.toml")
 
 
+@cache
+def nomenclature_families() -> tuple[Family, ...]:
+    """The nomenclature file families of ``families/nomenclature.toml``, in file order."""
+    return _load_families(_HERE / "families" / "nomenclature.toml")
+
+
+@cache
+def all_families() -> dict[str, Family]:
+    """Every covered family, by id."""
+    return {f.id: f for f in (*credit_families(), *nomenclature_families())}
+
+
 def _load_families(path: Path) -> tuple[Family, ...]:
     with open(path, "rb") as handle:
         raw = tomllib.load(handle)
@@ -104,6 +121,8 @@ def _load_families(path: Path) -> tuple[Family, ...]:
                 authority=dict(entry["autorite"]),
                 examples=tuple(entry.get("exemples", ())),
                 phase=entry.get("phase"),
+                identifying=tuple(entry.get("identifiantes", ())),
+                kind=path.stem,
             )
         )
     return tuple(families)
@@ -165,14 +184,16 @@ def match_family(family: Family, header: list[str]) -> FamilyMatch:
 def best_family(header: list[str], families: tuple[Family, ...]) -> FamilyMatch | None:
     """The family whose column map explains the most of ``header``, or None.
 
-    A family is a candidate when the header holds at least one of its amount
-    columns and at least half of its field columns. Ties go to the family of
-    which the header holds the larger share.
+    A family is a candidate when the header holds its identifying columns, at
+    least half of its field columns and, for a family with amount columns, at
+    least one of them. Ties go
+    to the family of which the header holds the larger share.
     """
     candidates = []
     for family in families:
         found = match_family(family, header)
-        if found.amounts and found.field_share >= MIN_FIELD_SHARE:
+        identified = all(name in found.fields for name in family.identifying)
+        if identified and (found.amounts or not family.amounts) and found.field_share >= MIN_FIELD_SHARE:
             candidates.append(found)
     if not candidates:
         return None

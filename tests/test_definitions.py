@@ -23,13 +23,20 @@ def test_workspace_points_at_the_definitions():
 def test_every_asset_is_described_and_keyed_like_the_warehouse():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {
-        "raw/sources",
-        "staging/credits",
-        "core/credits",
-        "core/sources",
-        "parquet/credits",
-        "parquet/sources",
+    tables = [
+        "credits",
+        "sources",
+        "missions",
+        "programmes",
+        "actions",
+        "sous_actions",
+        "ministeres",
+        "categories",
+        "titres",
+        "nomenclature_evenements",
+    ]
+    assert keys == {"raw/sources", "staging/credits"} | {
+        f"{layer}/{t}" for t in tables for layer in ("core", "parquet")
     }
     for key in graph.get_all_asset_keys():
         assert len(graph.get(key).description or "") > 80, key
@@ -48,6 +55,11 @@ def test_checks_are_attached():
         "repeated_keys_are_summed",
         "credits_match_model",
         "parquet_matches_warehouse",
+        "credit_actions_known_in_nomenclature",
+        "programme_in_one_mission",
+        "credit_natures_labelled",
+        "nomenclature_labels_agree",
+        "every_nomenclature_file_readable",
     } <= names
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "publish_partition",
     "publish_table",
     "verify_parquet",
+    "write_frame",
 ]
 
 
@@ -85,15 +86,9 @@ def publish_table(
     return PublishedFile(final, rows, final.stat().st_size)
 
 
-def publish_partition(frame: pl.DataFrame, root: Path, key: str, value: object) -> PublishedFile:
-    """Write ``frame`` as the one file of partition ``key=value`` under ``root``, atomically.
-
-    Only ``root/<key>=<value>/`` is touched: other partitions stay as they are, and
-    rewriting a partition replaces its file, never adds a second one.
-    """
-    folder = root / f"{key}={value}"
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / "part-0.parquet"
+def write_frame(frame: pl.DataFrame, final: Path) -> PublishedFile:
+    """Write ``frame`` to ``final`` (Parquet, zstd) under a temporary name, check it, rename it."""
+    final.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(final)
     try:
         frame.write_parquet(temporary, compression="zstd")
@@ -101,7 +96,18 @@ def publish_partition(frame: pl.DataFrame, root: Path, key: str, value: object) 
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
-    for stale in folder.glob("*.parquet"):
-        if stale != final:
-            stale.unlink()
     return PublishedFile(final, frame.height, final.stat().st_size)
+
+
+def publish_partition(frame: pl.DataFrame, root: Path, key: str, value: object) -> PublishedFile:
+    """Write ``frame`` as the one file of partition ``key=value`` under ``root``, atomically.
+
+    Only ``root/<key>=<value>/`` is touched: other partitions stay as they are, and
+    rewriting a partition replaces its file, never adds a second one.
+    """
+    folder = root / f"{key}={value}"
+    published = write_frame(frame, folder / "part-0.parquet")
+    for stale in folder.glob("*.parquet"):
+        if stale != published.path:
+            stale.unlink()
+    return published

@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from schemas.catalogue import CatalogueEntry, catalogue
-from schemas.families import FamilyMatch, best_family, credit_families
+from schemas.families import FamilyMatch, all_families, best_family, vocabulary
 from warehouse.tables import RawTable, TableReadError, read_tables
 
 __all__ = [
@@ -64,6 +64,7 @@ class Recognition:
     table: RawTable | None = field(default=None, repr=False)
     exercice_hint: int | None = None
     error: str | None = None
+    phase_hint: str | None = None
 
     @property
     def famille(self) -> str | None:
@@ -217,6 +218,17 @@ def download_sources(
     return files, failures
 
 
+def _phase_hint(source: SourceFile) -> str | None:
+    """The phase a file states nowhere inside: the catalogue's, else a law named in its path
+    (``PLF``, ``LFI``, ``PLRG``…, see ``schemas/vocabulary.toml`` [phase])."""
+    entry = source.entree
+    if entry is not None and entry.sha256 == source.sha256 and len(entry.phases) == 1:
+        return entry.phases[0]
+    phases = vocabulary()["phase"]
+    found = {phases[t] for t in re.findall(r"[a-z]+", source.fichier.lower()) if t in phases}
+    return found.pop() if len(found) == 1 else None
+
+
 def _exercice_hint(source: SourceFile) -> int | None:
     """The exercice a file states nowhere inside: the catalogue's (same bytes, or downloaded
     for that entry), else the one four-digit year in its path."""
@@ -239,14 +251,14 @@ def recognise(source: SourceFile) -> Recognition:
         return Recognition(source, [], None, error=str(exc))
     best: tuple[FamilyMatch, RawTable] | None = None
     for table in tables:
-        match = best_family(table.header, credit_families())
+        match = best_family(table.header, tuple(all_families().values()))
         if match and (best is None or match.explained > best[0].explained):
             best = (match, table)
     if best is None:
         header = tables[0].header if tables else []
         return Recognition(source, header, None, table=tables[0] if tables else None)
     match, table = best
-    return Recognition(source, table.header, match, table, _exercice_hint(source))
+    return Recognition(source, table.header, match, table, _exercice_hint(source), phase_hint=_phase_hint(source))
 
 
 @dataclass(frozen=True)
@@ -260,6 +272,14 @@ class InventoryItem:
     type_fichier: str | None = None
     encodage: str | None = None
     error: str | None = None
+    kind: str | None = None  # "credits", "nomenclature": the kind of its family
+
+    def holds(self, kind: str) -> bool:
+        """Whether the file is of a family of ``kind``, or was to be and could not be fetched."""
+        if self.kind is not None:
+            return self.kind == kind
+        entry = self.source.entree
+        return self.error is not None and entry is not None and kind == "credits"
 
 
 def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
@@ -281,6 +301,7 @@ def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
                 type_fichier=found.table.format if found.table else None,
                 encodage=found.table.encoding if found.table else None,
                 error=found.error,
+                kind=found.match.family.kind if found.match else None,
             )
         )
     return items

@@ -15,9 +15,16 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse.publish import publish_partition
+from warehouse.publish import publish_partition, write_frame
 
-__all__ = ["SourceReport", "read_reports", "read_staged_lines", "write_staging"]
+__all__ = [
+    "SourceReport",
+    "read_reports",
+    "read_staged_lines",
+    "read_unpartitioned_staging",
+    "write_staging",
+    "write_unpartitioned_staging",
+]
 
 PARTITION_KEY = "exercice"
 
@@ -62,13 +69,29 @@ def _folder(root: Path, exercice: int) -> Path:
     return root / f"{PARTITION_KEY}={exercice}"
 
 
-def write_staging(root: Path, exercice: int, lines: pl.DataFrame, reports: list[SourceReport]) -> None:
-    """Replace the staging of ``exercice``: its lines (Parquet) and its reports (JSON)."""
-    publish_partition(lines, root, PARTITION_KEY, exercice)
-    target = _folder(root, exercice) / "rapport.json"
+def _write_reports(folder: Path, reports: list[SourceReport]) -> None:
+    target = folder / "rapport.json"
     temporary = target.with_name(f".rapport.json.{os.getpid()}.tmp")
     temporary.write_text(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(temporary, target)
+
+
+def write_staging(root: Path, exercice: int, lines: pl.DataFrame, reports: list[SourceReport]) -> None:
+    """Replace the staging of ``exercice``: its lines (Parquet) and its reports (JSON)."""
+    publish_partition(lines, root, PARTITION_KEY, exercice)
+    _write_reports(_folder(root, exercice), reports)
+
+
+def write_unpartitioned_staging(root: Path, rows: pl.DataFrame, reports: list[SourceReport]) -> None:
+    """Replace an unpartitioned staging (``<root>/part-0.parquet`` and ``<root>/rapport.json``)."""
+    write_frame(rows, root / "part-0.parquet")
+    _write_reports(root, reports)
+
+
+def read_unpartitioned_staging(root: Path) -> pl.DataFrame | None:
+    """The rows of an unpartitioned staging, or None if there is none yet."""
+    path = root / "part-0.parquet"
+    return pl.read_parquet(path) if path.exists() else None
 
 
 def read_staged_lines(root: Path, exercice: int | None = None) -> pl.DataFrame | None:
@@ -81,9 +104,10 @@ def read_staged_lines(root: Path, exercice: int | None = None) -> pl.DataFrame |
 
 
 def read_reports(root: Path, exercice: int | None = None) -> list[SourceReport]:
-    """Staged reports of ``exercice`` (or of every exercice)."""
-    pattern = f"{PARTITION_KEY}={exercice if exercice is not None else '*'}/rapport.json"
+    """Staged reports of ``exercice``, or every report below ``root``."""
+    paths = [_folder(root, exercice) / "rapport.json"] if exercice is not None else sorted(root.rglob("rapport.json"))
     reports = []
-    for path in sorted(root.glob(pattern)):
-        reports.extend(SourceReport(**r) for r in json.loads(path.read_text(encoding="utf-8")))
+    for path in paths:
+        if path.exists():
+            reports.extend(SourceReport(**r) for r in json.loads(path.read_text(encoding="utf-8")))
     return reports

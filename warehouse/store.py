@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-__all__ = ["reader", "replace_exercice", "upsert_sources", "writer"]
+__all__ = ["create_views", "reader", "replace_exercice", "replace_tables", "upsert_sources", "writer"]
 
 
 def schema_sql() -> str:
@@ -136,3 +136,22 @@ def _jsonable(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return value
+
+
+def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> None:
+    """Replace whole tables by frames (their columns and types), all in one transaction."""
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        for name, frame in tables.items():
+            connection.register("nouvelle_table", frame.to_arrow())
+            connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM nouvelle_table")
+            connection.unregister("nouvelle_table")
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def create_views(connection: duckdb.DuckDBPyConnection) -> None:
+    """Create or replace the analysts' views of ``warehouse/sql/views.sql``."""
+    connection.execute(resources.files("warehouse").joinpath("sql/views.sql").read_text(encoding="utf-8"))

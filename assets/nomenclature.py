@@ -1,0 +1,211 @@
+"""The nomenclature per exercice (missions, programmes, actions, sous-actions, and the
+label tables) and the crosswalk of what changed between exercices."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
+from assets.metadata import column_schema, markdown
+from assets.resources import WarehousePaths
+from schemas import nomenclature as models
+from schemas.validation import validate
+from warehouse.nomenclature import (
+    credit_elements,
+    derive_events,
+    known_events,
+    label_disagreements,
+    resolve_nomenclature,
+    stage_nomenclature,
+)
+from warehouse.sources import InventoryItem
+from warehouse.staging import (
+    read_reports,
+    read_staged_lines,
+    read_unpartitioned_staging,
+    write_unpartitioned_staging,
+)
+from warehouse.store import create_views, reader, replace_tables, writer
+
+#: The tables of the nomenclature, their Pandera model and what they hold, for users.
+TABLES = {
+    "missions": (
+        models.MissionsModel,
+        "One row per mission and exercice: `code_mission` (2 letters), its label that year and its budget type.",
+    ),
+    "programmes": (
+        models.ProgrammesModel,
+        "One row per programme and exercice: its label that year (cleaned: no "
+        "`352 - ` prefix, single spaces), its mission and its ministère.",
+    ),
+    "actions": (models.ActionsModel, "One row per action and exercice, with its label that year."),
+    "sous_actions": (models.SousActionsModel, "One row per sous-action and exercice, with its label that year."),
+    "ministeres": (models.MinisteresModel, "One row per ministère and exercice, with its label that year."),
+    "categories": (
+        models.CategoriesModel,
+        "The catégories of the nature nomenclature, with their latest label and their titre.",
+    ),
+    "titres": (models.TitresModel, "The titres 1 to 7, with their latest label (2 = dépenses de personnel, T2)."),
+    "nomenclature_evenements": (
+        models.EvenementsModel,
+        "What changed between consecutive exercices, for "
+        "missions, programmes and actions: creation, suppression, renommage (same code, "
+        "new label), changement_code (same label, new code; `score` is the label "
+        "similarity), changement_mission, found by comparing years (`origine = "
+        "'derive'`); and the transfers, mergers and splits of "
+        "`schemas/nomenclature_evenements.toml`, with their official source.",
+    ),
+}
+_COMMON = (
+    " Built from every nomenclature file (PLF 2014 to PLF 2025, the `.xls` MiS_PGM_ACT_SSA) and the labels the "
+    "credit files carry: a year's codes are the union of its files, its label the one of the latest phase "
+    "(EXEC, LFI, PLF) that gives one. Table of `budget.duckdb`, published as Parquet."
+)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["core", table],
+            description=text + _COMMON,
+            deps=[["raw", "sources"], staging_credits, credits],
+            group_name="nomenclature",
+            kinds={"polars", "duckdb"},
+        )
+        for table, (_, text) in TABLES.items()
+    ],
+    ins={"sources": dg.AssetIn(key=["raw", "sources"])},
+    pool=DUCKDB_WRITER_POOL,
+)
+def nomenclature(
+    context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource, sources: list[InventoryItem]
+):
+    items = [i for i in sources if i.holds("nomenclature")]
+    context.log.info(f"{len(items)} nomenclature file(s): {[i.source.fichier for i in items]}")
+    previous = read_unpartitioned_staging(paths.staging_nomenclature)
+    elements, reports = stage_nomenclature(items, previous)
+    for report in reports:
+        if report.statut == "erreur":
+            context.log.error(f"not loaded: {report.message}")
+    write_unpartitioned_staging(paths.staging_nomenclature, elements, reports)
+    staged = read_staged_lines(paths.staging_credits)
+    everything = pl.concat([elements, credit_elements(staged)]) if staged is not None else elements
+    tables = resolve_nomenclature(everything, {i.source.source_id for i in items})
+    tables["nomenclature_evenements"] = derive_events(tables, known_events())
+    tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
+    with writer(Path(duckdb.database)) as connection:
+        replace_tables(connection, tables)
+        create_views(connection)
+    for name, frame in tables.items():
+        yield dg.MaterializeResult(
+            asset_key=["core", name],
+            metadata={
+                "dagster/row_count": frame.height,
+                "dagster/table_name": f"budget.main.{name}",
+                "dagster/column_schema": column_schema(TABLES[name][0]),
+                "apercu": markdown(frame.head(10)),
+            },
+        )
+
+
+def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=offending.is_empty(),
+        severity=severity,
+        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50)},
+    )
+
+
+@dg.asset_check(
+    asset=["core", "actions"],
+    description="Every (exercice, code_programme, code_action) of `credits` is an action of the nomenclature of "
+    "its exercice, with a label.",
+)
+def credit_actions_known_in_nomenclature(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with reader(Path(duckdb.database)) as connection:
+        unknown = connection.sql(
+            """
+            SELECT DISTINCT c.exercice, c.code_programme, c.code_action FROM credits c
+            WHERE c.code_action IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM actions a WHERE a.exercice = c.exercice AND a.code_programme = c.code_programme
+                  AND a.code_action = c.code_action AND a.libelle_action IS NOT NULL)
+            ORDER BY ALL
+            """
+        ).pl()
+    return _result(unknown, dg.AssetCheckSeverity.WARN)
+
+
+@dg.asset_check(
+    asset=["core", "programmes"],
+    description="Every programme belongs to exactly one mission per exercice, in every file that says which.",
+)
+def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
+    elements = read_unpartitioned_staging(paths.staging_nomenclature)
+    staged = read_staged_lines(paths.staging_credits)
+    if staged is not None:
+        elements = pl.concat([elements, credit_elements(staged)])
+    several = (
+        elements.filter((pl.col("niveau") == "programme") & pl.col("code_mission").is_not_null())
+        .group_by("exercice", "code_programme")
+        .agg(pl.col("code_mission").unique().sort().alias("missions"), pl.col("source_id").unique().sort())
+        .filter(pl.col("missions").list.len() > 1)
+        .sort("exercice", "code_programme")
+    )
+    return _result(several, dg.AssetCheckSeverity.ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "categories"],
+    description="Every catégorie and every titre of `credits` has a label.",
+)
+def credit_natures_labelled(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with reader(Path(duckdb.database)) as connection:
+        unlabelled = connection.sql(
+            """
+            SELECT DISTINCT 'categorie' AS niveau, c.code_categorie AS code FROM credits c
+            WHERE c.code_categorie IS NOT NULL AND c.code_categorie NOT IN (
+                SELECT code_categorie FROM categories WHERE libelle_categorie IS NOT NULL)
+            UNION ALL
+            SELECT DISTINCT 'titre', c.code_titre FROM credits c
+            WHERE c.code_titre IS NOT NULL AND c.code_titre NOT IN (
+                SELECT code_titre FROM titres WHERE libelle_titre IS NOT NULL)
+            ORDER BY ALL
+            """
+        ).pl()
+    return _result(unlabelled, dg.AssetCheckSeverity.ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "programmes"],
+    description="The files of one exercice give an element the same label, once cleaned (lists the disagreements).",
+)
+def nomenclature_labels_agree(paths: WarehousePaths) -> dg.AssetCheckResult:
+    elements = read_unpartitioned_staging(paths.staging_nomenclature)
+    staged = read_staged_lines(paths.staging_credits)
+    if staged is not None:
+        elements = pl.concat([elements, credit_elements(staged)])
+    return _result(label_disagreements(elements), dg.AssetCheckSeverity.WARN)
+
+
+@dg.asset_check(
+    asset=["core", "programmes"],
+    description="Every nomenclature file of a covered family was read; else the error names the file, row and column.",
+)
+def every_nomenclature_file_readable(paths: WarehousePaths) -> dg.AssetCheckResult:
+    failed = [r for r in read_reports(paths.staging_nomenclature) if r.statut == "erreur"]
+    frame = pl.DataFrame(
+        {"fichier": [r.fichier for r in failed], "erreur": [r.message for r in failed]},
+        schema={"fichier": pl.String, "erreur": pl.String},
+    )
+    return _result(frame, dg.AssetCheckSeverity.ERROR)
+
+
+NOMENCLATURE_CHECKS = [
+    credit_actions_known_in_nomenclature,
+    programme_in_one_mission,
+    credit_natures_labelled,
+    nomenclature_labels_agree,
+    every_nomenclature_file_readable,
+]

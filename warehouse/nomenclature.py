@@ -1,0 +1,385 @@
+"""The nomenclature per exercice, and what changed between exercices.
+
+From the elements read in every nomenclature file and the labels the credit files
+carry (``shared/data/README.md``, "Nomenclature"): for each exercice, the codes are
+the union of its files; the label comes from the latest phase that gives a
+non-empty one (EXEC, else LFR, else LFI, else PLF; a nomenclature file before a
+credit file of the same phase). Labels are cleaned before they are stored and
+compared (:mod:`schemas.labels`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from functools import cache
+from importlib import resources
+from itertools import pairwise
+
+import polars as pl
+from rapidfuzz import fuzz
+
+from schemas.labels import clean_label, label_key
+from warehouse.credit_files import SourceReadError
+from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
+from warehouse.sources import InventoryItem, recognise
+from warehouse.staging import SourceReport
+from warehouse.tables import TableReadError
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "LEVEL_KEYS",
+    "credit_elements",
+    "derive_events",
+    "known_events",
+    "label_disagreements",
+    "resolve_nomenclature",
+    "stage_nomenclature",
+]
+
+#: How late a phase is: a later phase's label wins.
+PHASE_RANK = {"PLF": 1, "AMD": 1, "LFI": 2, "LFR": 3, "EXEC": 4}
+
+#: The codes that identify an element of each level within an exercice.
+LEVEL_KEYS = {
+    "mission": ["code_mission"],
+    "programme": ["code_programme"],
+    "action": ["code_programme", "code_action"],
+    "sous_action": ["code_programme", "code_action", "code_sous_action"],
+    "ministere": ["code_ministere"],
+    "categorie": ["code_categorie"],
+    "titre": ["code_titre"],
+}
+
+#: Minimum label similarity (rapidfuzz ratio of folded labels, 0–100) for a ``changement_code``.
+SAME_LABEL_SCORE = 90.0
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "exercice": pl.Int16,
+    "niveau": pl.String,
+    "code_mission": pl.String,
+    "code_programme": pl.String,
+    "code_action": pl.String,
+    "code_sous_action": pl.String,
+    "type_evenement": pl.String,
+    "ancien_libelle": pl.String,
+    "nouveau_libelle": pl.String,
+    "vers": pl.String,
+    "origine": pl.String,
+    "score": pl.Float64,
+}
+
+_CREDIT_LEVELS = {
+    "mission": (["code_mission"], "libelle_mission"),
+    "programme": (["code_programme", "code_mission", "code_ministere"], "libelle_programme"),
+    "action": (["code_programme", "code_action"], "libelle_action"),
+    "sous_action": (["code_programme", "code_action", "code_sous_action"], "libelle_sous_action"),
+    "ministere": (["code_ministere"], "libelle_ministere"),
+    "categorie": (["code_categorie"], "libelle_categorie"),
+    "titre": (["code_titre"], "libelle_titre"),
+}
+
+
+def credit_elements(lines: pl.DataFrame) -> pl.DataFrame:
+    """The elements the credit files state: their codes and, where given, their labels.
+
+    ``lines``: staged line-level credit rows (``staging/credits``). Returns rows of
+    :data:`warehouse.nomenclature_files.ELEMENT_SCHEMA`, one per distinct element
+    and source.
+    """
+    frames = []
+    for niveau, (codes, label) in _CREDIT_LEVELS.items():
+        present = lines.filter(pl.col(codes[0]).is_not_null())
+        part = present.group_by("source_id", "exercice", "phase", *codes, maintain_order=True).agg(
+            pl.col("source_ligne").min(),
+            pl.col("type_budget").drop_nulls().first(),
+            pl.col(label).drop_nulls().first().alias("libelle"),
+        )
+        frames.append(
+            part.with_columns(
+                niveau=pl.lit(niveau),
+                libelle=pl.col("libelle").map_elements(clean_label, return_dtype=pl.String),
+            )
+        )
+    return pl.concat(
+        [
+            f.select(
+                [pl.col(c) if c in f.columns else pl.lit(None, t).alias(c) for c, t in ELEMENT_SCHEMA.items()]
+            ).cast(ELEMENT_SCHEMA)
+            for f in frames
+        ]
+    )
+
+
+def _ranked(elements: pl.DataFrame, nomenclature_sources: set[str]) -> pl.DataFrame:
+    return elements.with_columns(
+        rang=pl.col("phase").replace_strict(PHASE_RANK, default=0, return_dtype=pl.Int32) * 2
+        + pl.col("source_id").is_in(list(nomenclature_sources)).cast(pl.Int32)
+    ).sort("rang", descending=True, maintain_order=True)
+
+
+def _fill_mission_codes(elements: pl.DataFrame) -> pl.DataFrame:
+    """Give a code to missions stated by their label only (PLF 2014, PLF 2019 budgets annexes).
+
+    The code is the one another line gives the same (folded) label, when exactly one
+    code has it; a programme of that line takes it too.
+    """
+    known = (
+        elements.filter((pl.col("niveau") == "mission") & pl.col("code_mission").is_not_null())
+        .with_columns(cle=pl.col("libelle").map_elements(label_key, return_dtype=pl.String))
+        .group_by("cle")
+        .agg(pl.col("code_mission").unique())
+        .filter(pl.col("code_mission").list.len() == 1)
+        .select("cle", code_trouve=pl.col("code_mission").list.first())
+    )
+    missions = (
+        elements.filter((pl.col("niveau") == "mission") & pl.col("code_mission").is_null())
+        .with_columns(cle=pl.col("libelle").map_elements(label_key, return_dtype=pl.String))
+        .join(known, on="cle", how="left")
+        .select("source_id", "source_ligne", "code_trouve")
+    )
+    filled = elements.join(missions, on=["source_id", "source_ligne"], how="left").with_columns(
+        code_mission=pl.when(pl.col("niveau").is_in(["mission", "programme"]))
+        .then(pl.coalesce("code_mission", "code_trouve"))
+        .otherwise(pl.col("code_mission"))
+    )
+    return filled.drop("code_trouve")
+
+
+def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str]) -> dict[str, pl.DataFrame]:
+    """The tables of the nomenclature from every element read.
+
+    ``elements``: rows of ``ELEMENT_SCHEMA`` from nomenclature files (their ids in
+    ``nomenclature_sources``) and credit files. Returns the frames ``missions``,
+    ``programmes``, ``actions``, ``sous_actions``, ``ministeres`` (per exercice),
+    ``categories`` and ``titres`` (one label per code: the latest exercice's).
+    """
+    ranked = _ranked(_fill_mission_codes(elements), nomenclature_sources)
+
+    def level(niveau: str, *extra: str, per_year: bool = True) -> pl.DataFrame:
+        keys = (["exercice"] if per_year else []) + LEVEL_KEYS[niveau]
+        rows = ranked.filter((pl.col("niveau") == niveau) & pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+        if not per_year:
+            rows = rows.sort("exercice", "rang", descending=True, maintain_order=True)
+        return (
+            rows.group_by(keys, maintain_order=True)
+            .agg(pl.col("libelle").drop_nulls().first(), *[pl.col(c).drop_nulls().first() for c in extra])
+            .sort(keys)
+        )
+
+    missions = level("mission", "type_budget").rename({"libelle": "libelle_mission"})
+    ministeres = level("ministere").rename({"libelle": "libelle_ministere"})
+    programmes = (
+        level("programme", "code_mission", "code_ministere")
+        .rename({"libelle": "libelle_programme"})
+        .join(ministeres, on=["exercice", "code_ministere"], how="left")
+        .select(
+            "exercice", "code_programme", "libelle_programme", "code_mission", "code_ministere", "libelle_ministere"
+        )
+    )
+    actions = level("action").rename({"libelle": "libelle_action"})
+    sous_actions = level("sous_action").rename({"libelle": "libelle_sous_action"})
+    categories = (
+        level("categorie", per_year=False)
+        .rename({"libelle": "libelle_categorie"})
+        .with_columns(code_titre=pl.col("code_categorie").str.slice(0, 1))
+    )
+    titres = level("titre", per_year=False).rename({"libelle": "libelle_titre"})
+    return {
+        "missions": missions.select("exercice", "code_mission", "libelle_mission", "type_budget"),
+        "programmes": programmes,
+        "actions": actions.select("exercice", "code_programme", "code_action", "libelle_action"),
+        "sous_actions": sous_actions.select(
+            "exercice", "code_programme", "code_action", "code_sous_action", "libelle_sous_action"
+        ),
+        "ministeres": ministeres.select("exercice", "code_ministere", "libelle_ministere"),
+        "categories": categories.select("code_categorie", "libelle_categorie", "code_titre"),
+        "titres": titres.select("code_titre", "libelle_titre"),
+    }
+
+
+def label_disagreements(elements: pl.DataFrame) -> pl.DataFrame:
+    """Elements to which the files of one exercice give different labels (after cleaning).
+
+    Columns: exercice, niveau, code (the element's codes joined by ``-``), libelles
+    (the distinct labels), sources.
+    """
+    frames = []
+    for niveau, keys in LEVEL_KEYS.items():
+        rows = elements.filter(
+            (pl.col("niveau") == niveau)
+            & pl.col("libelle").is_not_null()
+            & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
+        )
+        rows = rows.with_columns(
+            cle=pl.col("libelle").map_elements(label_key, return_dtype=pl.String),
+            code=pl.concat_str(keys, separator="-", ignore_nulls=True),
+        )
+        frames.append(
+            rows.group_by("exercice", "code")
+            .agg(
+                pl.col("cle").n_unique().alias("n"),
+                pl.col("libelle").unique().sort().alias("libelles"),
+                pl.col("source_id").unique().sort().alias("sources"),
+            )
+            .filter(pl.col("n") > 1)
+            .select("exercice", pl.lit(niveau).alias("niveau"), "code", "libelles", "sources")
+        )
+    return pl.concat(frames).sort("exercice", "niveau", "code")
+
+
+@cache
+def known_events() -> pl.DataFrame:
+    """The hand-kept events of ``schemas/nomenclature_evenements.toml``, each with its official source."""
+    text = resources.files("schemas").joinpath("nomenclature_evenements.toml").read_text(encoding="utf-8")
+    rows = tomllib.loads(text)["evenement"]
+    frame = pl.DataFrame(rows)
+    missing = [pl.lit(None, t).alias(c) for c, t in EVENT_SCHEMA.items() if c not in frame.columns]
+    return frame.with_columns(missing).select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)
+
+
+def _level_events(previous: pl.DataFrame, current: pl.DataFrame, niveau: str, exercice: int) -> list[dict]:
+    keys = LEVEL_KEYS[niveau]
+    label = {"mission": "libelle_mission", "programme": "libelle_programme", "action": "libelle_action"}[niveau]
+    before = {tuple(r[k] for k in keys): r for r in previous.iter_rows(named=True)}
+    after = {tuple(r[k] for k in keys): r for r in current.iter_rows(named=True)}
+
+    def event(row, kind, **more) -> dict:
+        base = dict.fromkeys(EVENT_SCHEMA) | {
+            "exercice": exercice,
+            "niveau": niveau,
+            "type_evenement": kind,
+            "origine": "derive",
+        }
+        base |= {k: row.get(k) for k in ("code_mission", "code_programme", "code_action", "code_sous_action")}
+        if niveau in ("action", "sous_action"):
+            base["code_mission"] = None
+        return base | more
+
+    events = []
+    for key in sorted(before.keys() & after.keys()):
+        old, new = before[key], after[key]
+        if old[label] and new[label] and label_key(old[label]) != label_key(new[label]):
+            events.append(event(new, "renommage", ancien_libelle=old[label], nouveau_libelle=new[label]))
+        if (
+            niveau == "programme"
+            and old["code_mission"]
+            and new["code_mission"]
+            and (old["code_mission"] != new["code_mission"])
+        ):
+            events.append(
+                event(new, "changement_mission", vers=new["code_mission"], ancien_libelle=None, nouveau_libelle=None)
+                | {"code_mission": old["code_mission"]}
+            )
+    removed = sorted(before.keys() - after.keys())
+    added = sorted(after.keys() - before.keys())
+    pairs = sorted(
+        (
+            (fuzz.ratio(label_key(before[r][label]), label_key(after[a][label])), r, a)
+            for r in removed
+            for a in added
+            if before[r][label] and after[a][label]
+        ),
+        reverse=True,
+    )
+    matched_removed, matched_added = set(), set()
+    for score, r, a in pairs:
+        if score < SAME_LABEL_SCORE or r in matched_removed or a in matched_added:
+            continue
+        matched_removed.add(r)
+        matched_added.add(a)
+        events.append(
+            event(
+                before[r],
+                "changement_code",
+                vers="-".join(a),
+                score=round(score, 1),
+                ancien_libelle=before[r][label],
+                nouveau_libelle=after[a][label],
+            )
+        )
+    events += [
+        event(before[r], "suppression", ancien_libelle=before[r][label]) for r in removed if r not in matched_removed
+    ]
+    events += [event(after[a], "creation", nouveau_libelle=after[a][label]) for a in added if a not in matched_added]
+    return events
+
+
+def derive_events(tables: dict[str, pl.DataFrame], known: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The ``nomenclature_evenements`` rows: what changed between consecutive exercices.
+
+    Compares each exercice with the previous one the nomenclature holds, for
+    missions, programmes and actions: ``creation``, ``suppression``, ``renommage``
+    (same code, another label once folded), ``changement_code`` (a removed code's
+    label on a created code, similarity ≥ :data:`SAME_LABEL_SCORE`, the score kept),
+    ``changement_mission``; then adds ``known`` events (transfers, mergers, splits:
+    :func:`known_events`). Deterministic: deriving twice gives the same rows.
+    """
+    events: list[dict] = []
+    years = sorted(set(tables["programmes"]["exercice"].to_list()))
+    for previous, current in pairwise(years):
+        for niveau, table in (("mission", "missions"), ("programme", "programmes"), ("action", "actions")):
+            frame = tables[table]
+            if niveau == "action":
+                frame = frame.with_columns(code_mission=pl.lit(None, pl.String))
+            events += _level_events(
+                frame.filter(pl.col("exercice") == previous),
+                frame.filter(pl.col("exercice") == current),
+                niveau,
+                current,
+            )
+    derived = pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row") if events else pl.DataFrame(schema=EVENT_SCHEMA)
+    frames = [derived] + ([known] if known is not None else [])
+    return (
+        pl.concat(frames)
+        .unique(maintain_order=True)
+        .sort("exercice", "niveau", "code_mission", "code_programme", "code_action", "type_evenement", nulls_last=True)
+    )
+
+
+def stage_nomenclature(
+    items: list[InventoryItem], previous: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, list[SourceReport]]:
+    """Read every nomenclature file into its elements (``ELEMENT_SCHEMA`` rows).
+
+    A file that cannot be read is reported (``statut = 'erreur'``, naming the file,
+    the row and the column) and its elements of the previous build (``previous``)
+    are kept, so its last good data stays. Returns the elements and one report per file.
+    """
+    frames, reports = [], []
+    for item in items:
+        source = item.source
+        report = SourceReport(
+            source_id=source.source_id,
+            fichier=source.fichier,
+            statut="lu",
+            url=source.url,
+            sha256=source.sha256,
+            octets=source.octets,
+            type_fichier=item.type_fichier,
+            encodage=item.encodage,
+            format=item.famille,
+            exercice=item.exercice,
+            entete=list(item.entete),
+            lu_le=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+        )
+        reports.append(report)
+        try:
+            found = recognise(source)
+            if found.match is None or found.table is None:
+                raise SourceReadError(source.fichier, found.error or "no longer matches its family")
+            read = read_nomenclature_table(
+                found.table, found.match, source.source_id, found.exercice_hint, found.phase_hint
+            )
+        except (SourceReadError, TableReadError) as exc:
+            report.statut, report.message = "erreur", str(exc)
+            if previous is not None:
+                frames.append(previous.filter(pl.col("source_id") == source.source_id))
+            continue
+        report.exercice, report.phases = read.exercice, [read.phase]
+        report.lignes, report.lignes_retenues = read.data_rows, read.kept
+        report.lignes_ecartees_par_motif = read.set_aside
+        report.message = "lignes par niveau: " + ", ".join(f"{k} {v}" for k, v in sorted(read.per_niveau.items()))
+        frames.append(read.elements)
+    elements = pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
+    return elements, reports
