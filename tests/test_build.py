@@ -245,3 +245,40 @@ def test_runs_are_recorded_in_the_dagster_instance(built):
         assert len(runs) == 10  # sources, 8 exercices, publication
         assert all(r.is_success for r in runs)
         assert sorted(instance.get_dynamic_partitions("exercice")) == [str(y) for y in range(2018, 2026)]
+
+
+def test_view_programmes_historique(built):
+    rows = _query(
+        built,
+        "SELECT exercice, libelle_programme, code_mission, ae_lfi, cp_lfi, ae_plf, cp_plf, ae_exec, cp_exec "
+        "FROM programmes_historique WHERE code_programme = '352' ORDER BY exercice",
+    )
+    by_year = {r[0]: r for r in rows}
+    assert sorted(by_year) == [2019, 2020, 2021, 2022, 2023, 2024]
+    assert by_year[2021][1:5] == ("Innovation et transformation numériques", "TR", M("10600000"), M("10600000"))
+    assert by_year[2022][5:7] == (M("10600000"), M("12100000"))
+    assert by_year[2024][7:9] == (M("35047974.62"), M("32092600.90"))
+    assert by_year[2019][1].startswith("Fonds pour l'accélération")
+
+
+def test_view_credits_derniere_phase(built):
+    phases = _query(
+        built, "SELECT exercice, string_agg(DISTINCT phase) FROM credits_derniere_phase GROUP BY 1 ORDER BY 1"
+    )
+    assert phases == [
+        (2018, "EXEC"), (2019, "LFI"), (2020, "LFI"), (2021, "LFI"), (2022, "PLF"), (2023, "LFI"), (2024, "EXEC"),
+        (2025, "PLF"),
+    ]  # fmt: skip
+    (count,) = _query(built, "SELECT count(*) FROM credits_derniere_phase WHERE exercice = 2024")[0]
+    assert count == _query(built, "SELECT count(*) FROM credits WHERE exercice = 2024 AND phase = 'EXEC'")[0][0]
+
+
+def test_nomenclature_tables_published(built):
+    frame = pl.read_parquet(built.parquet / "programmes.parquet")
+    row = frame.filter((pl.col("exercice") == 2025) & (pl.col("code_programme") == "129")).row(0, named=True)
+    assert row["libelle_programme"] == "Coordination du travail gouvernemental"  # no `129 - ` prefix
+    events = pl.read_parquet(built.parquet / "nomenclature_evenements.parquet")
+    transfer = events.filter(pl.col("type_evenement") == "transfert").row(0, named=True)
+    assert (transfer["exercice"], transfer["code_programme"], transfer["vers"]) == (2025, "352", "129-16")
+    statuses = _query(built, "SELECT statut, count(*) FROM sources WHERE format LIKE 'nomenclature%' GROUP BY 1")
+    assert statuses == [("lu", 12)]

@@ -1,0 +1,256 @@
+"""The nomenclature per exercice and its crosswalk, from the real files (issue: nomenclature)."""
+
+import collections
+import csv
+import io
+import json
+import re
+from dataclasses import replace
+
+import polars as pl
+import pytest
+
+from schemas.families import Family, match_family
+from schemas.labels import clean_label, label_key
+from tests.conftest import CASES, SOURCES
+from warehouse.credit_files import read_credit_table
+from warehouse.nomenclature import (
+    credit_elements,
+    derive_events,
+    known_events,
+    resolve_nomenclature,
+    stage_nomenclature,
+)
+from warehouse.sources import discover_sources, take_inventory
+from warehouse.tables import read_tables
+
+# fichier, exercice, phase, lines per level (as its `Type ligne` column counts them)
+REAL_NOMENCLATURE_FILES = [
+    ("plf-2014-nomenclature-par-destination.csv", 2014, "PLF", {"action": 722}),
+    ("PLF_2019_Nomenclature_destination.csv", 2019, "PLF", {"action": 720}),
+    ("LFI_2020_Nomenclature.csv", 2020, "LFI", {"mission": 49, "programme": 174, "action": 755, "sous_action": 1467,
+                                               "categorie": 19, "ministere": 17, "titre": 7}),
+    ("PLF_2020_Nomenclature.csv", 2020, "PLF", {"mission": 49, "programme": 173, "action": 754, "sous_action": 1462,
+                                               "categorie": 19, "ministere": 17, "titre": 7}),
+    ("PLF_2021_Nomenclature.csv", 2021, "PLF", {"mission": 49, "programme": 184, "action": 788, "sous_action": 1444,
+                                               "categorie": 19, "ministere": 17, "titre": 7}),
+    ("LFI_2021_Nomenclature_Destination.csv", 2021, "LFI", {"mission": 49, "programme": 188, "action": 797,
+                                                           "sous_action": 1461, "categorie": 19, "ministere": 17,
+                                                           "titre": 7}),
+    ("PLF_2022_Nomenclature.csv", 2022, "PLF", {"mission": 49, "programme": 190, "action": 804, "sous_action": 1476,
+                                               "categorie": 19, "ministere": 17, "titre": 7}),
+    ("LFI_2022_Nomenclature_Destination.csv", 2022, "LFI", {"mission": 49, "programme": 192, "action": 809,
+                                                           "sous_action": 1478, "categorie": 19, "ministere": 17,
+                                                           "titre": 7}),
+    ("LFI_2023_Nomenclature_Destination.csv", 2023, "LFI", {"programme": 186, "action": 810, "sous_action": 1503}),
+    ("2024_PLF/MiS_PGM_ACT_SSA.xls", 2024, "PLF", {"mission": 47, "programme": 186, "action": 819, "sous_action": 1542,
+                                                  "categorie": 20, "ministere": 21, "titre": 7}),
+    ("2024_PLRG/MiS_PGM_ACT_SSA.xls", 2024, "EXEC", {"mission": 47, "programme": 186, "action": 820,
+                                                    "sous_action": 1542, "categorie": 20, "ministere": 21, "titre": 7}),
+    ("2025_PLF/MiS_PGM_ACT_SSA.xls", 2025, "PLF", {"mission": 48, "programme": 191, "action": 813, "sous_action": 1565,
+                                                  "categorie": 20, "ministere": 20, "titre": 7}),
+]  # fmt: skip
+
+_INVENTORY = take_inventory(discover_sources(SOURCES))
+_ITEMS = {i.source.fichier: i for i in _INVENTORY}
+
+
+_TYPES = {"MSN": "mission", "Mission": "mission", "PGM": "programme", "Programme": "programme", "ACT": "action",
+          "SSA": "sous_action", "CAT": "categorie", "CategorieLolf": "categorie", "TTR": "titre",
+          "TitreLolf": "titre", "MIN": "ministere", "Ministere": "ministere"}  # fmt: skip
+
+
+def _level(value: str) -> str:
+    if value.startswith("Sous action"):
+        return "sous_action"
+    return "action" if value.startswith("Action") else _TYPES[value.strip()]
+
+
+def _type_ligne_counts(fichier: str) -> collections.Counter:
+    """Independent count of a file's `Type ligne` values (Python's csv module, or the raw workbook)."""
+    path = SOURCES / fichier
+    if path.suffix == ".xls":
+        rows = [[c or "" for c in r] for r in read_tables(path)[0].rows]
+        return collections.Counter(_level(r[0]) for r in rows)
+    encoding = "utf-8-sig" if path.read_bytes().startswith(b"\xef\xbb\xbf") else "cp1252"
+    records = list(csv.reader(io.StringIO(path.read_text(encoding=encoding)), delimiter=";"))
+    header = [h.strip().lower() for h in records[0]]
+    column = next((i for i, h in enumerate(header) if h in ("type ligne", "type de ligne")), None)
+    if column is None:
+        return collections.Counter({"action": len(records) - 1})  # wide files: one line per action
+    return collections.Counter(_level(r[column]) for r in records[1:])
+
+
+@pytest.fixture(scope="module")
+def staged():
+    items = [i for i in _INVENTORY if i.holds("nomenclature")]
+    elements, reports = stage_nomenclature(items)
+    return elements, {r.fichier: r for r in reports}
+
+
+@pytest.fixture(scope="module")
+def tables(staged, built):
+    from warehouse.staging import read_staged_lines
+
+    elements, _ = staged
+    lines = read_staged_lines(built.out / "staging" / "credits")
+    everything = pl.concat([elements, credit_elements(lines)])
+    resolved = resolve_nomenclature(everything, {i.source.source_id for i in _INVENTORY if i.holds("nomenclature")})
+    resolved["nomenclature_evenements"] = derive_events(resolved, known_events())
+    return resolved
+
+
+def test_every_nomenclature_file_is_recognised():
+    found = {f for f, i in _ITEMS.items() if i.holds("nomenclature")}
+    assert found == {row[0] for row in REAL_NOMENCLATURE_FILES}
+
+
+@pytest.mark.parametrize(("fichier", "exercice", "phase", "per_niveau"), REAL_NOMENCLATURE_FILES)
+def test_reader_on_real_nomenclature_file(staged, fichier, exercice, phase, per_niveau):
+    _, reports = staged
+    report = reports[fichier]
+    assert report.statut == "lu", report.message
+    assert (report.exercice, report.phases) == (exercice, [phase])
+    assert report.lignes == report.lignes_retenues == sum(per_niveau.values())
+    assert report.message == "lignes par niveau: " + ", ".join(f"{k} {v}" for k, v in sorted(per_niveau.items()))
+    independent = _type_ligne_counts(fichier)
+    assert independent == per_niveau
+
+
+def _programme(tables, code):
+    return {
+        r["exercice"]: r for r in tables["programmes"].filter(pl.col("code_programme") == code).iter_rows(named=True)
+    }
+
+
+def test_programme_352_labels_missions_and_absence(tables):
+    years = _programme(tables, "352")
+    old = "Fonds pour l'accélération du financement des start-up d'État"
+    new = "Innovation et transformation numériques"
+    assert {y: r["libelle_programme"] for y, r in years.items()} == {
+        2019: old,
+        2020: old,
+        2021: new,
+        2022: new,
+        2023: new,
+        2024: new,
+    }
+    assert {r["code_mission"] for r in years.values()} == {"TR"}
+    assert 2025 in set(tables["programmes"]["exercice"].to_list()) and 2025 not in years
+
+
+def test_programme_352_events(tables):
+    events = tables["nomenclature_evenements"].filter(
+        (pl.col("niveau") == "programme") & (pl.col("code_programme") == "352")
+    )
+    kinds = {(r["exercice"], r["type_evenement"]): r for r in events.iter_rows(named=True)}
+    assert kinds[(2021, "renommage")]["ancien_libelle"].startswith("Fonds pour l'accélération")
+    assert kinds[(2021, "renommage")]["nouveau_libelle"] == "Innovation et transformation numériques"
+    assert (2025, "suppression") in kinds
+    transfer = kinds[(2025, "transfert")]
+    assert transfer["vers"] == "129-16" and transfer["origine"] != "derive" and "129" in transfer["origine"]
+
+
+def test_no_false_renommage_from_code_prefixes(tables):
+    raw = read_tables(SOURCES / "2025_PLF" / "MiS_PGM_ACT_SSA.xls")[0]
+    prefixed = [r for r in raw.rows if r[0] == "PGM" and re.match(r"^\d{3} - ", r[5] or "")]
+    assert len(prefixed) == 191
+    labels_2024 = {
+        r["code_programme"]: r["libelle_programme"]
+        for r in tables["programmes"].filter(pl.col("exercice") == 2024).iter_rows(named=True)
+    }
+    same = [r for r in prefixed if label_key(r[5][6:]) == label_key(labels_2024.get(r[2].split(".")[0], ""))]
+    assert len(same) > 170  # the prefix alone differs for most
+    renamed_2025 = tables["nomenclature_evenements"].filter(
+        (pl.col("exercice") == 2025) & (pl.col("niveau") == "programme") & (pl.col("type_evenement") == "renommage")
+    )
+    assert set(renamed_2025["code_programme"]).isdisjoint({r[2].split(".")[0] for r in same})
+    for row in renamed_2025.iter_rows(named=True):  # the remaining renames are real ones
+        assert label_key(row["ancien_libelle"]) != label_key(row["nouveau_libelle"])
+        assert not re.match(r"^\d{3} - ", row["nouveau_libelle"])
+
+
+def test_mission_tr_relabelled_once(tables):
+    labels = {
+        r["exercice"]: r["libelle_mission"]
+        for r in tables["missions"].filter(pl.col("code_mission") == "TR").iter_rows(named=True)
+    }
+    assert labels[2019] == "Action et transformation publiques"
+    assert labels[2023] == "Transformation et fonction publiques"
+    assert labels[2021] == labels[2022]  # `fonction  publiques` (two spaces) in the PLF 2021 file
+    events = tables["nomenclature_evenements"].filter(
+        (pl.col("niveau") == "mission") & (pl.col("code_mission") == "TR") & (pl.col("type_evenement") == "renommage")
+    )
+    assert events.select("exercice", "ancien_libelle", "nouveau_libelle").rows() == [
+        (2021, "Action et transformation publiques", "Transformation et fonction publiques")
+    ]
+
+
+def test_labels_cleaned():
+    assert (
+        clean_label("352 - Innovation et transformation numériques", "352") == "Innovation et transformation numériques"
+    )
+    assert clean_label("Transformation et fonction  publiques_x000D_") == "Transformation et fonction publiques"
+    assert clean_label("  ") is None
+    assert label_key("l’État") == label_key("l'Etat")
+
+
+def test_deriving_twice_gives_the_same_rows(tables):
+    again = derive_events({k: v for k, v in tables.items() if k != "nomenclature_evenements"}, known_events())
+    assert again.equals(tables["nomenclature_evenements"])
+    assert again.is_duplicated().sum() == 0
+
+
+def test_category_and_titre_labels(tables):
+    titres = dict(tables["titres"].rows())
+    assert titres["2"] == "Dépenses de personnel" and len(titres) == 7
+    categories = {r["code_categorie"]: r for r in tables["categories"].iter_rows(named=True)}
+    assert categories["31"]["code_titre"] == "3"
+
+
+B26_FAMILY = Family(
+    id="cas_b26",
+    description="generic columns of case B26",
+    columns={
+        "exercice": re.compile("annee"),
+        "code_programme": re.compile("programme"),
+        "libelle_programme": re.compile("libelleprogramme"),
+    },
+    amounts=(re.compile("(?P<grandeur>cp)"),),
+    required=("code_programme",),
+    authority={"PLF": 1},
+    phase="PLF",
+)
+
+
+def test_case_b26_relabel_and_code_change():
+    expected = json.loads((CASES / "B26" / "expected.json").read_text())
+    table = read_tables(CASES / "B26" / "input.csv")[0]
+    match = match_family(B26_FAMILY, table.header)
+    # A credit file holds one exercice: the case's three years are read as three files.
+    lines = pl.concat(
+        read_credit_table(replace(table, rows=[r for r in table.rows if r[0] == year]), match, f"b26-{year}").lines
+        for year in ("2022", "2023", "2024")
+    )
+    tables = resolve_nomenclature(credit_elements(lines), set())
+    labels = {
+        str(y): {
+            r["code_programme"]: r["libelle_programme"]
+            for r in tables["programmes"].filter(pl.col("exercice") == y).iter_rows(named=True)
+        }
+        for y in (2022, 2023, 2024)
+    }
+    assert labels == expected["labels_per_year"]
+    events = derive_events(tables).filter(pl.col("niveau") == "programme")
+    for event in expected["evenements"]:
+        match = events.filter(
+            (pl.col("exercice") == event["exercice"])
+            & (pl.col("type_evenement") == event["type_evenement"])
+            & (pl.col("code_programme") == event["code_programme"])
+        )
+        assert match.height == 1, event
+        row = match.row(0, named=True)
+        assert all(row[k] == v for k, v in event.items()), (row, event)
+    # The code change is not also a suppression and a creation.
+    assert events.filter(pl.col("exercice") == 2024)["type_evenement"].to_list() == ["changement_code"]
+    assert events.filter(pl.col("type_evenement") == "changement_code")["score"].to_list() == [100.0]
