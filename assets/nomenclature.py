@@ -90,8 +90,7 @@ def nomenclature(
         if report.statut == "erreur":
             context.log.error(f"not loaded: {report.message}")
     write_unpartitioned_staging(paths.staging_nomenclature, elements, reports)
-    staged = read_staged_lines(paths.staging_credits)
-    everything = pl.concat([elements, credit_elements(staged)]) if staged is not None else elements
+    everything = _all_elements(paths)
     tables = resolve_nomenclature(everything, {i.source.source_id for i in items})
     tables["nomenclature_evenements"] = derive_events(tables, known_events())
     tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
@@ -108,6 +107,13 @@ def nomenclature(
                 "apercu": markdown(frame.head(10)),
             },
         )
+
+
+def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
+    """Every element staged: from the nomenclature files and from the credit files."""
+    elements = read_unpartitioned_staging(paths.staging_nomenclature)
+    staged = read_staged_lines(paths.staging_credits)
+    return pl.concat([elements, credit_elements(staged)]) if staged is not None else elements
 
 
 def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
@@ -142,10 +148,7 @@ def credit_actions_known_in_nomenclature(duckdb: DuckDBResource) -> dg.AssetChec
     description="Every programme belongs to exactly one mission per exercice, in every file that says which.",
 )
 def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
-    elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    staged = read_staged_lines(paths.staging_credits)
-    if staged is not None:
-        elements = pl.concat([elements, credit_elements(staged)])
+    elements = _all_elements(paths)
     several = (
         elements.filter((pl.col("niveau") == "programme") & pl.col("code_mission").is_not_null())
         .group_by("exercice", "code_programme")
@@ -182,10 +185,7 @@ def credit_natures_labelled(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     description="The files of one exercice give an element the same label, once cleaned (lists the disagreements).",
 )
 def nomenclature_labels_agree(paths: WarehousePaths) -> dg.AssetCheckResult:
-    elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    staged = read_staged_lines(paths.staging_credits)
-    if staged is not None:
-        elements = pl.concat([elements, credit_elements(staged)])
+    elements = _all_elements(paths)
     return _result(label_disagreements(elements), dg.AssetCheckSeverity.WARN)
 
 

@@ -8,7 +8,6 @@ staging, compared in checks, never loaded (``shared/data/README.md``, "Credits")
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -167,7 +166,7 @@ def stage_exercice(
     reports: list[SourceReport] = []
     family_of: dict[str, Family] = {}
     for item in items:
-        report = _report(item)
+        report = SourceReport.starting(item)
         reports.append(report)
         if item.famille is not None:
             family_of[item.source.source_id] = families[item.famille]
@@ -206,24 +205,6 @@ def stage_exercice(
     for report in reports:
         report.roles = by_source.get(report.source_id, {})
     return lines, reports
-
-
-def _report(item: InventoryItem) -> SourceReport:
-    source = item.source
-    return SourceReport(
-        lu_le=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
-        source_id=source.source_id,
-        fichier=source.fichier,
-        statut="lu",
-        url=source.url,
-        sha256=source.sha256,
-        octets=source.octets,
-        type_fichier=item.type_fichier,
-        encodage=item.encodage,
-        format=item.famille,
-        exercice=item.exercice,
-        entete=list(item.entete),
-    )
 
 
 def _read_and_validate(item: InventoryItem) -> CreditRead:

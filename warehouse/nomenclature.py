@@ -10,7 +10,6 @@ compared (:mod:`schemas.labels`).
 
 from __future__ import annotations
 
-import datetime as dt
 import tomllib
 from functools import cache
 from importlib import resources
@@ -349,20 +348,7 @@ def stage_nomenclature(
     frames, reports = [], []
     for item in items:
         source = item.source
-        report = SourceReport(
-            source_id=source.source_id,
-            fichier=source.fichier,
-            statut="lu",
-            url=source.url,
-            sha256=source.sha256,
-            octets=source.octets,
-            type_fichier=item.type_fichier,
-            encodage=item.encodage,
-            format=item.famille,
-            exercice=item.exercice,
-            entete=list(item.entete),
-            lu_le=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
-        )
+        report = SourceReport.starting(item)
         reports.append(report)
         try:
             found = recognise(source)

@@ -8,6 +8,7 @@ atomically, one exercice at a time (``shared/cases/B20``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from warehouse.publish import publish_partition, write_frame
+from warehouse.sources import InventoryItem
 
 __all__ = [
     "SourceReport",
@@ -63,6 +65,25 @@ class SourceReport:
     @property
     def lignes_ecartees(self) -> int:
         return sum(self.lignes_ecartees_par_motif.values())
+
+    @classmethod
+    def starting(cls, item: InventoryItem) -> SourceReport:
+        """The report of a file about to be read (``statut = 'lu'`` until an error says otherwise)."""
+        source = item.source
+        return cls(
+            source_id=source.source_id,
+            fichier=source.fichier,
+            statut="lu",
+            url=source.url,
+            sha256=source.sha256,
+            octets=source.octets,
+            type_fichier=item.type_fichier,
+            encodage=item.encodage,
+            format=item.famille,
+            exercice=item.exercice,
+            entete=list(item.entete),
+            lu_le=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+        )
 
 
 def _folder(root: Path, exercice: int) -> Path:
