@@ -1,5 +1,7 @@
 """Helpers that turn frames and Pandera models into Dagster metadata."""
 
+import warnings
+
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
@@ -8,7 +10,9 @@ from dagster_pandera import pandera_schema_to_dagster_type
 
 def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     """The ``dagster/column_schema`` of a Pandera model (names, types, descriptions, checks), by dagster-pandera."""
-    return pandera_schema_to_dagster_type(model).metadata["schema"].schema
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return pandera_schema_to_dagster_type(model).metadata["schema"].schema
 
 
 def markdown(frame: pl.DataFrame, limit: int = 30) -> dg.MarkdownMetadataValue:

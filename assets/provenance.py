@@ -10,19 +10,20 @@ from dagster_duckdb import DuckDBResource
 from assets.credits import DUCKDB_WRITER_POOL, staging_credits
 from assets.metadata import column_schema, markdown
 from assets.nomenclature import nomenclature
+from assets.performance import performance_tables
 from assets.resources import WarehousePaths
 from schemas.sources import SourcesModel
 from schemas.validation import validate
 from warehouse.sources import InventoryItem
 from warehouse.staging import SourceReport, read_reports, read_staged_lines
-from warehouse.store import upsert_sources, writer
+from warehouse.store import reader, upsert_sources, writer
 
 
 @dg.asset(
     key=["core", "sources"],
     group_name="sources",
     kinds={"duckdb"},
-    deps=[staging_credits, *nomenclature.keys],
+    deps=[staging_credits, *nomenclature.keys, *performance_tables.keys],
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
     description=(
@@ -44,6 +45,7 @@ def sources_table(
     reports = read_reports(paths.staging_credits) + read_reports(paths.staging_nomenclature)
     staged = {r.source_id for r in reports}
     loaded = _lines_loaded(paths.staging_credits)
+    performance = _performance_reports(Path(duckdb.database))
     records = []
     for report in reports:
         records.append(_record(report, loaded.get(report.source_id), now))
@@ -54,6 +56,9 @@ def sources_table(
         message = (
             item.error or "matches no covered family" if item.famille is None else f"exercice {item.exercice} not built"
         )
+        read = performance.get(item.source.source_id)
+        if read is not None:  # a performance file: its report is the `indicateur_fichiers` row
+            statut, message = read["statut"], read["message"]
         records.append(
             {
                 "source_id": item.source.source_id,
@@ -70,10 +75,21 @@ def sources_table(
                 "entete": " | ".join(item.entete),
                 "vu_le": now,
             }
+            | (
+                {
+                    "format": read["famille"],
+                    "lignes": read["lignes"],
+                    "lignes_retenues": read["lignes_retenues"],
+                    "lignes_ecartees": read["lignes_ecartees"],
+                    "lignes_ecartees_par_motif": read["lignes_ecartees_par_motif"],
+                    "charge_le": now if statut == "lu" else None,
+                }
+                if read is not None
+                else {}
+            )
         )
-    validate(
-        SourcesModel, pl.DataFrame(records, infer_schema_length=None).select(list(SourcesModel.to_schema().columns))
-    )
+    columns = list(SourcesModel.to_schema().columns)
+    validate(SourcesModel, pl.DataFrame([{c: r.get(c) for c in columns} for r in records], infer_schema_length=None))
     with writer(Path(duckdb.database)) as connection:
         upsert_sources(connection, records)
         table = connection.sql("SELECT statut, count(*) AS fichiers FROM sources GROUP BY statut ORDER BY statut").pl()
@@ -86,6 +102,20 @@ def sources_table(
             "par_statut": markdown(table),
         }
     )
+
+
+def _performance_reports(database: Path) -> dict[str, dict]:
+    """The read reports of the performance files (table ``indicateur_fichiers``), by source id."""
+    if not database.exists():
+        return {}
+    with reader(database) as connection:
+        exists = connection.sql(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
+        ).fetchall()[0][0]
+        if not exists:
+            return {}
+        rows = connection.sql("SELECT * FROM indicateur_fichiers").pl()
+    return {r["source_id"]: r for r in rows.iter_rows(named=True)}
 
 
 def _lines_loaded(root: Path) -> dict[str, int]:

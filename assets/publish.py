@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.metadata import column_schema
 from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
+from assets.performance import MODELS as PERFORMANCE_MODELS
 from assets.resources import WarehousePaths
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.sources import SourcesModel
@@ -26,8 +27,17 @@ PUBLISHED = {
     "categories": "code_categorie",
     "titres": "code_titre",
     "nomenclature_evenements": "ALL",
+    "indicateurs": "document, niveau, code_mission, code_programme, code_sous_indicateur",
+    "indicateur_valeurs": "document, niveau, code_mission, code_programme, code_sous_indicateur, annee, type_valeur",
+    "indicateur_atteintes_publiees": "document, niveau, code_mission, code_programme, code_sous_indicateur, annee",
+    "indicateur_correspondances": "document_a, document_b, code_sous_indicateur_a, code_sous_indicateur_b",
+    "unites": "unite",
 }
-_MODELS = {"credits": CreditsModel, "sources": SourcesModel} | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
+_MODELS = (
+    {"credits": CreditsModel, "sources": SourcesModel}
+    | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
+    | {t: PERFORMANCE_MODELS[t] for t in PUBLISHED if t in PERFORMANCE_MODELS}
+)
 
 
 @dg.multi_asset(

@@ -146,6 +146,7 @@ def build(args: argparse.Namespace) -> int:
 
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float) -> int:
+    from warehouse.performance import is_performance_header
     from warehouse.staging import read_reports
     from warehouse.store import reader
 
@@ -165,7 +166,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     parquet = settings.out_dir / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
-    not_loaded = [i for i in items if i.famille is None]
+    not_loaded = [i for i in items if i.famille is None and not is_performance_header(i.entete)]
     if not_loaded:
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:

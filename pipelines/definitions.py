@@ -10,6 +10,7 @@ import dagster as dg
 from assets.checks import CHECKS
 from assets.credits import credits, staging_credits
 from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
+from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
 from assets.provenance import sources_table
 from assets.publish import parquet_files
 from assets.sources import source_files
@@ -18,8 +19,8 @@ from pipelines.resources import build_resources
 from pipelines.settings import Settings
 
 defs = dg.Definitions(
-    assets=[source_files, staging_credits, credits, nomenclature, sources_table, parquet_files],
-    asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS],
+    assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files],
+    asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS],
     jobs=[sources_job, credits_job, publish_job],
     resources=build_resources(Settings.from_env()),
 )

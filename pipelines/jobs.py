@@ -23,6 +23,10 @@ credits_job = dg.define_asset_job(
 
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
-    selection=dg.AssetSelection.groups("nomenclature", "publication") | dg.AssetSelection.keys(["core", "sources"]),
-    description="Build the nomenclature and its crosswalk, write the provenance table, publish the Parquet files.",
+    selection=dg.AssetSelection.groups("nomenclature", "performance", "publication")
+    | dg.AssetSelection.keys(["core", "sources"]),
+    description=(
+        "Build the nomenclature and its crosswalk, the performance indicators, the provenance table; "
+        "publish the Parquet files."
+    ),
 )

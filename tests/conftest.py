@@ -20,6 +20,13 @@ SHARED = ROOT.parent / "shared"
 SOURCES = SHARED / "data" / "sources"
 CASES = SHARED / "cases"
 
+#: The tables the warehouse publishes (CONTRACT.md), one Parquet file each.
+TABLES = [
+    "credits", "sources", "missions", "programmes", "actions", "sous_actions", "ministeres", "categories", "titres",
+    "nomenclature_evenements", "indicateurs", "indicateur_valeurs", "indicateur_atteintes_publiees",
+    "indicateur_correspondances", "unites",
+]  # fmt: skip
+
 if not SOURCES.is_dir():  # pragma: no cover - the environment is broken
     raise RuntimeError(f"the real source files are missing: {SOURCES} (see README, 'Tests')")
 

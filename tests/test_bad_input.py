@@ -82,7 +82,10 @@ def test_years_limit_the_build_and_leave_other_years_as_they_were(tmp_path):
     out = tmp_path / "out"
     first = run_build(SOURCES, out, "--years", "2020")
     assert first.returncode == 0, first.stdout + first.stderr
-    before = _table(first.database, "SELECT source_id, charge_le FROM sources WHERE exercice = 2020 AND format LIKE 'credits%' ORDER BY 1")
+    before = _table(
+        first.database,
+        "SELECT source_id, charge_le FROM sources WHERE exercice = 2020 AND format LIKE 'credits%' ORDER BY 1",
+    )
     assert before["source_id"].to_list() == ["lfi-2020", "plf-2020"]
     statuses = _table(first.database, "SELECT statut, count(*) AS n FROM sources GROUP BY 1 ORDER BY 1").rows()
     assert ("hors_selection", 21) in statuses  # the other credit files, seen but not built
@@ -92,7 +95,10 @@ def test_years_limit_the_build_and_leave_other_years_as_they_were(tmp_path):
         2019,
         2020,
     ]
-    after = _table(second.database, "SELECT source_id, charge_le FROM sources WHERE exercice = 2020 AND format LIKE 'credits%' ORDER BY 1")
+    after = _table(
+        second.database,
+        "SELECT source_id, charge_le FROM sources WHERE exercice = 2020 AND format LIKE 'credits%' ORDER BY 1",
+    )
     assert after.equals(before)
     nothing = run_build(SOURCES, out, "--years", "2030")
     assert nothing.returncode == 1 and "nothing to build" in nothing.stderr

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from python_calamine import CalamineWorkbook
 
-from tests.conftest import SOURCES
+from tests.conftest import SOURCES, TABLES
 from warehouse.credit_rules import witness_differences
 from warehouse.staging import read_staged_lines
 
@@ -216,26 +216,10 @@ def test_witness_differences_are_the_known_ones(built):
 
 
 def test_parquet_files_are_complete(built):
-    for table in ("credits", "sources"):
+    for table in TABLES:
         path = built.parquet / f"{table}.parquet"
         assert pq.ParquetFile(path).metadata.num_rows == _query(built, f"SELECT count(*) FROM {table}")[0][0]
-    assert sorted(p.name for p in built.parquet.iterdir()) == [
-        f"{t}.parquet"
-        for t in sorted(
-            [
-                "credits",
-                "sources",
-                "missions",
-                "programmes",
-                "actions",
-                "sous_actions",
-                "ministeres",
-                "categories",
-                "titres",
-                "nomenclature_evenements",
-            ]
-        )
-    ]
+    assert sorted(p.name for p in built.parquet.iterdir()) == sorted(f"{t}.parquet" for t in TABLES)
     assert pq.ParquetFile(built.parquet / "credits.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
 
 

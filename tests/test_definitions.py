@@ -5,7 +5,7 @@ import yaml
 
 from assets.credits import DUCKDB_WRITER_POOL
 from pipelines.definitions import defs
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TABLES
 
 
 def test_definitions_load():
@@ -23,20 +23,9 @@ def test_workspace_points_at_the_definitions():
 def test_every_asset_is_described_and_keyed_like_the_warehouse():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    tables = [
-        "credits",
-        "sources",
-        "missions",
-        "programmes",
-        "actions",
-        "sous_actions",
-        "ministeres",
-        "categories",
-        "titres",
-        "nomenclature_evenements",
-    ]
-    assert keys == {"raw/sources", "staging/credits"} | {
-        f"{layer}/{t}" for t in tables for layer in ("core", "parquet")
+    views = {"core/indicateur_atteinte", "core/indicateur_fichiers"}
+    assert keys == {"raw/sources", "staging/credits"} | views | {
+        f"{layer}/{t}" for t in TABLES for layer in ("core", "parquet")
     }
     for key in graph.get_all_asset_keys():
         assert len(graph.get(key).description or "") > 80, key

@@ -1,0 +1,400 @@
+"""``core/indicateurs`` and the other performance tables: objectives, indicators and their values (PAP, RAP).
+
+Sources: the performance files of the Direction du budget (``PLF_2019_PAP.csv``, PAP 2019;
+``Performance_Depense.csv``, RAP 2024, dataset ``performance-de-la-depense``), recognised
+by their header with the column maps of ``schemas/families/performance.toml``. Tables and
+vocabulary: ``shared/CONTRACT.md``; rules: README, "Performance indicators".
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.credits import DUCKDB_WRITER_POOL
+from assets.metadata import column_schema, markdown
+from schemas.performance import (
+    INDICATEUR_KEY,
+    VALEUR_KEY,
+    IndicateurAtteintesPublieesModel,
+    IndicateurCorrespondancesModel,
+    IndicateurFichiersModel,
+    IndicateursModel,
+    IndicateurValeursModel,
+    UnitesModel,
+)
+from schemas.validation import ValidationFailed, validate
+from warehouse.credit_files import SourceReadError
+from warehouse.performance import (
+    ATTEINTE_SCHEMA,
+    INDICATEUR_SCHEMA,
+    VALEUR_SCHEMA,
+    PerformanceRead,
+    read_performance_table,
+    recognise_performance,
+)
+from warehouse.performance_tables import (
+    FICHIER_SCHEMA,
+    PERFORMANCE_TABLES,
+    FileFailure,
+    assemble_performance,
+    previous_rows,
+    write_performance,
+)
+from warehouse.sources import InventoryItem
+from warehouse.store import reader, writer
+from warehouse.tables import TableReadError
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+GROUP = "performance"
+VIEW = "indicateur_atteinte"
+_SOURCES = dg.AssetKey(["raw", "sources"])
+
+#: Each performance table with its Pandera model (for ``dagster/column_schema`` and the checks).
+MODELS = {
+    "indicateurs": IndicateursModel,
+    "indicateur_valeurs": IndicateurValeursModel,
+    "indicateur_atteintes_publiees": IndicateurAtteintesPublieesModel,
+    "indicateur_correspondances": IndicateurCorrespondancesModel,
+    "unites": UnitesModel,
+    "indicateur_fichiers": IndicateurFichiersModel,
+}
+_SCHEMAS = {
+    "indicateurs": INDICATEUR_SCHEMA,
+    "indicateur_valeurs": VALEUR_SCHEMA,
+    "indicateur_atteintes_publiees": ATTEINTE_SCHEMA,
+    "indicateur_fichiers": FICHIER_SCHEMA,
+}
+
+_DESCRIPTIONS = {
+    "indicateurs": (
+        "The `indicateurs` table of `budget.duckdb` (CONTRACT.md): one row per sub-indicator of each "
+        "performance document (`PAP 2019`, `RAP 2024`…), with its objective, indicator and unit. Codes "
+        "normalised (`P352-1-1` for a programme, `MTR-1-1` for a mission; the source's spelling in "
+        "`code_indicateur_source`); `niveau = 'mission'` for the indicators a mission states itself (no "
+        "programme code). `sens_attendu`: the direction of improvement where the document reveals it."
+    ),
+    "indicateur_valeurs": (
+        "The `indicateur_valeurs` table (CONTRACT.md): every value cell of every sub-indicator, one row per "
+        "year and type (`realisation`, `prevision`, `prevision_actualisee`, `cible`), taken from the column "
+        "header (`Prévision 2018 PAP 2019` → actualised forecast of 2018). `valeur` only where the cell states "
+        "one number; bounds and ranges in `valeur_min`/`valeur_max`; trends in `sens`; `statut` says what the "
+        "cell holds; `valeur_brute` keeps it exactly as published. No number is ever invented."
+    ),
+    "indicateur_atteintes_publiees": (
+        "Whether each target was met, as the RAP publishes it beside the values (`Atteinte de la cible "
+        "2024`: `cible atteinte`, `amélioration`, `absence amélioration`…), normalised in `atteinte`."
+    ),
+    "indicateur_correspondances": (
+        "Links between the sub-indicators of different documents: by their numeric id where both carry "
+        "it (`methode = 'identifiant'`), else by label similarity within the same programme or mission "
+        "(`libelle`, rapidfuzz, score ≥ 90, one to one). Every link states its method and its label "
+        "similarity score, and whether both sides carry the same `code_indicateur` (a code can name "
+        "different indicators in different vintages)."
+    ),
+    "unites": (
+        "The units of the sub-indicators: trimmed, case variants merged (`Nombre`/`nombre`), each with the "
+        "number of sub-indicators using it and the spellings merged into it."
+    ),
+    "indicateur_fichiers": (
+        "One read report per performance file: document recognised, rows read, kept and set aside by "
+        "reason (`sans_indicateur`: PAP programmes without indicators), values read; `erreur` with a "
+        "message naming the file, the row and the column (its last good rows stay in the tables)."
+    ),
+}
+
+
+def _specs() -> list[dg.AssetSpec]:
+    specs = [
+        dg.AssetSpec(
+            ["core", table],
+            deps=[_SOURCES],
+            group_name=GROUP,
+            kinds={"polars", "duckdb"},
+            description=_DESCRIPTIONS[table],
+        )
+        for table in PERFORMANCE_TABLES
+    ]
+    specs.append(
+        dg.AssetSpec(
+            ["core", VIEW],
+            deps=[_SOURCES],
+            group_name=GROUP,
+            kinds={"duckdb"},
+            description=(
+                "The view `indicateur_atteinte`: for each sub-indicator and year with both a numeric result and "
+                "a numeric target (number, bound or range) in the same document, whether the target was met "
+                "(`atteinte_calculee`: `atteinte`, `non_atteinte`, `indeterminee` where the direction of a "
+                "number target is unknown), beside the attainment the RAP publishes and whether they agree."
+            ),
+        )
+    )
+    return specs
+
+
+def _read_all(
+    context: dg.AssetExecutionContext, sources: list[InventoryItem]
+) -> tuple[list[PerformanceRead], list[FileFailure]]:
+    reads, failures = [], []
+    for item in sources:
+        if item.error or not item.source.chemin.is_file():
+            continue
+        try:
+            found = recognise_performance(item.source.chemin, item.source.fichier)
+        except (TableReadError, OSError):
+            continue
+        if found is None:
+            continue
+        match, table = found
+        try:
+            read = read_performance_table(table, match, item.source.source_id)
+        except SourceReadError as exc:
+            context.log.error(f"not loaded: {exc}")
+            failures.append(FileFailure(item.source.source_id, item.source.fichier, match.family.id, str(exc)))
+            continue
+        context.log.info(
+            f"{item.source.fichier}: {read.document}, {read.kept} sub-indicators, {read.valeurs.height} values"
+        )
+        reads.append(read)
+    return reads, failures
+
+
+@dg.multi_asset(
+    name="performance_tables",
+    specs=_specs(),
+    ins={"sources": dg.AssetIn(key=_SOURCES)},
+    pool=DUCKDB_WRITER_POOL,
+)
+def performance_tables(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: list[InventoryItem]
+) -> Iterator[dg.MaterializeResult]:
+    """Read every performance file and replace the performance tables and the view in one transaction."""
+    reads, failures = _read_all(context, sources)
+    if not reads and not failures:
+        context.log.warning("no performance file (PAP, RAP) in the sources: the performance tables are empty")
+    with writer(Path(duckdb.database)) as connection:
+        carried = previous_rows(connection, [f.source_id for f in failures])
+        tables = assemble_performance(reads, failures, carried)
+        written = write_performance(connection, tables)
+        view = connection.sql(f"SELECT * FROM {VIEW}").pl()
+        view_columns = connection.execute(f"DESCRIBE {VIEW}").fetchall()
+    frames = tables.frames()
+    for table, rows in written.items():
+        frame = frames[table]
+        metadata = {
+            "dagster/row_count": rows,
+            "dagster/table_name": f"budget.main.{table}",
+            "dagster/column_schema": column_schema(MODELS[table]),
+            "apercu": markdown(frame.head(10)),
+        }
+        if "document" in frame.columns:
+            metadata["lignes_par_document"] = markdown(frame.group_by("document").len("lignes").sort("document"))
+        if table == "indicateur_valeurs":
+            metadata["statuts"] = markdown(frame.group_by("statut").len("lignes").sort("lignes", descending=True))
+        if table == "indicateur_fichiers":
+            metadata["erreurs"] = "\n".join(f.message for f in failures) or "none"
+        yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)
+    yield dg.MaterializeResult(
+        asset_key=["core", VIEW],
+        metadata={
+            "dagster/row_count": view.height,
+            "dagster/table_name": f"budget.main.{VIEW}",
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name=name, type=str(kind)) for name, kind, *_ in view_columns]
+            ),
+            "atteintes": markdown(
+                view.group_by("atteinte_calculee", "atteinte_publiee_normalisee", "concorde")
+                .len("lignes")
+                .sort("atteinte_calculee", "atteinte_publiee_normalisee", nulls_last=True)
+            ),
+        },
+    )
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=offending.is_empty(),
+        severity=severity,
+        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50), **metadata},
+    )
+
+
+def _query(duckdb: DuckDBResource, sql: str) -> pl.DataFrame:
+    with reader(Path(duckdb.database)) as connection:
+        return connection.sql(sql).pl()
+
+
+def _null_safe(left: str, right: str, columns: list[str]) -> str:
+    return " AND ".join(f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in columns)
+
+
+@dg.asset_check(
+    asset=["core", "indicateur_fichiers"],
+    description="Every performance file of a known family was read; else the error names the file, row and column.",
+)
+def every_performance_file_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    failed = _query(duckdb, "SELECT fichier, message FROM indicateur_fichiers WHERE statut = 'erreur' ORDER BY fichier")
+    return _result(failed, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "indicateur_fichiers"],
+    description="For every performance file read: data rows = rows kept + rows set aside (by reason), and every "
+    "kept row is a row of `indicateurs`.",
+)
+def performance_line_accounting_balances(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    broken = _query(
+        duckdb,
+        """
+        SELECT f.fichier, f.lignes, f.lignes_retenues, f.lignes_ecartees, f.lignes_ecartees_par_motif,
+               (SELECT count(*) FROM indicateurs i WHERE i.source_id = f.source_id) AS lignes_chargees
+        FROM indicateur_fichiers f
+        WHERE f.statut = 'lu' AND (f.lignes <> f.lignes_retenues + f.lignes_ecartees
+           OR f.lignes_retenues <> (SELECT count(*) FROM indicateurs i WHERE i.source_id = f.source_id))
+        ORDER BY f.fichier
+        """,
+    )
+    return _result(broken, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "indicateur_valeurs"],
+    description="Each value row's sub-indicator exists in `indicateurs` (same document, niveau, mission, "
+    "programme, indicator and sub-indicator).",
+)
+def value_indicator_exists(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    columns = [*INDICATEUR_KEY, "code_indicateur"]
+    orphans = _query(
+        duckdb,
+        f"""
+        SELECT v.{", v.".join(columns)}, count(*) AS valeurs
+        FROM indicateur_valeurs v
+        WHERE NOT EXISTS (SELECT 1 FROM indicateurs i WHERE {_null_safe("i", "v", columns)})
+        GROUP BY ALL ORDER BY ALL
+        """,
+    )
+    return _result(orphans, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "indicateur_valeurs"],
+    blocking=True,
+    description="No duplicate (document, niveau, code_mission, code_programme, code_sous_indicateur, annee, "
+    "type_valeur) in `indicateur_valeurs`.",
+)
+def indicator_value_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    key = ", ".join(VALEUR_KEY)
+    duplicates = _query(
+        duckdb, f"SELECT {key}, count(*) AS n FROM indicateur_valeurs GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+    )
+    return _result(duplicates, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "indicateurs"],
+    description="One row per sub-indicator of each document: no duplicate (document, niveau, code_mission, "
+    "code_programme, code_sous_indicateur) in `indicateurs`.",
+)
+def indicator_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    key = ", ".join(INDICATEUR_KEY)
+    duplicates = _query(
+        duckdb, f"SELECT {key}, count(*) AS n FROM indicateurs GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+    )
+    return _result(duplicates, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "unites"],
+    description="Units are normalised: trimmed, no two differing only by case, each unit of `indicateurs` listed "
+    "in `unites` with its count of sub-indicators.",
+)
+def units_normalised(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    problems = _query(
+        duckdb,
+        """
+        WITH comptes AS (SELECT unite, count(*) AS n FROM indicateurs WHERE unite IS NOT NULL GROUP BY unite)
+        SELECT coalesce(c.unite, u.unite) AS unite, c.n AS dans_indicateurs, u.nb_sous_indicateurs AS dans_unites,
+               'count differs or unit missing' AS probleme
+        FROM comptes c FULL JOIN unites u ON c.unite = u.unite
+        WHERE c.n IS DISTINCT FROM u.nb_sous_indicateurs
+        UNION ALL
+        SELECT unite, NULL, NULL, 'not trimmed' FROM unites WHERE unite <> trim(regexp_replace(unite, '\\s+', ' ', 'g'))
+        UNION ALL
+        SELECT string_agg(unite, ' | ' ORDER BY unite), NULL, NULL, 'case variants not merged'
+        FROM unites GROUP BY lower(unite) HAVING count(*) > 1
+        ORDER BY 1
+        """,
+    )
+    return _result(problems, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", VIEW],
+    description="Where the RAP publishes whether a target was met, it agrees with the attainment computed from "
+    "the result, the target and the direction (lists every disagreement).",
+)
+def published_attainment_agrees(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    view = _query(duckdb, f"SELECT * FROM {VIEW}")
+    disagreements = view.filter(pl.col("concorde").not_()).select(
+        "document",
+        "code_programme",
+        "code_sous_indicateur",
+        "annee",
+        "realisation_brute",
+        "cible_brute",
+        "sens_attendu",
+        "atteinte_calculee",
+        "atteinte_publiee",
+        "source_ligne",
+    )
+    published = view.filter(pl.col("atteinte_publiee_normalisee").is_in(["atteinte", "non_atteinte"]))
+    return _result(
+        disagreements,
+        WARN,
+        publiees=published.height,
+        concordantes=published.filter(pl.col("concorde")).height,
+        non_calculables=published.filter(pl.col("concorde").is_null()).height,
+    )
+
+
+@dg.asset_check(
+    asset=["core", "indicateurs"],
+    description="Every performance table passes its Pandera model (codes, vocabulary of `type_valeur`, "
+    "`statut`, `comparateur`, `sens`, numbers consistent with the statut, unique keys).",
+)
+def performance_tables_match_models(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    failures = []
+    counts = {}
+    with reader(Path(duckdb.database)) as connection:
+        for table, model in MODELS.items():
+            frame = connection.sql(f"SELECT * FROM {table}").pl()
+            schema = _SCHEMAS.get(table)
+            if schema is not None:
+                frame = frame.cast(schema)
+            elif table == "unites":
+                frame = frame.cast({"nb_variantes": pl.Int32})
+            counts[table] = frame.height
+            try:
+                validate(model, frame)
+            except ValidationFailed as exc:
+                failures.append(exc.failures.with_columns(table=pl.lit(table)))
+    offending = pl.concat(failures) if failures else pl.DataFrame()
+    return _result(offending, ERROR, **{f"lignes_{t}": n for t, n in counts.items()})
+
+
+PERFORMANCE_ASSETS = [performance_tables]
+PERFORMANCE_CHECKS = [
+    every_performance_file_readable,
+    performance_line_accounting_balances,
+    value_indicator_exists,
+    indicator_value_key_unique,
+    indicator_key_unique,
+    units_normalised,
+    published_attainment_agrees,
+    performance_tables_match_models,
+]

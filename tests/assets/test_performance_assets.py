@@ -1,0 +1,160 @@
+"""The performance assets and checks, materialised in-process on the real files."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
+from assets.sources import source_files
+from pipelines.resources import build_resources
+from pipelines.settings import Settings
+from tests.conftest import SOURCES
+
+TABLES = [
+    "indicateurs",
+    "indicateur_valeurs",
+    "indicateur_atteintes_publiees",
+    "indicateur_correspondances",
+    "unites",
+    "indicateur_fichiers",
+]
+
+
+def _materialise(sources: Path, out: Path) -> dg.ExecuteInProcessResult:
+    resources = build_resources(Settings(sources_dir=sources, out_dir=out))
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            [source_files, *PERFORMANCE_ASSETS, *PERFORMANCE_CHECKS],
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+
+
+def _checks(result) -> dict[str, tuple[bool, str, dict]]:
+    return {
+        e.check_name: (e.passed, e.severity.value, {k: v.value for k, v in e.metadata.items()})
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("performance")
+    result = _materialise(SOURCES, out)
+    assert result.success
+    return result, out / "budget.duckdb"
+
+
+def test_every_table_is_materialised_with_row_count_and_column_schema(build):
+    result, database = build
+    materialised = {
+        m.asset_key.path[-1]: m for m in result.get_asset_materialization_events() if m.asset_key.path[0] == "core"
+    }
+    assert set(materialised) == {*TABLES, "indicateur_atteinte"}
+    with duckdb.connect(str(database), read_only=True) as connection:
+        for table in [*TABLES, "indicateur_atteinte"]:
+            metadata = materialised[table].materialization.metadata
+            rows = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            assert metadata["dagster/row_count"].value == rows > 0, table
+            assert metadata["dagster/column_schema"].value.columns, table
+    columns = {
+        c.name: c
+        for c in materialised["indicateur_valeurs"].materialization.metadata["dagster/column_schema"].value.columns
+    }
+    assert "valeur_brute" in columns and columns["statut"].description
+
+
+def test_checks_pass_and_the_published_attainment_disagreements_are_listed(build):
+    result, _ = build
+    checks = _checks(result)
+    assert len(checks) == len(PERFORMANCE_CHECKS)
+    for name, (passed, severity, _) in checks.items():
+        if severity == "ERROR":
+            assert passed, name
+    passed, severity, metadata = checks["published_attainment_agrees"]
+    assert (passed, severity, metadata["lignes_en_defaut"]) == (False, "WARN", 2)
+    detail = metadata["detail"]
+    assert "30421" in detail and "absence amélioration" in detail  # 6.0 for a target of 6, published not met
+    assert "23562" in detail  # 23,6 for a target of 25 that a bound shows is a floor, published met
+
+
+def test_the_352_facts_in_duckdb(build):
+    _, database = build
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute(
+            """
+            SELECT annee, type_valeur, valeur, statut, valeur_brute FROM indicateur_valeurs
+            WHERE document = 'RAP 2024' AND code_programme = '352' AND code_sous_indicateur = '30157'
+            ORDER BY type_valeur, annee
+            """
+        ).fetchall()
+        assert rows == [
+            (2024, "cible", 7.0, "ok", "7"),
+            (2025, "cible", 5.0, "ok", "5"),
+            (2022, "realisation", 6.0, "ok", "6"),
+            (2023, "realisation", 6.0, "ok", "6"),
+            (2024, "realisation", 7.0, "ok", "7"),
+        ]
+        unit = connection.execute("SELECT unite FROM indicateurs WHERE code_sous_indicateur = '30157'").fetchall()
+        assert unit == [("Nb",)]
+        women = connection.execute(
+            """
+            SELECT annee, valeur, statut FROM indicateur_valeurs
+            WHERE code_sous_indicateur = '30462' AND type_valeur = 'realisation' ORDER BY annee
+            """
+        ).fetchall()
+        assert women == [(2022, 45.0, "ok"), (2023, None, "sans_objet"), (2024, 17.4, "ok")]
+        attainment = connection.execute(
+            """
+            SELECT realisation, cible, atteinte_calculee, atteinte_publiee, concorde FROM indicateur_atteinte
+            WHERE document = 'RAP 2024' AND code_sous_indicateur = '30157' AND annee = 2024
+            """
+        ).fetchall()
+        assert attainment == [(7.0, 7.0, "atteinte", "cible atteinte", True)]
+        women_2024 = connection.execute(
+            "SELECT atteinte_calculee, atteinte_publiee, concorde FROM indicateur_atteinte "
+            "WHERE code_sous_indicateur = '30462' AND annee = 2024"
+        ).fetchall()
+        assert women_2024 == [("non_atteinte", "absence amélioration", True)]
+        files = connection.execute(
+            "SELECT fichier, document, statut, lignes, lignes_retenues, lignes_ecartees "
+            "FROM indicateur_fichiers ORDER BY 1"
+        ).fetchall()
+        assert files == [
+            ("PLF_2019_PAP.csv", "PAP 2019", "lu", 1965, 1930, 35),
+            ("Performance_Depense.csv", "RAP 2024", "lu", 2177, 2177, 0),
+        ]
+
+
+def test_a_file_that_cannot_be_read_keeps_its_last_good_rows(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    for name in ("PLF_2019_PAP.csv", "Performance_Depense.csv"):
+        shutil.copyfile(SOURCES / name, good / name)
+    shutil.copyfile(SOURCES / "Performance_Depense.csv", bad / "Performance_Depense.csv")
+    text = (SOURCES / "PLF_2019_PAP.csv").read_text(encoding="utf-8-sig")
+    (bad / "PLF_2019_PAP.csv").write_text(text.replace("P129.1.2", "indicateur deux", 1), encoding="utf-8")
+    out = tmp_path / "out"
+    assert _materialise(good, out).success
+    database = out / "budget.duckdb"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        before = connection.execute("SELECT count(*) FROM indicateur_valeurs WHERE document = 'PAP 2019'").fetchone()
+    result = _materialise(bad, out)
+    checks = _checks(result)
+    assert checks["every_performance_file_readable"][0] is False
+    assert (
+        "PLF_2019_PAP.csv, ligne 1, colonne 'Numéro indicateur'"
+        in checks["every_performance_file_readable"][2]["detail"]
+    )
+    with duckdb.connect(str(database), read_only=True) as connection:
+        after = connection.execute("SELECT count(*) FROM indicateur_valeurs WHERE document = 'PAP 2019'").fetchone()
+        statut = connection.execute(
+            "SELECT statut FROM indicateur_fichiers WHERE fichier = 'PLF_2019_PAP.csv'"
+        ).fetchone()
+    assert after == before == (11580,)
+    assert statut == ("erreur",)

@@ -1,0 +1,263 @@
+"""The performance files read into ``indicateurs`` and ``indicateur_valeurs``: real-file facts, new vintages, errors."""
+
+import csv
+from collections import Counter
+
+import polars as pl
+import pytest
+
+from schemas.performance import VALEUR_KEY
+from schemas.performance_families import best_performance_family
+from tests.conftest import SOURCES
+from warehouse.credit_files import SourceReadError
+from warehouse.performance import read_performance_file
+from warehouse.performance_tables import assemble_performance
+from warehouse.tables import read_tables
+
+PAP, RAP = "PLF_2019_PAP.csv", "Performance_Depense.csv"
+
+
+@pytest.fixture(scope="module")
+def reads():
+    return {name: read_performance_file(SOURCES / name, name, f"test-{name}") for name in (PAP, RAP)}
+
+
+@pytest.fixture(scope="module")
+def tables(reads):
+    return assemble_performance(list(reads.values()))
+
+
+def _values(tables, document, sous_indicateur, type_valeur):
+    rows = tables.indicateur_valeurs.filter(
+        (pl.col("code_sous_indicateur") == sous_indicateur)
+        & (pl.col("type_valeur") == type_valeur)
+        & (pl.col("document") == document)
+    ).sort("annee")
+    return {r["annee"]: r for r in rows.iter_rows(named=True)}
+
+
+def test_the_two_files_are_recognised_with_their_document(reads):
+    assert reads[PAP].document == "PAP 2019" and reads[PAP].famille == "performance_pap"
+    assert reads[RAP].document == "RAP 2024" and reads[RAP].famille == "performance_rap"
+
+
+def test_rap_2024_programme_352_national_impact_services(tables):
+    row = tables.indicateurs.filter(pl.col("code_sous_indicateur") == "30157").row(0, named=True)
+    assert (row["document"], row["niveau"], row["code_mission"], row["code_programme"]) == (
+        "RAP 2024",
+        "programme",
+        "TR",
+        "352",
+    )
+    assert (row["code_objectif"], row["code_indicateur"], row["unite"]) == ("P352-1", "P352-1-1", "Nb")
+    realisations = _values(tables, "RAP 2024", "30157", "realisation")
+    assert {a: r["valeur"] for a, r in realisations.items()} == {2022: 6.0, 2023: 6.0, 2024: 7.0}
+    assert {a: r["valeur"] for a, r in _values(tables, "RAP 2024", "30157", "cible").items()} == {2024: 7.0, 2025: 5.0}
+    assert realisations[2024]["colonne_source"] == "Exec 2024" and realisations[2024]["statut"] == "ok"
+    published = tables.indicateur_atteintes_publiees.filter(pl.col("code_sous_indicateur") == "30157")
+    assert published.select("annee", "atteinte_publiee", "atteinte").rows() == [(2024, "cible atteinte", "atteinte")]
+
+
+def test_rap_2024_programme_352_share_of_women_with_sans_objet(tables):
+    values = _values(tables, "RAP 2024", "30462", "realisation")
+    assert values[2022]["valeur"] == 45.0 and values[2022]["statut"] == "ok"
+    assert values[2023]["valeur"] is None and values[2023]["statut"] == "sans_objet"
+    assert values[2023]["valeur_brute"] == "Sans objet"
+    assert values[2024]["valeur"] == 17.4 and values[2024]["valeur_brute"] == "17,4"
+    indicator = tables.indicateurs.filter(pl.col("code_sous_indicateur") == "30462").row(0, named=True)
+    assert indicator["unite"] == "%" and indicator["code_indicateur"] == "P352-2-1"
+    # Published "absence amélioration" (not met) with 17.4 below a target of 50: higher is better.
+    assert indicator["sens_attendu"] == "hausse" and indicator["sens_origine"] == "atteinte_publiee"
+
+
+def _independent_pap_counts():
+    """Rows per programme of PLF_2019_PAP.csv counted with Python's csv module (rows that name an indicator)."""
+    with open(SOURCES / PAP, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    per_programme = Counter(r["COD_PGM"] for r in rows if r["Numéro indicateur"].strip())
+    without = sum(1 for r in rows if not r["Numéro indicateur"].strip())
+    return len(rows), per_programme, without
+
+
+def test_pap_2019_row_counts_per_programme_equal_the_file(tables, reads):
+    total, per_programme, without = _independent_pap_counts()
+    loaded = tables.indicateurs.filter(pl.col("document") == "PAP 2019")
+    counted = Counter(loaded["code_programme"].to_list())
+    expected = Counter({(str(int(k[1:])).zfill(3) if k else None): v for k, v in per_programme.items()})
+    assert counted == expected
+    assert counted["129"] == 30 and counted["141"] == 71 and counted[None] == 286
+    assert reads[PAP].data_rows == total == 1965
+    assert reads[PAP].set_aside == {"sans_indicateur": without} == {"sans_indicateur": 35}
+    assert reads[PAP].kept + without == total
+
+
+def test_pap_2019_codes_are_normalised(tables):
+    pap = tables.indicateurs.filter(pl.col("document") == "PAP 2019")
+    assert pap.filter(pl.col("code_programme").str.starts_with("P")).is_empty()
+    row = pap.filter(pl.col("code_sous_indicateur") == "15682").row(0, named=True)
+    assert (row["code_programme"], row["code_objectif"], row["code_indicateur"], row["code_indicateur_source"]) == (
+        "129",
+        "P129-1",
+        "P129-1-2",
+        "P129.1.2",
+    )
+    assert row["type_budget"] == "BG" and row["unite"] == "%"
+
+
+def test_pap_2019_the_two_2018_forecasts(tables):
+    prevision = _values(tables, "PAP 2019", "7842", "prevision")
+    actualisee = _values(tables, "PAP 2019", "7842", "prevision_actualisee")
+    assert prevision[2018]["valeur"] == 3.0 and prevision[2018]["colonne_source"] == "Prévision 2018 PAP 2018"
+    assert actualisee[2018]["valeur"] == 2.7 and actualisee[2018]["colonne_source"] == "Prévision 2018 PAP 2019"
+    assert prevision[2019]["colonne_source"] == "Prévision 2019 PAP 2019"
+    first = _values(tables, "PAP 2019", "15682", "prevision_actualisee")[2018]
+    assert (first["statut"], first["valeur"], first["valeur_brute"]) == (
+        "non_numerique",
+        None,
+        "A renseigner le 10 décembre 2018",
+    )
+    cible = _values(tables, "PAP 2019", "15682", "cible")
+    assert list(cible) == [2020] and cible[2020]["valeur"] == 1.0 and cible[2020]["colonne_source"] == "Valeur cible"
+    per_type = Counter(tables.indicateur_valeurs.filter(pl.col("document") == "PAP 2019")["type_valeur"].to_list())
+    assert per_type == {"realisation": 2 * 1930, "prevision": 2 * 1930, "prevision_actualisee": 1930, "cible": 1930}
+
+
+def test_mission_level_rows(tables):
+    missions = tables.indicateurs.filter(pl.col("niveau") == "mission")
+    per_document = dict(missions.group_by("document").len().iter_rows())
+    assert per_document == {"PAP 2019": 286, "RAP 2024": 336}
+    assert missions["code_programme"].null_count() == missions.height
+    assert missions["code_mission"].null_count() == 0
+    rap = missions.filter(pl.col("code_sous_indicateur") == "21046").row(0, named=True)
+    assert (rap["code_mission"], rap["code_indicateur"], rap["code_programme_repris"]) == ("AA", "MAA-1-1", "105")
+    # PAP 2019: a mission's own indicator, and one repeating programme 150's (whose code the source keeps).
+    own = missions.filter(pl.col("code_sous_indicateur") == "25103").row(0, named=True)
+    assert (own["code_mission"], own["code_objectif"], own["code_indicateur"], own["code_programme_repris"]) == (
+        "RA",
+        "MRA-1",
+        "MRA-1-1",
+        None,
+    )
+    repeated = missions.filter(pl.col("code_sous_indicateur") == "8265").row(0, named=True)
+    assert (repeated["code_objectif"], repeated["code_indicateur"], repeated["code_programme_repris"]) == (
+        "MRA-1",
+        "P150-1-1",
+        "150",
+    )
+
+
+def test_no_duplicate_values_and_every_value_has_its_indicator(tables):
+    values = tables.indicateur_valeurs
+    assert values.height == 1930 * 6 + 2177 * 5
+    assert values.select(VALEUR_KEY).is_duplicated().sum() == 0
+    keys = ["document", "niveau", "code_mission", "code_programme", "code_indicateur", "code_sous_indicateur"]
+    orphans = values.join(tables.indicateurs, on=keys, how="anti", nulls_equal=True)
+    assert orphans.is_empty()
+
+
+def test_a_sub_indicator_without_id_is_numbered_within_its_indicator(tables):
+    row = tables.indicateurs.filter(pl.col("code_indicateur") == "P848-1-1").row(0, named=True)
+    assert row["code_sous_indicateur"] == "P848-1-1-1" and row["libelle_sous_indicateur"] is None
+
+
+def test_labels_lose_the_export_artefact(tables):
+    assert tables.indicateurs.filter(pl.col("libelle_indicateur").str.contains("_x000D_")).is_empty()
+    assert tables.indicateurs.filter(pl.col("libelle_sous_indicateur").str.contains("_x000D_")).is_empty()
+
+
+def test_units_are_trimmed_and_case_variants_merged(tables):
+    units = {r["unite"]: r for r in tables.unites.iter_rows(named=True)}
+    assert units["Nombre"]["variantes"] == "Nombre (166) | nombre (37)"
+    assert units["Nombre"]["nb_sous_indicateurs"] == 203 and "nombre" not in units
+    assert units["%"]["nb_sous_indicateurs"] == tables.indicateurs.filter(pl.col("unite") == "%").height
+    assert len({u.casefold() for u in units}) == len(units)
+    assert sum(r["nb_sous_indicateurs"] for r in units.values()) == tables.indicateurs["unite"].drop_nulls().len()
+
+
+def test_correspondences_state_their_method_and_score(tables):
+    links = tables.indicateur_correspondances
+    assert set(links["methode"].unique()) == {"identifiant", "libelle"}
+    by_id = links.filter(pl.col("methode") == "identifiant")
+    assert (by_id["code_sous_indicateur_a"] == by_id["code_sous_indicateur_b"]).all()
+    assert by_id.height > 1000
+    by_label = links.filter(pl.col("methode") == "libelle")
+    assert (by_label["score"] >= 90).all()
+    assert by_label.select("document_a", "code_sous_indicateur_a", "niveau_a").is_duplicated().sum() == 0
+    # The same id over another indicator code and a diverging label: linked, and the link says so.
+    moved = links.filter(pl.col("code_sous_indicateur_a") == "20929").row(0, named=True)
+    assert (moved["document_a"], moved["document_b"], moved["code_indicateur_a"], moved["code_indicateur_b"]) == (
+        "PAP 2019",
+        "RAP 2024",
+        "P164-5-1",
+        "P164-4-1",
+    )
+    assert moved["meme_code_indicateur"] is False and moved["score"] < 50
+    # A renumbered sub-indicator found by its label ("Ratio SUN" became "Ratio SUB").
+    relabelled = by_label.filter(pl.col("code_sous_indicateur_a") == "16011").row(0, named=True)
+    assert relabelled["code_sous_indicateur_b"] == "31218" and relabelled["score"] == pytest.approx(98.9, abs=0.1)
+
+
+PAP_2025 = (
+    "Type de Mission;Mission;COD_PGM;Programme;Numéro Objectif;Objectif;Numéro indicateur;Indicateur;"
+    "Identifiant sous indicateur;Sous-indicateur;Unité;2022 Réalisation;2023 Réalisation;"
+    "2024 Prévision PAP 2024;2024 Prévision actualisée;2025 Prévision;2027 Cible\n"
+    "Budget général;Écologie;P140;Enseignement scolaire public du premier degré;P140.1;Conduire tous les élèves;"
+    "P140.1.1;Proportion d'élèves;12345;En CE1;%;85,2;86.1;≥ 87;86;<=88;90\n"
+)
+RAP_2025 = (
+    "code_mission;mission;code_programme;programme;code_objectif;libelle_objectif;code_indicateur;"
+    "libelle_indicateur;code_sous_indicateur;libelle_sous_indicateur;unite;exec_2023;exec_2024;2025_cible;"
+    "exec_2025;atteinte_de_la_cible_2025;2026_cible\n"
+    "AA;Action extérieure de l'État;105;Action de la France;P105-1;Objectif;P105-1-1;Indicateur;21046.0;Sous;Nb;"
+    "21\u00a0883 082;22 000 000;25 000 000;23 000 000;amélioration;25 000 000\n"
+)
+
+
+def test_other_vintages_read_with_no_code_change(tmp_path):
+    pap = tmp_path / "pap.csv"
+    pap.write_text(PAP_2025, encoding="utf-8")
+    read = read_performance_file(pap, "pap.csv", "pap")
+    assert read.document == "PAP 2025"
+    row = read.indicateurs.row(0, named=True)
+    assert (row["code_programme"], row["code_indicateur"], row["code_sous_indicateur"]) == ("140", "P140-1-1", "12345")
+    got = {(r["annee"], r["type_valeur"]): r["valeur_brute"] for r in read.valeurs.iter_rows(named=True)}
+    assert got == {
+        (2022, "realisation"): "85,2",
+        (2023, "realisation"): "86.1",
+        (2024, "prevision"): "≥ 87",
+        (2024, "prevision_actualisee"): "86",
+        (2025, "prevision"): "<=88",
+        (2027, "cible"): "90",
+    }
+    rap = tmp_path / "rap.csv"
+    rap.write_text(RAP_2025, encoding="utf-8")
+    read = read_performance_file(rap, "rap.csv", "rap")
+    assert read.document == "RAP 2025" and read.famille == "performance_rap"
+    values = {(r["annee"], r["type_valeur"]): r["valeur"] for r in read.valeurs.iter_rows(named=True)}
+    assert values[(2023, "realisation")] == 21883082.0 and values[(2026, "cible")] == 25_000_000.0
+    assert read.atteintes.select("annee", "atteinte").rows() == [(2025, "non_atteinte")]
+
+
+def test_a_bad_code_names_the_file_the_row_and_the_column(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(RAP_2025.replace("P105-1-1", "indicateur un"), encoding="utf-8")
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(bad, "bad.csv", "bad")
+    assert str(raised.value).startswith("bad.csv, ligne 1, colonne 'code_indicateur': not an objective or indicator")
+
+
+def test_a_value_without_its_target_year_is_an_error(tmp_path):
+    table = read_tables(SOURCES / PAP)[0]
+    header = ";".join(table.header)
+    row = ";".join(c or "" for c in table.rows[0])
+    broken = row.replace(";2020;1;MIN12", ";;1;MIN12")
+    assert broken != row
+    path = tmp_path / "pap.csv"
+    path.write_text(header + "\n" + broken + "\n", encoding="utf-8")
+    with pytest.raises(SourceReadError, match=r"pap\.csv, ligne 1, colonne 'Année cible': value '1' without its year"):
+        read_performance_file(path, "pap.csv", "pap")
+
+
+def test_credit_and_nomenclature_files_are_not_performance_files():
+    for name in ("PLF_2019_BG_Nature.csv", "LFI_2023_Nomenclature_Destination.csv", "PLF_2020_Credits.csv"):
+        assert best_performance_family(read_tables(SOURCES / name)[0].header) is None, name
