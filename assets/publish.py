@@ -32,6 +32,7 @@ PUBLISHED = {
     "indicateur_atteintes_publiees": "document, niveau, code_mission, code_programme, code_sous_indicateur, annee",
     "indicateur_correspondances": "document_a, document_b, code_sous_indicateur_a, code_sous_indicateur_b",
     "unites": "unite",
+    "indicateur_fichiers": "source_id",
 }
 _MODELS = (
     {"credits": CreditsModel, "sources": SourcesModel}

@@ -172,11 +172,12 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
             print(f"  - {item.source.fichier}: {header}")
-    errors = [r for r in read_reports(settings.out_dir / "staging" / "credits") if r.statut == "erreur"]
+    errors = [r.message for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
+    errors += _performance_errors(settings.database)
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
-        for report in errors:
-            print(f"  - {report.message}")
+        for message in errors:
+            print(f"  - {message}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)
     warned = [k for k, (ok, sev, _) in outcome.checks.items() if not ok and sev == "WARN"]
     failed = outcome.blocking_failures
@@ -189,6 +190,22 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
         print(f"  step failed: {step}")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 1 if failed or outcome.failed_steps or errors else 0
+
+
+def _performance_errors(database: Path) -> list[str]:
+    """The errors of the performance files (table ``indicateur_fichiers``), if any."""
+    from warehouse.store import reader
+
+    if not database.exists():
+        return []
+    with reader(database) as connection:
+        if not connection.sql(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
+        ).fetchall()[0][0]:
+            return []
+        return [
+            m for (m,) in connection.sql("SELECT message FROM indicateur_fichiers WHERE statut = 'erreur'").fetchall()
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
