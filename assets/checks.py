@@ -14,7 +14,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import credits, staging_credits
-from assets.metadata import markdown
+from assets.metadata import check_result, markdown
 from assets.publish import PUBLISHED
 from assets.resources import WarehousePaths
 from schemas.credits import BUSINESS_KEY, CreditsModel
@@ -30,14 +30,6 @@ from warehouse.staging import read_reports, read_staged_lines
 from warehouse.store import reader
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=offending.is_empty(),
-        severity=severity,
-        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50), **metadata},
-    )
 
 
 def _staged(paths: WarehousePaths) -> pl.DataFrame:
@@ -66,7 +58,7 @@ def every_credit_file_readable(paths: WarehousePaths) -> dg.AssetCheckResult:
         {"fichier": [r.fichier for r in failed], "erreur": [r.message for r in failed]},
         schema={"fichier": pl.String, "erreur": pl.String},
     )
-    return _result(frame, ERROR)
+    return check_result(frame, ERROR)
 
 
 @dg.asset_check(
@@ -98,7 +90,7 @@ def line_accounting_balances(paths: WarehousePaths) -> dg.AssetCheckResult:
         },
     )
     broken = frame.filter(pl.col("lignes") != pl.col("retenues") + pl.col("ecartees"))
-    return _result(broken, ERROR, comptes=markdown(frame, 40))
+    return check_result(broken, ERROR, comptes=markdown(frame, 40))
 
 
 @dg.asset_check(
@@ -106,7 +98,7 @@ def line_accounting_balances(paths: WarehousePaths) -> dg.AssetCheckResult:
     description="T2 + HT2 = total wherever a file publishes all three (not the LFI 2023 columns, broken at source).",
 )
 def t2_plus_ht2_equals_total(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return _result(t2_ht2_mismatches(_staged(paths)), ERROR)
+    return check_result(t2_ht2_mismatches(_staged(paths)), ERROR)
 
 
 @dg.asset_check(
@@ -114,7 +106,7 @@ def t2_plus_ht2_equals_total(paths: WarehousePaths) -> dg.AssetCheckResult:
     description="LFI = PLF + AMD on every line where the LFI is published rather than computed.",
 )
 def lfi_equals_plf_plus_amd(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return _result(lfi_plf_amd_mismatches(_staged(paths)), ERROR)
+    return check_result(lfi_plf_amd_mismatches(_staged(paths)), ERROR)
 
 
 @dg.asset_check(
@@ -126,7 +118,7 @@ def lfi_equals_plf_plus_amd(paths: WarehousePaths) -> dg.AssetCheckResult:
     ),
 )
 def witnesses_agree_with_authoritative(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return _result(witness_differences(_staged(paths)), WARN)
+    return check_result(witness_differences(_staged(paths)), WARN)
 
 
 @dg.asset_check(
@@ -134,7 +126,7 @@ def witnesses_agree_with_authoritative(paths: WarehousePaths) -> dg.AssetCheckRe
     description="No amount cell is empty on a line that has the other amount (an empty cell counts as 0).",
 )
 def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return _result(_count_per_file(paths, "montants_vides"), WARN)
+    return check_result(_count_per_file(paths, "montants_vides"), WARN)
 
 
 @dg.asset_check(
@@ -146,7 +138,7 @@ def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
     ),
 )
 def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return _result(_count_per_file(paths, "titres_corriges"), WARN)
+    return check_result(_count_per_file(paths, "titres_corriges"), WARN)
 
 
 @dg.asset_check(
@@ -156,7 +148,7 @@ def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckRes
 def source_totals_match(paths: WarehousePaths) -> dg.AssetCheckResult:
     rows = [(r.fichier, m) for r in read_reports(paths.staging_credits) for m in r.controle_totaux]
     frame = pl.DataFrame(rows, schema={"fichier": pl.String, "ecart": pl.String}, orient="row")
-    return _result(frame, WARN)
+    return check_result(frame, WARN)
 
 
 @dg.asset_check(
@@ -171,7 +163,7 @@ def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         duplicates = connection.sql(
             f"SELECT {key}, count(*) AS n FROM credits GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
         ).pl()
-    return _result(duplicates, ERROR)
+    return check_result(duplicates, ERROR)
 
 
 @dg.asset_check(
@@ -190,7 +182,7 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
         | (pl.col("nb_lignes").cast(pl.Int32) != pl.col("nb_lignes_source"))
     )
     summary = repeated.group_by("source_id").agg(pl.len().alias("cles"), pl.col("nb_lignes").sum().alias("lignes"))
-    return _result(wrong, ERROR, cles_repetees=markdown(summary.sort("source_id")))
+    return check_result(wrong, ERROR, cles_repetees=markdown(summary.sort("source_id")))
 
 
 @dg.asset_check(asset=credits, description="The whole `credits` table passes its Pandera model.")
@@ -205,8 +197,8 @@ def credits_match_model(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     try:
         validate(CreditsModel, frame)
     except ValidationFailed as exc:
-        return _result(exc.failures, ERROR)
-    return _result(pl.DataFrame(), ERROR, lignes=frame.height)
+        return check_result(exc.failures, ERROR)
+    return check_result(pl.DataFrame(), ERROR, lignes=frame.height)
 
 
 @dg.multi_asset_check(

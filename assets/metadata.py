@@ -28,3 +28,12 @@ def markdown(frame: pl.DataFrame, limit: int = 30) -> dg.MarkdownMetadataValue:
     ]
     more = [f"\n_… {frame.height - limit} more rows_"] if frame.height > limit else []
     return dg.MetadataValue.md("\n".join([header, rule, *rows, *more]))
+
+
+def check_result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
+    """A check's result from the rows that break its rule: passed when there are none, else listed."""
+    return dg.AssetCheckResult(
+        passed=offending.is_empty(),
+        severity=severity,
+        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50), **metadata},
+    )

@@ -8,7 +8,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
-from assets.metadata import column_schema, markdown
+from assets.metadata import check_result, column_schema, markdown
 from assets.resources import WarehousePaths
 from schemas import nomenclature as models
 from schemas.validation import validate
@@ -116,14 +116,6 @@ def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
     return pl.concat([elements, credit_elements(staged)]) if staged is not None else elements
 
 
-def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=offending.is_empty(),
-        severity=severity,
-        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50)},
-    )
-
-
 @dg.asset_check(
     asset=["core", "actions"],
     description="Every (exercice, code_programme, code_action) of `credits` is an action of the nomenclature of "
@@ -140,7 +132,7 @@ def credit_actions_known_in_nomenclature(duckdb: DuckDBResource) -> dg.AssetChec
             ORDER BY ALL
             """
         ).pl()
-    return _result(unknown, dg.AssetCheckSeverity.WARN)
+    return check_result(unknown, dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(
@@ -156,7 +148,7 @@ def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
         .filter(pl.col("missions").list.len() > 1)
         .sort("exercice", "code_programme")
     )
-    return _result(several, dg.AssetCheckSeverity.ERROR)
+    return check_result(several, dg.AssetCheckSeverity.ERROR)
 
 
 @dg.asset_check(
@@ -177,7 +169,7 @@ def credit_natures_labelled(duckdb: DuckDBResource) -> dg.AssetCheckResult:
             ORDER BY ALL
             """
         ).pl()
-    return _result(unlabelled, dg.AssetCheckSeverity.ERROR)
+    return check_result(unlabelled, dg.AssetCheckSeverity.ERROR)
 
 
 @dg.asset_check(
@@ -186,7 +178,7 @@ def credit_natures_labelled(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 )
 def nomenclature_labels_agree(paths: WarehousePaths) -> dg.AssetCheckResult:
     elements = _all_elements(paths)
-    return _result(label_disagreements(elements), dg.AssetCheckSeverity.WARN)
+    return check_result(label_disagreements(elements), dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(
@@ -199,7 +191,7 @@ def every_nomenclature_file_readable(paths: WarehousePaths) -> dg.AssetCheckResu
         {"fichier": [r.fichier for r in failed], "erreur": [r.message for r in failed]},
         schema={"fichier": pl.String, "erreur": pl.String},
     )
-    return _result(frame, dg.AssetCheckSeverity.ERROR)
+    return check_result(frame, dg.AssetCheckSeverity.ERROR)
 
 
 NOMENCLATURE_CHECKS = [

@@ -14,7 +14,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL
-from assets.metadata import column_schema, markdown
+from assets.metadata import check_result, column_schema, markdown
 from schemas.performance import (
     INDICATEUR_KEY,
     VALEUR_KEY,
@@ -216,14 +216,6 @@ def performance_tables(
 # --- checks -------------------------------------------------------------------------------------
 
 
-def _result(offending: pl.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=offending.is_empty(),
-        severity=severity,
-        metadata={"lignes_en_defaut": offending.height, "detail": markdown(offending, 50), **metadata},
-    )
-
-
 def _query(duckdb: DuckDBResource, sql: str) -> pl.DataFrame:
     with reader(Path(duckdb.database)) as connection:
         return connection.sql(sql).pl()
@@ -239,7 +231,7 @@ def _null_safe(left: str, right: str, columns: list[str]) -> str:
 )
 def every_performance_file_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     failed = _query(duckdb, "SELECT fichier, message FROM indicateur_fichiers WHERE statut = 'erreur' ORDER BY fichier")
-    return _result(failed, ERROR)
+    return check_result(failed, ERROR)
 
 
 @dg.asset_check(
@@ -259,7 +251,7 @@ def performance_line_accounting_balances(duckdb: DuckDBResource) -> dg.AssetChec
         ORDER BY f.fichier
         """,
     )
-    return _result(broken, ERROR)
+    return check_result(broken, ERROR)
 
 
 @dg.asset_check(
@@ -278,7 +270,7 @@ def value_indicator_exists(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         GROUP BY ALL ORDER BY ALL
         """,
     )
-    return _result(orphans, ERROR)
+    return check_result(orphans, ERROR)
 
 
 @dg.asset_check(
@@ -292,7 +284,7 @@ def indicator_value_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     duplicates = _query(
         duckdb, f"SELECT {key}, count(*) AS n FROM indicateur_valeurs GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
     )
-    return _result(duplicates, ERROR)
+    return check_result(duplicates, ERROR)
 
 
 @dg.asset_check(
@@ -305,7 +297,7 @@ def indicator_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     duplicates = _query(
         duckdb, f"SELECT {key}, count(*) AS n FROM indicateurs GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
     )
-    return _result(duplicates, ERROR)
+    return check_result(duplicates, ERROR)
 
 
 @dg.asset_check(
@@ -330,7 +322,7 @@ def units_normalised(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         ORDER BY 1
         """,
     )
-    return _result(problems, ERROR)
+    return check_result(problems, ERROR)
 
 
 @dg.asset_check(
@@ -353,7 +345,7 @@ def published_attainment_agrees(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         "source_ligne",
     )
     published = view.filter(pl.col("atteinte_publiee_normalisee").is_in(["atteinte", "non_atteinte"]))
-    return _result(
+    return check_result(
         disagreements,
         WARN,
         publiees=published.height,
@@ -384,7 +376,7 @@ def performance_tables_match_models(duckdb: DuckDBResource) -> dg.AssetCheckResu
             except ValidationFailed as exc:
                 failures.append(exc.failures.with_columns(table=pl.lit(table)))
     offending = pl.concat(failures) if failures else pl.DataFrame()
-    return _result(offending, ERROR, **{f"lignes_{t}": n for t, n in counts.items()})
+    return check_result(offending, ERROR, **{f"lignes_{t}": n for t, n in counts.items()})
 
 
 PERFORMANCE_ASSETS = [performance_tables]
