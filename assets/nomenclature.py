@@ -27,7 +27,7 @@ from warehouse.staging import (
     read_unpartitioned_staging,
     write_unpartitioned_staging,
 )
-from warehouse.store import create_views, reader, replace_tables, writer
+from warehouse.store import create_views, fill_credit_missions, reader, replace_tables, writer
 
 #: The tables of the nomenclature, their Pandera model and what they hold, for users.
 TABLES = {
@@ -61,7 +61,8 @@ TABLES = {
 _COMMON = (
     " Built from every nomenclature file (PLF 2014 to PLF 2025, the `.xls` MiS_PGM_ACT_SSA) and the labels the "
     "credit files carry: a year's codes are the union of its files, its label the one of the latest phase "
-    "(EXEC, LFI, PLF) that gives one. Table of `budget.duckdb`, published as Parquet."
+    "(EXEC, LFI, PLF) that gives one. Table of `budget.duckdb`, published as Parquet. Also gives the `credits` "
+    "rows whose source states no mission code (PLF 2019 budgets annexes) their programme's mission."
 )
 
 
@@ -96,7 +97,9 @@ def nomenclature(
     tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
     with writer(Path(duckdb.database)) as connection:
         replace_tables(connection, tables)
+        filled = fill_credit_missions(connection)
         create_views(connection)
+    context.log.info(f"{filled} credits row(s) given their mission from the nomenclature")
     for name, frame in tables.items():
         yield dg.MaterializeResult(
             asset_key=["core", name],

@@ -266,3 +266,14 @@ def test_nomenclature_tables_published(built):
     assert (transfer["exercice"], transfer["code_programme"], transfer["vers"]) == (2025, "352", "129-16")
     statuses = _query(built, "SELECT statut, count(*) FROM sources WHERE format LIKE 'nomenclature%' GROUP BY 1")
     assert statuses == [("lu", 12)]
+
+
+def test_mission_codes_filled_from_the_nomenclature(built):
+    assert _query(built, "SELECT count(*) FROM credits WHERE code_mission IS NULL") == [(0,)]
+    rows = _query(
+        built,
+        "SELECT DISTINCT code_programme, code_mission FROM credits "
+        "WHERE exercice = 2019 AND phase = 'PLF' AND type_budget = 'BA' ORDER BY 1",
+    )
+    assert rows and all(mission is not None for _, mission in rows)
+    assert ("613", "XB") in rows or ("613", "XC") in rows  # Contrôle et exploitation aériens

@@ -18,7 +18,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-__all__ = ["create_views", "reader", "replace_exercice", "replace_tables", "upsert_sources", "writer"]
+__all__ = [
+    "create_views",
+    "fill_credit_missions",
+    "reader",
+    "replace_exercice",
+    "replace_tables",
+    "upsert_sources",
+    "writer",
+]
 
 
 def schema_sql() -> str:
@@ -150,6 +158,22 @@ def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.D
     except Exception:
         connection.execute("ROLLBACK")
         raise
+
+
+def fill_credit_missions(connection: duckdb.DuckDBPyConnection) -> int:
+    """Give ``credits`` rows whose source states no mission code (PLF 2019 budgets annexes) the
+    mission of their programme that year in ``programmes`` (CONTRACT.md, ``code_mission``).
+
+    Returns the number of rows filled.
+    """
+    return connection.execute(
+        """
+        UPDATE credits SET code_mission = p.code_mission
+        FROM programmes p
+        WHERE credits.code_mission IS NULL AND p.code_mission IS NOT NULL
+          AND p.exercice = credits.exercice AND p.code_programme = credits.code_programme
+        """
+    ).fetchall()[0][0]
 
 
 def create_views(connection: duckdb.DuckDBPyConnection) -> None:
