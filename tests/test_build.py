@@ -276,4 +276,4 @@ def test_mission_codes_filled_from_the_nomenclature(built):
         "WHERE exercice = 2019 AND phase = 'PLF' AND type_budget = 'BA' ORDER BY 1",
     )
     assert rows and all(mission is not None for _, mission in rows)
-    assert ("613", "XB") in rows or ("613", "XC") in rows  # Contrôle et exploitation aériens
+    assert ("613", "XC") in rows  # Contrôle et exploitation aériens
