@@ -27,7 +27,7 @@ from warehouse.credit_rules import (
 )
 from warehouse.publish import InvalidParquet, verify_parquet
 from warehouse.staging import read_reports, read_staged_lines
-from warehouse.store import reader
+from warehouse.store import duplicate_keys, reader
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
@@ -158,12 +158,8 @@ def source_totals_match(paths: WarehousePaths) -> dg.AssetCheckResult:
     "catégorie, titre) is unique in `credits`.",
 )
 def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    key = ", ".join(BUSINESS_KEY)
     with reader(Path(duckdb.database)) as connection:
-        duplicates = connection.sql(
-            f"SELECT {key}, count(*) AS n FROM credits GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
-        ).pl()
-    return check_result(duplicates, ERROR)
+        return check_result(duplicate_keys(connection, "credits", BUSINESS_KEY), ERROR)
 
 
 @dg.asset_check(

@@ -44,7 +44,7 @@ from warehouse.performance_tables import (
     write_performance,
 )
 from warehouse.sources import InventoryItem
-from warehouse.store import reader, writer
+from warehouse.store import duplicate_keys, reader, writer
 from warehouse.tables import TableReadError
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -280,11 +280,8 @@ def value_indicator_exists(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     "type_valeur) in `indicateur_valeurs`.",
 )
 def indicator_value_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    key = ", ".join(VALEUR_KEY)
-    duplicates = _query(
-        duckdb, f"SELECT {key}, count(*) AS n FROM indicateur_valeurs GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
-    )
-    return check_result(duplicates, ERROR)
+    with reader(Path(duckdb.database)) as connection:
+        return check_result(duplicate_keys(connection, "indicateur_valeurs", list(VALEUR_KEY)), ERROR)
 
 
 @dg.asset_check(
@@ -293,11 +290,8 @@ def indicator_value_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     "code_programme, code_sous_indicateur) in `indicateurs`.",
 )
 def indicator_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    key = ", ".join(INDICATEUR_KEY)
-    duplicates = _query(
-        duckdb, f"SELECT {key}, count(*) AS n FROM indicateurs GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
-    )
-    return check_result(duplicates, ERROR)
+    with reader(Path(duckdb.database)) as connection:
+        return check_result(duplicate_keys(connection, "indicateurs", list(INDICATEUR_KEY)), ERROR)
 
 
 @dg.asset_check(

@@ -20,6 +20,7 @@ import polars as pl
 
 __all__ = [
     "create_views",
+    "duplicate_keys",
     "fill_credit_missions",
     "reader",
     "replace_exercice",
@@ -158,6 +159,14 @@ def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.D
     except Exception:
         connection.execute("ROLLBACK")
         raise
+
+
+def duplicate_keys(connection: duckdb.DuckDBPyConnection, table: str, key: list[str]) -> pl.DataFrame:
+    """The values of ``key`` that more than one row of ``table`` holds, with their count ``n``."""
+    columns = ", ".join(key)
+    return connection.sql(
+        f"SELECT {columns}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+    ).pl()
 
 
 def fill_credit_missions(connection: duckdb.DuckDBPyConnection) -> int:
