@@ -64,7 +64,6 @@ class RoleAssignment:
     phase: str
     type_budget: str | None
     role: str  # "A" authoritative, "W" witness
-    authoritative_source_id: str
 
 
 def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleAssignment]:
@@ -98,7 +97,7 @@ def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleA
             )
         for _rank, source_id in ranked:
             assignments.append(
-                RoleAssignment(source_id, exercice, phase, type_budget, "A" if source_id == best else "W", best)
+                RoleAssignment(source_id, exercice, phase, type_budget, "A" if source_id == best else "W")
             )
     return assignments
 
