@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL
 from assets.metadata import check_result, column_schema, markdown
+from schemas.catalogue import CatalogueEntry
 from schemas.performance import (
     INDICATEUR_KEY,
     VALEUR_KEY,
@@ -99,9 +100,11 @@ _DESCRIPTIONS = {
         "number of sub-indicators using it and the spellings merged into it."
     ),
     "indicateur_fichiers": (
-        "One read report per performance file: document recognised, rows read, kept and set aside by "
-        "reason (`sans_indicateur`: PAP programmes without indicators), values read; `erreur` with a "
-        "message naming the file, the row and the column (its last good rows stay in the tables)."
+        "One read report per performance file: the document its value columns say (`type_document`, "
+        "`millesime`, and `document_confirme_par` the name or catalogue that agree), each value column as "
+        "published → (annee, type_valeur), rows read, kept and set aside by reason (`sans_indicateur`: PAP "
+        "programmes without indicators), value cells read = values loaded + cells set aside by reason; `erreur` "
+        "with a message naming the file, the row and the column (its last good rows stay in the tables)."
     ),
 }
 
@@ -134,6 +137,16 @@ def _specs() -> list[dg.AssetSpec]:
     return specs
 
 
+def _catalogue_entry(item: InventoryItem) -> CatalogueEntry | None:
+    """The catalogue entry that speaks for the file: of the same bytes, or the one it was downloaded for."""
+    entry = item.source.entree
+    if entry is None:
+        return None
+    if entry.sha256 == item.source.sha256 or (entry.url is not None and entry.url == item.source.url):
+        return entry
+    return None
+
+
 def _read_all(
     context: dg.AssetExecutionContext, sources: list[InventoryItem]
 ) -> tuple[list[PerformanceRead], list[FileFailure]]:
@@ -149,13 +162,15 @@ def _read_all(
             continue
         match, table = found
         try:
-            read = read_performance_table(table, match, item.source.source_id)
+            read = read_performance_table(table, match, item.source.source_id, _catalogue_entry(item))
         except SourceReadError as exc:
             context.log.error(f"not loaded: {exc}")
             failures.append(FileFailure(item.source.source_id, item.source.fichier, match.family.id, str(exc)))
             continue
         context.log.info(
-            f"{item.source.fichier}: {read.document}, {read.kept} sub-indicators, {read.valeurs.height} values"
+            f"{item.source.fichier}: {read.document} (by {read.document_confirme_par}), {read.kept} sub-indicators, "
+            f"{read.cells_read} cells read = {read.values_loaded} values loaded + "
+            f"{sum(read.cells_set_aside.values())} set aside {read.cells_set_aside or ''}"
         )
         reads.append(read)
     return reads, failures
@@ -249,6 +264,40 @@ def performance_line_accounting_balances(duckdb: DuckDBResource) -> dg.AssetChec
         WHERE f.statut = 'lu' AND (f.lignes <> f.lignes_retenues + f.lignes_ecartees
            OR f.lignes_retenues <> (SELECT count(*) FROM indicateurs i WHERE i.source_id = f.source_id))
         ORDER BY f.fichier
+        """,
+    )
+    return check_result(broken, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "indicateur_fichiers"],
+    description="For every performance file read, its value cells balance: cells read = data rows × value and "
+    "attainment columns = values loaded + cells set aside (the sum of the reasons), and the values loaded are "
+    "the file's rows in `indicateur_valeurs` and `indicateur_atteintes_publiees`.",
+)
+def performance_cell_accounting_balances(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    broken = _query(
+        duckdb,
+        r"""
+        WITH chargees AS (
+            SELECT source_id, count(*) AS n FROM (
+                SELECT source_id FROM indicateur_valeurs UNION ALL SELECT source_id FROM indicateur_atteintes_publiees
+            ) GROUP BY source_id
+        ), comptes AS (
+            SELECT f.fichier, f.lignes, f.colonnes_valeurs, f.cellules_lues, f.valeurs_chargees, f.cellules_ecartees,
+                   f.cellules_ecartees_par_motif, coalesce(c.n, 0) AS valeurs_dans_les_tables,
+                   coalesce(list_sum(list_transform(
+                       regexp_extract_all(coalesce(f.cellules_ecartees_par_motif, ''), ': (\d+)', 1),
+                       lambda x: x::BIGINT)), 0) AS somme_des_motifs
+            FROM indicateur_fichiers f LEFT JOIN chargees c USING (source_id)
+            WHERE f.statut = 'lu'
+        )
+        SELECT * FROM comptes
+        WHERE cellules_lues IS DISTINCT FROM lignes * colonnes_valeurs
+           OR cellules_lues IS DISTINCT FROM valeurs_chargees + cellules_ecartees
+           OR cellules_ecartees IS DISTINCT FROM somme_des_motifs
+           OR valeurs_chargees IS DISTINCT FROM valeurs_dans_les_tables
+        ORDER BY fichier
         """,
     )
     return check_result(broken, ERROR)
@@ -377,6 +426,7 @@ PERFORMANCE_ASSETS = [performance_tables]
 PERFORMANCE_CHECKS = [
     every_performance_file_readable,
     performance_line_accounting_balances,
+    performance_cell_accounting_balances,
     value_indicator_exists,
     indicator_value_key_unique,
     indicator_key_unique,

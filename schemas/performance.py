@@ -217,6 +217,21 @@ class IndicateurFichiersModel(pa.DataFrameModel):
     lignes_ecartees: pl.Int64 = pa.Field(nullable=True, description="rows set aside")
     lignes_ecartees_par_motif: str = pa.Field(nullable=True, description="rows set aside, by reason")
     valeurs: pl.Int64 = pa.Field(nullable=True, description="value rows read")
+    type_document: str = pa.Field(nullable=True, isin=DOCUMENT_TYPES, description="`PAP` or `RAP`, from its columns")
+    millesime: pl.Int16 = pa.Field(nullable=True, ge=2000, le=2100, description="the document's year")
+    document_confirme_par: str = pa.Field(
+        nullable=True, description="`colonnes`, plus `nom du fichier` / `catalogue` where they say the same"
+    )
+    colonnes_valeurs: pl.Int64 = pa.Field(nullable=True, ge=0, description="value and attainment columns")
+    correspondance_colonnes: str = pa.Field(
+        nullable=True, description="each value column as published → `annee type_valeur` (or `atteinte`)"
+    )
+    cellules_lues: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows × value and attainment columns")
+    valeurs_chargees: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="rows loaded in `indicateur_valeurs` and `indicateur_atteintes_publiees`"
+    )
+    cellules_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="value cells set aside")
+    cellules_ecartees_par_motif: str = pa.Field(nullable=True, description="value cells set aside, by reason")
 
     class Config:
         strict = True

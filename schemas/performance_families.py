@@ -1,10 +1,16 @@
 """The performance file families (PAP, RAP), kept as data in ``schemas/families/performance.toml``.
 
-A :class:`PerformanceFamily` says how to recognise a performance file from its header
-(folded, :func:`schemas.headers.fold_header`), where each field is, which columns hold
-values (and, from their header, for which year and of which ``type_valeur``), and how
-to find the document's vintage. Source of the layouts: ``shared/data/README.md``
-("Performance"); the vocabulary: ``shared/CONTRACT.md`` (``indicateur_valeurs``).
+A :class:`PerformanceFamily` is a layout: how to recognise a performance file from its
+header (folded, :func:`schemas.headers.fold_header`) and where each non-value field is.
+The value columns are shared by every family: generic patterns with year placeholders
+(``{annee}{type}``, ``{type}{annee}pap{millesime}``…) say, from a header, for which year
+and of which ``type_valeur`` the column's values are. Every column of a header is a field,
+a value, a published attainment or part of a pair, or it is :attr:`PerformanceMatch.unmapped`
+(the file is then not read: a column is never dropped in silence). Which document a file
+is (PAP or RAP, its year) is decided from its value columns by
+:mod:`schemas.performance_documents`, not by the layout. Source of the layouts:
+``shared/data/README.md`` ("Performance"); the vocabulary: ``shared/CONTRACT.md``
+(``indicateur_valeurs``).
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ __all__ = [
     "PublishedAttainmentColumn",
     "ValueColumn",
     "ValuePair",
+    "attainment_patterns",
     "attainment_vocabulary",
     "best_performance_family",
+    "document_vocabulary",
     "match_performance_family",
     "performance_families",
     "type_valeur_vocabulary",
+    "value_patterns",
 ]
 
 _PATH = Path(__file__).parent / "families" / "performance.toml"
@@ -44,18 +53,14 @@ class ValuePair:
 
 @dataclass(frozen=True)
 class PerformanceFamily:
-    """One layout of performance files (see ``families/performance.toml``)."""
+    """One layout of performance files (see ``families/performance.toml``): its non-value columns."""
 
     id: str
-    document: str  # "PAP" or "RAP"
     description: str
     columns: dict[str, re.Pattern[str]]
-    values: tuple[re.Pattern[str], ...]
     pairs: tuple[ValuePair, ...]
-    attainments: tuple[re.Pattern[str], ...]
     identifying: tuple[str, ...]
     required: tuple[str, ...]
-    vintage_rules: tuple[str, ...]
     examples: tuple[str, ...] = ()
 
 
@@ -87,7 +92,12 @@ class PublishedAttainmentColumn:
 
 @dataclass(frozen=True)
 class PerformanceMatch:
-    """How a header maps onto a family: fields, value and attainment columns, what is missing."""
+    """How a header maps onto a family: fields, value and attainment columns, what is missing.
+
+    ``unmapped``: (index, header) of the columns that are none of the family's fields, no
+    value, attainment or pair column (a header left empty counts, its cells are looked at
+    when the file is read); ``missing``: required fields absent.
+    """
 
     family: PerformanceFamily
     fields: dict[str, int]
@@ -95,6 +105,7 @@ class PerformanceMatch:
     attainments: tuple[PublishedAttainmentColumn, ...]
     explained: int
     missing: tuple[str, ...]
+    unmapped: tuple[tuple[int, str], ...] = ()
 
     @property
     def identified(self) -> bool:
@@ -120,6 +131,40 @@ def attainment_vocabulary() -> dict[str, str]:
     return dict(_raw()["atteinte"])
 
 
+def _pattern(template: str, placeholders: dict[str, str]) -> re.Pattern[str]:
+    """Compile a header template (``{annee}{type}pap{millesime}``) into a regular expression."""
+    pattern = re.escape(template)
+    for name, expression in placeholders.items():
+        pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{expression})")
+    if re.escape("{") in pattern or "(?P<annee>" not in pattern:
+        raise ValueError(f"{_PATH.name}: bad value column template {template!r}")
+    return re.compile(pattern)
+
+
+@cache
+def value_patterns() -> tuple[re.Pattern[str], ...]:
+    """The value column patterns of ``[valeurs] motifs``, each with the groups ``annee``, ``type``
+    and, where the template has it, ``millesime``."""
+    words = "|".join(sorted(map(re.escape, type_valeur_vocabulary()), key=len, reverse=True))
+    placeholders = {"annee": r"\d{4}", "type": words, "millesime": r"\d{4}"}
+    patterns = tuple(_pattern(t, placeholders) for t in _raw()["valeurs"]["motifs"])
+    if any("type" not in p.groupindex for p in patterns):
+        raise ValueError(f"{_PATH.name}: every value column template needs {{type}}")
+    return patterns
+
+
+@cache
+def attainment_patterns() -> tuple[re.Pattern[str], ...]:
+    """The published attainment column patterns of ``[valeurs] atteintes`` (group ``annee``)."""
+    return tuple(_pattern(t, {"annee": r"\d{4}"}) for t in _raw()["valeurs"]["atteintes"])
+
+
+@cache
+def document_vocabulary() -> dict[str, dict[str, str]]:
+    """``[document]``: ``mots`` and ``mots_loi`` (path words → ``PAP``/``RAP``), ``phases`` (catalogue phase → idem)."""
+    return {k: dict(v) for k, v in _raw()["document"].items()}
+
+
 @cache
 def performance_families() -> tuple[PerformanceFamily, ...]:
     """The families of ``families/performance.toml``, in file order."""
@@ -134,24 +179,20 @@ def performance_families() -> tuple[PerformanceFamily, ...]:
         families.append(
             PerformanceFamily(
                 id=entry["id"],
-                document=entry["document"],
                 description=entry["description"],
                 columns={k: re.compile(v) for k, v in entry["colonnes"].items()},
-                values=tuple(re.compile(p) for p in entry["valeurs"]),
                 pairs=tuple(pairs),
-                attainments=tuple(re.compile(p) for p in entry.get("atteintes", ())),
                 identifying=tuple(entry["identifiantes"]),
                 required=tuple(entry["requises"]),
-                vintage_rules=tuple(entry["millesime"]),
                 examples=tuple(entry.get("exemples", ())),
             )
         )
     return tuple(families)
 
 
-def _value_column(family: PerformanceFamily, index: int, header: str, folded: str) -> ValueColumn | None:
+def _value_column(index: int, header: str, folded: str) -> ValueColumn | None:
     vocabulary = type_valeur_vocabulary()
-    for pattern in family.values:
+    for pattern in value_patterns():
         match = pattern.fullmatch(folded)
         if not match:
             continue
@@ -173,14 +214,16 @@ def match_performance_family(family: PerformanceFamily, header: list[str]) -> Pe
     attainments: list[PublishedAttainmentColumn] = []
     pair_years: dict[int, int] = {}  # pair number -> index of its year column
     pair_values: dict[int, int] = {}
+    unmapped: list[tuple[int, str]] = []
     for index, (name, key) in enumerate(zip(header, folded, strict=True)):
         if not key:
+            unmapped.append((index, name))
             continue
-        value = _value_column(family, index, name, key)
+        value = _value_column(index, name, key)
         if value is not None:
             values.append(value)
             continue
-        attainment = next((p.fullmatch(key) for p in family.attainments if p.fullmatch(key)), None)
+        attainment = next((p.fullmatch(key) for p in attainment_patterns() if p.fullmatch(key)), None)
         if attainment is not None:
             attainments.append(PublishedAttainmentColumn(index, name, int(attainment.group("annee"))))
             continue
@@ -194,10 +237,13 @@ def match_performance_family(family: PerformanceFamily, header: list[str]) -> Pe
                 break
         if paired:
             continue
-        for field_name, pattern in family.columns.items():
-            if field_name not in fields and pattern.fullmatch(key):
-                fields[field_name] = index
-                break
+        field_name = next(
+            (f for f, pattern in family.columns.items() if f not in fields and pattern.fullmatch(key)), None
+        )
+        if field_name is None:
+            unmapped.append((index, name))
+        else:
+            fields[field_name] = index
     for number, pair in enumerate(family.pairs):
         if number in pair_values:
             index = pair_values[number]
@@ -211,6 +257,7 @@ def match_performance_family(family: PerformanceFamily, header: list[str]) -> Pe
         attainments=tuple(attainments),
         explained=len(fields) + len(values) + len(attainments) + len(pair_years),
         missing=tuple(missing),
+        unmapped=tuple(unmapped),
     )
 
 
@@ -220,4 +267,8 @@ def best_performance_family(header: list[str] | tuple[str, ...]) -> PerformanceM
     candidates = [c for c in candidates if c.identified]
     if not candidates:
         return None
-    return max(candidates, key=lambda m: (m.explained, -len(m.missing)))
+    # Ties (every column explained by both): the more demanding family, the one with more required fields met.
+    return max(
+        candidates,
+        key=lambda m: (m.explained, -len(m.missing), -len(m.unmapped), len(m.family.required) - len(m.missing)),
+    )

@@ -7,16 +7,22 @@ dataset ``performance-de-la-depense`` of data.economie.gouv.fr), described in
 (:func:`schemas.performance_families.best_performance_family`, column maps as data in
 ``schemas/families/performance.toml``) and read through :func:`warehouse.tables.read_tables`:
 
+- every column is a declared field, a value column, a published attainment or part of a
+  pair; any other column stops the file with an error naming it (never dropped);
+- which document it is (``PAP 2023``, ``RAP 2024``) is decided from its value columns,
+  cross-checked with its name and catalogue entry (:func:`which_document`);
 - one ``indicateurs`` row per sub-indicator row of the file; a row naming no indicator
   (PAP 2019 programmes without indicators, e.g. ``P551``) is set aside as
   ``sans_indicateur`` and counted; ``niveau = 'mission'`` where there is no programme code;
 - codes normalised (:mod:`schemas.performance_codes`): ``P129.1.2`` → ``P129-1-2``,
   ``MVA.4 (P147.3)`` → ``MVA-4``, ``30157.0`` → ``30157``;
 - each wide value column becomes rows whose ``annee`` and ``type_valeur`` come from its
-  header, every cell parsed by :func:`schemas.indicator_values.parse_indicator_value`
-  (empty cells kept as ``statut = 'vide'``); ``Année cible`` + ``Valeur cible`` give the
-  year from the row;
-- the RAP's ``Atteinte de la cible <annee>`` goes to ``indicateur_atteintes_publiees``.
+  header (one column expression per value column, each distinct cell parsed once by
+  :func:`schemas.indicator_values.parse_indicator_value`; empty cells kept as
+  ``statut = 'vide'``); ``Année cible`` + ``Valeur cible`` give the year from the row;
+- ``Atteinte de la cible <annee>`` goes to ``indicateur_atteintes_publiees``;
+- every cell of the value and attainment columns is accounted for: cells read = values
+  loaded + cells set aside, by reason (:data:`CELL_REASONS`).
 
 A cell that cannot be read raises :class:`warehouse.credit_files.SourceReadError` naming
 the file, the data row (1-based, after the header) and the column as published.
@@ -31,6 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
+from schemas.catalogue import CatalogueEntry
 from schemas.codes import CodeError, normalise_mission, normalise_programme
 from schemas.families import vocabulary
 from schemas.headers import fold_header
@@ -46,6 +53,13 @@ from schemas.performance_codes import (
     parse_performance_code,
     programme_reference,
 )
+from schemas.performance_documents import (
+    DocumentError,
+    decide_document,
+    document_from_columns,
+    stated_by_catalogue,
+    stated_by_name,
+)
 from schemas.performance_families import PerformanceMatch, attainment_vocabulary, best_performance_family
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
@@ -56,11 +70,12 @@ __all__ = [
     "INDICATEUR_SCHEMA",
     "PerformanceRead",
     "VALEUR_SCHEMA",
-    "document_vintage",
+    "CELL_REASONS",
     "is_performance_header",
     "read_performance_file",
     "read_performance_table",
     "recognise_performance",
+    "which_document",
 ]
 
 #: Columns of ``indicateurs`` as read (``unite``, ``sens_attendu``, ``sens_origine`` are set later).
@@ -123,9 +138,10 @@ ATTEINTE_SCHEMA: dict[str, pl.DataType] = {
     "source_ligne": pl.Int32,
 }
 
-_YEAR_CELL = re.compile(r"^\s*(\d{4})(?:\.0+)?\s*$")
-_YEAR_IN_PATH = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
+_YEAR_CELL = r"^\s*(\d{4})(?:\.0+)?\s*$"
 _ARTEFACT = re.compile(r"_x000D_", re.IGNORECASE)
+#: Reasons a value cell is set aside (``cellules_ecartees_par_motif``).
+CELL_REASONS = ("ligne_vide", "ligne_sans_indicateur", "atteinte_vide", "cible_sans_annee_ni_valeur")
 
 
 @dataclass
@@ -134,7 +150,13 @@ class PerformanceRead:
 
     ``indicateurs``, ``valeurs``, ``atteintes``: frames with the columns of
     :data:`INDICATEUR_SCHEMA`, :data:`VALEUR_SCHEMA`, :data:`ATTEINTE_SCHEMA`, validated.
-    ``data_rows`` = ``kept`` + sum of ``set_aside`` (by reason: ``vide``, ``sans_indicateur``).
+    Rows: ``data_rows`` = ``kept`` + sum of ``set_aside`` (by reason: ``vide``,
+    ``sans_indicateur``). Cells of the value and attainment columns (``value_columns`` of
+    them): ``cells_read`` = ``data_rows`` × ``value_columns`` = ``values_loaded`` (rows of
+    ``valeurs`` and ``atteintes``) + sum of ``cells_set_aside`` (by reason, :data:`CELL_REASONS`).
+    ``type_document``/``millesime``: the document its columns say (``document_confirme_par``:
+    ``colonnes``, plus the name or catalogue where they agree); ``colonnes``: each value
+    column as published → ``annee type_valeur`` (or ``atteinte``).
     """
 
     fichier: str
@@ -147,6 +169,14 @@ class PerformanceRead:
     data_rows: int
     kept: int
     set_aside: dict[str, int] = field(default_factory=dict)
+    type_document: str = ""
+    millesime: int = 0
+    document_confirme_par: str = "colonnes"
+    value_columns: int = 0
+    cells_read: int = 0
+    values_loaded: int = 0
+    cells_set_aside: dict[str, int] = field(default_factory=dict)
+    colonnes: str = ""
 
 
 def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, RawTable] | None:
@@ -162,27 +192,24 @@ def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, R
     return best
 
 
-def document_vintage(match: PerformanceMatch, fichier: str) -> int:
-    """The vintage (millésime) of a performance file, by the rules of its family (``millesime`` in the TOML).
+def which_document(
+    match: PerformanceMatch, fichier: str, catalogue: CatalogueEntry | None = None
+) -> tuple[str, int, str]:
+    """``(type_document, millesime, confirmed_by)`` of a performance file, from its value columns.
 
-    ``entete``: the largest document year its headers state (``PAP 2019``); ``max:<type>``:
-    the latest year of its value columns of that type (a RAP N reports the results of N);
-    ``chemin``: the one four-digit year in its path. Raises :class:`SourceReadError` if none applies.
+    The rule is :func:`schemas.performance_documents.document_from_columns`; the file name and
+    ``catalogue`` (the entry of the same bytes, if any) are cross-checked
+    (:func:`schemas.performance_documents.decide_document`). Raises :class:`SourceReadError`
+    naming the file when the columns fit no document or disagree with the name or the catalogue.
     """
-    for rule in match.family.vintage_rules:
-        if rule == "entete":
-            years = [v.millesime for v in match.values if v.millesime]
-        elif rule.startswith("max:"):
-            wanted = rule.split(":", 1)[1]
-            years = [v.annee for v in match.values if v.type_valeur == wanted and v.annee]
-        elif rule == "chemin":
-            found = set(_YEAR_IN_PATH.findall(fichier))
-            years = [int(found.pop())] if len(found) == 1 else []
-        else:
-            raise ValueError(f"unknown vintage rule {rule!r} in family {match.family.id}")
-        if years:
-            return max(years)
-    raise SourceReadError(fichier, f"vintage unknown: no rule of family {match.family.id} applies")
+    stated = [stated_by_name(fichier)]
+    if catalogue is not None:
+        stated.append(stated_by_catalogue(catalogue.phases, catalogue.exercice))
+    try:
+        columns = document_from_columns(match.values, match.attainments)
+        return decide_document(columns, stated)
+    except DocumentError as exc:
+        raise SourceReadError(fichier, str(exc)) from exc
 
 
 def _label(text: str | None) -> str | None:
@@ -219,46 +246,45 @@ class _Row:
             raise self.error(str(exc), name) from exc
 
 
-def _year(row: _Row, index: int) -> int | None:
-    cell = row.cells[index]
-    if cell is None or not cell.strip():
-        return None
-    match = _YEAR_CELL.match(cell)
-    if not match:
-        raise row.error(f"not a year: {cell!r}", index=index)
-    return int(match.group(1))
+def _unmapped_columns(table: RawTable, match: PerformanceMatch) -> None:
+    """Raise :class:`SourceReadError` naming every column the family does not map.
 
-
-def read_performance_table(table: RawTable, match: PerformanceMatch, source_id: str) -> PerformanceRead:
-    """Read one performance table (a CSV, or a sheet) of family ``match.family`` into long frames.
-
-    Returns a :class:`PerformanceRead` whose frames passed their Pandera models
-    (:mod:`schemas.performance`). Raises :class:`SourceReadError` naming the file, the row
-    and the column for a required column missing, a code or a year that does not parse,
-    a value whose year is missing, or rows that break the models.
+    A column without a header whose cells are all empty holds nothing (a trailing
+    separator): it is not a column. Any other unmapped column stops the file.
     """
-    fichier = table.fichier
-    if match.missing:
+    named = []
+    for index, header in match.unmapped:
+        if not header.strip():
+            filled = next((n for n, row in enumerate(table.rows, 1) if row[index] and row[index].strip()), None)
+            if filled is None:
+                continue
+            named.append(f"column {index + 1} (no header, a value on data row {filled})")
+        else:
+            named.append(repr(header))
+    if named:
         raise SourceReadError(
-            fichier, f"required column(s) missing for family {match.family.id}: {', '.join(match.missing)}"
+            table.fichier,
+            f"column(s) {', '.join(named)} mapped neither to a value (annee, type_valeur), nor to a published "
+            f"attainment, nor to a declared column of family {match.family.id} "
+            "(schemas/families/performance.toml): not read, rather than dropped",
         )
-    millesime = document_vintage(match, fichier)
-    document = f"{match.family.document} {millesime}"
+
+
+def _identities(table: RawTable, match: PerformanceMatch, source_id: str, type_document: str, millesime: int):
+    """One ``indicateurs`` record per data row naming an indicator; the rows set aside, by reason."""
     budget_types = vocabulary()["type_budget"]
-    attainments = attainment_vocabulary()
     indicateurs: list[dict] = []
-    valeurs: list[dict] = []
-    atteintes: list[dict] = []
     set_aside: Counter[str] = Counter()
+    value_indices = [v.index for v in match.values] + [a.index for a in match.attainments]
     for number, cells in enumerate(table.rows, start=1):
         if all(c is None or not c.strip() for c in cells):
             set_aside["vide"] += 1
             continue
         row = _Row(table, match, number, cells)
-        has_values = any(cells[v.index] is not None for v in match.values)
         if row.get("code_indicateur") is None:
-            if has_values:
-                raise row.error("values on a row that names no indicator", "code_indicateur")
+            filled = next((i for i in value_indices if cells[i] is not None and cells[i].strip()), None)
+            if filled is not None:
+                raise row.error("values on a row that names no indicator", index=filled)
             set_aside["sans_indicateur"] += 1
             continue
         code_programme = row.code("code_programme", normalise_programme)
@@ -280,24 +306,21 @@ def read_performance_table(table: RawTable, match: PerformanceMatch, source_id: 
                 )
             except CodeError as exc:
                 raise row.error(str(exc), "ref_indicateur") from exc
-        key = {
-            "document": document,
-            "niveau": niveau,
-            "code_mission": code_mission,
-            "code_programme": code_programme,
-            "code_indicateur": indicator.code,
-            "code_sous_indicateur": row.code("code_sous_indicateur", normalise_sous_indicateur_id),
-        }
         budget = row.get("type_budget")
         indicateurs.append(
             {
-                **key,
-                "type_document": match.family.document,
+                "document": f"{type_document} {millesime}",
+                "type_document": type_document,
                 "millesime": millesime,
+                "niveau": niveau,
+                "code_mission": code_mission,
+                "code_programme": code_programme,
                 "code_objectif": objective.code,
                 "libelle_objectif": _label(row.get("libelle_objectif")),
+                "code_indicateur": indicator.code,
                 "code_indicateur_source": row.get("code_indicateur"),
                 "libelle_indicateur": _label(row.get("libelle_indicateur")),
+                "code_sous_indicateur": row.code("code_sous_indicateur", normalise_sous_indicateur_id),
                 "libelle_sous_indicateur": _label(row.get("libelle_sous_indicateur")),
                 "unite": None,
                 "unite_source": cells[match.fields["unite"]] if "unite" in match.fields else None,
@@ -309,54 +332,180 @@ def read_performance_table(table: RawTable, match: PerformanceMatch, source_id: 
                 "source_ligne": number,
             }
         )
-        for column in match.values:
-            raw = cells[column.index]
-            annee = column.annee
-            if annee is None:
-                annee = _year(row, column.annee_index)
-                if annee is None:
-                    if raw is None:
-                        continue  # neither a year nor a value: nothing stated
-                    raise row.error(f"value {raw!r} without its year", index=column.annee_index)
-            parsed = parse_indicator_value(raw)
-            valeurs.append(
-                {
-                    **key,
-                    "annee": annee,
-                    "type_valeur": column.type_valeur,
-                    "valeur": parsed.valeur,
-                    "valeur_min": parsed.valeur_min,
-                    "valeur_max": parsed.valeur_max,
-                    "comparateur": parsed.comparateur,
-                    "sens": parsed.sens,
-                    "statut": parsed.statut,
-                    "valeur_brute": parsed.valeur_brute,
-                    "colonne_source": column.header,
-                    "source_id": source_id,
-                    "source_ligne": number,
-                }
-            )
-        for column in match.attainments:
-            raw = cells[column.index]
-            if raw is None or not raw.strip():
-                continue
-            atteintes.append(
-                {
-                    **key,
-                    "annee": column.annee,
-                    "atteinte_publiee": raw,
-                    "atteinte": attainments.get(fold_header(raw)),
-                    "source_id": source_id,
-                    "source_ligne": number,
-                }
-            )
-    _number_sub_indicators(indicateurs, valeurs, atteintes)
-    frames = (
-        pl.DataFrame(indicateurs, schema=INDICATEUR_SCHEMA, orient="row"),
-        pl.DataFrame(valeurs, schema=VALEUR_SCHEMA, orient="row"),
-        pl.DataFrame(atteintes, schema=ATTEINTE_SCHEMA, orient="row"),
+    _number_sub_indicators(indicateurs)
+    return indicateurs, set_aside
+
+
+def _parsed_values(raw: pl.Series) -> pl.DataFrame:
+    """Each distinct cell of ``raw`` parsed once (:func:`parse_indicator_value`): ``raw`` + the CONTRACT columns."""
+    distinct = raw.unique(maintain_order=True).to_list()
+    parsed = [parse_indicator_value(cell) for cell in distinct]
+    return pl.DataFrame(
+        {
+            "raw": distinct,
+            "valeur": [p.valeur for p in parsed],
+            "valeur_min": [p.valeur_min for p in parsed],
+            "valeur_max": [p.valeur_max for p in parsed],
+            "comparateur": [p.comparateur for p in parsed],
+            "sens": [p.sens for p in parsed],
+            "statut": [p.statut for p in parsed],
+            "valeur_brute": [p.valeur_brute for p in parsed],
+        },
+        schema={"raw": pl.String, **{k: VALEUR_SCHEMA[k] for k in _PARSED}},
     )
+
+
+_PARSED = ("valeur", "valeur_min", "valeur_max", "comparateur", "sens", "statut", "valeur_brute")
+
+
+def _cells(table: RawTable, kept: pl.DataFrame, indices: list[int]) -> pl.DataFrame:
+    """The cells of columns ``indices`` (named ``c<index>``) of the kept rows, with their keys and ``source_ligne``."""
+    frame = pl.DataFrame(
+        {f"c{i}": [row[i] for row in table.rows] for i in indices},
+        schema={f"c{i}": pl.String for i in indices},
+    ).with_row_index("source_ligne", offset=1)
+    return kept.join(frame.with_columns(pl.col("source_ligne").cast(pl.Int32)), on="source_ligne", how="left")
+
+
+def _values(table: RawTable, match: PerformanceMatch, kept: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The ``indicateur_valeurs`` rows of the kept rows, every cell of every value column; and the pair
+    cells set aside (neither a year nor a value). Raises :class:`SourceReadError` for a year that does not
+    parse or a value without its year."""
+    indices = sorted({v.index for v in match.values} | {v.annee_index for v in match.values if v.annee_index})
+    cells = _cells(table, kept, indices)
+    key = [k for k in VALEUR_SCHEMA if k in kept.columns and k not in ("source_id", "source_ligne")]
+    parts, without_year = [], 0
+    for order, column in enumerate(match.values):
+        part = cells.select(*key, "source_id", "source_ligne", raw=pl.col(f"c{column.index}"))
+        if column.annee is not None:
+            part = part.with_columns(annee=pl.lit(column.annee, pl.Int16))
+        else:
+            year_cell = cells[f"c{column.annee_index}"]
+            part = part.with_columns(
+                annee=year_cell.str.extract(_YEAR_CELL, 1).cast(pl.Int16),
+                year_cell=year_cell,
+                blank_year=year_cell.str.strip_chars().fill_null("") == "",
+            )
+            bad = part.filter(~pl.col("blank_year") & pl.col("annee").is_null())
+            if bad.height:
+                first = bad.row(0, named=True)
+                raise SourceReadError(
+                    table.fichier,
+                    f"not a year: {first['year_cell']!r}",
+                    first["source_ligne"],
+                    table.header[column.annee_index],
+                )
+            orphan = part.filter(pl.col("blank_year") & pl.col("raw").is_not_null())
+            if orphan.height:
+                first = orphan.row(0, named=True)
+                raise SourceReadError(
+                    table.fichier,
+                    f"value {first['raw']!r} without its year",
+                    first["source_ligne"],
+                    table.header[column.annee_index],
+                )
+            without_year += part.filter(pl.col("blank_year")).height
+            part = part.filter(~pl.col("blank_year")).drop("year_cell", "blank_year")
+        parts.append(
+            part.with_columns(
+                type_valeur=pl.lit(column.type_valeur),
+                colonne_source=pl.lit(column.header),
+                ordre=pl.lit(order, pl.Int32),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema=VALEUR_SCHEMA), 0
+    long = pl.concat(parts, how="vertical")
+    parsed = _parsed_values(long["raw"])
+    valeurs = (
+        long.join(parsed, on="raw", how="left", nulls_equal=True)
+        .sort("source_ligne", "ordre")
+        .select([pl.col(name).cast(dtype) for name, dtype in VALEUR_SCHEMA.items()])
+    )
+    return valeurs, without_year
+
+
+def _attainments(table: RawTable, match: PerformanceMatch, kept: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The ``indicateur_atteintes_publiees`` rows of the kept rows, and the empty attainment cells set aside."""
+    if not match.attainments:
+        return pl.DataFrame(schema=ATTEINTE_SCHEMA), 0
+    cells = _cells(table, kept, [a.index for a in match.attainments])
+    long = pl.concat(
+        [
+            cells.select(
+                pl.exclude([f"c{a.index}" for a in match.attainments]),
+                atteinte_publiee=pl.col(f"c{column.index}"),
+                annee=pl.lit(column.annee, pl.Int16),
+                ordre=pl.lit(order, pl.Int32),
+            )
+            for order, column in enumerate(match.attainments)
+        ]
+    )
+    filled = pl.col("atteinte_publiee").str.strip_chars().fill_null("") != ""
+    empty = long.filter(~filled).height
+    long = long.filter(filled)
+    vocabulary_ = attainment_vocabulary()
+    distinct = long["atteinte_publiee"].unique().to_list()
+    normalised = pl.DataFrame(
+        {"atteinte_publiee": distinct, "atteinte": [vocabulary_.get(fold_header(d)) for d in distinct]},
+        schema={"atteinte_publiee": pl.String, "atteinte": pl.String},
+    )
+    atteintes = (
+        long.join(normalised, on="atteinte_publiee", how="left")
+        .sort("source_ligne", "ordre")
+        .select([pl.col(name).cast(dtype) for name, dtype in ATTEINTE_SCHEMA.items()])
+    )
+    return atteintes, empty
+
+
+def _column_map(match: PerformanceMatch, header: list[str]) -> str:
+    """Each value column as published → what it was read as (``2022 Cible (PAP 2022) → 2022 cible``;
+    a pair's year as ``<Année cible>``)."""
+    parts = []
+    for column in match.values:
+        year = str(column.annee) if column.annee is not None else f"<{header[column.annee_index]}>"
+        parts.append(f"{column.header} → {year} {column.type_valeur}")
+    parts += [f"{a.header} → {a.annee} atteinte" for a in match.attainments]
+    return "; ".join(parts)
+
+
+def read_performance_table(
+    table: RawTable, match: PerformanceMatch, source_id: str, catalogue: CatalogueEntry | None = None
+) -> PerformanceRead:
+    """Read one performance table (a CSV, or a sheet) of family ``match.family`` into long frames.
+
+    ``catalogue``: the catalogue entry of the same bytes, if any, cross-checked against the
+    document the columns say (:func:`which_document`). Returns a :class:`PerformanceRead` whose
+    frames passed their Pandera models (:mod:`schemas.performance`) and whose cells balance.
+    Raises :class:`SourceReadError` naming the file (and the row and the column where there is
+    one) for a required column missing, a column mapped to nothing, columns that fit no
+    document or disagree with its name or catalogue entry, a code or a year that does not
+    parse, a value whose year is missing, or rows that break the models.
+    """
+    fichier = table.fichier
+    if match.missing:
+        raise SourceReadError(
+            fichier, f"required column(s) missing for family {match.family.id}: {', '.join(match.missing)}"
+        )
+    _unmapped_columns(table, match)
+    type_document, millesime, confirmed_by = which_document(match, fichier, catalogue)
+    document = f"{type_document} {millesime}"
+    records, set_aside = _identities(table, match, source_id, type_document, millesime)
+    indicateurs = pl.DataFrame(records, schema=INDICATEUR_SCHEMA, orient="row")
+    kept = indicateurs.select(
+        [k for k in VALEUR_SCHEMA if k in INDICATEUR_SCHEMA and k not in ("annee",)]  # key, source_id, source_ligne
+    )
+    valeurs, without_year = _values(table, match, kept)
+    atteintes, empty_attainments = _attainments(table, match, kept)
+    width = len(match.values) + len(match.attainments)
+    cells_set_aside = {
+        "ligne_vide": set_aside.get("vide", 0) * width,
+        "ligne_sans_indicateur": set_aside.get("sans_indicateur", 0) * width,
+        "atteinte_vide": empty_attainments,
+        "cible_sans_annee_ni_valeur": without_year,
+    }
     models = (IndicateursModel, IndicateurValeursModel, IndicateurAtteintesPublieesModel)
+    frames = (indicateurs, valeurs, atteintes)
     validated = [_validated(model, frame, fichier) for model, frame in zip(models, frames, strict=True)]
     return PerformanceRead(
         fichier=fichier,
@@ -367,27 +516,30 @@ def read_performance_table(table: RawTable, match: PerformanceMatch, source_id: 
         valeurs=validated[1],
         atteintes=validated[2],
         data_rows=len(table.rows),
-        kept=len(indicateurs),
+        kept=indicateurs.height,
         set_aside=dict(set_aside),
+        type_document=type_document,
+        millesime=millesime,
+        document_confirme_par=confirmed_by,
+        value_columns=width,
+        cells_read=len(table.rows) * width,
+        values_loaded=valeurs.height + atteintes.height,
+        cells_set_aside={k: v for k, v in cells_set_aside.items() if v},
+        colonnes=_column_map(match, table.header),
     )
 
 
-def _number_sub_indicators(indicateurs: list[dict], valeurs: list[dict], atteintes: list[dict]) -> None:
+def _number_sub_indicators(indicateurs: list[dict]) -> None:
     """Give a sub-indicator without a source id the code ``<code_indicateur>-<n>`` (CONTRACT.md).
 
     ``n`` is its 1-based position among the rows of its indicator, in file order.
     """
     positions: dict[tuple, int] = defaultdict(int)
-    codes: dict[int, str] = {}
     for record in indicateurs:
         owner = (record["niveau"], record["code_mission"], record["code_programme"], record["code_indicateur"])
         positions[owner] += 1
         if record["code_sous_indicateur"] is None:
             record["code_sous_indicateur"] = f"{record['code_indicateur']}-{positions[owner]}"
-            codes[record["source_ligne"]] = record["code_sous_indicateur"]
-    for record in (*valeurs, *atteintes):
-        if record["code_sous_indicateur"] is None:
-            record["code_sous_indicateur"] = codes[record["source_ligne"]]
 
 
 def _validated(model, frame: pl.DataFrame, fichier: str) -> pl.DataFrame:

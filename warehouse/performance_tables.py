@@ -9,7 +9,9 @@ From the frames of every performance file (:mod:`warehouse.performance`):
 - ``indicateurs.sens_attendu``: the direction of improvement of a sub-indicator, only
   where its document reveals it (:func:`infer_directions`), else null;
 - ``indicateur_correspondances`` (:func:`warehouse.indicator_links.link_sub_indicators`);
-- ``indicateur_fichiers``: one read report per file.
+- ``indicateur_fichiers``: one read report per file: the document its columns say, its rows
+  (read = kept + set aside, by reason) and its value cells (read = values loaded + set
+  aside, by reason), each value column as published → what it was read as.
 
 :func:`write_performance` replaces every performance table in one transaction and
 (re)creates the view ``indicateur_atteinte`` (``warehouse/sql/indicateur_atteinte.sql``).
@@ -71,6 +73,15 @@ FICHIER_SCHEMA: dict[str, pl.DataType] = {
     "lignes_ecartees": pl.Int64,
     "lignes_ecartees_par_motif": pl.String,
     "valeurs": pl.Int64,
+    "type_document": pl.String,
+    "millesime": pl.Int16,
+    "document_confirme_par": pl.String,
+    "colonnes_valeurs": pl.Int64,
+    "correspondance_colonnes": pl.String,
+    "cellules_lues": pl.Int64,
+    "valeurs_chargees": pl.Int64,
+    "cellules_ecartees": pl.Int64,
+    "cellules_ecartees_par_motif": pl.String,
 }
 
 
@@ -262,6 +273,15 @@ def assemble_performance(
             "lignes_ecartees": sum(r.set_aside.values()),
             "lignes_ecartees_par_motif": ", ".join(f"{k}: {v}" for k, v in sorted(r.set_aside.items())) or None,
             "valeurs": r.valeurs.height,
+            "type_document": r.type_document,
+            "millesime": r.millesime,
+            "document_confirme_par": r.document_confirme_par,
+            "colonnes_valeurs": r.value_columns,
+            "correspondance_colonnes": r.colonnes,
+            "cellules_lues": r.cells_read,
+            "valeurs_chargees": r.values_loaded,
+            "cellules_ecartees": sum(r.cells_set_aside.values()),
+            "cellules_ecartees_par_motif": ", ".join(f"{k}: {v}" for k, v in sorted(r.cells_set_aside.items())) or None,
         }
         for r in reads
     ] + [

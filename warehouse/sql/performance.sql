@@ -99,5 +99,14 @@ CREATE OR REPLACE TABLE indicateur_fichiers (
     lignes_retenues            BIGINT,
     lignes_ecartees            BIGINT,
     lignes_ecartees_par_motif  VARCHAR,
-    valeurs                    BIGINT
+    valeurs                    BIGINT,
+    type_document              VARCHAR,
+    millesime                  SMALLINT,
+    document_confirme_par      VARCHAR,
+    colonnes_valeurs           BIGINT,
+    correspondance_colonnes    VARCHAR,
+    cellules_lues              BIGINT,
+    valeurs_chargees           BIGINT,
+    cellules_ecartees          BIGINT,
+    cellules_ecartees_par_motif VARCHAR
 );
