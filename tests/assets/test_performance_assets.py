@@ -6,13 +6,15 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
-from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
+from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS, performance_cell_accounting_balances
 from assets.sources import source_files
 from pipelines.resources import build_resources
 from pipelines.settings import Settings
 from tests.conftest import SOURCES
 
+PAP_2023 = "2020 Réalisation;2021 Réalisation;2022 Cible (PAP 2022);2023 Cible;2024 Cible;2025 Cible"
 TABLES = [
     "indicateurs",
     "indicateur_valeurs",
@@ -158,3 +160,51 @@ def test_a_file_that_cannot_be_read_keeps_its_last_good_rows(tmp_path):
         ).fetchone()
     assert after == before == (11580,)
     assert statut == ("erreur",)
+
+
+def test_the_cell_accounting_check_fails_when_a_loaded_value_is_missing(build, tmp_path):
+    _, database = build
+    copy = tmp_path / "budget.duckdb"
+    shutil.copyfile(database, copy)
+    resource = DuckDBResource(database=str(copy))
+    assert performance_cell_accounting_balances(duckdb=resource).passed
+    with duckdb.connect(str(copy)) as connection:
+        connection.execute(
+            "DELETE FROM indicateur_valeurs WHERE code_sous_indicateur = '30157' AND annee = 2022 "
+            "AND type_valeur = 'realisation'"
+        )
+    result = performance_cell_accounting_balances(duckdb=resource)
+    assert (result.passed, result.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert result.metadata["lignes_en_defaut"].value == 1
+    assert "Performance_Depense.csv" in result.metadata["detail"].value
+
+
+def test_a_pap_layout_file_and_an_unknown_column_end_to_end(tmp_path):
+    """The RAP 2024 rows under PAP 2023 columns load as `PAP 2023`; a file with `2026 Estimation` is in error."""
+    sources = tmp_path / "sources"
+    (sources / "a").mkdir(parents=True)
+    (sources / "b").mkdir()
+    text = (SOURCES / "Performance_Depense.csv").read_text(encoding="utf-8-sig")
+    header, rest = text.split("\n", 1)
+    pap = header.replace("Exec 2022;Exec 2023;2024 Cible;Exec 2024;Atteinte de la cible 2024;2025 Cible", PAP_2023)
+    assert pap != header
+    (sources / "a" / "Performance_Depense.csv").write_text(pap + "\n" + rest, encoding="utf-8")
+    (sources / "b" / "Performance_Depense.csv").write_text(
+        header.replace("2025 Cible", "2026 Estimation") + "\n" + rest, encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    checks = _checks(_materialise(sources, out))
+    passed, _, metadata = checks["every_performance_file_readable"]
+    assert not passed and "b/Performance_Depense.csv: column(s) '2026 Estimation' mapped neither" in metadata["detail"]
+    assert checks["performance_cell_accounting_balances"][0] is True
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        files = connection.execute(
+            "SELECT fichier, document, type_document, millesime, statut, cellules_lues, valeurs_chargees, "
+            "cellules_ecartees FROM indicateur_fichiers ORDER BY fichier"
+        ).fetchall()
+        documents = connection.execute("SELECT DISTINCT document FROM indicateur_valeurs").fetchall()
+    assert files == [
+        ("a/Performance_Depense.csv", "PAP 2023", "PAP", 2023, "lu", 2177 * 6, 2177 * 6, 0),
+        ("b/Performance_Depense.csv", None, None, None, "erreur", None, None, None),
+    ]
+    assert documents == [("PAP 2023",)]

@@ -6,11 +6,12 @@ from collections import Counter
 import polars as pl
 import pytest
 
+from schemas.catalogue import CatalogueEntry
 from schemas.performance import VALEUR_KEY
 from schemas.performance_families import best_performance_family
 from tests.conftest import SOURCES
 from warehouse.credit_files import SourceReadError
-from warehouse.performance import read_performance_file
+from warehouse.performance import read_performance_file, read_performance_table, recognise_performance
 from warehouse.performance_tables import assemble_performance
 from warehouse.tables import read_tables
 
@@ -261,3 +262,191 @@ def test_a_value_without_its_target_year_is_an_error(tmp_path):
 def test_credit_and_nomenclature_files_are_not_performance_files():
     for name in ("PLF_2019_BG_Nature.csv", "LFI_2023_Nomenclature_Destination.csv", "PLF_2020_Credits.csv"):
         assert best_performance_family(read_tables(SOURCES / name)[0].header) is None, name
+
+
+# --- which document a file is, from its value columns; no column dropped; cell accounting -------------
+
+PAP_2023_COLUMNS = [
+    "2020 Réalisation",
+    "2021 Réalisation",
+    "2022 Cible (PAP 2022)",
+    "2023 Cible",
+    "2024 Cible",
+    "2025 Cible",
+]
+RAP_2024_VALUE_COLUMNS = [
+    "Exec 2022",
+    "Exec 2023",
+    "2024 Cible",
+    "Exec 2024",
+    "Atteinte de la cible 2024",
+    "2025 Cible",
+]
+
+
+def _rewrite_header(source, target, renames: dict[str, str]) -> None:
+    """Copy ``source`` to ``target`` with its header cells renamed; every data row left as it is."""
+    text = source.read_text(encoding="utf-8-sig")
+    header, rest = text.split("\n", 1)
+    cells = header.rstrip("\r").split(";")
+    assert set(renames) <= set(cells)
+    target.write_text(";".join(renames.get(c, c) for c in cells) + "\n" + rest, encoding="utf-8")
+
+
+def test_the_rap_2024_rows_under_pap_columns_load_as_pap_2023(tmp_path):
+    path = tmp_path / "Performance_Depense.csv"
+    _rewrite_header(SOURCES / RAP, path, dict(zip(RAP_2024_VALUE_COLUMNS, PAP_2023_COLUMNS, strict=True)))
+    read = read_performance_file(path, "Performance_Depense.csv", "pap-2023")
+    assert (read.document, read.type_document, read.millesime) == ("PAP 2023", "PAP", 2023)
+    assert read.atteintes.is_empty()
+    got = {(r["annee"], r["type_valeur"]) for r in read.valeurs.select("annee", "type_valeur").unique().to_dicts()}
+    assert got == {
+        (2020, "realisation"),
+        (2021, "realisation"),
+        (2022, "cible"),
+        (2023, "cible"),
+        (2024, "cible"),
+        (2025, "cible"),
+    }
+    assert sorted(read.valeurs["colonne_source"].unique()) == sorted(PAP_2023_COLUMNS)
+    # Every cell under the six columns, read independently with Python's csv module, is a value row.
+    with open(SOURCES / RAP, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    expected = {
+        (line, new): (row[old] or None)
+        for line, row in enumerate(rows, start=1)
+        for old, new in zip(RAP_2024_VALUE_COLUMNS, PAP_2023_COLUMNS, strict=True)
+    }
+    loaded = {(r["source_ligne"], r["colonne_source"]): r["valeur_brute"] for r in read.valeurs.to_dicts()}
+    assert loaded == expected and len(loaded) == 2177 * 6
+    targets = _values(assemble_performance([read]), "PAP 2023", "30157", "cible")
+    assert {a: r["valeur"] for a, r in targets.items()} == {2022: 7.0, 2023: 7.0, 2024: None, 2025: 5.0}
+    assert targets[2022]["colonne_source"] == "2022 Cible (PAP 2022)"  # the restated 2022 target
+    assert (targets[2024]["statut"], targets[2024]["valeur_brute"]) == ("non_numerique", "cible atteinte")
+    assert (read.cells_read, read.values_loaded, read.cells_set_aside) == (2177 * 6, 2177 * 6, {})
+
+
+def test_the_real_files_say_their_document_and_balance_their_cells(reads):
+    pap, rap = reads[PAP], reads[RAP]
+    assert (pap.type_document, pap.millesime, pap.document_confirme_par) == ("PAP", 2019, "colonnes, nom du fichier")
+    assert (rap.type_document, rap.millesime, rap.document_confirme_par) == ("RAP", 2024, "colonnes")
+    # PAP 2019: 1965 rows × 6 value columns; the 35 rows without an indicator hold no value.
+    assert (pap.cells_read, pap.values_loaded, pap.cells_set_aside) == (
+        1965 * 6,
+        1930 * 6,
+        {"ligne_sans_indicateur": 210},
+    )
+    # RAP 2024: 2177 rows × (5 value columns + 1 attainment); 37 attainments left blank.
+    with open(SOURCES / RAP, encoding="utf-8-sig", newline="") as handle:
+        blank = sum(1 for r in csv.DictReader(handle, delimiter=";") if not r["Atteinte de la cible 2024"].strip())
+    assert blank == 37
+    assert (rap.cells_read, rap.values_loaded, rap.cells_set_aside) == (
+        2177 * 6,
+        2177 * 5 + 2177 - 37,
+        {"atteinte_vide": 37},
+    )
+    assert "Prévision 2018 PAP 2019 → 2018 prevision_actualisee" in pap.colonnes
+    assert "Valeur cible → <Année cible> cible" in pap.colonnes
+    assert "Atteinte de la cible 2024 → 2024 atteinte" in rap.colonnes
+    fichiers = assemble_performance([pap, rap]).indicateur_fichiers
+    assert fichiers.select(
+        "cellules_lues", "valeurs_chargees", "cellules_ecartees", "cellules_ecartees_par_motif"
+    ).rows() == [
+        (11790, 11580, 210, "ligne_sans_indicateur: 210"),
+        (13062, 13025, 37, "atteinte_vide: 37"),
+    ]
+
+
+def test_an_unknown_value_column_is_reported_by_name(tmp_path):
+    path = tmp_path / "Performance_Depense.csv"
+    _rewrite_header(SOURCES / RAP, path, {"2025 Cible": "2026 Estimation"})
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(path, "Performance_Depense.csv", "x")
+    assert str(raised.value).startswith("Performance_Depense.csv: column(s) '2026 Estimation' mapped neither")
+
+
+def test_a_name_saying_rap_over_pap_columns_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "RAP_2019_performance.csv"
+    path.write_bytes((SOURCES / PAP).read_bytes())
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(path, "RAP_2019_performance.csv", "x")
+    assert str(raised.value).startswith(
+        "RAP_2019_performance.csv: its nom du fichier says RAP 2019, its value columns say PAP 2019"
+    )
+    # A name stating the right kind but another year is an error too.
+    path = tmp_path / "PLF_2020_PAP.csv"
+    path.write_bytes((SOURCES / PAP).read_bytes())
+    with pytest.raises(SourceReadError, match=r"^PLF_2020_PAP\.csv: its nom du fichier says PAP 2020"):
+        read_performance_file(path, "PLF_2020_PAP.csv", "x")
+
+
+def test_a_catalogue_entry_saying_rap_over_pap_columns_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "Performance_Depense.csv"
+    _rewrite_header(SOURCES / RAP, path, dict(zip(RAP_2024_VALUE_COLUMNS, PAP_2023_COLUMNS, strict=True)))
+    entry = CatalogueEntry(id="rap-2024", fichier="Performance_Depense.csv", exercice=2024, phases=("EXEC",))
+    match, table = recognise_performance(path, "Performance_Depense.csv")
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_table(table, match, "rap-2024", entry)
+    assert str(raised.value).startswith(
+        "Performance_Depense.csv: its catalogue says RAP 2024, its value columns say PAP 2023"
+    )
+    agreeing = CatalogueEntry(id="pap-2023", fichier="Performance_Depense.csv", exercice=2023, phases=("PLF",))
+    assert read_performance_table(table, match, "pap-2023", agreeing).document_confirme_par == "colonnes, catalogue"
+
+
+HEAD = "code_programme;code_objectif;code_indicateur;libelle_indicateur;code_sous_indicateur;libelle_sous_indicateur;"
+
+
+def _small(tmp_path, name: str, columns: str, *rows: str):
+    path = tmp_path / name
+    path.write_text(
+        HEAD + columns + "\n" + "".join(f"105;P105-1;P105-1-1;Ind;{i};Sous;{r}\n" for i, r in enumerate(rows, 1))
+    )
+    return read_performance_file(path, name, "x")
+
+
+def test_a_rap_is_known_by_its_latest_realisation_with_a_target(tmp_path):
+    read = _small(
+        tmp_path, "perf.csv", "Réalisation 2019;Réalisation 2020;Réalisation 2021;Cible 2021;Cible 2023", "1;2;3;4;5"
+    )
+    assert read.document == "RAP 2021" and read.document_confirme_par == "colonnes"
+
+
+def test_an_attainment_of_another_year_than_the_latest_realisation_is_an_error(tmp_path):
+    with pytest.raises(SourceReadError, match=r"'Atteinte de la cible 2020' publishes the attainment of 2020"):
+        _small(tmp_path, "perf.csv", "Exec 2020;Exec 2021;2021 Cible;Atteinte de la cible 2020", "1;2;3;atteinte")
+
+
+def test_value_columns_that_fit_no_document_are_an_error_naming_them(tmp_path):
+    with pytest.raises(SourceReadError) as raised:
+        _small(tmp_path, "perf.csv", "2022 Réalisation;2023 Cible;2024 Réalisation", "1;2;3")
+    assert "'2024 Réalisation' needs a PAP of 2026 or later, '2023 Cible' a PAP of 2023 or earlier" in str(raised.value)
+
+
+def test_columns_that_leave_the_year_open_take_it_from_the_name_or_fail(tmp_path):
+    with pytest.raises(SourceReadError, match=r"say PAP of a year in 2019–… .* neither its name nor the catalogue"):
+        _small(tmp_path, "perf.csv", "Réalisation 2016;Réalisation 2017", "1;2")
+    assert _small(tmp_path, "PAP_2020.csv", "Réalisation 2016;Réalisation 2017", "1;2").document == "PAP 2020"
+    with pytest.raises(SourceReadError, match=r"^PAP_2018\.csv: its nom du fichier says PAP 2018"):
+        _small(tmp_path, "PAP_2018.csv", "Réalisation 2016;Réalisation 2017", "1;2")
+
+
+def test_a_column_without_header_is_read_only_when_empty(tmp_path):
+    read = _small(tmp_path, "perf.csv", "2021 Réalisation;2023 Cible;", "1;2;", "3;4;")
+    assert read.document == "PAP 2023" and read.values_loaded == 4
+    with pytest.raises(SourceReadError, match=r"column\(s\) column 9 \(no header, a value on data row 2\)"):
+        _small(tmp_path, "perf.csv", "2021 Réalisation;2023 Cible;", "1;2;", "3;4;oublie")
+
+
+def test_every_cell_set_aside_is_counted_by_reason(tmp_path):
+    path = tmp_path / "pap.csv"
+    table = read_tables(SOURCES / PAP)[0]
+    first = ";".join(c or "" for c in table.rows[0])
+    no_year = first.replace(";2020;1;MIN12", ";;;MIN12").replace(";15682;", ";15683;")
+    no_indicator = ";".join("" if i in (7, 8) or i >= 15 else (c or "") for i, c in enumerate(table.rows[0]))
+    lines = [";".join(table.header), first, no_year, ";" * (len(table.header) - 1), no_indicator]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = read_performance_file(path, "pap.csv", "x")
+    assert read.cells_set_aside == {"cible_sans_annee_ni_valeur": 1, "ligne_vide": 6, "ligne_sans_indicateur": 6}
+    assert (read.cells_read, read.values_loaded) == (4 * 6, 6 + 5)
+    assert read.cells_read == read.values_loaded + sum(read.cells_set_aside.values())
