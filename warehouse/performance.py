@@ -31,7 +31,7 @@ the file, the data row (1-based, after the header) and the column as published.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +48,6 @@ from schemas.performance import (
     IndicateurValeursModel,
 )
 from schemas.performance_codes import (
-    PerformanceCode,
     normalise_sous_indicateur_id,
     parse_performance_code,
     programme_reference,
@@ -220,32 +219,6 @@ def _label(text: str | None) -> str | None:
     return cleaned or None
 
 
-class _Row:
-    """Cells of one data row, by field, with errors naming the file, the row and the column."""
-
-    def __init__(self, table: RawTable, match: PerformanceMatch, number: int, cells: list[str | None]) -> None:
-        self.table, self.match, self.number, self.cells = table, match, number, cells
-
-    def get(self, name: str) -> str | None:
-        index = self.match.fields.get(name)
-        if index is None:
-            return None
-        value = self.cells[index]
-        return value.strip() if value is not None and value.strip() else None
-
-    def error(self, message: str, name: str | None = None, index: int | None = None) -> SourceReadError:
-        if index is None and name is not None:
-            index = self.match.fields.get(name)
-        column = self.table.header[index] if index is not None else None
-        return SourceReadError(self.table.fichier, message, self.number, column)
-
-    def code(self, name: str, parse, *args):
-        try:
-            return parse(self.get(name), *args)
-        except CodeError as exc:
-            raise self.error(str(exc), name) from exc
-
-
 def _unmapped_columns(table: RawTable, match: PerformanceMatch) -> None:
     """Raise :class:`SourceReadError` naming every column the family does not map.
 
@@ -270,72 +243,6 @@ def _unmapped_columns(table: RawTable, match: PerformanceMatch) -> None:
         )
 
 
-def _identities(table: RawTable, match: PerformanceMatch, source_id: str, type_document: str, millesime: int):
-    """One ``indicateurs`` record per data row naming an indicator; the rows set aside, by reason."""
-    budget_types = vocabulary()["type_budget"]
-    indicateurs: list[dict] = []
-    set_aside: Counter[str] = Counter()
-    value_indices = [v.index for v in match.values] + [a.index for a in match.attainments]
-    for number, cells in enumerate(table.rows, start=1):
-        if all(c is None or not c.strip() for c in cells):
-            set_aside["vide"] += 1
-            continue
-        row = _Row(table, match, number, cells)
-        if row.get("code_indicateur") is None:
-            filled = next((i for i in value_indices if cells[i] is not None and cells[i].strip()), None)
-            if filled is not None:
-                raise row.error("values on a row that names no indicator", index=filled)
-            set_aside["sans_indicateur"] += 1
-            continue
-        code_programme = row.code("code_programme", normalise_programme)
-        code_mission = row.code("code_mission", normalise_mission)
-        objective: PerformanceCode = row.code("code_objectif", parse_performance_code, 1, code_programme, code_mission)
-        if objective is None:
-            raise row.error("indicator without an objective code", "code_objectif")
-        if code_mission is None and objective.owner == "M":
-            code_mission = objective.code_mission
-        indicator: PerformanceCode = row.code(
-            "code_indicateur", parse_performance_code, 2, code_programme, code_mission or objective.code_mission
-        )
-        niveau = "programme" if code_programme else "mission"
-        repris = None
-        if niveau == "mission":
-            try:
-                repris = programme_reference(
-                    row.get("ref_indicateur"), indicator.code_programme and f"P{indicator.code_programme}"
-                )
-            except CodeError as exc:
-                raise row.error(str(exc), "ref_indicateur") from exc
-        budget = row.get("type_budget")
-        indicateurs.append(
-            {
-                "document": f"{type_document} {millesime}",
-                "type_document": type_document,
-                "millesime": millesime,
-                "niveau": niveau,
-                "code_mission": code_mission,
-                "code_programme": code_programme,
-                "code_objectif": objective.code,
-                "libelle_objectif": _label(row.get("libelle_objectif")),
-                "code_indicateur": indicator.code,
-                "code_indicateur_source": row.get("code_indicateur"),
-                "libelle_indicateur": _label(row.get("libelle_indicateur")),
-                "code_sous_indicateur": row.code("code_sous_indicateur", normalise_sous_indicateur_id),
-                "libelle_sous_indicateur": _label(row.get("libelle_sous_indicateur")),
-                "unite": None,
-                "unite_source": cells[match.fields["unite"]] if "unite" in match.fields else None,
-                "code_programme_repris": repris,
-                "type_budget": budget_types.get(fold_header(budget)) if budget else None,
-                "sens_attendu": None,
-                "sens_origine": None,
-                "source_id": source_id,
-                "source_ligne": number,
-            }
-        )
-    _number_sub_indicators(indicateurs)
-    return indicateurs, set_aside
-
-
 def _parsed_values(raw: pl.Series) -> pl.DataFrame:
     """Each distinct cell of ``raw`` parsed once (:func:`parse_indicator_value`): ``raw`` + the CONTRACT columns."""
     distinct = raw.unique(maintain_order=True).to_list()
@@ -358,21 +265,202 @@ def _parsed_values(raw: pl.Series) -> pl.DataFrame:
 _PARSED = ("valeur", "valeur_min", "valeur_max", "comparateur", "sens", "statut", "valeur_brute")
 
 
-def _cells(table: RawTable, kept: pl.DataFrame, indices: list[int]) -> pl.DataFrame:
-    """The cells of columns ``indices`` (named ``c<index>``) of the kept rows, with their keys and ``source_ligne``."""
-    frame = pl.DataFrame(
-        {f"c{i}": [row[i] for row in table.rows] for i in indices},
-        schema={f"c{i}": pl.String for i in indices},
-    ).with_row_index("source_ligne", offset=1)
-    return kept.join(frame.with_columns(pl.col("source_ligne").cast(pl.Int32)), on="source_ligne", how="left")
+def _frame(table: RawTable) -> pl.DataFrame:
+    """The table as text columns ``c0``, ``c1``… (cells as published, None where empty) and ``source_ligne``."""
+    names = [f"c{i}" for i in range(len(table.header))]
+    frame = pl.DataFrame(table.rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    return frame.with_columns(source_ligne=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
 
 
-def _values(table: RawTable, match: PerformanceMatch, kept: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+def _text(column: str) -> pl.Expr:
+    """A cell stripped of surrounding white space; None where nothing is left."""
+    stripped = pl.col(column).str.strip_chars()
+    return pl.when(stripped != "").then(stripped)
+
+
+class _Codes:
+    """Parse the code columns of the kept rows, each distinct input once; an error names the file, the
+    first data row holding that input and the column."""
+
+    def __init__(self, table: RawTable, match: PerformanceMatch) -> None:
+        self.table, self.match = table, match
+
+    def apply(self, kept: pl.DataFrame, inputs: list[str], fn, out: dict[str, pl.DataType], field: str):
+        """``kept`` with the columns ``out`` of ``fn(*inputs)`` (a tuple) joined on ``inputs``."""
+        distinct = kept.select(inputs).unique(maintain_order=True)
+        results = []
+        for values in distinct.iter_rows():
+            try:
+                results.append(fn(*values))
+            except CodeError as exc:
+                where = pl.all_horizontal(
+                    [pl.col(c).eq_missing(pl.lit(v, pl.String)) for c, v in zip(inputs, values, strict=True)]
+                )
+                first = kept.filter(where)["source_ligne"][0]
+                index = self.match.fields.get(field)
+                column = self.table.header[index] if index is not None else None
+                raise SourceReadError(self.table.fichier, str(exc), first, column) from exc
+        mapping = distinct.with_columns(
+            pl.Series(name, [r[n] for r in results], dtype=dtype) for n, (name, dtype) in enumerate(out.items())
+        )
+        return kept.join(mapping, on=inputs, how="left", nulls_equal=True, maintain_order="left")
+
+
+_TEXT_FIELDS = (
+    "code_programme",
+    "code_mission",
+    "code_objectif",
+    "libelle_objectif",
+    "code_indicateur",
+    "libelle_indicateur",
+    "ref_indicateur",
+    "code_sous_indicateur",
+    "libelle_sous_indicateur",
+    "type_budget",
+)
+
+
+def _objective(code: str | None, programme: str | None, mission: str | None) -> tuple:
+    objective = parse_performance_code(code, 1, programme, mission)
+    if objective is None:
+        raise CodeError("indicator without an objective code")
+    return objective.code, objective.owner, objective.code_mission
+
+
+def _indicator(code: str | None, programme: str | None, mission: str | None) -> tuple:
+    indicator = parse_performance_code(code, 2, programme, mission)
+    return indicator.code, indicator.code_programme
+
+
+def _reference(niveau: str, reference: str | None, programme: str | None) -> tuple:
+    if niveau != "mission":
+        return (None,)
+    return (programme_reference(reference, programme and f"P{programme}"),)
+
+
+def _identities(
+    table: RawTable, match: PerformanceMatch, frame: pl.DataFrame, source_id: str, type_document: str, millesime: int
+) -> tuple[pl.DataFrame, Counter[str]]:
+    """The ``indicateurs`` rows (one per data row naming an indicator) and the rows set aside, by reason.
+
+    Column expressions over the whole table; each distinct code (with the programme and mission it
+    depends on) parsed once. Raises :class:`SourceReadError` (file, first row, column) for a code that
+    does not parse, an indicator without an objective, or a value on a row that names no indicator.
+    """
+    fields = match.fields
+    value_indices = [v.index for v in match.values] + [a.index for a in match.attainments]
+    cells = [f"c{i}" for i in range(len(table.header))]
+    rows = frame.select(
+        "source_ligne",
+        blank=pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in cells]),
+        filled=pl.any_horizontal([pl.col(f"c{i}").str.strip_chars().fill_null("") != "" for i in value_indices])
+        if value_indices
+        else pl.lit(False),
+        unite_source=pl.col(f"c{fields['unite']}") if "unite" in fields else pl.lit(None, pl.String),
+        **{f: _text(f"c{fields[f]}") if f in fields else pl.lit(None, pl.String) for f in _TEXT_FIELDS},
+    )
+    set_aside: Counter[str] = Counter()
+    set_aside["vide"] = rows["blank"].sum()
+    nameless = rows.filter(~pl.col("blank") & pl.col("code_indicateur").is_null())
+    stray = nameless.filter(pl.col("filled"))
+    if stray.height:
+        number = stray["source_ligne"][0]
+        index = next(i for i in value_indices if (table.rows[number - 1][i] or "").strip())
+        raise SourceReadError(table.fichier, "values on a row that names no indicator", number, table.header[index])
+    set_aside["sans_indicateur"] = nameless.height
+    set_aside = Counter({k: v for k, v in set_aside.items() if v})
+    kept = rows.filter(~pl.col("blank") & pl.col("code_indicateur").is_not_null())
+    codes = _Codes(table, match)
+    kept = codes.apply(
+        kept, ["code_programme"], lambda c: (normalise_programme(c),), {"prog": pl.String}, "code_programme"
+    )
+    kept = codes.apply(kept, ["code_mission"], lambda c: (normalise_mission(c),), {"miss": pl.String}, "code_mission")
+    kept = codes.apply(
+        kept,
+        ["code_objectif", "prog", "miss"],
+        _objective,
+        {"objectif": pl.String, "owner": pl.String, "miss_objectif": pl.String},
+        "code_objectif",
+    )
+    kept = kept.with_columns(
+        miss=pl.when(pl.col("miss").is_null() & (pl.col("owner") == "M"))
+        .then(pl.col("miss_objectif"))
+        .otherwise(pl.col("miss"))
+    ).with_columns(miss_indicateur=pl.coalesce("miss", "miss_objectif"))
+    kept = codes.apply(
+        kept,
+        ["code_indicateur", "prog", "miss_indicateur"],
+        _indicator,
+        {"indicateur": pl.String, "prog_indicateur": pl.String},
+        "code_indicateur",
+    )
+    kept = kept.with_columns(
+        niveau=pl.when(pl.col("prog").is_not_null()).then(pl.lit("programme")).otherwise(pl.lit("mission"))
+    )
+    kept = codes.apply(
+        kept, ["niveau", "ref_indicateur", "prog_indicateur"], _reference, {"repris": pl.String}, "ref_indicateur"
+    )
+    kept = codes.apply(
+        kept,
+        ["code_sous_indicateur"],
+        lambda c: (normalise_sous_indicateur_id(c),),
+        {"sous": pl.String},
+        "code_sous_indicateur",
+    )
+    budget_types = vocabulary()["type_budget"]
+    for name in ("libelle_objectif", "libelle_indicateur", "libelle_sous_indicateur"):
+        kept = codes.apply(kept, [name], lambda t: (_label(t),), {f"{name}_propre": pl.String}, name)
+    kept = codes.apply(
+        kept,
+        ["type_budget"],
+        lambda b: (budget_types.get(fold_header(b)) if b else None,),
+        {"budget": pl.String},
+        "type_budget",
+    )
+    # A sub-indicator without a source id: ``<code_indicateur>-<n>``, n its position among its indicator's rows.
+    owner = ["niveau", "miss", "prog", "indicateur"]
+    position = pl.int_range(1, pl.len() + 1).over(owner).cast(pl.String)
+    indicateurs = kept.select(
+        document=pl.lit(f"{type_document} {millesime}"),
+        type_document=pl.lit(type_document),
+        millesime=pl.lit(millesime, pl.Int16),
+        niveau="niveau",
+        code_mission="miss",
+        code_programme="prog",
+        code_objectif="objectif",
+        libelle_objectif="libelle_objectif_propre",
+        code_indicateur="indicateur",
+        code_indicateur_source="code_indicateur",
+        libelle_indicateur="libelle_indicateur_propre",
+        code_sous_indicateur=pl.coalesce("sous", pl.col("indicateur") + pl.lit("-") + position),
+        libelle_sous_indicateur="libelle_sous_indicateur_propre",
+        unite=pl.lit(None, pl.String),
+        unite_source="unite_source",
+        code_programme_repris="repris",
+        type_budget="budget",
+        sens_attendu=pl.lit(None, pl.String),
+        sens_origine=pl.lit(None, pl.String),
+        source_id=pl.lit(source_id),
+        source_ligne="source_ligne",
+    )
+    return indicateurs.cast(INDICATEUR_SCHEMA), set_aside
+
+
+def _cells(frame: pl.DataFrame, kept: pl.DataFrame, indices: list[int]) -> pl.DataFrame:
+    """The cells of columns ``indices`` (``c<index>``) of the kept rows, with their keys and ``source_ligne``."""
+    return kept.join(
+        frame.select("source_ligne", *(f"c{i}" for i in indices)), on="source_ligne", how="left", maintain_order="left"
+    )
+
+
+def _values(
+    table: RawTable, match: PerformanceMatch, frame: pl.DataFrame, kept: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
     """The ``indicateur_valeurs`` rows of the kept rows, every cell of every value column; and the pair
     cells set aside (neither a year nor a value). Raises :class:`SourceReadError` for a year that does not
     parse or a value without its year."""
     indices = sorted({v.index for v in match.values} | {v.annee_index for v in match.values if v.annee_index})
-    cells = _cells(table, kept, indices)
+    cells = _cells(frame, kept, indices)
     key = [k for k in VALEUR_SCHEMA if k in kept.columns and k not in ("source_id", "source_ligne")]
     parts, without_year = [], 0
     for order, column in enumerate(match.values):
@@ -425,11 +513,11 @@ def _values(table: RawTable, match: PerformanceMatch, kept: pl.DataFrame) -> tup
     return valeurs, without_year
 
 
-def _attainments(table: RawTable, match: PerformanceMatch, kept: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+def _attainments(match: PerformanceMatch, frame: pl.DataFrame, kept: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The ``indicateur_atteintes_publiees`` rows of the kept rows, and the empty attainment cells set aside."""
     if not match.attainments:
         return pl.DataFrame(schema=ATTEINTE_SCHEMA), 0
-    cells = _cells(table, kept, [a.index for a in match.attainments])
+    cells = _cells(frame, kept, [a.index for a in match.attainments])
     long = pl.concat(
         [
             cells.select(
@@ -490,13 +578,13 @@ def read_performance_table(
     _unmapped_columns(table, match)
     type_document, millesime, confirmed_by = which_document(match, fichier, catalogue)
     document = f"{type_document} {millesime}"
-    records, set_aside = _identities(table, match, source_id, type_document, millesime)
-    indicateurs = pl.DataFrame(records, schema=INDICATEUR_SCHEMA, orient="row")
+    frame = _frame(table)
+    indicateurs, set_aside = _identities(table, match, frame, source_id, type_document, millesime)
     kept = indicateurs.select(
         [k for k in VALEUR_SCHEMA if k in INDICATEUR_SCHEMA and k not in ("annee",)]  # key, source_id, source_ligne
     )
-    valeurs, without_year = _values(table, match, kept)
-    atteintes, empty_attainments = _attainments(table, match, kept)
+    valeurs, without_year = _values(table, match, frame, kept)
+    atteintes, empty_attainments = _attainments(match, frame, kept)
     width = len(match.values) + len(match.attainments)
     cells_set_aside = {
         "ligne_vide": set_aside.get("vide", 0) * width,
@@ -527,19 +615,6 @@ def read_performance_table(
         cells_set_aside={k: v for k, v in cells_set_aside.items() if v},
         colonnes=_column_map(match, table.header),
     )
-
-
-def _number_sub_indicators(indicateurs: list[dict]) -> None:
-    """Give a sub-indicator without a source id the code ``<code_indicateur>-<n>`` (CONTRACT.md).
-
-    ``n`` is its 1-based position among the rows of its indicator, in file order.
-    """
-    positions: dict[tuple, int] = defaultdict(int)
-    for record in indicateurs:
-        owner = (record["niveau"], record["code_mission"], record["code_programme"], record["code_indicateur"])
-        positions[owner] += 1
-        if record["code_sous_indicateur"] is None:
-            record["code_sous_indicateur"] = f"{record['code_indicateur']}-{positions[owner]}"
 
 
 def _validated(model, frame: pl.DataFrame, fichier: str) -> pl.DataFrame:
