@@ -219,8 +219,9 @@ def _label(text: str | None) -> str | None:
     return cleaned or None
 
 
-def _unmapped_columns(table: RawTable, match: PerformanceMatch) -> None:
-    """Raise :class:`SourceReadError` naming every column the family does not map.
+def _check_columns(table: RawTable, match: PerformanceMatch) -> None:
+    """Raise :class:`SourceReadError` naming every column the family does not map, or two value
+    columns that hold the same (``annee``, ``type_valeur``) (``2023 Cible`` twice).
 
     A column without a header whose cells are all empty holds nothing (a trailing
     separator): it is not a column. Any other unmapped column stops the file.
@@ -234,6 +235,15 @@ def _unmapped_columns(table: RawTable, match: PerformanceMatch) -> None:
             named.append(f"column {index + 1} (no header, a value on data row {filled})")
         else:
             named.append(repr(header))
+    seen: dict[tuple, str] = {}
+    for key, header in [((v.annee, v.type_valeur), v.header) for v in match.values if v.annee is not None] + [
+        ((a.annee, "atteinte"), a.header) for a in match.attainments
+    ]:
+        if key in seen:
+            raise SourceReadError(
+                table.fichier, f"columns {seen[key]!r} and {header!r} both hold the {key[1]} of {key[0]}"
+            )
+        seen[key] = header
     if named:
         raise SourceReadError(
             table.fichier,
@@ -575,7 +585,7 @@ def read_performance_table(
         raise SourceReadError(
             fichier, f"required column(s) missing for family {match.family.id}: {', '.join(match.missing)}"
         )
-    _unmapped_columns(table, match)
+    _check_columns(table, match)
     type_document, millesime, confirmed_by = which_document(match, fichier, catalogue)
     document = f"{type_document} {millesime}"
     frame = _frame(table)

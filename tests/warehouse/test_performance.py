@@ -431,6 +431,11 @@ def test_columns_that_leave_the_year_open_take_it_from_the_name_or_fail(tmp_path
         _small(tmp_path, "PAP_2018.csv", "Réalisation 2016;Réalisation 2017", "1;2")
 
 
+def test_two_columns_holding_the_same_year_and_type_are_an_error(tmp_path):
+    with pytest.raises(SourceReadError, match=r"columns '2023 Cible' and 'Cible 2023' both hold the cible of 2023"):
+        _small(tmp_path, "perf.csv", "2021 Réalisation;2023 Cible;Cible 2023", "1;2;3")
+
+
 def test_a_column_without_header_is_read_only_when_empty(tmp_path):
     read = _small(tmp_path, "perf.csv", "2021 Réalisation;2023 Cible;", "1;2;", "3;4;")
     assert read.document == "PAP 2023" and read.values_loaded == 4
