@@ -253,6 +253,9 @@ def _check_columns(table: RawTable, match: PerformanceMatch) -> None:
         )
 
 
+_PARSED = ("valeur", "valeur_min", "valeur_max", "comparateur", "sens", "statut", "valeur_brute")
+
+
 def _parsed_values(raw: pl.Series) -> pl.DataFrame:
     """Each distinct cell of ``raw`` parsed once (:func:`parse_indicator_value`): ``raw`` + the CONTRACT columns."""
     distinct = raw.unique(maintain_order=True).to_list()
@@ -270,9 +273,6 @@ def _parsed_values(raw: pl.Series) -> pl.DataFrame:
         },
         schema={"raw": pl.String, **{k: VALEUR_SCHEMA[k] for k in _PARSED}},
     )
-
-
-_PARSED = ("valeur", "valeur_min", "valeur_max", "comparateur", "sens", "statut", "valeur_brute")
 
 
 def _frame(table: RawTable) -> pl.DataFrame:
