@@ -41,49 +41,10 @@ _CODE_BEFORE = re.compile(
     re.I,
 )
 _NOT_A_NOUN = frozenset(
-    [
-        "de",
-        "du",
-        "des",
-        "d",
-        "à",
-        "a",
-        "au",
-        "aux",
-        "en",
-        "et",
-        "ou",
-        "le",
-        "la",
-        "les",
-        "l",
-        "un",
-        "une",
-        "sur",
-        "par",
-        "pour",
-        "dans",
-        ":",
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-        "fois",
-        "ans",
-        "an",
-        "mois",
-        "jours",
-        "heures",
-        "h",
-    ]
+    {"de", "du", "des", "d", "à", "a", "au", "aux", "en", "et", "ou", "le", "la", "les", "l", "un", "une", "sur"}
+    | {"par", "pour", "dans", ":", "fois", "ans", "an", "mois", "jours", "heures", "h"}
+    | {"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre"}
+    | {"novembre", "décembre"}
 )
 _BOUNDARY = re.compile(r"[,;:.()«»\n]")
 _CUT = re.compile(r"\s(?:pour|afin|soit|dont|grâce|depuis|contre|par rapport|en (?:19|20)\d{2})\b", re.I)

@@ -28,51 +28,9 @@ __all__ = ["LINK_THRESHOLD", "Candidate", "content_words", "link", "rewrite"]
 LINK_THRESHOLD = 90.0
 
 _STOP = frozenset(
-    [
-        "de",
-        "du",
-        "des",
-        "d",
-        "la",
-        "le",
-        "les",
-        "l",
-        "a",
-        "au",
-        "aux",
-        "en",
-        "et",
-        "ou",
-        "par",
-        "pour",
-        "dans",
-        "sur",
-        "un",
-        "une",
-        "nombre",
-        "leur",
-        "leurs",
-        "son",
-        "sa",
-        "ses",
-        "qui",
-        "que",
-        "ont",
-        "ete",
-        "est",
-        "cours",
-        "selon",
-        "ce",
-        "ces",
-        "cette",
-        "il",
-        "elle",
-        "ils",
-        "elles",
-        "se",
-        "s",
-        "y",
-    ]
+    {"de", "du", "des", "d", "la", "le", "les", "l", "a", "au", "aux", "en", "et", "ou", "par", "pour", "dans"}
+    | {"sur", "un", "une", "nombre", "leur", "leurs", "son", "sa", "ses", "qui", "que", "ont", "ete", "est"}
+    | {"cours", "selon", "ce", "ces", "cette", "il", "elle", "ils", "elles", "se", "s", "y"}
 )
 
 

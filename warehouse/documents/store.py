@@ -84,7 +84,7 @@ def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFi
         FROM credits WHERE phase <> 'AMD' GROUP BY ALL
         """
     )
-    credits = pl.from_arrow(credits.to_arrow_table())  # noqa: ERA001
+    credits = pl.from_arrow(credits.to_arrow_table())
     if _exists(connection, "indicateur_valeurs"):
         sub_indicators = connection.execute(
             """
