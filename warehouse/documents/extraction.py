@@ -32,7 +32,7 @@ _AMOUNT = re.compile(
 )
 _PERCENT = re.compile(_NUMBER + r"\s*(?:%|pour\s?cent\b)", re.I)
 _COUNT = re.compile(
-    rf"(?<![\w,.\-/])(?P<num>\d{{1,3}}(?:{_SPACE}\d{{3}})+|\d+)(?![\d,.]\d|\s*[-/]\s*\d)\s+(?P<word>[^\W\d_][\w'’\-]*)"
+    rf"(?<![\w,.\-/+−])(?P<num>\d{{1,3}}(?:{_SPACE}\d{{3}})+|\d+)(?![\d,.]\d|\s*[-/]\s*\d)\s+(?P<word>[^\W\d_][\w'’\-]*)"
 )
 _UNIT_SUFFIX = (("md", "Md€"), ("milliard", "Md€"), ("m", "M€"), ("million", "M€"), ("k", "k€"), ("millier", "k€"))
 _CODE_BEFORE = re.compile(
@@ -50,6 +50,8 @@ _BOUNDARY = re.compile(r"[,;:.()«»\n]")
 _CUT = re.compile(r"\s(?:pour|afin|soit|dont|grâce|depuis|contre|par rapport|en (?:19|20)\d{2})\b", re.I)
 _OTHER_PROGRAMME = re.compile(r"\bprogrammes?\s+(?:n°\s*)?(\d{3})\b|\bP(\d{3})\b")
 _NAMES_PROGRAMME = re.compile(r"\bprogramme\b|\bP\d{3}\b", re.I)
+_PROGRAMME_SUBJECT = re.compile(r"programme(?:\s+(?:n°\s*)?\d{3})?\s*(?:[«\"“][^»\"”]*[»\"”])?\s*,?\s*$")
+_COMPARED = re.compile(r"(?:par rapport (?:à|au|aux)|contre|depuis|qu'en|que)\s*(?:la |le |l')?$")
 _OBJECTIF = re.compile(r"^\s*Objectif\s+(?P<o>\d+)\s*:\s*(?P<libelle>.+?)\s*$")
 _INDICATEUR = re.compile(r"^\s*Indicateur\s+(?P<o>\d+)\.(?P<i>\d+)\s*:\s*(?P<libelle>.+?)\s*$")
 
@@ -144,6 +146,8 @@ def _phase_of(lowered: str, position: int) -> tuple[int | None, str | None, bool
         for match in pattern.finditer(lowered):
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue
+            if _COMPARED.search(lowered[max(0, match.start() - 30) : match.start()]):
+                continue  # `par rapport à la LFI 2023`: the year compared with, not the figure's
             taken.append((match.start(), match.end()))
             mentions.append((match.start(), match.end(), int(match["annee"]), phase))
     before = [m for m in mentions if m[1] <= position]
@@ -162,6 +166,8 @@ def _credit_reading(doc: Document, sentence: str, start: int, end: int, context_
     rules = prose()
     lowered = _lower(sentence)
     before = lowered[context_start:start]
+    if not before.strip() and re.search(r"\(\s*$", lowered[:start]):
+        return None  # an amount opening a parenthesis explains what precedes it
     after = lowered[end:]
     grandeurs: tuple[str, ...] = ()
     stated_to = end
@@ -173,11 +179,15 @@ def _credit_reading(doc: Document, sentence: str, start: int, end: int, context_
     if rules.partie.search(before) and grandeurs != ("titre2",):
         return None
     if not grandeurs:
-        if not rules.dotation.search(before):
+        dotation = rules.dotation.search(before)
+        if not dotation:
             return None
+        subject = lowered[: context_start + dotation.start()]
+        if subject.strip() and not _PROGRAMME_SUBJECT.search(subject):
+            return None  # `le plan de relance doté de 1,2 Md€`: the dotation of something else
         grandeurs = ("ae", "cp")
-    if rules.exclusion.search(before):
-        return None
+    if rules.exclusion.search(lowered[:start]):
+        return None  # a change, a part or a comparison earlier in the sentence
     if grandeurs != ("titre2",) and rules.exclusion_apres.search(rest):
         return None  # after a titre 2 part (`dont 3 M€ de crédits de rémunération pour …`), what it pays for
     codes = {a or b for a, b in _OTHER_PROGRAMME.findall(sentence)}

@@ -6,7 +6,8 @@ d'intérêt général`` → the performance files' ``profils atypiques …``), t
 (accents and case folded, function words and numbers dropped, plural and participle endings cut:
 ``lancés`` and ``lancé`` → ``lanc``), and compared with ``rapidfuzz.fuzz.token_set_ratio`` (100 when
 all the words of one side are among the other's). A phrase of fewer than two content words links to
-nothing. Within one document, year and programme each indicator takes at most one figure and each
+nothing, nor one that lacks the label's first content word, the thing counted (``15 agents de
+greffe`` is not ``Nombre d'affaires réglées par agent de greffe``). Within one document, year and programme each indicator takes at most one figure and each
 figure one indicator, greedily by score (the list item ``60 entrepreneurs d'intérêt général
 sélectionnés dans l'année`` wins indicator 2.1 over ``38 EIG issus des secteurs…``). A link is never
 chosen because a value matches: values are not looked at here.
@@ -31,6 +32,7 @@ _STOP = frozenset(
     {"de", "du", "des", "d", "la", "le", "les", "l", "a", "au", "aux", "en", "et", "ou", "par", "pour", "dans"}
     | {"sur", "un", "une", "nombre", "leur", "leurs", "son", "sa", "ses", "qui", "que", "ont", "ete", "est"}
     | {"cours", "selon", "ce", "ces", "cette", "il", "elle", "ils", "elles", "se", "s", "y"}
+    | {"nouveau", "nouveaux", "nouvelle", "nouvelles", "annuel", "moyen", "total"}
 )
 
 
@@ -67,16 +69,16 @@ def _stem(word: str) -> str:
 def content_words(text: str) -> str:
     """The content words of a rewritten text, stemmed, in order, space-separated."""
     folded = strip_accents(text).lower().replace("œ", "oe")
-    words = [w for w in re.split(r"[^a-z]+", folded) if w and w not in _STOP]
-    return " ".join(_stem(w) for w in words)
+    words = [_stem(w) for w in re.split(r"[^a-z]+", folded) if w and w not in _STOP]
+    return " ".join(w for w in words if w not in _STOP)
 
 
 def score(phrase: str, sentence: str, libelle: str) -> float:
     """Similarity 0–100 of a figure's phrase and an indicator's label (see the module)."""
     left = content_words(rewrite(phrase, sentence))
     right = content_words(rewrite(libelle))
-    if len(left.split()) < 2 or not right:
-        return 0.0
+    if len(left.split()) < 2 or not right or right.split()[0] not in left.split():
+        return 0.0  # the phrase must name what the indicator counts (its label's first content word)
     return float(fuzz.token_set_ratio(left, right))
 
 

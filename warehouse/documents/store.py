@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -11,10 +12,17 @@ import polars as pl
 from warehouse.documents.reconciliation import DocumentTables, build_document_tables
 from warehouse.documents.texts import Document, DocumentError, narratives, read_document
 from warehouse.sources import InventoryItem, recognise
-from warehouse.store import replace_tables
+from warehouse.store import reader, replace_tables
 from warehouse.tables import TableReadError
 
-__all__ = ["FICHIER_SCHEMA", "DocumentFiles", "build_from_warehouse", "read_documents", "write_document_tables"]
+__all__ = [
+    "FICHIER_SCHEMA",
+    "DocumentFiles",
+    "build_from_warehouse",
+    "document_reports",
+    "read_documents",
+    "write_document_tables",
+]
 
 #: One read report per document file (``document_fichiers``): what the ``sources`` table shows for it.
 FICHIER_SCHEMA = {
@@ -89,7 +97,7 @@ def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFi
         sub_indicators = connection.execute(
             """
             SELECT document, code_programme, code_indicateur, code_sous_indicateur,
-                   coalesce(libelle_sous_indicateur, libelle_indicateur) AS libelle, unite
+                   concat_ws(' ', libelle_indicateur, libelle_sous_indicateur) AS libelle, unite
             FROM indicateurs WHERE niveau = 'programme' AND NOT list_contains(?, source_id)
             """,
             [ids],
@@ -167,3 +175,26 @@ def write_document_tables(
     except Exception:
         connection.execute("ROLLBACK")
         raise
+
+
+def document_reports(database: Path) -> dict[str, dict]:
+    """The read reports of the RAP/PAP texts and pages (``document_fichiers``), by source id, in the form
+    the ``sources`` table takes them (``famille``, ``statut``, ``message``, ``lignes``: documents read)."""
+    if not database.exists():
+        return {}
+    with reader(database) as connection:
+        if not _exists(connection, "document_fichiers"):
+            return {}
+        rows = connection.sql("SELECT * FROM document_fichiers WHERE format <> 'commentaire_nomenclature'").fetchall()
+    return {
+        source_id: {
+            "famille": fmt,
+            "statut": statut,
+            "message": message,
+            "lignes": documents,
+            "lignes_retenues": documents,
+            "lignes_ecartees": 0,
+            "lignes_ecartees_par_motif": None,
+        }
+        for source_id, _, fmt, statut, message, documents in rows
+    }
