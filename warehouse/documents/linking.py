@@ -5,11 +5,12 @@ rewritten by the equivalences of ``schemas/documents/equivalences.toml`` (``EIG`
 d'intérêt général`` → the performance files' ``profils atypiques …``), then reduced to content words
 (accents and case folded, function words and numbers dropped, plural and participle endings cut:
 ``lancés`` and ``lancé`` → ``lanc``), and compared with ``rapidfuzz.fuzz.token_set_ratio`` (100 when
-all the words of one side are among the other's). A phrase of fewer than two content words links to
-nothing, nor one that lacks the label's first content word, the thing counted (``15 agents de
-greffe`` is not ``Nombre d'affaires réglées par agent de greffe``). Within one document, year and programme each indicator takes at most one figure and each
-figure one indicator, greedily by score (the list item ``60 entrepreneurs d'intérêt général
-sélectionnés dans l'année`` wins indicator 2.1 over ``38 EIG issus des secteurs…``). A link is never
+all the words of one side are among the other's). A phrase of fewer than two content words links
+to nothing, nor one that lacks the label's first content word, the thing counted (``15 agents
+de greffe`` is not ``Nombre d'affaires réglées par agent de greffe``). Within one document, year
+and programme each indicator takes at most one figure and each figure one indicator, greedily by
+score (the list item ``60 entrepreneurs d'intérêt général sélectionnés dans l'année`` wins
+indicator 2.1 over ``38 EIG issus des secteurs…``). A link is never
 chosen because a value matches: values are not looked at here.
 """
 
