@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pandera.polars as pa
 import polars as pl
+
+Money = Annotated[pl.Decimal, 18, 2]
+Precision = Annotated[pl.Decimal, 18, 3]
 
 __all__ = ["DeclarationsModel", "DocumentsModel", "RapprochementsModel", "STATUTS", "TYPES_DECLARATION"]
 
@@ -41,9 +46,9 @@ class DeclarationsModel(pa.DataFrameModel):
     exercice: pl.Int16 = pa.Field(nullable=True, description="the year the figure refers to")
     phase: str = pa.Field(nullable=True, isin=("PLF", "LFI", "LFR", "EXEC"), description="the phase the text names")
     grandeur: str = pa.Field(nullable=True, description="`ae`, `cp`, `titre2`, or the indicator's code")
-    valeur: pl.Decimal = pa.Field(description="euros, or the indicator's unit")
+    valeur: Money = pa.Field(description="euros, or the indicator's unit")
     unite: str = pa.Field(nullable=True, description="`€`, `%`, or null for a count")
-    precision: pl.Decimal = pa.Field(description="half-width of the interval the stated figure covers")
+    precision: Precision = pa.Field(description="half-width of the interval the stated figure covers")
     texte: str = pa.Field(description="the exact span of the figure")
     debut: pl.Int32 = pa.Field(ge=0, description="offset of the span in the document's text")
     fin: pl.Int32 = pa.Field(ge=0, description="end offset (exclusive)")
@@ -65,14 +70,14 @@ class RapprochementsModel(pa.DataFrameModel):
     exercice: pl.Int16 = pa.Field(nullable=True)
     phase: str = pa.Field(nullable=True, description="the phase compared with (named, or the latest voted one)")
     grandeur: str = pa.Field()
-    valeur_declaree: pl.Decimal = pa.Field()
-    valeur_donnees: pl.Decimal = pa.Field(nullable=True, description="the warehouse's figure")
+    valeur_declaree: Money = pa.Field()
+    valeur_donnees: Money = pa.Field(nullable=True, description="the warehouse's figure")
     phase_donnees: str = pa.Field(nullable=True, description="the phase `valeur_donnees` comes from")
-    ecart: pl.Decimal = pa.Field(nullable=True, description="declared − data, where compared")
+    ecart: Money = pa.Field(nullable=True, description="declared − data, where compared")
     statut: str = pa.Field(isin=STATUTS)
     code_sous_indicateur: str = pa.Field(nullable=True)
     document_donnees: str = pa.Field(nullable=True, description="the performance document of the value")
-    precision: pl.Decimal = pa.Field()
+    precision: Precision = pa.Field()
     debut: pl.Int32 = pa.Field(ge=0, description="joins the declaration (document, code_programme, debut, grandeur)")
     source_id: str = pa.Field()
     source_donnees: str = pa.Field(nullable=True, description="the file of `valeur_donnees`")
