@@ -3,10 +3,12 @@
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SOURCES
 from warehouse.documents.extraction import extract_figures, indicator_list
 from warehouse.documents.linking import Candidate, link
-from warehouse.documents.texts import narratives, read_document
+from warehouse.documents.texts import DocumentError, narratives, read_document
 from warehouse.sources import discover_sources, recognise
 
 RAP = "documents/RAP_2021_P352_presentation_strategique.txt"
@@ -77,3 +79,23 @@ def test_narrative_of_352_in_the_plrg_2024_workbook():
         (Decimal("74100000"), ("ae", "cp"), 2024, None)
     ]
     assert {int(f.valeur) for f in figures if f.kind == "nombre"} == {16, 25, 29, 10, 217, 63, 20}
+
+
+def test_budget_gouv_page_reads_like_the_text(tmp_path):
+    """A programme page of budget.gouv.fr (made here from the real text, one paragraph per line)."""
+    text = (SOURCES / RAP).read_text(encoding="utf-8")
+    body = "".join(f"<p>{line.replace('&', '&amp;')}</p>\n" for line in text.splitlines())
+    page = tmp_path / "FR_2021_PLR_BG_PGM_352_STRAT.html"
+    page.write_text(f"<html><head><style>p {{}}</style></head><body>{body}</body></html>", encoding="utf-8")
+    doc = read_document(page, page.name, "page")
+    assert (doc.document, doc.format, doc.code_programme) == ("RAP 2021", "document_html", "352")
+    expected = [(f.exercice, f.phase, f.grandeurs, f.valeur) for f in extract_figures(_rap()) if f.grandeurs]
+    assert [(f.exercice, f.phase, f.grandeurs, f.valeur) for f in extract_figures(doc) if f.grandeurs] == expected
+    assert len(indicator_list(doc.texte)) == 7
+
+
+def test_text_of_unknown_kind_is_an_error(tmp_path):
+    path = tmp_path / "presentation.txt"
+    path.write_text("Responsable du programme n° 352 : Innovation\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match="presentation.txt"):
+        read_document(path, path.name, "x")
