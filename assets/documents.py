@@ -86,7 +86,7 @@ def document_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource, s
         for name, model in MODELS.items():
             validate(model, getattr(tables, name))
         write_document_tables(connection, tables, read.fichiers)
-        view_rows = connection.execute(f"SELECT count(*) FROM {VIEW}").fetchone()[0]
+        view_rows = connection.execute(f"SELECT count(*) FROM {VIEW}").fetchall()[0][0]
     statuts = tables.rapprochements.group_by("statut").len("lignes").sort("statut")
     for name in MODELS:
         frame = getattr(tables, name)

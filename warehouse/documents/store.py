@@ -76,7 +76,7 @@ def read_documents(items: list[InventoryItem]) -> DocumentFiles:
 
 
 def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0])
+    return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
 
 
 def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFiles) -> DocumentTables:
