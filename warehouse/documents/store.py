@@ -76,7 +76,8 @@ def read_documents(items: list[InventoryItem]) -> DocumentFiles:
 
 
 def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
+    found = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()
+    return bool(found[0][0])
 
 
 def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFiles) -> DocumentTables:
