@@ -84,7 +84,7 @@ def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFi
     """Build the document tables against the warehouse's ``credits`` and performance tables
     (the rows the documents themselves added to ``indicateurs`` left aside)."""
     ids = [d.source_id for d in read.documents] or [""]
-    credits = connection.execute(
+    credits = connection.sql(
         """
         SELECT exercice, phase, code_programme, sum(ae) AS ae, sum(cp) AS cp,
                CASE WHEN count(code_titre) > 0 THEN coalesce(sum(cp) FILTER (WHERE code_titre = '2'), 0) END
@@ -92,27 +92,24 @@ def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFi
                min(source_id) AS source_id
         FROM credits WHERE phase <> 'AMD' GROUP BY ALL
         """
-    )
-    credits = pl.from_arrow(credits.to_arrow_table())
+    ).pl()
     if _exists(connection, "indicateur_valeurs"):
-        sub_indicators = connection.execute(
+        sub_indicators = connection.sql(
             """
             SELECT document, code_programme, code_indicateur, code_sous_indicateur,
                    concat_ws(' ', libelle_indicateur, libelle_sous_indicateur) AS libelle, unite
             FROM indicateurs WHERE niveau = 'programme' AND NOT list_contains(?, source_id)
             """,
-            [ids],
-        ).to_arrow_table()
-        sub_indicators = pl.from_arrow(sub_indicators)
-        realisations = connection.execute(
+            params=[ids],
+        ).pl()
+        realisations = connection.sql(
             """
             SELECT document, code_programme, code_sous_indicateur, annee, valeur, statut, source_id
             FROM indicateur_valeurs
             WHERE type_valeur = 'realisation' AND niveau = 'programme' AND NOT list_contains(?, source_id)
             """,
-            [ids],
-        ).to_arrow_table()
-        realisations = pl.from_arrow(realisations)
+            params=[ids],
+        ).pl()
     else:
         sub_indicators = pl.DataFrame(
             schema=dict.fromkeys(
