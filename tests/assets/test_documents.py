@@ -78,6 +78,17 @@ def test_narrative_of_352_in_2024(built):
     assert autre["type_declaration"].to_list() == ["autre"]
 
 
+def test_ambiguous_link_stays_autre(built):
+    """« 3 267 personnes tuées sur les routes de France métropolitaine » is as like the men's as the women's
+    sub-indicator of P207-1-1 (30513, 30514): no link."""
+    rows = _rows(
+        built.database,
+        "SELECT type_declaration, exercice FROM declarations WHERE document = 'PAP 2024 commentFP' "
+        "AND code_programme = '207' AND texte = '3 267'",
+    )
+    assert rows.rows() == [("autre", 2022)]
+
+
 def test_every_narrative_pinned(built):
     """Over every commentFP of the shared nomenclature files (README, "Documents and reconciliation")."""
     declarations = _rows(built.database, "SELECT type_declaration FROM declarations WHERE document LIKE '%commentFP'")

@@ -14,7 +14,7 @@ permis``), figures whose year is only implied by the document.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from schemas.amounts import parse_amount
@@ -51,6 +51,7 @@ _CUT = re.compile(r"\s(?:pour|afin|soit|dont|grâce|depuis|contre|par rapport|en
 _OTHER_PROGRAMME = re.compile(r"\bprogrammes?\s+(?:n°\s*)?(\d{3})\b|\bP(\d{3})\b")
 _NAMES_PROGRAMME = re.compile(r"\bprogramme\b|\bP\d{3}\b", re.I)
 _PROGRAMME_SUBJECT = re.compile(r"programme(?:\s+(?:n°\s*)?\d{3})?\s*(?:[«\"“][^»\"”]*[»\"”])?\s*,?\s*$")
+_YEAR_STATED = re.compile(r"\b(?:en|pour|au cours de l'année) ((?:19|20)\d{2})\b", re.I)
 _COMPARED = re.compile(r"(?:par rapport (?:à|au|aux)|contre|depuis|qu'en|que)\s*(?:la |le |l')?$")
 _OBJECTIF = re.compile(r"^\s*Objectif\s+(?P<o>\d+)\s*:\s*(?P<libelle>.+?)\s*$")
 _INDICATEUR = re.compile(r"^\s*Indicateur\s+(?P<o>\d+)\.(?P<i>\d+)\s*:\s*(?P<libelle>.+?)\s*$")
@@ -65,6 +66,8 @@ class Figure:
     ``grandeurs``: ``ae``/``cp``/``titre2`` for a credit declaration, else empty.
     ``phrase``: for a count, the words that say what is counted (a verb before it, the noun
     phrase after), used to link it to an indicator. ``phrase_entiere``: its sentence.
+    ``annee_citee``: the year the sentence states for it (``en 2022``: the nearest before it, else
+    the one after), else None.
     """
 
     kind: str  # "montant", "nombre", "pourcentage"
@@ -80,7 +83,6 @@ class Figure:
     phase: str | None = None
     phrase: str = ""
     annee_citee: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,9 @@ def extract_figures(doc: Document) -> list[Figure]:
                 continue
             value = Decimal(digits)
             phrase = _count_phrase(sentence, match.start(), match.start("word"))
-            years = [int(y) for y in re.findall(r"\b(?:en|pour|au cours de l'année) ((?:19|20)\d{2})\b", sentence)]
+            stated = [(m.end(), int(m[1])) for m in _YEAR_STATED.finditer(sentence)]
+            before = [year for end, year in stated if end <= match.start()]
+            after = [year for end, year in stated if end > match.start()]
             figures.append(
                 Figure(
                     "nombre",
@@ -295,7 +299,7 @@ def extract_figures(doc: Document) -> list[Figure]:
                     s_start + match.end("num"),
                     sentence,
                     phrase=phrase,
-                    annee_citee=years[0] if len(set(years)) == 1 else None,
+                    annee_citee=before[-1] if before else (after[0] if len(set(after)) == 1 else None),
                 )
             )
     return sorted(figures, key=lambda f: f.debut)

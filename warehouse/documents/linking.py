@@ -10,7 +10,8 @@ to nothing, nor one that lacks the label's first content word, the thing counted
 de greffe`` is not ``Nombre d'affaires réglées par agent de greffe``). Within one document, year
 and programme each indicator takes at most one figure and each figure one indicator, greedily by
 score (the list item ``60 entrepreneurs d'intérêt général sélectionnés dans l'année`` wins
-indicator 2.1 over ``38 EIG issus des secteurs…``). A link is never
+indicator 2.1 over ``38 EIG issus des secteurs…``). A figure as similar to two indicators links
+to neither. A link is never
 chosen because a value matches: values are not looked at here.
 """
 
@@ -88,10 +89,11 @@ def link(figures: list[tuple[int, str, str]], candidates: list[Candidate]) -> di
     score, each at least :data:`LINK_THRESHOLD`. Returns ``{figure id: (candidate, score)}``."""
     pairs = []
     for figure_id, phrase, sentence in figures:
-        for index, candidate in enumerate(candidates):
-            value = score(phrase, sentence, candidate.libelle)
-            if value >= LINK_THRESHOLD:
-                pairs.append((-value, figure_id, index))
+        scored = [(score(phrase, sentence, c.libelle), index) for index, c in enumerate(candidates)]
+        scored = sorted((s, i) for s, i in scored if s >= LINK_THRESHOLD)
+        if len(scored) > 1 and scored[-1][0] == scored[-2][0]:
+            continue  # as like two indicators (`… de sexe masculin`, `… de sexe féminin`): ambiguous, no link
+        pairs.extend((-value, figure_id, index) for value, index in scored)
     pairs.sort()
     linked: dict[int, tuple[Candidate, float]] = {}
     used: set[int] = set()
