@@ -8,12 +8,14 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL, staging_credits
+from assets.documents import document_tables
 from assets.metadata import column_schema, markdown
 from assets.nomenclature import nomenclature
 from assets.performance import performance_tables
 from assets.resources import WarehousePaths
 from schemas.sources import SourcesModel
 from schemas.validation import validate
+from warehouse.documents.store import document_reports
 from warehouse.sources import InventoryItem
 from warehouse.staging import SourceReport, read_reports, read_staged_lines
 from warehouse.store import reader, upsert_sources, writer
@@ -23,7 +25,7 @@ from warehouse.store import reader, upsert_sources, writer
     key=["core", "sources"],
     group_name="sources",
     kinds={"duckdb"},
-    deps=[staging_credits, *nomenclature.keys, *performance_tables.keys],
+    deps=[staging_credits, *nomenclature.keys, *performance_tables.keys, *document_tables.keys],
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
     description=(
@@ -46,6 +48,7 @@ def sources_table(
     staged = {r.source_id for r in reports}
     loaded = _lines_loaded(paths.staging_credits)
     performance = _performance_reports(Path(duckdb.database))
+    documents = document_reports(Path(duckdb.database))
     records = []
     for report in reports:
         records.append(_record(report, loaded.get(report.source_id), now))
@@ -56,7 +59,7 @@ def sources_table(
         message = (
             item.error or "matches no covered family" if item.famille is None else f"exercice {item.exercice} not built"
         )
-        read = performance.get(item.source.source_id)
+        read = performance.get(item.source.source_id) or documents.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row
             statut, message = read["statut"], read["message"]
         records.append(

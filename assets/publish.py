@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.documents import MODELS as DOCUMENT_MODELS
 from assets.metadata import column_schema
 from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
 from assets.performance import MODELS as PERFORMANCE_MODELS
@@ -33,11 +34,15 @@ PUBLISHED = {
     "indicateur_correspondances": "document_a, document_b, code_sous_indicateur_a, code_sous_indicateur_b",
     "unites": "unite",
     "indicateur_fichiers": "source_id",
+    "documents": "document, code_programme, source_id",
+    "declarations": "document, code_programme, source_id, debut, grandeur",
+    "rapprochements": "document, code_programme, source_id, debut, grandeur",
 }
 _MODELS = (
     {"credits": CreditsModel, "sources": SourcesModel}
     | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
     | {t: PERFORMANCE_MODELS[t] for t in PUBLISHED if t in PERFORMANCE_MODELS}
+    | DOCUMENT_MODELS
 )
 
 

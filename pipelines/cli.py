@@ -146,6 +146,7 @@ def build(args: argparse.Namespace) -> int:
 
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float) -> int:
+    from warehouse.documents.store import document_reports
     from warehouse.performance import is_performance_header
     from warehouse.staging import read_reports
     from warehouse.store import reader
@@ -166,7 +167,12 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     parquet = settings.out_dir / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
-    not_loaded = [i for i in items if i.famille is None and not is_performance_header(i.entete)]
+    documents = document_reports(settings.database)  # RAP/PAP texts and pages, read as documents
+    not_loaded = [
+        i
+        for i in items
+        if i.famille is None and not is_performance_header(i.entete) and i.source.source_id not in documents
+    ]
     if not_loaded:
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:
@@ -174,6 +180,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
             print(f"  - {item.source.fichier}: {header}")
     errors = [r.message for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
     errors += _performance_errors(settings.database)
+    errors += [r["message"] for r in documents.values() if r["statut"] == "erreur"]
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
         for message in errors:

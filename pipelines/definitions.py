@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets.checks import CHECKS
 from assets.credits import credits, staging_credits
+from assets.documents import DOCUMENT_ASSETS, DOCUMENT_CHECKS
 from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
 from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
 from assets.provenance import sources_table
@@ -19,8 +20,9 @@ from pipelines.resources import build_resources
 from pipelines.settings import Settings
 
 defs = dg.Definitions(
-    assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files],
-    asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS],
+    assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files]
+    + DOCUMENT_ASSETS,
+    asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS, *DOCUMENT_CHECKS],
     jobs=[sources_job, credits_job, publish_job],
     resources=build_resources(Settings.from_env()),
 )

@@ -24,7 +24,8 @@ credits_job = dg.define_asset_job(
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
     selection=dg.AssetSelection.groups("nomenclature", "performance", "publication")
-    | dg.AssetSelection.keys(["core", "sources"]),
+    | dg.AssetSelection.keys(["core", "sources"])
+    | dg.AssetSelection.groups("documents"),
     description=(
         "Build the nomenclature and its crosswalk, the performance indicators, the provenance table; "
         "publish the Parquet files."

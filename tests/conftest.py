@@ -25,6 +25,7 @@ TABLES = [
     "credits", "sources", "missions", "programmes", "actions", "sous_actions", "ministeres", "categories", "titres",
     "nomenclature_evenements", "indicateurs", "indicateur_valeurs", "indicateur_atteintes_publiees",
     "indicateur_correspondances", "unites", "indicateur_fichiers",
+    "documents", "declarations", "rapprochements",
 ]  # fmt: skip
 
 if not SOURCES.is_dir():  # pragma: no cover - the environment is broken

@@ -1,0 +1,188 @@
+"""``core/documents``, ``core/declarations``, ``core/rapprochements`` and the view ``execution_credits``.
+
+What the reports say (RAP/PAP texts, budget.gouv.fr programme pages, the ``commentFP`` narratives
+of the nomenclature workbooks), against what the data says (``credits``, the performance files).
+Rules: ``warehouse/documents/`` and README, "Documents and reconciliation". A ``discorde`` is a
+warning, never a failure.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.credits import DUCKDB_WRITER_POOL, credits
+from assets.metadata import check_result, column_schema, markdown
+from assets.nomenclature import nomenclature
+from assets.performance import performance_tables
+from schemas.documents.models import DeclarationsModel, DocumentsModel, RapprochementsModel
+from schemas.validation import validate
+from warehouse.documents.store import build_from_warehouse, read_documents, write_document_tables
+from warehouse.sources import InventoryItem
+from warehouse.store import reader, writer
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+GROUP = "documents"
+VIEW = "execution_credits"
+#: Execution above the vote by more than this ratio is flagged (1.10: more than 10 % above).
+EXECUTION_RATIO = 1.10
+
+MODELS = {"documents": DocumentsModel, "declarations": DeclarationsModel, "rapprochements": RapprochementsModel}
+_DESCRIPTIONS = {
+    "documents": (
+        "The `documents` table (CONTRACT.md): one row per document read — a RAP/PAP text or budget.gouv.fr "
+        "programme page dropped in the sources (`RAP 2021`), or the `commentFP` narrative of a programme in a "
+        "nomenclature workbook (`RAP 2024 commentFP`) — with its programme, its responsable and its text."
+    ),
+    "declarations": (
+        "The `declarations` table (CONTRACT.md): each figure a text states — `credits` (AE, CP, titre 2 of an "
+        "exercice and phase), `indicateur` (a result linked to an indicator by label similarity and the "
+        "equivalences of `schemas/documents/equivalences.toml`, with its score) or `autre` — with its value, "
+        "the precision it was stated with and the exact span of text (`debut`, `fin`)."
+    ),
+    "rapprochements": (
+        "The `rapprochements` table (CONTRACT.md): each credit or indicator declaration against the warehouse, "
+        "at the precision stated: `concorde`, `discorde` (with `ecart` = declared − data) or `sans_donnee` "
+        "(the nearest phase held shown for information)."
+    ),
+}
+
+
+@dg.multi_asset(
+    name="document_tables",
+    specs=[
+        dg.AssetSpec(
+            ["core", table],
+            deps=[["raw", "sources"], credits, *nomenclature.keys, *performance_tables.keys],
+            group_name=GROUP,
+            kinds={"polars", "duckdb"},
+            description=_DESCRIPTIONS[table],
+        )
+        for table in MODELS
+    ]
+    + [
+        dg.AssetSpec(
+            ["core", VIEW],
+            deps=[["raw", "sources"], credits],
+            group_name=GROUP,
+            kinds={"duckdb"},
+            description=(
+                "The view `execution_credits`: per exercice, programme and action, AE and CP voted (LFI where "
+                "the warehouse holds it, else PLF: `phase_reference`), executed (EXEC), and the execution rates."
+            ),
+        )
+    ],
+    ins={"sources": dg.AssetIn(key=["raw", "sources"])},
+    pool=DUCKDB_WRITER_POOL,
+)
+def document_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: list[InventoryItem]):
+    """Read every document, extract its figures, reconcile them, and write the tables in one go."""
+    read = read_documents(sources)
+    for report in read.fichiers.filter(pl.col("statut") == "erreur").iter_rows(named=True):
+        context.log.error(f"not loaded: {report['message']}")
+    with writer(Path(duckdb.database)) as connection:
+        tables = build_from_warehouse(connection, read)
+        for name, model in MODELS.items():
+            validate(model, getattr(tables, name))
+        write_document_tables(connection, tables, read.fichiers)
+        view_rows = connection.execute(f"SELECT count(*) FROM {VIEW}").fetchall()[0][0]
+    statuts = tables.rapprochements.group_by("statut").len("lignes").sort("statut")
+    for name in MODELS:
+        frame = getattr(tables, name)
+        metadata = {
+            "dagster/row_count": frame.height,
+            "dagster/table_name": f"budget.main.{name}",
+            "dagster/column_schema": column_schema(MODELS[name]),
+            "apercu": markdown(frame.drop("texte", strict=False).head(10)),
+        }
+        if name == "rapprochements":
+            metadata["statuts"] = markdown(statuts)
+        if name == "declarations":
+            metadata["types"] = markdown(frame.group_by("type_declaration").len("lignes").sort("type_declaration"))
+        yield dg.MaterializeResult(asset_key=["core", name], metadata=metadata)
+    yield dg.MaterializeResult(
+        asset_key=["core", VIEW], metadata={"dagster/row_count": view_rows, "dagster/table_name": f"budget.main.{VIEW}"}
+    )
+
+
+def _query(duckdb: DuckDBResource, sql: str) -> pl.DataFrame:
+    with reader(Path(duckdb.database)) as connection:
+        return connection.sql(sql).pl()
+
+
+@dg.asset_check(
+    asset=["core", "rapprochements"],
+    description="Every figure the texts state agrees with the data (lists each `discorde` with its gap; a "
+    "warning, never a failure: the disagreement is between two official sources).",
+)
+def declarations_agree_with_data(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    rows = _query(duckdb, "SELECT * FROM rapprochements")
+    discordes = rows.filter(pl.col("statut") == "discorde").drop("source_id", "precision")
+    counts = {s: rows.filter(pl.col("statut") == s).height for s in ("concorde", "discorde", "sans_donnee")}
+    return check_result(discordes, WARN, **counts)
+
+
+@dg.asset_check(
+    asset=["core", "declarations"],
+    description="Each declaration's `texte` is exactly the span `debut`..`fin` of its document's text, and each "
+    "credit or indicator declaration has its row in `rapprochements`.",
+)
+def declarations_are_spans_of_their_text(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    broken = _query(
+        duckdb,
+        """
+        SELECT d.document, d.code_programme, d.debut, d.texte, 'span differs' AS probleme
+        FROM declarations d JOIN documents t USING (document, code_programme, source_id)
+        WHERE substring(t.texte, d.debut + 1, d.fin - d.debut) <> d.texte
+        UNION ALL
+        SELECT d.document, d.code_programme, d.debut, d.texte, 'not reconciled'
+        FROM declarations d
+        WHERE d.type_declaration <> 'autre' AND NOT EXISTS (
+            SELECT 1 FROM rapprochements r
+            WHERE r.document = d.document AND r.code_programme = d.code_programme AND r.debut = d.debut
+              AND r.grandeur = d.grandeur AND r.source_id = d.source_id)
+        ORDER BY ALL
+        """,
+    )
+    return check_result(broken, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", "documents"],
+    description="Every RAP/PAP text or page in the sources was read (its kind and year known); else the "
+    "message names the file.",
+)
+def every_document_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    failed = _query(duckdb, "SELECT fichier, message FROM document_fichiers WHERE statut = 'erreur' ORDER BY 1")
+    return check_result(failed, ERROR)
+
+
+@dg.asset_check(
+    asset=["core", VIEW],
+    description=f"Execution does not exceed the vote by more than {EXECUTION_RATIO:.0%} of it (AE or CP, per "
+    "programme and action). A warning: fonds de concours, attributions de produits, transfers and carry-overs "
+    "add credits after the vote and are possible causes.",
+)
+def execution_within_vote(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    over = _query(
+        duckdb,
+        f"""
+        SELECT exercice, code_programme, code_action, phase_reference, ae_vote, ae_execute, cp_vote, cp_execute,
+               round(taux_execution_ae, 3) AS taux_ae, round(taux_execution_cp, 3) AS taux_cp,
+               'fonds de concours, attributions de produits ou transferts possibles' AS causes_possibles
+        FROM {VIEW}
+        WHERE taux_execution_ae > {EXECUTION_RATIO} OR taux_execution_cp > {EXECUTION_RATIO}
+        ORDER BY exercice, code_programme, code_action
+        """,
+    )
+    return check_result(over, WARN, ratio=EXECUTION_RATIO)
+
+
+DOCUMENT_ASSETS = [document_tables]
+DOCUMENT_CHECKS = [
+    declarations_agree_with_data,
+    declarations_are_spans_of_their_text,
+    every_document_readable,
+    execution_within_vote,
+]

@@ -1,0 +1,198 @@
+"""Read the documents of an inventory, and read/write their tables in the DuckDB warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.documents.reconciliation import DocumentTables, build_document_tables
+from warehouse.documents.texts import Document, DocumentError, narratives, read_document
+from warehouse.sources import InventoryItem, recognise
+from warehouse.store import reader, replace_tables
+from warehouse.tables import TableReadError
+
+__all__ = [
+    "FICHIER_SCHEMA",
+    "DocumentFiles",
+    "build_from_warehouse",
+    "document_reports",
+    "read_documents",
+    "write_document_tables",
+]
+
+#: One read report per document file (``document_fichiers``): what the ``sources`` table shows for it.
+FICHIER_SCHEMA = {
+    "source_id": pl.String,
+    "fichier": pl.String,
+    "format": pl.String,
+    "statut": pl.String,
+    "message": pl.String,
+    "documents": pl.Int32,
+}
+
+
+@dataclass
+class DocumentFiles:
+    """The documents read, and one report per file they came from (texts, pages, workbooks)."""
+
+    documents: list[Document]
+    fichiers: pl.DataFrame
+
+
+def read_documents(items: list[InventoryItem]) -> DocumentFiles:
+    """Every document of the inventory: RAP/PAP texts and pages among the files of no covered family,
+    and the ``commentFP`` narratives of the nomenclature workbooks."""
+    documents, reports = [], []
+    for item in items:
+        source = item.source
+        if item.error or not source.chemin.is_file():
+            continue
+        if item.kind is None:
+            try:
+                doc = read_document(source.chemin, source.fichier, source.source_id)
+            except (DocumentError, OSError) as exc:
+                reports.append((source.source_id, source.fichier, "document_texte", "erreur", str(exc), 0))
+                continue
+            if doc is not None:
+                documents.append(doc)
+                reports.append((source.source_id, source.fichier, doc.format, "lu", None, 1))
+        elif item.kind == "nomenclature":
+            try:
+                found = recognise(source)
+            except (TableReadError, OSError):
+                continue
+            if found.table is None or found.exercice_hint is None:
+                continue
+            phase = found.phase_hint or "PLF"
+            read = narratives(found.table, source.source_id, found.exercice_hint, phase)
+            if read:
+                documents.extend(read)
+                reports.append((source.source_id, source.fichier, "commentaire_nomenclature", "lu", None, len(read)))
+    return DocumentFiles(documents, pl.DataFrame(reports, schema=FICHIER_SCHEMA, orient="row"))
+
+
+def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()
+    return bool(found[0][0])
+
+
+def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFiles) -> DocumentTables:
+    """Build the document tables against the warehouse's ``credits`` and performance tables
+    (the rows the documents themselves added to ``indicateurs`` left aside)."""
+    ids = [d.source_id for d in read.documents] or [""]
+    credits = connection.sql(
+        """
+        SELECT exercice, phase, code_programme, sum(ae) AS ae, sum(cp) AS cp,
+               CASE WHEN count(code_titre) > 0 THEN coalesce(sum(cp) FILTER (WHERE code_titre = '2'), 0) END
+                   AS titre2,
+               min(source_id) AS source_id
+        FROM credits WHERE phase <> 'AMD' GROUP BY ALL
+        """
+    ).pl()
+    if _exists(connection, "indicateur_valeurs"):
+        sub_indicators = connection.sql(
+            """
+            SELECT document, code_programme, code_indicateur, code_sous_indicateur,
+                   concat_ws(' ', libelle_indicateur, libelle_sous_indicateur) AS libelle, unite
+            FROM indicateurs WHERE niveau = 'programme' AND NOT list_contains(?, source_id)
+            """,
+            params=[ids],
+        ).pl()
+        realisations = connection.sql(
+            """
+            SELECT document, code_programme, code_sous_indicateur, annee, valeur, statut, source_id
+            FROM indicateur_valeurs
+            WHERE type_valeur = 'realisation' AND niveau = 'programme' AND NOT list_contains(?, source_id)
+            """,
+            params=[ids],
+        ).pl()
+    else:
+        sub_indicators = pl.DataFrame(
+            schema=dict.fromkeys(
+                ["document", "code_programme", "code_indicateur", "code_sous_indicateur", "libelle", "unite"],
+                pl.String,
+            )
+        )
+        realisations = pl.DataFrame(
+            schema={
+                "document": pl.String,
+                "code_programme": pl.String,
+                "code_sous_indicateur": pl.String,
+                "annee": pl.Int16,
+                "valeur": pl.Float64,
+                "statut": pl.String,
+                "source_id": pl.String,
+            }
+        )
+    missions = {}
+    if _exists(connection, "programmes"):
+        missions = {
+            (e, p): m
+            for e, p, m in connection.execute(
+                "SELECT exercice, code_programme, code_mission FROM programmes"
+            ).fetchall()
+        }
+    return build_document_tables(read.documents, credits, sub_indicators, realisations, missions)
+
+
+def write_document_tables(
+    connection: duckdb.DuckDBPyConnection, tables: DocumentTables, fichiers: pl.DataFrame
+) -> None:
+    """Replace ``documents``, ``declarations``, ``rapprochements``, ``document_fichiers`` and the view
+    ``execution_credits``; replace the rows of the documents' own indicators in ``indicateurs`` and
+    ``indicateur_valeurs`` (only rows whose ``source_id`` is a document's), in one transaction."""
+    replace_tables(
+        connection,
+        {
+            "documents": tables.documents,
+            "declarations": tables.declarations,
+            "rapprochements": tables.rapprochements,
+            "document_fichiers": fichiers,
+        },
+    )
+    ids = fichiers.filter(pl.col("format") != "commentaire_nomenclature")["source_id"].to_list()
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        if _exists(connection, "indicateurs") and ids:
+            for table, frame in (
+                ("indicateurs", tables.indicateurs),
+                ("indicateur_valeurs", tables.indicateur_valeurs),
+            ):
+                connection.execute(f"DELETE FROM {table} WHERE list_contains(?, source_id)", [ids])
+                if frame.height:
+                    connection.register("lignes_documents", frame.to_arrow())
+                    connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM lignes_documents")
+                    connection.unregister("lignes_documents")
+        sql = resources.files("warehouse").joinpath("sql/execution_credits.sql").read_text(encoding="utf-8")
+        connection.execute(sql)
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def document_reports(database: Path) -> dict[str, dict]:
+    """The read reports of the RAP/PAP texts and pages (``document_fichiers``), by source id, in the form
+    the ``sources`` table takes them (``famille``, ``statut``, ``message``, ``lignes``: documents read)."""
+    if not database.exists():
+        return {}
+    with reader(database) as connection:
+        if not _exists(connection, "document_fichiers"):
+            return {}
+        rows = connection.sql("SELECT * FROM document_fichiers WHERE format <> 'commentaire_nomenclature'").fetchall()
+    return {
+        source_id: {
+            "famille": fmt,
+            "statut": statut,
+            "message": message,
+            "lignes": documents,
+            "lignes_retenues": documents,
+            "lignes_ecartees": 0,
+            "lignes_ecartees_par_motif": None,
+        }
+        for source_id, _, fmt, statut, message, documents in rows
+    }
