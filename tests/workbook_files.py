@@ -20,13 +20,14 @@ _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 class Sheet:
     """One worksheet: ``rows`` of values (str, int, float or None) from cell ``A1``.
 
-    ``formulas``: cell reference → formula written with no cached value. ``merges``:
+    ``formulas``: cell reference → formula written with no cached value, or ``(formula,
+    cached value)``. ``merges``:
     ranges such as ``"B4:C4"``. ``state``: ``visible``, ``hidden`` or ``veryHidden``.
     """
 
     name: str
     rows: list[list[object]]
-    formulas: dict[str, str] = field(default_factory=dict)
+    formulas: dict[str, str | tuple[str, object]] = field(default_factory=dict)
     merges: list[str] = field(default_factory=list)
     state: str = "visible"
 
@@ -56,7 +57,9 @@ def _sheet_xml(sheet: Sheet) -> str:
         cells = [_cell(f"{column_letter(i)}{number}", v) for i, v in enumerate(values)]
         for ref, formula in sheet.formulas.items():
             if "".join(ch for ch in ref if ch.isdigit()) == str(number):
-                cells.append(f'<c r="{ref}"><f>{escape(formula)}</f></c>')
+                formula, cached = formula if isinstance(formula, tuple) else (formula, None)
+                value = "" if cached is None else f"<v>{cached!r}</v>"
+                cells.append(f'<c r="{ref}"><f>{escape(formula)}</f>{value}</c>')
         rows.append(f'<row r="{number}">{"".join(cells)}</row>')
     merges = ""
     if sheet.merges:

@@ -173,7 +173,7 @@ def _sniff_text(head: bytes) -> str:
             not head.startswith(codecs.BOM_UTF16_LE) and even[0::2].count(0) > even[1::2].count(0)
         )
         return even.decode("utf-16-be" if big_endian else "utf-16-le", errors="replace")
-    return head.decode("latin-1")
+    return head.decode("utf-8", errors="replace")  # enough to see blanks, BOMs and markup
 
 
 def _zip_kind(path: Path) -> str:
