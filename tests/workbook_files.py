@@ -51,15 +51,17 @@ def _cell(ref: str, value: object) -> str:
 
 def _sheet_xml(sheet: Sheet) -> str:
     rows = []
-    height = max(len(sheet.rows), *(int("".join(ch for ch in r if ch.isdigit())) for r in sheet.formulas), 0)
+    by_row: dict[int, list[str]] = {}
+    for ref, formula in sheet.formulas.items():
+        formula, cached = formula if isinstance(formula, tuple) else (formula, None)
+        value = "" if cached is None else f"<v>{cached!r}</v>"
+        number = int("".join(ch for ch in ref if ch.isdigit()))
+        by_row.setdefault(number, []).append(f'<c r="{ref}"><f>{escape(formula)}</f>{value}</c>')
+    height = max(len(sheet.rows), *by_row, 0)
     for number in range(1, height + 1):
         values = sheet.rows[number - 1] if number <= len(sheet.rows) else []
         cells = [_cell(f"{column_letter(i)}{number}", v) for i, v in enumerate(values)]
-        for ref, formula in sheet.formulas.items():
-            if "".join(ch for ch in ref if ch.isdigit()) == str(number):
-                formula, cached = formula if isinstance(formula, tuple) else (formula, None)
-                value = "" if cached is None else f"<v>{cached!r}</v>"
-                cells.append(f'<c r="{ref}"><f>{escape(formula)}</f>{value}</c>')
+        cells += by_row.get(number, [])
         rows.append(f'<row r="{number}">{"".join(cells)}</row>')
     merges = ""
     if sheet.merges:

@@ -97,6 +97,9 @@ _SNIFF = 64 * 1024
 _CONTROL = frozenset([*range(0, 9), 11, *range(14, 32), 127])
 _MAX_CONTROL_SHARE = 0.02
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
+_FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")  # <f>, <f t="shared" …/>, <x:f>
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_MAX_HTML_CELLS = 20_000_000  # rows × columns of one HTML table, spans included
 #: WHATWG Encoding Standard: these labels mean windows-1252 in an HTML document.
 #: A number as a cell may display it (sign, parentheses, blanks between thousands, a currency sign).
 _NUMBER = re.compile(r"[-+\u2212(]?\s*\d[\d \u00a0\u202f.,]*\)?\s*(?:€|EUR)?")
@@ -347,33 +350,51 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
 
 
 def _refuse_uncached_formulas(path: Path, sheets: list[str]) -> None:
-    """Raise :class:`TableReadError` at the first formula cell with no cached value in ``sheets``."""
+    """Raise :class:`TableReadError` at the first formula cell with no cached value in ``sheets``.
+
+    A sheet part with no formula element at all (most exports) is only scanned as bytes; one with
+    formulas is parsed row by row (constant memory), each row's formula cells checked for a ``<v>``.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             parts = _sheet_parts(archive)
             for sheet in sheets:
                 part = parts.get(sheet)
-                if part is None:
+                if part is None or not _has_formula(archive, part):
                     continue
                 with archive.open(part) as stream:
-                    for _event, cell in etree.iterparse(
-                        stream, events=("end",), tag="{*}c", resolve_entities=False, no_network=True
+                    for _event, row in etree.iterparse(
+                        stream, events=("end",), tag="{*}row", resolve_entities=False, no_network=True
                     ):
-                        children = {_local(child.tag): child for child in cell}
-                        formula, value = children.get("f"), children.get("v")
-                        cached = value is not None and (value.text or cell.get("t") == "str")
-                        if formula is not None and not cached:
-                            text = f" ={formula.text}" if formula.text else " (shared formula)"
-                            raise TableReadError(
-                                f"feuille {sheet!r}, cellule {cell.get('r')}: formula{text} has no cached value "
-                                "(saved by a program that does not calculate): open and save it in a spreadsheet, "
-                                "or export the values"
-                            )
-                        cell.clear()
-                        while cell.getprevious() is not None:
-                            del cell.getparent()[0]
+                        for formula in row.iterfind("{*}c/{*}f"):
+                            _check_cached(formula, sheet)
+                        row.clear()  # done with this row: free it and the rows before
+                        while row.getprevious() is not None:
+                            del row.getparent()[0]
     except (zipfile.BadZipFile, KeyError, EOFError, etree.XMLSyntaxError) as exc:
         raise TableReadError(f"unreadable xlsx workbook: {exc}") from exc
+
+
+def _has_formula(archive: zipfile.ZipFile, part: str) -> bool:
+    with archive.open(part) as stream:
+        tail = b""
+        while chunk := stream.read(1 << 20):
+            if _FORMULA_TAG.search(tail + chunk):
+                return True
+            tail = chunk[-64:]
+    return False
+
+
+def _check_cached(formula, sheet: str) -> None:
+    cell = formula.getparent()
+    value = next((child for child in cell if _local(child.tag) == "v"), None)
+    if value is not None and (value.text or cell.get("t") == "str"):
+        return
+    text = f" ={formula.text}" if formula.text else " (shared formula)"
+    raise TableReadError(
+        f"feuille {sheet!r}, cellule {cell.get('r')}: formula{text} has no cached value "
+        "(saved by a program that does not calculate): open and save it in a spreadsheet, or export the values"
+    )
 
 
 # --- HTML tables ------------------------------------------------------------------------
@@ -404,6 +425,7 @@ def html_encoding(data: bytes) -> str:
 def _html_grids(data: bytes) -> list[_Grid]:
     encoding = html_encoding(data)
     text = data.decode(encoding, errors="replace").lstrip("\ufeff")
+    text = _XML_DECLARATION.sub("", text, count=1)  # XHTML: lxml refuses a decoded text that declares an encoding
     try:
         document = lxml_html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
@@ -431,7 +453,7 @@ def _html_table(table, name: str) -> _Grid:
                 continue
             while (r, c) in taken:
                 c += 1
-            colspan, rowspan = _span(td.get("colspan")), _span(td.get("rowspan"))
+            colspan, rowspan = _span(td.get("colspan")), min(_span(td.get("rowspan")), len(rows) - r)
             value, is_number = _html_cell(td)
             cells[(r, c)] = value
             if is_number:
@@ -443,7 +465,9 @@ def _html_table(table, name: str) -> _Grid:
                 merges.append(((r, c), (r + rowspan - 1, c + colspan - 1)))
             c += colspan
             width = max(width, c)
-    height = max([len(rows), *(m[1][0] + 1 for m in merges)])
+    height = len(rows)
+    if height * width > _MAX_HTML_CELLS:
+        raise TableReadError(f"{name}: {height} rows × {width} columns, over the limit of {_MAX_HTML_CELLS} cells")
     records = [[cells.get((r, c)) for c in range(width)] for r in range(height)]
     return _Grid(name, records, numeric, merges)
 

@@ -255,3 +255,12 @@ def test_the_file_name_patterns_name_every_real_covered_file():
     assert file_name_kind("PLF_2019_PAP.csv") == file_name_kind("Performance_Depense.csv") == "performance"
     assert file_name_kind("documents/RAP_2021_P352_presentation_strategique.txt") is None
     assert file_name_kind("LFI_2020_ETPT.csv") is None and file_name_kind("PLF_2023_Associations.csv") is None
+
+
+def test_an_xhtml_page_declaring_its_encoding_reads(tmp_path):
+    page = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><body>'
+    page += "<table><tr><th>programme</th><th>libellé</th></tr><tr><td>352</td><td>Numérique</td></tr></table>"
+    path = tmp_path / "export.xls"
+    path.write_bytes((page + "</body></html>").encode())
+    (table,) = read_tables(path)
+    assert (table.format, table.header, table.rows) == ("html", ["programme", "libellé"], [["352", "Numérique"]])
