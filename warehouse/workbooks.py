@@ -183,7 +183,10 @@ def _zip_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
+            mimetype = b""
+            if "mimetype" in names:  # read only its start: the zip is not size-checked yet
+                with archive.open("mimetype") as stream:
+                    mimetype = stream.read(100)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise TableReadError(f"a damaged or truncated zip (.xlsx) file: {exc}") from exc
     if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
