@@ -56,7 +56,9 @@ def sources_table(
         message = (
             item.error or "matches no covered family" if item.famille is None else f"exercice {item.exercice} not built"
         )
-        if item.in_error:  # a covered family that cannot be read at all, and was staged nowhere
+        if item.in_error and item.holds("credits") and item.exercice:  # unreadable, its exercice not built
+            statut, message = "hors_selection", f"exercice {item.exercice} not built"
+        elif item.in_error:  # a covered family that cannot be read at all, staged nowhere
             statut, message = "erreur", f"{item.source.fichier}: {item.error}"
         read = performance.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row

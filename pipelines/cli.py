@@ -176,8 +176,13 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     performance_errors = _performance_errors(settings.database)
     errors = [r.message for r in reports] + list(performance_errors.values())
     reported = {r.source_id for r in reports} | set(performance_errors)
-    # A covered file that cannot be read at all and that no step staged (its exercice unknown).
-    errors += [f"{i.source.fichier}: {i.error}" for i in items if i.in_error and i.source.source_id not in reported]
+    # A covered file that cannot be read at all and that no step staged: a credit file of unknown exercice
+    # (one of a known exercice is staged with it, or is outside --years).
+    errors += [
+        f"{i.source.fichier}: {i.error}"
+        for i in items
+        if i.in_error and i.source.source_id not in reported and not (i.holds("credits") and i.exercice)
+    ]
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
         for message in errors:

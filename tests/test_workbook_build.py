@@ -77,22 +77,24 @@ def test_unreadable_covered_files_fail_the_build_and_keep_their_last_good_data(t
     (folder / "PLF_2021_Credits.csv").write_bytes(gzip.compress((SOURCES / "PLF_2021_Credits.csv").read_bytes()))
     (folder / "PLF_2022_Credits_Destination_Nature.csv").write_bytes(ERROR_PAGE)
     (folder / "PLF_2019_PAP.csv").write_bytes(bz2.compress((SOURCES / "PLF_2019_PAP.csv").read_bytes()))
+    (folder / "Credits.csv").write_bytes(b"")  # no exercice known: staged nowhere, still an error
     second = run_build(folder, out)
     assert second.returncode == 1, second.stdout + second.stderr
-    assert "5 source(s) not loaded" in second.stdout
+    assert "6 source(s) not loaded" in second.stdout
     for message in (
         "LFI_2020_Credits.csv: empty file (0 bytes)",
         "PLF_2020_Nomenclature.csv: a zip archive of 1 file(s) (PLF_2020_Nomenclature.csv), not a workbook",
         "PLF_2021_Credits.csv: gzip-compressed bytes, not a table",
         "PLF_2022_Credits_Destination_Nature.csv: an HTML page with no table",
         "PLF_2019_PAP.csv: bzip2-compressed bytes, not a table",
+        "Credits.csv: empty file (0 bytes)",
     ):
         assert message in second.stdout, message
     assert "notes.csv: gzip-compressed bytes" in second.stdout  # still only not loaded
     statuts = dict(_rows(second.database, "SELECT fichier, statut FROM sources"))
     assert {n for n, s in statuts.items() if s == "erreur"} == {
         "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "PLF_2021_Credits.csv",
-        "PLF_2022_Credits_Destination_Nature.csv", "PLF_2019_PAP.csv",
+        "PLF_2022_Credits_Destination_Nature.csv", "PLF_2019_PAP.csv", "Credits.csv",
     }  # fmt: skip
     assert statuts["notes.csv"] == statuts["PLF_2023_Associations.csv"] == "non_reconnu"
     # Their last good data stays.
