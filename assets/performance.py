@@ -153,6 +153,10 @@ def _read_all(
     reads, failures = [], []
     for item in sources:
         if item.error or not item.source.chemin.is_file():
+            if item.error and item.holds("performance"):  # named a performance file, cannot be read at all
+                message = f"{item.source.fichier}: {item.error}"
+                context.log.error(f"not loaded: {message}")
+                failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
         try:
             found = recognise_performance(item.source.chemin, item.source.fichier)

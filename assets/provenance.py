@@ -59,6 +59,10 @@ def sources_table(
         message = (
             item.error or "matches no covered family" if item.famille is None else f"exercice {item.exercice} not built"
         )
+        if item.in_error and item.holds("credits") and item.exercice:  # unreadable, its exercice not built
+            statut, message = "hors_selection", f"exercice {item.exercice} not built"
+        elif item.in_error:  # a covered family that cannot be read at all, staged nowhere
+            statut, message = "erreur", f"{item.source.fichier}: {item.error}"
         read = performance.get(item.source.source_id) or documents.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row
             statut, message = read["statut"], read["message"]
@@ -72,6 +76,7 @@ def sources_table(
                 "format": item.famille,
                 "type_fichier": item.type_fichier,
                 "encodage": item.encodage,
+                "feuille": item.feuille,
                 "exercice": item.exercice,
                 "statut": statut,
                 "message": message,
@@ -145,6 +150,7 @@ def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
         "charge_le": read_at if report.statut == "lu" else None,
         "type_fichier": report.type_fichier,
         "encodage": report.encodage,
+        "feuille": report.feuille,
         "exercice": report.exercice,
         "phases": report.phases,
         "role": "+".join(sorted(roles)) or None,

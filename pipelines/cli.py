@@ -171,16 +171,28 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     not_loaded = [
         i
         for i in items
-        if i.famille is None and not is_performance_header(i.entete) and i.source.source_id not in documents
+        if i.famille is None
+        and not i.in_error
+        and not is_performance_header(i.entete)
+        and i.source.source_id not in documents
     ]
     if not_loaded:
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
             print(f"  - {item.source.fichier}: {header}")
-    errors = [r.message for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
-    errors += _performance_errors(settings.database)
+    reports = [r for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
+    performance_errors = _performance_errors(settings.database)
+    errors = [r.message for r in reports] + list(performance_errors.values())
     errors += [r["message"] for r in documents.values() if r["statut"] == "erreur"]
+    reported = {r.source_id for r in reports} | set(performance_errors) | set(documents)
+    # A covered file that cannot be read at all and that no step staged: a credit file of unknown exercice
+    # (one of a known exercice is staged with it, or is outside --years).
+    errors += [
+        f"{i.source.fichier}: {i.error}"
+        for i in items
+        if i.in_error and i.source.source_id not in reported and not (i.holds("credits") and i.exercice)
+    ]
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
         for message in errors:
@@ -199,20 +211,20 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     return 1 if failed or outcome.failed_steps or errors else 0
 
 
-def _performance_errors(database: Path) -> list[str]:
-    """The errors of the performance files (table ``indicateur_fichiers``), if any."""
+def _performance_errors(database: Path) -> dict[str, str]:
+    """The errors of the performance files (table ``indicateur_fichiers``) by source id, if any."""
     from warehouse.store import reader
 
     if not database.exists():
-        return []
+        return {}
     with reader(database) as connection:
         if not connection.sql(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
         ).fetchall()[0][0]:
-            return []
-        return [
-            m for (m,) in connection.sql("SELECT message FROM indicateur_fichiers WHERE statut = 'erreur'").fetchall()
-        ]
+            return {}
+        return dict(
+            connection.sql("SELECT source_id, message FROM indicateur_fichiers WHERE statut = 'erreur'").fetchall()
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ __all__ = [
     "all_families",
     "best_family",
     "credit_families",
+    "file_name_kind",
     "match_family",
     "nomenclature_families",
     "vocabulary",
@@ -104,6 +105,32 @@ def nomenclature_families() -> tuple[Family, ...]:
 def all_families() -> dict[str, Family]:
     """Every covered family, by id."""
     return {f.id: f for f in (*credit_families(), *nomenclature_families())}
+
+
+@cache
+def file_name_patterns() -> dict[str, tuple[re.Pattern[str], ...]]:
+    """Per kind (``credits``, ``nomenclature``, ``performance``: the TOML file's name), the patterns
+    of the file names of its files (key ``fichiers`` of ``families/<kind>.toml``), case ignored."""
+    patterns = {}
+    for path in sorted((_HERE / "families").glob("*.toml")):
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+        patterns[path.stem] = tuple(re.compile(p, re.IGNORECASE) for p in raw.get("fichiers", ()))
+    return patterns
+
+
+def file_name_kind(fichier: str) -> str | None:
+    """The kind of covered family a file's name (not its folders) says it holds, or None.
+
+    Used only for a file whose bytes cannot be read: a readable file is recognised by its
+    header. The first kind, in the order credits, nomenclature, performance, whose pattern
+    is found in the name wins (``LFI_2020_Credits.csv`` → ``credits``).
+    """
+    name = Path(fichier).name
+    for kind, patterns in file_name_patterns().items():
+        if any(p.search(name) for p in patterns):
+            return kind
+    return None
 
 
 def _load_families(path: Path) -> tuple[Family, ...]:

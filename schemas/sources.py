@@ -20,6 +20,7 @@ class SourcesModel(pa.DataFrameModel):
     lignes: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows read")
     format: str = pa.Field(nullable=True, description="family recognised, null if none")
     charge_le: pl.Datetime = pa.Field(nullable=True, description="time of the last successful read (UTC)")
+    feuille: str = pa.Field(nullable=True, description="the workbook sheet read (visible sheets only); null for a CSV")
     statut: str = pa.Field(isin=STATUTS, description="lu, erreur, non_reconnu, hors_selection")
     message: str = pa.Field(nullable=True, description="the error (file, row, column), or a note")
     lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows kept")

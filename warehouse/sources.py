@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from schemas.catalogue import CatalogueEntry, catalogue
-from schemas.families import FamilyMatch, all_families, best_family, vocabulary
+from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
 from warehouse.tables import RawTable, TableReadError, read_tables
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "SourceFile",
     "discover_sources",
     "download_sources",
+    "expected_kind",
     "recognise",
     "take_inventory",
 ]
@@ -69,6 +70,11 @@ class Recognition:
     @property
     def famille(self) -> str | None:
         return self.match.family.id if self.match else None
+
+    @property
+    def feuille(self) -> str | None:
+        """The sheet read: a workbook's visible sheet, ``tableau <n>`` of an HTML table; None for a CSV."""
+        return self.table.sheet if self.table is not None else None
 
 
 def sha256_of(path: Path) -> str:
@@ -242,8 +248,9 @@ def _exercice_hint(source: SourceFile) -> int | None:
 def recognise(source: SourceFile) -> Recognition:
     """Read ``source`` as a table and find its family from its header (best match).
 
-    For a workbook, the sheet whose header matches best. A file that is not a
-    table, or matches no family, comes back with ``match = None`` and its header.
+    For a workbook, the visible sheet whose header matches best. A file that is not a
+    table (``error`` says why: empty, compressed, an HTML page with no table, a damaged
+    workbook…), or matches no family, comes back with ``match = None`` and its header.
     """
     try:
         tables = read_tables(source.chemin, source.fichier)
@@ -263,7 +270,12 @@ def recognise(source: SourceFile) -> Recognition:
 
 @dataclass(frozen=True)
 class InventoryItem:
-    """One file seen in the sources: what it was recognised as, and its exercice."""
+    """One file seen in the sources: what it was recognised as, and its exercice.
+
+    ``kind``: the kind of its family (``credits``, ``nomenclature``); for a file that
+    cannot be read at all (``error``), the kind its catalogue entry or its name says it
+    holds (:func:`expected_kind`), else None. ``feuille``: the sheet read, for a workbook.
+    """
 
     source: SourceFile
     famille: str | None
@@ -272,26 +284,65 @@ class InventoryItem:
     type_fichier: str | None = None
     encodage: str | None = None
     error: str | None = None
-    kind: str | None = None  # "credits", "nomenclature": the kind of its family
+    kind: str | None = None  # "credits", "nomenclature", "performance": the kind of its family
+    feuille: str | None = None
 
     def holds(self, kind: str) -> bool:
-        """Whether the file is of a family of ``kind``, or was to be and could not be fetched."""
+        """Whether the file is of a family of ``kind``, or was to be and could not be fetched or read."""
         if self.kind is not None:
             return self.kind == kind
         entry = self.source.entree
         return self.error is not None and entry is not None and kind == "credits"
 
+    @property
+    def in_error(self) -> bool:
+        """Whether the file holds a covered family (recognised, catalogued or so named) but could not
+        be fetched or read at all: an error that fails the build, never a file of no covered family."""
+        return self.error is not None and (self.kind is not None or self.source.entree is not None)
+
+
+def expected_kind(source: SourceFile) -> str | None:
+    """The kind of covered family a file is said to hold, for a file whose bytes cannot be read.
+
+    Its catalogue entry's family (the catalogue lists credit files), else its name
+    (``fichiers`` patterns of ``schemas/families/*.toml``: ``LFI_2020_Credits.csv`` →
+    ``credits``), else None (a file of no covered family).
+    """
+    entry = source.entree
+    if entry is not None:
+        family = all_families().get(entry.famille or "")
+        return family.kind if family is not None else "credits"
+    return file_name_kind(source.fichier)
+
+
+def _expected_exercice(source: SourceFile) -> int | None:
+    """The exercice of a file that cannot be read: its catalogue entry's, else the one year in its path."""
+    if source.entree is not None:
+        return source.entree.exercice
+    years = set(_YEAR_IN_NAME.findall(source.fichier))
+    return int(years.pop()) if len(years) == 1 else None
+
 
 def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
-    """Recognise every file and find the exercice of each credit file (cheaply)."""
+    """Recognise every file and find the exercice of each credit file (cheaply).
+
+    A file that cannot be read at all is an item with its ``error``; if its catalogue
+    entry or its name says it holds a covered family, it also has that ``kind`` (and, for
+    credits, the exercice the catalogue or its name gives), so that the build reports it
+    as a source in error (:attr:`InventoryItem.in_error`).
+    """
     from warehouse.credit_files import stated_exercice
 
     items = []
     for source in files:
         found = recognise(source)
         exercice = None
+        kind = found.match.family.kind if found.match else None
         if found.match is not None and found.table is not None:
             exercice = stated_exercice(found.table, found.match, found.exercice_hint)
+        elif found.error is not None:
+            kind = expected_kind(source)
+            exercice = _expected_exercice(source) if kind == "credits" else None
         items.append(
             InventoryItem(
                 source=source,
@@ -301,7 +352,8 @@ def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
                 type_fichier=found.table.format if found.table else None,
                 encodage=found.table.encoding if found.table else None,
                 error=found.error,
-                kind=found.match.family.kind if found.match else None,
+                kind=kind,
+                feuille=found.feuille,
             )
         )
     return items

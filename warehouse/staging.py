@@ -48,6 +48,7 @@ class SourceReport:
     octets: int | None = None
     type_fichier: str | None = None
     encodage: str | None = None
+    feuille: str | None = None  # the workbook sheet read; None for a CSV
     format: str | None = None
     exercice: int | None = None
     phases: list[str] = field(default_factory=list)
@@ -79,6 +80,7 @@ class SourceReport:
             octets=source.octets,
             type_fichier=item.type_fichier,
             encodage=item.encodage,
+            feuille=item.feuille,
             format=item.famille,
             exercice=item.exercice,
             entete=list(item.entete),

@@ -8,29 +8,20 @@ inference, decide what a value is (``shared/cases/B03``, ``B13``, ``B24``).
   UTF-16 with a BOM, else Windows-1252: never Latin-1, which silently corrupts
   ``’ œ – €``; ``shared/cases/B05``), then Polars splits the ``;``-separated
   records (quoted headers may span several physical lines).
-- Excel: python-calamine reads ``.xls`` (BIFF) and ``.xlsx``. Numbers come out
-  as their shortest exact text (``0.123456789012345``, ``2024.0``). Legacy
-  ``.xls`` text stored as UTF-16LE bytes read one byte per character
-  (``P\\x00L\\x00F\\x00``) is decoded as UTF-16LE, never by deleting the NULs.
-  Title rows above the header are skipped and a two-level header (a merged
-  upper level over sub-columns) is joined into one name (``shared/cases/B11``).
+- Workbooks (``.xls``, ``.xlsx``, ``.ods``, an HTML table saved as ``.xls``) and bytes
+  that hold no table at all: :mod:`warehouse.workbooks`.
 """
 
 from __future__ import annotations
 
 import codecs
-import datetime as dt
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from python_calamine import CalamineWorkbook
 
-__all__ = ["RawTable", "TableReadError", "decode_text", "read_tables", "repair_utf16le_bytes"]
-
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP_MAGIC = b"PK\x03\x04"
+__all__ = ["RawTable", "TableReadError", "decode_text", "read_tables"]
 
 
 class TableReadError(ValueError):
@@ -97,38 +88,29 @@ def decode_text(data: bytes) -> tuple[str, str]:
         ) from exc
 
 
-def repair_utf16le_bytes(text: str) -> str:
-    """Decode text that a legacy ``.xls`` stored as UTF-16LE bytes read one byte per character.
-
-    ``'P\\x00L\\x00F\\x00'`` → ``'PLF'``; ``'\\x19 '`` → ``'’'``. Text that is not of that kind
-    is returned unchanged.
-    """
-    if len(text) < 2 or len(text) % 2 or "\x00" not in text:
-        return text
-    odd = text[1::2]
-    if odd.count("\x00") * 2 < len(odd):
-        return text
-    try:
-        return text.encode("latin-1").decode("utf-16-le")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
-
-
 def read_tables(path: Path, display_name: str | None = None) -> list[RawTable]:
-    """Read every table of the file at ``path``: one for a CSV, one per non-empty sheet of a workbook.
+    """Read every table of the file at ``path``: one for a CSV, one per visible non-empty sheet of a workbook.
 
     The format is recognised from the bytes, not the file name (an ``.xlsx`` behind a
-    ``.csv`` name reads as a workbook). Raises :class:`TableReadError` for a file
-    that is not a table.
+    ``.csv`` name reads as a workbook; :func:`warehouse.workbooks.table_format`). Raises
+    :class:`TableReadError` for a file that is not a table (empty, compressed, an HTML
+    page with no table, binary data…).
     """
+    from warehouse.workbooks import WORKBOOK_FORMATS, read_workbook, table_format  # it imports this module
+
     name = display_name or path.name
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head.startswith(_OLE_MAGIC):
-        return _read_workbook(path, name, "xls")
-    if head.startswith(_ZIP_MAGIC):
-        return _read_workbook(path, name, "xlsx")
+    fmt = table_format(path)
+    if fmt in WORKBOOK_FORMATS:
+        return read_workbook(path, name, fmt)
     return [_read_csv(path.read_bytes(), name)]
+
+
+def __getattr__(name: str):
+    if name == "repair_utf16le_bytes":  # moved to warehouse.workbooks, still importable from here
+        from warehouse.workbooks import repair_utf16le_bytes
+
+        return repair_utf16le_bytes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _read_csv(data: bytes, name: str) -> RawTable:
@@ -152,60 +134,12 @@ def _read_csv(data: bytes, name: str) -> RawTable:
     return _table_from_records(name, "csv", encoding, records, header_at=_first_filled(records, 1))
 
 
-def _read_workbook(path: Path, name: str, fmt: str) -> list[RawTable]:
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types
-        raise TableReadError(f"unreadable {fmt} workbook: {exc}") from exc
-    tables = []
-    for sheet_name in workbook.sheet_names:
-        raw = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
-        records = [tuple(_excel_cell(v) for v in row) for row in raw]
-        if not any(any(v is not None for v in r) for r in records):
-            continue
-        header_at = _first_filled(records, 2)
-        table = _table_from_records(name, fmt, None, records, header_at, sheet=sheet_name)
-        tables.append(table)
-    return tables
-
-
-def _excel_cell(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = repair_utf16le_bytes(value)
-        return text if text.strip() else None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    return str(value)
-
-
 def _first_filled(records: list[tuple], min_cells: int) -> int:
     """Index of the first record with at least ``min_cells`` non-empty cells (the header)."""
     for index, record in enumerate(records):
         if sum(1 for v in record if v is not None and str(v).strip()) >= min_cells:
             return index
     return 0
-
-
-def _is_sub_header(header: tuple, candidate: tuple) -> bool:
-    """Whether ``candidate`` is the lower level of a two-level header (``shared/cases/B11``)."""
-    filled = [v for v in candidate if v is not None]
-    if not filled or any(_looks_numeric(v) for v in filled):
-        return False
-    return any(h is None and c is not None for h, c in zip(header, candidate, strict=False))
-
-
-def _looks_numeric(value: str) -> bool:
-    try:
-        float(value.replace(",", ".").replace(" ", ""))
-    except ValueError:
-        return False
-    return True
 
 
 def _table_from_records(
@@ -221,16 +155,6 @@ def _table_from_records(
     header_cells = list(records[header_at])
     data_start = header_at + 1
     header_rows = 1
-    if fmt != "csv" and data_start < len(records) and _is_sub_header(records[header_at], records[data_start]):
-        upper, current = [], None
-        for cell in header_cells:
-            current = cell if cell is not None else current
-            upper.append(current)
-        lower = records[data_start]
-        header_cells = [
-            " ".join(p for p in (u, lw) if p) if lw else (u or "") for u, lw in zip(upper, lower, strict=False)
-        ]
-        data_start, header_rows = data_start + 1, 2
     header = [(h or "").strip() for h in header_cells]
     width = len(header)
     rows = [_pad(list(r), width) for r in records[data_start:]]

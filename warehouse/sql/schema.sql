@@ -46,5 +46,8 @@ CREATE TABLE IF NOT EXISTS sources (
     titres_corriges            INTEGER,
     controle_totaux            VARCHAR,
     entete                     VARCHAR,
-    vu_le                      TIMESTAMP NOT NULL
+    vu_le                      TIMESTAMP NOT NULL,
+    feuille                    VARCHAR
 );
+-- Warehouses built before the column existed gain it (null until their files are read again).
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS feuille VARCHAR;

@@ -1,0 +1,266 @@
+"""Workbooks are more than cells (issue 7, item 7; cases B32, B33) and unreadable is not unknown (item 9).
+
+Every test reads through the real reading code: ``warehouse.tables.read_tables`` and
+``warehouse.sources.recognise`` / ``take_inventory``.
+"""
+
+import bz2
+import gzip
+import json
+import shutil
+import zipfile
+
+import pytest
+
+from schemas.families import file_name_kind
+from tests.conftest import CASES, SOURCES
+from tests.workbook_files import Sheet, write_xlsx
+from warehouse.credit_files import read_credit_table
+from warehouse.sources import discover_sources, recognise, take_inventory
+from warehouse.tables import TableReadError, read_tables
+from warehouse.workbooks import html_encoding, table_format
+
+HEADER = ["exercice", "loi", "typeBudget", "ministere", "mission", "programme", "action", "sous-action",
+          "categorie", "titre", "ae", "cp"]  # fmt: skip
+ERROR_PAGE = b"<!DOCTYPE html><html><head><title>503</title></head><body><h1>Service Unavailable</h1></body></html>"
+
+
+def _case_source(case):
+    """The input file of a case, as the build discovers it (its ``expected.json`` aside)."""
+    (source,) = [s for s in discover_sources(CASES / case) if s.fichier != "expected.json"]
+    return source
+
+
+def _credit_rows(case):
+    """The credit lines of a case's input, recognised and read as the build does."""
+    source = _case_source(case)
+    found = recognise(source)
+    assert found.match is not None, found.error
+    read = read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    columns = ["exercice", "phase", "code_programme", "code_action", "code_categorie", "ae", "cp"]
+    rows = [[str(v) if v is not None else None for v in r] for r in read.lines.select(columns).iter_rows()]
+    return found, columns, rows
+
+
+@pytest.mark.parametrize("case", ["B32", "B33"])
+def test_cases_b32_b33_read_as_their_expected_credit_rows(case):
+    expected = json.loads(next((CASES / case).glob("expected.json")).read_text())
+    found, columns, rows = _credit_rows(case)
+    assert columns == expected["columns"]
+    assert rows == expected["rows"]
+    assert found.match.family.id == "credits_codes"
+
+
+def test_case_b32_an_xls_that_is_an_html_table():
+    (table,) = read_tables(CASES / "B32" / "PLF_2023_credits.xls")
+    assert (table.format, table.sheet, table.header) == ("html", "tableau 1", HEADER)
+    assert [r[6] for r in table.rows] == ["352-01", "352-02"]
+    assert [r[10:] for r in table.rows] == [["1000", "2000"], ["3000", "3000"]]
+    assert table.rows[0][7] is None  # an empty <td> is an empty cell
+    assert recognise(_case_source("B32")).feuille == "tableau 1"
+
+
+def test_case_b33_hidden_sheets_are_not_data():
+    tables = read_tables(CASES / "B33" / "PLF_2023_credits.xlsx")
+    assert [t.sheet for t in tables] == ["Credits"]  # the hidden `Ancien` is not read
+    assert not any(v in ("999999.0", "888888.0") for r in tables[0].rows for v in r)
+    source = _case_source("B33")
+    found = recognise(source)
+    assert (found.feuille, found.table.format) == ("Credits", "xlsx")
+    (item,) = take_inventory([source])
+    assert (item.feuille, item.famille, item.exercice) == ("Credits", "credits_codes", 2023)
+
+
+def test_a_workbook_whose_only_data_is_hidden_is_refused(tmp_path):
+    path = write_xlsx(
+        tmp_path / "PLF_2023_credits.xlsx",
+        [Sheet("Vide", []), Sheet("Ancien", [HEADER, [2023, "PLF"] + [1] * 10], state="veryHidden")],
+    )
+    with pytest.raises(TableReadError, match="no visible sheet holds data"):
+        read_tables(path)
+
+
+def test_html_table_in_windows_1252_with_spans_and_excel_numbers(tmp_path):
+    """An Excel 'web page' save: cp1252 stated by http-equiv, x:num stored numbers, colspan, rowspan, <br>."""
+    page = (
+        '<html xmlns:x="urn:schemas-microsoft-com:office:excel"><head>'
+        '<meta http-equiv=Content-Type content="text/html; charset=windows-1252"></head><body>'
+        "<table><tr><td colspan=4>Crédits 2023 – données fictives</td></tr>"
+        "<tr><th rowspan=2>Programme</th><th rowspan=2>Libellé</th><th colspan=2>Autorisations d’engagement</th></tr>"
+        "<tr><th>LFI 2023</th><th>PLF 2024</th></tr>"
+        "<tr><td rowspan=2>352</td><td>Équipe d’intervention<br>numérique</td>"
+        '<td x:num="1234.5">1 235</td><td x:num>12</td></tr>'
+        "<tr><td>Œuvres</td><td>7,5</td><td>8</td></tr></table></body></html>"
+    ).encode("cp1252")
+    path = tmp_path / "export.xls"
+    path.write_bytes(page)
+    assert html_encoding(page) == "cp1252"
+    (table,) = read_tables(path)
+    assert table.header_row_count == 2
+    assert table.header == [
+        "Programme", "Libellé", "Autorisations d’engagement LFI 2023", "Autorisations d’engagement PLF 2024",
+    ]  # fmt: skip
+    assert table.rows == [
+        ["352", "Équipe d’intervention\nnumérique", "1234.5", "12"],  # x:num, not the displayed "1 235"
+        [None, "Œuvres", "7,5", "8"],  # a number spanning data rows is not copied into the next row
+    ]
+
+
+def test_html_meta_charset_latin_1_means_windows_1252(tmp_path):
+    page = '<html><head><meta charset="ISO-8859-1"></head><table><tr><td>a</td><td>b’</td></tr>'
+    page += "<tr><td>1</td><td>2 €</td></tr></table></html>"
+    path = tmp_path / "t.xls"
+    path.write_bytes(page.encode("cp1252"))
+    (table,) = read_tables(path)
+    assert table.header == ["a", "b’"] and table.rows == [["1", "2 €"]]
+
+
+def test_a_formula_without_a_cached_value_is_an_error_naming_the_cell(tmp_path):
+    rows = [HEADER, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1000, 2000],
+            [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 21, 2, 3000]]  # fmt: skip
+    cached = write_xlsx(tmp_path / "cached.xlsx", [Sheet("Credits", rows, formulas={"L3": ("K3*1", 3000)})])
+    (table,) = read_tables(cached)
+    assert table.rows[1][11] == "3000.0"  # the value the spreadsheet saved with the formula
+    uncached = write_xlsx(tmp_path / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows, formulas={"L3": "K3*1"})])
+    with pytest.raises(TableReadError, match=r"feuille 'Credits', cellule L3: formula =K3\*1 has no cached value"):
+        read_tables(uncached)
+    # In a hidden sheet it is no data, hence no error.
+    hidden = write_xlsx(
+        tmp_path / "hidden.xlsx", [Sheet("Credits", rows[:2]), Sheet("Calc", [["x"]], {"B1": "A1"}, state="hidden")]
+    )
+    assert [t.sheet for t in read_tables(hidden)] == ["Credits"]
+
+
+def test_merged_header_ranges_read_as_excel_shows_them(tmp_path):
+    rows = [
+        ["Crédits par programme"],
+        [],
+        ["Mission", "Programme", "Autorisations d'engagement", None, "Crédits de paiement", None],
+        [None, None, "LFI 2024", "PLF 2025", "LFI 2024", "PLF 2025"],
+        ["Travail et emploi", 102, 100, 110, 90, 95],
+        [None, 103, 200, 190, 210, 205],
+        ["Culture", 131, 300, None, 7, 8],
+    ]
+    merges = ["A1:F1", "A3:A4", "B3:B4", "C3:D3", "E3:F3", "A5:A6", "C7:D7"]
+    (table,) = read_tables(write_xlsx(tmp_path / "m.xlsx", [Sheet("Feuil1", rows, merges=merges)]))
+    assert table.header_row_count == 2
+    assert table.header == [
+        "Mission", "Programme", "Autorisations d'engagement LFI 2024", "Autorisations d'engagement PLF 2025",
+        "Crédits de paiement LFI 2024", "Crédits de paiement PLF 2025",
+    ]  # fmt: skip
+    assert table.to_frame().columns[2:] == ["ae_lfi_2024", "ae_plf_2025", "cp_lfi_2024", "cp_plf_2025"]
+    assert [r[0] for r in table.rows] == ["Travail et emploi", "Travail et emploi", "Culture"]  # text fills its range
+    assert table.rows[2][2:4] == ["300.0", None]  # a merged number stays in its first cell, as Excel sums it
+
+
+def test_a_zip_bomb_like_workbook_is_refused_before_it_is_opened(tmp_path):
+    path = write_xlsx(
+        tmp_path / "PLF_2023_Credits.xlsx", [Sheet("Credits", [HEADER])], extra={"xl/media/image1.bin": bytes(40 << 20)}
+    )
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(TableReadError, match=r"member 'xl/media/image1.bin' inflates \d+ times .*zip bomb"):
+        read_tables(path)
+
+
+def test_size_limits_are_set_by_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUDGET_MAX_UNZIPPED_MB", "0.001")
+    with pytest.raises(TableReadError, match=r"would unzip to .* over the limit .*BUDGET_MAX_UNZIPPED_MB"):
+        read_tables(CASES / "B33" / "PLF_2023_credits.xlsx")
+    monkeypatch.delenv("BUDGET_MAX_UNZIPPED_MB")
+    monkeypatch.setenv("BUDGET_MAX_FILE_MB", "0.1")
+    for path in (SOURCES / "2024_PLF" / "PLF2024-credits.xls", CASES / "B33" / "PLF_2023_credits.xlsx"):
+        if path.stat().st_size > 0.1 * (1 << 20):
+            with pytest.raises(TableReadError, match=r"refused: .* MiB on disk, over the limit .*BUDGET_MAX_FILE_MB"):
+                read_tables(path)
+        else:
+            assert read_tables(path)
+
+
+def _unreadable(tmp_path):
+    """Bytes that hold no table, by name: (bytes, what the error says)."""
+    xlsx = (CASES / "B33" / "PLF_2023_credits.xlsx").read_bytes()
+    xls = (SOURCES / "2024_PLF" / "PLF2024-credits.xls").read_bytes()
+    csv = (SOURCES / "LFI_2020_Credits.csv").read_bytes()
+    zipped = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("LFI_2020_Credits.csv", csv)
+    return {
+        "empty": (b"", "empty file"),
+        "blank": (b"\xef\xbb\xbf \r\n\r\n", "empty file"),
+        "gzip": (gzip.compress(csv), "gzip-compressed"),
+        "bzip2": (bz2.compress(csv), "bzip2-compressed"),
+        "zip of a csv": (zipped.read_bytes(), r"a zip archive of 1 file\(s\) \(LFI_2020_Credits.csv\), not a workbook"),
+        "truncated xlsx": (xlsx[: len(xlsx) // 2], "damaged or truncated zip"),
+        "truncated xls": (xls[:30000], "unreadable xls workbook"),
+        "error page": (ERROR_PAGE, "an HTML page with no table"),
+        "binary": (bytes(range(256)) * 20, "binary data, not text"),
+        "pdf": (b"%PDF-1.7\n%\xe2\xe3\n1 0 obj", "a PDF document"),
+        "spreadsheetml": (
+            b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"></Workbook>',
+            r"Excel 2003 XML",
+        ),
+    }
+
+
+def test_bytes_that_hold_no_table_are_refused_with_the_reason(tmp_path):
+    for kind, (data, reason) in _unreadable(tmp_path).items():
+        path = tmp_path / f"{kind}.csv"
+        path.write_bytes(data)
+        with pytest.raises(TableReadError, match=reason):
+            read_tables(path)
+            pytest.fail(kind)
+    # A header with no rows is a readable table (PLF_2023_Associations.csv).
+    (table,) = read_tables(SOURCES / "PLF_2023_Associations.csv")
+    assert table.header[:2] == ["recordid", "_record_id"] and table.rows == []
+
+
+def test_every_real_file_is_a_table():
+    for path in sorted(p for p in SOURCES.rglob("*") if p.is_file()):
+        assert table_format(path) in ("xls", "xlsx", "text"), path
+
+
+def test_unreadable_is_an_error_where_the_catalogue_or_the_name_says_covered(tmp_path):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    data = _unreadable(tmp_path)
+    (folder / "LFI_2020_Credits.csv").write_bytes(b"")  # catalogued (by name)
+    (folder / "PLF_2030_Credits.csv").write_bytes(data["gzip"][0])  # named so
+    (folder / "plf_2030_credits.xls").write_bytes(ERROR_PAGE)
+    (folder / "PLF_2031_Nomenclature.xlsx").write_bytes(data["truncated xlsx"][0])
+    (folder / "RAP_2031.csv").write_bytes(data["binary"][0])
+    (folder / "notes.csv").write_bytes(data["gzip"][0])  # the same junk under names of no covered family
+    (folder / "page.xls").write_bytes(ERROR_PAGE)
+    shutil.copy(SOURCES / "PLF_2023_Associations.csv", folder)
+    items = {i.source.fichier: i for i in take_inventory(discover_sources(folder))}
+    in_error = {name: (i.kind, i.exercice) for name, i in items.items() if i.in_error}
+    assert in_error == {
+        "LFI_2020_Credits.csv": ("credits", 2020),
+        "PLF_2030_Credits.csv": ("credits", 2030),
+        "plf_2030_credits.xls": ("credits", 2030),
+        "PLF_2031_Nomenclature.xlsx": ("nomenclature", None),
+        "RAP_2031.csv": ("performance", None),
+    }
+    assert items["LFI_2020_Credits.csv"].holds("credits") and items["RAP_2031.csv"].holds("performance")
+    for name in ("notes.csv", "page.xls", "PLF_2023_Associations.csv"):
+        assert items[name].kind is None and not items[name].in_error, name
+    assert "gzip" in items["notes.csv"].error and items["PLF_2023_Associations.csv"].error is None
+
+
+def test_the_file_name_patterns_name_every_real_covered_file():
+    """The `fichiers` patterns of the families' TOML give every real file the kind its header gives it."""
+    for source in discover_sources(SOURCES):
+        found = recognise(source)
+        if found.match is not None:
+            assert file_name_kind(source.fichier) == found.match.family.kind, source.fichier
+    assert file_name_kind("PLF_2019_PAP.csv") == file_name_kind("Performance_Depense.csv") == "performance"
+    assert file_name_kind("documents/RAP_2021_P352_presentation_strategique.txt") is None
+    assert file_name_kind("LFI_2020_ETPT.csv") is None and file_name_kind("PLF_2023_Associations.csv") is None
+
+
+def test_an_xhtml_page_declaring_its_encoding_reads(tmp_path):
+    page = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><body>'
+    page += "<table><tr><th>programme</th><th>libellé</th></tr><tr><td>352</td><td>Numérique</td></tr></table>"
+    path = tmp_path / "export.xls"
+    path.write_bytes((page + "</body></html>").encode())
+    (table,) = read_tables(path)
+    assert (table.format, table.header, table.rows) == ("html", ["programme", "libellé"], [["352", "Numérique"]])
