@@ -8,7 +8,8 @@ import pytest
 
 from schemas.amounts import parse_amount
 from tests.conftest import CASES, SOURCES
-from warehouse.tables import decode_text, read_tables, repair_utf16le_bytes
+from warehouse.csv_files import decode_text
+from warehouse.tables import read_tables, repair_utf16le_bytes
 
 
 def test_case_b05_windows_1252_is_not_read_as_latin_1():
