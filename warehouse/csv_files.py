@@ -100,6 +100,7 @@ class _FallbackState:
         self.lines: set[int] = set()
         self.base = 0  # file offset of the first byte of the decoder's current input
         self.line_start = 0  # file offset of the line the current input starts in
+        self.newlines = 0  # line breaks before the decoder's current input
 
 
 _local = threading.local()
@@ -114,9 +115,8 @@ def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
     try:
         text = bytes(bad).decode("cp1252")
     except UnicodeDecodeError:
-        raise TableReadError(
-            f"byte {state.base + error.start}: {bytes(bad)!r} is neither UTF-8 nor Windows-1252"
-        ) from None
+        line = state.newlines + error.object.count(b"\n", 0, error.start) + 1
+        raise TableReadError(f"line {line}: byte {bytes(bad)!r} is neither UTF-8 nor Windows-1252") from None
     state.invalid_bytes += len(bad)
     newline = error.object.rfind(b"\n", 0, error.start)
     state.lines.add(state.base + newline + 1 if newline >= 0 else state.line_start)
@@ -174,6 +174,7 @@ def _transcode(source: BinaryIO, sink: BinaryIO) -> _Decoded:
         while chunk := source.read(_CHUNK):
             state.base = offset - len(decoder.buffer)
             out.write(decoder.decode(chunk))
+            state.newlines += chunk.count(b"\n")
             high_bytes += len(chunk.translate(None, _ASCII))
             newline = chunk.rfind(b"\n")
             if newline >= 0:
@@ -287,8 +288,8 @@ def read_csv_table(path: Path, name: str) -> RawTable:
     limit = max_file_bytes()
     if size > limit:
         raise TableReadError(
-            f"{name}: {size / (1 << 20):.1f} MiB ({size} bytes), above the limit of {limit / (1 << 20):g} MiB "
-            f"(set {MAX_FILE_MB_VARIABLE} to read larger files)"
+            f"{name}: {size} bytes ({size / (1 << 20):.1f} MiB), above the limit of {limit} bytes "
+            f"({limit / (1 << 20):.1f} MiB; {MAX_FILE_MB_VARIABLE} sets it in MiB)"
         )
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
