@@ -93,10 +93,9 @@ def max_file_bytes() -> int:
 
 
 class _FallbackState:
-    """What the Windows-1252 fallback decoded in one file: bytes, and lines (by the offset of their start)."""
+    """The lines (by the offset of their start) where the Windows-1252 fallback decoded bytes."""
 
     def __init__(self) -> None:
-        self.invalid_bytes = 0
         self.lines: set[int] = set()
         self.base = 0  # file offset of the first byte of the decoder's current input
         self.line_start = 0  # file offset of the line the current input starts in
@@ -117,7 +116,6 @@ def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
     except UnicodeDecodeError:
         line = state.newlines + error.object.count(b"\n", 0, error.start) + 1
         raise TableReadError(f"line {line}: byte {bytes(bad)!r} is neither UTF-8 nor Windows-1252") from None
-    state.invalid_bytes += len(bad)
     newline = error.object.rfind(b"\n", 0, error.start)
     state.lines.add(state.base + newline + 1 if newline >= 0 else state.line_start)
     return text, error.end
@@ -130,20 +128,33 @@ codecs.register_error(_HANDLER, _cp1252_fallback)
 class _Decoded:
     encoding: str
     lignes_recodees: int = 0
+    plain: bool = False  # no quote and no \x1f in the text: every line is one record
 
 
 class _LineEnds:
-    """Writes text as UTF-8 with ``\\r\\n`` and lone ``\\r`` turned into ``\\n``, across chunk boundaries."""
+    """Writes UTF-8 with ``\\r\\n`` and lone ``\\r`` turned into ``\\n`` (across chunk boundaries).
+
+    Notes whether the text holds a quote or a ``\\x1f`` (see :func:`_field_counts`).
+    """
 
     def __init__(self, sink: BinaryIO) -> None:
-        self.sink, self.pending_cr = sink, False
+        self.sink = sink
+        self.reset()
 
-    def write(self, text: str) -> None:
+    def reset(self) -> None:
+        self.sink.seek(0)
+        self.sink.truncate()
+        self.pending_cr, self.plain = False, True
+
+    def write(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         if self.pending_cr:
-            text, self.pending_cr = "\r" + text, False
-        if text.endswith("\r"):
-            text, self.pending_cr = text[:-1], True
-        self.sink.write(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"))
+            data, self.pending_cr = b"\r" + data, False
+        if data.endswith(b"\r"):
+            data, self.pending_cr = data[:-1], True
+        self.plain = self.plain and b'"' not in data and b"\x1f" not in data
+        self.sink.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
 
     def close(self) -> None:
         if self.pending_cr:
@@ -152,30 +163,77 @@ class _LineEnds:
 
 
 def _transcode(source: BinaryIO, sink: BinaryIO) -> _Decoded:
-    """Stream ``source`` into ``sink`` as UTF-8 (line ends ``\\n``); return the encoding found."""
+    """Stream ``source`` into ``sink`` as UTF-8 (line ends ``\\n``); return the encoding found.
+
+    A first pass counts, with the C decoder, the byte sequences that are not UTF-8 and
+    the valid multi-byte characters; a UTF-8 file is written in that same pass. Else a
+    second pass decodes the file as Windows-1252, or as UTF-8 with the bytes that are
+    not decoded one by one as Windows-1252 (the Python error handler then runs once
+    per stray sequence, not per byte of the file).
+    """
+    out = _LineEnds(sink)
+    decoded = _decode(source, out)
+    decoded.plain = out.plain
+    return decoded
+
+
+def _decode(source: BinaryIO, out: _LineEnds) -> _Decoded:
     head = source.read(4096)
     boms = 0
     while head[boms * 3 : boms * 3 + 3] == codecs.BOM_UTF8:
         boms += 1
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _transcode_strict(source, sink, "utf-16", 0)
+        return _transcode_strict(source, out, "utf-16", 0)
     sample = head[:2000]
     if sample and sample[1::2].count(0) > len(sample) // 4:
-        return _transcode_strict(source, sink, "utf-16-le", 0)
+        return _transcode_strict(source, out, "utf-16-le", 0)
     start = boms * 3
+    invalid, multibyte, high_bytes = _scan_utf8(source, out, start)
+    suffix = "-sig" * boms
+    if not invalid:
+        return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
+    out.reset()
+    if multibyte <= invalid:
+        return _transcode_strict(source, out, "cp1252", start)
+    return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
+
+
+def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, int]:
+    """(invalid UTF-8 sequences, valid multi-byte characters, bytes above 127) from ``start``.
+
+    Writes the bytes to ``out`` while no invalid sequence has been met.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    source.seek(start)
+    invalid = multibyte = high_bytes = 0
+    while True:
+        chunk = source.read(_CHUNK)
+        text = decoder.decode(chunk, final=not chunk)
+        high = len(chunk.translate(None, _ASCII))
+        replaced = text.count("\ufffd") - chunk.count(b"\xef\xbf\xbd")
+        high_bytes, invalid = high_bytes + high, invalid + replaced
+        multibyte += len(text) - (len(chunk) - high) - replaced
+        if not invalid:
+            out.write(chunk)
+        if not chunk:
+            break
+    out.close()
+    return invalid, multibyte, high_bytes
+
+
+def _transcode_mixed(source: BinaryIO, out: _LineEnds, start: int) -> int:
+    """Decode UTF-8 with each invalid sequence as Windows-1252; return the number of lines holding one."""
     state = _FallbackState()
     state.base = state.line_start = start
     _local.state = state
     decoder = codecs.getincrementaldecoder("utf-8")(_HANDLER)
-    out = _LineEnds(sink)
     source.seek(start)
-    offset, high_bytes = start, 0
+    offset = start
     try:
         while chunk := source.read(_CHUNK):
             state.base = offset - len(decoder.buffer)
             out.write(decoder.decode(chunk))
             state.newlines += chunk.count(b"\n")
-            high_bytes += len(chunk.translate(None, _ASCII))
             newline = chunk.rfind(b"\n")
             if newline >= 0:
                 state.line_start = offset + newline + 1
@@ -185,30 +243,23 @@ def _transcode(source: BinaryIO, sink: BinaryIO) -> _Decoded:
         out.close()
     finally:
         del _local.state
-    suffix = "-sig" * boms
-    if not state.invalid_bytes:
-        return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
-    if high_bytes - state.invalid_bytes > state.invalid_bytes:
-        return _Decoded("utf-8" + suffix, lignes_recodees=len(state.lines))
-    if high_bytes == state.invalid_bytes:  # no valid multi-byte sequence: the output is already cp1252
-        return _Decoded("cp1252")
-    sink.seek(0)
-    sink.truncate()
-    return _transcode_strict(source, sink, "cp1252", start)
+    return len(state.lines)
 
 
-def _transcode_strict(source: BinaryIO, sink: BinaryIO, encoding: str, start: int) -> _Decoded:
+def _transcode_strict(source: BinaryIO, out: _LineEnds, encoding: str, start: int) -> _Decoded:
     source.seek(start)
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    out = _LineEnds(sink)
-    offset = start
+    lines = 1
     try:
         while chunk := source.read(_CHUNK):
-            out.write(decoder.decode(chunk))
-            offset += len(chunk)
+            text = decoder.decode(chunk)
+            out.write(text)
+            lines += text.count("\n")
         out.write(decoder.decode(b"", final=True))
     except UnicodeDecodeError as exc:
-        raise TableReadError(f"not {encoding} (near byte {offset + exc.start}: {exc.reason})") from exc
+        line = lines + exc.object[: exc.start].decode(encoding, "replace").count("\n")
+        bad = bytes(exc.object[exc.start : exc.end])
+        raise TableReadError(f"line {line}: byte {bad!r} is not {encoding} ({exc.reason})") from exc
     out.close()
     return _Decoded(encoding)
 
@@ -311,19 +362,31 @@ def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     header_at = _find_header(records, 1 if hint else 0)
     try:
-        counts, frame = _records(path, separator)
+        counts, frame = _records(path, separator, decoded.plain)
     except csv.Error as exc:
         raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
-    # Polars skips empty lines, csv gives them as []: the header's place among non-empty records.
-    header_row = sum(1 for r in records[:header_at] if r)
-    return _table(name, decoded, frame, counts, header_row, preamble=header_at)
+    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
-def _records(path: Path, separator: str) -> tuple[pl.Series, pl.DataFrame]:
-    """The field count of every non-empty record (``csv``), and its cells (Polars), columns ``c0…``."""
+def _field_counts(path: Path, separator: str, plain: bool) -> pl.Series:
+    """The field count of every record (0 for an empty line).
+
+    With no quote in the file (``plain``) a record is a line: Polars counts its separators.
+    Else Python's ``csv`` module (C code) parses the records.
+    """
+    if plain:
+        lines = pl.scan_csv(
+            path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
+        )
+        count = pl.col("line").str.count_matches(separator, literal=True).cast(pl.Int32) + 1
+        return lines.select(count.fill_null(0).alias("n")).collect()["n"]
     with open(path, encoding="utf-8", newline="") as handle:
-        counts = pl.Series("n", map(len, csv.reader(handle, delimiter=separator)), dtype=pl.Int32)
-    counts = counts.filter(counts > 0)
+        return pl.Series("n", map(len, csv.reader(handle, delimiter=separator)), dtype=pl.Int32)
+
+
+def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
+    """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``."""
+    counts = _field_counts(path, separator, plain)
     width = int(counts.max() or 1)
     schema = {f"c{i}": pl.String for i in range(width)}
     try:
@@ -334,7 +397,6 @@ def _records(path: Path, separator: str) -> tuple[pl.Series, pl.DataFrame]:
             infer_schema=False,
             schema=schema,
             missing_columns="insert",
-            empty_string_is_null=False,
             raise_if_empty=False,
         )
         if frame.height == counts.len():
@@ -345,15 +407,15 @@ def _records(path: Path, separator: str) -> tuple[pl.Series, pl.DataFrame]:
 
 
 def _records_by_csv(path: Path, separator: str, width: int) -> pl.DataFrame:
-    """The cells of every non-empty record read by ``csv`` alone, in chunks (quoting Polars refuses)."""
+    """The cells of every record read by ``csv`` alone, in chunks (quoting Polars refuses)."""
     frames = []
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = filter(None, csv.reader(handle, delimiter=separator))
+        reader = csv.reader(handle, delimiter=separator)
         while chunk := list(islice(reader, _FALLBACK_CHUNK_ROWS)):
             lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
             frames.append(
                 pl.select(
-                    pl.lit(lists).list.get(i, null_on_oob=True).fill_null("").alias(f"c{i}") for i in range(width)
+                    pl.lit(lists).list.get(i, null_on_oob=True).replace("", None).alias(f"c{i}") for i in range(width)
                 )
             )
     return pl.concat(frames) if frames else pl.DataFrame(schema={f"c{i}": pl.String for i in range(width)})
@@ -363,24 +425,30 @@ def _table(
     name: str, decoded: _Decoded, frame: pl.DataFrame, counts: pl.Series, header_row: int, preamble: int
 ) -> RawTable:
     columns = frame.columns
-    header_cells = list(frame.row(header_row))
+    header_cells = [cell or "" for cell in frame.row(header_row)]
     header_fields = int(counts[header_row])
     named = _width(header_cells[:header_fields])
-    data = frame.slice(header_row + 1).with_columns(counts.slice(header_row + 1).alias("_n"))
+    data = frame.slice(header_row + 1)  # a view: no column is added to it, which would copy it
 
     def filled(column: str) -> pl.Expr:
-        return pl.col(column).str.strip_chars() != ""
+        return pl.col(column).str.contains(r"\S").fill_null(False)
 
-    blank = ~pl.any_horizontal(filled(c) for c in columns)
     extra = columns[header_fields:]
-    beyond = pl.any_horizontal(filled(c) for c in extra) if extra else pl.lit(False)
-    irregular = (~blank & (pl.col("_n") < named)) | beyond
-    found = data.with_row_index("ligne", offset=1).filter(irregular).select("ligne", "_n")
-    lignes_irregulieres = [(int(ligne), int(n)) for ligne, n in found.iter_rows()]
+    flags = data.select(
+        blank=~pl.any_horizontal(filled(c) for c in columns),
+        beyond=pl.any_horizontal(filled(c) for c in extra) if extra else pl.repeat(False, data.height),
+    )
+    fields = counts.slice(header_row + 1)
+    irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
+    lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
 
     kept = columns[:header_fields]
-    cells = data.select(pl.when(filled(c)).then(pl.col(c)).otherwise(None).alias(c) for c in kept)
-    header = [(h or "").strip() for h in header_cells[:header_fields]]
+    # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten.
+    blanks = data.select((pl.col(c).is_not_null() & ~filled(c)).any() for c in kept).row(0) if kept else ()
+    cells = data.select(
+        pl.when(filled(c)).then(pl.col(c)).alias(c) if b else pl.col(c) for c, b in zip(kept, blanks, strict=True)
+    )
+    header = [h.strip() for h in header_cells[:header_fields]]
     # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them).
     nulls = cells.null_count().row(0) if cells.width else ()
     keep = len(header)

@@ -262,3 +262,16 @@ def test_files_above_the_size_limit_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("BUDGET_MAX_FILE_MB", "beaucoup")
     with pytest.raises(TableReadError, match="BUDGET_MAX_FILE_MB"):
         read_tables(path)
+
+
+def test_a_byte_of_no_encoding_is_an_error_naming_the_line(tmp_path):
+    from warehouse.tables import TableReadError
+
+    with pytest.raises(TableReadError, match=r"^inconnu.csv: line 3: byte b'\\x81' is not cp1252"):
+        read_tables(_write(tmp_path, b"a;b\nd\xe9pense;1\n\x81;2\n", "inconnu.csv"))
+
+
+def test_empty_lines_after_the_header_are_blank_data_lines(tmp_path):
+    (table,) = read_tables(_write(tmp_path, b"a;b\r\n\r\n1;2\r\n\r\n"))
+    assert table.rows == [[None, None], ["1", "2"], [None, None]]
+    assert table.lignes_irregulieres == []
