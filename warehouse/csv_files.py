@@ -14,11 +14,12 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   never Latin-1, which silently corrupts ``’ œ – €`` (``B05``). The real cp1252
   files hold a few byte runs that happen to be valid UTF-8 (``é\\xa0»`` reads as
   ``頻``), hence a share and not "any valid sequence". Line ends become ``\\n``.
-- **Separator**: among ``;`` ``,`` tab ``|``, the one whose field count (above 1) is
-  the same on the largest share (at least half) of the first 200 non-blank records;
-  a first line ``sep=X`` (Excel's hint) states it. With none, the file has one column.
+- **Separator**: among ``;`` ``,`` tab ``|``, the one whose most frequent field count
+  above 1 is that of the largest share (at least half) of the first 200 non-blank
+  records; a first line ``sep=X`` (Excel's hint) states it. With none, one column.
 - **Header**: the first record with at least two filled cells that reaches the usual
-  width of the records (the most frequent index of the last filled cell). The lines
+  width of the records (the most frequent index of the last filled cell among records
+  wider than one cell, so that title lines do not count). The lines
   above it (titles, blank lines, ``sep=;``) are set aside and counted
   (``lignes_preambule``).
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
@@ -298,11 +299,12 @@ def _choose_separator(sample: str) -> str | None:
     best: tuple[tuple[float, int], str] | None = None
     for separator in SEPARATORS:
         counts = [len(r) for r in _sample_records(sample, separator) if _filled(r)]
-        if not counts:
+        several = Counter(n for n in counts if n > 1)
+        if not several:
             continue
-        count, times = Counter(counts).most_common(1)[0]
+        count, times = several.most_common(1)[0]
         share = times / len(counts)
-        if count > 1 and share >= 0.5 and (best is None or (share, count) > best[0]):
+        if share >= 0.5 and (best is None or (share, count) > best[0]):
             best = ((share, count), separator)
     return best[1] if best else None
 
@@ -312,7 +314,7 @@ def _find_header(records: list[list[str]], first: int) -> int:
     widths = [_width(r) for r in records[first:] if _filled(r)]
     if not widths:
         return first
-    usual = Counter(widths).most_common(1)[0][0]
+    usual = Counter(w for w in widths if w > 1 or max(widths) == 1).most_common(1)[0][0]
     needed = min(2, usual)
     for index in range(first, len(records)):
         record = records[index]

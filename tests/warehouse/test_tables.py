@@ -275,3 +275,42 @@ def test_empty_lines_after_the_header_are_blank_data_lines(tmp_path):
     (table,) = read_tables(_write(tmp_path, b"a;b\r\n\r\n1;2\r\n\r\n"))
     assert table.rows == [[None, None], ["1", "2"], [None, None]]
     assert table.lignes_irregulieres == []
+
+
+_CELLS = ["", "352", "1 234,56", "-12.5", "Équipe d’intervention", "œuvre – 10 €", "a;b", "x,y", "p|q", "t\tu",
+          'il dit "oui"', "deux\nlignes", "  marges  "]  # fmt: skip
+_NAMES = ["exercice", "Code Programme", "Libellé", "AE", "CP", "catégorie", "titre", "sous-action"]
+
+
+def _render(rng, separator, encoding, eol):
+    """A random table, its preamble and its bytes: separators, quotes and line breaks inside cells."""
+    width = rng.randint(2, 7)
+    header = rng.sample(_NAMES, width)
+    rows = [[rng.choice(_CELLS) for _ in range(width)] for _ in range(rng.randint(0, 25))]
+    preamble = rng.choice([[], [f"sep={separator}"], ["Crédits 2023 (en euros)", ""], ["", "", "Titre"]])
+
+    def field(cell):
+        if any(c in cell for c in (separator, '"', "\n", "\r")):
+            return '"' + cell.replace('"', '""') + '"'
+        return cell
+
+    lines = preamble + [separator.join(field(c) for c in row) for row in [header, *rows]]
+    return header, rows, len(preamble), (eol.join(lines) + eol).encode(encoding)
+
+
+def test_random_tables_read_back_cell_for_cell(tmp_path):
+    """Own inputs, 300 of them: every separator, preamble, encoding and line end gives back the same cells."""
+    import random
+
+    rng = random.Random(20261130)
+    for case in range(300):
+        separator = rng.choice([";", ",", "\t", "|"])
+        encoding = rng.choice(["utf-8", "utf-8-sig", "cp1252", "utf-16"])
+        eol = rng.choice(["\n", "\r\n"])
+        header, rows, preamble, data = _render(rng, separator, encoding, eol)
+        (table,) = read_tables(_write(tmp_path, data, f"cas_{case}.csv"))
+        where = f"case {case}: {separator!r} {encoding} {eol!r}"
+        assert table.header == header, where
+        assert table.lignes_preambule == preamble, where
+        assert table.rows == [[c or None for c in row] for row in rows], where
+        assert table.lignes_irregulieres == [], where
