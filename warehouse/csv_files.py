@@ -358,11 +358,16 @@ def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
     sample = _read_sample(path)
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
-    separator = hint.group(1) if hint else (_choose_separator(sample) or SEPARATORS[0])
-    records = _sample_records(sample, separator)
-    if not any(_filled(r) for r in records[1 if hint else 0 :]):
+    separator = hint.group(1) if hint else _choose_separator(sample)
+    records = _sample_records(sample, separator or SEPARATORS[0])
+    first = 1 if hint else 0
+    if not any(_filled(r) for r in records[first:]):
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
-    header_at = _find_header(records, 1 if hint else 0)
+    if separator is None:  # one column: its header is the first filled line
+        header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
+    else:
+        header_at = _find_header(records, first)
+    separator = separator or SEPARATORS[0]
     try:
         counts, frame = _records(path, separator, decoded.plain)
     except csv.Error as exc:

@@ -220,6 +220,8 @@ def test_real_files_hold_no_irregular_row():
     assert len(read["PLF_2021_Credits.csv"].header) == 12
     assert read["PLF_2021_Depenses_fiscales.csv"].lignes_preambule == 1  # its title line `;;;Dépense fiscale;;`
     assert read["PLF_2021_Depenses_fiscales.csv"].header[0] == "Catégorie"
+    one_column = read["PLF_2025_Fonctionnement_Investissement.csv"]  # no separator: one column, no preamble
+    assert (one_column.header, len(one_column.rows)) == (["I. Section de fonctionnement (en Md€)"], 30)
 
 
 def test_nomenclature_reader_raises_the_irregular_row_error(tmp_path):
