@@ -83,12 +83,16 @@ def read_nomenclature_table(
 
     ``exercice_hint``, ``phase_hint``: what the catalogue or the file's path says,
     used where the file says nothing. Raises :class:`SourceReadError` for a missing
-    required column, an unknown exercice or phase, or a cell that does not parse.
+    required column, an unknown exercice or phase, or a cell that does not parse;
+    :class:`warehouse.tables.TableReadError` naming the first row whose field count
+    differs from the header's (:meth:`RawTable.irregular_rows_error`).
     """
     if match.missing:
         raise SourceReadError(
             table.fichier, f"required column(s) missing for family {match.family.id}: " + ", ".join(match.missing)
         )
+    if (irregular := table.irregular_rows_error()) is not None:
+        raise irregular
     reader = _Reader(table, match, source_id, exercice_hint, phase_hint)
     return reader.read()
 

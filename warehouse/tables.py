@@ -4,28 +4,60 @@ This is the one reading path of the project: every cell comes out as text exactl
 as published (or ``None`` when empty), so that code and amount rules, not type
 inference, decide what a value is (``shared/cases/B03``, ``B13``, ``B24``).
 
-- CSV: the encoding is found from the bytes (UTF-8 with zero, one or two BOMs,
-  UTF-16 with a BOM, else Windows-1252: never Latin-1, which silently corrupts
-  ``’ œ – €``; ``shared/cases/B05``), then Polars splits the ``;``-separated
-  records (quoted headers may span several physical lines).
+- CSV: :mod:`warehouse.csv_files` finds the size, encoding, separator, preamble
+  and header from the file, and records the rows whose field count differs from
+  the header's (``shared/cases/B05``, ``B22``, ``B27``, ``B31``, ``B39``).
 - Workbooks (``.xls``, ``.xlsx``, ``.ods``, an HTML table saved as ``.xls``) and bytes
   that hold no table at all: :mod:`warehouse.workbooks`.
 """
 
 from __future__ import annotations
 
-import codecs
-import io
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-__all__ = ["RawTable", "TableReadError", "decode_text", "read_tables"]
+__all__ = ["FrameRows", "RawTable", "TableReadError", "read_tables"]
 
 
 class TableReadError(ValueError):
     """A file that cannot be read as a table at all (bad encoding, corrupt workbook)."""
+
+
+class FrameRows(Sequence[list[str | None]]):
+    """The data records of a table held in a Polars frame of text columns, given as Python lists on demand.
+
+    A read-only sequence: ``len()``, indexing, slicing and iteration build the lists
+    as they are asked for, so a reader that works on :meth:`RawTable.to_frame` never
+    holds one Python object per cell.
+    """
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [list(row) for row in self.frame[index].iter_rows()]
+        return list(self.frame.row(index))
+
+    def __iter__(self) -> Iterator[list[str | None]]:
+        for row in self.frame.iter_rows():
+            yield list(row)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrameRows):
+            return self.frame.equals(other.frame)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FrameRows({self.frame.height} rows)"
 
 
 @dataclass
@@ -35,16 +67,26 @@ class RawTable:
     ``header``: the column names as published (a two-level header joined with a
     space). ``rows``: the data records after the header, each as long as the
     header, ``None`` for an empty cell; record ``i`` (0-based) is data row
-    ``i + 1`` of the file, the ``source_ligne`` of the warehouse.
+    ``i + 1`` of the file, the ``source_ligne`` of the warehouse (a CSV holds them in
+    a :class:`FrameRows`). ``lignes_preambule``: lines above the header set aside
+    (titles, blank lines, ``sep=;``). ``lignes_irregulieres``: (data line, field count)
+    of each row whose field count differs from the header's with data at stake (see
+    :mod:`warehouse.csv_files`); such a row is in ``rows`` cut or padded to the header,
+    so a reader raises :meth:`irregular_rows_error` or sets those lines aside.
+    ``lignes_recodees``: lines of a UTF-8 file whose stray bytes were decoded as
+    Windows-1252.
     """
 
     fichier: str
     format: str  # "csv", "xls", "xlsx"
     encoding: str | None
     header: list[str]
-    rows: list[list[str | None]]
+    rows: Sequence[list[str | None]]
     sheet: str | None = None
     header_row_count: int = 1
+    lignes_preambule: int = 0
+    lignes_irregulieres: list[tuple[int, int]] = field(default_factory=list)
+    lignes_recodees: int = 0
 
     def to_frame(self) -> pl.DataFrame:
         """The table as a Polars frame of text columns named after :func:`schemas.headers.column_name`."""
@@ -56,36 +98,23 @@ class RawTable:
             while name in names:
                 name = f"{name}_{index + 1}"
             names.append(name)
-        return pl.DataFrame(self.rows, schema=dict.fromkeys(names, pl.String), orient="row")
+        if isinstance(self.rows, FrameRows):
+            return self.rows.frame.rename(dict(zip(self.rows.frame.columns, names, strict=True)))
+        return pl.DataFrame(list(self.rows), schema=dict.fromkeys(names, pl.String), orient="row")
 
+    def irregular_rows_error(self) -> TableReadError | None:
+        """The error naming the first row whose field count differs from the header's, or None.
 
-def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode the bytes of a text file; return ``(text, encoding name)``.
-
-    UTF-8 (any number of leading BOMs, all removed), UTF-16 with a BOM or
-    with NULs every other byte, else Windows-1252. Raises :class:`TableReadError`
-    when none fits.
-    """
-    boms = 0
-    while data.startswith(codecs.BOM_UTF8):
-        data, boms = data[len(codecs.BOM_UTF8) :], boms + 1
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "utf-16"
-    sample = data[:2000]
-    if sample and sample[1::2].count(0) > len(sample) // 4:
-        return data.decode("utf-16-le"), "utf-16-le"
-    try:
-        text = data.decode("utf-8")
-        name = "ascii" if text.isascii() and not boms else "utf-8"
-        return text, name + ("-sig" * boms)
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise TableReadError(
-            f"neither UTF-8 nor Windows-1252 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
-        ) from exc
+        ``fichier, ligne N: K fields where the header has H (and M other irregular rows)``.
+        """
+        if not self.lignes_irregulieres:
+            return None
+        ligne, count = self.lignes_irregulieres[0]
+        others = len(self.lignes_irregulieres) - 1
+        more = f" (and {others} other irregular row{'s' if others > 1 else ''})" if others else ""
+        return TableReadError(
+            f"{self.fichier}, ligne {ligne}: {count} fields where the header has {len(self.header)}{more}"
+        )
 
 
 def read_tables(path: Path, display_name: str | None = None) -> list[RawTable]:
@@ -102,7 +131,9 @@ def read_tables(path: Path, display_name: str | None = None) -> list[RawTable]:
     fmt = table_format(path)
     if fmt in WORKBOOK_FORMATS:
         return read_workbook(path, name, fmt)
-    return [_read_csv(path.read_bytes(), name)]
+    from warehouse.csv_files import read_csv_table  # it builds RawTable: imported here, not at the top
+
+    return [read_csv_table(path, name)]
 
 
 def __getattr__(name: str):
@@ -112,60 +143,3 @@ def __getattr__(name: str):
         return repair_utf16le_bytes
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-def _read_csv(data: bytes, name: str) -> RawTable:
-    text, encoding = decode_text(data)
-    if not text.strip():
-        return RawTable(name, "csv", encoding, [], [])
-    first_line = text.split("\n", 1)[0]
-    separator = ";" if ";" in first_line or "," not in first_line else ","
-    try:
-        frame = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            separator=separator,
-            has_header=False,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            raise_if_empty=False,
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise TableReadError(f"not a {separator!r}-separated table: {exc}") from exc
-    records = frame.rows()
-    return _table_from_records(name, "csv", encoding, records, header_at=_first_filled(records, 1))
-
-
-def _first_filled(records: list[tuple], min_cells: int) -> int:
-    """Index of the first record with at least ``min_cells`` non-empty cells (the header)."""
-    for index, record in enumerate(records):
-        if sum(1 for v in record if v is not None and str(v).strip()) >= min_cells:
-            return index
-    return 0
-
-
-def _table_from_records(
-    name: str,
-    fmt: str,
-    encoding: str | None,
-    records: list[tuple],
-    header_at: int,
-    sheet: str | None = None,
-) -> RawTable:
-    if not records:
-        return RawTable(name, fmt, encoding, [], [], sheet=sheet)
-    header_cells = list(records[header_at])
-    data_start = header_at + 1
-    header_rows = 1
-    header = [(h or "").strip() for h in header_cells]
-    width = len(header)
-    rows = [_pad(list(r), width) for r in records[data_start:]]
-    # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them).
-    while header and not header[-1] and all(r[len(header) - 1] is None for r in rows):
-        header.pop()
-        for r in rows:
-            r.pop()
-    return RawTable(name, fmt, encoding, header, rows, sheet=sheet, header_row_count=header_rows)
-
-
-def _pad(values: list, width: int) -> list[str | None]:
-    cells = [(v if v is not None and str(v).strip() != "" else None) for v in values[:width]]
-    return cells + [None] * (width - len(cells))

@@ -25,7 +25,8 @@ from pathlib import Path
 import polars as pl
 
 from schemas.codes import CodeError, normalise_programme
-from warehouse.tables import RawTable, decode_text
+from warehouse.csv_files import decode_text
+from warehouse.tables import RawTable
 
 __all__ = ["Document", "DocumentError", "html_to_text", "narratives", "prepare_narrative", "read_document"]
 

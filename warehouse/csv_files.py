@@ -1,0 +1,473 @@
+"""Read a CSV file of any vintage as a :class:`warehouse.tables.RawTable`: every cell as text.
+
+The structure is found from the file, never assumed (``shared/cases/B22``, ``B27``,
+``B31``, ``B39``):
+
+- **Size.** A file above :func:`max_file_bytes` (512 MiB, or ``BUDGET_MAX_FILE_MB``)
+  is refused with a :class:`TableReadError` naming it and its size. Below it the file
+  is streamed in 1 MiB chunks into a UTF-8 copy (a temporary file) that Polars reads.
+- **Encoding**, decided from the whole file: UTF-16 with a BOM (or NULs every other
+  byte); else UTF-8 (any number of leading BOMs, all removed) where the bytes of valid
+  multi-byte UTF-8 sequences outnumber the bytes that are not UTF-8: those bytes
+  alone are decoded as Windows-1252 and the lines holding them are counted
+  (``lignes_recodees``; ``B31``); else the whole file is Windows-1252 (``cp1252``),
+  never Latin-1, which silently corrupts ``’ œ – €`` (``B05``). The real cp1252
+  files hold a few byte runs that happen to be valid UTF-8 (``é\\xa0»`` reads as
+  ``頻``), hence a share and not "any valid sequence". Line ends become ``\\n``.
+- **Separator**: among ``;`` ``,`` tab ``|``, the one whose most frequent field count
+  above 1 is that of the largest share (at least half) of the first 200 non-blank
+  records; a first line ``sep=X`` (Excel's hint) states it. With none, one column.
+- **Header**: the first record with at least two filled cells that reaches the usual
+  width of the records (the most frequent index of the last filled cell among records
+  wider than one cell, so that title lines do not count). The lines
+  above it (titles, blank lines, ``sep=;``) are set aside and counted
+  (``lignes_preambule``).
+- **Irregular rows**: a data row that has fewer fields than the header names, or a
+  filled field beyond the header's width, is recorded as (data line, field count) in
+  ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
+  :meth:`RawTable.irregular_rows_error` or sets those lines aside. Fields that are all
+  empty lose no data: a line holding only separators (``;;;``, 111 of them in
+  ``PLF_2019_BG_Destination.csv``) and trailing empty fields (the 153 empty columns of
+  the PLF 2020–2022 files) are not irregular; trailing columns with no header and no
+  value are dropped.
+
+Record boundaries follow RFC 4180 (quoted fields may hold separators and line breaks).
+Cells are split by Polars; the field count of every record comes from Python's
+``csv`` module (C code) over the same UTF-8 copy, and the two must agree on the number
+of records or the file is read by ``csv`` alone (a slower path for quoting Polars
+refuses, such as a lone ``"`` inside a field).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import tempfile
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+
+from warehouse.tables import FrameRows, RawTable, TableReadError
+
+__all__ = ["MAX_FILE_MB_VARIABLE", "SEPARATORS", "decode_text", "max_file_bytes", "read_csv_table"]
+
+#: Environment variable giving the largest text file read, in MiB (default 512).
+MAX_FILE_MB_VARIABLE = "BUDGET_MAX_FILE_MB"
+_DEFAULT_MAX_FILE_MB = 512
+#: The separators tried, in order of preference when two fit equally well.
+SEPARATORS = (";", ",", "\t", "|")
+_SEP_HINT = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
+_CHUNK = 1 << 20
+_SAMPLE_CHARS = 1 << 16
+_SAMPLE_RECORDS = 200
+_FALLBACK_CHUNK_ROWS = 50_000
+_ASCII = bytes(range(128))
+_HANDLER = "warehouse.cp1252"
+
+
+def max_file_bytes() -> int:
+    """The largest text file read, in bytes: ``BUDGET_MAX_FILE_MB`` MiB, 512 MiB when unset.
+
+    Raises :class:`TableReadError` when the variable is not a positive number.
+    """
+    raw = os.environ.get(MAX_FILE_MB_VARIABLE, "").strip()
+    if not raw:
+        return _DEFAULT_MAX_FILE_MB << 20
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = -1.0
+    if megabytes <= 0:
+        raise TableReadError(f"{MAX_FILE_MB_VARIABLE}={raw!r} is not a positive number of MiB")
+    return int(megabytes * (1 << 20))
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+class _FallbackState:
+    """The lines (by the offset of their start) where the Windows-1252 fallback decoded bytes."""
+
+    def __init__(self) -> None:
+        self.lines: set[int] = set()
+        self.base = 0  # file offset of the first byte of the decoder's current input
+        self.line_start = 0  # file offset of the line the current input starts in
+        self.newlines = 0  # line breaks before the decoder's current input
+
+
+_local = threading.local()
+
+
+def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: decode the bytes that are not UTF-8 as Windows-1252, and count them."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    state: _FallbackState = _local.state
+    bad = error.object[error.start : error.end]
+    try:
+        text = bytes(bad).decode("cp1252")
+    except UnicodeDecodeError:
+        line = state.newlines + error.object.count(b"\n", 0, error.start) + 1
+        raise TableReadError(f"line {line}: byte {bytes(bad)!r} is neither UTF-8 nor Windows-1252") from None
+    newline = error.object.rfind(b"\n", 0, error.start)
+    state.lines.add(state.base + newline + 1 if newline >= 0 else state.line_start)
+    return text, error.end
+
+
+codecs.register_error(_HANDLER, _cp1252_fallback)
+
+
+@dataclass
+class _Decoded:
+    encoding: str
+    lignes_recodees: int = 0
+    plain: bool = False  # no quote and no \x1f in the text: every line is one record
+
+
+class _LineEnds:
+    """Writes UTF-8 with ``\\r\\n`` and lone ``\\r`` turned into ``\\n`` (across chunk boundaries).
+
+    Notes whether the text holds a quote or a ``\\x1f`` (see :func:`_field_counts`).
+    """
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.reset()
+
+    def reset(self) -> None:
+        self.sink.seek(0)
+        self.sink.truncate()
+        self.pending_cr, self.plain = False, True
+
+    def write(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if self.pending_cr:
+            data, self.pending_cr = b"\r" + data, False
+        if data.endswith(b"\r"):
+            data, self.pending_cr = data[:-1], True
+        self.plain = self.plain and b'"' not in data and b"\x1f" not in data
+        self.sink.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+
+    def close(self) -> None:
+        if self.pending_cr:
+            self.sink.write(b"\n")
+            self.pending_cr = False
+
+
+def _transcode(source: BinaryIO, sink: BinaryIO) -> _Decoded:
+    """Stream ``source`` into ``sink`` as UTF-8 (line ends ``\\n``); return the encoding found.
+
+    A first pass counts, with the C decoder, the byte sequences that are not UTF-8 and
+    the valid multi-byte characters; a UTF-8 file is written in that same pass. Else a
+    second pass decodes the file as Windows-1252, or as UTF-8 with the bytes that are
+    not decoded one by one as Windows-1252 (the Python error handler then runs once
+    per stray sequence, not per byte of the file).
+    """
+    out = _LineEnds(sink)
+    decoded = _decode(source, out)
+    decoded.plain = out.plain
+    return decoded
+
+
+def _decode(source: BinaryIO, out: _LineEnds) -> _Decoded:
+    head = source.read(4096)
+    boms = 0
+    while head[boms * 3 : boms * 3 + 3] == codecs.BOM_UTF8:
+        boms += 1
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _transcode_strict(source, out, "utf-16", 0)
+    sample = head[:2000]
+    if sample and sample[1::2].count(0) > len(sample) // 4:
+        return _transcode_strict(source, out, "utf-16-le", 0)
+    start = boms * 3
+    invalid, multibyte, high_bytes = _scan_utf8(source, out, start)
+    suffix = "-sig" * boms
+    if not invalid:
+        return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
+    out.reset()
+    if multibyte <= invalid:
+        return _transcode_strict(source, out, "cp1252", start)
+    return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
+
+
+def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, int]:
+    """(invalid UTF-8 sequences, valid multi-byte characters, bytes above 127) from ``start``.
+
+    Writes the bytes to ``out`` while no invalid sequence has been met.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    source.seek(start)
+    invalid = multibyte = high_bytes = 0
+    while True:
+        chunk = source.read(_CHUNK)
+        text = decoder.decode(chunk, final=not chunk)
+        high = len(chunk.translate(None, _ASCII))
+        replaced = text.count("\ufffd") - chunk.count(b"\xef\xbf\xbd")
+        high_bytes, invalid = high_bytes + high, invalid + replaced
+        multibyte += len(text) - (len(chunk) - high) - replaced
+        if not invalid:
+            out.write(chunk)
+        if not chunk:
+            break
+    out.close()
+    return invalid, multibyte, high_bytes
+
+
+def _transcode_mixed(source: BinaryIO, out: _LineEnds, start: int) -> int:
+    """Decode UTF-8 with each invalid sequence as Windows-1252; return the number of lines holding one."""
+    state = _FallbackState()
+    state.base = state.line_start = start
+    _local.state = state
+    decoder = codecs.getincrementaldecoder("utf-8")(_HANDLER)
+    source.seek(start)
+    offset = start
+    try:
+        while chunk := source.read(_CHUNK):
+            state.base = offset - len(decoder.buffer)
+            out.write(decoder.decode(chunk))
+            state.newlines += chunk.count(b"\n")
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                state.line_start = offset + newline + 1
+            offset += len(chunk)
+        state.base = offset - len(decoder.buffer)
+        out.write(decoder.decode(b"", final=True))
+        out.close()
+    finally:
+        del _local.state
+    return len(state.lines)
+
+
+def _transcode_strict(source: BinaryIO, out: _LineEnds, encoding: str, start: int) -> _Decoded:
+    source.seek(start)
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    lines = 1
+    try:
+        while chunk := source.read(_CHUNK):
+            text = decoder.decode(chunk)
+            out.write(text)
+            lines += text.count("\n")
+        out.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        line = lines + exc.object[: exc.start].decode(encoding, "replace").count("\n")
+        bad = bytes(exc.object[exc.start : exc.end])
+        raise TableReadError(f"line {line}: byte {bad!r} is not {encoding} ({exc.reason})") from exc
+    out.close()
+    return _Decoded(encoding)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode the bytes of a text file as :func:`read_csv_table` does; return ``(text, encoding name)``.
+
+    Line ends come back as ``\\n``. Raises :class:`TableReadError` when no encoding fits.
+    """
+    sink = io.BytesIO()
+    decoded = _transcode(io.BytesIO(data), sink)
+    return sink.getvalue().decode("utf-8"), decoded.encoding
+
+
+# -- structure -----------------------------------------------------------------------------
+
+
+def _filled(record: list[str]) -> int:
+    return sum(1 for cell in record if cell.strip())
+
+
+def _width(record: list[str]) -> int:
+    """Index of the last filled cell, plus one (0 for a blank record)."""
+    for index in range(len(record) - 1, -1, -1):
+        if record[index].strip():
+            return index + 1
+    return 0
+
+
+def _sample_records(sample: str, separator: str) -> list[list[str]]:
+    return list(islice(csv.reader(io.StringIO(sample, newline=""), delimiter=separator), _SAMPLE_RECORDS))
+
+
+def _choose_separator(sample: str) -> str | None:
+    """The separator giving one field count (above 1) on the largest share of the sample's non-blank records."""
+    best: tuple[tuple[float, int], str] | None = None
+    for separator in SEPARATORS:
+        counts = [len(r) for r in _sample_records(sample, separator) if _filled(r)]
+        several = Counter(n for n in counts if n > 1)
+        if not several:
+            continue
+        count, times = several.most_common(1)[0]
+        share = times / len(counts)
+        if share >= 0.5 and (best is None or (share, count) > best[0]):
+            best = ((share, count), separator)
+    return best[1] if best else None
+
+
+def _find_header(records: list[list[str]], first: int) -> int:
+    """Index of the header among ``records`` (from ``first``): see the module's docstring."""
+    widths = [_width(r) for r in records[first:] if _filled(r)]
+    if not widths:
+        return first
+    usual = Counter(w for w in widths if w > 1 or max(widths) == 1).most_common(1)[0][0]
+    needed = min(2, usual)
+    for index in range(first, len(records)):
+        record = records[index]
+        if _filled(record) >= needed and len(record) >= usual:
+            return index
+    return next(i for i in range(first, len(records)) if _filled(records[i]))
+
+
+def _read_sample(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="ignore", newline="") as handle:
+        sample = handle.read(_SAMPLE_CHARS)
+        if handle.read(1):  # cut at the last complete line
+            sample = sample[: sample.rfind("\n") + 1] or sample
+    return sample
+
+
+def read_csv_table(path: Path, name: str) -> RawTable:
+    """Read the CSV file at ``path`` (``name``: its name in messages) as one :class:`RawTable`.
+
+    Rules in the module's docstring. Raises :class:`TableReadError` for a file above the
+    size limit, bytes that fit no encoding, or quoting that cannot be read.
+    """
+    size = path.stat().st_size
+    limit = max_file_bytes()
+    if size > limit:
+        raise TableReadError(
+            f"{name}: {size} bytes ({size / (1 << 20):.1f} MiB), above the limit of {limit} bytes "
+            f"({limit / (1 << 20):.1f} MiB; {MAX_FILE_MB_VARIABLE} sets it in MiB)"
+        )
+    with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
+        utf8 = Path(folder) / "utf8.csv"
+        with open(path, "rb") as source, open(utf8, "w+b") as sink:
+            try:
+                decoded = _transcode(source, sink)
+            except TableReadError as exc:
+                raise TableReadError(f"{name}: {exc}") from exc
+        return _read_utf8(utf8, name, decoded)
+
+
+def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
+    sample = _read_sample(path)
+    first_line = sample.split("\n", 1)[0]
+    hint = _SEP_HINT.match(first_line)
+    separator = hint.group(1) if hint else _choose_separator(sample)
+    records = _sample_records(sample, separator or SEPARATORS[0])
+    first = 1 if hint else 0
+    if not any(_filled(r) for r in records[first:]):
+        return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
+    if separator is None:  # one column: its header is the first filled line
+        header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
+    else:
+        header_at = _find_header(records, first)
+    separator = separator or SEPARATORS[0]
+    try:
+        counts, frame = _records(path, separator, decoded.plain)
+    except csv.Error as exc:
+        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+
+
+def _field_counts(path: Path, separator: str, plain: bool) -> pl.Series:
+    """The field count of every record (0 for an empty line).
+
+    With no quote in the file (``plain``) a record is a line: Polars counts its separators.
+    Else Python's ``csv`` module (C code) parses the records.
+    """
+    if plain:
+        lines = pl.scan_csv(
+            path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
+        )
+        count = pl.col("line").str.count_matches(separator, literal=True).cast(pl.Int32) + 1
+        return lines.select(count.fill_null(0).alias("n")).collect()["n"]
+    with open(path, encoding="utf-8", newline="") as handle:
+        return pl.Series("n", map(len, csv.reader(handle, delimiter=separator)), dtype=pl.Int32)
+
+
+def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
+    """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``."""
+    counts = _field_counts(path, separator, plain)
+    width = int(counts.max() or 1)
+    schema = {f"c{i}": pl.String for i in range(width)}
+    try:
+        frame = pl.read_csv(
+            path,
+            separator=separator,
+            has_header=False,
+            infer_schema=False,
+            schema=schema,
+            missing_columns="insert",
+            raise_if_empty=False,
+        )
+        if frame.height == counts.len():
+            return counts, frame
+    except pl.exceptions.PolarsError:
+        pass
+    return counts, _records_by_csv(path, separator, width)
+
+
+def _records_by_csv(path: Path, separator: str, width: int) -> pl.DataFrame:
+    """The cells of every record read by ``csv`` alone, in chunks (quoting Polars refuses)."""
+    frames = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        while chunk := list(islice(reader, _FALLBACK_CHUNK_ROWS)):
+            lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
+            frames.append(
+                pl.select(
+                    pl.lit(lists).list.get(i, null_on_oob=True).replace("", None).alias(f"c{i}") for i in range(width)
+                )
+            )
+    return pl.concat(frames) if frames else pl.DataFrame(schema={f"c{i}": pl.String for i in range(width)})
+
+
+def _table(
+    name: str, decoded: _Decoded, frame: pl.DataFrame, counts: pl.Series, header_row: int, preamble: int
+) -> RawTable:
+    columns = frame.columns
+    header_cells = [cell or "" for cell in frame.row(header_row)]
+    header_fields = int(counts[header_row])
+    named = _width(header_cells[:header_fields])
+    data = frame.slice(header_row + 1)  # a view: no column is added to it, which would copy it
+
+    def filled(column: str) -> pl.Expr:
+        return pl.col(column).str.contains(r"\S").fill_null(False)
+
+    extra = columns[header_fields:]
+    flags = data.select(
+        blank=~pl.any_horizontal(filled(c) for c in columns),
+        beyond=pl.any_horizontal(filled(c) for c in extra) if extra else pl.repeat(False, data.height),
+    )
+    fields = counts.slice(header_row + 1)
+    irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
+    lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
+
+    kept = columns[:header_fields]
+    # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten.
+    blanks = data.select((pl.col(c).is_not_null() & ~filled(c)).any() for c in kept).row(0) if kept else ()
+    cells = data.select(
+        pl.when(filled(c)).then(pl.col(c)).alias(c) if b else pl.col(c) for c, b in zip(kept, blanks, strict=True)
+    )
+    header = [h.strip() for h in header_cells[:header_fields]]
+    # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them).
+    nulls = cells.null_count().row(0) if cells.width else ()
+    keep = len(header)
+    while keep and not header[keep - 1] and nulls[keep - 1] == cells.height:
+        keep -= 1
+    return RawTable(
+        name,
+        "csv",
+        decoded.encoding,
+        header[:keep],
+        FrameRows(cells.select(kept[:keep])),
+        lignes_preambule=preamble,
+        lignes_irregulieres=lignes_irregulieres,
+        lignes_recodees=decoded.lignes_recodees,
+    )
