@@ -21,7 +21,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -54,6 +54,9 @@ class RawTable:
     rows: list[list[str | None]]
     sheet: str | None = None
     header_row_count: int = 1
+    lignes_preambule: int = 0
+    lignes_recodees: int = 0
+    lignes_irregulieres: list[tuple[int, int]] = field(default_factory=list)
 
     def to_frame(self) -> pl.DataFrame:
         """The table as a Polars frame of text columns named after :func:`schemas.headers.column_name`."""

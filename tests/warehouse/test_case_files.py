@@ -44,7 +44,7 @@ def test_case_b07_total_and_source_lines_are_set_aside_and_checked():
     assert read.set_aside == {"total": 1, "note": 1}
     assert read.data_rows == read.kept + sum(read.set_aside.values())
     assert read.lines["ae"].sum() == Decimal(expected["total_row_ae"])
-    assert read.total_mismatches == []
+    assert read.totaux_publies == []
 
 
 def test_case_b07_a_wrong_total_is_reported(tmp_path):
@@ -52,8 +52,9 @@ def test_case_b07_a_wrong_total_is_reported(tmp_path):
     path = tmp_path / "b07.csv"
     path.write_text(text, encoding="utf-8")
     read = _read(path)
-    assert len(read.total_mismatches) == 1
-    assert "351.50" in read.total_mismatches[0] and "350.50" in read.total_mismatches[0]
+    assert read.totaux_publies == [
+        {"ligne": 4, "libelle": "Total général", "colonne": "ae", "attendu": "351.50", "trouve": "350.50"}
+    ]
 
 
 def test_case_b19_a_later_vintage_adds_a_column():
