@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from schemas.amounts import AmountError, decide_separators, euros_expr, separator_evidence
+from schemas.amounts import AmountError, decide_separators, parse_euros_column, separator_evidence
 from schemas.codes import (
     action_expr,
     categorie_expr,
@@ -196,7 +196,9 @@ class _ColumnReader:
         for amount in match.amounts:
             self.groups[(amount.phase or file_phase, amount.titre)].append(amount)
         frame = table.to_frame()
-        self.names = frame.columns  # column i of the header is self.names[i]
+        # Column i of the header is `_c<i>`: no clash with the warehouse's column names.
+        self.names = [f"_c{i}" for i in range(frame.width)]
+        frame = frame.rename(dict(zip(frame.columns, self.names, strict=True)))
         self.frame = frame.with_columns(_ligne=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
 
@@ -223,8 +225,9 @@ class _ColumnReader:
         """The frame with ``_motif`` (why a line is set aside, null for a detail line),
         ``_libelle`` (its first non-empty cell) and ``_total_general`` (a total of the whole file)."""
         cells = [pl.col(n) for n in self.names]
-        filled = pl.sum_horizontal([(c.str.strip_chars() != "").fill_null(False) for c in cells]) if cells else 0
-        first = pl.coalesce([pl.when(c.str.strip_chars() != "").then(c) for c in cells]) if cells else pl.lit(None)
+        # An empty cell is None in a RawTable.
+        filled = pl.sum_horizontal([c.is_not_null() for c in cells]) if cells else pl.lit(0)
+        first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
         patterns = self.vocab["lignes_ecartees"]
         header_cells = [
             (pl.col(n).str.strip_chars() == h.strip()).fill_null(False)
@@ -235,7 +238,8 @@ class _ColumnReader:
         programme = self._col("code_programme")
         programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
         frame = self.frame.with_columns(_rempli=filled, _libelle=first, _entete=header_hits)
-        frame = frame.with_columns(_plie=_fold(pl.col("_libelle")))
+        folded = frame.select(pl.col("_libelle").unique()).with_columns(_plie=_fold(pl.col("_libelle")))
+        frame = frame.join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
         reason = (
             pl.when(pl.col("_rempli") == 0)
             .then(pl.lit("vide"))
@@ -269,26 +273,21 @@ class _ColumnReader:
         detail = frame.filter(pl.col("_motif").is_null())
         evidence = {a.index: separator_evidence(detail[self.names[a.index]]) for a in self.match.amounts}
         float_text = self.table.format in ("xls", "xlsx")
-        parsed = []
         for amount in self.match.amounts:
             others = [e for i, e in evidence.items() if i != amount.index]
             try:
                 separators = decide_separators(evidence[amount.index], others, "." if float_text else None)
             except AmountError as exc:
                 raise SourceReadError(self.table.fichier, str(exc), colonne=amount.header) from exc
-            parsed.append(euros_expr(self.names[amount.index], separators, float_text).alias(f"_p{amount.index}"))
-        frame = frame.with_columns(parsed)
-        for amount in self.match.amounts:
-            value = pl.col(f"_p{amount.index}")
+            parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
+            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"), _erreur=parsed["erreur"])
             self._note_first_error(
                 frame,
-                pl.col("_motif").is_null() & value.struct.field("erreur").is_not_null(),
+                pl.col("_motif").is_null() & pl.col("_erreur").is_not_null(),
                 amount.index,
-                value.struct.field("erreur"),
+                pl.col("_erreur"),
             )
-        return frame.with_columns(
-            pl.col(f"_p{a.index}").struct.field("euros").alias(f"_m{a.index}") for a in self.match.amounts
-        ).drop(f"_p{a.index}" for a in self.match.amounts)
+        return frame.drop("_erreur", strict=False)
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
@@ -305,129 +304,144 @@ class _ColumnReader:
         return broken
 
     # -- codes, exercice, phase ---------------------------------------------------------------
-    def _checked(self, frame: pl.DataFrame, name: str, value: pl.Expr, what: str) -> pl.Expr:
-        """Note the first cell of field ``name`` that is filled but gives no ``value``."""
-        source = self._col(name)
-        self._note_first_error(
-            frame,
-            code_text(source).is_not_null() & value.is_null(),
-            self.fields[name],
-            pl.format(f"not {what}: '{{}}'", source),
-        )
-        return value
+    def _by_value(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr]) -> pl.DataFrame:
+        """Add ``outputs`` (expressions of ``pl.col("_v")``, the cell of field ``name``) to ``frame``.
+
+        Computed once per distinct value of the column (codes and labels repeat on many
+        lines), then joined back to every line.
+        """
+        source = self.names[self.fields[name]]
+        distinct = frame.select(pl.col(source).unique().alias("_v")).with_columns(**outputs)
+        return frame.join(
+            distinct, left_on=source, right_on="_v", how="left", nulls_equal=True, maintain_order="left"
+        ).drop("_v", strict=False)
+
+    def _code(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr], what: str) -> pl.DataFrame:
+        """Codes of field ``name``; the first filled cell that gives no code (first output) is an error."""
+        first = next(iter(outputs))
+        outputs = {**outputs, "_mauvais": code_text(pl.col("_v")).is_not_null() & outputs[first].is_null()}
+        frame = self._by_value(frame, name, outputs)
+        source = pl.col(self.names[self.fields[name]])
+        self._note_first_error(frame, pl.col("_mauvais"), self.fields[name], pl.format(f"not {what}: '{{}}'", source))
+        return frame.drop("_mauvais")
 
     def _base(self, detail: pl.DataFrame) -> pl.DataFrame:
         """The codes, labels, exercice and phase of every detail line (``_phase_ligne``)."""
-        columns: dict[str, pl.Expr] = {}
+        v = pl.col("_v")
+        frame = detail
         simple = {
-            "code_programme": (programme_expr, "a programme code"),
-            "code_ministere": (ministere_expr, "a ministère code"),
-            "code_mission": (mission_expr, "a mission code"),
-            "code_categorie": (categorie_expr, "a catégorie code"),
-            "code_titre_publie": (titre_expr, "a titre code"),
+            "code_programme": ("code_programme", programme_expr, "a programme code"),
+            "code_ministere": ("code_ministere", ministere_expr, "a ministère code"),
+            "code_mission": ("code_mission", mission_expr, "a mission code"),
+            "code_categorie": ("code_categorie", categorie_expr, "a catégorie code"),
+            "code_titre_publie": ("code_titre", titre_expr, "a titre code"),
         }
-        for target, (rule, what) in simple.items():
-            name = "code_titre" if target == "code_titre_publie" else target
-            source = self._col(name)
-            columns[target] = (
-                self._checked(detail, name, rule(source), what) if source is not None else pl.lit(None, pl.String)
-            )
-        frame = detail.with_columns(**columns)
+        for target, (name, rule, what) in simple.items():
+            if name in self.fields:
+                frame = self._code(frame, name, {target: rule(v)}, what)
+            else:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(target))
         self._note_first_error(
-            frame,
-            pl.col("code_programme").is_null(),
-            self.fields["code_programme"],
-            pl.lit("empty programme code"),
+            frame, pl.col("code_programme").is_null(), self.fields["code_programme"], pl.lit("empty programme code")
         )
-        action, sous_action = self._col("code_action"), self._col("code_sous_action")
-        frame = frame.with_columns(
-            _a=action_expr(action)
-            if action is not None
-            else pl.struct(programme=pl.lit(None, pl.String), action=pl.lit(None, pl.String)),
-            _sa=sous_action_expr(sous_action)
-            if sous_action is not None
-            else pl.struct(
-                programme=pl.lit(None, pl.String), action=pl.lit(None, pl.String), sous_action=pl.lit(None, pl.String)
-            ),
-        )
-        if action is not None:
-            self._checked(frame, "code_action", pl.col("_a").struct.field("action"), "an action code")
+        if "code_action" in self.fields:
+            action = action_expr(v)
+            outputs = {"_a": action.struct.field("action"), "_a_programme": action.struct.field("programme")}
+            frame = self._code(frame, "code_action", outputs, "an action code")
             self._note_first_error(
                 frame,
-                pl.col("_a").struct.field("programme") != pl.col("code_programme"),
+                pl.col("_a_programme") != pl.col("code_programme"),
                 self.fields["code_action"],
-                pl.format("action '{}' does not belong to programme {}", action, pl.col("code_programme")),
-            )
-        if sous_action is not None:
-            self._checked(frame, "code_sous_action", pl.col("_sa").struct.field("sous_action"), "a sous-action code")
-            self._note_first_error(
-                frame,
-                pl.col("_sa").struct.field("programme") != pl.col("code_programme"),
-                self.fields["code_sous_action"],
-                pl.format("sous-action '{}' does not belong to programme {}", sous_action, pl.col("code_programme")),
-            )
-            self._note_first_error(
-                frame,
-                pl.col("_a").struct.field("action").is_not_null()
-                & (pl.col("_sa").struct.field("action") != pl.col("_a").struct.field("action")),
-                self.fields["code_sous_action"],
                 pl.format(
-                    "sous-action of action {}, on a line of action {}",
-                    pl.col("_sa").struct.field("action"),
-                    pl.col("_a").struct.field("action"),
+                    "action '{}' does not belong to programme {}", self._col("code_action"), pl.col("code_programme")
                 ),
             )
-        frame = frame.with_columns(
-            code_action=pl.coalesce(pl.col("_a").struct.field("action"), pl.col("_sa").struct.field("action")),
-            code_sous_action=pl.col("_sa").struct.field("sous_action"),
-            code_titre=pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
-        )
-        type_budget = self._col("type_budget")
-        if type_budget is not None:
-            term = _fold(type_budget).replace_strict(self.vocab["type_budget"], default=None, return_dtype=pl.String)
+        else:
+            frame = frame.with_columns(_a=pl.lit(None, pl.String))
+        if "code_sous_action" in self.fields:
+            sous_action = sous_action_expr(v)
+            outputs = {
+                "_sa": sous_action.struct.field("sous_action"),
+                "_sa_action": sous_action.struct.field("action"),
+                "_sa_programme": sous_action.struct.field("programme"),
+            }
+            frame = self._code(frame, "code_sous_action", outputs, "a sous-action code")
+            where = self.fields["code_sous_action"]
             self._note_first_error(
                 frame,
-                type_budget.is_not_null() & term.is_null(),
-                self.fields["type_budget"],
-                pl.format("unknown budget type '{}'", type_budget),
+                pl.col("_sa_programme") != pl.col("code_programme"),
+                where,
+                pl.format(
+                    "sous-action '{}' does not belong to programme {}",
+                    self._col("code_sous_action"),
+                    pl.col("code_programme"),
+                ),
             )
-            frame = frame.with_columns(type_budget=term)
+            self._note_first_error(
+                frame,
+                pl.col("_sa_action") != pl.col("_a"),
+                where,
+                pl.format("sous-action of action {}, on a line of action {}", pl.col("_sa_action"), pl.col("_a")),
+            )
+        else:
+            frame = frame.with_columns(_sa=pl.lit(None, pl.String), _sa_action=pl.lit(None, pl.String))
+        frame = frame.with_columns(
+            code_action=pl.coalesce("_a", "_sa_action"),
+            code_sous_action=pl.col("_sa"),
+            code_titre=pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
+        )
+        if "type_budget" in self.fields:
+            term = _fold(v).replace_strict(self.vocab["type_budget"], default=None, return_dtype=pl.String)
+            frame = self._by_value(
+                frame, "type_budget", {"type_budget": term, "_mauvais": v.is_not_null() & term.is_null()}
+            )
+            self._note_first_error(
+                frame,
+                pl.col("_mauvais"),
+                self.fields["type_budget"],
+                pl.format("unknown budget type '{}'", self._col("type_budget")),
+            )
+            frame = frame.drop("_mauvais")
         else:
             frame = frame.with_columns(type_budget=pl.lit(None, pl.String))
         frame = self._exercice_phase(frame)
-        labels = {}
         for label in _LABELS:
-            source = self._col(label)
-            text = source.str.replace_all(r"\s+", " ").str.strip_chars() if source is not None else None
-            labels[label] = pl.when(text != "").then(text) if text is not None else pl.lit(None, pl.String)
-        return frame.with_columns(**labels, source_id=pl.lit(self.source_id))
+            if label in self.fields:
+                text = v.str.replace_all(r"\s+", " ").str.strip_chars()
+                frame = self._by_value(frame, label, {label: pl.when(text != "").then(text)})
+            else:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(label))
+        return frame.with_columns(source_id=pl.lit(self.source_id))
 
     def _exercice_phase(self, frame: pl.DataFrame) -> pl.DataFrame:
-        phase_cell, exercice_cell = self._col("phase"), self._col("exercice")
-        phase = pl.lit(None, pl.String)
+        v = pl.col("_v")
         phase_year = pl.lit(None, pl.Int16)
-        if phase_cell is not None:
-            parts = _fold(phase_cell).str.extract_groups(r"^(?P<p>[a-z]+?)(?P<e>\d{4})?$")
+        if "phase" in self.fields:
+            parts = _fold(v).str.extract_groups(r"^(?P<p>[a-z]+?)(?P<e>\d{4})?$")
             phase = parts.struct.field("p").replace_strict(self.vocab["phase"], default=None, return_dtype=pl.String)
-            phase_year = parts.struct.field("e").cast(pl.Int16)
+            outputs = {"_phase_ligne": phase, "_annee_phase": parts.struct.field("e").cast(pl.Int16)}
+            frame = self._by_value(frame, "phase", {**outputs, "_mauvais": v.is_not_null() & phase.is_null()})
             self._note_first_error(
-                frame,
-                phase_cell.is_not_null() & phase.is_null(),
-                self.fields["phase"],
-                pl.format("unknown phase '{}'", phase_cell),
+                frame, pl.col("_mauvais"), self.fields["phase"], pl.format("unknown phase '{}'", self._col("phase"))
             )
+            frame = frame.drop("_mauvais")
+            phase_year = pl.col("_annee_phase")
+        else:
+            frame = frame.with_columns(_phase_ligne=pl.lit(None, pl.String))
         year = pl.lit(None, pl.Int16)
-        if exercice_cell is not None:
-            year = exercice_cell.str.extract(r"(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)", 1).cast(pl.Int16)
+        if "exercice" in self.fields:
+            found = v.str.extract(r"(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)", 1).cast(pl.Int16)
+            frame = self._by_value(frame, "exercice", {"_annee": found, "_mauvais": v.is_not_null() & found.is_null()})
             self._note_first_error(
                 frame,
-                exercice_cell.is_not_null() & year.is_null(),
+                pl.col("_mauvais"),
                 self.fields["exercice"],
-                pl.format("not an exercice: '{}'", exercice_cell),
+                pl.format("not an exercice: '{}'", self._col("exercice")),
             )
+            frame = frame.drop("_mauvais")
+            year = pl.col("_annee")
         fallback = self.header_exercice or self.exercice_hint
-        exercice = pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16))
-        frame = frame.with_columns(exercice=exercice, _phase_ligne=phase)
+        frame = frame.with_columns(exercice=pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)))
         self._note_first_error(
             frame, pl.col("exercice").is_null(), self.fields.get("exercice"), pl.lit("exercice unknown")
         )
@@ -446,6 +460,9 @@ class _ColumnReader:
                     columns[0].index,
                     pl.lit("phase unknown for this amount column"),
                 )
+        money = [f"_m{a.index}" for a in self.match.amounts]
+        keep = [k for k in LINE_SCHEMA if k in base.columns]
+        base = base.select(*keep, *money, "_ligne", "_phase_ligne")
         frames = []
         for order, ((phase, titre), parts) in enumerate(parts_of.items()):
             computed = phase in broken
