@@ -56,7 +56,7 @@ _SHAPE = r"^(?P<avant>[^0-9.,]*)(?P<corps>[0-9.,]*[0-9][0-9.,]*)(?P<exposant>e[-
 _BEFORE = rf"^(?P<s1>[-+])?(?:{_CURRENCY})?(?P<s2>-)?(?P<ouvre>\()?(?:{_CURRENCY})?(?P<s3>-)?$"
 _AFTER = (
     rf"^(?P<multiple>mds?|milliards?|millions?|milliers?|m|k)?(?P<devise>{_CURRENCY})?"
-    rf"(?P<ferme>\))?(?:{_CURRENCY})?(?P<s4>-)?$"
+    rf"(?P<ferme>\))?(?P<devise2>{_CURRENCY})?(?P<s4>-)?$"
 )
 _POWER = {"md": 9, "mds": 9, "milliard": 9, "milliards": 9, "million": 6, "millions": 6, "m": 6}
 _POWER |= {"millier": 3, "milliers": 3, "k": 3}
@@ -265,6 +265,7 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         & pl.field("apres").str.contains(_AFTER)
         & (pl.field("b").struct.field("ouvre").is_null() == pl.field("a").struct.field("ferme").is_null())
         & ~(multiple.is_in(_NEEDS_CURRENCY).fill_null(False) & pl.field("a").struct.field("devise").is_null())
+        & ~(pl.field("a").struct.field("devise").is_not_null() & pl.field("a").struct.field("devise2").is_not_null())
     )
     thousands, decimal = separators.thousands, separators.decimal
     if decimal:

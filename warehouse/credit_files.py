@@ -521,7 +521,7 @@ class _ColumnReader:
         totals = frame.filter(pl.col("_motif") == "total")
         if not totals.height:
             return []
-        group_total = (pl.col("_motif") == "total") & ~pl.col("_total_general")
+        group_total = ((pl.col("_motif") == "total") & ~pl.col("_total_general")).fill_null(False)
         money = [f"_m{a.index}" for a in self.match.amounts]
         grouped = frame.with_columns(_groupe=group_total.cum_sum() - group_total.cast(pl.UInt32))
         kept = grouped.filter(pl.col("_ligne").is_in(kept_lines.implode()))
