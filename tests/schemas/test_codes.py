@@ -12,9 +12,6 @@ from schemas.codes import (
     code_text,
     ministere_expr,
     mission_expr,
-    programme_expr,
-    sous_action_expr,
-    titre_expr,
     normalise_action,
     normalise_categorie,
     normalise_ministere,
@@ -22,6 +19,9 @@ from schemas.codes import (
     normalise_programme,
     normalise_sous_action,
     normalise_titre,
+    programme_expr,
+    sous_action_expr,
+    titre_expr,
 )
 from tests.conftest import CASES
 from warehouse.tables import read_tables
