@@ -376,8 +376,14 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
     plain = r"^-?[0-9]{1,16}$"
     if separators.decimal:
         plain = rf"^-?[0-9]{{1,16}}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})?$"
+    values = values.cast(pl.String)
+    if values.str.contains(plain).fill_null(True).all():  # the common case: nothing to clean
+        return pl.DataFrame(
+            {"euros": values.str.replace(",", ".", literal=True).cast(pl.Decimal(18, 2)), "erreur": None},
+            schema={"euros": pl.Decimal(18, 2), "erreur": pl.String},
+        )
     frame = (
-        pl.DataFrame({"v": values.cast(pl.String)})
+        pl.DataFrame({"v": values})
         .with_row_index("_i")
         .with_columns(_c=pl.col("v").str.replace_all(r"[ \u00a0\u202f]", ""))
         .with_columns(_plain=pl.col("_c").str.contains(plain).fill_null(True) | (pl.col("_c") == ""))

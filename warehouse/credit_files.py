@@ -229,15 +229,10 @@ class _ColumnReader:
         filled = pl.sum_horizontal([c.is_not_null() for c in cells]) if cells else pl.lit(0)
         first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
         patterns = self.vocab["lignes_ecartees"]
-        header_cells = [
-            (pl.col(n).str.strip_chars() == h.strip()).fill_null(False)
-            for n, h in zip(self.names, self.table.header, strict=True)
-            if h.strip()
-        ]
-        header_hits = pl.sum_horizontal(header_cells) if header_cells else pl.lit(0)
         programme = self._col("code_programme")
         programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
-        frame = self.frame.with_columns(_rempli=filled, _libelle=first, _entete=header_hits)
+        frame = self.frame.with_columns(_rempli=filled, _libelle=first)
+        repeated = self._repeated_header_lines(frame)
         folded = frame.select(pl.col("_libelle").unique()).with_columns(_plie=_fold(pl.col("_libelle")))
         frame = frame.join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
         reason = (
@@ -245,7 +240,7 @@ class _ColumnReader:
             .then(pl.lit("vide"))
             .when(pl.col("_plie").str.contains(patterns["vide"]))
             .then(pl.lit("vide"))
-            .when((pl.col("_entete") >= min(2, len(header_cells))) & (pl.col("_entete") == pl.col("_rempli")))
+            .when(pl.col("_ligne").is_in(repeated))
             .then(pl.lit("en_tete_repete"))
             .when(pl.col("_plie").str.contains(patterns["total"]) & programme_free)
             .then(pl.lit("total"))
@@ -265,7 +260,23 @@ class _ColumnReader:
         return frame.with_columns(
             _motif=reason,
             _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
-        ).drop("_rempli", "_entete")
+        ).drop("_rempli")
+
+    def _repeated_header_lines(self, frame: pl.DataFrame) -> list[int]:
+        """Lines that repeat the header (concatenated exports): every filled cell is its column's
+        header as published, at least two of them. Looked for where the programme cell is its header."""
+        index = self.fields["code_programme"]
+        name, header = self.names[index], self.table.header[index].strip()
+        candidates = frame.filter(pl.col(name).str.strip_chars() == header)
+        if not candidates.height:
+            return []
+        hits = pl.sum_horizontal(
+            (pl.col(n).str.strip_chars() == h.strip()).fill_null(False)
+            for n, h in zip(self.names, self.table.header, strict=True)
+            if h.strip()
+        )
+        found = candidates.filter((hits >= 2) & (hits == pl.col("_rempli")))
+        return found["_ligne"].to_list()
 
     # -- amounts -----------------------------------------------------------------------------
     def _amounts(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -449,7 +460,8 @@ class _ColumnReader:
 
     # -- rows per phase -------------------------------------------------------------------------
     def _phase_rows(self, base: pl.DataFrame, broken: set[str]) -> pl.DataFrame:
-        """One frame of :data:`LINE_SCHEMA` rows per (phase, titre) group, concatenated in line order."""
+        """One frame of :data:`LINE_SCHEMA` rows per (phase, titre) group, concatenated (group by group,
+        each in line order)."""
         parts_of: dict[tuple[str | None, str | None], dict[tuple[str, str], pl.Expr]] = {}
         for key, columns in self.groups.items():
             parts_of[key] = {(c.grandeur, c.partie): pl.col(f"_m{c.index}") for c in columns}
@@ -464,7 +476,7 @@ class _ColumnReader:
         keep = [k for k in LINE_SCHEMA if k in base.columns]
         base = base.select(*keep, *money, "_ligne", "_phase_ligne")
         frames = []
-        for order, ((phase, titre), parts) in enumerate(parts_of.items()):
+        for (phase, titre), parts in parts_of.items():
             computed = phase in broken
             if computed:
                 plf, amd = parts_of.get(("PLF", titre)), parts_of.get(("AMD", titre))
@@ -489,7 +501,6 @@ class _ColumnReader:
             frame = base.with_columns(
                 phase=pl.lit(phase, pl.String) if phase else pl.col("_phase_ligne"),
                 calcule=pl.lit(computed),
-                _ordre=pl.lit(order, pl.Int32),
                 **{k: v.cast(MONEY) for k, v in columns.items()},
             )
             if titre is not None:
@@ -503,7 +514,6 @@ class _ColumnReader:
         zero = pl.lit(Decimal("0.00"), MONEY)
         return (
             pl.concat(frames, how="vertical_relaxed")
-            .sort("_ligne", "_ordre", maintain_order=True)
             .with_columns(
                 source_ligne=pl.col("_ligne"), ae=pl.col("ae").fill_null(zero), cp=pl.col("cp").fill_null(zero)
             )
