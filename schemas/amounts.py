@@ -377,15 +377,20 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
     if separators.decimal:
         plain = rf"^-?[0-9]{{1,16}}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})?$"
     values = values.cast(pl.String)
-    if values.str.contains(plain).fill_null(True).all():  # the common case: nothing to clean
-        return pl.DataFrame(
-            {"euros": values.str.replace(",", ".", literal=True).cast(pl.Decimal(18, 2)), "erreur": None},
-            schema={"euros": pl.Decimal(18, 2), "erreur": pl.String},
-        )
+    for text in (values, values.str.replace_all(" ", "", literal=True)):  # as published, then without spaces
+        if text.str.contains(plain).fill_null(True).all():  # the common case: plain values only
+            return pl.DataFrame(
+                {
+                    "euros": (text.str.replace(",", ".", literal=True) if separators.decimal == "," else text).cast(
+                        pl.Decimal(18, 2)
+                    ),
+                    "erreur": None,
+                },
+                schema={"euros": pl.Decimal(18, 2), "erreur": pl.String},
+            )
     frame = (
-        pl.DataFrame({"v": values})
+        pl.DataFrame({"v": values, "_c": text})
         .with_row_index("_i")
-        .with_columns(_c=pl.col("v").str.replace_all(r"[ \u00a0\u202f]", ""))
         .with_columns(_plain=pl.col("_c").str.contains(plain).fill_null(True) | (pl.col("_c") == ""))
     )
     fast = frame.filter(pl.col("_plain")).select(
