@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
@@ -58,6 +58,10 @@ _AFTER = (
     rf"^(?P<multiple>mds?|milliards?|millions?|milliers?|m|k)?(?P<devise>{_CURRENCY})?"
     rf"(?P<ferme>\))?(?P<devise2>{_CURRENCY})?(?P<s4>-)?$"
 )
+_SPACES_RE, _MINUS_RE = re.compile(_SPACES), re.compile(_MINUS)
+_SHAPE_RE, _BEFORE_RE, _AFTER_RE = re.compile(_SHAPE), re.compile(_BEFORE), re.compile(_AFTER)
+_GROUP_HEAD = re.compile(r"^[1-9][0-9]{0,2}$")
+_TINY_FLOAT = re.compile(r"^[0-9](\.[0-9]+)?$")
 _POWER = {"md": 9, "mds": 9, "milliard": 9, "milliards": 9, "million": 6, "millions": 6, "m": 6}
 _POWER |= {"millier": 3, "milliers": 3, "k": 3}
 _NEEDS_CURRENCY = ["m", "million", "millions", "k", "millier", "milliers"]
@@ -121,9 +125,52 @@ def _shape(expr: pl.Expr) -> pl.Expr:
     )
 
 
+def _classify(body: str) -> tuple[str, str] | None:
+    """What one number body (``1.234,5``) says: ``(kind, mark)`` with kind ``thousands``,
+    ``decimal``, ``both`` (mark = the decimal mark, the other one groups thousands) or
+    ``ambiguous``; None for a body without a mark."""
+    dots, commas = body.count("."), body.count(",")
+    if not dots and not commas:
+        return None
+    last = "." if body.rfind(".") > body.rfind(",") else ","
+    if dots and commas:
+        return "both", last
+    if dots > 1 or commas > 1:
+        return "thousands", last
+    head, _, after = body.partition(last)
+    if len(after) == 3 and _GROUP_HEAD.match(head):
+        return "ambiguous", last
+    return "decimal", last
+
+
+def _evidence(bodies: Iterable[str]) -> SeparatorEvidence:
+    thousands, decimal, ambiguous = set(), set(), set()
+    for body in bodies:
+        said = _classify(body)
+        if said is None:
+            continue
+        kind, mark = said
+        if kind == "both":
+            decimal.add(mark)
+            thousands.add("," if mark == "." else ".")
+        elif kind == "thousands":
+            thousands.add(mark)
+        elif kind == "decimal":
+            decimal.add(mark)
+        else:
+            ambiguous.add(mark)
+    return SeparatorEvidence(frozenset(thousands), frozenset(decimal), frozenset(ambiguous))
+
+
+def _body(text: str) -> str | None:
+    """The number body of one published value (``1.234,5`` of ``(1 234,5 €)``), or None."""
+    found = _SHAPE_RE.match(_MINUS_RE.sub("-", _SPACES_RE.sub("", text)).lower())
+    return found.group("corps") if found else None
+
+
 def separator_evidence(values: pl.Series) -> SeparatorEvidence:
     """The separator evidence of a column of published amounts (text)."""
-    bodies = (
+    signatures = (
         pl.DataFrame({"v": values.cast(pl.String)})
         .lazy()
         .filter(pl.col("v").str.contains("[.,]"))  # only a value with a separator says anything
@@ -131,44 +178,10 @@ def separator_evidence(values: pl.Series) -> SeparatorEvidence:
         # integer part starts with 0: decide on those signatures (`1.234,5` -> `9.999,9`), few.
         .select(pl.col("v").str.replace(r"^([^0-9]*)0", "${1}Z").str.replace_all("[0-9]", "9"))
         .unique()
-        .select(_shape(pl.col("v").str.replace("Z", "0", literal=True)).struct.field("corps").alias("b"))
-        .drop_nulls()
-        .unique()
-        .with_columns(
-            dots=pl.col("b").str.count_matches(".", literal=True),
-            commas=pl.col("b").str.count_matches(",", literal=True),
-            last=pl.col("b").str.extract(r"([.,])[0-9]*$"),
-            after=pl.col("b").str.extract(r"[.,]([0-9]*)$").str.len_chars(),
-            head=pl.col("b").str.extract(r"^([0-9]*)[.,]"),
-        )
-        .with_columns(
-            kind=pl.when((pl.col("dots") > 0) & (pl.col("commas") > 0))
-            .then(pl.lit("both"))
-            .when(pl.col("dots") + pl.col("commas") == 0)
-            .then(pl.lit(None))
-            .when((pl.col("dots") > 1) | (pl.col("commas") > 1))
-            .then(pl.lit("thousands"))
-            .when((pl.col("after") == 3) & pl.col("head").str.contains(r"^[1-9][0-9]{0,2}$"))
-            .then(pl.lit("ambiguous"))
-            .otherwise(pl.lit("decimal"))
-        )
-        .drop_nulls("kind")
-        .select("kind", "last")
-        .unique()
         .collect()
+        .to_series()
     )
-    thousands, decimal, ambiguous = set(), set(), set()
-    for kind, last in bodies.iter_rows():
-        if kind == "both":
-            decimal.add(last)
-            thousands.add("," if last == "." else ".")
-        elif kind == "thousands":
-            thousands.add(last)
-        elif kind == "decimal":
-            decimal.add(last)
-        else:
-            ambiguous.add(last)
-    return SeparatorEvidence(frozenset(thousands), frozenset(decimal), frozenset(ambiguous))
+    return _evidence(filter(None, (_body(v.replace("Z", "0")) for v in signatures)))
 
 
 def _resolve(char: str, evidence: SeparatorEvidence) -> str | None:
@@ -412,10 +425,60 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
     return pl.concat([fast, parsed]).sort("_i").drop("_i")
 
 
-def _parse_one(value: str) -> dict:
-    series = pl.Series("v", [value], dtype=pl.String)
-    separators = decide_separators(series)
-    return pl.DataFrame({"v": series}).select(euros_expr("v", separators)).to_series().item()
+def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> tuple[str | None, str | None]:
+    """One value under ``separators``: ``(number as plain text, error)``; the rules of :func:`euros_expr`."""
+    text = _MINUS_RE.sub("-", _SPACES_RE.sub("", raw)).lower()
+    if text in ("", *_PLACEHOLDERS):
+        return None, None
+    shape = _SHAPE_RE.match(text)
+    before = _BEFORE_RE.match(shape.group("avant")) if shape else None
+    after = _AFTER_RE.match(shape.group("apres")) if shape else None
+    if (
+        not shape
+        or not before
+        or not after
+        or (before.group("ouvre") is None) != (after.group("ferme") is None)
+        or (after.group("multiple") in _NEEDS_CURRENCY and after.group("devise") is None)
+        or (after.group("devise") is not None and after.group("devise2") is not None)
+    ):
+        return None, f"not an amount: '{raw}'"
+    signs = (before.group("s1") == "-") + sum(
+        x is not None for x in (before.group("s2"), before.group("s3"), before.group("ouvre"), after.group("s4"))
+    )
+    if signs > 1:
+        return None, f"not an amount: '{raw}'"
+    body, exponent = shape.group("corps"), shape.group("exposant")
+    tiny = float_text and exponent is not None and exponent.startswith("e-") and bool(_TINY_FLOAT.match(body))
+    if exponent is not None and not tiny:
+        return None, f"scientific notation '{raw}': digits were lost, the exact amount is unknown"
+    if tiny:
+        return "0", None
+    if not re.match(_fits(separators), body):
+        return None, (
+            f"'{raw}' does not fit the separators of its column (thousands "
+            f"{repr(separators.thousands) if separators.thousands else 'none'}, decimal mark "
+            f"{repr(separators.decimal) if separators.decimal else 'none'})"
+        )
+    integer, fraction = body, ""
+    if separators.decimal:
+        integer, _, fraction = body.partition(separators.decimal)
+    if separators.thousands:
+        integer = integer.replace(separators.thousands, "")
+    power = _POWER.get(after.group("multiple") or "", 0)
+    if power:
+        padded = fraction.ljust(power, "0")
+        integer, fraction = integer + padded[:power], padded[power:]
+    integer = integer.lstrip("0") or "0"
+    sign = "-" if signs else ""
+    number = f"{sign}{integer}.{fraction}" if fraction else f"{sign}{integer}"
+    if len(integer) > _MAX_DIGITS:
+        return number, f"amount out of DECIMAL(18,2) range: '{raw}'"
+    return number, None
+
+
+def _separators_of(text: str) -> Separators:
+    body = _body(text)
+    return decide_separators(_evidence([body] if body else []))
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -436,10 +499,11 @@ def parse_amount(value: object) -> Decimal | None:
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(repr(value))
-    parsed = _parse_one(str(value))
-    if parsed["nombre"] is None and parsed["erreur"] is not None:
-        raise AmountError(parsed["erreur"])
-    return None if parsed["nombre"] is None else Decimal(parsed["nombre"])
+    text = str(value)
+    number, error = _parse_text(text, _separators_of(text))
+    if number is None and error is not None:
+        raise AmountError(error)
+    return None if number is None else Decimal(number)
 
 
 def parse_euros(value: object) -> Decimal | None:
@@ -453,7 +517,13 @@ def parse_euros(value: object) -> Decimal | None:
         return None
     if isinstance(value, (Decimal, int, float)):
         value = format(parse_amount(value), "f")
-    parsed = _parse_one(str(value))
-    if parsed["erreur"] is not None:
-        raise AmountError(parsed["erreur"])
-    return None if parsed["euros"] is None else parsed["euros"]
+    text = str(value)
+    number, error = _parse_text(text, _separators_of(text))
+    if error is not None:
+        raise AmountError(error)
+    if number is None:
+        return None
+    rounded = Decimal(number).quantize(CENT, rounding=ROUND_HALF_UP)
+    if abs(rounded) >= Decimal(10) ** _MAX_DIGITS:
+        raise AmountError(f"amount out of DECIMAL(18,2) range: '{text}'")
+    return rounded

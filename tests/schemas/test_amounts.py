@@ -167,7 +167,12 @@ def test_two_signs_or_unbalanced_parentheses_are_refused(text):
         parse_euros(text)
 
 
-VALUES = ["1 234,50", "-3.000,5", "7300000.0", "(1 234,50)", "1234-", "0.005", "311029341.88000005", "", None, "-"]
+VALUES = [
+    "1 234,50", "-3.000,5", "7300000.0", "(1 234,50)", "1234-", "0.005", "311029341.88000005", "", None, "-",
+    "12,5 M€", "1,2 Md€", "3 k€", "12 m", "€(63,12)", "( 7 )", "-€12,5", "EUR 1 234,50", "1.234.567", "12.500",
+    "1,23457E+11", "1e400000", "99999999999999999", "9999999999999999.995", "n.d.", "abc", "12,5 kg", "-(5)",
+    "(5", "12 €€", "\u22121\u202f000,25", "0,5", ".5", "12.", "1.234.567,891", "1,234,567.5", "00012",
+]  # fmt: skip
 
 
 def test_fast_and_full_paths_agree_and_scalar_agrees_with_column():
@@ -178,7 +183,19 @@ def test_fast_and_full_paths_agree_and_scalar_agrees_with_column():
     assert fast["euros"].to_list() == full.to_list()
     for value in VALUES:
         column = pl.Series([value], dtype=pl.String)
-        assert parse_euros(value) == parse_euros_column(column, decide_separators(column))["euros"][0]
+        try:
+            separators = decide_separators(column)
+        except AmountError:
+            with pytest.raises(AmountError):
+                parse_euros(value)
+            continue
+        parsed = pl.DataFrame({"v": column}).select(euros_expr("v", separators)).to_series().item()
+        if parsed["erreur"] is not None:
+            with pytest.raises(AmountError):
+                parse_euros(value)
+        else:
+            assert parse_euros(value) == parsed["euros"], value
+            assert parse_amount(value) == (None if parsed["nombre"] is None else Decimal(parsed["nombre"])), value
 
 
 @pytest.mark.parametrize("case", ["B01", "B02"])
