@@ -1,23 +1,41 @@
 """Read one credit (AE/CP) file of a known family into line-level credit rows.
 
 The column map of each family is data (``schemas/families/credits.toml``); this
-module applies it to a :class:`warehouse.tables.RawTable`, with the rules of the
-project's data README (``shared/data/README.md``, "Credits"):
+module applies it to a :class:`warehouse.tables.RawTable` (as a Polars frame of
+text columns, :meth:`~warehouse.tables.RawTable.to_frame`), column by column with
+Polars expressions, never line by line, with the rules of the project's data
+README (``shared/data/README.md``, "Credits") and of issue 7:
 
-- lines that are blank, totals (``Total général``) or empty markers (``(vide)``)
-  are set aside and counted by reason; totals are kept as checksums;
-- codes are normalised (:mod:`schemas.codes`); an action given only through its
-  sous-action (``308-06-03``) takes it from there; the titre is the first digit of
-  the catégorie where there is one (the published titre is kept beside it);
-- amounts are exact euros (:func:`schemas.amounts.parse_euros`); an empty amount
-  on a line that has the other amount counts as 0, and is counted;
+- lines that are not data are set aside and counted by reason: ``vide`` (blank,
+  ``(vide)``), ``total`` (``Total``, ``Total général``, ``Sous-total``, ``Total
+  Ministère A``…: their first non-empty cell, where the programme cell is empty or
+  is that cell), ``en_tete_repete`` (the header repeated mid-file), ``note``
+  (``Source : …`` alone on its line), ``sans_montant`` (no amount at all),
+  ``preambule`` (lines above the header, counted by the table reader), and
+  ``irreguliere`` (a row with more or fewer fields than the header, where the
+  family says ``lignes_irregulieres = "ecarter"``; otherwise such a row is an error
+  naming the line). Patterns: ``schemas/vocabulary.toml``;
+- totals are checked against the detail lines they sum: a general total
+  (``Total``, ``Total général``) every kept detail line of the file; any other total
+  the kept detail lines since the previous such subtotal; differences are reported
+  (:attr:`CreditRead.totaux_publies`);
+- codes are unwrapped (``="352"``, ``'0101``) and normalised (:mod:`schemas.codes`),
+  once per distinct value; an action given only through its sous-action
+  (``308-06-03``) takes it from there; the titre is the first digit of the
+  catégorie where there is one (the published titre is kept beside it);
+- amounts are exact euros, the separators decided per column
+  (:func:`schemas.amounts.decide_separators`, :func:`schemas.amounts.parse_euros_column`);
+  scientific notation written as text is refused; an empty amount on a line that
+  has the other amount counts as 0, and is counted;
 - T2 / HT2 split files yield one row per phase (PLF, AMD, LFI); an amendment row
   exists only where AE or CP is not zero; a phase whose published columns hold one
   constant value on every line (LFI 2023: ``4.0``) is broken at source, and is
   computed as PLF + AMD with ``calcule = true``.
 
 Any cell that does not parse raises :class:`SourceReadError` naming the file, the
-data row (1-based, after the header) and the column as published.
+data row (1-based, after the header) and the column as published: the first such
+row of the file over every column checked; an amount column whose separators
+cannot be decided raises it naming the column.
 """
 
 from __future__ import annotations
@@ -84,7 +102,6 @@ LINE_SCHEMA: dict[str, pl.DataType] = {
 
 _LABELS = tuple(k for k in LINE_SCHEMA if k.startswith("libelle_"))
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_PHASE_CELL = re.compile(r"^(?P<phase>[a-z]+?)(?P<exercice>\d{4})?$")
 _BROKEN_MIN_ROWS = 10
 
 
