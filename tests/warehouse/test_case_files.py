@@ -234,3 +234,46 @@ def test_case_b30_built_alone_fails_naming_line_and_column(tmp_path):
     build = _built("B30", tmp_path)
     assert build.returncode != 0
     assert "PLF_2023_credits.csv, ligne 1, colonne 'ae': scientific notation" in build.stdout + build.stderr
+
+
+B22_FAMILY = Family(
+    id="cas_b22",
+    description="the columns of case B22: Ministère;Programme;Titre;AE;CP",
+    columns={
+        "libelle_ministere": re.compile("ministere"),
+        "code_programme": re.compile("programme"),
+        "code_titre": re.compile("titre"),
+    },
+    amounts=(re.compile("(?P<grandeur>ae|cp)"),),
+    required=("code_programme", "ae", "cp"),
+    authority={"PLF": 1},
+    phase="PLF",
+)
+
+
+def _b22_table(tmp_path):
+    """B22 past its 3 preamble lines (finding them is the table reader's part), counted as such."""
+    text = (CASES / "B22" / "input.csv").read_bytes().decode("cp1252")
+    body = "".join(text.splitlines(keepends=True)[3:])
+    path = tmp_path / "b22.csv"
+    path.write_text(body, encoding="utf-8")
+    return replace(read_tables(path)[0], lignes_preambule=3)
+
+
+def test_case_b22_ministry_subtotals_are_set_aside_and_checked(tmp_path):
+    expected = json.loads((CASES / "B22" / "expected.json").read_text())
+    table = _b22_table(tmp_path)
+    read = read_credit_table(table, match_family(B22_FAMILY, table.header), "b22", 2018)
+    assert read.kept == expected["detail_rows"]
+    assert read.set_aside == {"total": expected["subtotal_rows"], "preambule": expected["skip_preamble_lines"]}
+    assert read.data_rows == read.kept + sum(read.set_aside.values())
+    assert read.totaux_publies == []
+    for ministere, sums in expected["checks"].items():
+        lines = read.lines.filter(pl.col("libelle_ministere") == ministere)
+        assert (lines["ae"].sum(), lines["cp"].sum()) == (Decimal(sums["ae"]), Decimal(sums["cp"]))
+    # Ministère B's subtotal one euro off: reported, naming its line; Ministère A's still checks out.
+    table = replace(table, rows=[[*r[:3], "250 001", r[4]] if r[0] == "Total Ministère B" else r for r in table.rows])
+    read = read_credit_table(table, match_family(B22_FAMILY, table.header), "b22", 2018)
+    assert read.totaux_publies == [
+        {"ligne": 5, "libelle": "Total Ministère B", "colonne": "AE", "attendu": "250001.00", "trouve": "250000.00"}
+    ]
