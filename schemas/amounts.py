@@ -56,7 +56,7 @@ _SHAPE = r"^(?P<avant>[^0-9.,]*)(?P<corps>[0-9.,]*[0-9][0-9.,]*)(?P<exposant>e[-
 _BEFORE = rf"^(?P<s1>[-+])?(?:{_CURRENCY})?(?P<s2>-)?(?P<ouvre>\()?(?:{_CURRENCY})?(?P<s3>-)?$"
 _AFTER = (
     rf"^(?P<multiple>mds?|milliards?|millions?|milliers?|m|k)?(?P<devise>{_CURRENCY})?"
-    rf"(?P<ferme>\))?(?P<devise2>{_CURRENCY})?(?P<s4>-)?$"
+    rf"(?P<ferme>\))?(?P<s4>-)?(?P<devise2>{_CURRENCY})?(?P<s5>-)?$"
 )
 _SPACES_RE, _MINUS_RE = re.compile(_SPACES), re.compile(_MINUS)
 _SHAPE_RE, _BEFORE_RE, _AFTER_RE = re.compile(_SHAPE), re.compile(_BEFORE), re.compile(_AFTER)
@@ -270,6 +270,7 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         pl.field("b").struct.field("s3").is_not_null().cast(pl.Int8),
         pl.field("b").struct.field("ouvre").is_not_null().cast(pl.Int8),
         pl.field("a").struct.field("s4").is_not_null().cast(pl.Int8),
+        pl.field("a").struct.field("s5").is_not_null().cast(pl.Int8),
     )
     multiple = pl.field("a").struct.field("multiple")
     well_formed = (
@@ -443,7 +444,8 @@ def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> t
     ):
         return None, f"not an amount: '{raw}'"
     signs = (before.group("s1") == "-") + sum(
-        x is not None for x in (before.group("s2"), before.group("s3"), before.group("ouvre"), after.group("s4"))
+        x is not None
+        for x in (before.group("s2"), before.group("s3"), before.group("ouvre"), after.group("s4"), after.group("s5"))
     )
     if signs > 1:
         return None, f"not an amount: '{raw}'"

@@ -2,6 +2,7 @@
 (cases B01, B02, B05, B09, B30, B38)."""
 
 import json
+import random
 from decimal import Decimal
 
 import polars as pl
@@ -212,3 +213,41 @@ def test_case_b09_through_the_column_rules():
     series = pl.Series(_case_column("B09", "montant"), dtype=pl.String)
     parsed = parse_euros_column(series, decide_separators(series))
     assert parsed["euros"].to_list() == [Decimal(v) for v in expected["montant"]]
+
+
+def _render(cents: int, thousands: str, decimal: str, decimals: int, negative: str, currency: str) -> str:
+    units, rest = divmod(abs(cents), 100)
+    digits = f"{units:,}".replace(",", thousands)
+    if decimals:
+        digits += decimal + f"{rest:02d}"[:decimals]
+    if cents < 0:
+        digits = {"-": "-{}", "\u2212": "\u2212{}", "after": "{}-", "()": "({})"}[negative].format(digits)
+    return currency.format(digits)
+
+
+def test_random_columns_read_back_the_same_figures_or_an_error():
+    """Columns rendered in random spellings (one per column, as software writes them): read back, the
+    figures are the same, or the column is refused as ambiguous; never other figures."""
+    rng = random.Random(20261130)
+    decided = refused = 0
+    for _ in range(300):
+        thousands = rng.choice(["", " ", ".", ",", "\u00a0", "\u202f"])
+        decimal = rng.choice([m for m in (",", ".") if m != thousands])
+        decimals = rng.choice([0, 1, 2])
+        negative = rng.choice(["-", "\u2212", "after", "()"])
+        currency = rng.choice(["{}", "{} €", "€ {}", "{}€"])
+        size = rng.choice([10**3, 10**5, 10**8, 10**12])
+        cents = [rng.randint(-size, size) * 100 + (rng.randint(0, 99) if decimals else 0) for _ in range(12)]
+        if decimals == 1:
+            cents = [c - c % 10 if c >= 0 else -((-c) - (-c) % 10) for c in cents]
+        texts = [_render(c, thousands, decimal, decimals, negative, currency) for c in cents]
+        series = pl.Series(texts)
+        try:
+            parsed = parse_euros_column(series, decide_separators(series))
+        except AmountError:
+            refused += 1
+            continue
+        assert parsed["erreur"].null_count() == len(texts), (texts, parsed["erreur"].to_list())
+        assert parsed["euros"].to_list() == [Decimal(c).scaleb(-2) for c in cents], texts
+        decided += 1
+    assert decided > 200 and refused > 0
