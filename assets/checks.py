@@ -146,7 +146,11 @@ def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckRes
     description="Each total line of a file (`Total général`) equals the sum of its data lines.",
 )
 def source_totals_match(paths: WarehousePaths) -> dg.AssetCheckResult:
-    rows = [(r.fichier, m) for r in read_reports(paths.staging_credits) for m in r.controle_totaux]
+    rows = [
+        (r.fichier, f"ligne {t['ligne']}, colonne {t['colonne']!r}: total {t['attendu']} ≠ somme {t['trouve']}")
+        for r in read_reports(paths.staging_credits)
+        for t in r.controle_totaux
+    ]
     frame = pl.DataFrame(rows, schema={"fichier": pl.String, "ecart": pl.String}, orient="row")
     return check_result(frame, WARN)
 

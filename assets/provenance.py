@@ -163,7 +163,11 @@ def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
         "lignes_chargees": loaded or 0,
         "montants_vides": report.montants_vides,
         "titres_corriges": report.titres_corriges,
-        "controle_totaux": "; ".join(report.controle_totaux) or ("ok" if report.statut == "lu" else None),
+        "controle_totaux": "; ".join(
+            f"ligne {t['ligne']} ({t['libelle']}), colonne {t['colonne']!r}: total {t['attendu']} ≠ somme {t['trouve']}"
+            for t in report.controle_totaux
+        )
+        or ("ok" if report.statut == "lu" else None),
         "entete": " | ".join(report.entete),
         "vu_le": read_at,
     }

@@ -1,46 +1,497 @@
-"""Parsing of amounts as published, into exact decimals (euros).
+"""Parsing of amounts as published, into exact decimals (euros), decided per column.
 
 Budget files write the same amount in many ways: ``1 234,50`` with a space, a
 no-break space (U+00A0) or a narrow no-break space (U+202F) between thousands;
 ``1.299,99``; ``7300000.0``; ``− 1 000,25`` with a U+2212 minus; accounting
-negatives ``(1 234,50)``; a currency sign before or after; ``12,5 M€`` or
-``1,2 Md€`` in texts. Every function here returns a :class:`decimal.Decimal`
-(never a float) or ``None`` for an empty cell, and raises :class:`AmountError`
-for a value that states no amount.
+negatives ``(1 234,50)`` and ``1234-``; a currency sign before or after;
+``12,5 M€`` or ``1,2 Md€`` in texts.
+
+The thousands and decimal separators are a property of a **column**, decided
+from all its values (:func:`decide_separators`), never of one cell: in a column
+holding ``1.234.567``, ``12.500`` is 12 500; in a column holding ``7300000.0``,
+``.`` is the decimal mark. A value that alone could be either (``1.234``: one
+separator, three digits after it, at most three before) is decided by the other
+values of the column, then by the other amount columns of the file, then (for a
+workbook, whose numbers are written by the reader as ``1234.5``) by the format;
+otherwise it is an :class:`AmountError`, never a guess. A value in scientific
+notation written as text (``1,23457E+11``, Excel's display of a number) has lost
+digits and is refused. Sources: the project's cases ``shared/cases/B01``,
+``B02``, ``B09``, ``B30``, ``B38``.
+
+:func:`euros_expr` is the column form (a Polars expression); :func:`parse_amount`
+and :func:`parse_euros` apply the same rules to one value (a column of one).
 """
 
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["AmountError", "CENT", "parse_amount", "parse_euros"]
+import polars as pl
+
+__all__ = [
+    "AmountError",
+    "CENT",
+    "SeparatorEvidence",
+    "Separators",
+    "decide_separators",
+    "euros_expr",
+    "parse_amount",
+    "parse_euros",
+    "parse_euros_column",
+    "separator_evidence",
+]
 
 CENT = Decimal("0.01")
-_MAX_EUROS = Decimal("1e16")  # DECIMAL(18,2) holds 16 digits before the point
+_MAX_DIGITS = 16  # DECIMAL(18,2) holds 16 digits before the point
 
-_SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007']+")
-_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-"})
-_MULTIPLIERS = (
-    (re.compile(r"(mds?|milliards?)(€|eur|euros)?$", re.IGNORECASE), Decimal("1e9")),
-    (re.compile(r"(m|millions?)(€|eur|euros)$", re.IGNORECASE), Decimal("1e6")),
-    (re.compile(r"(k|milliers?)(€|eur|euros)$", re.IGNORECASE), Decimal("1e3")),
+_SPACES = r"[\s\u00a0\u202f\u2009\u2007\u2008']+"
+_MINUS = r"[\u2212\u2013\u2012]"
+_PLACEHOLDERS = ["-", "--", "\u2014"]  # a lone dash: no amount stated
+_CURRENCY = r"€|euros?|eur"
+#: A cleaned cell: text before the number, the number (digits and separators), an exponent, text after.
+_SHAPE = r"^(?P<avant>[^0-9.,]*)(?P<corps>[0-9.,]*[0-9][0-9.,]*)(?P<exposant>e[-+]?[0-9]+)?(?P<apres>[^0-9]*)$"
+_BEFORE = rf"^(?P<s1>[-+])?(?:{_CURRENCY})?(?P<s2>-)?(?P<ouvre>\()?(?:{_CURRENCY})?(?P<s3>-)?$"
+_AFTER = (
+    rf"^(?P<multiple>mds?|milliards?|millions?|milliers?|m|k)?(?P<devise>{_CURRENCY})?"
+    rf"(?P<ferme>\))?(?P<s4>-)?(?P<devise2>{_CURRENCY})?(?P<s5>-)?$"
 )
-_CURRENCY = re.compile(r"(€|eur|euros)", re.IGNORECASE)
-_PLACEHOLDERS = frozenset({"-", "--", "\u2014"})  # a lone dash: no amount stated
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_SPACES_RE, _MINUS_RE = re.compile(_SPACES), re.compile(_MINUS)
+_SHAPE_RE, _BEFORE_RE, _AFTER_RE = re.compile(_SHAPE), re.compile(_BEFORE), re.compile(_AFTER)
+_GROUP_HEAD = re.compile(r"^[1-9][0-9]{0,2}$")
+_TINY_FLOAT = re.compile(r"^[0-9](\.[0-9]+)?$")
+_POWER = {"md": 9, "mds": 9, "milliard": 9, "milliards": 9, "million": 6, "millions": 6, "m": 6}
+_POWER |= {"millier": 3, "milliers": 3, "k": 3}
+_NEEDS_CURRENCY = ["m", "million", "millions", "k", "millier", "milliers"]
 
 
 class AmountError(ValueError):
-    """A cell that should hold an amount holds something else."""
+    """A cell (or a column) that should hold amounts holds something else, or is ambiguous."""
+
+
+@dataclass(frozen=True)
+class SeparatorEvidence:
+    """What the values of one column say about its separators.
+
+    ``thousands`` / ``decimal``: characters some value proves to be the thousands
+    separator (``1.234.567``, ``1.234,5``) or the decimal mark (``12,5``, ``7300000.0``);
+    ``ambiguous``: characters some value uses in a way that could be either (``12.500``).
+    """
+
+    thousands: frozenset[str] = frozenset()
+    decimal: frozenset[str] = frozenset()
+    ambiguous: frozenset[str] = frozenset()
+
+    def conflict(self) -> str | None:
+        """Why the evidence contradicts itself, or None."""
+        if len(self.thousands) > 1 or len(self.decimal) > 1 or self.thousands & self.decimal:
+            return (
+                f"separators disagree: thousands {sorted(self.thousands)}, decimal mark {sorted(self.decimal)} "
+                "in the same column"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Separators:
+    """The separators of one column: ``thousands`` and ``decimal`` are ``'.'``, ``','`` or None (not used)."""
+
+    thousands: str | None = None
+    decimal: str | None = None
+
+
+def _clean(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_all(_SPACES, "").str.replace_all(_MINUS, "-").str.to_lowercase()
+
+
+def _shape(expr: pl.Expr) -> pl.Expr:
+    """A struct of the parts of each cell: ``texte`` (cleaned), ``vide``, ``avant``, ``corps``,
+    ``exposant``, ``apres``."""
+    text = _clean(expr)
+    return (
+        pl.struct(texte=text)
+        .struct.with_fields(
+            vide=pl.field("texte").is_null() | pl.field("texte").is_in(["", *_PLACEHOLDERS]),
+            parts=pl.field("texte").str.extract_groups(_SHAPE),
+        )
+        .struct.with_fields(
+            avant=pl.field("parts").struct.field("avant"),
+            corps=pl.field("parts").struct.field("corps"),
+            exposant=pl.field("parts").struct.field("exposant"),
+            apres=pl.field("parts").struct.field("apres"),
+        )
+    )
+
+
+def _classify(body: str) -> tuple[str, str] | None:
+    """What one number body (``1.234,5``) says: ``(kind, mark)`` with kind ``thousands``,
+    ``decimal``, ``both`` (mark = the decimal mark, the other one groups thousands) or
+    ``ambiguous``; None for a body without a mark."""
+    dots, commas = body.count("."), body.count(",")
+    if not dots and not commas:
+        return None
+    last = "." if body.rfind(".") > body.rfind(",") else ","
+    if dots and commas:
+        return "both", last
+    if dots > 1 or commas > 1:
+        return "thousands", last
+    head, _, after = body.partition(last)
+    if len(after) == 3 and _GROUP_HEAD.match(head):
+        return "ambiguous", last
+    return "decimal", last
+
+
+def _evidence(bodies: Iterable[str]) -> SeparatorEvidence:
+    thousands, decimal, ambiguous = set(), set(), set()
+    for body in bodies:
+        said = _classify(body)
+        if said is None:
+            continue
+        kind, mark = said
+        if kind == "both":
+            decimal.add(mark)
+            thousands.add("," if mark == "." else ".")
+        elif kind == "thousands":
+            thousands.add(mark)
+        elif kind == "decimal":
+            decimal.add(mark)
+        else:
+            ambiguous.add(mark)
+    return SeparatorEvidence(frozenset(thousands), frozenset(decimal), frozenset(ambiguous))
+
+
+def _body(text: str) -> str | None:
+    """The number body of one published value (``1.234,5`` of ``(1 234,5 €)``), or None."""
+    found = _SHAPE_RE.match(_MINUS_RE.sub("-", _SPACES_RE.sub("", text)).lower())
+    return found.group("corps") if found else None
+
+
+def separator_evidence(values: pl.Series) -> SeparatorEvidence:
+    """The separator evidence of a column of published amounts (text)."""
+    signatures = (
+        pl.DataFrame({"v": values.cast(pl.String)})
+        .lazy()
+        .filter(pl.col("v").str.contains("[.,]"))  # only a value with a separator says anything
+        # What a value says depends on where its digits and separators are, and on whether its
+        # integer part starts with 0: decide on those signatures (`1.234,5` -> `9.999,9`), few.
+        .select(pl.col("v").str.replace(r"^([^0-9]*)0", "${1}Z").str.replace_all("[0-9]", "9"))
+        .unique()
+        .collect()
+        .to_series()
+    )
+    return _evidence(filter(None, (_body(v.replace("Z", "0")) for v in signatures)))
+
+
+def _resolve(char: str, evidence: SeparatorEvidence) -> str | None:
+    """``'thousands'`` or ``'decimal'`` for an ambiguous ``char``, as ``evidence`` decides, else None."""
+    if evidence.conflict():
+        return None
+    if char in evidence.thousands or evidence.decimal - {char}:
+        return "thousands"
+    if char in evidence.decimal or evidence.thousands - {char}:
+        return "decimal"
+    return None
+
+
+def decide_separators(
+    values: pl.Series | SeparatorEvidence,
+    others: Iterable[SeparatorEvidence] = (),
+    default_decimal: str | None = None,
+) -> Separators:
+    """Decide the thousands and decimal separators of a column from all its values.
+
+    ``values``: the column's published text (or its :func:`separator_evidence`).
+    An ambiguous use (``12.500`` alone) is decided by the column's own other values,
+    then by ``others`` (the evidence of the file's other amount columns, merged),
+    then by ``default_decimal`` (``'.'`` for a workbook's numbers).
+    Raises :class:`AmountError` when the values contradict each other
+    (``1.234,5`` and ``1,234.5``) or nothing decides an ambiguous use.
+    """
+    evidence = values if isinstance(values, SeparatorEvidence) else separator_evidence(values)
+    problem = evidence.conflict()
+    if problem:
+        raise AmountError(problem)
+    others = list(others)
+    merged = SeparatorEvidence(
+        frozenset().union(*(o.thousands for o in others)), frozenset().union(*(o.decimal for o in others))
+    )
+    thousands = next(iter(evidence.thousands), None)
+    decimal = next(iter(evidence.decimal), None)
+    for char in sorted(evidence.ambiguous):
+        role = _resolve(char, evidence) or _resolve(char, merged)
+        if role is None and default_decimal == char:
+            role = "decimal"
+        if role is None:
+            raise AmountError(
+                f"ambiguous separator {char!r}: a value such as '1{char}234' could be 1234 or 1{char}234, "
+                "and no other value of the column or the file decides"
+            )
+        if role == "thousands":
+            thousands = char
+        else:
+            decimal = char
+    if thousands is not None and thousands == decimal:
+        raise AmountError(f"{thousands!r} is both the thousands separator and the decimal mark")
+    return Separators(thousands, decimal)
+
+
+def _fits(separators: Separators) -> str:
+    """Regular expression a number body must match under ``separators``."""
+    digits = r"[0-9]+"
+    if separators.thousands:
+        t = re.escape(separators.thousands)
+        digits = rf"(?:[0-9]{{1,3}}(?:{t}[0-9]{{3}})+|[0-9]+)"
+    if separators.decimal:
+        d = re.escape(separators.decimal)
+        return rf"^(?:{digits}(?:{d}[0-9]*)?|{d}[0-9]+)$"
+    return rf"^{digits}$"
+
+
+def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool = False) -> pl.Expr:
+    """The amounts of a text column, parsed under ``separators``, as a struct expression.
+
+    Fields read by callers (the others are intermediate): ``euros`` (``Decimal(18, 2)``,
+    rounded half up to the cent; null for an empty cell or a lone dash), ``nombre`` (the exact number as plain text,
+    ``-1234.5``, before rounding) and ``erreur`` (null, or why the cell is not an
+    amount: not a number, scientific notation, a value that does not fit the
+    column's separators, out of ``DECIMAL(18,2)``). ``float_text``: the column holds
+    numbers a workbook reader wrote (``1.4210854715202004e-14``): such scientific
+    notation is exact there, and rounds to 0.00 or is out of range.
+    """
+    expr = pl.col(column) if isinstance(column, str) else column
+    raw = expr.cast(pl.String)
+    before = pl.field("avant").str.extract_groups(_BEFORE)
+    after = pl.field("apres").str.extract_groups(_AFTER)
+    sign_count = pl.sum_horizontal(
+        pl.field("b").struct.field("s1").eq("-").fill_null(False).cast(pl.Int8),
+        pl.field("b").struct.field("s2").is_not_null().cast(pl.Int8),
+        pl.field("b").struct.field("s3").is_not_null().cast(pl.Int8),
+        pl.field("b").struct.field("ouvre").is_not_null().cast(pl.Int8),
+        pl.field("a").struct.field("s4").is_not_null().cast(pl.Int8),
+        pl.field("a").struct.field("s5").is_not_null().cast(pl.Int8),
+    )
+    multiple = pl.field("a").struct.field("multiple")
+    well_formed = (
+        pl.field("corps").is_not_null()
+        & pl.field("avant").str.contains(_BEFORE)
+        & pl.field("apres").str.contains(_AFTER)
+        & (pl.field("b").struct.field("ouvre").is_null() == pl.field("a").struct.field("ferme").is_null())
+        & ~(multiple.is_in(_NEEDS_CURRENCY).fill_null(False) & pl.field("a").struct.field("devise").is_null())
+        & ~(pl.field("a").struct.field("devise").is_not_null() & pl.field("a").struct.field("devise2").is_not_null())
+    )
+    thousands, decimal = separators.thousands, separators.decimal
+    if decimal:
+        d = re.escape(decimal)
+        integer = pl.field("corps").str.extract(rf"^([^{d}]*)")
+        fraction = pl.field("corps").str.extract(rf"{d}([0-9]*)$").fill_null("")
+    else:
+        integer = pl.field("corps")
+        fraction = pl.lit("")
+    if thousands:
+        integer = integer.str.replace_all(thousands, "", literal=True)
+    power = multiple.replace_strict(_POWER, default=0, return_dtype=pl.Int32).fill_null(0)
+    shifted_int = pl.field("entier")
+    shifted_frac = pl.field("fraction")
+    for k in (3, 6, 9):
+        padded = pl.field("fraction").str.pad_end(k, "0")
+        shifted_int = (
+            pl.when(pl.field("puissance") == k).then(pl.field("entier") + padded.str.slice(0, k)).otherwise(shifted_int)
+        )
+        shifted_frac = pl.when(pl.field("puissance") == k).then(padded.str.slice(k)).otherwise(shifted_frac)
+    float_tiny = (
+        pl.lit(float_text)
+        & pl.field("exposant").str.starts_with("e-").fill_null(False)
+        & pl.field("corps").str.contains(r"^[0-9](\.[0-9]+)?$")
+    )
+    frac2 = pl.field("frac").str.pad_end(3, "0")
+    cents = (
+        pl.field("int").cast(pl.Int64, strict=False) * 100
+        + frac2.str.slice(0, 2).cast(pl.Int64)
+        + (frac2.str.slice(2, 1) >= "5").cast(pl.Int64)
+    )
+    error = (
+        pl.when(pl.field("vide"))
+        .then(pl.lit(None, pl.String))
+        .when(~pl.field("forme"))
+        .then(pl.format("not an amount: '{}'", pl.field("brut")))
+        .when(pl.field("exposant").is_not_null() & ~pl.field("minuscule"))
+        .then(pl.format("scientific notation '{}': digits were lost, the exact amount is unknown", pl.field("brut")))
+        .when(~pl.field("corps").str.contains(_fits(separators)) & ~pl.field("minuscule"))
+        .then(
+            pl.format(
+                "'{}' does not fit the separators of its column (thousands {}, decimal mark {})",
+                pl.field("brut"),
+                pl.lit(repr(thousands) if thousands else "none"),
+                pl.lit(repr(decimal) if decimal else "none"),
+            )
+        )
+    )
+    out_of_range = (
+        pl.when((pl.field("int").str.len_chars() > _MAX_DIGITS) | (pl.field("centimes") >= 10 ** (_MAX_DIGITS + 2)))
+        .then(pl.format("amount out of DECIMAL(18,2) range: '{}'", pl.field("brut")))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    negative_text = pl.when(pl.field("negatif")).then(pl.lit("-")).otherwise(pl.lit(""))
+    return (
+        _shape(expr)
+        .struct.with_fields(brut=raw, b=before, a=after)
+        .struct.with_fields(
+            forme=pl.field("vide") | well_formed.fill_null(False),
+            negatif=sign_count > 0,
+            signes=sign_count,
+            entier=integer,
+            fraction=fraction,
+            puissance=power,
+            minuscule=float_tiny,
+        )
+        .struct.with_fields(forme=pl.field("forme") & ((pl.field("signes") <= 1) | pl.field("vide")))
+        .struct.with_fields(int=shifted_int.str.replace(r"^0+", ""), frac=shifted_frac)
+        .struct.with_fields(
+            int=pl.when(pl.field("minuscule")).then(pl.lit("")).otherwise(pl.field("int")),
+            frac=pl.when(pl.field("minuscule")).then(pl.lit("")).otherwise(pl.field("frac")),
+        )
+        .struct.with_fields(int=pl.when(pl.field("int") == "").then(pl.lit("0")).otherwise(pl.field("int")))
+        .struct.with_fields(centimes=cents)
+        .struct.with_fields(erreur_forme=error)
+        .struct.with_fields(erreur=pl.coalesce(pl.field("erreur_forme"), pl.when(~pl.field("vide")).then(out_of_range)))
+        .struct.with_fields(
+            nombre=pl.when(pl.field("vide") | pl.field("erreur_forme").is_not_null())
+            .then(pl.lit(None, pl.String))
+            .otherwise(
+                pl.concat_str(
+                    negative_text,
+                    pl.field("int"),
+                    pl.when(pl.field("frac") != "").then(pl.lit(".") + pl.field("frac")).otherwise(pl.lit("")),
+                )
+            ),
+            euros=pl.when(pl.field("vide") | pl.field("erreur").is_not_null())
+            .then(pl.lit(None, pl.String))
+            .otherwise(
+                pl.concat_str(
+                    pl.when(pl.field("negatif") & (pl.field("centimes") != 0)).then(pl.lit("-")).otherwise(pl.lit("")),
+                    (pl.field("centimes") // 100).cast(pl.String),
+                    pl.lit("."),
+                    (pl.field("centimes") % 100).cast(pl.String).str.zfill(2),
+                )
+            )
+            .cast(pl.Decimal(18, 2)),
+        )
+    )
+
+
+def parse_euros_column(values: pl.Series, separators: Separators, float_text: bool = False) -> pl.DataFrame:
+    """:func:`euros_expr` on a whole column, faster: a frame of ``euros`` and ``erreur``, row for row.
+
+    Plain values (digits, spaces, at most one decimal mark and two decimals) are cast
+    directly; the others go through :func:`euros_expr`. Same results either way.
+    """
+    plain = r"^-?[0-9]{1,16}$"
+    if separators.decimal:
+        plain = rf"^-?[0-9]{{1,16}}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})?$"
+    values = values.cast(pl.String)
+    for text in (values, values.str.replace_all(" ", "", literal=True)):  # as published, then without spaces
+        if text.str.contains(plain).fill_null(True).all():  # the common case: plain values only
+            return pl.DataFrame(
+                {
+                    "euros": (text.str.replace(",", ".", literal=True) if separators.decimal == "," else text).cast(
+                        pl.Decimal(18, 2)
+                    ),
+                    "erreur": None,
+                },
+                schema={"euros": pl.Decimal(18, 2), "erreur": pl.String},
+            )
+    frame = (
+        pl.DataFrame({"v": values, "_c": text})
+        .with_row_index("_i")
+        .with_columns(_plain=pl.col("_c").str.contains(plain).fill_null(True) | (pl.col("_c") == ""))
+    )
+    fast = frame.filter(pl.col("_plain")).select(
+        "_i",
+        euros=pl.when(pl.col("_c") != "")
+        .then(pl.col("_c").str.replace(",", ".", literal=True))
+        .cast(pl.Decimal(18, 2)),
+        erreur=pl.lit(None, pl.String),
+    )
+    slow = frame.filter(~pl.col("_plain"))
+    if not slow.height:
+        return fast.drop("_i")
+    parsed = (
+        slow.lazy()
+        .select("_i", _p=euros_expr("v", separators, float_text))
+        .select("_i", euros=pl.col("_p").struct.field("euros"), erreur=pl.col("_p").struct.field("erreur"))
+        .collect()
+    )
+    return pl.concat([fast, parsed]).sort("_i").drop("_i")
+
+
+def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> tuple[str | None, str | None]:
+    """One value under ``separators``: ``(number as plain text, error)``; the rules of :func:`euros_expr`."""
+    text = _MINUS_RE.sub("-", _SPACES_RE.sub("", raw)).lower()
+    if text in ("", *_PLACEHOLDERS):
+        return None, None
+    shape = _SHAPE_RE.match(text)
+    before = _BEFORE_RE.match(shape.group("avant")) if shape else None
+    after = _AFTER_RE.match(shape.group("apres")) if shape else None
+    if (
+        not shape
+        or not before
+        or not after
+        or (before.group("ouvre") is None) != (after.group("ferme") is None)
+        or (after.group("multiple") in _NEEDS_CURRENCY and after.group("devise") is None)
+        or (after.group("devise") is not None and after.group("devise2") is not None)
+    ):
+        return None, f"not an amount: '{raw}'"
+    signs = (before.group("s1") == "-") + sum(
+        x is not None
+        for x in (before.group("s2"), before.group("s3"), before.group("ouvre"), after.group("s4"), after.group("s5"))
+    )
+    if signs > 1:
+        return None, f"not an amount: '{raw}'"
+    body, exponent = shape.group("corps"), shape.group("exposant")
+    tiny = float_text and exponent is not None and exponent.startswith("e-") and bool(_TINY_FLOAT.match(body))
+    if exponent is not None and not tiny:
+        return None, f"scientific notation '{raw}': digits were lost, the exact amount is unknown"
+    if tiny:
+        return "0", None
+    if not re.match(_fits(separators), body):
+        return None, (
+            f"'{raw}' does not fit the separators of its column (thousands "
+            f"{repr(separators.thousands) if separators.thousands else 'none'}, decimal mark "
+            f"{repr(separators.decimal) if separators.decimal else 'none'})"
+        )
+    integer, fraction = body, ""
+    if separators.decimal:
+        integer, _, fraction = body.partition(separators.decimal)
+    if separators.thousands:
+        integer = integer.replace(separators.thousands, "")
+    power = _POWER.get(after.group("multiple") or "", 0)
+    if power:
+        padded = fraction.ljust(power, "0")
+        integer, fraction = integer + padded[:power], padded[power:]
+    integer = integer.lstrip("0") or "0"
+    sign = "-" if signs else ""
+    number = f"{sign}{integer}.{fraction}" if fraction else f"{sign}{integer}"
+    if len(integer) > _MAX_DIGITS:
+        return number, f"amount out of DECIMAL(18,2) range: '{raw}'"
+    return number, None
+
+
+def _separators_of(text: str) -> Separators:
+    body = _body(text)
+    return decide_separators(_evidence([body] if body else []))
 
 
 def parse_amount(value: object) -> Decimal | None:
     """Parse one published amount into an exact :class:`Decimal`, at full precision.
 
-    ``'1.299,99'`` → ``Decimal('1299.99')``; ``'(1 234,50)'`` → ``Decimal('-1234.50')``;
+    The rules of a column of one value (:func:`euros_expr`): ``'1.299,99'`` →
+    ``Decimal('1299.99')``; ``'(1 234,50)'`` and ``'1234,50-'`` → ``Decimal('-1234.50')``;
     ``'12,5 M€'`` → ``Decimal('12500000.0')``; ``''``, ``'-'`` and ``None`` → ``None``.
-    Raises :class:`AmountError` for text that states no amount (``'n.d.'``, ``'abc'``).
+    Raises :class:`AmountError` for text that states no amount (``'n.d.'``, ``'abc'``),
+    scientific notation written as text, and a value whose separators nothing decides
+    (``'12.500'`` alone).
     """
     if value is None:
         return None
@@ -50,62 +501,31 @@ def parse_amount(value: object) -> Decimal | None:
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(repr(value))
-    raw = str(value)
-    text = _SPACES.sub("", raw.translate(_MINUS))
-    if not text or text in _PLACEHOLDERS:
-        return None
-    negative = False
-    if text.startswith("(") or ")" in text:
-        inner = _CURRENCY.sub("", text)
-        if inner.startswith("(") and inner.endswith(")"):
-            negative, text = True, inner[1:-1]
-    if text.startswith("-") and text[1:2] in ("(", "€"):
-        negative, text = not negative, text[1:]
-    multiplier = Decimal(1)
-    for pattern, factor in _MULTIPLIERS:
-        if pattern.search(text):
-            text, multiplier = pattern.sub("", text), factor
-            break
-    text = _CURRENCY.sub("", text).strip("()")
-    text = _normalise_separators(text)
-    if not _NUMBER.match(text):
-        raise AmountError(f"not an amount: {raw!r}")
-    try:
-        number = Decimal(text) * multiplier
-    except InvalidOperation as exc:  # pragma: no cover - guarded by the regex
-        raise AmountError(f"not an amount: {raw!r}") from exc
-    return -number if negative else number
-
-
-def _normalise_separators(text: str) -> str:
-    """Make ``text`` a plain ``1234.5`` number: the last of ``,``/``.`` is the decimal mark."""
-    commas, dots = text.count(","), text.count(".")
-    if commas and dots:
-        decimal_mark = "," if text.rfind(",") > text.rfind(".") else "."
-        thousands = "." if decimal_mark == "," else ","
-        return text.replace(thousands, "").replace(decimal_mark, ".")
-    if commas > 1:
-        return text.replace(",", "")
-    if commas == 1:
-        return text.replace(",", ".")
-    if dots > 1:
-        return text.replace(".", "")
-    return text
+    text = str(value)
+    number, error = _parse_text(text, _separators_of(text))
+    if number is None and error is not None:
+        raise AmountError(error)
+    return None if number is None else Decimal(number)
 
 
 def parse_euros(value: object) -> Decimal | None:
-    """Parse an amount in euros rounded to the cent, as stored in ``DECIMAL(18,2)``.
+    """Parse an amount in euros rounded to the cent (half up), as stored in ``DECIMAL(18,2)``.
 
-    Binary floats from Excel (``311029341.88000005``) round to the cent (half up).
-    Raises :class:`AmountError` for text that is not an amount or an amount too
-    large for ``DECIMAL(18,2)``.
+    Binary floats from Excel (``311029341.88000005``) round to the cent. Raises
+    :class:`AmountError` as :func:`parse_amount` does, and for an amount too large
+    for ``DECIMAL(18,2)``.
     """
-    number = parse_amount(value)
+    if value is None:
+        return None
+    if isinstance(value, (Decimal, int, float)):
+        value = format(parse_amount(value), "f")
+    text = str(value)
+    number, error = _parse_text(text, _separators_of(text))
+    if error is not None:
+        raise AmountError(error)
     if number is None:
         return None
-    if not number.is_finite() or abs(number) >= _MAX_EUROS:
-        raise AmountError(f"amount out of DECIMAL(18,2) range: {value!r}")
-    rounded = number.quantize(CENT, rounding=ROUND_HALF_UP)
-    if abs(rounded) >= _MAX_EUROS:
-        raise AmountError(f"amount out of DECIMAL(18,2) range: {value!r}")
+    rounded = Decimal(number).quantize(CENT, rounding=ROUND_HALF_UP)
+    if abs(rounded) >= Decimal(10) ** _MAX_DIGITS:
+        raise AmountError(f"amount out of DECIMAL(18,2) range: '{text}'")
     return rounded

@@ -2,17 +2,32 @@
 
 Sources write the same code in many ways: programme ``352``, ``352.0``, ``P352``,
 ``0352``; action ``1``, ``01``, ``352-01``, ``0352-01``; ministère ``MIN50``,
-``50.0``, ``7``, ``MIN50 Transformation et fonction publiques``. Every function
-here returns the one form the warehouse stores, as text, or ``None`` for an
-empty cell, and raises :class:`CodeError` for a value that is not such a code.
+``50.0``, ``7``, ``MIN50 Transformation et fonction publiques``. Codes written to
+keep spreadsheets from turning them into numbers (``="352"``, ``'0101``;
+``shared/cases/B36``) are unwrapped first. Every ``normalise_*`` function here
+returns the one form the warehouse stores, as text, or ``None`` for an empty
+cell, and raises :class:`CodeError` for a value that is not such a code. The
+``*_expr`` functions apply the same rules to a whole Polars column: they give
+null for an empty cell *and* for a value that is not a code, so a caller finds
+the offending cells as ``code_text(column).is_not_null() & result.is_null()``.
 """
 
 from __future__ import annotations
 
 import re
 
+import polars as pl
+
 __all__ = [
     "CodeError",
+    "action_expr",
+    "categorie_expr",
+    "code_text",
+    "ministere_expr",
+    "mission_expr",
+    "programme_expr",
+    "sous_action_expr",
+    "titre_expr",
     "normalise_action",
     "normalise_categorie",
     "normalise_ministere",
@@ -39,14 +54,89 @@ _CATEGORIE = re.compile(r"^(\d{1,2})$")
 _TITRE = re.compile(r"^(\d)$")
 
 
+_SPREADSHEET_TEXT = re.compile(r'^="(.*)"$|^\'(.*)$', re.DOTALL)
+
+
 def _clean(value: object) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
+    wrapped = _SPREADSHEET_TEXT.match(text)
+    if wrapped:
+        text = (wrapped.group(1) if wrapped.group(1) is not None else wrapped.group(2)).strip()
     if not text:
         return None
     match = _FLOAT_ZERO.match(text)
     return match.group(1) if match else text
+
+
+def code_text(column: str | pl.Expr) -> pl.Expr:
+    """The text of a code column as :func:`_clean` sees it: trimmed, ``="352"`` and ``'0101``
+    unwrapped, ``352.0`` → ``352``, empty → null."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    text = (
+        expr.cast(pl.String)
+        .str.strip_chars()
+        .str.replace(r'^="(?s:(.*))"$', "$1")
+        .str.replace(r"^'", "")
+        .str.strip_chars()
+        .str.replace(r"^([0-9]+)\.0+$", "$1")
+    )
+    return pl.when(text != "").then(text)
+
+
+def programme_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_programme` (null where not a programme code)."""
+    return code_text(column).str.extract(_PROGRAMME.pattern, 1).str.zfill(3)
+
+
+def action_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_action`: a struct of ``programme`` (the prefix, 3 digits,
+    null where none) and ``action`` (2 digits; null where not an action code)."""
+    groups = code_text(column).str.extract_groups(r"^(?:[Pp]?0*(?P<programme>\d{1,3})-)?(?P<action>\d{1,2})$")
+    return pl.struct(
+        programme=groups.struct.field("programme").str.zfill(3), action=groups.struct.field("action").str.zfill(2)
+    )
+
+
+def sous_action_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_sous_action`: a struct of ``programme`` (prefix), ``action``
+    and ``sous_action`` (null where not a sous-action code)."""
+    text = code_text(column)
+    joined = text.str.extract_groups(r"^(?P<action>\d{2})(?P<sous_action>\d{2})$")
+    split = text.str.extract_groups(
+        r"^(?:[Pp]?0*(?P<programme>\d{1,3})-)?(?:(?P<action>\d{2})-)?(?P<sous_action>\d{1,2})$"
+    )
+    is_joined = joined.struct.field("action").is_not_null()
+    return pl.struct(
+        programme=pl.when(~is_joined).then(split.struct.field("programme").str.zfill(3)),
+        action=pl.when(is_joined).then(joined.struct.field("action")).otherwise(split.struct.field("action")),
+        sous_action=pl.when(is_joined)
+        .then(joined.struct.field("sous_action"))
+        .otherwise(split.struct.field("sous_action").str.zfill(2)),
+    )
+
+
+def ministere_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_ministere`."""
+    return code_text(column).str.extract("(?i)" + _MINISTERE.pattern, 1).str.zfill(2)
+
+
+def mission_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_mission`."""
+    text = code_text(column)
+    text = pl.when(text.str.len_chars() <= 3).then(text.str.to_uppercase()).otherwise(text)
+    return text.str.extract(_MISSION.pattern, 1)
+
+
+def categorie_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_categorie`."""
+    return code_text(column).str.extract(_CATEGORIE.pattern, 1).str.zfill(2)
+
+
+def titre_expr(column: str | pl.Expr) -> pl.Expr:
+    """Column form of :func:`normalise_titre`."""
+    return code_text(column).str.extract(_TITRE.pattern, 1)
 
 
 def normalise_programme(value: object) -> str | None:

@@ -61,6 +61,7 @@ class Family:
     phase: str | None = None  # the phase of every amount column, where neither header nor a column says
     identifying: tuple[str, ...] = ()  # fields a header must all have for the family to be considered
     kind: str = "credits"  # what the files hold: "credits", "nomenclature" (the TOML file's name)
+    sets_aside_irregular_rows: bool = False  # `lignes_irregulieres = "ecarter"`: else such a row is an error
 
     def rank(self, phase: str) -> int | None:
         """Authority rank of this family for ``phase`` (1 = most authoritative), or None."""
@@ -150,6 +151,7 @@ def _load_families(path: Path) -> tuple[Family, ...]:
                 phase=entry.get("phase"),
                 identifying=tuple(entry.get("identifiantes", ())),
                 kind=path.stem,
+                sets_aside_irregular_rows=entry.get("lignes_irregulieres", "erreur") == "ecarter",
             )
         )
     return tuple(families)

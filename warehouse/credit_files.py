@@ -1,23 +1,41 @@
 """Read one credit (AE/CP) file of a known family into line-level credit rows.
 
 The column map of each family is data (``schemas/families/credits.toml``); this
-module applies it to a :class:`warehouse.tables.RawTable`, with the rules of the
-project's data README (``shared/data/README.md``, "Credits"):
+module applies it to a :class:`warehouse.tables.RawTable` (as a Polars frame of
+text columns, :meth:`~warehouse.tables.RawTable.to_frame`), column by column with
+Polars expressions, never line by line, with the rules of the project's data
+README (``shared/data/README.md``, "Credits") and of issue 7:
 
-- lines that are blank, totals (``Total général``) or empty markers (``(vide)``)
-  are set aside and counted by reason; totals are kept as checksums;
-- codes are normalised (:mod:`schemas.codes`); an action given only through its
-  sous-action (``308-06-03``) takes it from there; the titre is the first digit of
-  the catégorie where there is one (the published titre is kept beside it);
-- amounts are exact euros (:func:`schemas.amounts.parse_euros`); an empty amount
-  on a line that has the other amount counts as 0, and is counted;
+- lines that are not data are set aside and counted by reason: ``vide`` (blank,
+  ``(vide)``), ``total`` (``Total``, ``Total général``, ``Sous-total``, ``Total
+  Ministère A``…: their first non-empty cell, where the programme cell is empty or
+  is that cell), ``en_tete_repete`` (the header repeated mid-file), ``note``
+  (``Source : …`` alone on its line), ``sans_montant`` (no amount at all),
+  ``preambule`` (lines above the header, counted by the table reader), and
+  ``irreguliere`` (a row with more or fewer fields than the header, where the
+  family says ``lignes_irregulieres = "ecarter"``; otherwise such a row is an error
+  naming the line). Patterns: ``schemas/vocabulary.toml``;
+- totals are checked against the detail lines they sum: a general total
+  (``Total``, ``Total général``) every kept detail line of the file; any other total
+  the kept detail lines since the previous such subtotal; differences are reported
+  (:attr:`CreditRead.totaux_publies`);
+- codes are unwrapped (``="352"``, ``'0101``) and normalised (:mod:`schemas.codes`),
+  once per distinct value; an action given only through its sous-action
+  (``308-06-03``) takes it from there; the titre is the first digit of the
+  catégorie where there is one (the published titre is kept beside it);
+- amounts are exact euros, the separators decided per column
+  (:func:`schemas.amounts.decide_separators`, :func:`schemas.amounts.parse_euros_column`);
+  scientific notation written as text is refused; an empty amount on a line that
+  has the other amount counts as 0, and is counted;
 - T2 / HT2 split files yield one row per phase (PLF, AMD, LFI); an amendment row
   exists only where AE or CP is not zero; a phase whose published columns hold one
   constant value on every line (LFI 2023: ``4.0``) is broken at source, and is
   computed as PLF + AMD with ``calcule = true``.
 
 Any cell that does not parse raises :class:`SourceReadError` naming the file, the
-data row (1-based, after the header) and the column as published.
+data row (1-based, after the header) and the column as published: the first such
+row of the file over every column checked; an amount column whose separators
+cannot be decided raises it naming the column.
 """
 
 from __future__ import annotations
@@ -29,19 +47,18 @@ from decimal import Decimal
 
 import polars as pl
 
-from schemas.amounts import AmountError, parse_euros
+from schemas.amounts import AmountError, decide_separators, parse_euros_column, separator_evidence
 from schemas.codes import (
-    CodeError,
-    normalise_action,
-    normalise_categorie,
-    normalise_ministere,
-    normalise_mission,
-    normalise_programme,
-    normalise_sous_action,
-    normalise_titre,
+    action_expr,
+    categorie_expr,
+    code_text,
+    ministere_expr,
+    mission_expr,
+    programme_expr,
+    sous_action_expr,
+    titre_expr,
 )
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
-from schemas.headers import fold_header
 from warehouse.tables import RawTable
 
 __all__ = ["CreditRead", "LINE_SCHEMA", "SourceReadError", "read_credit_table", "stated_exercice"]
@@ -85,7 +102,6 @@ LINE_SCHEMA: dict[str, pl.DataType] = {
 
 _LABELS = tuple(k for k in LINE_SCHEMA if k.startswith("libelle_"))
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_PHASE_CELL = re.compile(r"^(?P<phase>[a-z]+?)(?P<exercice>\d{4})?$")
 _BROKEN_MIN_ROWS = 10
 
 
@@ -108,8 +124,14 @@ class CreditRead:
 
     ``lines``: one row per (data line, phase[, titre]) with the columns of
     :data:`LINE_SCHEMA`, amounts in euros as ``Decimal(18, 2)``.
-    ``data_rows`` = ``kept`` + sum of ``set_aside`` (by reason: ``vide``, ``total``,
-    ``note``, ``sans_montant``).
+    ``data_rows`` = ``kept`` + sum of ``set_aside`` (by reason: ``vide``, ``total``
+    (totals and subtotals), ``en_tete_repete``, ``note``, ``sans_montant``,
+    ``preambule``, ``irreguliere``); ``data_rows`` counts the preamble lines above the
+    header the table reader set aside, if any.
+    ``totaux_publies``: one dict per (total line, amount column) whose stated total
+    differs from the sum of the detail lines it sums: ``ligne`` (int), ``libelle``
+    (the line's first non-empty cell), ``colonne`` (header as published), ``attendu``
+    (the stated total) and ``trouve`` (the sum), both as text with 2 decimals.
     """
 
     lines: pl.DataFrame
@@ -121,7 +143,7 @@ class CreditRead:
     empty_amounts: int = 0
     titres_corriges: int = 0
     broken_phases: tuple[str, ...] = ()
-    total_mismatches: list[str] = field(default_factory=list)
+    totaux_publies: list[dict] = field(default_factory=list)
 
 
 def read_credit_table(
@@ -131,7 +153,9 @@ def read_credit_table(
 
     ``exercice_hint``: the exercice the catalogue or the file name gives, used only
     where the file states none. Raises :class:`SourceReadError` when a required
-    column is missing, the exercice is unknown, or a cell does not parse.
+    column is missing, the exercice is unknown, a row has more or fewer fields than
+    the header (unless the family sets such rows aside), an amount column's
+    separators cannot be decided, or a cell does not parse.
     """
     fichier = table.fichier
     if match.missing:
@@ -144,18 +168,27 @@ def read_credit_table(
         raise SourceReadError(
             fichier, f"required column(s) missing for family {match.family.id}: {', '.join(expected)}"
         )
-    reader = _LineReader(table, match, source_id, exercice_hint)
-    return reader.read()
+    return _ColumnReader(table, match, source_id, exercice_hint).read()
 
 
-class _LineReader:
+def _fold(expr: pl.Expr) -> pl.Expr:
+    """Column form of :func:`schemas.headers.fold_header` (lower case, no accents, only a-z0-9)."""
+    return (
+        expr.str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.to_lowercase()
+        .str.replace_all("œ", "oe", literal=True)
+        .str.replace_all("[^a-z0-9]+", "")
+    )
+
+
+class _ColumnReader:
+    """Reads a credit table column by column (Polars expressions over whole columns)."""
+
     def __init__(self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None) -> None:
         self.table, self.match, self.source_id = table, match, source_id
         self.fields = match.fields
         self.vocab = vocabulary()
-        self.set_aside: Counter[str] = Counter()
-        self.empty_amounts = 0
-        self.titres_corriges = 0
         header_years = {a.exercice for a in match.amounts if a.exercice}
         if len(header_years) > 1:
             raise SourceReadError(table.fichier, f"several exercices in the header: {header_years}")
@@ -179,238 +212,413 @@ class _LineReader:
         self.groups: dict[tuple[str | None, str | None], list[AmountColumn]] = defaultdict(list)
         for amount in match.amounts:
             self.groups[(amount.phase or file_phase, amount.titre)].append(amount)
-        self.broken = self._broken_phases()
+        frame = table.to_frame()
+        # Column i of the header is `_c<i>`: no clash with the warehouse's column names.
+        self.names = [f"_c{i}" for i in range(frame.width)]
+        frame = frame.rename(dict(zip(frame.columns, self.names, strict=True)))
+        self.frame = frame.with_columns(_ligne=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
+        self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
 
     # -- helpers --------------------------------------------------------------------------
-    def _error(self, ligne: int, index: int | None, message: str) -> SourceReadError:
-        colonne = self.table.header[index] if index is not None else None
-        return SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne)
-
-    def _cell(self, row: list[str | None], name: str) -> str | None:
+    def _col(self, name: str) -> pl.Expr | None:
         index = self.fields.get(name)
-        return None if index is None else row[index]
+        return None if index is None else pl.col(self.names[index])
 
-    def _code(self, row, ligne, name, rule, *args):
-        try:
-            return rule(self._cell(row, name), *args)
-        except CodeError as exc:
-            raise self._error(ligne, self.fields[name], str(exc)) from exc
+    def _note_first_error(self, frame: pl.DataFrame, bad: pl.Expr, index: int | None, message: pl.Expr) -> None:
+        """Record the first row of ``frame`` where ``bad`` holds, with ``message`` (an expression)."""
+        found = frame.lazy().filter(bad).select("_ligne", message.alias("m")).head(1).collect()
+        if found.height:
+            ligne, text = found.row(0)
+            self.errors.append((ligne, index, text))
 
-    def _amount(self, row, ligne, column: AmountColumn) -> Decimal | None:
-        try:
-            return parse_euros(row[column.index])
-        except AmountError as exc:
-            raise self._error(ligne, column.index, str(exc)) from exc
+    def _raise_first_error(self) -> None:
+        if self.errors:
+            ligne, index, message = min(self.errors, key=lambda e: (e[0], e[1] if e[1] is not None else -1))
+            colonne = self.table.header[index] if index is not None else None
+            raise SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne)
 
-    def _set_aside_reason(self, row: list[str | None]) -> str | None:
-        filled = [v for v in row if v is not None]
-        if not filled:
-            return "vide"
-        first = fold_header(filled[0])
-        for reason, pattern in self.vocab["lignes_ecartees"].items():
-            if re.search(pattern, first) and (reason != "note" or len(filled) == 1):
-                return reason
-        return None
+    # -- lines that are not data -------------------------------------------------------------
+    def _reasons(self) -> pl.DataFrame:
+        """The frame with ``_motif`` (why a line is set aside, null for a detail line),
+        ``_libelle`` (its first non-empty cell) and ``_total_general`` (a total of the whole file)."""
+        cells = [pl.col(n) for n in self.names]
+        # An empty cell is None in a RawTable.
+        filled = pl.sum_horizontal([c.is_not_null() for c in cells]) if cells else pl.lit(0)
+        first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
+        patterns = self.vocab["lignes_ecartees"]
+        programme = self._col("code_programme")
+        programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
+        frame = self.frame.with_columns(_rempli=filled, _libelle=first)
+        repeated = self._repeated_header_lines(frame)
+        folded = frame.select(pl.col("_libelle").unique()).with_columns(_plie=_fold(pl.col("_libelle")))
+        frame = frame.join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
+        reason = (
+            pl.when(pl.col("_rempli") == 0)
+            .then(pl.lit("vide"))
+            .when(pl.col("_plie").str.contains(patterns["vide"]))
+            .then(pl.lit("vide"))
+            .when(pl.col("_ligne").is_in(repeated))
+            .then(pl.lit("en_tete_repete"))
+            .when(pl.col("_plie").str.contains(patterns["total"]) & programme_free)
+            .then(pl.lit("total"))
+            .when(pl.col("_plie").str.contains(patterns["note"]) & (pl.col("_rempli") == 1))
+            .then(pl.lit("note"))
+        )
+        irregular = [line for line, _ in self.table.lignes_irregulieres]
+        if irregular:
+            if not self.match.family.sets_aside_irregular_rows:
+                line, count = self.table.lignes_irregulieres[0]
+                raise SourceReadError(
+                    self.table.fichier,
+                    f"{count} field(s) where the header has {len(self.table.header)}: neither padded nor cut",
+                    ligne=line,
+                )
+            reason = pl.when(pl.col("_ligne").is_in(irregular)).then(pl.lit("irreguliere")).otherwise(reason)
+        return frame.with_columns(
+            _motif=reason,
+            _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
+        ).drop("_rempli")
 
-    def _broken_phases(self) -> set[str]:
-        """Phases whose published amount columns hold one non-zero constant on every line."""
-        values: dict[int, set[str | None]] = defaultdict(set)
-        rows = [r for r in self.table.rows if self._set_aside_reason(r) is None]
-        if len(rows) < _BROKEN_MIN_ROWS:
-            return set()
+    def _repeated_header_lines(self, frame: pl.DataFrame) -> list[int]:
+        """Lines that repeat the header (concatenated exports): every filled cell is its column's
+        header as published, at least two of them. Looked for where the programme cell is its header."""
+        index = self.fields["code_programme"]
+        name, header = self.names[index], self.table.header[index].strip()
+        candidates = frame.filter(pl.col(name).str.strip_chars() == header)
+        if not candidates.height:
+            return []
+        hits = pl.sum_horizontal(
+            (pl.col(n).str.strip_chars() == h.strip()).fill_null(False)
+            for n, h in zip(self.names, self.table.header, strict=True)
+            if h.strip()
+        )
+        found = candidates.filter((hits >= 2) & (hits == pl.col("_rempli")))
+        return found["_ligne"].to_list()
+
+    # -- amounts -----------------------------------------------------------------------------
+    def _amounts(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Parse every amount column (separators decided per column); adds ``_m<index>`` (Decimal)."""
+        detail = frame.filter(pl.col("_motif").is_null())
+        evidence = {a.index: separator_evidence(detail[self.names[a.index]]) for a in self.match.amounts}
+        float_text = self.table.format in ("xls", "xlsx")
         for amount in self.match.amounts:
-            values[amount.index] = {r[amount.index] for r in rows}
+            others = [e for i, e in evidence.items() if i != amount.index]
+            try:
+                separators = decide_separators(evidence[amount.index], others, "." if float_text else None)
+            except AmountError as exc:
+                raise SourceReadError(self.table.fichier, str(exc), colonne=amount.header) from exc
+            parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
+            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"), _erreur=parsed["erreur"])
+            self._note_first_error(
+                frame,
+                pl.col("_motif").is_null() & pl.col("_erreur").is_not_null(),
+                amount.index,
+                pl.col("_erreur"),
+            )
+        return frame.drop("_erreur", strict=False)
+
+    def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
+        """Phases whose published amount columns hold one non-zero constant on every line."""
+        if detail.height < _BROKEN_MIN_ROWS:
+            return set()
+        distinct = {a.index: detail[self.names[a.index]].n_unique() for a in self.match.amounts}
         broken = set()
-        phases = {a.phase for a in self.match.amounts if a.phase}
-        for phase in phases:
+        for phase in {a.phase for a in self.match.amounts if a.phase}:
             columns = [a for a in self.match.amounts if a.phase == phase]
             others = [a for a in self.match.amounts if a.phase and a.phase != phase]
-            constant = all(
-                len(values[a.index]) == 1 and parse_euros(next(iter(values[a.index]))) not in (None, 0) for a in columns
-            )
-            others_vary = any(len(values[a.index]) > 1 for a in others)
-            if constant and others_vary:
+            constant = all(distinct[a.index] == 1 and detail[f"_m{a.index}"][0] not in (None, 0) for a in columns)
+            if constant and any(distinct[a.index] > 1 for a in others):
                 broken.add(phase)
         return broken
 
-    def _row_exercice_phase(self, row, ligne) -> tuple[int, str | None]:
-        exercice: int | None = None
-        phase: str | None = None
-        cell = self._cell(row, "phase")
-        if cell is not None:
-            found = _PHASE_CELL.match(fold_header(cell))
-            if not found or found.group("phase") not in self.vocab["phase"]:
-                raise self._error(ligne, self.fields["phase"], f"unknown phase {cell!r}")
-            phase = self.vocab["phase"][found.group("phase")]
-            if found.group("exercice"):
-                exercice = int(found.group("exercice"))
-        cell = self._cell(row, "exercice")
-        if cell is not None:
-            year = _YEAR.search(cell)
-            if not year:
-                raise self._error(ligne, self.fields["exercice"], f"not an exercice: {cell!r}")
-            exercice = int(year.group(1))
-        exercice = exercice or self.header_exercice or self.exercice_hint
-        if exercice is None:
-            raise self._error(ligne, self.fields.get("exercice"), "exercice unknown")
-        return exercice, phase
+    # -- codes, exercice, phase ---------------------------------------------------------------
+    def _by_value(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr]) -> pl.DataFrame:
+        """Add ``outputs`` (expressions of ``pl.col("_v")``, the cell of field ``name``) to ``frame``.
+
+        Computed once per distinct value of the column (codes and labels repeat on many
+        lines), then joined back to every line.
+        """
+        source = self.names[self.fields[name]]
+        distinct = frame.select(pl.col(source).unique().alias("_v")).with_columns(**outputs)
+        return frame.join(
+            distinct, left_on=source, right_on="_v", how="left", nulls_equal=True, maintain_order="left"
+        ).drop("_v", strict=False)
+
+    def _code(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr], what: str) -> pl.DataFrame:
+        """Codes of field ``name``; the first filled cell that gives no code (first output) is an error."""
+        first = next(iter(outputs))
+        outputs = {**outputs, "_mauvais": code_text(pl.col("_v")).is_not_null() & outputs[first].is_null()}
+        frame = self._by_value(frame, name, outputs)
+        source = pl.col(self.names[self.fields[name]])
+        self._note_first_error(frame, pl.col("_mauvais"), self.fields[name], pl.format(f"not {what}: '{{}}'", source))
+        return frame.drop("_mauvais")
+
+    def _base(self, detail: pl.DataFrame) -> pl.DataFrame:
+        """The codes, labels, exercice and phase of every detail line (``_phase_ligne``)."""
+        v = pl.col("_v")
+        frame = detail
+        simple = {
+            "code_programme": ("code_programme", programme_expr, "a programme code"),
+            "code_ministere": ("code_ministere", ministere_expr, "a ministère code"),
+            "code_mission": ("code_mission", mission_expr, "a mission code"),
+            "code_categorie": ("code_categorie", categorie_expr, "a catégorie code"),
+            "code_titre_publie": ("code_titre", titre_expr, "a titre code"),
+        }
+        for target, (name, rule, what) in simple.items():
+            if name in self.fields:
+                frame = self._code(frame, name, {target: rule(v)}, what)
+            else:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(target))
+        self._note_first_error(
+            frame, pl.col("code_programme").is_null(), self.fields["code_programme"], pl.lit("empty programme code")
+        )
+        if "code_action" in self.fields:
+            action = action_expr(v)
+            outputs = {"_a": action.struct.field("action"), "_a_programme": action.struct.field("programme")}
+            frame = self._code(frame, "code_action", outputs, "an action code")
+            self._note_first_error(
+                frame,
+                pl.col("_a_programme") != pl.col("code_programme"),
+                self.fields["code_action"],
+                pl.format(
+                    "action '{}' does not belong to programme {}", self._col("code_action"), pl.col("code_programme")
+                ),
+            )
+        else:
+            frame = frame.with_columns(_a=pl.lit(None, pl.String))
+        if "code_sous_action" in self.fields:
+            sous_action = sous_action_expr(v)
+            outputs = {
+                "_sa": sous_action.struct.field("sous_action"),
+                "_sa_action": sous_action.struct.field("action"),
+                "_sa_programme": sous_action.struct.field("programme"),
+            }
+            frame = self._code(frame, "code_sous_action", outputs, "a sous-action code")
+            where = self.fields["code_sous_action"]
+            self._note_first_error(
+                frame,
+                pl.col("_sa_programme") != pl.col("code_programme"),
+                where,
+                pl.format(
+                    "sous-action '{}' does not belong to programme {}",
+                    self._col("code_sous_action"),
+                    pl.col("code_programme"),
+                ),
+            )
+            self._note_first_error(
+                frame,
+                pl.col("_sa_action") != pl.col("_a"),
+                where,
+                pl.format("sous-action of action {}, on a line of action {}", pl.col("_sa_action"), pl.col("_a")),
+            )
+        else:
+            frame = frame.with_columns(_sa=pl.lit(None, pl.String), _sa_action=pl.lit(None, pl.String))
+        frame = frame.with_columns(
+            code_action=pl.coalesce("_a", "_sa_action"),
+            code_sous_action=pl.col("_sa"),
+            code_titre=pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
+        )
+        if "type_budget" in self.fields:
+            term = _fold(v).replace_strict(self.vocab["type_budget"], default=None, return_dtype=pl.String)
+            frame = self._by_value(
+                frame, "type_budget", {"type_budget": term, "_mauvais": v.is_not_null() & term.is_null()}
+            )
+            self._note_first_error(
+                frame,
+                pl.col("_mauvais"),
+                self.fields["type_budget"],
+                pl.format("unknown budget type '{}'", self._col("type_budget")),
+            )
+            frame = frame.drop("_mauvais")
+        else:
+            frame = frame.with_columns(type_budget=pl.lit(None, pl.String))
+        frame = self._exercice_phase(frame)
+        for label in _LABELS:
+            if label in self.fields:
+                text = v.str.replace_all(r"\s+", " ").str.strip_chars()
+                frame = self._by_value(frame, label, {label: pl.when(text != "").then(text)})
+            else:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(label))
+        return frame.with_columns(source_id=pl.lit(self.source_id))
+
+    def _exercice_phase(self, frame: pl.DataFrame) -> pl.DataFrame:
+        v = pl.col("_v")
+        phase_year = pl.lit(None, pl.Int16)
+        if "phase" in self.fields:
+            parts = _fold(v).str.extract_groups(r"^(?P<p>[a-z]+?)(?P<e>\d{4})?$")
+            phase = parts.struct.field("p").replace_strict(self.vocab["phase"], default=None, return_dtype=pl.String)
+            outputs = {"_phase_ligne": phase, "_annee_phase": parts.struct.field("e").cast(pl.Int16)}
+            frame = self._by_value(frame, "phase", {**outputs, "_mauvais": v.is_not_null() & phase.is_null()})
+            self._note_first_error(
+                frame, pl.col("_mauvais"), self.fields["phase"], pl.format("unknown phase '{}'", self._col("phase"))
+            )
+            frame = frame.drop("_mauvais")
+            phase_year = pl.col("_annee_phase")
+        else:
+            frame = frame.with_columns(_phase_ligne=pl.lit(None, pl.String))
+        year = pl.lit(None, pl.Int16)
+        if "exercice" in self.fields:
+            found = v.str.extract(r"(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)", 1).cast(pl.Int16)
+            frame = self._by_value(frame, "exercice", {"_annee": found, "_mauvais": v.is_not_null() & found.is_null()})
+            self._note_first_error(
+                frame,
+                pl.col("_mauvais"),
+                self.fields["exercice"],
+                pl.format("not an exercice: '{}'", self._col("exercice")),
+            )
+            frame = frame.drop("_mauvais")
+            year = pl.col("_annee")
+        fallback = self.header_exercice or self.exercice_hint
+        frame = frame.with_columns(exercice=pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)))
+        self._note_first_error(
+            frame, pl.col("exercice").is_null(), self.fields.get("exercice"), pl.lit("exercice unknown")
+        )
+        return frame
+
+    # -- rows per phase -------------------------------------------------------------------------
+    def _phase_rows(self, base: pl.DataFrame, broken: set[str]) -> pl.DataFrame:
+        """One frame of :data:`LINE_SCHEMA` rows per (phase, titre) group, concatenated (group by group,
+        each in line order)."""
+        parts_of: dict[tuple[str | None, str | None], dict[tuple[str, str], pl.Expr]] = {}
+        for key, columns in self.groups.items():
+            parts_of[key] = {(c.grandeur, c.partie): pl.col(f"_m{c.index}") for c in columns}
+            if key[0] is None:
+                self._note_first_error(
+                    base,
+                    pl.col("_phase_ligne").is_null(),
+                    columns[0].index,
+                    pl.lit("phase unknown for this amount column"),
+                )
+        money = [f"_m{a.index}" for a in self.match.amounts]
+        keep = [k for k in LINE_SCHEMA if k in base.columns]
+        base = base.select(*keep, *money, "_ligne", "_phase_ligne")
+        frames = []
+        for (phase, titre), parts in parts_of.items():
+            computed = phase in broken
+            if computed:
+                plf, amd = parts_of.get(("PLF", titre)), parts_of.get(("AMD", titre))
+                if plf is None or amd is None:
+                    continue
+                keys = {k for k in (*plf, *amd) if k[1] != "total" or k in plf}
+                parts = {k: _add(plf.get(k), amd.get(k)) for k in keys}
+            columns: dict[str, pl.Expr] = {}
+            for grandeur in ("ae", "cp"):
+                total = parts.get((grandeur, "total"))
+                t2, ht2 = parts.get((grandeur, "t2")), parts.get((grandeur, "ht2"))
+                split = t2 is not None or ht2 is not None
+                value = total if total is not None else (_add(t2, ht2) if split else None)
+                columns[grandeur] = value if value is not None else pl.lit(None, MONEY)
+                columns[f"{grandeur}_t2"] = t2 if t2 is not None else pl.lit(None, MONEY)
+                columns[f"{grandeur}_ht2"] = ht2 if ht2 is not None else pl.lit(None, MONEY)
+                columns[f"{grandeur}_publie"] = (
+                    total if split and not computed and total is not None else pl.lit(None, MONEY)
+                )
+                fdc = parts.get((grandeur, "fdc_adp"))
+                columns[f"{grandeur}_fdc_adp"] = fdc if fdc is not None else pl.lit(None, MONEY)
+            frame = base.with_columns(
+                phase=pl.lit(phase, pl.String) if phase else pl.col("_phase_ligne"),
+                calcule=pl.lit(computed),
+                **{k: v.cast(MONEY) for k, v in columns.items()},
+            )
+            if titre is not None:
+                frame = frame.with_columns(code_titre=pl.lit(titre, pl.String))
+            frame = frame.filter(pl.col("ae").is_not_null() | pl.col("cp").is_not_null())
+            if phase == "AMD":
+                frame = frame.filter(~((pl.col("ae") == 0) & (pl.col("cp") == 0)))
+            frames.append(frame.with_columns(_vide=pl.col("ae").is_null() | pl.col("cp").is_null()))
+        if not frames:
+            return pl.DataFrame(schema={**LINE_SCHEMA, "_vide": pl.Boolean})
+        zero = pl.lit(Decimal("0.00"), MONEY)
+        return (
+            pl.concat(frames, how="vertical_relaxed")
+            .with_columns(
+                source_ligne=pl.col("_ligne"), ae=pl.col("ae").fill_null(zero), cp=pl.col("cp").fill_null(zero)
+            )
+            .select(*[pl.col(k).cast(v) for k, v in LINE_SCHEMA.items()], "_vide")
+        )
+
+    # -- totals -----------------------------------------------------------------------------
+    def _check_totals(self, frame: pl.DataFrame, kept_lines: pl.Series) -> list[dict]:
+        """Compare each total line with the detail lines it sums, column by column.
+
+        A general total (``Total``, ``Total général``) sums every kept detail line of the
+        file; any other total (``Sous-total``, ``Total Ministère A``) sums the kept detail
+        lines since the previous such line (or the start of the file).
+        """
+        totals = frame.filter(pl.col("_motif") == "total")
+        if not totals.height:
+            return []
+        group_total = ((pl.col("_motif") == "total") & ~pl.col("_total_general")).fill_null(False)
+        money = [f"_m{a.index}" for a in self.match.amounts]
+        grouped = frame.with_columns(_groupe=group_total.cum_sum() - group_total.cast(pl.UInt32))
+        kept = grouped.filter(pl.col("_ligne").is_in(kept_lines.implode()))
+        all_sums = kept.select(pl.col(money).fill_null(0).sum()).row(0, named=True)
+        group_sums = {
+            row["_groupe"]: row
+            for row in kept.group_by("_groupe").agg(pl.col(money).fill_null(0).sum()).iter_rows(named=True)
+        }
+        mismatches = []
+        for row in grouped.filter(pl.col("_motif") == "total").iter_rows(named=True):
+            sums = all_sums if row["_total_general"] else group_sums.get(row["_groupe"], {})
+            for amount in self.match.amounts:
+                stated = row[f"_m{amount.index}"]
+                if stated is None:
+                    continue
+                summed = sums.get(f"_m{amount.index}") or Decimal(0)
+                if summed != stated:
+                    mismatches.append(
+                        {
+                            "ligne": row["_ligne"],
+                            "libelle": row["_libelle"],
+                            "colonne": amount.header,
+                            "attendu": f"{stated:.2f}",
+                            "trouve": f"{summed:.2f}",
+                        }
+                    )
+        return mismatches
 
     # -- reading --------------------------------------------------------------------------
     def read(self) -> CreditRead:
-        out: list[dict] = []
-        totals: list[tuple[int, list[str | None]]] = []
-        kept_rows: list[list[str | None]] = []
-        for ligne, row in enumerate(self.table.rows, start=1):
-            reason = self._set_aside_reason(row)
-            if reason is None:
-                produced = self._read_line(row, ligne)
-                if produced:
-                    out.extend(produced)
-                    kept_rows.append(row)
-                    continue
-                reason = "sans_montant"
-            self.set_aside[reason] += 1
-            if reason == "total":
-                totals.append((ligne, row))
-        lines = pl.DataFrame(out, schema=LINE_SCHEMA, orient="row") if out else pl.DataFrame(schema=LINE_SCHEMA)
-        exercices = sorted(set(lines["exercice"].to_list())) if out else []
+        frame = self._reasons()
+        frame = self._amounts(frame)
+        detail = frame.filter(pl.col("_motif").is_null())
+        broken = self._broken_phases(detail)
+        base = self._base(detail)
+        lines = self._phase_rows(base, broken)
+        self._raise_first_error()
+        kept_lines = lines["source_ligne"].unique()
+        set_aside = Counter(frame["_motif"].drop_nulls().to_list())
+        set_aside["sans_montant"] = detail.height - kept_lines.len()
+        preamble = self.table.lignes_preambule
+        set_aside["preambule"] = preamble
+        exercices = sorted(lines["exercice"].unique().to_list())
         if len(exercices) > 1:
             raise SourceReadError(self.table.fichier, f"several exercices in one file: {exercices}")
         exercice = exercices[0] if exercices else (self.header_exercice or self.exercice_hint or 0)
+        titres = base.filter(
+            pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
+        ).height
         return CreditRead(
-            lines=lines,
+            lines=lines.drop("_vide"),
             exercice=exercice,
-            phases=tuple(sorted(set(lines["phase"].to_list()))) if out else (),
-            data_rows=len(self.table.rows),
-            kept=len(kept_rows),
-            set_aside=dict(self.set_aside),
-            empty_amounts=self.empty_amounts,
-            titres_corriges=self.titres_corriges,
-            broken_phases=tuple(sorted(self.broken)),
-            total_mismatches=self._check_totals(totals, kept_rows),
+            phases=tuple(sorted(lines["phase"].unique().to_list())),
+            data_rows=len(self.table.rows) + preamble,
+            kept=kept_lines.len(),
+            set_aside={k: v for k, v in set_aside.items() if v},
+            empty_amounts=int(lines["_vide"].sum()),
+            titres_corriges=titres,
+            broken_phases=tuple(sorted(broken)),
+            totaux_publies=self._check_totals(frame, kept_lines),
         )
 
-    def _read_line(self, row: list[str | None], ligne: int) -> list[dict]:
-        exercice, row_phase = self._row_exercice_phase(row, ligne)
-        base = self._base(row, ligne, exercice)
-        groups: dict[tuple[str, str | None], dict[tuple[str, str], Decimal | None]] = {}
-        for (phase, titre), columns in self.groups.items():
-            phase = phase or row_phase
-            if phase is None:
-                raise self._error(ligne, columns[0].index, "phase unknown for this amount column")
-            parts = groups.setdefault((phase, titre), {})
-            for column in columns:
-                parts[(column.grandeur, column.partie)] = self._amount(row, ligne, column)
-        produced = []
-        for (phase, titre), parts in groups.items():
-            computed = phase in self.broken
-            if computed:
-                parts = self._computed(groups, titre)
-                if parts is None:
-                    continue
-            record = self._record(base, phase, titre, parts, computed)
-            if record is None:
-                continue
-            if phase == "AMD" and record["ae"] == 0 and record["cp"] == 0:
-                continue
-            produced.append(record)
-        return produced
 
-    def _computed(self, groups, titre) -> dict[tuple[str, str], Decimal | None] | None:
-        """LFI = PLF + AMD, part by part, for a phase broken at source."""
-        plf, amd = groups.get(("PLF", titre)), groups.get(("AMD", titre))
-        if plf is None or amd is None:
-            return None
-        keys = {k for k in (*plf, *amd) if k[1] != "total" or k in plf}
-        return {k: _add(plf.get(k), amd.get(k)) for k in keys}
-
-    def _base(self, row, ligne, exercice) -> dict:
-        code_programme = self._code(row, ligne, "code_programme", normalise_programme)
-        if code_programme is None:
-            raise self._error(ligne, self.fields["code_programme"], "empty programme code")
-        code_action = self._code(row, ligne, "code_action", normalise_action, code_programme)
-        action_of_sa, code_sous_action = self._code(
-            row, ligne, "code_sous_action", normalise_sous_action, code_programme
-        )
-        if code_action is None:
-            code_action = action_of_sa
-        elif action_of_sa is not None and action_of_sa != code_action:
-            raise self._error(
-                ligne,
-                self.fields["code_sous_action"],
-                f"sous-action of action {action_of_sa}, on a line of action {code_action}",
-            )
-        code_categorie = self._code(row, ligne, "code_categorie", normalise_categorie)
-        code_titre_publie = self._code(row, ligne, "code_titre", normalise_titre)
-        code_titre = code_categorie[0] if code_categorie else code_titre_publie
-        if code_titre_publie is not None and code_titre != code_titre_publie:
-            self.titres_corriges += 1
-        type_budget = self._cell(row, "type_budget")
-        if type_budget is not None:
-            folded = fold_header(type_budget)
-            if folded not in self.vocab["type_budget"]:
-                raise self._error(ligne, self.fields["type_budget"], f"unknown budget type {type_budget!r}")
-            type_budget = self.vocab["type_budget"][folded]
-        base = {
-            "source_id": self.source_id,
-            "source_ligne": ligne,
-            "exercice": exercice,
-            "type_budget": type_budget,
-            "code_ministere": self._code(row, ligne, "code_ministere", normalise_ministere),
-            "code_mission": self._code(row, ligne, "code_mission", normalise_mission),
-            "code_programme": code_programme,
-            "code_action": code_action,
-            "code_sous_action": code_sous_action,
-            "code_categorie": code_categorie,
-            "code_titre": code_titre,
-            "code_titre_publie": code_titre_publie,
-        }
-        for label in _LABELS:
-            value = self._cell(row, label)
-            base[label] = " ".join(value.split()) if value else None
-        return base
-
-    def _record(self, base, phase, titre, parts, computed) -> dict | None:
-        record = dict(base, phase=phase, calcule=computed)
-        if titre is not None:
-            record["code_titre"] = titre
-        empty = 0
-        for grandeur in ("ae", "cp"):
-            total = parts.get((grandeur, "total"))
-            t2, ht2 = parts.get((grandeur, "t2")), parts.get((grandeur, "ht2"))
-            split = (grandeur, "t2") in parts or (grandeur, "ht2") in parts
-            value = total if total is not None else (_add(t2, ht2) if split else None)
-            record[grandeur] = value
-            record[f"{grandeur}_t2"], record[f"{grandeur}_ht2"] = t2, ht2
-            record[f"{grandeur}_publie"] = total if split and not computed else None
-            record[f"{grandeur}_fdc_adp"] = parts.get((grandeur, "fdc_adp"))
-            empty += value is None
-        if empty == 2:
-            return None
-        if empty:
-            self.empty_amounts += 1
-            record["ae"] = record["ae"] if record["ae"] is not None else Decimal("0.00")
-            record["cp"] = record["cp"] if record["cp"] is not None else Decimal("0.00")
-        return record
-
-    def _check_totals(self, totals, kept_rows) -> list[str]:
-        """Compare each total line with the sum of the kept lines, column by column."""
-        mismatches = []
-        for ligne, row in totals:
-            for column in self.match.amounts:
-                stated = parse_euros(row[column.index]) if row[column.index] else None
-                if stated is None:
-                    continue
-                summed = sum((parse_euros(r[column.index]) or Decimal(0) for r in kept_rows), Decimal(0))
-                if summed != stated:
-                    mismatches.append(f"ligne {ligne}, colonne {column.header!r}: total {stated} ≠ sum {summed}")
-        return mismatches
-
-
-def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    if a is None and b is None:
-        return None
-    return (a or Decimal(0)) + (b or Decimal(0))
+def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
+    """``a + b`` where either may be absent; null only where both are null."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return pl.when(a.is_null() & b.is_null()).then(pl.lit(None, MONEY)).otherwise(a.fill_null(0) + b.fill_null(0))
 
 
 def stated_exercice(table: RawTable, match: FamilyMatch, exercice_hint: int | None) -> int | None:

@@ -185,7 +185,7 @@ def stage_exercice(
         report.lignes_ecartees_par_motif = read.set_aside
         report.montants_vides = read.empty_amounts
         report.titres_corriges = read.titres_corriges
-        report.controle_totaux = read.total_mismatches
+        report.controle_totaux = read.totaux_publies
         if read.broken_phases:
             report.message = (
                 f"phase(s) {', '.join(read.broken_phases)} broken at source (one constant value "

@@ -58,7 +58,9 @@ class SourceReport:
     lignes_ecartees_par_motif: dict[str, int] = field(default_factory=dict)
     montants_vides: int | None = None
     titres_corriges: int | None = None
-    controle_totaux: list[str] = field(default_factory=list)
+    # Published total lines that differ from the detail lines they sum: one dict per (line, column),
+    # keys ligne, libelle, colonne, attendu, trouve (see warehouse.credit_files.CreditRead).
+    controle_totaux: list[dict] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)
     entete: list[str] = field(default_factory=list)
     lu_le: str | None = None  # ISO time the file was read (UTC); for an error, of the attempt

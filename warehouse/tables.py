@@ -142,4 +142,3 @@ def __getattr__(name: str):
 
         return repair_utf16le_bytes
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

@@ -1,11 +1,23 @@
-"""Amount parsing: exact decimals whatever the spelling (cases B01, B02, B05, B09)."""
+"""Amount parsing: exact decimals whatever the spelling, separators decided per column
+(cases B01, B02, B05, B09, B30, B38)."""
 
 import json
+import random
 from decimal import Decimal
 
+import polars as pl
 import pytest
 
-from schemas.amounts import AmountError, parse_amount, parse_euros
+from schemas.amounts import (
+    AmountError,
+    Separators,
+    decide_separators,
+    euros_expr,
+    parse_amount,
+    parse_euros,
+    parse_euros_column,
+    separator_evidence,
+)
 from tests.conftest import CASES
 from warehouse.tables import read_tables
 
@@ -63,3 +75,179 @@ def test_full_precision_is_kept_before_rounding():
 def test_text_that_is_not_an_amount_raises(text):
     with pytest.raises(AmountError):
         parse_euros(text)
+
+
+# -- separators decided per column (cases B30, B38; item 5 of issue 7) ----------------------------
+
+
+def _column(values, others=(), default_decimal=None):
+    series = pl.Series(values, dtype=pl.String)
+    separators = decide_separators(series, [separator_evidence(pl.Series(o)) for o in others], default_decimal)
+    return separators, parse_euros_column(series, separators)
+
+
+def test_case_b38_thousands_dot_decided_per_column():
+    # `12.500` alone could be 12.5; in a column holding `1.234.567` it is 12 500.
+    separators, parsed = _column(["1.234.567", "12.500", "3.000"])
+    assert separators == Separators(thousands=".", decimal=None)
+    assert parsed["euros"].to_list() == [Decimal("1234567.00"), Decimal("12500.00"), Decimal("3000.00")]
+    # A column holding only `12.500` and `3.000` (B38's cp) is decided by the file's other amount column.
+    separators, parsed = _column(["12.500", "3.000"], others=[["1.234.567", "3.000"]])
+    assert parsed["euros"].to_list() == [Decimal("12500.00"), Decimal("3000.00")]
+
+
+def test_own_mixed_column_thousands_dot_decimal_comma():
+    separators, parsed = _column(["1.234.567", "12.500", "7,5", "1.000,25"])
+    assert separators == Separators(thousands=".", decimal=",")
+    assert parsed["euros"].to_list() == [Decimal(v) for v in ("1234567.00", "12500.00", "7.50", "1000.25")]
+
+
+def test_a_column_of_decimal_points_keeps_them():
+    separators, parsed = _column(["7300000.0", "12.500", "0.5"])
+    assert separators == Separators(thousands=None, decimal=".")
+    assert parsed["euros"].to_list() == [Decimal("7300000.00"), Decimal("12.50"), Decimal("0.50")]
+
+
+def test_an_ambiguous_column_is_an_error_never_a_guess():
+    with pytest.raises(AmountError, match="ambiguous separator '.'"):
+        _column(["1.234", "5.678", "100"])
+    # Another column of the file that uses `,` as its decimal mark decides: `.` groups thousands.
+    _, parsed = _column(["1.234", "5.678"], others=[["12,5"]])
+    assert parsed["euros"].to_list() == [Decimal("1234.00"), Decimal("5678.00")]
+    # A workbook's numbers are written `1234.5` by the reader: there `.` is the decimal mark.
+    _, parsed = _column(["1.234"], default_decimal=".")
+    assert parsed["euros"].to_list() == [Decimal("1.23")]
+
+
+def test_a_column_that_contradicts_itself_is_an_error():
+    with pytest.raises(AmountError, match="separators disagree"):
+        _column(["1.234,5", "1,234.5"])
+    with pytest.raises(AmountError, match="separators disagree"):
+        _column(["1.234.567", "12.34"])  # `.` groups thousands in one value, is a decimal mark in the other
+
+
+def test_a_value_that_does_not_fit_its_column_is_an_error_naming_it():
+    _, parsed = _column(["1.234.567", "12.3456.7"])
+    assert parsed["euros"].to_list() == [Decimal("1234567.00"), None]
+    assert "'12.3456.7' does not fit the separators of its column" in parsed["erreur"][1]
+
+
+def test_case_b30_scientific_notation_is_refused():
+    _, parsed = _column(["1,23457E+11", "3000"])
+    assert parsed["euros"][0] is None
+    assert parsed["erreur"][0].startswith("scientific notation '1,23457E+11'")
+    with pytest.raises(AmountError, match="scientific notation"):
+        parse_euros("1.5e3")
+    # In a workbook, the reader writes a float's exact shortest text: 1.4e-14 is 0.00, not an error.
+    series = pl.Series(["1.4210854715202004e-14", "2.5"])
+    parsed = parse_euros_column(series, Separators(decimal="."), float_text=True)
+    assert parsed["euros"].to_list() == [Decimal("0.00"), Decimal("2.50")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1234-", "-1234.00"),
+        ("1 234,50-", "-1234.50"),
+        ("(1 234,50 €)", "-1234.50"),
+        ("EUR 1 234,50", "1234.50"),
+        ("1 234,50 euros", "1234.50"),
+        ("-€12,5", "-12.50"),
+        ("1\u00a0234\u202f567,5", "1234567.50"),
+        ("\u22121 234,50", "-1234.50"),
+        ("+12", "12.00"),
+    ],
+)
+def test_accounting_spellings(text, value):
+    assert parse_euros(text) == Decimal(value)
+
+
+@pytest.mark.parametrize("text", ["-(5)", "(5)-", "(5", "5)", "--5", "12 €€"])
+def test_two_signs_or_unbalanced_parentheses_are_refused(text):
+    with pytest.raises(AmountError):
+        parse_euros(text)
+
+
+VALUES = [
+    "1 234,50", "-3.000,5", "7300000.0", "(1 234,50)", "1234-", "0.005", "311029341.88000005", "", None, "-",
+    "12,5 M€", "1,2 Md€", "3 k€", "12 m", "€(63,12)", "( 7 )", "-€12,5", "EUR 1 234,50", "1.234.567", "12.500",
+    "1,23457E+11", "1e400000", "99999999999999999", "9999999999999999.995", "n.d.", "abc", "12,5 kg", "-(5)",
+    "(5", "12 €€", "\u22121\u202f000,25", "0,5", ".5", "12.", "1.234.567,891", "1,234,567.5", "00012",
+]  # fmt: skip
+
+
+def test_fast_and_full_paths_agree_and_scalar_agrees_with_column():
+    series = pl.Series(["100", "-2,5", "1 234,56", "(7)", "3,005", None, "12,5 M€"])
+    separators = decide_separators(series)
+    fast = parse_euros_column(series, separators)
+    full = pl.DataFrame({"v": series}).select(euros_expr("v", separators).struct.field("euros")).to_series()
+    assert fast["euros"].to_list() == full.to_list()
+    for value in VALUES:
+        column = pl.Series([value], dtype=pl.String)
+        try:
+            separators = decide_separators(column)
+        except AmountError:
+            with pytest.raises(AmountError):
+                parse_euros(value)
+            continue
+        parsed = pl.DataFrame({"v": column}).select(euros_expr("v", separators)).to_series().item()
+        if parsed["erreur"] is not None:
+            with pytest.raises(AmountError):
+                parse_euros(value)
+        else:
+            assert parse_euros(value) == parsed["euros"], value
+            assert parse_amount(value) == (None if parsed["nombre"] is None else Decimal(parsed["nombre"])), value
+
+
+@pytest.mark.parametrize("case", ["B01", "B02"])
+def test_cases_b01_b02_through_the_column_rules(case):
+    expected = json.loads((CASES / case / "expected.json").read_text())
+    for column in ("ae", "cp"):
+        series = pl.Series(_case_column(case, column), dtype=pl.String)
+        parsed = parse_euros_column(series, decide_separators(series))
+        assert parsed["euros"].to_list() == [Decimal(v) for v in expected[column]]
+
+
+def test_case_b09_through_the_column_rules():
+    expected = json.loads((CASES / "B09" / "expected.json").read_text())
+    series = pl.Series(_case_column("B09", "montant"), dtype=pl.String)
+    parsed = parse_euros_column(series, decide_separators(series))
+    assert parsed["euros"].to_list() == [Decimal(v) for v in expected["montant"]]
+
+
+def _render(cents: int, thousands: str, decimal: str, decimals: int, negative: str, currency: str) -> str:
+    units, rest = divmod(abs(cents), 100)
+    digits = f"{units:,}".replace(",", thousands)
+    if decimals:
+        digits += decimal + f"{rest:02d}"[:decimals]
+    if cents < 0:
+        digits = {"-": "-{}", "\u2212": "\u2212{}", "after": "{}-", "()": "({})"}[negative].format(digits)
+    return currency.format(digits)
+
+
+def test_random_columns_read_back_the_same_figures_or_an_error():
+    """Columns rendered in random spellings (one per column, as software writes them): read back, the
+    figures are the same, or the column is refused as ambiguous; never other figures."""
+    rng = random.Random(20261130)
+    decided = refused = 0
+    for _ in range(300):
+        thousands = rng.choice(["", " ", ".", ",", "\u00a0", "\u202f"])
+        decimal = rng.choice([m for m in (",", ".") if m != thousands])
+        decimals = rng.choice([0, 1, 2])
+        negative = rng.choice(["-", "\u2212", "after", "()"])
+        currency = rng.choice(["{}", "{} €", "€ {}", "{}€"])
+        size = rng.choice([10**3, 10**5, 10**8, 10**12])
+        cents = [rng.randint(-size, size) * 100 + (rng.randint(0, 99) if decimals else 0) for _ in range(12)]
+        if decimals == 1:
+            cents = [c - c % 10 if c >= 0 else -((-c) - (-c) % 10) for c in cents]
+        texts = [_render(c, thousands, decimal, decimals, negative, currency) for c in cents]
+        series = pl.Series(texts)
+        try:
+            parsed = parse_euros_column(series, decide_separators(series))
+        except AmountError:
+            refused += 1
+            continue
+        assert parsed["erreur"].null_count() == len(texts), (texts, parsed["erreur"].to_list())
+        assert parsed["euros"].to_list() == [Decimal(c).scaleb(-2) for c in cents], texts
+        decided += 1
+    assert decided > 200 and refused > 0

@@ -68,7 +68,7 @@ def test_reader_on_real_file(fichier, famille, exercice, phases, data_rows, kept
     # The line accounting of the data README.
     assert read.data_rows == read.kept + sum(read.set_aside.values())
     assert read.lines["source_ligne"].n_unique() == read.kept
-    assert read.total_mismatches == []
+    assert read.totaux_publies == []
     assert read.lines["ae"].dtype == pl.Decimal(18, 2)
 
 
