@@ -264,16 +264,23 @@ class _ColumnReader:
             .when(pl.col("_plie").str.contains(patterns["note"]) & (pl.col("_rempli") == 1))
             .then(pl.lit("note"))
         )
-        irregular = [line for line, _ in self.table.lignes_irregulieres]
+        # A row whose field count differs from the header's is data at stake, unless it is a
+        # line that holds no data anyway (blank, or a one-cell note such as `Source : …`).
+        irregular = dict(self.table.lignes_irregulieres)
         if irregular:
-            if not self.match.family.sets_aside_irregular_rows:
-                line, count = self.table.lignes_irregulieres[0]
+            not_data = frame.filter(pl.col("_ligne").is_in(list(irregular))).select(
+                "_ligne", _motif=reason.fill_null(pl.lit(""))
+            )
+            at_stake = sorted(line for line, motif in not_data.iter_rows() if motif not in ("vide", "note"))
+            if at_stake and not self.match.family.sets_aside_irregular_rows:
+                line = at_stake[0]
                 raise SourceReadError(
                     self.table.fichier,
-                    f"{count} field(s) where the header has {len(self.table.header)}: neither padded nor cut",
+                    f"{irregular[line]} field(s) where the header has {len(self.table.header)}: neither padded nor cut",
                     ligne=line,
                 )
-            reason = pl.when(pl.col("_ligne").is_in(irregular)).then(pl.lit("irreguliere")).otherwise(reason)
+            if at_stake:
+                reason = pl.when(pl.col("_ligne").is_in(at_stake)).then(pl.lit("irreguliere")).otherwise(reason)
         return frame.with_columns(
             _motif=reason,
             _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
