@@ -10,8 +10,11 @@ from assets.metadata import column_schema
 from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
 from assets.performance import MODELS as PERFORMANCE_MODELS
 from assets.resources import WarehousePaths
+from schemas.couverture import CouvertureModel
 from schemas.credits import BUSINESS_KEY, CreditsModel
+from schemas.ecarts import EcartsModel
 from schemas.sources import SourcesModel
+from warehouse.disagreements import ECARTS_ORDER
 from warehouse.publish import publish_table
 from warehouse.store import reader
 
@@ -33,9 +36,11 @@ PUBLISHED = {
     "indicateur_correspondances": "document_a, document_b, code_sous_indicateur_a, code_sous_indicateur_b",
     "unites": "unite",
     "indicateur_fichiers": "source_id",
+    "ecarts_sources": ECARTS_ORDER,
+    "couverture": "domaine, document, phase, type_budget, exercice",
 }
 _MODELS = (
-    {"credits": CreditsModel, "sources": SourcesModel}
+    {"credits": CreditsModel, "sources": SourcesModel, "ecarts_sources": EcartsModel, "couverture": CouvertureModel}
     | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
     | {t: PERFORMANCE_MODELS[t] for t in PUBLISHED if t in PERFORMANCE_MODELS}
 )

@@ -8,6 +8,7 @@ the same variables shows the same warehouse.
 import dagster as dg
 
 from assets.checks import CHECKS
+from assets.coverage import CONTROL_ASSETS
 from assets.credits import credits, staging_credits
 from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
 from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
@@ -19,7 +20,8 @@ from pipelines.resources import build_resources
 from pipelines.settings import Settings
 
 defs = dg.Definitions(
-    assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files],
+    assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files]
+    + CONTROL_ASSETS,
     asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS],
     jobs=[sources_job, credits_job, publish_job],
     resources=build_resources(Settings.from_env()),

@@ -23,7 +23,7 @@ credits_job = dg.define_asset_job(
 
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
-    selection=dg.AssetSelection.groups("nomenclature", "performance", "publication")
+    selection=dg.AssetSelection.groups("nomenclature", "performance", "publication", "controles")
     | dg.AssetSelection.keys(["core", "sources"]),
     description=(
         "Build the nomenclature and its crosswalk, the performance indicators, the provenance table; "

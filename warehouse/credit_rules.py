@@ -24,12 +24,17 @@ _ZERO = pl.lit(0).cast(pl.Decimal(18, 2))
 _PROGRAMME_KEY = ["exercice", "phase", "type_budget", "code_programme"]
 
 
+_LINE = ["exercice", "type_budget", "code_programme", "code_action", "code_sous_action", "code_categorie"]
+
+
 def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines where T2 + HT2 ≠ the published total, in AE or CP.
 
     Only where a file publishes all three (``AE T2 LFI``, ``AE HT2 LFI``,
     ``AE ( T2 + HT2) LFI``); not where the total is computed (LFI 2023, broken at
-    source). Columns: source_id, source_ligne, phase, grandeur, t2, ht2, total.
+    source). Columns: source_id, source_ligne, phase, the line's codes
+    (exercice, type_budget, code_programme … code_categorie), grandeur, t2, ht2,
+    total, somme (t2 + ht2).
     """
     parts = []
     for grandeur in ("ae", "cp"):
@@ -39,12 +44,14 @@ def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
                 "source_id",
                 "source_ligne",
                 "phase",
+                *_LINE,
                 pl.lit(grandeur).alias("grandeur"),
                 pl.col(f"{grandeur}_t2").fill_null(_ZERO).alias("t2"),
                 pl.col(f"{grandeur}_ht2").fill_null(_ZERO).alias("ht2"),
                 pl.col(f"{grandeur}_publie").alias("total"),
             )
-            .filter(pl.col("t2") + pl.col("ht2") != pl.col("total"))
+            .with_columns(somme=pl.col("t2") + pl.col("ht2"))
+            .filter(pl.col("somme") != pl.col("total"))
         )
     return pl.concat(parts).sort("source_id", "source_ligne")
 
@@ -53,30 +60,21 @@ def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines of a file where the published LFI ≠ PLF + AMD of the same line, in AE or CP.
 
     Only where the LFI is published, not computed. An absent AMD row is an
-    amendment of zero. Columns: source_id, source_ligne, exercice, code_programme,
-    grandeur, plf, amd, lfi.
+    amendment of zero. Columns: source_id, source_ligne, the line's codes
+    (exercice, type_budget, code_programme … code_categorie), grandeur, plf, amd,
+    attendu (plf + amd), lfi.
     """
-    key = ["source_id", "source_ligne", "exercice", "code_programme"]
+    key = ["source_id", "source_ligne", *_LINE]
+    money = {g: pl.Decimal(18, 2) for g in ("plf", "amd", "attendu", "lfi")}
     lfi = lines.filter((pl.col("phase") == "LFI") & ~pl.col("calcule"))
     if lfi.is_empty():
-        return pl.DataFrame(
-            schema={
-                "source_id": pl.String,
-                "source_ligne": pl.Int32,
-                "exercice": pl.Int16,
-                "code_programme": pl.String,
-                "grandeur": pl.String,
-                "plf": pl.Decimal(18, 2),
-                "amd": pl.Decimal(18, 2),
-                "lfi": pl.Decimal(18, 2),
-            }
-        )
+        return pl.DataFrame(schema={**{k: lines.schema[k] for k in key}, "grandeur": pl.String, **money})
     sources = lfi["source_id"].unique().to_list()
     same_file = lines.filter(pl.col("source_id").is_in(sources))
     plf = same_file.filter(pl.col("phase") == "PLF").select(*key, ae_plf="ae", cp_plf="cp")
     amd = same_file.filter(pl.col("phase") == "AMD").select(*key, ae_amd="ae", cp_amd="cp")
-    joined = lfi.select(*key, ae_lfi="ae", cp_lfi="cp").join(plf, on=key, how="inner")
-    joined = joined.join(amd, on=key, how="left")
+    joined = lfi.select(*key, ae_lfi="ae", cp_lfi="cp").join(plf, on=key, how="inner", nulls_equal=True)
+    joined = joined.join(amd, on=key, how="left", nulls_equal=True)
     parts = []
     for g in ("ae", "cp"):
         parts.append(
@@ -85,8 +83,9 @@ def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
                 pl.lit(g).alias("grandeur"),
                 pl.col(f"{g}_plf").alias("plf"),
                 pl.col(f"{g}_amd").fill_null(_ZERO).alias("amd"),
+                (pl.col(f"{g}_plf") + pl.col(f"{g}_amd").fill_null(_ZERO)).cast(pl.Decimal(18, 2)).alias("attendu"),
                 pl.col(f"{g}_lfi").alias("lfi"),
-            ).filter(pl.col("plf") + pl.col("amd") != pl.col("lfi"))
+            ).filter(pl.col("attendu") != pl.col("lfi"))
         )
     return pl.concat(parts).sort("source_id", "source_ligne")
 
