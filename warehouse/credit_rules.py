@@ -96,9 +96,15 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
     Compared by (exercice, phase, type_budget, code_programme), over the
     (exercice, phase, type_budget) the witness covers. A programme absent from one
     side counts as zero there, so a programme with only zero amounts on one side is
-    not a difference. Columns: source_id (the witness), source_id_autorite, the
-    key, ae_autorite, ae_temoin, cp_autorite, cp_temoin, ecart_ae, ecart_cp.
+    not a difference. A partial witness (:func:`partial_witnesses`) is compared
+    line by line on the business keys it states instead. Columns: source_id (the
+    witness), source_id_autorite, the key, cle (the programme, or the line's codes
+    for a partial witness), ae_autorite, ae_temoin, cp_autorite, cp_temoin,
+    ecart_ae, ecart_cp.
     """
+    partial = partial_witnesses(lines)
+    line_level = _partial_differences(lines, partial)
+    lines = lines.join(partial, on=["source_id", *_SCOPE], how="anti", nulls_equal=True)
     totals = lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(pl.col("ae").sum(), pl.col("cp").sum())
     authority = totals.filter(pl.col("role") == "A").drop("role")
     witnesses = totals.filter(pl.col("role") == "W").drop("role")
@@ -127,12 +133,16 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
         ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"),
         ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite"),
     )
+    programme_level = compared.filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0)).with_columns(
+        cle=pl.col("code_programme")
+    )
     return (
-        compared.filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
+        pl.concat([programme_level.select(line_level.columns), line_level], how="vertical_relaxed")
         .select(
             "source_id",
             "source_id_autorite",
             *_PROGRAMME_KEY,
+            "cle",
             "ae_autorite",
             "ae_temoin",
             "cp_autorite",
@@ -141,6 +151,67 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
             "ecart_cp",
         )
         .sort("exercice", "phase", "source_id", "code_programme")
+    )
+
+
+_SCOPE = ["exercice", "phase", "type_budget"]
+
+
+def partial_witnesses(lines: pl.DataFrame) -> pl.DataFrame:
+    """The witnesses that cover only part of the authoritative file's scope: half as many
+    (code_programme, code_action) pairs or fewer (the rule of ``warehouse.credits.assign_roles``).
+
+    Columns: source_id and the scope (exercice, phase, type_budget).
+    """
+    pairs = lines.group_by("source_id", "role", *_SCOPE).agg(
+        pl.struct("code_programme", "code_action").n_unique().alias("paires")
+    )
+    authority = pairs.filter(pl.col("role") == "A").select(*_SCOPE, paires_autorite="paires")
+    return (
+        pairs.filter(pl.col("role") == "W")
+        .join(authority, on=_SCOPE, nulls_equal=True)
+        .filter(pl.col("paires") * 2 <= pl.col("paires_autorite"))
+        .select("source_id", *_SCOPE)
+    )
+
+
+def _partial_differences(lines: pl.DataFrame, partial: pl.DataFrame) -> pl.DataFrame:
+    """A partial witness (a few lines exported from the portal) against the authoritative file,
+    line by line on the business keys it states; cle: the key's codes joined by ``-``."""
+    key = [k for k in BUSINESS_KEY if k not in _SCOPE]
+    sums = [pl.col("ae").sum(), pl.col("cp").sum()]
+    witness = (
+        lines.join(partial, on=["source_id", *_SCOPE], nulls_equal=True).group_by("source_id", *_SCOPE, *key).agg(*sums)
+    )
+    authority = lines.filter(pl.col("role") == "A")
+    source = authority.group_by(_SCOPE).agg(pl.col("source_id").first().alias("source_id_autorite"))
+    amounts = authority.group_by(*_SCOPE, *key).agg(*sums)
+    joined = witness.join(amounts, on=[*_SCOPE, *key], how="left", nulls_equal=True, suffix="_autorite")
+    return (
+        joined.join(source, on=_SCOPE, how="left", nulls_equal=True)
+        .with_columns(
+            ae_temoin=pl.col("ae"),
+            cp_temoin=pl.col("cp"),
+            ae_autorite=pl.col("ae_autorite").fill_null(_ZERO),
+            cp_autorite=pl.col("cp_autorite").fill_null(_ZERO),
+            cle=pl.concat_str(key[:-1], separator="-", ignore_nulls=True),
+        )
+        .with_columns(
+            ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"), ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite")
+        )
+        .filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
+        .select(
+            "source_id",
+            "source_id_autorite",
+            *_PROGRAMME_KEY,
+            "cle",
+            "ae_autorite",
+            "ae_temoin",
+            "cp_autorite",
+            "cp_temoin",
+            "ecart_ae",
+            "ecart_cp",
+        )
     )
 
 

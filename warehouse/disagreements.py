@@ -135,8 +135,9 @@ def lfi_egale_plf_plus_amd(evidence: Evidence) -> pl.DataFrame:
 
 
 def temoin(evidence: Evidence) -> pl.DataFrame:
-    """Programmes where a witness file states other AE or CP than the authoritative one.
-    cle: ``382/ae``; expected the authoritative file's sum, found the witness's."""
+    """Programmes where a witness file states other AE or CP than the authoritative one (lines,
+    for a partial witness). cle: ``382/ae`` (``372-01-62/ae``); expected the authoritative file's
+    sum, found the witness's."""
     if evidence.lines is None:
         return empty()
     found = witness_differences(evidence.lines)
@@ -145,7 +146,7 @@ def temoin(evidence: Evidence) -> pl.DataFrame:
             "exercice",
             "phase",
             "type_budget",
-            cle=pl.concat_str([pl.col("code_programme"), pl.lit(g)], separator="/"),
+            cle=pl.concat_str([pl.col("cle"), pl.lit(g)], separator="/"),
             valeur_attendue=_money_text(f"{g}_autorite"),
             valeur_trouvee=_money_text(f"{g}_temoin"),
             ecart=pl.col(f"ecart_{g}"),
