@@ -23,15 +23,11 @@ KEY = ["core", "ecarts_sources"]
 #: The group of the tables about the warehouse itself (coverage, disagreements).
 GROUP = "controles"
 
-_RULE_TEXT = {
-    "t2_plus_ht2": "T2 + HT2 = the total a file publishes beside them (LFI 2021).",
-    "lfi_egale_plf_plus_amd": "LFI = PLF + AMD on each line where a file publishes all three.",
-    "temoin": "Each witness file states the AE and CP of the authoritative file, programme by programme.",
-    "total_publie": "Each total or subtotal line a file publishes equals the sum of its detail lines.",
-    "atteinte_publiee": "The RAP's published attainment agrees with the one computed from result, target, direction.",
-    "libelle": "The files of a year give an element the label the warehouse keeps (compared folded).",
-    "code_inconnu": "Every (exercice, programme, action) of `credits` is labelled in that year's nomenclature.",
-}
+
+def _rule_text(regle: str) -> str:
+    """The first sentence of the rule's docstring, for the UI."""
+    doc = " ".join((RULES[regle].__doc__ or regle).split())
+    return doc.split(". ")[0].rstrip(".") + "."
 
 
 def _elements(paths: WarehousePaths, lines: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -48,8 +44,7 @@ def _elements(paths: WarehousePaths, lines: pl.DataFrame | None) -> pl.DataFrame
     deps=[staging_credits, credits, *nomenclature.keys, *performance_tables.keys],
     pool=DUCKDB_WRITER_POOL,
     check_specs=[
-        dg.AssetCheckSpec(regle, asset=KEY, description=f"WARN. {_RULE_TEXT.get(regle, regle)} Lists the rows.")
-        for regle in RULES
+        dg.AssetCheckSpec(regle, asset=KEY, description=f"WARN. {_rule_text(regle)} Lists the rows.") for regle in RULES
     ],
     description=(
         "The `ecarts_sources` table of `budget.duckdb` (CONTRACT.md): every disagreement between the "

@@ -85,3 +85,10 @@ def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
     for report in reports:
         assert "copie_a.csv and copie_b.csv are equally authoritative" in report.message
     assert staged["role"].null_count() == staged.height  # nothing of the tied scopes is loaded
+    # with a previous build where copie_a alone was authoritative, its lines stay (carried over)
+    before, _ = stage_exercice([i for i in items if i.source.fichier == "copie_a.csv"])
+    assert set(before["role"]) == {"A"}
+    again, _ = stage_exercice(items, before)
+    carried = again.filter(pl.col("role") == "A")
+    assert carried.height == before.height and carried["repris"].all()
+    assert set(carried["source_id"]) == {"fichier-copie-a"}
