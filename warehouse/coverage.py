@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["COUVERTURE_SCHEMA", "credit_coverage", "performance_coverage"]
+__all__ = ["COUVERTURE_SCHEMA", "GRID_MARKS", "credit_coverage", "grid_lines", "performance_coverage"]
 
 #: Columns of ``couverture``, in order (CONTRACT.md).
 COUVERTURE_SCHEMA: dict[str, pl.DataType] = {

@@ -176,7 +176,7 @@ def total_publie(evidence: Evidence) -> pl.DataFrame:
     rows = []
     for report in evidence.reports:
         for mismatch in report.controle_totaux:
-            if not isinstance(mismatch, dict):  # an older report: the mismatch as one text
+            if not isinstance(mismatch, dict):  # a report staged by an earlier version: one text
                 rows.append({"exercice": report.exercice, "cle": str(mismatch), "source": report.source_id})
                 continue
             attendu, trouve = _decimal(mismatch.get("attendu")), _decimal(mismatch.get("trouve"))
