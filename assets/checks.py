@@ -1,10 +1,14 @@
-"""Asset checks: the business rules of the credits, each naming the rows that break it.
+"""Asset checks that the warehouse is faithful to its sources, each naming the rows that break it.
 
+Two kinds of checks (issue 7, item 10). *The warehouse is faithful to its
+sources* — every file read, line accounting, loaded rows summing to the kept
+lines to the cent, unique keys, clean labels — here, severity ERROR: it fails the
+build (``budget-warehouse build`` exits non-zero). *The sources agree with each
+other* — T2 + HT2, LFI = PLF + AMD, witnesses, published totals… — are WARN
+checks computed with the table ``ecarts_sources`` (``assets/disagreements.py``).
 They read the whole staging area and warehouse (every exercice built so far), so
-each run reports on the warehouse as it stands. Severity ERROR fails the build
-(``budget-warehouse build`` exits non-zero); WARN lists known differences of the
-sources without failing it. Rules: ``shared/data/README.md`` ("Credits") and
-CONTRACT.md.
+each run reports on the warehouse as it stands. Rules: ``shared/data/README.md``
+("Credits") and CONTRACT.md.
 """
 
 from pathlib import Path
@@ -14,17 +18,14 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import credits, staging_credits
+from assets.disagreements import KEY as ECARTS_KEY
 from assets.metadata import check_result, markdown
 from assets.publish import PUBLISHED
 from assets.resources import WarehousePaths
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.validation import ValidationFailed, validate
-from warehouse.credit_rules import (
-    lfi_plf_amd_mismatches,
-    repeated_keys,
-    t2_ht2_mismatches,
-    witness_differences,
-)
+from warehouse.credit_rules import repeated_keys
+from warehouse.mojibake import mojibake_labels
 from warehouse.publish import InvalidParquet, verify_parquet
 from warehouse.staging import read_reports, read_staged_lines
 from warehouse.store import duplicate_keys, reader
@@ -95,34 +96,6 @@ def line_accounting_balances(paths: WarehousePaths) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=staging_credits,
-    description="T2 + HT2 = total wherever a file publishes all three (not the LFI 2023 columns, broken at source).",
-)
-def t2_plus_ht2_equals_total(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return check_result(t2_ht2_mismatches(_staged(paths)), ERROR)
-
-
-@dg.asset_check(
-    asset=staging_credits,
-    description="LFI = PLF + AMD on every line where the LFI is published rather than computed.",
-)
-def lfi_equals_plf_plus_amd(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return check_result(lfi_plf_amd_mismatches(_staged(paths)), ERROR)
-
-
-@dg.asset_check(
-    asset=staging_credits,
-    description=(
-        "Each witness file states the same AE and CP as the authoritative file, programme by "
-        "programme (a programme with only zero amounts on one side is not a difference). "
-        "Known on the real files: PLF 2024 programme 382, PLF 2025 programme 833."
-    ),
-)
-def witnesses_agree_with_authoritative(paths: WarehousePaths) -> dg.AssetCheckResult:
-    return check_result(witness_differences(_staged(paths)), WARN)
-
-
-@dg.asset_check(
-    asset=staging_credits,
     description="No amount cell is empty on a line that has the other amount (an empty cell counts as 0).",
 )
 def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
@@ -139,20 +112,6 @@ def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
 )
 def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckResult:
     return check_result(_count_per_file(paths, "titres_corriges"), WARN)
-
-
-@dg.asset_check(
-    asset=staging_credits,
-    description="Each total line of a file (`Total général`) equals the sum of its data lines.",
-)
-def source_totals_match(paths: WarehousePaths) -> dg.AssetCheckResult:
-    rows = [
-        (r.fichier, f"ligne {t['ligne']}, colonne {t['colonne']!r}: total {t['attendu']} ≠ somme {t['trouve']}")
-        for r in read_reports(paths.staging_credits)
-        for t in r.controle_totaux
-    ]
-    frame = pl.DataFrame(rows, schema={"fichier": pl.String, "ecart": pl.String}, orient="row")
-    return check_result(frame, WARN)
 
 
 @dg.asset_check(
@@ -183,6 +142,52 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
     )
     summary = repeated.group_by("source_id").agg(pl.len().alias("cles"), pl.col("nb_lignes").sum().alias("lignes"))
     return check_result(wrong, ERROR, cles_repetees=markdown(summary.sort("source_id")))
+
+
+@dg.asset_check(
+    asset=credits,
+    description="For every authoritative source and (exercice, phase, type_budget), the `credits` rows sum to "
+    "its kept lines to the cent, in AE and CP, and count them (`nb_lignes_source`).",
+)
+def credits_sum_to_kept_lines(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    scope = ["source_id", "exercice", "phase", "type_budget"]
+    kept = (
+        _staged(paths)
+        .filter(pl.col("role") == "A")
+        .group_by(scope)
+        .agg(pl.col("ae").sum(), pl.col("cp").sum(), pl.len().cast(pl.Int64).alias("lignes"))
+    )
+    with reader(Path(duckdb.database)) as connection:
+        loaded = connection.sql(
+            "SELECT source_id, exercice, phase, type_budget, sum(ae) AS ae, sum(cp) AS cp, "
+            "sum(nb_lignes_source)::BIGINT AS lignes FROM credits GROUP BY ALL"
+        ).pl()
+    joined = kept.with_columns(pl.col("exercice").cast(pl.Int16)).join(
+        loaded.with_columns(pl.col("exercice").cast(pl.Int16)),
+        on=scope,
+        how="full",
+        coalesce=True,
+        nulls_equal=True,
+        suffix="_charge",
+    )
+    wrong = joined.filter(
+        pl.any_horizontal(
+            pl.col(c).cast(pl.Decimal(38, 2)).ne_missing(pl.col(f"{c}_charge").cast(pl.Decimal(38, 2)))
+            for c in ("ae", "cp")
+        )
+        | pl.col("lignes").ne_missing(pl.col("lignes_charge"))
+    )
+    return check_result(wrong, ERROR, perimetres=joined.height)
+
+
+@dg.asset_check(
+    asset=ECARTS_KEY,
+    description="No label of the warehouse (libelle_* columns, units) holds mojibake (`Ã©`, `Ã¨`, `Ã‰`, `â€™`, "
+    "`Â `): UTF-8 decoded as Windows-1252 is a reading fault, not a difference between sources.",
+)
+def no_mojibake_in_labels(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with reader(Path(duckdb.database)) as connection:
+        return check_result(mojibake_labels(connection), ERROR)
 
 
 @dg.asset_check(asset=credits, description="The whole `credits` table passes its Pandera model.")
@@ -236,14 +241,12 @@ def parquet_matches_warehouse(context: dg.AssetCheckExecutionContext, paths: War
 CHECKS = [
     every_credit_file_readable,
     line_accounting_balances,
-    t2_plus_ht2_equals_total,
-    lfi_equals_plf_plus_amd,
-    witnesses_agree_with_authoritative,
     no_empty_amount_cells,
     published_titre_matches_categorie,
-    source_totals_match,
     business_key_unique,
     repeated_keys_are_summed,
+    credits_sum_to_kept_lines,
+    no_mojibake_in_labels,
     credits_match_model,
     parquet_matches_warehouse,
 ]

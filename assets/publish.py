@@ -11,8 +11,11 @@ from assets.metadata import column_schema
 from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
 from assets.performance import MODELS as PERFORMANCE_MODELS
 from assets.resources import WarehousePaths
+from schemas.couverture import CouvertureModel
 from schemas.credits import BUSINESS_KEY, CreditsModel
+from schemas.ecarts import EcartsModel
 from schemas.sources import SourcesModel
+from warehouse.disagreements import ECARTS_ORDER
 from warehouse.publish import publish_table
 from warehouse.store import reader
 
@@ -37,9 +40,11 @@ PUBLISHED = {
     "documents": "document, code_programme, source_id",
     "declarations": "document, code_programme, source_id, debut, grandeur",
     "rapprochements": "document, code_programme, source_id, debut, grandeur",
+    "ecarts_sources": ECARTS_ORDER,
+    "couverture": "domaine, document, phase, type_budget, exercice",
 }
 _MODELS = (
-    {"credits": CreditsModel, "sources": SourcesModel}
+    {"credits": CreditsModel, "sources": SourcesModel, "ecarts_sources": EcartsModel, "couverture": CouvertureModel}
     | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
     | {t: PERFORMANCE_MODELS[t] for t in PUBLISHED if t in PERFORMANCE_MODELS}
     | DOCUMENT_MODELS

@@ -164,6 +164,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
             ).fetchall()
             for exercice, phases, rows in per_year:
                 print(f"  credits {exercice}: {rows:>5} rows ({phases})")
+            _findings(connection, tables)
     parquet = settings.out_dir / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
@@ -209,6 +210,23 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
         print(f"  step failed: {step}")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 1 if failed or outcome.failed_steps or errors else 0
+
+
+def _findings(connection, tables: list[str]) -> None:
+    """Print the disagreements between sources per rule, and the coverage grid."""
+    from warehouse.coverage import GRID_MARKS, grid_lines
+    from warehouse.disagreements import RULES
+
+    if "ecarts_sources" in tables:
+        counts = dict(connection.execute("SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL").fetchall())
+        print(f"\necarts_sources: {sum(counts.values())} disagreement(s) between sources, per rule (WARN):")
+        for regle in [*RULES, *sorted(set(counts) - set(RULES))]:
+            print(f"  {regle:<24} {counts.get(regle, 0):>6}")
+    if "couverture" in tables:
+        marks = ", ".join(f"{m} {s}" for s, m in GRID_MARKS.items())
+        print(f"\ncouverture ({marks}):")
+        for line in grid_lines(connection.sql("SELECT * FROM couverture").pl()):
+            print(line)
 
 
 def _performance_errors(database: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ the same variables shows the same warehouse.
 import dagster as dg
 
 from assets.checks import CHECKS
+from assets.coverage import CONTROL_ASSETS
 from assets.credits import credits, staging_credits
 from assets.documents import DOCUMENT_ASSETS, DOCUMENT_CHECKS
 from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
@@ -21,7 +22,8 @@ from pipelines.settings import Settings
 
 defs = dg.Definitions(
     assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files]
-    + DOCUMENT_ASSETS,
+    + DOCUMENT_ASSETS
+    + CONTROL_ASSETS,
     asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS, *DOCUMENT_CHECKS],
     jobs=[sources_job, credits_job, publish_job],
     resources=build_resources(Settings.from_env()),

@@ -23,9 +23,8 @@ credits_job = dg.define_asset_job(
 
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
-    selection=dg.AssetSelection.groups("nomenclature", "performance", "publication")
-    | dg.AssetSelection.keys(["core", "sources"])
-    | dg.AssetSelection.groups("documents"),
+    selection=dg.AssetSelection.groups("nomenclature", "performance", "publication", "controles", "documents")
+    | dg.AssetSelection.keys(["core", "sources"]),
     description=(
         "Build the nomenclature and its crosswalk, the performance indicators, the provenance table; "
         "publish the Parquet files."

@@ -24,7 +24,7 @@ CASES = SHARED / "cases"
 TABLES = [
     "credits", "sources", "missions", "programmes", "actions", "sous_actions", "ministeres", "categories", "titres",
     "nomenclature_evenements", "indicateurs", "indicateur_valeurs", "indicateur_atteintes_publiees",
-    "indicateur_correspondances", "unites", "indicateur_fichiers",
+    "indicateur_correspondances", "unites", "indicateur_fichiers", "ecarts_sources", "couverture",
     "documents", "declarations", "rapprochements",
 ]  # fmt: skip
 

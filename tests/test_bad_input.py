@@ -60,6 +60,14 @@ def test_unknown_file_then_broken_source(sources_copy, tmp_path):
     ][0]
     assert loaded == 22  # the 23 credit files but the broken one
     assert "1 source(s) not loaded" in third.stdout
+    coverage = _table(
+        third.database,
+        "SELECT type_budget, statut, source_autoritaire, lignes > 0 AS lignes FROM couverture "
+        "WHERE exercice = 2020 AND phase = 'PLF' ORDER BY type_budget",
+    ).rows()
+    assert coverage == [("BA", "absent", None, False)] + [
+        (t, "en_erreur", "plf-2020", True) for t in ("BG", "CAS", "CCF")
+    ]
 
 
 def test_bad_value_names_file_row_and_column(tmp_path):

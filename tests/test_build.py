@@ -36,7 +36,7 @@ def _p352(build, exercice, phase, extra=""):
 def test_build_exits_zero_and_summarises(built):
     assert "== summary ==" in built.stdout
     assert "checks:" in built.stdout and " 0 failed" in built.stdout
-    assert "warn: staging/credits:witnesses_agree_with_authoritative (3 row(s))" in built.stdout
+    assert "warn: core/ecarts_sources:temoin (6 row(s))" in built.stdout
     assert "PLF_2023_Associations.csv" in built.stdout  # listed as not loaded
 
 

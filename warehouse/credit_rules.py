@@ -24,12 +24,17 @@ _ZERO = pl.lit(0).cast(pl.Decimal(18, 2))
 _PROGRAMME_KEY = ["exercice", "phase", "type_budget", "code_programme"]
 
 
+_LINE = ["exercice", "type_budget", "code_programme", "code_action", "code_sous_action", "code_categorie"]
+
+
 def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines where T2 + HT2 ≠ the published total, in AE or CP.
 
     Only where a file publishes all three (``AE T2 LFI``, ``AE HT2 LFI``,
     ``AE ( T2 + HT2) LFI``); not where the total is computed (LFI 2023, broken at
-    source). Columns: source_id, source_ligne, phase, grandeur, t2, ht2, total.
+    source). Columns: source_id, source_ligne, phase, the line's codes
+    (exercice, type_budget, code_programme … code_categorie), grandeur, t2, ht2,
+    total, somme (t2 + ht2).
     """
     parts = []
     for grandeur in ("ae", "cp"):
@@ -39,12 +44,14 @@ def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
                 "source_id",
                 "source_ligne",
                 "phase",
+                *_LINE,
                 pl.lit(grandeur).alias("grandeur"),
                 pl.col(f"{grandeur}_t2").fill_null(_ZERO).alias("t2"),
                 pl.col(f"{grandeur}_ht2").fill_null(_ZERO).alias("ht2"),
                 pl.col(f"{grandeur}_publie").alias("total"),
             )
-            .filter(pl.col("t2") + pl.col("ht2") != pl.col("total"))
+            .with_columns(somme=pl.col("t2") + pl.col("ht2"))
+            .filter(pl.col("somme") != pl.col("total"))
         )
     return pl.concat(parts).sort("source_id", "source_ligne")
 
@@ -53,30 +60,21 @@ def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines of a file where the published LFI ≠ PLF + AMD of the same line, in AE or CP.
 
     Only where the LFI is published, not computed. An absent AMD row is an
-    amendment of zero. Columns: source_id, source_ligne, exercice, code_programme,
-    grandeur, plf, amd, lfi.
+    amendment of zero. Columns: source_id, source_ligne, the line's codes
+    (exercice, type_budget, code_programme … code_categorie), grandeur, plf, amd,
+    attendu (plf + amd), lfi.
     """
-    key = ["source_id", "source_ligne", "exercice", "code_programme"]
+    key = ["source_id", "source_ligne", *_LINE]
+    money = {g: pl.Decimal(18, 2) for g in ("plf", "amd", "attendu", "lfi")}
     lfi = lines.filter((pl.col("phase") == "LFI") & ~pl.col("calcule"))
     if lfi.is_empty():
-        return pl.DataFrame(
-            schema={
-                "source_id": pl.String,
-                "source_ligne": pl.Int32,
-                "exercice": pl.Int16,
-                "code_programme": pl.String,
-                "grandeur": pl.String,
-                "plf": pl.Decimal(18, 2),
-                "amd": pl.Decimal(18, 2),
-                "lfi": pl.Decimal(18, 2),
-            }
-        )
+        return pl.DataFrame(schema={**{k: lines.schema[k] for k in key}, "grandeur": pl.String, **money})
     sources = lfi["source_id"].unique().to_list()
     same_file = lines.filter(pl.col("source_id").is_in(sources))
     plf = same_file.filter(pl.col("phase") == "PLF").select(*key, ae_plf="ae", cp_plf="cp")
     amd = same_file.filter(pl.col("phase") == "AMD").select(*key, ae_amd="ae", cp_amd="cp")
-    joined = lfi.select(*key, ae_lfi="ae", cp_lfi="cp").join(plf, on=key, how="inner")
-    joined = joined.join(amd, on=key, how="left")
+    joined = lfi.select(*key, ae_lfi="ae", cp_lfi="cp").join(plf, on=key, how="inner", nulls_equal=True)
+    joined = joined.join(amd, on=key, how="left", nulls_equal=True)
     parts = []
     for g in ("ae", "cp"):
         parts.append(
@@ -85,8 +83,9 @@ def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
                 pl.lit(g).alias("grandeur"),
                 pl.col(f"{g}_plf").alias("plf"),
                 pl.col(f"{g}_amd").fill_null(_ZERO).alias("amd"),
+                (pl.col(f"{g}_plf") + pl.col(f"{g}_amd").fill_null(_ZERO)).cast(pl.Decimal(18, 2)).alias("attendu"),
                 pl.col(f"{g}_lfi").alias("lfi"),
-            ).filter(pl.col("plf") + pl.col("amd") != pl.col("lfi"))
+            ).filter(pl.col("attendu") != pl.col("lfi"))
         )
     return pl.concat(parts).sort("source_id", "source_ligne")
 
@@ -97,9 +96,15 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
     Compared by (exercice, phase, type_budget, code_programme), over the
     (exercice, phase, type_budget) the witness covers. A programme absent from one
     side counts as zero there, so a programme with only zero amounts on one side is
-    not a difference. Columns: source_id (the witness), source_id_autorite, the
-    key, ae_autorite, ae_temoin, cp_autorite, cp_temoin, ecart_ae, ecart_cp.
+    not a difference. A partial witness (:func:`partial_witnesses`) is compared
+    line by line on the business keys it states instead. Columns: source_id (the
+    witness), source_id_autorite, the key, cle (the programme, or the line's codes
+    for a partial witness), ae_autorite, ae_temoin, cp_autorite, cp_temoin,
+    ecart_ae, ecart_cp.
     """
+    partial = partial_witnesses(lines)
+    line_level = _partial_differences(lines, partial)
+    lines = lines.join(partial, on=["source_id", *_SCOPE], how="anti", nulls_equal=True)
     totals = lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(pl.col("ae").sum(), pl.col("cp").sum())
     authority = totals.filter(pl.col("role") == "A").drop("role")
     witnesses = totals.filter(pl.col("role") == "W").drop("role")
@@ -128,12 +133,16 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
         ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"),
         ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite"),
     )
+    programme_level = compared.filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0)).with_columns(
+        cle=pl.col("code_programme")
+    )
     return (
-        compared.filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
+        pl.concat([programme_level.select(line_level.columns), line_level], how="vertical_relaxed")
         .select(
             "source_id",
             "source_id_autorite",
             *_PROGRAMME_KEY,
+            "cle",
             "ae_autorite",
             "ae_temoin",
             "cp_autorite",
@@ -142,6 +151,67 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
             "ecart_cp",
         )
         .sort("exercice", "phase", "source_id", "code_programme")
+    )
+
+
+_SCOPE = ["exercice", "phase", "type_budget"]
+
+
+def partial_witnesses(lines: pl.DataFrame) -> pl.DataFrame:
+    """The witnesses that cover only part of the authoritative file's scope: half as many
+    (code_programme, code_action) pairs or fewer (the rule of ``warehouse.credits.assign_roles``).
+
+    Columns: source_id and the scope (exercice, phase, type_budget).
+    """
+    pairs = lines.group_by("source_id", "role", *_SCOPE).agg(
+        pl.struct("code_programme", "code_action").n_unique().alias("paires")
+    )
+    authority = pairs.filter(pl.col("role") == "A").select(*_SCOPE, paires_autorite="paires")
+    return (
+        pairs.filter(pl.col("role") == "W")
+        .join(authority, on=_SCOPE, nulls_equal=True)
+        .filter(pl.col("paires") * 2 <= pl.col("paires_autorite"))
+        .select("source_id", *_SCOPE)
+    )
+
+
+def _partial_differences(lines: pl.DataFrame, partial: pl.DataFrame) -> pl.DataFrame:
+    """A partial witness (a few lines exported from the portal) against the authoritative file,
+    line by line on the business keys it states; cle: the key's codes joined by ``-``."""
+    key = [k for k in BUSINESS_KEY if k not in _SCOPE]
+    sums = [pl.col("ae").sum(), pl.col("cp").sum()]
+    witness = (
+        lines.join(partial, on=["source_id", *_SCOPE], nulls_equal=True).group_by("source_id", *_SCOPE, *key).agg(*sums)
+    )
+    authority = lines.filter(pl.col("role") == "A")
+    source = authority.group_by(_SCOPE).agg(pl.col("source_id").first().alias("source_id_autorite"))
+    amounts = authority.group_by(*_SCOPE, *key).agg(*sums)
+    joined = witness.join(amounts, on=[*_SCOPE, *key], how="left", nulls_equal=True, suffix="_autorite")
+    return (
+        joined.join(source, on=_SCOPE, how="left", nulls_equal=True)
+        .with_columns(
+            ae_temoin=pl.col("ae"),
+            cp_temoin=pl.col("cp"),
+            ae_autorite=pl.col("ae_autorite").fill_null(_ZERO),
+            cp_autorite=pl.col("cp_autorite").fill_null(_ZERO),
+            cle=pl.concat_str(key[:-1], separator="-", ignore_nulls=True),
+        )
+        .with_columns(
+            ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"), ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite")
+        )
+        .filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
+        .select(
+            "source_id",
+            "source_id_autorite",
+            *_PROGRAMME_KEY,
+            "cle",
+            "ae_autorite",
+            "ae_temoin",
+            "cp_autorite",
+            "cp_temoin",
+            "ecart_ae",
+            "ecart_cp",
+        )
     )
 
 

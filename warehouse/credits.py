@@ -1,9 +1,9 @@
 """From line-level credit rows of several files to the ``credits`` table.
 
-For each (exercice, phase, type_budget) exactly one file is authoritative (``A``):
-the one whose family has the best rank for that phase in
-``schemas/families/credits.toml``. The others are witnesses (``W``): kept in
-staging, compared in checks, never loaded (``shared/data/README.md``, "Credits").
+For each (exercice, phase, type_budget) exactly one file is authoritative (``A``),
+chosen by coverage, family rank and the catalogue (:func:`assign_roles`). The
+others are witnesses (``W``): kept in staging, compared in checks, never loaded
+(``shared/data/README.md``, "Credits").
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from warehouse.staging import SourceReport
 from warehouse.tables import TableReadError
 
 __all__ = [
+    "COVERAGE_KEY",
     "CREDITS_COLUMNS",
+    "AuthorityTie",
     "RoleAssignment",
     "assign_roles",
     "stage_exercice",
@@ -66,40 +68,92 @@ class RoleAssignment:
     role: str  # "A" authoritative, "W" witness
 
 
-def assign_roles(lines: pl.DataFrame, families: dict[str, Family]) -> list[RoleAssignment]:
+@dataclass(frozen=True)
+class AuthorityTie:
+    """An (exercice, phase, type_budget) whose authority no rule decides: nothing of it is loaded."""
+
+    exercice: int
+    phase: str
+    type_budget: str | None
+    source_ids: tuple[str, ...]
+
+    def message(self, fichiers: dict[str, str]) -> str:
+        names = " and ".join(fichiers.get(s, s) for s in self.source_ids)
+        return (
+            f"{self.exercice} {self.phase} {self.type_budget or '-'}: {names} are equally authoritative "
+            "(same family rank, same coverage, both catalogued or both unknown): nothing of it is loaded; "
+            "remove one of them or add the right one to the catalogue"
+        )
+
+
+#: What a source covers for one (exercice, phase, type_budget): its distinct (programme, action) pairs.
+COVERAGE_KEY = ("code_programme", "code_action")
+
+
+def assign_roles(
+    lines: pl.DataFrame, families: dict[str, Family], catalogued: frozenset[str] = frozenset()
+) -> tuple[list[RoleAssignment], list[AuthorityTie]]:
     """Decide, for each (exercice, phase, type_budget) in ``lines``, which source is authoritative.
 
     ``lines``: line-level credit rows of several sources (columns ``source_id``,
-    ``exercice``, ``phase``, ``type_budget``); ``families``: source_id → its family.
-    The best rank (lowest number) wins; a source whose family has no rank for the
-    phase (or whose family is unknown: lines carried over from a failed download)
-    ranks last; between equal ranks the first source id in sort order
-    wins, and the tie is logged.
+    ``exercice``, ``phase``, ``type_budget``, ``code_programme``, ``code_action``);
+    ``families``: source_id → its family; ``catalogued``: the source ids whose file
+    the catalogue knows by its sha256 (an official file). Authority follows
+    coverage (issue 7, item 1). A source's *coverage* of a scope is the set of its
+    distinct (code_programme, code_action) pairs there. In order:
+
+    1. a source that covers only part of another's scope — half as many pairs or
+       fewer — is a witness, never authoritative (a few lines exported from the
+       portal cannot replace the whole file). Not "a strict subset": two complete
+       files of one phase differ by an action or two (PLF 2023 BG: 620 pairs in the
+       PLF file, 621 in the PLF columns of the LFI file), and that must not move the
+       authority;
+    2. among the others, the best family rank for the phase wins
+       (``schemas/families/credits.toml``; no rank, or no known family: last);
+    3. between equal ranks, the larger coverage (more pairs) wins;
+    4. then a catalogued file beats an unknown one;
+    5. a tie that remains is an :class:`AuthorityTie`: no source of the scope gets
+       a role there (nothing of it is loaded), and the caller reports the error.
+       Never decided by file-name order.
+
+    Returns the roles and the ties.
     """
-    keys = lines.select("exercice", "phase", "type_budget", "source_id").unique()
-    assignments = []
-    for (exercice, phase, type_budget), group in keys.group_by(
+    coverage = (
+        lines.group_by("exercice", "phase", "type_budget", "source_id")
+        .agg(pl.struct(*COVERAGE_KEY).unique().alias("cles"))
+        .sort("source_id")
+    )
+    assignments: list[RoleAssignment] = []
+    ties: list[AuthorityTie] = []
+    for (exercice, phase, type_budget), group in coverage.group_by(
         ["exercice", "phase", "type_budget"], maintain_order=True
     ):
-        ranked = sorted(
-            ((families[s].rank(phase) if s in families else None) or 99, s) for s in group["source_id"].to_list()
-        )
-        best_rank, best = ranked[0]
-        ties = [s for r, s in ranked if r == best_rank]
-        if len(ties) > 1:
-            log.warning(
-                "%s %s %s: %s rank equally; %s is taken as authoritative",
-                exercice,
-                phase,
-                type_budget,
-                ties,
-                best,
+        covered = {
+            s: frozenset((k["code_programme"], k["code_action"]) for k in keys)
+            for s, keys in zip(group["source_id"], group["cles"], strict=True)
+        }
+        partial = {s for s, keys in covered.items() if any(len(keys) * 2 <= len(o) for o in covered.values())}
+        candidates = [s for s in covered if s not in partial]
+
+        merit = {
+            s: (
+                (families[s].rank(phase) if s in families else None) or 99,
+                -len(covered[s]),
+                0 if s in catalogued else 1,
             )
-        for _rank, source_id in ranked:
-            assignments.append(
-                RoleAssignment(source_id, exercice, phase, type_budget, "A" if source_id == best else "W")
-            )
-    return assignments
+            for s in candidates
+        }
+        best = min(merit.values())
+        winners = [s for s in candidates if merit[s] == best]
+        if len(winners) > 1:
+            ties.append(AuthorityTie(exercice, phase, type_budget, tuple(sorted(winners))))
+            continue
+        if partial:
+            log.info("%s %s %s: %s cover part of %s only: witnesses", exercice, phase, type_budget, partial, winners)
+        for source_id in covered:
+            role = "A" if source_id == winners[0] else "W"
+            assignments.append(RoleAssignment(source_id, exercice, phase, type_budget, role))
+    return assignments, ties
 
 
 def with_roles(lines: pl.DataFrame, roles: list[RoleAssignment]) -> pl.DataFrame:
@@ -196,14 +250,49 @@ def stage_exercice(
         empty = pl.DataFrame(schema={**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String})
         return empty, reports
     lines = pl.concat(frames, how="vertical")
-    roles = assign_roles(lines, family_of)
+    catalogued = frozenset(
+        i.source.source_id for i in items if i.source.entree is not None and i.source.entree.sha256 == i.source.sha256
+    )
+    roles, ties = assign_roles(lines, family_of, catalogued)
     lines = with_roles(lines, roles)
+    if ties:
+        lines = _report_ties(lines, ties, reports, previous)
     by_source: dict[str, dict[str, str]] = {}
     for r in roles:
         by_source.setdefault(r.source_id, {})[f"{r.phase}/{r.type_budget or '-'}"] = r.role
     for report in reports:
         report.roles = by_source.get(report.source_id, {})
     return lines, reports
+
+
+def _report_ties(
+    lines: pl.DataFrame, ties: list[AuthorityTie], reports: list[SourceReport], previous: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Mark the files of each unresolved tie in error, and keep the scope's last good lines.
+
+    The lines of a tied (exercice, phase, type_budget) stay in staging with no role
+    (not loaded); the authoritative lines of the previous build for that scope, if
+    any, are carried over (``repris``), so the last good data stays.
+    """
+    fichiers = {r.source_id: r.fichier for r in reports}
+    for tie in ties:
+        message = tie.message(fichiers)
+        log.error(message)
+        for report in reports:
+            if report.source_id in tie.source_ids:
+                report.statut = "erreur"
+                report.message = "; ".join(m for m in (report.message, message) if m)
+        if previous is None or "role" not in previous.columns:
+            continue
+        kept = previous.filter(
+            (pl.col("exercice") == tie.exercice)
+            & (pl.col("phase") == tie.phase)
+            & pl.col("type_budget").eq_missing(tie.type_budget)
+            & (pl.col("role") == "A")
+        )
+        if kept.height:
+            lines = pl.concat([lines, kept.select(lines.columns).with_columns(repris=pl.lit(True))], how="vertical")
+    return lines
 
 
 def _read_and_validate(item: InventoryItem) -> CreditRead:

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from warehouse.disagreements import ECARTS_SCHEMA
+
 __all__ = ["ECART_SCHEMA", "declaration_discrepancies"]
 
-ECART_SCHEMA = {
-    "regle": pl.String,
-    "exercice": pl.Int16,
-    "phase": pl.String,
-    "type_budget": pl.String,
-    "cle": pl.String,
-    "valeur_attendue": pl.String,
-    "valeur_trouvee": pl.String,
-    "ecart": pl.Decimal(18, 2),
-    "ecart_valeur": pl.Float64,
-    "source_attendue": pl.String,
-    "source_trouvee": pl.String,
-}
+ECART_SCHEMA = ECARTS_SCHEMA
 _MONEY = ("ae", "cp", "titre2")
 
 

@@ -1,0 +1,94 @@
+"""Authority follows coverage, then rank, then the catalogue; a tie that remains is an error
+(issue 7, item 1)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from schemas.families import credit_families
+from tests.conftest import SOURCES
+from warehouse.credits import assign_roles, stage_exercice
+from warehouse.sources import discover_sources, take_inventory
+
+FAMILIES = {f.id: f for f in credit_families()}
+
+
+def _lines(coverage: dict[str, list[tuple[str, str]]], phase: str = "PLF") -> pl.DataFrame:
+    rows = [
+        {
+            "source_id": source,
+            "exercice": 2025,
+            "phase": phase,
+            "type_budget": "BG",
+            "code_programme": p,
+            "code_action": a,
+        }
+        for source, pairs in coverage.items()
+        for p, a in pairs
+    ]
+    return pl.DataFrame(rows, schema_overrides={"exercice": pl.Int16})
+
+
+def _roles(lines: pl.DataFrame, families: dict, catalogued=frozenset()) -> tuple[dict[str, str], list]:
+    roles, ties = assign_roles(lines, families, frozenset(catalogued))
+    return {r.source_id: r.role for r in roles}, ties
+
+
+FULL = [(f"{p}", f"{a:02d}") for p in range(100, 130) for a in range(1, 4)]  # 90 pairs
+
+
+def test_a_partial_source_is_a_witness_even_with_the_better_rank():
+    lines = _lines({"a-extrait": FULL[:8], "z-complet": FULL})
+    families = {"a-extrait": FAMILIES["credits_codes_libelles"], "z-complet": FAMILIES["credits_codes"]}  # 1 vs 3
+    roles, ties = _roles(lines, families)
+    assert roles == {"a-extrait": "W", "z-complet": "A"} and ties == []
+
+
+def test_an_action_more_or_less_does_not_move_the_authority():
+    lines = _lines({"plf": FULL[:-1], "lfi-colonnes-plf": FULL})
+    families = {"plf": FAMILIES["credits_codes"], "lfi-colonnes-plf": FAMILIES["credits_t2_ht2"]}  # PLF: 3 vs 9
+    assert _roles(lines, families)[0] == {"plf": "A", "lfi-colonnes-plf": "W"}
+
+
+def test_equal_ranks_are_decided_by_coverage_then_by_the_catalogue_never_by_name():
+    family = FAMILIES["credits_codes_libelles"]
+    wider = _lines({"b": FULL[:60], "a": FULL[10:80]})  # 60 vs 70 pairs, neither half of the other
+    assert _roles(wider, {"a": family, "b": family})[0] == {"a": "A", "b": "W"}
+    same = _lines({"b-officiel": FULL, "a-inconnu": FULL})
+    assert _roles(same, {"b-officiel": family, "a-inconnu": family}, {"b-officiel"})[0] == {
+        "b-officiel": "A",
+        "a-inconnu": "W",
+    }
+    roles, ties = _roles(same, {"b-officiel": family, "a-inconnu": family})
+    assert roles == {}
+    (tie,) = ties
+    assert (tie.exercice, tie.phase, tie.type_budget, tie.source_ids) == (
+        2025,
+        "PLF",
+        "BG",
+        ("a-inconnu", "b-officiel"),
+    )
+    message = tie.message({"a-inconnu": "x/extrait.csv", "b-officiel": "y/complet.csv"})
+    assert "x/extrait.csv" in message and "y/complet.csv" in message
+
+
+def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
+    """Through the real reading code: the same PLF 2025 lines in two files the catalogue does not know."""
+    text = (SOURCES / "PLF_2025_Depenses_Destination.csv").read_bytes().decode("utf-8").lstrip("\ufeff")
+    lines = text.splitlines()
+    sample = "\n".join([lines[0], *lines[1:400]]) + "\n"
+    (tmp_path / "copie_a.csv").write_text(sample, encoding="utf-8")
+    (tmp_path / "copie_b.csv").write_text(sample, encoding="utf-8")
+    items = take_inventory(discover_sources(tmp_path))
+    staged, reports = stage_exercice(items)
+    assert {r.statut for r in reports} == {"erreur"}
+    for report in reports:
+        assert "copie_a.csv and copie_b.csv are equally authoritative" in report.message
+    assert staged["role"].null_count() == staged.height  # nothing of the tied scopes is loaded
+    # with a previous build where copie_a alone was authoritative, its lines stay (carried over)
+    before, _ = stage_exercice([i for i in items if i.source.fichier == "copie_a.csv"])
+    assert set(before["role"]) == {"A"}
+    again, _ = stage_exercice(items, before)
+    carried = again.filter(pl.col("role") == "A")
+    assert carried.height == before.height and carried["repris"].all()
+    assert set(carried["source_id"]) == {"fichier-copie-a"}

@@ -1,0 +1,144 @@
+"""What the warehouse holds, and what it lacks: the rows of ``couverture`` (CONTRACT.md).
+
+Credits: one row per (exercice, phase, type_budget) where the phase and the
+type_budget each appear somewhere in the warehouse, for every exercice from the
+first to the last the warehouse holds for that phase. Performance: one row per
+document held, plus an ``absent`` row for each year missing inside a document
+type's series (RAP 2022 between RAP 2021 and RAP 2023). Nothing is ever filled in.
+
+``statut``: ``present``; ``absent`` (no source states it); ``en_erreur`` (its
+authoritative source failed this build and its last good lines were carried
+over, or no source could be made authoritative).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["COUVERTURE_SCHEMA", "GRID_MARKS", "credit_coverage", "grid_lines", "performance_coverage"]
+
+#: Columns of ``couverture``, in order (CONTRACT.md).
+COUVERTURE_SCHEMA: dict[str, pl.DataType] = {
+    "domaine": pl.String,
+    "exercice": pl.Int16,
+    "phase": pl.String,
+    "document": pl.String,
+    "type_budget": pl.String,
+    "source_autoritaire": pl.String,
+    "temoins": pl.List(pl.String),
+    "lignes": pl.Int64,
+    "statut": pl.String,
+}
+
+_SCOPE = ["exercice", "phase", "type_budget"]
+
+
+def _shaped(frame: pl.DataFrame, domaine: str) -> pl.DataFrame:
+    columns = [
+        pl.lit(domaine).alias(c)
+        if c == "domaine"
+        else (pl.col(c) if c in frame.columns else pl.lit(None, t).alias(c)).cast(t)
+        for c, t in COUVERTURE_SCHEMA.items()
+    ]
+    return frame.select(columns)
+
+
+def credit_coverage(lines: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
+    """The credit rows of ``couverture``.
+
+    ``lines``: staged line-level credit rows with ``role`` (A, W, or null where a
+    tie left the scope without authority) and ``repris``; ``loaded``: rows of
+    ``credits`` per scope (columns exercice, phase, type_budget, lignes). Sorted
+    by phase, type_budget, exercice.
+    """
+    held = lines.group_by(_SCOPE).agg(
+        pl.col("source_id").filter(pl.col("role") == "A").first().alias("source_autoritaire"),
+        pl.col("source_id").filter(pl.col("role") == "W").unique().sort().alias("temoins"),
+        (pl.col("repris") & (pl.col("role") == "A")).any().alias("repris"),
+    )
+    held = held.with_columns(pl.col("exercice").cast(pl.Int16))
+    phases = held.group_by("phase").agg(pl.col("exercice").min().alias("debut"), pl.col("exercice").max().alias("fin"))
+    grid = (
+        phases.select("phase", exercice=pl.int_ranges("debut", pl.col("fin") + 1, dtype=pl.Int16))
+        .explode("exercice")
+        .join(held.select("type_budget").unique(), how="cross")
+    )
+    counts = loaded.select(pl.col("exercice").cast(pl.Int16), "phase", "type_budget", pl.col("lignes").cast(pl.Int64))
+    rows = grid.join(held, on=_SCOPE, how="left", nulls_equal=True).join(
+        counts, on=_SCOPE, how="left", nulls_equal=True
+    )
+    rows = rows.with_columns(
+        temoins=pl.col("temoins").fill_null(pl.lit([], pl.List(pl.String))),
+        lignes=pl.col("lignes").fill_null(0),
+        statut=pl.when(pl.col("repris").is_null())
+        .then(pl.lit("absent"))
+        .when(pl.col("repris") | pl.col("source_autoritaire").is_null())
+        .then(pl.lit("en_erreur"))
+        .otherwise(pl.lit("present")),
+    )
+    return _shaped(rows.sort("phase", "type_budget", "exercice", nulls_last=True), "credits")
+
+
+def performance_coverage(files: pl.DataFrame) -> pl.DataFrame:
+    """The performance rows of ``couverture``.
+
+    ``files``: one row per performance file read (columns document, e.g.
+    ``RAP 2024``; source_id; statut ``lu`` or ``erreur``; lignes, the document's
+    rows in ``indicateur_valeurs``). A document is ``present`` when its files read,
+    ``en_erreur`` when one failed (its previous rows stay); each year missing
+    between the first and the last document of a type (PAP, RAP) is ``absent``.
+    Sorted by document type and year.
+    """
+    files = files.filter(pl.col("document").is_not_null())
+    documents = files.group_by("document").agg(
+        pl.col("source_id").sort().first().alias("source_autoritaire"),
+        pl.col("source_id").sort().slice(1).alias("temoins"),
+        pl.col("lignes").max().cast(pl.Int64),
+        (pl.col("statut") == "erreur").any().alias("erreur"),
+    )
+    parts = documents.with_columns(
+        type_document=pl.col("document").str.extract(r"^(\S+)"),
+        exercice=pl.col("document").str.extract(r"(\d{4})$").cast(pl.Int16),
+        statut=pl.when(pl.col("erreur")).then(pl.lit("en_erreur")).otherwise(pl.lit("present")),
+    )
+    series = parts.group_by("type_document").agg(pl.col("exercice").min().alias("debut"), pl.col("exercice").max())
+    every_year = series.select(
+        "type_document", exercice=pl.int_ranges("debut", pl.col("exercice") + 1, dtype=pl.Int16)
+    ).explode("exercice")
+    gaps = every_year.join(parts, on=["type_document", "exercice"], how="anti").with_columns(
+        document=pl.concat_str("type_document", pl.col("exercice").cast(pl.String), separator=" "),
+        temoins=pl.lit([], pl.List(pl.String)),
+        lignes=pl.lit(0, pl.Int64),
+        statut=pl.lit("absent"),
+    )
+    rows = pl.concat([parts, gaps], how="diagonal_relaxed").sort("type_document", "exercice")
+    return _shaped(rows, "performance")
+
+
+#: How the summary shows a statut in the grid.
+GRID_MARKS = {"present": "X", "absent": ".", "en_erreur": "!"}
+
+
+def grid_lines(rows: pl.DataFrame) -> list[str]:
+    """``couverture`` as text grids, for the build summary (under 100 columns for 16 years).
+
+    Credits: one line per (phase, type_budget), one column per exercice; performance:
+    one line per document type. ``X`` present, ``.`` absent, ``!`` en_erreur, blank
+    where the row does not exist (before a phase's first year or after its last).
+    """
+    lines = []
+    for domaine, label in (("credits", ["phase", "type_budget"]), ("performance", ["type_document"])):
+        part = rows.filter(pl.col("domaine") == domaine)
+        if part.is_empty():
+            continue
+        part = part.with_columns(type_document=pl.col("document").str.extract(r"^(\S+)"))
+        years = range(part["exercice"].min(), part["exercice"].max() + 1)
+        cells = {
+            (tuple(r[c] or "-" for c in label), r["exercice"]): GRID_MARKS[r["statut"]]
+            for r in part.iter_rows(named=True)
+        }
+        lines.append(f"  {domaine:<12}" + "".join(f"{y:>5}" for y in years))
+        for key in sorted({k for k, _ in cells}):
+            marks = "".join(f"{cells.get((key, y), ' '):>5}" for y in years)
+            lines.append(f"    {' '.join(key):<10}{marks}".rstrip())
+    return lines

@@ -1,0 +1,333 @@
+"""Where the official sources disagree with each other: the rows of ``ecarts_sources``.
+
+The warehouse is faithful to its sources; the sources do not always agree. Each
+rule below is a function ``rule(evidence) -> frame`` returning one row per
+disagreement in :data:`ECARTS_SCHEMA` (CONTRACT.md, ``ecarts_sources``); an empty
+frame when the sources agree. :data:`RULES` lists them by ``regle``: the asset
+``core/ecarts_sources`` concatenates their rows and reports one WARN check per
+rule, so a rule is added in one line. Amounts are euros, ``Decimal(18, 2)``;
+``ecart`` = found − expected.
+
+Sources of the rules: ``shared/data/README.md`` ("Credits"), CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+import duckdb
+import polars as pl
+
+from schemas.labels import label_key
+from warehouse.credit_rules import lfi_plf_amd_mismatches, t2_ht2_mismatches, witness_differences
+from warehouse.staging import SourceReport
+
+__all__ = ["ECARTS_SCHEMA", "RULES", "Evidence", "collect", "empty", "to_ecarts"]
+
+#: Columns of ``ecarts_sources``, in order (CONTRACT.md).
+ECARTS_SCHEMA: dict[str, pl.DataType] = {
+    "regle": pl.String,
+    "exercice": pl.Int16,
+    "phase": pl.String,
+    "type_budget": pl.String,
+    "cle": pl.String,
+    "valeur_attendue": pl.String,
+    "valeur_trouvee": pl.String,
+    "ecart": pl.Decimal(18, 2),
+    "ecart_valeur": pl.Float64,
+    "source_attendue": pl.String,
+    "source_trouvee": pl.String,
+}
+
+#: The order ``ecarts_sources`` is written in.
+ECARTS_ORDER = "regle, exercice, phase, type_budget, cle, source_trouvee, valeur_trouvee"
+
+_LINE_KEY = ["code_programme", "code_action", "code_sous_action", "code_categorie"]
+
+
+@dataclass
+class Evidence:
+    """What the rules read: the staged credit lines (with ``role``) and read reports, the
+    nomenclature elements every file states, and a read-only connection to the warehouse."""
+
+    connection: duckdb.DuckDBPyConnection
+    lines: pl.DataFrame | None = None
+    reports: list[SourceReport] = field(default_factory=list)
+    elements: pl.DataFrame | None = None
+
+    def has(self, relation: str) -> bool:
+        """Whether the warehouse holds a table or view named ``relation``."""
+        return bool(
+            self.connection.execute(
+                "SELECT count(*) FROM (SELECT table_name FROM duckdb_tables() UNION ALL "
+                "SELECT view_name FROM duckdb_views()) WHERE table_name = ?",
+                [relation],
+            ).fetchall()[0][0]
+        )
+
+
+def empty() -> pl.DataFrame:
+    """An ``ecarts_sources`` frame with no row."""
+    return pl.DataFrame(schema=ECARTS_SCHEMA)
+
+
+def to_ecarts(frame: pl.DataFrame, regle: str) -> pl.DataFrame:
+    """``frame`` in the ``ecarts_sources`` schema: missing columns null, ``regle`` set."""
+    columns = [
+        pl.lit(regle).alias(c)
+        if c == "regle"
+        else (pl.col(c) if c in frame.columns else pl.lit(None, t).alias(c)).cast(t)
+        for c, t in ECARTS_SCHEMA.items()
+    ]
+    return frame.select(columns)
+
+
+def _money_text(column: str) -> pl.Expr:
+    """A ``Decimal(18, 2)`` column as text with its two decimals (``1578160545.00``)."""
+    return pl.col(column).cast(pl.Decimal(18, 2)).cast(pl.String)
+
+
+def _line_key(prefix: list[str] | None = None) -> pl.Expr:
+    """``352-01-31``: the line's codes present, joined by ``-``, then ``/grandeur``."""
+    codes = pl.concat_str([*(prefix or []), *_LINE_KEY], separator="-", ignore_nulls=True)
+    return pl.concat_str([codes, pl.col("grandeur")], separator="/")
+
+
+def t2_plus_ht2(evidence: Evidence) -> pl.DataFrame:
+    """Lines where T2 + HT2 ≠ the total the same file publishes (LFI 2021). cle: ``352-01-31/ae``;
+    expected the published total, found T2 + HT2."""
+    if evidence.lines is None:
+        return empty()
+    found = t2_ht2_mismatches(evidence.lines)
+    return to_ecarts(
+        found.with_columns(
+            cle=_line_key(),
+            valeur_attendue=_money_text("total"),
+            valeur_trouvee=_money_text("somme"),
+            ecart=pl.col("somme") - pl.col("total"),
+            source_attendue="source_id",
+            source_trouvee="source_id",
+        ),
+        "t2_plus_ht2",
+    )
+
+
+def lfi_egale_plf_plus_amd(evidence: Evidence) -> pl.DataFrame:
+    """Lines where the published LFI ≠ PLF + AMD of the same line (the LFI total is rounded to
+    the euro in some files). Expected PLF + AMD, found the LFI."""
+    if evidence.lines is None:
+        return empty()
+    found = lfi_plf_amd_mismatches(evidence.lines)
+    return to_ecarts(
+        found.with_columns(
+            phase=pl.lit("LFI"),
+            cle=_line_key(),
+            valeur_attendue=_money_text("attendu"),
+            valeur_trouvee=_money_text("lfi"),
+            ecart=pl.col("lfi") - pl.col("attendu"),
+            source_attendue="source_id",
+            source_trouvee="source_id",
+        ),
+        "lfi_egale_plf_plus_amd",
+    )
+
+
+def temoin(evidence: Evidence) -> pl.DataFrame:
+    """Programmes where a witness file states other AE or CP than the authoritative one (lines,
+    for a partial witness). cle: ``382/ae`` (``372-01-62/ae``); expected the authoritative file's
+    sum, found the witness's."""
+    if evidence.lines is None:
+        return empty()
+    found = witness_differences(evidence.lines)
+    parts = [
+        found.filter(pl.col(f"ecart_{g}") != 0).select(
+            "exercice",
+            "phase",
+            "type_budget",
+            cle=pl.concat_str([pl.col("cle"), pl.lit(g)], separator="/"),
+            valeur_attendue=_money_text(f"{g}_autorite"),
+            valeur_trouvee=_money_text(f"{g}_temoin"),
+            ecart=pl.col(f"ecart_{g}"),
+            source_attendue="source_id_autorite",
+            source_trouvee="source_id",
+        )
+        for g in ("ae", "cp")
+    ]
+    return to_ecarts(pl.concat(parts), "temoin")
+
+
+def _decimal(text: object) -> Decimal | None:
+    try:
+        return Decimal(str(text)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def total_publie(evidence: Evidence) -> pl.DataFrame:
+    """Total and subtotal lines a file publishes that differ from the sum of their detail lines.
+
+    From each read report's ``controle_totaux``: one dict per mismatch, with keys
+    ``ligne`` (data row of the total line), ``libelle``, ``colonne``, ``attendu``
+    (the published total) and ``trouve`` (the sum of the detail lines), amounts as
+    text with two decimals. cle: ``ligne 12 Total général/ae``.
+    """
+    rows = []
+    for report in evidence.reports:
+        for mismatch in report.controle_totaux:
+            if not isinstance(mismatch, dict):  # a report staged by an earlier version: one text
+                rows.append({"exercice": report.exercice, "cle": str(mismatch), "source": report.source_id})
+                continue
+            attendu, trouve = _decimal(mismatch.get("attendu")), _decimal(mismatch.get("trouve"))
+            rows.append(
+                {
+                    "exercice": report.exercice,
+                    "cle": f"ligne {mismatch.get('ligne')} {mismatch.get('libelle') or ''}".strip()
+                    + f"/{mismatch.get('colonne')}",
+                    "valeur_attendue": None if attendu is None else str(attendu),
+                    "valeur_trouvee": None if trouve is None else str(trouve),
+                    "ecart": None if attendu is None or trouve is None else trouve - attendu,
+                    "source": report.source_id,
+                }
+            )
+    if not rows:
+        return empty()
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "exercice": pl.Int16,
+            "cle": pl.String,
+            "valeur_attendue": pl.String,
+            "valeur_trouvee": pl.String,
+            "ecart": pl.Decimal(18, 2),
+            "source": pl.String,
+        },
+    )
+    return to_ecarts(frame.with_columns(source_attendue="source", source_trouvee="source"), "total_publie")
+
+
+def atteinte_publiee(evidence: Evidence) -> pl.DataFrame:
+    """Where the RAP's published attainment disagrees with the one computed from the result, the
+    target and the direction (view ``indicateur_atteinte``, ``concorde = false``). exercice: the
+    year; cle: ``RAP 2024 30421``; expected the computed attainment, found the published one."""
+    if not evidence.has("indicateur_atteinte"):
+        return empty()
+    frame = evidence.connection.sql(
+        """
+        SELECT annee AS exercice, document || ' ' || code_sous_indicateur AS cle,
+               atteinte_calculee AS valeur_attendue, atteinte_publiee AS valeur_trouvee,
+               source_id AS source_attendue, source_id AS source_trouvee
+        FROM indicateur_atteinte WHERE NOT concorde
+        """
+    ).pl()
+    return to_ecarts(frame, "atteinte_publiee")
+
+
+#: The label each level of the nomenclature keeps per exercice (categories and titres: one for all years).
+_RETAINED = {
+    "mission": "SELECT exercice, code_mission AS code, libelle_mission AS libelle FROM missions",
+    "programme": "SELECT exercice, code_programme AS code, libelle_programme AS libelle FROM programmes",
+    "action": "SELECT exercice, code_programme || '-' || code_action AS code, libelle_action AS libelle FROM actions",
+    "sous_action": "SELECT exercice, code_programme || '-' || code_action || '-' || code_sous_action AS code, "
+    "libelle_sous_action AS libelle FROM sous_actions",
+    "ministere": "SELECT exercice, code_ministere AS code, libelle_ministere AS libelle FROM ministeres",
+}
+
+
+def libelle(evidence: Evidence) -> pl.DataFrame:
+    """Elements to which a file gives another label than the one the warehouse keeps for that year
+    (compared folded: case, accents, spaces, punctuation). cle: ``ministere 06``; expected the
+    label kept (and a file giving it), found the other label and its file."""
+    if evidence.elements is None or not all(evidence.has(t) for t in ("missions", "programmes", "actions")):
+        return empty()
+    from warehouse.nomenclature import LEVEL_KEYS
+
+    frames = []
+    for niveau, query in _RETAINED.items():
+        keys = LEVEL_KEYS[niveau]
+        stated = evidence.elements.filter(
+            (pl.col("niveau") == niveau)
+            & pl.col("libelle").is_not_null()
+            & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
+        ).select(
+            pl.col("exercice").cast(pl.Int16),
+            "phase",
+            code=pl.concat_str(keys, separator="-"),
+            libelle="libelle",
+            source_id="source_id",
+        )
+        retained = evidence.connection.sql(query).pl().filter(pl.col("libelle").is_not_null())
+        retained = retained.with_columns(pl.col("exercice").cast(pl.Int16))
+        joined = stated.join(retained, on=["exercice", "code"], suffix="_garde").with_columns(
+            pl.col("libelle").map_elements(label_key, return_dtype=pl.String).alias("cle_trouvee"),
+            pl.col("libelle_garde").map_elements(label_key, return_dtype=pl.String).alias("cle_gardee"),
+        )
+        giving = (
+            joined.filter(pl.col("cle_trouvee") == pl.col("cle_gardee"))
+            .group_by("exercice", "code")
+            .agg(pl.col("source_id").sort().first().alias("source_attendue"))
+        )
+        other = joined.filter(pl.col("cle_trouvee") != pl.col("cle_gardee")).join(
+            giving, on=["exercice", "code"], how="left"
+        )
+        frames.append(
+            other.select(
+                "exercice",
+                "phase",
+                cle=pl.lit(f"{niveau} ") + pl.col("code"),
+                valeur_attendue="libelle_garde",
+                valeur_trouvee="libelle",
+                source_attendue="source_attendue",
+                source_trouvee="source_id",
+            ).unique()
+        )
+    return to_ecarts(pl.concat(frames), "libelle")
+
+
+def code_inconnu(evidence: Evidence) -> pl.DataFrame:
+    """(exercice, programme, action) of ``credits`` that no nomenclature of that year labels.
+    cle: ``352-01``; found the code, nothing expected; source_trouvee the credit file."""
+    if not evidence.has("actions"):
+        return empty()
+    frame = evidence.connection.sql(
+        """
+        SELECT DISTINCT c.exercice, c.phase, c.type_budget, c.code_programme || '-' || c.code_action AS cle,
+               c.code_programme || '-' || c.code_action AS valeur_trouvee, c.source_id AS source_trouvee
+        FROM credits c
+        WHERE c.code_action IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM actions a WHERE a.exercice = c.exercice AND a.code_programme = c.code_programme
+              AND a.code_action = c.code_action AND a.libelle_action IS NOT NULL)
+        """
+    ).pl()
+    return to_ecarts(frame, "code_inconnu")
+
+
+def declaration(evidence: Evidence) -> pl.DataFrame:
+    """Figures a report's text states (RAP, PAP, ``commentFP`` narratives) that disagree with the
+    data at the precision stated (table ``rapprochements``, ``statut = 'discorde'``). cle:
+    ``RAP 2021 352 ae``; expected the warehouse's figure, found the text's."""
+    from warehouse.documents.ecarts import declaration_discrepancies
+
+    if not evidence.has("rapprochements"):
+        return empty()
+    return declaration_discrepancies(evidence.connection.sql("SELECT * FROM rapprochements").pl())
+
+
+#: The rules, by ``regle``: each gives the disagreements it finds as ``ecarts_sources`` rows.
+RULES: dict[str, Callable[[Evidence], pl.DataFrame]] = {
+    "t2_plus_ht2": t2_plus_ht2,
+    "lfi_egale_plf_plus_amd": lfi_egale_plf_plus_amd,
+    "temoin": temoin,
+    "total_publie": total_publie,
+    "atteinte_publiee": atteinte_publiee,
+    "libelle": libelle,
+    "code_inconnu": code_inconnu,
+    "declaration": declaration,
+}
+
+
+def collect(evidence: Evidence, rules: dict[str, Callable[[Evidence], pl.DataFrame]] = RULES) -> pl.DataFrame:
+    """Every rule's rows, in one ``ecarts_sources`` frame (sorted)."""
+    frames = [to_ecarts(rule(evidence), regle) for regle, rule in rules.items()]
+    return pl.concat(frames).sort("regle", "exercice", "phase", "type_budget", "cle", "source_trouvee", nulls_last=True)
