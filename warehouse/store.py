@@ -1,15 +1,20 @@
 """The DuckDB warehouse file: schema, one writer at a time, idempotent loads.
 
-DuckDB lets one process write a database file at a time; concurrent Dagster runs
-(a backfill launched as several runs) would fail on its lock
-(``shared/cases/B18``). :func:`writer` therefore takes an exclusive lock on
-``<database>.lock`` before it opens the file: writers queue, none fails.
+DuckDB lets one process write a database file at a time, and refuses at once a
+connection the file's lock does not allow. Concurrent Dagster runs (a backfill
+launched as several runs, ``shared/cases/B18``) would fail on that lock, so
+:func:`writer` and :func:`reader` wait for it: they retry while DuckDB reports the
+file locked by another process, up to :data:`LOCK_TIMEOUT` seconds, then raise
+:class:`DatabaseLocked` naming the file and the process holding it. The lock is
+DuckDB's own (no lock file of ours); the build works on a private copy of the
+latest release (``warehouse/releases.py``), so an analyst's connection to
+``<out>/budget.duckdb`` never holds it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -19,9 +24,13 @@ import duckdb
 import polars as pl
 
 __all__ = [
+    "LOCK_TIMEOUT",
+    "DatabaseLocked",
     "create_views",
     "duplicate_keys",
     "fill_credit_missions",
+    "quote_identifier",
+    "quote_literal",
     "reader",
     "replace_exercice",
     "replace_tables",
@@ -35,40 +44,68 @@ def schema_sql() -> str:
     return resources.files("warehouse").joinpath("sql/schema.sql").read_text(encoding="utf-8")
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as a SQL identifier: in double quotes, its double quotes doubled (SQL standard)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def quote_literal(text: str | Path) -> str:
+    """``text`` as a SQL string literal: in single quotes, its single quotes doubled (SQL standard;
+    DuckDB reads no backslash escape in such a literal). For the few places DuckDB takes no
+    parameter, such as the target of ``COPY … TO``."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+#: How long a connection waits for another process's lock on the file, in seconds.
+LOCK_TIMEOUT = 600.0
+
+
+class DatabaseLocked(RuntimeError):
+    """The database file stayed locked by another process for :data:`LOCK_TIMEOUT` seconds."""
+
+
+def _connect(database: Path, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting while another process holds DuckDB's lock on ``database``."""
+    deadline = time.monotonic() + (LOCK_TIMEOUT if timeout is None else timeout)
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(database), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                holder = " ".join(str(exc).split())
+                raise DatabaseLocked(f"{database}: still locked by another process after waiting: {holder}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 @contextmanager
-def writer(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(database: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection to ``database``, held by one process at a time.
 
-    Creates the file and its tables if needed. Other writers wait on the lock
-    file ``<database>.lock`` until this one is closed.
+    Creates the file and its tables if needed. Waits (up to ``timeout``, default
+    :data:`LOCK_TIMEOUT` s) while another process holds the file; raises
+    :class:`DatabaseLocked` after that.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            connection = duckdb.connect(str(database))
-            try:
-                connection.execute(schema_sql())
-                yield connection
-            finally:
-                connection.close()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    connection = _connect(database, read_only=False, timeout=timeout)
+    try:
+        connection.execute(schema_sql())
+        yield connection
+    finally:
+        connection.close()
 
 
 @contextmanager
-def reader(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to ``database`` (waits for a writer to finish)."""
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        try:
-            connection = duckdb.connect(str(database), read_only=True)
-            try:
-                yield connection
-            finally:
-                connection.close()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def reader(database: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to ``database`` (waits while a writer of another process holds it)."""
+    connection = _connect(database, read_only=True, timeout=timeout)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice: int, rows: pl.DataFrame) -> int:
@@ -80,9 +117,9 @@ def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice
     connection.register("nouvelles_lignes", rows.to_arrow())
     try:
         connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {table} WHERE exercice = ?", [exercice])
-        columns = ", ".join(rows.columns)
-        connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM nouvelles_lignes")
+        connection.execute(f"DELETE FROM {quote_identifier(table)} WHERE exercice = ?", [exercice])
+        columns = ", ".join(quote_identifier(c) for c in rows.columns)
+        connection.execute(f"INSERT INTO {quote_identifier(table)} ({columns}) SELECT {columns} FROM nouvelles_lignes")
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")
@@ -123,7 +160,7 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
                 SELECT source_id FROM sources_vues WHERE statut <> 'erreur')
             """
         )
-        assignments = ", ".join(columns)
+        assignments = ", ".join(quote_identifier(c) for c in columns)
         connection.execute(
             f"""
             INSERT INTO sources ({assignments})
@@ -153,7 +190,7 @@ def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.D
         connection.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
             connection.register("nouvelle_table", frame.to_arrow())
-            connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM nouvelle_table")
+            connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
             connection.unregister("nouvelle_table")
         connection.execute("COMMIT")
     except Exception:
@@ -163,9 +200,9 @@ def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.D
 
 def duplicate_keys(connection: duckdb.DuckDBPyConnection, table: str, key: list[str]) -> pl.DataFrame:
     """The values of ``key`` that more than one row of ``table`` holds, with their count ``n``."""
-    columns = ", ".join(key)
+    columns = ", ".join(quote_identifier(c) for c in key)
     return connection.sql(
-        f"SELECT {columns}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+        f"SELECT {columns}, count(*) AS n FROM {quote_identifier(table)} GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
     ).pl()
 
 
