@@ -116,6 +116,10 @@ def fail_killed_runs(instance) -> list[str]:
     return failed
 
 
+#: The checks that fail when a source is in error (its last good data kept): they do not stop the release.
+SOURCE_ERROR_CHECK_SUFFIX = "_readable"
+
+
 @dataclass
 class Outcome:
     failed_steps: list[str] = field(default_factory=list)
@@ -134,6 +138,13 @@ class Outcome:
     @property
     def blocking_failures(self) -> list[str]:
         return [k for k, (ok, severity, _) in self.checks.items() if not ok and severity == "ERROR"]
+
+    @property
+    def unpublishable(self) -> list[str]:
+        """The failed ERROR checks that stop the release: all but those saying a source is in error
+        (``every_*_readable``): a build with sources in error still publishes, their last good
+        data kept (CONTRACT.md, "The outputs"), and exits 1."""
+        return [k for k in self.blocking_failures if not k.endswith(SOURCE_ERROR_CHECK_SUFFIX)]
 
 
 def build(args: argparse.Namespace) -> int:
@@ -250,7 +261,7 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
     from warehouse.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
-    if outcome.failed_steps or outcome.blocking_failures:
+    if outcome.failed_steps or outcome.unpublishable:
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
         release_line = f"release: none published (a step or an ERROR check failed); {kept}"
@@ -314,12 +325,19 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
             print(f"  - {item.source.fichier}: {header}")
-    errors = [r.message for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
+    reports = read_reports(settings.out_dir / "staging")
+    errors = [r.message for r in reports if r.statut == "erreur"]
     errors += _performance_errors(database)
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
         for message in errors:
             print(f"  - {message}")
+    absent = sorted({r.fichier for r in reports if r.statut == "absent"} | set(_performance_absent(database)))
+    if absent:
+        print(f"\nwarning: {len(absent)} source(s) of the latest release absent from the sources folder")
+        print("  (their data is kept; --prune removes it):")
+        for fichier in absent:
+            print(f"  - {fichier}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)
     warned = [k for k, (ok, sev, _) in outcome.checks.items() if not ok and sev == "WARN"]
     failed = outcome.blocking_failures
@@ -350,6 +368,21 @@ def _performance_errors(database: Path) -> list[str]:
         return [
             m for (m,) in connection.sql("SELECT message FROM indicateur_fichiers WHERE statut = 'erreur'").fetchall()
         ]
+
+
+def _performance_absent(database: Path) -> list[str]:
+    """The performance files of the latest release absent from the sources folder (kept)."""
+    from warehouse.store import reader
+
+    if not database.exists():
+        return []
+    with reader(database) as connection:
+        if not connection.sql(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
+        ).fetchall()[0][0]:
+            return []
+        rows = connection.sql("SELECT fichier FROM indicateur_fichiers WHERE statut = 'absent'").fetchall()
+    return [f for (f,) in rows]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseLocked",
     "create_views",
     "duplicate_keys",
+    "prune_sources",
     "fill_credit_missions",
     "quote_identifier",
     "quote_literal",
@@ -132,9 +133,10 @@ def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice
 def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
     """Insert or update rows of the ``sources`` table, keyed by ``source_id``.
 
-    A source that failed this time (``statut = 'erreur'``) keeps the description
-    of the file its loaded rows came from (hash, size, lines, load time): only its
-    ``statut``, ``message`` and ``vu_le`` change.
+    A source that failed this time (``statut = 'erreur'``) or was not given
+    (``'absent'``, ``warehouse/expected.py``) keeps the description of the file its
+    loaded rows came from (hash, size, lines, load time): only its ``statut``,
+    ``message`` and ``vu_le`` change, so the row says its data is the last good one.
     """
     if not records:
         return
@@ -151,13 +153,13 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
             """
             UPDATE sources SET statut = v.statut, message = v.message, vu_le = v.vu_le
             FROM sources_vues v
-            WHERE sources.source_id = v.source_id AND v.statut = 'erreur'
+            WHERE sources.source_id = v.source_id AND v.statut IN ('erreur', 'absent')
             """
         )
         connection.execute(
             """
             DELETE FROM sources WHERE source_id IN (
-                SELECT source_id FROM sources_vues WHERE statut <> 'erreur')
+                SELECT source_id FROM sources_vues WHERE statut NOT IN ('erreur', 'absent'))
             """
         )
         assignments = ", ".join(quote_identifier(c) for c in columns)
@@ -165,7 +167,7 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
             f"""
             INSERT INTO sources ({assignments})
             SELECT {assignments} FROM sources_vues v
-            WHERE v.statut <> 'erreur' OR v.source_id NOT IN (SELECT source_id FROM sources)
+            WHERE v.statut NOT IN ('erreur', 'absent') OR v.source_id NOT IN (SELECT source_id FROM sources)
             """
         )
         connection.execute("COMMIT")
@@ -174,6 +176,22 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         raise
     finally:
         connection.unregister("sources_vues")
+
+
+def prune_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> int:
+    """``--prune``: delete the ``sources`` rows and the ``credits`` rows of every source not in
+    ``given`` (the source ids of this build). Returns the number of ``sources`` rows deleted."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        gone = connection.execute(
+            "DELETE FROM sources WHERE NOT list_contains(?, source_id) RETURNING source_id", [given]
+        ).fetchall()
+        connection.execute("DELETE FROM credits WHERE NOT list_contains(?, source_id)", [given])
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+    return len(gone)
 
 
 def _jsonable(value: object) -> object:
