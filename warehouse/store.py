@@ -59,6 +59,8 @@ def quote_literal(text: str | Path) -> str:
 
 #: How long a connection waits for another process's lock on the file, in seconds.
 LOCK_TIMEOUT = 600.0
+#: A file this recent (seconds) that is not yet a valid database is being created by another process.
+CREATION_GRACE = 5.0
 
 
 class DatabaseLocked(RuntimeError):
@@ -73,13 +75,25 @@ def _connect(database: Path, read_only: bool, timeout: float | None = None) -> d
         try:
             return duckdb.connect(str(database), read_only=read_only)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
+            if not _held_by_another(database, str(exc)):
                 raise
             if time.monotonic() >= deadline:
                 holder = " ".join(str(exc).split())
                 raise DatabaseLocked(f"{database}: still locked by another process after waiting: {holder}") from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _held_by_another(database: Path, message: str) -> bool:
+    """Whether DuckDB refused ``database`` because another process holds it: its lock, or the
+    file is being created by that process (not yet a valid database, and a few seconds old)."""
+    if "lock" in message.lower():
+        return True
+    try:
+        age = time.time() - database.stat().st_mtime
+    except OSError:
+        return False
+    return "not a valid DuckDB database" in message and age < CREATION_GRACE
 
 
 @contextmanager
