@@ -210,7 +210,6 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
 
     from pipelines.definitions import defs
     from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB, SOURCES_JOB
-    from warehouse.releases import pause_for_tests
 
     outcome = Outcome()
     tags = {PID_TAG: str(os.getpid())}
@@ -242,7 +241,6 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
                     tags=tags,
                 )
                 outcome.record(result)
-                pause_for_tests("load", settings.out_dir)
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
         if blocking or outcome.failed_steps:
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)

@@ -140,11 +140,13 @@ def test_a_killed_build_leaves_latest_byte_for_byte_and_the_next_build_completes
 
     following = run_build(sources, out, "--prune")  # no cleanup by hand
     assert following.returncode == 0, following.stdout + following.stderr
-    assert "run(s) of a killed build marked failed" in following.stdout
     assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == LFI_2020
     assert len(_releases(out)) == 2  # the previous one and the new one; nothing the killed build left
     assert [p.name for p in (out / "releases").iterdir() if p.name.startswith(".")] == [".lock"]
-    # Crash hygiene: the killed build's runs are failed in the instance, none stays STARTED.
+    if phase == "switch":  # killed after its last run ended: no run to mark
+        return
+    # Crash hygiene: the run the kill cut short is failed in the instance; none stays STARTED.
+    assert "run(s) of a killed build marked failed" in following.stdout
     with dg.DagsterInstance.from_config(str(out / "dagster")) as instance:
         started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
