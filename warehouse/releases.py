@@ -61,9 +61,10 @@ DATABASE = "budget.duckdb"
 MANIFEST = "manifest.json"
 #: Columns stamped with the time of a build: not part of a release's content.
 VOLATILE_COLUMNS = ("vu_le", "charge_le", "lu_le")
-#: Test hook: ``BUDGET_TEST_PAUSE=<phase>:<seconds>`` makes a build touch ``<out>/releases/.paused-<phase>`` and
-#: sleep at that phase (``load``: in the credits step, after its write to the working copy; ``parquet``: after the first Parquet file;
-#: ``switch``: just before ``latest`` switches), so that a test can kill it there. Never set it otherwise.
+#: Test hook: ``BUDGET_TEST_PAUSE=<phase>:<seconds>`` makes a build touch ``<out>/releases/.paused-<phase>``
+#: and sleep at that phase (``load``: in the credits step, after its write to the working copy;
+#: ``parquet``: after the first Parquet file; ``switch``: just before ``latest`` switches), so that a
+#: test can kill it there. Never set it otherwise.
 PAUSE_ENV = "BUDGET_TEST_PAUSE"
 
 
