@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -129,7 +130,8 @@ def build_lock(out: Path, say=print) -> Iterator[None]:
 
 
 def remove_stale_work(out: Path) -> list[str]:
-    """Remove what killed builds left (call with the build lock held): working folders, and
+    """Remove what killed builds left (call with the build lock held): working folders (not the UI's,
+    ``.building-dagster``), and
     release folders that were complete but never became ``latest`` (newer than it).
     Returns the names removed."""
     folder = releases_dir(out)
@@ -138,7 +140,7 @@ def remove_stale_work(out: Path) -> list[str]:
     latest = latest_release(out)
     removed = []
     for path in sorted(folder.iterdir()):
-        stale_work = path.name.startswith((".building-", ".paused-"))
+        stale_work = path.name.startswith(".paused-") or re.fullmatch(r"\.building-\d+", path.name) is not None
         unpublished = (
             not path.name.startswith(".")
             and path.is_dir()
