@@ -4,7 +4,8 @@ Layout under ``<out>``::
 
     releases/<version>/budget.duckdb     a release, never changed once written
     releases/<version>/parquet/*.parquet
-    releases/<version>/manifest.json     version, content hash, files (sha256, rows), sources
+    releases/<version>/manifest.json     version, content_sha256, previous, files (path, sha256, rows,
+                                         bytes), sources (the provenance rows)
     releases/.building-<pid>/            the working copy of a build in progress (private)
     releases/.lock                       held (flock) by the build in progress
     latest -> releases/<version>         switched atomically (os.replace of a new symlink)
@@ -214,15 +215,15 @@ def _link_unchanged(work: Path, previous: Release | None, files: list[dict]) -> 
     """Replace the files of ``work`` identical to the previous release's by hard links to them."""
     if previous is None:
         return 0
-    before = {f["chemin"]: f["sha256"] for f in previous.manifest.get("fichiers", [])}
+    before = {f["path"]: f["sha256"] for f in previous.manifest.get("files", [])}
     linked = 0
     for entry in files:
-        if before.get(entry["chemin"]) != entry["sha256"] or entry["chemin"] == DATABASE:
+        if before.get(entry["path"]) != entry["sha256"] or entry["path"] == DATABASE:
             continue
-        temporary = work / (entry["chemin"] + ".link")
+        temporary = work / (entry["path"] + ".link")
         try:
-            os.link(previous.folder / entry["chemin"], temporary)
-            os.replace(temporary, work / entry["chemin"])
+            os.link(previous.folder / entry["path"], temporary)
+            os.replace(temporary, work / entry["path"])
             linked += 1
         except OSError:  # another file system, or links refused: keep the copy
             temporary.unlink(missing_ok=True)
@@ -270,7 +271,7 @@ def publish_release(
     previous = latest_release(out)
     database = work / DATABASE
     digest = content_hash(database, tables)
-    if previous is not None and previous.manifest.get("contenu_sha256") == digest:
+    if previous is not None and previous.manifest.get("content_sha256") == digest:
         shutil.rmtree(work)
         return previous, False
     now = now or dt.datetime.now(dt.UTC)
@@ -282,16 +283,16 @@ def publish_release(
             rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
             verify_parquet(work / relative, rows)
             path = work / relative
-            files.append({"chemin": relative, "sha256": _sha256(path), "lignes": rows, "octets": path.stat().st_size})
-    files.append({"chemin": DATABASE, "sha256": _sha256(database), "lignes": None, "octets": database.stat().st_size})
+            files.append({"path": relative, "sha256": _sha256(path), "rows": rows, "bytes": path.stat().st_size})
+    files.append({"path": DATABASE, "sha256": _sha256(database), "rows": None, "bytes": database.stat().st_size})
     linked = _link_unchanged(work, previous, files)
     manifest = {
         "version": version,
-        "cree_le": now.isoformat(timespec="seconds"),
-        "contenu_sha256": digest,
-        "precedente": previous.version if previous else None,
-        "fichiers": files,
-        "fichiers_lies_a_la_precedente": linked,
+        "created": now.isoformat(timespec="seconds"),
+        "content_sha256": digest,
+        "previous": previous.version if previous else None,
+        "files": files,
+        "files_linked_to_previous": linked,
         "sources": sources,
     }
     text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
