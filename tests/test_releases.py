@@ -101,13 +101,13 @@ def test_a_build_publishes_a_release_and_the_same_content_makes_none(warehouse):
     assert (out / "budget.duckdb").resolve() == out / "releases" / version / "budget.duckdb"
     assert (out / "parquet").resolve() == out / "releases" / version / "parquet"
     manifest = json.loads((out / "latest" / "manifest.json").read_text())
-    assert manifest["version"] == version and version.endswith(manifest["contenu_sha256"][:6])
-    files = {f["chemin"]: f for f in manifest["fichiers"]}
+    assert manifest["version"] == version and version.endswith(manifest["content_sha256"][:6])
+    files = {f["path"]: f for f in manifest["files"]}
     assert set(files) == {f"parquet/{t}.parquet" for t in TABLES} | {"budget.duckdb"}
     for name, entry in files.items():
         assert hashlib.sha256((out / "latest" / name).read_bytes()).hexdigest() == entry["sha256"]
     assert (
-        files["parquet/credits.parquet"]["lignes"]
+        files["parquet/credits.parquet"]["rows"]
         == CREDITS_2020
         == pl.read_parquet(out / "parquet/credits.parquet").height
     )
