@@ -226,8 +226,10 @@ def test_a_source_absent_from_the_folder_is_kept_with_a_warning_and_pruned_only_
     assert _count(database, "SELECT count(*) FROM indicateurs") == 1930
     assert _count(database, "SELECT count(*) FROM sources WHERE statut = 'absent'") == 2
 
-    pruned = run_build(sources, out, "--prune")
+    assert len(_releases(out)) == 2  # old releases stay unless asked
+    pruned = run_build(sources, out, "--prune", "--keep-releases", "1")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _releases(out) == [os.readlink(out / "latest").removeprefix("releases/")]  # only the latest kept
     assert _count(database, "SELECT count(*) FROM credits") == LFI_2020
     assert _count(database, "SELECT count(*) FROM indicateurs") == 0
     assert _count(database, "SELECT count(*) FROM sources WHERE source_id IN ('plf-2020', 'fichier-plf-2019-pap')") == 0
