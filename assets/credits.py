@@ -12,6 +12,7 @@ from assets.resources import WarehousePaths
 from schemas.credits import CreditLinesModel, CreditsModel
 from schemas.validation import validate
 from warehouse.credits import stage_exercice, to_credits
+from warehouse.releases import pause_for_tests
 from warehouse.sources import InventoryItem
 from warehouse.staging import read_staged_lines, write_staging
 from warehouse.store import replace_exercice, writer
@@ -100,6 +101,7 @@ def credits(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: Du
     rows = validate(CreditsModel, to_credits(lines))
     with writer(Path(duckdb.database)) as connection:
         inserted = replace_exercice(connection, "credits", exercice, rows)
+    pause_for_tests("load", paths.out)  # test hook (warehouse/releases.py): a kill during the load
     context.log.info(f"exercice {exercice}: {inserted} rows in credits")
     totals = (
         rows.group_by("phase", "type_budget")

@@ -28,6 +28,7 @@ from schemas.performance import (
 )
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
+from warehouse.expected import is_absent
 from warehouse.performance import (
     ATTEINTE_SCHEMA,
     INDICATEUR_SCHEMA,
@@ -152,6 +153,18 @@ def _read_all(
 ) -> tuple[list[PerformanceRead], list[FileFailure]]:
     reads, failures = [], []
     for item in sources:
+        if item.error and item.kind == "performance":  # expected, not got or not readable: kept
+            statut = "absent" if is_absent(item) else "erreur"
+            failures.append(
+                FileFailure(
+                    item.source.source_id,
+                    item.source.fichier,
+                    item.famille,
+                    f"{item.source.fichier}: {item.error}",
+                    statut,
+                )
+            )
+            continue
         if item.error or not item.source.chemin.is_file():
             if item.error and item.holds("performance"):  # named a performance file, cannot be read at all
                 message = f"{item.source.fichier}: {item.error}"

@@ -18,7 +18,7 @@ from schemas.validation import validate
 from warehouse.documents.store import document_reports
 from warehouse.sources import InventoryItem
 from warehouse.staging import SourceReport, read_reports, read_staged_lines
-from warehouse.store import reader, upsert_sources, writer
+from warehouse.store import prune_sources, reader, upsert_sources, writer
 
 
 @dg.asset(
@@ -100,6 +100,9 @@ def sources_table(
     validate(SourcesModel, pl.DataFrame([{c: r.get(c) for c in columns} for r in records], infer_schema_length=None))
     with writer(Path(duckdb.database)) as connection:
         upsert_sources(connection, records)
+        if paths.prune:  # --prune: sources no longer given go, with their credits (warehouse/expected.py)
+            pruned = prune_sources(connection, [r["source_id"] for r in records])
+            context.log.info(f"--prune: {pruned} source(s) no longer given removed")
         table = connection.sql("SELECT statut, count(*) AS fichiers FROM sources GROUP BY statut ORDER BY statut").pl()
         count = connection.execute("SELECT count(*) FROM sources").fetchone()[0]
     return dg.MaterializeResult(

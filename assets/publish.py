@@ -1,4 +1,8 @@
-"""``parquet/<table>``: the published Parquet files, written atomically."""
+"""``parquet/<table>``: the Parquet files of the release being built, written atomically.
+
+They go to the build's working folder (``<out>/releases/.building-<pid>/parquet/``);
+``budget-warehouse build`` makes that folder a release once every file is checked
+(``warehouse/releases.py``), and ``<out>/parquet`` shows the latest release's."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +21,7 @@ from schemas.ecarts import EcartsModel
 from schemas.sources import SourcesModel
 from warehouse.disagreements import ECARTS_ORDER
 from warehouse.publish import publish_table
+from warehouse.releases import pause_for_tests
 from warehouse.store import reader
 
 #: Published tables, with the order their rows are written in.
@@ -60,9 +65,10 @@ _MODELS = (
             kinds={"parquet"},
             description=(
                 f"`<out>/parquet/{table}.parquet`: the `{table}` table of the warehouse "
-                "(CONTRACT.md), zstd-compressed. Written under a temporary name, read back "
-                "and checked (footer, rows, columns), then renamed: readers never see a "
-                "partial file, and a failed run leaves the previous file in place."
+                "(CONTRACT.md), zstd-compressed. Written in the build's working folder under a "
+                "temporary name, read back and checked (footer, rows, columns), then renamed; "
+                "the folder becomes a release and `latest` switches only when every file "
+                "checks: readers never see a partial release."
             ),
         )
         for table in PUBLISHED
@@ -77,6 +83,7 @@ def parquet_files(
             table = key.path[-1]
             published = publish_table(connection, table, paths.parquet, PUBLISHED[table])
             context.log.info(f"published {published.path} ({published.rows} rows)")
+            pause_for_tests("parquet", paths.out)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={

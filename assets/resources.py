@@ -10,10 +10,24 @@ class WarehousePaths(dg.ConfigurableResource):
 
     ``sources_dir``: a local folder of source files, or None to download them from the
     official portals (into ``<out_dir>/telechargements``). ``out_dir``: the output folder.
+    ``work_dir``: the working folder of the build (``<out>/releases/.building-<pid>``, see
+    ``warehouse/releases.py``), where the database copy and the Parquet files are written before
+    they become a release. ``prune``: drop the data of sources no longer given (``--prune``).
     """
 
     sources_dir: str | None = None
     out_dir: str = "output"
+    work_dir: str | None = None
+    prune: bool = False
+
+    @property
+    def work(self) -> Path:
+        return Path(self.work_dir) if self.work_dir else self.out / "releases" / ".building-dagster"
+
+    @property
+    def database(self) -> Path:
+        """The working copy of the warehouse this build writes."""
+        return self.work / "budget.duckdb"
 
     @property
     def out(self) -> Path:
@@ -37,4 +51,5 @@ class WarehousePaths(dg.ConfigurableResource):
 
     @property
     def parquet(self) -> Path:
-        return self.out / "parquet"
+        """Where this build writes its Parquet files (the working folder's ``parquet/``)."""
+        return self.work / "parquet"

@@ -3,8 +3,13 @@
 Runs the jobs of the Dagster definitions in-process, in a persistent Dagster
 instance (``DAGSTER_HOME``, else ``<out>/dagster``) so that the runs show in the
 UI afterwards: the sources job, then the credits job once per exercice, then the
-publication job. Prints progress and a summary; exits 1 if any asset or any
-check of severity ERROR failed, 2 on bad arguments.
+publication job. They work on a private copy of the latest release
+(``<out>/releases/.building-<pid>/``); when every step and every ERROR check
+passed, that copy becomes a release and ``latest`` switches to it
+(``warehouse/releases.py``). One build at a time per output folder: a second one
+waits, saying so. On start, runs of killed builds left ``STARTED`` are marked
+failed. Prints progress and a summary; exits 1 if any asset or any check of
+severity ERROR failed or any source is in error, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.settings import OUT_ENV, SOURCES_ENV, Settings
+from pipelines.settings import OUT_ENV, PRUNE_ENV, SOURCES_ENV, WORK_ENV, Settings
 
 log = logging.getLogger("budget_warehouse")
 
@@ -61,7 +66,58 @@ def parser() -> argparse.ArgumentParser:
         type=_years,
         help="limit the build to these exercices (default: every exercice the sources hold)",
     )
+    build.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove the data of sources of the latest release that are no longer given "
+        "(default: their data is kept, with a warning)",
+    )
+    build.add_argument(
+        "--keep-releases",
+        metavar="N",
+        type=int,
+        help="after publishing, remove all but the N newest releases (default: keep them all)",
+    )
     return main
+
+
+def root_cause(error) -> str:
+    """The innermost cause of a Dagster ``SerializableErrorInfo``, in one line: its class and message
+    (the lock, the file, the row), not Dagster's wrapper (``Error occurred while executing op``)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    text = " ".join((error.message or "").split())
+    name = getattr(error, "cls_name", None)
+    if name and not text.startswith(name):
+        text = f"{name}: {text}"
+    return text[:400]
+
+
+#: Tag of the runs of a build: the process id, so that a later build knows a killed build's runs.
+PID_TAG = "budget-warehouse/pid"
+
+
+def fail_killed_runs(instance) -> list[str]:
+    """Mark failed the runs a killed build left ``STARTING`` or ``STARTED``, and free their
+    concurrency slots; call with the build lock held (no other build runs). Returns their ids."""
+    import dagster as dg
+
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    failed = []
+    for run in runs:
+        pid = run.tags.get(PID_TAG)
+        if pid is None or pid == str(os.getpid()):
+            continue  # not a build's run (the UI's), or ours
+        instance.report_run_failed(run, message=f"the build (pid {pid}) was killed before this run ended")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        failed.append(run.run_id)
+    return failed
+
+
+#: The checks that fail when a source is in error (its last good data kept): they do not stop the release.
+SOURCE_ERROR_CHECK_SUFFIX = "_readable"
 
 
 @dataclass
@@ -72,7 +128,7 @@ class Outcome:
     def record(self, result) -> None:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
-                self.failed_steps.append(f"{event.step_key}: {event.event_specific_data.error.message.strip()}")
+                self.failed_steps.append(f"{event.step_key}: {root_cause(event.event_specific_data.error)}")
         for evaluation in result.get_asset_check_evaluations():
             key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             count = evaluation.metadata.get("lignes_en_defaut")
@@ -83,37 +139,87 @@ class Outcome:
     def blocking_failures(self) -> list[str]:
         return [k for k, (ok, severity, _) in self.checks.items() if not ok and severity == "ERROR"]
 
+    @property
+    def unpublishable(self) -> list[str]:
+        """The failed ERROR checks that stop the release: all but those saying a source is in error
+        (``every_*_readable``): a build with sources in error still publishes, their last good
+        data kept (CONTRACT.md, "The outputs"), and exits 1."""
+        return [k for k in self.blocking_failures if not k.endswith(SOURCE_ERROR_CHECK_SUFFIX)]
+
 
 def build(args: argparse.Namespace) -> int:
     if args.out:
         os.environ[OUT_ENV] = str(Path(args.out).resolve())
     if args.sources:
         os.environ[SOURCES_ENV] = str(Path(args.sources).resolve())
+    if args.prune:
+        os.environ[PRUNE_ENV] = "1"
     settings = Settings.from_env()
     if settings.sources_dir is not None and not settings.sources_dir.is_dir():
         what = "not a folder" if settings.sources_dir.exists() else "no such folder"
         given = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
         print(f"budget-warehouse: {given}: {what}", file=sys.stderr)
         return 2
-    os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
+    if args.keep_releases is not None and args.keep_releases < 1:
+        print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
+        return 2
+    from warehouse.releases import build_lock
 
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
+    with build_lock(settings.out_dir):
+        return _build_locked(args, settings)
+
+
+def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
+    import dagster as dg
+
+    from warehouse.releases import remove_stale_work, start_work
+
+    started = time.monotonic()
+    origin = f"folder {settings.sources_dir}" if settings.sources_dir else "the official portals"
+    print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
+    print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
+    with dg.DagsterInstance.get() as instance:
+        killed = fail_killed_runs(instance)
+    if killed:
+        print(f"budget-warehouse: {len(killed)} run(s) of a killed build marked failed: {', '.join(killed)}")
+    removed = remove_stale_work(settings.out_dir)
+    if removed:
+        print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
+    work = start_work(settings.out_dir)
+    os.environ[WORK_ENV] = str(work)
+    settings = Settings.from_env()
+    try:
+        outcome, items, exercices = _run_jobs(args, settings)
+        if exercices == []:
+            return 1
+        return _finish(args, settings, outcome, items, started)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
+
+
+def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, list, list[int] | None]:
+    """Run the sources job, the credits job per exercice and the publication job in the working copy.
+
+    Returns the outcome, the inventory and the exercices built (``[]`` when there was nothing to
+    build, ``None`` when the sources job failed)."""
     import dagster as dg
 
     from pipelines.definitions import defs
     from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB, SOURCES_JOB
 
-    started = time.monotonic()
     outcome = Outcome()
-    origin = f"folder {settings.sources_dir}" if settings.sources_dir else "the official portals"
-    print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
-    print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
+    tags = {PID_TAG: str(os.getpid())}
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def(SOURCES_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=_QUIET_RUN
+            instance=instance, raise_on_error=False, run_config=_QUIET_RUN, tags=tags
         )
         outcome.record(result)
         if not result.success:
-            return _summary(settings, outcome, [], started)
+            return outcome, [], None
         items = result.output_for_node("raw__sources")
         found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
         exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
@@ -122,7 +228,7 @@ def build(args: argparse.Namespace) -> int:
             asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""
             held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
             print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
-            return 1
+            return outcome, items, []
         credits_job = defs.resolve_job_def(CREDITS_JOB)
         with tqdm(exercices, desc="credits", unit="exercice", file=sys.stdout) as progress:
             for exercice in progress:
@@ -132,6 +238,7 @@ def build(args: argparse.Namespace) -> int:
                     partition_key=str(exercice),
                     raise_on_error=False,
                     run_config=_QUIET_RUN,
+                    tags=tags,
                 )
                 outcome.record(result)
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
@@ -139,24 +246,68 @@ def build(args: argparse.Namespace) -> int:
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
         else:
             result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
-                instance=instance, raise_on_error=False, run_config=_QUIET_RUN
+                instance=instance, raise_on_error=False, run_config=_QUIET_RUN, tags=tags
             )
             outcome.record(result)
-    return _summary(settings, outcome, items, started)
+    return outcome, items, exercices
 
 
-def _summary(settings: Settings, outcome: Outcome, items: list, started: float) -> int:
+def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float) -> int:
+    """Publish the release when nothing blocks it, prune old releases if asked, print the summary."""
+    from assets.publish import PUBLISHED
+    from warehouse.publish import InvalidParquet
+    from warehouse.releases import latest_release, prune_releases, publish_release
+
+    release_line = ""
+    if outcome.failed_steps or outcome.unpublishable:
+        latest = latest_release(settings.out_dir)
+        kept = f"latest stays {latest.version}" if latest else "there is no release yet"
+        release_line = f"release: none published (a step or an ERROR check failed); {kept}"
+    else:
+        try:
+            release, new = publish_release(
+                settings.out_dir, settings.work, list(PUBLISHED), _manifest_sources(settings.database)
+            )
+        except InvalidParquet as exc:
+            outcome.failed_steps.append(f"publication: {' '.join(str(exc).split())}")
+            release_line = "release: none published (a file did not check)"
+        else:
+            if new:
+                release_line = f"release: {release.version} published; latest -> releases/{release.version}"
+            else:
+                release_line = f"release: content unchanged since {release.version}; no new release"
+            if args.keep_releases:
+                gone = prune_releases(settings.out_dir, args.keep_releases)
+                if gone:
+                    release_line += f"\nreleases removed (--keep-releases {args.keep_releases}): {', '.join(gone)}"
+    return _summary(settings, outcome, items, started, release_line)
+
+
+def _manifest_sources(database: Path) -> list[dict]:
+    """The provenance rows a release lists in its manifest (``sources`` table)."""
+    from warehouse.store import reader
+
+    with reader(database) as connection:
+        rows = connection.sql(
+            "SELECT source_id, fichier, sha256, octets, lignes, format, statut FROM sources ORDER BY source_id"
+        ).pl()
+    return rows.to_dicts()
+
+
+def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
     from warehouse.documents.store import document_reports
     from warehouse.performance import is_performance_header
     from warehouse.staging import read_reports
-    from warehouse.store import reader
+    from warehouse.store import quote_identifier, reader
 
     print("\n== summary ==")
-    if settings.database.exists():
-        with reader(settings.database) as connection:
+    database = settings.database if settings.database.exists() else settings.published_database
+    if database.exists():
+        print(f"database {database}")
+        with reader(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
             for table in tables:
-                rows = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
                 print(f"table {table:<24} {rows:>7} rows")
             per_year = connection.execute(
                 "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
@@ -168,7 +319,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     parquet = settings.out_dir / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
-    documents = document_reports(settings.database)  # RAP/PAP texts and pages, read as documents
+    documents = document_reports(database)  # RAP/PAP texts and pages, read as documents
     not_loaded = [
         i
         for i in items
@@ -182,8 +333,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
             print(f"  - {item.source.fichier}: {header}")
-    reports = [r for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
-    performance_errors = _performance_errors(settings.database)
+    all_reports = read_reports(settings.out_dir / "staging")
+    reports = [r for r in all_reports if r.statut == "erreur"]
+    performance_errors = _performance_errors(database)
     errors = [r.message for r in reports] + list(performance_errors.values())
     errors += [r["message"] for r in documents.values() if r["statut"] == "erreur"]
     reported = {r.source_id for r in reports} | set(performance_errors) | set(documents)
@@ -198,6 +350,12 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
         for message in errors:
             print(f"  - {message}")
+    absent = sorted({r.fichier for r in all_reports if r.statut == "absent"} | set(_performance_absent(database)))
+    if absent:
+        print(f"\nwarning: {len(absent)} source(s) of the latest release absent from the sources folder")
+        print("  (their data is kept; --prune removes it):")
+        for fichier in absent:
+            print(f"  - {fichier}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)
     warned = [k for k, (ok, sev, _) in outcome.checks.items() if not ok and sev == "WARN"]
     failed = outcome.blocking_failures
@@ -208,6 +366,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
         print(f"  FAIL: {key} ({outcome.checks[key][2]})")
     for step in outcome.failed_steps:
         print(f"  step failed: {step}")
+    if release_line:
+        print(release_line)
     print(f"done in {time.monotonic() - started:.1f} s")
     return 1 if failed or outcome.failed_steps or errors else 0
 
@@ -243,6 +403,21 @@ def _performance_errors(database: Path) -> dict[str, str]:
         return dict(
             connection.sql("SELECT source_id, message FROM indicateur_fichiers WHERE statut = 'erreur'").fetchall()
         )
+
+
+def _performance_absent(database: Path) -> list[str]:
+    """The performance files of the latest release absent from the sources folder (kept)."""
+    from warehouse.store import reader
+
+    if not database.exists():
+        return []
+    with reader(database) as connection:
+        if not connection.sql(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
+        ).fetchall()[0][0]:
+            return []
+        rows = connection.sql("SELECT fichier FROM indicateur_fichiers WHERE statut = 'absent'").fetchall()
+    return [f for (f,) in rows]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,13 @@ from pipelines.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict:
-    """``paths`` (sources and output folders) and ``duckdb`` (the warehouse file)."""
+    """``paths`` (sources, output and working folders) and ``duckdb`` (the working copy of the warehouse)."""
     return {
         "paths": WarehousePaths(
             sources_dir=str(settings.sources_dir) if settings.sources_dir else None,
             out_dir=str(settings.out_dir),
+            work_dir=str(settings.work),
+            prune=settings.prune,
         ),
         "duckdb": DuckDBResource(database=str(settings.database)),
     }

@@ -8,6 +8,11 @@ from pathlib import Path
 
 SOURCES_ENV = "BUDGET_SOURCES_DIR"
 OUT_ENV = "BUDGET_OUT_DIR"
+#: The working folder of the build in progress (set by ``budget-warehouse build``; runs launched from
+#: the UI work in ``<out>/releases/.building-dagster`` and publish no release).
+WORK_ENV = "BUDGET_WORK_DIR"
+#: ``1``: remove the data of the sources no longer given (``--prune``).
+PRUNE_ENV = "BUDGET_PRUNE"
 DEFAULT_OUT = "output"
 
 #: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none:
@@ -23,21 +28,38 @@ telemetry:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the sources are (None: download them) and where the outputs go."""
+    """Where the sources are (None: download them), where the outputs go, where this build works
+    (``work_dir``, see ``warehouse/releases.py``), and whether sources no longer given are pruned."""
 
     sources_dir: Path | None
     out_dir: Path
+    work_dir: Path | None = None
+    prune: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
         sources = os.environ.get(SOURCES_ENV)
+        work = os.environ.get(WORK_ENV)
         return cls(
             sources_dir=Path(sources).resolve() if sources else None,
             out_dir=Path(os.environ.get(OUT_ENV) or DEFAULT_OUT).resolve(),
+            work_dir=Path(work).resolve() if work else None,
+            prune=os.environ.get(PRUNE_ENV) == "1",
         )
 
     @property
+    def work(self) -> Path:
+        """The working folder: ``work_dir``, else ``<out>/releases/.building-dagster`` (runs of the UI)."""
+        return self.work_dir or self.out_dir / "releases" / ".building-dagster"
+
+    @property
     def database(self) -> Path:
+        """The database the assets write: the working copy, never a published file."""
+        return self.work / "budget.duckdb"
+
+    @property
+    def published_database(self) -> Path:
+        """``<out>/budget.duckdb``: the latest release's database (what users read)."""
         return self.out_dir / "budget.duckdb"
 
     @property

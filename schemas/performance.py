@@ -210,7 +210,10 @@ class IndicateurFichiersModel(pa.DataFrameModel):
     fichier: str = pa.Field(description="path of the file in the sources folder")
     famille: str = pa.Field(description="performance family recognised")
     document: str = pa.Field(nullable=True, description="`PAP 2019`, `RAP 2024`; null if unknown")
-    statut: str = pa.Field(isin=("lu", "erreur"), description="`lu`, or `erreur` (last good rows kept)")
+    statut: str = pa.Field(
+        isin=("lu", "erreur", "absent"),
+        description="`lu`, `erreur` (last good rows kept) or `absent` (not given this time; rows kept)",
+    )
     message: str = pa.Field(nullable=True, description="the error, naming the file, the row and the column")
     lignes: pl.Int64 = pa.Field(nullable=True, description="data rows of the file")
     lignes_retenues: pl.Int64 = pa.Field(nullable=True, description="rows loaded as sub-indicators")

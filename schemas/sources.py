@@ -6,7 +6,7 @@ import polars as pl
 __all__ = ["STATUTS", "SourcesModel"]
 
 #: What happened to a file: read, in error, of no covered family, outside ``--years``.
-STATUTS = ("lu", "erreur", "non_reconnu", "hors_selection")
+STATUTS = ("lu", "erreur", "absent", "non_reconnu", "hors_selection")
 
 
 class SourcesModel(pa.DataFrameModel):
@@ -21,7 +21,7 @@ class SourcesModel(pa.DataFrameModel):
     format: str = pa.Field(nullable=True, description="family recognised, null if none")
     charge_le: pl.Datetime = pa.Field(nullable=True, description="time of the last successful read (UTC)")
     feuille: str = pa.Field(nullable=True, description="the workbook sheet read (visible sheets only); null for a CSV")
-    statut: str = pa.Field(isin=STATUTS, description="lu, erreur, non_reconnu, hors_selection")
+    statut: str = pa.Field(isin=STATUTS, description="lu, erreur, absent, non_reconnu, hors_selection")
     message: str = pa.Field(nullable=True, description="the error (file, row, column), or a note")
     lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows kept")
     lignes_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows set aside")

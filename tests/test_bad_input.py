@@ -78,10 +78,14 @@ def test_bad_value_names_file_row_and_column(tmp_path):
     fields[10] = "douze"
     data[5] = ";".join(fields)
     (source / "LFI_2020_Credits.csv").write_text("\n".join(data) + "\n", encoding="ascii")
-    (source / "PLF_2020_Credits.csv").write_bytes((SOURCES / "PLF_2020_Credits.csv").read_bytes())
+    # The nomenclature too: without it the ERROR check credit_natures_labelled fails, and such a build
+    # publishes no release (CONTRACT.md, "The outputs"); a source in error alone does not stop it.
+    for name in ("PLF_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "LFI_2020_Nomenclature.csv"):
+        (source / name).write_bytes((SOURCES / name).read_bytes())
     build = run_build(source, tmp_path / "out")
     assert build.returncode != 0
     assert "LFI_2020_Credits.csv, ligne 5, colonne 'AE LFI 2020': not an amount: 'douze'" in build.stdout
+    assert "release: " in build.stdout and " published" in build.stdout
     loaded = _table(build.database, "SELECT DISTINCT phase FROM credits")["phase"].to_list()
     assert loaded == ["PLF"]  # the other source of the exercice is loaded
 

@@ -17,6 +17,7 @@ from schemas.credits import BUSINESS_KEY, CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_table
+from warehouse.expected import is_absent
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staging import SourceReport
 from warehouse.tables import TableReadError
@@ -226,11 +227,12 @@ def stage_exercice(
         try:
             read = _read_and_validate(item)
         except (SourceReadError, TableReadError) as exc:
-            report.statut, report.message = "erreur", str(exc)
+            absent = is_absent(item)  # not given this time: kept, keeping its status (warehouse/expected.py)
+            report.statut, report.message = ("absent" if absent else "erreur"), str(exc)
             if previous is not None:
                 kept = previous.filter(pl.col("source_id") == item.source.source_id)
                 if kept.height:
-                    frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(True)))
+                    frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(not absent)))
             continue
         report.statut = "lu"
         report.phases = list(read.phases)

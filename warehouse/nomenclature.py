@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
 from warehouse.credit_files import SourceReadError
+from warehouse.expected import is_absent
 from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staging import SourceReport
@@ -351,6 +352,8 @@ def stage_nomenclature(
         report = SourceReport.starting(item)
         reports.append(report)
         try:
+            if item.error is not None:  # not got, or not readable (warehouse/expected.py)
+                raise SourceReadError(source.fichier, item.error)
             found = recognise(source)
             if found.match is None or found.table is None:
                 raise SourceReadError(source.fichier, found.error or "no longer matches its family")
@@ -358,7 +361,7 @@ def stage_nomenclature(
                 found.table, found.match, source.source_id, found.exercice_hint, found.phase_hint
             )
         except (SourceReadError, TableReadError) as exc:
-            report.statut, report.message = "erreur", str(exc)
+            report.statut, report.message = ("absent" if is_absent(item) else "erreur"), str(exc)
             if previous is not None:
                 frames.append(previous.filter(pl.col("source_id") == source.source_id))
             continue

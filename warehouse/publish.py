@@ -15,6 +15,8 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
+from warehouse.store import quote_identifier, quote_literal
+
 __all__ = [
     "InvalidParquet",
     "PublishedFile",
@@ -70,15 +72,19 @@ def _temporary(final: Path) -> Path:
 def publish_table(
     connection: duckdb.DuckDBPyConnection, table: str, folder: Path, order_by: str | None = None
 ) -> PublishedFile:
-    """Write DuckDB table ``table`` to ``folder/<table>.parquet`` (zstd), atomically."""
+    """Write DuckDB table ``table`` to ``folder/<table>.parquet`` (zstd), atomically.
+
+    ``order_by``: a SQL ordering written in the code (never user input); the table name
+    and the path are quoted (``folder`` may hold ``'``, ``;``, ``--``)."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{table}.parquet"
     temporary = _temporary(final)
-    query = f"SELECT * FROM {table}" + (f" ORDER BY {order_by}" if order_by else "")
-    rows = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    columns = [r[0] for r in connection.execute(f"DESCRIBE {table}").fetchall()]
+    name = quote_identifier(table)
+    query = f"SELECT * FROM {name}" + (f" ORDER BY {order_by}" if order_by else "")
+    rows = connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    columns = [r[0] for r in connection.execute(f"DESCRIBE {name}").fetchall()]
     try:
-        connection.execute(f"COPY ({query}) TO '{temporary}' (FORMAT parquet, COMPRESSION zstd)")
+        connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)")
         verify_parquet(temporary, rows, columns)
         os.replace(temporary, final)
     finally:

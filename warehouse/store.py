@@ -1,15 +1,20 @@
 """The DuckDB warehouse file: schema, one writer at a time, idempotent loads.
 
-DuckDB lets one process write a database file at a time; concurrent Dagster runs
-(a backfill launched as several runs) would fail on its lock
-(``shared/cases/B18``). :func:`writer` therefore takes an exclusive lock on
-``<database>.lock`` before it opens the file: writers queue, none fails.
+DuckDB lets one process write a database file at a time, and refuses at once a
+connection the file's lock does not allow. Concurrent Dagster runs (a backfill
+launched as several runs, ``shared/cases/B18``) would fail on that lock, so
+:func:`writer` and :func:`reader` wait for it: they retry while DuckDB reports the
+file locked by another process, up to :data:`LOCK_TIMEOUT` seconds, then raise
+:class:`DatabaseLocked` naming the file and the process holding it. The lock is
+DuckDB's own (no lock file of ours); the build works on a private copy of the
+latest release (``warehouse/releases.py``), so an analyst's connection to
+``<out>/budget.duckdb`` never holds it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -19,9 +24,14 @@ import duckdb
 import polars as pl
 
 __all__ = [
+    "LOCK_TIMEOUT",
+    "DatabaseLocked",
     "create_views",
     "duplicate_keys",
+    "prune_sources",
     "fill_credit_missions",
+    "quote_identifier",
+    "quote_literal",
     "reader",
     "replace_exercice",
     "replace_tables",
@@ -35,40 +45,82 @@ def schema_sql() -> str:
     return resources.files("warehouse").joinpath("sql/schema.sql").read_text(encoding="utf-8")
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as a SQL identifier: in double quotes, its double quotes doubled (SQL standard)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def quote_literal(text: str | Path) -> str:
+    """``text`` as a SQL string literal: in single quotes, its single quotes doubled (SQL standard;
+    DuckDB reads no backslash escape in such a literal). For the few places DuckDB takes no
+    parameter, such as the target of ``COPY … TO``."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+#: How long a connection waits for another process's lock on the file, in seconds.
+LOCK_TIMEOUT = 600.0
+#: A file this recent (seconds) that is not yet a valid database is being created by another process.
+CREATION_GRACE = 5.0
+
+
+class DatabaseLocked(RuntimeError):
+    """The database file stayed locked by another process for :data:`LOCK_TIMEOUT` seconds."""
+
+
+def _connect(database: Path, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting while another process holds DuckDB's lock on ``database``."""
+    deadline = time.monotonic() + (LOCK_TIMEOUT if timeout is None else timeout)
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(database), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _held_by_another(database, str(exc)):
+                raise
+            if time.monotonic() >= deadline:
+                holder = " ".join(str(exc).split())
+                raise DatabaseLocked(f"{database}: still locked by another process after waiting: {holder}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def _held_by_another(database: Path, message: str) -> bool:
+    """Whether DuckDB refused ``database`` because another process holds it: its lock, or the
+    file is being created by that process (not yet a valid database, and a few seconds old)."""
+    if "lock" in message.lower():
+        return True
+    try:
+        age = time.time() - database.stat().st_mtime
+    except OSError:
+        return False
+    return "not a valid DuckDB database" in message and age < CREATION_GRACE
+
+
 @contextmanager
-def writer(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(database: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection to ``database``, held by one process at a time.
 
-    Creates the file and its tables if needed. Other writers wait on the lock
-    file ``<database>.lock`` until this one is closed.
+    Creates the file and its tables if needed. Waits (up to ``timeout``, default
+    :data:`LOCK_TIMEOUT` s) while another process holds the file; raises
+    :class:`DatabaseLocked` after that.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            connection = duckdb.connect(str(database))
-            try:
-                connection.execute(schema_sql())
-                yield connection
-            finally:
-                connection.close()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    connection = _connect(database, read_only=False, timeout=timeout)
+    try:
+        connection.execute(schema_sql())
+        yield connection
+    finally:
+        connection.close()
 
 
 @contextmanager
-def reader(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to ``database`` (waits for a writer to finish)."""
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        try:
-            connection = duckdb.connect(str(database), read_only=True)
-            try:
-                yield connection
-            finally:
-                connection.close()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def reader(database: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to ``database`` (waits while a writer of another process holds it)."""
+    connection = _connect(database, read_only=True, timeout=timeout)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice: int, rows: pl.DataFrame) -> int:
@@ -80,9 +132,9 @@ def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice
     connection.register("nouvelles_lignes", rows.to_arrow())
     try:
         connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {table} WHERE exercice = ?", [exercice])
-        columns = ", ".join(rows.columns)
-        connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM nouvelles_lignes")
+        connection.execute(f"DELETE FROM {quote_identifier(table)} WHERE exercice = ?", [exercice])
+        columns = ", ".join(quote_identifier(c) for c in rows.columns)
+        connection.execute(f"INSERT INTO {quote_identifier(table)} ({columns}) SELECT {columns} FROM nouvelles_lignes")
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")
@@ -95,9 +147,10 @@ def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice
 def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
     """Insert or update rows of the ``sources`` table, keyed by ``source_id``.
 
-    A source that failed this time (``statut = 'erreur'``) keeps the description
-    of the file its loaded rows came from (hash, size, lines, load time): only its
-    ``statut``, ``message`` and ``vu_le`` change.
+    A source that failed this time (``statut = 'erreur'``) or was not given
+    (``'absent'``, ``warehouse/expected.py``) keeps the description of the file its
+    loaded rows came from (hash, size, lines, load time): only its ``statut``,
+    ``message`` and ``vu_le`` change, so the row says its data is the last good one.
     """
     if not records:
         return
@@ -114,21 +167,21 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
             """
             UPDATE sources SET statut = v.statut, message = v.message, vu_le = v.vu_le
             FROM sources_vues v
-            WHERE sources.source_id = v.source_id AND v.statut = 'erreur'
+            WHERE sources.source_id = v.source_id AND v.statut IN ('erreur', 'absent')
             """
         )
         connection.execute(
             """
             DELETE FROM sources WHERE source_id IN (
-                SELECT source_id FROM sources_vues WHERE statut <> 'erreur')
+                SELECT source_id FROM sources_vues WHERE statut NOT IN ('erreur', 'absent'))
             """
         )
-        assignments = ", ".join(columns)
+        assignments = ", ".join(quote_identifier(c) for c in columns)
         connection.execute(
             f"""
             INSERT INTO sources ({assignments})
             SELECT {assignments} FROM sources_vues v
-            WHERE v.statut <> 'erreur' OR v.source_id NOT IN (SELECT source_id FROM sources)
+            WHERE v.statut NOT IN ('erreur', 'absent') OR v.source_id NOT IN (SELECT source_id FROM sources)
             """
         )
         connection.execute("COMMIT")
@@ -137,6 +190,22 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         raise
     finally:
         connection.unregister("sources_vues")
+
+
+def prune_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> int:
+    """``--prune``: delete the ``sources`` rows and the ``credits`` rows of every source not in
+    ``given`` (the source ids of this build). Returns the number of ``sources`` rows deleted."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        gone = connection.execute(
+            "DELETE FROM sources WHERE NOT list_contains(?, source_id) RETURNING source_id", [given]
+        ).fetchall()
+        connection.execute("DELETE FROM credits WHERE NOT list_contains(?, source_id)", [given])
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+    return len(gone)
 
 
 def _jsonable(value: object) -> object:
@@ -153,7 +222,7 @@ def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.D
         connection.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
             connection.register("nouvelle_table", frame.to_arrow())
-            connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM nouvelle_table")
+            connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
             connection.unregister("nouvelle_table")
         connection.execute("COMMIT")
     except Exception:
@@ -163,9 +232,9 @@ def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.D
 
 def duplicate_keys(connection: duckdb.DuckDBPyConnection, table: str, key: list[str]) -> pl.DataFrame:
     """The values of ``key`` that more than one row of ``table`` holds, with their count ``n``."""
-    columns = ", ".join(key)
+    columns = ", ".join(quote_identifier(c) for c in key)
     return connection.sql(
-        f"SELECT {columns}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
+        f"SELECT {columns}, count(*) AS n FROM {quote_identifier(table)} GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL"
     ).pl()
 
 

@@ -74,7 +74,7 @@ def test_sources_are_downloaded_recognised_and_loaded(portal, tmp_path, monkeypa
             resources=resources,
         )
         assert failed_year.success  # the failure is reported, not raised
-    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+    with duckdb.connect(str(resources["paths"].database), read_only=True) as connection:  # the working copy
         loaded = connection.execute(
             "SELECT phase, source_id, count(*) FROM credits GROUP BY ALL ORDER BY ALL"
         ).fetchall()

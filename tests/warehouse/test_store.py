@@ -1,11 +1,14 @@
-"""DuckDB: one writer at a time, idempotent loads per exercice (case B18)."""
+"""DuckDB: one writer at a time (waiting on DuckDB's own lock), idempotent loads per exercice (case B18)."""
 
 import multiprocessing
+import time
 
+import duckdb
 import polars as pl
+import pytest
 
 from tests.conftest import CASES
-from warehouse.store import reader, replace_exercice, writer
+from warehouse.store import DatabaseLocked, reader, replace_exercice, writer
 from warehouse.tables import read_tables
 
 TABLE = "cas_b18"
@@ -52,3 +55,43 @@ def test_replace_exercice_is_idempotent(tmp_path):
     with reader(database) as connection:
         assert connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 4
         assert connection.execute(f"SELECT sum(cp) FROM {TABLE} WHERE exercice = 2019").fetchone()[0] == 3
+
+
+def _hold(database: str, seconds: float, ready) -> None:
+    connection = duckdb.connect(database)  # a read-write connection of another process
+    connection.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    ready.set()
+    time.sleep(seconds)
+    connection.close()
+
+
+def test_a_connection_waits_for_another_process_lock_then_proceeds(tmp_path):
+    database = tmp_path / "budget.duckdb"
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(target=_hold, args=(str(database), 3.0, ready))
+    holder.start()
+    assert ready.wait(60)
+    started = time.monotonic()
+    with writer(database) as connection:  # DuckDB refuses at once; writer waits for its lock
+        connection.execute("INSERT INTO t VALUES (1)")
+    assert time.monotonic() - started > 1.0
+    holder.join()
+    with reader(database) as connection:
+        assert connection.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+
+
+def test_a_lock_held_too_long_names_the_file_and_the_holder(tmp_path):
+    database = tmp_path / "budget.duckdb"
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(target=_hold, args=(str(database), 10.0, ready))
+    holder.start()
+    assert ready.wait(60)
+    with pytest.raises(DatabaseLocked) as raised, reader(database, timeout=1.0):
+        pass
+    holder.kill()
+    holder.join()
+    message = str(raised.value)
+    assert str(database) in message and "\n" not in message
+    assert f"PID {holder.pid}" in message

@@ -1,0 +1,286 @@
+"""Releases, faults and concurrent use, against real ``budget-warehouse build`` processes (issue 8).
+
+Every test runs the real command in child processes on a small set of real files
+(credits 2020, two nomenclature files, the PAP 2019 indicators): kills are real
+SIGKILLs, readers are real DuckDB connections and Parquet reads, and two builds
+are two processes. A build is held at a given phase by the documented test hook
+``BUDGET_TEST_PAUSE=<phase>:<seconds>`` (``warehouse/releases.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from tests.conftest import ROOT, SOURCES, TABLES, run_build
+
+SMALL = ["LFI_2020_Credits.csv", "PLF_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "LFI_2020_Nomenclature.csv"]
+PAP = "PLF_2019_PAP.csv"
+CREDITS_2020 = 4453  # rows of credits 2020: LFI 2240 + PLF 2213 (the real files)
+LFI_2020 = 2240
+VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z-[0-9a-f]{6}$")
+
+
+def _sources(folder: Path, names: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(SOURCES / name, folder / name)
+    return folder
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    return env | extra
+
+
+def _start(sources: Path, out: Path, *extra: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(**env),
+        cwd=ROOT,
+    )
+
+
+def _snapshot(out: Path) -> dict[str, str]:
+    """What ``latest`` shows, byte for byte: every file's sha256, and where the links point."""
+    files = {p.relative_to(out / "latest").as_posix(): p for p in (out / "latest").rglob("*") if p.is_file()}
+    shown = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in sorted(files.items())}
+    links = {name: os.readlink(out / name) for name in ("latest", "budget.duckdb", "parquet")}
+    return shown | {f"link:{k}": v for k, v in links.items()}
+
+
+def _count(database: Path, sql: str) -> int:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(sql).fetchone()[0]
+
+
+def _releases(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "releases").iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> Path:
+    """A warehouse built once from the small set of real files (credits 2020 and the PAP 2019)."""
+    root = tmp_path_factory.mktemp("baseline")
+    sources = _sources(root / "sources", [*SMALL, PAP])
+    build = run_build(sources, root / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    return root
+
+
+@pytest.fixture
+def warehouse(baseline, tmp_path) -> tuple[Path, Path]:
+    """A private copy of the baseline (sources folder, output folder): (sources, out)."""
+    shutil.copytree(baseline / "sources", tmp_path / "sources")
+    shutil.copytree(baseline / "out", tmp_path / "out", symlinks=True)
+    return tmp_path / "sources", tmp_path / "out"
+
+
+def test_a_build_publishes_a_release_and_the_same_content_makes_none(warehouse):
+    sources, out = warehouse
+    (version,) = _releases(out)
+    assert VERSION.match(version)
+    assert os.readlink(out / "latest") == f"releases/{version}"
+    assert (out / "budget.duckdb").resolve() == out / "releases" / version / "budget.duckdb"
+    assert (out / "parquet").resolve() == out / "releases" / version / "parquet"
+    manifest = json.loads((out / "latest" / "manifest.json").read_text())
+    assert manifest["version"] == version and version.endswith(manifest["content_sha256"][:6])
+    files = {f["path"]: f for f in manifest["files"]}
+    assert set(files) == {f"parquet/{t}.parquet" for t in TABLES} | {"budget.duckdb"}
+    for name, entry in files.items():
+        assert hashlib.sha256((out / "latest" / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert (
+        files["parquet/credits.parquet"]["rows"]
+        == CREDITS_2020
+        == pl.read_parquet(out / "parquet/credits.parquet").height
+    )
+    assert {s["source_id"] for s in manifest["sources"]} >= {"lfi-2020", "plf-2020"}
+    before = _snapshot(out)
+
+    again = run_build(sources, out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"content unchanged since {version}; no new release" in again.stdout
+    assert _releases(out) == [version] and _snapshot(out) == before
+    assert not [p for p in (out / "releases").iterdir() if p.name.startswith(".building-")]
+
+
+@pytest.mark.parametrize("phase", ["load", "parquet", "switch"])
+def test_a_killed_build_leaves_latest_byte_for_byte_and_the_next_build_completes(warehouse, phase):
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # the killed build would have made a new release
+    before = _snapshot(out)
+    build = _start(sources, out, "--prune", BUDGET_TEST_PAUSE=f"{phase}:120")
+    marker = out / "releases" / f".paused-{phase}"
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert build.poll() is None, build.communicate()
+        assert time.monotonic() < deadline, f"the build never reached phase {phase}"
+        time.sleep(0.1)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert _snapshot(out) == before  # latest, budget.duckdb and parquet/ as they were, byte for byte
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == CREDITS_2020
+
+    following = run_build(sources, out, "--prune")  # no cleanup by hand
+    assert following.returncode == 0, following.stdout + following.stderr
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == LFI_2020
+    assert len(_releases(out)) == 2  # the previous one and the new one; nothing the killed build left
+    assert [p.name for p in (out / "releases").iterdir() if p.name.startswith(".")] == [".lock"]
+    if phase == "switch":  # killed after its last run ended: no run to mark
+        return
+    # Crash hygiene: the run the kill cut short is failed in the instance; none stays STARTED.
+    assert "run(s) of a killed build marked failed" in following.stdout
+    with dg.DagsterInstance.from_config(str(out / "dagster")) as instance:
+        started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    assert started == []
+    assert any(run.tags.get("budget-warehouse/pid") == str(build.pid) for run in failed)
+
+
+def test_readers_never_block_a_build_nor_see_a_partial_release(warehouse):
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    first = run_build(sources, out, "--prune")
+    assert first.returncode == 0, first.stdout + first.stderr
+    shutil.copyfile(SOURCES / "PLF_2020_Credits.csv", sources / "PLF_2020_Credits.csv")
+    held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)  # an analyst's open connection
+    assert held.execute("SELECT count(*) FROM credits").fetchone()[0] == LFI_2020
+    seen: list[tuple[int, int, int, int]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def query_in_a_loop() -> None:
+        while not stop.is_set():
+            try:
+                with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+                    rows, files = connection.execute(
+                        "SELECT (SELECT count(*) FROM credits), (SELECT count(*) FROM sources)"
+                    ).fetchone()
+                release = (out / "latest").resolve()  # one release: its database and its Parquet agree
+                with duckdb.connect(str(release / "budget.duckdb"), read_only=True) as connection:
+                    in_release = connection.execute("SELECT count(*) FROM credits").fetchone()[0]
+                parquet = pl.read_parquet(release / "parquet" / "credits.parquet").height
+                seen.append((rows, files, in_release, parquet))
+            except Exception as exc:  # noqa: BLE001 - every failure of a reader is a finding
+                errors.append(repr(exc))
+            time.sleep(0.02)
+
+    reader = threading.Thread(target=query_in_a_loop)
+    reader.start()
+    try:
+        build = run_build(sources, out)
+    finally:
+        stop.set()
+        reader.join()
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert held.execute("SELECT count(*) FROM credits").fetchone()[0] == LFI_2020  # its view stays consistent
+    held.close()
+    assert errors == []
+    assert len(seen) > 10
+    # Each reading is one whole release: the old (LFI only, 4 sources) or the new (LFI and PLF, 5 sources).
+    assert {(r, f) for r, f, _, _ in seen} <= {(LFI_2020, 4), (CREDITS_2020, 5)}
+    assert {(d, p) for _, _, d, p in seen} <= {(LFI_2020, LFI_2020), (CREDITS_2020, CREDITS_2020)}
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == CREDITS_2020
+
+
+def test_two_builds_at_once_both_succeed_one_waits(warehouse):
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    builds = [_start(sources, out, "--prune"), _start(sources, out, "--prune")]
+    outputs = [b.communicate(timeout=600) for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outputs
+    waited = [o for o, _ in outputs if "another build is running" in o]
+    assert len(waited) == 1
+    assert "no new release" in waited[0]  # the second found the first's release, with the same content
+    assert len(_releases(out)) == 2
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == LFI_2020
+
+
+def test_a_source_absent_from_the_folder_is_kept_with_a_warning_and_pruned_only_with_prune(warehouse):
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    (sources / PAP).unlink()
+    kept = run_build(sources, out)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "absent from the sources folder" in kept.stdout
+    assert "  - PLF_2020_Credits.csv" in kept.stdout and f"  - {PAP}" in kept.stdout
+    database = out / "budget.duckdb"
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == CREDITS_2020 - LFI_2020
+    assert _count(database, "SELECT count(*) FROM indicateurs") == 1930
+    assert _count(database, "SELECT count(*) FROM sources WHERE statut = 'absent'") == 2
+
+    assert len(_releases(out)) == 2  # old releases stay unless asked
+    pruned = run_build(sources, out, "--prune", "--keep-releases", "1")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _releases(out) == [os.readlink(out / "latest").removeprefix("releases/")]  # only the latest kept
+    assert _count(database, "SELECT count(*) FROM credits") == LFI_2020
+    assert _count(database, "SELECT count(*) FROM indicateurs") == 0
+    assert _count(database, "SELECT count(*) FROM sources WHERE source_id IN ('plf-2020', 'fichier-plf-2019-pap')") == 0
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbled"])
+def test_a_broken_credit_file_keeps_its_data_in_every_table_and_exits_1(warehouse, damage):
+    sources, out = warehouse
+    database = out / "budget.duckdb"
+    before = {
+        t: _count(database, f"SELECT count(*) FROM {t}")
+        for t in ("credits", "programmes", "actions", "sous_actions", "indicateurs", "indicateur_valeurs")
+    }
+    sha_before = _count(database, "SELECT sha256 FROM sources WHERE source_id = 'plf-2020'")
+    target = sources / "PLF_2020_Credits.csv"
+    target.write_bytes(b"" if damage == "empty" else bytes(reversed(target.read_bytes()[:5000])))
+    (sources / PAP).write_bytes(b"<html>not a file</html>")
+    build = run_build(sources, out)
+    assert build.returncode == 1, build.stdout + build.stderr
+    assert "PLF_2020_Credits.csv" in build.stdout and f"{PAP}" in build.stdout
+    assert re.search(r"release: \S+ published", build.stdout)  # sources in error: still a release, data kept
+    after = {t: _count(database, f"SELECT count(*) FROM {t}") for t in before}
+    assert after == before
+    with duckdb.connect(str(database), read_only=True) as connection:
+        statut, sha, message = connection.execute(
+            "SELECT statut, sha256, message FROM sources WHERE source_id = 'plf-2020'"
+        ).fetchone()
+    assert (statut, sha) == ("erreur", sha_before)  # the row describes the data held, and says it is kept
+    assert "last good data is kept" in message
+
+
+def test_quotes_semicolons_and_comments_in_paths(tmp_path):
+    hostile = tmp_path / "l'état; DROP TABLE credits; --x"
+    sources = _sources(hostile / "sources'; --", SMALL)
+    out = hostile / "out'; COPY credits TO 'evil.csv'; --"
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == CREDITS_2020
+    assert pl.read_parquet(out / "parquet" / "credits.parquet").height == CREDITS_2020
+    assert not list(tmp_path.rglob("evil.csv")) and not list(ROOT.glob("evil.csv"))
+
+
+def test_a_failed_step_gives_its_cause_in_one_line_and_publishes_nothing(warehouse):
+    sources, out = warehouse
+    before = _snapshot(out)
+    shutil.rmtree(out / "staging" / "credits")
+    (out / "staging" / "credits").write_text("in the way")  # staging cannot be written
+    (sources / "PLF_2020_Credits.csv").unlink()
+    build = run_build(sources, out, "--prune")
+    assert build.returncode == 1
+    (line,) = [x for x in build.stdout.splitlines() if x.startswith("  step failed: staging__credits")]
+    assert str(out / "staging" / "credits") in line and "Error occurred while executing" not in line
+    assert "release: none published" in build.stdout
+    assert _snapshot(out) == before

@@ -1,0 +1,111 @@
+"""The sources a build expects, and what it does when one is missing or unreadable (issue 8, item 2).
+
+A source is *expected* when the latest release holds data from it (its ``sources`` row
+is ``lu``, ``erreur`` or ``absent`` with a recognised ``format``), or, on a download
+build, when it is a catalogue entry. An expected source that the build could not get
+or read (download failed, file emptied or garbled so that it matches no family any
+more, exercice unknown) becomes an inventory item *in error* of its former family and
+exercice: every reader (credits, nomenclature, indicators) then keeps its last good
+data, its ``sources`` row keeps the description of that data with ``statut = 'erreur'``,
+and the build exits 1.
+
+A source of the latest release simply absent from a ``--sources`` folder becomes an
+item whose error is :data:`ABSENT`: its data is kept the same way, but its status is
+``absent`` (a warning, exit 0). With ``--prune`` it is left out, and its data goes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from schemas.families import all_families
+from schemas.performance_families import performance_families
+from warehouse.sources import InventoryItem, SourceFile
+
+__all__ = ["ABSENT", "expect_release_sources", "is_absent", "previous_sources"]
+
+#: The error of an expected source absent from the ``--sources`` folder (kept unless ``--prune``).
+ABSENT = "absent from the sources folder: its data of the latest release is kept (--prune removes it)"
+
+
+def is_absent(item: InventoryItem) -> bool:
+    return item.error == ABSENT
+
+
+def _kind(famille: str | None) -> str | None:
+    if famille is None:
+        return None
+    family = all_families().get(famille)
+    if family is not None:
+        return family.kind
+    if famille in {f.id for f in performance_families()}:
+        return "performance"
+    return None
+
+
+def previous_sources(database: Path) -> dict[str, dict]:
+    """The ``sources`` rows of the latest release (the working copy ``database``) that hold data,
+    by source id; empty before the first release."""
+    if not database.exists():
+        return {}
+    with duckdb.connect(str(database), read_only=True) as connection:
+        tables = {t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "sources" not in tables:
+            return {}
+        rows = connection.sql(
+            "SELECT * FROM sources WHERE statut IN ('lu', 'erreur', 'absent') AND format IS NOT NULL"
+        ).pl()
+    return {r["source_id"]: r for r in rows.iter_rows(named=True) if _kind(r["format"]) is not None}
+
+
+def _kept(item: InventoryItem, previous: dict, error: str) -> InventoryItem:
+    """``item`` as a source in error of its former family and exercice (its last good data is kept)."""
+    return InventoryItem(
+        source=item.source,
+        famille=previous["format"],
+        exercice=item.exercice or previous["exercice"],
+        entete=item.entete,
+        type_fichier=item.type_fichier,
+        encodage=item.encodage,
+        error=error,
+        kind=_kind(previous["format"]),
+    )
+
+
+def expect_release_sources(
+    items: list[InventoryItem], previous: dict[str, dict], folder: Path | None, prune: bool
+) -> list[InventoryItem]:
+    """The inventory ``items`` with the sources of the latest release (``previous``, from
+    :func:`previous_sources`) that could not be got or read turned into items in error, and,
+    on a ``--sources`` build (``folder``) without ``prune``, those absent added as
+    :data:`ABSENT` items."""
+    from warehouse.performance import is_performance_header
+
+    result = []
+    for item in items:
+        before = previous.get(item.source.source_id)
+        readable = item.error is None and (item.famille is not None or is_performance_header(item.entete))
+        if before is None or readable:
+            result.append(item)
+            continue
+        why = item.error or "matches no covered family any more"
+        result.append(_kept(item, before, f"{why} (it was read as {before['format']}; its last good data is kept)"))
+    seen = {i.source.source_id for i in items}
+    if folder is not None and not prune:
+        for source_id, before in sorted(previous.items()):
+            if source_id in seen:
+                continue
+            source = SourceFile(
+                source_id=source_id,
+                fichier=before["fichier"],
+                chemin=folder / before["fichier"],
+                sha256=before["sha256"] or "",
+                octets=before["octets"] or 0,
+                url=before["url"],
+            )
+            entete = tuple((before["entete"] or "").split(" | ")) if before["entete"] else ()
+            placeholder = InventoryItem(source, None, before["exercice"], entete, before["type_fichier"])
+            result.append(_kept(placeholder, before, ABSENT))
+    return result

@@ -1,0 +1,326 @@
+"""Releases: the unit of publication (CONTRACT.md, "The outputs").
+
+Layout under ``<out>``::
+
+    releases/<version>/budget.duckdb     a release, never changed once written
+    releases/<version>/parquet/*.parquet
+    releases/<version>/manifest.json     version, content_sha256, previous, files (path, sha256, rows,
+                                         bytes), sources (the provenance rows)
+    releases/.building-<pid>/            the working copy of a build in progress (private)
+    releases/.lock                       held (flock) by the build in progress
+    latest -> releases/<version>         switched atomically (os.replace of a new symlink)
+    budget.duckdb -> latest/budget.duckdb
+    parquet -> latest/parquet
+
+A build works in ``releases/.building-<pid>/``, on a copy of the latest release's
+database: readers of ``<out>/budget.duckdb`` hold released files no build ever
+writes, so they neither block a build nor see a partial one. Only when every file is
+written, read back and checked does the folder take its version name, and only then
+does ``latest`` switch. A build killed at any point leaves ``latest`` as it was; its
+working folder is removed by the next build.
+
+``<version>`` is the UTC date and time to the second plus the first 6 hex digits of
+the content hash (``2026-11-29T230112Z-3f9a1c``). The content hash covers the rows of
+every published table, not the times a build stamps on them (``vu_le``, ``charge_le``):
+two builds of the same sources have the same hash, and the second makes no release.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from warehouse.publish import verify_parquet
+from warehouse.store import quote_identifier
+
+__all__ = [
+    "DATABASE",
+    "PAUSE_ENV",
+    "Release",
+    "build_lock",
+    "content_hash",
+    "latest_release",
+    "pause_for_tests",
+    "prune_releases",
+    "publish_release",
+    "remove_stale_work",
+    "start_work",
+]
+
+DATABASE = "budget.duckdb"
+MANIFEST = "manifest.json"
+#: Columns stamped with the time of a build: not part of a release's content.
+VOLATILE_COLUMNS = ("vu_le", "charge_le", "lu_le")
+#: Test hook: ``BUDGET_TEST_PAUSE=<phase>:<seconds>`` makes a build touch ``<out>/releases/.paused-<phase>``
+#: and sleep at that phase (``load``: in the credits step, after its write to the working copy;
+#: ``parquet``: after the first Parquet file; ``switch``: just before ``latest`` switches), so that a
+#: test can kill it there. Never set it otherwise.
+PAUSE_ENV = "BUDGET_TEST_PAUSE"
+
+
+def releases_dir(out: Path) -> Path:
+    return out / "releases"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A published release: its folder and its manifest."""
+
+    folder: Path
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def database(self) -> Path:
+        return self.folder / DATABASE
+
+
+def latest_release(out: Path) -> Release | None:
+    """The release ``<out>/latest`` points at, or None before the first release."""
+    link = out / "latest"
+    if not link.is_dir():
+        return None
+    folder = link.resolve()
+    return Release(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+
+
+@contextmanager
+def build_lock(out: Path, say=print) -> Iterator[None]:
+    """Hold ``<out>/releases/.lock`` for a whole build; a second build waits, saying so.
+
+    A build spans several Dagster runs (sources, one per exercice, publication): the
+    ``duckdb_writer`` pool serialises steps, not a build from the copy of ``latest`` to
+    its switch. The kernel's ``flock`` does, and the kernel drops it when the process
+    dies: a killed build never leaves a stale lock.
+    """
+    folder = releases_dir(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            say(f"budget-warehouse: another build is running in {out} (pid {holder}); waiting for it to finish")
+            started = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            say(f"budget-warehouse: the other build finished after {time.monotonic() - started:.0f} s; starting")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_stale_work(out: Path) -> list[str]:
+    """Remove what killed builds left (call with the build lock held): working folders (not the UI's,
+    ``.building-dagster``), and
+    release folders that were complete but never became ``latest`` (newer than it).
+    Returns the names removed."""
+    folder = releases_dir(out)
+    if not folder.is_dir():
+        return []
+    latest = latest_release(out)
+    removed = []
+    for path in sorted(folder.iterdir()):
+        stale_work = path.name.startswith(".paused-") or re.fullmatch(r"\.building-\d+", path.name) is not None
+        unpublished = (
+            not path.name.startswith(".")
+            and path.is_dir()
+            and (latest is None or (path.name > latest.folder.name and path != latest.folder))
+        )
+        if stale_work or unpublished:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    for temporary in out.glob(".*.tmp-*"):
+        temporary.unlink(missing_ok=True)
+    return removed
+
+
+def start_work(out: Path) -> Path:
+    """Create the working folder of this build, ``releases/.building-<pid>/``, with a copy of
+    the latest release's database (or, from a warehouse made before releases existed, of
+    ``<out>/budget.duckdb``). Returns the folder."""
+    work = releases_dir(out) / f".building-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "parquet").mkdir(parents=True)
+    latest = latest_release(out)
+    if latest is not None:
+        shutil.copyfile(latest.database, work / DATABASE)
+    elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
+        shutil.copyfile(out / DATABASE, work / DATABASE)
+    return work
+
+
+def pause_for_tests(phase: str, out: Path) -> None:
+    """The test hook of :data:`PAUSE_ENV` (does nothing unless it names ``phase``)."""
+    wanted = os.environ.get(PAUSE_ENV, "")
+    name, _, seconds = wanted.partition(":")
+    if name != phase:
+        return
+    (releases_dir(out) / f".paused-{phase}").touch()
+    time.sleep(float(seconds or 60))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def table_digest(connection: duckdb.DuckDBPyConnection, table: str) -> str:
+    """A digest of the rows of ``table`` (order-free; the :data:`VOLATILE_COLUMNS` aside)."""
+    columns = [r[0] for r in connection.execute(f"DESCRIBE {quote_identifier(table)}").fetchall()]
+    kept = [quote_identifier(c) for c in columns if c not in VOLATILE_COLUMNS]
+    row = connection.execute(
+        f"SELECT count(*), coalesce(sum(hash(struct_pack({', '.join(kept)})))::HUGEINT, 0) "
+        f"FROM {quote_identifier(table)}"
+    ).fetchone()
+    return f"{','.join(columns)}|{row[0]}|{row[1]}"
+
+
+def content_hash(database: Path, tables: list[str]) -> str:
+    """The content hash of ``tables`` in ``database`` (sha256, hex)."""
+    digest = hashlib.sha256()
+    with duckdb.connect(str(database), read_only=True) as connection:
+        for table in sorted(tables):
+            digest.update(f"{table}:{table_digest(connection, table)}\n".encode())
+    return digest.hexdigest()
+
+
+def _link_unchanged(work: Path, previous: Release | None, files: list[dict]) -> int:
+    """Replace the files of ``work`` identical to the previous release's by hard links to them."""
+    if previous is None:
+        return 0
+    before = {f["path"]: f["sha256"] for f in previous.manifest.get("files", [])}
+    linked = 0
+    for entry in files:
+        if before.get(entry["path"]) != entry["sha256"] or entry["path"] == DATABASE:
+            continue
+        temporary = work / (entry["path"] + ".link")
+        try:
+            os.link(previous.folder / entry["path"], temporary)
+            os.replace(temporary, work / entry["path"])
+            linked += 1
+        except OSError:  # another file system, or links refused: keep the copy
+            temporary.unlink(missing_ok=True)
+    return linked
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _switch_link(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` atomically (a new symlink renamed over the old one).
+
+    A real file or folder left there by a warehouse made before releases is moved aside
+    first (once: from then on the switch is atomic)."""
+    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    os.symlink(target, temporary)
+    if link.is_dir() and not link.is_symlink():
+        aside = link.with_name(f".{link.name}.old-{os.getpid()}")
+        os.replace(link, aside)
+        os.replace(temporary, link)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(temporary, link)
+
+
+def publish_release(
+    out: Path, work: Path, tables: list[str], sources: list[dict], now: dt.datetime | None = None
+) -> tuple[Release, bool]:
+    """Turn the working folder ``work`` into a release and switch ``latest`` to it.
+
+    ``tables``: the published tables (one ``parquet/<table>.parquet`` each, already
+    written in ``work``); ``sources``: the provenance rows to list in the manifest.
+    Checks every Parquet file (footer, rows equal to the table's), writes
+    ``manifest.json``, renames the folder to its version, then switches ``latest``,
+    ``budget.duckdb`` and ``parquet``. When the content equals the latest release's,
+    removes ``work`` and returns ``(latest, False)``: no new release. Raises
+    ``InvalidParquet`` (nothing published) when a file does not check.
+    """
+    previous = latest_release(out)
+    database = work / DATABASE
+    digest = content_hash(database, tables)
+    if previous is not None and previous.manifest.get("content_sha256") == digest:
+        shutil.rmtree(work)
+        return previous, False
+    now = now or dt.datetime.now(dt.UTC)
+    version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
+    files = []
+    with duckdb.connect(str(database), read_only=True) as connection:
+        for table in tables:
+            relative = f"parquet/{table}.parquet"
+            rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
+            verify_parquet(work / relative, rows)
+            path = work / relative
+            files.append({"path": relative, "sha256": _sha256(path), "rows": rows, "bytes": path.stat().st_size})
+    files.append({"path": DATABASE, "sha256": _sha256(database), "rows": None, "bytes": database.stat().st_size})
+    linked = _link_unchanged(work, previous, files)
+    manifest = {
+        "version": version,
+        "created": now.isoformat(timespec="seconds"),
+        "content_sha256": digest,
+        "previous": previous.version if previous else None,
+        "files": files,
+        "files_linked_to_previous": linked,
+        "sources": sources,
+    }
+    text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
+    (work / MANIFEST).write_text(text, encoding="utf-8")
+    for path in [*work.rglob("*")]:
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    final = releases_dir(out) / version
+    os.replace(work, final)
+    _fsync_dir(releases_dir(out))
+    pause_for_tests("switch", out)
+    _switch_link(out / "latest", f"releases/{version}")
+    _switch_link(out / DATABASE, f"latest/{DATABASE}")
+    _switch_link(out / "parquet", "latest/parquet")
+    (out / (DATABASE + ".lock")).unlink(missing_ok=True)  # the lock file of warehouses made before releases
+    _fsync_dir(out)
+    return Release(final, manifest), True
+
+
+def prune_releases(out: Path, keep: int) -> list[str]:
+    """Remove all but the ``keep`` newest releases (``latest`` always stays). Returns the versions removed."""
+    latest = latest_release(out)
+    versions = sorted(p for p in releases_dir(out).iterdir() if p.is_dir() and not p.name.startswith("."))
+    removed = []
+    for path in versions[: max(len(versions) - max(keep, 1), 0)]:
+        if latest is not None and path == latest.folder:
+            continue
+        shutil.rmtree(path)
+        removed.append(path.name)
+    return removed
