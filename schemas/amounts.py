@@ -478,12 +478,12 @@ def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> t
     return number, None
 
 
-def _separators_of(text: str) -> Separators:
+def _separators_of(text: str, decimal: str | None = None) -> Separators:
     body = _body(text)
-    return decide_separators(_evidence([body] if body else []))
+    return decide_separators(_evidence([body] if body else []), default_decimal=decimal)
 
 
-def parse_amount(value: object) -> Decimal | None:
+def parse_amount(value: object, decimal: str | None = None) -> Decimal | None:
     """Parse one published amount into an exact :class:`Decimal`, at full precision.
 
     The rules of a column of one value (:func:`euros_expr`): ``'1.299,99'`` →
@@ -491,7 +491,8 @@ def parse_amount(value: object) -> Decimal | None:
     ``'12,5 M€'`` → ``Decimal('12500000.0')``; ``''``, ``'-'`` and ``None`` → ``None``.
     Raises :class:`AmountError` for text that states no amount (``'n.d.'``, ``'abc'``),
     scientific notation written as text, and a value whose separators nothing decides
-    (``'12.500'`` alone).
+    (``'12.500'`` alone). ``decimal``: the decimal mark where the context states it (``','``
+    in French prose: ``'1,234 Md€'`` is 1 234 000 000), deciding a lone ambiguous value.
     """
     if value is None:
         return None
@@ -502,7 +503,7 @@ def parse_amount(value: object) -> Decimal | None:
     if isinstance(value, float):
         return Decimal(repr(value))
     text = str(value)
-    number, error = _parse_text(text, _separators_of(text))
+    number, error = _parse_text(text, _separators_of(text, decimal))
     if number is None and error is not None:
         raise AmountError(error)
     return None if number is None else Decimal(number)

@@ -34,6 +34,7 @@ _PERCENT = re.compile(_NUMBER + r"\s*(?:%|pour\s?cent\b)", re.I)
 _COUNT = re.compile(
     rf"(?<![\w,.\-/+−])(?P<num>\d{{1,3}}(?:{_SPACE}\d{{3}})+|\d+)(?![\d,.]\d|\s*[-/]\s*\d)\s+(?P<word>[^\W\d_][\w'’\-]*)"
 )
+_SCALE = {"Md€": 9, "M€": 6, "k€": 3, "€": 0}
 _UNIT_SUFFIX = (("md", "Md€"), ("milliard", "Md€"), ("m", "M€"), ("million", "M€"), ("k", "k€"), ("millier", "k€"))
 _CODE_BEFORE = re.compile(
     r"(?:programmes?|n°|no|p|article|articles|décret|loi|promotion|action|actions|objectif|indicateur|lpm|pia|"
@@ -136,7 +137,10 @@ def _amount_value(number: str, unit: str) -> Decimal | None:
     suffix = next((s for prefix, s in _UNIT_SUFFIX if folded.startswith(prefix) and folded != "€"), "€")
     if folded in ("€", "euros"):
         suffix = "€"
-    return parse_amount(f"{number} {suffix}")
+    # The number as stated (``10,6``), then scaled by its unit, so that the exponent keeps the
+    # precision stated: 10,6 M€ → ``Decimal('1.06E+7')`` (see :func:`precision_of`).
+    stated = parse_amount(number, decimal=",")
+    return None if stated is None else stated.scaleb(_SCALE[suffix])
 
 
 def _phase_of(lowered: str, position: int) -> tuple[int | None, str | None, bool]:
@@ -261,7 +265,7 @@ def extract_figures(doc: Document) -> list[Figure]:
         for match in _PERCENT.finditer(sentence):
             if any(a <= match.start() < b for a, b in taken):
                 continue
-            value = parse_amount(match["num"])
+            value = parse_amount(match["num"], decimal=",")
             taken.append((match.start(), match.end()))
             figures.append(
                 Figure(
