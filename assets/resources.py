@@ -10,10 +10,13 @@ class WarehousePaths(dg.ConfigurableResource):
 
     ``sources_dir``: a local folder of source files, or None to download them from the
     official portals (into ``<out_dir>/telechargements``). ``out_dir``: the output folder.
+    ``portal_url``: the base address downloads are rebased onto (a mirror, a test server),
+    None for the catalogue's official addresses.
     """
 
     sources_dir: str | None = None
     out_dir: str = "output"
+    portal_url: str | None = None
 
     @property
     def out(self) -> Path:

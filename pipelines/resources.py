@@ -14,6 +14,7 @@ def build_resources(settings: Settings) -> dict:
         "paths": WarehousePaths(
             sources_dir=str(settings.sources_dir) if settings.sources_dir else None,
             out_dir=str(settings.out_dir),
+            portal_url=settings.portal,
         ),
         "duckdb": DuckDBResource(database=str(settings.database)),
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 SOURCES_ENV = "BUDGET_SOURCES_DIR"
 OUT_ENV = "BUDGET_OUT_DIR"
+PORTAL_ENV = "BUDGET_PORTAL_URL"
 DEFAULT_OUT = "output"
 
 #: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none:
@@ -23,10 +24,12 @@ telemetry:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the sources are (None: download them) and where the outputs go."""
+    """Where the sources are (None: download them), where the outputs go, and the portal to
+    download from (None: the official addresses of the catalogue)."""
 
     sources_dir: Path | None
     out_dir: Path
+    portal: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,6 +37,7 @@ class Settings:
         return cls(
             sources_dir=Path(sources).resolve() if sources else None,
             out_dir=Path(os.environ.get(OUT_ENV) or DEFAULT_OUT).resolve(),
+            portal=os.environ.get(PORTAL_ENV) or None,
         )
 
     @property
