@@ -242,15 +242,14 @@ class _Validators:
         return target.with_name(f".{target.name}.http.json")
 
     @classmethod
-    def read(cls, target: Path) -> _Validators | None:
-        """The sidecar of ``target``, or None if either is missing or they do not match."""
+    def read(cls, target: Path, sha256: str) -> _Validators | None:
+        """The sidecar of ``target`` (whose sha256 is ``sha256``), or None if missing or not matching."""
         try:
             raw = json.loads(cls.path(target).read_text(encoding="utf-8"))
             found = cls(**{k: raw.get(k) for k in ("url", "sha256", "octets", "etag", "last_modified")})
-            matches = target.stat().st_size == found.octets and sha256_of(target) == found.sha256
         except (OSError, ValueError, TypeError):
             return None
-        return found if matches else None
+        return found if found.sha256 == sha256 else None
 
     def write(self, target: Path) -> None:
         text = json.dumps({**self.__dict__, "verifie": datetime.now(UTC).isoformat(timespec="seconds")}, indent=1)
@@ -370,7 +369,7 @@ def fetch(url: str, target: Path, policy: DownloadPolicy) -> Fetched:
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(target, older_than=policy.deadline + 60)
     previous = sha256_of(target) if target.is_file() else None
-    cached = _Validators.read(target) if previous else None
+    cached = _Validators.read(target, previous) if previous else None
     headers = {}
     if cached is not None and cached.url == url:
         if cached.etag:
