@@ -256,8 +256,11 @@ def test_sigkill_during_a_download_leaves_the_outputs_and_the_next_build_complet
     assert done.returncode == 1, done.stdout + done.stderr  # the absent entries, as always
     assert "changed on the portal" not in done.stdout
     assert rows(out / "budget.duckdb") == before_rows
-    cache = {k: v for k, v in before.items() if k.startswith("telechargements/")}
-    assert {k: v for k, v in outputs(out).items() if k.startswith("telechargements/")} == cache
+    # The cached files are the same bytes (their sidecars may take a new Last-Modified: the
+    # served copy of LFI 2019 was rewritten, same bytes, by the test of a changed file).
+    cache = {k: v for k, v in before.items() if k.startswith("telechargements/") and "http.json" not in k}
+    after = {k: v for k, v in outputs(out).items() if k.startswith("telechargements/") and "http.json" not in k}
+    assert after == cache
 
 
 def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path) -> None:
@@ -275,7 +278,8 @@ def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path)
         command(out, "--sources", str(sources)), capture_output=True, text=True, env=environment(), cwd=ROOT
     )
 
-    assert done.returncode == 0, done.stdout + done.stderr
+    # Exit 1: with no nomenclature file in the folder, credit_natures_labelled fails; no step fails.
+    assert done.returncode == 1 and "step failed" not in done.stdout, done.stdout + done.stderr
     assert "2 symbolic link(s) in the sources folder not followed:" in done.stdout
     assert "  - hostname.csv -> /etc/hostname: a link to a file outside the sources folder" in done.stdout
     assert f"  - plus -> {outside.resolve()}: a link to a folder outside the sources folder" in done.stdout
