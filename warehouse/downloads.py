@@ -46,10 +46,12 @@ from schemas.catalogue import CatalogueEntry, DownloadRules, catalogue, download
 from warehouse.sources import SourceFile, sha256_of
 
 __all__ = [
+    "Change",
     "DownloadError",
     "DownloadPolicy",
     "DownloadRefused",
     "Downloads",
+    "Fetched",
     "RejectedBody",
     "download_sources",
     "fetch",
