@@ -198,7 +198,11 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float) 
     parquet = settings.out_dir / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
-    not_loaded = [i for i in items if i.famille is None and not is_performance_header(i.entete)]
+    not_loaded = [
+        i
+        for i in items
+        if i.famille is None and not is_performance_header(i.entete) and "download failed" not in (i.error or "")
+    ]  # a failed download is a source in error, listed below
     if not_loaded:
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:
