@@ -144,7 +144,7 @@ def _walk(folder: Path) -> tuple[list[Path], list[SkippedLink]]:
                 hidden = any(part.startswith(".") for part in Path(inside).parts)
                 where = "hidden, not read" if hidden else "read where it stands"
                 links.append(SkippedLink(relative, inside, f"a link to a {kind} of the folder ({where})"))
-    return sorted(files), links
+    return sorted(files), sorted(links, key=lambda link: link.fichier)
 
 
 def discover_sources(folder: Path) -> list[SourceFile]:
