@@ -55,6 +55,8 @@ class Portal:
         self.mode = "serve"
         self.started = threading.Event()
         self.base = ""
+        self.errors = 0
+        self.lock = threading.Lock()
 
 
 def _handler(portal: Portal):
@@ -71,8 +73,10 @@ def _handler(portal: Portal):
                 self.close_connection = True
 
         def _error(self, path: str) -> None:
-            # Error pages served with 200, an empty 200, and plain 404s: none is retried.
-            number = sum(path.encode()) % 3
+            # In turn: an error page served with 200, an empty 200, a 404 (none is retried).
+            with portal.lock:
+                number = portal.errors % 3
+                portal.errors += 1
             body = b"<!DOCTYPE html><html><body>Maintenance</body></html>" if number == 0 else b""
             self.send_response(200 if number < 2 else 404)
             self.send_header("Content-Type", "text/html" if number == 0 else "text/csv")
