@@ -196,6 +196,8 @@ def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, t
     assert kept == before_rows, (
         f"tables whose rows changed: { {t: (before_rows[t], after_rows.get(t)) for t in before_rows if t not in kept} }"
     )
+    for reason in ("an HTML page (Content-Type text/html), not the file", "empty body", "404 Client Error"):
+        assert reason in done.stdout, done.stdout
     for name in SERVED.values():
         assert f"  - {name}: download failed: " in done.stdout, f"the failed source {name} is not named:\n{done.stdout}"
 
