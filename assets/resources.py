@@ -13,10 +13,13 @@ class WarehousePaths(dg.ConfigurableResource):
     ``work_dir``: the working folder of the build (``<out>/releases/.building-<pid>``, see
     ``warehouse/releases.py``), where the database copy and the Parquet files are written before
     they become a release. ``prune``: drop the data of sources no longer given (``--prune``).
+    ``portal_url``: the base address downloads are rebased onto (a mirror, a test server),
+    None for the catalogue's official addresses.
     """
 
     sources_dir: str | None = None
     out_dir: str = "output"
+    portal_url: str | None = None
     work_dir: str | None = None
     prune: bool = False
 

@@ -6,12 +6,13 @@ import polars as pl
 from assets.metadata import markdown
 from assets.partitions import EXERCICE_PARTITIONS_NAME
 from assets.resources import WarehousePaths
+from warehouse.downloads import DownloadPolicy, download_sources
 from warehouse.expected import expect_release_sources, is_absent, previous_sources
 from warehouse.sources import (
     InventoryItem,
     SourceFile,
     discover_sources,
-    download_sources,
+    skipped_links,
     take_inventory,
 )
 
@@ -31,12 +32,22 @@ from warehouse.sources import (
 )
 def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg.Output:
     failures: list[InventoryItem] = []
+    links: list[str] = []
+    changed: list[str] = []
     if paths.sources is not None:
         context.log.info(f"reading sources from {paths.sources}")
         files = discover_sources(paths.sources)
+        links = [str(link) for link in skipped_links(paths.sources)]
+        for link in links:
+            context.log.warning(f"symbolic link not followed: {link}")
     else:
-        context.log.info(f"downloading sources into {paths.downloads}")
-        files, failed = download_sources(paths.downloads)
+        policy = DownloadPolicy.from_rules(portal=paths.portal_url)
+        context.log.info(f"downloading sources from {policy.portal or 'the official portals'} into {paths.downloads}")
+        downloads = download_sources(paths.downloads, policy=policy)
+        files, failed = downloads.files, downloads.failures
+        changed = [str(change) for change in downloads.changed]
+        for change in changed:
+            context.log.warning(f"changed on the portal, loaded as a new version: {change}")
         for entry, message in failed:
             source = SourceFile(entry.id, entry.fichier, paths.downloads / entry.fichier, "", 0, entry.url, entry)
             failures.append(
@@ -72,6 +83,8 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
             "fichiers_credits": sum(1 for i in items if i.famille),
             "fichiers_non_reconnus": len(unknown),
             "exercices": ", ".join(exercices),
+            "liens_ignores": dg.MetadataValue.json(links),
+            "telechargements_modifies": dg.MetadataValue.json(changed),
             "fichiers": markdown(table.filter(pl.col("famille").is_not_null()).sort("exercice", "fichier"), 60),
             "non_reconnus": markdown(
                 pl.DataFrame(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.settings import OUT_ENV, PRUNE_ENV, SOURCES_ENV, WORK_ENV, Settings
+from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SOURCES_ENV, WORK_ENV, Settings
 
 log = logging.getLogger("budget_warehouse")
 
@@ -54,10 +54,21 @@ def parser() -> argparse.ArgumentParser:
         help="build the warehouse: DuckDB file and Parquet files",
         description="Materialise every asset of the Dagster definitions, in-process.",
     )
-    build.add_argument(
+    origin = build.add_mutually_exclusive_group()
+    origin.add_argument(
         "--sources",
         metavar="DIR",
         help=f"read the source files from DIR instead of downloading them (env {SOURCES_ENV})",
+    )
+    origin.add_argument(
+        "--download",
+        action="store_true",
+        help="download the catalogue's files from the official portals (the default for now)",
+    )
+    build.add_argument(
+        "--portal",
+        metavar="URL",
+        help=f"download from this portal (a mirror; http:// only on 127.0.0.1) instead (env {PORTAL_ENV})",
     )
     build.add_argument("--out", metavar="DIR", help=f"where the outputs go (env {OUT_ENV}; default ./output)")
     build.add_argument(
@@ -124,8 +135,14 @@ SOURCE_ERROR_CHECK_SUFFIX = "_readable"
 class Outcome:
     failed_steps: list[str] = field(default_factory=list)
     checks: dict[str, tuple[bool, str, str]] = field(default_factory=dict)  # key -> passed, severity, text
+    notes: dict[str, list[str]] = field(default_factory=dict)  # raw/sources metadata: skipped links, changes
 
     def record(self, result) -> None:
+        for event in result.get_asset_materialization_events():
+            if event.asset_key.to_user_string() == "raw/sources":
+                for key in ("liens_ignores", "telechargements_modifies"):
+                    value = event.materialization.metadata.get(key)
+                    self.notes[key] = list(value.value) if value is not None else []
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
                 self.failed_steps.append(f"{event.step_key}: {root_cause(event.event_specific_data.error)}")
@@ -154,7 +171,22 @@ def build(args: argparse.Namespace) -> int:
         os.environ[SOURCES_ENV] = str(Path(args.sources).resolve())
     if args.prune:
         os.environ[PRUNE_ENV] = "1"
+    if args.download or args.portal:
+        if args.sources:
+            print("budget-warehouse: --portal goes with --download, not --sources", file=sys.stderr)
+            return 2
+        os.environ.pop(SOURCES_ENV, None)
+    if args.portal:
+        os.environ[PORTAL_ENV] = args.portal
     settings = Settings.from_env()
+    if settings.sources_dir is None and settings.portal:
+        from warehouse.downloads import DownloadRefused, portal_address
+
+        try:
+            portal_address(settings.portal)
+        except DownloadRefused as exc:
+            print(f"budget-warehouse: {exc}", file=sys.stderr)
+            return 2
     if settings.sources_dir is not None and not settings.sources_dir.is_dir():
         what = "not a folder" if settings.sources_dir.exists() else "no such folder"
         given = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
@@ -213,6 +245,9 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
 
     outcome = Outcome()
     tags = {PID_TAG: str(os.getpid())}
+    origin = f"folder {settings.sources_dir}" if settings.sources_dir else settings.portal or "the official portals"
+    print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
+    print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def(SOURCES_JOB).execute_in_process(
             instance=instance, raise_on_error=False, run_config=_QUIET_RUN, tags=tags
@@ -325,6 +360,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         for i in items
         if i.famille is None
         and not i.in_error
+        and "download failed" not in (i.error or "")
         and not is_performance_header(i.entete)
         and i.source.source_id not in documents
     ]
@@ -333,6 +369,12 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
             print(f"  - {item.source.fichier}: {header}")
+    if links := outcome.notes.get("liens_ignores"):
+        print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:")
+        print("\n".join(f"  - {link}" for link in links))
+    if changed := outcome.notes.get("telechargements_modifies"):
+        print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
+        print("\n".join(f"  - {change}" for change in changed))
     all_reports = read_reports(settings.out_dir / "staging")
     reports = [r for r in all_reports if r.statut == "erreur"]
     performance_errors = _performance_errors(database)

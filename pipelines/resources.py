@@ -16,6 +16,7 @@ def build_resources(settings: Settings) -> dict:
             out_dir=str(settings.out_dir),
             work_dir=str(settings.work),
             prune=settings.prune,
+            portal_url=settings.portal,
         ),
         "duckdb": DuckDBResource(database=str(settings.database)),
     }

@@ -13,6 +13,7 @@ OUT_ENV = "BUDGET_OUT_DIR"
 WORK_ENV = "BUDGET_WORK_DIR"
 #: ``1``: remove the data of the sources no longer given (``--prune``).
 PRUNE_ENV = "BUDGET_PRUNE"
+PORTAL_ENV = "BUDGET_PORTAL_URL"
 DEFAULT_OUT = "output"
 
 #: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none:
@@ -29,12 +30,14 @@ telemetry:
 @dataclass(frozen=True)
 class Settings:
     """Where the sources are (None: download them), where the outputs go, where this build works
-    (``work_dir``, see ``warehouse/releases.py``), and whether sources no longer given are pruned."""
+    (``work_dir``, see ``warehouse/releases.py``), whether sources no longer given are pruned, and
+    the portal to download from (None: the official addresses of the catalogue)."""
 
     sources_dir: Path | None
     out_dir: Path
     work_dir: Path | None = None
     prune: bool = False
+    portal: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +48,7 @@ class Settings:
             out_dir=Path(os.environ.get(OUT_ENV) or DEFAULT_OUT).resolve(),
             work_dir=Path(work).resolve() if work else None,
             prune=os.environ.get(PRUNE_ENV) == "1",
+            portal=os.environ.get(PORTAL_ENV) or None,
         )
 
     @property

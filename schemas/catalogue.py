@@ -1,4 +1,4 @@
-"""The source catalogue (``schemas/catalogue.toml``): every known credit file, as data."""
+"""The source catalogue (``schemas/catalogue.toml``): every known credit file, and how to download, as data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["CatalogueEntry", "catalogue"]
+__all__ = ["CatalogueEntry", "DownloadRules", "catalogue", "download_rules"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,40 @@ class CatalogueEntry:
         return self.url is not None
 
 
+@dataclass(frozen=True)
+class DownloadRules:
+    """How downloads are bounded (``[telechargement]`` of ``catalogue.toml``).
+
+    ``hotes``: the official hosts fetched over HTTPS; ``taille_max_octets``: the largest body
+    accepted; ``delai_par_fichier_s``: the deadline of one file, every attempt and wait included;
+    ``delai_connexion_s`` / ``delai_lecture_s``: to connect, and between two bytes; ``tentatives``:
+    retries after the first attempt; ``attente_s``: backoff factor (waits of 1, 2, 4… times it);
+    ``attente_max_s``: the longest single wait, a ``Retry-After`` included.
+    """
+
+    hotes: tuple[str, ...]
+    taille_max_octets: int
+    delai_par_fichier_s: float
+    delai_connexion_s: float
+    delai_lecture_s: float
+    tentatives: int
+    attente_s: float
+    attente_max_s: float
+
+
+def _raw() -> dict:
+    with open(Path(__file__).parent / "catalogue.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
 @cache
 def catalogue() -> tuple[CatalogueEntry, ...]:
     """All entries of ``catalogue.toml``, in file order."""
-    with open(Path(__file__).parent / "catalogue.toml", "rb") as handle:
-        raw = tomllib.load(handle)
-    return tuple(CatalogueEntry(**{**entry, "phases": tuple(entry["phases"])}) for entry in raw["source"])
+    return tuple(CatalogueEntry(**{**entry, "phases": tuple(entry["phases"])}) for entry in _raw()["source"])
+
+
+@cache
+def download_rules() -> DownloadRules:
+    """The ``[telechargement]`` table of ``catalogue.toml``."""
+    raw = _raw()["telechargement"]
+    return DownloadRules(**{**raw, "hotes": tuple(raw["hotes"])})

@@ -1,9 +1,9 @@
-"""Find the source files: in a local folder, or downloaded from the official portals.
+"""Find the source files in a local folder, and recognise them (downloads: ``warehouse/downloads.py``).
 
 A local folder is walked recursively; each file is identified by its content
 (sha256 against the catalogue, then its header against the families), never by its
-name alone. Downloads use ``requests`` with timeouts and retries with backoff,
-stream to a temporary file, and are renamed into place only once complete.
+name alone. Symbolic links are never followed: the walk reads the regular files of
+the folder, and each link it meets is listed (``skipped_links``) with the reason.
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Iterable
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from schemas.catalogue import CatalogueEntry, catalogue
 from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
@@ -28,11 +23,13 @@ from warehouse.tables import RawTable, TableReadError, read_tables
 __all__ = [
     "InventoryItem",
     "Recognition",
+    "SkippedLink",
     "SourceFile",
     "discover_sources",
-    "download_sources",
     "expected_kind",
     "recognise",
+    "sha256_of",
+    "skipped_links",
     "take_inventory",
 ]
 
@@ -78,8 +75,9 @@ class Recognition:
 
 
 def sha256_of(path: Path) -> str:
+    """The sha256 of the file at ``path`` (hex). Never follows a symbolic link: ``OSError`` if it is one."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -104,20 +102,70 @@ def _source_id(relative: str, entry: CatalogueEntry | None) -> str:
     return "fichier-" + stem.strip("-")
 
 
+@dataclass(frozen=True)
+class SkippedLink:
+    """A symbolic link met in the sources folder, not followed.
+
+    ``fichier``: its path relative to the folder; ``cible``: where it points (resolved, or as
+    written when it points nowhere); ``raison``: why it was not read.
+    """
+
+    fichier: str
+    cible: str
+    raison: str
+
+    def __str__(self) -> str:
+        return f"{self.fichier} -> {self.cible}: {self.raison}"
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[SkippedLink]]:
+    """The regular files below ``folder`` (hidden names aside, sorted) and the links met.
+
+    No link is followed (``os.walk`` does not enter linked folders), whether to a file or a
+    folder. A link whose target lies inside the folder is not read either: its target is read
+    where it stands, once, unless hidden.
+    """
+    root = folder.resolve()
+    files, links = [], []
+    for directory, subfolders, names in os.walk(folder, followlinks=False):
+        here = Path(directory)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in [*subfolders, *sorted(names)]:
+            path = here / name
+            if name.startswith(".") or not path.is_symlink():
+                if not name.startswith(".") and stat.S_ISREG(path.lstat().st_mode):
+                    files.append(path)
+                continue
+            relative = path.relative_to(folder).as_posix()
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                links.append(SkippedLink(relative, os.readlink(path), "points nowhere"))
+                continue
+            kind = "folder" if target.is_dir() else "file"
+            if not target.is_relative_to(root):
+                links.append(SkippedLink(relative, str(target), f"a link to a {kind} outside the sources folder"))
+            else:
+                inside = target.relative_to(root).as_posix() or "."
+                hidden = any(part.startswith(".") for part in Path(inside).parts)
+                where = "hidden, not read" if hidden else "read where it stands"
+                links.append(SkippedLink(relative, inside, f"a link to a {kind} of the folder ({where})"))
+    return sorted(files), sorted(links, key=lambda link: link.fichier)
+
+
 def discover_sources(folder: Path) -> list[SourceFile]:
-    """Every file below ``folder`` (hidden ones aside), with its hash and catalogue entry.
+    """Every regular file below ``folder`` (hidden ones aside), with its hash and catalogue entry.
 
     A file whose sha256 is in the catalogue takes that entry's id; else the entry of
     the same file name, if any (a changed file keeps its source id); else an id made
-    from its path. Raises ``FileNotFoundError`` if ``folder`` does not exist.
+    from its path. Symbolic links are not followed (see ``skipped_links``). Raises
+    ``FileNotFoundError`` if ``folder`` does not exist.
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"sources folder not found: {folder}")
     found = []
-    for path in sorted(folder.rglob("*")):
+    for path in _walk(folder)[0]:
         relative = path.relative_to(folder).as_posix()
-        if not path.is_file() or any(part.startswith(".") for part in Path(relative).parts):
-            continue
         digest = sha256_of(path)
         entry = _entry_for(relative, digest)
         found.append(
@@ -126,7 +174,7 @@ def discover_sources(folder: Path) -> list[SourceFile]:
                 fichier=relative,
                 chemin=path,
                 sha256=digest,
-                octets=path.stat().st_size,
+                octets=path.lstat().st_size,
                 url=entry.url if entry else None,
                 entree=entry,
             )
@@ -134,94 +182,11 @@ def discover_sources(folder: Path) -> list[SourceFile]:
     return found
 
 
-def http_session(retries: int = 4, backoff: float = 1.0) -> requests.Session:
-    """A ``requests`` session retrying connection errors and 429/5xx with exponential backoff."""
-    session = requests.Session()
-    retry = Retry(
-        total=retries,
-        backoff_factor=backoff,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=("GET", "HEAD"),
-        respect_retry_after_header=True,
-    )
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.headers["User-Agent"] = "budget-warehouse (open-data pipeline)"
-    return session
-
-
-def download(url: str, target: Path, session: requests.Session, timeout: float = 60.0) -> str:
-    """Download ``url`` to ``target``; return its sha256.
-
-    The body is streamed to a temporary file beside ``target`` and renamed into
-    place only once complete, so ``target`` is never half-written. Raises
-    ``requests.RequestException`` after the retries are spent.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle, session.get(url, stream=True, timeout=timeout) as reply:
-            reply.raise_for_status()
-            for chunk in reply.iter_content(_CHUNK):
-                handle.write(chunk)
-                digest.update(chunk)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a download is not
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return digest.hexdigest()
-
-
-def download_sources(
-    cache: Path,
-    entries: Iterable[CatalogueEntry] | None = None,
-    session: requests.Session | None = None,
-    refresh: bool = False,
-    timeout: float = 60.0,
-) -> tuple[list[SourceFile], list[tuple[CatalogueEntry, str]]]:
-    """Fetch every catalogue entry that has an official address into ``cache``.
-
-    A file already in ``cache`` is reused unless ``refresh``; ``timeout`` (seconds)
-    bounds each connection and read. A body cut short is not retried (urllib3
-    retries connections and statuses only): it is reported. Returns the files
-    fetched and, for each entry that could not be fetched, the error. A sha256
-    that differs from the catalogue's is logged (portal exports are regenerated),
-    not refused: the file is recognised by its content like any other.
-    """
-    session = session or http_session()
-    files, failures = [], []
-    for entry in entries if entries is not None else catalogue():
-        if not entry.downloadable:
-            continue
-        target = cache / entry.fichier
-        try:
-            if refresh or not target.exists():
-                log.info("downloading %s from %s", entry.fichier, entry.url)
-                digest = download(entry.url, target, session, timeout)
-            else:
-                digest = sha256_of(target)
-        except (requests.RequestException, OSError) as exc:
-            log.error("cannot download %s: %s", entry.url, exc)
-            failures.append((entry, str(exc)))
-            continue
-        if entry.sha256 and digest != entry.sha256:
-            log.warning("%s: sha256 %s differs from the catalogue's", entry.fichier, digest)
-        files.append(
-            SourceFile(
-                source_id=entry.id,
-                fichier=entry.fichier,
-                chemin=target,
-                sha256=digest,
-                octets=target.stat().st_size,
-                url=entry.url,
-                entree=entry,
-            )
-        )
-    return files, failures
+def skipped_links(folder: Path) -> list[SkippedLink]:
+    """The symbolic links below ``folder`` that ``discover_sources`` did not follow, with why."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"sources folder not found: {folder}")
+    return _walk(folder)[1]
 
 
 def _phase_hint(source: SourceFile) -> str | None:

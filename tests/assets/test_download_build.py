@@ -1,7 +1,8 @@
 """The default build path: sources downloaded from their official address, then loaded.
 
 The "portal" is a server the test starts on 127.0.0.1, serving copies of real files;
-the catalogue is pointed at it. Nothing else is contacted.
+the catalogue is pointed at it (``portal_url`` of the paths resource rebases the
+official addresses). Nothing else is contacted.
 """
 
 import functools
@@ -14,6 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+import warehouse.downloads
 import warehouse.sources
 from assets.credits import credits, staging_credits
 from assets.sources import source_files
@@ -41,13 +43,14 @@ def portal(tmp_path):
 
 def test_sources_are_downloaded_recognised_and_loaded(portal, tmp_path, monkeypatch):
     entries = {e.fichier: e for e in catalogue()}
-    local = tuple(entries[name].__class__(**{**entries[name].__dict__, "url": f"{portal}/{name}"}) for name in SERVED)
+    official = "https://data.economie.gouv.fr"
+    local = tuple(entries[name].__class__(**{**entries[name].__dict__, "url": f"{official}/{name}"}) for name in SERVED)
     missing = entries["PLF_2019_BG_Nature.csv"].__class__(
-        **{**entries["PLF_2019_BG_Nature.csv"].__dict__, "url": f"{portal}/absent.csv"}
+        **{**entries["PLF_2019_BG_Nature.csv"].__dict__, "url": f"{official}/absent.csv"}
     )
-    monkeypatch.setattr(warehouse.sources, "catalogue", lambda: (*local, missing))
+    monkeypatch.setattr(warehouse.downloads, "catalogue", lambda: (*local, missing))
     out = tmp_path / "out"
-    resources = build_resources(Settings(sources_dir=None, out_dir=out))
+    resources = build_resources(Settings(sources_dir=None, out_dir=out, portal=portal))
     with dg.instance_for_test() as instance:
         first = dg.materialize([source_files], instance=instance, resources=resources)
         items = first.output_for_node("raw__sources")
@@ -55,8 +58,9 @@ def test_sources_are_downloaded_recognised_and_loaded(portal, tmp_path, monkeypa
         (failed,) = [i for i in items if i.error]
         assert failed.source.fichier == "PLF_2019_BG_Nature.csv" and "404" in failed.error
         assert sorted(instance.get_dynamic_partitions("exercice")) == ["2019", "2020"]
-        for path in (out / "telechargements").iterdir():
+        for path in (out / "telechargements").glob("[!.]*"):
             assert (SOURCES / path.name).read_bytes() == path.read_bytes()
+        assert sorted(p.name for p in (out / "telechargements").glob(".*")) == sorted(f".{n}.http.json" for n in SERVED)
         result = dg.materialize(
             [source_files, staging_credits, credits],
             selection=[staging_credits, credits],
@@ -85,9 +89,11 @@ def test_sources_are_downloaded_recognised_and_loaded(portal, tmp_path, monkeypa
 
 def test_downloaded_file_keeps_its_catalogue_exercice(portal, tmp_path):
     entry = next(e for e in catalogue() if e.fichier == "LFI_2020_Credits.csv")
-    entry = entry.__class__(**{**entry.__dict__, "url": f"{portal}/LFI_2020_Credits.csv", "fichier": "sans_annee.csv"})
-    files, failures = warehouse.sources.download_sources(tmp_path, [entry], warehouse.sources.http_session(0, 0))
-    assert failures == []
-    (item,) = warehouse.sources.take_inventory(files)
+    url = "https://data.economie.gouv.fr/LFI_2020_Credits.csv"
+    entry = entry.__class__(**{**entry.__dict__, "url": url, "fichier": "sans_annee.csv"})
+    policy = warehouse.downloads.DownloadPolicy.from_rules(portal=portal)
+    got = warehouse.downloads.download_sources(tmp_path, [entry], policy)
+    assert got.failures == []
+    (item,) = warehouse.sources.take_inventory(got.files)
     assert (item.source.source_id, item.famille, item.exercice) == ("lfi-2020", "credits_codes", 2020)
     assert Path(item.source.chemin).name == "sans_annee.csv"

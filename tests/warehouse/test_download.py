@@ -1,30 +1,35 @@
 """Downloads against a real HTTP server on 127.0.0.1, serving the real source file.
 
-The server is started by the test itself (port 0, a daemon thread) and never
-any other address is contacted. Everything is bounded: no backoff between the
-retries, and a cap of a few seconds on every request of the session.
+The server is started by the test itself (port 0, a daemon thread) and given as the
+portal: the catalogue-like address ``https://data.economie.gouv.fr/data/<file>`` is
+rebased onto it, path kept. Nothing else is contacted (the allowlist of the policy is
+empty). Everything is bounded: no backoff between retries, short timeouts and deadlines.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
 
-from schemas.catalogue import CatalogueEntry
-from warehouse.sources import download_sources, http_session, recognise
+from schemas.catalogue import CatalogueEntry, catalogue
+from warehouse.downloads import DownloadPolicy, DownloadRefused, download_sources, portal_address
+from warehouse.sources import recognise
 
 SOURCES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sources"
 FICHIER = "LFI_2020_Credits.csv"
 SHA256 = "59073f37153b728182653a3ee9de942d8bf2ef9a70bf32f81c471569bc17c67b"
 PATH = "/data/" + FICHIER
+OFFICIAL = "https://data.economie.gouv.fr" + PATH
 TIMEOUT = 5.0
 
 
@@ -33,22 +38,37 @@ TIMEOUT = 5.0
 Reply = Callable[[BaseHTTPRequestHandler], None]
 
 
-def ok(body: bytes) -> Reply:
+def ok(body: bytes, content_type: str = "text/csv", etag: str | None = None, modified: str | None = None) -> Reply:
+    """200 with ``body``; 304 to a request whose validators match ``etag`` / ``modified``."""
+
     def reply(handler: BaseHTTPRequestHandler) -> None:
+        if (etag and handler.headers.get("If-None-Match") == etag) or (
+            modified and handler.headers.get("If-Modified-Since") == modified
+        ):
+            handler.send_response(304)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         handler.send_response(200)
-        handler.send_header("Content-Type", "text/csv")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
+        if etag:
+            handler.send_header("ETag", etag)
+        if modified:
+            handler.send_header("Last-Modified", modified)
         handler.end_headers()
         handler.wfile.write(body)
 
     return reply
 
 
-def status(code: int) -> Reply:
+def status(code: int, retry_after: str | None = None) -> Reply:
     def reply(handler: BaseHTTPRequestHandler) -> None:
         body = f"error {code}".encode()
         handler.send_response(code)
         handler.send_header("Content-Length", str(len(body)))
+        if retry_after is not None:
+            handler.send_header("Retry-After", retry_after)
         handler.end_headers()
         handler.wfile.write(body)
 
@@ -71,25 +91,76 @@ def cut_short(body: bytes) -> Reply:
     return reply
 
 
+def unannounced(body: bytes) -> Reply:
+    """A body with no Content-Length, delimited by closing the connection."""
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/csv")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return reply
+
+
+def trickle(body: bytes, every: float, size: int = 100) -> Reply:
+    """The whole body announced, sent ``size`` bytes every ``every`` seconds."""
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/csv")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for start in range(0, len(body), size):
+            handler.wfile.write(body[start : start + size])
+            handler.wfile.flush()
+            time.sleep(every)
+
+    return reply
+
+
+def silent(seconds: float) -> Reply:
+    """Accept the request and answer nothing for ``seconds``, then close."""
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        time.sleep(seconds)
+
+    return reply
+
+
+def redirect(location: str) -> Reply:
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return reply
+
+
 @dataclass
 class Server:
     """A local server: ``routes[path]`` is the list of replies, the last one repeated."""
 
     base: str
     routes: dict[str, list[Reply]] = field(default_factory=dict)
-    hits: list[str] = field(default_factory=list)
+    hits: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, path: str) -> str:
-        return self.base + path
 
     def count(self, path: str) -> int:
         with self.lock:
-            return self.hits.count(path)
+            return sum(1 for hit, _ in self.hits if hit == path)
 
-    def next_reply(self, path: str) -> Reply:
+    def headers(self, path: str) -> list[dict[str, str]]:
         with self.lock:
-            self.hits.append(path)
+            return [headers for hit, headers in self.hits if hit == path]
+
+    def next_reply(self, path: str, headers: dict[str, str]) -> Reply:
+        with self.lock:
+            self.hits.append((path, headers))
             replies = self.routes.get(path)
             if not replies:
                 return status(404)
@@ -105,7 +176,10 @@ def server() -> Iterator[Server]:
         timeout = TIMEOUT  # a stuck connection never holds a server thread for long
 
         def do_GET(self) -> None:
-            holder["server"].next_reply(self.path)(self)
+            try:
+                holder["server"].next_reply(self.path, dict(self.headers))(self)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up: what the test wants
+                self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -142,29 +216,18 @@ def content(original: Path) -> bytes:
     return data
 
 
-def bounded_session() -> requests.Session:
-    """``http_session(retries=3, backoff=0)``, each request capped at ``TIMEOUT`` seconds.
-
-    ``download_sources`` passes no timeout of its own to ``download`` (60 s by
-    default): the cap keeps a misbehaving download from holding the test.
-    """
-    session = http_session(retries=3, backoff=0)
-    request = session.request
-
-    def capped(method, url, *args, **kwargs):
-        assert url.startswith("http://127.0.0.1:"), f"a test must only contact its own server: {url}"
-        timeout = kwargs.get("timeout")
-        kwargs["timeout"] = TIMEOUT if timeout is None else min(timeout, TIMEOUT)
-        return request(method, url, *args, **kwargs)
-
-    session.request = capped
-    return session
+def policy(portal: str | None, **bounds) -> DownloadPolicy:
+    """No official host allowed, ``portal`` as given; 3 retries, no backoff, short timeouts."""
+    settings = dict(deadline=TIMEOUT, connect_timeout=2.0, read_timeout=2.0, retries=3, backoff=0.0, max_wait=2.0)
+    return DownloadPolicy(
+        hosts=frozenset(), portal=portal_address(portal) if portal else None, **{**settings, **bounds}
+    )
 
 
-def entry_for(url: str) -> CatalogueEntry:
+def entry_for(url: str = OFFICIAL, fichier: str = FICHIER) -> CatalogueEntry:
     return CatalogueEntry(
         id="lfi-2020-test",
-        fichier=FICHIER,
+        fichier=fichier,
         exercice=2020,
         phases=("LFI",),
         famille="credits_codes",
@@ -177,45 +240,99 @@ def names_in(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
 
-# --- the tests -------------------------------------------------------------------------------------------------
-
-
-def test_download_of_the_real_file_into_the_cache(server: Server, content: bytes, tmp_path: Path) -> None:
-    server.routes[PATH] = [ok(content)]
+def cached(tmp_path: Path, original: Path) -> Path:
+    """A cache holding a good copy of the file (no sidecar: as an older build left it)."""
     cache = tmp_path / "cache"
-    entry = entry_for(server.url(PATH))
+    cache.mkdir()
+    shutil.copyfile(original, cache / FICHIER)
+    return cache
 
-    files, failures = download_sources(cache, [entry], bounded_session())
 
-    assert failures == []
-    assert len(files) == 1
-    source = files[0]
+def modified(content: bytes) -> bytes:
+    """The real file with the AE of its first data line changed (a republished export)."""
+    lines = content.split(b"\n")
+    header = lines[0].split(b";")
+    cells = lines[1].split(b";")
+    column = next(i for i, name in enumerate(header) if b"AE" in name.upper())
+    cells[column] = b"123456789"
+    changed = b"\n".join([lines[0], b";".join(cells), *lines[2:]])
+    assert changed != content
+    return changed
+
+
+# --- downloads that succeed ------------------------------------------------------------------------------------
+
+
+def test_download_of_the_real_file_through_the_portal(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [ok(content, etag='"v1"')]
+    cache = tmp_path / "cache"
+    entry = entry_for()
+
+    got = download_sources(cache, [entry], policy(server.base))
+
+    assert got.failures == [] and got.changed == []
+    (source,) = got.files
     target = cache / FICHIER
-    assert target.is_file()
     assert target.read_bytes() == content
-    assert source.chemin == target
-    assert source.fichier == FICHIER
-    assert source.sha256 == SHA256
+    assert (source.chemin, source.fichier, source.sha256) == (target, FICHIER, SHA256)
     assert source.octets == len(content) == target.stat().st_size
     assert source.source_id == "lfi-2020-test"
-    assert source.url == server.url(PATH)
+    assert source.url == OFFICIAL, "provenance keeps the official address, not the mirror's"
     assert source.entree is entry
     assert server.count(PATH) == 1
-    assert names_in(cache) == [FICHIER], "a temporary file was left in the cache"
+    assert names_in(cache) == [f".{FICHIER}.http.json", FICHIER], "a temporary file was left in the cache"
     assert recognise(source).famille == "credits_codes"
 
 
-def test_retries_after_two_503(server: Server, content: bytes, tmp_path: Path) -> None:
-    server.routes[PATH] = [status(503), status(503), ok(content)]
+@pytest.mark.parametrize("code", [500, 503])
+def test_a_server_that_recovers(server: Server, content: bytes, tmp_path: Path, code: int) -> None:
+    server.routes[PATH] = [status(code), status(code), ok(content)]
     cache = tmp_path / "cache"
 
-    files, failures = download_sources(cache, [entry_for(server.url(PATH))], bounded_session())
+    got = download_sources(cache, [entry_for()], policy(server.base))
 
-    assert failures == []
+    assert got.failures == []
     assert server.count(PATH) == 3
-    assert [f.sha256 for f in files] == [SHA256]
+    assert [f.sha256 for f in got.files] == [SHA256]
     assert (cache / FICHIER).read_bytes() == content
-    assert names_in(cache) == [FICHIER]
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_retry_after_is_honoured(server: Server, content: bytes, tmp_path: Path, code: int) -> None:
+    server.routes[PATH] = [status(code, retry_after="1"), ok(content)]
+
+    started = time.monotonic()
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+    waited = time.monotonic() - started
+
+    assert got.failures == [] and [f.sha256 for f in got.files] == [SHA256]
+    assert server.count(PATH) == 2
+    assert waited >= 0.95, f"the Retry-After of 1 s was not waited ({waited:.2f} s); backoff is 0 here"
+
+
+def test_a_long_retry_after_is_capped(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [status(503, retry_after="3600"), ok(content)]
+
+    started = time.monotonic()
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, max_wait=1.0))
+
+    assert got.failures == [] and server.count(PATH) == 2
+    assert 0.95 <= time.monotonic() - started < 4, "Retry-After: 3600 is waited max_wait (1 s) at most"
+
+
+def test_a_retry_after_past_the_deadline_gives_up_at_once(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [status(429, retry_after="30"), ok(content)]
+
+    started = time.monotonic()
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, deadline=2.0, max_wait=60.0))
+
+    assert got.files == [] and len(got.failures) == 1
+    assert "deadline" in got.failures[0][1]
+    assert time.monotonic() - started < 1.5
+    assert server.count(PATH) == 1
+
+
+# --- faults: nothing is cached, the good copy stays -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -223,6 +340,7 @@ def test_retries_after_two_503(server: Server, content: bytes, tmp_path: Path) -
     [
         pytest.param(status(404), 1, "404", id="404"),
         pytest.param(status(500), 4, "500", id="always-500"),  # the first request and 3 retries
+        pytest.param(status(503, retry_after="0"), 4, "503", id="always-503"),
     ],
 )
 def test_http_error_is_a_failure_and_leaves_nothing(
@@ -230,77 +348,277 @@ def test_http_error_is_a_failure_and_leaves_nothing(
 ) -> None:
     server.routes[PATH] = [reply]
     cache = tmp_path / "cache"
-    entry = entry_for(server.url(PATH))
+    entry = entry_for()
 
-    files, failures = download_sources(cache, [entry], bounded_session())
+    got = download_sources(cache, [entry], policy(server.base))
 
-    assert files == []
-    assert len(failures) == 1
-    failed, message = failures[0]
+    assert got.files == []
+    ((failed, message),) = got.failures
     assert failed is entry
-    assert failed.id == "lfi-2020-test"
-    assert in_message in message
-    assert PATH in message
+    assert in_message in message and PATH in message
     assert server.count(PATH) == requests_made
-    assert not (cache / FICHIER).exists()
-    assert names_in(cache) == [], "a temporary file was left in the cache"
+    assert names_in(cache) == [], "a file was left in the cache"
 
 
-def test_body_cut_short_is_a_failure_and_leaves_nothing(server: Server, content: bytes, tmp_path: Path) -> None:
-    server.routes[PATH] = [cut_short(content)]
+def test_refused_connection_is_a_failure(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(f"http://127.0.0.1:{port}"))
+
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert "Connection refused" in message
+    assert names_in(tmp_path / "cache") == []
+
+
+def test_a_server_that_does_not_answer_times_out(server: Server, tmp_path: Path) -> None:
+    server.routes[PATH] = [silent(2.0)]
+
+    started = time.monotonic()
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, read_timeout=0.5, retries=1))
+
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert "timed out" in message.lower()
+    assert server.count(PATH) == 2, "a read timeout is retried"
+    assert time.monotonic() - started < 3
+
+
+BAD_BODIES = [
+    pytest.param(lambda c: cut_short(c), "cut short|IncompleteRead", id="cut-body"),
+    pytest.param(lambda c: ok(b"<!DOCTYPE html><html><body>Maintenance</body></html>", "text/html"), "HTML", id="html"),
+    pytest.param(lambda c: ok(b"\n  <!doctype HTML>\n<title>Erreur</title>", "text/csv"), "HTML", id="html-as-csv"),
+    pytest.param(lambda c: ok(b"", "text/csv"), "empty body", id="empty-200"),
+    pytest.param(lambda c: ok(b'{"error": "quota"}', "application/json"), "application/json", id="json"),
+    pytest.param(lambda c: ok(b"PK\x03\x04" + c[:200], "application/octet-stream"), "binary", id="zip-as-csv"),
+]
+
+
+@pytest.mark.parametrize(("make_reply", "in_message"), BAD_BODIES)
+def test_a_bad_body_is_rejected_and_never_cached(
+    server: Server, content: bytes, tmp_path: Path, make_reply, in_message: str
+) -> None:
+    server.routes[PATH] = [make_reply(content)]
     cache = tmp_path / "cache"
-    entry = entry_for(server.url(PATH))
 
-    files, failures = download_sources(cache, [entry], bounded_session())
+    got = download_sources(cache, [entry_for()], policy(server.base))
 
-    assert files == []
-    assert [failed for failed, _ in failures] == [entry]
-    assert failures[0][1], "the failure has no message"
-    assert server.count(PATH) >= 1
-    assert not (cache / FICHIER).exists()
-    assert names_in(cache) == [], "a temporary file was left in the cache"
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert any(word in message for word in in_message.split("|")), message
+    assert names_in(cache) == [], "a rejected body was cached"
 
 
-def test_body_cut_short_on_refresh_keeps_the_good_file(
+@pytest.mark.parametrize(("make_reply", "in_message"), BAD_BODIES)
+def test_a_bad_body_keeps_the_good_copy(
+    server: Server, original: Path, content: bytes, tmp_path: Path, make_reply, in_message: str
+) -> None:
+    server.routes[PATH] = [ok(content, etag='"v1"')]
+    cache = tmp_path / "cache"
+    assert download_sources(cache, [entry_for()], policy(server.base)).failures == []
+    sidecar = (cache / f".{FICHIER}.http.json").read_bytes()
+    before = (cache / FICHIER).stat()
+    server.routes[PATH] = [make_reply(content)]
+
+    got = download_sources(cache, [entry_for()], policy(server.base))
+
+    assert got.files == [] and len(got.failures) == 1
+    assert (cache / FICHIER).read_bytes() == content
+    after = (cache / FICHIER).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert (cache / f".{FICHIER}.http.json").read_bytes() == sidecar
+    assert names_in(cache) == [f".{FICHIER}.http.json", FICHIER]
+
+
+def test_a_slow_trickle_past_the_deadline_is_abandoned(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [trickle(content[:3000], every=0.1)]  # 30 chunks: 3 s to send
+
+    started = time.monotonic()
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, deadline=1.0))
+    elapsed = time.monotonic() - started
+
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert "deadline" in message and "abandoned" in message
+    assert elapsed < 2.0, f"the trickle was read for {elapsed:.1f} s"
+    assert names_in(tmp_path / "cache") == []
+
+
+def test_a_slow_body_within_the_deadline_is_accepted(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [trickle(content, every=0.001, size=8192)]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+
+    assert got.failures == [] and [f.sha256 for f in got.files] == [SHA256]
+
+
+@pytest.mark.parametrize("make_reply", [ok, unannounced], ids=["announced", "unannounced"])
+def test_size_limit(server: Server, content: bytes, tmp_path: Path, make_reply) -> None:
+    server.routes[PATH] = [make_reply(content)]
+    cache = tmp_path / "cache"
+
+    got = download_sources(cache, [entry_for()], policy(server.base, max_bytes=100_000))
+
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert "100000" in message and ("announces" in message or "more than" in message)
+    assert names_in(cache) == []
+    got = download_sources(cache, [entry_for()], policy(server.base, max_bytes=len(content)))
+    assert [f.sha256 for f in got.files] == [SHA256], "a body of exactly the limit is accepted"
+
+
+# --- revalidation ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("validator", "header"),
+    [({"etag": '"v1"'}, "If-None-Match"), ({"modified": "Wed, 01 Oct 2025 07:28:00 GMT"}, "If-Modified-Since")],
+    ids=["etag", "last-modified"],
+)
+def test_a_cached_file_is_revalidated_and_reused(
+    server: Server, content: bytes, tmp_path: Path, validator: dict, header: str
+) -> None:
+    server.routes[PATH] = [ok(content, **validator)]
+    cache = tmp_path / "cache"
+    download_sources(cache, [entry_for()], policy(server.base))
+    before = (cache / FICHIER).stat()
+
+    got = download_sources(cache, [entry_for()], policy(server.base))
+
+    assert got.failures == [] and got.changed == []
+    assert [f.sha256 for f in got.files] == [SHA256]
+    assert server.count(PATH) == 2, "the server was not asked again"
+    first, second = server.headers(PATH)
+    assert header not in first
+    assert second[header] == next(iter(validator.values()))
+    after = (cache / FICHIER).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "a 304 rewrote the copy"
+
+
+def test_a_file_changed_on_the_server_is_a_new_version(server: Server, content: bytes, tmp_path: Path) -> None:
+    new = modified(content)
+    server.routes[PATH] = [ok(content, etag='"v1"'), ok(new, etag='"v2"')]
+    cache = tmp_path / "cache"
+    entry = entry_for()
+    assert download_sources(cache, [entry], policy(server.base)).changed == []
+
+    got = download_sources(cache, [entry], policy(server.base))
+
+    assert got.failures == []
+    (change,) = got.changed
+    assert (change.entree, change.avant, change.apres) == (entry, SHA256, hashlib.sha256(new).hexdigest())
+    assert [f.sha256 for f in got.files] == [change.apres]
+    assert (cache / FICHIER).read_bytes() == new
+    assert server.headers(PATH)[1]["If-None-Match"] == '"v1"'
+    assert json.loads((cache / f".{FICHIER}.http.json").read_text())["etag"] == '"v2"'
+    again = download_sources(cache, [entry], policy(server.base))
+    assert again.changed == [] and server.count(PATH) == 3, "the new version is revalidated with its own ETag"
+
+
+def test_a_copy_without_validators_is_compared_by_hash(
     server: Server, original: Path, content: bytes, tmp_path: Path
 ) -> None:
-    server.routes[PATH] = [cut_short(content)]
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    target = cache / FICHIER
-    shutil.copyfile(original, target)
-    before = target.stat()
-    entry = entry_for(server.url(PATH))
+    cache = cached(tmp_path, original)  # an older build's copy: no sidecar
+    server.routes[PATH] = [ok(content)]  # no ETag, no Last-Modified
 
-    files, failures = download_sources(cache, [entry], bounded_session(), refresh=True)
+    got = download_sources(cache, [entry_for()], policy(server.base))
 
-    assert server.count(PATH) >= 1, "refresh=True did not download"
-    assert files == []
-    assert [failed for failed, _ in failures] == [entry]
-    assert target.read_bytes() == content
-    after = target.stat()
-    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
-    assert names_in(cache) == [FICHIER], "a temporary file was left in the cache"
+    assert got.failures == [] and got.changed == [], "the same bytes are no change"
+    assert "If-None-Match" not in server.headers(PATH)[0]
+    server.routes[PATH] = [ok(modified(content))]
+    assert [str(c.entree.fichier) for c in download_sources(cache, [entry_for()], policy(server.base)).changed] == [
+        FICHIER
+    ]
 
 
-def test_file_in_cache_is_reused_without_a_request(
-    server: Server, original: Path, content: bytes, tmp_path: Path
+def test_a_copy_that_no_longer_matches_its_sidecar_is_fetched_in_full(
+    server: Server, content: bytes, tmp_path: Path
 ) -> None:
-    server.routes[PATH] = [status(500)]  # were it asked, the server would fail the download
+    server.routes[PATH] = [ok(content, etag='"v1"')]
     cache = tmp_path / "cache"
-    cache.mkdir()
-    target = cache / FICHIER
-    shutil.copyfile(original, target)
-    entry = entry_for(server.url(PATH))
+    download_sources(cache, [entry_for()], policy(server.base))
+    (cache / FICHIER).write_bytes(content[:1000])  # damaged behind the build's back
 
-    files, failures = download_sources(cache, [entry], bounded_session(), refresh=False)
+    got = download_sources(cache, [entry_for()], policy(server.base))
 
-    assert server.hits == []
-    assert failures == []
-    assert len(files) == 1
-    assert files[0].chemin == target
-    assert files[0].sha256 == SHA256
-    assert files[0].octets == len(content)
-    assert files[0].source_id == "lfi-2020-test"
-    assert target.read_bytes() == content
-    assert names_in(cache) == [FICHIER]
+    assert "If-None-Match" not in server.headers(PATH)[1]
+    assert [f.sha256 for f in got.files] == [SHA256]
+    assert (cache / FICHIER).read_bytes() == content
+
+
+# --- addresses -------------------------------------------------------------------------------------------------
+
+
+def test_every_catalogue_address_is_https_on_an_official_host() -> None:
+    official = DownloadPolicy.from_rules()
+    addresses = [e.url for e in catalogue() if e.downloadable]
+    assert len(addresses) == 7
+    for url in addresses:
+        official.check(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "in_message"),
+    [
+        ("https://example.org/data/LFI_2020_Credits.csv", "not an official host"),
+        ("http://data.economie.gouv.fr/data/LFI_2020_Credits.csv", "only https://"),
+        ("https://data.economie.gouv.fr:8443/data/x.csv", "not an official host"),
+        ("ftp://data.economie.gouv.fr/data/x.csv", "only https://"),
+        ("http://127.0.0.1:9/data/x.csv", "only https://"),  # loopback, but not the portal given
+    ],
+)
+def test_an_address_off_the_allowlist_is_refused_before_any_request(tmp_path: Path, url: str, in_message: str) -> None:
+    got = download_sources(tmp_path / "cache", [entry_for(url)], DownloadPolicy.from_rules())
+
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert "refused" in message and in_message in message
+
+
+@pytest.mark.parametrize(
+    "portal", ["http://192.0.2.10:8000", "http://data.economie.gouv.fr", "ftp://127.0.0.1", "http://user@127.0.0.1:1"]
+)
+def test_plain_http_portal_off_loopback_is_refused(portal: str) -> None:
+    with pytest.raises(DownloadRefused):
+        portal_address(portal)
+
+
+def test_portal_rebases_the_path_and_query() -> None:
+    mirror = DownloadPolicy.from_rules(portal="https://miroir.example.net/budget/")
+    url = "https://data.economie.gouv.fr/api/explore/v2.1/catalog/datasets/x/exports/csv?delimiter=%3B"
+    assert (
+        mirror.address(url)
+        == "https://miroir.example.net/budget/api/explore/v2.1/catalog/datasets/x/exports/csv?delimiter=%3B"
+    )
+    mirror.check(mirror.address(url))  # the mirror the user named is contacted
+    local = DownloadPolicy.from_rules(portal="http://[::1]:8000")
+    assert local.address(url).startswith("http://[::1]:8000/api/explore/")
+    with pytest.raises(DownloadRefused):
+        local.check("http://127.0.0.1:8000/api/")  # another origin than the portal's
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://example.org/LFI_2020_Credits.csv", "http://data.economie.gouv.fr/data/LFI_2020_Credits.csv"],
+    ids=["other-host", "plain-http"],
+)
+def test_a_redirect_off_the_allowlist_is_refused(server: Server, tmp_path: Path, location: str) -> None:
+    server.routes[PATH] = [redirect(location)]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+
+    assert got.files == []
+    ((_, message),) = got.failures
+    assert "refused" in message and location in message
+    assert server.count(PATH) == 1
+
+
+def test_a_redirect_within_the_portal_is_followed(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [redirect("/moved.csv")]
+    server.routes["/moved.csv"] = [ok(content)]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+
+    assert got.failures == [] and [f.sha256 for f in got.files] == [SHA256]

@@ -1,0 +1,317 @@
+"""``budget-warehouse build --download --portal http://127.0.0.1:PORT``, end to end.
+
+The portal is a server the tests start on 127.0.0.1 (a thread of the test process)
+serving copies of the real credit files under the catalogue's own paths
+(``/api/explore/v2.1/catalog/datasets/<id>/exports/csv``). The builds are real child
+processes. The portal serves two of the seven downloadable entries and answers 404
+for the others (three have no real file here), so every download build reports those
+and exits 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pytest
+
+from schemas.catalogue import catalogue
+from tests.conftest import ROOT, SOURCES
+
+SERVED = {  # catalogue id -> the real file served for it (two, to keep the builds short)
+    "lfi-2019": "LFI_2019_Credits.csv",
+    "plf-2025-destination": "PLF_2025_Depenses_Destination.csv",
+}
+#: The other downloadable entries: the portal answers 404 for them.
+ABSENT = (
+    "LFI_2018_Credits.csv",
+    "PLR_2019_Credits.csv",
+    "LFI_2023_Credits_Destination_Nature.csv",
+    "plf-2024-depenses-2024-selon-nomenclatures-destination-et-nature.csv",
+    "plf25-depenses-2025-du-bg-et-des-ba-selon-nomenclatures-destination-et-nature.csv",
+)
+#: The credits the served files give (exercice, phase, rows) in a good download build.
+CREDITS = [(2019, "LFI", 2260), (2025, "PLF", 2404)]
+
+
+class Portal:
+    """What the server does: ``mode`` is ``serve``, ``errors`` (error pages and statuses) or
+    ``slow`` (the first file trickles, ``started`` is set when it begins)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.mode = "serve"
+        self.started = threading.Event()
+        self.base = ""
+        self.errors = 0
+        self.lock = threading.Lock()
+
+
+def _handler(portal: Portal):
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            try:
+                if portal.mode == "errors":
+                    return self._error(path)
+                if portal.mode == "slow" and path.endswith("lfi-2019-1/exports/csv"):
+                    return self._trickle(path)
+                return super().do_GET()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def _error(self, path: str) -> None:
+            # In turn: an error page served with 200, an empty 200, a 404 (none is retried).
+            with portal.lock:
+                number = portal.errors % 3
+                portal.errors += 1
+            body = b"<!DOCTYPE html><html><body>Maintenance</body></html>" if number == 0 else b""
+            self.send_response(200 if number < 2 else 404)
+            self.send_header("Content-Type", "text/html" if number == 0 else "text/csv")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _trickle(self, path: str) -> None:
+            body = (portal.root / path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            portal.started.set()
+            for start in range(0, len(body), 1000):
+                self.wfile.write(body[start : start + 1000])
+                self.wfile.flush()
+                time.sleep(0.5)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return functools.partial(Handler, directory=str(portal.root))
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory) -> Iterator[Portal]:
+    root = tmp_path_factory.mktemp("portal")
+    entries = {e.id: e for e in catalogue()}
+    for source_id, name in SERVED.items():
+        path = root / urlsplit(entries[source_id].url).path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SOURCES / name, path)
+    state = Portal(root)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def command(out: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "pipelines.cli", "build", *options, "--out", str(out)]
+
+
+def environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+
+
+def build(portal: Portal, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command(out, "--download", "--portal", portal.base),
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+        timeout=900,
+    )
+
+
+def rows(database: Path) -> dict[str, int]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        tables = [t for (t,) in connection.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        return {t: connection.sql(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in tables}
+
+
+def credits(database: Path) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.sql("SELECT exercice, phase, count(*) FROM credits GROUP BY ALL ORDER BY ALL").fetchall()
+
+
+def outputs(out: Path) -> dict[str, str]:
+    """sha256 of every output file (the Dagster instance and temporary files aside)."""
+    return {
+        path.relative_to(out).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and "dagster" not in path.relative_to(out).parts and ".partial-" not in path.name
+    }
+
+
+@pytest.fixture(scope="module")
+def good(portal: Portal, tmp_path_factory) -> Path:
+    """A warehouse built by a download build from the portal."""
+    out = tmp_path_factory.mktemp("good") / "out"
+    portal.mode = "serve"
+    done = build(portal, out)
+    assert done.returncode == 1, done.stdout + done.stderr  # the entries the portal lacks
+    for name in ABSENT:
+        assert f"  - {name}: download failed: 404" in done.stdout, done.stdout
+    assert credits(out / "budget.duckdb") == CREDITS, done.stdout
+    return out
+
+
+def copy_of(good: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(good, out, symlinks=True)
+    return out
+
+
+def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, tmp_path: Path) -> None:
+    out = copy_of(good, tmp_path)
+    before_rows = rows(out / "budget.duckdb")
+    assert before_rows["credits"] == sum(n for _, _, n in CREDITS)
+    portal.mode = "errors"
+    try:
+        done = build(portal, out)
+    finally:
+        portal.mode = "serve"
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert credits(out / "budget.duckdb") == CREDITS
+    after_rows = rows(out / "budget.duckdb")
+    kept = {t: n for t, n in before_rows.items() if after_rows.get(t) == n}
+    assert kept == before_rows, (
+        f"tables whose rows changed: { {t: (before_rows[t], after_rows.get(t)) for t in before_rows if t not in kept} }"
+    )
+    for reason in ("an HTML page (Content-Type text/html), not the file", "empty body", "404 Client Error"):
+        assert reason in done.stdout, done.stdout
+    for name in SERVED.values():
+        assert f"  - {name}: download failed: " in done.stdout, f"the failed source {name} is not named:\n{done.stdout}"
+
+
+def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, good: Path, tmp_path: Path) -> None:
+    out = copy_of(good, tmp_path)
+    entry = next(e for e in catalogue() if e.id == "lfi-2019")
+    served = portal.root / urlsplit(entry.url).path.lstrip("/")
+    original = served.read_bytes()
+    lines = original.split(b"\n")
+    changed = b"\n".join([lines[0], *lines[2:]])  # the portal republished it without its first data line
+    served.write_bytes(changed)
+    try:
+        done = build(portal, out)
+    finally:
+        served.write_bytes(original)
+
+    assert done.returncode == 1, done.stdout + done.stderr  # the absent entries, as always
+    assert "1 downloaded file(s) changed on the portal, loaded as a new version:" in done.stdout, done.stdout
+    assert "LFI_2019_Credits.csv (lfi-2019)" in done.stdout
+    assert (out / "telechargements" / "LFI_2019_Credits.csv").read_bytes() == changed
+    counts = {(e, p): n for e, p, n in credits(out / "budget.duckdb")}
+    assert counts[(2019, "LFI")] < 2260 and counts[(2025, "PLF")] == 2404
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        (sha,) = connection.sql("SELECT sha256 FROM sources WHERE source_id = 'lfi-2019'").fetchall()[0]
+    assert sha == hashlib.sha256(changed).hexdigest()
+
+
+def test_sigkill_during_a_download_leaves_the_outputs_and_the_next_build_completes(
+    portal: Portal, good: Path, tmp_path: Path
+) -> None:
+    out = copy_of(good, tmp_path)
+    before = outputs(out)
+    before_rows = rows(out / "budget.duckdb")
+    portal.started.clear()
+    portal.mode = "slow"
+    try:
+        process = subprocess.Popen(
+            command(out, "--download", "--portal", portal.base),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environment(),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        try:
+            assert portal.started.wait(120), "the build never started the slow download"
+            time.sleep(1.0)  # a few kilobytes in
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+    finally:
+        portal.mode = "serve"
+
+    assert process.returncode == -signal.SIGKILL
+    assert outputs(out) == before, "the outputs changed"
+    partials = list((out / "telechargements").glob(".LFI_2019_Credits.csv.partial-*"))
+    assert len(partials) == 1, "the kill was not during the download"
+
+    done = build(portal, out)  # no cleanup in between
+
+    assert done.returncode == 1, done.stdout + done.stderr  # the absent entries, as always
+    assert "changed on the portal" not in done.stdout
+    assert rows(out / "budget.duckdb") == before_rows
+    # The cached files are the same bytes (their sidecars may take a new Last-Modified: the
+    # served copy of LFI 2019 was rewritten, same bytes, by the test of a changed file).
+    cache = {k: v for k, v in before.items() if k.startswith("telechargements/") and "http.json" not in k}
+    after = {k: v for k, v in outputs(out).items() if k.startswith("telechargements/") and "http.json" not in k}
+    assert after == cache
+
+
+def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copy(SOURCES / "LFI_2020_Credits.csv", sources / "LFI_2020_Credits.csv")
+    (sources / "hostname.csv").symlink_to("/etc/hostname")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(SOURCES / "PLF_2020_Credits.csv", outside / "PLF_2020_Credits.csv")
+    (sources / "plus").symlink_to(outside, target_is_directory=True)
+    out = tmp_path / "out"
+
+    done = subprocess.run(
+        command(out, "--sources", str(sources)), capture_output=True, text=True, env=environment(), cwd=ROOT
+    )
+
+    # Exit 1: with no nomenclature file in the folder, credit_natures_labelled fails; no step fails.
+    assert done.returncode == 1 and "step failed" not in done.stdout, done.stdout + done.stderr
+    assert "2 symbolic link(s) in the sources folder not followed:" in done.stdout
+    assert (
+        "  - hostname.csv -> /etc/hostname: a link to a file outside the sources folder\n"
+        f"  - plus -> {outside.resolve()}: a link to a folder outside the sources folder\n"
+    ) in done.stdout
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        files = connection.sql("SELECT fichier FROM sources ORDER BY 1").fetchall()
+        phases = connection.sql("SELECT DISTINCT exercice, phase FROM credits").fetchall()
+    assert files == [("LFI_2020_Credits.csv",)]
+    assert phases == [(2020, "LFI")]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--download", "--portal", "http://192.0.2.10:8000"], "plain http:// is accepted only on a loopback address"),
+        (["--portal", "ftp://127.0.0.1/"], "expected https://HOST"),
+        (["--sources", ".", "--portal", "http://127.0.0.1:1"], "--portal goes with --download"),
+        (["--sources", ".", "--download"], "not allowed with argument"),
+    ],
+)
+def test_bad_portal_options_exit_2(tmp_path: Path, options: list[str], message: str) -> None:
+    done = subprocess.run(
+        command(tmp_path / "out", *options), capture_output=True, text=True, env=environment(), cwd=ROOT
+    )
+
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "out").exists()

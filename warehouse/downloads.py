@@ -1,0 +1,472 @@
+"""Download the catalogue's files from the official portals, and nothing else (README, "Downloads").
+
+Every address is checked before it is contacted, redirects included: ``https://`` on a host of
+the allowlist (``[telechargement]`` of ``schemas/catalogue.toml``), or the origin of the portal
+the user gave (``--portal``, ``BUDGET_PORTAL_URL``): any host over ``https://``, plain
+``http://`` only on a loopback address. The portal keeps each catalogue address's path and
+query, so a mirror or a local copy of the portal serves the same paths.
+
+``requests`` with urllib3's ``Retry`` retries connection errors and 429/500/502/503/504 with
+exponential backoff, honouring ``Retry-After`` up to ``attente_max_s``; each file has one
+deadline for every attempt, wait and byte together. The body streams to a hidden temporary
+file beside the cached copy and replaces it only once it passed every check: not HTML (by
+``Content-Type`` or by its first bytes), not empty, complete (``Content-Length``), of the type
+its file name says, within the size limit. A rejected body is never cached: the previous good
+copy stays.
+
+A cached copy is revalidated on each download build with a conditional GET (``If-None-Match``
+from its ``ETag``, ``If-Modified-Since`` from its ``Last-Modified``), kept in a sidecar
+``.<file>.http.json`` beside it with the copy's sha256: ``304`` reuses the copy; a ``200`` whose
+body differs is the new version, reported in ``Downloads.changed``. A sidecar that does not
+match its copy (a build killed between the two renames) is ignored: the next GET is plain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from schemas.catalogue import CatalogueEntry, DownloadRules, catalogue, download_rules
+from warehouse.sources import SourceFile, sha256_of
+
+__all__ = [
+    "Change",
+    "DownloadError",
+    "DownloadPolicy",
+    "DownloadRefused",
+    "Downloads",
+    "Fetched",
+    "RejectedBody",
+    "download_sources",
+    "fetch",
+    "portal_address",
+]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 16
+_MAX_REDIRECTS = 5
+_RETRIED_STATUSES = (429, 500, 502, 503, 504)
+_HTML_TYPES = {"text/html", "application/xhtml+xml"}
+_TEXT_TYPES = {"text/csv", "text/plain", "application/csv", "text/comma-separated-values"}
+_BINARY_TYPES = {"application/octet-stream", "binary/octet-stream"}
+_WORKBOOK_TYPES = {
+    "application/vnd.ms-excel",
+    "application/x-msexcel",
+    "application/x-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/zip",
+    "application/x-zip-compressed",
+}
+#: The Content-Types accepted for a file, by the suffix of its name in the catalogue (a CSV is
+#: sometimes served as ``application/vnd.ms-excel``). A missing Content-Type is accepted.
+_TYPES_BY_SUFFIX = {
+    ".csv": _TEXT_TYPES | _BINARY_TYPES | {"application/vnd.ms-excel"},
+    ".txt": _TEXT_TYPES | _BINARY_TYPES,
+    ".xls": _WORKBOOK_TYPES | _BINARY_TYPES,
+    ".xlsx": _WORKBOOK_TYPES | _BINARY_TYPES,
+}
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls
+_ZIP = b"PK\x03\x04"  # .xlsx
+_MAGIC_BY_SUFFIX = {".xls": (_OLE2, _ZIP), ".xlsx": (_ZIP,)}
+_NOT_TEXT = (_OLE2, _ZIP, b"%PDF", b"\x1f\x8b")
+
+
+class DownloadError(Exception):
+    """A download that did not give a good file; the message says why (address, status, body)."""
+
+
+class DownloadRefused(DownloadError):
+    """An address outside the allowlist, or plain ``http://`` off loopback: never contacted."""
+
+
+class RejectedBody(DownloadError):
+    """A body that is HTML, empty, cut short, of the wrong type, too large or too slow: never cached."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def portal_address(text: str) -> str:
+    """The portal base address ``text`` (``--portal``), normalised, e.g. ``http://127.0.0.1:8000``.
+
+    Accepted: ``https://<any host>[:port][/prefix]``, or ``http://`` on a loopback address
+    (127.0.0.0/8, ``::1``, ``localhost``). Raises ``DownloadRefused`` otherwise.
+    """
+    parts = urlsplit(text.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host or parts.username or parts.query or parts.fragment:
+        raise DownloadRefused(f"portal {text!r}: expected https://HOST[:PORT][/PATH] (or http:// on loopback)")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise DownloadRefused(f"portal {text!r}: plain http:// is accepted only on a loopback address (127.0.0.1)")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """Where downloads may go and how they are bounded (units: bytes and seconds).
+
+    ``portal``: a base address from ``portal_address`` onto which every catalogue address is
+    rebased (its path and query kept), or None for the official addresses.
+    """
+
+    hosts: frozenset[str]
+    portal: str | None = None
+    max_bytes: int = 256 << 20
+    deadline: float = 300.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 60.0
+    retries: int = 4
+    backoff: float = 1.0
+    max_wait: float = 60.0
+
+    @classmethod
+    def from_rules(cls, portal: str | None = None, rules: DownloadRules | None = None) -> DownloadPolicy:
+        """The catalogue's ``[telechargement]`` rules, with ``portal`` checked by ``portal_address``."""
+        rules = rules or download_rules()
+        return cls(
+            hosts=frozenset(h.lower() for h in rules.hotes),
+            portal=portal_address(portal) if portal else None,
+            max_bytes=rules.taille_max_octets,
+            deadline=rules.delai_par_fichier_s,
+            connect_timeout=rules.delai_connexion_s,
+            read_timeout=rules.delai_lecture_s,
+            retries=rules.tentatives,
+            backoff=rules.attente_s,
+            max_wait=rules.attente_max_s,
+        )
+
+    def address(self, url: str) -> str:
+        """``url`` rebased onto the portal (path and query kept), or ``url`` without one."""
+        if self.portal is None:
+            return url
+        base, parts = urlsplit(self.portal), urlsplit(url)
+        return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, ""))
+
+    def check(self, url: str) -> None:
+        """Raise ``DownloadRefused`` unless ``url`` is HTTPS on an allowed host or on the portal's origin."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if self.portal is not None:
+            portal = urlsplit(self.portal)
+            if (parts.scheme, parts.netloc.lower()) == (portal.scheme, portal.netloc.lower()):
+                return
+        if parts.scheme != "https":
+            raise DownloadRefused(
+                f"{url}: refused, only https:// is downloaded (plain http:// only from a loopback --portal)"
+            )
+        if host not in self.hosts or parts.port not in (None, 443):
+            raise DownloadRefused(
+                f"{url}: refused, {host or 'no host'} is not an official host "
+                f"(allowed: {', '.join(sorted(self.hosts))}; see [telechargement] in schemas/catalogue.toml)"
+            )
+
+
+class _Retry(Retry):
+    """urllib3's ``Retry`` that never waits past the file's deadline (``time.monotonic`` value)."""
+
+    def __init__(self, *args, deadline: float | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+    def new(self, **kw) -> _Retry:
+        kw.setdefault("deadline", self.deadline)
+        return super().new(**kw)
+
+    def sleep(self, response=None) -> None:
+        wait = self.get_retry_after(response) if self.respect_retry_after_header and response else None
+        wait = wait if wait else self.get_backoff_time()
+        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+            raise RejectedBody(f"deadline reached: no time left to wait {wait:.0f} s before retrying")
+        super().sleep(response)
+
+
+def http_session(policy: DownloadPolicy, deadline: float | None = None) -> requests.Session:
+    """A session retrying connection errors and 429/5xx ``policy.retries`` times with backoff.
+
+    ``Retry-After`` is honoured up to ``policy.max_wait`` seconds; no wait goes past ``deadline``
+    (a ``time.monotonic()`` value). Redirects are not followed by the session (see ``fetch``).
+    """
+    retry = _Retry(
+        total=policy.retries,
+        redirect=0,
+        raise_on_redirect=False,
+        backoff_factor=policy.backoff,
+        backoff_max=policy.max_wait,
+        retry_after_max=int(policy.max_wait),
+        status_forcelist=_RETRIED_STATUSES,
+        allowed_methods=("GET",),
+        respect_retry_after_header=True,
+        deadline=deadline,
+    )
+    session = requests.Session()
+    session.trust_env = False  # no proxy or .netrc from the environment: only the checked address
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.headers["User-Agent"] = "budget-warehouse (open-data pipeline)"
+    return session
+
+
+@dataclass(frozen=True)
+class _Validators:
+    """The sidecar of a cached copy: the server's validators and the copy's hash."""
+
+    url: str
+    sha256: str
+    octets: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @staticmethod
+    def path(target: Path) -> Path:
+        return target.with_name(f".{target.name}.http.json")
+
+    @classmethod
+    def read(cls, target: Path, sha256: str) -> _Validators | None:
+        """The sidecar of ``target`` (whose sha256 is ``sha256``), or None if missing or not matching."""
+        try:
+            raw = json.loads(cls.path(target).read_text(encoding="utf-8"))
+            found = cls(**{k: raw.get(k) for k in ("url", "sha256", "octets", "etag", "last_modified")})
+        except (OSError, ValueError, TypeError):
+            return None
+        return found if found.sha256 == sha256 else None
+
+    def write(self, target: Path) -> None:
+        text = json.dumps({**self.__dict__, "verifie": datetime.now(UTC).isoformat(timespec="seconds")}, indent=1)
+        _replace_atomically(self.path(target), text.encode())
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One file fetched: its sha256 and size; ``etat`` ``nouveau`` (no copy before), ``inchange``
+    or ``modifie``; ``precedent`` the previous copy's sha256, if any."""
+
+    sha256: str
+    octets: int
+    etat: str
+    precedent: str | None = None
+
+
+def _mime(reply: requests.Response) -> str:
+    return reply.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def _check_headers(reply: requests.Response, name: str, policy: DownloadPolicy) -> None:
+    mime = _mime(reply)
+    if mime in _HTML_TYPES:
+        raise RejectedBody(f"{reply.url}: an HTML page (Content-Type {mime}), not the file")
+    allowed = _TYPES_BY_SUFFIX.get(Path(name).suffix.lower())
+    if mime and allowed is not None and mime not in allowed:
+        raise RejectedBody(f"{reply.url}: Content-Type {mime} is not that of a {Path(name).suffix} file")
+    announced = reply.headers.get("Content-Length")
+    if announced and announced.isdigit() and int(announced) > policy.max_bytes:
+        raise RejectedBody(f"{reply.url}: announces {int(announced)} bytes, above the limit of {policy.max_bytes}")
+
+
+def _check_body(head: bytes, octets: int, name: str, url: str) -> None:
+    """Reject an empty body, an HTML page, and a body whose first bytes contradict its file type."""
+    if octets == 0:
+        raise RejectedBody(f"{url}: empty body")
+    start = head.lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in start[:512]:
+        raise RejectedBody(f"{url}: an HTML page, not the file")
+    suffix = Path(name).suffix.lower()
+    magic = _MAGIC_BY_SUFFIX.get(suffix)
+    if magic is not None and not head.startswith(magic):
+        raise RejectedBody(f"{url}: not a {suffix} workbook (its first bytes are {head[:8]!r})")
+    if suffix in (".csv", ".txt") and head.startswith(_NOT_TEXT):
+        raise RejectedBody(f"{url}: binary content (first bytes {head[:8]!r}), not a {suffix} text file")
+
+
+def _receive(reply: requests.Response, handle, policy: DownloadPolicy, deadline: float) -> tuple[str, int, bytes]:
+    """Stream the body into ``handle``; return its sha256, size and first bytes."""
+    digest, octets, head = hashlib.sha256(), 0, b""
+    raw = reply.raw
+    while True:
+        if time.monotonic() > deadline:
+            raise RejectedBody(
+                f"{reply.url}: deadline of {policy.deadline:.0f} s passed after {octets} bytes: abandoned"
+            )
+        chunk = raw.read1(_CHUNK, decode_content=True)
+        if not chunk:
+            break
+        octets += len(chunk)
+        if octets > policy.max_bytes:
+            raise RejectedBody(f"{reply.url}: more than {policy.max_bytes} bytes, the limit: abandoned")
+        if len(head) < 4096:
+            head += chunk[: 4096 - len(head)]
+        digest.update(chunk)
+        handle.write(chunk)
+    announced = reply.headers.get("Content-Length")
+    if announced and announced.isdigit() and not reply.headers.get("Content-Encoding") and octets != int(announced):
+        raise RejectedBody(f"{reply.url}: cut short, {octets} of the {announced} bytes announced")
+    return digest.hexdigest(), octets, head
+
+
+def _get(session: requests.Session, url: str, headers: dict, policy: DownloadPolicy, deadline: float):
+    """GET ``url``, following redirects only to checked addresses."""
+    for _ in range(_MAX_REDIRECTS + 1):
+        policy.check(url)
+        remaining = max(deadline - time.monotonic(), 0.1)
+        timeout = (min(policy.connect_timeout, remaining), min(policy.read_timeout, remaining))
+        reply = session.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=False)
+        if not reply.is_redirect:
+            return reply
+        reply.close()
+        url = urljoin(url, reply.headers["Location"])
+    raise DownloadRefused(f"{url}: more than {_MAX_REDIRECTS} redirects")
+
+
+def _replace_atomically(target: Path, data: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _remove_stale_partials(target: Path, older_than: float) -> None:
+    """Remove the temporary files a killed build left for ``target`` (older than any live download)."""
+    for partial in target.parent.glob(f".{target.name}.partial-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - partial.lstat().st_mtime > older_than:
+                partial.unlink()
+
+
+def fetch(url: str, target: Path, policy: DownloadPolicy) -> Fetched:
+    """Download ``url`` (after ``policy.check``) to ``target``, revalidating a cached copy.
+
+    Raises ``DownloadRefused`` (address not allowed), ``RejectedBody`` (HTML, empty, cut
+    short, wrong type, too large, deadline passed), ``requests.RequestException`` or
+    ``urllib3.exceptions.HTTPError`` (status, connection, timeout, after the retries). On any
+    error ``target`` and its sidecar are left as they were.
+    """
+    policy.check(url)
+    deadline = time.monotonic() + policy.deadline
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(target, older_than=policy.deadline + 60)
+    previous = sha256_of(target) if target.is_file() else None
+    cached = _Validators.read(target, previous) if previous else None
+    headers = {}
+    if cached is not None and cached.url == url:
+        if cached.etag:
+            headers["If-None-Match"] = cached.etag
+        if cached.last_modified:
+            headers["If-Modified-Since"] = cached.last_modified
+    with http_session(policy, deadline) as session:
+        reply = _get(session, url, headers, policy, deadline)
+        with reply:
+            if reply.status_code == 304 and headers:
+                log.info("%s: not modified on the server (304), cached copy reused", target.name)
+                return Fetched(cached.sha256, cached.octets, "inchange", previous)
+            reply.raise_for_status()
+            if reply.status_code != 200:
+                raise RejectedBody(f"{reply.url}: status {reply.status_code}, expected 200")
+            _check_headers(reply, target.name, policy)
+            fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    digest, octets, head = _receive(reply, handle, policy, deadline)
+                _check_body(head, octets, target.name, reply.url)
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a download is not
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            validators = _Validators(url, digest, octets, reply.headers.get("ETag"), reply.headers.get("Last-Modified"))
+    validators.write(target)
+    etat = "nouveau" if previous is None else "inchange" if previous == digest else "modifie"
+    return Fetched(digest, octets, etat, previous)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A cached file the portal now serves with other bytes: ``avant`` and ``apres`` are sha256."""
+
+    entree: CatalogueEntry
+    avant: str
+    apres: str
+
+    def __str__(self) -> str:
+        return f"{self.entree.fichier} ({self.entree.id}): sha256 {self.avant[:12]}… -> {self.apres[:12]}…"
+
+
+@dataclass
+class Downloads:
+    """What a download build got: the files, the failures (entry, message) and the changed files."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    failures: list[tuple[CatalogueEntry, str]] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+
+
+def download_sources(
+    cache: Path, entries: Iterable[CatalogueEntry] | None = None, policy: DownloadPolicy | None = None
+) -> Downloads:
+    """Fetch (or revalidate) every catalogue entry that has an official address into ``cache``.
+
+    Each entry's address is rebased onto ``policy.portal`` when one is given; the file lands
+    at ``cache / entry.fichier``. An entry that cannot be fetched is a failure with its
+    message, and its cached copy (if any) stays as it was but is not returned: the build
+    keeps that source's last good data. A sha256 other than the catalogue's is logged (the
+    portal regenerates its exports), not refused: files are recognised by their content.
+    """
+    policy = policy or DownloadPolicy.from_rules()
+    found = Downloads()
+    for entry in entries if entries is not None else catalogue():
+        if not entry.downloadable:
+            continue
+        target = cache / entry.fichier
+        url = policy.address(entry.url)
+        try:
+            log.info("downloading %s from %s", entry.fichier, url)
+            fetched = fetch(url, target, policy)
+        except (DownloadError, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            log.error("cannot download %s: %s", url, exc)
+            found.failures.append((entry, str(exc)))
+            continue
+        if fetched.etat == "modifie":
+            change = Change(entry, fetched.precedent, fetched.sha256)
+            log.warning("changed on the portal, loaded as a new version: %s", change)
+            found.changed.append(change)
+        if entry.sha256 and fetched.sha256 != entry.sha256:
+            log.warning("%s: sha256 %s differs from the catalogue's", entry.fichier, fetched.sha256)
+        found.files.append(
+            SourceFile(
+                source_id=entry.id,
+                fichier=entry.fichier,
+                chemin=target,
+                sha256=fetched.sha256,
+                octets=fetched.octets,
+                url=entry.url,
+                entree=entry,
+            )
+        )
+    return found
