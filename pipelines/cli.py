@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -228,8 +229,6 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         return _finish(args, settings, outcome, items, started)
     finally:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
 
 

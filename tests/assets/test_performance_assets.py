@@ -48,7 +48,7 @@ def build(tmp_path_factory):
     out = tmp_path_factory.mktemp("performance")
     result = _materialise(SOURCES, out)
     assert result.success
-    return result, out / "budget.duckdb"
+    return result, Settings(sources_dir=SOURCES, out_dir=out).database  # the working copy the assets write
 
 
 def test_every_table_is_materialised_with_row_count_and_column_schema(build):
@@ -143,7 +143,7 @@ def test_a_file_that_cannot_be_read_keeps_its_last_good_rows(tmp_path):
     (bad / "PLF_2019_PAP.csv").write_text(text.replace("P129.1.2", "indicateur deux", 1), encoding="utf-8")
     out = tmp_path / "out"
     assert _materialise(good, out).success
-    database = out / "budget.duckdb"
+    database = Settings(sources_dir=good, out_dir=out).database  # the working copy the assets write
     with duckdb.connect(str(database), read_only=True) as connection:
         before = connection.execute("SELECT count(*) FROM indicateur_valeurs WHERE document = 'PAP 2019'").fetchone()
     result = _materialise(bad, out)
