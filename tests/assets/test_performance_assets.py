@@ -197,7 +197,8 @@ def test_a_pap_layout_file_and_an_unknown_column_end_to_end(tmp_path):
     passed, _, metadata = checks["every_performance_file_readable"]
     assert not passed and "b/Performance_Depense.csv: column(s) '2026 Estimation' mapped neither" in metadata["detail"]
     assert checks["performance_cell_accounting_balances"][0] is True
-    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+    database = Settings(sources_dir=sources, out_dir=out).database  # the working copy the assets write
+    with duckdb.connect(str(database), read_only=True) as connection:
         files = connection.execute(
             "SELECT fichier, document, type_document, millesime, statut, cellules_lues, valeurs_chargees, "
             "cellules_ecartees FROM indicateur_fichiers ORDER BY fichier"
