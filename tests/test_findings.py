@@ -53,7 +53,7 @@ def test_real_files_coverage_and_findings(built):
     )
     assert performance == [("PAP 2019", "present", True), ("RAP 2024", "present", True)]
     per_rule = dict(_rows(built, "SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL"))
-    assert per_rule == {"temoin": 6, "atteinte_publiee": 2, "libelle": 46}
+    assert per_rule == {"temoin": 6, "atteinte_publiee": 2, "libelle": 46, "declaration": 6}
     (ecart,) = _rows(
         built,
         "SELECT ecart FROM ecarts_sources WHERE regle = 'temoin' AND cle = '833/ae' AND source_trouvee = 'plf-2025-xls'",
