@@ -160,6 +160,17 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         schema_overrides={"charge_le": pl.Datetime("us"), "vu_le": pl.Datetime("us")},
         infer_schema_length=None,
     )
+    # A file read again with the same sha256 keeps its first load time: a release holds content, not times.
+    before = connection.execute("SELECT source_id, sha256, charge_le FROM sources WHERE charge_le IS NOT NULL").pl()
+    frame = (
+        frame.join(before.rename({"sha256": "_sha256_avant", "charge_le": "_charge_avant"}), on="source_id", how="left")
+        .with_columns(
+            charge_le=pl.when(pl.col("charge_le").is_not_null() & (pl.col("sha256") == pl.col("_sha256_avant")))
+            .then(pl.col("_charge_avant").cast(pl.Datetime("us")))
+            .otherwise(pl.col("charge_le"))
+        )
+        .drop("_sha256_avant", "_charge_avant")
+    )
     connection.register("sources_vues", frame.to_arrow())
     try:
         connection.execute("BEGIN TRANSACTION")
