@@ -161,7 +161,7 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         infer_schema_length=None,
     )
     # A file read again with the same sha256 keeps its first load time: a release holds content, not times.
-    before = connection.execute("SELECT source_id, sha256, charge_le FROM sources WHERE charge_le IS NOT NULL").pl()
+    before = connection.sql("SELECT source_id, sha256, charge_le FROM sources WHERE charge_le IS NOT NULL").pl()
     frame = (
         frame.join(before.rename({"sha256": "_sha256_avant", "charge_le": "_charge_avant"}), on="source_id", how="left")
         .with_columns(
