@@ -95,6 +95,8 @@ def test_one_changed_amount_gives_exactly_that_row_its_totals_and_its_source_in_
     assert build.returncode == 0, build.stdout + build.stderr
     (_, second) = _releases(out)
     assert os.readlink(out / "latest") == f"releases/{second}"
+    assert f"changes since {first} (changelog.md): rows credits +0 -0 ~1, sources +0 -0 ~1; " in build.stdout
+    assert "credits totals changed: 2020 LFI; sources changed: lfi-2020" in build.stdout
     changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
     assert changelog["version_precedente"] == first and changelog["inchange"] is False
     counts = {
@@ -158,7 +160,7 @@ def test_every_parquet_file_reads_in_duckdb_polars_pandas_and_pyarrow_with_decim
 def test_the_parquet_files_hold_the_column_descriptions_and_units(built):
     metadata = pq.read_metadata(built.out / "latest" / "parquet" / "credits.parquet").metadata
     values = {k.decode(): v.decode() for k, v in metadata.items()}
-    assert values["description:ae"] == "autorisations d'engagement, euros"
+    assert values["description:ae"] == "autorisations d'engagement (AE), en euros"
     assert values["unit:ae"] == values["unit:cp"] == "euros"
     assert values["table"] == "credits"
     for table in PUBLISHED:
@@ -226,7 +228,7 @@ def test_the_dictionary_has_one_section_per_table_one_line_per_column_and_figure
             "SELECT exercice, phase, count(*) FROM credits GROUP BY ALL ORDER BY 1, 2 LIMIT 1"
         ).fetchone()
         rules = connection.execute("SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL").fetchall()
-    assert "| `ae` | DECIMAL(18,2) | euros | autorisations d'engagement, euros |" in text
+    assert "| `ae` | DECIMAL(18,2) | euros | autorisations d'engagement (AE), en euros |" in text
     assert f"| {exercice} | {phase} | {rows} | " in text
     for regle, count in rules:
         assert f"| {regle} | {count} |" in text

@@ -21,7 +21,7 @@ import duckdb
 from warehouse.publication.tables import TABLES
 from warehouse.store import quote_identifier, quote_literal
 
-__all__ = ["CHANGELOG_JSON", "CHANGELOG_MD", "LISTED_ROWS", "compare_releases", "write_changelog"]
+__all__ = ["CHANGELOG_JSON", "CHANGELOG_MD", "LISTED_ROWS", "changes_summary", "compare_releases", "write_changelog"]
 
 CHANGELOG_JSON = "changelog.json"
 CHANGELOG_MD = "changelog.md"
@@ -257,3 +257,23 @@ def write_changelog(folder: Path, previous_folder: Path | None, manifest: dict, 
         _markdown(changes, manifest["version"], manifest.get("previous")), encoding="utf-8"
     )
     return document
+
+
+def changes_summary(folder: Path) -> str:
+    """One line saying what ``folder/changelog.json`` holds (for the build's summary)."""
+    document = json.loads((folder / CHANGELOG_JSON).read_text(encoding="utf-8"))
+    if document.get("premiere_publication"):
+        return "changes: first release"
+    if document["inchange"]:
+        return f"changes since {document['version_precedente']}: none"
+    tables = [
+        f"{t} +{e['nb_ajoutees']} -{e['nb_retirees']} ~{e['nb_modifiees']}"
+        for t, e in document["tables"].items()
+        if e.get("nb_ajoutees") or e.get("nb_retirees") or e.get("nb_modifiees")
+    ]
+    totals = [f"{t['exercice']} {t['phase']}" for t in document["totaux_credits"]]
+    sources = [s["source_id"] for s in document["sources_modifiees"]]
+    return (
+        f"changes since {document['version_precedente']} (changelog.md): rows {', '.join(tables) or 'none'}; "
+        f"credits totals changed: {', '.join(totals) or 'none'}; sources changed: {', '.join(sources) or 'none'}"
+    )
