@@ -171,7 +171,21 @@ TABLES: dict[str, TableMeta] = {
 }
 
 #: Descriptions of the columns a table holds beyond its Pandera model.
-EXTRA_DESCRIPTIONS: dict[str, dict[str, str]] = {}
+EXTRA_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "sources": {
+        "type_fichier": "type de fichier reconnu à son contenu (csv, xlsx, …)",
+        "encodage": "encodage du texte lu (CSV)",
+        "exercice": "exercice du fichier, s'il en a un",
+        "phases": "phases que le fichier contient",
+        "role": "rôle du fichier : A (source faisant autorité, chargée), T (témoin, comparé), ou les deux",
+        "roles": "rôle par (exercice, phase, type_budget)",
+        "lignes_ecartees_par_motif": "lignes de données écartées, par motif",
+        "montants_vides": "lignes dont un montant était vide (compté 0)",
+        "titres_corriges": "lignes dont le titre publié n'est pas le premier chiffre de la catégorie",
+        "controle_totaux": "`ok`, ou chaque ligne de total qui diffère de la somme des lignes qu'elle totalise",
+        "entete": "l'en-tête du fichier tel que lu",
+    }
+}
 
 
 def column_description(table: str, column: str) -> str | None:
