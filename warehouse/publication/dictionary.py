@@ -1,7 +1,8 @@
 """``dictionnaire.md``: the data dictionary of a release, generated from the same metadata as
 ``datapackage.json`` (``warehouse/publication/tables.py``), with figures computed from the data:
-rows per table, ``credits`` rows per exercice and phase, ``ecarts_sources`` rows per rule, and
-the gaps of ``couverture`` (rows whose statut is not ``present``)."""
+rows per table, ``credits`` rows and totals per exercice and phase, ``ecarts_sources`` rows per rule,
+the files with empty amount cells, the programmes without a ministère, and the gaps of ``couverture``
+(rows whose statut is not ``present``)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,27 @@ def _figures(connection: duckdb.DuckDBPyConnection, tables: list[str]) -> list[s
         rules = connection.execute("SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL ORDER BY 1").fetchall()
         lines += ["", "### Écarts entre sources : lignes par règle", ""]
         lines += _table(["regle", "lignes"], rules) if rules else ["Aucun écart."]
+    if "sources" in tables:
+        empty = connection.execute(
+            "SELECT source_id, fichier, montants_vides FROM sources WHERE montants_vides > 0 ORDER BY 1"
+        ).fetchall()
+        lines += ["", "### Fichiers dont des montants étaient vides (comptés 0)", ""]
+        lines += _table(["source_id", "fichier", "lignes"], empty) if empty else ["Aucun."]
+    if "programmes" in tables:
+        per_year = connection.execute(
+            "SELECT exercice, count(*), count(*) FILTER (code_ministere IS NULL) FROM programmes GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        lines += ["", "### Programmes sans ministère dans la nomenclature", ""]
+        lines += _table(["exercice", "programmes", "sans ministère"], per_year)
+        # Where most programmes of the year have one, the few without are listed.
+        exceptions = connection.execute(
+            "SELECT exercice, code_programme, libelle_programme FROM programmes p WHERE code_ministere IS NULL "
+            "AND (SELECT count(*) FILTER (code_ministere IS NULL) * 2 < count(*) FROM programmes q "
+            "WHERE q.exercice = p.exercice) ORDER BY 1, 2"
+        ).fetchall()
+        if exceptions:
+            lines += ["", "Dans les exercices où la nomenclature donne le ministère des autres programmes :", ""]
+            lines += _table(["exercice", "code_programme", "libelle_programme"], exceptions)
     if "couverture" in tables:
         gaps = connection.execute(
             "SELECT domaine, exercice, phase, document, type_budget, statut FROM couverture "
