@@ -308,6 +308,7 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
         else:
             if new:
                 release_line = f"release: {release.version} published; latest -> releases/{release.version}"
+                release_line += _changes_line(release.folder)
             else:
                 release_line = f"release: content unchanged since {release.version}; no new release"
             if args.keep_releases:
@@ -315,6 +316,13 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
                 if gone:
                     release_line += f"\nreleases removed (--keep-releases {args.keep_releases}): {', '.join(gone)}"
     return _summary(settings, outcome, items, started, release_line)
+
+
+def _changes_line(folder: Path) -> str:
+    """One line of the release's changelog (``changelog.json``, ``warehouse/publication/changelog.py``)."""
+    from warehouse.publication.changelog import changes_summary
+
+    return "\n" + changes_summary(folder)
 
 
 def _manifest_sources(database: Path) -> list[dict]:

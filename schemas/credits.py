@@ -34,23 +34,35 @@ BUSINESS_KEY = [
 
 
 class _CreditCodes(pa.DataFrameModel):
-    exercice: pl.Int16 = pa.Field(ge=EXERCICE_MIN, le=EXERCICE_MAX, description="fiscal year")
-    phase: str = pa.Field(isin=PHASES, description="PLF, AMD, LFI, LFR or EXEC")
-    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="BG, BA, CAS, CCF, CS")
-    code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits")
-    code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="2 letters")
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="3 digits, e.g. 352")
-    code_action: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits within its programme")
-    code_sous_action: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits within its action")
-    code_categorie: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="2 digits, e.g. 31")
-    code_titre: str = pa.Field(nullable=True, str_matches=r"^[1-7]$", description="1 to 7")
-    ae: Money = pa.Field(description="autorisations d'engagement, euros")
-    cp: Money = pa.Field(description="crédits de paiement, euros")
-    ae_fdc_adp: Money = pa.Field(nullable=True, description="forecast of FdC/AdP in AE, euros")
-    cp_fdc_adp: Money = pa.Field(nullable=True, description="forecast of FdC/AdP in CP, euros")
-    calcule: bool = pa.Field(description="true where computed (LFI 2023 = PLF + AMD)")
-    source_id: str = pa.Field(description="catalogue id of the source file")
-    source_ligne: pl.Int32 = pa.Field(ge=1, description="1-based data row in the source file")
+    exercice: pl.Int16 = pa.Field(ge=EXERCICE_MIN, le=EXERCICE_MAX, description="exercice budgétaire (année)")
+    phase: str = pa.Field(isin=PHASES, description="phase : PLF, AMD, LFI, LFR ou EXEC (exécution)")
+    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="type de budget : BG, BA, CAS, CCF, CS")
+    code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="code du ministère, 2 chiffres")
+    code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="code de la mission, 2 lettres")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres (352)")
+    code_action: str = pa.Field(
+        nullable=True, str_matches=r"^\d{2}$", description="code de l'action, 2 chiffres dans son programme"
+    )
+    code_sous_action: str = pa.Field(
+        nullable=True, str_matches=r"^\d{2}$", description="code de la sous-action, 2 chiffres dans son action"
+    )
+    code_categorie: str = pa.Field(
+        nullable=True, str_matches=r"^\d{2}$", description="code de la catégorie de dépense, 2 chiffres (31)"
+    )
+    code_titre: str = pa.Field(
+        nullable=True, str_matches=r"^[1-7]$", description="titre de dépense, 1 à 7 (premier chiffre de la catégorie)"
+    )
+    ae: Money = pa.Field(description="autorisations d'engagement (AE), en euros")
+    cp: Money = pa.Field(description="crédits de paiement (CP), en euros")
+    ae_fdc_adp: Money = pa.Field(
+        nullable=True, description="prévision de fonds de concours et attributions de produits en AE, en euros"
+    )
+    cp_fdc_adp: Money = pa.Field(
+        nullable=True, description="prévision de fonds de concours et attributions de produits en CP, en euros"
+    )
+    calcule: bool = pa.Field(description="vrai si le montant est calculé et non lu (LFI 2023 = PLF + AMD)")
+    source_id: str = pa.Field(description="identifiant du fichier source (catalogue)")
+    source_ligne: pl.Int32 = pa.Field(ge=1, description="ligne de données du fichier source (à partir de 1)")
 
     @pa.dataframe_check
     def titre_is_first_digit_of_categorie(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -71,7 +83,7 @@ class CreditLinesModel(_CreditCodes):
 class CreditsModel(_CreditCodes):
     """``credits`` (CONTRACT.md): one row per business key, authoritative sources only."""
 
-    nb_lignes_source: pl.Int32 = pa.Field(ge=1, description="source lines summed into the row")
+    nb_lignes_source: pl.Int32 = pa.Field(ge=1, description="lignes sources additionnées dans la ligne")
 
     class Config:
         strict = True

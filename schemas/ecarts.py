@@ -11,17 +11,19 @@ __all__ = ["EcartsModel"]
 class EcartsModel(pa.DataFrameModel):
     """One row per disagreement a rule finds between official sources (or within one)."""
 
-    regle: str = pa.Field(description="the rule: t2_plus_ht2, lfi_egale_plf_plus_amd, temoin, total_publie, …")
-    exercice: pl.Int16 = pa.Field(nullable=True, description="the year it applies to")
-    phase: str = pa.Field(nullable=True, description="PLF, AMD, LFI, LFR, EXEC; null where the rule has none")
-    type_budget: str = pa.Field(nullable=True, description="BG, BA, CAS, CCF; null where the rule has none")
-    cle: str = pa.Field(description="the line or element, as text (`352-01-31/ae`, `RAP 2024 30421`, …)")
-    valeur_attendue: str = pa.Field(nullable=True, description="the expected figure or label, as compared")
-    valeur_trouvee: str = pa.Field(nullable=True, description="the figure or label found, as compared")
-    ecart: Money = pa.Field(nullable=True, description="found − expected in euros, where both are money")
-    ecart_valeur: pl.Float64 = pa.Field(nullable=True, description="found − expected, where both are other numbers")
-    source_attendue: str = pa.Field(nullable=True, description="source id of the expected figure")
-    source_trouvee: str = pa.Field(nullable=True, description="source id of the figure found")
+    regle: str = pa.Field(description="la règle : t2_plus_ht2, lfi_egale_plf_plus_amd, temoin, total_publie, …")
+    exercice: pl.Int16 = pa.Field(nullable=True, description="l'exercice concerné")
+    phase: str = pa.Field(nullable=True, description="PLF, AMD, LFI, LFR, EXEC ; vide si la règle n'a pas de phase")
+    type_budget: str = pa.Field(nullable=True, description="BG, BA, CAS, CCF ; vide si la règle n'en a pas")
+    cle: str = pa.Field(description="la ligne ou l'élément, en texte (`352-01-31/ae`, `RAP 2024 30421`, …)")
+    valeur_attendue: str = pa.Field(nullable=True, description="le chiffre ou libellé attendu, tel que comparé")
+    valeur_trouvee: str = pa.Field(nullable=True, description="le chiffre ou libellé trouvé, tel que comparé")
+    ecart: Money = pa.Field(nullable=True, description="trouvé − attendu en euros, si les deux sont des montants")
+    ecart_valeur: pl.Float64 = pa.Field(
+        nullable=True, description="trouvé − attendu, si les deux sont d'autres nombres"
+    )
+    source_attendue: str = pa.Field(nullable=True, description="identifiant de la source du chiffre attendu")
+    source_trouvee: str = pa.Field(nullable=True, description="identifiant de la source du chiffre trouvé")
 
     class Config:
         strict = True

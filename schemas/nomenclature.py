@@ -26,16 +26,18 @@ EVENT_TYPES = (
     "fusion",
     "scission",
 )
-_EXERCICE = {"ge": 2000, "le": 2100, "description": "fiscal year"}
+_EXERCICE = {"ge": 2000, "le": 2100, "description": "exercice budgétaire (année)"}
 
 
 class MissionsModel(pa.DataFrameModel):
     """``missions``: one row per mission and exercice."""
 
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
-    code_mission: str = pa.Field(str_matches=r"^[A-Z]{2}$", description="2 letters, e.g. TR")
-    libelle_mission: str = pa.Field(nullable=True, description="label that year, cleaned")
-    type_budget: str = pa.Field(nullable=True, isin=("BG", "BA", "CAS", "CCF", "CS"), description="BG, BA, CAS, CCF")
+    code_mission: str = pa.Field(str_matches=r"^[A-Z]{2}$", description="code de la mission, 2 lettres (TR)")
+    libelle_mission: str = pa.Field(nullable=True, description="libellé de l'exercice, nettoyé")
+    type_budget: str = pa.Field(
+        nullable=True, isin=("BG", "BA", "CAS", "CCF", "CS"), description="type de budget : BG, BA, CAS, CCF"
+    )
 
     class Config:
         unique = ["exercice", "code_mission"]
@@ -45,11 +47,13 @@ class ProgrammesModel(pa.DataFrameModel):
     """``programmes``: one row per programme and exercice, with its mission and ministère."""
 
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="3 digits, e.g. 352")
-    libelle_programme: str = pa.Field(nullable=True, description="label that year, cleaned (no `352 - ` prefix)")
-    code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="its mission that year")
-    code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="its ministère that year")
-    libelle_ministere: str = pa.Field(nullable=True, description="label of the ministère that year")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres (352)")
+    libelle_programme: str = pa.Field(
+        nullable=True, description="libellé de l'exercice, nettoyé (sans préfixe `352 - `)"
+    )
+    code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="sa mission cet exercice")
+    code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="son ministère cet exercice")
+    libelle_ministere: str = pa.Field(nullable=True, description="libellé du ministère cet exercice")
 
     class Config:
         unique = ["exercice", "code_programme"]
@@ -59,9 +63,9 @@ class ActionsModel(pa.DataFrameModel):
     """``actions``: one row per action and exercice."""
 
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="3 digits")
-    code_action: str = pa.Field(str_matches=r"^\d{2}$", description="2 digits within its programme")
-    libelle_action: str = pa.Field(nullable=True, description="label that year, cleaned")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres")
+    code_action: str = pa.Field(str_matches=r"^\d{2}$", description="code de l'action, 2 chiffres dans son programme")
+    libelle_action: str = pa.Field(nullable=True, description="libellé de l'exercice, nettoyé")
 
     class Config:
         unique = ["exercice", "code_programme", "code_action"]
@@ -71,10 +75,12 @@ class SousActionsModel(pa.DataFrameModel):
     """``sous_actions``: one row per sous-action and exercice."""
 
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="3 digits")
-    code_action: str = pa.Field(str_matches=r"^\d{2}$", description="2 digits within its programme")
-    code_sous_action: str = pa.Field(str_matches=r"^\d{2}$", description="2 digits within its action")
-    libelle_sous_action: str = pa.Field(nullable=True, description="label that year, cleaned")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres")
+    code_action: str = pa.Field(str_matches=r"^\d{2}$", description="code de l'action, 2 chiffres dans son programme")
+    code_sous_action: str = pa.Field(
+        str_matches=r"^\d{2}$", description="code de la sous-action, 2 chiffres dans son action"
+    )
+    libelle_sous_action: str = pa.Field(nullable=True, description="libellé de l'exercice, nettoyé")
 
     class Config:
         unique = ["exercice", "code_programme", "code_action", "code_sous_action"]
@@ -84,8 +90,8 @@ class MinisteresModel(pa.DataFrameModel):
     """``ministeres``: one row per ministère and exercice."""
 
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
-    code_ministere: str = pa.Field(str_matches=r"^\d{2}$", description="2 digits")
-    libelle_ministere: str = pa.Field(nullable=True, description="label that year")
+    code_ministere: str = pa.Field(str_matches=r"^\d{2}$", description="code du ministère, 2 chiffres")
+    libelle_ministere: str = pa.Field(nullable=True, description="libellé de l'exercice")
 
     class Config:
         unique = ["exercice", "code_ministere"]
@@ -94,30 +100,39 @@ class MinisteresModel(pa.DataFrameModel):
 class CategoriesModel(pa.DataFrameModel):
     """``categories``: the catégories of the nature nomenclature, with their latest label."""
 
-    code_categorie: str = pa.Field(unique=True, str_matches=r"^\d{2}$", description="2 digits, e.g. 31")
-    libelle_categorie: str = pa.Field(nullable=True, description="latest label")
-    code_titre: str = pa.Field(str_matches=r"^[1-7]$", description="the titre: first digit of the catégorie")
+    code_categorie: str = pa.Field(
+        unique=True, str_matches=r"^\d{2}$", description="code de la catégorie, 2 chiffres (31)"
+    )
+    libelle_categorie: str = pa.Field(nullable=True, description="dernier libellé connu")
+    code_titre: str = pa.Field(str_matches=r"^[1-7]$", description="le titre : premier chiffre de la catégorie")
 
 
 class TitresModel(pa.DataFrameModel):
     """``titres``: the titres 1 to 7, with their latest label."""
 
-    code_titre: str = pa.Field(unique=True, str_matches=r"^[1-7]$", description="1 to 7")
-    libelle_titre: str = pa.Field(nullable=True, description="latest label")
+    code_titre: str = pa.Field(unique=True, str_matches=r"^[1-7]$", description="titre de dépense, 1 à 7")
+    libelle_titre: str = pa.Field(nullable=True, description="dernier libellé connu")
 
 
 class EvenementsModel(pa.DataFrameModel):
     """``nomenclature_evenements``: what changed between consecutive exercices."""
 
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
-    niveau: str = pa.Field(isin=("mission", "programme", "action", "sous_action"), description="level")
-    code_mission: str = pa.Field(nullable=True, description="the element's mission (mission and programme levels)")
-    code_programme: str = pa.Field(nullable=True, description="the element's programme")
-    code_action: str = pa.Field(nullable=True, description="the element's action")
-    code_sous_action: str = pa.Field(nullable=True, description="the element's sous-action")
-    type_evenement: str = pa.Field(isin=EVENT_TYPES, description="creation, suppression, renommage, …")
-    ancien_libelle: str = pa.Field(nullable=True, description="label before")
-    nouveau_libelle: str = pa.Field(nullable=True, description="label after")
-    vers: str = pa.Field(nullable=True, description="code(s) the work went to (changement_code, transfert…)")
-    origine: str = pa.Field(description="`derive` (found by comparing years) or the official source")
-    score: float = pa.Field(nullable=True, ge=0, le=100, description="label similarity of a changement_code")
+    niveau: str = pa.Field(
+        isin=("mission", "programme", "action", "sous_action"),
+        description="niveau : mission, programme, action, sous_action",
+    )
+    code_mission: str = pa.Field(nullable=True, description="la mission de l'élément (niveaux mission et programme)")
+    code_programme: str = pa.Field(nullable=True, description="le programme de l'élément")
+    code_action: str = pa.Field(nullable=True, description="l'action de l'élément")
+    code_sous_action: str = pa.Field(nullable=True, description="la sous-action de l'élément")
+    type_evenement: str = pa.Field(
+        isin=EVENT_TYPES, description="creation, suppression, renommage, changement_code, transfert, …"
+    )
+    ancien_libelle: str = pa.Field(nullable=True, description="libellé avant")
+    nouveau_libelle: str = pa.Field(nullable=True, description="libellé après")
+    vers: str = pa.Field(nullable=True, description="code(s) où l'activité est passée (changement_code, transfert…)")
+    origine: str = pa.Field(description="`derive` (trouvé en comparant les exercices) ou la source officielle")
+    score: float = pa.Field(
+        nullable=True, ge=0, le=100, description="similarité des libellés d'un changement_code (0–100)"
+    )

@@ -46,45 +46,57 @@ VALEUR_KEY = [*INDICATEUR_KEY, "annee", "type_valeur"]
 
 
 class _SubIndicatorKey(pa.DataFrameModel):
-    document: str = pa.Field(str_matches=r"^(PAP|RAP) \d{4}$", description="publication and vintage, e.g. `RAP 2024`")
-    niveau: str = pa.Field(isin=NIVEAUX, description="`programme`, or `mission` for a mission's own indicators")
+    document: str = pa.Field(
+        str_matches=r"^(PAP|RAP) \d{4}$", description="publication et millésime, par ex. `RAP 2024`"
+    )
+    niveau: str = pa.Field(
+        isin=NIVEAUX, description="`programme`, ou `mission` pour les indicateurs propres à une mission"
+    )
     code_mission: str = pa.Field(
-        nullable=True, str_matches=r"^[A-Z]{2}$", description="2 letters; null where the source gives none"
+        nullable=True,
+        str_matches=r"^[A-Z]{2}$",
+        description="code de la mission, 2 lettres ; vide si la source n'en donne pas",
     )
     code_programme: str = pa.Field(
-        nullable=True, str_matches=r"^\d{3}$", description="3 digits; null for niveau `mission`"
+        nullable=True,
+        str_matches=r"^\d{3}$",
+        description="code du programme, 3 chiffres ; vide pour le niveau `mission`",
     )
     code_indicateur: str = pa.Field(
-        str_matches=CODE_INDICATEUR, description="normalised `P352-1-1` (programme) or `MTR-1-1` (mission)"
+        str_matches=CODE_INDICATEUR, description="normalisé `P352-1-1` (programme) ou `MTR-1-1` (mission)"
     )
     code_sous_indicateur: str = pa.Field(
         str_matches=CODE_SOUS_INDICATEUR,
-        description="the source's numeric id as text (`30157`), or `<code_indicateur>-<n>` where there is none",
+        description="identifiant numérique de la source, en texte (`30157`), sinon `<code_indicateur>-<n>`",
     )
 
 
 class IndicateursModel(_SubIndicatorKey):
     """``indicateurs`` (CONTRACT.md): one row per sub-indicator of each document."""
 
-    type_document: str = pa.Field(isin=DOCUMENT_TYPES, description="`PAP` or `RAP`")
-    millesime: pl.Int16 = pa.Field(ge=2000, le=2100, description="the vintage of the document")
-    code_objectif: str = pa.Field(str_matches=CODE_OBJECTIF, description="normalised `P352-1` or `MTR-1`")
-    libelle_objectif: str = pa.Field(nullable=True, description="the objective's label")
-    code_indicateur_source: str = pa.Field(description="the indicator code as the source wrote it")
-    libelle_indicateur: str = pa.Field(description="the indicator's label (artefacts `_x000D_` removed)")
-    libelle_sous_indicateur: str = pa.Field(nullable=True, description="the sub-indicator's label")
-    unite: str = pa.Field(nullable=True, description="unit, trimmed, case variants merged (see `unites`)")
-    unite_source: str = pa.Field(nullable=True, description="unit as published")
+    type_document: str = pa.Field(isin=DOCUMENT_TYPES, description="`PAP` ou `RAP`")
+    millesime: pl.Int16 = pa.Field(ge=2000, le=2100, description="le millésime du document")
+    code_objectif: str = pa.Field(str_matches=CODE_OBJECTIF, description="normalisé `P352-1` ou `MTR-1`")
+    libelle_objectif: str = pa.Field(nullable=True, description="libellé de l'objectif")
+    code_indicateur_source: str = pa.Field(description="le code de l'indicateur tel que la source l'écrit")
+    libelle_indicateur: str = pa.Field(description="libellé de l'indicateur (artefacts `_x000D_` retirés)")
+    libelle_sous_indicateur: str = pa.Field(nullable=True, description="libellé du sous-indicateur")
+    unite: str = pa.Field(
+        nullable=True, description="unité, espaces retirés, variantes de casse fusionnées (voir `unites`)"
+    )
+    unite_source: str = pa.Field(nullable=True, description="unité telle que publiée")
     code_programme_repris: str = pa.Field(
-        nullable=True, str_matches=r"^\d{3}$", description="for niveau `mission`: the programme whose series it repeats"
+        nullable=True,
+        str_matches=r"^\d{3}$",
+        description="pour le niveau `mission` : le programme dont il reprend la série",
     )
-    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="BG, BA, CAS, CCF")
+    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="type de budget : BG, BA, CAS, CCF")
     sens_attendu: str = pa.Field(
-        nullable=True, isin=SENS, description="direction of improvement where the sources reveal it, else null"
+        nullable=True, isin=SENS, description="sens de l'amélioration si les sources le révèlent, sinon vide"
     )
-    sens_origine: str = pa.Field(nullable=True, description="what revealed the direction (or `contradictoire`)")
-    source_id: str = pa.Field(description="catalogue id of the source file")
-    source_ligne: pl.Int32 = pa.Field(ge=1, description="1-based data row in the source file")
+    sens_origine: str = pa.Field(nullable=True, description="ce qui a révélé le sens (ou `contradictoire`)")
+    source_id: str = pa.Field(description="identifiant du fichier source (catalogue)")
+    source_ligne: pl.Int32 = pa.Field(ge=1, description="ligne de données du fichier source (à partir de 1)")
 
     @pa.dataframe_check
     def mission_level_has_no_programme(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -111,18 +123,24 @@ class IndicateursModel(_SubIndicatorKey):
 class IndicateurValeursModel(_SubIndicatorKey):
     """``indicateur_valeurs`` (CONTRACT.md): one row per value cell of each sub-indicator."""
 
-    annee: pl.Int16 = pa.Field(ge=1990, le=2100, description="the year the value is for")
+    annee: pl.Int16 = pa.Field(ge=1990, le=2100, description="l'année de la valeur")
     type_valeur: str = pa.Field(isin=TYPES_VALEUR, description="realisation, prevision, prevision_actualisee, cible")
-    valeur: pl.Float64 = pa.Field(nullable=True, description="the one number the cell states, else null")
-    valeur_min: pl.Float64 = pa.Field(nullable=True, description="lower bound or lower end of a range")
-    valeur_max: pl.Float64 = pa.Field(nullable=True, description="upper bound or upper end of a range")
-    comparateur: str = pa.Field(nullable=True, isin=COMPARATEURS, description="`=` for a number; bound operator")
-    sens: str = pa.Field(nullable=True, isin=SENS, description="`hausse` or `baisse` for a trend")
-    statut: str = pa.Field(isin=STATUTS, description="what the cell states (CONTRACT.md vocabulary)")
-    valeur_brute: str = pa.Field(nullable=True, description="the cell exactly as published (null: empty cell)")
-    colonne_source: str = pa.Field(description="the header of the column the value came from")
-    source_id: str = pa.Field(description="catalogue id of the source file")
-    source_ligne: pl.Int32 = pa.Field(ge=1, description="1-based data row in the source file")
+    valeur: pl.Float64 = pa.Field(nullable=True, description="le nombre unique que donne la cellule, sinon vide")
+    valeur_min: pl.Float64 = pa.Field(nullable=True, description="borne inférieure, ou bas d'un intervalle")
+    valeur_max: pl.Float64 = pa.Field(nullable=True, description="borne supérieure, ou haut d'un intervalle")
+    comparateur: str = pa.Field(
+        nullable=True, isin=COMPARATEURS, description="`=` pour un nombre ; opérateur de la borne"
+    )
+    sens: str = pa.Field(nullable=True, isin=SENS, description="`hausse` ou `baisse` pour une tendance")
+    statut: str = pa.Field(
+        isin=STATUTS, description="ce que dit la cellule : ok, borne, intervalle, tendance, sans_objet, …"
+    )
+    valeur_brute: str = pa.Field(
+        nullable=True, description="la cellule exactement telle que publiée (vide : cellule vide)"
+    )
+    colonne_source: str = pa.Field(description="l'en-tête de la colonne d'où vient la valeur")
+    source_id: str = pa.Field(description="identifiant du fichier source (catalogue)")
+    source_ligne: pl.Int32 = pa.Field(ge=1, description="ligne de données du fichier source (à partir de 1)")
 
     @pa.dataframe_check
     def numbers_match_statut(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -148,13 +166,13 @@ class IndicateurValeursModel(_SubIndicatorKey):
 class IndicateurAtteintesPublieesModel(_SubIndicatorKey):
     """``indicateur_atteintes_publiees``: whether the target was met, as the RAP publishes it."""
 
-    annee: pl.Int16 = pa.Field(ge=1990, le=2100, description="the year of the target")
-    atteinte_publiee: str = pa.Field(nullable=True, description="as published (`cible atteinte`, `amélioration`…)")
+    annee: pl.Int16 = pa.Field(ge=1990, le=2100, description="l'année de la cible")
+    atteinte_publiee: str = pa.Field(nullable=True, description="telle que publiée (`cible atteinte`, `amélioration`…)")
     atteinte: str = pa.Field(
-        nullable=True, isin=ATTEINTES, description="`atteinte`, `non_atteinte`, `inconnue`; null if not recognised"
+        nullable=True, isin=ATTEINTES, description="`atteinte`, `non_atteinte`, `inconnue` ; vide si non reconnu"
     )
-    source_id: str = pa.Field(description="catalogue id of the source file")
-    source_ligne: pl.Int32 = pa.Field(ge=1, description="1-based data row in the source file")
+    source_id: str = pa.Field(description="identifiant du fichier source (catalogue)")
+    source_ligne: pl.Int32 = pa.Field(ge=1, description="ligne de données du fichier source (à partir de 1)")
 
     class Config:
         strict = True
@@ -165,25 +183,32 @@ class IndicateurAtteintesPublieesModel(_SubIndicatorKey):
 class IndicateurCorrespondancesModel(pa.DataFrameModel):
     """``indicateur_correspondances``: one row per link between sub-indicators of two documents."""
 
-    document_a: str = pa.Field(description="the older document")
-    niveau_a: str = pa.Field(isin=NIVEAUX)
-    code_mission_a: str = pa.Field(nullable=True)
-    code_programme_a: str = pa.Field(nullable=True)
-    code_indicateur_a: str = pa.Field(str_matches=CODE_INDICATEUR)
-    code_sous_indicateur_a: str = pa.Field(str_matches=CODE_SOUS_INDICATEUR)
-    libelle_a: str = pa.Field(description="indicator and sub-indicator labels of side a")
-    document_b: str = pa.Field(description="the newer document")
-    niveau_b: str = pa.Field(isin=NIVEAUX)
-    code_mission_b: str = pa.Field(nullable=True)
-    code_programme_b: str = pa.Field(nullable=True)
-    code_indicateur_b: str = pa.Field(str_matches=CODE_INDICATEUR)
-    code_sous_indicateur_b: str = pa.Field(str_matches=CODE_SOUS_INDICATEUR)
-    libelle_b: str = pa.Field(description="indicator and sub-indicator labels of side b")
-    methode: str = pa.Field(
-        isin=CORRESPONDENCE_METHODS, description="`identifiant` (same numeric id) or `libelle` (label similarity)"
+    document_a: str = pa.Field(description="le document le plus ancien")
+    niveau_a: str = pa.Field(isin=NIVEAUX, description="`programme` ou `mission`, du côté a")
+    code_mission_a: str = pa.Field(nullable=True, description="code de la mission, du côté a")
+    code_programme_a: str = pa.Field(nullable=True, description="code du programme, du côté a")
+    code_indicateur_a: str = pa.Field(str_matches=CODE_INDICATEUR, description="code de l'indicateur, du côté a")
+    code_sous_indicateur_a: str = pa.Field(
+        str_matches=CODE_SOUS_INDICATEUR, description="code du sous-indicateur, du côté a"
     )
-    score: pl.Float64 = pa.Field(ge=0, le=100, description="label similarity 0–100 (rapidfuzz), for every link")
-    meme_code_indicateur: bool = pa.Field(description="whether both sides carry the same code_indicateur")
+    libelle_a: str = pa.Field(description="libellés de l'indicateur et du sous-indicateur du côté a")
+    document_b: str = pa.Field(description="le document le plus récent")
+    niveau_b: str = pa.Field(isin=NIVEAUX, description="`programme` ou `mission`, du côté b")
+    code_mission_b: str = pa.Field(nullable=True, description="code de la mission, du côté b")
+    code_programme_b: str = pa.Field(nullable=True, description="code du programme, du côté b")
+    code_indicateur_b: str = pa.Field(str_matches=CODE_INDICATEUR, description="code de l'indicateur, du côté b")
+    code_sous_indicateur_b: str = pa.Field(
+        str_matches=CODE_SOUS_INDICATEUR, description="code du sous-indicateur, du côté b"
+    )
+    libelle_b: str = pa.Field(description="libellés de l'indicateur et du sous-indicateur du côté b")
+    methode: str = pa.Field(
+        isin=CORRESPONDENCE_METHODS,
+        description="`identifiant` (même identifiant numérique) ou `libelle` (similarité des libellés)",
+    )
+    score: pl.Float64 = pa.Field(
+        ge=0, le=100, description="similarité des libellés 0–100 (rapidfuzz), pour chaque correspondance"
+    )
+    meme_code_indicateur: bool = pa.Field(description="vrai si les deux côtés portent le même code_indicateur")
 
     class Config:
         strict = True
@@ -193,10 +218,10 @@ class IndicateurCorrespondancesModel(pa.DataFrameModel):
 class UnitesModel(pa.DataFrameModel):
     """``unites``: the units of the sub-indicators, normalised, with their counts and spellings."""
 
-    unite: str = pa.Field(unique=True, description="the unit as stored in `indicateurs.unite`")
-    nb_sous_indicateurs: pl.Int64 = pa.Field(ge=1, description="rows of `indicateurs` with this unit")
-    nb_variantes: pl.Int32 = pa.Field(ge=1, description="distinct spellings merged into it")
-    variantes: str = pa.Field(description="each spelling as published, with its count")
+    unite: str = pa.Field(unique=True, description="l'unité telle que dans `indicateurs.unite`")
+    nb_sous_indicateurs: pl.Int64 = pa.Field(ge=1, description="lignes de `indicateurs` dans cette unité")
+    nb_variantes: pl.Int32 = pa.Field(ge=1, description="graphies distinctes fusionnées")
+    variantes: str = pa.Field(description="chaque graphie telle que publiée, avec son nombre")
 
     class Config:
         strict = True
@@ -206,35 +231,39 @@ class UnitesModel(pa.DataFrameModel):
 class IndicateurFichiersModel(pa.DataFrameModel):
     """``indicateur_fichiers``: one read report per performance file."""
 
-    source_id: str = pa.Field(unique=True)
-    fichier: str = pa.Field(description="path of the file in the sources folder")
-    famille: str = pa.Field(description="performance family recognised")
-    document: str = pa.Field(nullable=True, description="`PAP 2019`, `RAP 2024`; null if unknown")
+    source_id: str = pa.Field(unique=True, description="identifiant du fichier source (catalogue)")
+    fichier: str = pa.Field(description="chemin du fichier dans le dossier des sources")
+    famille: str = pa.Field(description="famille de fichier de performance reconnue")
+    document: str = pa.Field(nullable=True, description="`PAP 2019`, `RAP 2024` ; vide si inconnu")
     statut: str = pa.Field(
         isin=("lu", "erreur", "absent"),
-        description="`lu`, `erreur` (last good rows kept) or `absent` (not given this time; rows kept)",
+        description="`lu`, `erreur` (dernières lignes valides gardées) ou `absent` (non fourni ; lignes gardées)",
     )
-    message: str = pa.Field(nullable=True, description="the error, naming the file, the row and the column")
-    lignes: pl.Int64 = pa.Field(nullable=True, description="data rows of the file")
-    lignes_retenues: pl.Int64 = pa.Field(nullable=True, description="rows loaded as sub-indicators")
-    lignes_ecartees: pl.Int64 = pa.Field(nullable=True, description="rows set aside")
-    lignes_ecartees_par_motif: str = pa.Field(nullable=True, description="rows set aside, by reason")
-    valeurs: pl.Int64 = pa.Field(nullable=True, description="value rows read")
-    type_document: str = pa.Field(nullable=True, isin=DOCUMENT_TYPES, description="`PAP` or `RAP`, from its columns")
-    millesime: pl.Int16 = pa.Field(nullable=True, ge=2000, le=2100, description="the document's year")
+    message: str = pa.Field(nullable=True, description="l'erreur, avec le fichier, la ligne et la colonne")
+    lignes: pl.Int64 = pa.Field(nullable=True, description="lignes de données du fichier")
+    lignes_retenues: pl.Int64 = pa.Field(nullable=True, description="lignes chargées comme sous-indicateurs")
+    lignes_ecartees: pl.Int64 = pa.Field(nullable=True, description="lignes écartées")
+    lignes_ecartees_par_motif: str = pa.Field(nullable=True, description="lignes écartées, par motif")
+    valeurs: pl.Int64 = pa.Field(nullable=True, description="lignes de valeurs lues")
+    type_document: str = pa.Field(
+        nullable=True, isin=DOCUMENT_TYPES, description="`PAP` ou `RAP`, d'après ses colonnes"
+    )
+    millesime: pl.Int16 = pa.Field(nullable=True, ge=2000, le=2100, description="l'année du document")
     document_confirme_par: str = pa.Field(
-        nullable=True, description="`colonnes`, plus `nom du fichier` / `catalogue` where they say the same"
+        nullable=True, description="`colonnes`, plus `nom du fichier` / `catalogue` s'ils disent la même chose"
     )
-    colonnes_valeurs: pl.Int64 = pa.Field(nullable=True, ge=0, description="value and attainment columns")
+    colonnes_valeurs: pl.Int64 = pa.Field(nullable=True, ge=0, description="colonnes de valeurs et d'atteinte")
     correspondance_colonnes: str = pa.Field(
-        nullable=True, description="each value column as published → `annee type_valeur` (or `atteinte`)"
+        nullable=True, description="chaque colonne de valeurs telle que publiée → `annee type_valeur` (ou `atteinte`)"
     )
-    cellules_lues: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows × value and attainment columns")
+    cellules_lues: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="lignes de données × colonnes de valeurs et d'atteinte"
+    )
     valeurs_chargees: pl.Int64 = pa.Field(
-        nullable=True, ge=0, description="rows loaded in `indicateur_valeurs` and `indicateur_atteintes_publiees`"
+        nullable=True, ge=0, description="lignes chargées dans `indicateur_valeurs` et `indicateur_atteintes_publiees`"
     )
-    cellules_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="value cells set aside")
-    cellules_ecartees_par_motif: str = pa.Field(nullable=True, description="value cells set aside, by reason")
+    cellules_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="cellules de valeurs écartées")
+    cellules_ecartees_par_motif: str = pa.Field(nullable=True, description="cellules de valeurs écartées, par motif")
 
     class Config:
         strict = True

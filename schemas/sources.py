@@ -12,21 +12,25 @@ STATUTS = ("lu", "erreur", "absent", "non_reconnu", "hors_selection")
 class SourcesModel(pa.DataFrameModel):
     """One row per source file seen by the build."""
 
-    source_id: str = pa.Field(unique=True, description="catalogue id of the file")
-    url: str = pa.Field(nullable=True, description="official address, where known")
-    fichier: str = pa.Field(description="path of the file in the sources folder")
-    sha256: str = pa.Field(nullable=True, str_matches=r"^([0-9a-f]{64})?$", description="sha256 of the bytes read")
-    octets: pl.Int64 = pa.Field(nullable=True, ge=0, description="size in bytes")
-    lignes: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows read")
-    format: str = pa.Field(nullable=True, description="family recognised, null if none")
-    charge_le: pl.Datetime = pa.Field(nullable=True, description="time of the last successful read (UTC)")
-    feuille: str = pa.Field(nullable=True, description="the workbook sheet read (visible sheets only); null for a CSV")
-    statut: str = pa.Field(isin=STATUTS, description="lu, erreur, absent, non_reconnu, hors_selection")
-    message: str = pa.Field(nullable=True, description="the error (file, row, column), or a note")
-    lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows kept")
-    lignes_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows set aside")
-    lignes_chargees: pl.Int64 = pa.Field(nullable=True, ge=0, description="rows loaded in credits")
-    vu_le: pl.Datetime = pa.Field(description="time the file was last seen (UTC)")
+    source_id: str = pa.Field(unique=True, description="identifiant du fichier (catalogue)")
+    url: str = pa.Field(nullable=True, description="adresse officielle du fichier, si connue")
+    fichier: str = pa.Field(description="chemin du fichier dans le dossier des sources")
+    sha256: str = pa.Field(
+        nullable=True, str_matches=r"^([0-9a-f]{64})?$", description="empreinte sha256 des octets lus"
+    )
+    octets: pl.Int64 = pa.Field(nullable=True, ge=0, description="taille en octets")
+    lignes: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données lues")
+    format: str = pa.Field(nullable=True, description="famille de fichier reconnue (vide si aucune)")
+    charge_le: pl.Datetime = pa.Field(
+        nullable=True, description="date et heure (UTC) du premier chargement de ce contenu (même sha256)"
+    )
+    feuille: str = pa.Field(nullable=True, description="feuille du classeur lue (feuilles visibles) ; vide pour un CSV")
+    statut: str = pa.Field(isin=STATUTS, description="statut : lu, erreur, absent, non_reconnu, hors_selection")
+    message: str = pa.Field(nullable=True, description="l'erreur (fichier, ligne, colonne) ou une remarque")
+    lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données retenues")
+    lignes_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données écartées")
+    lignes_chargees: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes chargées dans credits")
+    vu_le: pl.Datetime = pa.Field(description="date et heure (UTC) où le fichier a été vu pour la dernière fois")
 
     class Config:
         strict = False

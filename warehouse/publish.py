@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
+from warehouse.publication.columns import parquet_key_values
 from warehouse.store import quote_identifier, quote_literal
 
 __all__ = [
@@ -75,7 +76,8 @@ def publish_table(
     """Write DuckDB table ``table`` to ``folder/<table>.parquet`` (zstd), atomically.
 
     ``order_by``: a SQL ordering written in the code (never user input); the table name
-    and the path are quoted (``folder`` may hold ``'``, ``;``, ``--``)."""
+    and the path are quoted (``folder`` may hold ``'``, ``;``, ``--``). The file's key-value
+    metadata holds the column descriptions and units (``description:<column>``, ``unit:<column>``)."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{table}.parquet"
     temporary = _temporary(final)
@@ -84,7 +86,11 @@ def publish_table(
     rows = connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
     columns = [r[0] for r in connection.execute(f"DESCRIBE {name}").fetchall()]
     try:
-        connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)")
+        metadata = ", ".join(
+            f"{quote_literal(k)}: {quote_literal(v)}" for k, v in parquet_key_values(connection, table).items()
+        )
+        options = "FORMAT parquet, COMPRESSION zstd" + (f", KV_METADATA {{{metadata}}}" if metadata else "")
+        connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({options})")
         verify_parquet(temporary, rows, columns)
         os.replace(temporary, final)
     finally:

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.publication import write_release_documents
 from warehouse.publish import verify_parquet
 from warehouse.store import quote_identifier
 
@@ -297,6 +298,7 @@ def publish_release(
     }
     text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
     (work / MANIFEST).write_text(text, encoding="utf-8")
+    write_release_documents(work, previous.folder if previous else None, manifest)
     for path in [*work.rglob("*")]:
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as handle:

@@ -151,6 +151,7 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
     (``'absent'``, ``warehouse/expected.py``) keeps the description of the file its
     loaded rows came from (hash, size, lines, load time): only its ``statut``,
     ``message`` and ``vu_le`` change, so the row says its data is the last good one.
+    A file read again with the same sha256 keeps its first ``charge_le``.
     """
     if not records:
         return
@@ -159,6 +160,16 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         [{c: _jsonable(r.get(c)) for c in columns} for r in records],
         schema_overrides={"charge_le": pl.Datetime("us"), "vu_le": pl.Datetime("us")},
         infer_schema_length=None,
+    )
+    before = connection.sql("SELECT source_id, sha256, charge_le FROM sources WHERE charge_le IS NOT NULL").pl()
+    frame = (
+        frame.join(before.rename({"sha256": "_sha256_avant", "charge_le": "_charge_avant"}), on="source_id", how="left")
+        .with_columns(
+            charge_le=pl.when(pl.col("charge_le").is_not_null() & (pl.col("sha256") == pl.col("_sha256_avant")))
+            .then(pl.col("_charge_avant").cast(pl.Datetime("us")))
+            .otherwise(pl.col("charge_le"))
+        )
+        .drop("_sha256_avant", "_charge_avant")
     )
     connection.register("sources_vues", frame.to_arrow())
     try:

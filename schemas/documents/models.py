@@ -20,17 +20,17 @@ _DOCUMENT = r"^(PAP|RAP) \d{4}( commentFP)?$"
 class DocumentsModel(pa.DataFrameModel):
     """One row per document read: a RAP/PAP text or page, or one programme's workbook narrative."""
 
-    document: str = pa.Field(str_matches=_DOCUMENT, description="`RAP 2021`; `RAP 2024 commentFP` for a narrative")
-    type_document: str = pa.Field(isin=("PAP", "RAP"), description="`PAP` or `RAP`")
-    exercice: pl.Int16 = pa.Field(ge=2000, le=2100, description="the vintage")
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="the programme the text is about")
-    libelle_programme: str = pa.Field(nullable=True, description="its label, as the text gives it")
-    responsable: str = pa.Field(nullable=True, description="the responsable de programme, where the text names one")
-    source_id: str = pa.Field(description="the file it was read from")
-    source_ligne: pl.Int32 = pa.Field(nullable=True, description="for a narrative, its row in the workbook")
+    document: str = pa.Field(str_matches=_DOCUMENT, description="`RAP 2021` ; `RAP 2024 commentFP` pour un commentaire")
+    type_document: str = pa.Field(isin=("PAP", "RAP"), description="`PAP` ou `RAP`")
+    exercice: pl.Int16 = pa.Field(ge=2000, le=2100, description="le millésime")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="le programme dont parle le texte")
+    libelle_programme: str = pa.Field(nullable=True, description="son libellé, tel que le donne le texte")
+    responsable: str = pa.Field(nullable=True, description="le responsable de programme, si le texte le nomme")
+    source_id: str = pa.Field(description="le fichier d'où il a été lu")
+    source_ligne: pl.Int32 = pa.Field(nullable=True, description="pour un commentaire, sa ligne dans le classeur")
     format: str = pa.Field(description="`document_texte`, `document_html`, `commentaire_nomenclature`")
-    texte: str = pa.Field(description="the text, as read (offsets of the declarations refer to it)")
-    nb_declarations: pl.Int32 = pa.Field(ge=0, description="figures extracted")
+    texte: str = pa.Field(description="le texte tel que lu (les positions des déclarations s'y rapportent)")
+    nb_declarations: pl.Int32 = pa.Field(ge=0, description="chiffres extraits")
 
     class Config:
         strict = True
@@ -40,23 +40,25 @@ class DocumentsModel(pa.DataFrameModel):
 class DeclarationsModel(pa.DataFrameModel):
     """One row per figure a text states (a credit figure naming neither AE nor CP gives one per quantity)."""
 
-    document: str = pa.Field(str_matches=_DOCUMENT)
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$")
+    document: str = pa.Field(str_matches=_DOCUMENT, description="le document, par ex. `RAP 2021`")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres")
     type_declaration: str = pa.Field(isin=TYPES_DECLARATION, description="credits, indicateur, autre")
-    exercice: pl.Int16 = pa.Field(nullable=True, description="the year the figure refers to")
-    phase: str = pa.Field(nullable=True, isin=("PLF", "LFI", "LFR", "EXEC"), description="the phase the text names")
-    grandeur: str = pa.Field(nullable=True, description="`ae`, `cp`, `titre2`, or the indicator's code")
-    valeur: Money = pa.Field(description="euros, or the indicator's unit")
-    unite: str = pa.Field(nullable=True, description="`€`, `%`, or null for a count")
-    precision: Precision = pa.Field(description="half-width of the interval the stated figure covers")
-    texte: str = pa.Field(description="the exact span of the figure")
-    debut: pl.Int32 = pa.Field(ge=0, description="offset of the span in the document's text")
-    fin: pl.Int32 = pa.Field(ge=0, description="end offset (exclusive)")
-    code_sous_indicateur: str = pa.Field(nullable=True, description="the sub-indicator linked")
-    document_indicateur: str = pa.Field(nullable=True, description="the document of the indicator linked")
-    libelle_indicateur: str = pa.Field(nullable=True, description="the label it was linked by")
-    score: float = pa.Field(nullable=True, ge=0, le=100, description="label similarity of the link (rapidfuzz)")
-    source_id: str = pa.Field(description="the document's file")
+    exercice: pl.Int16 = pa.Field(nullable=True, description="l'exercice du chiffre")
+    phase: str = pa.Field(nullable=True, isin=("PLF", "LFI", "LFR", "EXEC"), description="la phase que nomme le texte")
+    grandeur: str = pa.Field(nullable=True, description="`ae`, `cp`, `titre2`, ou le code de l'indicateur")
+    valeur: Money = pa.Field(description="en euros, ou dans l'unité de l'indicateur")
+    unite: str = pa.Field(nullable=True, description="`€`, `%`, ou vide pour un nombre")
+    precision: Precision = pa.Field(description="demi-largeur de l'intervalle que couvre le chiffre déclaré")
+    texte: str = pa.Field(description="le passage exact du chiffre")
+    debut: pl.Int32 = pa.Field(ge=0, description="position du début du passage dans le texte du document")
+    fin: pl.Int32 = pa.Field(ge=0, description="position de fin (exclue)")
+    code_sous_indicateur: str = pa.Field(nullable=True, description="le sous-indicateur rattaché")
+    document_indicateur: str = pa.Field(nullable=True, description="le document de l'indicateur rattaché")
+    libelle_indicateur: str = pa.Field(nullable=True, description="le libellé par lequel il a été rattaché")
+    score: float = pa.Field(
+        nullable=True, ge=0, le=100, description="similarité des libellés du rattachement (rapidfuzz, 0–100)"
+    )
+    source_id: str = pa.Field(description="le fichier du document")
 
     class Config:
         strict = True
@@ -65,22 +67,22 @@ class DeclarationsModel(pa.DataFrameModel):
 class RapprochementsModel(pa.DataFrameModel):
     """One row per credit or indicator declaration, compared with the warehouse."""
 
-    document: str = pa.Field(str_matches=_DOCUMENT)
-    code_programme: str = pa.Field(str_matches=r"^\d{3}$")
-    exercice: pl.Int16 = pa.Field(nullable=True)
-    phase: str = pa.Field(nullable=True, description="the phase compared with (named, or the latest voted one)")
-    grandeur: str = pa.Field()
-    valeur_declaree: Money = pa.Field()
-    valeur_donnees: Money = pa.Field(nullable=True, description="the warehouse's figure")
-    phase_donnees: str = pa.Field(nullable=True, description="the phase `valeur_donnees` comes from")
-    ecart: Money = pa.Field(nullable=True, description="declared − data, where compared")
-    statut: str = pa.Field(isin=STATUTS)
-    code_sous_indicateur: str = pa.Field(nullable=True)
-    document_donnees: str = pa.Field(nullable=True, description="the performance document of the value")
-    precision: Precision = pa.Field()
-    debut: pl.Int32 = pa.Field(ge=0, description="joins the declaration (document, code_programme, debut, grandeur)")
-    source_id: str = pa.Field()
-    source_donnees: str = pa.Field(nullable=True, description="the file of `valeur_donnees`")
+    document: str = pa.Field(str_matches=_DOCUMENT, description="le document, par ex. `RAP 2021`")
+    code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres")
+    exercice: pl.Int16 = pa.Field(nullable=True, description="l'exercice du chiffre")
+    phase: str = pa.Field(nullable=True, description="la phase comparée (nommée, ou la dernière votée)")
+    grandeur: str = pa.Field(description="`ae`, `cp`, `titre2`, ou le code de l'indicateur")
+    valeur_declaree: Money = pa.Field(description="le chiffre déclaré par le texte")
+    valeur_donnees: Money = pa.Field(nullable=True, description="le chiffre de l'entrepôt")
+    phase_donnees: str = pa.Field(nullable=True, description="la phase d'où vient `valeur_donnees`")
+    ecart: Money = pa.Field(nullable=True, description="déclaré − données, si comparé")
+    statut: str = pa.Field(isin=STATUTS, description="concorde, discorde, sans_donnee")
+    code_sous_indicateur: str = pa.Field(nullable=True, description="le sous-indicateur rattaché")
+    document_donnees: str = pa.Field(nullable=True, description="le document de performance de la valeur")
+    precision: Precision = pa.Field(description="demi-largeur de l'intervalle que couvre le chiffre déclaré")
+    debut: pl.Int32 = pa.Field(ge=0, description="joint la déclaration (document, code_programme, debut, grandeur)")
+    source_id: str = pa.Field(description="le fichier du document")
+    source_donnees: str = pa.Field(nullable=True, description="le fichier de `valeur_donnees`")
 
     class Config:
         strict = True

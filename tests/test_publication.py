@@ -1,0 +1,238 @@
+"""What a release holds for its users (issue 10): data package, dictionary, changelog, Parquet metadata.
+
+Real ``budget-warehouse build`` processes on copies of the real files: the small set of
+``tests/test_releases.py`` (credits 2020, nomenclature 2020, PAP 2019) for the changelog, and the
+session's full build (``built``) for the files every consumer reads.
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from frictionless import Package
+
+from assets.publish import PUBLISHED
+from tests.conftest import SOURCES, run_build
+from warehouse.publication.tables import TABLES
+
+SMALL = ["LFI_2020_Credits.csv", "PLF_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "LFI_2020_Nomenclature.csv"]
+PAP = "PLF_2019_PAP.csv"
+# The second line of LFI_2020_Credits.csv: programme 101, action 01, catégorie 31, AE and CP 50 000 €.
+LINE = "2020;LFI;BG;10;JA;101;101-01;;31;3;50 000;50 000"
+CHANGED = "2020;LFI;BG;10;JA;101;101-01;;31;3;50 001;50 000"
+
+
+def _releases(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "releases").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _charge_le(database: Path) -> dict[str, object]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return dict(connection.execute("SELECT source_id, charge_le FROM sources WHERE statut = 'lu'").fetchall())
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, Path]:
+    """A warehouse built once from the small set of real files: (sources, out)."""
+    root = tmp_path_factory.mktemp("publication")
+    sources = root / "sources"
+    sources.mkdir()
+    for name in [*SMALL, PAP]:
+        shutil.copyfile(SOURCES / name, sources / name)
+        (sources / name).chmod(0o644)
+    build = run_build(sources, root / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    return sources, root / "out"
+
+
+def test_the_first_release_holds_its_documents_and_a_changelog_saying_so(small):
+    _, out = small
+    latest = out / "latest"
+    for name in ("datapackage.json", "dictionnaire.md", "changelog.md", "changelog.json"):
+        assert (latest / name).is_file(), name
+    changelog = json.loads((latest / "changelog.json").read_text(encoding="utf-8"))
+    assert changelog["premiere_publication"] is True and changelog["version_precedente"] is None
+    assert changelog["tables"]["credits"]["nb_ajoutees"] == 4453  # LFI 2240 + PLF 2213
+
+
+def test_two_builds_in_a_row_with_nothing_changed_make_no_second_release(small, tmp_path):
+    sources, baseline = small
+    out = tmp_path / "out"
+    shutil.copytree(baseline, out, symlinks=True)
+    (version,) = _releases(out)
+    link, loaded = os.readlink(out / "latest"), _charge_le(out / "latest" / "budget.duckdb")
+    again = run_build(sources, out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"release: content unchanged since {version}; no new release" in again.stdout
+    assert _releases(out) == [version] and os.readlink(out / "latest") == link
+    assert _charge_le(out / "latest" / "budget.duckdb") == loaded
+
+
+def test_one_changed_amount_gives_exactly_that_row_its_totals_and_its_source_in_the_changelog(small, tmp_path):
+    baseline_sources, baseline = small
+    sources, out = tmp_path / "sources", tmp_path / "out"
+    shutil.copytree(baseline_sources, sources)
+    shutil.copytree(baseline, out, symlinks=True)
+    (first,) = _releases(out)
+    loaded = _charge_le(out / "latest" / "budget.duckdb")
+    credits_file = sources / "LFI_2020_Credits.csv"
+    text = credits_file.read_text(encoding="utf-8")
+    assert text.splitlines()[1] == LINE
+    credits_file.write_text(text.replace(LINE, CHANGED, 1), encoding="utf-8")
+
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    (_, second) = _releases(out)
+    assert os.readlink(out / "latest") == f"releases/{second}"
+    assert f"changes since {first} (changelog.md): rows credits +0 -0 ~1, sources +0 -0 ~1; " in build.stdout
+    assert "credits totals changed: 2020 LFI; sources changed: lfi-2020" in build.stdout
+    changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
+    assert changelog["version_precedente"] == first and changelog["inchange"] is False
+    counts = {
+        t: (e["nb_ajoutees"], e["nb_retirees"], e["nb_modifiees"])
+        for t, e in changelog["tables"].items()
+        if e["nb_ajoutees"] or e["nb_retirees"] or e["nb_modifiees"]
+    }
+    assert counts == {"credits": (0, 0, 1), "sources": (0, 0, 1)}
+    (row,) = changelog["tables"]["credits"]["modifiees"]
+    assert row["cle"] == {
+        "exercice": 2020,
+        "phase": "LFI",
+        "type_budget": "BG",
+        "code_programme": "101",
+        "code_action": "01",
+        "code_sous_action": None,
+        "code_categorie": "31",
+        "code_titre": "3",
+    }
+    assert row["avant"] == {"ae": "50000.00"} and row["apres"] == {"ae": "50001.00"}
+    (total,) = changelog["totaux_credits"]
+    assert (total["exercice"], total["phase"], total["ae_ecart"], total["cp_ecart"]) == (2020, "LFI", "1.00", "0.00")
+    assert decimal.Decimal(total["ae_apres"]) - decimal.Decimal(total["ae_avant"]) == 1
+    (source,) = changelog["sources_modifiees"]
+    assert source["source_id"] == "lfi-2020"
+    assert source["sha256_apres"] == hashlib.sha256(credits_file.read_bytes()).hexdigest() != source["sha256_avant"]
+    # Content, not times: the other files keep their first load time; the changed one is loaded anew.
+    now = _charge_le(out / "latest" / "budget.duckdb")
+    assert {k: v for k, v in now.items() if k != "lfi-2020"} == {k: v for k, v in loaded.items() if k != "lfi-2020"}
+    assert now["lfi-2020"] > loaded["lfi-2020"]
+    markdown = (out / "latest" / "changelog.md").read_text(encoding="utf-8")
+    assert "| 2020 | LFI | " in markdown and "ae : 50000.00 → 50001.00" in markdown and "lfi-2020" in markdown
+
+
+def test_the_metadata_covers_every_published_table():
+    assert list(TABLES) == list(PUBLISHED)
+
+
+def test_every_parquet_file_reads_in_duckdb_polars_pandas_and_pyarrow_with_decimal_amounts(built):
+    folder = built.out / "latest" / "parquet"
+    for table in PUBLISHED:
+        path = folder / f"{table}.parquet"
+        with duckdb.connect() as connection:
+            rows = connection.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+        assert pl.read_parquet(path).height == len(pd.read_parquet(path)) == pq.read_table(path).num_rows == rows
+    path = folder / "credits.parquet"
+    with duckdb.connect() as connection:
+        types = dict(connection.execute(f"SELECT column_name, column_type FROM (DESCRIBE '{path}')").fetchall())
+    assert types["ae"] == types["cp"] == "DECIMAL(18,2)"
+    frame = pl.read_parquet(path)
+    assert frame.schema["ae"] == frame.schema["cp"] == pl.Decimal(18, 2)
+    arrow = pq.read_table(path)
+    assert arrow.schema.field("ae").type == arrow.schema.field("cp").type == pa.decimal128(18, 2)
+    pandas = pd.read_parquet(path)
+    for column in ("ae", "cp"):
+        assert pandas[column].dtype == object
+        assert all(isinstance(v, decimal.Decimal) for v in pandas[column])
+    assert sum(pandas["ae"]) == frame["ae"].sum() == arrow.column("ae").to_pandas().sum()
+
+
+def test_the_parquet_files_hold_the_column_descriptions_and_units(built):
+    metadata = pq.read_metadata(built.out / "latest" / "parquet" / "credits.parquet").metadata
+    values = {k.decode(): v.decode() for k, v in metadata.items()}
+    assert values["description:ae"] == "autorisations d'engagement (AE), en euros"
+    assert values["unit:ae"] == values["unit:cp"] == "euros"
+    assert values["table"] == "credits"
+    for table in PUBLISHED:
+        keys = pq.read_metadata(built.out / "latest" / "parquet" / f"{table}.parquet").metadata
+        columns = pq.read_schema(built.out / "latest" / "parquet" / f"{table}.parquet").names
+        described = {k.decode().removeprefix("description:") for k in keys if k.startswith(b"description:")}
+        assert described == set(columns), table
+
+
+def test_the_data_package_validates_and_its_hashes_bytes_and_rows_match_the_files(built):
+    latest = built.out / "latest"
+    path = latest / "datapackage.json"
+    report = Package.validate_descriptor(str(path))
+    assert report.valid, report.flatten(["type", "note"])
+    descriptor = json.loads(path.read_text(encoding="utf-8"))
+    assert descriptor["licenses"][0]["path"] == "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+    resources = {r["name"]: r for r in descriptor["resources"]}
+    assert list(resources) == list(PUBLISHED)
+    for name, resource in resources.items():
+        file = latest / resource["path"]
+        assert resource["path"] == f"parquet/{name}.parquet" and resource["format"] == "parquet"
+        assert resource["hash"] == "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
+        assert resource["bytes"] == file.stat().st_size
+        assert resource["rows"] == pq.read_metadata(file).num_rows
+        assert [f["name"] for f in resource["schema"]["fields"]] == pq.read_schema(file).names
+    credits = resources["credits"]
+    fields = {f["name"]: f for f in credits["schema"]["fields"]}
+    assert fields["ae"]["type"] == "number" and fields["ae"]["unit"] == "euros"
+    assert fields["exercice"]["type"] == "integer" and fields["exercice"]["description"]
+    assert credits["schema"]["primaryKey"][:2] == ["exercice", "phase"]
+    references = {(tuple(k["fields"]), k["reference"]["resource"]) for k in credits["schema"]["foreignKeys"]}
+    assert (("exercice", "code_programme"), "programmes") in references
+    assert (("exercice", "code_programme", "code_action"), "actions") in references
+    valeurs = {k["reference"]["resource"] for k in resources["indicateur_valeurs"]["schema"]["foreignKeys"]}
+    assert "indicateurs" in valeurs
+    # Every stated key holds in the data: primary keys unique, foreign keys found (where not null).
+    with duckdb.connect(str(latest / "budget.duckdb"), read_only=True) as connection:
+        for name, resource in resources.items():
+            schema = resource["schema"]
+            if key := schema.get("primaryKey"):
+                cols = ", ".join(key)
+                total, distinct = connection.execute(
+                    f"SELECT count(*), count(DISTINCT struct_pack({cols})) FROM {name}"
+                ).fetchone()
+                assert total == distinct, name
+            for fk in schema.get("foreignKeys", []):
+                pairs = list(zip(fk["fields"], fk["reference"]["fields"], strict=True))
+                on = " AND ".join(f"a.{x} = b.{y}" for x, y in pairs)
+                filled = " AND ".join(f"a.{x} IS NOT NULL" for x, _ in pairs)
+                target = fk["reference"]["resource"]
+                missing = connection.execute(
+                    f"SELECT count(*) FROM {name} a ANTI JOIN {target} b ON {on} WHERE {filled}"
+                ).fetchone()[0]
+                assert missing == 0, (name, fk)
+
+
+def test_the_dictionary_has_one_section_per_table_one_line_per_column_and_figures_from_the_data(built):
+    text = (built.out / "latest" / "dictionnaire.md").read_text(encoding="utf-8")
+    with duckdb.connect(str(built.database), read_only=True) as connection:
+        for table in PUBLISHED:
+            assert f"## `{table}` : " in text
+            for (column,) in connection.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall():
+                assert f"| `{column}` | " in text, (table, column)
+        exercice, phase, rows = connection.execute(
+            "SELECT exercice, phase, count(*) FROM credits GROUP BY ALL ORDER BY 1, 2 LIMIT 1"
+        ).fetchone()
+        rules = connection.execute("SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL").fetchall()
+        empty = connection.execute("SELECT source_id, montants_vides FROM sources WHERE montants_vides > 0").fetchall()
+    assert "| `ae` | DECIMAL(18,2) | euros | autorisations d'engagement (AE), en euros |" in text
+    assert f"| {exercice} | {phase} | {rows} | " in text
+    for regle, count in rules:
+        assert f"| {regle} | {count} |" in text
+    assert empty and all(f"| {source_id} | " in text and f" | {count} |" in text for source_id, count in empty)
+    # Programme 382 has no ministère in the 2024 nomenclature (the only one that year): the data says so.
+    assert "| 2024 | 382 | Soutien aux associations de protection animale et aux refuges |" in text
