@@ -43,6 +43,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.publish import verify_parquet
+from warehouse.site import write_site
 from warehouse.store import quote_identifier
 
 __all__ = [
@@ -297,6 +298,7 @@ def publish_release(
     }
     text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
     (work / MANIFEST).write_text(text, encoding="utf-8")
+    write_site(work)  # site/index.html, after the release's other files: it links them (not in the content hash)
     for path in [*work.rglob("*")]:
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as handle:
