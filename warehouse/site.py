@@ -104,6 +104,7 @@ code,.sha{font-family:ui-monospace,monospace;font-size:.8rem;word-break:break-al
 .graphique{min-height:450px;border:1px solid #eee;margin:.5rem 0}
 .message{padding:1.5rem;background:#fff4d6;border:1px solid #e0b000;margin:.5rem 0;font-size:1.05rem}
 nav a{margin-right:1rem}
+.markdown h1,.markdown h2,.markdown h3{border:none;font-size:1.15rem;margin-top:1.2rem}
 .defilement{max-height:480px;overflow:auto}
 """
 
@@ -390,7 +391,7 @@ def _execution_section(connection: duckdb.DuckDBPyConnection) -> str:
     phases = connection.execute(
         "SELECT phase, list(DISTINCT exercice ORDER BY exercice) FROM credits GROUP BY phase ORDER BY phase"
     ).fetchall()
-    held = "; ".join(f"{phase} : {', '.join(str(y) for y in years)}" for phase, years in phases)
+    held = " ; ".join(f"{phase} : {', '.join(str(y) for y in years)}" for phase, years in phases)
     title = "Exécution et vote"
     if not rows:
         return _section(
