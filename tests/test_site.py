@@ -166,3 +166,15 @@ def test_markdown_escapes_html_and_refuses_unsafe_links():
     assert "<b>" not in html and "&lt;b&gt;" in html
     assert 'href="javascript' not in html
     assert 'href="https://www.budget.gouv.fr"' in html
+
+
+def test_the_list_changes_exercice_and_phase(visit):
+    chart = visit.page.locator("#graphique-missions")
+    assert chart.locator(".gtitle").text_content() == "AE et CP par mission : 2025, PLF"
+    chart.locator(".updatemenu-header").click()
+    chart.locator(".updatemenu-dropdown-button").filter(has_text="2024 EXEC").click()
+    visit.page.wait_for_function(
+        "document.querySelector('#graphique-missions .gtitle').textContent.includes('2024, EXEC')"
+    )
+    assert visit.colours(chart) > MIN_CHART_COLOURS
+    assert visit.errors == []
