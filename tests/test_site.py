@@ -178,3 +178,25 @@ def test_the_list_changes_exercice_and_phase(visit):
     )
     assert visit.colours(chart) > MIN_CHART_COLOURS
     assert visit.errors == []
+
+
+def test_the_dictionary_or_the_columns_are_shown(visit, page_path):
+    section = visit.page.locator("section#dictionnaire")
+    if (page_path.parent.parent / "dictionnaire.md").is_file():
+        assert section.locator("h2").inner_text() == "Dictionnaire des données"
+        assert section.locator(".markdown").count() == 1
+    else:
+        assert section.locator("h2").inner_text() == "Tables et colonnes"
+        section.locator("summary", has_text="credits").first.click()
+        assert "DECIMAL(18,2)" in section.locator("details[open]").first.inner_text()
+
+
+def test_the_list_changes_the_indicator(visit):
+    chart = visit.page.locator("#graphique-indicateur")
+    chart.locator(".updatemenu-header").click()
+    chart.locator(".updatemenu-dropdown-button").filter(has_text="30886").click()
+    visit.page.wait_for_function(
+        "document.querySelector('#graphique-indicateur .gtitle').textContent.endsWith('/ 30886 (352)')"
+    )
+    assert visit.colours(chart) > MIN_CHART_COLOURS
+    assert visit.errors == []

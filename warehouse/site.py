@@ -77,7 +77,8 @@ def write_site(release: Path) -> Path:
     with duckdb.connect(str(release / "budget.duckdb"), read_only=True) as connection:
         sections = [
             _files_section(release, manifest),
-            _markdown_section(release / "dictionnaire.md", "dictionnaire", "Dictionnaire des données"),
+            _markdown_section(release / "dictionnaire.md", "dictionnaire", "Dictionnaire des données")
+            or _columns_section(connection, manifest),
             _markdown_section(release / "changelog.md", "changements", "Changements depuis la version précédente"),
             _coverage_section(connection),
             _missions_section(connection),
@@ -128,7 +129,8 @@ Version précédente : {escape_html(manifest.get("previous") or "aucune")}.</p>
 <p>Crédits (autorisations d'engagement, AE, et crédits de paiement, CP) en euros, nomenclature,
 indicateurs de performance, couverture et écarts entre sources officielles, sous
 Licence Ouverte 2.0.</p>
-<nav><a href="#fichiers">Fichiers</a><a href="#couverture">Couverture</a><a href="#missions">Missions</a>
+<nav><a href="#fichiers">Fichiers</a><a href="#dictionnaire">Dictionnaire</a><a href="#couverture">Couverture</a>
+<a href="#missions">Missions</a>
 <a href="#historique">Historique d'un programme</a><a href="#execution">Exécution</a>
 <a href="#indicateur">Indicateur</a><a href="#ecarts">Écarts entre sources</a></nav>
 {"".join(sections)}
@@ -419,46 +421,102 @@ def _execution_section(connection: duckdb.DuckDBPyConnection) -> str:
     return _section("execution", title, text + _figure(figure, "execution") + table)
 
 
-def _indicator_section(connection: duckdb.DuckDBPyConnection, code_sous_indicateur: str) -> str:
-    label = connection.execute(
-        """SELECT code_programme, code_indicateur, libelle_indicateur, libelle_sous_indicateur, unite
-           FROM indicateurs WHERE code_sous_indicateur = ? ORDER BY document DESC LIMIT 1""",
-        [code_sous_indicateur],
-    ).fetchone()
-    rows = connection.execute(
-        """SELECT annee, type_valeur, document, coalesce(valeur, valeur_max, valeur_min) AS v, valeur_brute
-           FROM indicateur_valeurs
-           WHERE code_sous_indicateur = ? AND coalesce(valeur, valeur_max, valeur_min) IS NOT NULL
-           ORDER BY type_valeur, annee, document""",
-        [code_sous_indicateur],
+def _sub_indicators(connection: duckdb.DuckDBPyConnection, code_sous_indicateur: str) -> list[tuple]:
+    """``code_sous_indicateur`` first, then the other sub-indicators of its programme with 2 numbers or more.
+
+    Rows ``(code_sous_indicateur, code_programme, code_indicateur, libelle_indicateur,
+    libelle_sous_indicateur, unite)``, the labels of the latest document; ``[]`` when it is unknown.
+    """
+    return connection.execute(
+        """WITH chosen AS (SELECT any_value(code_programme) AS code_programme FROM indicateurs
+                          WHERE code_sous_indicateur = ?),
+                numbers AS (SELECT code_sous_indicateur FROM indicateur_valeurs
+                            WHERE coalesce(valeur, valeur_max, valeur_min) IS NOT NULL
+                            GROUP BY ALL HAVING count(*) >= 2)
+           SELECT code_sous_indicateur, arg_max(code_programme, document), arg_max(code_indicateur, document),
+                  arg_max(libelle_indicateur, document), arg_max(libelle_sous_indicateur, document),
+                  arg_max(unite, document)
+           FROM indicateurs JOIN numbers USING (code_sous_indicateur)
+           WHERE code_programme = (SELECT code_programme FROM chosen)
+           GROUP BY code_sous_indicateur
+           ORDER BY code_sous_indicateur <> ?, arg_max(code_indicateur, document), code_sous_indicateur""",
+        [code_sous_indicateur, code_sous_indicateur],
     ).fetchall()
+
+
+def _indicator_section(connection: duckdb.DuckDBPyConnection, code_sous_indicateur: str) -> str:
     title = "Série d'un indicateur et ses cibles"
-    if label is None or not rows:
+    indicators = _sub_indicators(connection, code_sous_indicateur)
+    if not indicators or indicators[0][0] != code_sous_indicateur:
         return _section("indicateur", title, _message(f"Aucune valeur pour le sous-indicateur {code_sous_indicateur}."))
-    programme, indicateur, libelle, sous_libelle, unite = label
+    rows = connection.execute(
+        """SELECT code_sous_indicateur, annee, type_valeur, document,
+                  coalesce(valeur, valeur_max, valeur_min) AS v, valeur_brute
+           FROM indicateur_valeurs
+           WHERE code_sous_indicateur IN (SELECT unnest(?)) AND coalesce(valeur, valeur_max, valeur_min) IS NOT NULL
+           ORDER BY code_sous_indicateur, type_valeur, annee, document""",
+        [[i[0] for i in indicators]],
+    ).fetchall()
     figure = go.Figure()
-    for kind in sorted({r[1] for r in rows}):
-        chosen = [r for r in rows if r[1] == kind]
-        figure.add_scatter(
-            x=[r[0] for r in chosen],
-            y=[r[3] for r in chosen],
-            mode="lines+markers" if kind != "cible" else "markers",
-            marker={"size": 10, "symbol": "star" if kind == "cible" else "circle"},
-            name=VALUE_TYPES.get(kind, kind),
-            hovertext=[f"{r[2]} : {r[4]}" for r in chosen],
-        )
+    owners: list[int] = []
+    for index, (code, *_) in enumerate(indicators):
+        mine = [r for r in rows if r[0] == code]
+        for kind in sorted({r[2] for r in mine}):
+            chosen = [r for r in mine if r[2] == kind]
+            figure.add_scatter(
+                x=[r[1] for r in chosen],
+                y=[r[4] for r in chosen],
+                mode="lines+markers" if kind != "cible" else "markers",
+                marker={"size": 10, "symbol": "star" if kind == "cible" else "circle"},
+                name=VALUE_TYPES.get(kind, kind),
+                hovertext=[f"{r[3]} : {r[5]}" for r in chosen],
+                visible=index == 0,
+            )
+            owners.append(index)
+    buttons = [
+        {
+            "label": f"{code} {(sous_libelle or libelle or '')[:40]}",
+            "method": "update",
+            "args": [
+                {"visible": [owner == index for owner in owners]},
+                {"title": {"text": f"{indicateur} / {code} ({programme})"}, "yaxis": {"title": {"text": unite or ""}}},
+            ],
+        }
+        for index, (code, programme, indicateur, libelle, sous_libelle, unite) in enumerate(indicators)
+    ]
+    code, programme, indicateur, libelle, sous_libelle, unite = indicators[0]
     figure.update_layout(
-        title={"text": f"{indicateur} / {code_sous_indicateur} ({programme})"},
+        title={"text": f"{indicateur} / {code} ({programme})"},
         xaxis={"title": "année", "dtick": 1},
-        yaxis_title=unite or "",
+        yaxis={"title": {"text": unite or ""}},
+        updatemenus=[{"buttons": buttons, "active": 0, "x": 1, "y": 1.18, "xanchor": "right"}],
     )
     text = (
         f"<p><strong>{escape_html(libelle)}</strong> : {escape_html(sous_libelle)} ({escape_html(unite)}). "
+        f"Les autres sous-indicateurs du programme {escape_html(programme)} sont dans la liste. "
         "Chaque point est la valeur d'un document (PAP, RAP) ; survoler donne le document et la cellule publiée.</p>"
     )
-    table = _table(["année", "type de valeur", "document", "valeur", "valeur publiée"], rows, numeric=(3,))
-    details = f"<details><summary>Les valeurs</summary>{table}</details>"
+    shown = [r[1:] for r in rows if r[0] == code]
+    table = _table(["année", "type de valeur", "document", "valeur", "valeur publiée"], shown, numeric=(3,))
+    details = f"<details><summary>Les valeurs du sous-indicateur {escape_html(code)}</summary>{table}</details>"
     return _section("indicateur", title, text + _figure(figure, "indicateur") + details)
+
+
+def _columns_section(connection: duckdb.DuckDBPyConnection, manifest: dict) -> str:
+    """The columns of each published table (name, type), when the release has no ``dictionnaire.md``."""
+    tables = [Path(f["path"]).stem for f in manifest.get("files", []) if f["path"].startswith("parquet/")]
+    rows = connection.execute(
+        """SELECT table_name, column_name, data_type FROM duckdb_columns()
+           WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN (SELECT unnest(?))
+           ORDER BY table_name, column_index""",
+        [tables],
+    ).fetchall()
+    parts = []
+    for table in sorted({r[0] for r in rows}):
+        columns = _table(["colonne", "type"], [r[1:] for r in rows if r[0] == table])
+        parts.append(f"<details><summary><code>{escape_html(table)}</code></summary>{columns}</details>")
+    text = "<p>Cette version n'a pas de dictionnaire : voici les colonnes de chaque table et leur type.</p>"
+    return _section("dictionnaire", "Tables et colonnes", text + "".join(parts))
 
 
 def _disagreements_section(connection: duckdb.DuckDBPyConnection) -> str:
