@@ -393,7 +393,7 @@ def _execution_section(connection: duckdb.DuckDBPyConnection) -> str:
     phases = connection.execute(
         "SELECT phase, list(DISTINCT exercice ORDER BY exercice) FROM credits GROUP BY phase ORDER BY phase"
     ).fetchall()
-    held = " ; ".join(f"{phase} : {', '.join(str(y) for y in years)}" for phase, years in phases)
+    held = " ; ".join(f"{phase} : {', '.join(str(y) for y in years)}" for phase, years in phases) or "aucune"
     title = "Exécution et vote"
     if not rows:
         return _section(
