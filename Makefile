@@ -6,7 +6,7 @@ SOURCES ?=
 
 BIN := $(VENV)/bin
 
-.PHONY: install build test lint ui clean benchmark
+.PHONY: install system-deps build test lint ui clean benchmark
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 ## Install, then build the warehouse (downloads the sources unless SOURCES=DIR is given).
 build: install
 	$(BIN)/budget-warehouse build --out $(OUT) $(if $(SOURCES),--sources $(SOURCES))
+
+## System packages the tests need: Debian's chromium (the page test drives it headless). Run as root.
+system-deps:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 ## Install, then run the tests (they read the real files in ../shared/data).
 test: install

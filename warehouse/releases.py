@@ -44,6 +44,7 @@ import duckdb
 
 from warehouse.publication import write_release_documents
 from warehouse.publish import verify_parquet
+from warehouse.site import write_site
 from warehouse.store import quote_identifier
 
 __all__ = [
@@ -299,6 +300,7 @@ def publish_release(
     text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
     (work / MANIFEST).write_text(text, encoding="utf-8")
     write_release_documents(work, previous.folder if previous else None, manifest)
+    write_site(work)  # site/index.html, after the release's other files: it links them (not in the content hash)
     for path in [*work.rglob("*")]:
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as handle:
