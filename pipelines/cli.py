@@ -338,6 +338,7 @@ def _manifest_sources(database: Path) -> list[dict]:
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
     from warehouse.documents.store import document_reports
+    from warehouse.expected import is_absent
     from warehouse.performance import is_performance_header
     from warehouse.staging import read_reports
     from warehouse.store import quote_identifier, reader
@@ -393,7 +394,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     errors += [
         f"{i.source.fichier}: {i.error}"
         for i in items
-        if i.in_error and i.source.source_id not in reported and not (i.holds("credits") and i.exercice)
+        if i.in_error
+        and not is_absent(i)  # absent from the folder: a warning below, its data kept
+        and i.source.source_id not in reported
+        and not (i.holds("credits") and i.exercice)
     ]
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
