@@ -25,6 +25,12 @@ class SourcesModel(pa.DataFrameModel):
     message: str = pa.Field(nullable=True, description="the error (file, row, column), or a note")
     lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows kept")
     lignes_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="data rows set aside")
+    lignes_preambule: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="lines above the header set aside (titles, blank lines, `sep=;`)"
+    )
+    lignes_recodees: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="lines of a UTF-8 file whose stray bytes were decoded as Windows-1252"
+    )
     lignes_chargees: pl.Int64 = pa.Field(nullable=True, ge=0, description="rows loaded in credits")
     vu_le: pl.Datetime = pa.Field(description="time the file was last seen (UTC)")
 
