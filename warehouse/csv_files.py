@@ -295,15 +295,18 @@ def _sample_records(sample: str, separator: str) -> list[list[str]]:
 
 
 def _choose_separator(sample: str) -> str | None:
-    """The separator giving one field count (above 1) on the largest share of the sample's non-blank records."""
+    """The separator giving one field count (above 1) on the largest share of the sample's non-blank
+    records that some separator splits: a record no candidate splits (a title line) votes for none."""
+    split = {separator: [len(r) for r in _sample_records(sample, separator) if _filled(r)] for separator in SEPARATORS}
+    lengths = {len(c) for c in split.values()}
+    voters = sum(1 for fields in zip(*split.values(), strict=True) if max(fields) > 1) if len(lengths) == 1 else None
     best: tuple[tuple[float, int], str] | None = None
-    for separator in SEPARATORS:
-        counts = [len(r) for r in _sample_records(sample, separator) if _filled(r)]
+    for separator, counts in split.items():
         several = Counter(n for n in counts if n > 1)
         if not several:
             continue
         count, times = several.most_common(1)[0]
-        share = times / len(counts)
+        share = times / (voters or len(counts))
         if share >= 0.5 and (best is None or (share, count) > best[0]):
             best = ((share, count), separator)
     return best[1] if best else None
