@@ -16,7 +16,9 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   ``頻``), hence a share and not "any valid sequence". Line ends become ``\\n``.
 - **Separator**: among ``;`` ``,`` tab ``|``, the one whose most frequent field count
   above 1 is that of the largest share (at least half) of the first 200 non-blank
-  records; a first line ``sep=X`` (Excel's hint) states it. With none, one column.
+  records that some candidate splits (a title line splits under none and votes for
+  none: three titles above a header and one data line do not outvote them); a first
+  line ``sep=X`` (Excel's hint) states it. With none, one column.
 - **Header**: the first record with at least two filled cells that reaches the usual
   width of the records (the most frequent index of the last filled cell among records
   wider than one cell, so that title lines do not count). The lines
