@@ -112,18 +112,6 @@ def _query(duckdb: DuckDBResource, sql: str) -> pl.DataFrame:
 
 
 @dg.asset_check(
-    asset=["core", "rapprochements"],
-    description="Every figure the texts state agrees with the data (lists each `discorde` with its gap; a "
-    "warning, never a failure: the disagreement is between two official sources).",
-)
-def declarations_agree_with_data(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    rows = _query(duckdb, "SELECT * FROM rapprochements")
-    discordes = rows.filter(pl.col("statut") == "discorde").drop("source_id", "precision")
-    counts = {s: rows.filter(pl.col("statut") == s).height for s in ("concorde", "discorde", "sans_donnee")}
-    return check_result(discordes, WARN, **counts)
-
-
-@dg.asset_check(
     asset=["core", "declarations"],
     description="Each declaration's `texte` is exactly the span `debut`..`fin` of its document's text, and each "
     "credit or indicator declaration has its row in `rapprochements`.",
@@ -181,7 +169,6 @@ def execution_within_vote(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 
 DOCUMENT_ASSETS = [document_tables]
 DOCUMENT_CHECKS = [
-    declarations_agree_with_data,
     declarations_are_spans_of_their_text,
     every_document_readable,
     execution_within_vote,

@@ -16,7 +16,6 @@ from warehouse.nomenclature import (
     credit_elements,
     derive_events,
     known_events,
-    label_disagreements,
     resolve_nomenclature,
     stage_nomenclature,
 )
@@ -27,7 +26,7 @@ from warehouse.staging import (
     read_unpartitioned_staging,
     write_unpartitioned_staging,
 )
-from warehouse.store import create_views, fill_credit_missions, reader, replace_tables, writer
+from warehouse.store import create_views, fill_credit_missions, replace_tables, writer
 
 #: The tables of the nomenclature, their Pandera model and what they hold, for users.
 TABLES = {
@@ -120,25 +119,6 @@ def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
 
 
 @dg.asset_check(
-    asset=["core", "actions"],
-    description="Every (exercice, code_programme, code_action) of `credits` is an action of the nomenclature of "
-    "its exercice, with a label.",
-)
-def credit_actions_known_in_nomenclature(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with reader(Path(duckdb.database)) as connection:
-        unknown = connection.sql(
-            """
-            SELECT DISTINCT c.exercice, c.code_programme, c.code_action FROM credits c
-            WHERE c.code_action IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM actions a WHERE a.exercice = c.exercice AND a.code_programme = c.code_programme
-                  AND a.code_action = c.code_action AND a.libelle_action IS NOT NULL)
-            ORDER BY ALL
-            """
-        ).pl()
-    return check_result(unknown, dg.AssetCheckSeverity.WARN)
-
-
-@dg.asset_check(
     asset=["core", "programmes"],
     description="Every programme belongs to exactly one mission per exercice, in every file that says which.",
 )
@@ -155,36 +135,6 @@ def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=["core", "categories"],
-    description="Every catégorie and every titre of `credits` has a label.",
-)
-def credit_natures_labelled(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with reader(Path(duckdb.database)) as connection:
-        unlabelled = connection.sql(
-            """
-            SELECT DISTINCT 'categorie' AS niveau, c.code_categorie AS code FROM credits c
-            WHERE c.code_categorie IS NOT NULL AND c.code_categorie NOT IN (
-                SELECT code_categorie FROM categories WHERE libelle_categorie IS NOT NULL)
-            UNION ALL
-            SELECT DISTINCT 'titre', c.code_titre FROM credits c
-            WHERE c.code_titre IS NOT NULL AND c.code_titre NOT IN (
-                SELECT code_titre FROM titres WHERE libelle_titre IS NOT NULL)
-            ORDER BY ALL
-            """
-        ).pl()
-    return check_result(unlabelled, dg.AssetCheckSeverity.ERROR)
-
-
-@dg.asset_check(
-    asset=["core", "programmes"],
-    description="The files of one exercice give an element the same label, once cleaned (lists the disagreements).",
-)
-def nomenclature_labels_agree(paths: WarehousePaths) -> dg.AssetCheckResult:
-    elements = _all_elements(paths)
-    return check_result(label_disagreements(elements), dg.AssetCheckSeverity.WARN)
-
-
-@dg.asset_check(
     asset=["core", "programmes"],
     description="Every nomenclature file of a covered family was read; else the error names the file, row and column.",
 )
@@ -197,10 +147,9 @@ def every_nomenclature_file_readable(paths: WarehousePaths) -> dg.AssetCheckResu
     return check_result(frame, dg.AssetCheckSeverity.ERROR)
 
 
+#: Codes of `credits` unknown to the nomenclature, and labels the files disagree on, are rules of
+#: ``warehouse.disagreements.RULES`` (`code_inconnu`, `libelle`): WARN checks of `core/ecarts_sources`.
 NOMENCLATURE_CHECKS = [
-    credit_actions_known_in_nomenclature,
     programme_in_one_mission,
-    credit_natures_labelled,
-    nomenclature_labels_agree,
     every_nomenclature_file_readable,
 ]

@@ -386,35 +386,6 @@ def units_normalised(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=["core", VIEW],
-    description="Where the RAP publishes whether a target was met, it agrees with the attainment computed from "
-    "the result, the target and the direction (lists every disagreement).",
-)
-def published_attainment_agrees(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    view = _query(duckdb, f"SELECT * FROM {VIEW}")
-    disagreements = view.filter(pl.col("concorde").not_()).select(
-        "document",
-        "code_programme",
-        "code_sous_indicateur",
-        "annee",
-        "realisation_brute",
-        "cible_brute",
-        "sens_attendu",
-        "atteinte_calculee",
-        "atteinte_publiee",
-        "source_ligne",
-    )
-    published = view.filter(pl.col("atteinte_publiee_normalisee").is_in(["atteinte", "non_atteinte"]))
-    return check_result(
-        disagreements,
-        WARN,
-        publiees=published.height,
-        concordantes=published.filter(pl.col("concorde")).height,
-        non_calculables=published.filter(pl.col("concorde").is_null()).height,
-    )
-
-
-@dg.asset_check(
     asset=["core", "indicateurs"],
     description="Every performance table passes its Pandera model (codes, vocabulary of `type_valeur`, "
     "`statut`, `comparateur`, `sens`, numbers consistent with the statut, unique keys).",
@@ -448,6 +419,5 @@ PERFORMANCE_CHECKS = [
     indicator_value_key_unique,
     indicator_key_unique,
     units_normalised,
-    published_attainment_agrees,
     performance_tables_match_models,
 ]

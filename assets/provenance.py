@@ -166,6 +166,8 @@ def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:
         "lignes_chargees": loaded or 0,
         "montants_vides": report.montants_vides,
         "titres_corriges": report.titres_corriges,
+        "lignes_preambule": report.lignes_preambule,
+        "lignes_recodees": report.lignes_recodees,
         "controle_totaux": "; ".join(
             f"ligne {t['ligne']} ({t['libelle']}), colonne {t['colonne']!r}: total {t['attendu']} ≠ somme {t['trouve']}"
             for t in report.controle_totaux

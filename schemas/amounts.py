@@ -11,7 +11,8 @@ from all its values (:func:`decide_separators`), never of one cell: in a column
 holding ``1.234.567``, ``12.500`` is 12 500; in a column holding ``7300000.0``,
 ``.`` is the decimal mark. A value that alone could be either (``1.234``: one
 separator, three digits after it, at most three before) is decided by the other
-values of the column, then by the other amount columns of the file, then (for a
+values of the column, then by the other amount columns of the file where they show
+it grouping thousands (another column's decimal mark decides nothing), then (for a
 workbook, whose numbers are written by the reader as ``1234.5``) by the format;
 otherwise it is an :class:`AmountError`, never a guess. A value in scientific
 notation written as text (``1,23457E+11``, Excel's display of a number) has lost
@@ -204,8 +205,9 @@ def decide_separators(
 
     ``values``: the column's published text (or its :func:`separator_evidence`).
     An ambiguous use (``12.500`` alone) is decided by the column's own other values,
-    then by ``others`` (the evidence of the file's other amount columns, merged),
-    then by ``default_decimal`` (``'.'`` for a workbook's numbers).
+    then by ``others`` (the evidence of the file's other amount columns, merged) where they
+    show the mark grouping thousands (``1.234.567``, or ``,`` as their decimal mark), never
+    where it is their decimal mark, then by ``default_decimal`` (``'.'`` for a workbook's numbers).
     Raises :class:`AmountError` when the values contradict each other
     (``1.234,5`` and ``1,234.5``) or nothing decides an ambiguous use.
     """
@@ -220,7 +222,12 @@ def decide_separators(
     thousands = next(iter(evidence.thousands), None)
     decimal = next(iter(evidence.decimal), None)
     for char in sorted(evidence.ambiguous):
-        role = _resolve(char, evidence) or _resolve(char, merged)
+        role = _resolve(char, evidence)
+        if role is None and _resolve(char, merged) == "thousands":
+            # Another column only ever says the mark groups thousands: that it is another column's
+            # decimal mark says nothing of this one (formats differ per column; `1.000` beside
+            # `0.00` read as 1 € would be another figure). A euro amount has two decimals, not three.
+            role = "thousands"
         if role is None and default_decimal == char:
             role = "decimal"
         if role is None:

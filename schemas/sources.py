@@ -29,6 +29,12 @@ class SourcesModel(pa.DataFrameModel):
     message: str = pa.Field(nullable=True, description="l'erreur (fichier, ligne, colonne) ou une remarque")
     lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données retenues")
     lignes_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données écartées")
+    lignes_preambule: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="lignes au-dessus de l'en-tête écartées (titres, lignes vides, `sep=;`)"
+    )
+    lignes_recodees: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="lignes d'un fichier UTF-8 dont des octets isolés ont été lus en Windows-1252"
+    )
     lignes_chargees: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes chargées dans credits")
     vu_le: pl.Datetime = pa.Field(description="date et heure (UTC) où le fichier a été vu pour la dernière fois")
 

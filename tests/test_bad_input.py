@@ -78,8 +78,8 @@ def test_bad_value_names_file_row_and_column(tmp_path):
     fields[10] = "douze"
     data[5] = ";".join(fields)
     (source / "LFI_2020_Credits.csv").write_text("\n".join(data) + "\n", encoding="ascii")
-    # The nomenclature too: without it the ERROR check credit_natures_labelled fails, and such a build
-    # publishes no release (CONTRACT.md, "The outputs"); a source in error alone does not stop it.
+    # The other files of the exercice too: the PLF is loaded beside the file in error, and the build
+    # publishes its release (CONTRACT.md, "The outputs"); a source in error alone does not stop it.
     for name in ("PLF_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "LFI_2020_Nomenclature.csv"):
         (source / name).write_bytes((SOURCES / name).read_bytes())
     build = run_build(source, tmp_path / "out")

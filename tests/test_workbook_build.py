@@ -38,6 +38,7 @@ def test_workbook_case_built_alone(case, sheet, tmp_path):
     folder.mkdir()
     shutil.copy(source, folder / source.name)
     build = run_build(folder, tmp_path / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
     assert "source(s) not loaded" not in build.stdout, build.stdout
     rows = _rows(
         build.database,

@@ -132,6 +132,9 @@ class CreditRead:
     differs from the sum of the detail lines it sums: ``ligne`` (int), ``libelle``
     (the line's first non-empty cell), ``colonne`` (header as published), ``attendu``
     (the stated total) and ``trouve`` (the sum), both as text with 2 decimals.
+    ``lignes_preambule``, ``lignes_recodees``: the reading facts of the file's table
+    (:class:`warehouse.tables.RawTable`): lines above the header set aside (also counted in
+    ``set_aside['preambule']``), lines whose stray bytes were decoded as Windows-1252.
     """
 
     lines: pl.DataFrame
@@ -144,6 +147,8 @@ class CreditRead:
     titres_corriges: int = 0
     broken_phases: tuple[str, ...] = ()
     totaux_publies: list[dict] = field(default_factory=list)
+    lignes_preambule: int = 0
+    lignes_recodees: int = 0
 
 
 def read_credit_table(
@@ -616,6 +621,8 @@ class _ColumnReader:
             titres_corriges=titres,
             broken_phases=tuple(sorted(broken)),
             totaux_publies=self._check_totals(frame, kept_lines),
+            lignes_preambule=preamble,
+            lignes_recodees=self.table.lignes_recodees,
         )
 
 

@@ -242,6 +242,8 @@ def stage_exercice(
         report.montants_vides = read.empty_amounts
         report.titres_corriges = read.titres_corriges
         report.controle_totaux = read.totaux_publies
+        report.lignes_preambule = read.lignes_preambule
+        report.lignes_recodees = read.lignes_recodees
         if read.broken_phases:
             report.message = (
                 f"phase(s) {', '.join(read.broken_phases)} broken at source (one constant value "

@@ -16,7 +16,9 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   ``頻``), hence a share and not "any valid sequence". Line ends become ``\\n``.
 - **Separator**: among ``;`` ``,`` tab ``|``, the one whose most frequent field count
   above 1 is that of the largest share (at least half) of the first 200 non-blank
-  records; a first line ``sep=X`` (Excel's hint) states it. With none, one column.
+  records that some candidate splits (a title line splits under none and votes for
+  none: three titles above a header and one data line do not outvote them); a first
+  line ``sep=X`` (Excel's hint) states it. With none, one column.
 - **Header**: the first record with at least two filled cells that reaches the usual
   width of the records (the most frequent index of the last filled cell among records
   wider than one cell, so that title lines do not count). The lines
@@ -295,15 +297,18 @@ def _sample_records(sample: str, separator: str) -> list[list[str]]:
 
 
 def _choose_separator(sample: str) -> str | None:
-    """The separator giving one field count (above 1) on the largest share of the sample's non-blank records."""
+    """The separator giving one field count (above 1) on the largest share of the sample's non-blank
+    records that some separator splits: a record no candidate splits (a title line) votes for none."""
+    split = {separator: [len(r) for r in _sample_records(sample, separator) if _filled(r)] for separator in SEPARATORS}
+    lengths = {len(c) for c in split.values()}
+    voters = sum(1 for fields in zip(*split.values(), strict=True) if max(fields) > 1) if len(lengths) == 1 else None
     best: tuple[tuple[float, int], str] | None = None
-    for separator in SEPARATORS:
-        counts = [len(r) for r in _sample_records(sample, separator) if _filled(r)]
+    for separator, counts in split.items():
         several = Counter(n for n in counts if n > 1)
         if not several:
             continue
         count, times = several.most_common(1)[0]
-        share = times / len(counts)
+        share = times / (voters or len(counts))
         if share >= 0.5 and (best is None or (share, count) > best[0]):
             best = ((share, count), separator)
     return best[1] if best else None

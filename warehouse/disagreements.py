@@ -286,21 +286,39 @@ def libelle(evidence: Evidence) -> pl.DataFrame:
 
 
 def code_inconnu(evidence: Evidence) -> pl.DataFrame:
-    """(exercice, programme, action) of ``credits`` that no nomenclature of that year labels.
-    cle: ``352-01``; found the code, nothing expected; source_trouvee the credit file."""
-    if not evidence.has("actions"):
-        return empty()
-    frame = evidence.connection.sql(
-        """
-        SELECT DISTINCT c.exercice, c.phase, c.type_budget, c.code_programme || '-' || c.code_action AS cle,
-               c.code_programme || '-' || c.code_action AS valeur_trouvee, c.source_id AS source_trouvee
-        FROM credits c
-        WHERE c.code_action IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM actions a WHERE a.exercice = c.exercice AND a.code_programme = c.code_programme
-              AND a.code_action = c.code_action AND a.libelle_action IS NOT NULL)
-        """
-    ).pl()
-    return to_ecarts(frame, "code_inconnu")
+    """Codes of ``credits`` that the nomenclature does not label: (exercice, programme, action)
+    that no nomenclature of that year labels (cle ``352-01``), and catégories and titres with no
+    label in ``categories`` / ``titres`` (cle ``categorie 31``, ``titre 3``). Found the code,
+    nothing expected; source_trouvee the credit file."""
+    frames = []
+    if evidence.has("actions"):
+        frames.append(
+            evidence.connection.sql(
+                """
+                SELECT DISTINCT c.exercice, c.phase, c.type_budget, c.code_programme || '-' || c.code_action AS cle,
+                       c.code_programme || '-' || c.code_action AS valeur_trouvee, c.source_id AS source_trouvee
+                FROM credits c
+                WHERE c.code_action IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM actions a WHERE a.exercice = c.exercice AND a.code_programme = c.code_programme
+                      AND a.code_action = c.code_action AND a.libelle_action IS NOT NULL)
+                """
+            ).pl()
+        )
+    for niveau, table in (("categorie", "categories"), ("titre", "titres")):
+        if not evidence.has(table):
+            continue
+        frames.append(
+            evidence.connection.sql(
+                f"""
+                SELECT DISTINCT c.exercice, c.phase, c.type_budget, '{niveau} ' || c.code_{niveau} AS cle,
+                       c.code_{niveau} AS valeur_trouvee, c.source_id AS source_trouvee
+                FROM credits c
+                WHERE c.code_{niveau} IS NOT NULL AND c.code_{niveau} NOT IN (
+                    SELECT code_{niveau} FROM {table} WHERE libelle_{niveau} IS NOT NULL)
+                """
+            ).pl()
+        )
+    return to_ecarts(pl.concat([to_ecarts(f, "code_inconnu") for f in frames]), "code_inconnu") if frames else empty()
 
 
 def declaration(evidence: Evidence) -> pl.DataFrame:

@@ -32,7 +32,6 @@ __all__ = [
     "credit_elements",
     "derive_events",
     "known_events",
-    "label_disagreements",
     "resolve_nomenclature",
     "stage_nomenclature",
 ]
@@ -196,36 +195,6 @@ def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str])
         "categories": categories.select("code_categorie", "libelle_categorie", "code_titre"),
         "titres": titres.select("code_titre", "libelle_titre"),
     }
-
-
-def label_disagreements(elements: pl.DataFrame) -> pl.DataFrame:
-    """Elements to which the files of one exercice give different labels (after cleaning).
-
-    Columns: exercice, niveau, code (the element's codes joined by ``-``), libelles
-    (the distinct labels), sources.
-    """
-    frames = []
-    for niveau, keys in LEVEL_KEYS.items():
-        rows = elements.filter(
-            (pl.col("niveau") == niveau)
-            & pl.col("libelle").is_not_null()
-            & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
-        )
-        rows = rows.with_columns(
-            cle=pl.col("libelle").map_elements(label_key, return_dtype=pl.String),
-            code=pl.concat_str(keys, separator="-", ignore_nulls=True),
-        )
-        frames.append(
-            rows.group_by("exercice", "code")
-            .agg(
-                pl.col("cle").n_unique().alias("n"),
-                pl.col("libelle").unique().sort().alias("libelles"),
-                pl.col("source_id").unique().sort().alias("sources"),
-            )
-            .filter(pl.col("n") > 1)
-            .select("exercice", pl.lit(niveau).alias("niveau"), "code", "libelles", "sources")
-        )
-    return pl.concat(frames).sort("exercice", "niveau", "code")
 
 
 @cache

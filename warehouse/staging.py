@@ -58,6 +58,8 @@ class SourceReport:
     lignes_ecartees_par_motif: dict[str, int] = field(default_factory=dict)
     montants_vides: int | None = None
     titres_corriges: int | None = None
+    lignes_preambule: int | None = None  # lines above the header set aside (titles, blank, `sep=;`)
+    lignes_recodees: int | None = None  # lines of a UTF-8 file whose stray bytes were read as Windows-1252
     # Published total lines that differ from the detail lines they sum: one dict per (line, column),
     # keys ligne, libelle, colonne, attendu, trouve (see warehouse.credit_files.CreditRead).
     controle_totaux: list[dict] = field(default_factory=list)

@@ -214,20 +214,56 @@ def test_irregular_rows_are_errors_unless_the_family_sets_them_aside(tmp_path):
 def _built(case, tmp_path):
     sources = tmp_path / "sources"
     sources.mkdir()
-    shutil.copy(CASES / case / "PLF_2023_credits.csv", sources)
+    for path in (CASES / case).glob("*.csv"):
+        shutil.copy(path, sources)
     return run_build(sources, tmp_path / "out")
 
 
-@pytest.mark.parametrize("case", CREDIT_CASES)
+def _sources_row(build, fichier):
+    with duckdb.connect(str(build.database), read_only=True) as db:
+        return db.execute(
+            "SELECT statut, lignes, lignes_retenues, lignes_ecartees, lignes_preambule, lignes_recodees, encodage "
+            "FROM sources WHERE fichier = ?",
+            [fichier],
+        ).fetchone()
+
+
+@pytest.mark.parametrize("case", [*CREDIT_CASES, "B27", "B39"])
 def test_credit_case_built_alone(case, tmp_path):
     expected = json.loads((CASES / case / "expected.json").read_text())
     build = _built(case, tmp_path)
+    # Exit 0 without any nomenclature file: its codes unknown to a nomenclature are WARN rows of
+    # `ecarts_sources` (rule `code_inconnu`), never a failed build.
+    assert build.returncode == 0, build.stdout + build.stderr
     assert "not loaded" not in build.stdout + build.stderr
     with duckdb.connect(str(build.database), read_only=True) as db:
         rows = db.sql(
             "SELECT exercice, phase, code_programme, code_action, code_categorie, ae, cp FROM credits ORDER BY ALL"
         ).fetchall()
+        unknown = db.sql("SELECT DISTINCT cle FROM ecarts_sources WHERE regle = 'code_inconnu' ORDER BY 1").fetchall()
     assert [[str(v) for v in row] for row in rows] == expected["rows"]
+    assert ("categorie 31",) in unknown  # no nomenclature file labels the catégories
+    statut, lignes, retenues, ecartees, preambule, recodees, _ = _sources_row(build, "PLF_2023_credits.csv")
+    assert (statut, recodees) == ("lu", 0)
+    assert lignes == retenues + ecartees
+    # B27's `sep=;` and B39's blank first line are the preamble, counted; the other cases have none.
+    assert preambule == {"B27": 1, "B39": 1}.get(case, 0)
+
+
+def test_case_b31_built_alone_one_line_recoded(tmp_path):
+    expected = json.loads((CASES / "B31" / "expected.json").read_text())["files"]["LFI_2023_credits.csv"]
+    build = _built("B31", tmp_path)
+    assert build.returncode == 0, build.stdout + build.stderr
+    with duckdb.connect(str(build.database), read_only=True) as db:
+        label = db.execute(
+            "SELECT libelle_action FROM actions WHERE exercice = 2023 AND code_programme = '352' AND code_action = '02'"
+        ).fetchone()
+        lines = db.execute("SELECT count(DISTINCT source_ligne) FROM credits").fetchone()
+    assert label == (expected["libelle_action_02"],) == ("Équipe d’intervention",)
+    assert lines == (expected["rows"],)
+    statut, lignes, retenues, _, preambule, recodees, encodage = _sources_row(build, "LFI_2023_credits.csv")
+    assert (statut, lignes, retenues, preambule, recodees) == ("lu", 2, 2, 0, 1)
+    assert encodage.startswith("utf-8")
 
 
 def test_case_b30_built_alone_fails_naming_line_and_column(tmp_path):

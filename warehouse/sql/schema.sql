@@ -47,7 +47,11 @@ CREATE TABLE IF NOT EXISTS sources (
     controle_totaux            VARCHAR,
     entete                     VARCHAR,
     vu_le                      TIMESTAMP NOT NULL,
-    feuille                    VARCHAR
+    feuille                    VARCHAR,
+    lignes_preambule           INTEGER,
+    lignes_recodees            INTEGER
 );
 -- Warehouses built before the column existed gain it (null until their files are read again).
 ALTER TABLE sources ADD COLUMN IF NOT EXISTS feuille VARCHAR;
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS lignes_preambule INTEGER;
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS lignes_recodees INTEGER;
