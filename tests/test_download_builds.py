@@ -152,11 +152,21 @@ def credits(database: Path) -> list[tuple]:
 
 
 def outputs(out: Path) -> dict[str, str]:
-    """sha256 of every output file (the Dagster instance and temporary files aside)."""
+    """sha256 of every output file: the published ones (``latest`` and the releases), the
+    downloads and the staging. Aside: the Dagster instance, a download's temporary file, and
+    what a killed build leaves for the next one to remove (``releases/.building-<pid>/``,
+    the build lock ``releases/.lock``)."""
+
+    def kept(relative: Path) -> bool:
+        parts = relative.parts
+        if "dagster" in parts or ".partial-" in relative.name:
+            return False
+        return not (parts[0] == "releases" and len(parts) > 1 and parts[1].startswith("."))
+
     return {
         path.relative_to(out).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(out.rglob("*"))
-        if path.is_file() and "dagster" not in path.relative_to(out).parts and ".partial-" not in path.name
+        if path.is_file() and kept(path.relative_to(out))
     }
 
 
