@@ -183,7 +183,7 @@ def test_the_list_changes_exercice_and_phase(visit):
 def test_the_dictionary_or_the_columns_are_shown(visit, page_path):
     section = visit.page.locator("section#dictionnaire")
     if (page_path.parent.parent / "dictionnaire.md").is_file():
-        assert section.locator("h2").inner_text() == "Dictionnaire des données"
+        assert section.locator("h2").first.inner_text() == "Dictionnaire des données"
         assert section.locator(".markdown").count() == 1
     else:
         assert section.locator("h2").inner_text() == "Tables et colonnes"
