@@ -159,7 +159,7 @@ def _read_all(
                 FileFailure(
                     item.source.source_id,
                     item.source.fichier,
-                    item.famille,
+                    item.famille or "inconnue",  # unreadable: its family was never seen
                     f"{item.source.fichier}: {item.error}",
                     statut,
                 )

@@ -96,7 +96,7 @@ def test_unreadable_covered_files_fail_the_build_and_keep_their_last_good_data(t
     assert {n for n, s in statuts.items() if s == "erreur"} == {
         "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "PLF_2021_Credits.csv",
         "PLF_2022_Credits_Destination_Nature.csv", "PLF_2019_PAP.csv", "Credits.csv",
-    }  # fmt: skip
+    }, second.stdout  # fmt: skip
     assert statuts["notes.csv"] == statuts["PLF_2023_Associations.csv"] == "non_reconnu"
     # Their last good data stays.
     assert _rows(second.database, "SELECT * FROM credits WHERE phase = 'LFI' ORDER BY ALL") == lfi_before
