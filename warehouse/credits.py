@@ -243,9 +243,9 @@ def stage_exercice(
         report.titres_corriges = read.titres_corriges
         report.controle_totaux = read.totaux_publies
         if read.broken_phases:
-            report.message = (
-                f"phase(s) {', '.join(read.broken_phases)} broken at source (one constant value "
-                "on every line): computed as PLF + AMD"
+            report.message = (  # published (sources.message): in French, as the notes consumers read
+                f"phase(s) {', '.join(read.broken_phases)} inutilisable(s) dans le fichier (une même valeur "
+                "sur chaque ligne) : calculée(s) comme PLF + AMD"
             )
         frames.append(read.lines.with_columns(repris=pl.lit(False)))
     if not frames:
