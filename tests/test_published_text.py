@@ -45,7 +45,7 @@ def test_the_readme_readers_read_the_parquet_files_with_exact_amounts(built) -> 
         for reader, match in lines.items()
     }
     with duckdb.connect(str(built.database), read_only=True) as db:
-        rows, ae_total = db.sql("SELECT count(*), sum(ae) FROM credits").fetchone()
+        ((rows, ae_total),) = db.sql("SELECT count(*), sum(ae) FROM credits").fetchall()
     relation = frames["duckdb"]
     assert dict(zip(relation.columns, map(str, relation.types), strict=True))["ae"] == "DECIMAL(18,2)"
     assert relation.aggregate("count(*), sum(ae)").fetchall() == [(rows, ae_total)]
