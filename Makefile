@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 OUT ?= output
 SOURCES ?=
+UI_PORT ?= 3000
 
 BIN := $(VENV)/bin
 
@@ -16,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-## Install, then build the warehouse (downloads the sources unless SOURCES=DIR is given).
+## Install, then build the warehouse from the repository's snapshot data/sources/ (or SOURCES=DIR).
 build: install
 	$(BIN)/budget-warehouse build --out $(OUT) $(if $(SOURCES),--sources $(SOURCES))
 
@@ -24,7 +25,7 @@ build: install
 system-deps:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
-## Install, then run the tests (they read the real files in ../shared/data).
+## Install, then run the tests (they read the snapshot data/sources/ and tests/fixtures/).
 test: install
 	$(BIN)/pytest
 
@@ -32,11 +33,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## The Dagster UI on the warehouse built in $(OUT).
+## The Dagster UI on the warehouse built in $(OUT), sources from the snapshot (or SOURCES=DIR).
+## `exec` (make sends its SIGTERM to `dagster dev` itself, not to a shell) and SIGINT/SIGTERM reset to their
+## defaults (a background job inherits SIGINT ignored, and `dagster dev` maps SIGTERM to SIGINT's handler):
+## stopping make (Ctrl-C, SIGTERM) stops `dagster dev` and the processes it started.
 ui: install
-	DAGSTER_HOME=$(abspath $(OUT))/dagster BUDGET_OUT_DIR=$(abspath $(OUT)) \
-	$(if $(SOURCES),BUDGET_SOURCES_DIR=$(abspath $(SOURCES))) \
-	$(BIN)/dagster dev -w workspace.yaml
+	mkdir -p $(abspath $(OUT))/dagster
+	exec env --default-signal=INT,TERM DAGSTER_HOME=$(abspath $(OUT))/dagster BUDGET_OUT_DIR=$(abspath $(OUT)) \
+	BUDGET_SOURCES_DIR=$(abspath $(or $(SOURCES),data/sources)) \
+	$(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

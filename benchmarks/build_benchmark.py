@@ -1,6 +1,6 @@
 """Measure a full build: wall time and peak memory of ``budget-warehouse build``.
 
-Usage: ``python benchmarks/build_benchmark.py [SOURCES_DIR]`` (default ``../shared/data/sources``).
+Usage: ``python benchmarks/build_benchmark.py [SOURCES_DIR]`` (default: the snapshot ``data/sources``).
 Builds into a fresh temporary folder, in a child process, and prints the figures.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 def main() -> int:
     root = Path(__file__).resolve().parents[1]
-    sources = Path(sys.argv[1]) if len(sys.argv) > 1 else root.parent / "shared" / "data" / "sources"
+    sources = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "data" / "sources"
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         completed = subprocess.run(

@@ -1,5 +1,8 @@
 """``budget-warehouse build``: build the warehouse from the sources (CONTRACT.md, "The command").
 
+The sources: ``--sources DIR``, else ``--download`` (the official portals), else the snapshot the
+repository ships (``data/sources/``, ``pipelines.settings.SNAPSHOT_DIR``; exit 2 when it is missing).
+
 Runs the jobs of the Dagster definitions in-process, in a persistent Dagster
 instance (``DAGSTER_HOME``, else ``<out>/dagster``) so that the runs show in the
 UI afterwards: the sources job, then the credits job once per exercice, then the
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SOURCES_ENV, WORK_ENV, Settings
+from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SNAPSHOT_DIR, SOURCES_ENV, WORK_ENV, Settings
 
 log = logging.getLogger("budget_warehouse")
 
@@ -59,12 +62,12 @@ def parser() -> argparse.ArgumentParser:
     origin.add_argument(
         "--sources",
         metavar="DIR",
-        help=f"read the source files from DIR instead of downloading them (env {SOURCES_ENV})",
+        help=f"read the source files from DIR instead of the repository's snapshot data/sources/ (env {SOURCES_ENV})",
     )
     origin.add_argument(
         "--download",
         action="store_true",
-        help="download the catalogue's files from the official portals (the default for now)",
+        help="download the catalogue's files from the official portals instead of reading the snapshot",
     )
     build.add_argument(
         "--portal",
@@ -177,6 +180,15 @@ def build(args: argparse.Namespace) -> int:
             print("budget-warehouse: --portal goes with --download, not --sources", file=sys.stderr)
             return 2
         os.environ.pop(SOURCES_ENV, None)
+    elif not os.environ.get(SOURCES_ENV):
+        if not SNAPSHOT_DIR.is_dir():
+            print(
+                f"budget-warehouse: the repository's snapshot of the sources is missing ({SNAPSHOT_DIR}): "
+                "give --sources DIR or --download (data/README.md)",
+                file=sys.stderr,
+            )
+            return 2
+        os.environ[SOURCES_ENV] = str(SNAPSHOT_DIR)
     if args.portal:
         os.environ[PORTAL_ENV] = args.portal
     settings = Settings.from_env()

@@ -15,6 +15,10 @@ WORK_ENV = "BUDGET_WORK_DIR"
 PRUNE_ENV = "BUDGET_PRUNE"
 PORTAL_ENV = "BUDGET_PORTAL_URL"
 DEFAULT_OUT = "output"
+#: The snapshot of the official source files the repository ships (``data/README.md``): what a build
+#: reads with neither ``--sources`` nor ``--download`` (CONTRACT.md, "The command"). The package is
+#: installed editable from the repository, so the folder is found beside ``pipelines/``.
+SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "data" / "sources"
 
 #: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none:
 #: one DuckDB writer at a time (``shared/cases/B18``), no telemetry.

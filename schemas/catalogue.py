@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["CatalogueEntry", "DownloadRules", "catalogue", "download_rules"]
+__all__ = ["CatalogueEntry", "DownloadRules", "SnapshotFile", "catalogue", "download_rules", "snapshot_files"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,22 @@ class CatalogueEntry:
     def downloadable(self) -> bool:
         """Whether the build can fetch it; else it is read from ``--sources`` only."""
         return self.url is not None
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """A file of the repository's snapshot (``data/sources/``) that no ``[[source]]`` entry lists.
+
+    ``famille``: ``nomenclature``, ``performance``, ``document`` or ``hors_perimetre`` (read by no
+    family yet); ``contenu``: what it holds, in French; ``jeu_de_donnees``: its dataset on
+    data.economie.gouv.fr where known (None: its official address is not known).
+    """
+
+    fichier: str
+    famille: str
+    contenu: str
+    sha256: str
+    jeu_de_donnees: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,3 +83,9 @@ def download_rules() -> DownloadRules:
     """The ``[telechargement]`` table of ``catalogue.toml``."""
     raw = _raw()["telechargement"]
     return DownloadRules(**{**raw, "hotes": tuple(raw["hotes"])})
+
+
+@cache
+def snapshot_files() -> tuple[SnapshotFile, ...]:
+    """The ``[[instantane]]`` entries of ``catalogue.toml``: the snapshot's files beyond the credit ones."""
+    return tuple(SnapshotFile(**entry) for entry in _raw().get("instantane", []))

@@ -1,7 +1,8 @@
-"""Shared fixtures: the real files of ``../shared`` and a warehouse built from them.
+"""Shared fixtures: the real files of the repository's snapshot and a warehouse built from them.
 
-The real source files are read from ``../shared/data/sources`` (beside the project
-root); the tests fail, never skip, when that folder is missing.
+The real source files are read from the snapshot ``data/sources/`` (data/README.md), the fault
+cases from ``tests/fixtures/cases/`` (copies of the project's cases): nothing outside the
+repository. The tests fail, never skip, when the snapshot is missing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-SOURCES = SHARED / "data" / "sources"
-CASES = SHARED / "cases"
+SOURCES = ROOT / "data" / "sources"
+CASES = ROOT / "tests" / "fixtures" / "cases"
 
 #: The tables the warehouse publishes (CONTRACT.md), one Parquet file each.
 TABLES = [
@@ -50,11 +50,13 @@ class Build:
         return self.out / "parquet"
 
 
-def run_build(sources: Path, out: Path, *extra: str) -> Build:
-    """Run the real command in a child process, as a user would."""
+def run_build(sources: Path | None, out: Path, *extra: str) -> Build:
+    """Run the real command in a child process, as a user would (``sources`` None: no ``--sources``,
+    the build reads the repository's snapshot)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    origin = ["--sources", str(sources)] if sources is not None else []
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out), *extra],
+        [sys.executable, "-m", "pipelines.cli", "build", *origin, "--out", str(out), *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -66,15 +68,16 @@ def run_build(sources: Path, out: Path, *extra: str) -> Build:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Build:
-    """The warehouse built once from the real files, for the whole session."""
-    build = run_build(SOURCES, tmp_path_factory.mktemp("build"))
+    """The warehouse built once from the real files, for the whole session: the command with neither
+    ``--sources`` nor ``--download``, which reads the snapshot ``data/sources/``."""
+    build = run_build(None, tmp_path_factory.mktemp("build"))
     assert build.returncode == 0, build.stdout + build.stderr
     return build
 
 
 @pytest.fixture(scope="session")
 def sources_copy(tmp_path_factory) -> Path:
-    """A writable copy of the real sources folder (``../shared`` is read-only in CI)."""
+    """A writable copy of the real sources folder (the tests never change the snapshot)."""
     target = tmp_path_factory.mktemp("sources") / "sources"
     shutil.copytree(SOURCES, target)
     for path in target.rglob("*"):

@@ -1,6 +1,6 @@
 """Bad input loses nothing (CONTRACT.md): unknown files are listed, a broken source keeps its last good data.
 
-Works on a copy of the real sources folder (``../shared`` is read-only in CI).
+Works on a copy of the real sources folder (the tests never change the snapshot).
 """
 
 import csv

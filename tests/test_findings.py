@@ -19,7 +19,7 @@ def _rows(build: Build, sql: str) -> list[tuple]:
 
 
 def _copy_sources(target: Path) -> Path:
-    """A writable copy of the real sources folder (``../shared`` is read-only in CI)."""
+    """A writable copy of the real sources folder (the tests never change the snapshot)."""
     shutil.copytree(SOURCES, target)
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)

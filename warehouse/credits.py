@@ -245,9 +245,9 @@ def stage_exercice(
         report.lignes_preambule = read.lignes_preambule
         report.lignes_recodees = read.lignes_recodees
         if read.broken_phases:
-            report.message = (
-                f"phase(s) {', '.join(read.broken_phases)} broken at source (one constant value "
-                "on every line): computed as PLF + AMD"
+            report.message = (  # published (sources.message): in French, as the notes consumers read
+                f"phase(s) {', '.join(read.broken_phases)} inutilisable(s) dans le fichier (une même valeur "
+                "sur chaque ligne) : calculée(s) comme PLF + AMD"
             )
         frames.append(read.lines.with_columns(repris=pl.lit(False)))
     if not frames:

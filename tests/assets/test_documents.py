@@ -90,7 +90,7 @@ def test_ambiguous_link_stays_autre(built):
 
 
 def test_every_narrative_pinned(built):
-    """Over every commentFP of the shared nomenclature files (README, "Documents and reconciliation")."""
+    """Over every commentFP of the snapshot's nomenclature files (README, "Documents and reconciliation")."""
     declarations = _rows(built.database, "SELECT type_declaration FROM declarations WHERE document LIKE '%commentFP'")
     statuts = _rows(built.database, "SELECT statut FROM rapprochements WHERE document LIKE '%commentFP'")
     assert declarations.height == 669

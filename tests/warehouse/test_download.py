@@ -25,7 +25,7 @@ from schemas.catalogue import CatalogueEntry, catalogue
 from warehouse.downloads import DownloadPolicy, DownloadRefused, download_sources, portal_address
 from warehouse.sources import recognise
 
-SOURCES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sources"
+SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources"
 FICHIER = "LFI_2020_Credits.csv"
 SHA256 = "59073f37153b728182653a3ee9de942d8bf2ef9a70bf32f81c471569bc17c67b"
 PATH = "/data/" + FICHIER

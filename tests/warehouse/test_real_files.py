@@ -1,4 +1,4 @@
-"""Every credit file of ``../shared/data/sources`` through its reader (data README facts)."""
+"""Every credit file of the snapshot ``data/sources/`` through its reader (data README facts)."""
 
 import csv
 import io
