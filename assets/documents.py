@@ -18,7 +18,12 @@ from assets.nomenclature import nomenclature
 from assets.performance import performance_tables
 from schemas.documents.models import DeclarationsModel, DocumentsModel, RapprochementsModel
 from schemas.validation import validate
-from warehouse.documents.store import build_from_warehouse, read_documents, write_document_tables
+from warehouse.documents.store import (
+    build_from_warehouse,
+    keep_expected_documents,
+    read_documents,
+    write_document_tables,
+)
 from warehouse.sources import InventoryItem
 from warehouse.store import reader, writer
 
@@ -82,6 +87,7 @@ def document_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource, s
     for report in read.fichiers.filter(pl.col("statut") == "erreur").iter_rows(named=True):
         context.log.error(f"not loaded: {report['message']}")
     with writer(Path(duckdb.database)) as connection:
+        read = keep_expected_documents(connection, sources, read)
         tables = build_from_warehouse(connection, read)
         for name, model in MODELS.items():
             validate(model, getattr(tables, name))

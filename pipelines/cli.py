@@ -415,7 +415,11 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
         for message in errors:
             print(f"  - {message}")
-    absent = sorted({r.fichier for r in all_reports if r.statut == "absent"} | set(_performance_absent(database)))
+    absent = sorted(
+        {r.fichier for r in all_reports if r.statut == "absent"}
+        | set(_performance_absent(database))
+        | {r["fichier"] for r in documents.values() if r["statut"] == "absent"}
+    )
     if absent:
         print(f"\nwarning: {len(absent)} source(s) of the latest release absent from the sources folder")
         print("  (their data is kept; --prune removes it):")

@@ -34,9 +34,16 @@ def is_absent(item: InventoryItem) -> bool:
     return item.error == ABSENT
 
 
+#: The ``sources.format`` of RAP/PAP texts and pages (``warehouse/documents``): read by the
+#: documents asset, which reports their errors itself.
+DOCUMENT_FORMATS = ("document_texte", "document_html")
+
+
 def _kind(famille: str | None) -> str | None:
     if famille is None:
         return None
+    if famille in DOCUMENT_FORMATS:
+        return "document"
     family = all_families().get(famille)
     if family is not None:
         return family.kind
@@ -86,7 +93,11 @@ def expect_release_sources(
     result = []
     for item in items:
         before = previous.get(item.source.source_id)
-        readable = item.error is None and (item.famille is not None or is_performance_header(item.entete))
+        readable = item.error is None and (
+            item.famille is not None
+            or is_performance_header(item.entete)
+            or (before is not None and before["format"] in DOCUMENT_FORMATS)
+        )
         if before is None or readable:
             result.append(item)
             continue

@@ -20,6 +20,7 @@ __all__ = [
     "DocumentFiles",
     "build_from_warehouse",
     "document_reports",
+    "keep_expected_documents",
     "read_documents",
     "write_document_tables",
 ]
@@ -73,6 +74,37 @@ def read_documents(items: list[InventoryItem]) -> DocumentFiles:
                 documents.extend(read)
                 reports.append((source.source_id, source.fichier, "commentaire_nomenclature", "lu", None, len(read)))
     return DocumentFiles(documents, pl.DataFrame(reports, schema=FICHIER_SCHEMA, orient="row"))
+
+
+def keep_expected_documents(
+    connection: duckdb.DuckDBPyConnection, items: list[InventoryItem], read: DocumentFiles
+) -> DocumentFiles:
+    """``read`` plus the documents of the latest release whose source this build expected but did
+    not read: absent from the ``--sources`` folder (``statut = 'absent'``) or in error (not got, not
+    readable: ``'erreur'``). Their text is taken back from the ``documents`` table as it was, so
+    their declarations and reconciliations are made again against today's data; nothing is lost
+    (issue 8: a fault never deletes what users had; ``--prune`` drops such sources from the inventory).
+    """
+    from warehouse.expected import is_absent
+
+    expected = {i.source.source_id: i for i in items if i.error}
+    if not expected or not _exists(connection, "documents"):
+        return read
+    rows = connection.execute(
+        "SELECT document, type_document, exercice, code_programme, libelle_programme, responsable, source_id, "
+        "texte, format, source_ligne FROM documents WHERE list_contains(?, source_id) ORDER BY ALL",
+        [list(expected)],
+    ).fetchall()
+    kept = [Document(*row) for row in rows]
+    reports = []
+    for source_id in sorted({d.source_id for d in kept}):
+        item = expected[source_id]
+        fmt = next(d.format for d in kept if d.source_id == source_id)
+        statut = "absent" if is_absent(item) else "erreur"
+        count = sum(1 for d in kept if d.source_id == source_id)
+        reports.append((source_id, item.source.fichier, fmt, statut, f"{item.source.fichier}: {item.error}", count))
+    fichiers = pl.concat([read.fichiers, pl.DataFrame(reports, schema=FICHIER_SCHEMA, orient="row")])
+    return DocumentFiles(read.documents + kept, fichiers)
 
 
 def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -186,6 +218,7 @@ def document_reports(database: Path) -> dict[str, dict]:
         rows = connection.sql("SELECT * FROM document_fichiers WHERE format <> 'commentaire_nomenclature'").fetchall()
     return {
         source_id: {
+            "fichier": fichier,
             "famille": fmt,
             "statut": statut,
             "message": message,
@@ -194,5 +227,5 @@ def document_reports(database: Path) -> dict[str, dict]:
             "lignes_ecartees": 0,
             "lignes_ecartees_par_motif": None,
         }
-        for source_id, _, fmt, statut, message, documents in rows
+        for source_id, fichier, fmt, statut, message, documents in rows
     }
