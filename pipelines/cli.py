@@ -269,6 +269,12 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
         items = result.output_for_node("raw__sources")
         found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
         exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
+        if settings.prune:
+            from warehouse.expected import prune_exercices
+
+            gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", set(found), args.years)
+            if gone:
+                print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
         if not exercices:
             where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
             asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""

@@ -1,5 +1,5 @@
-"""Documents whose source is absent from the folder keep their rows (issue 8: a fault never deletes
-what users had), and ``--prune`` removes them."""
+"""Sources absent from the folder keep their data, documents included (issue 8: a fault never
+deletes what users had); ``--prune`` removes it, credits of an exercice no source holds included."""
 
 from __future__ import annotations
 
@@ -56,3 +56,27 @@ def test_documents_of_an_absent_source_are_kept_and_pruned_only_with_prune(tmp_p
     pruned = run_build(sources, out, "--prune")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert _tables(pruned.database)["documents"] == []
+
+
+def test_prune_removes_the_credits_of_an_exercice_no_source_holds_any_more(tmp_path):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in ("LFI_2021_Credits.csv", "PLF_2022_Credits_Destination_Nature.csv"):
+        shutil.copyfile(SOURCES / name, sources / name)
+    out = tmp_path / "out"
+    assert run_build(sources, out).returncode == 0
+    (sources / "PLF_2022_Credits_Destination_Nature.csv").unlink()
+
+    kept = run_build(sources, out)  # absent: kept, with a warning
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    with duckdb.connect(str(kept.database), read_only=True) as connection:
+        assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2022").fetchall()[0][0] > 0
+
+    pruned = run_build(sources, out, "--prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert "--prune: no source holds the credits of [2022] any more: removed" in pruned.stdout
+    with duckdb.connect(str(pruned.database), read_only=True) as connection:
+        assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2022").fetchall()[0][0] == 0
+        assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2021").fetchall()[0][0] > 0
+        fichiers = [f for (f,) in connection.sql("SELECT fichier FROM sources").fetchall()]
+    assert "PLF_2022_Credits_Destination_Nature.csv" not in fichiers

@@ -16,6 +16,7 @@ item whose error is :data:`ABSENT`: its data is kept the same way, but its statu
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -120,3 +121,23 @@ def expect_release_sources(
             placeholder = InventoryItem(source, None, before["exercice"], entete, before["type_fichier"])
             result.append(_kept(placeholder, before, ABSENT))
     return result
+
+
+def prune_exercices(
+    database: Path, staging_credits: Path, held: set[int], years: tuple[int, int] | None = None
+) -> list[int]:
+    """``--prune``: the exercices of ``credits`` that no source of this build holds any more
+    (inside ``years`` when given) lose their rows and their staged lines, as their sources were
+    pruned. ``database``: the build's working copy. Returns those exercices."""
+    from warehouse.store import writer
+
+    if not database.exists():
+        return []
+    with writer(database) as connection:
+        present = [e for (e,) in connection.execute("SELECT DISTINCT exercice FROM credits").fetchall()]
+        gone = sorted(e for e in present if e not in held and (years is None or years[0] <= e <= years[1]))
+        for exercice in gone:
+            connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
+    for exercice in gone:
+        shutil.rmtree(staging_credits / f"exercice={exercice}", ignore_errors=True)
+    return gone
