@@ -222,9 +222,6 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
     from warehouse.releases import remove_stale_work, start_work
 
     started = time.monotonic()
-    origin = f"folder {settings.sources_dir}" if settings.sources_dir else "the official portals"
-    print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
-    print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
     with dg.DagsterInstance.get() as instance:
         killed = fail_killed_runs(instance)
     if killed:
