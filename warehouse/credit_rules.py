@@ -22,6 +22,19 @@ __all__ = [
 
 _ZERO = pl.lit(0).cast(pl.Decimal(18, 2))
 _PROGRAMME_KEY = ["exercice", "phase", "type_budget", "code_programme"]
+#: Columns of a witness difference: the two sources, where, the key, the two amounts and their gap.
+_DIFFERENCE_COLUMNS = [
+    "source_id",
+    "source_id_autorite",
+    *_PROGRAMME_KEY,
+    "cle",
+    "ae_autorite",
+    "ae_temoin",
+    "cp_autorite",
+    "cp_temoin",
+    "ecart_ae",
+    "ecart_cp",
+]
 
 
 _LINE = ["exercice", "type_budget", "code_programme", "code_action", "code_sous_action", "code_categorie"]
@@ -138,18 +151,7 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         pl.concat([programme_level.select(line_level.columns), line_level], how="vertical_relaxed")
-        .select(
-            "source_id",
-            "source_id_autorite",
-            *_PROGRAMME_KEY,
-            "cle",
-            "ae_autorite",
-            "ae_temoin",
-            "cp_autorite",
-            "cp_temoin",
-            "ecart_ae",
-            "ecart_cp",
-        )
+        .select(_DIFFERENCE_COLUMNS)
         .sort("exercice", "phase", "source_id", "code_programme")
     )
 
@@ -200,18 +202,7 @@ def _partial_differences(lines: pl.DataFrame, partial: pl.DataFrame) -> pl.DataF
             ecart_ae=pl.col("ae_temoin") - pl.col("ae_autorite"), ecart_cp=pl.col("cp_temoin") - pl.col("cp_autorite")
         )
         .filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
-        .select(
-            "source_id",
-            "source_id_autorite",
-            *_PROGRAMME_KEY,
-            "cle",
-            "ae_autorite",
-            "ae_temoin",
-            "cp_autorite",
-            "cp_temoin",
-            "ecart_ae",
-            "ecart_cp",
-        )
+        .select(_DIFFERENCE_COLUMNS)
     )
 
 
