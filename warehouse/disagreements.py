@@ -95,23 +95,29 @@ def _line_key(prefix: list[str] | None = None) -> pl.Expr:
     return pl.concat_str([codes, pl.col("grandeur")], separator="/")
 
 
+def _same_line(found: pl.DataFrame, attendu: str, trouve: str, regle: str, **extra: pl.Expr) -> pl.DataFrame:
+    """Money disagreements within the lines of one file: ``attendu`` against ``trouve`` (columns of
+    ``found``), the line's codes as ``cle``, the file as both sources."""
+    return to_ecarts(
+        found.with_columns(
+            cle=_line_key(),
+            valeur_attendue=_money_text(attendu),
+            valeur_trouvee=_money_text(trouve),
+            ecart=pl.col(trouve) - pl.col(attendu),
+            source_attendue="source_id",
+            source_trouvee="source_id",
+            **extra,
+        ),
+        regle,
+    )
+
+
 def t2_plus_ht2(evidence: Evidence) -> pl.DataFrame:
     """Lines where T2 + HT2 ≠ the total the same file publishes (LFI 2021). cle: ``352-01-31/ae``;
     expected the published total, found T2 + HT2."""
     if evidence.lines is None:
         return empty()
-    found = t2_ht2_mismatches(evidence.lines)
-    return to_ecarts(
-        found.with_columns(
-            cle=_line_key(),
-            valeur_attendue=_money_text("total"),
-            valeur_trouvee=_money_text("somme"),
-            ecart=pl.col("somme") - pl.col("total"),
-            source_attendue="source_id",
-            source_trouvee="source_id",
-        ),
-        "t2_plus_ht2",
-    )
+    return _same_line(t2_ht2_mismatches(evidence.lines), "total", "somme", "t2_plus_ht2")
 
 
 def lfi_egale_plf_plus_amd(evidence: Evidence) -> pl.DataFrame:
@@ -120,18 +126,7 @@ def lfi_egale_plf_plus_amd(evidence: Evidence) -> pl.DataFrame:
     if evidence.lines is None:
         return empty()
     found = lfi_plf_amd_mismatches(evidence.lines)
-    return to_ecarts(
-        found.with_columns(
-            phase=pl.lit("LFI"),
-            cle=_line_key(),
-            valeur_attendue=_money_text("attendu"),
-            valeur_trouvee=_money_text("lfi"),
-            ecart=pl.col("lfi") - pl.col("attendu"),
-            source_attendue="source_id",
-            source_trouvee="source_id",
-        ),
-        "lfi_egale_plf_plus_amd",
-    )
+    return _same_line(found, "attendu", "lfi", "lfi_egale_plf_plus_amd", phase=pl.lit("LFI"))
 
 
 def temoin(evidence: Evidence) -> pl.DataFrame:
