@@ -47,7 +47,14 @@ from decimal import Decimal
 
 import polars as pl
 
-from schemas.amounts import AmountError, decide_separators, parse_euros_column, separator_evidence
+from schemas.amounts import (
+    AmountError,
+    SeparatorEvidence,
+    Separators,
+    decide_separators,
+    parse_euros_column,
+    separator_evidence,
+)
 from schemas.codes import (
     action_expr,
     categorie_expr,
@@ -187,10 +194,23 @@ def _fold(expr: pl.Expr) -> pl.Expr:
     )
 
 
+@dataclass
+class _TotalSums:
+    """Sums for the totals check, gathered batch by batch: ``all`` (every kept detail line), ``group``
+    (per subtotal group), ``totals`` (the total lines), ``groups`` (subtotal lines seen so far)."""
+
+    all: dict[str, Decimal] = field(default_factory=dict)
+    group: dict[int, dict[str, Decimal]] = field(default_factory=dict)
+    totals: list[dict] = field(default_factory=list)
+    groups: int = 0
+
+
 class _ColumnReader:
     """Reads a credit table column by column (Polars expressions over whole columns)."""
 
-    def __init__(self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None) -> None:
+    def __init__(
+        self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None, ligne_offset: int = 0
+    ) -> None:
         self.table, self.match, self.source_id = table, match, source_id
         self.fields = match.fields
         self.vocab = vocabulary()
@@ -221,7 +241,8 @@ class _ColumnReader:
         # Column i of the header is `_c<i>`: no clash with the warehouse's column names.
         self.names = [f"_c{i}" for i in range(frame.width)]
         frame = frame.rename(dict(zip(frame.columns, self.names, strict=True)))
-        self.frame = frame.with_columns(_ligne=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
+        first = ligne_offset + 1  # a batch of a streamed file starts after the rows of the batches before it
+        self.frame = frame.with_columns(_ligne=pl.int_range(first, first + frame.height, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
 
     # -- helpers --------------------------------------------------------------------------
@@ -308,17 +329,30 @@ class _ColumnReader:
         return found["_ligne"].to_list()
 
     # -- amounts -----------------------------------------------------------------------------
-    def _amounts(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Parse every amount column (separators decided per column); adds ``_m<index>`` (Decimal)."""
+    def _evidence(self, frame: pl.DataFrame) -> dict[int, SeparatorEvidence]:
+        """The separator evidence of every amount column, over the detail lines of ``frame``."""
         detail = frame.filter(pl.col("_motif").is_null())
-        evidence = {a.index: separator_evidence(detail[self.names[a.index]]) for a in self.match.amounts}
+        return {a.index: separator_evidence(detail[self.names[a.index]]) for a in self.match.amounts}
+
+    def _separators(self, evidence: dict[int, SeparatorEvidence]) -> dict[int, Separators]:
+        """The separators of every amount column, decided from the evidence of the whole column."""
         float_text = self.table.format in ("xls", "xlsx")
+        decided = {}
         for amount in self.match.amounts:
             others = [e for i, e in evidence.items() if i != amount.index]
             try:
-                separators = decide_separators(evidence[amount.index], others, "." if float_text else None)
+                decided[amount.index] = decide_separators(evidence[amount.index], others, "." if float_text else None)
             except AmountError as exc:
                 raise SourceReadError(self.table.fichier, str(exc), colonne=amount.header) from exc
+        return decided
+
+    def _amounts(self, frame: pl.DataFrame, decided: dict[int, Separators] | None = None) -> pl.DataFrame:
+        """Parse every amount column (separators decided per column, here or given); adds ``_m<index>`` (Decimal)."""
+        if decided is None:
+            decided = self._separators(self._evidence(frame))
+        float_text = self.table.format in ("xls", "xlsx")
+        for amount in self.match.amounts:
+            separators = decided[amount.index]
             parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
             frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"), _erreur=parsed["erreur"])
             self._note_first_error(
@@ -331,14 +365,20 @@ class _ColumnReader:
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
-        if detail.height < _BROKEN_MIN_ROWS:
-            return set()
         distinct = {a.index: detail[self.names[a.index]].n_unique() for a in self.match.amounts}
+        first = {a.index: detail[f"_m{a.index}"][0] if detail.height else None for a in self.match.amounts}
+        return self._broken_from(detail.height, distinct, first)
+
+    def _broken_from(self, rows: int, distinct: dict[int, int], first: dict[int, Decimal | None]) -> set[str]:
+        """:meth:`_broken_phases` from ``rows`` detail lines, the distinct published values of each
+        amount column (a count; 2 means "more than one") and the value of its first detail line."""
+        if rows < _BROKEN_MIN_ROWS:
+            return set()
         broken = set()
         for phase in {a.phase for a in self.match.amounts if a.phase}:
             columns = [a for a in self.match.amounts if a.phase == phase]
             others = [a for a in self.match.amounts if a.phase and a.phase != phase]
-            constant = all(distinct[a.index] == 1 and detail[f"_m{a.index}"][0] not in (None, 0) for a in columns)
+            constant = all(distinct[a.index] == 1 and first[a.index] not in (None, 0) for a in columns)
             if constant and any(distinct[a.index] > 1 for a in others):
                 broken.add(phase)
         return broken
@@ -557,26 +597,43 @@ class _ColumnReader:
         file; any other total (``Sous-total``, ``Total Ministère A``) sums the kept detail
         lines since the previous such line (or the start of the file).
         """
-        totals = frame.filter(pl.col("_motif") == "total")
-        if not totals.height:
-            return []
-        group_total = ((pl.col("_motif") == "total") & ~pl.col("_total_general")).fill_null(False)
+        sums = _TotalSums()
+        self._add_total_sums(frame, kept_lines, sums)
+        return self._compare_totals(sums)
+
+    def _add_total_sums(self, frame: pl.DataFrame, kept_lines: pl.Series, sums: _TotalSums) -> None:
+        """Add the sums of the kept detail lines of ``frame`` and its total lines to ``sums``.
+
+        ``_groupe`` (the subtotal a line belongs to) is a cumulative sum of the subtotal lines,
+        continued from ``sums.groups`` (the subtotals of the batches before), so that a file read
+        in batches gives the groups of the whole file.
+        """
         money = [f"_m{a.index}" for a in self.match.amounts]
-        grouped = frame.with_columns(_groupe=group_total.cum_sum() - group_total.cast(pl.UInt32))
+        group_total = ((pl.col("_motif") == "total") & ~pl.col("_total_general")).fill_null(False)
+        grouped = frame.with_columns(
+            _groupe=(group_total.cum_sum() - group_total.cast(pl.UInt32)).cast(pl.Int64) + sums.groups
+        )
+        sums.groups += int(frame.select(group_total.sum()).item() or 0)
         kept = grouped.filter(pl.col("_ligne").is_in(kept_lines.implode()))
-        all_sums = kept.select(pl.col(money).fill_null(0).sum()).row(0, named=True)
-        group_sums = {
-            row["_groupe"]: row
-            for row in kept.group_by("_groupe").agg(pl.col(money).fill_null(0).sum()).iter_rows(named=True)
-        }
+        for key, value in kept.select(pl.col(money).fill_null(0).sum()).row(0, named=True).items():
+            sums.all[key] = sums.all.get(key, Decimal(0)) + (value or Decimal(0))
+        for row in kept.group_by("_groupe").agg(pl.col(money).fill_null(0).sum()).iter_rows(named=True):
+            group = sums.group.setdefault(row["_groupe"], {})
+            for key in money:
+                group[key] = group.get(key, Decimal(0)) + (row[key] or Decimal(0))
+        columns = ["_ligne", "_libelle", "_total_general", "_groupe", *money]
+        sums.totals.extend(grouped.filter(pl.col("_motif") == "total").select(columns).iter_rows(named=True))
+
+    def _compare_totals(self, sums: _TotalSums) -> list[dict]:
+        """One dict per (total line, amount column) whose stated total differs from the lines it sums."""
         mismatches = []
-        for row in grouped.filter(pl.col("_motif") == "total").iter_rows(named=True):
-            sums = all_sums if row["_total_general"] else group_sums.get(row["_groupe"], {})
+        for row in sums.totals:
+            summed_of = sums.all if row["_total_general"] else sums.group.get(row["_groupe"], {})
             for amount in self.match.amounts:
                 stated = row[f"_m{amount.index}"]
                 if stated is None:
                     continue
-                summed = sums.get(f"_m{amount.index}") or Decimal(0)
+                summed = summed_of.get(f"_m{amount.index}") or Decimal(0)
                 if summed != stated:
                     mismatches.append(
                         {

@@ -50,6 +50,8 @@ import re
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -59,7 +61,18 @@ import polars as pl
 
 from warehouse.tables import FrameRows, RawTable, TableReadError
 
-__all__ = ["MAX_FILE_MB_VARIABLE", "SEPARATORS", "decode_text", "max_file_bytes", "read_csv_table"]
+__all__ = [
+    "HEAD_BYTES",
+    "MAX_FILE_MB_VARIABLE",
+    "SEPARATORS",
+    "CsvStream",
+    "decode_text",
+    "file_encoding",
+    "max_file_bytes",
+    "read_csv_head",
+    "read_csv_table",
+    "stream_csv_table",
+]
 
 #: Environment variable giving the largest text file read, in MiB (default 512).
 MAX_FILE_MB_VARIABLE = "BUDGET_MAX_FILE_MB"
@@ -359,7 +372,8 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         return _read_utf8(utf8, name, decoded)
 
 
-def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
+def _layout(path: Path) -> tuple[str, int] | None:
+    """(separator, record index of the header) found from the head of the UTF-8 copy; None if no record is filled."""
     sample = _read_sample(path)
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
@@ -367,12 +381,19 @@ def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
     records = _sample_records(sample, separator or SEPARATORS[0])
     first = 1 if hint else 0
     if not any(_filled(r) for r in records[first:]):
-        return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
+        return None
     if separator is None:  # one column: its header is the first filled line
         header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
     else:
         header_at = _find_header(records, first)
-    separator = separator or SEPARATORS[0]
+    return separator or SEPARATORS[0], header_at
+
+
+def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
+    layout = _layout(path)
+    if layout is None:
+        return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
+    separator, header_at = layout
     try:
         counts, frame = _records(path, separator, decoded.plain)
     except csv.Error as exc:
@@ -391,7 +412,7 @@ def _field_counts(path: Path, separator: str, plain: bool) -> pl.Series:
             path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
         )
         count = pl.col("line").str.count_matches(separator, literal=True).cast(pl.Int32) + 1
-        return lines.select(count.fill_null(0).alias("n")).collect()["n"]
+        return lines.select(count.fill_null(0).alias("n")).collect(engine="streaming")["n"]
     with open(path, encoding="utf-8", newline="") as handle:
         return pl.Series("n", map(len, csv.reader(handle, delimiter=separator)), dtype=pl.Int32)
 
@@ -476,3 +497,188 @@ def _table(
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
+
+
+# -- head and streaming reads --------------------------------------------------------------
+
+#: Bytes of a file's head read to recognise it (its header and the first lines).
+HEAD_BYTES = 1 << 18
+
+
+class _NullSink:
+    """A binary sink that keeps nothing: an encoding pass over a file without a copy."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def seek(self, offset: int) -> int:
+        return 0
+
+    def truncate(self, size: int | None = None) -> int:
+        return 0
+
+
+def file_encoding(path: Path, name: str) -> tuple[str, int]:
+    """(encoding, ``lignes_recodees``) of the whole file at ``path``, decided as :func:`read_csv_table` does.
+
+    One streaming pass (two for a Windows-1252 or mixed file) in 1 MiB chunks; nothing is kept.
+    Raises :class:`TableReadError` naming ``name`` and the line for bytes that fit no encoding.
+    """
+    with open(path, "rb") as source:
+        try:
+            decoded = _decode(source, _LineEnds(_NullSink()))  # type: ignore[arg-type]
+        except TableReadError as exc:
+            raise TableReadError(f"{name}: {exc}") from exc
+    return decoded.encoding, decoded.lignes_recodees
+
+
+def read_csv_head(path: Path, name: str, head_bytes: int = HEAD_BYTES) -> tuple[RawTable, bool]:
+    """The head of the CSV file at ``path`` as a :class:`RawTable`, and whether it is the whole file.
+
+    Reads at most ``head_bytes`` (cut after the last complete line): the header and the first
+    rows, with the separator and preamble found as :func:`read_csv_table` finds them. For a
+    file longer than its head, the encoding (``encoding``, ``lignes_recodees``) is still
+    decided from the whole file, in a streaming pass (:func:`file_encoding`).
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(head_bytes)
+        whole = not handle.read(1)
+    with tempfile.TemporaryDirectory(prefix="budget-head-") as folder:
+        utf8 = Path(folder) / "utf8.csv"
+        with open(utf8, "w+b") as sink:
+            try:
+                if whole:
+                    decoded = _transcode(io.BytesIO(data), sink)
+                else:
+                    decoded = _transcode_head(data, sink, *file_encoding(path, name))
+            except TableReadError as exc:
+                raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
+        return _read_utf8(utf8, name, decoded), whole
+
+
+def _transcode_head(data: bytes, sink: BinaryIO, encoding: str, lignes_recodees: int) -> _Decoded:
+    """The head ``data`` of a file written to ``sink`` as UTF-8 under the whole file's ``encoding``."""
+    out = _LineEnds(sink)
+    # Cut after the last line end; UTF-16 at an even length (its last line may be cut: the head is for recognition).
+    cut = len(data) - len(data) % 2 if encoding.startswith("utf-16") else data.rfind(b"\n") + 1
+    data = data[:cut] or data
+    if encoding.startswith(("utf-8", "ascii")):
+        boms = encoding.count("-sig")
+        _transcode_mixed(io.BytesIO(data), out, 3 * boms)
+    else:
+        _transcode_strict(io.BytesIO(data), out, "utf-16" if encoding == "utf-16" else encoding, 0)
+    return _Decoded(encoding, lignes_recodees, plain=out.plain)
+
+
+@dataclass
+class CsvStream:
+    """A CSV file decoded to a temporary UTF-8 copy, its structure found, its data rows read in batches.
+
+    ``table``: the file's :class:`RawTable` with no rows (``header``, ``encoding``,
+    ``lignes_preambule``, ``lignes_irregulieres``, ``lignes_recodees`` as :func:`read_csv_table`
+    gives them, decided from the whole file); ``data_rows``: the number of data records after the
+    header. :meth:`batches` gives the cells of the data records, in order, as frames of text
+    columns (the columns of the header), never the whole file at once.
+    """
+
+    table: RawTable
+    data_rows: int
+    _cells: pl.LazyFrame | None
+
+    def batches(self, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
+        """``(data rows before the batch, cells)`` for batches of about ``rows`` records, in file order."""
+        if self._cells is None:
+            return
+        offset = 0
+        for batch in self._cells.collect_batches(chunk_size=rows, maintain_order=True, engine="streaming"):
+            if batch.height:
+                yield offset, batch
+                offset += batch.height
+
+
+def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
+    """Structure of the UTF-8 copy at ``path`` from streaming passes (the rules of :func:`_table`)."""
+    layout = _layout(path)
+    if layout is None:
+        empty = RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
+        return CsvStream(empty, 0, None)
+    separator, header_at = layout
+    try:
+        counts = _field_counts(path, separator, decoded.plain)
+    except csv.Error as exc:
+        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+    width = int(counts.max() or 1)
+    columns = [f"c{i}" for i in range(width)]
+    records = pl.scan_csv(
+        path,
+        separator=separator,
+        has_header=False,
+        infer_schema=False,
+        schema=dict.fromkeys(columns, pl.String),
+        missing_columns="insert",
+        raise_if_empty=False,
+    ).with_row_index("_r")
+    header_cells = [cell or "" for cell in records.filter(pl.col("_r") == header_at).drop("_r").collect().row(0)]
+    header_fields = int(counts[header_at])
+    named = _width(header_cells[:header_fields])
+    data = records.filter(pl.col("_r") > header_at).drop("_r")
+
+    def filled(column: str) -> pl.Expr:
+        return pl.col(column).str.contains(r"\S").fill_null(False)
+
+    extra, kept = columns[header_fields:], columns[:header_fields]
+    flags_query = data.select(
+        blank=~pl.any_horizontal(filled(c) for c in columns),
+        beyond=pl.any_horizontal(filled(c) for c in extra) if extra else pl.lit(False),
+    )
+    facts_query = data.select(
+        pl.len().alias("_n"),
+        *[(pl.col(c).is_not_null() & ~filled(c)).any().alias(f"b{c}") for c in kept],
+        *[pl.col(c).null_count().alias(f"n{c}") for c in kept],
+    )
+    flags, facts = pl.collect_all([flags_query, facts_query], engine="streaming")
+    height = int(facts["_n"][0])
+    if height != counts.len() - header_at - 1:
+        raise TableReadError(f"{name}: records could not be read in a streaming pass (quoting Polars refuses)")
+    fields = counts.slice(header_at + 1)
+    if flags.height == 1 and height != 1:  # pl.lit(False) broadcast to one row
+        flags = flags.with_columns(beyond=pl.repeat(False, height))
+    irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
+    lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
+    header = [h.strip() for h in header_cells[:header_fields]]
+    keep = len(header)
+    while keep and not header[keep - 1] and facts[f"n{kept[keep - 1]}"][0] == height:
+        keep -= 1
+    cells = data.select(
+        pl.when(filled(c)).then(pl.col(c)).alias(c) if facts[f"b{c}"][0] else pl.col(c) for c in kept[:keep]
+    )
+    table = RawTable(
+        name,
+        "csv",
+        decoded.encoding,
+        header[:keep],
+        [],
+        lignes_preambule=header_at,
+        lignes_irregulieres=lignes_irregulieres,
+        lignes_recodees=decoded.lignes_recodees,
+    )
+    return CsvStream(table, height, cells)
+
+
+@contextmanager
+def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
+    """The CSV file at ``path`` as a :class:`CsvStream`, its UTF-8 copy deleted on exit.
+
+    Memory: the decoding streams in 1 MiB chunks; the structure comes from the head and from
+    streaming aggregate passes; one field count per record (4 bytes) and two flags per record are
+    held. No size limit applies (:func:`max_file_bytes` bounds whole reads only). Raises
+    :class:`TableReadError` as :func:`read_csv_table` does.
+    """
+    with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
+        utf8 = Path(folder) / "utf8.csv"
+        with open(path, "rb") as source, open(utf8, "w+b") as sink:
+            try:
+                decoded = _transcode(source, sink)
+            except TableReadError as exc:
+                raise TableReadError(f"{name}: {exc}") from exc
+        yield _stream_utf8(utf8, name, decoded)
