@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 
@@ -66,9 +68,18 @@ from schemas.codes import (
     titre_expr,
 )
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
-from warehouse.tables import RawTable
+from warehouse.csv_files import CsvStream
+from warehouse.tables import FrameRows, RawTable
 
-__all__ = ["CreditRead", "LINE_SCHEMA", "SourceReadError", "read_credit_table", "stated_exercice"]
+__all__ = [
+    "BATCH_ROWS",
+    "CreditRead",
+    "LINE_SCHEMA",
+    "SourceReadError",
+    "read_credit_stream",
+    "read_credit_table",
+    "stated_exercice",
+]
 
 MONEY = pl.Decimal(18, 2)
 
@@ -144,7 +155,7 @@ class CreditRead:
     ``set_aside['preambule']``), lines whose stray bytes were decoded as Windows-1252.
     """
 
-    lines: pl.DataFrame
+    lines: pl.DataFrame | pl.LazyFrame  # a LazyFrame over Parquet parts from read_credit_stream
     exercice: int
     phases: tuple[str, ...]
     data_rows: int
@@ -577,16 +588,18 @@ class _ColumnReader:
             frame = frame.filter(pl.col("ae").is_not_null() | pl.col("cp").is_not_null())
             if phase == "AMD":
                 frame = frame.filter(~((pl.col("ae") == 0) & (pl.col("cp") == 0)))
-            frames.append(frame.with_columns(_vide=pl.col("ae").is_null() | pl.col("cp").is_null()))
+            frames.append(
+                frame.with_columns(_vide=pl.col("ae").is_null() | pl.col("cp").is_null(), _groupe=pl.lit(len(frames)))
+            )
         if not frames:
-            return pl.DataFrame(schema={**LINE_SCHEMA, "_vide": pl.Boolean})
+            return pl.DataFrame(schema={**LINE_SCHEMA, "_vide": pl.Boolean, "_groupe": pl.Int32})
         zero = pl.lit(Decimal("0.00"), MONEY)
         return (
             pl.concat(frames, how="vertical_relaxed")
             .with_columns(
                 source_ligne=pl.col("_ligne"), ae=pl.col("ae").fill_null(zero), cp=pl.col("cp").fill_null(zero)
             )
-            .select(*[pl.col(k).cast(v) for k, v in LINE_SCHEMA.items()], "_vide")
+            .select(*[pl.col(k).cast(v) for k, v in LINE_SCHEMA.items()], "_vide", "_groupe")
         )
 
     # -- totals -----------------------------------------------------------------------------
@@ -668,7 +681,7 @@ class _ColumnReader:
             pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
         ).height
         return CreditRead(
-            lines=lines.drop("_vide"),
+            lines=lines.drop("_vide", "_groupe"),
             exercice=exercice,
             phases=tuple(sorted(lines["phase"].unique().to_list())),
             data_rows=len(self.table.rows) + preamble,
@@ -681,6 +694,130 @@ class _ColumnReader:
             lignes_preambule=preamble,
             lignes_recodees=self.table.lignes_recodees,
         )
+
+
+#: Data rows read at once by :func:`read_credit_stream`.
+BATCH_ROWS = 200_000
+
+
+def read_credit_stream(
+    stream: CsvStream,
+    match: FamilyMatch,
+    source_id: str,
+    folder: Path,
+    exercice_hint: int | None = None,
+    check: Callable[[pl.DataFrame], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> CreditRead:
+    """Read a streamed CSV credit file (:class:`warehouse.csv_files.CsvStream`) batch by batch.
+
+    The rules and errors of :func:`read_credit_table`, in two passes over batches of about
+    ``batch_rows`` data rows, so that memory holds one batch, never the file:
+
+    1. the reasons of every line, then from the detail lines of the whole file the separator
+       evidence of each amount column (merged) and, for the broken-phase rule, whether each
+       amount column holds one value or more;
+    2. with the separators and broken phases decided for the whole file, each batch is read
+       into credit lines, checked by ``check`` (the caller's validation, on that batch), and
+       written to ``folder`` as ``part-<k>.parquet``; the totals check gathers the sums of
+       the kept lines per subtotal group (a cumulative count of the subtotal lines continued
+       from batch to batch) and compares them at the end.
+
+    The first error of the file in line order is raised (the batches come in order). Returns a
+    :class:`CreditRead` whose ``lines`` is a ``LazyFrame`` over the Parquet parts.
+    """
+    table = stream.table
+    if match.missing or stream.data_rows == 0:  # the errors of the in-memory reader, or an empty table
+        read = read_credit_table(replace(table, rows=[]), match, source_id, exercice_hint)
+        if check is not None:
+            check(read.lines)
+        return replace(read, lines=read.lines.lazy())
+
+    def batches() -> Iterator[_ColumnReader]:
+        for offset, cells in stream.batches(batch_rows):
+            yield _ColumnReader(replace(table, rows=FrameRows(cells)), match, source_id, exercice_hint, offset)
+
+    # Pass 1: separators and constant columns, from the detail lines of the whole file.
+    evidence: dict[int, SeparatorEvidence] = {}
+    values: dict[int, pl.Series] = {}
+    detail_rows = 0
+    reader: _ColumnReader | None = None
+    for reader in batches():
+        frame = reader._reasons()
+        for index, found in reader._evidence(frame).items():
+            evidence[index] = _merge_evidence(evidence.get(index), found)
+        detail = frame.filter(pl.col("_motif").is_null())
+        detail_rows += detail.height
+        for amount in match.amounts:
+            column = detail[reader.names[amount.index]].unique(maintain_order=True).head(2)
+            seen = values.get(amount.index)
+            values[amount.index] = column if seen is None else pl.concat([seen, column]).unique(maintain_order=True)
+            values[amount.index] = values[amount.index].head(2)
+    assert reader is not None
+    decided = reader._separators(evidence)
+    float_text = table.format in ("xls", "xlsx")
+    first = {
+        index: parse_euros_column(column.head(1), decided[index], float_text)["euros"][0] if column.len() else None
+        for index, column in values.items()
+    }
+    broken = reader._broken_from(detail_rows, {i: c.len() for i, c in values.items()}, first)
+
+    # Pass 2: the lines, batch by batch.
+    folder.mkdir(parents=True, exist_ok=True)
+    sums = _TotalSums()
+    set_aside: Counter[str] = Counter()
+    exercices: set[int] = set()
+    phases: set[str] = set()
+    kept = empty_amounts = titres = 0
+    for part, reader in enumerate(batches()):
+        frame = reader._amounts(reader._reasons(), decided)
+        detail = frame.filter(pl.col("_motif").is_null())
+        base = reader._base(detail)
+        lines = reader._phase_rows(base, broken)
+        reader._raise_first_error()
+        kept_lines = lines["source_ligne"].unique()
+        kept += kept_lines.len()
+        set_aside.update(frame["_motif"].drop_nulls().to_list())
+        set_aside["sans_montant"] += detail.height - kept_lines.len()
+        exercices.update(lines["exercice"].unique().to_list())
+        phases.update(lines["phase"].unique().to_list())
+        empty_amounts += int(lines["_vide"].sum())
+        titres += base.filter(
+            pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
+        ).height
+        reader._add_total_sums(frame, kept_lines, sums)
+        lines, groups = lines.drop("_vide", "_groupe"), lines["_groupe"]
+        if check is not None:
+            check(lines)
+        # One part per (phase, titre) group and batch: read in name order, the lines come in the order
+        # of the in-memory reader (group by group, each in line order).
+        for group in groups.unique().sort().to_list():
+            lines.filter(groups == group).write_parquet(folder / f"part-{group:03d}-{part:05d}.parquet")
+    if len(exercices) > 1:
+        raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(exercices)}")
+    header_exercice = reader.header_exercice
+    exercice = next(iter(exercices)) if exercices else (header_exercice or exercice_hint or 0)
+    set_aside["preambule"] = table.lignes_preambule
+    return CreditRead(
+        lines=pl.scan_parquet(folder / "part-*.parquet", schema=LINE_SCHEMA),
+        exercice=exercice,
+        phases=tuple(sorted(phases)),
+        data_rows=stream.data_rows + table.lignes_preambule,
+        kept=kept,
+        set_aside={k: v for k, v in set_aside.items() if v},
+        empty_amounts=empty_amounts,
+        titres_corriges=titres,
+        broken_phases=tuple(sorted(broken)),
+        totaux_publies=reader._compare_totals(sums),
+        lignes_preambule=table.lignes_preambule,
+        lignes_recodees=table.lignes_recodees,
+    )
+
+
+def _merge_evidence(a: SeparatorEvidence | None, b: SeparatorEvidence) -> SeparatorEvidence:
+    if a is None:
+        return b
+    return SeparatorEvidence(a.thousands | b.thousands, a.decimal | b.decimal, a.ambiguous | b.ambiguous)
 
 
 def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:

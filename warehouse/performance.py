@@ -62,7 +62,7 @@ from schemas.performance_documents import (
 from schemas.performance_families import PerformanceMatch, attainment_vocabulary, best_performance_family
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
-from warehouse.tables import RawTable, read_tables
+from warehouse.tables import RawTable, read_table_heads, read_tables
 
 __all__ = [
     "ATTEINTE_SCHEMA",
@@ -181,13 +181,20 @@ class PerformanceRead:
 def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, RawTable] | None:
     """Read ``path`` and return the best performance family match and its table (sheet), or None.
 
+    Recognition reads a CSV's head only (:func:`warehouse.tables.read_table_heads`); the whole
+    table is read only for a file of a performance family.
+
     Raises :class:`warehouse.tables.TableReadError` for a file that is not a table.
     """
     best: tuple[PerformanceMatch, RawTable] | None = None
-    for table in read_tables(path, fichier):
+    tables, complete = read_table_heads(path, fichier)  # a CSV's head: most files are of no performance family
+    for table in tables:
         match = best_performance_family(table.header)
         if match and (best is None or match.explained > best[0].explained):
             best = (match, table)
+    if best is not None and not complete:  # a CSV of a performance family, longer than its head: read it whole
+        (table,) = read_tables(path, fichier)
+        best = (best_performance_family(table.header), table)  # type: ignore[assignment]
     return best
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from schemas.catalogue import CatalogueEntry, catalogue
 from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
-from warehouse.tables import RawTable, TableReadError, read_tables
+from warehouse.tables import RawTable, TableReadError, read_table_heads
 
 __all__ = [
     "InventoryItem",
@@ -54,15 +54,38 @@ class SourceFile:
 
 @dataclass
 class Recognition:
-    """What a file was recognised as. ``match`` is None for a file of no covered family."""
+    """What a file was recognised as. ``match`` is None for a file of no covered family.
+
+    ``head``: the table as far as recognition read it (a CSV's head: header and first rows;
+    a workbook's whole sheet); ``complete``: whether ``head`` is the whole table.
+    :attr:`table` is the whole table, read on first use (a CSV longer than its head).
+    """
 
     source: SourceFile
     header: list[str]
     match: FamilyMatch | None
-    table: RawTable | None = field(default=None, repr=False)
+    head: RawTable | None = field(default=None, repr=False)
     exercice_hint: int | None = None
     error: str | None = None
     phase_hint: str | None = None
+    complete: bool = True
+    _whole: RawTable | None = field(default=None, repr=False, init=False)
+
+    @property
+    def table(self) -> RawTable | None:
+        """The whole table (every row); for a CSV longer than its head, read now (once) in full.
+
+        Holds the file's rows in memory: a large credit file is read with
+        :func:`warehouse.csv_files.stream_csv_table` instead. Raises
+        :class:`warehouse.tables.TableReadError` as :func:`warehouse.tables.read_tables` does.
+        """
+        if self.complete or self.head is None:
+            return self.head
+        if self._whole is None:
+            from warehouse.csv_files import read_csv_table
+
+            self._whole = read_csv_table(self.source.chemin, self.source.fichier)
+        return self._whole
 
     @property
     def famille(self) -> str | None:
@@ -71,7 +94,7 @@ class Recognition:
     @property
     def feuille(self) -> str | None:
         """The sheet read: a workbook's visible sheet, ``tableau <n>`` of an HTML table; None for a CSV."""
-        return self.table.sheet if self.table is not None else None
+        return self.head.sheet if self.head is not None else None
 
 
 def sha256_of(path: Path) -> str:
@@ -211,14 +234,16 @@ def _exercice_hint(source: SourceFile) -> int | None:
 
 
 def recognise(source: SourceFile) -> Recognition:
-    """Read ``source`` as a table and find its family from its header (best match).
+    """Read the head of ``source`` as a table and find its family from its header (best match).
 
-    For a workbook, the visible sheet whose header matches best. A file that is not a
+    A CSV is read only as far as its head (:func:`warehouse.tables.read_table_heads`: the
+    header and the first rows; its encoding from a streaming pass over the whole file); a
+    workbook whole, the visible sheet whose header matches best. A file that is not a
     table (``error`` says why: empty, compressed, an HTML page with no table, a damaged
     workbook…), or matches no family, comes back with ``match = None`` and its header.
     """
     try:
-        tables = read_tables(source.chemin, source.fichier)
+        tables, complete = read_table_heads(source.chemin, source.fichier)
     except (TableReadError, OSError) as exc:
         return Recognition(source, [], None, error=str(exc))
     best: tuple[FamilyMatch, RawTable] | None = None
@@ -228,9 +253,11 @@ def recognise(source: SourceFile) -> Recognition:
             best = (match, table)
     if best is None:
         header = tables[0].header if tables else []
-        return Recognition(source, header, None, table=tables[0] if tables else None)
+        return Recognition(source, header, None, head=tables[0] if tables else None, complete=complete)
     match, table = best
-    return Recognition(source, table.header, match, table, _exercice_hint(source), phase_hint=_phase_hint(source))
+    return Recognition(
+        source, table.header, match, table, _exercice_hint(source), phase_hint=_phase_hint(source), complete=complete
+    )
 
 
 @dataclass(frozen=True)
@@ -303,8 +330,8 @@ def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
         found = recognise(source)
         exercice = None
         kind = found.match.family.kind if found.match else None
-        if found.match is not None and found.table is not None:
-            exercice = stated_exercice(found.table, found.match, found.exercice_hint)
+        if found.match is not None and found.head is not None:
+            exercice = stated_exercice(found.head, found.match, found.exercice_hint)
         elif found.error is not None:
             kind = expected_kind(source)
             exercice = _expected_exercice(source) if kind == "credits" else None
@@ -314,8 +341,8 @@ def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
                 famille=found.famille,
                 exercice=exercice,
                 entete=tuple(found.header),
-                type_fichier=found.table.format if found.table else None,
-                encodage=found.table.encoding if found.table else None,
+                type_fichier=found.head.format if found.head else None,
+                encodage=found.head.encoding if found.head else None,
                 error=found.error,
                 kind=kind,
                 feuille=found.feuille,

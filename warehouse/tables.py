@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["FrameRows", "RawTable", "TableReadError", "read_tables"]
+__all__ = ["FrameRows", "RawTable", "TableReadError", "read_table_heads", "read_tables"]
 
 
 class TableReadError(ValueError):
@@ -134,6 +134,27 @@ def read_tables(path: Path, display_name: str | None = None) -> list[RawTable]:
     from warehouse.csv_files import read_csv_table  # it builds RawTable: imported here, not at the top
 
     return [read_csv_table(path, name)]
+
+
+def read_table_heads(path: Path, display_name: str | None = None) -> tuple[list[RawTable], bool]:
+    """The tables of the file at ``path`` as far as recognising it needs, and whether they are whole.
+
+    A CSV: its head only (:func:`warehouse.csv_files.read_csv_head`: the header and the first
+    rows of the first 256 KiB; its encoding still decided from the whole file, in a streaming
+    pass); whole when the file is no longer than its head. A workbook: read whole, as
+    :func:`read_tables` does (bounded by the size limits of :mod:`warehouse.workbooks`).
+    Raises :class:`TableReadError` as :func:`read_tables` does.
+    """
+    from warehouse.workbooks import WORKBOOK_FORMATS, read_workbook, table_format
+
+    name = display_name or path.name
+    fmt = table_format(path)
+    if fmt in WORKBOOK_FORMATS:
+        return read_workbook(path, name, fmt), True
+    from warehouse.csv_files import read_csv_head
+
+    head, whole = read_csv_head(path, name)
+    return [head], whole
 
 
 def __getattr__(name: str):
