@@ -11,10 +11,10 @@ from assets.partitions import exercice_partitions
 from assets.resources import WarehousePaths
 from schemas.credits import CreditLinesModel, CreditsModel
 from schemas.validation import validate
-from warehouse.credits import stage_exercice, to_credits
+from warehouse.credits import stage_exercice_to, to_credits
 from warehouse.releases import pause_for_tests
 from warehouse.sources import InventoryItem
-from warehouse.staging import read_staged_lines, write_staging
+from warehouse.staging import read_staged_lines
 from warehouse.store import replace_exercice, writer
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
@@ -42,9 +42,7 @@ def staging_credits(
     exercice = int(context.partition_key)
     items = [i for i in sources if i.holds("credits") and i.exercice == exercice]
     context.log.info(f"exercice {exercice}: {len(items)} credit file(s): {[i.source.fichier for i in items]}")
-    previous = read_staged_lines(paths.staging_credits, exercice)
-    lines, reports = stage_exercice(items, previous)
-    write_staging(paths.staging_credits, exercice, lines, reports)
+    rows, reports = stage_exercice_to(paths.staging_credits, exercice, items)  # streamed, bounded memory
     for report in reports:
         if report.statut == "erreur":
             context.log.error(f"not loaded: {report.message}")
@@ -68,7 +66,7 @@ def staging_credits(
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": lines.height,
+            "dagster/row_count": rows,
             "dagster/column_schema": column_schema(CreditLinesModel),
             "fichiers": markdown(summary),
             "erreurs": "\n".join(r.message or "" for r in reports if r.statut == "erreur") or "none",

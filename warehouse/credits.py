@@ -9,17 +9,21 @@ others are witnesses (``W``): kept in staging, compared in checks, never loaded
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from schemas.credits import BUSINESS_KEY, CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.validation import ValidationFailed, validate
-from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_table
+from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_stream, read_credit_table
+from warehouse.csv_files import stream_csv_table
 from warehouse.expected import is_absent
 from warehouse.sources import InventoryItem, recognise
-from warehouse.staging import SourceReport
+from warehouse.staging import SourceReport, scan_staged_lines, sink_staging
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -29,11 +33,13 @@ __all__ = [
     "RoleAssignment",
     "assign_roles",
     "stage_exercice",
+    "stage_exercice_to",
     "to_credits",
     "with_roles",
 ]
 
 log = logging.getLogger(__name__)
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 #: Columns of the ``credits`` table, in order (CONTRACT.md).
 CREDITS_COLUMNS = (
@@ -96,7 +102,7 @@ def assign_roles(
 ) -> tuple[list[RoleAssignment], list[AuthorityTie]]:
     """Decide, for each (exercice, phase, type_budget) in ``lines``, which source is authoritative.
 
-    ``lines``: line-level credit rows of several sources (columns ``source_id``,
+    ``lines``: line-level credit rows of several sources, a frame or a ``LazyFrame`` (columns ``source_id``,
     ``exercice``, ``phase``, ``type_budget``, ``code_programme``, ``code_action``);
     ``families``: source_id → its family; ``catalogued``: the source ids whose file
     the catalogue knows by its sha256 (an official file). Authority follows
@@ -119,8 +125,15 @@ def assign_roles(
 
     Returns the roles and the ties.
     """
+    # The distinct (scope, source, pair) rows in a streaming pass (few: a file's pairs), grouped in memory.
+    pairs = (
+        lines.lazy()
+        .select("exercice", "phase", "type_budget", "source_id", *COVERAGE_KEY)
+        .unique()
+        .collect(engine="streaming")
+    )
     coverage = (
-        lines.group_by("exercice", "phase", "type_budget", "source_id")
+        pairs.group_by("exercice", "phase", "type_budget", "source_id")
         .agg(pl.struct(*COVERAGE_KEY).unique().alias("cles"))
         .sort("source_id")
     )
@@ -157,8 +170,8 @@ def assign_roles(
     return assignments, ties
 
 
-def with_roles(lines: pl.DataFrame, roles: list[RoleAssignment]) -> pl.DataFrame:
-    """``lines`` with a ``role`` column (``A`` or ``W``) from ``roles``."""
+def with_roles(lines: FrameT, roles: list[RoleAssignment]) -> FrameT:
+    """``lines`` (a frame or a ``LazyFrame``) with a ``role`` column (``A`` or ``W``) from ``roles``."""
     frame = pl.DataFrame(
         [(r.source_id, r.exercice, r.phase, r.type_budget, r.role) for r in roles],
         schema={
@@ -170,6 +183,10 @@ def with_roles(lines: pl.DataFrame, roles: list[RoleAssignment]) -> pl.DataFrame
         },
         orient="row",
     )
+    if isinstance(lines, pl.LazyFrame):
+        return lines.join(
+            frame.lazy(), on=["source_id", "exercice", "phase", "type_budget"], how="left", nulls_equal=True
+        )
     return lines.join(frame, on=["source_id", "exercice", "phase", "type_budget"], how="left", nulls_equal=True)
 
 
@@ -204,7 +221,7 @@ def to_credits(lines: pl.DataFrame) -> pl.DataFrame:
 def stage_exercice(
     items: list[InventoryItem], previous: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, list[SourceReport]]:
-    """Read every credit file of one exercice into line-level rows with their role.
+    """Read every credit file of one exercice into line-level rows with their role, in memory.
 
     ``items``: the inventory items of the exercice's credit files. Each file is
     read and validated on its own (:class:`schemas.credits.CreditLinesModel`); a
@@ -213,26 +230,53 @@ def stage_exercice(
     (``previous``, the exercice's former staging) are carried over unchanged
     (``repris = true``), so its last good data stays. Returns the lines (columns
     of :data:`warehouse.credit_files.LINE_SCHEMA` plus ``role`` and ``repris``) and
-    one report per file.
+    one report per file. :func:`stage_exercice_to` does the same in bounded memory,
+    writing the staging itself.
     """
+    with tempfile.TemporaryDirectory(prefix="budget-staging-") as folder:
+        lines, reports = _stage(items, None if previous is None else previous.lazy(), Path(folder))
+        return lines.collect(engine="streaming"), reports
+
+
+def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> tuple[int, list[SourceReport]]:
+    """Read every credit file of ``exercice`` and replace its staging under ``root``, in bounded memory.
+
+    The rules of :func:`stage_exercice`; the previous staging of the exercice is scanned,
+    not loaded. A CSV file is decoded, read and validated in batches
+    (:func:`warehouse.credit_files.read_credit_stream`) into Parquet parts in a temporary
+    folder under ``root``; the roles are decided from the coverage pairs (a streaming
+    aggregate) and the lines with their role are sunk to the exercice's Parquet file
+    (:func:`warehouse.staging.sink_staging`). Returns the number of staged lines and the reports.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    previous = scan_staged_lines(root, exercice)
+    with tempfile.TemporaryDirectory(prefix=".lecture-", dir=root) as folder:
+        lines, reports = _stage(items, previous, Path(folder))
+        rows = sink_staging(root, exercice, lines, reports)
+    return rows, reports
+
+
+def _stage(
+    items: list[InventoryItem], previous: pl.LazyFrame | None, folder: Path
+) -> tuple[pl.LazyFrame, list[SourceReport]]:
+    """The staged lines of ``items`` (lazy, over Parquet parts written below ``folder``) and their reports."""
     families = {f.id: f for f in credit_families()}
-    frames: list[pl.DataFrame] = []
+    frames: list[pl.LazyFrame] = []
     reports: list[SourceReport] = []
     family_of: dict[str, Family] = {}
-    for item in items:
+    for number, item in enumerate(items):
         report = SourceReport.starting(item)
         reports.append(report)
         if item.famille is not None:
             family_of[item.source.source_id] = families[item.famille]
         try:
-            read = _read_and_validate(item)
+            read = _read_and_validate(item, folder / f"source-{number}")
         except (SourceReadError, TableReadError) as exc:
             absent = is_absent(item)  # not given this time: kept, keeping its status (warehouse/expected.py)
             report.statut, report.message = ("absent" if absent else "erreur"), str(exc)
             if previous is not None:
                 kept = previous.filter(pl.col("source_id") == item.source.source_id)
-                if kept.height:
-                    frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(not absent)))
+                frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(not absent)))
             continue
         report.statut = "lu"
         report.phases = list(read.phases)
@@ -249,9 +293,9 @@ def stage_exercice(
                 f"phase(s) {', '.join(read.broken_phases)} inutilisable(s) dans le fichier (une même valeur "
                 "sur chaque ligne) : calculée(s) comme PLF + AMD"
             )
-        frames.append(read.lines.with_columns(repris=pl.lit(False)))
+        frames.append(read.lines.lazy().with_columns(repris=pl.lit(False)))
     if not frames:
-        empty = pl.DataFrame(schema={**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String})
+        empty = pl.LazyFrame(schema={**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String})
         return empty, reports
     lines = pl.concat(frames, how="vertical")
     catalogued = frozenset(
@@ -270,8 +314,8 @@ def stage_exercice(
 
 
 def _report_ties(
-    lines: pl.DataFrame, ties: list[AuthorityTie], reports: list[SourceReport], previous: pl.DataFrame | None
-) -> pl.DataFrame:
+    lines: pl.LazyFrame, ties: list[AuthorityTie], reports: list[SourceReport], previous: pl.LazyFrame | None
+) -> pl.LazyFrame:
     """Mark the files of each unresolved tie in error, and keep the scope's last good lines.
 
     The lines of a tied (exercice, phase, type_budget) stay in staging with no role
@@ -286,7 +330,7 @@ def _report_ties(
             if report.source_id in tie.source_ids:
                 report.statut = "erreur"
                 report.message = "; ".join(m for m in (report.message, message) if m)
-        if previous is None or "role" not in previous.columns:
+        if previous is None or "role" not in previous.collect_schema().names():
             continue
         kept = previous.filter(
             (pl.col("exercice") == tie.exercice)
@@ -294,30 +338,48 @@ def _report_ties(
             & pl.col("type_budget").eq_missing(tie.type_budget)
             & (pl.col("role") == "A")
         )
-        if kept.height:
-            lines = pl.concat([lines, kept.select(lines.columns).with_columns(repris=pl.lit(True))], how="vertical")
+        columns = lines.collect_schema().names()
+        lines = pl.concat([lines, kept.select(columns).with_columns(repris=pl.lit(True))], how="vertical")
     return lines
 
 
-def _read_and_validate(item: InventoryItem) -> CreditRead:
+def _read_and_validate(item: InventoryItem, folder: Path) -> CreditRead:
+    """Read one credit file: a CSV streamed in batches into Parquet parts under ``folder``, each batch
+    validated; a workbook (bounded by the size limits) in memory, then validated."""
     if item.error is not None:  # not downloaded, or not a table
         raise SourceReadError(item.source.fichier, item.error)
     found = recognise(item.source)
-    if found.match is None or found.table is None:
+    if found.match is None or found.head is None:
         raise SourceReadError(item.source.fichier, found.error or "no longer matches its family")
+    fichier = item.source.fichier
+
+    def check(lines: pl.DataFrame) -> None:
+        _validate(fichier, lines)
+
+    if found.head.format == "csv":
+        with stream_csv_table(item.source.chemin, fichier) as stream:
+            return read_credit_stream(
+                stream, found.match, item.source.source_id, folder, found.exercice_hint, check=check
+            )
     read = read_credit_table(found.table, found.match, item.source.source_id, found.exercice_hint)
+    check(read.lines)
+    return read
+
+
+def _validate(fichier: str, lines: pl.DataFrame) -> None:
+    """Validate credit lines (:class:`schemas.credits.CreditLinesModel`, Pandera); the first failure
+    raises :class:`SourceReadError` naming the file, the line and the column."""
     try:
-        validate(CreditLinesModel, read.lines)
+        validate(CreditLinesModel, lines)
     except ValidationFailed as exc:
         first = exc.failures.drop_nulls("index").head(1)
         if first.height:
             row = first.row(0, named=True)
-            ligne = read.lines["source_ligne"][row["index"]]
+            ligne = lines["source_ligne"][row["index"]]
             raise SourceReadError(
-                item.source.fichier,
+                fichier,
                 f"{row['check']} failed on {row['failure_case']!r} ({exc.failures.height} failure(s) in all)",
                 ligne=ligne,
                 colonne=row["column"],
             ) from exc
-        raise SourceReadError(item.source.fichier, str(exc)) from exc
-    return read
+        raise SourceReadError(fichier, str(exc)) from exc
