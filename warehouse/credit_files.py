@@ -707,12 +707,12 @@ def read_credit_stream(
     folder: Path,
     exercice_hint: int | None = None,
     check: Callable[[pl.DataFrame], None] | None = None,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> CreditRead:
     """Read a streamed CSV credit file (:class:`warehouse.csv_files.CsvStream`) batch by batch.
 
     The rules and errors of :func:`read_credit_table`, in two passes over batches of about
-    ``batch_rows`` data rows, so that memory holds one batch, never the file:
+    ``batch_rows`` data rows (default :data:`BATCH_ROWS`), so that memory holds one batch, never the file:
 
     1. the reasons of every line, then from the detail lines of the whole file the separator
        evidence of each amount column (merged) and, for the broken-phase rule, whether each
@@ -726,7 +726,7 @@ def read_credit_stream(
     The first error of the file in line order is raised (the batches come in order). Returns a
     :class:`CreditRead` whose ``lines`` is a ``LazyFrame`` over the Parquet parts.
     """
-    table = stream.table
+    table, batch_rows = stream.table, batch_rows or BATCH_ROWS
     if match.missing or stream.data_rows == 0:  # the errors of the in-memory reader, or an empty table
         read = read_credit_table(replace(table, rows=[]), match, source_id, exercice_hint)
         if check is not None:

@@ -1,0 +1,88 @@
+"""The streamed credit reader (issue 11, item 4): in small batches, the figures of the in-memory reader.
+
+Every CSV credit file of the snapshot and of the cases is read twice through the real code: whole
+(:func:`read_credit_table` on ``recognise(...).table``) and streamed (:func:`stream_csv_table`, then
+:func:`read_credit_stream` in batches of a few dozen rows, so that subtotals, separators and broken
+phases must be decided across batches). Lines, counts, totals checks and errors must be the same.
+"""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import CASES, SOURCES
+from warehouse.credit_files import SourceReadError, read_credit_stream, read_credit_table
+from warehouse.credits import stage_exercice, stage_exercice_to
+from warehouse.csv_files import read_csv_head, read_csv_table, stream_csv_table
+from warehouse.sources import discover_sources, recognise, take_inventory
+from warehouse.staging import read_reports, read_staged_lines
+
+_CSV_CREDITS = [
+    s
+    for folder in (SOURCES, CASES)
+    for s in discover_sources(folder)
+    if s.chemin.suffix == ".csv" and (found := recognise(s)).match is not None and found.match.family.kind == "credits"
+]
+
+
+def _both(source, tmp_path: Path, batch_rows: int):
+    found = recognise(source)
+    try:
+        whole = read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    except SourceReadError as exc:
+        whole = exc
+    with stream_csv_table(source.chemin, source.fichier) as stream:
+        try:
+            streamed = read_credit_stream(
+                stream, found.match, source.source_id, tmp_path, found.exercice_hint, batch_rows=batch_rows
+            )
+            streamed_lines = streamed.lines.collect()
+        except SourceReadError as exc:
+            streamed, streamed_lines = exc, None
+    return whole, streamed, streamed_lines
+
+
+@pytest.mark.parametrize("source", _CSV_CREDITS, ids=lambda s: s.fichier)
+def test_streamed_read_gives_the_figures_of_the_whole_read(source, tmp_path):
+    whole, streamed, lines = _both(source, tmp_path, batch_rows=97)
+    if isinstance(whole, SourceReadError):
+        assert str(streamed) == str(whole)
+        return
+    assert lines.equals(whole.lines)
+    assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
+
+
+def test_subtotals_checked_across_batches(tmp_path):
+    # PLR 2018 Details: a general total and a blank line among 668 rows; batches of 5 rows.
+    (source,) = [s for s in _CSV_CREDITS if s.fichier == "PLR_2018_Details.csv"]
+    whole, streamed, lines = _both(source, tmp_path, batch_rows=5)
+    assert (streamed.kept, streamed.set_aside) == (666, {"total": 1, "vide": 1})
+    assert streamed.totaux_publies == whole.totaux_publies
+    assert lines.height == whole.lines.height
+
+
+def test_head_read_is_the_head_and_the_whole_file_decides_the_encoding(tmp_path):
+    # ASCII for 300 KiB, then one Windows-1252 byte: the head alone is ASCII, the file is cp1252.
+    path = tmp_path / "credits.csv"
+    rows = b"".join(b"352;%d;1 000\r\n" % i for i in range(30_000))
+    path.write_bytes(b"Programme;Action;AE\r\n" + rows + b"352;1;d\xe9j\xe0\r\n")
+    head, whole = read_csv_head(path, "credits.csv", 1 << 16)
+    assert not whole
+    assert head.header == ["Programme", "Action", "AE"]
+    assert head.encoding == read_csv_table(path, "credits.csv").encoding == "cp1252"
+    assert 0 < len(head.rows) < 30_000
+    assert head.rows[0] == ["352", "0", "1 000"]
+
+
+def test_staging_streamed_equals_staging_in_memory(tmp_path):
+    items = [i for i in take_inventory(discover_sources(SOURCES)) if i.holds("credits") and i.exercice == 2021]
+    in_memory, reports = stage_exercice(items)
+    root = tmp_path / "staging" / "credits"
+    rows, streamed_reports = stage_exercice_to(root, 2021, items)
+    staged = read_staged_lines(root, 2021)
+    assert rows == staged.height == in_memory.height
+    assert staged.sort(pl.all()).equals(in_memory.sort(pl.all()))
+    assert [r.roles for r in read_reports(root, 2021)] == [r.roles for r in reports]
+    assert {r.fichier: r.lignes_retenues for r in streamed_reports} == {r.fichier: r.lignes_retenues for r in reports}
