@@ -591,23 +591,64 @@ class CsvStream:
             return
         offset = 0
         for batch in self._cells.collect_batches(chunk_size=rows, maintain_order=True, engine="streaming"):
-            if batch.height:
-                yield offset, batch
-                offset += batch.height
+            if not batch.height:
+                continue
+            # Blank cells ("  ") are empty (None), as in a whole read; only columns holding one are rewritten.
+            blanks = batch.select((pl.col(c).is_not_null() & ~_filled_cells(c)).any() for c in batch.columns).row(0)
+            if any(blanks):
+                rewrite = [c for c, b in zip(batch.columns, blanks, strict=True) if b]
+                batch = batch.with_columns(pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) for c in rewrite)
+            yield offset, batch
+            offset += batch.height
+
+
+def _filled_cells(column: str) -> pl.Expr:
+    """Whether each cell of ``column`` holds a character that is not white space."""
+    return pl.col(column).str.contains(r"\S").fill_null(False)
+
+
+def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
+    """For a file with no quote: per line, its field count ``n``, ``blank`` (no filled cell) and
+    ``beyond`` (a filled cell past the first ``header_fields``), in one streaming pass over the lines."""
+    sep = re.escape(separator)
+    line = pl.col("line")
+    return (
+        pl.scan_csv(
+            path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
+        )
+        .select(
+            n=(line.str.count_matches(separator, literal=True).cast(pl.Int32) + 1).fill_null(0),
+            blank=~line.str.contains(rf"[^{sep}\s]").fill_null(False),
+            beyond=line.str.contains(rf"^(?:[^{sep}]*{sep}){{{header_fields}}}[^{sep}]*[^{sep}\s]").fill_null(False),
+        )
+        .collect(engine="streaming")
+    )
 
 
 def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
-    """Structure of the UTF-8 copy at ``path`` from streaming passes (the rules of :func:`_table`)."""
+    """Structure of the UTF-8 copy at ``path`` from streaming passes (the rules of :func:`_table`).
+
+    A file with no quote (every line a record): one pass over its lines gives each record's
+    field count and whether it is blank or has a filled cell past the header's width. Else the
+    field counts come from ``csv`` and the flags from a pass over the cells.
+    """
     layout = _layout(path)
     if layout is None:
         empty = RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
         return CsvStream(empty, 0, None)
     separator, header_at = layout
-    try:
-        counts = _field_counts(path, separator, decoded.plain)
-    except csv.Error as exc:
-        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
-    width = int(counts.max() or 1)
+    sample = _sample_records(_read_sample(path), separator)
+    header_fields = len(sample[header_at])
+    if decoded.plain:
+        facts = _line_facts(path, separator, header_fields).slice(header_at + 1)
+        counts, width = facts["n"], max(int(facts["n"].max() or 0), header_fields)
+    else:
+        try:
+            all_counts = _field_counts(path, separator, plain=False)
+        except csv.Error as exc:
+            raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+        header_fields = int(all_counts[header_at])
+        counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
     records = pl.scan_csv(
         path,
@@ -617,41 +658,27 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
         schema=dict.fromkeys(columns, pl.String),
         missing_columns="insert",
         raise_if_empty=False,
-    ).with_row_index("_r")
-    header_cells = [cell or "" for cell in records.filter(pl.col("_r") == header_at).drop("_r").collect().row(0)]
-    header_fields = int(counts[header_at])
-    named = _width(header_cells[:header_fields])
-    data = records.filter(pl.col("_r") > header_at).drop("_r")
-
-    def filled(column: str) -> pl.Expr:
-        return pl.col(column).str.contains(r"\S").fill_null(False)
-
+    )
+    header_cells = [cell or "" for cell in records.slice(header_at, 1).collect().row(0)]
+    data = records.slice(header_at + 1)
     extra, kept = columns[header_fields:], columns[:header_fields]
-    flags_query = data.select(
-        blank=~pl.any_horizontal(filled(c) for c in columns),
-        beyond=pl.any_horizontal(filled(c) for c in extra) if extra else pl.lit(False),
-    )
-    facts_query = data.select(
-        pl.len().alias("_n"),
-        *[(pl.col(c).is_not_null() & ~filled(c)).any().alias(f"b{c}") for c in kept],
-        *[pl.col(c).null_count().alias(f"n{c}") for c in kept],
-    )
-    flags, facts = pl.collect_all([flags_query, facts_query], engine="streaming")
-    height = int(facts["_n"][0])
-    if height != counts.len() - header_at - 1:
-        raise TableReadError(f"{name}: records could not be read in a streaming pass (quoting Polars refuses)")
-    fields = counts.slice(header_at + 1)
-    if flags.height == 1 and height != 1:  # pl.lit(False) broadcast to one row
-        flags = flags.with_columns(beyond=pl.repeat(False, height))
-    irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
-    lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
+    if not decoded.plain:
+        facts = data.select(
+            blank=~pl.any_horizontal(_filled_cells(c) for c in columns),
+            beyond=pl.any_horizontal(_filled_cells(c) for c in extra) if extra else pl.repeat(False, pl.len()),
+        ).collect(engine="streaming")
+        if facts.height != counts.len():
+            raise TableReadError(f"{name}: records could not be read in a streaming pass (quoting Polars refuses)")
+    named = _width(header_cells[:header_fields])
+    irregular = ((~facts["blank"] & (counts < named)) | facts["beyond"]).arg_true()
+    lignes_irregulieres = list(zip((irregular + 1).to_list(), counts.gather(irregular).to_list(), strict=True))
     header = [h.strip() for h in header_cells[:header_fields]]
     keep = len(header)
-    while keep and not header[keep - 1] and facts[f"n{kept[keep - 1]}"][0] == height:
-        keep -= 1
-    cells = data.select(
-        pl.when(filled(c)).then(pl.col(c)).alias(c) if facts[f"b{c}"][0] else pl.col(c) for c in kept[:keep]
-    )
+    if keep and not header[keep - 1]:  # trailing columns with no header: dropped where they hold no value
+        unnamed = [c for c, h in zip(kept, header, strict=True) if not h]
+        used = data.select(_filled_cells(c).any() for c in unnamed).collect(engine="streaming").row(0, named=True)
+        while keep and not header[keep - 1] and not used[kept[keep - 1]]:
+            keep -= 1
     table = RawTable(
         name,
         "csv",
@@ -662,7 +689,7 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    return CsvStream(table, height, cells)
+    return CsvStream(table, counts.len(), data.select(kept[:keep]))
 
 
 @contextmanager
