@@ -583,14 +583,53 @@ class CsvStream:
 
     table: RawTable
     data_rows: int
-    _cells: pl.LazyFrame | None
+    path: Path | None = None  # the UTF-8 copy
+    separator: str = ";"
+    skip: int = 0  # records before the data (preamble and header)
+    width: int = 0  # the widest record's field count
+    keep: int = 0  # columns kept (the header's, less trailing unnamed empty ones)
+    plain: bool = True  # no quote in the file: every line is one record
+
+    def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
+        """The data records, ``rows`` at a time: a file with no quote by its lines (Polars parses each
+        chunk of lines, as in a whole read); else by the records of ``csv`` (quoted line breaks)."""
+        assert self.path is not None
+        schema = {f"c{i}": pl.String for i in range(self.width)}
+        kept = list(schema)[: self.keep]
+        if self.plain:
+            with open(self.path, "rb") as handle:
+                for _ in islice(handle, self.skip):
+                    pass
+                while chunk := list(islice(handle, rows)):
+                    yield pl.read_csv(
+                        b"".join(chunk),
+                        separator=self.separator,
+                        has_header=False,
+                        infer_schema=False,
+                        schema=schema,
+                        missing_columns="insert",
+                        raise_if_empty=False,
+                    ).select(kept)
+            return
+        with open(self.path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter=self.separator)
+            for _ in islice(reader, self.skip):
+                pass
+            while chunk := list(islice(reader, rows)):
+                lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
+                yield pl.select(
+                    pl.lit(lists).list.get(i, null_on_oob=True).replace("", None).alias(c) for i, c in enumerate(kept)
+                )
 
     def batches(self, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
-        """``(data rows before the batch, cells)`` for batches of about ``rows`` records, in file order."""
-        if self._cells is None:
+        """``(data rows before the batch, cells)`` for batches of ``rows`` records, in file order.
+
+        Memory holds one batch (the cells of ``rows`` records), never the file.
+        """
+        if self.path is None or not self.data_rows:
             return
         offset = 0
-        for batch in self._cells.collect_batches(chunk_size=rows, maintain_order=True, engine="streaming"):
+        for batch in self._chunks(rows):
             if not batch.height:
                 continue
             # Blank cells ("  ") are empty (None), as in a whole read; only columns holding one are rewritten.
@@ -635,7 +674,7 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
     layout = _layout(path)
     if layout is None:
         empty = RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
-        return CsvStream(empty, 0, None)
+        return CsvStream(empty, 0)
     separator, header_at = layout
     sample = _sample_records(_read_sample(path), separator)
     header_fields = len(sample[header_at])
@@ -689,7 +728,7 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    return CsvStream(table, counts.len(), data.select(kept[:keep]))
+    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ phases must be decided across batches). Lines, counts, totals checks and errors 
 """
 
 from dataclasses import asdict
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -86,3 +87,22 @@ def test_staging_streamed_equals_staging_in_memory(tmp_path):
     assert staged.sort(pl.all()).equals(in_memory.sort(pl.all()))
     assert [r.roles for r in read_reports(root, 2021)] == [r.roles for r in reports]
     assert {r.fichier: r.lignes_retenues for r in streamed_reports} == {r.fichier: r.lignes_retenues for r in reports}
+
+
+def test_quoted_records_stream_as_a_whole_read_gives_them(tmp_path):
+    # Quotes: a label holding the separator and a line break; batches of 2 records cut between them.
+    path = tmp_path / "PLF_2023_credits.csv"
+    rows = [
+        "exercice;loi;typeBudget;ministere;mission;programme;action;sous-action;categorie;titre;ae;cp",
+        '2023;PLF;BG;50;TR;352;352-01;;31;3;"1 000";500',
+        '2023;PLF;BG;50;TR;"352";"352-02\r\n";;31;3;20;"1 234,50"',
+        "2023;PLF;BG;50;TR;129;129-03;;31;3;  ;7",
+        "Total;;;;;;;;;;1 020;1 741,50",
+    ]
+    path.write_bytes("\r\n".join(rows).encode("cp1252"))
+    (source,) = discover_sources(tmp_path)
+    whole, streamed, lines = _both(source, tmp_path / "parts", batch_rows=2)
+    assert lines.equals(whole.lines)
+    assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
+    assert lines["ae"].to_list() == [Decimal("1000.00"), Decimal("20.00"), Decimal("0.00")]
+    assert streamed.totaux_publies == [] and streamed.set_aside == {"total": 1}
