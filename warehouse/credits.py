@@ -348,7 +348,7 @@ def _read_and_validate(item: InventoryItem, folder: Path) -> CreditRead:
     validated; a workbook (bounded by the size limits) in memory, then validated."""
     if item.error is not None:  # not downloaded, or not a table
         raise SourceReadError(item.source.fichier, item.error)
-    found = recognise(item.source)
+    found = recognise(item.source, whole_encoding=False)  # the stream decides the encoding from the whole file
     if found.match is None or found.head is None:
         raise SourceReadError(item.source.fichier, found.error or "no longer matches its family")
     fichier = item.source.fichier

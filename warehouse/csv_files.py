@@ -532,13 +532,17 @@ def file_encoding(path: Path, name: str) -> tuple[str, int]:
     return decoded.encoding, decoded.lignes_recodees
 
 
-def read_csv_head(path: Path, name: str, head_bytes: int = HEAD_BYTES) -> tuple[RawTable, bool]:
+def read_csv_head(
+    path: Path, name: str, head_bytes: int = HEAD_BYTES, whole_encoding: bool = True
+) -> tuple[RawTable, bool]:
     """The head of the CSV file at ``path`` as a :class:`RawTable`, and whether it is the whole file.
 
     Reads at most ``head_bytes`` (cut after the last complete line): the header and the first
     rows, with the separator and preamble found as :func:`read_csv_table` finds them. For a
     file longer than its head, the encoding (``encoding``, ``lignes_recodees``) is still
-    decided from the whole file, in a streaming pass (:func:`file_encoding`).
+    decided from the whole file, in a streaming pass (:func:`file_encoding`), unless
+    ``whole_encoding`` is false (a caller that decodes the whole file itself next): then from the
+    head, or from the whole file where the head alone fits no encoding.
     """
     with open(path, "rb") as handle:
         data = handle.read(head_bytes)
@@ -547,13 +551,24 @@ def read_csv_head(path: Path, name: str, head_bytes: int = HEAD_BYTES) -> tuple[
         utf8 = Path(folder) / "utf8.csv"
         with open(utf8, "w+b") as sink:
             try:
-                if whole:
-                    decoded = _transcode(io.BytesIO(data), sink)
+                if whole or not whole_encoding:
+                    decoded = _head_or_whole(path, name, data, sink, whole)
                 else:
                     decoded = _transcode_head(data, sink, *file_encoding(path, name))
             except TableReadError as exc:
                 raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
         return _read_utf8(utf8, name, decoded), whole
+
+
+def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:
+    """``data`` (a file's head, or the whole file) decoded under its own encoding; a head that fits
+    none is decoded under the whole file's."""
+    try:
+        return _transcode(io.BytesIO(data if whole else data[: data.rfind(b"\n") + 1] or data), sink)
+    except TableReadError:
+        if whole:
+            raise
+    return _transcode_head(data, sink, *file_encoding(path, name))
 
 
 def _transcode_head(data: bytes, sink: BinaryIO, encoding: str, lignes_recodees: int) -> _Decoded:

@@ -233,17 +233,18 @@ def _exercice_hint(source: SourceFile) -> int | None:
     return int(years.pop()) if len(years) == 1 else None
 
 
-def recognise(source: SourceFile) -> Recognition:
+def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
     """Read the head of ``source`` as a table and find its family from its header (best match).
 
     A CSV is read only as far as its head (:func:`warehouse.tables.read_table_heads`: the
     header and the first rows; its encoding from a streaming pass over the whole file); a
-    workbook whole, the visible sheet whose header matches best. A file that is not a
+    workbook whole, the visible sheet whose header matches best. ``whole_encoding = False``: the
+    head's encoding is the head's own (for a reader that decodes the whole file itself next). A file that is not a
     table (``error`` says why: empty, compressed, an HTML page with no table, a damaged
     workbook…), or matches no family, comes back with ``match = None`` and its header.
     """
     try:
-        tables, complete = read_table_heads(source.chemin, source.fichier)
+        tables, complete = read_table_heads(source.chemin, source.fichier, whole_encoding)
     except (TableReadError, OSError) as exc:
         return Recognition(source, [], None, error=str(exc))
     best: tuple[FamilyMatch, RawTable] | None = None

@@ -136,13 +136,16 @@ def read_tables(path: Path, display_name: str | None = None) -> list[RawTable]:
     return [read_csv_table(path, name)]
 
 
-def read_table_heads(path: Path, display_name: str | None = None) -> tuple[list[RawTable], bool]:
+def read_table_heads(
+    path: Path, display_name: str | None = None, whole_encoding: bool = True
+) -> tuple[list[RawTable], bool]:
     """The tables of the file at ``path`` as far as recognising it needs, and whether they are whole.
 
     A CSV: its head only (:func:`warehouse.csv_files.read_csv_head`: the header and the first
     rows of the first 256 KiB; its encoding still decided from the whole file, in a streaming
-    pass); whole when the file is no longer than its head. A workbook: read whole, as
-    :func:`read_tables` does (bounded by the size limits of :mod:`warehouse.workbooks`).
+    pass, or from the head when ``whole_encoding`` is false); whole when the file is no longer
+    than its head. A workbook: read whole, as :func:`read_tables` does (bounded by the size
+    limits of :mod:`warehouse.workbooks`).
     Raises :class:`TableReadError` as :func:`read_tables` does.
     """
     from warehouse.workbooks import WORKBOOK_FORMATS, read_workbook, table_format
@@ -153,7 +156,7 @@ def read_table_heads(path: Path, display_name: str | None = None) -> tuple[list[
         return read_workbook(path, name, fmt), True
     from warehouse.csv_files import read_csv_head
 
-    head, whole = read_csv_head(path, name)
+    head, whole = read_csv_head(path, name, whole_encoding=whole_encoding)
     return [head], whole
 
 
