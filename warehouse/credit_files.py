@@ -697,7 +697,7 @@ class _ColumnReader:
 
 
 #: Data rows read at once by :func:`read_credit_stream`.
-BATCH_ROWS = 200_000
+BATCH_ROWS = 100_000
 
 
 def read_credit_stream(
