@@ -133,7 +133,7 @@ def rule_failures(
         "SELECT "
         + ", ".join(f"count(*) FILTER (WHERE coalesce({r.failing}, false))" for r in rules)
         + f" FROM {relation}"
-    ).fetchone()
+    ).fetchall()[0]
     frames = []
     for rule, count in zip(rules, counts, strict=True):
         if not count:
@@ -220,7 +220,7 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
         connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
         inserted = connection.execute(
             f"INSERT INTO credits ({columns}) SELECT {columns} FROM ({select}) ORDER BY {_KEY}"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")
@@ -294,7 +294,7 @@ def credits_not_summing_to_kept_lines(connection: duckdb.DuckDBPyConnection, sta
         f"{joined} SELECT * FROM j WHERE ae IS DISTINCT FROM ae_charge OR cp IS DISTINCT FROM cp_charge "
         "OR lignes IS DISTINCT FROM lignes_charge ORDER BY ALL"
     ).pl()
-    scopes = connection.execute(f"{joined} SELECT count(*) FROM j").fetchone()[0]
+    scopes = connection.execute(f"{joined} SELECT count(*) FROM j").fetchall()[0][0]
     return wrong, scopes
 
 
