@@ -26,7 +26,6 @@ from schemas.credits import BUSINESS_KEY
 from warehouse.credits_load import credits_model_failures, credits_not_summing_to_kept_lines, repeated_keys_not_summed
 from warehouse.mojibake import mojibake_labels
 from warehouse.publish import InvalidParquet, verify_parquet
-from warehouse.staged_lines import bound_memory
 from warehouse.staging import read_reports
 from warehouse.store import duplicate_keys, reader
 
@@ -125,7 +124,6 @@ def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 )
 def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
-        bound_memory(connection)
         try:
             wrong, summary = repeated_keys_not_summed(connection, paths.staging_credits)
         except FileNotFoundError as exc:
@@ -140,7 +138,6 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
 )
 def credits_sum_to_kept_lines(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
-        bound_memory(connection)
         try:
             wrong, scopes = credits_not_summing_to_kept_lines(connection, paths.staging_credits)
         except FileNotFoundError as exc:
@@ -161,7 +158,6 @@ def no_mojibake_in_labels(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset=credits, description="The whole `credits` table passes its Pandera model.")
 def credits_match_model(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
-        bound_memory(connection)
         failures = credits_model_failures(connection)
         rows = connection.execute("SELECT count(*) FROM credits").fetchone()[0]
     return check_result(failures, ERROR, lignes=rows)

@@ -14,7 +14,6 @@ from warehouse.credits import stage_exercice
 from warehouse.credits_load import load_exercice
 from warehouse.releases import pause_for_tests
 from warehouse.sources import InventoryItem
-from warehouse.staged_lines import bound_memory
 from warehouse.staging import read_staged_lines, write_staging
 from warehouse.store import writer
 
@@ -97,7 +96,6 @@ def staging_credits(
 def credits(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource) -> dg.MaterializeResult:
     exercice = int(context.partition_key)
     with writer(Path(duckdb.database)) as connection:
-        bound_memory(connection)
         try:
             inserted = load_exercice(connection, paths.staging_credits, exercice)
         except FileNotFoundError as exc:

@@ -218,9 +218,9 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
-        inserted = connection.execute(
-            f"INSERT INTO credits ({columns}) SELECT {columns} FROM ({select}) ORDER BY {_KEY}"
-        ).fetchall()[0][0]
+        inserted = connection.execute(f"INSERT INTO credits ({columns}) SELECT {columns} FROM ({select})").fetchall()[
+            0
+        ][0]
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")

@@ -6,13 +6,12 @@ it reads them whole into Python: :func:`scan_staged_lines` gives a Polars
 ``LazyFrame`` (collected with ``engine="streaming"`` after the filters and
 aggregations that make it small), and :func:`staged_relation` a DuckDB
 ``read_parquet(...)`` over the same files, for queries DuckDB runs out of core
-within :data:`MEMORY_LIMIT` (:func:`scratch`).
+within ``warehouse.store.MEMORY_LIMIT`` (:func:`scratch`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +20,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse.store import quote_literal
+from warehouse.store import MEMORY_LIMIT, quote_literal
 
 __all__ = [
-    "MEMORY_LIMIT",
-    "bound_memory",
     "scan_staged_lines",
     "scratch",
     "staged_files",
@@ -34,9 +31,6 @@ __all__ = [
 ]
 
 PARTITION_KEY = "exercice"
-#: DuckDB's memory limit for the queries over staged lines and the warehouse (beyond it, DuckDB spills
-#: to disk). ``BUDGET_DUCKDB_MEMORY`` overrides it (e.g. ``2GB``).
-MEMORY_LIMIT = os.environ.get("BUDGET_DUCKDB_MEMORY", "512MB")
 
 
 def staged_files(root: Path, exercice: int | None = None) -> list[Path]:
@@ -77,20 +71,12 @@ def staged_fichiers(root: Path, exercice: int | None = None) -> dict[str, str]:
     return names
 
 
-def bound_memory(connection: duckdb.DuckDBPyConnection, temporary: Path | None = None) -> None:
-    """Limit DuckDB's memory on ``connection`` to :data:`MEMORY_LIMIT` (it spills to ``temporary`` beyond)."""
-    connection.execute(f"SET memory_limit = {quote_literal(MEMORY_LIMIT)}")
-    if temporary is not None:
-        connection.execute(f"SET temp_directory = {quote_literal(temporary)}")
-
-
 @contextmanager
 def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB connection bounded by :data:`MEMORY_LIMIT`, spilling to a temporary folder."""
+    """An in-memory DuckDB connection bounded by ``warehouse.store.MEMORY_LIMIT``, spilling to a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="budget-duckdb-") as folder:
-        connection = duckdb.connect()
+        connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": folder})
         try:
-            bound_memory(connection, Path(folder))
             yield connection
         finally:
             connection.close()
