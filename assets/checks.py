@@ -22,22 +22,14 @@ from assets.disagreements import KEY as ECARTS_KEY
 from assets.metadata import check_result, markdown
 from assets.publish import PUBLISHED
 from assets.resources import WarehousePaths
-from schemas.credits import BUSINESS_KEY, CreditsModel
-from schemas.validation import ValidationFailed, validate
-from warehouse.credit_rules import repeated_keys
+from schemas.credits import BUSINESS_KEY
+from warehouse.credits_load import credits_model_failures, credits_not_summing_to_kept_lines, repeated_keys_not_summed
 from warehouse.mojibake import mojibake_labels
 from warehouse.publish import InvalidParquet, verify_parquet
-from warehouse.staging import read_reports, read_staged_lines
+from warehouse.staging import read_reports
 from warehouse.store import duplicate_keys, reader
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-def _staged(paths: WarehousePaths) -> pl.DataFrame:
-    lines = read_staged_lines(paths.staging_credits)
-    if lines is None:
-        raise dg.Failure("nothing staged yet")
-    return lines
 
 
 def _count_per_file(paths: WarehousePaths, counter: str) -> pl.DataFrame:
@@ -131,17 +123,12 @@ def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     "whose `nb_lignes_source` counts them (PLF 2021: 12 keys over 48 lines; PLF 2022: 13 over 51).",
 )
 def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    repeated = repeated_keys(_staged(paths))
     with reader(Path(duckdb.database)) as connection:
-        loaded = connection.sql("SELECT * FROM credits WHERE nb_lignes_source > 1").pl()
-    joined = repeated.join(loaded, on=["source_id", *BUSINESS_KEY], how="full", nulls_equal=True)
-    wrong = joined.filter(
-        pl.col("nb_lignes").is_null()
-        | pl.col("nb_lignes_source").is_null()
-        | (pl.col("nb_lignes").cast(pl.Int32) != pl.col("nb_lignes_source"))
-    )
-    summary = repeated.group_by("source_id").agg(pl.len().alias("cles"), pl.col("nb_lignes").sum().alias("lignes"))
-    return check_result(wrong, ERROR, cles_repetees=markdown(summary.sort("source_id")))
+        try:
+            wrong, summary = repeated_keys_not_summed(connection, paths.staging_credits)
+        except FileNotFoundError as exc:
+            raise dg.Failure("nothing staged yet") from exc
+    return check_result(wrong, ERROR, cles_repetees=markdown(summary))
 
 
 @dg.asset_check(
@@ -150,34 +137,12 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
     "its kept lines to the cent, in AE and CP, and count them (`nb_lignes_source`).",
 )
 def credits_sum_to_kept_lines(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    scope = ["source_id", "exercice", "phase", "type_budget"]
-    kept = (
-        _staged(paths)
-        .filter(pl.col("role") == "A")
-        .group_by(scope)
-        .agg(pl.col("ae").sum(), pl.col("cp").sum(), pl.len().cast(pl.Int64).alias("lignes"))
-    )
     with reader(Path(duckdb.database)) as connection:
-        loaded = connection.sql(
-            "SELECT source_id, exercice, phase, type_budget, sum(ae) AS ae, sum(cp) AS cp, "
-            "sum(nb_lignes_source)::BIGINT AS lignes FROM credits GROUP BY ALL"
-        ).pl()
-    joined = kept.with_columns(pl.col("exercice").cast(pl.Int16)).join(
-        loaded.with_columns(pl.col("exercice").cast(pl.Int16)),
-        on=scope,
-        how="full",
-        coalesce=True,
-        nulls_equal=True,
-        suffix="_charge",
-    )
-    wrong = joined.filter(
-        pl.any_horizontal(
-            pl.col(c).cast(pl.Decimal(38, 2)).ne_missing(pl.col(f"{c}_charge").cast(pl.Decimal(38, 2)))
-            for c in ("ae", "cp")
-        )
-        | pl.col("lignes").ne_missing(pl.col("lignes_charge"))
-    )
-    return check_result(wrong, ERROR, perimetres=joined.height)
+        try:
+            wrong, scopes = credits_not_summing_to_kept_lines(connection, paths.staging_credits)
+        except FileNotFoundError as exc:
+            raise dg.Failure("nothing staged yet") from exc
+    return check_result(wrong, ERROR, perimetres=scopes)
 
 
 @dg.asset_check(
@@ -193,17 +158,9 @@ def no_mojibake_in_labels(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset=credits, description="The whole `credits` table passes its Pandera model.")
 def credits_match_model(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
-        frame = connection.sql("SELECT * FROM credits").pl()
-    frame = frame.with_columns(
-        pl.col("exercice").cast(pl.Int16),
-        pl.col("source_ligne").cast(pl.Int32),
-        pl.col("nb_lignes_source").cast(pl.Int32),
-    )
-    try:
-        validate(CreditsModel, frame)
-    except ValidationFailed as exc:
-        return check_result(exc.failures, ERROR)
-    return check_result(pl.DataFrame(), ERROR, lignes=frame.height)
+        failures = credits_model_failures(connection)
+        rows = connection.execute("SELECT count(*) FROM credits").fetchone()[0]
+    return check_result(failures, ERROR, lignes=rows)
 
 
 @dg.multi_asset_check(

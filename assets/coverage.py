@@ -15,7 +15,7 @@ from assets.resources import WarehousePaths
 from schemas.couverture import CouvertureModel
 from schemas.validation import validate
 from warehouse.coverage import COUVERTURE_SCHEMA, credit_coverage, performance_coverage
-from warehouse.staging import read_staged_lines
+from warehouse.staged_lines import scan_staged_lines
 from warehouse.store import reader, replace_tables, writer
 
 
@@ -39,7 +39,7 @@ def _query(connection, sql: str, schema: dict) -> pl.DataFrame:
     ),
 )
 def couverture(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
-    lines = read_staged_lines(paths.staging_credits)
+    lines = scan_staged_lines(paths.staging_credits)
     database = Path(duckdb.database)
     with reader(database) as connection:
         loaded = _query(

@@ -9,13 +9,12 @@ from dagster_duckdb import DuckDBResource
 from assets.metadata import column_schema, markdown
 from assets.partitions import exercice_partitions
 from assets.resources import WarehousePaths
-from schemas.credits import CreditLinesModel, CreditsModel
-from schemas.validation import validate
-from warehouse.credits import stage_exercice_to, to_credits
+from schemas.credits import BUSINESS_KEY, CreditLinesModel, CreditsModel
+from warehouse.credits import stage_exercice_to
+from warehouse.credits_load import load_exercice
 from warehouse.releases import pause_for_tests
 from warehouse.sources import InventoryItem
-from warehouse.staging import read_staged_lines
-from warehouse.store import replace_exercice, writer
+from warehouse.store import writer
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
 
@@ -79,7 +78,7 @@ def staging_credits(
     key=["core", "credits"],
     partitions_def=exercice_partitions,
     group_name="credits",
-    kinds={"polars", "duckdb"},
+    kinds={"duckdb"},
     deps=[staging_credits],
     pool=DUCKDB_WRITER_POOL,
     description=(
@@ -93,25 +92,27 @@ def staging_credits(
 )
 def credits(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource) -> dg.MaterializeResult:
     exercice = int(context.partition_key)
-    lines = read_staged_lines(paths.staging_credits, exercice)
-    if lines is None:
-        raise dg.Failure(f"exercice {exercice} is not staged: materialise staging/credits first")
-    rows = validate(CreditsModel, to_credits(lines))
     with writer(Path(duckdb.database)) as connection:
-        inserted = replace_exercice(connection, "credits", exercice, rows)
+        try:
+            inserted = load_exercice(connection, paths.staging_credits, exercice)
+        except FileNotFoundError as exc:
+            raise dg.Failure(f"exercice {exercice} is not staged: materialise staging/credits first") from exc
+        totals = connection.sql(
+            "SELECT phase, type_budget, count(*) AS lignes, sum(ae) AS ae, sum(cp) AS cp FROM credits "
+            "WHERE exercice = ? GROUP BY ALL ORDER BY phase, type_budget NULLS LAST",
+            params=[exercice],
+        ).pl()
+        preview = connection.sql(
+            f"SELECT * FROM credits WHERE exercice = ? ORDER BY {', '.join(BUSINESS_KEY)} LIMIT 10", params=[exercice]
+        ).pl()
     pause_for_tests("load", paths.out)  # test hook (warehouse/releases.py): a kill during the load
     context.log.info(f"exercice {exercice}: {inserted} rows in credits")
-    totals = (
-        rows.group_by("phase", "type_budget")
-        .agg(pl.len().alias("lignes"), pl.col("ae").sum(), pl.col("cp").sum())
-        .sort("phase", "type_budget")
-    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": inserted,
             "dagster/table_name": "budget.main.credits",
             "dagster/column_schema": column_schema(CreditsModel),
             "totaux_par_phase": markdown(totals),
-            "apercu": markdown(rows.head(10)),
+            "apercu": markdown(preview),
         }
     )

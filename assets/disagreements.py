@@ -16,8 +16,9 @@ from assets.resources import WarehousePaths
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.disagreements import RULES, Evidence, collect
-from warehouse.nomenclature import credit_elements
-from warehouse.staging import read_reports, read_staged_lines, read_unpartitioned_staging
+from warehouse.nomenclature import staged_credit_elements
+from warehouse.staged_lines import scan_staged_lines
+from warehouse.staging import read_reports, read_unpartitioned_staging
 from warehouse.store import reader, replace_tables, writer
 
 KEY = ["core", "ecarts_sources"]
@@ -31,11 +32,12 @@ def _rule_text(regle: str) -> str:
     return doc.split(". ")[0].rstrip(".") + "."
 
 
-def _elements(paths: WarehousePaths, lines: pl.DataFrame | None) -> pl.DataFrame | None:
+def _elements(paths: WarehousePaths) -> pl.DataFrame | None:
     elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    if lines is None or elements is None:
-        return elements
-    return pl.concat([elements, credit_elements(lines)])
+    if elements is None:
+        return None
+    staged = staged_credit_elements(paths.staging_credits)
+    return elements if staged is None else pl.concat([elements, staged])
 
 
 @dg.asset(
@@ -57,13 +59,13 @@ def _elements(paths: WarehousePaths, lines: pl.DataFrame | None) -> pl.DataFrame
     ),
 )
 def ecarts_sources(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
-    lines = read_staged_lines(paths.staging_credits)
+    lines = scan_staged_lines(paths.staging_credits)
     with reader(Path(duckdb.database)) as connection:
         evidence = Evidence(
             connection=connection,
             lines=lines,
             reports=read_reports(paths.staging_credits),
-            elements=_elements(paths, lines),
+            elements=_elements(paths),
         )
         rows = validate(EcartsModel, collect(evidence))
     with writer(Path(duckdb.database)) as connection:

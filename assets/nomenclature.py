@@ -13,16 +13,15 @@ from assets.resources import WarehousePaths
 from schemas import nomenclature as models
 from schemas.validation import validate
 from warehouse.nomenclature import (
-    credit_elements,
     derive_events,
     known_events,
     resolve_nomenclature,
     stage_nomenclature,
+    staged_credit_elements,
 )
 from warehouse.sources import InventoryItem
 from warehouse.staging import (
     read_reports,
-    read_staged_lines,
     read_unpartitioned_staging,
     write_unpartitioned_staging,
 )
@@ -114,8 +113,8 @@ def nomenclature(
 def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
     """Every element staged: from the nomenclature files and from the credit files."""
     elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    staged = read_staged_lines(paths.staging_credits)
-    return pl.concat([elements, credit_elements(staged)]) if staged is not None else elements
+    staged = staged_credit_elements(paths.staging_credits)
+    return pl.concat([elements, staged]) if staged is not None else elements
 
 
 @dg.asset_check(

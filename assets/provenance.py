@@ -15,9 +15,10 @@ from assets.performance import performance_tables
 from assets.resources import WarehousePaths
 from schemas.sources import SourcesModel
 from schemas.validation import validate
+from warehouse.credits_load import lines_loaded
 from warehouse.documents.store import document_reports
 from warehouse.sources import InventoryItem
-from warehouse.staging import SourceReport, read_reports, read_staged_lines
+from warehouse.staging import SourceReport, read_reports
 from warehouse.store import prune_sources, reader, upsert_sources, writer
 
 
@@ -46,7 +47,7 @@ def sources_table(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     reports = read_reports(paths.staging_credits) + read_reports(paths.staging_nomenclature)
     staged = {r.source_id for r in reports}
-    loaded = _lines_loaded(paths.staging_credits)
+    loaded = lines_loaded(paths.staging_credits)
     performance = _performance_reports(Path(duckdb.database))
     documents = document_reports(Path(duckdb.database))
     records = []
@@ -127,15 +128,6 @@ def _performance_reports(database: Path) -> dict[str, dict]:
             return {}
         rows = connection.sql("SELECT * FROM indicateur_fichiers").pl()
     return {r["source_id"]: r for r in rows.iter_rows(named=True)}
-
-
-def _lines_loaded(root: Path) -> dict[str, int]:
-    """Per source, how many of its lines are loaded (authoritative lines)."""
-    lines = read_staged_lines(root)
-    if lines is None:
-        return {}
-    counts = lines.filter(pl.col("role") == "A").group_by("source_id").agg(pl.col("source_ligne").n_unique().alias("n"))
-    return dict(counts.iter_rows())
 
 
 def _record(report: SourceReport, loaded: int | None, now: dt.datetime) -> dict:

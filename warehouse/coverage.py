@@ -43,15 +43,24 @@ def _shaped(frame: pl.DataFrame, domaine: str) -> pl.DataFrame:
     return frame.select(columns)
 
 
-def credit_coverage(lines: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
+def credit_coverage(lines: pl.DataFrame | pl.LazyFrame, loaded: pl.DataFrame) -> pl.DataFrame:
     """The credit rows of ``couverture``.
 
     ``lines``: staged line-level credit rows with ``role`` (A, W, or null where a
-    tie left the scope without authority) and ``repris``; ``loaded``: rows of
+    tie left the scope without authority) and ``repris``, a frame or a lazy scan
+    (``warehouse.staged_lines.scan_staged_lines``: reduced, streaming, to one row per
+    scope, source and role before anything else); ``loaded``: rows of
     ``credits`` per scope (columns exercice, phase, type_budget, lignes). Sorted
     by phase, type_budget, exercice.
     """
-    held = lines.group_by(_SCOPE).agg(
+    sources = (
+        lines.lazy()
+        .group_by(*_SCOPE, "source_id", "role")
+        .agg(pl.col("repris").any())
+        .sort(*_SCOPE, "source_id", "role", nulls_last=True)
+        .collect(engine="streaming")
+    )
+    held = sources.group_by(_SCOPE).agg(
         pl.col("source_id").filter(pl.col("role") == "A").first().alias("source_autoritaire"),
         pl.col("source_id").filter(pl.col("role") == "W").unique().sort().alias("temoins"),
         (pl.col("repris") & (pl.col("role") == "A")).any().alias("repris"),

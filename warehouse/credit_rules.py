@@ -1,8 +1,11 @@
 """Business rules of the credits, as functions that return the rows breaking them.
 
 Each function takes staged line-level rows (``staging/credits``: the columns of
-:data:`warehouse.credit_files.LINE_SCHEMA` plus ``role``) and returns a frame of
-the offending rows: empty when the rule holds. Amounts are euros,
+:data:`warehouse.credit_files.LINE_SCHEMA` plus ``role``), a frame or a lazy scan
+(``warehouse.staged_lines.scan_staged_lines``), and returns a frame of the offending
+rows: empty when the rule holds. On a scan, only the columns a rule needs are read,
+and its filters and aggregations run in Polars' streaming engine before anything
+is held whole. Amounts are euros,
 ``Decimal(18, 2)``. Source of the rules: ``shared/data/README.md`` ("Credits")
 and CONTRACT.md.
 """
@@ -15,7 +18,6 @@ from schemas.credits import BUSINESS_KEY
 
 __all__ = [
     "lfi_plf_amd_mismatches",
-    "repeated_keys",
     "t2_ht2_mismatches",
     "witness_differences",
 ]
@@ -38,9 +40,14 @@ _DIFFERENCE_COLUMNS = [
 
 
 _LINE = ["exercice", "type_budget", "code_programme", "code_action", "code_sous_action", "code_categorie"]
+Lines = pl.DataFrame | pl.LazyFrame
 
 
-def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
+def _collect(frame: pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect(engine="streaming")
+
+
+def t2_ht2_mismatches(lines: Lines) -> pl.DataFrame:
     """Lines where T2 + HT2 ≠ the published total, in AE or CP.
 
     Only where a file publishes all three (``AE T2 LFI``, ``AE HT2 LFI``,
@@ -52,7 +59,8 @@ def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
     parts = []
     for grandeur in ("ae", "cp"):
         parts.append(
-            lines.filter(pl.col(f"{grandeur}_publie").is_not_null() & ~pl.col("calcule"))
+            lines.lazy()
+            .filter(pl.col(f"{grandeur}_publie").is_not_null() & ~pl.col("calcule"))
             .select(
                 "source_id",
                 "source_ligne",
@@ -66,10 +74,10 @@ def t2_ht2_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
             .with_columns(somme=pl.col("t2") + pl.col("ht2"))
             .filter(pl.col("somme") != pl.col("total"))
         )
-    return pl.concat(parts).sort("source_id", "source_ligne")
+    return _collect(pl.concat(parts).sort("source_id", "source_ligne"))
 
 
-def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
+def lfi_plf_amd_mismatches(lines: Lines) -> pl.DataFrame:
     """Lines of a file where the published LFI ≠ PLF + AMD of the same line, in AE or CP.
 
     Only where the LFI is published, not computed. An absent AMD row is an
@@ -79,10 +87,12 @@ def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
     """
     key = ["source_id", "source_ligne", *_LINE]
     money = {g: pl.Decimal(18, 2) for g in ("plf", "amd", "attendu", "lfi")}
+    lines = lines.lazy()
     lfi = lines.filter((pl.col("phase") == "LFI") & ~pl.col("calcule"))
-    if lfi.is_empty():
-        return pl.DataFrame(schema={**{k: lines.schema[k] for k in key}, "grandeur": pl.String, **money})
-    sources = lfi["source_id"].unique().to_list()
+    sources = _collect(lfi.select("source_id").unique())["source_id"].to_list()
+    if not sources:
+        schema = lines.collect_schema()
+        return pl.DataFrame(schema={**{k: schema[k] for k in key}, "grandeur": pl.String, **money})
     same_file = lines.filter(pl.col("source_id").is_in(sources))
     plf = same_file.filter(pl.col("phase") == "PLF").select(*key, ae_plf="ae", cp_plf="cp")
     amd = same_file.filter(pl.col("phase") == "AMD").select(*key, ae_amd="ae", cp_amd="cp")
@@ -100,10 +110,10 @@ def lfi_plf_amd_mismatches(lines: pl.DataFrame) -> pl.DataFrame:
                 pl.col(f"{g}_lfi").alias("lfi"),
             ).filter(pl.col("attendu") != pl.col("lfi"))
         )
-    return pl.concat(parts).sort("source_id", "source_ligne")
+    return _collect(pl.concat(parts).sort("source_id", "source_ligne"))
 
 
-def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
+def witness_differences(lines: Lines) -> pl.DataFrame:
     """Programmes where a witness file states other AE or CP than the authoritative one.
 
     Compared by (exercice, phase, type_budget, code_programme), over the
@@ -115,10 +125,11 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
     for a partial witness), ae_autorite, ae_temoin, cp_autorite, cp_temoin,
     ecart_ae, ecart_cp.
     """
+    lines = lines.lazy()
     partial = partial_witnesses(lines)
     line_level = _partial_differences(lines, partial)
-    lines = lines.join(partial, on=["source_id", *_SCOPE], how="anti", nulls_equal=True)
-    totals = lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(pl.col("ae").sum(), pl.col("cp").sum())
+    lines = lines.join(partial.lazy(), on=["source_id", *_SCOPE], how="anti", nulls_equal=True)
+    totals = _collect(lines.group_by("source_id", "role", *_PROGRAMME_KEY).agg(pl.col("ae").sum(), pl.col("cp").sum()))
     authority = totals.filter(pl.col("role") == "A").drop("role")
     witnesses = totals.filter(pl.col("role") == "W").drop("role")
     scope = ["exercice", "phase", "type_budget"]
@@ -159,14 +170,18 @@ def witness_differences(lines: pl.DataFrame) -> pl.DataFrame:
 _SCOPE = ["exercice", "phase", "type_budget"]
 
 
-def partial_witnesses(lines: pl.DataFrame) -> pl.DataFrame:
+def partial_witnesses(lines: Lines) -> pl.DataFrame:
     """The witnesses that cover only part of the authoritative file's scope: half as many
     (code_programme, code_action) pairs or fewer (the rule of ``warehouse.credits.assign_roles``).
 
     Columns: source_id and the scope (exercice, phase, type_budget).
     """
-    pairs = lines.group_by("source_id", "role", *_SCOPE).agg(
-        pl.struct("code_programme", "code_action").n_unique().alias("paires")
+    pairs = _collect(
+        lines.lazy()
+        .select("source_id", "role", *_SCOPE, "code_programme", "code_action")
+        .unique()
+        .group_by("source_id", "role", *_SCOPE)
+        .agg(pl.len().alias("paires"))
     )
     authority = pairs.filter(pl.col("role") == "A").select(*_SCOPE, paires_autorite="paires")
     return (
@@ -177,15 +192,18 @@ def partial_witnesses(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _partial_differences(lines: pl.DataFrame, partial: pl.DataFrame) -> pl.DataFrame:
+def _partial_differences(lines: pl.LazyFrame, partial: pl.DataFrame) -> pl.DataFrame:
     """A partial witness (a few lines exported from the portal) against the authoritative file,
     line by line on the business keys it states; cle: the key's codes joined by ``-``."""
     key = [k for k in BUSINESS_KEY if k not in _SCOPE]
     sums = [pl.col("ae").sum(), pl.col("cp").sum()]
     witness = (
-        lines.join(partial, on=["source_id", *_SCOPE], nulls_equal=True).group_by("source_id", *_SCOPE, *key).agg(*sums)
+        lines.join(partial.lazy(), on=["source_id", *_SCOPE], nulls_equal=True)
+        .group_by("source_id", *_SCOPE, *key)
+        .agg(*sums)
     )
-    authority = lines.filter(pl.col("role") == "A")
+    scopes = partial.select(_SCOPE).unique().lazy()
+    authority = lines.filter(pl.col("role") == "A").join(scopes, on=_SCOPE, nulls_equal=True)
     source = authority.group_by(_SCOPE).agg(pl.col("source_id").first().alias("source_id_autorite"))
     amounts = authority.group_by(*_SCOPE, *key).agg(*sums)
     joined = witness.join(amounts, on=[*_SCOPE, *key], how="left", nulls_equal=True, suffix="_autorite")
@@ -203,18 +221,5 @@ def _partial_differences(lines: pl.DataFrame, partial: pl.DataFrame) -> pl.DataF
         )
         .filter((pl.col("ecart_ae") != 0) | (pl.col("ecart_cp") != 0))
         .select(_DIFFERENCE_COLUMNS)
-    )
-
-
-def repeated_keys(lines: pl.DataFrame) -> pl.DataFrame:
-    """Business keys that several lines of one authoritative file share (summed into one row).
-
-    Columns: source_id, the business key, nb_lignes, source_lignes.
-    """
-    return (
-        lines.filter(pl.col("role") == "A")
-        .group_by("source_id", *BUSINESS_KEY)
-        .agg(pl.len().alias("nb_lignes"), pl.col("source_ligne").sort().alias("source_lignes"))
-        .filter(pl.col("nb_lignes") > 1)
-        .sort("source_id", *BUSINESS_KEY, nulls_last=True)
+        .collect(engine="streaming")
     )

@@ -49,11 +49,12 @@ _LINE_KEY = ["code_programme", "code_action", "code_sous_action", "code_categori
 
 @dataclass
 class Evidence:
-    """What the rules read: the staged credit lines (with ``role``) and read reports, the
+    """What the rules read: the staged credit lines (with ``role``; a frame, or a lazy scan of the
+    staging area, ``warehouse.staged_lines.scan_staged_lines``) and read reports, the
     nomenclature elements every file states, and a read-only connection to the warehouse."""
 
     connection: duckdb.DuckDBPyConnection
-    lines: pl.DataFrame | None = None
+    lines: pl.DataFrame | pl.LazyFrame | None = None
     reports: list[SourceReport] = field(default_factory=list)
     elements: pl.DataFrame | None = None
 

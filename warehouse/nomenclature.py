@@ -14,7 +14,9 @@ import tomllib
 from functools import cache
 from importlib import resources
 from itertools import pairwise
+from pathlib import Path
 
+import duckdb
 import polars as pl
 from rapidfuzz import fuzz
 
@@ -23,13 +25,16 @@ from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
 from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
+from warehouse.staged_lines import scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
+from warehouse.store import quote_literal
 from warehouse.tables import TableReadError
 
 __all__ = [
     "EVENT_SCHEMA",
     "LEVEL_KEYS",
     "credit_elements",
+    "staged_credit_elements",
     "derive_events",
     "known_events",
     "resolve_nomenclature",
@@ -84,16 +89,45 @@ def credit_elements(lines: pl.DataFrame) -> pl.DataFrame:
 
     ``lines``: staged line-level credit rows (``staging/credits``). Returns rows of
     :data:`warehouse.nomenclature_files.ELEMENT_SCHEMA`, one per distinct element
-    and source.
+    and source. For the whole staging area, :func:`staged_credit_elements` gives the
+    same rows without reading the lines into Python.
     """
+    with scratch() as connection:
+        connection.register("lignes_credits", lines.with_row_index("_ordre").to_arrow())
+        return _credit_elements(connection, "lignes_credits")
+
+
+def staged_credit_elements(staging: Path) -> pl.DataFrame | None:
+    """:func:`credit_elements` of every line staged under ``staging`` (``staging/credits``), computed by
+    DuckDB over the Parquet files in bounded memory; None when nothing is staged."""
+    files = staged_files(staging)
+    if not files:
+        return None
+    listed = ", ".join(quote_literal(f) for f in files)
+    relation = (
+        f"(SELECT *, (list_position([{listed}], filename)::BIGINT << 40) + file_row_number AS _ordre "
+        f"FROM {staged_relation(files)})"
+    )
+    with scratch() as connection:
+        return _credit_elements(connection, relation)
+
+
+def _credit_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> pl.DataFrame:
+    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order): per level,
+    one row per (source, exercice, phase, codes) in the order of its first line, with its first line, and the
+    first budget type and label given in line order."""
     frames = []
     for niveau, (codes, label) in _CREDIT_LEVELS.items():
-        present = lines.filter(pl.col(codes[0]).is_not_null())
-        part = present.group_by("source_id", "exercice", "phase", *codes, maintain_order=True).agg(
-            pl.col("source_ligne").min(),
-            pl.col("type_budget").drop_nulls().first(),
-            pl.col(label).drop_nulls().first().alias("libelle"),
-        )
+        keys = ", ".join(["source_id", "exercice", "phase", *codes])
+        part = connection.sql(
+            f"""
+            SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
+                   arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
+                   arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle
+            FROM {relation} WHERE {codes[0]} IS NOT NULL
+            GROUP BY {keys} ORDER BY min(_ordre)
+            """
+        ).pl()
         frames.append(
             part.with_columns(
                 niveau=pl.lit(niveau),

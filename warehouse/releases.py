@@ -45,7 +45,7 @@ import duckdb
 from warehouse.publication import write_release_documents
 from warehouse.publish import verify_parquet
 from warehouse.site import write_site
-from warehouse.store import quote_identifier
+from warehouse.store import MEMORY_LIMIT, quote_identifier
 
 __all__ = [
     "DATABASE",
@@ -207,7 +207,7 @@ def table_digest(connection: duckdb.DuckDBPyConnection, table: str) -> str:
 def content_hash(database: Path, tables: list[str]) -> str:
     """The content hash of ``tables`` in ``database`` (sha256, hex)."""
     digest = hashlib.sha256()
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with duckdb.connect(str(database), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as connection:
         for table in sorted(tables):
             digest.update(f"{table}:{table_digest(connection, table)}\n".encode())
     return digest.hexdigest()
@@ -279,7 +279,7 @@ def publish_release(
     now = now or dt.datetime.now(dt.UTC)
     version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
     files = []
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with duckdb.connect(str(database), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as connection:
         for table in tables:
             relative = f"parquet/{table}.parquet"
             rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]

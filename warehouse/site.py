@@ -36,6 +36,7 @@ import plotly.graph_objects as go
 from markdown_it import MarkdownIt
 
 from warehouse.escaping import escape_html
+from warehouse.store import MEMORY_LIMIT
 
 __all__ = ["DEFAULT_INDICATOR", "DEFAULT_PROGRAMME", "SITE", "render_markdown", "write_site"]
 
@@ -74,7 +75,9 @@ def write_site(release: Path) -> Path:
     site = release / SITE
     site.mkdir(exist_ok=True)
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / PLOTLY_JS, site / PLOTLY_JS)
-    with duckdb.connect(str(release / "budget.duckdb"), read_only=True) as connection:
+    with duckdb.connect(
+        str(release / "budget.duckdb"), read_only=True, config={"memory_limit": MEMORY_LIMIT}
+    ) as connection:
         sections = [
             _files_section(release, manifest),
             _markdown_section(release / "dictionnaire.md", "dictionnaire", "Dictionnaire des données")

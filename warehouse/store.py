@@ -14,6 +14,7 @@ latest release (``warehouse/releases.py``), so an analyst's connection to
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ import polars as pl
 
 __all__ = [
     "LOCK_TIMEOUT",
+    "MEMORY_LIMIT",
     "DatabaseLocked",
     "create_views",
     "duplicate_keys",
@@ -67,13 +69,19 @@ class DatabaseLocked(RuntimeError):
     """The database file stayed locked by another process for :data:`LOCK_TIMEOUT` seconds."""
 
 
+#: DuckDB's memory limit on every connection (beyond it, DuckDB spills to disk): the warehouse's queries run in
+#: bounded memory whatever the size of the tables (issue 11). ``BUDGET_DUCKDB_MEMORY`` overrides it (``2GB``).
+MEMORY_LIMIT = os.environ.get("BUDGET_DUCKDB_MEMORY", "512MB")
+
+
 def _connect(database: Path, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
-    """Connect, waiting while another process holds DuckDB's lock on ``database``."""
+    """Connect, waiting while another process holds DuckDB's lock on ``database``; memory bounded by
+    :data:`MEMORY_LIMIT`."""
     deadline = time.monotonic() + (LOCK_TIMEOUT if timeout is None else timeout)
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(database), read_only=read_only)
+            return duckdb.connect(str(database), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
         except duckdb.IOException as exc:
             if not _held_by_another(database, str(exc)):
                 raise

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.publication.tables import TABLES
-from warehouse.store import quote_identifier, quote_literal
+from warehouse.store import MEMORY_LIMIT, quote_identifier, quote_literal
 
 __all__ = ["CHANGELOG_JSON", "CHANGELOG_MD", "LISTED_ROWS", "changes_summary", "compare_releases", "write_changelog"]
 
@@ -136,7 +136,7 @@ def compare_releases(database: Path, previous_database: Path | None, tables: lis
     comparaison, colonnes_ajoutees, colonnes_retirees}}, "totaux_credits": [...], "sources_modifiees": [...],
     "inchange": bool}``; amounts are ``Decimal`` euros. With no previous release, every table's rows are added.
     """
-    with duckdb.connect(":memory:") as connection:
+    with duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT}) as connection:
         connection.execute(f"ATTACH {quote_literal(database)} AS nouveau (READ_ONLY)")
         if previous_database is None:
             counts = {

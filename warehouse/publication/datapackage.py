@@ -18,7 +18,7 @@ from frictionless import Package
 
 from warehouse.publication.columns import table_columns
 from warehouse.publication.tables import TABLES
-from warehouse.store import quote_identifier
+from warehouse.store import MEMORY_LIMIT, quote_identifier
 
 __all__ = ["DATAPACKAGE", "LICENCE", "datapackage_descriptor", "write_datapackage"]
 
@@ -73,7 +73,9 @@ def datapackage_descriptor(folder: Path, manifest: dict) -> dict:
     Raises ``frictionless.FrictionlessException`` when the descriptor breaks the Data Package profile."""
     files = {f["path"]: f for f in manifest["files"]}
     resources = []
-    with duckdb.connect(str(folder / "budget.duckdb"), read_only=True) as connection:
+    with duckdb.connect(
+        str(folder / "budget.duckdb"), read_only=True, config={"memory_limit": MEMORY_LIMIT}
+    ) as connection:
         for table, meta in TABLES.items():
             entry = files.get(f"parquet/{table}.parquet")
             if entry is None:

@@ -12,7 +12,7 @@ import duckdb
 
 from warehouse.publication.columns import table_columns
 from warehouse.publication.tables import TABLES
-from warehouse.store import quote_identifier
+from warehouse.store import MEMORY_LIMIT, quote_identifier
 
 __all__ = ["DICTIONARY", "dictionary_markdown", "write_dictionary"]
 
@@ -97,7 +97,7 @@ def dictionary_markdown(database: Path, version: str, tables: list[str]) -> str:
         "aussi `datapackage.json`.",
         "",
     ]
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with duckdb.connect(str(database), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as connection:
         for table in tables:
             meta = TABLES[table]
             rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]

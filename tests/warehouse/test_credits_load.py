@@ -1,0 +1,139 @@
+"""Loading ``credits`` and checking it from the staged Parquet files, in DuckDB and lazy Polars (issue 11, item 4),
+on the staging area of a real build: the same rows and figures as the build's, and errors that name the file,
+the line and the column."""
+
+import shutil
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+import pytest
+
+from warehouse.coverage import credit_coverage
+from warehouse.credit_rules import witness_differences
+from warehouse.credits_load import (
+    InvalidStagedLine,
+    credits_model_failures,
+    credits_not_summing_to_kept_lines,
+    lines_loaded,
+    load_exercice,
+    repeated_keys_not_summed,
+)
+from warehouse.nomenclature import credit_elements, staged_credit_elements
+from warehouse.staged_lines import scan_staged_lines, staged_files
+from warehouse.staging import read_staged_lines
+from warehouse.store import schema_sql
+
+M = Decimal
+
+
+@pytest.fixture(scope="module")
+def loaded(built, tmp_path_factory):
+    """A new warehouse whose ``credits`` is loaded by :func:`load_exercice` from the build's staging area."""
+    staging = built.out / "staging" / "credits"
+    connection = duckdb.connect(str(tmp_path_factory.mktemp("load") / "w.duckdb"))
+    connection.execute(schema_sql())
+    exercices = sorted(int(p.parent.name.split("=")[1]) for p in staged_files(staging))
+    assert exercices == list(range(2018, 2026))
+    inserted = {e: load_exercice(connection, staging, e) for e in exercices}
+    yield connection, staging, inserted
+    connection.close()
+
+
+def test_loaded_credits_equal_the_builds(built, loaded):
+    connection, _, inserted = loaded
+    connection.execute(f"ATTACH '{built.database}' AS construit (READ_ONLY)")
+    try:
+        for a, b in (("credits", "construit.credits"), ("construit.credits", "credits")):
+            # all but code_mission, which the build fills afterwards from the nomenclature where the source has none
+            columns = "SELECT * EXCLUDE (code_mission)"
+            query = f"SELECT count(*) FROM (FROM {a} {columns} EXCEPT ALL FROM {b} {columns})"
+            assert connection.execute(query).fetchall()[0] == (0,)
+        (missions,) = connection.execute(
+            "SELECT count(*) FROM credits c JOIN construit.credits b USING (exercice, phase, code_programme, "
+            "source_ligne, source_id) WHERE c.code_mission IS NOT NULL AND c.code_mission <> b.code_mission"
+        ).fetchall()[0]
+        assert missions == 0
+        (rows,) = connection.execute("SELECT count(*) FROM credits").fetchall()[0]
+        assert (
+            rows
+            == sum(inserted.values())
+            == connection.execute("SELECT count(*) FROM construit.credits").fetchall()[0][0]
+        )
+    finally:
+        connection.execute("DETACH construit")
+
+
+@pytest.mark.parametrize(
+    ("exercice", "phase", "ae", "cp", "titre_2"),
+    [
+        (2021, "LFI", M("10600000.00"), M("10600000.00"), M("3000000.00")),
+        (2022, "PLF", M("10600000.00"), M("12100000.00"), M("3000000.00")),
+        (2024, "EXEC", M("35047974.62"), M("32092600.90"), None),
+    ],
+)
+def test_facts_of_programme_352(loaded, exercice, phase, ae, cp, titre_2):
+    connection = loaded[0]
+    row = connection.execute(
+        "SELECT sum(ae), sum(cp), sum(ae) FILTER (code_titre = '2'), sum(cp) FILTER (code_titre = '2') "
+        "FROM credits WHERE code_programme = '352' AND exercice = ? AND phase = ?",
+        [exercice, phase],
+    ).fetchall()[0]
+    assert row == (ae, cp, titre_2, titre_2)
+    (action_01,) = connection.execute(
+        "SELECT sum(ae) FROM credits WHERE code_programme = '352' AND code_action = '01' AND exercice = ? "
+        "AND phase = ?",
+        [exercice, phase],
+    ).fetchall()[0]
+    if exercice in (2021, 2022):
+        assert action_01 == M("7300000.00")
+
+
+def test_checks_computed_in_duckdb_pass_on_the_real_files(loaded):
+    connection, staging, _ = loaded
+    wrong, summary = repeated_keys_not_summed(connection, staging)
+    assert wrong.is_empty()
+    counts = {r["source_id"]: (r["cles"], r["lignes"]) for r in summary.iter_rows(named=True)}
+    assert counts["plf-2021"] == (12, 48) and counts["plf-2022"] == (13, 51)
+    wrong, scopes = credits_not_summing_to_kept_lines(connection, staging)
+    assert wrong.is_empty() and scopes > 8
+    assert credits_model_failures(connection).is_empty()
+    eager = read_staged_lines(staging).filter(pl.col("role") == "A")
+    per_source = dict(eager.group_by("source_id").agg(pl.col("source_ligne").n_unique()).iter_rows())
+    assert per_source["lfi-2021"] == 2327  # its AMD and LFI rows share their source lines
+    assert lines_loaded(staging) == per_source
+
+
+def test_lazy_readers_give_what_the_eager_ones_gave(loaded):
+    _, staging, _ = loaded
+    eager = read_staged_lines(staging)
+    lazy = scan_staged_lines(staging)
+    assert lazy.collect(engine="streaming").equals(eager)
+    assert staged_credit_elements(staging).equals(credit_elements(eager))
+    counts = pl.DataFrame(
+        {"exercice": [2021], "phase": ["LFI"], "type_budget": ["BG"], "lignes": [1]},
+        schema={"exercice": pl.Int16, "phase": pl.String, "type_budget": pl.String, "lignes": pl.Int64},
+    )
+    assert credit_coverage(lazy, counts).equals(credit_coverage(eager, counts))
+    assert witness_differences(lazy).equals(witness_differences(eager))
+
+
+def test_an_invalid_staged_value_names_the_file_line_and_column(built, loaded, tmp_path):
+    connection = loaded[0]
+    staging = tmp_path / "credits"
+    shutil.copytree(built.out / "staging" / "credits" / "exercice=2022", staging / "exercice=2022")
+    (path,) = staged_files(staging, 2022)
+    lines = pl.read_parquet(path)
+    target = lines.filter((pl.col("role") == "A") & (pl.col("code_programme") == "352")).row(1, named=True)
+    broken = pl.col("source_ligne") == target["source_ligne"]
+    lines.with_columns(
+        code_programme=pl.when(broken).then(pl.lit("35X")).otherwise(pl.col("code_programme"))
+    ).write_parquet(path)
+    before = connection.execute("SELECT count(*), sum(ae) FROM credits WHERE exercice = 2022").fetchall()[0]
+    with pytest.raises(InvalidStagedLine) as error:
+        load_exercice(connection, staging, 2022)
+    assert str(error.value).startswith(
+        f"PLF_2022_Credits_Destination_Nature.csv, ligne {target['source_ligne']}, colonne 'code_programme': "
+        "str_matches failed on '35X'"
+    )
+    assert connection.execute("SELECT count(*), sum(ae) FROM credits WHERE exercice = 2022").fetchall()[0] == before

@@ -1,0 +1,350 @@
+"""Loading ``credits`` from the staged lines in DuckDB, and the checks that compare them, in bounded memory.
+
+The staged lines of an exercice (``staging/credits``, :mod:`warehouse.staged_lines`) go
+into ``credits`` by one ``INSERT … SELECT … GROUP BY`` the business key, run by
+DuckDB over the Parquet files (never through a Python frame), in the transaction
+that deletes the exercice's former rows (:func:`load_exercice`). Before that, the
+rules of :class:`schemas.credits.CreditsModel` run as SQL over the authoritative
+lines (:func:`rule_failures`): every column check of the model (``isin``,
+``str_matches``, bounds, nullability) is translated from the Pandera schema itself,
+so the two never drift apart, plus its dataframe check (the titre is the first
+digit of the catégorie). A failing line gives :class:`InvalidStagedLine`, naming the
+file, the line and the column. The uniqueness of the business key and the column
+types hold by construction (``GROUP BY`` the key; the table's DDL).
+
+Amounts are euros, ``DECIMAL(18,2)``; sums are exact (DuckDB sums decimals as
+``DECIMAL(38,2)`` and casts back, failing on overflow, never rounding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from schemas.credits import BUSINESS_KEY, CreditsModel
+from warehouse.staged_lines import scratch, staged_fichiers, staged_files, staged_relation
+from warehouse.store import quote_identifier, quote_literal
+
+__all__ = [
+    "InvalidStagedLine",
+    "Rule",
+    "credits_model_failures",
+    "credits_not_summing_to_kept_lines",
+    "lines_loaded",
+    "load_exercice",
+    "model_rules",
+    "repeated_keys_not_summed",
+    "rule_failures",
+]
+
+#: Columns of ``credits``, in order (CONTRACT.md).
+_COLUMNS = list(CreditsModel.to_schema().columns)
+_KEY = ", ".join(quote_identifier(c) for c in BUSINESS_KEY)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a Pandera model as SQL: ``failing`` is true on a row that breaks it."""
+
+    column: str
+    check: str
+    failing: str
+
+
+def _check_sql(column: str, check: pa.Check) -> str | None:
+    name, stats, col = check.name, check.statistics, quote_identifier(column)
+    if name == "isin":
+        values = ", ".join(quote_literal(v) for v in stats["allowed_values"])
+        return f"{col} NOT IN ({values})"
+    if name == "str_matches":
+        return f"NOT regexp_full_match({col}, {quote_literal(stats['pattern'])})"
+    if name == "greater_than_or_equal_to":
+        return f"{col} < {stats['min_value']!r}"
+    if name == "less_than_or_equal_to":
+        return f"{col} > {stats['max_value']!r}"
+    if name == "greater_than":
+        return f"{col} <= {stats['min_value']!r}"
+    if name == "less_than":
+        return f"{col} >= {stats['max_value']!r}"
+    if name == "in_range":
+        return f"NOT ({col} BETWEEN {stats['min_value']!r} AND {stats['max_value']!r})"
+    return None
+
+
+def model_rules(model: type[pa.DataFrameModel] = CreditsModel, columns: list[str] | None = None) -> list[Rule]:
+    """The row-level rules of ``model`` (restricted to ``columns``) as SQL conditions.
+
+    From the Pandera schema: ``not_nullable`` for each non-nullable column, then each
+    column check; plus the model's dataframe check ``titre_is_first_digit_of_categorie``.
+    Raises ``NotImplementedError`` for a check with no SQL translation (so a check
+    added to the model is never silently skipped here).
+    """
+    schema = model.to_schema()
+    rules = []
+    for name, column in schema.columns.items():
+        if columns is not None and name not in columns:
+            continue
+        if not column.nullable:
+            rules.append(Rule(name, "not_nullable", f"{quote_identifier(name)} IS NULL"))
+        for check in column.checks:
+            sql = _check_sql(name, check)
+            if sql is None:
+                raise NotImplementedError(f"{model.__name__}.{name}: no SQL for check {check.name}")
+            rules.append(Rule(name, check.name, sql))
+    for check in schema.checks:
+        if check.name != "titre_is_first_digit_of_categorie":
+            raise NotImplementedError(f"{model.__name__}: no SQL for dataframe check {check.name}")
+        rules.append(
+            Rule(
+                "code_titre",
+                check.name,
+                "code_categorie IS NOT NULL AND left(code_categorie, 1) IS DISTINCT FROM code_titre",
+            )
+        )
+    return rules
+
+
+_FAILURES_SCHEMA = {
+    "source_id": pl.String,
+    "source_ligne": pl.Int64,
+    "colonne": pl.String,
+    "regle": pl.String,
+    "valeur": pl.String,
+    "nb_echecs": pl.Int64,
+}
+
+
+def rule_failures(
+    connection: duckdb.DuckDBPyConnection, relation: str, rules: list[Rule], limit: int = 20
+) -> pl.DataFrame:
+    """The rows of ``relation`` (SQL) that break ``rules``: at most ``limit`` per rule, first lines first.
+
+    Columns: source_id, source_ligne, colonne, regle, valeur (the value as text), nb_echecs (the
+    rule's failures in all). Empty when every row passes. One scan of ``relation`` per rule that fails
+    (the counts are one scan in all).
+    """
+    if not rules:
+        return pl.DataFrame(schema=_FAILURES_SCHEMA)
+    counts = connection.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE coalesce({r.failing}, false))" for r in rules)
+        + f" FROM {relation}"
+    ).fetchall()[0]
+    frames = []
+    for rule, count in zip(rules, counts, strict=True):
+        if not count:
+            continue
+        column = quote_identifier(rule.column)
+        frames.append(
+            connection.sql(
+                f"SELECT source_id, source_ligne::BIGINT AS source_ligne, ? AS colonne, ? AS regle, "
+                f"{column}::VARCHAR AS valeur, ?::BIGINT AS nb_echecs FROM {relation} "
+                f"WHERE coalesce({rule.failing}, false) ORDER BY source_id, source_ligne LIMIT {int(limit)}",
+                params=[rule.column, rule.check, count],
+            ).pl()
+        )
+    if not frames:
+        return pl.DataFrame(schema=_FAILURES_SCHEMA)
+    return pl.concat([f.cast(_FAILURES_SCHEMA) for f in frames])
+
+
+class InvalidStagedLine(ValueError):
+    """A staged authoritative line breaks a rule of ``credits``: names the file, the line and the column.
+
+    ``failures``: the frame of :func:`rule_failures` (with ``fichier``)."""
+
+    def __init__(self, failures: pl.DataFrame) -> None:
+        self.failures = failures
+        first = failures.row(0, named=True)
+        total = failures.group_by("regle", "colonne").agg(pl.col("nb_echecs").first())["nb_echecs"].sum()
+        super().__init__(
+            f"{first['fichier']}, ligne {first['source_ligne']}, colonne {first['colonne']!r}: "
+            f"{first['regle']} failed on {first['valeur']!r} ({total} failure(s) in all)"
+        )
+
+
+def _authoritative(files: list[Path]) -> str:
+    return f"(SELECT * FROM {staged_relation(files)} WHERE role = 'A')"
+
+
+_SELECT_CREDITS = """
+SELECT exercice, phase, type_budget,
+       arg_min(code_ministere, source_ligne) FILTER (WHERE code_ministere IS NOT NULL) AS code_ministere,
+       arg_min(code_mission, source_ligne) FILTER (WHERE code_mission IS NOT NULL) AS code_mission,
+       code_programme, code_action, code_sous_action, code_categorie, code_titre,
+       sum(ae)::DECIMAL(18,2) AS ae, sum(cp)::DECIMAL(18,2) AS cp,
+       sum(ae_fdc_adp)::DECIMAL(18,2) AS ae_fdc_adp, sum(cp_fdc_adp)::DECIMAL(18,2) AS cp_fdc_adp,
+       bool_or(calcule) AS calcule,
+       arg_min(source_id, source_ligne) AS source_id,
+       min(source_ligne) AS source_ligne,
+       count(*)::INTEGER AS nb_lignes_source
+FROM {relation}
+GROUP BY {key}
+"""
+
+
+def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice: int) -> int:
+    """Replace the ``credits`` rows of ``exercice`` by its staged authoritative lines summed by business key.
+
+    ``staging``: the root of ``staging/credits``. Lines sharing the whole business key
+    (nulls equal) are summed into one row: ``source_ligne`` the first of them,
+    ``nb_lignes_source`` their count, ``code_ministere``/``code_mission`` the first
+    given. First checks every authoritative line against the rules of ``credits``
+    (:func:`model_rules`): raises :class:`InvalidStagedLine` naming the first failing
+    file, line and column, and changes nothing. Then deletes and inserts in one
+    transaction (a failure leaves the table as it was). Raises ``FileNotFoundError``
+    when the exercice is not staged. Returns the number of rows inserted.
+    """
+    files = staged_files(staging, exercice)
+    if not files:
+        raise FileNotFoundError(f"exercice {exercice} is not staged under {staging}")
+    relation = _authoritative(files)
+    failures = rule_failures(connection, relation, model_rules(CreditsModel, _line_columns()))
+    if failures.height:
+        fichiers = staged_fichiers(staging, exercice)
+        raise InvalidStagedLine(
+            failures.with_columns(
+                fichier=pl.col("source_id").replace_strict(
+                    fichiers, default=pl.col("source_id"), return_dtype=pl.String
+                )
+            )
+        )
+    columns = ", ".join(quote_identifier(c) for c in _COLUMNS)
+    select = _SELECT_CREDITS.format(relation=relation, key=_KEY)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
+        inserted = connection.execute(f"INSERT INTO credits ({columns}) SELECT {columns} FROM ({select})").fetchall()[
+            0
+        ][0]
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+    return inserted
+
+
+def _line_columns() -> list[str]:
+    """The columns of ``credits`` that a staged line carries (all but ``nb_lignes_source``)."""
+    return [c for c in _COLUMNS if c != "nb_lignes_source"]
+
+
+def repeated_keys_not_summed(connection: duckdb.DuckDBPyConnection, staging: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Business keys that several authoritative lines share, against the ``credits`` rows summing them.
+
+    Over every exercice staged. Returns ``(wrong, summary)``: ``wrong`` the keys repeated in
+    staging with no ``credits`` row counting as many lines, and the ``credits`` rows with
+    ``nb_lignes_source > 1`` that no repeated key explains (columns source_id, the business key,
+    nb_lignes (staged), nb_lignes_source (loaded)); ``summary`` per source the repeated keys
+    (``cles``) and their lines (``lignes``).
+    """
+    files = staged_files(staging)
+    if not files:
+        raise FileNotFoundError(f"nothing staged under {staging}")
+    repeated = f"""
+        SELECT source_id, {_KEY}, count(*) AS nb_lignes FROM {_authoritative(files)}
+        GROUP BY source_id, {_KEY} HAVING count(*) > 1"""
+    key = " AND ".join(f"r.{c} IS NOT DISTINCT FROM c.{c}" for c in ["source_id", *BUSINESS_KEY])
+    wrong = connection.sql(
+        f"""
+        WITH r AS ({repeated}), c AS (SELECT * FROM credits WHERE nb_lignes_source > 1)
+        SELECT coalesce(r.source_id, c.source_id) AS source_id,
+               {", ".join(f"coalesce(r.{c}, c.{c}) AS {c}" for c in BUSINESS_KEY)},
+               r.nb_lignes, c.nb_lignes_source
+        FROM r FULL JOIN c ON {key}
+        WHERE r.nb_lignes IS NULL OR c.nb_lignes_source IS NULL OR r.nb_lignes <> c.nb_lignes_source
+        ORDER BY ALL
+        """
+    ).pl()
+    summary = connection.sql(
+        f"SELECT source_id, count(*) AS cles, sum(nb_lignes)::BIGINT AS lignes FROM ({repeated}) "
+        "GROUP BY source_id ORDER BY source_id"
+    ).pl()
+    return wrong, summary
+
+
+def credits_not_summing_to_kept_lines(connection: duckdb.DuckDBPyConnection, staging: Path) -> tuple[pl.DataFrame, int]:
+    """Scopes (source_id, exercice, phase, type_budget) where ``credits`` does not sum to the kept lines.
+
+    For every authoritative source and scope of every exercice staged, the sums of AE and CP
+    of its staged lines and of its ``credits`` rows, to the cent, and the lines counted
+    (``nb_lignes_source``). Returns ``(wrong, scopes)``: the rows that differ (columns the
+    scope, ae, cp, lignes from staging, ``*_charge`` from ``credits``; null where one side
+    lacks the scope) and the number of scopes compared.
+    """
+    files = staged_files(staging)
+    if not files:
+        raise FileNotFoundError(f"nothing staged under {staging}")
+    scope = ["source_id", "exercice", "phase", "type_budget"]
+    on = " AND ".join(f"k.{c} IS NOT DISTINCT FROM l.{c}" for c in scope)
+    joined = f"""
+        WITH k AS (SELECT source_id, exercice::SMALLINT AS exercice, phase, type_budget, sum(ae) AS ae,
+                          sum(cp) AS cp, count(*)::BIGINT AS lignes
+                   FROM {_authoritative(files)} GROUP BY ALL),
+             l AS (SELECT source_id, exercice, phase, type_budget, sum(ae) AS ae, sum(cp) AS cp,
+                          sum(nb_lignes_source)::BIGINT AS lignes FROM credits GROUP BY ALL),
+             j AS (SELECT {", ".join(f"coalesce(k.{c}, l.{c}) AS {c}" for c in scope)},
+                          k.ae, k.cp, k.lignes, l.ae AS ae_charge, l.cp AS cp_charge, l.lignes AS lignes_charge
+                   FROM k FULL JOIN l ON {on})"""
+    wrong = connection.sql(
+        f"{joined} SELECT * FROM j WHERE ae IS DISTINCT FROM ae_charge OR cp IS DISTINCT FROM cp_charge "
+        "OR lignes IS DISTINCT FROM lignes_charge ORDER BY ALL"
+    ).pl()
+    scopes = connection.execute(f"{joined} SELECT count(*) FROM j").fetchall()[0][0]
+    return wrong, scopes
+
+
+#: DuckDB's type of each Polars type of the model (``credits``'s DDL, ``warehouse/sql/schema.sql``).
+_SQL_TYPES = {"Int16": "SMALLINT", "Int32": "INTEGER", "String": "VARCHAR", "Boolean": "BOOLEAN"}
+
+
+def credits_model_failures(connection: duckdb.DuckDBPyConnection, limit: int = 1000) -> pl.DataFrame:
+    """What breaks :class:`schemas.credits.CreditsModel` in the whole ``credits`` table, computed in DuckDB.
+
+    The column rules (:func:`model_rules`, at most ``limit`` rows each), the columns and their
+    types against the model (``regle`` ``dtype``/``column_in_schema``: strict), and the business
+    key's uniqueness (``regle`` ``unique``, ``valeur`` the key). Columns as :func:`rule_failures`.
+    """
+    failures = [rule_failures(connection, "credits", model_rules(CreditsModel), limit)]
+    schema = CreditsModel.to_schema()
+    described = {r[0]: r[1] for r in connection.execute("DESCRIBE credits").fetchall()}
+    wrong_types = []
+    for name, column in schema.columns.items():
+        dtype = column.dtype.type
+        expected = (
+            f"DECIMAL({dtype.precision},{dtype.scale})" if isinstance(dtype, pl.Decimal) else _SQL_TYPES[str(dtype)]
+        )
+        if described.get(name) != expected:
+            wrong_types.append((name, "dtype", f"{described.get(name)} (expected {expected})"))
+    wrong_types += [(name, "column_in_schema", name) for name in described if name not in schema.columns]
+    if wrong_types:
+        failures.append(
+            pl.DataFrame([(None, None, c, r, v, 1) for c, r, v in wrong_types], schema=_FAILURES_SCHEMA, orient="row")
+        )
+    key = ", ".join(quote_identifier(c) for c in BUSINESS_KEY)
+    duplicates = connection.sql(
+        f"""
+        SELECT min(source_id) AS source_id, min(source_ligne)::BIGINT AS source_ligne, 'cle' AS colonne,
+               'unique' AS regle, concat_ws('-', {key}) AS valeur, count(*)::BIGINT AS nb_echecs
+        FROM credits GROUP BY {key} HAVING count(*) > 1 ORDER BY ALL LIMIT {int(limit)}
+        """
+    ).pl()
+    failures.append(duplicates.cast(_FAILURES_SCHEMA))
+    return pl.concat(failures)
+
+
+def lines_loaded(staging: Path) -> dict[str, int]:
+    """Per source, how many of its staged lines are loaded (distinct ``source_ligne`` of its
+    authoritative lines), over every exercice staged; computed by DuckDB (:func:`scratch`)."""
+    files = staged_files(staging)
+    if not files:
+        return {}
+    with scratch() as connection:
+        rows = connection.execute(
+            f"SELECT source_id, count(DISTINCT source_ligne) FROM {_authoritative(files)} GROUP BY source_id"
+        ).fetchall()
+    return dict(rows)
