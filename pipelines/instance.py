@@ -6,7 +6,9 @@ build stores about a thousand events, each one to three connections and commits 
 subclasses keep one engine per database file for the life of the instance, and commit with
 ``PRAGMA synchronous = NORMAL``: in WAL mode the databases stay consistent and a commit survives a
 crash of the process; a power cut may lose the last events (https://sqlite.org/pragma.html#pragma_synchronous).
-The files and their layout are Dagster's own (``<DAGSTER_HOME>/history/runs.db``,
+After a write to a run's events, the run's file is touched: Dagster's watchers (the UI following a run's
+logs live) wait for it to change, and with the connection kept open new events stay in the WAL file
+until a checkpoint. The files and their layout are Dagster's own (``<DAGSTER_HOME>/history/runs.db``,
 ``history/runs/<run_id>.db``, ``history/runs/index.db``): ``dagster dev`` and the UI read them as usual,
 and an instance made with Dagster's default storage keeps its history.
 
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster import Field, StringSource
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -38,12 +40,14 @@ def _history(*parts: str) -> str:
 
 def _kept_engine(conn_string: str) -> Engine:
     """An engine that keeps its SQLite connection open (SQLAlchemy's default pool) and commits
-    without a disk sync per transaction (WAL mode: synchronous NORMAL)."""
+    without a disk sync per transaction: WAL mode (Dagster sets it too, but only after creating the
+    tables of a new database, a hundred statements each synced to disk) and synchronous NORMAL."""
     engine = create_engine(conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     @event.listens_for(engine, "connect")
-    def _normal_sync(dbapi_connection, _record) -> None:
+    def _wal_normal_sync(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
@@ -80,8 +84,15 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as connection, connection.begin():
-                yield connection
+            with engine.connect() as connection:
+                sqlite = connection.connection.dbapi_connection
+                changes = sqlite.total_changes
+                with connection.begin():
+                    yield connection
+                if sqlite.total_changes != changes and shard != INDEX_SHARD_NAME:
+                    # Dagster's watchers (the UI following a run's logs) wait for the run's file to change;
+                    # with the connection kept open, new events go to the WAL file until a checkpoint.
+                    os.utime(self.path_for_shard(shard))
 
     def _dispose_engines(self) -> None:
         with self._engines_lock:
