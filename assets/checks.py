@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets.check_groups import check, grouped_checks
 from assets.credits import credits, staging_credits
 from assets.disagreements import KEY as ECARTS_KEY
 from assets.metadata import check_result, markdown
@@ -41,8 +42,8 @@ def _count_per_file(paths: WarehousePaths, counter: str) -> pl.DataFrame:
     )
 
 
-@dg.asset_check(
-    asset=staging_credits,
+@check(
+    staging_credits,
     description="Every credit file of a covered family was read; else the error names the file, row and column.",
 )
 def every_credit_file_readable(paths: WarehousePaths) -> dg.AssetCheckResult:
@@ -54,8 +55,8 @@ def every_credit_file_readable(paths: WarehousePaths) -> dg.AssetCheckResult:
     return check_result(frame, ERROR)
 
 
-@dg.asset_check(
-    asset=staging_credits,
+@check(
+    staging_credits,
     description=(
         "Line accounting of every file read: data rows = rows kept + rows set aside (blank, total, note, no amount)."
     ),
@@ -86,16 +87,16 @@ def line_accounting_balances(paths: WarehousePaths) -> dg.AssetCheckResult:
     return check_result(broken, ERROR, comptes=markdown(frame, 40))
 
 
-@dg.asset_check(
-    asset=staging_credits,
+@check(
+    staging_credits,
     description="No amount cell is empty on a line that has the other amount (an empty cell counts as 0).",
 )
 def no_empty_amount_cells(paths: WarehousePaths) -> dg.AssetCheckResult:
     return check_result(_count_per_file(paths, "montants_vides"), WARN)
 
 
-@dg.asset_check(
-    asset=staging_credits,
+@check(
+    staging_credits,
     description=(
         "The published titre is the first digit of the catégorie. Where it is not (LFI 2023 "
         "and PLF 2025 `pluriannuelles`: `4.0` on every line), the titre is taken from the "
@@ -106,8 +107,8 @@ def published_titre_matches_categorie(paths: WarehousePaths) -> dg.AssetCheckRes
     return check_result(_count_per_file(paths, "titres_corriges"), WARN)
 
 
-@dg.asset_check(
-    asset=credits,
+@check(
+    credits,
     blocking=True,
     description="The business key (exercice, phase, type_budget, programme, action, sous-action, "
     "catégorie, titre) is unique in `credits`.",
@@ -117,8 +118,8 @@ def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         return check_result(duplicate_keys(connection, "credits", BUSINESS_KEY), ERROR)
 
 
-@dg.asset_check(
-    asset=credits,
+@check(
+    credits,
     description="Lines that repeat a business key in an authoritative file are summed into one row "
     "whose `nb_lignes_source` counts them (PLF 2021: 12 keys over 48 lines; PLF 2022: 13 over 51).",
 )
@@ -131,8 +132,8 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
     return check_result(wrong, ERROR, cles_repetees=markdown(summary))
 
 
-@dg.asset_check(
-    asset=credits,
+@check(
+    credits,
     description="For every authoritative source and (exercice, phase, type_budget), the `credits` rows sum to "
     "its kept lines to the cent, in AE and CP, and count them (`nb_lignes_source`).",
 )
@@ -145,8 +146,8 @@ def credits_sum_to_kept_lines(paths: WarehousePaths, duckdb: DuckDBResource) -> 
     return check_result(wrong, ERROR, perimetres=scopes)
 
 
-@dg.asset_check(
-    asset=ECARTS_KEY,
+@check(
+    ECARTS_KEY,
     description="No label of the warehouse (libelle_* columns, units) holds mojibake (`Ã©`, `Ã¨`, `Ã‰`, `â€™`, "
     "`Â `): UTF-8 decoded as Windows-1252 is a reading fault, not a difference between sources.",
 )
@@ -155,7 +156,7 @@ def no_mojibake_in_labels(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         return check_result(mojibake_labels(connection), ERROR)
 
 
-@dg.asset_check(asset=credits, description="The whole `credits` table passes its Pandera model.")
+@check(credits, "The whole `credits` table passes its Pandera model.")
 def credits_match_model(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
         failures = credits_model_failures(connection)
@@ -195,15 +196,15 @@ def parquet_matches_warehouse(context: dg.AssetCheckExecutionContext, paths: War
                 )
 
 
-CHECKS = [
-    every_credit_file_readable,
-    line_accounting_balances,
-    no_empty_amount_cells,
-    published_titre_matches_categorie,
-    business_key_unique,
-    repeated_keys_are_summed,
-    credits_sum_to_kept_lines,
-    no_mojibake_in_labels,
-    credits_match_model,
-    parquet_matches_warehouse,
-]
+#: The checks of ``credits_job``: of the staging, then of the table (one step each, after their asset).
+STAGING_CREDIT_CHECKS = grouped_checks(
+    "staging_credit_checks",
+    [every_credit_file_readable, line_accounting_balances, no_empty_amount_cells, published_titre_matches_categorie],
+)
+CREDIT_CHECKS = grouped_checks(
+    "credit_checks",
+    [business_key_unique, repeated_keys_are_summed, credits_sum_to_kept_lines, credits_match_model],
+)
+MOJIBAKE_CHECKS = grouped_checks("label_checks", [no_mojibake_in_labels])
+
+CHECKS = [STAGING_CREDIT_CHECKS, CREDIT_CHECKS, MOJIBAKE_CHECKS, parquet_matches_warehouse]

@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL, credits
 from assets.metadata import check_result, column_schema, markdown
 from assets.nomenclature import nomenclature
@@ -117,8 +118,8 @@ def _query(duckdb: DuckDBResource, sql: str) -> pl.DataFrame:
         return connection.sql(sql).pl()
 
 
-@dg.asset_check(
-    asset=["core", "declarations"],
+@check(
+    ["core", "declarations"],
     description="Each declaration's `texte` is exactly the span `debut`..`fin` of its document's text, and each "
     "credit or indicator declaration has its row in `rapprochements`.",
 )
@@ -142,8 +143,8 @@ def declarations_are_spans_of_their_text(duckdb: DuckDBResource) -> dg.AssetChec
     return check_result(broken, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "documents"],
+@check(
+    ["core", "documents"],
     description="Every RAP/PAP text or page in the sources was read (its kind and year known); else the "
     "message names the file.",
 )
@@ -152,8 +153,8 @@ def every_document_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     return check_result(failed, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", VIEW],
+@check(
+    ["core", VIEW],
     description=f"Execution does not exceed the vote by more than {EXECUTION_RATIO:.0%} of it (AE or CP, per "
     "programme and action). A warning: fonds de concours, attributions de produits, transfers and carry-overs "
     "add credits after the vote and are possible causes.",
@@ -175,7 +176,8 @@ def execution_within_vote(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 
 DOCUMENT_ASSETS = [document_tables]
 DOCUMENT_CHECKS = [
-    declarations_are_spans_of_their_text,
-    every_document_readable,
-    execution_within_vote,
+    grouped_checks(
+        "document_checks",
+        [declarations_are_spans_of_their_text, every_document_readable, execution_within_vote],
+    )
 ]

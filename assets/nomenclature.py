@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
 from assets.metadata import check_result, column_schema, markdown
 from assets.resources import WarehousePaths
@@ -117,8 +118,8 @@ def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
     return pl.concat([elements, staged]) if staged is not None else elements
 
 
-@dg.asset_check(
-    asset=["core", "programmes"],
+@check(
+    ["core", "programmes"],
     description="Every programme belongs to exactly one mission per exercice, in every file that says which.",
 )
 def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
@@ -133,8 +134,8 @@ def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
     return check_result(several, dg.AssetCheckSeverity.ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "programmes"],
+@check(
+    ["core", "programmes"],
     description="Every nomenclature file of a covered family was read; else the error names the file, row and column.",
 )
 def every_nomenclature_file_readable(paths: WarehousePaths) -> dg.AssetCheckResult:
@@ -149,6 +150,8 @@ def every_nomenclature_file_readable(paths: WarehousePaths) -> dg.AssetCheckResu
 #: Codes of `credits` unknown to the nomenclature, and labels the files disagree on, are rules of
 #: ``warehouse.disagreements.RULES`` (`code_inconnu`, `libelle`): WARN checks of `core/ecarts_sources`.
 NOMENCLATURE_CHECKS = [
-    programme_in_one_mission,
-    every_nomenclature_file_readable,
+    grouped_checks(
+        "nomenclature_checks",
+        [programme_in_one_mission, every_nomenclature_file_readable],
+    )
 ]

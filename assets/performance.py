@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL
 from assets.metadata import check_result, column_schema, markdown
 from schemas.catalogue import CatalogueEntry
@@ -257,8 +258,8 @@ def _null_safe(left: str, right: str, columns: list[str]) -> str:
     return " AND ".join(f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in columns)
 
 
-@dg.asset_check(
-    asset=["core", "indicateur_fichiers"],
+@check(
+    ["core", "indicateur_fichiers"],
     description="Every performance file of a known family was read; else the error names the file, row and column.",
 )
 def every_performance_file_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
@@ -266,8 +267,8 @@ def every_performance_file_readable(duckdb: DuckDBResource) -> dg.AssetCheckResu
     return check_result(failed, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "indicateur_fichiers"],
+@check(
+    ["core", "indicateur_fichiers"],
     description="For every performance file read: data rows = rows kept + rows set aside (by reason), and every "
     "kept row is a row of `indicateurs`.",
 )
@@ -286,8 +287,8 @@ def performance_line_accounting_balances(duckdb: DuckDBResource) -> dg.AssetChec
     return check_result(broken, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "indicateur_fichiers"],
+@check(
+    ["core", "indicateur_fichiers"],
     description="For every performance file read, its value cells balance: cells read = data rows × value and "
     "attainment columns = values loaded + cells set aside (the sum of the reasons), and the values loaded are "
     "the file's rows in `indicateur_valeurs` and `indicateur_atteintes_publiees`.",
@@ -320,8 +321,8 @@ def performance_cell_accounting_balances(duckdb: DuckDBResource) -> dg.AssetChec
     return check_result(broken, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "indicateur_valeurs"],
+@check(
+    ["core", "indicateur_valeurs"],
     description="Each value row's sub-indicator exists in `indicateurs` (same document, niveau, mission, "
     "programme, indicator and sub-indicator).",
 )
@@ -339,8 +340,8 @@ def value_indicator_exists(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     return check_result(orphans, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "indicateur_valeurs"],
+@check(
+    ["core", "indicateur_valeurs"],
     blocking=True,
     description="No duplicate (document, niveau, code_mission, code_programme, code_sous_indicateur, annee, "
     "type_valeur) in `indicateur_valeurs`.",
@@ -350,8 +351,8 @@ def indicator_value_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         return check_result(duplicate_keys(connection, "indicateur_valeurs", list(VALEUR_KEY)), ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "indicateurs"],
+@check(
+    ["core", "indicateurs"],
     description="One row per sub-indicator of each document: no duplicate (document, niveau, code_mission, "
     "code_programme, code_sous_indicateur) in `indicateurs`.",
 )
@@ -360,8 +361,8 @@ def indicator_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         return check_result(duplicate_keys(connection, "indicateurs", list(INDICATEUR_KEY)), ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "unites"],
+@check(
+    ["core", "unites"],
     description="Units are normalised: trimmed, no two differing only by case, each unit of `indicateurs` listed "
     "in `unites` with its count of sub-indicators.",
 )
@@ -385,8 +386,8 @@ def units_normalised(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     return check_result(problems, ERROR)
 
 
-@dg.asset_check(
-    asset=["core", "indicateurs"],
+@check(
+    ["core", "indicateurs"],
     description="Every performance table passes its Pandera model (codes, vocabulary of `type_valeur`, "
     "`statut`, `comparateur`, `sens`, numbers consistent with the statut, unique keys).",
 )
@@ -412,12 +413,17 @@ def performance_tables_match_models(duckdb: DuckDBResource) -> dg.AssetCheckResu
 
 PERFORMANCE_ASSETS = [performance_tables]
 PERFORMANCE_CHECKS = [
-    every_performance_file_readable,
-    performance_line_accounting_balances,
-    performance_cell_accounting_balances,
-    value_indicator_exists,
-    indicator_value_key_unique,
-    indicator_key_unique,
-    units_normalised,
-    performance_tables_match_models,
+    grouped_checks(
+        "performance_checks",
+        [
+            every_performance_file_readable,
+            performance_line_accounting_balances,
+            performance_cell_accounting_balances,
+            value_indicator_exists,
+            indicator_value_key_unique,
+            indicator_key_unique,
+            units_normalised,
+            performance_tables_match_models,
+        ],
+    )
 ]

@@ -20,15 +20,24 @@ DEFAULT_OUT = "output"
 #: installed editable from the repository, so the folder is found beside ``pipelines/``.
 SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "data" / "sources"
 
-#: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none:
-#: one DuckDB writer at a time (``shared/cases/B18``), no telemetry.
+#: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none (or has the
+#: settings an earlier version wrote, ``_EARLIER_INSTANCE_YAML``): one DuckDB writer at a time
+#: (``shared/cases/B18``), no telemetry, and Dagster's SQLite storage with its connections kept open
+#: (``pipelines/instance.py``; same files, so the history stays).
 INSTANCE_YAML = """\
 concurrency:
   pools:
     default_limit: 1
 telemetry:
   enabled: false
+run_storage:
+  module: pipelines.instance
+  class: KeptSqliteRunStorage
+event_log_storage:
+  module: pipelines.instance
+  class: KeptSqliteEventLogStorage
 """
+_EARLIER_INSTANCE_YAML = ("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n",)
 
 
 @dataclass(frozen=True)
@@ -77,10 +86,11 @@ class Settings:
         return Path(home).resolve() if home else self.out_dir / "dagster"
 
     def prepare_dagster_home(self) -> Path:
-        """Create the Dagster instance folder (with its settings if it has none) and return it."""
+        """Create the Dagster instance folder (with its settings if it has none, or has those of an
+        earlier version) and return it; settings of the user's own are kept."""
         home = self.dagster_home
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"
-        if not config.exists():
+        if not config.exists() or config.read_text(encoding="utf-8") in _EARLIER_INSTANCE_YAML:
             config.write_text(INSTANCE_YAML, encoding="utf-8")
         return home

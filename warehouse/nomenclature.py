@@ -241,6 +241,18 @@ def known_events() -> pl.DataFrame:
     return frame.with_columns(missing).select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)
 
 
+def _similar_pairs(removed: list, removed_keys: list[str], added: list, added_keys: list[str]) -> list[tuple]:
+    """The (score, removed, added) pairs whose folded labels are at least :data:`SAME_LABEL_SCORE` alike
+    (``rapidfuzz.fuzz.ratio``), best first. Each label is folded once, not once per pair."""
+    pairs = []
+    for r, removed_key in zip(removed, removed_keys, strict=True):
+        for a, added_key in zip(added, added_keys, strict=True):
+            score = fuzz.ratio(removed_key, added_key, score_cutoff=SAME_LABEL_SCORE)
+            if score:
+                pairs.append((score, r, a))
+    return sorted(pairs, reverse=True)
+
+
 def _level_events(previous: pl.DataFrame, current: pl.DataFrame, niveau: str, exercice: int) -> list[dict]:
     keys = LEVEL_KEYS[niveau]
     label = {"mission": "libelle_mission", "programme": "libelle_programme", "action": "libelle_action"}[niveau]
@@ -276,18 +288,15 @@ def _level_events(previous: pl.DataFrame, current: pl.DataFrame, niveau: str, ex
             )
     removed = sorted(before.keys() - after.keys())
     added = sorted(after.keys() - before.keys())
-    pairs = sorted(
-        (
-            (fuzz.ratio(label_key(before[r][label]), label_key(after[a][label])), r, a)
-            for r in removed
-            for a in added
-            if before[r][label] and after[a][label]
-        ),
-        reverse=True,
+    pairs = _similar_pairs(
+        [r for r in removed if before[r][label]],
+        [label_key(before[r][label]) for r in removed if before[r][label]],
+        [a for a in added if after[a][label]],
+        [label_key(after[a][label]) for a in added if after[a][label]],
     )
     matched_removed, matched_added = set(), set()
     for score, r, a in pairs:
-        if score < SAME_LABEL_SCORE or r in matched_removed or a in matched_added:
+        if r in matched_removed or a in matched_added:
             continue
         matched_removed.add(r)
         matched_added.add(a)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 
 import polars as pl
 
@@ -34,6 +35,9 @@ from warehouse.credit_files import SourceReadError
 from warehouse.tables import RawTable
 
 __all__ = ["ELEMENT_SCHEMA", "NomenclatureRead", "read_nomenclature_table"]
+
+#: ``fold_header`` of a cell, folded once per distinct value (a file repeats a few line types and budget types).
+_fold_cell = cache(fold_header)
 
 #: One row per element a line states (``niveau``: mission, programme, action, sous_action,
 #: categorie, titre, ministere); the codes of its level and above, and its cleaned label.
@@ -134,7 +138,7 @@ class _Reader:
         exercice, phase = None, None
         cell = self._cell(row, "phase")
         if cell is not None:
-            found = _PHASE_CELL.match(fold_header(cell))
+            found = _PHASE_CELL.match(_fold_cell(cell))
             if not found or found.group("phase") not in self.vocab["phase"]:
                 raise self._error(ligne, "phase", f"unknown phase {cell!r}")
             phase = self.vocab["phase"][found.group("phase")]
@@ -194,7 +198,7 @@ class _Reader:
         cell = self._cell(row, "type_budget")
         if cell is None:
             return None
-        folded = fold_header(cell)
+        folded = _fold_cell(cell)
         for key in (folded, folded[:2], folded[:3]):  # `BG00` (Chorus) is BG
             if key in self.vocab["type_budget"]:
                 return self.vocab["type_budget"][key]
@@ -202,7 +206,7 @@ class _Reader:
 
     def _niveau(self, row, ligne) -> str:
         cell = self._cell(row, "niveau")
-        folded = fold_header(cell)
+        folded = _fold_cell(cell)
         for name, pattern in self.niveaux.items():
             if pattern.search(folded):
                 return name

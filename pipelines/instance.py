@@ -1,0 +1,134 @@
+"""The storage of the local Dagster instance: Dagster's SQLite storages, with their connections kept.
+
+Dagster's SQLite run and event-log storages open a new SQLite connection (a new SQLAlchemy engine,
+``NullPool``) for every read and write, and SQLite in WAL mode syncs the disk at every commit: a
+build stores about a thousand events, each one to three connections and commits (issue 11). These
+subclasses keep one engine per database file for the life of the instance, and commit with
+``PRAGMA synchronous = NORMAL``: in WAL mode the databases stay consistent and a commit survives a
+crash of the process; a power cut may lose the last events (https://sqlite.org/pragma.html#pragma_synchronous).
+After a write to a run's events, the run's file is touched: Dagster's watchers (the UI following a run's
+logs live) wait for it to change, and with the connection kept open new events stay in the WAL file
+until a checkpoint. The files and their layout are Dagster's own (``<DAGSTER_HOME>/history/runs.db``,
+``history/runs/<run_id>.db``, ``history/runs/index.db``): ``dagster dev`` and the UI read them as usual,
+and an instance made with Dagster's default storage keeps its history.
+
+``pipelines.settings.INSTANCE_YAML`` names these classes in ``dagster.yaml``. They use Dagster's
+internal modules: ``pyproject.toml`` pins the Dagster version they were written for.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import Field, StringSource
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+
+def _history(*parts: str) -> str:
+    """``<DAGSTER_HOME>/history/...``: where Dagster's default SQLite storage keeps its files (the
+    default of ``base_dir``)."""
+    return os.path.join(os.environ["DAGSTER_HOME"], "history", *parts)
+
+
+def _kept_engine(conn_string: str) -> Engine:
+    """An engine that keeps its SQLite connection open (SQLAlchemy's default pool) and commits
+    without a disk sync per transaction: WAL mode (Dagster sets it too, but only after creating the
+    tables of a new database, a hundred statements each synced to disk) and synchronous NORMAL."""
+    engine = create_engine(conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _wal_normal_sync(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    return engine
+
+
+class KeptSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's ``SqliteEventLogStorage`` (one database per run and an index), with one engine per
+    database kept open instead of one per event."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines: dict[str, Engine] = {}
+        self._engines_lock = threading.Lock()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> KeptSqliteEventLogStorage:
+        return cls(config_value.get("base_dir") or _history("runs"), inst_data=inst_data)
+
+    def _engine(self, shard: str) -> Engine:
+        with self._engines_lock:
+            if shard not in self._engines:
+                self._engines[shard] = _kept_engine(self.conn_string_for_shard(shard))
+            return self._engines[shard]
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as connection:
+                sqlite = connection.connection.dbapi_connection
+                changes = sqlite.total_changes
+                with connection.begin():
+                    yield connection
+                if sqlite.total_changes != changes and shard != INDEX_SHARD_NAME:
+                    # Dagster's watchers (the UI following a run's logs) wait for the run's file to change;
+                    # with the connection kept open, new events go to the WAL file until a checkpoint.
+                    os.utime(self.path_for_shard(shard))
+
+    def _dispose_engines(self) -> None:
+        with self._engines_lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            engine.dispose()
+
+    def wipe(self) -> None:
+        self._dispose_engines()  # the files are deleted
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._dispose_engines()
+
+
+class KeptSqliteRunStorage(SqliteRunStorage):
+    """Dagster's ``SqliteRunStorage`` (``history/runs.db``), with its engine kept open."""
+
+    def __init__(self, conn_string: str, inst_data=None):
+        self._engine = _kept_engine(conn_string)
+        super().__init__(conn_string, inst_data)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> KeptSqliteRunStorage:
+        return cls.from_local(config_value.get("base_dir") or _history(), inst_data=inst_data)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()

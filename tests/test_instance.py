@@ -1,0 +1,66 @@
+"""The Dagster instance of a build: its settings, and its SQLite storage with the connections kept open."""
+
+import threading
+
+import dagster as dg
+
+from pipelines.instance import KeptSqliteEventLogStorage, KeptSqliteRunStorage
+from pipelines.settings import INSTANCE_YAML, Settings
+
+
+@dg.asset
+def one() -> int:
+    return 1
+
+
+def _home(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = Settings(sources_dir=None, out_dir=tmp_path).prepare_dagster_home()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def test_settings_written_for_a_new_instance_and_for_one_of_the_earlier_settings(tmp_path, monkeypatch):
+    home = _home(tmp_path, monkeypatch)
+    assert (home / "dagster.yaml").read_text() == INSTANCE_YAML
+    earlier = "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
+    (home / "dagster.yaml").write_text(earlier)
+    assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == INSTANCE_YAML
+    own = earlier + "python_logs:\n  python_log_level: INFO\n"
+    (home / "dagster.yaml").write_text(own)
+    assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == own  # the user's own: kept
+
+
+def test_runs_are_stored_in_dagsters_files_and_read_by_a_default_instance(tmp_path, monkeypatch):
+    home = _home(tmp_path, monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, KeptSqliteEventLogStorage)
+        assert isinstance(instance.run_storage, KeptSqliteRunStorage)
+        result = dg.materialize([one], instance=instance)
+        assert result.success
+    assert (home / "history" / "runs.db").is_file()
+    assert (home / "history" / "runs" / f"{result.run_id}.db").is_file()
+    # Dagster's own storage (what an instance without these settings uses) reads the same history.
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.get() as default:
+        assert type(default.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert default.get_run_by_id(result.run_id).is_success
+        record = default.get_latest_materialization_event(dg.AssetKey("one"))
+        assert record is not None and record.run_id == result.run_id
+
+
+def test_a_watcher_sees_the_new_events_of_a_run_while_the_connection_stays_open(tmp_path, monkeypatch):
+    _home(tmp_path, monkeypatch)
+    with dg.DagsterInstance.get() as writer, dg.DagsterInstance.get() as ui:
+        result = dg.materialize([one], instance=writer)
+        run = writer.get_run_by_id(result.run_id)
+        cursor = writer.get_records_for_run(run.run_id).cursor
+        seen = threading.Event()
+
+        def on_event(entry, _cursor):
+            if entry.message == "after the run":
+                seen.set()
+
+        ui.watch_event_logs(run.run_id, cursor, on_event)
+        writer.report_engine_event("after the run", run)
+        assert seen.wait(10), "the watcher was not told of the new event"
