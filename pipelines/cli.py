@@ -142,6 +142,7 @@ class Outcome:
     notes: dict[str, list[str]] = field(default_factory=dict)  # raw/sources metadata: skipped links, changes
     plan: object = None  # pipelines.incremental.Plan: what this build recomputed
     latest_version: str | None = None  # the latest release when the build started
+    state: dict = field(default_factory=dict)  # sources, code versions: what the release is built from
 
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
@@ -258,7 +259,16 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
     from assets.partitions import EXERCICE_PARTITIONS_NAME
     from assets.sources import preset_inventory, take_build_inventory
     from pipelines.definitions import defs
-    from pipelines.incremental import SOURCES, contiguous_ranges, observe_sources, plan_build
+    from pipelines.incremental import (
+        SOURCES,
+        Plan,
+        code_versions,
+        contiguous_ranges,
+        observe_sources,
+        plan_build,
+        source_state,
+        unchanged_since_release,
+    )
     from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB
     from warehouse.releases import release_state
 
@@ -297,10 +307,18 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
         if missing:
             instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
         graph = defs.resolve_asset_graph()
-        observe_sources(instance, graph, items)
         # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
         force = settings.prune or settings.sources_dir is None
-        plan = plan_build(instance, graph, [str(e) for e in exercices], state.get("materialisations", {}), force)
+        if not force and unchanged_since_release(instance, graph, items, state):
+            plan = Plan()
+        else:
+            observe_sources(instance, graph, items)
+            plan = plan_build(instance, graph, [str(e) for e in exercices], state.get("materialisations", {}), force)
+        outcome.state = {
+            "source_versions": source_state(items),
+            "code_versions": code_versions(graph),
+            "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
+        }
         outcome.plan = plan
         if plan.empty:
             print(f"budget-warehouse: nothing changed since {outcome.latest_version}: no run")
@@ -360,7 +378,8 @@ def _release_state(outcome: Outcome) -> dict:
 
     with dg.DagsterInstance.get() as instance:
         materialisations = latest_materialisations(instance, defs.resolve_asset_graph())
-    return {"materialisations": materialisations, "checks": {k: list(v) for k, v in outcome.checks.items()}}
+    checks = {k: list(v) for k, v in outcome.checks.items()}
+    return {**outcome.state, "materialisations": materialisations, "checks": checks}
 
 
 def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float) -> int:
@@ -371,7 +390,10 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
 
     release_line = ""
     if outcome.plan is not None and outcome.plan.empty:
+        from warehouse.releases import write_state
+
         release_line = f"release: nothing changed since {outcome.latest_version}; no new release"
+        write_state(settings.out_dir, outcome.latest_version, _release_state(outcome))
     elif outcome.failed_steps or outcome.unpublishable:
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"

@@ -279,7 +279,9 @@ def publish_release(
 
     ``state``: what the release holds in the Dagster instance's terms (``materialisations``: the
     event id of the materialisation of each asset and partition whose output the release holds;
-    ``checks``: the latest result of each check), written in the manifest and in
+    ``checks``: the latest result of each check; ``source_versions``, ``code_versions``: the data
+    versions of the sources and the code versions of the assets it was built from; ``complete``:
+    whether its build left nothing stale, i.e. had no ``--years``), written in the manifest and in
     ``releases/.state.json`` (also when the content is unchanged: :func:`release_state`).
     """
     previous = latest_release(out)
@@ -288,7 +290,7 @@ def publish_release(
     if previous is not None and previous.manifest.get("content_sha256") == digest:
         shutil.rmtree(work)
         if state is not None:
-            _write_state(out, previous.version, state)
+            write_state(out, previous.version, state)
         return previous, False
     now = now or dt.datetime.now(dt.UTC)
     version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
@@ -330,14 +332,15 @@ def publish_release(
     (out / (DATABASE + ".lock")).unlink(missing_ok=True)  # the lock file of warehouses made before releases
     _fsync_dir(out)
     if state is not None:
-        _write_state(out, version, state)
+        write_state(out, version, state)
     return Release(final, manifest), True
 
 
 STATE = ".state.json"
 
 
-def _write_state(out: Path, version: str, state: dict) -> None:
+def write_state(out: Path, version: str, state: dict) -> None:
+    """Write ``releases/.state.json``: the state of release ``version`` (see :func:`publish_release`)."""
     path = releases_dir(out) / STATE
     temporary = path.with_name(f"{STATE}.tmp-{os.getpid()}")
     temporary.write_text(json.dumps({"version": version, **state}, indent=1), encoding="utf-8")
@@ -356,7 +359,8 @@ def release_state(out: Path) -> tuple[Release | None, dict]:
         state = json.loads(path.read_text(encoding="utf-8"))
         if state.get("version") == latest.version:
             return latest, state
-    return latest, {k: latest.manifest[k] for k in ("materialisations", "checks") if k in latest.manifest}
+    keys = ("materialisations", "checks", "source_versions", "code_versions", "complete")
+    return latest, {k: latest.manifest[k] for k in keys if k in latest.manifest}
 
 
 def prune_releases(out: Path, keep: int) -> list[str]:
