@@ -3,7 +3,8 @@ observable source assets whose data versions say which of them changed (``raw/cr
 exercice, ``raw/nomenclature_files``, ``raw/other_files``).
 
 The data version of each observable source asset is the sha256 of what it covers: for every file
-of the group, its name, its sha256, what it was recognised as, its exercice and its error, if any.
+of the group, its name, its sha256, what it was recognised as (family, exercice, header, format,
+encoding, sheet) and its error, if any: all the readers get from ``raw/sources`` about it.
 The assets that read a group depend on it: a changed file makes stale only the assets, and for
 credits only the exercice, that read it (Dagster's staleness, see ``pipelines/incremental.py``).
 """
@@ -14,7 +15,6 @@ from collections.abc import Callable
 import dagster as dg
 import polars as pl
 
-from assets.metadata import markdown
 from assets.partitions import EXERCICE_PARTITIONS_NAME, exercice_partitions
 from assets.resources import WarehousePaths
 from assets.versions import code_version
@@ -86,7 +86,10 @@ def take_build_inventory(
 def _digest(items: list[InventoryItem]) -> str:
     digest = hashlib.sha256()
     for item in sorted(items, key=lambda i: (i.source.fichier, i.source.source_id)):
-        fields = (item.source.fichier, item.source.sha256, item.famille, item.exercice, item.error, item.kind)
+        fields = (
+            *(item.source.fichier, item.source.sha256, item.famille, item.exercice, item.error, item.kind),
+            *(item.entete, item.type_fichier, item.encodage, item.feuille),  # what the readers are told
+        )
         digest.update("\0".join(str(f) for f in fields).encode() + b"\n")
     return digest.hexdigest()
 
@@ -173,6 +176,8 @@ SOURCE_OBSERVATIONS = [credit_files, nomenclature_files, other_files]
     ),
 )
 def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg.Output:
+    from assets.metadata import markdown  # Pandera: not needed to take the inventory
+
     taken = _PRESET.pop(_paths_key(paths), None)
     if taken is None:
         taken = take_build_inventory(paths, context.log.info, context.log.warning)

@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _FOLLOWED = ("warehouse", "schemas")
-_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w\s,()]+)|import\s+([\w.]+))", re.MULTILINE)
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[\w \t,]+)|import[ \t]+([\w.]+))", re.MULTILINE
+)
 SALT_ENV = "BUDGET_TEST_CODE_SALT"
 
 
@@ -34,15 +36,20 @@ def _module_path(name: str) -> Path | None:
     return None
 
 
-def _imports(text: str) -> set[str]:
+def _imports(text: str, module: str) -> set[str]:
+    """The modules ``text`` (the source of ``module``, dotted) imports, relative imports resolved."""
     names = set()
     for package, members, plain in _IMPORT.findall(text):
         if plain:
             names.add(plain)
             continue
+        if package.startswith("."):  # relative to the package of `module`
+            dots = len(package) - len(package.lstrip("."))
+            base = module.split(".")[:-dots]
+            package = ".".join([*base, package.lstrip(".")] if package.lstrip(".") else base)
         names.add(package)
         for member in re.split(r"[\s,()]+", members):
-            if member and member != "as":
+            if member and member != "as" and package:
                 names.add(f"{package}.{member}")  # `from warehouse import credits`: a module too
     return {n for n in names if n.split(".")[0] in _FOLLOWED}
 
@@ -63,7 +70,8 @@ def code_version(module_file: str) -> str:
         if path in seen:
             continue
         seen[path] = text = path.read_text(encoding="utf-8")
-        for name in _imports(text):
+        dotted = path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")  # a package: its __init__
+        for name in _imports(text, dotted):
             found = _module_path(name)
             if found is not None and found not in seen:
                 todo.append(found)

@@ -143,6 +143,7 @@ class Outcome:
     plan: object = None  # pipelines.incremental.Plan: what this build recomputed
     latest_version: str | None = None  # the latest release when the build started
     state: dict = field(default_factory=dict)  # sources, code versions: what the release is built from
+    held: dict = field(default_factory=dict)  # the latest release's materialisations
 
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
@@ -258,7 +259,6 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from assets.partitions import EXERCICE_PARTITIONS_NAME
     from assets.sources import preset_inventory, take_build_inventory
-    from pipelines.definitions import defs
     from pipelines.incremental import (
         SOURCES,
         Plan,
@@ -270,6 +270,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
         unchanged_since_release,
     )
     from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB
+    from pipelines.resources import build_resources
     from warehouse.releases import release_state
 
     outcome = Outcome()
@@ -277,7 +278,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
     origin = f"folder {settings.sources_dir}" if settings.sources_dir else settings.portal or "the official portals"
     print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
     print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
-    paths = defs.resources["paths"]
+    paths = build_resources(settings)["paths"]
     try:
         taken = take_build_inventory(paths, log.info, log.warning)
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
@@ -300,23 +301,26 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
         print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
         return outcome, items, []
     latest, state = release_state(settings.out_dir)
+    outcome.held = state.get("materialisations") or {}
     outcome.latest_version = latest.version if latest else None
     with dg.DagsterInstance.get() as instance:
         known = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
         missing = [str(e) for e in found if str(e) not in known]
         if missing:
             instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
-        graph = defs.resolve_asset_graph()
         # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
         force = settings.prune or settings.sources_dir is None
-        if not force and unchanged_since_release(instance, graph, items, state):
+        if not force and unchanged_since_release(instance, items, state):
             plan = Plan()
         else:
+            from pipelines.definitions import defs  # the assets, their Pandera models: only when needed
+
+            graph = defs.resolve_asset_graph()
             observe_sources(instance, graph, items)
             plan = plan_build(instance, graph, [str(e) for e in exercices], state.get("materialisations", {}), force)
         outcome.state = {
             "source_versions": source_state(items),
-            "code_versions": code_versions(graph),
+            "code_versions": code_versions(),
             "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
         }
         outcome.plan = plan
@@ -332,6 +336,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
             return outcome, items, exercices
         outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}  # those not run again stay
         preset_inventory(paths, taken)
+        from pipelines.definitions import defs
+
         first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
         order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
         credits_job = defs.resolve_job_def(CREDITS_JOB)
@@ -373,11 +379,15 @@ def _release_state(outcome: Outcome) -> dict:
     partition (the build's, or the previous release's it carried) and the latest check results."""
     import dagster as dg
 
-    from pipelines.definitions import defs
     from pipelines.incremental import latest_materialisations
 
     with dg.DagsterInstance.get() as instance:
-        materialisations = latest_materialisations(instance, defs.resolve_asset_graph())
+        if outcome.plan is not None and outcome.plan.empty and outcome.held:
+            materialisations = outcome.held  # nothing ran: the release's, as the check found them
+        else:
+            from pipelines.definitions import defs
+
+            materialisations = latest_materialisations(instance, defs.resolve_asset_graph())
     checks = {k: list(v) for k, v in outcome.checks.items()}
     return {**outcome.state, "materialisations": materialisations, "checks": checks}
 

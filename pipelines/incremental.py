@@ -23,6 +23,7 @@ from dagster._time import get_current_datetime
 
 from assets.partitions import EXERCICE_PARTITIONS_NAME
 from assets.sources import source_versions
+from assets.versions import ROOT, code_version
 
 SOURCES = dg.AssetKey(["raw", "sources"])
 
@@ -85,9 +86,10 @@ def latest_materialisations(instance, asset_graph) -> dict[str, int]:
     return found
 
 
-def code_versions(asset_graph) -> dict[str, str]:
-    """The code version of every materialisable asset (``assets/versions.py``)."""
-    return {k.to_user_string(): asset_graph.get(k).code_version or "" for k in asset_graph.materializable_asset_keys}
+def code_versions() -> dict[str, str]:
+    """The code version of the assets of each module of ``assets/`` (``assets/versions.py``): every
+    asset of a module has its module's; computed from the source text, nothing imported."""
+    return {path.name: code_version(str(path)) for path in sorted((ROOT / "assets").glob("*.py"))}
 
 
 def source_state(items: list) -> dict[str, str]:
@@ -95,17 +97,42 @@ def source_state(items: list) -> dict[str, str]:
     return {state_key(key, partition): version for (key, partition), version in source_versions(items).items()}
 
 
-def unchanged_since_release(instance, asset_graph, items: list, state: dict) -> bool:
-    """Whether nothing can be stale: the release state says its build left nothing stale
-    (``complete``), the sources have the data versions it was built from, every asset the code
-    version, and every latest materialisation is the release's. The same data and code versions
-    Dagster compares, read in three queries rather than one or two per dependency edge (the
-    resolver's ~800 SQLite queries on this graph take seconds); any difference goes to the resolver."""
+def _latest_of(instance, names: list[str]) -> dict[str, int]:
+    """The event id of the latest materialisation of each ``state_key`` in ``names``."""
+    partitioned: dict[str, set[str]] = {}
+    plain = []
+    for name in names:
+        asset, _, partition = name.partition("|")
+        if partition:
+            partitioned.setdefault(asset, set()).add(partition)
+        else:
+            plain.append(dg.AssetKey.from_user_string(asset))
+    found: dict[str, int] = {}
+    for asset, partitions in partitioned.items():
+        by_partition = instance.event_log_storage.get_latest_storage_id_by_partition(
+            dg.AssetKey.from_user_string(asset), dg.DagsterEventType.ASSET_MATERIALIZATION, partitions
+        )
+        found.update({f"{asset}|{p}": i for p, i in by_partition.items()})
+    for record in instance.get_asset_records(plain):
+        last = record.asset_entry.last_materialization_record
+        if last is not None:
+            found[state_key(record.asset_entry.asset_key, None)] = last.storage_id
+    return found
+
+
+def unchanged_since_release(instance, items: list, state: dict) -> bool:
+    """Whether nothing can be stale, without loading the definitions: the release state says its
+    build left nothing stale (``complete``), the sources have the data versions it was built from,
+    the assets the code versions, and every latest materialisation is the release's. These are the
+    data and code versions Dagster compares, read in a few queries (the resolver makes one or two
+    per dependency edge, ~800 SQLite queries on this graph, seconds); any difference goes to it."""
+    held = state.get("materialisations") or {}
     return (
         bool(state.get("complete"))
+        and bool(held)
         and state.get("source_versions") == source_state(items)
-        and state.get("code_versions") == code_versions(asset_graph)
-        and state.get("materialisations") == {k: v for k, v in latest_materialisations(instance, asset_graph).items()}
+        and state.get("code_versions") == code_versions()
+        and _latest_of(instance, list(held)) == held
     )
 
 
@@ -114,7 +141,7 @@ def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int]
     and every exercice when ``force``. ``held``: the release's materialisations."""
     resolver = _resolver(instance, asset_graph)
     latest = latest_materialisations(instance, asset_graph)
-    keys = [k for k in asset_graph.materializable_asset_keys if k != SOURCES]
+    keys = list(asset_graph.materializable_asset_keys)
     order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
     plan = Plan()
     targets: set[tuple[dg.AssetKey, str | None]] = set()
@@ -126,7 +153,7 @@ def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int]
             elif (status := resolver.get_status(key, partition)) != StaleStatus.FRESH:
                 causes = resolver.get_stale_root_causes(key, partition) if status == StaleStatus.STALE else []
                 why = status.value.lower() + "".join(f"; {c.asset_key.to_user_string()} {c.reason}" for c in causes[:2])
-            elif latest.get(name) != held.get(name):
+            elif key != SOURCES and latest.get(name) != held.get(name):  # raw/sources runs in every build
                 why = "its latest materialisation is not the latest release's"
             else:
                 continue
@@ -138,10 +165,15 @@ def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int]
         for child in asset_graph.get(key).child_keys:
             if child == key or not asset_graph.has(child) or not asset_graph.get(child).is_materializable:
                 continue
-            target = (child, partition if asset_graph.get(child).is_partitioned else None)
-            if target not in targets:
-                targets.add(target)
-                todo.append(target)
+            if not asset_graph.get(child).is_partitioned:
+                children = [(child, None)]
+            else:  # the same exercice; every exercice of the build below an unpartitioned parent
+                children = [(child, p) for p in ([partition] if partition else exercices)]
+            for target in children:
+                if target not in targets:
+                    targets.add(target)
+                    todo.append(target)
+    targets.discard((SOURCES, None))  # the first run materialises it anyway
     wanted = {p for _, p in targets if p is not None}
     plan.partitions = [p for p in order if p in wanted]
     plan.assets = sorted((k for k, p in targets if p is None), key=lambda k: k.to_user_string())

@@ -42,9 +42,6 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.publication import write_release_documents
-from warehouse.publish import verify_parquet
-from warehouse.site import write_site
 from warehouse.store import quote_identifier
 
 __all__ = [
@@ -284,6 +281,10 @@ def publish_release(
     whether its build left nothing stale, i.e. had no ``--years``), written in the manifest and in
     ``releases/.state.json`` (also when the content is unchanged: :func:`release_state`).
     """
+    from warehouse.publication import write_release_documents  # Pandera: imported only to publish
+    from warehouse.publish import verify_parquet
+    from warehouse.site import write_site
+
     previous = latest_release(out)
     database = work / DATABASE
     digest = content_hash(database, tables)
