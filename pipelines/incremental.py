@@ -159,14 +159,17 @@ def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int]
                 continue
             targets.add((key, partition))
             plan.reasons.append(f"{name}: {why}")
+    for key, partition in list(targets):  # a multi-asset that cannot be subset runs whole
+        if partition is None:
+            targets.update((k, None) for k in asset_graph.get(key).execution_set_asset_keys)
     todo = list(targets)
     while todo:  # downstream closure: a partition feeds the same partition, or an unpartitioned child
         key, partition = todo.pop()
         for child in asset_graph.get(key).child_keys:
             if child == key or not asset_graph.has(child) or not asset_graph.get(child).is_materializable:
                 continue
-            if not asset_graph.get(child).is_partitioned:
-                children = [(child, None)]
+            if not asset_graph.get(child).is_partitioned:  # with the assets it must run with (a multi-asset)
+                children = [(k, None) for k in sorted(asset_graph.get(child).execution_set_asset_keys | {child})]
             else:  # the same exercice; every exercice of the build below an unpartitioned parent
                 children = [(child, p) for p in ([partition] if partition else exercices)]
             for target in children:

@@ -159,7 +159,11 @@ def test_one_changed_value_in_a_2020_file_recomputes_that_exercice_and_what_it_f
     (new,) = set(_releases(out)) - set(releases)
     credits = pl.read_parquet(out / "releases" / new / "parquet" / "credits.parquet")
     row = credits.filter(
-        (pl.col("exercice") == 2020) & (pl.col("code_programme") == "101") & (pl.col("code_categorie") == "31")
+        (pl.col("exercice") == 2020)
+        & (pl.col("phase") == "LFI")
+        & (pl.col("code_programme") == "101")
+        & (pl.col("code_action") == "01")
+        & (pl.col("code_categorie") == "31")
     )
     assert row["ae"].to_list() == [Decimal("50123.00")]
     # And then nothing is left to do.
