@@ -3,10 +3,11 @@
 The sources: ``--sources DIR``, else ``--download`` (the official portals), else the snapshot the
 repository ships (``data/sources/``, ``pipelines.settings.SNAPSHOT_DIR``; exit 2 when it is missing).
 
-Runs the jobs of the Dagster definitions in-process, in a persistent Dagster
-instance (``DAGSTER_HOME``, else ``<out>/dagster``) so that the runs show in the
-UI afterwards: the sources job, then the credits job once per exercice, then the
-publication job. They work on a private copy of the latest release
+Takes the inventory of the sources, then runs in-process, in a persistent Dagster instance
+(``DAGSTER_HOME``, else ``<out>/dagster``) so that the runs show in the UI afterwards, only what is
+stale (``pipelines/incremental.py``): the credits job over the stale exercices in one run (one per
+contiguous range), with ``raw/sources`` first, then the publication job over the stale assets; no
+run at all when nothing changed. They work on a private copy of the latest release
 (``<out>/releases/.building-<pid>/``); when every step and every ERROR check
 passed, that copy becomes a release and ``latest`` switches to it
 (``warehouse/releases.py``). One build at a time per output folder: a second one
