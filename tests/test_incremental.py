@@ -220,3 +220,13 @@ def test_a_new_code_version_recomputes_the_family_of_that_code(warehouse):
     cursor = _cursor(out)
     build = run_build(sources, out)
     assert "core/indicateurs" in _materialised(out, cursor)
+
+
+def test_stale_exercices_with_a_gap_take_one_run_per_contiguous_range_of_the_stored_order():
+    from pipelines.incremental import contiguous_ranges
+
+    order = ["2018", "2019", "2020", "2021", "2022", "2017"]  # 2017 added last: stored after 2022
+    assert contiguous_ranges(["2019", "2020", "2022"], order) == [("2019", "2020"), ("2022", "2022")]
+    assert contiguous_ranges(["2022", "2017"], order) == [("2022", "2017")]
+    assert contiguous_ranges(["2018", "2017"], order) == [("2018", "2018"), ("2017", "2017")]
+    assert contiguous_ranges([], order) == []
