@@ -12,6 +12,7 @@ from assets.disagreements import GROUP, ecarts_sources
 from assets.metadata import column_schema, markdown
 from assets.performance import performance_tables
 from assets.resources import WarehousePaths
+from assets.versions import code_version
 from schemas.couverture import CouvertureModel
 from schemas.validation import validate
 from warehouse.coverage import COUVERTURE_SCHEMA, credit_coverage, performance_coverage
@@ -28,6 +29,7 @@ def _query(connection, sql: str, schema: dict) -> pl.DataFrame:
     group_name=GROUP,
     kinds={"polars", "duckdb"},
     deps=[staging_credits, credits, *performance_tables.keys],
+    code_version=code_version(__file__),
     pool=DUCKDB_WRITER_POOL,
     description=(
         "The `couverture` table of `budget.duckdb` (CONTRACT.md): for credits, one row per (exercice, "

@@ -9,6 +9,8 @@ from dagster_duckdb import DuckDBResource
 from assets.metadata import column_schema, markdown
 from assets.partitions import exercice_partitions
 from assets.resources import WarehousePaths
+from assets.sources import CREDIT_FILES
+from assets.versions import code_version
 from schemas.credits import BUSINESS_KEY, CreditLinesModel, CreditsModel
 from warehouse.credits import stage_exercice_to
 from warehouse.credits_load import load_exercice
@@ -25,6 +27,9 @@ DUCKDB_WRITER_POOL = "duckdb_writer"
     group_name="credits",
     kinds={"polars", "parquet"},
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
+    deps=[CREDIT_FILES],
+    code_version=code_version(__file__),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Every line of every credit file of the exercice, authoritative and witness, read "
         "through the column map of its family: codes normalised, amounts exact in euros "
@@ -38,7 +43,29 @@ DUCKDB_WRITER_POOL = "duckdb_writer"
 def staging_credits(
     context: dg.AssetExecutionContext, paths: WarehousePaths, sources: list[InventoryItem]
 ) -> dg.MaterializeResult:
-    exercice = int(context.partition_key)
+    # One run stages every exercice of its partition range (single-run backfill policy).
+    return _per_exercice([_stage_exercice(context, paths, sources, int(key)) for key in context.partition_keys])
+
+
+def _per_exercice(results: list[dg.MaterializeResult]) -> dg.MaterializeResult:
+    """One exercice's result as is; for several (a run over a range of exercices), the row counts
+    summed and each other entry prefixed by its exercice."""
+    if len(results) == 1:
+        return results[0]
+    metadata: dict = {"dagster/row_count": sum(r.metadata["dagster/row_count"] for r in results)}
+    for result in results:
+        exercice = result.metadata["exercice"]
+        for name, value in result.metadata.items():
+            if name.startswith("dagster/") and name != "dagster/row_count":
+                metadata[name] = value
+            elif name not in ("dagster/row_count", "exercice"):
+                metadata[f"{exercice}_{name}"] = value
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _stage_exercice(
+    context: dg.AssetExecutionContext, paths: WarehousePaths, sources: list[InventoryItem], exercice: int
+) -> dg.MaterializeResult:
     items = [i for i in sources if i.holds("credits") and i.exercice == exercice]
     context.log.info(f"exercice {exercice}: {len(items)} credit file(s): {[i.source.fichier for i in items]}")
     rows, reports = stage_exercice_to(paths.staging_credits, exercice, items)  # streamed, bounded memory
@@ -70,6 +97,7 @@ def staging_credits(
             "fichiers": markdown(summary),
             "erreurs": "\n".join(r.message or "" for r in reports if r.statut == "erreur") or "none",
             "chemin": str(paths.staging_credits / f"exercice={exercice}"),
+            "exercice": exercice,
         }
     )
 
@@ -81,6 +109,8 @@ def staging_credits(
     kinds={"duckdb"},
     deps=[staging_credits],
     pool=DUCKDB_WRITER_POOL,
+    code_version=code_version(__file__),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "The `credits` table of `budget.duckdb` (CONTRACT.md): AE and CP in euros "
         "(DECIMAL(18,2)) by exercice, phase (PLF, AMD, LFI, LFR, EXEC), budget type, "
@@ -91,7 +121,12 @@ def staging_credits(
     ),
 )
 def credits(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    exercice = int(context.partition_key)
+    return _per_exercice([_load_exercice(context, paths, duckdb, int(key)) for key in context.partition_keys])
+
+
+def _load_exercice(
+    context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource, exercice: int
+) -> dg.MaterializeResult:
     with writer(Path(duckdb.database)) as connection:
         try:
             inserted = load_exercice(connection, paths.staging_credits, exercice)
@@ -114,5 +149,6 @@ def credits(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: Du
             "dagster/column_schema": column_schema(CreditsModel),
             "totaux_par_phase": markdown(totals),
             "apercu": markdown(preview),
+            "exercice": exercice,
         }
     )

@@ -13,6 +13,7 @@ from assets.metadata import column_schema, markdown
 from assets.nomenclature import nomenclature
 from assets.performance import performance_tables
 from assets.resources import WarehousePaths
+from assets.versions import code_version
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.disagreements import RULES, Evidence, collect
@@ -45,6 +46,7 @@ def _elements(paths: WarehousePaths) -> pl.DataFrame | None:
     group_name=GROUP,
     kinds={"polars", "duckdb"},
     deps=[staging_credits, credits, *nomenclature.keys, *performance_tables.keys, *document_tables.keys],
+    code_version=code_version(__file__),
     pool=DUCKDB_WRITER_POOL,
     check_specs=[
         dg.AssetCheckSpec(regle, asset=KEY, description=f"WARN. {_rule_text(regle)} Lists the rows.") for regle in RULES

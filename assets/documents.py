@@ -17,6 +17,8 @@ from assets.credits import DUCKDB_WRITER_POOL, credits
 from assets.metadata import check_result, column_schema, markdown
 from assets.nomenclature import nomenclature
 from assets.performance import performance_tables
+from assets.sources import OTHER_FILES
+from assets.versions import code_version
 from schemas.documents.models import DeclarationsModel, DocumentsModel, RapprochementsModel
 from schemas.validation import validate
 from warehouse.documents.store import (
@@ -60,7 +62,8 @@ _DESCRIPTIONS = {
     specs=[
         dg.AssetSpec(
             ["core", table],
-            deps=[["raw", "sources"], credits, *nomenclature.keys, *performance_tables.keys],
+            deps=[["raw", "sources"], OTHER_FILES, credits, *nomenclature.keys, *performance_tables.keys],
+            code_version=code_version(__file__),
             group_name=GROUP,
             kinds={"polars", "duckdb"},
             description=_DESCRIPTIONS[table],
@@ -70,7 +73,8 @@ _DESCRIPTIONS = {
     + [
         dg.AssetSpec(
             ["core", VIEW],
-            deps=[["raw", "sources"], credits],
+            deps=[["raw", "sources"], OTHER_FILES, credits],
+            code_version=code_version(__file__),
             group_name=GROUP,
             kinds={"duckdb"},
             description=(

@@ -11,6 +11,8 @@ from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
 from assets.metadata import check_result, column_schema, markdown
 from assets.resources import WarehousePaths
+from assets.sources import NOMENCLATURE_FILES
+from assets.versions import code_version
 from schemas import nomenclature as models
 from schemas.validation import validate
 from warehouse.nomenclature import (
@@ -70,7 +72,8 @@ _COMMON = (
         dg.AssetSpec(
             ["core", table],
             description=text + _COMMON,
-            deps=[["raw", "sources"], staging_credits, credits],
+            deps=[["raw", "sources"], NOMENCLATURE_FILES, staging_credits, credits],
+            code_version=code_version(__file__),
             group_name="nomenclature",
             kinds={"polars", "duckdb"},
         )

@@ -16,6 +16,8 @@ from dagster_duckdb import DuckDBResource
 from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL
 from assets.metadata import check_result, column_schema, markdown
+from assets.sources import OTHER_FILES
+from assets.versions import code_version
 from schemas.catalogue import CatalogueEntry
 from schemas.performance import (
     INDICATEUR_KEY,
@@ -115,7 +117,8 @@ def _specs() -> list[dg.AssetSpec]:
     specs = [
         dg.AssetSpec(
             ["core", table],
-            deps=[_SOURCES],
+            deps=[_SOURCES, OTHER_FILES],
+            code_version=code_version(__file__),
             group_name=GROUP,
             kinds={"polars", "duckdb"},
             description=_DESCRIPTIONS[table],
@@ -125,7 +128,8 @@ def _specs() -> list[dg.AssetSpec]:
     specs.append(
         dg.AssetSpec(
             ["core", VIEW],
-            deps=[_SOURCES],
+            deps=[_SOURCES, OTHER_FILES],
+            code_version=code_version(__file__),
             group_name=GROUP,
             kinds={"duckdb"},
             description=(

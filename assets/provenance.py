@@ -13,6 +13,8 @@ from assets.metadata import column_schema, markdown
 from assets.nomenclature import nomenclature
 from assets.performance import performance_tables
 from assets.resources import WarehousePaths
+from assets.sources import CREDIT_FILES, NOMENCLATURE_FILES, OTHER_FILES
+from assets.versions import code_version
 from schemas.sources import SourcesModel
 from schemas.validation import validate
 from warehouse.credits_load import lines_loaded
@@ -26,7 +28,16 @@ from warehouse.store import prune_sources, reader, upsert_sources, writer
     key=["core", "sources"],
     group_name="sources",
     kinds={"duckdb"},
-    deps=[staging_credits, *nomenclature.keys, *performance_tables.keys, *document_tables.keys],
+    deps=[
+        CREDIT_FILES,
+        NOMENCLATURE_FILES,
+        OTHER_FILES,
+        staging_credits,
+        *nomenclature.keys,
+        *performance_tables.keys,
+        *document_tables.keys,
+    ],
+    code_version=code_version(__file__),
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
     description=(

@@ -15,6 +15,7 @@ from assets.metadata import column_schema
 from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
 from assets.performance import MODELS as PERFORMANCE_MODELS
 from assets.resources import WarehousePaths
+from assets.versions import code_version
 from schemas.couverture import CouvertureModel
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.ecarts import EcartsModel
@@ -61,6 +62,7 @@ _MODELS = (
         dg.AssetSpec(
             ["parquet", table],
             deps=[["core", table]],
+            code_version=code_version(__file__),
             group_name="publication",
             kinds={"parquet"},
             description=(

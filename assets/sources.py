@@ -1,11 +1,23 @@
-"""``raw/sources``: the source files, found in a local folder or downloaded, and recognised."""
+"""``raw/sources``: the source files, found in a local folder or downloaded, and recognised; and the
+observable source assets whose data versions say which of them changed (``raw/credit_files`` per
+exercice, ``raw/nomenclature_files``, ``raw/other_files``).
+
+The data version of each observable source asset is the sha256 of what it covers: for every file
+of the group, its name, its sha256, what it was recognised as (family, exercice, header, format,
+encoding, sheet) and its error, if any: all the readers get from ``raw/sources`` about it.
+The assets that read a group depend on it: a changed file makes stale only the assets, and for
+credits only the exercice, that read it (Dagster's staleness, see ``pipelines/incremental.py``).
+"""
+
+import hashlib
+from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
 
-from assets.metadata import markdown
-from assets.partitions import EXERCICE_PARTITIONS_NAME
+from assets.partitions import EXERCICE_PARTITIONS_NAME, exercice_partitions
 from assets.resources import WarehousePaths
+from assets.versions import code_version
 from warehouse.downloads import DownloadPolicy, download_sources
 from warehouse.expected import expect_release_sources, is_absent, previous_sources
 from warehouse.sources import (
@@ -16,38 +28,47 @@ from warehouse.sources import (
     take_inventory,
 )
 
+CREDIT_FILES = dg.AssetKey(["raw", "credit_files"])
+NOMENCLATURE_FILES = dg.AssetKey(["raw", "nomenclature_files"])
+OTHER_FILES = dg.AssetKey(["raw", "other_files"])
 
-@dg.asset(
-    key=["raw", "sources"],
-    group_name="sources",
-    kinds={"python"},
-    description=(
-        "Every source file of the build, with its sha256 and what it was recognised as. "
-        "Files come from the `--sources` folder (any depth, recognised by their header, "
-        "not their name) or, without one, are downloaded from the official portals "
-        "(data.economie.gouv.fr) as listed in the source catalogue. Adds a partition for "
-        "each exercice the credit files hold. Files of no covered family are listed as "
-        "not loaded, with their header."
-    ),
-)
-def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg.Output:
+
+def _paths_key(paths: WarehousePaths) -> tuple:
+    return (paths.sources_dir, paths.out_dir, paths.work_dir, paths.prune, paths.portal_url)
+
+
+#: The inventory the command already took for these paths (``preset_inventory``): ``raw/sources``
+#: takes it instead of reading the folder twice in one build. Never kept across builds.
+_PRESET: dict[tuple, tuple[list[InventoryItem], list[str], list[str]]] = {}
+
+
+def preset_inventory(paths: WarehousePaths, taken: tuple[list[InventoryItem], list[str], list[str]]) -> None:
+    """Give ``raw/sources`` the inventory ``take_build_inventory`` returned for ``paths`` (once)."""
+    _PRESET[_paths_key(paths)] = taken
+
+
+def take_build_inventory(
+    paths: WarehousePaths, log: Callable[[str], None] = lambda _: None, warn: Callable[[str], None] = lambda _: None
+) -> tuple[list[InventoryItem], list[str], list[str]]:
+    """Every source file of the build, recognised: the items, the symbolic links not followed and the
+    downloads changed on the portal. Downloads first when ``paths.sources`` is None."""
     failures: list[InventoryItem] = []
     links: list[str] = []
     changed: list[str] = []
     if paths.sources is not None:
-        context.log.info(f"reading sources from {paths.sources}")
+        log(f"reading sources from {paths.sources}")
         files = discover_sources(paths.sources)
         links = [str(link) for link in skipped_links(paths.sources)]
         for link in links:
-            context.log.warning(f"symbolic link not followed: {link}")
+            warn(f"symbolic link not followed: {link}")
     else:
         policy = DownloadPolicy.from_rules(portal=paths.portal_url)
-        context.log.info(f"downloading sources from {policy.portal or 'the official portals'} into {paths.downloads}")
+        log(f"downloading sources from {policy.portal or 'the official portals'} into {paths.downloads}")
         downloads = download_sources(paths.downloads, policy=policy)
         files, failed = downloads.files, downloads.failures
         changed = [str(change) for change in downloads.changed]
         for change in changed:
-            context.log.warning(f"changed on the portal, loaded as a new version: {change}")
+            warn(f"changed on the portal, loaded as a new version: {change}")
         for entry, message in failed:
             source = SourceFile(entry.id, entry.fichier, paths.downloads / entry.fichier, "", 0, entry.url, entry)
             failures.append(
@@ -58,7 +79,109 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
     items = expect_release_sources(items, previous_sources(paths.database), paths.sources, paths.prune)
     for item in items:
         if is_absent(item):
-            context.log.warning(f"{item.source.fichier}: {item.error}")
+            warn(f"{item.source.fichier}: {item.error}")
+    return items, links, changed
+
+
+def _digest(items: list[InventoryItem]) -> str:
+    digest = hashlib.sha256()
+    for item in sorted(items, key=lambda i: (i.source.fichier, i.source.source_id)):
+        fields = (
+            *(item.source.fichier, item.source.sha256, item.famille, item.exercice, item.error, item.kind),
+            *(item.entete, item.type_fichier, item.encodage, item.feuille),  # what the readers are told
+        )
+        digest.update("\0".join(str(f) for f in fields).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _group(item: InventoryItem) -> tuple[dg.AssetKey, str | None]:
+    if item.holds("credits") and item.exercice:
+        return CREDIT_FILES, str(item.exercice)
+    if item.holds("nomenclature"):
+        return NOMENCLATURE_FILES, None
+    return OTHER_FILES, None  # performance files, RAP/PAP documents, files of no covered family
+
+
+def source_versions(items: list[InventoryItem]) -> dict[tuple[dg.AssetKey, str | None], str]:
+    """The data version of each observable source asset (and credit partition) for this inventory:
+    ``{(key, exercice or None): sha256}``; ``raw/nomenclature_files`` and ``raw/other_files`` are
+    always there (the digest of nothing when no file)."""
+    grouped: dict[tuple[dg.AssetKey, str | None], list[InventoryItem]] = {
+        (NOMENCLATURE_FILES, None): [],
+        (OTHER_FILES, None): [],
+    }
+    for item in items:
+        grouped.setdefault(_group(item), []).append(item)
+    return {key: _digest(group) for key, group in grouped.items()}
+
+
+def _observed(paths: WarehousePaths) -> dict[tuple[dg.AssetKey, str | None], str]:
+    items, _, _ = take_build_inventory(paths)
+    return source_versions(items)
+
+
+@dg.observable_source_asset(
+    key=CREDIT_FILES,
+    partitions_def=exercice_partitions,
+    group_name="sources",
+    required_resource_keys={"paths"},
+    description=(
+        "The credit files of each exercice (observed, never materialised). Data version: the sha256 of "
+        "the names, sha256, family and error of the exercice's credit files."
+    ),
+)
+def credit_files(context) -> dg.DataVersionsByPartition:
+    versions = _observed(context.resources.paths)
+    return dg.DataVersionsByPartition({p: v for (k, p), v in versions.items() if k == CREDIT_FILES and p})
+
+
+@dg.observable_source_asset(
+    key=NOMENCLATURE_FILES,
+    group_name="sources",
+    required_resource_keys={"paths"},
+    description="The nomenclature files (observed). Data version: the sha256 of their names, sha256 and family.",
+)
+def nomenclature_files(context) -> dg.DataVersion:
+    return dg.DataVersion(_observed(context.resources.paths)[(NOMENCLATURE_FILES, None)])
+
+
+@dg.observable_source_asset(
+    key=OTHER_FILES,
+    group_name="sources",
+    required_resource_keys={"paths"},
+    description=(
+        "The other files (observed): performance files (PAP, RAP), RAP/PAP documents, files of no "
+        "covered family. Data version: the sha256 of their names, sha256 and family."
+    ),
+)
+def other_files(context) -> dg.DataVersion:
+    return dg.DataVersion(_observed(context.resources.paths)[(OTHER_FILES, None)])
+
+
+SOURCE_OBSERVATIONS = [credit_files, nomenclature_files, other_files]
+
+
+@dg.asset(
+    key=["raw", "sources"],
+    group_name="sources",
+    kinds={"python"},
+    code_version=code_version(__file__),
+    description=(
+        "Every source file of the build, with its sha256 and what it was recognised as. "
+        "Files come from the `--sources` folder (any depth, recognised by their header, "
+        "not their name) or, without one, are downloaded from the official portals "
+        "(data.economie.gouv.fr) as listed in the source catalogue. Adds a partition for "
+        "each exercice the credit files hold. Files of no covered family are listed as "
+        "not loaded, with their header."
+    ),
+)
+def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg.Output:
+    from assets.metadata import markdown  # Pandera: not needed to take the inventory
+
+    taken = _PRESET.pop(_paths_key(paths), None)
+    if taken is None:
+        taken = take_build_inventory(paths, context.log.info, context.log.warning)
+    items, links, changed = taken
     exercices = sorted({str(i.exercice) for i in items if i.holds("credits") and i.exercice})
     known = set(context.instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
     missing = [e for e in exercices if e not in known]

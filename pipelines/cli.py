@@ -3,10 +3,11 @@
 The sources: ``--sources DIR``, else ``--download`` (the official portals), else the snapshot the
 repository ships (``data/sources/``, ``pipelines.settings.SNAPSHOT_DIR``; exit 2 when it is missing).
 
-Runs the jobs of the Dagster definitions in-process, in a persistent Dagster
-instance (``DAGSTER_HOME``, else ``<out>/dagster``) so that the runs show in the
-UI afterwards: the sources job, then the credits job once per exercice, then the
-publication job. They work on a private copy of the latest release
+Takes the inventory of the sources, then runs in-process, in a persistent Dagster instance
+(``DAGSTER_HOME``, else ``<out>/dagster``) so that the runs show in the UI afterwards, only what is
+stale (``pipelines/incremental.py``): the credits job over the stale exercices in one run (one per
+contiguous range), with ``raw/sources`` first, then the publication job over the stale assets; no
+run at all when nothing changed. They work on a private copy of the latest release
 (``<out>/releases/.building-<pid>/``); when every step and every ERROR check
 passed, that copy becomes a release and ``latest`` switches to it
 (``warehouse/releases.py``). One build at a time per output folder: a second one
@@ -140,6 +141,10 @@ class Outcome:
     failed_steps: list[str] = field(default_factory=list)
     checks: dict[str, tuple[bool, str, str]] = field(default_factory=dict)  # key -> passed, severity, text
     notes: dict[str, list[str]] = field(default_factory=dict)  # raw/sources metadata: skipped links, changes
+    plan: object = None  # pipelines.incremental.Plan: what this build recomputed
+    latest_version: str | None = None  # the latest release when the build started
+    state: dict = field(default_factory=dict)  # sources, code versions: what the release is built from
+    held: dict = field(default_factory=dict)  # the latest release's materialisations
 
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
@@ -242,63 +247,150 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, list, list[int] | None]:
-    """Run the sources job, the credits job per exercice and the publication job in the working copy.
+    """Take the inventory, then run only what is stale (``pipelines/incremental.py``) in the working copy:
+    the stale credit exercices in one run per contiguous range (single-run backfill policy, with
+    ``raw/sources`` first), then the stale publication assets in one run. Nothing when nothing changed.
 
     Returns the outcome, the inventory and the exercices built (``[]`` when there was nothing to
-    build, ``None`` when the sources job failed)."""
+    build, ``None`` when the sources could not be taken)."""
+    import warnings
+
     import dagster as dg
 
-    from pipelines.definitions import defs
-    from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB, SOURCES_JOB
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from assets.partitions import EXERCICE_PARTITIONS_NAME
+    from assets.sources import preset_inventory, take_build_inventory
+    from pipelines.incremental import (
+        SOURCES,
+        Plan,
+        code_versions,
+        contiguous_ranges,
+        observe_sources,
+        plan_build,
+        source_state,
+        unchanged_since_release,
+    )
+    from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB
+    from pipelines.resources import build_resources
+    from warehouse.releases import release_state
 
     outcome = Outcome()
     tags = {PID_TAG: str(os.getpid())}
     origin = f"folder {settings.sources_dir}" if settings.sources_dir else settings.portal or "the official portals"
     print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
     print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(SOURCES_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=_QUIET_RUN, tags=tags
-        )
-        outcome.record(result)
-        if not result.success:
-            return outcome, [], None
-        items = result.output_for_node("raw__sources")
-        found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
-        exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
-        if settings.prune:
-            from warehouse.expected import prune_exercices
+    paths = build_resources(settings)["paths"]
+    try:
+        taken = take_build_inventory(paths, log.info, log.warning)
+    except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
+        outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
+        return outcome, [], None
+    items, links, changed = taken
+    outcome.notes = {"liens_ignores": links, "telechargements_modifies": changed}
+    found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
+    exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
+    if settings.prune:
+        from warehouse.expected import prune_exercices
 
-            gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", set(found), args.years)
-            if gone:
-                print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
-        if not exercices:
-            where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
-            asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""
-            held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
-            print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
-            return outcome, items, []
+        gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", set(found), args.years)
+        if gone:
+            print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
+    if not exercices:
+        where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
+        asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""
+        held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
+        print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
+        return outcome, items, []
+    latest, state = release_state(settings.out_dir)
+    outcome.held = state.get("materialisations") or {}
+    outcome.latest_version = latest.version if latest else None
+    with dg.DagsterInstance.get() as instance:
+        known = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
+        missing = [str(e) for e in found if str(e) not in known]
+        if missing:
+            instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
+        # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
+        force = settings.prune or settings.sources_dir is None
+        if not force and unchanged_since_release(instance, items, state):
+            plan = Plan()
+        else:
+            from pipelines.definitions import defs  # the assets, their Pandera models: only when needed
+
+            graph = defs.resolve_asset_graph()
+            observe_sources(instance, graph, items)
+            plan = plan_build(instance, graph, [str(e) for e in exercices], state.get("materialisations", {}), force)
+        outcome.state = {
+            "source_versions": source_state(items),
+            "code_versions": code_versions(),
+            "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
+        }
+        outcome.plan = plan
+        if plan.empty:
+            print(f"budget-warehouse: nothing changed since {outcome.latest_version}: no run")
+        else:
+            exercices_line = ", ".join(plan.partitions) or "none"
+            print(f"budget-warehouse: recomputing credits of {exercices_line} and {len(plan.assets)} other asset(s)")
+            for reason in plan.reasons:
+                log.info(reason)
+        if plan.empty:
+            outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}
+            return outcome, items, exercices
+        outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}  # those not run again stay
+        preset_inventory(paths, taken)
+        from pipelines.definitions import defs
+
+        first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
+        order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
         credits_job = defs.resolve_job_def(CREDITS_JOB)
-        with tqdm(exercices, desc="credits", unit="exercice", file=sys.stdout) as progress:
-            for exercice in progress:
-                progress.set_postfix_str(str(exercice))
+        credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
+        ranges = contiguous_ranges(plan.partitions, order)
+        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
+            for start, end in progress:
+                progress.set_postfix_str(start if start == end else f"{start}-{end}")
                 result = credits_job.execute_in_process(
                     instance=instance,
-                    partition_key=str(exercice),
+                    asset_selection=first + credit_keys,
                     raise_on_error=False,
                     run_config=_QUIET_RUN,
-                    tags=tags,
+                    tags={
+                        **tags,
+                        "dagster/asset_partition_range_start": start,
+                        "dagster/asset_partition_range_end": end,
+                    },
                 )
+                first = []
                 outcome.record(result)
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
         if blocking or outcome.failed_steps:
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
-        else:
+        elif plan.assets:
             result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
-                instance=instance, raise_on_error=False, run_config=_QUIET_RUN, tags=tags
+                instance=instance,
+                asset_selection=first + plan.assets,
+                raise_on_error=False,
+                run_config=_QUIET_RUN,
+                tags=tags,
             )
             outcome.record(result)
     return outcome, items, exercices
+
+
+def _release_state(outcome: Outcome) -> dict:
+    """What the release holds in the instance's terms: the latest materialisation of every asset and
+    partition (the build's, or the previous release's it carried) and the latest check results."""
+    import dagster as dg
+
+    from pipelines.incremental import latest_materialisations
+
+    with dg.DagsterInstance.get() as instance:
+        if outcome.plan is not None and outcome.plan.empty and outcome.held:
+            materialisations = outcome.held  # nothing ran: the release's, as the check found them
+        else:
+            from pipelines.definitions import defs
+
+            materialisations = latest_materialisations(instance, defs.resolve_asset_graph())
+    checks = {k: list(v) for k, v in outcome.checks.items()}
+    return {**outcome.state, "materialisations": materialisations, "checks": checks}
 
 
 def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float) -> int:
@@ -308,14 +400,23 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
     from warehouse.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
-    if outcome.failed_steps or outcome.unpublishable:
+    if outcome.plan is not None and outcome.plan.empty:
+        from warehouse.releases import write_state
+
+        release_line = f"release: nothing changed since {outcome.latest_version}; no new release"
+        write_state(settings.out_dir, outcome.latest_version, _release_state(outcome))
+    elif outcome.failed_steps or outcome.unpublishable:
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
         release_line = f"release: none published (a step or an ERROR check failed); {kept}"
     else:
         try:
             release, new = publish_release(
-                settings.out_dir, settings.work, list(PUBLISHED), _manifest_sources(settings.database)
+                settings.out_dir,
+                settings.work,
+                list(PUBLISHED),
+                _manifest_sources(settings.database),
+                state=_release_state(outcome),
             )
         except InvalidParquet as exc:
             outcome.failed_steps.append(f"publication: {' '.join(str(exc).split())}")

@@ -15,7 +15,7 @@ from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
 from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
 from assets.provenance import sources_table
 from assets.publish import parquet_files
-from assets.sources import source_files
+from assets.sources import SOURCE_OBSERVATIONS, source_files
 from pipelines.jobs import credits_job, publish_job, sources_job
 from pipelines.resources import build_resources
 from pipelines.settings import Settings
@@ -23,7 +23,8 @@ from pipelines.settings import Settings
 defs = dg.Definitions(
     assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files]
     + DOCUMENT_ASSETS
-    + CONTROL_ASSETS,
+    + CONTROL_ASSETS
+    + SOURCE_OBSERVATIONS,
     asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS, *DOCUMENT_CHECKS],
     jobs=[sources_job, credits_job, publish_job],
     resources=build_resources(Settings.from_env()),

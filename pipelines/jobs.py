@@ -16,15 +16,18 @@ sources_job = dg.define_asset_job(
 
 credits_job = dg.define_asset_job(
     CREDITS_JOB,
-    selection=dg.AssetSelection.keys(["staging", "credits"], ["core", "credits"]),
+    selection=dg.AssetSelection.keys(["raw", "sources"], ["staging", "credits"], ["core", "credits"]),
     partitions_def=exercice_partitions,
-    description="Read, validate and load the credits of one exercice (one partition).",
+    description=(
+        "Read, validate and load the credits of a range of exercices, in one run (single-run backfill policy); "
+        "`budget-warehouse build` runs the stale exercices only, with `raw/sources` first."
+    ),
 )
 
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
     selection=dg.AssetSelection.groups("nomenclature", "performance", "publication", "controles", "documents")
-    | dg.AssetSelection.keys(["core", "sources"]),
+    | dg.AssetSelection.keys(["core", "sources"], ["raw", "sources"]),
     description=(
         "Build the nomenclature and its crosswalk, the performance indicators, the provenance table; "
         "publish the Parquet files."

@@ -24,7 +24,8 @@ def test_every_asset_is_described_and_keyed_like_the_warehouse():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     views = {"core/indicateur_atteinte", "core/execution_credits"}
-    assert keys == {"raw/sources", "staging/credits"} | views | {
+    observed = {"raw/credit_files", "raw/nomenclature_files", "raw/other_files"}  # observable source assets
+    assert keys == {"raw/sources", "staging/credits"} | observed | views | {
         f"{layer}/{t}" for t in TABLES for layer in ("core", "parquet")
     }
     for key in graph.get_all_asset_keys():

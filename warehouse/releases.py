@@ -42,9 +42,6 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.publication import write_release_documents
-from warehouse.publish import verify_parquet
-from warehouse.site import write_site
 from warehouse.store import MEMORY_LIMIT, quote_identifier
 
 __all__ = [
@@ -170,6 +167,8 @@ def start_work(out: Path) -> Path:
     latest = latest_release(out)
     if latest is not None:
         shutil.copyfile(latest.database, work / DATABASE)
+        for parquet in (latest.folder / "parquet").glob("*.parquet"):
+            os.link(parquet, work / "parquet" / parquet.name)  # a build replaces a file, never writes into it
     elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
         shutil.copyfile(out / DATABASE, work / DATABASE)
     return work
@@ -258,7 +257,12 @@ def _switch_link(link: Path, target: str) -> None:
 
 
 def publish_release(
-    out: Path, work: Path, tables: list[str], sources: list[dict], now: dt.datetime | None = None
+    out: Path,
+    work: Path,
+    tables: list[str],
+    sources: list[dict],
+    now: dt.datetime | None = None,
+    state: dict | None = None,
 ) -> tuple[Release, bool]:
     """Turn the working folder ``work`` into a release and switch ``latest`` to it.
 
@@ -269,12 +273,25 @@ def publish_release(
     ``budget.duckdb`` and ``parquet``. When the content equals the latest release's,
     removes ``work`` and returns ``(latest, False)``: no new release. Raises
     ``InvalidParquet`` (nothing published) when a file does not check.
+
+    ``state``: what the release holds in the Dagster instance's terms (``materialisations``: the
+    event id of the materialisation of each asset and partition whose output the release holds;
+    ``checks``: the latest result of each check; ``source_versions``, ``code_versions``: the data
+    versions of the sources and the code versions of the assets it was built from; ``complete``:
+    whether its build left nothing stale, i.e. had no ``--years``), written in the manifest and in
+    ``releases/.state.json`` (also when the content is unchanged: :func:`release_state`).
     """
+    from warehouse.publication import write_release_documents  # Pandera: imported only to publish
+    from warehouse.publish import verify_parquet
+    from warehouse.site import write_site
+
     previous = latest_release(out)
     database = work / DATABASE
     digest = content_hash(database, tables)
     if previous is not None and previous.manifest.get("content_sha256") == digest:
         shutil.rmtree(work)
+        if state is not None:
+            write_state(out, previous.version, state)
         return previous, False
     now = now or dt.datetime.now(dt.UTC)
     version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
@@ -296,6 +313,7 @@ def publish_release(
         "files": files,
         "files_linked_to_previous": linked,
         "sources": sources,
+        **(state or {}),
     }
     text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)
     (work / MANIFEST).write_text(text, encoding="utf-8")
@@ -314,7 +332,36 @@ def publish_release(
     _switch_link(out / "parquet", "latest/parquet")
     (out / (DATABASE + ".lock")).unlink(missing_ok=True)  # the lock file of warehouses made before releases
     _fsync_dir(out)
+    if state is not None:
+        write_state(out, version, state)
     return Release(final, manifest), True
+
+
+STATE = ".state.json"
+
+
+def write_state(out: Path, version: str, state: dict) -> None:
+    """Write ``releases/.state.json``: the state of release ``version`` (see :func:`publish_release`)."""
+    path = releases_dir(out) / STATE
+    temporary = path.with_name(f"{STATE}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps({"version": version, **state}, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def release_state(out: Path) -> tuple[Release | None, dict]:
+    """The latest release and what it holds in the Dagster instance's terms (``materialisations``,
+    ``checks``; see :func:`publish_release`): ``releases/.state.json`` when it is about the latest
+    release (a build whose content equalled it), else its manifest's; ``{}`` when neither says."""
+    latest = latest_release(out)
+    if latest is None:
+        return None, {}
+    path = releases_dir(out) / STATE
+    if path.is_file():
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("version") == latest.version:
+            return latest, state
+    keys = ("materialisations", "checks", "source_versions", "code_versions", "complete")
+    return latest, {k: latest.manifest[k] for k in keys if k in latest.manifest}
 
 
 def prune_releases(out: Path, keep: int) -> list[str]:

@@ -1,0 +1,232 @@
+"""Incremental builds (README, "Incremental builds"): real builds of a small set of real files
+(credits 2019, 2020 and 2021, a nomenclature file, the PAP 2019 indicators), then rebuilds; what was
+recomputed is read from the Dagster instance (the materialisations after a cursor)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from tests.conftest import ROOT, SOURCES, run_build
+
+FILES = [
+    "LFI_2019_Credits.csv",
+    "LFI_2020_Credits.csv",
+    "LFI_2021_Credits.csv",
+    "PLF_2020_Nomenclature.csv",
+    "PLF_2019_PAP.csv",
+]
+#: The first data line of LFI_2020_Credits.csv (the real file): programme 101, action 01, catégorie 31.
+LINE = "2020;LFI;BG;10;JA;101;101-01;;31;3;50 000;50 000"
+CHANGED = "2020;LFI;BG;10;JA;101;101-01;;31;3;50 123;50 000"
+AMOUNT_SQL = (
+    "SELECT sum(ae) FROM credits WHERE exercice = 2020 AND phase = 'LFI' AND code_programme = '101' "
+    "AND code_action = '01' AND code_categorie = '31'"
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))} | extra
+
+
+def _build_with(sources: Path, out: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        cwd=ROOT,
+        timeout=900,
+    )
+
+
+def _instance(out: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(out / "dagster"))
+
+
+def _cursor(out: Path) -> int:
+    """The id of the latest materialisation of the instance."""
+    with _instance(out) as instance:
+        (record,) = instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION), limit=1, ascending=False
+        )
+        return record.storage_id
+
+
+def _materialised(out: Path, after: int) -> set[str]:
+    """The assets (``key|partition``) materialised after event ``after``."""
+    with _instance(out) as instance:
+        records = instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, after_cursor=after),
+            limit=100_000,
+        )
+    found = set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        partition = event.partition
+        found.add(event.asset_key.to_user_string() + (f"|{partition}" if partition else ""))
+    return found
+
+
+def _runs(out: Path) -> int:
+    with _instance(out) as instance:
+        return len(instance.get_runs())
+
+
+def _releases(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "releases").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _amount(database: Path) -> Decimal:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(AMOUNT_SQL).fetchone()[0]
+
+
+def _change_one_value(sources: Path) -> None:
+    path = sources / "LFI_2020_Credits.csv"
+    text = path.read_bytes().decode("cp1252")
+    assert text.count(LINE) == 1
+    path.write_bytes(text.replace(LINE, CHANGED).encode("cp1252"))
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("incremental")
+    (root / "sources").mkdir()
+    for name in FILES:
+        shutil.copyfile(SOURCES / name, root / "sources" / name)
+    build = run_build(root / "sources", root / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert _runs(root / "out") == 2  # the 3 exercices in one run, then the publication
+    (root / "first.txt").write_text(build.stdout)
+    return root
+
+
+def _summary(stdout: str) -> list[str]:
+    """The summary's lines but those naming this build's folders, its release line and its time."""
+    lines = stdout.split("== summary ==")[1].splitlines()
+    return [x for x in lines if not x.startswith(("database ", "parquet ", "release:", "changes:", "done in "))]
+
+
+@pytest.fixture
+def warehouse(baseline, tmp_path) -> tuple[Path, Path]:
+    shutil.copytree(baseline / "sources", tmp_path / "sources")
+    shutil.copytree(baseline / "out", tmp_path / "out", symlinks=True)
+    return tmp_path / "sources", tmp_path / "out"
+
+
+def test_a_rebuild_with_nothing_changed_runs_nothing_and_makes_no_release(warehouse, baseline):
+    sources, out = warehouse
+    cursor, runs, releases = _cursor(out), _runs(out), _releases(out)
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert f"release: nothing changed since {releases[-1]}; no new release" in build.stdout
+    assert _materialised(out, cursor) == set() and _runs(out) == runs and _releases(out) == releases
+    # The summary of the build that made the release: tables, findings, checks (the release's latest
+    # evaluations, from its state), sources not loaded.
+    summary = _summary(build.stdout)
+    assert summary == _summary((baseline / "first.txt").read_text())
+    (checks,) = [line for line in summary if line.startswith("checks: ")]
+    assert checks.endswith("0 failed") and int(checks.split()[1]) > 20
+
+
+def test_one_changed_value_in_a_2020_file_recomputes_that_exercice_and_what_it_feeds(warehouse):
+    sources, out = warehouse
+    before = _amount(out / "budget.duckdb")
+    assert before == Decimal("50000.00")
+    cursor, runs, releases = _cursor(out), _runs(out), _releases(out)
+    _change_one_value(sources)
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    done = _materialised(out, cursor)
+    assert {k for k in done if "|" in k} == {"staging/credits|2020", "core/credits|2020"}  # not 2019, not 2021
+    assert "core/credits" not in done and _runs(out) == runs + 2
+    # The performance tables read no credit file: not recomputed; what reads credits is.
+    assert not [k for k in done if "indicateur" in k or k == "core/unites"]
+    assert {"core/couverture", "core/ecarts_sources", "parquet/credits", "core/sources"} <= done
+    assert _amount(out / "budget.duckdb") == Decimal("50123.00")
+    (new,) = set(_releases(out)) - set(releases)
+    credits = pl.read_parquet(out / "releases" / new / "parquet" / "credits.parquet")
+    row = credits.filter(
+        (pl.col("exercice") == 2020)
+        & (pl.col("phase") == "LFI")
+        & (pl.col("code_programme") == "101")
+        & (pl.col("code_action") == "01")
+        & (pl.col("code_categorie") == "31")
+    )
+    assert row["ae"].to_list() == [Decimal("50123.00")]
+    # And then nothing is left to do.
+    cursor = _cursor(out)
+    again = run_build(sources, out)
+    assert "nothing changed since" in again.stdout and _materialised(out, cursor) == set()
+
+
+def test_a_failed_build_then_a_fixed_one_publishes_the_data_of_the_files(warehouse):
+    """The killed build materialised credits 2020 with the new value (Dagster recorded it) but published
+    nothing; Dagster alone would call credits 2020 up to date. The next build compares the latest
+    materialisations with the release's and recomputes: the new value is published."""
+    sources, out = warehouse
+    releases = _releases(out)
+    _change_one_value(sources)
+    build = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(BUDGET_TEST_PAUSE="parquet:120"),
+        cwd=ROOT,
+    )
+    marker = out / "releases" / ".paused-parquet"
+    deadline = time.monotonic() + 600
+    while not marker.exists():
+        assert build.poll() is None, build.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert _releases(out) == releases and _amount(out / "budget.duckdb") == Decimal("50000.00")
+    with _instance(out) as instance:  # the killed build's materialisation of credits 2020 is recorded
+        assert instance.get_latest_materialization_event(dg.AssetKey(["core", "credits"])) is not None
+    cursor = _cursor(out)
+    following = run_build(sources, out)
+    assert following.returncode == 0, following.stdout + following.stderr
+    assert "core/credits|2020" in _materialised(out, cursor)
+    assert _amount(out / "budget.duckdb") == Decimal("50123.00")
+    assert len(_releases(out)) == len(releases) + 1
+
+
+def test_a_new_code_version_recomputes_the_family_of_that_code(warehouse):
+    sources, out = warehouse
+    cursor = _cursor(out)
+    build = _build_with(sources, out, BUDGET_TEST_CODE_SALT="warehouse.performance_tables")
+    assert build.returncode == 0, build.stdout + build.stderr
+    done = _materialised(out, cursor)
+    assert "core/indicateurs" in done and "core/indicateur_valeurs" in done
+    credits = ("staging/credits", "core/credits", "parquet/credits", "core/programmes", "core/missions")
+    assert not [k for k in done if k.split("|")[0] in credits]  # neither the credits nor the nomenclature
+    assert "content unchanged since" in build.stdout  # the same code, renamed: the same tables
+    # Back to the code as it is: its version changed again, the family is recomputed once more.
+    cursor = _cursor(out)
+    build = run_build(sources, out)
+    assert "core/indicateurs" in _materialised(out, cursor)
+
+
+def test_stale_exercices_with_a_gap_take_one_run_per_contiguous_range_of_the_stored_order():
+    from pipelines.incremental import contiguous_ranges
+
+    order = ["2018", "2019", "2020", "2021", "2022", "2017"]  # 2017 added last: stored after 2022
+    assert contiguous_ranges(["2019", "2020", "2022"], order) == [("2019", "2020"), ("2022", "2022")]
+    assert contiguous_ranges(["2022", "2017"], order) == [("2022", "2017")]
+    assert contiguous_ranges(["2018", "2017"], order) == [("2018", "2018"), ("2017", "2017")]
+    assert contiguous_ranges([], order) == []
