@@ -1,10 +1,13 @@
 """Run a command in a child process: its wall time and the peak memory of its whole process tree.
 
 The child runs in its own session (process group). Every ``poll`` seconds the resident set
-sizes of the child and all its descendants are summed (psutil); the largest sum is the peak.
-``os.wait4`` gives the kernel's own peak (``ru_maxrss``: the largest single process of the tree
-that was waited for); the peak reported is the larger of the two. A memory guard kills the whole
-group (SIGKILL) when the sum exceeds ``max_rss_bytes``, so a runaway build never takes the machine.
+sizes of the child and all its descendants are summed (psutil); and each one's own high-water mark
+(``VmHWM`` of ``/proc/<pid>/status``, which catches a peak between two samples) is read. The peak
+reported is the larger of the largest sum and the largest high-water mark. Not ``ru_maxrss`` of
+``os.wait4``: on Linux a child's ``ru_maxrss`` starts from its parent's high-water mark at the
+``fork`` (the benchmark's own memory, the generator's), so it overstates a small child. A memory
+guard kills the whole group (SIGKILL) when the sum exceeds ``max_rss_bytes``, so a runaway build
+never takes the machine down.
 """
 
 from __future__ import annotations
@@ -59,16 +62,30 @@ class Measurement:
         return "\n".join(text[-lines:])
 
 
-def _tree_rss(root: psutil.Process) -> int:
-    total = 0
+def _high_water_mark(pid: int) -> int:
+    """``VmHWM`` of a process in bytes (0 if it is gone or the kernel does not say)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _sample(root: psutil.Process) -> tuple[int, int]:
+    """The summed resident memory of ``root`` and its descendants, and their largest high-water mark."""
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return 0, 0
+    total, highest = 0, 0
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             total += process.memory_info().rss
-    return total
+            highest = max(highest, _high_water_mark(process.pid))
+    return total, highest
 
 
 def run_measured(
@@ -94,11 +111,11 @@ def run_measured(
         peak = 0
         killed_at = None
         while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
-            rss = _tree_rss(root)
-            peak = max(peak, rss)
+            rss, highest = _sample(root)
+            peak = max(peak, rss, highest)
             if killed_at is None and rss > max_rss_bytes:
                 killed_at = rss
                 with contextlib.suppress(ProcessLookupError):  # the whole group: the child and its descendants
@@ -109,7 +126,7 @@ def run_measured(
     child.returncode = exit_code  # reaped here, not by Popen
     return Measurement(
         wall_s=wall,
-        peak_rss_bytes=max(peak, usage.ru_maxrss * 1024),
+        peak_rss_bytes=peak,
         exit_code=exit_code,
         killed_at_bytes=killed_at,
         log=log,

@@ -46,16 +46,22 @@ def _run_build(sources: Path, out: Path, log: Path, max_rss_bytes: int) -> Measu
     return run_measured(build_command(sources, out), log, max_rss_bytes=max_rss_bytes, cwd=ROOT, env=_env())
 
 
-def credits_rows(out: Path) -> int:
-    """Rows of ``credits`` in ``out/budget.duckdb`` (opened read-only)."""
+def credits_rows(out: Path) -> tuple[int, int | None]:
+    """Rows of ``credits`` in ``out/budget.duckdb`` (opened read-only), and in ``out/parquet/credits.parquet``
+    (None when that file is missing)."""
+    parquet = out / "parquet" / "credits.parquet"
     with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
-        return connection.execute("SELECT count(*) FROM credits").fetchone()[0]
+        table = connection.execute("SELECT count(*) FROM credits").fetchone()[0]
+        if not parquet.exists():
+            return table, None
+        return table, connection.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()[0]
 
 
 @dataclass(frozen=True)
 class IngestFigure:
     """The project's build of one synthetic file. ``status``: ``ok``, ``killed at …``,
-    ``failed (exit N)`` or ``credits has N rows, expected M``; ``wall_s`` is a figure only when ok."""
+    ``failed (exit N)``, ``credits has N rows, expected M`` or a Parquet file that disagrees; ``wall_s``
+    is a figure only when ok."""
 
     measurement: Measurement
     status: str
@@ -72,8 +78,13 @@ def ingest(folder: Path, expected_rows: int, out: Path, log: Path, max_rss_bytes
     measured = _run_build(folder, out, log, max_rss_bytes)
     if not measured.ok:
         return IngestFigure(measured, measured.status(), None)
-    rows = credits_rows(out)
-    status = "ok" if rows == expected_rows else f"credits has {rows} rows, expected {expected_rows}"
+    rows, parquet_rows = credits_rows(out)
+    if rows != expected_rows:
+        status = f"credits has {rows} rows, expected {expected_rows}"
+    elif parquet_rows != rows:
+        status = f"parquet/credits.parquet has {parquet_rows} rows, credits {rows}"
+    else:
+        status = "ok"
     return IngestFigure(measured, status, rows)
 
 

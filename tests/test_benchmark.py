@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.floor import floor
 from benchmarks.measure import MIB, run_measured
-from benchmarks.project import change_one_amount
+from benchmarks.project import change_one_amount, ingest
 from benchmarks.synthetic import FILE_NAME, TEMPLATE, generate
 from schemas.credits import BUSINESS_KEY
 from warehouse.credit_files import read_credit_table
@@ -127,3 +127,20 @@ def test_the_memory_guard_kills_a_child_past_its_limit(tmp_path):
     failed = run_measured([sys.executable, "-c", "import sys; print('x'); sys.exit(3)"], tmp_path / "f.log",
                           max_rss_bytes=200 * MIB)  # fmt: skip
     assert (failed.exit_code, failed.status(), failed.tail()) == (3, "failed (exit 3)", "x")
+
+
+def test_the_peak_is_the_childs_own_memory(tmp_path):
+    """A child that touches 300 MiB and exits: its peak, neither the parent's memory nor zero."""
+    touch = "import time\nx = bytearray(300 * 2**20)\nx[::4096] = b'1' * len(x[::4096])\ntime.sleep(0.5)"
+    small = run_measured([sys.executable, "-c", touch], tmp_path / "touch.log", max_rss_bytes=2048 * MIB)
+    assert small.ok and 300 <= small.peak_rss_mib < 400, small
+
+
+def test_a_failed_build_is_reported_not_timed(tmp_path):
+    """The real CLI on a folder with no credit file exits 1: the figure says so and gives no time."""
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("pas un fichier de crédits\n")
+    figure = ingest(folder, 10, tmp_path / "out", tmp_path / "build.log", 2048 * MIB)
+    assert (figure.status, figure.wall_s, figure.credits_rows) == ("failed (exit 1)", None, None)
+    assert figure.measurement.wall_s > 0 and "nothing to build" in figure.measurement.log.read_text()
