@@ -23,19 +23,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-
-
-def _history(*parts: str) -> str:
-    """``<DAGSTER_HOME>/history/...``: where Dagster's default SQLite storage keeps its files (the
-    default of ``base_dir``)."""
-    return os.path.join(os.environ["DAGSTER_HOME"], "history", *parts)
 
 
 def _kept_engine(conn_string: str) -> Engine:
@@ -64,12 +57,8 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
         super().__init__(base_dir, inst_data)
 
     @classmethod
-    def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
-
-    @classmethod
     def from_config_value(cls, inst_data, config_value) -> KeptSqliteEventLogStorage:
-        return cls(config_value.get("base_dir") or _history("runs"), inst_data=inst_data)
+        return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> Engine:
         with self._engines_lock:
@@ -117,12 +106,8 @@ class KeptSqliteRunStorage(SqliteRunStorage):
         super().__init__(conn_string, inst_data)
 
     @classmethod
-    def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
-
-    @classmethod
     def from_config_value(cls, inst_data, config_value) -> KeptSqliteRunStorage:
-        return cls.from_local(config_value.get("base_dir") or _history(), inst_data=inst_data)
+        return cls.from_local(inst_data=inst_data, **config_value)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

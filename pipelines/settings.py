@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,13 @@ DEFAULT_OUT = "output"
 #: installed editable from the repository, so the folder is found beside ``pipelines/``.
 SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "data" / "sources"
 
-#: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` when it has none (or has the
-#: settings an earlier version wrote, ``_EARLIER_INSTANCE_YAML``): one DuckDB writer at a time
-#: (``shared/cases/B18``), no telemetry, and Dagster's SQLite storage with its connections kept open
-#: (``pipelines/instance.py``; same files, so the history stays).
+#: The Dagster instance settings written to ``<out>/dagster/dagster.yaml`` (``prepare_dagster_home``): one
+#: DuckDB writer at a time (``shared/cases/B18``), no telemetry, and Dagster's SQLite storage with its
+#: connections kept open (``pipelines/instance.py``), in Dagster's own files under ``history/`` (absolute
+#: paths: Dagster gives a storage class no other way to know the instance folder; each build rewrites
+#: them, so a moved output folder is right again after its next build).
 INSTANCE_YAML = """\
+# Written by budget-warehouse build (pipelines/settings.py); remove this line to keep your own settings.
 concurrency:
   pools:
     default_limit: 1
@@ -33,11 +36,21 @@ telemetry:
 run_storage:
   module: pipelines.instance
   class: KeptSqliteRunStorage
+  config:
+    base_dir: {runs}
 event_log_storage:
   module: pipelines.instance
   class: KeptSqliteEventLogStorage
+  config:
+    base_dir: {events}
 """
 _EARLIER_INSTANCE_YAML = ("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n",)
+
+
+def instance_yaml(home: Path) -> str:
+    """The settings ``prepare_dagster_home`` writes for the instance folder ``home``."""
+    history = home.resolve() / "history"
+    return INSTANCE_YAML.format(runs=json.dumps(str(history)), events=json.dumps(str(history / "runs")))
 
 
 @dataclass(frozen=True)
@@ -86,11 +99,14 @@ class Settings:
         return Path(home).resolve() if home else self.out_dir / "dagster"
 
     def prepare_dagster_home(self) -> Path:
-        """Create the Dagster instance folder (with its settings if it has none, or has those of an
-        earlier version) and return it; settings of the user's own are kept."""
+        """Create the Dagster instance folder and return it, with its settings (``INSTANCE_YAML``) when it
+        has none, or has settings this command wrote (now or in an earlier version); settings of the
+        user's own are kept."""
         home = self.dagster_home
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"
-        if not config.exists() or config.read_text(encoding="utf-8") in _EARLIER_INSTANCE_YAML:
-            config.write_text(INSTANCE_YAML, encoding="utf-8")
+        text = config.read_text(encoding="utf-8") if config.exists() else None
+        ours = text is None or text in _EARLIER_INSTANCE_YAML or text.startswith(INSTANCE_YAML.splitlines()[0])
+        if ours and text != (wanted := instance_yaml(home)):
+            config.write_text(wanted, encoding="utf-8")
         return home

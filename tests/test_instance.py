@@ -5,7 +5,7 @@ import threading
 import dagster as dg
 
 from pipelines.instance import KeptSqliteEventLogStorage, KeptSqliteRunStorage
-from pipelines.settings import INSTANCE_YAML, Settings
+from pipelines.settings import Settings, instance_yaml
 
 
 @dg.asset
@@ -22,10 +22,14 @@ def _home(tmp_path, monkeypatch):
 
 def test_settings_written_for_a_new_instance_and_for_one_of_the_earlier_settings(tmp_path, monkeypatch):
     home = _home(tmp_path, monkeypatch)
-    assert (home / "dagster.yaml").read_text() == INSTANCE_YAML
+    assert (home / "dagster.yaml").read_text() == instance_yaml(home)
+    assert f'base_dir: "{home.resolve()}/history"' in instance_yaml(home)
     earlier = "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
     (home / "dagster.yaml").write_text(earlier)
-    assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == INSTANCE_YAML
+    assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == instance_yaml(home)
+    moved = instance_yaml(home).replace(str(home.resolve()), "/elsewhere/dagster")
+    (home / "dagster.yaml").write_text(moved)  # the output folder was moved: our settings follow it
+    assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == instance_yaml(home)
     own = earlier + "python_logs:\n  python_log_level: INFO\n"
     (home / "dagster.yaml").write_text(own)
     assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == own  # the user's own: kept
@@ -40,6 +44,10 @@ def test_runs_are_stored_in_dagsters_files_and_read_by_a_default_instance(tmp_pa
         assert result.success
     assert (home / "history" / "runs.db").is_file()
     assert (home / "history" / "runs" / f"{result.run_id}.db").is_file()
+    monkeypatch.delenv("DAGSTER_HOME")
+    with dg.DagsterInstance.from_config(str(home)) as by_folder:  # no DAGSTER_HOME: the folder is enough
+        assert by_folder.get_run_by_id(result.run_id).is_success
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     # Dagster's own storage (what an instance without these settings uses) reads the same history.
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.get() as default:
