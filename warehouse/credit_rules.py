@@ -93,16 +93,20 @@ def lfi_plf_amd_mismatches(lines: Lines) -> pl.DataFrame:
     if not sources:
         schema = lines.collect_schema()
         return pl.DataFrame(schema={**{k: schema[k] for k in key}, "grandeur": pl.String, **money})
+    # The rows of one source line (source_id, source_ligne) carry the same codes in every phase: the amounts
+    # are compared joined on the line alone (hash tables of a few columns), and the codes of the few lines
+    # that differ are taken afterwards.
+    line = ["source_id", "source_ligne"]
     same_file = lines.filter(pl.col("source_id").is_in(sources))
-    plf = same_file.filter(pl.col("phase") == "PLF").select(*key, ae_plf="ae", cp_plf="cp")
-    amd = same_file.filter(pl.col("phase") == "AMD").select(*key, ae_amd="ae", cp_amd="cp")
-    joined = lfi.select(*key, ae_lfi="ae", cp_lfi="cp").join(plf, on=key, how="inner", nulls_equal=True)
-    joined = joined.join(amd, on=key, how="left", nulls_equal=True)
+    plf = same_file.filter(pl.col("phase") == "PLF").select(*line, ae_plf="ae", cp_plf="cp")
+    amd = same_file.filter(pl.col("phase") == "AMD").select(*line, ae_amd="ae", cp_amd="cp")
+    joined = lfi.select(*line, ae_lfi="ae", cp_lfi="cp").join(plf, on=line, how="inner")
+    joined = joined.join(amd, on=line, how="left")
     parts = []
     for g in ("ae", "cp"):
         parts.append(
             joined.select(
-                *key,
+                *line,
                 pl.lit(g).alias("grandeur"),
                 pl.col(f"{g}_plf").alias("plf"),
                 pl.col(f"{g}_amd").fill_null(_ZERO).alias("amd"),
@@ -110,7 +114,13 @@ def lfi_plf_amd_mismatches(lines: Lines) -> pl.DataFrame:
                 pl.col(f"{g}_lfi").alias("lfi"),
             ).filter(pl.col("attendu") != pl.col("lfi"))
         )
-    return _collect(pl.concat(parts).sort("source_id", "source_ligne"))
+    found = _collect(pl.concat(parts))
+    codes = _collect(lfi.select(key).join(found.select(line).unique().lazy(), on=line, how="semi"))
+    return (
+        found.join(codes, on=line, how="left")
+        .select(*key, "grandeur", "plf", "amd", "attendu", "lfi")
+        .sort("source_id", "source_ligne", maintain_order=True)
+    )
 
 
 def witness_differences(lines: Lines) -> pl.DataFrame:
