@@ -74,7 +74,7 @@ def test_two_builds_in_a_row_with_nothing_changed_make_no_second_release(small, 
     link, loaded = os.readlink(out / "latest"), _charge_le(out / "latest" / "budget.duckdb")
     again = run_build(sources, out)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"release: content unchanged since {version}; no new release" in again.stdout
+    assert f"release: nothing changed since {version}; no new release" in again.stdout  # no run (incremental)
     assert _releases(out) == [version] and os.readlink(out / "latest") == link
     assert _charge_le(out / "latest" / "budget.duckdb") == loaded
 

@@ -116,7 +116,7 @@ def test_a_build_publishes_a_release_and_the_same_content_makes_none(warehouse):
 
     again = run_build(sources, out)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"content unchanged since {version}; no new release" in again.stdout
+    assert f"nothing changed since {version}; no new release" in again.stdout  # no run at all (incremental)
     assert _releases(out) == [version] and _snapshot(out) == before
     assert not [p for p in (out / "releases").iterdir() if p.name.startswith(".building-")]
 
