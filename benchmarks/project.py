@@ -108,7 +108,6 @@ class BuildFigure:
             "s": self.wall_s,
             "elapsed_s": round(m.wall_s, 2) if m else None,
             "peak_rss_mib": m.peak_rss_mib if m else None,
-            "log": str(m.log) if m else None,
         }
 
 
