@@ -130,8 +130,11 @@ def postgres() -> Iterator[Postgres]:
 #: Dagster's multiprocess executor, each step in a process of its own forked from a server process that
 #: imported the definitions once (``forkserver``): a step does not pay the imports (about 2 s of CPU).
 MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions", __name__]}}}
 )
+#: What a credits run materialises: the credits of its exercice (with their checks), reading the inventory
+#: the sources job stored.
+CREDIT_ASSETS = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
 
 
 def multiprocess_job(name: str) -> dg.JobDefinition:
@@ -153,7 +156,12 @@ def build_exercice(home: str, exercice: str) -> None:
     orchestration is not thread-safe, its logging set-up can deadlock between threads)."""
     with (
         dg.DagsterInstance.from_config(home) as instance,
-        dg.execute_job(_reconstructable(CREDITS_JOB), instance, tags={"dagster/partition": exercice}) as result,
+        dg.execute_job(
+            _reconstructable(CREDITS_JOB),
+            instance,
+            tags={"dagster/partition": exercice},
+            asset_selection=CREDIT_ASSETS,
+        ) as result,
     ):
         if not result.success:
             raise SystemExit(f"the credits run of {exercice} failed: {result.run_id}")
