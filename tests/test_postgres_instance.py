@@ -95,15 +95,15 @@ def postgres() -> Iterator[Postgres]:
     if run_as:
         for path in (folder, password_file):
             shutil.chown(path, "postgres", "postgres")
-    subprocess.run(
-        [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", POSTGRES_USER, f"--pwfile={password_file}"]
-        + ["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
     pg_ctl = [*run_as, str(binaries / "pg_ctl"), "-D", str(data)]
     started = None
     try:
+        subprocess.run(
+            [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", POSTGRES_USER, f"--pwfile={password_file}"]
+            + ["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
         for _ in range(3):  # the free port may be taken between the probe and the server's bind
             port = _free_port()
             options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
@@ -123,7 +123,8 @@ def postgres() -> Iterator[Postgres]:
             connection.cursor().execute(f"CREATE DATABASE {POSTGRES_DB}")
         yield started
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        if data.is_dir():
+            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
