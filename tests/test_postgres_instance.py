@@ -239,9 +239,11 @@ def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, 
         assert set(EXERCICES) <= set(instance.get_dynamic_partitions("exercice"))
         sources_done = time.monotonic()
 
-        # One process per exercice, all started at once, each launching the credits run of its partition.
-        spawn = multiprocessing.get_context("spawn")
-        workers = [spawn.Process(target=build_exercice, args=(str(home), e), name=f"credits-{e}") for e in EXERCICES]
+        # One process per exercice, all started at once, each launching the credits run of its partition
+        # (forked from the server process the sources run started, which imported Dagster and the definitions).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pipelines.definitions", __name__])
+        workers = [context.Process(target=build_exercice, args=(str(home), e), name=f"credits-{e}") for e in EXERCICES]
         try:
             for worker in workers:
                 worker.start()
