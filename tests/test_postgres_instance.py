@@ -103,6 +103,7 @@ def postgres() -> Iterator[Postgres]:
             + ["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync"],
             check=True,
             capture_output=True,
+            cwd=folder,  # the server user may not enter the tests' folder (a clone in a private temporary folder)
         )
         for _ in range(3):  # the free port may be taken between the probe and the server's bind
             port = _free_port()
@@ -111,6 +112,7 @@ def postgres() -> Iterator[Postgres]:
                 [*pg_ctl, "-l", str(folder / "server.log"), "-w", "-t", "60", "-o", options, "start"],
                 capture_output=True,
                 text=True,
+                cwd=folder,
             )
             if attempt.returncode == 0:
                 started = Postgres(port)
@@ -124,7 +126,7 @@ def postgres() -> Iterator[Postgres]:
         yield started
     finally:
         if data.is_dir():
-            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, cwd=folder)
         shutil.rmtree(folder, ignore_errors=True)
 
 
