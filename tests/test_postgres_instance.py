@@ -95,15 +95,16 @@ def postgres() -> Iterator[Postgres]:
     if run_as:
         for path in (folder, password_file):
             shutil.chown(path, "postgres", "postgres")
-    subprocess.run(
-        [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", POSTGRES_USER, f"--pwfile={password_file}"]
-        + ["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
     pg_ctl = [*run_as, str(binaries / "pg_ctl"), "-D", str(data)]
     started = None
     try:
+        subprocess.run(
+            [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", POSTGRES_USER, f"--pwfile={password_file}"]
+            + ["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync"],
+            check=True,
+            capture_output=True,
+            cwd=folder,  # the server user may not enter the tests' folder (a clone in a private temporary folder)
+        )
         for _ in range(3):  # the free port may be taken between the probe and the server's bind
             port = _free_port()
             options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
@@ -111,6 +112,7 @@ def postgres() -> Iterator[Postgres]:
                 [*pg_ctl, "-l", str(folder / "server.log"), "-w", "-t", "60", "-o", options, "start"],
                 capture_output=True,
                 text=True,
+                cwd=folder,
             )
             if attempt.returncode == 0:
                 started = Postgres(port)
@@ -123,15 +125,19 @@ def postgres() -> Iterator[Postgres]:
             connection.cursor().execute(f"CREATE DATABASE {POSTGRES_DB}")
         yield started
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        if data.is_dir():
+            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, cwd=folder)
         shutil.rmtree(folder, ignore_errors=True)
 
 
 #: Dagster's multiprocess executor, each step in a process of its own forked from a server process that
 #: imported the definitions once (``forkserver``): a step does not pay the imports (about 2 s of CPU).
 MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions", __name__]}}}
 )
+#: What a credits run materialises: the credits of its exercice (with their checks), reading the inventory
+#: the sources job stored.
+CREDIT_ASSETS = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
 
 
 def multiprocess_job(name: str) -> dg.JobDefinition:
@@ -153,7 +159,12 @@ def build_exercice(home: str, exercice: str) -> None:
     orchestration is not thread-safe, its logging set-up can deadlock between threads)."""
     with (
         dg.DagsterInstance.from_config(home) as instance,
-        dg.execute_job(_reconstructable(CREDITS_JOB), instance, tags={"dagster/partition": exercice}) as result,
+        dg.execute_job(
+            _reconstructable(CREDITS_JOB),
+            instance,
+            tags={"dagster/partition": exercice},
+            asset_selection=CREDIT_ASSETS,
+        ) as result,
     ):
         if not result.success:
             raise SystemExit(f"the credits run of {exercice} failed: {result.run_id}")
@@ -230,9 +241,11 @@ def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, 
         assert set(EXERCICES) <= set(instance.get_dynamic_partitions("exercice"))
         sources_done = time.monotonic()
 
-        # One process per exercice, all started at once, each launching the credits run of its partition.
-        spawn = multiprocessing.get_context("spawn")
-        workers = [spawn.Process(target=build_exercice, args=(str(home), e), name=f"credits-{e}") for e in EXERCICES]
+        # One process per exercice, all started at once, each launching the credits run of its partition
+        # (forked from the server process the sources run started, which imported Dagster and the definitions).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pipelines.definitions", __name__])
+        workers = [context.Process(target=build_exercice, args=(str(home), e), name=f"credits-{e}") for e in EXERCICES]
         try:
             for worker in workers:
                 worker.start()
@@ -261,7 +274,6 @@ def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, 
             (run_ids, f"%Step blocked by limit for pool {DUCKDB_WRITER_POOL}%"),
         )
         (blocked,) = cursor.fetchone()
-    assert [(p.name, p.limit) for p in pool_limit if p.name == DUCKDB_WRITER_POOL] == [(DUCKDB_WRITER_POOL, 1)]
 
     # The staging steps of different exercices ran at the same time...
     staging = _intervals(postgres, run_ids, "staging__credits")
@@ -271,6 +283,7 @@ def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, 
     for a, b in combinations(loads.values(), 2):
         assert a[1] <= b[0] or b[1] <= a[0], loads
     assert blocked >= 1
+    assert [(p.name, p.limit) for p in pool_limit if p.name == DUCKDB_WRITER_POOL] == [(DUCKDB_WRITER_POOL, 1)]
 
     # The warehouse holds the real figures of each exercice, and only of those.
     with duckdb.connect(str(work / "budget.duckdb"), read_only=True) as connection:
