@@ -171,23 +171,21 @@ def assign_roles(
 
 
 def with_roles(lines: FrameT, roles: list[RoleAssignment]) -> FrameT:
-    """``lines`` (a frame or a ``LazyFrame``) with a ``role`` column (``A`` or ``W``) from ``roles``."""
-    frame = pl.DataFrame(
-        [(r.source_id, r.exercice, r.phase, r.type_budget, r.role) for r in roles],
-        schema={
-            "source_id": pl.String,
-            "exercice": pl.Int16,
-            "phase": pl.String,
-            "type_budget": pl.String,
-            "role": pl.String,
-        },
-        orient="row",
-    )
-    if isinstance(lines, pl.LazyFrame):
-        return lines.join(
-            frame.lazy(), on=["source_id", "exercice", "phase", "type_budget"], how="left", nulls_equal=True
+    """``lines`` (a frame or a ``LazyFrame``) with a ``role`` column (``A`` or ``W``) from ``roles``.
+
+    A projection (one condition per role: a file's scopes are few), not a join, so that a lazy
+    ``lines`` streams to its sink without buffering; null where no role applies.
+    """
+    role = pl.lit(None, pl.String)
+    for r in reversed(roles):
+        scope = (
+            (pl.col("source_id") == r.source_id)
+            & (pl.col("exercice") == r.exercice)
+            & (pl.col("phase") == r.phase)
+            & pl.col("type_budget").eq_missing(pl.lit(r.type_budget, pl.String))
         )
-    return lines.join(frame, on=["source_id", "exercice", "phase", "type_budget"], how="left", nulls_equal=True)
+        role = pl.when(scope).then(pl.lit(r.role, pl.String)).otherwise(role)
+    return lines.with_columns(role=role)
 
 
 def to_credits(lines: pl.DataFrame) -> pl.DataFrame:
