@@ -395,8 +395,6 @@ def _release_state(outcome: Outcome) -> dict:
 
 def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float) -> int:
     """Publish the release when nothing blocks it, prune old releases if asked, print the summary."""
-    from assets.publish import PUBLISHED
-    from warehouse.publish import InvalidParquet
     from warehouse.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
@@ -410,6 +408,9 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
         release_line = f"release: none published (a step or an ERROR check failed); {kept}"
     else:
+        from assets.publish import PUBLISHED  # the assets and their Pandera models: only to publish
+        from warehouse.publish import InvalidParquet
+
         try:
             release, new = publish_release(
                 settings.out_dir,
@@ -453,9 +454,9 @@ def _manifest_sources(database: Path) -> list[dict]:
 
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
+    from schemas.performance_families import is_performance_header
     from warehouse.documents.store import document_reports
     from warehouse.expected import is_absent
-    from warehouse.performance import is_performance_header
     from warehouse.staging import read_reports
     from warehouse.store import quote_identifier, reader
 
