@@ -29,6 +29,7 @@ from schemas.performance import (
     IndicateurValeursModel,
     UnitesModel,
 )
+from schemas.performance_families import is_performance_header
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
@@ -176,6 +177,8 @@ def _read_all(
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
+        if item.type_fichier == "csv" and not is_performance_header(item.entete):
+            continue  # a CSV has one table, whose header the inventory read as this step would: not read again
         try:
             found = recognise_performance(item.source.chemin, item.source.fichier)
         except (TableReadError, OSError):

@@ -227,26 +227,26 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
     from warehouse.releases import remove_stale_work, start_work
 
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance:  # one instance for the whole build
         killed = fail_killed_runs(instance)
-    if killed:
-        print(f"budget-warehouse: {len(killed)} run(s) of a killed build marked failed: {', '.join(killed)}")
-    removed = remove_stale_work(settings.out_dir)
-    if removed:
-        print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
-    work = start_work(settings.out_dir)
-    os.environ[WORK_ENV] = str(work)
-    settings = Settings.from_env()
-    try:
-        outcome, items, exercices = _run_jobs(args, settings)
-        if exercices == []:
-            return 1
-        return _finish(args, settings, outcome, items, started)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
+        if killed:
+            print(f"budget-warehouse: {len(killed)} run(s) of a killed build marked failed: {', '.join(killed)}")
+        removed = remove_stale_work(settings.out_dir)
+        if removed:
+            print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
+        work = start_work(settings.out_dir)
+        os.environ[WORK_ENV] = str(work)
+        settings = Settings.from_env()
+        try:
+            outcome, items, exercices = _run_jobs(args, settings, instance)
+            if exercices == []:
+                return 1
+            return _finish(args, settings, outcome, items, started, instance)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
 
 
-def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, list, list[int] | None]:
+def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[Outcome, list, list[int] | None]:
     """Take the inventory, then run only what is stale (``pipelines/incremental.py``) in the working copy:
     the stale credit exercices in one run per contiguous range (single-run backfill policy, with
     ``raw/sources`` first), then the stale publication assets in one run. Nothing when nothing changed.
@@ -304,99 +304,95 @@ def _run_jobs(args: argparse.Namespace, settings: Settings) -> tuple[Outcome, li
     latest, state = release_state(settings.out_dir)
     outcome.held = state.get("materialisations") or {}
     outcome.latest_version = latest.version if latest else None
-    with dg.DagsterInstance.get() as instance:
-        known = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
-        missing = [str(e) for e in found if str(e) not in known]
-        if missing:
-            instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
-        # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
-        force = settings.prune or settings.sources_dir is None
-        if not force and unchanged_since_release(instance, items, state):
-            plan = Plan()
-        else:
-            from pipelines.definitions import defs  # the assets, their Pandera models: only when needed
+    known = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
+    missing = [str(e) for e in found if str(e) not in known]
+    if missing:
+        instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
+    # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
+    force = settings.prune or settings.sources_dir is None
+    if not force and unchanged_since_release(instance, items, state):
+        plan = Plan()
+    else:
+        from pipelines.definitions import defs  # the assets, their Pandera models: only when needed
 
-            graph = defs.resolve_asset_graph()
-            observe_sources(instance, graph, items)
-            plan = plan_build(instance, graph, [str(e) for e in exercices], state.get("materialisations", {}), force)
-        outcome.state = {
-            "source_versions": source_state(items),
-            "code_versions": code_versions(),
-            "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
-        }
-        outcome.plan = plan
-        if plan.empty:
-            print(f"budget-warehouse: nothing changed since {outcome.latest_version}: no run")
-        else:
-            exercices_line = ", ".join(plan.partitions) or "none"
-            print(f"budget-warehouse: recomputing credits of {exercices_line} and {len(plan.assets)} other asset(s)")
-            for reason in plan.reasons:
-                log.info(reason)
-        if plan.empty:
-            outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}
-            return outcome, items, exercices
-        outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}  # those not run again stay
-        preset_inventory(paths, taken)
-        from pipelines.definitions import defs
+        graph = defs.resolve_asset_graph()
+        observe_sources(instance, graph, items)
+        plan = plan_build(instance, graph, [str(e) for e in exercices], state.get("materialisations", {}), force)
+    outcome.state = {
+        "source_versions": source_state(items),
+        "code_versions": code_versions(),
+        "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
+    }
+    outcome.plan = plan
+    if plan.empty:
+        print(f"budget-warehouse: nothing changed since {outcome.latest_version}: no run")
+    else:
+        exercices_line = ", ".join(plan.partitions) or "none"
+        print(f"budget-warehouse: recomputing credits of {exercices_line} and {len(plan.assets)} other asset(s)")
+        for reason in plan.reasons:
+            log.info(reason)
+    if plan.empty:
+        outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}
+        return outcome, items, exercices
+    outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}  # those not run again stay
+    preset_inventory(paths, taken)
+    from pipelines.definitions import defs
 
-        first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
-        order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
-        credits_job = defs.resolve_job_def(CREDITS_JOB)
-        credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
-        ranges = contiguous_ranges(plan.partitions, order)
-        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
-            for start, end in progress:
-                progress.set_postfix_str(start if start == end else f"{start}-{end}")
-                result = credits_job.execute_in_process(
-                    instance=instance,
-                    asset_selection=first + credit_keys,
-                    raise_on_error=False,
-                    run_config=_QUIET_RUN,
-                    tags={
-                        **tags,
-                        "dagster/asset_partition_range_start": start,
-                        "dagster/asset_partition_range_end": end,
-                    },
-                )
-                first = []
-                outcome.record(result)
-        blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
-        if blocking or outcome.failed_steps:
-            print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
-        elif plan.assets:
-            result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
+    first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
+    order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
+    credits_job = defs.resolve_job_def(CREDITS_JOB)
+    credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
+    ranges = contiguous_ranges(plan.partitions, order)
+    with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
+        for start, end in progress:
+            progress.set_postfix_str(start if start == end else f"{start}-{end}")
+            result = credits_job.execute_in_process(
                 instance=instance,
-                asset_selection=first + plan.assets,
+                asset_selection=first + credit_keys,
                 raise_on_error=False,
                 run_config=_QUIET_RUN,
-                tags=tags,
+                tags={
+                    **tags,
+                    "dagster/asset_partition_range_start": start,
+                    "dagster/asset_partition_range_end": end,
+                },
             )
+            first = []
             outcome.record(result)
+    blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
+    if blocking or outcome.failed_steps:
+        print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
+    elif plan.assets:
+        result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
+            instance=instance,
+            asset_selection=first + plan.assets,
+            raise_on_error=False,
+            run_config=_QUIET_RUN,
+            tags=tags,
+        )
+        outcome.record(result)
     return outcome, items, exercices
 
 
-def _release_state(outcome: Outcome) -> dict:
+def _release_state(outcome: Outcome, instance) -> dict:
     """What the release holds in the instance's terms: the latest materialisation of every asset and
     partition (the build's, or the previous release's it carried) and the latest check results."""
-    import dagster as dg
-
     from pipelines.incremental import latest_materialisations
 
-    with dg.DagsterInstance.get() as instance:
-        if outcome.plan is not None and outcome.plan.empty and outcome.held:
-            materialisations = outcome.held  # nothing ran: the release's, as the check found them
-        else:
-            from pipelines.definitions import defs
+    if outcome.plan is not None and outcome.plan.empty and outcome.held:
+        materialisations = outcome.held  # nothing ran: the release's, as the check found them
+    else:
+        from pipelines.definitions import defs
 
-            materialisations = latest_materialisations(instance, defs.resolve_asset_graph())
+        materialisations = latest_materialisations(instance, defs.resolve_asset_graph())
     checks = {k: list(v) for k, v in outcome.checks.items()}
     return {**outcome.state, "materialisations": materialisations, "checks": checks}
 
 
-def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float) -> int:
+def _finish(
+    args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float, instance
+) -> int:
     """Publish the release when nothing blocks it, prune old releases if asked, print the summary."""
-    from assets.publish import PUBLISHED
-    from warehouse.publish import InvalidParquet
     from warehouse.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
@@ -404,19 +400,22 @@ def _finish(args: argparse.Namespace, settings: Settings, outcome: Outcome, item
         from warehouse.releases import write_state
 
         release_line = f"release: nothing changed since {outcome.latest_version}; no new release"
-        write_state(settings.out_dir, outcome.latest_version, _release_state(outcome))
+        write_state(settings.out_dir, outcome.latest_version, _release_state(outcome, instance))
     elif outcome.failed_steps or outcome.unpublishable:
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
         release_line = f"release: none published (a step or an ERROR check failed); {kept}"
     else:
+        from assets.publish import PUBLISHED  # the assets and their Pandera models: only to publish
+        from warehouse.publish import InvalidParquet
+
         try:
             release, new = publish_release(
                 settings.out_dir,
                 settings.work,
                 list(PUBLISHED),
                 _manifest_sources(settings.database),
-                state=_release_state(outcome),
+                state=_release_state(outcome, instance),
             )
         except InvalidParquet as exc:
             outcome.failed_steps.append(f"publication: {' '.join(str(exc).split())}")
@@ -453,9 +452,9 @@ def _manifest_sources(database: Path) -> list[dict]:
 
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
+    from schemas.performance_families import is_performance_header
     from warehouse.documents.store import document_reports
     from warehouse.expected import is_absent
-    from warehouse.performance import is_performance_header
     from warehouse.staging import read_reports
     from warehouse.store import quote_identifier, reader
 

@@ -32,6 +32,7 @@ __all__ = [
     "attainment_patterns",
     "attainment_vocabulary",
     "best_performance_family",
+    "is_performance_header",
     "document_vocabulary",
     "match_performance_family",
     "performance_families",
@@ -272,3 +273,8 @@ def best_performance_family(header: list[str] | tuple[str, ...]) -> PerformanceM
         candidates,
         key=lambda m: (m.explained, -len(m.missing), -len(m.unmapped), len(m.family.required) - len(m.missing)),
     )
+
+
+def is_performance_header(header: list[str] | tuple[str, ...]) -> bool:
+    """Whether a header (as the inventory saw it) is that of a performance family."""
+    return best_performance_family(list(header)) is not None

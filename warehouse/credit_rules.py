@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from schemas.credits import BUSINESS_KEY
-
 __all__ = [
     "lfi_plf_amd_mismatches",
     "t2_ht2_mismatches",
@@ -205,6 +203,8 @@ def partial_witnesses(lines: Lines) -> pl.DataFrame:
 def _partial_differences(lines: pl.LazyFrame, partial: pl.DataFrame) -> pl.DataFrame:
     """A partial witness (a few lines exported from the portal) against the authoritative file,
     line by line on the business keys it states; cle: the key's codes joined by ``-``."""
+    from schemas.credits import BUSINESS_KEY  # beside the Pandera model: imported when a rule runs
+
     key = [k for k in BUSINESS_KEY if k not in _SCOPE]
     sums = [pl.col("ae").sum(), pl.col("cp").sum()]
     witness = (

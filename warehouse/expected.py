@@ -89,7 +89,7 @@ def expect_release_sources(
     :func:`previous_sources`) that could not be got or read turned into items in error, and,
     on a ``--sources`` build (``folder``) without ``prune``, those absent added as
     :data:`ABSENT` items."""
-    from warehouse.performance import is_performance_header
+    from schemas.performance_families import is_performance_header
 
     result = []
     for item in items:

@@ -59,7 +59,12 @@ from schemas.performance_documents import (
     stated_by_catalogue,
     stated_by_name,
 )
-from schemas.performance_families import PerformanceMatch, attainment_vocabulary, best_performance_family
+from schemas.performance_families import (
+    PerformanceMatch,
+    attainment_vocabulary,
+    best_performance_family,
+    is_performance_header,
+)
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
 from warehouse.tables import RawTable, read_table_heads, read_tables
@@ -659,8 +664,3 @@ def read_performance_file(path: Path, fichier: str, source_id: str) -> Performan
         return None
     match, table = found
     return read_performance_table(table, match, source_id)
-
-
-def is_performance_header(header: list[str] | tuple[str, ...]) -> bool:
-    """Whether a header (as the inventory saw it) is that of a performance family."""
-    return best_performance_family(list(header)) is not None

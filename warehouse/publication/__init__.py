@@ -7,11 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warehouse.publication.changelog import write_changelog
-from warehouse.publication.datapackage import write_datapackage
-from warehouse.publication.dictionary import write_dictionary
-from warehouse.publication.tables import TABLES
-
 __all__ = ["write_release_documents"]
 
 
@@ -21,6 +16,13 @@ def write_release_documents(work: Path, previous_folder: Path | None, manifest: 
     ``previous_folder``: the previous release's folder (None for the first release); ``manifest``:
     this release's (``files`` with path, sha256, bytes, rows). Tables are those of the manifest's
     Parquet files, in the order of ``warehouse/publication/tables.py``."""
+    # Imported here: the package is also imported for its ``columns`` module (by the staging), which
+    # needs none of the Pandera models these read.
+    from warehouse.publication.changelog import write_changelog
+    from warehouse.publication.datapackage import write_datapackage
+    from warehouse.publication.dictionary import write_dictionary
+    from warehouse.publication.tables import TABLES
+
     published = {f["path"] for f in manifest["files"]}
     tables = [t for t in TABLES if f"parquet/{t}.parquet" in published]
     write_datapackage(work, manifest)

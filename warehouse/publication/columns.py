@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import duckdb
 
-from warehouse.publication.tables import column_description, column_unit
 from warehouse.store import quote_identifier
 
 __all__ = ["Column", "frictionless_type", "parquet_key_values", "table_columns"]
@@ -46,6 +45,8 @@ def frictionless_type(sql_type: str) -> str:
 
 def table_columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[Column]:
     """The columns of ``table`` in order, with the metadata of ``warehouse/publication/tables.py``."""
+    from warehouse.publication.tables import column_description, column_unit  # the Pandera models: only here
+
     described = connection.execute(f"DESCRIBE {quote_identifier(table)}").fetchall()
     return [
         Column(name, sql_type, column_unit(table, name), column_description(table, name))
