@@ -606,35 +606,20 @@ class CsvStream:
     plain: bool = True  # no quote in the file: every line is one record
 
     def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
-        """The data records, ``rows`` at a time: a file with no quote by its lines (Polars parses each
-        chunk of lines, as in a whole read); else by the records of ``csv`` (quoted line breaks)."""
+        """The data records, about ``rows`` at a time, parsed by Polars' streaming CSV reader (the parser
+        of a whole read; quoted line breaks included: the structure pass checked it reads every record)."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
-        kept = list(schema)[: self.keep]
-        if self.plain:
-            with open(self.path, "rb") as handle:
-                for _ in islice(handle, self.skip):
-                    pass
-                while chunk := list(islice(handle, rows)):
-                    yield pl.read_csv(
-                        b"".join(chunk),
-                        separator=self.separator,
-                        has_header=False,
-                        infer_schema=False,
-                        schema=schema,
-                        missing_columns="insert",
-                        raise_if_empty=False,
-                    ).select(kept)
-            return
-        with open(self.path, encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, delimiter=self.separator)
-            for _ in islice(reader, self.skip):
-                pass
-            while chunk := list(islice(reader, rows)):
-                lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
-                yield pl.select(
-                    pl.lit(lists).list.get(i, null_on_oob=True).replace("", None).alias(c) for i, c in enumerate(kept)
-                )
+        records = pl.scan_csv(
+            self.path,
+            separator=self.separator,
+            has_header=False,
+            infer_schema=False,
+            schema=schema,
+            missing_columns="insert",
+            raise_if_empty=False,
+        )
+        yield from records.slice(self.skip).select(list(schema)[: self.keep]).collect_batches(chunk_size=rows)
 
     def batches(self, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
         """``(data rows before the batch, cells)`` for batches of ``rows`` records, in file order.
