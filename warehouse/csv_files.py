@@ -85,6 +85,8 @@ _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
 _FALLBACK_CHUNK_ROWS = 50_000
 _ASCII = bytes(range(128))
+#: The bytes Windows-1252 decodes (all but 0x81, 0x8D, 0x8F, 0x90 and 0x9D).
+_CP1252_DEFINED = bytes(b for b in range(256) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
 _HANDLER = "warehouse.cp1252"
 
 
@@ -145,6 +147,7 @@ class _Decoded:
     encoding: str
     lignes_recodees: int = 0
     plain: bool = False  # no quote and no \x1f in the text: every line is one record
+    start: int = 0  # where the text starts (after byte order marks), for a file only checked
 
 
 class _LineEnds:
@@ -193,7 +196,27 @@ def _transcode(source: BinaryIO, sink: BinaryIO) -> _Decoded:
     return decoded
 
 
-def _decode(source: BinaryIO, out: _LineEnds) -> _Decoded:
+#: Files found Windows-1252 by :func:`file_encoding` (by path, size and modification time): where their text
+#: starts. Their transcoding (:func:`stream_csv_table`) then decodes them at once, without a UTF-8 pass first.
+_CP1252_FILES: dict[tuple[str, int, int], int] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def _transcode_cp1252(source: BinaryIO, sink: BinaryIO, start: int) -> _Decoded:
+    """:func:`_transcode` of a file already found Windows-1252 (its text from ``start``)."""
+    out = _LineEnds(sink)
+    decoded = _transcode_strict(source, out, "cp1252", start)
+    decoded.plain = out.plain
+    return decoded
+
+
+def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Decoded:
+    """The encoding of ``source`` (see :func:`_transcode`), its text written to ``out``; ``check_only``: ``out``
+    discards the text, so a Windows-1252 file is only checked (no undefined byte), not decoded."""
     head = source.read(4096)
     boms = 0
     while head[boms * 3 : boms * 3 + 3] == codecs.BOM_UTF8:
@@ -210,6 +233,8 @@ def _decode(source: BinaryIO, out: _LineEnds) -> _Decoded:
         return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
     out.reset()
     if multibyte <= invalid:
+        if check_only and _cp1252_only(source, start):
+            return _Decoded("cp1252", start=start)
         return _transcode_strict(source, out, "cp1252", start)
     return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
 
@@ -235,6 +260,15 @@ def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, 
             break
     out.close()
     return invalid, multibyte, high_bytes
+
+
+def _cp1252_only(source: BinaryIO, start: int) -> bool:
+    """Whether every byte of ``source`` from ``start`` is one Windows-1252 decodes (C scans, nothing decoded)."""
+    source.seek(start)
+    while chunk := source.read(_CHUNK):
+        if chunk.translate(None, _CP1252_DEFINED):
+            return False
+    return True
 
 
 def _transcode_mixed(source: BinaryIO, out: _LineEnds, start: int) -> int:
@@ -364,9 +398,10 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         )
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
+        start = _CP1252_FILES.get(_file_key(path))
         with open(path, "rb") as source, open(utf8, "w+b") as sink:
             try:
-                decoded = _transcode(source, sink)
+                decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
             except TableReadError as exc:
                 raise TableReadError(f"{name}: {exc}") from exc
         return _read_utf8(utf8, name, decoded)
@@ -526,9 +561,11 @@ def file_encoding(path: Path, name: str) -> tuple[str, int]:
     """
     with open(path, "rb") as source:
         try:
-            decoded = _decode(source, _LineEnds(_NullSink()))  # type: ignore[arg-type]
+            decoded = _decode(source, _LineEnds(_NullSink()), check_only=True)  # type: ignore[arg-type]
         except TableReadError as exc:
             raise TableReadError(f"{name}: {exc}") from exc
+    if decoded.encoding == "cp1252":
+        _CP1252_FILES[_file_key(path)] = decoded.start
     return decoded.encoding, decoded.lignes_recodees
 
 
