@@ -643,20 +643,28 @@ class CsvStream:
     plain: bool = True  # no quote in the file: every line is one record
 
     def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
-        """The data records, about ``rows`` at a time, parsed by Polars' streaming CSV reader (the parser
-        of a whole read; quoted line breaks included: the structure pass checked it reads every record)."""
+        """The data records, ``rows`` at a time, parsed by Polars' CSV reader (the parser of a whole read;
+        quoted line breaks included: the structure pass checked it reads every record).
+
+        The records are sunk once (streaming) to a Parquet file beside the UTF-8 copy, in row groups of
+        ``rows``; each batch is a slice of it, so memory holds one batch whatever the file's size."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
-        records = pl.scan_csv(
-            self.path,
-            separator=self.separator,
-            has_header=False,
-            infer_schema=False,
-            schema=schema,
-            missing_columns="insert",
-            raise_if_empty=False,
-        )
-        yield from records.slice(self.skip).select(list(schema)[: self.keep]).collect_batches(chunk_size=rows)
+        cells = self.path.with_name(f"{self.path.stem}-{rows}.parquet")
+        if not cells.exists():
+            pl.scan_csv(
+                self.path,
+                separator=self.separator,
+                has_header=False,
+                infer_schema=False,
+                schema=schema,
+                missing_columns="insert",
+                raise_if_empty=False,
+            ).select(list(schema)[: self.keep]).sink_parquet(
+                cells, compression="lz4", row_group_size=rows, engine="streaming"
+            )
+        for offset in range(self.skip, self.skip + self.data_rows, rows):
+            yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
     def batches(self, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
         """``(data rows before the batch, cells)`` for batches of ``rows`` records, in file order.
@@ -739,10 +747,15 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
     data = records.slice(header_at + 1)
     extra, kept = columns[header_fields:], columns[:header_fields]
     if not decoded.plain:
-        facts = data.select(
-            blank=~pl.any_horizontal(_filled_cells(c) for c in columns),
-            beyond=pl.any_horizontal(_filled_cells(c) for c in extra) if extra else pl.repeat(False, pl.len()),
-        ).collect(engine="streaming")
+        # Over every record, then sliced: a slice of the scan would hold the records in Polars' streaming engine.
+        facts = (
+            records.select(
+                blank=~pl.any_horizontal(_filled_cells(c) for c in columns),
+                beyond=pl.any_horizontal(_filled_cells(c) for c in extra) if extra else pl.lit(False),
+            )
+            .collect(engine="streaming")
+            .slice(header_at + 1)
+        )
         if facts.height != counts.len():
             raise TableReadError(f"{name}: records could not be read in a streaming pass (quoting Polars refuses)")
     named = _width(header_cells[:header_fields])
