@@ -39,6 +39,8 @@ _DIFFERENCE_COLUMNS = [
 
 _LINE = ["exercice", "type_budget", "code_programme", "code_action", "code_sous_action", "code_categorie"]
 Lines = pl.DataFrame | pl.LazyFrame
+#: Source lines joined at once by :func:`lfi_plf_amd_mismatches`.
+_LINES_PER_JOIN = 2_000_000
 
 
 def _collect(frame: pl.LazyFrame) -> pl.DataFrame:
@@ -96,23 +98,30 @@ def lfi_plf_amd_mismatches(lines: Lines) -> pl.DataFrame:
     # that differ are taken afterwards.
     line = ["source_id", "source_ligne"]
     same_file = lines.filter(pl.col("source_id").is_in(sources))
-    plf = same_file.filter(pl.col("phase") == "PLF").select(*line, ae_plf="ae", cp_plf="cp")
-    amd = same_file.filter(pl.col("phase") == "AMD").select(*line, ae_amd="ae", cp_amd="cp")
-    joined = lfi.select(*line, ae_lfi="ae", cp_lfi="cp").join(plf, on=line, how="inner")
-    joined = joined.join(amd, on=line, how="left")
+    last = _collect(lfi.select(pl.col("source_ligne").max()))["source_ligne"][0] or 0
     parts = []
-    for g in ("ae", "cp"):
-        parts.append(
-            joined.select(
-                *line,
-                pl.lit(g).alias("grandeur"),
-                pl.col(f"{g}_plf").alias("plf"),
-                pl.col(f"{g}_amd").fill_null(_ZERO).alias("amd"),
-                (pl.col(f"{g}_plf") + pl.col(f"{g}_amd").fill_null(_ZERO)).cast(pl.Decimal(18, 2)).alias("attendu"),
-                pl.col(f"{g}_lfi").alias("lfi"),
-            ).filter(pl.col("attendu") != pl.col("lfi"))
-        )
-    found = _collect(pl.concat(parts))
+    # By ranges of source lines, so that the join's hash tables hold one range at a time (a 10 M-line file).
+    for start in range(0, last + 1, _LINES_PER_JOIN):
+        in_range = pl.col("source_ligne").is_between(start, start + _LINES_PER_JOIN, closed="left")
+        plf = same_file.filter(in_range & (pl.col("phase") == "PLF")).select(*line, ae_plf="ae", cp_plf="cp")
+        amd = same_file.filter(in_range & (pl.col("phase") == "AMD")).select(*line, ae_amd="ae", cp_amd="cp")
+        joined = lfi.filter(in_range).select(*line, ae_lfi="ae", cp_lfi="cp").join(plf, on=line, how="inner")
+        joined = joined.join(amd, on=line, how="left")
+        both = []
+        for g in ("ae", "cp"):
+            attendu = pl.col(f"{g}_plf") + pl.col(f"{g}_amd").fill_null(_ZERO)
+            both.append(
+                joined.select(
+                    *line,
+                    pl.lit(g).alias("grandeur"),
+                    pl.col(f"{g}_plf").alias("plf"),
+                    pl.col(f"{g}_amd").fill_null(_ZERO).alias("amd"),
+                    attendu.cast(pl.Decimal(18, 2)).alias("attendu"),
+                    pl.col(f"{g}_lfi").alias("lfi"),
+                ).filter(pl.col("attendu") != pl.col("lfi"))
+            )
+        parts.append(_collect(pl.concat(both)))
+    found = pl.concat(parts)
     codes = _collect(lfi.select(key).join(found.select(line).unique().lazy(), on=line, how="semi"))
     return (
         found.join(codes, on=line, how="left")

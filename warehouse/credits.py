@@ -16,14 +16,15 @@ from typing import TypeVar
 
 import polars as pl
 
-from schemas.credits import BUSINESS_KEY, CreditLinesModel
+from schemas.credits import CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_stream, read_credit_table
 from warehouse.csv_files import stream_csv_table
 from warehouse.expected import is_absent
 from warehouse.sources import InventoryItem, recognise
-from warehouse.staging import SourceReport, scan_staged_lines, sink_staging
+from warehouse.staged_lines import scan_staged_lines
+from warehouse.staging import SourceReport, sink_staging
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -32,9 +33,7 @@ __all__ = [
     "AuthorityTie",
     "RoleAssignment",
     "assign_roles",
-    "stage_exercice",
     "stage_exercice_to",
-    "to_credits",
     "with_roles",
 ]
 
@@ -188,59 +187,15 @@ def with_roles(lines: FrameT, roles: list[RoleAssignment]) -> FrameT:
     return lines.with_columns(role=role)
 
 
-def to_credits(lines: pl.DataFrame) -> pl.DataFrame:
-    """The ``credits`` rows: authoritative lines summed by business key.
-
-    ``lines``: line-level rows with a ``role`` column. Lines that share the whole
-    business key are summed into one row; ``source_ligne`` is the first of them and
-    ``nb_lignes_source`` their count. Amounts stay ``Decimal(18, 2)`` (euros).
-    """
-    authoritative = lines.filter(pl.col("role") == "A")
-    money = ["ae", "cp", "ae_fdc_adp", "cp_fdc_adp"]
-    grouped = authoritative.group_by(list(BUSINESS_KEY), maintain_order=True).agg(
-        pl.col("code_ministere").drop_nulls().first(),
-        pl.col("code_mission").drop_nulls().first(),
-        *[pl.col(m).sum().alias(m) for m in ("ae", "cp")],
-        *[pl.when(pl.col(m).is_not_null().any()).then(pl.col(m).sum()).alias(m) for m in ("ae_fdc_adp", "cp_fdc_adp")],
-        pl.col("calcule").any(),
-        pl.col("source_id").first(),
-        pl.col("source_ligne").min(),
-        pl.len().cast(pl.Int32).alias("nb_lignes_source"),
-    )
-    return (
-        grouped.with_columns(
-            *[pl.col(m).cast(pl.Decimal(18, 2)) for m in money],
-        )
-        .select(CREDITS_COLUMNS)
-        .sort(list(BUSINESS_KEY), nulls_last=True)
-    )
-
-
-def stage_exercice(
-    items: list[InventoryItem], previous: pl.DataFrame | None = None
-) -> tuple[pl.DataFrame, list[SourceReport]]:
-    """Read every credit file of one exercice into line-level rows with their role, in memory.
-
-    ``items``: the inventory items of the exercice's credit files. Each file is
-    read and validated on its own (:class:`schemas.credits.CreditLinesModel`); a
-    file that fails is reported (``statut = 'erreur'``, the message naming the
-    file, the row and the column) and its lines of the previous build
-    (``previous``, the exercice's former staging) are carried over unchanged
-    (``repris = true``), so its last good data stays. Returns the lines (columns
-    of :data:`warehouse.credit_files.LINE_SCHEMA` plus ``role`` and ``repris``) and
-    one report per file. :func:`stage_exercice_to` does the same in bounded memory,
-    writing the staging itself.
-    """
-    with tempfile.TemporaryDirectory(prefix="budget-staging-") as folder:
-        lines, reports = _stage(items, None if previous is None else previous.lazy(), Path(folder))
-        return lines.collect(engine="streaming"), reports
-
-
 def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> tuple[int, list[SourceReport]]:
     """Read every credit file of ``exercice`` and replace its staging under ``root``, in bounded memory.
 
-    The rules of :func:`stage_exercice`; the previous staging of the exercice is scanned,
-    not loaded. A CSV file is decoded, read and validated in batches
+    Each file is read and validated on its own (:class:`schemas.credits.CreditLinesModel`); a
+    file that fails is reported (``statut = 'erreur'``, the message naming the file, the row and
+    the column) and its lines of the previous build (the exercice's former staging, scanned, not
+    loaded) are carried over unchanged (``repris = true``), so its last good data stays. The staged
+    lines have the columns of :data:`warehouse.credit_files.LINE_SCHEMA` plus ``role`` and ``repris``.
+    A CSV file is decoded, read and validated in batches
     (:func:`warehouse.credit_files.read_credit_stream`) into Parquet parts in a temporary
     folder under ``root``; the roles are decided from the coverage pairs (a streaming
     aggregate) and the lines with their role are sunk to the exercice's Parquet file

@@ -85,6 +85,8 @@ _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
 _FALLBACK_CHUNK_ROWS = 50_000
 _ASCII = bytes(range(128))
+#: The bytes Windows-1252 decodes (all but 0x81, 0x8D, 0x8F, 0x90 and 0x9D).
+_CP1252_DEFINED = bytes(b for b in range(256) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
 _HANDLER = "warehouse.cp1252"
 
 
@@ -145,6 +147,7 @@ class _Decoded:
     encoding: str
     lignes_recodees: int = 0
     plain: bool = False  # no quote and no \x1f in the text: every line is one record
+    start: int = 0  # where the text starts (after byte order marks), for a file only checked
 
 
 class _LineEnds:
@@ -193,7 +196,27 @@ def _transcode(source: BinaryIO, sink: BinaryIO) -> _Decoded:
     return decoded
 
 
-def _decode(source: BinaryIO, out: _LineEnds) -> _Decoded:
+#: Files found Windows-1252 by :func:`file_encoding` (by path, size and modification time): where their text
+#: starts. Their transcoding (:func:`stream_csv_table`) then decodes them at once, without a UTF-8 pass first.
+_CP1252_FILES: dict[tuple[str, int, int], int] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def _transcode_cp1252(source: BinaryIO, sink: BinaryIO, start: int) -> _Decoded:
+    """:func:`_transcode` of a file already found Windows-1252 (its text from ``start``)."""
+    out = _LineEnds(sink)
+    decoded = _transcode_strict(source, out, "cp1252", start)
+    decoded.plain = out.plain
+    return decoded
+
+
+def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Decoded:
+    """The encoding of ``source`` (see :func:`_transcode`), its text written to ``out``; ``check_only``: ``out``
+    discards the text, so a Windows-1252 file is only checked (no undefined byte), not decoded."""
     head = source.read(4096)
     boms = 0
     while head[boms * 3 : boms * 3 + 3] == codecs.BOM_UTF8:
@@ -210,6 +233,8 @@ def _decode(source: BinaryIO, out: _LineEnds) -> _Decoded:
         return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
     out.reset()
     if multibyte <= invalid:
+        if check_only and _cp1252_only(source, start):
+            return _Decoded("cp1252", start=start)
         return _transcode_strict(source, out, "cp1252", start)
     return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
 
@@ -235,6 +260,15 @@ def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, 
             break
     out.close()
     return invalid, multibyte, high_bytes
+
+
+def _cp1252_only(source: BinaryIO, start: int) -> bool:
+    """Whether every byte of ``source`` from ``start`` is one Windows-1252 decodes (C scans, nothing decoded)."""
+    source.seek(start)
+    while chunk := source.read(_CHUNK):
+        if chunk.translate(None, _CP1252_DEFINED):
+            return False
+    return True
 
 
 def _transcode_mixed(source: BinaryIO, out: _LineEnds, start: int) -> int:
@@ -364,9 +398,10 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         )
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
+        start = _CP1252_FILES.get(_file_key(path))
         with open(path, "rb") as source, open(utf8, "w+b") as sink:
             try:
-                decoded = _transcode(source, sink)
+                decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
             except TableReadError as exc:
                 raise TableReadError(f"{name}: {exc}") from exc
         return _read_utf8(utf8, name, decoded)
@@ -526,9 +561,11 @@ def file_encoding(path: Path, name: str) -> tuple[str, int]:
     """
     with open(path, "rb") as source:
         try:
-            decoded = _decode(source, _LineEnds(_NullSink()))  # type: ignore[arg-type]
+            decoded = _decode(source, _LineEnds(_NullSink()), check_only=True)  # type: ignore[arg-type]
         except TableReadError as exc:
             raise TableReadError(f"{name}: {exc}") from exc
+    if decoded.encoding == "cp1252":
+        _CP1252_FILES[_file_key(path)] = decoded.start
     return decoded.encoding, decoded.lignes_recodees
 
 
@@ -606,35 +643,28 @@ class CsvStream:
     plain: bool = True  # no quote in the file: every line is one record
 
     def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
-        """The data records, ``rows`` at a time: a file with no quote by its lines (Polars parses each
-        chunk of lines, as in a whole read); else by the records of ``csv`` (quoted line breaks)."""
+        """The data records, ``rows`` at a time, parsed by Polars' CSV reader (the parser of a whole read;
+        quoted line breaks included: the structure pass checked it reads every record).
+
+        The records are sunk once (streaming) to a Parquet file beside the UTF-8 copy, in row groups of
+        ``rows``; each batch is a slice of it, so memory holds one batch whatever the file's size."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
-        kept = list(schema)[: self.keep]
-        if self.plain:
-            with open(self.path, "rb") as handle:
-                for _ in islice(handle, self.skip):
-                    pass
-                while chunk := list(islice(handle, rows)):
-                    yield pl.read_csv(
-                        b"".join(chunk),
-                        separator=self.separator,
-                        has_header=False,
-                        infer_schema=False,
-                        schema=schema,
-                        missing_columns="insert",
-                        raise_if_empty=False,
-                    ).select(kept)
-            return
-        with open(self.path, encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, delimiter=self.separator)
-            for _ in islice(reader, self.skip):
-                pass
-            while chunk := list(islice(reader, rows)):
-                lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
-                yield pl.select(
-                    pl.lit(lists).list.get(i, null_on_oob=True).replace("", None).alias(c) for i, c in enumerate(kept)
-                )
+        cells = self.path.with_name(f"{self.path.stem}-{rows}.parquet")
+        if not cells.exists():
+            pl.scan_csv(
+                self.path,
+                separator=self.separator,
+                has_header=False,
+                infer_schema=False,
+                schema=schema,
+                missing_columns="insert",
+                raise_if_empty=False,
+            ).select(list(schema)[: self.keep]).sink_parquet(
+                cells, compression="lz4", row_group_size=rows, engine="streaming"
+            )
+        for offset in range(self.skip, self.skip + self.data_rows, rows):
+            yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
     def batches(self, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
         """``(data rows before the batch, cells)`` for batches of ``rows`` records, in file order.
@@ -717,10 +747,15 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
     data = records.slice(header_at + 1)
     extra, kept = columns[header_fields:], columns[:header_fields]
     if not decoded.plain:
-        facts = data.select(
-            blank=~pl.any_horizontal(_filled_cells(c) for c in columns),
-            beyond=pl.any_horizontal(_filled_cells(c) for c in extra) if extra else pl.repeat(False, pl.len()),
-        ).collect(engine="streaming")
+        # Over every record, then sliced: a slice of the scan would hold the records in Polars' streaming engine.
+        facts = (
+            records.select(
+                blank=~pl.any_horizontal(_filled_cells(c) for c in columns),
+                beyond=pl.any_horizontal(_filled_cells(c) for c in extra) if extra else pl.lit(False),
+            )
+            .collect(engine="streaming")
+            .slice(header_at + 1)
+        )
         if facts.height != counts.len():
             raise TableReadError(f"{name}: records could not be read in a streaming pass (quoting Polars refuses)")
     named = _width(header_cells[:header_fields])

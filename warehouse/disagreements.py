@@ -255,9 +255,12 @@ def libelle(evidence: Evidence) -> pl.DataFrame:
         )
         retained = evidence.connection.sql(query).pl().filter(pl.col("libelle").is_not_null())
         retained = retained.with_columns(pl.col("exercice").cast(pl.Int16))
-        joined = stated.join(retained, on=["exercice", "code"], suffix="_garde").with_columns(
-            pl.col("libelle").map_elements(label_key, return_dtype=pl.String).alias("cle_trouvee"),
-            pl.col("libelle_garde").map_elements(label_key, return_dtype=pl.String).alias("cle_gardee"),
+        joined = stated.join(retained, on=["exercice", "code"], suffix="_garde")
+        # label_key (Python) once per distinct label, not once per line: labels repeat on many lines.
+        labels = pl.concat([joined["libelle"], joined["libelle_garde"]]).unique().alias("libelle")
+        keys = pl.DataFrame([labels, labels.map_elements(label_key, return_dtype=pl.String).alias("cle")])
+        joined = joined.join(keys.rename({"cle": "cle_trouvee"}), on="libelle", how="left").join(
+            keys.rename({"libelle": "libelle_garde", "cle": "cle_gardee"}), on="libelle_garde", how="left"
         )
         giving = (
             joined.filter(pl.col("cle_trouvee") == pl.col("cle_gardee"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse.publish import publish_partition, verify_parquet, write_frame
+from warehouse.publish import verify_parquet, write_frame
 from warehouse.sources import InventoryItem
 
 __all__ = [
@@ -24,9 +24,7 @@ __all__ = [
     "read_reports",
     "read_staged_lines",
     "read_unpartitioned_staging",
-    "scan_staged_lines",
     "sink_staging",
-    "write_staging",
     "write_unpartitioned_staging",
 ]
 
@@ -105,17 +103,11 @@ def _write_reports(folder: Path, reports: list[SourceReport]) -> None:
     os.replace(temporary, target)
 
 
-def write_staging(root: Path, exercice: int, lines: pl.DataFrame, reports: list[SourceReport]) -> None:
-    """Replace the staging of ``exercice``: its lines (Parquet) and its reports (JSON)."""
-    publish_partition(lines, root, PARTITION_KEY, exercice)
-    _write_reports(_folder(root, exercice), reports)
-
-
 def sink_staging(root: Path, exercice: int, lines: pl.LazyFrame, reports: list[SourceReport]) -> int:
     """Replace the staging of ``exercice`` from a ``LazyFrame``, streamed to Parquet (``sink_parquet``).
 
-    The file is written under a temporary name, checked (magic bytes, footer) and renamed, as
-    :func:`write_staging` does; stale files of the partition are removed. Returns its row count.
+    The file is written under a temporary name, checked (magic bytes, footer) and renamed; stale files
+    of the partition are removed. Returns its row count.
     """
     folder = _folder(root, exercice)
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,12 +124,6 @@ def sink_staging(root: Path, exercice: int, lines: pl.LazyFrame, reports: list[S
             stale.unlink()
     _write_reports(folder, reports)
     return rows
-
-
-def scan_staged_lines(root: Path, exercice: int) -> pl.LazyFrame | None:
-    """The staged lines of ``exercice`` as a ``LazyFrame`` (a scan, nothing read yet), or None if none."""
-    path = _folder(root, exercice) / "part-0.parquet"
-    return pl.scan_parquet(path) if path.exists() else None
 
 
 def write_unpartitioned_staging(root: Path, rows: pl.DataFrame, reports: list[SourceReport]) -> None:

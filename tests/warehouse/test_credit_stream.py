@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import CASES, SOURCES
 from warehouse.credit_files import SourceReadError, read_credit_stream, read_credit_table
-from warehouse.credits import stage_exercice, stage_exercice_to
+from warehouse.credits import stage_exercice_to
 from warehouse.csv_files import read_csv_head, read_csv_table, stream_csv_table
 from warehouse.sources import discover_sources, recognise, take_inventory
 from warehouse.staging import read_reports, read_staged_lines
@@ -77,16 +77,31 @@ def test_head_read_is_the_head_and_the_whole_file_decides_the_encoding(tmp_path)
     assert head.rows[0] == ["352", "0", "1 000"]
 
 
-def test_staging_streamed_equals_staging_in_memory(tmp_path):
+def test_staging_of_2021_streams_both_files_with_their_roles(tmp_path):
+    # LFI 2021 (PLF, AMD and LFI columns) and PLF 2021: the PLF file is authoritative for PLF, the LFI file
+    # for AMD and LFI, a witness for PLF; the figures of the snapshot's real files.
     items = [i for i in take_inventory(discover_sources(SOURCES)) if i.holds("credits") and i.exercice == 2021]
-    in_memory, reports = stage_exercice(items)
     root = tmp_path / "staging" / "credits"
-    rows, streamed_reports = stage_exercice_to(root, 2021, items)
+    rows, reports = stage_exercice_to(root, 2021, items)
     staged = read_staged_lines(root, 2021)
-    assert rows == staged.height == in_memory.height
-    assert staged.sort(pl.all()).equals(in_memory.sort(pl.all()))
-    assert [r.roles for r in read_reports(root, 2021)] == [r.roles for r in reports]
-    assert {r.fichier: r.lignes_retenues for r in streamed_reports} == {r.fichier: r.lignes_retenues for r in reports}
+    assert rows == staged.height == 7263
+    assert {r.fichier: r.lignes_retenues for r in reports} == {
+        "LFI_2021_Credits.csv": 2327,
+        "PLF_2021_Credits.csv": 2353,
+    }
+    roles = {r.fichier: r.roles for r in read_reports(root, 2021)}
+    assert roles["PLF_2021_Credits.csv"] == dict.fromkeys(["PLF/BG", "PLF/BA", "PLF/CAS", "PLF/CCF"], "A")
+    assert roles["LFI_2021_Credits.csv"] == {
+        **dict.fromkeys(["PLF/BG", "PLF/BA", "PLF/CAS", "PLF/CCF"], "W"),
+        **{f"{p}/{t}": "A" for p in ("AMD", "LFI") for t in ("BG", "BA", "CAS", "CCF")},
+    }
+    sums = staged.group_by("source_id", "phase", "role").agg(pl.len(), pl.col("ae").sum(), pl.col("cp").sum())
+    assert sums.sort("source_id", "phase").rows() == [
+        ("lfi-2021", "AMD", "A", 256, Decimal("11840399813.00"), Decimal("11509342917.00")),
+        ("lfi-2021", "LFI", "A", 2327, Decimal("771927654784.00"), Decimal("723537596684.00")),
+        ("lfi-2021", "PLF", "W", 2327, Decimal("760087254971.00"), Decimal("712028253767.00")),
+        ("plf-2021", "PLF", "A", 2353, Decimal("760087254971.00"), Decimal("712028253767.00")),
+    ]
 
 
 def test_quoted_records_stream_as_a_whole_read_gives_them(tmp_path):
