@@ -13,7 +13,7 @@ from python_calamine import CalamineWorkbook
 
 from tests.conftest import SOURCES, TABLES
 from warehouse.credit_rules import witness_differences
-from warehouse.staging import read_staged_lines
+from warehouse.staged_lines import staged_files
 
 M = Decimal
 
@@ -206,7 +206,7 @@ def test_sources_table_lists_every_file(built):
 
 
 def test_witness_differences_are_the_known_ones(built):
-    differences = witness_differences(read_staged_lines(built.out / "staging" / "credits"))
+    differences = witness_differences(pl.read_parquet(staged_files(built.out / "staging" / "credits")))
     assert sorted(set(zip(differences["exercice"], differences["code_programme"], strict=True))) == [
         (2024, "382"),
         (2025, "833"),

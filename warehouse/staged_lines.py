@@ -44,8 +44,7 @@ def scan_staged_lines(root: Path, exercice: int | None = None) -> pl.LazyFrame |
 
     Nothing is read until collected; collect after filtering or aggregating, with
     ``engine="streaming"``. Files of several exercices staged by different versions
-    are concatenated by column name (a column missing from one file is null there),
-    as ``read_staged_lines`` did.
+    are concatenated by column name (a column missing from one file is null there).
     """
     files = staged_files(root, exercice)
     if not files:

@@ -22,7 +22,6 @@ from warehouse.sources import InventoryItem
 __all__ = [
     "SourceReport",
     "read_reports",
-    "read_staged_lines",
     "read_unpartitioned_staging",
     "sink_staging",
     "write_unpartitioned_staging",
@@ -136,15 +135,6 @@ def read_unpartitioned_staging(root: Path) -> pl.DataFrame | None:
     """The rows of an unpartitioned staging, or None if there is none yet."""
     path = root / "part-0.parquet"
     return pl.read_parquet(path) if path.exists() else None
-
-
-def read_staged_lines(root: Path, exercice: int | None = None) -> pl.DataFrame | None:
-    """Staged lines of ``exercice`` (or of every exercice), or None if none is staged."""
-    pattern = f"{PARTITION_KEY}={exercice if exercice is not None else '*'}/part-0.parquet"
-    files = sorted(root.glob(pattern))
-    if not files:
-        return None
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
 
 
 def read_reports(root: Path, exercice: int | None = None) -> list[SourceReport]:

@@ -9,7 +9,7 @@ from schemas.families import credit_families
 from tests.conftest import SOURCES
 from warehouse.credits import assign_roles, stage_exercice_to
 from warehouse.sources import discover_sources, take_inventory
-from warehouse.staging import read_staged_lines
+from warehouse.staged_lines import staged_files
 
 FAMILIES = {f.id: f for f in credit_families()}
 
@@ -84,16 +84,16 @@ def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
     items = take_inventory(discover_sources(tmp_path / "sources"))
     root = tmp_path / "staging"
     _, reports = stage_exercice_to(root / "seul", 2025, items)
-    staged = read_staged_lines(root / "seul", 2025)
+    staged = pl.read_parquet(staged_files(root / "seul", 2025))
     assert {r.statut for r in reports} == {"erreur"}
     for report in reports:
         assert "copie_a.csv and copie_b.csv are equally authoritative" in report.message
     assert staged["role"].null_count() == staged.height  # nothing of the tied scopes is loaded
     # with a previous build where copie_a alone was authoritative, its lines stay (carried over)
     stage_exercice_to(root / "suite", 2025, [i for i in items if i.source.fichier == "copie_a.csv"])
-    before = read_staged_lines(root / "suite", 2025)
+    before = pl.read_parquet(staged_files(root / "suite", 2025))
     assert set(before["role"]) == {"A"}
     stage_exercice_to(root / "suite", 2025, items)
-    again = read_staged_lines(root / "suite", 2025)
+    again = pl.read_parquet(staged_files(root / "suite", 2025))
     carried = again.filter(pl.col("role") == "A")
     assert set(carried["source_id"]) == {"fichier-copie-a"}

@@ -18,7 +18,8 @@ from warehouse.credit_files import SourceReadError, read_credit_stream, read_cre
 from warehouse.credits import stage_exercice_to
 from warehouse.csv_files import read_csv_head, read_csv_table, stream_csv_table
 from warehouse.sources import discover_sources, recognise, take_inventory
-from warehouse.staging import read_reports, read_staged_lines
+from warehouse.staged_lines import staged_files
+from warehouse.staging import read_reports
 
 _CSV_CREDITS = [
     s
@@ -83,7 +84,7 @@ def test_staging_of_2021_streams_both_files_with_their_roles(tmp_path):
     items = [i for i in take_inventory(discover_sources(SOURCES)) if i.holds("credits") and i.exercice == 2021]
     root = tmp_path / "staging" / "credits"
     rows, reports = stage_exercice_to(root, 2021, items)
-    staged = read_staged_lines(root, 2021)
+    staged = pl.read_parquet(staged_files(root, 2021))
     assert rows == staged.height == 7263
     assert {r.fichier: r.lignes_retenues for r in reports} == {
         "LFI_2021_Credits.csv": 2327,

@@ -90,10 +90,10 @@ def staged():
 
 @pytest.fixture(scope="module")
 def tables(staged, built):
-    from warehouse.staging import read_staged_lines
+    from warehouse.staged_lines import staged_files
 
     elements, _ = staged
-    lines = read_staged_lines(built.out / "staging" / "credits")
+    lines = pl.read_parquet(staged_files(built.out / "staging" / "credits"))
     everything = pl.concat([elements, credit_elements(lines)])
     resolved = resolve_nomenclature(everything, {i.source.source_id for i in _INVENTORY if i.holds("nomenclature")})
     resolved["nomenclature_evenements"] = derive_events(resolved, known_events())
