@@ -53,6 +53,27 @@ def instance_yaml(home: Path) -> str:
     return INSTANCE_YAML.format(runs=json.dumps(str(history)), events=json.dumps(str(history / "runs")))
 
 
+def postgres_instance_yaml(postgres_db: dict) -> str:
+    """The settings of a Dagster instance shared by several machines (README "Beyond one machine"): runs, event
+    log and schedules in the PostgreSQL database ``postgres_db`` (dagster-postgres's ``postgres_db`` settings:
+    ``hostname``, ``port``, ``username``, ``password``, ``db_name``...), the pools' slots claimed and released
+    atomically (``pipelines/postgres_storage.py``), one DuckDB writer at a time and no telemetry, as
+    :data:`INSTANCE_YAML`."""
+    config = {"postgres_db": postgres_db}
+    settings = {
+        "concurrency": {"pools": {"default_limit": 1}},
+        "telemetry": {"enabled": False},
+        "run_storage": {"module": "dagster_postgres", "class": "PostgresRunStorage", "config": config},
+        "event_log_storage": {
+            "module": "pipelines.postgres_storage",
+            "class": "SerialSlotsPostgresEventLogStorage",
+            "config": config,
+        },
+        "schedule_storage": {"module": "dagster_postgres", "class": "PostgresScheduleStorage", "config": config},
+    }
+    return json.dumps(settings, indent=2)  # JSON is YAML
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the sources are (None: download them), where the outputs go, where this build works
