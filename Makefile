@@ -23,9 +23,11 @@ $(VENV)/.installed: pyproject.toml
 build: install
 	$(BIN)/budget-warehouse build --out $(OUT) $(if $(SOURCES),--sources $(SOURCES))
 
-## System packages the tests need: Debian's chromium (the page test drives it headless). Run as root.
+## System packages the tests need: Debian's chromium (the page test drives it headless) and PostgreSQL's
+## server (the Dagster instance test starts one in a temporary folder). Run as root.
 system-deps:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends postgresql)
 
 ## Install, then run the tests (they read the snapshot data/sources/ and tests/fixtures/).
 test: install
