@@ -2,12 +2,13 @@
 
 A real PostgreSQL server (Debian's package, ``make system-deps``) is started for the module in a
 temporary folder, on a free port of 127.0.0.1, and stopped at the end, also on failure. A Dagster
-instance keeps its runs, event log and schedules in it (``storage: postgres``) with the project's
-instance settings (``pipelines/settings.py``: one slot per concurrency pool). The jobs of
+instance keeps its runs, event log and schedules in it, with the project's settings of such an instance
+(``pipelines.settings.postgres_instance_yaml``: one slot per concurrency pool). The jobs of
 ``pipelines.definitions.defs`` run there on Dagster's multiprocess executor (each step in its own
-process): the sources job, then one credits run per exercice, all launched at the same time. The
-event log read back from PostgreSQL shows the staging steps of different exercices overlapping while
-the loads into DuckDB (pool ``duckdb_writer``, one writer process at a time) never do.
+process): the sources job, then one credits run per exercice, all launched at the same time. The test
+holds the pool's slot until the load of every run waits for it, then releases it. The event log read
+back from PostgreSQL shows the staging steps of different exercices overlapping while the loads into
+DuckDB (pool ``duckdb_writer``, one writer process at a time) never do.
 
 The event log storage is the project's (``pipelines/postgres_storage.py``): with dagster-postgres's own, two
 runs claiming the pool's one slot at the same moment both got it, and runs making the pool's row at the same
