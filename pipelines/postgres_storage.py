@@ -9,7 +9,7 @@ the same moment both read it free and both write it, and both steps run (seen wi
 ``duckdb_writer``, limit 1: two loads at once, no "blocked" event; README "Beyond one machine"). A step
 can also be left pending and unassigned while the slot is free (it registers just after the holder freed
 the slot and assigned the queue), and wait for a later release that may never come. Making the pool's
-row races too: runs that find no row insert it, and all but one fail on the unique key
+row races too: runs that find no row insert it, and those that lose fail on the unique key
 ``concurrency_limits_concurrency_key_key`` (dagster-io/dagster#33552).
 
 :class:`SerialSlotsPostgresEventLogStorage` runs each of these operations (claim, release, limits) under

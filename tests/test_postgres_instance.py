@@ -346,8 +346,9 @@ def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, 
 
 
 #: Rounds of simultaneous claims, and claimers per round. With dagster-postgres's own event log storage, 5
-#: rounds in 10 of 3 claims on the pool's row gave the one slot to 2 or 3 claimers, and every round of 3 runs
-#: making a new pool's row at once failed all but one of them (InFailedSqlTransaction after the unique key).
+#: rounds in 10 of 3 claims on the pool's row gave the one slot to 2 or 3 claimers, and in each of 10 rounds of 3
+#: claimers making a new pool's row at once, one or two failed (19 of 30: InFailedSqlTransaction after the
+#: unique key).
 CLAIM_ROUNDS = 6
 CLAIMERS = 3
 
