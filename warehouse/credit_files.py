@@ -792,7 +792,9 @@ def read_credit_stream(
         # One part per (phase, titre) group and batch: read in name order, the lines come in the order
         # of the in-memory reader (group by group, each in line order).
         for group in groups.unique().sort().to_list():
-            lines.filter(groups == group).write_parquet(folder / f"part-{group:03d}-{part:05d}.parquet")
+            lines.filter(groups == group).write_parquet(
+                folder / f"part-{group:03d}-{part:05d}.parquet", compression="uncompressed", statistics=False
+            )  # read once, whole, by the staging sink: no compression, no statistics
     if len(exercices) > 1:
         raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(exercices)}")
     header_exercice = reader.header_exercice

@@ -687,7 +687,7 @@ class CsvStream:
             ).select(
                 pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
                 for c in list(schema)[: self.keep]
-            ).sink_parquet(cells, compression="lz4", row_group_size=rows, engine="streaming")
+            ).sink_parquet(cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming")
         for offset in range(self.skip, self.skip + self.data_rows, rows):
             yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
