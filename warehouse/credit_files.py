@@ -366,7 +366,10 @@ class _ColumnReader:
         for amount in self.match.amounts:
             separators = decided[amount.index]
             parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
-            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"), _erreur=parsed["erreur"])
+            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"))
+            if parsed["erreur"].null_count() == parsed.height:  # every cell parsed (the common case)
+                continue
+            frame = frame.with_columns(_erreur=parsed["erreur"])
             self._note_first_error(
                 frame,
                 pl.col("_motif").is_null() & pl.col("_erreur").is_not_null(),
