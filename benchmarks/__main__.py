@@ -69,14 +69,15 @@ def _cell(value, width: int, digits: int = 1) -> str:
 
 def _print_table(ingest_rows: list[dict]) -> None:
     head = (
-        f"{'lines':>11} {'project s':>10} {'lines/s':>10} {'peak MiB':>9} "
-        f"{'floor s':>8} {'lines/s':>10} {'peak MiB':>9} {'ratio':>6}  status"
+        f"{'lines':>11} {'project s':>10} {'user s':>8} {'lines/s':>10} {'peak MiB':>9} "
+        f"{'floor s':>8} {'user s':>7} {'lines/s':>10} {'peak MiB':>9} {'ratio':>6}  status"
     )
     print(head)
     for r in ingest_rows:
         print(
-            f"{r['rows']:>11,} {_cell(r['project_s'], 10, 2)} {_cell(r['project_lines_per_s'], 10)} "
-            f"{_cell(r['project_peak_rss_mib'], 9, 0)} {_cell(r['floor_s'], 8, 2)} "
+            f"{r['rows']:>11,} {_cell(r['project_s'], 10, 2)} {_cell(r['project_user_s'], 8, 1)} "
+            f"{_cell(r['project_lines_per_s'], 10)} "
+            f"{_cell(r['project_peak_rss_mib'], 9, 0)} {_cell(r['floor_s'], 8, 2)} {_cell(r['floor_user_s'], 7, 1)} "
             f"{_cell(r['floor_lines_per_s'], 10)} {_cell(r['floor_peak_rss_mib'], 9, 0)} "
             f"{_cell(r['ratio'], 6)}  {r['status']}"
         )
@@ -120,6 +121,10 @@ def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
         "floor_lines_per_s": _rate(rows, floor_s),
         "status": "ok" if set(statuses.values()) == {"ok"} else "; ".join(f"{k}: {v}" for k, v in statuses.items()),
         "project_elapsed_s": round(m.wall_s, 2),
+        "project_user_s": round(m.user_s, 2),
+        "project_system_s": round(m.system_s, 2),
+        "floor_user_s": round(floor.user_s, 2),
+        "floor_system_s": round(floor.system_s, 2),
         "credits_rows": project.credits_rows,
         "expected_credits_rows": synthetic.credit_rows,
         "file_bytes": synthetic.octets,

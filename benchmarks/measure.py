@@ -34,13 +34,16 @@ class Measurement:
     """One child run. ``wall_s``: seconds from start to exit (or kill); ``peak_rss_bytes``: the
     tree's peak resident memory; ``exit_code``: its exit status (negative: killed by that signal);
     ``killed_at_bytes``: the tree's memory when the guard killed it, else None; ``log``: the file
-    holding its stdout and stderr."""
+    holding its stdout and stderr; ``user_s``, ``system_s``: the CPU seconds of the child and of the
+    descendants it waited for (``os.wait4``'s resource usage): on a shared machine, steadier than wall time."""
 
     wall_s: float
     peak_rss_bytes: int
     exit_code: int
     killed_at_bytes: int | None
     log: Path
+    user_s: float = 0.0
+    system_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -111,7 +114,7 @@ def run_measured(
         peak = 0
         killed_at = None
         while True:
-            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             rss, highest = _sample(root)
@@ -130,4 +133,6 @@ def run_measured(
         exit_code=exit_code,
         killed_at_bytes=killed_at,
         log=log,
+        user_s=usage.ru_utime,
+        system_s=usage.ru_stime,
     )

@@ -398,7 +398,8 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
     if separators.decimal:
         plain = rf"^-?[0-9]{{1,16}}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})?$"
     values = values.cast(pl.String)
-    for text in (values, values.str.replace_all(" ", "", literal=True)):  # as published, then without spaces
+    spaced = bool(values.str.contains(" ", literal=True).any())  # then not plain as published: not tried so
+    for text in (values, values.str.replace_all(" ", "", literal=True))[spaced:]:  # as published, without spaces
         if text.str.contains(plain).fill_null(True).all():  # the common case: plain values only
             return pl.DataFrame(
                 {

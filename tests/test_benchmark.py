@@ -136,6 +136,13 @@ def test_the_peak_is_the_childs_own_memory(tmp_path):
     assert small.ok and 300 <= small.peak_rss_mib < 400, small
 
 
+def test_cpu_seconds_are_the_childs_own(tmp_path):
+    """A child that computes for a while then sleeps: user seconds for the computing, none for the sleep."""
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(1)"
+    measured = run_measured([sys.executable, "-c", busy], tmp_path / "busy.log", max_rss_bytes=2048 * MIB)
+    assert measured.ok and 0.5 <= measured.user_s + measured.system_s < 1.5 < measured.wall_s, measured
+
+
 def test_a_failed_build_is_reported_not_timed(tmp_path):
     """The real CLI on a folder with no credit file exits 1: the figure says so and gives no time."""
     folder = tmp_path / "sources"

@@ -288,7 +288,8 @@ class _ColumnReader:
         frame = self.frame.with_columns(_rempli=filled, _libelle=first)
         repeated = self._repeated_header_lines(frame)
         folded = frame.select(pl.col("_libelle").unique()).with_columns(_plie=_fold(pl.col("_libelle")))
-        frame = frame.join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
+        plie = frame.select("_libelle").join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
+        frame = frame.with_columns(plie["_plie"])
         reason = (
             pl.when(pl.col("_rempli") == 0)
             .then(pl.lit("vide"))
@@ -365,7 +366,10 @@ class _ColumnReader:
         for amount in self.match.amounts:
             separators = decided[amount.index]
             parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
-            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"), _erreur=parsed["erreur"])
+            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"))
+            if parsed["erreur"].null_count() == parsed.height:  # every cell parsed (the common case)
+                continue
+            frame = frame.with_columns(_erreur=parsed["erreur"])
             self._note_first_error(
                 frame,
                 pl.col("_motif").is_null() & pl.col("_erreur").is_not_null(),
@@ -403,9 +407,14 @@ class _ColumnReader:
         """
         source = self.names[self.fields[name]]
         distinct = frame.select(pl.col(source).unique().alias("_v")).with_columns(**outputs)
-        return frame.join(
-            distinct, left_on=source, right_on="_v", how="left", nulls_equal=True, maintain_order="left"
-        ).drop("_v", strict=False)
+        # The key column alone is joined (one match per line: the values are distinct), then its outputs are
+        # added to the frame: a join of the whole frame would copy its every column.
+        added = (
+            frame.select(source)
+            .join(distinct, left_on=source, right_on="_v", how="left", nulls_equal=True, maintain_order="left")
+            .drop(source, "_v", strict=False)
+        )
+        return frame.with_columns(added.get_columns())
 
     def _code(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr], what: str) -> pl.DataFrame:
         """Codes of field ``name``; the first filled cell that gives no code (first output) is an error."""
@@ -697,7 +706,7 @@ class _ColumnReader:
 
 
 #: Data rows read at once by :func:`read_credit_stream`.
-BATCH_ROWS = 100_000
+BATCH_ROWS = 50_000
 
 
 def read_credit_stream(
@@ -792,7 +801,9 @@ def read_credit_stream(
         # One part per (phase, titre) group and batch: read in name order, the lines come in the order
         # of the in-memory reader (group by group, each in line order).
         for group in groups.unique().sort().to_list():
-            lines.filter(groups == group).write_parquet(folder / f"part-{group:03d}-{part:05d}.parquet")
+            lines.filter(groups == group).write_parquet(
+                folder / f"part-{group:03d}-{part:05d}.parquet", compression="uncompressed", statistics=False
+            )  # read once, whole, by the staging sink: no compression, no statistics
     if len(exercices) > 1:
         raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(exercices)}")
     header_exercice = reader.header_exercice

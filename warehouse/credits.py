@@ -18,7 +18,7 @@ import polars as pl
 
 from schemas.credits import CreditLinesModel
 from schemas.families import Family, credit_families
-from schemas.validation import ValidationFailed, validate
+from schemas.row_rules import first_failure, row_rules
 from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_stream, read_credit_table
 from warehouse.csv_files import stream_csv_table
 from warehouse.expected import is_absent
@@ -124,16 +124,15 @@ def assign_roles(
 
     Returns the roles and the ties.
     """
-    # The distinct (scope, source, pair) rows in a streaming pass (few: a file's pairs), grouped in memory.
-    pairs = (
+    # The number of distinct pairs per (scope, source), from the distinct rows of a streaming pass, counted
+    # in Polars (only the sizes of the coverages decide; a 10 M-line file has millions of pairs).
+    coverage = (
         lines.lazy()
         .select("exercice", "phase", "type_budget", "source_id", *COVERAGE_KEY)
         .unique()
+        .group_by("exercice", "phase", "type_budget", "source_id")
+        .agg(pl.len().alias("paires"))
         .collect(engine="streaming")
-    )
-    coverage = (
-        pairs.group_by("exercice", "phase", "type_budget", "source_id")
-        .agg(pl.struct(*COVERAGE_KEY).unique().alias("cles"))
         .sort("source_id")
     )
     assignments: list[RoleAssignment] = []
@@ -141,17 +140,14 @@ def assign_roles(
     for (exercice, phase, type_budget), group in coverage.group_by(
         ["exercice", "phase", "type_budget"], maintain_order=True
     ):
-        covered = {
-            s: frozenset((k["code_programme"], k["code_action"]) for k in keys)
-            for s, keys in zip(group["source_id"], group["cles"], strict=True)
-        }
-        partial = {s for s, keys in covered.items() if any(len(keys) * 2 <= len(o) for o in covered.values())}
+        covered = dict(zip(group["source_id"], group["paires"], strict=True))
+        partial = {s for s, pairs in covered.items() if any(pairs * 2 <= other for other in covered.values())}
         candidates = [s for s in covered if s not in partial]
 
         merit = {
             s: (
                 (families[s].rank(phase) if s in families else None) or 99,
-                -len(covered[s]),
+                -covered[s],
                 0 if s in catalogued else 1,
             )
             for s in candidates
@@ -319,20 +315,24 @@ def _read_and_validate(item: InventoryItem, folder: Path) -> CreditRead:
     return read
 
 
+#: The rules of :class:`schemas.credits.CreditLinesModel` as Polars expressions (from its Pandera schema).
+_LINE_RULES = row_rules(CreditLinesModel)
+_LINE_TYPES = {name: column.dtype.type for name, column in CreditLinesModel.to_schema().columns.items()}
+
+
 def _validate(fichier: str, lines: pl.DataFrame) -> None:
-    """Validate credit lines (:class:`schemas.credits.CreditLinesModel`, Pandera); the first failure
-    raises :class:`SourceReadError` naming the file, the line and the column."""
-    try:
-        validate(CreditLinesModel, lines)
-    except ValidationFailed as exc:
-        first = exc.failures.drop_nulls("index").head(1)
-        if first.height:
-            row = first.row(0, named=True)
-            ligne = lines["source_ligne"][row["index"]]
-            raise SourceReadError(
-                fichier,
-                f"{row['check']} failed on {row['failure_case']!r} ({exc.failures.height} failure(s) in all)",
-                ligne=ligne,
-                colonne=row["column"],
-            ) from exc
-        raise SourceReadError(fichier, str(exc)) from exc
+    """Validate credit lines against :class:`schemas.credits.CreditLinesModel`: its column types, then
+    its row rules in one pass (:func:`schemas.row_rules.first_failure`, what Pandera would report first);
+    the first failure raises :class:`SourceReadError` naming the file, the line and the column."""
+    for name, dtype in _LINE_TYPES.items():
+        if lines.schema.get(name) != dtype:
+            found = lines.schema.get(name, "missing")
+            raise SourceReadError(fichier, f"{CreditLinesModel.__name__}: column {name!r} is {found}, not {dtype}")
+    failure = first_failure(lines, _LINE_RULES)
+    if failure is not None:
+        raise SourceReadError(
+            fichier,
+            f"{failure.check} failed on {failure.case!r} ({failure.total} failure(s) in all)",
+            ligne=lines["source_ligne"][failure.row],
+            colonne=failure.column,
+        )

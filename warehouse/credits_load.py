@@ -18,6 +18,8 @@ Amounts are euros, ``DECIMAL(18,2)``; sums are exact (DuckDB sums decimals as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,21 +251,22 @@ def repeated_keys_not_summed(connection: duckdb.DuckDBPyConnection, staging: Pat
         SELECT source_id, {_KEY}, count(*) AS nb_lignes FROM {_authoritative(files)}
         GROUP BY source_id, {_KEY} HAVING count(*) > 1"""
     key = " AND ".join(f"r.{c} IS NOT DISTINCT FROM c.{c}" for c in ["source_id", *BUSINESS_KEY])
-    wrong = connection.sql(
-        f"""
-        WITH r AS ({repeated}), c AS (SELECT * FROM credits WHERE nb_lignes_source > 1)
-        SELECT coalesce(r.source_id, c.source_id) AS source_id,
-               {", ".join(f"coalesce(r.{c}, c.{c}) AS {c}" for c in BUSINESS_KEY)},
-               r.nb_lignes, c.nb_lignes_source
-        FROM r FULL JOIN c ON {key}
-        WHERE r.nb_lignes IS NULL OR c.nb_lignes_source IS NULL OR r.nb_lignes <> c.nb_lignes_source
-        ORDER BY ALL
-        """
-    ).pl()
-    summary = connection.sql(
-        f"SELECT source_id, count(*) AS cles, sum(nb_lignes)::BIGINT AS lignes FROM ({repeated}) "
-        "GROUP BY source_id ORDER BY source_id"
-    ).pl()
+    with _temporary(connection, "_cles_repetees", repeated) as table:  # the staged lines scanned once
+        wrong = connection.sql(
+            f"""
+            WITH r AS (FROM {table}), c AS (SELECT * FROM credits WHERE nb_lignes_source > 1)
+            SELECT coalesce(r.source_id, c.source_id) AS source_id,
+                   {", ".join(f"coalesce(r.{c}, c.{c}) AS {c}" for c in BUSINESS_KEY)},
+                   r.nb_lignes, c.nb_lignes_source
+            FROM r FULL JOIN c ON {key}
+            WHERE r.nb_lignes IS NULL OR c.nb_lignes_source IS NULL OR r.nb_lignes <> c.nb_lignes_source
+            ORDER BY ALL
+            """
+        ).pl()
+        summary = connection.sql(
+            f"SELECT source_id, count(*) AS cles, sum(nb_lignes)::BIGINT AS lignes FROM {table} "
+            "GROUP BY source_id ORDER BY source_id"
+        ).pl()
     return wrong, summary
 
 
@@ -290,12 +293,24 @@ def credits_not_summing_to_kept_lines(connection: duckdb.DuckDBPyConnection, sta
              j AS (SELECT {", ".join(f"coalesce(k.{c}, l.{c}) AS {c}" for c in scope)},
                           k.ae, k.cp, k.lignes, l.ae AS ae_charge, l.cp AS cp_charge, l.lignes AS lignes_charge
                    FROM k FULL JOIN l ON {on})"""
-    wrong = connection.sql(
-        f"{joined} SELECT * FROM j WHERE ae IS DISTINCT FROM ae_charge OR cp IS DISTINCT FROM cp_charge "
-        "OR lignes IS DISTINCT FROM lignes_charge ORDER BY ALL"
-    ).pl()
-    scopes = connection.execute(f"{joined} SELECT count(*) FROM j").fetchall()[0][0]
+    with _temporary(connection, "_perimetres", f"{joined} SELECT * FROM j") as table:  # one scan of the lines
+        wrong = connection.sql(
+            f"SELECT * FROM {table} WHERE ae IS DISTINCT FROM ae_charge OR cp IS DISTINCT FROM cp_charge "
+            "OR lignes IS DISTINCT FROM lignes_charge ORDER BY ALL"
+        ).pl()
+        scopes = connection.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return wrong, scopes
+
+
+@contextmanager
+def _temporary(connection: duckdb.DuckDBPyConnection, name: str, query: str) -> Iterator[str]:
+    """``query``'s rows as the temporary table ``name`` (the connection's own, read-only connections
+    included) while the block runs; dropped after."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+    try:
+        yield name
+    finally:
+        connection.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 #: DuckDB's type of each Polars type of the model (``credits``'s DDL, ``warehouse/sql/schema.sql``).

@@ -81,6 +81,8 @@ _DEFAULT_MAX_FILE_MB = 512
 SEPARATORS = (";", ",", "\t", "|")
 _SEP_HINT = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
 _CHUNK = 1 << 20
+#: What comes before a field: the start of the text, a line end or a separator; a quote after it opens the field.
+_BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
 _FALLBACK_CHUNK_ROWS = 50_000
@@ -146,14 +148,29 @@ codecs.register_error(_HANDLER, _cp1252_fallback)
 class _Decoded:
     encoding: str
     lignes_recodees: int = 0
-    plain: bool = False  # no quote and no \x1f in the text: every line is one record
+    plain: bool = False  # no quote opening a field and no \x1f in the text: every line is one record
     start: int = 0  # where the text starts (after byte order marks), for a file only checked
+
+
+def _opens_a_field(head: bytes, data: bytes) -> bool:
+    """Whether a quote of ``data`` opens a field; ``head``: the byte before ``data`` (none at the text's
+    start) and its first byte. Quotes are rare: each one found (C search) is looked at."""
+    if head == b'"' or (len(head) == 2 and head[1:] == b'"' and head[0] in _BEFORE_FIELD):
+        return True
+    at = data.find(b'"', 1)
+    while at > 0:
+        if data[at - 1] in _BEFORE_FIELD:
+            return True
+        at = data.find(b'"', at + 1)
+    return False
 
 
 class _LineEnds:
     """Writes UTF-8 with ``\\r\\n`` and lone ``\\r`` turned into ``\\n`` (across chunk boundaries).
 
-    Notes whether the text holds a quote or a ``\\x1f`` (see :func:`_field_counts`).
+    Notes whether the text holds a quote that opens a field (at a line's start or after one of
+    :data:`SEPARATORS`) or a ``\\x1f`` (see :func:`_field_counts`): a quote inside a field is a
+    character like any other, for Python's ``csv`` as for a split at the separators.
     """
 
     def __init__(self, sink: BinaryIO) -> None:
@@ -163,7 +180,7 @@ class _LineEnds:
     def reset(self) -> None:
         self.sink.seek(0)
         self.sink.truncate()
-        self.pending_cr, self.plain = False, True
+        self.pending_cr, self.plain, self.last = False, True, b""
 
     def write(self, data: str | bytes) -> None:
         if isinstance(data, str):
@@ -172,8 +189,11 @@ class _LineEnds:
             data, self.pending_cr = b"\r" + data, False
         if data.endswith(b"\r"):
             data, self.pending_cr = data[:-1], True
-        self.plain = self.plain and b'"' not in data and b"\x1f" not in data
-        self.sink.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self.plain and data:
+            self.plain = b"\x1f" not in data and not _opens_a_field(self.last + data[:1], data)
+            self.last = data[-1:]
+        self.sink.write(data)
 
     def close(self) -> None:
         if self.pending_cr:
@@ -461,6 +481,7 @@ def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.Dat
         frame = pl.read_csv(
             path,
             separator=separator,
+            quote_char=None if plain else '"',  # plain: a quote is a character of its field (see _LineEnds)
             has_header=False,
             infer_schema=False,
             schema=schema,
@@ -640,14 +661,16 @@ class CsvStream:
     skip: int = 0  # records before the data (preamble and header)
     width: int = 0  # the widest record's field count
     keep: int = 0  # columns kept (the header's, less trailing unnamed empty ones)
-    plain: bool = True  # no quote in the file: every line is one record
+    plain: bool = True  # no quote opening a field: every line is one record
+    blank_cells: bool = True  # some data cell may be blank ("  "): cells are rewritten, blank ones empty
 
     def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
         """The data records, ``rows`` at a time, parsed by Polars' CSV reader (the parser of a whole read;
         quoted line breaks included: the structure pass checked it reads every record).
 
         The records are sunk once (streaming) to a Parquet file beside the UTF-8 copy, in row groups of
-        ``rows``; each batch is a slice of it, so memory holds one batch whatever the file's size."""
+        ``rows``, blank cells ("  ") made empty (None) as in a whole read; each batch is a slice of it, so
+        memory holds one batch whatever the file's size."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
         cells = self.path.with_name(f"{self.path.stem}-{rows}.parquet")
@@ -655,14 +678,16 @@ class CsvStream:
             pl.scan_csv(
                 self.path,
                 separator=self.separator,
+                quote_char=None if self.plain else '"',
                 has_header=False,
                 infer_schema=False,
                 schema=schema,
                 missing_columns="insert",
                 raise_if_empty=False,
-            ).select(list(schema)[: self.keep]).sink_parquet(
-                cells, compression="lz4", row_group_size=rows, engine="streaming"
-            )
+            ).select(
+                pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
+                for c in list(schema)[: self.keep]
+            ).sink_parquet(cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming")
         for offset in range(self.skip, self.skip + self.data_rows, rows):
             yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
@@ -677,11 +702,6 @@ class CsvStream:
         for batch in self._chunks(rows):
             if not batch.height:
                 continue
-            # Blank cells ("  ") are empty (None), as in a whole read; only columns holding one are rewritten.
-            blanks = batch.select((pl.col(c).is_not_null() & ~_filled_cells(c)).any() for c in batch.columns).row(0)
-            if any(blanks):
-                rewrite = [c for c, b in zip(batch.columns, blanks, strict=True) if b]
-                batch = batch.with_columns(pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) for c in rewrite)
             yield offset, batch
             offset += batch.height
 
@@ -692,18 +712,29 @@ def _filled_cells(column: str) -> pl.Expr:
 
 
 def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
-    """For a file with no quote: per line, its field count ``n``, ``blank`` (no filled cell) and
-    ``beyond`` (a filled cell past the first ``header_fields``), in one streaming pass over the lines."""
+    """For a file with no quote opening a field: per line, its field count ``n``, ``blank`` (no filled
+    cell), ``blank_cell`` (a cell of white space only) and ``beyond`` (a filled cell past the first
+    ``header_fields``), in one streaming pass over the lines."""
     sep = re.escape(separator)
     line = pl.col("line")
+    n = (line.str.count_matches(separator, literal=True).cast(pl.Int32) + 1).fill_null(0)
+    # The lines longer than the header, kept for the test of a filled cell beyond it (few, if any).
+    longer = pl.when(pl.col("n") > header_fields).then(line)
     return (
         pl.scan_csv(
             path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
         )
         .select(
-            n=(line.str.count_matches(separator, literal=True).cast(pl.Int32) + 1).fill_null(0),
+            n=n,
             blank=~line.str.contains(rf"[^{sep}\s]").fill_null(False),
-            beyond=line.str.contains(rf"^(?:[^{sep}]*{sep}){{{header_fields}}}[^{sep}]*[^{sep}\s]").fill_null(False),
+            blank_cell=line.str.contains(rf"(?:^|{sep})[^\S{sep}]+(?:{sep}|$)").fill_null(False),
+            line=line,
+        )
+        .select(
+            "n",
+            "blank",
+            "blank_cell",
+            beyond=longer.str.contains(rf"^(?:[^{sep}]*{sep}){{{header_fields}}}[^{sep}]*[^{sep}\s]").fill_null(False),
         )
         .collect(engine="streaming")
     )
@@ -737,6 +768,7 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
     records = pl.scan_csv(
         path,
         separator=separator,
+        quote_char=None if decoded.plain else '"',
         has_header=False,
         infer_schema=False,
         schema=dict.fromkeys(columns, pl.String),
@@ -778,7 +810,8 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain)
+    blank_cells = not decoded.plain or bool(facts["blank_cell"].any())
+    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain, blank_cells)
 
 
 @contextmanager
@@ -792,9 +825,10 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
     """
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
+        start = _CP1252_FILES.get(_file_key(path))  # found Windows-1252 by file_encoding: decoded at once
         with open(path, "rb") as source, open(utf8, "w+b") as sink:
             try:
-                decoded = _transcode(source, sink)
+                decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
             except TableReadError as exc:
                 raise TableReadError(f"{name}: {exc}") from exc
         yield _stream_utf8(utf8, name, decoded)

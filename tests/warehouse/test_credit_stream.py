@@ -122,3 +122,26 @@ def test_quoted_records_stream_as_a_whole_read_gives_them(tmp_path):
     assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
     assert lines["ae"].to_list() == [Decimal("1000.00"), Decimal("20.00"), Decimal("0.00")]
     assert streamed.totaux_publies == [] and streamed.set_aside == {"total": 1}
+
+
+def test_a_quote_inside_a_cell_is_a_character_of_it(tmp_path):
+    # A quote that opens no field (an unbalanced one in a label, a pair inside another) is the label's own
+    # character, as Python's csv reads it: the file is read line by line, whole and streamed alike; a blank
+    # amount ("  ") is empty in both.
+    path = tmp_path / "PLF_2023_credits.csv"
+    rows = [
+        "exercice;loi;typeBudget;ministere;mission;programme;libelleProgramme;action;categorie;titre;ae;cp",
+        '2023;PLF;BG;50;TR;352;Programme "Avenir;352-01;31;3;1 000;500',
+        '2023;PLF;BG;50;TR;129;dit "A" et "B";129-03;31;3;  ;7',
+    ]
+    path.write_bytes("\n".join(rows).encode("cp1252"))
+    (source,) = discover_sources(tmp_path)
+    whole, streamed, lines = _both(source, tmp_path / "parts", batch_rows=1)
+    assert lines.equals(whole.lines)
+    assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
+    assert lines["ae"].to_list() == [Decimal("1000.00"), Decimal("0.00")]
+    labels = ['Programme "Avenir', 'dit "A" et "B"']
+    assert [row[6] for row in recognise(source).table.rows] == labels
+    with stream_csv_table(source.chemin, source.fichier) as stream:
+        assert stream.plain
+        assert pl.concat(cells for _, cells in stream.batches(1))["c6"].to_list() == labels
