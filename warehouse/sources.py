@@ -247,23 +247,20 @@ def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
     table (``error`` says why: empty, compressed, an HTML page with no table, a damaged
     workbook…), or matches no family, comes back with ``match = None`` and its header.
 
-    Read once per build: when this process's inventory (:func:`take_inventory`) read the file, its
-    heads are taken again without reading it, provided the path, the sha256 and the file's identity
-    on disk (device, inode, size, modification and change times) are those it read; else it is read
-    now. The inventory decides a CSV's encoding from the whole file, which a caller asking
-    ``whole_encoding = False`` (the head's own is enough) then gets. A new :class:`Recognition` each
-    call: the whole table, if asked, is read for that caller only.
+    Read once per build: when this process's inventory (:func:`take_inventory`), or an earlier
+    reader of the same build, read the file, its heads are taken again without reading it, provided
+    the path, the sha256 and the file's identity on disk (device, inode, size, modification and change
+    times) are those it read; else it is read now, and kept for the next reader. A CSV's encoding
+    decided from the whole file serves a caller asking ``whole_encoding = False`` (the head's own is
+    enough); not the other way round. A new :class:`Recognition` each call: the whole table, if asked,
+    is read for that caller only.
     """
-    held = _held(source.chemin, source.sha256)
-    if held is not None:
-        if held.error is not None:
-            return Recognition(source, [], None, error=held.error)
-        return _recognition(source, list(held.tables), held.complete)
-    try:
-        tables, complete = read_table_heads(source.chemin, source.fichier, whole_encoding)
-    except (TableReadError, OSError) as exc:
-        return Recognition(source, [], None, error=str(exc))
-    return _recognition(source, tables, complete)
+    held = _held(source.chemin, source.sha256, whole_encoding)
+    if held is None:
+        held = _read_heads(source, whole_encoding)
+    if held.error is not None:
+        return Recognition(source, [], None, error=held.error)
+    return _recognition(source, list(held.tables), held.complete)
 
 
 def _recognition(source: SourceFile, tables: list[RawTable], complete: bool) -> Recognition:
@@ -284,18 +281,20 @@ def _recognition(source: SourceFile, tables: list[RawTable], complete: bool) -> 
 
 @dataclass(frozen=True)
 class _HeadsRead:
-    """What the inventory read of one file in this process: its sha256 (as discovered), its identity on
-    disk when read (``_identity``), the heads of its tables and whether they are whole, or the error."""
+    """What a build read of one file in this process: its sha256 (as discovered), its identity on disk
+    when read (``_identity``), the heads of its tables and whether they are whole, or the error; and
+    whether a CSV's encoding was decided from the whole file."""
 
     sha256: str
-    identity: tuple[int, ...]
+    identity: tuple[int, ...] | None
     tables: tuple[RawTable, ...]
     complete: bool
     error: str | None
+    whole_encoding: bool = True
 
 
-#: The heads the inventory read, by path, for the readers of the same build in the same process
-#: (:func:`recognise`); emptied when an inventory starts and by :func:`forget_recognitions`.
+#: The heads the build read, by path, for its next readers in the same process (:func:`recognise`);
+#: emptied when an inventory starts and by :func:`forget_recognitions`.
 _HEADS: dict[Path, _HeadsRead] = {}
 
 
@@ -311,34 +310,34 @@ def _identity(path: Path) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _recognise_kept(source: SourceFile) -> Recognition:
-    """Read and recognise ``source``, and keep the heads read for the build's readers (:func:`recognise`)
-    when the file did not change on disk while it was read."""
+def _read_heads(source: SourceFile, whole_encoding: bool = True) -> _HeadsRead:
+    """Read the heads of ``source``'s tables (or the error), and keep them for the build's next readers
+    (:func:`recognise`) when the file did not change on disk while it was read."""
     before = _identity(source.chemin)
     try:
-        tables, complete = read_table_heads(source.chemin, source.fichier)
+        tables, complete = read_table_heads(source.chemin, source.fichier, whole_encoding)
         error = None
     except (TableReadError, OSError) as exc:
         tables, complete, error = [], True, str(exc)
-    if before is not None and _identity(source.chemin) == before:
-        _HEADS[source.chemin] = _HeadsRead(source.sha256, before, tuple(tables), complete, error)
-    if error is not None:
-        return Recognition(source, [], None, error=error)
-    return _recognition(source, tables, complete)
+    read = _HeadsRead(source.sha256, before, tuple(tables), complete, error, whole_encoding)
+    if before is not None and source.sha256 and _identity(source.chemin) == before:
+        _HEADS[source.chemin] = read
+    return read
 
 
-def _held(path: Path, sha256: str | None = None) -> _HeadsRead | None:
+def _held(path: Path, sha256: str | None = None, whole_encoding: bool = False) -> _HeadsRead | None:
     held = _HEADS.get(path)
-    if held is None or (sha256 is not None and held.sha256 != sha256) or _identity(path) != held.identity:
+    if held is None or (sha256 is not None and held.sha256 != sha256) or (whole_encoding and not held.whole_encoding):
         return None
-    return held
+    return held if _identity(path) == held.identity else None
 
 
 def recognised_heads(path: Path, fichier: str) -> tuple[list[RawTable], bool]:
     """What :func:`warehouse.tables.read_table_heads` returns for ``path`` (named ``fichier``), without
-    reading it again when this process's inventory read it and its identity on disk is the same (see
-    :func:`recognise`). Raises :class:`warehouse.tables.TableReadError` as it does."""
-    held = _held(path)
+    reading it again when this build read it in this process (its identity on disk the same, its CSV
+    encoding decided from the whole file; see :func:`recognise`). Raises
+    :class:`warehouse.tables.TableReadError` as it does."""
+    held = _held(path, whole_encoding=True)
     if held is None or held.error is not None or any(t.fichier != fichier for t in held.tables):
         return read_table_heads(path, fichier)
     return list(held.tables), held.complete
@@ -443,7 +442,7 @@ def take_inventory(files: list[SourceFile], recorded: list[dict] | None = None) 
             fields = {name: record[name] for name in RECORDED_FIELDS}
             items.append(InventoryItem(source=source, **{**fields, "entete": tuple(fields["entete"])}))
             continue
-        found = _recognise_kept(source)
+        found = recognise(source)
         exercice = None
         kind = found.match.family.kind if found.match else None
         if found.match is not None and found.head is not None:
