@@ -45,8 +45,13 @@ RECOGNITION_MODULE = ROOT / "warehouse" / "sources.py"
 
 
 def recognition_version() -> str:
-    """The code version of recognition (:data:`RECOGNITION_MODULE`, ``assets/versions.py``)."""
-    return code_version(str(RECOGNITION_MODULE))
+    """The code version of recognition: of :data:`RECOGNITION_MODULE` (``assets/versions.py``), and of
+    every ``schemas/families/*.toml``, which ``schemas.families.file_name_kind`` reads by a glob (a
+    file no module names: ``performance.toml`` gives the kind of an unreadable file by its name)."""
+    digest = hashlib.sha256(code_version(str(RECOGNITION_MODULE)).encode())
+    for path in sorted((ROOT / "schemas" / "families").glob("*.toml")):
+        digest.update(f"{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
