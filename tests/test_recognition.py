@@ -156,6 +156,40 @@ def test_a_rebuild_with_nothing_changed_reads_no_file_beyond_hashing_it(first, w
     assert not reads.heads and not reads.workbooks and not reads.whole_csv
 
 
+def test_files_touched_or_copied_are_judged_by_their_bytes_and_path(warehouse_copy):
+    """Every file touched (new modification time, same bytes): nothing to read, nothing to run. A
+    workbook copied under another name (same bytes, a new path): the copy alone is recognised."""
+    sources, out = warehouse_copy
+    for name in FILES:
+        os.utime(sources / name, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    code, reads = _build(sources, out)
+    assert code == 0
+    assert not reads.heads and not reads.workbooks and reads.hashed == Counter(FILES)
+    shutil.copyfile(sources / "2025_PLF/emplois.xls", sources / "2025_PLF/emplois_copie.xls")
+    code, reads = _build(sources, out)
+    assert code == 0
+    # The inventory reads the copy alone; the credits are not rebuilt (LFI_2020_Credits.csv not read).
+    # The other files' group has a new data version: the documents and the performance tables are
+    # built again and read the files they read, which this build had not read (their items were the
+    # release's). The nomenclature workbook is read twice: by the documents (recognise, by path and
+    # sha256) and by the performance tables (recognised_heads, given a path alone: kept for no one).
+    assert reads.heads == Counter(
+        {
+            "2025_PLF/emplois_copie.xls": 1,
+            "2025_PLF/emplois.xls": 1,
+            "2025_PLF/Credits_Destination_Nature_YC_RetD.xls": 1,
+            "2025_PLF/MiS_PGM_ACT_SSA.xls": 2,
+            "PLF_2019_PAP.csv": 1,
+            "PLF_2020_Nomenclature.csv": 1,
+            "PLF_2023_Taxes_affectees.xlsx": 1,
+        }
+    )
+    _, state = release_state(out)
+    recorded = {r["fichier"]: r for r in recorded_items(state)}
+    assert recorded["2025_PLF/emplois_copie.xls"]["sha256"] == recorded["2025_PLF/emplois.xls"]["sha256"]
+    assert recorded["2025_PLF/emplois_copie.xls"]["famille"] is None
+
+
 def test_a_changed_file_is_recognised_again_and_its_new_content_is_built(warehouse_copy):
     sources, out = warehouse_copy
     path = sources / "LFI_2020_Credits.csv"
