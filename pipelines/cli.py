@@ -340,40 +340,42 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}  # those not run again stay
     preset_inventory(paths, taken)
     from pipelines.definitions import defs
+    from warehouse.store import kept
 
-    first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
-    order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
-    credits_job = defs.resolve_job_def(CREDITS_JOB)
-    credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
-    ranges = contiguous_ranges(plan.partitions, order)
-    with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
-        for start, end in progress:
-            progress.set_postfix_str(start if start == end else f"{start}-{end}")
-            result = credits_job.execute_in_process(
+    with kept(settings.database):  # DuckDB opens the working copy once for the runs (all in this process)
+        first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
+        order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
+        credits_job = defs.resolve_job_def(CREDITS_JOB)
+        credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
+        ranges = contiguous_ranges(plan.partitions, order)
+        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
+            for start, end in progress:
+                progress.set_postfix_str(start if start == end else f"{start}-{end}")
+                result = credits_job.execute_in_process(
+                    instance=instance,
+                    asset_selection=first + credit_keys,
+                    raise_on_error=False,
+                    run_config=_QUIET_RUN,
+                    tags={
+                        **tags,
+                        "dagster/asset_partition_range_start": start,
+                        "dagster/asset_partition_range_end": end,
+                    },
+                )
+                first = []
+                outcome.record(result)
+        blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
+        if blocking or outcome.failed_steps:
+            print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
+        elif plan.assets:
+            result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
                 instance=instance,
-                asset_selection=first + credit_keys,
+                asset_selection=first + plan.assets,
                 raise_on_error=False,
                 run_config=_QUIET_RUN,
-                tags={
-                    **tags,
-                    "dagster/asset_partition_range_start": start,
-                    "dagster/asset_partition_range_end": end,
-                },
+                tags=tags,
             )
-            first = []
             outcome.record(result)
-    blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
-    if blocking or outcome.failed_steps:
-        print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
-    elif plan.assets:
-        result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
-            instance=instance,
-            asset_selection=first + plan.assets,
-            raise_on_error=False,
-            run_config=_QUIET_RUN,
-            tags=tags,
-        )
-        outcome.record(result)
     return outcome, items, exercices
 
 
