@@ -11,19 +11,21 @@ credits only the exercice, that read it (Dagster's staleness, see ``pipelines/in
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import dagster as dg
 import polars as pl
 
 from assets.partitions import EXERCICE_PARTITIONS_NAME, exercice_partitions
 from assets.resources import WarehousePaths
-from assets.versions import code_version
+from assets.versions import ROOT, code_version
 from warehouse.downloads import DownloadPolicy, download_sources
 from warehouse.expected import expect_release_sources, is_absent, previous_sources
 from warehouse.sources import (
     InventoryItem,
     SourceFile,
     discover_sources,
+    inventory_record,
     skipped_links,
     take_inventory,
 )
@@ -37,21 +39,73 @@ def _paths_key(paths: WarehousePaths) -> tuple:
     return (paths.sources_dir, paths.out_dir, paths.work_dir, paths.prune, paths.portal_url)
 
 
+#: The modules whose code makes an inventory item: recognition, and the exercice of a credit file
+#: (``warehouse/sources.py`` and what it imports, ``assets/versions.py``).
+RECOGNITION_MODULE = ROOT / "warehouse" / "sources.py"
+
+
+def recognition_version() -> str:
+    """The code version of recognition: of :data:`RECOGNITION_MODULE` (``assets/versions.py``), and of
+    every ``schemas/families/*.toml``, which ``schemas.families.file_name_kind`` reads by a glob (a
+    file no module names: ``performance.toml`` gives the kind of an unreadable file by its name)."""
+    digest = hashlib.sha256(code_version(str(RECOGNITION_MODULE)).encode())
+    for path in sorted((ROOT / "schemas" / "families").glob("*.toml")):
+        digest.update(f"{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class BuildInventory:
+    """What ``take_build_inventory`` found: ``items`` (every source of the build, recognised, with
+    the sources of the latest release not got kept in error), ``links`` (symbolic links not
+    followed), ``changed`` (downloads changed on the portal) and ``recognised``: the items of the
+    files as recognition made them (before the release's sources are added), which a release records
+    (:func:`recognition_state`)."""
+
+    items: list[InventoryItem]
+    links: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    recognised: list[InventoryItem] = field(default_factory=list)
+
+
+def recognition_state(inventory: BuildInventory) -> dict:
+    """What a release records of its inventory (``recognitions`` of the release state): the code
+    version of recognition and each file's item (:func:`warehouse.sources.inventory_record`)."""
+    return {
+        "code_version": recognition_version(),
+        "items": [inventory_record(i) for i in inventory.recognised if i.source.sha256],
+    }
+
+
+def recorded_items(state: dict) -> list[dict]:
+    """The items the latest release recorded (``state["recognitions"]``) when recognition's code
+    version is the same today; else none (every file is recognised again)."""
+    recorded = state.get("recognitions") or {}
+    if recorded.get("code_version") != recognition_version():
+        return []
+    return list(recorded.get("items") or [])
+
+
 #: The inventory the command already took for these paths (``preset_inventory``): ``raw/sources``
 #: takes it instead of reading the folder twice in one build. Never kept across builds.
-_PRESET: dict[tuple, tuple[list[InventoryItem], list[str], list[str]]] = {}
+_PRESET: dict[tuple, BuildInventory] = {}
 
 
-def preset_inventory(paths: WarehousePaths, taken: tuple[list[InventoryItem], list[str], list[str]]) -> None:
+def preset_inventory(paths: WarehousePaths, taken: BuildInventory) -> None:
     """Give ``raw/sources`` the inventory ``take_build_inventory`` returned for ``paths`` (once)."""
     _PRESET[_paths_key(paths)] = taken
 
 
 def take_build_inventory(
-    paths: WarehousePaths, log: Callable[[str], None] = lambda _: None, warn: Callable[[str], None] = lambda _: None
-) -> tuple[list[InventoryItem], list[str], list[str]]:
+    paths: WarehousePaths,
+    log: Callable[[str], None] = lambda _: None,
+    warn: Callable[[str], None] = lambda _: None,
+    recorded: list[dict] | None = None,
+) -> BuildInventory:
     """Every source file of the build, recognised: the items, the symbolic links not followed and the
-    downloads changed on the portal. Downloads first when ``paths.sources`` is None."""
+    downloads changed on the portal. Downloads first when ``paths.sources`` is None. ``recorded``:
+    the latest release's items (:func:`recorded_items`): a file of the same path and sha256 takes its
+    item without being read (:func:`warehouse.sources.take_inventory`)."""
     failures: list[InventoryItem] = []
     links: list[str] = []
     changed: list[str] = []
@@ -74,13 +128,13 @@ def take_build_inventory(
             failures.append(
                 InventoryItem(source, entry.famille, entry.exercice, (), error=f"download failed: {message}")
             )
-    items = take_inventory(files) + failures
+    recognised = take_inventory(files, recorded)
     # Sources of the latest release not got or not readable keep their data (warehouse/expected.py).
-    items = expect_release_sources(items, previous_sources(paths.database), paths.sources, paths.prune)
+    items = expect_release_sources(recognised + failures, previous_sources(paths.database), paths.sources, paths.prune)
     for item in items:
         if is_absent(item):
             warn(f"{item.source.fichier}: {item.error}")
-    return items, links, changed
+    return BuildInventory(items, links, changed, recognised)
 
 
 def _digest(items: list[InventoryItem]) -> str:
@@ -116,8 +170,7 @@ def source_versions(items: list[InventoryItem]) -> dict[tuple[dg.AssetKey, str |
 
 
 def _observed(paths: WarehousePaths) -> dict[tuple[dg.AssetKey, str | None], str]:
-    items, _, _ = take_build_inventory(paths)
-    return source_versions(items)
+    return source_versions(take_build_inventory(paths).items)
 
 
 @dg.observable_source_asset(
@@ -181,7 +234,7 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
     taken = _PRESET.pop(_paths_key(paths), None)
     if taken is None:
         taken = take_build_inventory(paths, context.log.info, context.log.warning)
-    items, links, changed = taken
+    items, links, changed = taken.items, taken.links, taken.changed
     exercices = sorted({str(i.exercice) for i in items if i.holds("credits") and i.exercice})
     known = set(context.instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
     missing = [e for e in exercices if e not in known]

@@ -225,6 +225,7 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
     import dagster as dg
 
     from warehouse.releases import remove_stale_work, start_work
+    from warehouse.sources import forget_recognitions
 
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:  # one instance for the whole build
@@ -243,6 +244,7 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             return _finish(args, settings, outcome, items, started, instance)
         finally:
+            forget_recognitions()  # the heads the inventory read for this build's readers
             shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
 
 
@@ -259,7 +261,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from assets.partitions import EXERCICE_PARTITIONS_NAME
-    from assets.sources import preset_inventory, take_build_inventory
+    from assets.sources import preset_inventory, recognition_state, recorded_items, take_build_inventory
     from pipelines.incremental import (
         SOURCES,
         Plan,
@@ -280,12 +282,15 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
     print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
     paths = build_resources(settings)["paths"]
-    try:
-        taken = take_build_inventory(paths, log.info, log.warning)
+    # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
+    force = settings.prune or settings.sources_dir is None
+    latest, state = release_state(settings.out_dir)
+    try:  # a file whose bytes and recognising code are the latest release's takes its recorded item
+        taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
         outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
         return outcome, [], None
-    items, links, changed = taken
+    items, links, changed = taken.items, taken.links, taken.changed
     outcome.notes = {"liens_ignores": links, "telechargements_modifies": changed}
     found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
     exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
@@ -301,15 +306,12 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
         print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
         return outcome, items, []
-    latest, state = release_state(settings.out_dir)
     outcome.held = state.get("materialisations") or {}
     outcome.latest_version = latest.version if latest else None
     known = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
     missing = [str(e) for e in found if str(e) not in known]
     if missing:
         instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
-    # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
-    force = settings.prune or settings.sources_dir is None
     if not force and unchanged_since_release(instance, items, state):
         plan = Plan()
     else:
@@ -322,6 +324,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         "source_versions": source_state(items),
         "code_versions": code_versions(),
         "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
+        "recognitions": recognition_state(taken),
     }
     outcome.plan = plan
     if plan.empty:
@@ -337,40 +340,42 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     outcome.checks = {k: tuple(v) for k, v in state.get("checks", {}).items()}  # those not run again stay
     preset_inventory(paths, taken)
     from pipelines.definitions import defs
+    from warehouse.store import kept
 
-    first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
-    order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
-    credits_job = defs.resolve_job_def(CREDITS_JOB)
-    credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
-    ranges = contiguous_ranges(plan.partitions, order)
-    with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
-        for start, end in progress:
-            progress.set_postfix_str(start if start == end else f"{start}-{end}")
-            result = credits_job.execute_in_process(
+    with kept(settings.database):  # DuckDB opens the working copy once for the runs (all in this process)
+        first = [SOURCES]  # raw/sources in the first run: the runs after it read its output
+        order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
+        credits_job = defs.resolve_job_def(CREDITS_JOB)
+        credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
+        ranges = contiguous_ranges(plan.partitions, order)
+        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
+            for start, end in progress:
+                progress.set_postfix_str(start if start == end else f"{start}-{end}")
+                result = credits_job.execute_in_process(
+                    instance=instance,
+                    asset_selection=first + credit_keys,
+                    raise_on_error=False,
+                    run_config=_QUIET_RUN,
+                    tags={
+                        **tags,
+                        "dagster/asset_partition_range_start": start,
+                        "dagster/asset_partition_range_end": end,
+                    },
+                )
+                first = []
+                outcome.record(result)
+        blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
+        if blocking or outcome.failed_steps:
+            print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
+        elif plan.assets:
+            result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
                 instance=instance,
-                asset_selection=first + credit_keys,
+                asset_selection=first + plan.assets,
                 raise_on_error=False,
                 run_config=_QUIET_RUN,
-                tags={
-                    **tags,
-                    "dagster/asset_partition_range_start": start,
-                    "dagster/asset_partition_range_end": end,
-                },
+                tags=tags,
             )
-            first = []
             outcome.record(result)
-    blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
-    if blocking or outcome.failed_steps:
-        print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
-    elif plan.assets:
-        result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
-            instance=instance,
-            asset_selection=first + plan.assets,
-            raise_on_error=False,
-            run_config=_QUIET_RUN,
-            tags=tags,
-        )
-        outcome.record(result)
     return outcome, items, exercices
 
 

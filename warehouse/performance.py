@@ -67,7 +67,8 @@ from schemas.performance_families import (
 )
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
-from warehouse.tables import RawTable, read_table_heads, read_tables
+from warehouse.sources import recognised_heads
+from warehouse.tables import RawTable, read_tables
 
 __all__ = [
     "ATTEINTE_SCHEMA",
@@ -192,7 +193,7 @@ def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, R
     Raises :class:`warehouse.tables.TableReadError` for a file that is not a table.
     """
     best: tuple[PerformanceMatch, RawTable] | None = None
-    tables, complete = read_table_heads(path, fichier)  # a CSV's head: most files are of no performance family
+    tables, complete = recognised_heads(path, fichier)  # read once per build (warehouse.sources)
     for table in tables:
         match = best_performance_family(table.header)
         if match and (best is None or match.explained > best[0].explained):

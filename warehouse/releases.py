@@ -278,7 +278,9 @@ def publish_release(
     event id of the materialisation of each asset and partition whose output the release holds;
     ``checks``: the latest result of each check; ``source_versions``, ``code_versions``: the data
     versions of the sources and the code versions of the assets it was built from; ``complete``:
-    whether its build left nothing stale, i.e. had no ``--years``), written in the manifest and in
+    whether its build left nothing stale, i.e. had no ``--years``; ``recognitions``: the code version
+    of recognition and what it said of each file, by path and sha256, which the next build takes
+    again for the same bytes: ``assets/sources.py``), written in the manifest and in
     ``releases/.state.json`` (also when the content is unchanged: :func:`release_state`).
     """
     from warehouse.publication import write_release_documents  # Pandera: imported only to publish
@@ -360,7 +362,7 @@ def release_state(out: Path) -> tuple[Release | None, dict]:
         state = json.loads(path.read_text(encoding="utf-8"))
         if state.get("version") == latest.version:
             return latest, state
-    keys = ("materialisations", "checks", "source_versions", "code_versions", "complete")
+    keys = ("materialisations", "checks", "source_versions", "code_versions", "complete", "recognitions")
     return latest, {k: latest.manifest[k] for k in keys if k in latest.manifest}
 
 

@@ -21,13 +21,17 @@ from schemas.families import FamilyMatch, all_families, best_family, file_name_k
 from warehouse.tables import RawTable, TableReadError, read_table_heads
 
 __all__ = [
+    "RECORDED_FIELDS",
     "InventoryItem",
     "Recognition",
     "SkippedLink",
     "SourceFile",
     "discover_sources",
     "expected_kind",
+    "forget_recognitions",
+    "inventory_record",
     "recognise",
+    "recognised_heads",
     "sha256_of",
     "skipped_links",
     "take_inventory",
@@ -242,11 +246,25 @@ def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
     head's encoding is the head's own (for a reader that decodes the whole file itself next). A file that is not a
     table (``error`` says why: empty, compressed, an HTML page with no table, a damaged
     workbook…), or matches no family, comes back with ``match = None`` and its header.
+
+    Read once per build: when this process's inventory (:func:`take_inventory`), or an earlier
+    reader of the same build, read the file, its heads are taken again without reading it, provided
+    the path, the sha256 and the file's identity on disk (device, inode, size, modification and change
+    times) are those it read; else it is read now, and kept for the next reader. A CSV's encoding
+    decided from the whole file serves a caller asking ``whole_encoding = False`` (the head's own is
+    enough); not the other way round. A new :class:`Recognition` each call: the whole table, if asked,
+    is read for that caller only.
     """
-    try:
-        tables, complete = read_table_heads(source.chemin, source.fichier, whole_encoding)
-    except (TableReadError, OSError) as exc:
-        return Recognition(source, [], None, error=str(exc))
+    held = _held(source.chemin, source.sha256, whole_encoding)
+    if held is None:
+        held = _read_heads(source, whole_encoding)
+    if held.error is not None:
+        return Recognition(source, [], None, error=held.error)
+    return _recognition(source, list(held.tables), held.complete)
+
+
+def _recognition(source: SourceFile, tables: list[RawTable], complete: bool) -> Recognition:
+    """The recognition of ``source`` from the heads of its tables: the best family over its tables."""
     best: tuple[FamilyMatch, RawTable] | None = None
     for table in tables:
         match = best_family(table.header, tuple(all_families().values()))
@@ -259,6 +277,75 @@ def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
     return Recognition(
         source, table.header, match, table, _exercice_hint(source), phase_hint=_phase_hint(source), complete=complete
     )
+
+
+@dataclass(frozen=True)
+class _HeadsRead:
+    """What a build read of one file in this process: its sha256 (as discovered), its identity on disk
+    when read (``_identity``), the heads of its tables and whether they are whole, or the error; and
+    whether a CSV's encoding was decided from the whole file."""
+
+    sha256: str
+    identity: tuple[int, ...] | None
+    tables: tuple[RawTable, ...]
+    complete: bool
+    error: str | None
+    whole_encoding: bool = True
+
+
+#: The heads the build read, by path, for its next readers in the same process (:func:`recognise`);
+#: emptied when an inventory starts and by :func:`forget_recognitions`.
+_HEADS: dict[Path, _HeadsRead] = {}
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """The file's identity on disk: device, inode, size, modification and change times (ns); None if gone.
+
+    The change time cannot be set back by a writer (``os.utime`` sets it to now): equal identities
+    mean the bytes were not rewritten in between."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read_heads(source: SourceFile, whole_encoding: bool = True) -> _HeadsRead:
+    """Read the heads of ``source``'s tables (or the error), and keep them for the build's next readers
+    (:func:`recognise`) when the file did not change on disk while it was read."""
+    before = _identity(source.chemin)
+    try:
+        tables, complete = read_table_heads(source.chemin, source.fichier, whole_encoding)
+        error = None
+    except (TableReadError, OSError) as exc:
+        tables, complete, error = [], True, str(exc)
+    read = _HeadsRead(source.sha256, before, tuple(tables), complete, error, whole_encoding)
+    if before is not None and source.sha256 and _identity(source.chemin) == before:
+        _HEADS[source.chemin] = read
+    return read
+
+
+def _held(path: Path, sha256: str | None = None, whole_encoding: bool = False) -> _HeadsRead | None:
+    held = _HEADS.get(path)
+    if held is None or (sha256 is not None and held.sha256 != sha256) or (whole_encoding and not held.whole_encoding):
+        return None
+    return held if _identity(path) == held.identity else None
+
+
+def recognised_heads(path: Path, fichier: str) -> tuple[list[RawTable], bool]:
+    """What :func:`warehouse.tables.read_table_heads` returns for ``path`` (named ``fichier``), without
+    reading it again when this build read it in this process (its identity on disk the same, its CSV
+    encoding decided from the whole file; see :func:`recognise`). Raises
+    :class:`warehouse.tables.TableReadError` as it does."""
+    held = _held(path, whole_encoding=True)
+    if held is None or held.error is not None or any(t.fichier != fichier for t in held.tables):
+        return read_table_heads(path, fichier)
+    return list(held.tables), held.complete
+
+
+def forget_recognitions() -> None:
+    """Drop the heads this process's inventory read (:func:`recognise`): a build calls it when done."""
+    _HEADS.clear()
 
 
 @dataclass(frozen=True)
@@ -316,18 +403,45 @@ def _expected_exercice(source: SourceFile) -> int | None:
     return int(years.pop()) if len(years) == 1 else None
 
 
-def take_inventory(files: list[SourceFile]) -> list[InventoryItem]:
+#: The fields of an :class:`InventoryItem` that recognition gives (all but ``source``): what a release
+#: records of each file (:func:`inventory_record`).
+RECORDED_FIELDS = ("famille", "exercice", "entete", "type_fichier", "encodage", "error", "kind", "feuille")
+
+
+def inventory_record(item: InventoryItem) -> dict:
+    """What recognition said of ``item``'s file, as JSON: ``fichier`` and ``sha256`` (the key), then
+    :data:`RECORDED_FIELDS` (``entete`` a list)."""
+    record = {"fichier": item.source.fichier, "sha256": item.source.sha256}
+    for name in RECORDED_FIELDS:
+        value = getattr(item, name)
+        record[name] = list(value) if name == "entete" else value
+    return record
+
+
+def take_inventory(files: list[SourceFile], recorded: list[dict] | None = None) -> list[InventoryItem]:
     """Recognise every file and find the exercice of each credit file (cheaply).
 
     A file that cannot be read at all is an item with its ``error``; if its catalogue
     entry or its name says it holds a covered family, it also has that ``kind`` (and, for
     credits, the exercice the catalogue or its name gives), so that the build reports it
     as a source in error (:attr:`InventoryItem.in_error`).
+
+    ``recorded``: the items (:func:`inventory_record`) of an earlier inventory made by the same
+    recognising code (the caller compares its code version): a file of the same path (``fichier``)
+    and the same sha256 takes its recorded item, without being read again; any other is recognised.
+    The heads read are kept for the readers of this build (:func:`recognise`).
     """
     from warehouse.credit_files import stated_exercice
 
+    known = {(r["fichier"], r["sha256"]): r for r in recorded or []}
+    forget_recognitions()
     items = []
     for source in files:
+        record = known.get((source.fichier, source.sha256))
+        if record is not None and source.sha256:
+            fields = {name: record[name] for name in RECORDED_FIELDS}
+            items.append(InventoryItem(source=source, **{**fields, "entete": tuple(fields["entete"])}))
+            continue
         found = recognise(source)
         exercice = None
         kind = found.match.family.kind if found.match else None

@@ -32,6 +32,7 @@ __all__ = [
     "duplicate_keys",
     "prune_sources",
     "fill_credit_missions",
+    "kept",
     "quote_identifier",
     "quote_literal",
     "reader",
@@ -74,9 +75,34 @@ class DatabaseLocked(RuntimeError):
 MEMORY_LIMIT = os.environ.get("BUDGET_DUCKDB_MEMORY", "512MB")
 
 
+#: The databases :func:`kept` open in this process, by resolved path.
+_KEPT: dict[Path, duckdb.DuckDBPyConnection] = {}
+
+
+@contextmanager
+def kept(database: Path) -> Iterator[None]:
+    """Keep one read-write connection to ``database`` open in this process for the block: the
+    :func:`writer` and :func:`reader` connections opened meanwhile are cursors on it, so DuckDB opens the
+    file (its WAL replayed, its catalogue loaded) once, not once per connection (about 14 ms each, 41 in a
+    full build). For a process that is the file's only user for the block (the command's in-process runs
+    on its private working copy): no other process can open the file meanwhile, and a reader's cursor is
+    not read-only. Closed (and checkpointed) at the end of the block."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    key = database.resolve()
+    connection = _connect(database, read_only=False)
+    _KEPT[key] = connection
+    try:
+        yield
+    finally:
+        del _KEPT[key]
+        connection.close()
+
+
 def _connect(database: Path, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
     """Connect, waiting while another process holds DuckDB's lock on ``database``; memory bounded by
-    :data:`MEMORY_LIMIT`."""
+    :data:`MEMORY_LIMIT`. A cursor on the connection :func:`kept` holds, if any."""
+    if _KEPT and (held := _KEPT.get(database.resolve())) is not None:
+        return held.cursor()
     deadline = time.monotonic() + (LOCK_TIMEOUT if timeout is None else timeout)
     delay = 0.05
     while True:

@@ -95,3 +95,30 @@ def test_a_lock_held_too_long_names_the_file_and_the_holder(tmp_path):
     message = str(raised.value)
     assert str(database) in message and "\n" not in message
     assert f"PID {holder.pid}" in message
+
+
+def test_kept_opens_the_file_once_for_the_writers_and_readers_of_the_block(tmp_path, monkeypatch):
+    """Case B18's slices loaded by three writers and read by a reader inside ``kept``: DuckDB opens the
+    file once; after the block it is closed, with what was written, for any process to open."""
+    from warehouse.store import kept
+
+    database = tmp_path / "w.duckdb"
+    opened = []
+    real = duckdb.connect
+
+    def counting(*args, **kwargs):
+        opened.append(args[0] if args else kwargs.get("database"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    with kept(database):
+        for year in (2019, 2020, 2021):
+            assert _load((database, year)) == _slice(year).height
+        with reader(database) as connection:
+            inside = connection.execute(f"SELECT exercice, count(*) FROM {TABLE} GROUP BY 1 ORDER BY 1").fetchall()
+    assert opened == [str(database)]
+    assert inside == [(year, _slice(year).height) for year in (2019, 2020, 2021)]
+    monkeypatch.undo()
+    with duckdb.connect(str(database), read_only=True) as connection:  # closed: another connection opens it
+        after = connection.execute(f"SELECT exercice, count(*) FROM {TABLE} GROUP BY 1 ORDER BY 1").fetchall()
+    assert after == inside
