@@ -10,6 +10,7 @@ compared (:mod:`schemas.labels`).
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from functools import cache
 from importlib import resources
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
@@ -34,7 +37,10 @@ __all__ = [
     "EVENT_SCHEMA",
     "LEVEL_KEYS",
     "credit_elements",
+    "credit_elements_version",
+    "read_elements",
     "staged_credit_elements",
+    "write_credit_elements",
     "derive_events",
     "known_events",
     "resolve_nomenclature",
@@ -97,51 +103,139 @@ def credit_elements(lines: pl.DataFrame) -> pl.DataFrame:
         return _credit_elements(connection, "lignes_credits")
 
 
-def staged_credit_elements(staging: Path) -> pl.DataFrame | None:
-    """:func:`credit_elements` of every line staged under ``staging`` (``staging/credits``), computed by
-    DuckDB over the Parquet files in bounded memory; None when nothing is staged."""
-    files = staged_files(staging)
+def staged_credit_elements(staging: Path, exercice: int | None = None) -> pl.DataFrame | None:
+    """:func:`credit_elements` of every line staged under ``staging`` (``staging/credits``) for ``exercice``
+    (or every exercice), computed by DuckDB over the Parquet files; None when nothing is staged."""
+    files = staged_files(staging, exercice)
     if not files:
         return None
+    with scratch() as connection:
+        return _credit_elements(connection, _in_order(files))
+
+
+def _in_order(files: list[Path]) -> str:
+    """The staged lines of ``files`` as a DuckDB relation with ``_ordre``: their order (file, then row)."""
     listed = ", ".join(quote_literal(f) for f in files)
-    relation = (
+    return (
         f"(SELECT *, (list_position([{listed}], filename)::BIGINT << 40) + file_row_number AS _ordre "
         f"FROM {staged_relation(files)})"
     )
-    with scratch() as connection:
-        return _credit_elements(connection, relation)
+
+
+#: The file of one exercice's credit elements under the credit elements' staging folder.
+ELEMENTS_FILE = "elements.parquet"
+_BATCH_ROWS = 200_000
+
+
+def _elements_path(root: Path, exercice: int) -> Path:
+    return root / f"exercice={exercice}" / ELEMENTS_FILE
+
+
+def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
+    """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
+    under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
+    the lines (``warehouse.store.MEMORY_LIMIT``, spilling to disk), and the elements are cleaned and
+    written in batches of 200 000 rows, never held whole. An exercice with nothing staged has its file
+    removed. Returns the number of elements written per exercice."""
+    files = [f for exercice in exercices for f in staged_files(staging, exercice)]
+    counts = dict.fromkeys(exercices, 0)
+    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
+        with scratch() as connection:
+            for batch in _credit_element_batches(connection, _in_order(files)) if files else []:
+                batch = _clean_labels(batch).to_arrow().cast(schema)
+                for exercice in pc.unique(batch["exercice"]).to_pylist():
+                    part = batch.filter(pc.equal(batch["exercice"], exercice))
+                    if exercice not in writers:
+                        path = _elements_path(root, exercice).with_suffix(".tmp")
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        writers[exercice] = pq.ParquetWriter(path, schema, compression="zstd")
+                    writers[exercice].write_table(part)
+                    counts[exercice] += part.num_rows
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for exercice in exercices:
+        path = _elements_path(root, exercice)
+        if exercice in writers:
+            path.with_suffix(".tmp").replace(path)
+        else:
+            path.unlink(missing_ok=True)
+    return counts
+
+
+def _element_files(root: Path, staging: Path) -> list[Path]:
+    """The credit elements' files under ``root`` of the exercices that have lines staged under ``staging``."""
+    staged = {path.parent.name for path in staged_files(staging)}
+    return [path for path in sorted(root.glob(f"exercice=*/{ELEMENTS_FILE}")) if path.parent.name in staged]
+
+
+def read_elements(nomenclature: pl.DataFrame | None, root: Path, staging: Path) -> pl.DataFrame:
+    """Every element staged: ``nomenclature`` (from the nomenclature files) then the credit elements
+    written under ``root`` (:func:`write_credit_elements`) of every exercice with lines staged under
+    ``staging``, level by level as :func:`staged_credit_elements` of the whole staging area gives them
+    (the same rows in the same order)."""
+    frames = [nomenclature] if nomenclature is not None else []
+    files = _element_files(root, staging)
+    if files:
+        credits = pl.concat([pl.read_parquet(f) for f in files])
+        rank = {niveau: n for n, niveau in enumerate(_CREDIT_LEVELS)}
+        order = pl.col("niveau").replace_strict(rank, return_dtype=pl.Int8)
+        frames.append(credits.sort(order, maintain_order=True))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
+
+
+def credit_elements_version(root: Path, staging: Path) -> str:
+    """The sha256 of the credit elements of every exercice (:func:`read_elements`): of each exercice's
+    name and the sha256 of its file. What the nomenclature reads from the credit files, the same whatever
+    the exercices a run wrote: a run whose lines changed but not their codes and labels leaves it as it was.
+    """
+    digest = hashlib.sha256()
+    for path in _element_files(root, staging):
+        digest.update(f"{path.parent.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):
+    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order), labels not
+    yet cleaned, in batches of ``ELEMENT_SCHEMA`` columns: per level, one row per (source, exercice, phase,
+    codes) in the order of its first line, with its first line, and the first budget type and label given
+    in line order. DuckDB groups within ``MEMORY_LIMIT`` (it spills); only a batch is in Python at a time."""
+    columns = list(ELEMENT_SCHEMA)
+    for niveau, (codes, label) in _CREDIT_LEVELS.items():
+        keys = ", ".join(["source_id", "exercice", "phase", *codes])
+        given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget", "libelle"}
+        selected = ", ".join(
+            f"'{niveau}' AS niveau" if c == "niveau" else c if c in given else f"NULL AS {c}" for c in columns
+        )
+        reader = connection.sql(
+            f"""
+            SELECT {selected} FROM (
+                SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
+                       arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
+                       arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
+                       min(_ordre) AS _premier
+                FROM {relation} WHERE {codes[0]} IS NOT NULL
+                GROUP BY {keys}
+            ) ORDER BY _premier
+            """
+        ).fetch_record_batch(_BATCH_ROWS)
+        for batch in reader:
+            yield pl.from_arrow(batch).cast(ELEMENT_SCHEMA)
+
+
+def _clean_labels(batch: pl.DataFrame) -> pl.DataFrame:
+    """``libelle`` cleaned (:func:`schemas.labels.clean_label`), each distinct label once."""
+    labels = batch["libelle"].drop_nulls().unique()
+    cleaned = {text: clean_label(text) for text in labels.to_list()}
+    return batch.with_columns(libelle=pl.col("libelle").replace_strict(cleaned, default=None, return_dtype=pl.String))
 
 
 def _credit_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> pl.DataFrame:
-    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order): per level,
-    one row per (source, exercice, phase, codes) in the order of its first line, with its first line, and the
-    first budget type and label given in line order."""
-    frames = []
-    for niveau, (codes, label) in _CREDIT_LEVELS.items():
-        keys = ", ".join(["source_id", "exercice", "phase", *codes])
-        part = connection.sql(
-            f"""
-            SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
-                   arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
-                   arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle
-            FROM {relation} WHERE {codes[0]} IS NOT NULL
-            GROUP BY {keys} ORDER BY min(_ordre)
-            """
-        ).pl()
-        frames.append(
-            part.with_columns(
-                niveau=pl.lit(niveau),
-                libelle=pl.col("libelle").map_elements(clean_label, return_dtype=pl.String),
-            )
-        )
-    return pl.concat(
-        [
-            f.select(
-                [pl.col(c) if c in f.columns else pl.lit(None, t).alias(c) for c, t in ELEMENT_SCHEMA.items()]
-            ).cast(ELEMENT_SCHEMA)
-            for f in frames
-        ]
-    )
+    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order)."""
+    frames = [_clean_labels(batch) for batch in _credit_element_batches(connection, relation)]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
 
 
 def _ranked(elements: pl.DataFrame, nomenclature_sources: set[str]) -> pl.DataFrame:
