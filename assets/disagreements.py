@@ -8,7 +8,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
-from assets.documents import document_tables
+from assets.documents import document_tables, reconciliation
 from assets.metadata import column_schema, markdown
 from assets.nomenclature import (
     CREDIT_ELEMENTS,
@@ -59,6 +59,7 @@ def _elements(paths: WarehousePaths) -> pl.DataFrame | None:
         *nomenclature.keys,
         *performance_tables.keys,
         *document_tables.keys,
+        *reconciliation.keys,
     ],
     code_version=code_version(__file__),
     pool=DUCKDB_WRITER_POOL,
