@@ -235,12 +235,10 @@ def test_a_new_code_in_a_credit_file_recomputes_the_nomenclature(warehouse, tmp_
     assert build.returncode == 0, build.stdout + build.stderr
     done = _materialised(out, cursor)
     assert {"core/actions", "parquet/actions", "core/programmes", "core/nomenclature_evenements"} <= done
-    assert AMOUNT_READERS <= done and not [k for k in done if "|" in k and not k.endswith("|2020")]
+    assert done >= AMOUNT_READERS and not [k for k in done if "|" in k and not k.endswith("|2020")]
     actions = pl.read_parquet(out / "latest" / "parquet" / "actions.parquet")
-    assert (
-        actions.filter((pl.col("exercice") == 2020) & (pl.col("code_programme") == "101"))["code_action"].to_list()[-1]
-        == "99"
-    )
+    held = actions.filter((pl.col("exercice") == 2020) & (pl.col("code_programme") == "101"))
+    assert "99" in held["code_action"].to_list()
     full = run_build(sources, tmp_path / "full")
     assert _release_hash(build.stdout) == _release_hash(full.stdout)
 
