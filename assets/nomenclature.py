@@ -20,8 +20,8 @@ from warehouse.nomenclature import (
     credit_elements_version,
     derive_events,
     known_events,
-    read_elements,
-    resolve_nomenclature,
+    resolve_staged_nomenclature,
+    scan_elements,
     stage_nomenclature,
     write_credit_elements,
 )
@@ -156,8 +156,12 @@ def credit_elements(context: dg.AssetExecutionContext, paths: WarehousePaths) ->
     pool=DUCKDB_WRITER_POOL,
 )
 def nomenclature(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
-    everything = _all_elements(paths)
-    tables = resolve_nomenclature(everything, {r.source_id for r in read_reports(paths.staging_nomenclature)})
+    tables = resolve_staged_nomenclature(  # bounded memory: actions and sous-actions resolved by DuckDB
+        paths.staging_nomenclature / "part-0.parquet",
+        credit_elements_root(paths),
+        paths.staging_credits,
+        {r.source_id for r in read_reports(paths.staging_nomenclature)},
+    )
     tables["nomenclature_evenements"] = derive_events(tables, known_events())
     tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
     with writer(Path(duckdb.database)) as connection:
@@ -196,10 +200,11 @@ def credits_code_mission(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     return dg.MaterializeResult(metadata={"lignes_completees": filled, "lignes_sans_mission": missing})
 
 
-def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
-    """Every element staged: from the nomenclature files and from the credit files."""
-    nomenclature = read_unpartitioned_staging(paths.staging_nomenclature)
-    return read_elements(nomenclature, credit_elements_root(paths), paths.staging_credits)
+def _all_elements(paths: WarehousePaths, levels: list[str]) -> pl.DataFrame:
+    """The elements of ``levels`` staged: from the nomenclature files and from the credit files."""
+    return scan_elements(
+        paths.staging_nomenclature / "part-0.parquet", credit_elements_root(paths), paths.staging_credits, levels
+    )
 
 
 @check(
@@ -207,7 +212,7 @@ def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
     description="Every programme belongs to exactly one mission per exercice, in every file that says which.",
 )
 def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
-    elements = _all_elements(paths)
+    elements = _all_elements(paths, ["programme"])
     several = (
         elements.filter((pl.col("niveau") == "programme") & pl.col("code_mission").is_not_null())
         .group_by("exercice", "code_programme")

@@ -44,6 +44,8 @@ __all__ = [
     "derive_events",
     "known_events",
     "resolve_nomenclature",
+    "resolve_staged_nomenclature",
+    "scan_elements",
     "stage_nomenclature",
 ]
 
@@ -323,6 +325,77 @@ def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str])
         "categories": categories.select("code_categorie", "libelle_categorie", "code_titre"),
         "titres": titres.select("code_titre", "libelle_titre"),
     }
+
+
+#: The levels with one row per code and exercice that can count millions (a credit file of 10 M lines):
+#: resolved by DuckDB from the staged files, never read whole into Python (:func:`resolve_staged_nomenclature`).
+LARGE_LEVELS = {"action": "libelle_action", "sous_action": "libelle_sous_action"}
+
+
+def scan_elements(nomenclature: Path, root: Path, staging: Path, levels: list[str]) -> pl.DataFrame:
+    """:func:`read_elements` of ``levels`` only (``nomenclature``: the nomenclature files' ``part-0.parquet``),
+    read from the staged files with the filter pushed down: the large levels stay on disk when not asked."""
+    frames = []
+    if nomenclature.exists():
+        frames.append(pl.scan_parquet(nomenclature).filter(pl.col("niveau").is_in(levels)).collect())
+    files = _element_files(root, staging)
+    if files:
+        credits = pl.concat([pl.scan_parquet(f).filter(pl.col("niveau").is_in(levels)) for f in files]).collect()
+        rank = {niveau: n for n, niveau in enumerate(_CREDIT_LEVELS)}
+        frames.append(credits.sort(pl.col("niveau").replace_strict(rank, return_dtype=pl.Int8), maintain_order=True))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
+
+
+def resolve_staged_nomenclature(
+    nomenclature: Path, root: Path, staging: Path, nomenclature_sources: set[str]
+) -> dict[str, pl.DataFrame]:
+    """:func:`resolve_nomenclature` of every element staged (:func:`read_elements`: ``nomenclature``, the
+    nomenclature files' ``part-0.parquet``, and the credit elements under ``root``), in bounded memory.
+
+    The small levels (missions, programmes, ministères, catégories, titres: a few thousand elements) are
+    resolved in Polars as :func:`resolve_nomenclature` does; actions and sous-actions by DuckDB over the
+    Parquet files (``warehouse.store.MEMORY_LIMIT``, spilling): for each code and exercice, the label of
+    the element of the latest phase (a nomenclature file before a credit file of the same phase), the
+    first in the elements' order among equals. Only the resolved tables come back to Python.
+    """
+    small = [n for n in LEVEL_KEYS if n not in LARGE_LEVELS]
+    tables = resolve_nomenclature(scan_elements(nomenclature, root, staging, small), nomenclature_sources)
+    files = _element_files(root, staging)
+    parts = []
+    if nomenclature.exists():
+        parts.append(
+            "SELECT *, 0::BIGINT AS _fichier, file_row_number AS _ligne "
+            f"FROM read_parquet({quote_literal(nomenclature)}, file_row_number = true)"
+        )
+    if files:
+        listed = ", ".join(quote_literal(f) for f in files)
+        parts.append(
+            f"SELECT * EXCLUDE (filename), list_position([{listed}], filename)::BIGINT AS _fichier, "
+            f"file_row_number AS _ligne FROM read_parquet([{listed}], filename = true, file_row_number = true)"
+        )
+    sources = ", ".join(quote_literal(s) for s in sorted(nomenclature_sources))
+    phases = " ".join(f"WHEN {quote_literal(p)} THEN {r}" for p, r in PHASE_RANK.items())
+    with scratch() as connection:
+        for niveau, label in LARGE_LEVELS.items():
+            keys = ["exercice", *LEVEL_KEYS[niveau]]
+            if not parts:
+                continue
+            # The order resolve_nomenclature takes the first label in: rang (descending), then the
+            # elements' order (the nomenclature files' rows, then the credit elements' files and rows).
+            rang = (
+                f"coalesce(CASE phase {phases} END, 0) * 2 + list_contains([{sources}]::VARCHAR[], source_id)::INTEGER"
+            )
+            order = f"((10 - ({rang}))::BIGINT << 56) + (_fichier << 40) + _ligne"
+            frame = connection.sql(
+                f"""
+                SELECT {", ".join(keys)}, arg_min(libelle, _ordre) FILTER (WHERE libelle IS NOT NULL) AS {label}
+                FROM (SELECT *, {order} AS _ordre FROM ({" UNION ALL BY NAME ".join(parts)}))
+                WHERE niveau = '{niveau}' AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
+                GROUP BY ALL ORDER BY {", ".join(keys)}
+                """
+            ).pl()
+            tables[niveau + "s"] = frame.cast({"exercice": pl.Int16}).select(tables[niveau + "s"].columns)
+    return tables
 
 
 @cache
