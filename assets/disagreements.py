@@ -23,9 +23,9 @@ from assets.versions import code_version
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.disagreements import RULES, Evidence, collect
-from warehouse.nomenclature import read_elements
+from warehouse.nomenclature import lazy_elements
 from warehouse.staged_lines import scan_staged_lines
-from warehouse.staging import read_reports, read_unpartitioned_staging
+from warehouse.staging import read_reports
 from warehouse.store import reader, replace_tables, writer
 
 KEY = ["core", "ecarts_sources"]
@@ -39,11 +39,11 @@ def _rule_text(regle: str) -> str:
     return doc.split(". ")[0].rstrip(".") + "."
 
 
-def _elements(paths: WarehousePaths) -> pl.DataFrame | None:
-    elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    if elements is None:
-        return None
-    return read_elements(elements, credit_elements_root(paths), paths.staging_credits)
+def _elements(paths: WarehousePaths) -> pl.LazyFrame | None:
+    """Every element staged, lazily: the rule ``libelle`` reads the labelled ones, one level at a time."""
+    return lazy_elements(
+        paths.staging_nomenclature / "part-0.parquet", credit_elements_root(paths), paths.staging_credits
+    )
 
 
 @dg.asset(

@@ -56,7 +56,7 @@ class Evidence:
     connection: duckdb.DuckDBPyConnection
     lines: pl.DataFrame | pl.LazyFrame | None = None
     reports: list[SourceReport] = field(default_factory=list)
-    elements: pl.DataFrame | None = None
+    elements: pl.DataFrame | pl.LazyFrame | None = None
 
     def has(self, relation: str) -> bool:
         """Whether the warehouse holds a table or view named ``relation``."""
@@ -253,6 +253,8 @@ def libelle(evidence: Evidence) -> pl.DataFrame:
             libelle="libelle",
             source_id="source_id",
         )
+        if isinstance(stated, pl.LazyFrame):  # the staged files, read one level at a time
+            stated = stated.collect(engine="streaming")
         retained = evidence.connection.sql(query).pl().filter(pl.col("libelle").is_not_null())
         retained = retained.with_columns(pl.col("exercice").cast(pl.Int16))
         joined = stated.join(retained, on=["exercice", "code"], suffix="_garde")

@@ -43,6 +43,7 @@ __all__ = [
     "write_credit_elements",
     "derive_events",
     "known_events",
+    "lazy_elements",
     "resolve_nomenclature",
     "resolve_staged_nomenclature",
     "scan_elements",
@@ -330,6 +331,15 @@ def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str])
 #: The levels with one row per code and exercice that can count millions (a credit file of 10 M lines):
 #: resolved by DuckDB from the staged files, never read whole into Python (:func:`resolve_staged_nomenclature`).
 LARGE_LEVELS = {"action": "libelle_action", "sous_action": "libelle_sous_action"}
+
+
+def lazy_elements(nomenclature: Path, root: Path, staging: Path) -> pl.LazyFrame | None:
+    """The rows of :func:`read_elements` as a ``LazyFrame`` over the staged files (not in that order), for
+    readers that filter them first; None when no nomenclature is staged (``nomenclature``: its
+    ``part-0.parquet``)."""
+    if not nomenclature.exists():
+        return None
+    return pl.concat([pl.scan_parquet(f) for f in [nomenclature, *_element_files(root, staging)]])
 
 
 def scan_elements(nomenclature: Path, root: Path, staging: Path, levels: list[str]) -> pl.DataFrame:
