@@ -210,7 +210,8 @@ def replan_after_credits(instance, asset_graph, plan: Plan) -> Plan:
     ``plan_build`` closes the targets downstream before any run, so every unpartitioned asset below a
     credit partition is in ``plan.assets``. Once the partitions ran, Dagster's resolver knows their new
     data versions: an asset that ``plan_build`` chose for itself stays; one it added only as a
-    descendant runs if the resolver now calls it stale or missing (an input has a new data version:
+    descendant, and has a credit partition among its inputs, runs if the resolver now calls it stale or
+    missing (an input has a new data version:
     ``staging/credit_elements`` keeps its data version when a file's amounts changed but not its codes
     and labels, so the nomenclature and what reads only it are not recomputed). Then the downstream
     closure again, among the unpartitioned assets (they run together in one run)."""
@@ -218,13 +219,16 @@ def replan_after_credits(instance, asset_graph, plan: Plan) -> Plan:
     kept = Plan(partitions=plan.partitions, reasons=list(plan.reasons), direct=set(plan.direct))
     targets: set[dg.AssetKey] = set()
     for key in plan.assets:
+        node = asset_graph.get(key)
         if state_key(key, None) in plan.direct:
             targets.add(key)
+        elif key in targets or not any(asset_graph.get(parent).is_partitioned for parent in node.parent_keys):
+            continue  # not below a credit partition itself: runs only if the closure below reaches it
         elif (status := resolver.get_status(key, None)) != StaleStatus.FRESH:
             causes = resolver.get_stale_root_causes(key, None) if status == StaleStatus.STALE else []
             why = status.value.lower() + "".join(f"; {c.asset_key.to_user_string()} {c.reason}" for c in causes[:2])
             kept.reasons.append(f"{state_key(key, None)}: after the credits, {why}")
-            targets.add(key)
+            targets.update(node.execution_set_asset_keys | {key})
     for key in list(targets):
         targets.update(asset_graph.get(key).execution_set_asset_keys)
     todo = list(targets)
