@@ -218,13 +218,19 @@ def replan_after_credits(instance, asset_graph, plan: Plan) -> Plan:
     resolver = _resolver(instance, asset_graph)
     kept = Plan(partitions=plan.partitions, reasons=list(plan.reasons), direct=set(plan.direct))
     targets: set[dg.AssetKey] = set()
+    fresh: set[tuple[frozenset, frozenset]] = set()  # (execution set, inputs) found fresh
     for key in plan.assets:
         node = asset_graph.get(key)
+        together = (frozenset(node.execution_set_asset_keys), frozenset(node.parent_keys))
         if state_key(key, None) in plan.direct:
             targets.add(key)
         elif key in targets or not any(asset_graph.get(parent).is_partitioned for parent in node.parent_keys):
             continue  # not below a credit partition itself: runs only if the closure below reaches it
-        elif (status := resolver.get_status(key, None)) != StaleStatus.FRESH:
+        elif together in fresh:
+            continue  # materialised with a sibling of the same inputs, found fresh: fresh too
+        elif (status := resolver.get_status(key, None)) == StaleStatus.FRESH:
+            fresh.add(together)
+        else:
             causes = resolver.get_stale_root_causes(key, None) if status == StaleStatus.STALE else []
             why = status.value.lower() + "".join(f"; {c.asset_key.to_user_string()} {c.reason}" for c in causes[:2])
             kept.reasons.append(f"{state_key(key, None)}: after the credits, {why}")
