@@ -8,18 +8,24 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
-from assets.documents import document_tables
+from assets.documents import document_tables, reconciliation
 from assets.metadata import column_schema, markdown
-from assets.nomenclature import nomenclature
+from assets.nomenclature import (
+    CREDIT_ELEMENTS,
+    CREDIT_MISSIONS,
+    STAGING_NOMENCLATURE,
+    credit_elements_root,
+    nomenclature,
+)
 from assets.performance import performance_tables
 from assets.resources import WarehousePaths
 from assets.versions import code_version
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.disagreements import RULES, Evidence, collect
-from warehouse.nomenclature import staged_credit_elements
+from warehouse.nomenclature import lazy_elements
 from warehouse.staged_lines import scan_staged_lines
-from warehouse.staging import read_reports, read_unpartitioned_staging
+from warehouse.staging import read_reports
 from warehouse.store import reader, replace_tables, writer
 
 KEY = ["core", "ecarts_sources"]
@@ -33,19 +39,28 @@ def _rule_text(regle: str) -> str:
     return doc.split(". ")[0].rstrip(".") + "."
 
 
-def _elements(paths: WarehousePaths) -> pl.DataFrame | None:
-    elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    if elements is None:
-        return None
-    staged = staged_credit_elements(paths.staging_credits)
-    return elements if staged is None else pl.concat([elements, staged])
+def _elements(paths: WarehousePaths) -> pl.LazyFrame | None:
+    """Every element staged, lazily: the rule ``libelle`` reads the labelled ones, one level at a time."""
+    return lazy_elements(
+        paths.staging_nomenclature / "part-0.parquet", credit_elements_root(paths), paths.staging_credits
+    )
 
 
 @dg.asset(
     key=KEY,
     group_name=GROUP,
     kinds={"polars", "duckdb"},
-    deps=[staging_credits, credits, *nomenclature.keys, *performance_tables.keys, *document_tables.keys],
+    deps=[
+        staging_credits,
+        credits,
+        STAGING_NOMENCLATURE,
+        CREDIT_ELEMENTS,
+        CREDIT_MISSIONS,
+        *nomenclature.keys,
+        *performance_tables.keys,
+        *document_tables.keys,
+        *reconciliation.keys,
+    ],
     code_version=code_version(__file__),
     pool=DUCKDB_WRITER_POOL,
     check_specs=[

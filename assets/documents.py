@@ -1,5 +1,9 @@
 """``core/documents``, ``core/declarations``, ``core/rapprochements`` and the view ``execution_credits``.
 
+Reading the documents (``document_tables``: the texts, their figures, the indicator declarations and their
+rapprochements) reads no credit; comparing the credit declarations with ``credits`` (``reconciliation``)
+does, and is all a change of credits recomputes here.
+
 What the reports say (RAP/PAP texts, budget.gouv.fr programme pages, the ``commentFP`` narratives
 of the nomenclature workbooks), against what the data says (``credits``, the performance files).
 Rules: ``warehouse/documents/`` and README, "Documents and reconciliation". A ``discorde`` is a
@@ -15,18 +19,23 @@ from dagster_duckdb import DuckDBResource
 from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL, credits
 from assets.metadata import check_result, column_schema, markdown
-from assets.nomenclature import nomenclature
+from assets.nomenclature import STAGING_NOMENCLATURE, nomenclature
 from assets.performance import performance_tables
-from assets.sources import OTHER_FILES
+from assets.resources import WarehousePaths
+from assets.sources import NOMENCLATURE_FILES, OTHER_FILES
 from assets.versions import code_version
 from schemas.documents.models import DeclarationsModel, DocumentsModel, RapprochementsModel
 from schemas.validation import validate
+from warehouse.documents.reconciliation import RAPPROCHEMENT_SCHEMA
 from warehouse.documents.store import (
     build_from_warehouse,
     keep_expected_documents,
     read_documents,
+    reconcile_from_warehouse,
     write_document_tables,
+    write_rapprochements,
 )
+from warehouse.publish import write_frame
 from warehouse.sources import InventoryItem
 from warehouse.store import reader, writer
 
@@ -57,49 +66,44 @@ _DESCRIPTIONS = {
 }
 
 
+def _indicator_rapprochements(paths: WarehousePaths) -> Path:
+    """Where ``document_tables`` leaves the indicator declarations' rapprochements for ``reconciliation``."""
+    return paths.out / "staging" / "documents" / "rapprochements_indicateurs.parquet"
+
+
 @dg.multi_asset(
     name="document_tables",
     specs=[
         dg.AssetSpec(
             ["core", table],
-            deps=[["raw", "sources"], OTHER_FILES, credits, *nomenclature.keys, *performance_tables.keys],
+            deps=[["raw", "sources"], OTHER_FILES, NOMENCLATURE_FILES, STAGING_NOMENCLATURE]
+            + [*nomenclature.keys, *performance_tables.keys],
             code_version=code_version(__file__),
             group_name=GROUP,
             kinds={"polars", "duckdb"},
             description=_DESCRIPTIONS[table],
         )
-        for table in MODELS
-    ]
-    + [
-        dg.AssetSpec(
-            ["core", VIEW],
-            deps=[["raw", "sources"], OTHER_FILES, credits],
-            code_version=code_version(__file__),
-            group_name=GROUP,
-            kinds={"duckdb"},
-            description=(
-                "The view `execution_credits`: per exercice, programme and action, AE and CP voted (LFI where "
-                "the warehouse holds it, else PLF: `phase_reference`), executed (EXEC), and the execution rates."
-            ),
-        )
+        for table in ("documents", "declarations")
     ],
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
 )
-def document_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: list[InventoryItem]):
-    """Read every document, extract its figures, reconcile them, and write the tables in one go."""
+def document_tables(
+    context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource, sources: list[InventoryItem]
+):
+    """Read every document, extract its figures, link the indicator ones and write the tables in one go;
+    the credit declarations are reconciled by ``reconciliation`` (this reads no credit)."""
     read = read_documents(sources)
     for report in read.fichiers.filter(pl.col("statut") == "erreur").iter_rows(named=True):
         context.log.error(f"not loaded: {report['message']}")
     with writer(Path(duckdb.database)) as connection:
         read = keep_expected_documents(connection, sources, read)
-        tables = build_from_warehouse(connection, read)
-        for name, model in MODELS.items():
-            validate(model, getattr(tables, name))
+        tables = build_from_warehouse(connection, read, with_credits=False)
+        for name in ("documents", "declarations"):
+            validate(MODELS[name], getattr(tables, name))
         write_document_tables(connection, tables, read.fichiers)
-        view_rows = connection.execute(f"SELECT count(*) FROM {VIEW}").fetchall()[0][0]
-    statuts = tables.rapprochements.group_by("statut").len("lignes").sort("statut")
-    for name in MODELS:
+    write_frame(tables.rapprochements.cast(RAPPROCHEMENT_SCHEMA), _indicator_rapprochements(paths))
+    for name in ("documents", "declarations"):
         frame = getattr(tables, name)
         metadata = {
             "dagster/row_count": frame.height,
@@ -107,11 +111,58 @@ def document_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource, s
             "dagster/column_schema": column_schema(MODELS[name]),
             "apercu": markdown(frame.drop("texte", strict=False).head(10)),
         }
-        if name == "rapprochements":
-            metadata["statuts"] = markdown(statuts)
         if name == "declarations":
             metadata["types"] = markdown(frame.group_by("type_declaration").len("lignes").sort("type_declaration"))
         yield dg.MaterializeResult(asset_key=["core", name], metadata=metadata)
+
+
+@dg.multi_asset(
+    name="reconciliation",
+    specs=[
+        dg.AssetSpec(
+            ["core", "rapprochements"],
+            deps=[credits, *document_tables.keys, *performance_tables.keys],
+            code_version=code_version(__file__),
+            group_name=GROUP,
+            kinds={"polars", "duckdb"},
+            description=_DESCRIPTIONS["rapprochements"],
+        ),
+        dg.AssetSpec(
+            ["core", VIEW],
+            deps=[credits],
+            code_version=code_version(__file__),
+            group_name=GROUP,
+            kinds={"duckdb"},
+            description=(
+                "The view `execution_credits`: per exercice, programme and action, AE and CP voted (LFI where "
+                "the warehouse holds it, else PLF: `phase_reference`), executed (EXEC), and the execution rates."
+            ),
+        ),
+    ],
+    pool=DUCKDB_WRITER_POOL,
+)
+def reconciliation(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
+    """Compare the credit declarations with ``credits``; with the indicator ones' rapprochements made when
+    the documents were read, write ``rapprochements`` and the view ``execution_credits``."""
+    path = _indicator_rapprochements(paths)
+    others = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=RAPPROCHEMENT_SCHEMA)
+    with writer(Path(duckdb.database)) as connection:
+        rows = reconcile_from_warehouse(connection, others)
+        validate(RapprochementsModel, rows)
+        write_rapprochements(connection, rows)
+        view_rows = connection.execute(f"SELECT count(*) FROM {VIEW}").fetchall()[0][0]
+    statuts = rows.group_by("statut").len("lignes").sort("statut")
+    context.log.info(f"rapprochements: {dict(statuts.iter_rows())}")
+    yield dg.MaterializeResult(
+        asset_key=["core", "rapprochements"],
+        metadata={
+            "dagster/row_count": rows.height,
+            "dagster/table_name": "budget.main.rapprochements",
+            "dagster/column_schema": column_schema(RapprochementsModel),
+            "apercu": markdown(rows.head(10)),
+            "statuts": markdown(statuts),
+        },
+    )
     yield dg.MaterializeResult(
         asset_key=["core", VIEW], metadata={"dagster/row_count": view_rows, "dagster/table_name": f"budget.main.{VIEW}"}
     )
@@ -123,7 +174,7 @@ def _query(duckdb: DuckDBResource, sql: str) -> pl.DataFrame:
 
 
 @check(
-    ["core", "declarations"],
+    ["core", "rapprochements"],
     description="Each declaration's `texte` is exactly the span `debut`..`fin` of its document's text, and each "
     "credit or indicator declaration has its row in `rapprochements`.",
 )
@@ -178,7 +229,7 @@ def execution_within_vote(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     return check_result(over, WARN, ratio=EXECUTION_RATIO)
 
 
-DOCUMENT_ASSETS = [document_tables]
+DOCUMENT_ASSETS = [document_tables, reconciliation]
 DOCUMENT_CHECKS = [
     grouped_checks(
         "document_checks",

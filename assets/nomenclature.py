@@ -10,17 +10,20 @@ from dagster_duckdb import DuckDBResource
 from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
 from assets.metadata import check_result, column_schema, markdown
+from assets.partitions import exercice_partitions
 from assets.resources import WarehousePaths
 from assets.sources import NOMENCLATURE_FILES
 from assets.versions import code_version
 from schemas import nomenclature as models
 from schemas.validation import validate
 from warehouse.nomenclature import (
+    credit_elements_version,
     derive_events,
     known_events,
-    resolve_nomenclature,
+    resolve_staged_nomenclature,
+    scan_elements,
     stage_nomenclature,
-    staged_credit_elements,
+    write_credit_elements,
 )
 from warehouse.sources import InventoryItem
 from warehouse.staging import (
@@ -62,29 +65,38 @@ TABLES = {
 _COMMON = (
     " Built from every nomenclature file (PLF 2014 to PLF 2025, the `.xls` MiS_PGM_ACT_SSA) and the labels the "
     "credit files carry: a year's codes are the union of its files, its label the one of the latest phase "
-    "(EXEC, LFI, PLF) that gives one. Table of `budget.duckdb`, published as Parquet. Also gives the `credits` "
-    "rows whose source states no mission code (PLF 2019 budgets annexes) their programme's mission."
+    "(EXEC, LFI, PLF) that gives one. Table of `budget.duckdb`, published as Parquet. Reads `staging/nomenclature` "
+    "and `staging/credit_elements`, not the credit lines: a change of amounts leaves it as it was."
 )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            ["core", table],
-            description=text + _COMMON,
-            deps=[["raw", "sources"], NOMENCLATURE_FILES, staging_credits, credits],
-            code_version=code_version(__file__),
-            group_name="nomenclature",
-            kinds={"polars", "duckdb"},
-        )
-        for table, (_, text) in TABLES.items()
-    ],
+STAGING_NOMENCLATURE = dg.AssetKey(["staging", "nomenclature"])
+CREDIT_ELEMENTS = dg.AssetKey(["staging", "credit_elements"])
+CREDIT_MISSIONS = dg.AssetKey(["core", "credits_code_mission"])
+
+
+def credit_elements_root(paths: WarehousePaths) -> Path:
+    """``<out>/staging/credit_elements``: the nomenclature elements the credit lines state, per exercice."""
+    return paths.out / "staging" / "credit_elements"
+
+
+@dg.asset(
+    key=STAGING_NOMENCLATURE,
+    group_name="nomenclature",
+    kinds={"polars", "parquet"},
+    deps=[NOMENCLATURE_FILES],
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
-    pool=DUCKDB_WRITER_POOL,
+    code_version=code_version(__file__),
+    description=(
+        "The elements (mission, programme, action, sous-action, ministère, catégorie, titre, with their codes "
+        "and labels) every nomenclature file states (PLF 2014 to PLF 2025, the `.xls` MiS_PGM_ACT_SSA), one "
+        "read report per file. A file that cannot be read keeps the elements of its last good read. Written "
+        "to `<out>/staging/nomenclature/`; reads only the nomenclature files."
+    ),
 )
-def nomenclature(
-    context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource, sources: list[InventoryItem]
-):
+def staging_nomenclature(
+    context: dg.AssetExecutionContext, paths: WarehousePaths, sources: list[InventoryItem]
+) -> dg.MaterializeResult:
     items = [i for i in sources if i.holds("nomenclature")]
     context.log.info(f"{len(items)} nomenclature file(s): {[i.source.fichier for i in items]}")
     previous = read_unpartitioned_staging(paths.staging_nomenclature)
@@ -93,15 +105,68 @@ def nomenclature(
         if report.statut == "erreur":
             context.log.error(f"not loaded: {report.message}")
     write_unpartitioned_staging(paths.staging_nomenclature, elements, reports)
-    everything = _all_elements(paths)
-    tables = resolve_nomenclature(everything, {i.source.source_id for i in items})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": elements.height,
+            "fichiers": len(reports),
+            "chemin": str(paths.staging_nomenclature),
+        }
+    )
+
+
+@dg.asset(
+    key=CREDIT_ELEMENTS,
+    partitions_def=exercice_partitions,
+    group_name="credits",
+    kinds={"duckdb", "parquet"},
+    deps=[staging_credits],
+    code_version=code_version(__file__),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description=(
+        "The nomenclature elements the credit lines of the exercice state: one row per (source, phase, "
+        "level, codes), with its first line, budget type and label; grouped by DuckDB in bounded memory. "
+        "Written to `<out>/staging/credit_elements/exercice=<YYYY>/elements.parquet`. Its data version is the "
+        "sha256 of every exercice's elements: lines whose amounts changed, not their codes or labels, leave it "
+        "as it was, so the nomenclature is not recomputed."
+    ),
+)
+def credit_elements(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg.MaterializeResult:
+    # One run writes every exercice of its partition range (single-run backfill policy).
+    root = credit_elements_root(paths)
+    counts = write_credit_elements(paths.staging_credits, root, [int(k) for k in context.partition_keys])
+    context.log.info(f"credit elements per exercice: {counts}")
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": sum(counts.values()), "chemin": str(root)},
+        data_version=dg.DataVersion(credit_elements_version(root, paths.staging_credits)),
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["core", table],
+            description=text + _COMMON,
+            deps=[STAGING_NOMENCLATURE, CREDIT_ELEMENTS],
+            code_version=code_version(__file__),
+            group_name="nomenclature",
+            kinds={"polars", "duckdb"},
+        )
+        for table, (_, text) in TABLES.items()
+    ],
+    pool=DUCKDB_WRITER_POOL,
+)
+def nomenclature(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
+    tables = resolve_staged_nomenclature(  # bounded memory: actions and sous-actions resolved by DuckDB
+        paths.staging_nomenclature / "part-0.parquet",
+        credit_elements_root(paths),
+        paths.staging_credits,
+        {r.source_id for r in read_reports(paths.staging_nomenclature)},
+    )
     tables["nomenclature_evenements"] = derive_events(tables, known_events())
     tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
     with writer(Path(duckdb.database)) as connection:
         replace_tables(connection, tables)
-        filled = fill_credit_missions(connection)
         create_views(connection)
-    context.log.info(f"{filled} credits row(s) given their mission from the nomenclature")
     for name, frame in tables.items():
         yield dg.MaterializeResult(
             asset_key=["core", name],
@@ -114,11 +179,32 @@ def nomenclature(
         )
 
 
-def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
-    """Every element staged: from the nomenclature files and from the credit files."""
-    elements = read_unpartitioned_staging(paths.staging_nomenclature)
-    staged = staged_credit_elements(paths.staging_credits)
-    return pl.concat([elements, staged]) if staged is not None else elements
+@dg.asset(
+    key=CREDIT_MISSIONS,
+    group_name="nomenclature",
+    kinds={"duckdb"},
+    deps=[credits, ["core", "programmes"]],
+    code_version=code_version(__file__),
+    pool=DUCKDB_WRITER_POOL,
+    description=(
+        "Gives the `credits` rows whose source states no mission code (PLF 2019 budgets annexes) the mission "
+        "of their programme that year in `programmes` (CONTRACT.md, `code_mission`), after each load of "
+        "credits or change of the nomenclature. Writes no table of its own."
+    ),
+)
+def credits_code_mission(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    with writer(Path(duckdb.database)) as connection:
+        filled = fill_credit_missions(connection)
+        missing = connection.execute("SELECT count(*) FROM credits WHERE code_mission IS NULL").fetchone()[0]
+    context.log.info(f"{filled} credits row(s) given their mission from the nomenclature")
+    return dg.MaterializeResult(metadata={"lignes_completees": filled, "lignes_sans_mission": missing})
+
+
+def _all_elements(paths: WarehousePaths, levels: list[str]) -> pl.DataFrame:
+    """The elements of ``levels`` staged: from the nomenclature files and from the credit files."""
+    return scan_elements(
+        paths.staging_nomenclature / "part-0.parquet", credit_elements_root(paths), paths.staging_credits, levels
+    )
 
 
 @check(
@@ -126,7 +212,7 @@ def _all_elements(paths: WarehousePaths) -> pl.DataFrame:
     description="Every programme belongs to exactly one mission per exercice, in every file that says which.",
 )
 def programme_in_one_mission(paths: WarehousePaths) -> dg.AssetCheckResult:
-    elements = _all_elements(paths)
+    elements = _all_elements(paths, ["programme"])
     several = (
         elements.filter((pl.col("niveau") == "programme") & pl.col("code_mission").is_not_null())
         .group_by("exercice", "code_programme")
@@ -152,6 +238,7 @@ def every_nomenclature_file_readable(paths: WarehousePaths) -> dg.AssetCheckResu
 
 #: Codes of `credits` unknown to the nomenclature, and labels the files disagree on, are rules of
 #: ``warehouse.disagreements.RULES`` (`code_inconnu`, `libelle`): WARN checks of `core/ecarts_sources`.
+NOMENCLATURE_ASSETS = [staging_nomenclature, credit_elements, nomenclature, credits_code_mission]
 NOMENCLATURE_CHECKS = [
     grouped_checks(
         "nomenclature_checks",

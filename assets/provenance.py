@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from assets.credits import DUCKDB_WRITER_POOL, staging_credits
 from assets.documents import document_tables
 from assets.metadata import column_schema, markdown
-from assets.nomenclature import nomenclature
+from assets.nomenclature import STAGING_NOMENCLATURE, nomenclature
 from assets.performance import performance_tables
 from assets.resources import WarehousePaths
 from assets.sources import CREDIT_FILES, NOMENCLATURE_FILES, OTHER_FILES
@@ -33,6 +33,7 @@ from warehouse.store import prune_sources, reader, upsert_sources, writer
         NOMENCLATURE_FILES,
         OTHER_FILES,
         staging_credits,
+        STAGING_NOMENCLATURE,
         *nomenclature.keys,
         *performance_tables.keys,
         *document_tables.keys,

@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.documents import MODELS as DOCUMENT_MODELS
 from assets.metadata import column_schema
+from assets.nomenclature import CREDIT_MISSIONS
 from assets.nomenclature import TABLES as NOMENCLATURE_TABLES
 from assets.performance import MODELS as PERFORMANCE_MODELS
 from assets.resources import WarehousePaths
@@ -61,7 +62,7 @@ _MODELS = (
     specs=[
         dg.AssetSpec(
             ["parquet", table],
-            deps=[["core", table]],
+            deps=[["core", table], *([CREDIT_MISSIONS] if table == "credits" else [])],
             code_version=code_version(__file__),
             group_name="publication",
             kinds={"parquet"},

@@ -347,6 +347,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
         credits_job = defs.resolve_job_def(CREDITS_JOB)
         credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
+        credit_keys.append(dg.AssetKey(["staging", "credit_elements"]))  # the nomenclature's share of the lines
         ranges = contiguous_ranges(plan.partitions, order)
         with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
             for start, end in progress:
@@ -365,6 +366,11 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                 first = []
                 outcome.record(result)
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
+        if ranges and plan.assets and not force and not (blocking or outcome.failed_steps):
+            from pipelines.incremental import replan_after_credits
+
+            plan = outcome.plan = replan_after_credits(instance, defs.resolve_asset_graph(), plan)
+            print(f"budget-warehouse: after the credits, {len(plan.assets)} other asset(s) to recompute")
         if blocking or outcome.failed_steps:
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
         elif plan.assets:

@@ -11,7 +11,7 @@ from assets.checks import CHECKS
 from assets.coverage import CONTROL_ASSETS
 from assets.credits import credits, staging_credits
 from assets.documents import DOCUMENT_ASSETS, DOCUMENT_CHECKS
-from assets.nomenclature import NOMENCLATURE_CHECKS, nomenclature
+from assets.nomenclature import NOMENCLATURE_ASSETS, NOMENCLATURE_CHECKS
 from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
 from assets.provenance import sources_table
 from assets.publish import parquet_files
@@ -21,7 +21,8 @@ from pipelines.resources import build_resources
 from pipelines.settings import Settings
 
 defs = dg.Definitions(
-    assets=[source_files, staging_credits, credits, nomenclature, *PERFORMANCE_ASSETS, sources_table, parquet_files]
+    assets=[source_files, staging_credits, credits, *PERFORMANCE_ASSETS, sources_table, parquet_files]
+    + NOMENCLATURE_ASSETS
     + DOCUMENT_ASSETS
     + CONTROL_ASSETS
     + SOURCE_OBSERVATIONS,

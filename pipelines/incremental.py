@@ -40,6 +40,7 @@ class Plan:
     partitions: list[str] = field(default_factory=list)  # exercices, in the partitions' stored order
     assets: list[dg.AssetKey] = field(default_factory=list)  # unpartitioned, raw/sources excluded
     reasons: list[str] = field(default_factory=list)
+    direct: set[str] = field(default_factory=set)  # state keys stale, missing or not the release's themselves
 
     @property
     def empty(self) -> bool:
@@ -159,6 +160,7 @@ def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int]
                 continue
             targets.add((key, partition))
             plan.reasons.append(f"{name}: {why}")
+            plan.direct.add(name)
     for key, partition in list(targets):  # a multi-asset that cannot be subset runs whole
         if partition is None:
             targets.update((k, None) for k in asset_graph.get(key).execution_set_asset_keys)
@@ -200,3 +202,51 @@ def contiguous_ranges(partitions: list[str], order: list[str]) -> list[tuple[str
     if start is not None:
         ranges.append((start, previous))
     return ranges
+
+
+def replan_after_credits(instance, asset_graph, plan: Plan) -> Plan:
+    """The unpartitioned assets still to run once the credit runs materialised ``plan.partitions``.
+
+    ``plan_build`` closes the targets downstream before any run, so every unpartitioned asset below a
+    credit partition is in ``plan.assets``. Once the partitions ran, Dagster's resolver knows their new
+    data versions: an asset that ``plan_build`` chose for itself stays; one it added only as a
+    descendant, and has a credit partition among its inputs, runs if the resolver now calls it stale or
+    missing (an input has a new data version:
+    ``staging/credit_elements`` keeps its data version when a file's amounts changed but not its codes
+    and labels, so the nomenclature and what reads only it are not recomputed). Then the downstream
+    closure again, among the unpartitioned assets (they run together in one run)."""
+    resolver = _resolver(instance, asset_graph)
+    kept = Plan(partitions=plan.partitions, reasons=list(plan.reasons), direct=set(plan.direct))
+    targets: set[dg.AssetKey] = set()
+    fresh: set[tuple[frozenset, frozenset]] = set()  # (execution set, inputs) found fresh
+    for key in plan.assets:
+        node = asset_graph.get(key)
+        together = (frozenset(node.execution_set_asset_keys), frozenset(node.parent_keys))
+        if state_key(key, None) in plan.direct:
+            targets.add(key)
+        elif key in targets or not any(asset_graph.get(parent).is_partitioned for parent in node.parent_keys):
+            continue  # not below a credit partition itself: runs only if the closure below reaches it
+        elif together in fresh:
+            continue  # materialised with a sibling of the same inputs, found fresh: fresh too
+        elif (status := resolver.get_status(key, None)) == StaleStatus.FRESH:
+            fresh.add(together)
+        else:
+            causes = resolver.get_stale_root_causes(key, None) if status == StaleStatus.STALE else []
+            why = status.value.lower() + "".join(f"; {c.asset_key.to_user_string()} {c.reason}" for c in causes[:2])
+            kept.reasons.append(f"{state_key(key, None)}: after the credits, {why}")
+            targets.update(node.execution_set_asset_keys | {key})
+    for key in list(targets):
+        targets.update(asset_graph.get(key).execution_set_asset_keys)
+    todo = list(targets)
+    while todo:
+        for child in asset_graph.get(todo.pop()).child_keys:
+            if not asset_graph.has(child) or not asset_graph.get(child).is_materializable:
+                continue
+            if asset_graph.get(child).is_partitioned:
+                continue
+            for target in asset_graph.get(child).execution_set_asset_keys | {child}:
+                if target not in targets:
+                    targets.add(target)
+                    todo.append(target)
+    kept.assets = [k for k in plan.assets if k in targets]
+    return kept

@@ -16,7 +16,9 @@ sources_job = dg.define_asset_job(
 
 credits_job = dg.define_asset_job(
     CREDITS_JOB,
-    selection=dg.AssetSelection.keys(["raw", "sources"], ["staging", "credits"], ["core", "credits"]),
+    selection=dg.AssetSelection.keys(
+        ["raw", "sources"], ["staging", "credits"], ["core", "credits"], ["staging", "credit_elements"]
+    ),
     partitions_def=exercice_partitions,
     description=(
         "Read, validate and load the credits of a range of exercices, in one run (single-run backfill policy); "

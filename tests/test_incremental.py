@@ -150,7 +150,11 @@ def test_one_changed_value_in_a_2020_file_recomputes_that_exercice_and_what_it_f
     build = run_build(sources, out)
     assert build.returncode == 0, build.stdout + build.stderr
     done = _materialised(out, cursor)
-    assert {k for k in done if "|" in k} == {"staging/credits|2020", "core/credits|2020"}  # not 2019, not 2021
+    assert {k for k in done if "|" in k} == {  # not 2019, not 2021
+        "staging/credits|2020",
+        "core/credits|2020",
+        "staging/credit_elements|2020",
+    }
     assert "core/credits" not in done and _runs(out) == runs + 2
     # The performance tables read no credit file: not recomputed; what reads credits is.
     assert not [k for k in done if "indicateur" in k or k == "core/unites"]
@@ -170,6 +174,73 @@ def test_one_changed_value_in_a_2020_file_recomputes_that_exercice_and_what_it_f
     cursor = _cursor(out)
     again = run_build(sources, out)
     assert "nothing changed since" in again.stdout and _materialised(out, cursor) == set()
+
+
+#: What reads the amounts of credits, besides their exercice's partitions: all an amount change recomputes.
+AMOUNT_READERS = {
+    "raw/sources",  # every build takes the inventory
+    "core/credits_code_mission",
+    "core/sources",  # the file's sha256
+    "core/ecarts_sources",
+    "core/couverture",
+    "core/rapprochements",
+    "core/execution_credits",
+    *(f"parquet/{t}" for t in ("credits", "sources", "ecarts_sources", "couverture", "rapprochements")),
+}
+
+
+def _release_hash(stdout: str) -> str:
+    (line,) = [x for x in stdout.splitlines() if x.startswith("release: ") and " published" in x]
+    return line.split()[1].rsplit("-", 1)[1]
+
+
+def _published(folder: Path) -> dict[str, pl.DataFrame]:
+    """Every published table of a release, the times of reading left out (``sources``: ``vu_le``, ``charge_le``)."""
+    return {
+        path.stem: pl.read_parquet(path).drop("vu_le", "charge_le", strict=False)
+        for path in sorted((folder / "parquet").glob("*.parquet"))
+    }
+
+
+def test_an_amount_change_recomputes_its_exercice_and_the_tables_reading_amounts_only(warehouse, tmp_path):
+    """The credit elements of 2020 are recomputed but keep their data version (no code or label changed):
+    Dagster's resolver, asked again after the credit run, leaves the nomenclature, the documents read
+    and what reads only them as they were. The release equals a full build of the changed folder."""
+    sources, out = warehouse
+    cursor = _cursor(out)
+    _change_one_value(sources)
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    done = _materialised(out, cursor)
+    assert done == {"staging/credits|2020", "core/credits|2020", "staging/credit_elements|2020"} | AMOUNT_READERS
+    assert f"after the credits, {len(AMOUNT_READERS) - 1} other asset(s) to recompute" in build.stdout
+    full = run_build(sources, tmp_path / "full")
+    assert full.returncode == 0, full.stdout + full.stderr
+    assert _release_hash(build.stdout) == _release_hash(full.stdout)  # the content hash of the release
+    incremental, whole = _published(out / "latest"), _published(tmp_path / "full" / "latest")
+    assert incremental.keys() == whole.keys() and len(whole) == 21
+    for table, frame in whole.items():
+        assert incremental[table].equals(frame), table
+
+
+def test_a_new_code_in_a_credit_file_recomputes_the_nomenclature(warehouse, tmp_path):
+    """A line moved to an action no file stated (101-99): the credit elements of 2020 get a new data
+    version, and the nomenclature (and what reads it) is recomputed: the new action is published."""
+    sources, out = warehouse
+    cursor = _cursor(out)
+    path = sources / "LFI_2020_Credits.csv"
+    text = path.read_bytes().decode("cp1252")
+    path.write_bytes(text.replace(LINE, LINE.replace(";101-01;", ";101-99;")).encode("cp1252"))
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    done = _materialised(out, cursor)
+    assert {"core/actions", "parquet/actions", "core/programmes", "core/nomenclature_evenements"} <= done
+    assert done >= AMOUNT_READERS and not [k for k in done if "|" in k and not k.endswith("|2020")]
+    actions = pl.read_parquet(out / "latest" / "parquet" / "actions.parquet")
+    held = actions.filter((pl.col("exercice") == 2020) & (pl.col("code_programme") == "101"))
+    assert "99" in held["code_action"].to_list()
+    full = run_build(sources, tmp_path / "full")
+    assert _release_hash(build.stdout) == _release_hash(full.stdout)
 
 
 def test_a_failed_build_then_a_fixed_one_publishes_the_data_of_the_files(warehouse):

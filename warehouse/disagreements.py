@@ -56,7 +56,7 @@ class Evidence:
     connection: duckdb.DuckDBPyConnection
     lines: pl.DataFrame | pl.LazyFrame | None = None
     reports: list[SourceReport] = field(default_factory=list)
-    elements: pl.DataFrame | None = None
+    elements: pl.DataFrame | pl.LazyFrame | None = None
 
     def has(self, relation: str) -> bool:
         """Whether the warehouse holds a table or view named ``relation``."""
@@ -242,34 +242,45 @@ def libelle(evidence: Evidence) -> pl.DataFrame:
     frames = []
     for niveau, query in _RETAINED.items():
         keys = LEVEL_KEYS[niveau]
-        stated = evidence.elements.filter(
-            (pl.col("niveau") == niveau)
-            & pl.col("libelle").is_not_null()
-            & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
-        ).select(
-            pl.col("exercice").cast(pl.Int16),
-            "phase",
-            code=pl.concat_str(keys, separator="-"),
-            libelle="libelle",
-            source_id="source_id",
+        stated = (
+            evidence.elements.lazy()
+            .filter(
+                (pl.col("niveau") == niveau)
+                & pl.col("libelle").is_not_null()
+                & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
+            )
+            .select(
+                pl.col("exercice").cast(pl.Int16),
+                "phase",
+                code=pl.concat_str(keys, separator="-"),
+                libelle="libelle",
+                source_id="source_id",
+            )
         )
         retained = evidence.connection.sql(query).pl().filter(pl.col("libelle").is_not_null())
         retained = retained.with_columns(pl.col("exercice").cast(pl.Int16))
-        joined = stated.join(retained, on=["exercice", "code"], suffix="_garde")
+        # Lazy to the end, collected by the streaming engine: the elements (millions at 10 M credit
+        # lines) are never held whole; only the distinct labels and the disagreements are.
+        joined = stated.join(retained.lazy(), on=["exercice", "code"], suffix="_garde")
         # label_key (Python) once per distinct label, not once per line: labels repeat on many lines.
-        labels = pl.concat([joined["libelle"], joined["libelle_garde"]]).unique().alias("libelle")
-        keys = pl.DataFrame([labels, labels.map_elements(label_key, return_dtype=pl.String).alias("cle")])
-        joined = joined.join(keys.rename({"cle": "cle_trouvee"}), on="libelle", how="left").join(
-            keys.rename({"libelle": "libelle_garde", "cle": "cle_gardee"}), on="libelle_garde", how="left"
+        labels = (
+            pl.concat([joined.select("libelle"), joined.select(libelle="libelle_garde")])
+            .unique()
+            .collect(engine="streaming")["libelle"]
         )
+        folded = pl.DataFrame([labels, labels.map_elements(label_key, return_dtype=pl.String).alias("cle")]).lazy()
+        joined = joined.join(folded.rename({"cle": "cle_trouvee"}), on="libelle", how="left").join(
+            folded.rename({"libelle": "libelle_garde", "cle": "cle_gardee"}), on="libelle_garde", how="left"
+        )
+        other = joined.filter(pl.col("cle_trouvee") != pl.col("cle_gardee")).collect(engine="streaming")
         giving = (
             joined.filter(pl.col("cle_trouvee") == pl.col("cle_gardee"))
+            .join(other.lazy().select("exercice", "code").unique(), on=["exercice", "code"], how="semi")
             .group_by("exercice", "code")
             .agg(pl.col("source_id").sort().first().alias("source_attendue"))
+            .collect(engine="streaming")
         )
-        other = joined.filter(pl.col("cle_trouvee") != pl.col("cle_gardee")).join(
-            giving, on=["exercice", "code"], how="left"
-        )
+        other = other.join(giving, on=["exercice", "code"], how="left")
         frames.append(
             other.select(
                 "exercice",

@@ -10,6 +10,7 @@ compared (:mod:`schemas.labels`).
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from functools import cache
 from importlib import resources
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
@@ -34,10 +37,16 @@ __all__ = [
     "EVENT_SCHEMA",
     "LEVEL_KEYS",
     "credit_elements",
+    "credit_elements_version",
+    "read_elements",
     "staged_credit_elements",
+    "write_credit_elements",
     "derive_events",
     "known_events",
+    "lazy_elements",
     "resolve_nomenclature",
+    "resolve_staged_nomenclature",
+    "scan_elements",
     "stage_nomenclature",
 ]
 
@@ -97,51 +106,139 @@ def credit_elements(lines: pl.DataFrame) -> pl.DataFrame:
         return _credit_elements(connection, "lignes_credits")
 
 
-def staged_credit_elements(staging: Path) -> pl.DataFrame | None:
-    """:func:`credit_elements` of every line staged under ``staging`` (``staging/credits``), computed by
-    DuckDB over the Parquet files in bounded memory; None when nothing is staged."""
-    files = staged_files(staging)
+def staged_credit_elements(staging: Path, exercice: int | None = None) -> pl.DataFrame | None:
+    """:func:`credit_elements` of every line staged under ``staging`` (``staging/credits``) for ``exercice``
+    (or every exercice), computed by DuckDB over the Parquet files; None when nothing is staged."""
+    files = staged_files(staging, exercice)
     if not files:
         return None
+    with scratch() as connection:
+        return _credit_elements(connection, _in_order(files))
+
+
+def _in_order(files: list[Path]) -> str:
+    """The staged lines of ``files`` as a DuckDB relation with ``_ordre``: their order (file, then row)."""
     listed = ", ".join(quote_literal(f) for f in files)
-    relation = (
+    return (
         f"(SELECT *, (list_position([{listed}], filename)::BIGINT << 40) + file_row_number AS _ordre "
         f"FROM {staged_relation(files)})"
     )
-    with scratch() as connection:
-        return _credit_elements(connection, relation)
+
+
+#: The file of one exercice's credit elements under the credit elements' staging folder.
+ELEMENTS_FILE = "elements.parquet"
+_BATCH_ROWS = 200_000
+
+
+def _elements_path(root: Path, exercice: int) -> Path:
+    return root / f"exercice={exercice}" / ELEMENTS_FILE
+
+
+def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
+    """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
+    under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
+    the lines (``warehouse.store.MEMORY_LIMIT``, spilling to disk), and the elements are cleaned and
+    written in batches of 200 000 rows, never held whole. An exercice with nothing staged has its file
+    removed. Returns the number of elements written per exercice."""
+    files = [f for exercice in exercices for f in staged_files(staging, exercice)]
+    counts = dict.fromkeys(exercices, 0)
+    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
+        with scratch() as connection:
+            for batch in _credit_element_batches(connection, _in_order(files)) if files else []:
+                batch = _clean_labels(batch).to_arrow().cast(schema)
+                for exercice in pc.unique(batch["exercice"]).to_pylist():
+                    part = batch.filter(pc.equal(batch["exercice"], exercice))
+                    if exercice not in writers:
+                        path = _elements_path(root, exercice).with_suffix(".tmp")
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        writers[exercice] = pq.ParquetWriter(path, schema, compression="zstd")
+                    writers[exercice].write_table(part)
+                    counts[exercice] += part.num_rows
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for exercice in exercices:
+        path = _elements_path(root, exercice)
+        if exercice in writers:
+            path.with_suffix(".tmp").replace(path)
+        else:
+            path.unlink(missing_ok=True)
+    return counts
+
+
+def _element_files(root: Path, staging: Path) -> list[Path]:
+    """The credit elements' files under ``root`` of the exercices that have lines staged under ``staging``."""
+    staged = {path.parent.name for path in staged_files(staging)}
+    return [path for path in sorted(root.glob(f"exercice=*/{ELEMENTS_FILE}")) if path.parent.name in staged]
+
+
+def read_elements(nomenclature: pl.DataFrame | None, root: Path, staging: Path) -> pl.DataFrame:
+    """Every element staged: ``nomenclature`` (from the nomenclature files) then the credit elements
+    written under ``root`` (:func:`write_credit_elements`) of every exercice with lines staged under
+    ``staging``, level by level as :func:`staged_credit_elements` of the whole staging area gives them
+    (the same rows in the same order)."""
+    frames = [nomenclature] if nomenclature is not None else []
+    files = _element_files(root, staging)
+    if files:
+        credits = pl.concat([pl.read_parquet(f) for f in files])
+        rank = {niveau: n for n, niveau in enumerate(_CREDIT_LEVELS)}
+        order = pl.col("niveau").replace_strict(rank, return_dtype=pl.Int8)
+        frames.append(credits.sort(order, maintain_order=True))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
+
+
+def credit_elements_version(root: Path, staging: Path) -> str:
+    """The sha256 of the credit elements of every exercice (:func:`read_elements`): of each exercice's
+    name and the sha256 of its file. What the nomenclature reads from the credit files, the same whatever
+    the exercices a run wrote: a run whose lines changed but not their codes and labels leaves it as it was.
+    """
+    digest = hashlib.sha256()
+    for path in _element_files(root, staging):
+        digest.update(f"{path.parent.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):
+    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order), labels not
+    yet cleaned, in batches of ``ELEMENT_SCHEMA`` columns: per level, one row per (source, exercice, phase,
+    codes) in the order of its first line, with its first line, and the first budget type and label given
+    in line order. DuckDB groups within ``MEMORY_LIMIT`` (it spills); only a batch is in Python at a time."""
+    columns = list(ELEMENT_SCHEMA)
+    for niveau, (codes, label) in _CREDIT_LEVELS.items():
+        keys = ", ".join(["source_id", "exercice", "phase", *codes])
+        given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget", "libelle"}
+        selected = ", ".join(
+            f"'{niveau}' AS niveau" if c == "niveau" else c if c in given else f"NULL AS {c}" for c in columns
+        )
+        reader = connection.sql(
+            f"""
+            SELECT {selected} FROM (
+                SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
+                       arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
+                       arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
+                       min(_ordre) AS _premier
+                FROM {relation} WHERE {codes[0]} IS NOT NULL
+                GROUP BY {keys}
+            ) ORDER BY _premier
+            """
+        ).fetch_record_batch(_BATCH_ROWS)
+        for batch in reader:
+            yield pl.from_arrow(batch).cast(ELEMENT_SCHEMA)
+
+
+def _clean_labels(batch: pl.DataFrame) -> pl.DataFrame:
+    """``libelle`` cleaned (:func:`schemas.labels.clean_label`), each distinct label once."""
+    labels = batch["libelle"].drop_nulls().unique()
+    cleaned = {text: clean_label(text) for text in labels.to_list()}
+    return batch.with_columns(libelle=pl.col("libelle").replace_strict(cleaned, default=None, return_dtype=pl.String))
 
 
 def _credit_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> pl.DataFrame:
-    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order): per level,
-    one row per (source, exercice, phase, codes) in the order of its first line, with its first line, and the
-    first budget type and label given in line order."""
-    frames = []
-    for niveau, (codes, label) in _CREDIT_LEVELS.items():
-        keys = ", ".join(["source_id", "exercice", "phase", *codes])
-        part = connection.sql(
-            f"""
-            SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
-                   arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
-                   arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle
-            FROM {relation} WHERE {codes[0]} IS NOT NULL
-            GROUP BY {keys} ORDER BY min(_ordre)
-            """
-        ).pl()
-        frames.append(
-            part.with_columns(
-                niveau=pl.lit(niveau),
-                libelle=pl.col("libelle").map_elements(clean_label, return_dtype=pl.String),
-            )
-        )
-    return pl.concat(
-        [
-            f.select(
-                [pl.col(c) if c in f.columns else pl.lit(None, t).alias(c) for c, t in ELEMENT_SCHEMA.items()]
-            ).cast(ELEMENT_SCHEMA)
-            for f in frames
-        ]
-    )
+    """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order)."""
+    frames = [_clean_labels(batch) for batch in _credit_element_batches(connection, relation)]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
 
 
 def _ranked(elements: pl.DataFrame, nomenclature_sources: set[str]) -> pl.DataFrame:
@@ -229,6 +326,86 @@ def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str])
         "categories": categories.select("code_categorie", "libelle_categorie", "code_titre"),
         "titres": titres.select("code_titre", "libelle_titre"),
     }
+
+
+#: The levels with one row per code and exercice that can count millions (a credit file of 10 M lines):
+#: resolved by DuckDB from the staged files, never read whole into Python (:func:`resolve_staged_nomenclature`).
+LARGE_LEVELS = {"action": "libelle_action", "sous_action": "libelle_sous_action"}
+
+
+def lazy_elements(nomenclature: Path, root: Path, staging: Path) -> pl.LazyFrame | None:
+    """The rows of :func:`read_elements` as a ``LazyFrame`` over the staged files (not in that order), for
+    readers that filter them first; None when no nomenclature is staged (``nomenclature``: its
+    ``part-0.parquet``)."""
+    if not nomenclature.exists():
+        return None
+    return pl.concat([pl.scan_parquet(f) for f in [nomenclature, *_element_files(root, staging)]])
+
+
+def scan_elements(nomenclature: Path, root: Path, staging: Path, levels: list[str]) -> pl.DataFrame:
+    """:func:`read_elements` of ``levels`` only (``nomenclature``: the nomenclature files' ``part-0.parquet``),
+    read from the staged files with the filter pushed down: the large levels stay on disk when not asked."""
+    frames = []
+    if nomenclature.exists():
+        frames.append(pl.scan_parquet(nomenclature).filter(pl.col("niveau").is_in(levels)).collect())
+    files = _element_files(root, staging)
+    if files:
+        credits = pl.concat([pl.scan_parquet(f).filter(pl.col("niveau").is_in(levels)) for f in files]).collect()
+        rank = {niveau: n for n, niveau in enumerate(_CREDIT_LEVELS)}
+        frames.append(credits.sort(pl.col("niveau").replace_strict(rank, return_dtype=pl.Int8), maintain_order=True))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=ELEMENT_SCHEMA)
+
+
+def resolve_staged_nomenclature(
+    nomenclature: Path, root: Path, staging: Path, nomenclature_sources: set[str]
+) -> dict[str, pl.DataFrame]:
+    """:func:`resolve_nomenclature` of every element staged (:func:`read_elements`: ``nomenclature``, the
+    nomenclature files' ``part-0.parquet``, and the credit elements under ``root``), in bounded memory.
+
+    The small levels (missions, programmes, ministères, catégories, titres: a few thousand elements) are
+    resolved in Polars as :func:`resolve_nomenclature` does; actions and sous-actions by DuckDB over the
+    Parquet files (``warehouse.store.MEMORY_LIMIT``, spilling): for each code and exercice, the label of
+    the element of the latest phase (a nomenclature file before a credit file of the same phase), the
+    first in the elements' order among equals. Only the resolved tables come back to Python.
+    """
+    small = [n for n in LEVEL_KEYS if n not in LARGE_LEVELS]
+    tables = resolve_nomenclature(scan_elements(nomenclature, root, staging, small), nomenclature_sources)
+    files = _element_files(root, staging)
+    parts = []
+    if nomenclature.exists():
+        parts.append(
+            "SELECT *, 0::BIGINT AS _fichier, file_row_number AS _ligne "
+            f"FROM read_parquet({quote_literal(nomenclature)}, file_row_number = true)"
+        )
+    if files:
+        listed = ", ".join(quote_literal(f) for f in files)
+        parts.append(
+            f"SELECT * EXCLUDE (filename), list_position([{listed}], filename)::BIGINT AS _fichier, "
+            f"file_row_number AS _ligne FROM read_parquet([{listed}], filename = true, file_row_number = true)"
+        )
+    sources = ", ".join(quote_literal(s) for s in sorted(nomenclature_sources))
+    phases = " ".join(f"WHEN {quote_literal(p)} THEN {r}" for p, r in PHASE_RANK.items())
+    with scratch() as connection:
+        for niveau, label in LARGE_LEVELS.items():
+            keys = ["exercice", *LEVEL_KEYS[niveau]]
+            if not parts:
+                continue
+            # The order resolve_nomenclature takes the first label in: rang (descending), then the
+            # elements' order (the nomenclature files' rows, then the credit elements' files and rows).
+            rang = (
+                f"coalesce(CASE phase {phases} END, 0) * 2 + list_contains([{sources}]::VARCHAR[], source_id)::INTEGER"
+            )
+            order = f"((10 - ({rang}))::BIGINT << 56) + (_fichier << 40) + _ligne"
+            frame = connection.sql(
+                f"""
+                SELECT {", ".join(keys)}, arg_min(libelle, _ordre) FILTER (WHERE libelle IS NOT NULL) AS {label}
+                FROM (SELECT *, {order} AS _ordre FROM ({" UNION ALL BY NAME ".join(parts)}))
+                WHERE niveau = '{niveau}' AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
+                GROUP BY ALL ORDER BY {", ".join(keys)}
+                """
+            ).pl()
+            tables[niveau + "s"] = frame.cast({"exercice": pl.Int16}).select(tables[niveau + "s"].columns)
+    return tables
 
 
 @cache

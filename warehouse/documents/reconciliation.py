@@ -35,6 +35,7 @@ __all__ = [
     "VOTED_PHASES",
     "DocumentTables",
     "build_document_tables",
+    "reconcile_credits",
 ]
 
 #: The voted phases, latest first: a figure whose text names no phase is compared with the first held.
@@ -168,57 +169,82 @@ def _compare(declared: Decimal, precision: Decimal, data: Decimal | None) -> tup
     return ("concorde" if inside else "discorde"), ecart
 
 
-def _credit_rows(doc: Document, figure: Figure, data: _Data) -> tuple[list[dict], list[dict]]:
+def _credit_rows(doc: Document, figure: Figure, data: _Data | None) -> tuple[list[dict], list[dict]]:
+    """The declarations of a credit figure, one per grandeur, and their rapprochements (none when ``data``
+    is None: :func:`reconcile_credits` makes them from the declarations)."""
     declarations, rapprochements = [], []
-    named = figure.phase
-    phase = named or next((p for p in VOTED_PHASES if (figure.exercice, p) in data.phases), None)
     for grandeur in figure.grandeurs:
-        base = {"document": doc.document, "code_programme": doc.code_programme, "exercice": figure.exercice}
-        declarations.append(
-            base
-            | {
-                "type_declaration": "credits",
-                "phase": named,
-                "grandeur": grandeur,
-                "valeur": figure.valeur,
-                "unite": "€",
-                "precision": figure.precision,
-                "texte": figure.texte,
-                "debut": figure.debut,
-                "fin": figure.fin,
-                "source_id": doc.source_id,
-            }
-        )
-        value, source = (None, None)
-        shown_phase = phase
-        if phase is not None and (figure.exercice, phase) in data.phases:
-            value, source = data.credit(figure.exercice, phase, doc.code_programme, grandeur)
-            statut, ecart = _compare(figure.valeur, figure.precision, value)
-        else:
-            statut, ecart, shown_phase = "sans_donnee", None, None
-            for other in NEAREST_PHASES[phase]:
-                if (figure.exercice, other) in data.phases:
-                    value, source = data.credit(figure.exercice, other, doc.code_programme, grandeur)
-                    if value is not None:
-                        shown_phase = other
-                        break
-        rapprochements.append(
-            base
-            | {
-                "phase": phase,
-                "grandeur": grandeur,
-                "valeur_declaree": figure.valeur,
-                "valeur_donnees": value,
-                "phase_donnees": shown_phase if value is not None else None,
-                "ecart": ecart,
-                "statut": statut,
-                "precision": figure.precision,
-                "debut": figure.debut,
-                "source_id": doc.source_id,
-                "source_donnees": source if value is not None else None,
-            }
-        )
+        declaration = {
+            "document": doc.document,
+            "code_programme": doc.code_programme,
+            "exercice": figure.exercice,
+            "type_declaration": "credits",
+            "phase": figure.phase,
+            "grandeur": grandeur,
+            "valeur": figure.valeur,
+            "unite": "€",
+            "precision": figure.precision,
+            "texte": figure.texte,
+            "debut": figure.debut,
+            "fin": figure.fin,
+            "source_id": doc.source_id,
+        }
+        declarations.append(declaration)
+        if data is not None:
+            rapprochements.append(_credit_rapprochement(declaration, data))
     return declarations, rapprochements
+
+
+def _credit_rapprochement(declaration: dict, data: _Data) -> dict:
+    """The rapprochement of one credit declaration (a row of ``declarations``) with the warehouse's credits."""
+    exercice, named, grandeur = declaration["exercice"], declaration["phase"], declaration["grandeur"]
+    programme = declaration["code_programme"]
+    phase = named or next((p for p in VOTED_PHASES if (exercice, p) in data.phases), None)
+    value, source = (None, None)
+    shown_phase = phase
+    if phase is not None and (exercice, phase) in data.phases:
+        value, source = data.credit(exercice, phase, programme, grandeur)
+        statut, ecart = _compare(declaration["valeur"], declaration["precision"], value)
+    else:
+        statut, ecart, shown_phase = "sans_donnee", None, None
+        for other in NEAREST_PHASES[phase]:
+            if (exercice, other) in data.phases:
+                value, source = data.credit(exercice, other, programme, grandeur)
+                if value is not None:
+                    shown_phase = other
+                    break
+    return {
+        "document": declaration["document"],
+        "code_programme": programme,
+        "exercice": exercice,
+        "phase": phase,
+        "grandeur": grandeur,
+        "valeur_declaree": declaration["valeur"],
+        "valeur_donnees": value,
+        "phase_donnees": shown_phase if value is not None else None,
+        "ecart": ecart,
+        "statut": statut,
+        "precision": declaration["precision"],
+        "debut": declaration["debut"],
+        "source_id": declaration["source_id"],
+        "source_donnees": source if value is not None else None,
+    }
+
+
+def reconcile_credits(declarations: pl.DataFrame, credits: pl.DataFrame, others: pl.DataFrame) -> pl.DataFrame:
+    """The ``rapprochements`` table: the credit declarations of ``declarations`` (``type_declaration =
+    'credits'``) compared with ``credits`` (as in :func:`build_document_tables`), with ``others``, the
+    rapprochements of the indicator declarations (:func:`build_document_tables` without credits).
+
+    The same rows, in the same order, as :func:`build_document_tables` with the credits: what compares
+    the documents with the credits, apart from reading the documents, which does not depend on them."""
+    data = _Data(credits, pl.DataFrame(), pl.DataFrame())
+    rows = [
+        _credit_rapprochement(d, data)
+        for d in declarations.filter(pl.col("type_declaration") == "credits").iter_rows(named=True)
+    ]
+    made = pl.DataFrame([{c: r.get(c) for c in RAPPROCHEMENT_SCHEMA} for r in rows], schema=RAPPROCHEMENT_SCHEMA)
+    return pl.concat([others.cast(RAPPROCHEMENT_SCHEMA), made]).sort("document", "code_programme", "debut", "grandeur")
 
 
 def _own_indicators(doc: Document, code_mission: str | None) -> tuple[list[dict], list[Candidate]]:
@@ -368,6 +394,8 @@ def build_document_tables(
     sub_indicators: pl.DataFrame,
     realisations: pl.DataFrame,
     missions: dict[tuple[int, str], str] | None = None,
+    *,
+    with_credits: bool = True,
 ) -> DocumentTables:
     """Read every document's figures and reconcile them with the warehouse.
 
@@ -377,6 +405,8 @@ def build_document_tables(
     code_indicateur, code_sous_indicateur, libelle, unite); ``realisations``: their ``realisation``
     values (document, code_programme, code_sous_indicateur, annee, valeur, statut, source_id).
     ``missions``: the mission code of each (exercice, programme), for the text's own indicators.
+    ``with_credits=False``: the credit declarations are not reconciled (no ``rapprochements`` row for them;
+    ``credits`` is not read): :func:`reconcile_credits` does it from ``declarations``.
     """
     data = _Data(credits, sub_indicators, realisations)
     docs, declarations, rapprochements, indicateurs, valeurs = [], [], [], [], []
@@ -386,7 +416,7 @@ def build_document_tables(
         decl, rapp, ind, val, done = _indicator_rows(doc, figures, data, mission)
         for n, figure in figures:
             if figure.grandeurs:
-                d, r = _credit_rows(doc, figure, data)
+                d, r = _credit_rows(doc, figure, data if with_credits else None)
                 decl += d
                 rapp += r
             elif n not in done:

@@ -9,7 +9,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse.documents.reconciliation import DocumentTables, build_document_tables
+from warehouse.documents.reconciliation import (
+    RAPPROCHEMENT_SCHEMA,
+    DocumentTables,
+    build_document_tables,
+    reconcile_credits,
+)
 from warehouse.documents.texts import Document, DocumentError, narratives, read_document
 from warehouse.sources import InventoryItem, recognise
 from warehouse.store import reader, replace_tables
@@ -22,7 +27,9 @@ __all__ = [
     "document_reports",
     "keep_expected_documents",
     "read_documents",
+    "reconcile_from_warehouse",
     "write_document_tables",
+    "write_rapprochements",
 ]
 
 #: One read report per document file (``document_fichiers``): what the ``sources`` table shows for it.
@@ -112,11 +119,9 @@ def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(found[0][0])
 
 
-def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFiles) -> DocumentTables:
-    """Build the document tables against the warehouse's ``credits`` and performance tables
-    (the rows the documents themselves added to ``indicateurs`` left aside)."""
-    ids = [d.source_id for d in read.documents] or [""]
-    credits = connection.sql(
+def _credit_totals(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """AE, CP and CP of titre 2 per (exercice, phase, programme) of ``credits``: what texts state."""
+    return connection.sql(
         """
         SELECT exercice, phase, code_programme, sum(ae) AS ae, sum(cp) AS cp,
                CASE WHEN count(code_titre) > 0 THEN coalesce(sum(cp) FILTER (WHERE code_titre = '2'), 0) END
@@ -125,6 +130,17 @@ def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFi
         FROM credits WHERE phase <> 'AMD' GROUP BY ALL
         """
     ).pl()
+
+
+def build_from_warehouse(
+    connection: duckdb.DuckDBPyConnection, read: DocumentFiles, *, with_credits: bool = True
+) -> DocumentTables:
+    """Build the document tables against the warehouse's ``credits`` and performance tables
+    (the rows the documents themselves added to ``indicateurs`` left aside). ``with_credits=False``:
+    ``credits`` is not read and the credit declarations have no ``rapprochements`` rows yet
+    (:func:`reconcile_from_warehouse` makes them)."""
+    ids = [d.source_id for d in read.documents] or [""]
+    credits = _credit_totals(connection) if with_credits else pl.DataFrame()
     if _exists(connection, "indicateur_valeurs"):
         sub_indicators = connection.sql(
             """
@@ -168,23 +184,31 @@ def build_from_warehouse(connection: duckdb.DuckDBPyConnection, read: DocumentFi
                 "SELECT exercice, code_programme, code_mission FROM programmes"
             ).fetchall()
         }
-    return build_document_tables(read.documents, credits, sub_indicators, realisations, missions)
+    return build_document_tables(
+        read.documents, credits, sub_indicators, realisations, missions, with_credits=with_credits
+    )
+
+
+def reconcile_from_warehouse(connection: duckdb.DuckDBPyConnection, others: pl.DataFrame) -> pl.DataFrame:
+    """The ``rapprochements`` table: the credit declarations of the warehouse's ``declarations`` compared
+    with its ``credits`` (:func:`warehouse.documents.reconciliation.reconcile_credits`), with ``others``
+    (the indicator declarations' rapprochements, made when the documents were read)."""
+    declarations = connection.sql(
+        "SELECT document, code_programme, exercice, phase, grandeur, valeur, precision, debut, source_id, "
+        "type_declaration FROM declarations WHERE type_declaration = 'credits'"
+    ).pl()
+    return reconcile_credits(declarations, _credit_totals(connection), others)
 
 
 def write_document_tables(
     connection: duckdb.DuckDBPyConnection, tables: DocumentTables, fichiers: pl.DataFrame
 ) -> None:
-    """Replace ``documents``, ``declarations``, ``rapprochements``, ``document_fichiers`` and the view
-    ``execution_credits``; replace the rows of the documents' own indicators in ``indicateurs`` and
-    ``indicateur_valeurs`` (only rows whose ``source_id`` is a document's), in one transaction."""
+    """Replace ``documents``, ``declarations`` and ``document_fichiers``; replace the rows of the documents'
+    own indicators in ``indicateurs`` and ``indicateur_valeurs`` (only rows whose ``source_id`` is a
+    document's), in one transaction. ``rapprochements``: :func:`write_rapprochements`."""
     replace_tables(
         connection,
-        {
-            "documents": tables.documents,
-            "declarations": tables.declarations,
-            "rapprochements": tables.rapprochements,
-            "document_fichiers": fichiers,
-        },
+        {"documents": tables.documents, "declarations": tables.declarations, "document_fichiers": fichiers},
     )
     ids = fichiers.filter(pl.col("format") != "commentaire_nomenclature")["source_id"].to_list()
     try:
@@ -199,12 +223,17 @@ def write_document_tables(
                     connection.register("lignes_documents", frame.to_arrow())
                     connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM lignes_documents")
                     connection.unregister("lignes_documents")
-        sql = resources.files("warehouse").joinpath("sql/execution_credits.sql").read_text(encoding="utf-8")
-        connection.execute(sql)
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")
         raise
+
+
+def write_rapprochements(connection: duckdb.DuckDBPyConnection, rapprochements: pl.DataFrame) -> None:
+    """Replace ``rapprochements`` and the view ``execution_credits`` (``warehouse/sql/execution_credits.sql``)."""
+    replace_tables(connection, {"rapprochements": rapprochements.cast(RAPPROCHEMENT_SCHEMA)})
+    sql = resources.files("warehouse").joinpath("sql/execution_credits.sql").read_text(encoding="utf-8")
+    connection.execute(sql)
 
 
 def document_reports(database: Path) -> dict[str, dict]:

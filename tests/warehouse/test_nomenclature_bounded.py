@@ -1,0 +1,79 @@
+"""The nomenclature built from the staged files in bounded memory (issue 11): the credit elements written
+per exercice by DuckDB, and actions and sous-actions resolved by DuckDB, give exactly the tables the
+in-memory path gives (``credit_elements`` of every line read whole, then ``resolve_nomenclature``), on
+the warehouse built from the real files."""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+import pytest
+
+from warehouse.nomenclature import (
+    credit_elements,
+    credit_elements_version,
+    read_elements,
+    resolve_nomenclature,
+    resolve_staged_nomenclature,
+    staged_credit_elements,
+    write_credit_elements,
+)
+from warehouse.staged_lines import staged_files
+from warehouse.staging import read_reports, read_unpartitioned_staging
+
+
+@pytest.fixture(scope="module")
+def staging(built):
+    out = built.out
+    return out / "staging" / "nomenclature", out / "staging" / "credit_elements", out / "staging" / "credits"
+
+
+@pytest.fixture(scope="module")
+def in_memory(staging):
+    """The tables as the build made them before issue 11's bounded path: every line read into memory."""
+    nomenclature, _, credits = staging
+    lines = pl.read_parquet(staged_files(credits))
+    everything = pl.concat([read_unpartitioned_staging(nomenclature), credit_elements(lines)])
+    return resolve_nomenclature(everything, {r.source_id for r in read_reports(nomenclature)})
+
+
+def test_the_bounded_path_gives_the_same_tables_as_the_in_memory_one(staging, in_memory):
+    nomenclature, elements, credits = staging
+    sources = {r.source_id for r in read_reports(nomenclature)}
+    bounded = resolve_staged_nomenclature(nomenclature / "part-0.parquet", elements, credits, sources)
+    assert bounded.keys() == in_memory.keys()
+    for name, frame in in_memory.items():
+        assert bounded[name].schema == frame.schema, name
+        assert bounded[name].equals(frame), name
+    # Facts of shared/data/README.md ("Nomenclature"), on the tables the bounded path gave.
+    programmes, missions, actions = bounded["programmes"], bounded["missions"], bounded["actions"]
+    p352 = programmes.filter((pl.col("exercice") == 2024) & (pl.col("code_programme") == "352"))
+    assert p352["libelle_programme"].to_list() == ["Innovation et transformation numériques"]
+    assert programmes.filter(pl.col("libelle_programme").str.contains(r"^\d+ - |  ")).is_empty()  # `352 - `
+    held_2021 = missions.filter(pl.col("exercice") == 2021)  # LFI 2021 leaves mission labels empty
+    assert held_2021.height == 49 and held_2021["libelle_mission"].null_count() == 0
+    assert actions.height == 6919 and bounded["sous_actions"].height == 9437
+    assert dict(actions.group_by("exercice").len().iter_rows())[2021] == 797
+
+
+def test_credit_elements_per_exercice_are_the_elements_of_the_whole_staging(staging, tmp_path):
+    _, written, credits = staging
+    root = tmp_path / "elements"
+    exercices = sorted({int(p.parent.name.split("=")[1]) for p in staged_files(credits)})
+    counts = write_credit_elements(credits, root, exercices)
+    assert counts[2020] == 3534 and sum(counts.values()) == 37106
+    assert read_elements(None, root, credits).equals(staged_credit_elements(credits))
+    # The data version: the same whatever the exercices a run writes, and the build's.
+    version = credit_elements_version(root, credits)
+    assert version == credit_elements_version(written, credits)
+    write_credit_elements(credits, root, [2020])
+    assert credit_elements_version(root, credits) == version
+    # An exercice whose elements change changes it; one no longer staged drops out of it.
+    shutil.copyfile(root / "exercice=2019" / "elements.parquet", root / "exercice=2020" / "elements.parquet")
+    assert credit_elements_version(root, credits) != version
+    staged_2020 = credits / "exercice=2020"
+    moved = tmp_path / "moved"
+    shutil.copytree(credits, moved)
+    shutil.rmtree(moved / staged_2020.name)
+    assert 2020 not in read_elements(None, root, moved)["exercice"].to_list()
