@@ -16,6 +16,7 @@ from warehouse.credits import stage_exercice_to
 from warehouse.credits_load import load_exercice
 from warehouse.releases import pause_for_tests
 from warehouse.sources import InventoryItem
+from warehouse.staged_lines import staged_version
 from warehouse.store import writer
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
@@ -44,14 +45,18 @@ def staging_credits(
     context: dg.AssetExecutionContext, paths: WarehousePaths, sources: list[InventoryItem]
 ) -> dg.MaterializeResult:
     # One run stages every exercice of its partition range (single-run backfill policy).
-    return _per_exercice([_stage_exercice(context, paths, sources, int(key)) for key in context.partition_keys])
+    results = [_stage_exercice(context, paths, sources, int(key)) for key in context.partition_keys]
+    return _per_exercice(results, staged_version(paths.staging_credits))
 
 
-def _per_exercice(results: list[dg.MaterializeResult]) -> dg.MaterializeResult:
+def _per_exercice(results: list[dg.MaterializeResult], version: str) -> dg.MaterializeResult:
     """One exercice's result as is; for several (a run over a range of exercices), the row counts
-    summed and each other entry prefixed by its exercice."""
+    summed and each other entry prefixed by its exercice. ``version``: the data version of every
+    partition of the run, the content staged for every exercice (``staged_version``): Dagster's own
+    version of a run over a range is derived from the range, not from the lines, so a change then its
+    revert would leave what reads the credits "fresh"."""
     if len(results) == 1:
-        return results[0]
+        return dg.MaterializeResult(metadata=results[0].metadata, data_version=dg.DataVersion(version))
     metadata: dict = {"dagster/row_count": sum(r.metadata["dagster/row_count"] for r in results)}
     for result in results:
         exercice = result.metadata["exercice"]
@@ -60,7 +65,7 @@ def _per_exercice(results: list[dg.MaterializeResult]) -> dg.MaterializeResult:
                 metadata[name] = value
             elif name not in ("dagster/row_count", "exercice"):
                 metadata[f"{exercice}_{name}"] = value
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
 
 
 def _stage_exercice(
@@ -121,7 +126,8 @@ def _stage_exercice(
     ),
 )
 def credits(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    return _per_exercice([_load_exercice(context, paths, duckdb, int(key)) for key in context.partition_keys])
+    results = [_load_exercice(context, paths, duckdb, int(key)) for key in context.partition_keys]
+    return _per_exercice(results, staged_version(paths.staging_credits))  # the table is the staged lines, loaded
 
 
 def _load_exercice(

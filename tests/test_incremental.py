@@ -223,6 +223,33 @@ def test_an_amount_change_recomputes_its_exercice_and_the_tables_reading_amounts
         assert incremental[table].equals(frame), table
 
 
+def test_a_change_then_its_revert_publishes_the_first_data_again(warehouse):
+    """One amount changed, built, then changed back and built: the third release holds the first data
+    in DuckDB and in every Parquet file (credits 2020 returns to a data version it had before, which the
+    Parquet files were last written from: they must still be written again, from the reverted lines)."""
+    sources, out = warehouse
+    original = (sources / "LFI_2020_Credits.csv").read_bytes()
+    first = {t: f for t, f in _published(out / "latest").items()}
+    _change_one_value(sources)
+    changed = run_build(sources, out)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert _amount(out / "latest" / "budget.duckdb") == Decimal("50123.00")
+    (sources / "LFI_2020_Credits.csv").write_bytes(original)
+    reverted = run_build(sources, out)
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+    assert _amount(out / "latest" / "budget.duckdb") == Decimal("50000.00")
+    again = _published(out / "latest")
+    assert again.keys() == first.keys()
+    for table, frame in first.items():
+        assert again[table].equals(frame), table
+    with duckdb.connect(str(out / "latest" / "budget.duckdb"), read_only=True) as connection:
+        differing = connection.execute(
+            f"SELECT count(*) FROM (SELECT * FROM credits EXCEPT "
+            f"SELECT * FROM read_parquet('{out / 'latest' / 'parquet' / 'credits.parquet'}'))"
+        ).fetchone()[0]
+    assert differing == 0
+
+
 def test_a_new_code_in_a_credit_file_recomputes_the_nomenclature(warehouse, tmp_path):
     """A line moved to an action no file stated (101-99): the credit elements of 2020 get a new data
     version, and the nomenclature (and what reads it) is recomputed: the new action is published."""

@@ -11,6 +11,7 @@ within ``warehouse.store.MEMORY_LIMIT`` (:func:`scratch`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +38,18 @@ def staged_files(root: Path, exercice: int | None = None) -> list[Path]:
     """The Parquet files of the staged lines of ``exercice`` (or of every exercice), sorted."""
     folder = f"{PARTITION_KEY}={exercice if exercice is not None else '*'}"
     return sorted(root.glob(f"{folder}/*.parquet"))
+
+
+def staged_version(root: Path) -> str:
+    """The sha256 of the staged lines of every exercice: of each file's exercice folder, name and sha256
+    (the lines' Parquet and the exercice's ``rapport.json``). The data version of ``staging/credits`` and
+    ``core/credits``: it changes with the content staged, whatever the exercices a run wrote, and comes
+    back to what it was when the content does (a change, then its revert)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.glob(f"{PARTITION_KEY}=*/*") if p.is_file()):
+        relative = f"{path.parent.name}/{path.name}"
+        digest.update(f"{relative}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def scan_staged_lines(root: Path, exercice: int | None = None) -> pl.LazyFrame | None:
