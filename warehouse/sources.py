@@ -255,7 +255,7 @@ def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
     enough); not the other way round. A new :class:`Recognition` each call: the whole table, if asked,
     is read for that caller only.
     """
-    held = _held(source.chemin, source.sha256, whole_encoding)
+    held = _held(source.chemin, source.fichier, source.sha256, whole_encoding)
     if held is None:
         held = _read_heads(source, whole_encoding)
     if held.error is not None:
@@ -293,9 +293,9 @@ class _HeadsRead:
     whole_encoding: bool = True
 
 
-#: The heads the build read, by path, for its next readers in the same process (:func:`recognise`);
-#: emptied when an inventory starts and by :func:`forget_recognitions`.
-_HEADS: dict[Path, _HeadsRead] = {}
+#: The heads the build read, by path and name (the name its messages give), for its next readers in the
+#: same process (:func:`recognise`); emptied when an inventory starts and by :func:`forget_recognitions`.
+_HEADS: dict[tuple[Path, str], _HeadsRead] = {}
 
 
 def _identity(path: Path) -> tuple[int, ...] | None:
@@ -321,12 +321,12 @@ def _read_heads(source: SourceFile, whole_encoding: bool = True) -> _HeadsRead:
         tables, complete, error = [], True, str(exc)
     read = _HeadsRead(source.sha256, before, tuple(tables), complete, error, whole_encoding)
     if before is not None and source.sha256 and _identity(source.chemin) == before:
-        _HEADS[source.chemin] = read
+        _HEADS[(source.chemin, source.fichier)] = read
     return read
 
 
-def _held(path: Path, sha256: str | None = None, whole_encoding: bool = False) -> _HeadsRead | None:
-    held = _HEADS.get(path)
+def _held(path: Path, fichier: str, sha256: str | None = None, whole_encoding: bool = False) -> _HeadsRead | None:
+    held = _HEADS.get((path, fichier))
     if held is None or (sha256 is not None and held.sha256 != sha256) or (whole_encoding and not held.whole_encoding):
         return None
     return held if _identity(path) == held.identity else None
@@ -337,8 +337,8 @@ def recognised_heads(path: Path, fichier: str) -> tuple[list[RawTable], bool]:
     reading it again when this build read it in this process (its identity on disk the same, its CSV
     encoding decided from the whole file; see :func:`recognise`). Raises
     :class:`warehouse.tables.TableReadError` as it does."""
-    held = _held(path, whole_encoding=True)
-    if held is None or held.error is not None or any(t.fichier != fichier for t in held.tables):
+    held = _held(path, fichier, whole_encoding=True)
+    if held is None or held.error is not None:
         return read_table_heads(path, fichier)
     return list(held.tables), held.complete
 
