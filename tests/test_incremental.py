@@ -234,6 +234,7 @@ def test_a_change_then_its_revert_publishes_the_first_data_again(warehouse):
     changed = run_build(sources, out)
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert _amount(out / "latest" / "budget.duckdb") == Decimal("50123.00")
+    assert not list((out / "latest").rglob("*.link"))  # the unchanged files linked, no file left beside them
     (sources / "LFI_2020_Credits.csv").write_bytes(original)
     reverted = run_build(sources, out)
     assert reverted.returncode == 0, reverted.stdout + reverted.stderr

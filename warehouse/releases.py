@@ -222,6 +222,9 @@ def _link_unchanged(work: Path, previous: Release | None, files: list[dict]) -> 
         if before.get(entry["path"]) != entry["sha256"] or entry["path"] == DATABASE:
             continue
         temporary = work / (entry["path"] + ".link")
+        if (work / entry["path"]).exists() and os.path.samefile(previous.folder / entry["path"], work / entry["path"]):
+            linked += 1  # the working copy hard-linked it already: os.replace would leave the .link file
+            continue
         try:
             os.link(previous.folder / entry["path"], temporary)
             os.replace(temporary, work / entry["path"])
