@@ -478,10 +478,14 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
                 print(f"table {table:<24} {rows:>7} rows")
-            per_year = connection.execute(
-                "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
-                "FROM credits GROUP BY exercice ORDER BY exercice"
-            ).fetchall()
+            per_year = (  # no credits table when a first build's credit step failed
+                connection.execute(
+                    "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
+                    "FROM credits GROUP BY exercice ORDER BY exercice"
+                ).fetchall()
+                if "credits" in tables
+                else []
+            )
             for exercice, phases, rows in per_year:
                 print(f"  credits {exercice}: {rows:>5} rows ({phases})")
             _findings(connection, tables)

@@ -831,4 +831,28 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
                 decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
             except TableReadError as exc:
                 raise TableReadError(f"{name}: {exc}") from exc
-        yield _stream_utf8(utf8, name, decoded)
+        try:
+            stream = _stream_utf8(utf8, name, decoded)
+        except pl.exceptions.PolarsError as exc:  # records Polars' CSV reader refuses: name the file and where
+            raise TableReadError(f"{name}: {_refused_records(utf8)}") from exc
+        yield stream
+
+
+def _refused_records(path: Path) -> str:
+    """Why Polars could not read the records of the UTF-8 CSV at ``path``: a quote that opens a field and is
+    not closed before the end of the file (the line it opens on, as Python's ``csv`` reads the records: the
+    last record then runs to the end of the file and holds a line break), else its records in general."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        sample = handle.read(1 << 16)
+        handle.seek(0)
+        try:
+            separator = csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
+        except csv.Error:
+            separator = ";"
+        reader = csv.reader(handle, delimiter=separator)
+        start, last, ended = 1, None, 0
+        for record in reader:
+            start, last, ended = ended + 1, record, reader.line_num
+    if last is not None and any("\n" in cell or "\r" in cell for cell in last):
+        return f"line {start} of the file: a quote opens a field there and is not closed before the end of the file"
+    return "records that no CSV reading accepts (unbalanced quotes?)"

@@ -145,3 +145,26 @@ def test_a_quote_inside_a_cell_is_a_character_of_it(tmp_path):
     with stream_csv_table(source.chemin, source.fichier) as stream:
         assert stream.plain
         assert pl.concat(cells for _, cells in stream.batches(1))["c6"].to_list() == labels
+
+
+def test_a_quote_opening_a_field_never_closed_is_the_file_in_error_naming_its_line(tmp_path):
+    # The real LFI 2021 file, its header and first 50 lines, a quote opening the label of data line 10
+    # (line 11 of the file) and never closed: the file is in error, named with the line the quote opens
+    # on; staging its exercice goes on (a report in error, no crash of the step).
+    real = (SOURCES / "LFI_2021_Credits.csv").read_bytes().decode("cp1252").splitlines()
+    lines = real[:51]
+    fields = lines[10].split(";")
+    fields[6] = '"' + fields[6]
+    lines[10] = ";".join(fields)
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / "LFI_2021_Credits.csv").write_bytes("\n".join(lines).encode("cp1252"))
+    items = take_inventory(discover_sources(folder))
+    assert [i.famille for i in items] == ["credits_t2_ht2"]
+    rows, reports = stage_exercice_to(tmp_path / "staging", 2021, items)
+    (report,) = reports
+    assert report.statut == "erreur" and rows == 0
+    assert report.message == (
+        "LFI_2021_Credits.csv: line 11 of the file: a quote opens a field there and is not closed before the end "
+        "of the file"
+    )
