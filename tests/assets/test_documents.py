@@ -157,3 +157,17 @@ def test_lfi_2022_file_turns_sans_donnee_into_concorde(tmp_path):
         "AND grandeur IN ('ae', 'cp', 'titre2') ORDER BY grandeur",
     )
     assert statuts.rows() == [("ae", "concorde", "LFI"), ("cp", "concorde", "LFI"), ("titre2", "concorde", "LFI")]
+
+
+def test_a_nomenclature_file_refused_by_size_is_skipped_by_the_documents(tmp_path, monkeypatch):
+    # The real LFI_2023_Nomenclature_Destination.csv (656,645 bytes) under a limit of 0.5 MiB: recognised
+    # from its head, its whole read is refused (the nomenclature's step reports it in error); the documents
+    # skip it instead of failing the step (it failed the build, nothing published).
+    shutil.copyfile(
+        SOURCES / "LFI_2023_Nomenclature_Destination.csv", tmp_path / "LFI_2023_Nomenclature_Destination.csv"
+    )
+    monkeypatch.setenv("BUDGET_MAX_FILE_MB", "0.5")
+    (item,) = take_inventory(discover_sources(tmp_path))
+    assert item.kind == "nomenclature" and item.error is None
+    read = read_documents([item])
+    assert read.documents == [] and read.fichiers.height == 0

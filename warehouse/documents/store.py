@@ -71,12 +71,13 @@ def read_documents(items: list[InventoryItem]) -> DocumentFiles:
         elif item.kind == "nomenclature":
             try:
                 found = recognise(source)
+                table = found.table  # the whole table, read now: refused past the size limit
             except (TableReadError, OSError):
-                continue
-            if found.table is None or found.exercice_hint is None:
+                continue  # the nomenclature's step reports the file in error
+            if table is None or found.exercice_hint is None:
                 continue
             phase = found.phase_hint or "PLF"
-            read = narratives(found.table, source.source_id, found.exercice_hint, phase)
+            read = narratives(table, source.source_id, found.exercice_hint, phase)
             if read:
                 documents.extend(read)
                 reports.append((source.source_id, source.fichier, "commentaire_nomenclature", "lu", None, len(read)))
