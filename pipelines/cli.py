@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     build = commands.add_parser(
         "build",
         help="build the warehouse: DuckDB file and Parquet files",
-        description="Materialise every asset of the Dagster definitions, in-process.",
+        description="Build the warehouse in-process: recompute what changed since the latest release, then publish.",
     )
     origin = build.add_mutually_exclusive_group()
     origin.add_argument(
@@ -470,7 +470,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     from warehouse.store import quote_identifier, reader
 
     print("\n== summary ==")
-    database = settings.database if settings.database.exists() else settings.published_database
+    nothing_ran = outcome.plan is not None and outcome.plan.empty  # the latest release as it is: name it
+    database = settings.database if settings.database.exists() and not nothing_ran else settings.published_database
     if database.exists():
         print(f"database {database}")
         with reader(database) as connection:

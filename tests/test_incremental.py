@@ -132,6 +132,7 @@ def test_a_rebuild_with_nothing_changed_runs_nothing_and_makes_no_release(wareho
     build = run_build(sources, out)
     assert build.returncode == 0, build.stdout + build.stderr
     assert f"release: nothing changed since {releases[-1]}; no new release" in build.stdout
+    assert f"\ndatabase {out / 'budget.duckdb'}\n" in build.stdout  # the release's, not the removed working copy
     assert _materialised(out, cursor) == set() and _runs(out) == runs and _releases(out) == releases
     # The summary of the build that made the release: tables, findings, checks (the release's latest
     # evaluations, from its state), sources not loaded.
