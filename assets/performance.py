@@ -181,7 +181,11 @@ def _read_all(
             continue  # a CSV has one table, whose header the inventory read as this step would: not read again
         try:
             found = recognise_performance(item.source.chemin, item.source.fichier)
-        except (TableReadError, OSError):
+        except (TableReadError, OSError) as exc:
+            if item.type_fichier == "csv":  # its head has a performance header: its whole read was refused
+                message = str(exc) if isinstance(exc, TableReadError) else f"{item.source.fichier}: {exc}"
+                context.log.error(f"not loaded: {message}")
+                failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
         if found is None:
             continue

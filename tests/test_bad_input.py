@@ -114,3 +114,36 @@ def test_years_limit_the_build_and_leave_other_years_as_they_were(tmp_path):
     assert after.equals(before)
     nothing = run_build(SOURCES, out, "--years", "2030")
     assert nothing.returncode == 1 and "nothing to build" in nothing.stderr
+
+
+def test_a_performance_file_over_the_size_limit_is_a_source_in_error(tmp_path):
+    # The real PLF_2019_PAP.csv (833,990 bytes) under BUDGET_MAX_FILE_MB=0.5: recognised from its head as
+    # a performance file, its whole read is refused; the build says so and publishes the rest (it was
+    # dropped as "matches no covered family", reported nowhere). The credit CSV, streamed, has no limit.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    for name in ("PLF_2019_PAP.csv", "LFI_2020_Credits.csv"):
+        (folder / name).write_bytes((SOURCES / name).read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    build = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(folder), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env | {"BUDGET_MAX_FILE_MB": "0.5"},
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert build.returncode == 1, build.stdout + build.stderr
+    assert (
+        "  - PLF_2019_PAP.csv: 833990 bytes (0.8 MiB), above the limit of 524288 bytes (0.5 MiB; "
+        "BUDGET_MAX_FILE_MB sets it in MiB)"
+    ) in build.stdout
+    assert "FAIL: core/indicateur_fichiers:every_performance_file_readable (1 row(s))" in build.stdout
+    assert " published; latest -> releases/" in build.stdout
+    assert _table(tmp_path / "out" / "budget.duckdb", "SELECT count(*) FROM credits WHERE exercice = 2020").item() > 0
