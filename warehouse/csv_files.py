@@ -842,14 +842,9 @@ def _refused_records(path: Path) -> str:
     """Why Polars could not read the records of the UTF-8 CSV at ``path``: a quote that opens a field and is
     not closed before the end of the file (the line it opens on, as Python's ``csv`` reads the records: the
     last record then runs to the end of the file and holds a line break), else its records in general."""
+    layout = _layout(path)  # the separator the stream decided
     with open(path, encoding="utf-8", newline="") as handle:
-        sample = handle.read(1 << 16)
-        handle.seek(0)
-        try:
-            separator = csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
-        except csv.Error:
-            separator = ";"
-        reader = csv.reader(handle, delimiter=separator)
+        reader = csv.reader(handle, delimiter=layout[0] if layout else SEPARATORS[0])
         start, last, ended = 1, None, 0
         for record in reader:
             start, last, ended = ended + 1, record, reader.line_num

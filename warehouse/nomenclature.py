@@ -10,7 +10,6 @@ compared (:mod:`schemas.labels`).
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from functools import cache
 from importlib import resources
@@ -28,7 +27,7 @@ from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
 from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
-from warehouse.staged_lines import scratch, staged_files, staged_relation
+from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
 from warehouse.store import quote_literal
 from warehouse.tables import TableReadError
@@ -194,10 +193,7 @@ def credit_elements_version(root: Path, staging: Path) -> str:
     name and the sha256 of its file. What the nomenclature reads from the credit files, the same whatever
     the exercices a run wrote: a run whose lines changed but not their codes and labels leaves it as it was.
     """
-    digest = hashlib.sha256()
-    for path in _element_files(root, staging):
-        digest.update(f"{path.parent.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
-    return digest.hexdigest()
+    return files_version(_element_files(root, staging))
 
 
 def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):

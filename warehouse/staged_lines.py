@@ -40,16 +40,21 @@ def staged_files(root: Path, exercice: int | None = None) -> list[Path]:
     return sorted(root.glob(f"{folder}/*.parquet"))
 
 
-def staged_version(root: Path) -> str:
-    """The sha256 of the staged lines of every exercice: of each file's exercice folder, name and sha256
-    (the lines' Parquet and the exercice's ``rapport.json``). The data version of ``staging/credits`` and
-    ``core/credits``: it changes with the content staged, whatever the exercices a run wrote, and comes
-    back to what it was when the content does (a change, then its revert)."""
+def files_version(files: list[Path]) -> str:
+    """The sha256 of ``files``: of each one's exercice folder, name and sha256, in the order given. A data
+    version that changes with their bytes and comes back when they do (unlike a time or a run's range)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.glob(f"{PARTITION_KEY}=*/*") if p.is_file()):
-        relative = f"{path.parent.name}/{path.name}"
-        digest.update(f"{relative}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    for path in files:
+        digest.update(f"{path.parent.name}/{path.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()
+
+
+def staged_version(root: Path) -> str:
+    """The sha256 of the staged lines of every exercice (:func:`files_version` of the lines' Parquet and each
+    exercice's ``rapport.json``). The data version of ``staging/credits`` and ``core/credits``: it changes
+    with the content staged, whatever the exercices a run wrote, and comes back to what it was when the
+    content does (a change, then its revert)."""
+    return files_version(sorted(p for p in root.glob(f"{PARTITION_KEY}=*/*") if p.is_file()))
 
 
 def scan_staged_lines(root: Path, exercice: int | None = None) -> pl.LazyFrame | None:
