@@ -4,6 +4,7 @@ They go to the build's working folder (``<out>/releases/.building-<pid>/parquet/
 ``budget-warehouse build`` makes that folder a release once every file is checked
 (``warehouse/releases.py``), and ``<out>/parquet`` shows the latest release's."""
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from warehouse.disagreements import ECARTS_ORDER
 from warehouse.publish import publish_table
 from warehouse.releases import pause_for_tests
 from warehouse.store import reader
+
+log = logging.getLogger(__name__)
 
 #: Published tables, with the order their rows are written in.
 PUBLISHED = {
@@ -85,7 +88,7 @@ def parquet_files(
         for key in context.selected_asset_keys:
             table = key.path[-1]
             published = publish_table(connection, table, paths.parquet, PUBLISHED[table])
-            context.log.info(f"published {published.path} ({published.rows} rows)")
+            log.info("published %s (%d rows)", published.path, published.rows)  # in the materialisation too
             pause_for_tests("parquet", paths.out)
             yield dg.MaterializeResult(
                 asset_key=key,

@@ -250,8 +250,9 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
         schema={"fichier": pl.String, "source_id": pl.String, "famille": pl.String, "exercice": pl.Int32},
     )
     unknown = [i for i in items if i.famille is None]
-    for item in unknown:
-        context.log.info(f"not loaded (no covered family): {item.source.fichier} header={list(item.entete)[:12]}")
+    if unknown:  # one event (each is a write to the run's database); their headers are in `non_reconnus`
+        names = [i.source.fichier for i in unknown]
+        context.log.info(f"{len(unknown)} file(s) not loaded (no covered family): {names}")
     return dg.Output(
         items,
         metadata={

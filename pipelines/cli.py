@@ -616,5 +616,22 @@ def main(argv: list[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse requires a command
 
 
+def run() -> None:
+    """The command (``budget-warehouse``, ``python -m pipelines.cli``): :func:`main`, then exit without
+    the interpreter's teardown. Once the build is done, freeing its ~400,000 objects and the modules of
+    Dagster, Polars and DuckDB one by one takes 1.2-1.8 s (issue 11); every file is closed by then, so
+    the output streams are flushed, the ``atexit`` functions run (logging's flush among them) and the
+    process ends with :func:`os._exit`."""
+    code = main()
+    import atexit
+    import threading
+
+    threading._shutdown()  # as the interpreter would: wait for non-daemon threads
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -54,6 +54,7 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
+        self._present: set[str] = set()  # tables and columns of the index known to exist
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -83,6 +84,28 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
                     # with the connection kept open, new events go to the WAL file until a checkpoint.
                     os.utime(self.path_for_shard(shard))
 
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index has the table, asked once per table found: Dagster asks before every asset
+        and check event (``asset_event_tags``, ``asset_check_executions``), each time with a new engine
+        and connection. Tables are only added (migrations) or all removed at once (``wipe``)."""
+        if table_name not in self._present:
+            engine = self._engine(INDEX_SHARD_NAME)  # not _connect: called with its lock held
+            with engine.connect() as connection:
+                if not engine.dialect.has_table(connection, table_name):
+                    return False
+            self._present.add(table_name)
+        return True
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        """Whether the index's ``asset_keys`` table has the column, inspected once when it has (Dagster
+        inspects the table's columns at every asset event)."""
+        key = f"asset_keys.{column_name}"
+        if key not in self._present:
+            if not super()._has_asset_key_col_on_connection(conn, column_name):
+                return False
+            self._present.add(key)
+        return True
+
     def _dispose_engines(self) -> None:
         with self._engines_lock:
             engines, self._engines = list(self._engines.values()), {}
@@ -91,6 +114,7 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._dispose_engines()  # the files are deleted
+        self._present.clear()
         super().wipe()
 
     def dispose(self) -> None:
