@@ -24,6 +24,8 @@ from frictionless import Package
 
 from assets.publish import PUBLISHED
 from tests.conftest import SOURCES, run_build
+from warehouse.publication.changelog import _same_files, compare_releases
+from warehouse.publication.datapackage import datapackage_descriptor
 from warehouse.publication.tables import TABLES
 
 SMALL = ["LFI_2020_Credits.csv", "PLF_2020_Credits.csv", "PLF_2020_Nomenclature.csv", "LFI_2020_Nomenclature.csv"]
@@ -129,6 +131,18 @@ def test_one_changed_amount_gives_exactly_that_row_its_totals_and_its_source_in_
     assert now["lfi-2020"] > loaded["lfi-2020"]
     markdown = (out / "latest" / "changelog.md").read_text(encoding="utf-8")
     assert "| 2020 | LFI | " in markdown and "ae : 50000.00 → 50001.00" in markdown and "lfi-2020" in markdown
+    # The tables whose Parquet file did not change were not compared row by row, and the data package is the
+    # previous one with the new hashes: both exactly what comparing every row and frictionless give.
+    previous, manifest = out / "releases" / first, json.loads((out / "latest" / "manifest.json").read_text())
+    assert {"programmes", "indicateur_valeurs"} <= _same_files(previous, manifest) and "credits" not in _same_files(
+        previous, manifest
+    )
+    compared = compare_releases(out / "latest" / "budget.duckdb", previous / "budget.duckdb", list(changelog["tables"]))
+    assert json.dumps(compared, ensure_ascii=False, default=str) == json.dumps(
+        {k: v for k, v in changelog.items() if k not in ("version", "version_precedente")}, ensure_ascii=False
+    )
+    checked = json.dumps(datapackage_descriptor(out / "latest", manifest), ensure_ascii=False, indent=1)
+    assert (out / "latest" / "datapackage.json").read_text(encoding="utf-8") == checked + "\n"
 
 
 def test_the_metadata_covers_every_published_table():

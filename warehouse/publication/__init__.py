@@ -25,6 +25,6 @@ def write_release_documents(work: Path, previous_folder: Path | None, manifest: 
 
     published = {f["path"] for f in manifest["files"]}
     tables = [t for t in TABLES if f"parquet/{t}.parquet" in published]
-    write_datapackage(work, manifest)
+    write_datapackage(work, manifest, previous_folder)
     write_dictionary(work, manifest, tables)
     write_changelog(work, previous_folder, manifest, tables)

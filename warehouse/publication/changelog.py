@@ -55,9 +55,12 @@ def _rows(connection: duckdb.DuckDBPyConnection, query: str) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _compare_table(connection: duckdb.DuckDBPyConnection, table: str) -> dict:
+def _compare_table(connection: duckdb.DuckDBPyConnection, table: str, same: bool = False) -> dict:
+    """The changes of ``table``; ``same``: both releases hold the same Parquet file (sha256) for it, so the same
+    rows and columns: the entry says no change without comparing the rows (its ``comparaison`` all the same)."""
     new, old = f"nouveau.{quote_identifier(table)}", f"avant.{quote_identifier(table)}"
-    new_columns, old_columns = _columns(connection, new), _columns(connection, old)
+    new_columns = _columns(connection, new)
+    old_columns = new_columns if same else _columns(connection, old)
     columns = [c for c in new_columns if c in old_columns]
     entry: dict = {
         "colonnes_ajoutees": [c for c in new_columns if c not in old_columns],
@@ -65,7 +68,12 @@ def _compare_table(connection: duckdb.DuckDBPyConnection, table: str) -> dict:
     }
     key = [c for c in TABLES[table].primary_key if c in columns] if table in TABLES else []
     by_key = bool(key) and len(key) == len(TABLES[table].primary_key)
-    by_key = by_key and _unique(connection, new, key) and _unique(connection, old, key)
+    by_key = by_key and _unique(connection, new, key) and (same or _unique(connection, old, key))
+    if same:
+        entry["comparaison"] = "clé primaire (" + ", ".join(key) + ")" if by_key else "lignes entières"
+        for kind in ("ajoutees", "retirees", "modifiees"):
+            entry[f"nb_{kind}"], entry[kind] = 0, []
+        return entry
     listed = ", ".join(quote_identifier(c) for c in columns)
     limit = f"LIMIT {LISTED_ROWS}"
     if not by_key:
@@ -129,8 +137,12 @@ ORDER BY 1
 """
 
 
-def compare_releases(database: Path, previous_database: Path | None, tables: list[str]) -> dict:
+def compare_releases(
+    database: Path, previous_database: Path | None, tables: list[str], same_files: frozenset[str] = frozenset()
+) -> dict:
     """The changes from ``previous_database`` to ``database`` (both release databases) over ``tables``.
+    ``same_files``: the tables whose Parquet file is the same in both releases (same sha256 in both manifests):
+    their rows are not compared (a rebuild after one file changed publishes every table again).
 
     Returns ``{"tables": {table: {nb_ajoutees, nb_retirees, nb_modifiees, ajoutees, retirees, modifiees,
     comparaison, colonnes_ajoutees, colonnes_retirees}}, "totaux_credits": [...], "sources_modifiees": [...],
@@ -149,7 +161,7 @@ def compare_releases(database: Path, previous_database: Path | None, tables: lis
         changes: dict = {"premiere_publication": False, "tables": {}}
         for table in tables:
             if table in present:
-                changes["tables"][table] = _compare_table(connection, table)
+                changes["tables"][table] = _compare_table(connection, table, table in same_files)
             else:
                 rows = connection.execute(f"SELECT count(*) FROM nouveau.{quote_identifier(table)}").fetchone()[0]
                 changes["tables"][table] = {
@@ -249,7 +261,8 @@ def write_changelog(folder: Path, previous_folder: Path | None, manifest: dict, 
     """Write ``folder/changelog.json`` and ``folder/changelog.md`` (the release in ``folder`` against the
     release in ``previous_folder``, None for the first); return the changes (see :func:`compare_releases`)."""
     previous_database = previous_folder / "budget.duckdb" if previous_folder is not None else None
-    changes = compare_releases(folder / "budget.duckdb", previous_database, tables)
+    same = _same_files(previous_folder, manifest)
+    changes = compare_releases(folder / "budget.duckdb", previous_database, tables, same)
     document = {"version": manifest["version"], "version_precedente": manifest.get("previous"), **changes}
     text = json.dumps(document, ensure_ascii=False, indent=1, default=str)
     (folder / CHANGELOG_JSON).write_text(text + "\n", encoding="utf-8")
@@ -257,6 +270,20 @@ def write_changelog(folder: Path, previous_folder: Path | None, manifest: dict, 
         _markdown(changes, manifest["version"], manifest.get("previous")), encoding="utf-8"
     )
     return document
+
+
+def _same_files(previous_folder: Path | None, manifest: dict) -> frozenset[str]:
+    """The tables whose ``parquet/<table>.parquet`` has the same sha256 in ``manifest`` and in the previous
+    release's ``manifest.json``."""
+    path = previous_folder / "manifest.json" if previous_folder is not None else None
+    if path is None or not path.is_file():
+        return frozenset()
+    before = {f["path"]: f["sha256"] for f in json.loads(path.read_text(encoding="utf-8")).get("files", [])}
+    return frozenset(
+        f["path"].removeprefix("parquet/").removesuffix(".parquet")
+        for f in manifest["files"]
+        if f["path"].startswith("parquet/") and f["sha256"] and before.get(f["path"]) == f["sha256"]
+    )
 
 
 def changes_summary(folder: Path) -> str:

@@ -66,9 +66,12 @@ def _sources(connection: duckdb.DuckDBPyConnection, table: str) -> list[dict]:
     return [{"title": f"{source_id} ({fichier})"} | ({"path": url} if url else {}) for source_id, fichier, url in rows]
 
 
-def datapackage_descriptor(folder: Path, manifest: dict) -> dict:
+def datapackage_descriptor(folder: Path, manifest: dict, previous_folder: Path | None = None) -> dict:
     """The descriptor of the release in ``folder``: one resource per Parquet file of ``manifest["files"]``.
 
+    ``previous_folder``: the previous release, whose ``datapackage.json`` is taken again, with this release's
+    version, dates, hashes, sizes and row counts, when the descriptor differs from it in those values only
+    (:func:`_same_but_values`): frictionless checked and wrote that one (and takes 0.5 s to import and check).
     Raises ``frictionless.FrictionlessException`` when the descriptor breaks the Data Package profile."""
     files = {f["path"]: f for f in manifest["files"]}
     resources = []
@@ -105,14 +108,50 @@ def datapackage_descriptor(folder: Path, manifest: dict) -> dict:
         "sources": everything,
         "resources": resources,
     }
+    if previous_folder is not None and (again := _same_but_values(previous_folder / DATAPACKAGE, descriptor)):
+        return again
     from frictionless import Package  # 0.5 s to import: only when a release is written, not when the definitions load
 
     return Package.from_descriptor(descriptor, basepath=str(folder)).to_descriptor()
 
 
-def write_datapackage(folder: Path, manifest: dict) -> Path:
+#: The values of a descriptor that change from one release to the next (package, then resource).
+_PACKAGE_VALUES = ("version", "created")
+_RESOURCE_VALUES = ("hash", "bytes", "rows")
+#: What frictionless adds to each resource of the descriptor it is given.
+_ADDED = (("type", "table"), ("scheme", "file"))
+
+
+def _masked(descriptor: dict, resources: list[dict]) -> dict:
+    return {
+        **{k: v for k, v in descriptor.items() if k not in _PACKAGE_VALUES},
+        "resources": [{k: v for k, v in r.items() if k not in _RESOURCE_VALUES} for r in resources],
+    }
+
+
+def _same_but_values(previous: Path, descriptor: dict) -> dict | None:
+    """The descriptor ``previous`` (a release's ``datapackage.json``, as frictionless wrote it) with the version,
+    dates, hashes, sizes and row counts of ``descriptor``, when that is all they differ in (the keys frictionless
+    adds aside); else None. The result is then what frictionless would write for ``descriptor``."""
+    try:
+        before = json.loads(previous.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    resources = before.get("resources")
+    if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+        return None
+    as_given = [{k: v for k, v in r.items() if (k, v) not in _ADDED} for r in resources]
+    if _masked(before, as_given) != _masked(descriptor, descriptor["resources"]):
+        return None
+    again = {**before, **{k: descriptor[k] for k in _PACKAGE_VALUES}}
+    pairs = zip(resources, descriptor["resources"], strict=True)
+    again["resources"] = [{**r, **{k: new[k] for k in _RESOURCE_VALUES}} for r, new in pairs]
+    return again
+
+
+def write_datapackage(folder: Path, manifest: dict, previous_folder: Path | None = None) -> Path:
     """Write ``folder/datapackage.json`` (see :func:`datapackage_descriptor`); return its path."""
     path = folder / DATAPACKAGE
-    text = json.dumps(datapackage_descriptor(folder, manifest), ensure_ascii=False, indent=1)
+    text = json.dumps(datapackage_descriptor(folder, manifest, previous_folder), ensure_ascii=False, indent=1)
     path.write_text(text + "\n", encoding="utf-8")
     return path
