@@ -200,3 +200,24 @@ def test_the_list_changes_the_indicator(visit):
     )
     assert visit.colours(chart) > MIN_CHART_COLOURS
     assert visit.errors == []
+
+
+def test_a_chart_is_written_as_plotly_writes_it_with_the_white_template_and_the_page_layout():
+    """``_figure`` puts the template in the figure's JSON itself (Plotly copies and checks a template each time it
+    is set): the HTML is byte for byte what ``update_layout(template="plotly_white", ...)`` then ``to_html`` give."""
+    import plotly.graph_objects as go
+
+    from warehouse.site import _figure
+
+    def chart() -> go.Figure:
+        figure = go.Figure()
+        figure.add_bar(x=["101", "102"], y=[1.5, 2.25], name="AE", hovertext=["Mission A", "Mission B"])
+        figure.update_layout(title={"text": "AE"}, barmode="group", yaxis_title="milliards d'euros")
+        return figure
+
+    expected = chart().update_layout(
+        template="plotly_white", separators=", ", height=450, margin={"t": 60, "r": 20, "b": 60, "l": 80}
+    )
+    inner = expected.to_html(full_html=False, include_plotlyjs=False, div_id="trace-t", config={"displaylogo": False})
+    assert _figure(chart(), "t") == f'<div class="graphique" id="graphique-t">{inner}</div>'
+    assert '"template":{"data":{"barpolar"' in inner and '"height":450' in inner
