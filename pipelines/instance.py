@@ -6,6 +6,8 @@ build stores about a thousand events, each one to three connections and commits 
 subclasses keep one engine per database file for the life of the instance, and commit with
 ``PRAGMA synchronous = NORMAL``: in WAL mode the databases stay consistent and a commit survives a
 crash of the process; a power cut may lose the last events (https://sqlite.org/pragma.html#pragma_synchronous).
+Every SQLite database under the instance's folder is opened so, also by Dagster's own engines (creating the
+databases of a new instance, the schedule storage).
 After a write to a run's events, the run's file is touched: Dagster's watchers (the UI following a run's
 logs live) wait for it to change, and with the connection kept open new events stay in the WAL file
 until a checkpoint. The files and their layout are Dagster's own (``<DAGSTER_HOME>/history/runs.db``,
@@ -19,6 +21,7 @@ internal modules: ``pyproject.toml`` pins the Dagster version they were written 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,20 +34,41 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 
+def _wal_normal_sync(dbapi_connection, _record=None) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
 def _kept_engine(conn_string: str) -> Engine:
     """An engine that keeps its SQLite connection open (SQLAlchemy's default pool) and commits
     without a disk sync per transaction: WAL mode (Dagster sets it too, but only after creating the
     tables of a new database, a hundred statements each synced to disk) and synchronous NORMAL."""
     engine = create_engine(conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
-
-    @event.listens_for(engine, "connect")
-    def _wal_normal_sync(dbapi_connection, _record) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
+    event.listen(engine, "connect", _wal_normal_sync)
     return engine
+
+
+#: The Dagster home folders of the instances made with these storages (``history/`` is in them).
+_HOMES: set[str] = set()
+
+
+def _serve_home(history: str) -> None:
+    """Open every SQLite database under the Dagster home of ``history`` in WAL mode with synchronous NORMAL,
+    also those Dagster opens with engines of its own: the creation of a new instance's databases (``runs.db``,
+    ``runs/index.db``, ``schedules/schedules.db``: ~200 statements of tables, indexes and Alembic stamps,
+    each its own transaction) then no longer syncs the disk at every statement (1-2 s on a fresh output folder)."""
+    _HOMES.add(os.path.dirname(os.path.abspath(history)) + os.sep)
+
+
+@event.listens_for(Engine, "connect")
+def _wal_under_home(dbapi_connection, record) -> None:
+    if not _HOMES or not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list") if row[1] == "main"]
+    if files and files[0] and any(files[0].startswith(home) for home in _HOMES):
+        _wal_normal_sync(dbapi_connection, record)
 
 
 class KeptSqliteEventLogStorage(SqliteEventLogStorage):
@@ -52,6 +76,7 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
     database kept open instead of one per event."""
 
     def __init__(self, base_dir: str, inst_data=None):
+        _serve_home(os.path.dirname(os.path.abspath(base_dir)))  # <home>/history/runs
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
         self._present: set[str] = set()  # tables and columns of the index known to exist
@@ -131,6 +156,7 @@ class KeptSqliteRunStorage(SqliteRunStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> KeptSqliteRunStorage:
+        _serve_home(config_value["base_dir"])  # <home>/history
         return cls.from_local(inst_data=inst_data, **config_value)
 
     @contextmanager

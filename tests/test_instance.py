@@ -72,3 +72,26 @@ def test_a_watcher_sees_the_new_events_of_a_run_while_the_connection_stays_open(
         ui.watch_event_logs(run.run_id, cursor, on_event)
         writer.report_engine_event("after the run", run)
         assert seen.wait(10), "the watcher was not told of the new event"
+
+
+def test_every_database_of_the_instance_is_opened_in_wal_mode_without_a_disk_sync_per_commit(tmp_path, monkeypatch):
+    """Also those Dagster opens with engines of its own (creating a new instance's databases: ~200 statements,
+    each its own transaction); a SQLite database elsewhere keeps SQLite's defaults."""
+    from dagster._core.storage.sql import create_engine
+    from sqlalchemy import text
+    from sqlalchemy.pool import NullPool
+
+    home = _home(tmp_path, monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([one], instance=instance).success
+    databases = [home / "history" / "runs.db", home / "history" / "runs" / "index.db"]
+    databases.append(home / "schedules" / "schedules.db")  # Dagster's own storage class
+    elsewhere = tmp_path / "elsewhere.db"
+    for path in [*databases, elsewhere]:
+        engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+        with engine.connect() as connection:
+            modes = (
+                connection.execute(text("PRAGMA journal_mode")).scalar(),
+                connection.execute(text("PRAGMA synchronous")).scalar(),
+            )
+        assert modes == (("wal", 1) if path != elsewhere else ("delete", 2)), path  # 1: NORMAL, 2: FULL
