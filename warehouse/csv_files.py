@@ -522,21 +522,27 @@ def _table(
     def filled(column: str) -> pl.Expr:
         return pl.col(column).str.contains(r"\S").fill_null(False)
 
+    # The columns with a cell somewhere: the others (PLF 2020–2022 CSVs carry 153 empty ones) hold no filled
+    # cell and no blank one, and take no expression (building and planning them cost more than the data).
+    nulls_before = data.null_count().row(0) if data.width else ()
+    valued = {c for c, n in zip(columns, nulls_before, strict=True) if n < data.height}
+
+    def any_filled(among: list[str]) -> pl.Expr:
+        exprs = [filled(c) for c in among if c in valued]
+        return pl.any_horizontal(exprs) if exprs else pl.repeat(False, data.height)
+
     extra = columns[header_fields:]
-    flags = data.select(
-        blank=~pl.any_horizontal(filled(c) for c in columns),
-        beyond=pl.any_horizontal(filled(c) for c in extra) if extra else pl.repeat(False, data.height),
-    )
+    flags = data.select(blank=~any_filled(columns), beyond=any_filled(extra))
     fields = counts.slice(header_row + 1)
     irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
     lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
 
     kept = columns[:header_fields]
     # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten.
-    blanks = data.select((pl.col(c).is_not_null() & ~filled(c)).any() for c in kept).row(0) if kept else ()
-    cells = data.select(
-        pl.when(filled(c)).then(pl.col(c)).alias(c) if b else pl.col(c) for c, b in zip(kept, blanks, strict=True)
-    )
+    checked = [c for c in kept if c in valued]
+    found = data.select((pl.col(c).is_not_null() & ~filled(c)).any() for c in checked).row(0) if checked else ()
+    blanks = dict(zip(checked, found, strict=True))
+    cells = data.select(pl.when(filled(c)).then(pl.col(c)).alias(c) if blanks.get(c) else pl.col(c) for c in kept)
     header = [h.strip() for h in header_cells[:header_fields]]
     # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them).
     nulls = cells.null_count().row(0) if cells.width else ()
