@@ -95,3 +95,26 @@ def test_every_database_of_the_instance_is_opened_in_wal_mode_without_a_disk_syn
                 connection.execute(text("PRAGMA synchronous")).scalar(),
             )
         assert modes == (("wal", 1) if path != elsewhere else ("delete", 2)), path  # 1: NORMAL, 2: FULL
+
+
+def test_alembic_reads_dagsters_migration_scripts_once_and_every_new_database_is_at_their_head(tmp_path, monkeypatch):
+    """Dagster checks and stamps the revision of every new database (one per run) with a new Alembic
+    ``ScriptDirectory``; ours is read once per process, and stamps the same head as a fresh reading."""
+    import sqlite3
+
+    import dagster._core.storage.event_log.sqlite.sqlite_event_log as sqlite_event_log
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.sql import get_alembic_config
+
+    from pipelines.instance import _ScriptsReadOnce
+
+    home = _home(tmp_path, monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        runs = [dg.materialize([one], instance=instance).run_id for _ in range(2)]
+    assert len(_ScriptsReadOnce._read) == 1
+    head = ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__)).get_current_head()
+    files = [home / "history" / "runs" / f"{run}.db" for run in runs]
+    files += [home / "history" / "runs" / "index.db", home / "history" / "runs.db", home / "schedules" / "schedules.db"]
+    for path in files:
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)], path
