@@ -10,6 +10,7 @@ compared (:mod:`schemas.labels`).
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from functools import cache
 from importlib import resources
@@ -18,8 +19,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
@@ -136,34 +135,40 @@ def _elements_path(root: Path, exercice: int) -> Path:
 def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
     """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
     under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
-    the lines (``warehouse.store.MEMORY_LIMIT``, spilling to disk), and the elements are cleaned and
-    written in batches of 200 000 rows, never held whole. An exercice with nothing staged has its file
-    removed. Returns the number of elements written per exercice."""
-    files = [f for exercice in exercices for f in staged_files(staging, exercice)]
+    the lines of each level and cleans the labels (:func:`clean_label_sql`, the rule of
+    :func:`schemas.labels.clean_label`), ``COPY``-ing each level to a Parquet file, then the levels in
+    order to the exercice's file, within ``warehouse.store.MEMORY_LIMIT`` (spilling to disk); no line
+    or element comes into Python. An exercice with nothing staged has its file removed. Returns the
+    number of elements written per exercice."""
     counts = dict.fromkeys(exercices, 0)
-    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
-    writers: dict[int, pq.ParquetWriter] = {}
-    try:
-        with scratch() as connection:
-            for batch in _credit_element_batches(connection, _in_order(files)) if files else []:
-                batch = _clean_labels(batch).to_arrow().cast(schema)
-                for exercice in pc.unique(batch["exercice"]).to_pylist():
-                    part = batch.filter(pc.equal(batch["exercice"], exercice))
-                    if exercice not in writers:
-                        path = _elements_path(root, exercice).with_suffix(".tmp")
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        writers[exercice] = pq.ParquetWriter(path, schema, compression="zstd")
-                    writers[exercice].write_table(part)
-                    counts[exercice] += part.num_rows
-    finally:
-        for writer in writers.values():
-            writer.close()
-    for exercice in exercices:
-        path = _elements_path(root, exercice)
-        if exercice in writers:
-            path.with_suffix(".tmp").replace(path)
-        else:
-            path.unlink(missing_ok=True)
+    with scratch() as connection, tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
+        for exercice in exercices:
+            files = staged_files(staging, exercice)
+            path = _elements_path(root, exercice)
+            if not files:
+                path.unlink(missing_ok=True)
+                continue
+            levels = []
+            for niveau in _CREDIT_LEVELS:
+                level = Path(folder) / f"{exercice}-{niveau}.parquet"
+                query = _level_sql(_in_order(files), niveau, clean=True)
+                connection.execute(f"COPY ({query} ORDER BY _premier) TO {quote_literal(level)} (FORMAT parquet)")
+                levels.append(level)
+            temporary = path.with_suffix(".tmp")
+            temporary.parent.mkdir(parents=True, exist_ok=True)
+            listed = ", ".join(quote_literal(f) for f in levels)
+            copied = connection.execute(
+                f"COPY (SELECT {', '.join(ELEMENT_SCHEMA)} FROM read_parquet([{listed}])) "
+                f"TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)"
+            ).fetchone()
+            for level in levels:
+                level.unlink()
+            counts[exercice] = int(copied[0]) if copied else 0
+            if counts[exercice]:
+                temporary.replace(path)
+            else:
+                temporary.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
     return counts
 
 
@@ -196,31 +201,63 @@ def credit_elements_version(root: Path, staging: Path) -> str:
     return files_version(_element_files(root, staging))
 
 
+#: The characters Python's ``str.split()`` splits on (``str.isspace``), as an RE2 class.
+_WHITE_SPACE = (
+    r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+
+
+def clean_label_sql(column: str) -> str:
+    """:func:`schemas.labels.clean_label` of ``column`` (without a code) as a DuckDB expression: the
+    Excel artefacts ``_x000D_``/``_x000A_`` replaced by a space, white space (:data:`_WHITE_SPACE`)
+    collapsed to one space and trimmed, null where nothing is left."""
+    no_artefact = f"regexp_replace({column}, '_x000[dDaA]_', ' ', 'g')"
+    return f"nullif(trim(regexp_replace({no_artefact}, '{_WHITE_SPACE}+', ' ', 'g'), ' '), '')"
+
+
+def _level_sql(relation: str, niveau: str, clean: bool) -> str:
+    """The SQL of the elements of level ``niveau`` the credit lines of ``relation`` state (SQL; ``_ordre``
+    gives the lines' order), in ``ELEMENT_SCHEMA`` columns plus ``_premier`` (the order of its first line):
+    one row per (source, exercice, phase, codes), with its first line, and the first budget type and
+    label given in line order; the label cleaned by :func:`clean_label_sql` when ``clean``."""
+    codes, label = _CREDIT_LEVELS[niveau]
+    keys = ", ".join(["source_id", "exercice", "phase", *codes])
+    given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget"}
+    types = {pl.Int16: "SMALLINT", pl.Int32: "INTEGER", pl.String: "VARCHAR"}
+    selected = ", ".join(
+        f"'{niveau}' AS niveau"
+        if c == "niveau"
+        else ("propre" if clean else "libelle") + " AS libelle"
+        if c == "libelle"
+        else f"CAST({c if c in given else 'NULL'} AS {types[ELEMENT_SCHEMA[c]]}) AS {c}"
+        for c in ELEMENT_SCHEMA
+    )
+    # Each distinct label cleaned once (labels repeat on many lines), joined to the elements.
+    cleaned = (
+        f"LEFT JOIN (SELECT libelle, {clean_label_sql('libelle')} AS propre FROM "
+        f"(SELECT DISTINCT {label} AS libelle FROM {relation} WHERE {label} IS NOT NULL)) USING (libelle)"
+        if clean
+        else ""
+    )
+    return f"""
+        SELECT {selected}, _premier FROM (
+            SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
+                   arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
+                   arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
+                   min(_ordre) AS _premier
+            FROM {relation} WHERE {codes[0]} IS NOT NULL
+            GROUP BY {keys}
+        ) {cleaned}"""
+
+
 def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):
     """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order), labels not
-    yet cleaned, in batches of ``ELEMENT_SCHEMA`` columns: per level, one row per (source, exercice, phase,
-    codes) in the order of its first line, with its first line, and the first budget type and label given
-    in line order. DuckDB groups within ``MEMORY_LIMIT`` (it spills); only a batch is in Python at a time."""
-    columns = list(ELEMENT_SCHEMA)
-    for niveau, (codes, label) in _CREDIT_LEVELS.items():
-        keys = ", ".join(["source_id", "exercice", "phase", *codes])
-        given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget", "libelle"}
-        selected = ", ".join(
-            f"'{niveau}' AS niveau" if c == "niveau" else c if c in given else f"NULL AS {c}" for c in columns
-        )
-        reader = connection.sql(
-            f"""
-            SELECT {selected} FROM (
-                SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
-                       arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
-                       arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
-                       min(_ordre) AS _premier
-                FROM {relation} WHERE {codes[0]} IS NOT NULL
-                GROUP BY {keys}
-            ) ORDER BY _premier
-            """
-        ).fetch_record_batch(_BATCH_ROWS)
-        for batch in reader:
+    yet cleaned, in batches of ``ELEMENT_SCHEMA`` columns: level by level (:func:`_level_sql`), in the order
+    of each element's first line. DuckDB groups within ``MEMORY_LIMIT`` (it spills); only a batch is in
+    Python at a time."""
+    for niveau in _CREDIT_LEVELS:
+        query = f"SELECT * EXCLUDE (_premier) FROM ({_level_sql(relation, niveau, clean=False)}) ORDER BY _premier"
+        for batch in connection.sql(query).fetch_record_batch(_BATCH_ROWS):
             yield pl.from_arrow(batch).cast(ELEMENT_SCHEMA)
 
 

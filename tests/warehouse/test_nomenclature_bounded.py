@@ -77,3 +77,32 @@ def test_credit_elements_per_exercice_are_the_elements_of_the_whole_staging(stag
     shutil.copytree(credits, moved)
     shutil.rmtree(moved / staged_2020.name)
     assert 2020 not in read_elements(None, root, moved)["exercice"].to_list()
+
+
+def test_labels_cleaned_by_duckdb_are_those_clean_label_gives():
+    """The credit elements' labels are cleaned in DuckDB (no element comes into Python): the SQL rule gives
+    what ``schemas.labels.clean_label`` gives, on every white space character Python splits on, the Excel
+    artefacts, and labels that clean to nothing."""
+    import duckdb
+
+    from schemas.labels import clean_label
+    from warehouse.nomenclature import clean_label_sql
+
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    labels = [
+        "352 - Innovation et transformation  numériques_x000D_",
+        "_x000A_Transformation et fonction  publiques_x000d_ ",
+        "l’État\u00a0\u2009stratège\u3000",
+        "Aide_x000B_publique",  # not an artefact: kept
+        "_x000D_",
+        "",
+        *[f"{s}a{s}{s}b{s}" for s in spaces],
+        "".join(spaces),
+    ]
+    connection = duckdb.connect()
+    got = connection.execute(
+        f"SELECT {clean_label_sql('libelle')} FROM unnest(?::VARCHAR[]) WITH ORDINALITY t(libelle, n) ORDER BY n",
+        [labels],
+    ).fetchall()
+    assert [row[0] for row in got] == [clean_label(label) for label in labels]
+    assert got[6][0] == "a b"
