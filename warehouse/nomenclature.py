@@ -41,7 +41,7 @@ __all__ = [
     "write_credit_elements",
     "derive_events",
     "known_events",
-    "lazy_elements",
+    "element_files",
     "resolve_nomenclature",
     "resolve_staged_nomenclature",
     "scan_elements",
@@ -366,13 +366,13 @@ def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str])
 LARGE_LEVELS = {"action": "libelle_action", "sous_action": "libelle_sous_action"}
 
 
-def lazy_elements(nomenclature: Path, root: Path, staging: Path) -> pl.LazyFrame | None:
-    """The rows of :func:`read_elements` as a ``LazyFrame`` over the staged files (not in that order), for
-    readers that filter them first; None when no nomenclature is staged (``nomenclature``: its
-    ``part-0.parquet``)."""
+def element_files(nomenclature: Path, root: Path, staging: Path) -> list[Path]:
+    """The Parquet files holding the rows of :func:`read_elements`: ``nomenclature`` (the nomenclature
+    files' ``part-0.parquet``) then the credit elements under ``root`` of the exercices with lines staged
+    under ``staging``; none when no nomenclature is staged."""
     if not nomenclature.exists():
-        return None
-    return pl.concat([pl.scan_parquet(f) for f in [nomenclature, *_element_files(root, staging)]])
+        return []
+    return [nomenclature, *_element_files(root, staging)]
 
 
 def scan_elements(nomenclature: Path, root: Path, staging: Path, levels: list[str]) -> pl.DataFrame:
