@@ -18,17 +18,20 @@ from itertools import pairwise
 from pathlib import Path
 
 import duckdb
+import pandera.polars as pa
 import polars as pl
+import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
+from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
 from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import quote_literal
+from warehouse.store import quote_identifier, quote_literal
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -44,6 +47,9 @@ __all__ = [
     "element_files",
     "resolve_nomenclature",
     "resolve_staged_nomenclature",
+    "resolve_staged_nomenclature_files",
+    "validate_file",
+    "write_nomenclature",
     "scan_elements",
     "stage_nomenclature",
 ]
@@ -393,13 +399,27 @@ def resolve_staged_nomenclature(
     nomenclature: Path, root: Path, staging: Path, nomenclature_sources: set[str]
 ) -> dict[str, pl.DataFrame]:
     """:func:`resolve_nomenclature` of every element staged (:func:`read_elements`: ``nomenclature``, the
-    nomenclature files' ``part-0.parquet``, and the credit elements under ``root``), in bounded memory.
+    nomenclature files' ``part-0.parquet``, and the credit elements under ``root``): the tables of
+    :func:`resolve_staged_nomenclature_files`, the large ones read back from their files."""
+    with tempfile.TemporaryDirectory(prefix="budget-nomenclature-") as folder:
+        tables, large = resolve_staged_nomenclature_files(
+            nomenclature, root, staging, nomenclature_sources, Path(folder)
+        )
+        return tables | {name: pl.read_parquet(path) for name, path in large.items()}
+
+
+def resolve_staged_nomenclature_files(
+    nomenclature: Path, root: Path, staging: Path, nomenclature_sources: set[str], folder: Path
+) -> tuple[dict[str, pl.DataFrame], dict[str, Path]]:
+    """:func:`resolve_nomenclature` of every element staged, in bounded memory: the small tables as frames,
+    ``actions`` and ``sous_actions`` written to ``<folder>/<table>.parquet`` (sorted by their keys).
 
     The small levels (missions, programmes, ministères, catégories, titres: a few thousand elements) are
     resolved in Polars as :func:`resolve_nomenclature` does; actions and sous-actions by DuckDB over the
-    Parquet files (``warehouse.store.MEMORY_LIMIT``, spilling): for each code and exercice, the label of
-    the element of the latest phase (a nomenclature file before a credit file of the same phase), the
-    first in the elements' order among equals. Only the resolved tables come back to Python.
+    Parquet files (``warehouse.store.MEMORY_LIMIT``, spilling), ``COPY``-ed to their file: for each code
+    and exercice, the label of the element of the latest phase (a nomenclature file before a credit file
+    of the same phase), the first in the elements' order among equals. Nothing of those two levels comes
+    into Python (a credit file of 10 M lines states millions of sous-actions).
     """
     small = [n for n in LEVEL_KEYS if n not in LARGE_LEVELS]
     tables = resolve_nomenclature(scan_elements(nomenclature, root, staging, small), nomenclature_sources)
@@ -418,27 +438,101 @@ def resolve_staged_nomenclature(
         )
     sources = ", ".join(quote_literal(s) for s in sorted(nomenclature_sources))
     phases = " ".join(f"WHEN {quote_literal(p)} THEN {r}" for p, r in PHASE_RANK.items())
+    large = {}
     with scratch() as connection:
         for niveau, label in LARGE_LEVELS.items():
-            keys = ["exercice", *LEVEL_KEYS[niveau]]
+            name = niveau + "s"
+            path = folder / f"{name}.parquet"
+            large[name] = path
+            empty = tables.pop(name)
             if not parts:
+                empty.write_parquet(path)
                 continue
+            keys = ["exercice", *LEVEL_KEYS[niveau]]
             # The order resolve_nomenclature takes the first label in: rang (descending), then the
             # elements' order (the nomenclature files' rows, then the credit elements' files and rows).
             rang = (
                 f"coalesce(CASE phase {phases} END, 0) * 2 + list_contains([{sources}]::VARCHAR[], source_id)::INTEGER"
             )
             order = f"((10 - ({rang}))::BIGINT << 56) + (_fichier << 40) + _ligne"
-            frame = connection.sql(
+            selected = ", ".join(f"{c}::SMALLINT AS {c}" if c == "exercice" else c for c in empty.columns)
+            connection.execute(
                 f"""
-                SELECT {", ".join(keys)}, arg_min(libelle, _ordre) FILTER (WHERE libelle IS NOT NULL) AS {label}
-                FROM (SELECT *, {order} AS _ordre FROM ({" UNION ALL BY NAME ".join(parts)}))
-                WHERE niveau = '{niveau}' AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
-                GROUP BY ALL ORDER BY {", ".join(keys)}
+                COPY (
+                    SELECT {selected} FROM (
+                        SELECT {", ".join(keys)}, arg_min(libelle, _ordre) FILTER (WHERE libelle IS NOT NULL) AS {label}
+                        FROM (SELECT *, {order} AS _ordre FROM ({" UNION ALL BY NAME ".join(parts)}))
+                        WHERE niveau = '{niveau}' AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
+                        GROUP BY ALL
+                    ) ORDER BY {", ".join(keys)}
+                ) TO {quote_literal(path)} (FORMAT parquet)
                 """
+            )
+    return tables, large
+
+
+#: Rows of a table file validated at a time by :func:`validate_file`.
+VALIDATION_BATCH_ROWS = 250_000
+
+
+def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = VALIDATION_BATCH_ROWS) -> int:
+    """Validate the Parquet table ``path`` against ``model`` in bounded memory; return its number of rows.
+
+    Pandera (:func:`schemas.validation.validate`) on batches of ``batch_rows`` rows, the failures' ``index``
+    being the row of the file; the model's ``unique`` key (``Config.unique``) is checked over the whole file
+    by DuckDB, so a duplicate that two batches share is found too, reported as Pandera reports it
+    (``multiple_fields_uniqueness``, each duplicated row as JSON). Raises :class:`ValidationFailed`.
+    """
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        frame = pl.from_arrow(batch)
+        try:
+            validate(model, frame)
+        except ValidationFailed as exc:
+            failures = exc.failures.with_columns(pl.col("index") + offset)
+            raise ValidationFailed(model.__name__, failures) from exc
+        offset += frame.height
+    unique = model.to_schema().unique
+    if unique:
+        keys = ", ".join(quote_identifier(k) for k in unique)
+        with scratch() as connection:
+            duplicated = connection.sql(
+                f"SELECT * FROM read_parquet({quote_literal(path)}, file_row_number = true) "
+                f"QUALIFY count(*) OVER (PARTITION BY {keys}) > 1 ORDER BY file_row_number"
             ).pl()
-            tables[niveau + "s"] = frame.cast({"exercice": pl.Int16}).select(tables[niveau + "s"].columns)
-    return tables
+        if duplicated.height:
+            rows = duplicated.drop("file_row_number")
+            failures = pl.DataFrame(
+                {
+                    "column": model.__name__,
+                    "check": "multiple_fields_uniqueness",
+                    "index": duplicated["file_row_number"].cast(pl.Int64),
+                    "failure_case": rows.select(pl.struct(pl.all()).struct.json_encode())[:, 0],
+                }
+            )
+            raise ValidationFailed(model.__name__, failures)
+    return offset
+
+
+def write_nomenclature(
+    connection: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], files: dict[str, Path]
+) -> None:
+    """Replace the nomenclature tables by ``frames`` and by the Parquet ``files`` (read by DuckDB, never
+    into Python; their columns and types), all in one transaction."""
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        for name, frame in frames.items():
+            connection.register("nouvelle_table", frame.to_arrow())
+            connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
+            connection.unregister("nouvelle_table")
+        for name, path in files.items():
+            connection.execute(
+                f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM read_parquet({quote_literal(path)})"
+            )
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
 
 
 @cache
