@@ -141,40 +141,38 @@ def _elements_path(root: Path, exercice: int) -> Path:
 def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
     """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
     under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
-    the lines of each level and cleans the labels (:func:`clean_label_sql`, the rule of
-    :func:`schemas.labels.clean_label`), ``COPY``-ing each level to a Parquet file, then the levels in
-    order to the exercice's file, within ``warehouse.store.MEMORY_LIMIT`` (spilling to disk); no line
-    or element comes into Python. An exercice with nothing staged has its file removed. Returns the
-    number of elements written per exercice."""
+    the lines of every exercice level by level and cleans the labels (:func:`clean_label_sql`, the rule
+    of :func:`schemas.labels.clean_label`), ``COPY``-ing each level to a Parquet file, then each
+    exercice's rows of the levels, in order, to its file; within ``warehouse.store.MEMORY_LIMIT``
+    (spilling to disk), no line or element comes into Python. An exercice with nothing staged has its
+    file removed. Returns the number of elements written per exercice."""
     counts = dict.fromkeys(exercices, 0)
+    staged = {exercice: staged_files(staging, exercice) for exercice in exercices}
+    files = [f for exercice in exercices for f in staged[exercice]]
     with scratch() as connection, tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
+        levels = []
+        for niveau in _CREDIT_LEVELS if files else []:
+            level = Path(folder) / f"{niveau}.parquet"
+            query = _level_sql(_in_order(files), niveau, clean=True)
+            connection.execute(f"COPY ({query} ORDER BY _premier) TO {quote_literal(level)} (FORMAT parquet)")
+            levels.append(level)
+        listed = ", ".join(quote_literal(f) for f in levels)
         for exercice in exercices:
-            files = staged_files(staging, exercice)
             path = _elements_path(root, exercice)
-            if not files:
-                path.unlink(missing_ok=True)
-                continue
-            levels = []
-            for niveau in _CREDIT_LEVELS:
-                level = Path(folder) / f"{exercice}-{niveau}.parquet"
-                query = _level_sql(_in_order(files), niveau, clean=True)
-                connection.execute(f"COPY ({query} ORDER BY _premier) TO {quote_literal(level)} (FORMAT parquet)")
-                levels.append(level)
-            temporary = path.with_suffix(".tmp")
-            temporary.parent.mkdir(parents=True, exist_ok=True)
-            listed = ", ".join(quote_literal(f) for f in levels)
-            copied = connection.execute(
-                f"COPY (SELECT {', '.join(ELEMENT_SCHEMA)} FROM read_parquet([{listed}])) "
-                f"TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)"
-            ).fetchone()
-            for level in levels:
-                level.unlink()
-            counts[exercice] = int(copied[0]) if copied else 0
-            if counts[exercice]:
-                temporary.replace(path)
-            else:
+            if staged[exercice]:
+                temporary = path.with_suffix(".tmp")
+                temporary.parent.mkdir(parents=True, exist_ok=True)
+                copied = connection.execute(
+                    f"COPY (SELECT {', '.join(ELEMENT_SCHEMA)} FROM read_parquet([{listed}]) WHERE exercice = ?) "
+                    f"TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)",
+                    [exercice],
+                ).fetchone()
+                counts[exercice] = int(copied[0]) if copied else 0
+                if counts[exercice]:
+                    temporary.replace(path)
+                    continue
                 temporary.unlink(missing_ok=True)
-                path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
     return counts
 
 
