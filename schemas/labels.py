@@ -37,7 +37,7 @@ def clean_label(text: str | None, code: str | None = None) -> str | None:
     if text is None:
         return None
     cleaned = " ".join(_EXCEL_ARTEFACT.sub(" ", text).split())
-    if code:
+    if code and (code.lstrip("0") or "0") in cleaned:  # the prefix holds the code: else nothing to remove
         cleaned = _code_prefix(code).sub("", cleaned, count=1)
     return cleaned or None
 
