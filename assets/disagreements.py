@@ -23,7 +23,7 @@ from assets.versions import code_version
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.disagreements import RULES, Evidence, collect
-from warehouse.nomenclature import lazy_elements
+from warehouse.nomenclature import element_files
 from warehouse.staged_lines import scan_staged_lines
 from warehouse.staging import read_reports
 from warehouse.store import reader, replace_tables, writer
@@ -39,9 +39,9 @@ def _rule_text(regle: str) -> str:
     return doc.split(". ")[0].rstrip(".") + "."
 
 
-def _elements(paths: WarehousePaths) -> pl.LazyFrame | None:
-    """Every element staged, lazily: the rule ``libelle`` reads the labelled ones, one level at a time."""
-    return lazy_elements(
+def _elements(paths: WarehousePaths) -> list[Path]:
+    """The files of every element staged: the rule ``libelle`` reads the labelled ones, one level at a time."""
+    return element_files(
         paths.staging_nomenclature / "part-0.parquet", credit_elements_root(paths), paths.staging_credits
     )
 
@@ -82,7 +82,7 @@ def ecarts_sources(context: dg.AssetExecutionContext, paths: WarehousePaths, duc
             connection=connection,
             lines=lines,
             reports=read_reports(paths.staging_credits),
-            elements=_elements(paths),
+            element_files=_elements(paths),
         )
         rows = validate(EcartsModel, collect(evidence))
     with writer(Path(duckdb.database)) as connection:

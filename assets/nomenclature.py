@@ -1,6 +1,7 @@
 """The nomenclature per exercice (missions, programmes, actions, sous-actions, and the
 label tables) and the crosswalk of what changed between exercices."""
 
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -20,10 +21,12 @@ from warehouse.nomenclature import (
     credit_elements_version,
     derive_events,
     known_events,
-    resolve_staged_nomenclature,
+    resolve_staged_nomenclature_files,
     scan_elements,
     stage_nomenclature,
+    validate_file,
     write_credit_elements,
+    write_nomenclature,
 )
 from warehouse.sources import InventoryItem
 from warehouse.staging import (
@@ -31,7 +34,7 @@ from warehouse.staging import (
     read_unpartitioned_staging,
     write_unpartitioned_staging,
 )
-from warehouse.store import create_views, fill_credit_missions, replace_tables, writer
+from warehouse.store import create_views, fill_credit_missions, writer
 
 #: The tables of the nomenclature, their Pandera model and what they hold, for users.
 TABLES = {
@@ -156,25 +159,34 @@ def credit_elements(context: dg.AssetExecutionContext, paths: WarehousePaths) ->
     pool=DUCKDB_WRITER_POOL,
 )
 def nomenclature(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
-    tables = resolve_staged_nomenclature(  # bounded memory: actions and sous-actions resolved by DuckDB
-        paths.staging_nomenclature / "part-0.parquet",
-        credit_elements_root(paths),
-        paths.staging_credits,
-        {r.source_id for r in read_reports(paths.staging_nomenclature)},
-    )
-    tables["nomenclature_evenements"] = derive_events(tables, known_events())
-    tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
-    with writer(Path(duckdb.database)) as connection:
-        replace_tables(connection, tables)
-        create_views(connection)
-    for name, frame in tables.items():
+    with tempfile.TemporaryDirectory(prefix="budget-nomenclature-") as folder:
+        # Bounded memory: actions and sous-actions resolved by DuckDB to Parquet files; sous-actions (millions
+        # at 10 M credit lines) validated in batches and loaded by DuckDB, never whole in Python.
+        tables, files = resolve_staged_nomenclature_files(
+            paths.staging_nomenclature / "part-0.parquet",
+            credit_elements_root(paths),
+            paths.staging_credits,
+            {r.source_id for r in read_reports(paths.staging_nomenclature)},
+            Path(folder),
+        )
+        tables["actions"] = pl.read_parquet(files.pop("actions"))  # the events compare them year by year
+        tables["nomenclature_evenements"] = derive_events(tables, known_events())
+        tables = {name: validate(TABLES[name][0], frame) for name, frame in tables.items()}
+        counts = {name: validate_file(TABLES[name][0], path) for name, path in files.items()}
+        previews = {name: pl.read_parquet(path, n_rows=10) for name, path in files.items()}
+        with writer(Path(duckdb.database)) as connection:
+            write_nomenclature(connection, tables, files)
+            create_views(connection)
+    counts |= {name: frame.height for name, frame in tables.items()}
+    previews |= {name: frame.head(10) for name, frame in tables.items()}
+    for name in TABLES:
         yield dg.MaterializeResult(
             asset_key=["core", name],
             metadata={
-                "dagster/row_count": frame.height,
+                "dagster/row_count": counts[name],
                 "dagster/table_name": f"budget.main.{name}",
                 "dagster/column_schema": column_schema(TABLES[name][0]),
-                "apercu": markdown(frame.head(10)),
+                "apercu": markdown(previews[name]),
             },
         )
 

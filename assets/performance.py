@@ -45,7 +45,7 @@ from warehouse.performance_tables import (
     FICHIER_SCHEMA,
     PERFORMANCE_TABLES,
     FileFailure,
-    assemble_performance,
+    assemble_checked,
     previous_rows,
     write_performance,
 )
@@ -191,7 +191,9 @@ def _read_all(
             continue
         match, table = found
         try:
-            read = read_performance_table(table, match, item.source.source_id, _catalogue_entry(item))
+            read = read_performance_table(
+                table, match, item.source.source_id, _catalogue_entry(item), validated=False
+            )  # the models run on the whole tables (assemble_checked)
         except SourceReadError as exc:
             context.log.error(f"not loaded: {exc}")
             failures.append(FileFailure(item.source.source_id, item.source.fichier, match.family.id, str(exc)))
@@ -219,8 +221,11 @@ def performance_tables(
     if not reads and not failures:
         context.log.warning("no performance file (PAP, RAP) in the sources: the performance tables are empty")
     with writer(Path(duckdb.database)) as connection:
-        carried = previous_rows(connection, [f.source_id for f in failures])
-        tables = assemble_performance(reads, failures, carried)
+        known = {f.source_id for f in failures}
+        tables, failures = assemble_checked(reads, failures, lambda ids: previous_rows(connection, ids))
+        for failure in failures:
+            if failure.source_id not in known:  # its rows break the models: its last good rows kept
+                context.log.error(f"not loaded: {failure.message}")
         written = write_performance(connection, tables)
         view = connection.sql(f"SELECT * FROM {VIEW}").pl()
         view_columns = connection.execute(f"DESCRIBE {VIEW}").fetchall()

@@ -40,7 +40,7 @@ _DIFFERENCE_COLUMNS = [
 _LINE = ["exercice", "type_budget", "code_programme", "code_action", "code_sous_action", "code_categorie"]
 Lines = pl.DataFrame | pl.LazyFrame
 #: Source lines joined at once by :func:`lfi_plf_amd_mismatches`.
-_LINES_PER_JOIN = 2_000_000
+_LINES_PER_JOIN = 500_000
 
 
 def _collect(frame: pl.LazyFrame) -> pl.DataFrame:

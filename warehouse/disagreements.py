@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -23,6 +25,7 @@ import polars as pl
 from schemas.labels import label_key
 from warehouse.credit_rules import lfi_plf_amd_mismatches, t2_ht2_mismatches, witness_differences
 from warehouse.staging import SourceReport
+from warehouse.store import quote_literal
 
 __all__ = ["ECARTS_SCHEMA", "RULES", "Evidence", "collect", "empty", "to_ecarts"]
 
@@ -50,13 +53,14 @@ _LINE_KEY = ["code_programme", "code_action", "code_sous_action", "code_categori
 @dataclass
 class Evidence:
     """What the rules read: the staged credit lines (with ``role``; a frame, or a lazy scan of the
-    staging area, ``warehouse.staged_lines.scan_staged_lines``) and read reports, the
-    nomenclature elements every file states, and a read-only connection to the warehouse."""
+    staging area, ``warehouse.staged_lines.scan_staged_lines``) and read reports, the Parquet files
+    of the nomenclature elements every file states (``warehouse.nomenclature.element_files``), and a
+    read-only connection to the warehouse."""
 
     connection: duckdb.DuckDBPyConnection
     lines: pl.DataFrame | pl.LazyFrame | None = None
     reports: list[SourceReport] = field(default_factory=list)
-    elements: pl.DataFrame | pl.LazyFrame | None = None
+    element_files: list[Path] = field(default_factory=list)
 
     def has(self, relation: str) -> bool:
         """Whether the warehouse holds a table or view named ``relation``."""
@@ -231,67 +235,69 @@ _RETAINED = {
 }
 
 
+_PAIR = {"libelle": pl.String, "libelle_garde": pl.String}
+#: label_key of a label, each distinct label folded once per process.
+_folded = cache(label_key)
+
+
 def libelle(evidence: Evidence) -> pl.DataFrame:
     """Elements to which a file gives another label than the one the warehouse keeps for that year
     (compared folded: case, accents, spaces, punctuation). cle: ``ministere 06``; expected the
-    label kept (and a file giving it), found the other label and its file."""
-    if evidence.elements is None or not all(evidence.has(t) for t in ("missions", "programmes", "actions")):
+    label kept (and a file giving it), found the other label and its file.
+
+    Computed by DuckDB over the staged elements' Parquet files (``Evidence.element_files``) and the
+    warehouse's tables, within the connection's memory limit: the elements (millions at 10 M credit
+    lines) and the labels kept never come into Python; only the distinct labels compared (folded by
+    :func:`schemas.labels.label_key`, each once) and the disagreements do."""
+    files = evidence.element_files
+    if not files or not all(evidence.has(t) for t in ("missions", "programmes", "actions")):
         return empty()
     from warehouse.nomenclature import LEVEL_KEYS
 
+    connection = evidence.connection
+    listed = ", ".join(quote_literal(f) for f in files)
     frames = []
     for niveau, query in _RETAINED.items():
         keys = LEVEL_KEYS[niveau]
-        stated = (
-            evidence.elements.lazy()
-            .filter(
-                (pl.col("niveau") == niveau)
-                & pl.col("libelle").is_not_null()
-                & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
-            )
-            .select(
-                pl.col("exercice").cast(pl.Int16),
-                "phase",
-                code=pl.concat_str(keys, separator="-"),
-                libelle="libelle",
-                source_id="source_id",
-            )
-        )
-        retained = evidence.connection.sql(query).pl().filter(pl.col("libelle").is_not_null())
-        retained = retained.with_columns(pl.col("exercice").cast(pl.Int16))
-        # Lazy to the end, collected by the streaming engine: the elements (millions at 10 M credit
-        # lines) are never held whole; only the distinct labels and the disagreements are.
-        joined = stated.join(retained.lazy(), on=["exercice", "code"], suffix="_garde")
-        # label_key (Python) once per distinct label, not once per line: labels repeat on many lines.
-        labels = (
-            pl.concat([joined.select("libelle"), joined.select(libelle="libelle_garde")])
-            .unique()
-            .collect(engine="streaming")["libelle"]
-        )
-        folded = pl.DataFrame([labels, labels.map_elements(label_key, return_dtype=pl.String).alias("cle")]).lazy()
-        joined = joined.join(folded.rename({"cle": "cle_trouvee"}), on="libelle", how="left").join(
-            folded.rename({"libelle": "libelle_garde", "cle": "cle_gardee"}), on="libelle_garde", how="left"
-        )
-        other = joined.filter(pl.col("cle_trouvee") != pl.col("cle_gardee")).collect(engine="streaming")
-        giving = (
-            joined.filter(pl.col("cle_trouvee") == pl.col("cle_gardee"))
-            .join(other.lazy().select("exercice", "code").unique(), on=["exercice", "code"], how="semi")
-            .group_by("exercice", "code")
-            .agg(pl.col("source_id").sort().first().alias("source_attendue"))
-            .collect(engine="streaming")
-        )
-        other = other.join(giving, on=["exercice", "code"], how="left")
-        frames.append(
-            other.select(
-                "exercice",
-                "phase",
-                cle=pl.lit(f"{niveau} ") + pl.col("code"),
-                valeur_attendue="libelle_garde",
-                valeur_trouvee="libelle",
-                source_attendue="source_attendue",
-                source_trouvee="source_id",
-            ).unique()
-        )
+        joined = f"""
+            SELECT s.exercice, s.phase, s.code, s.libelle, s.source_id, r.libelle AS libelle_garde
+            FROM (
+                SELECT exercice::SMALLINT AS exercice, phase, concat_ws('-', {", ".join(keys)}) AS code, libelle,
+                       source_id
+                FROM read_parquet([{listed}], union_by_name = true)
+                WHERE niveau = '{niveau}' AND libelle IS NOT NULL AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
+            ) s JOIN (
+                SELECT exercice::SMALLINT AS exercice, code, libelle FROM ({query}) WHERE libelle IS NOT NULL
+            ) r USING (exercice, code)
+        """
+        # The pairs of labels that differ as published, each folded once by label_key (Python): the pairs
+        # that still differ folded are the disagreements; most elements give the label kept, spelled alike.
+        pairs = connection.sql(f"SELECT DISTINCT libelle, libelle_garde FROM ({joined}) WHERE libelle <> libelle_garde")
+        differing = [(found, kept) for found, kept in pairs.fetchall() if _folded(found) != _folded(kept)]
+        if not differing:
+            continue
+        connection.register("paires_differentes", pl.DataFrame(differing, orient="row", schema=_PAIR).to_arrow())
+        try:
+            frame = connection.sql(
+                f"""
+                WITH compares AS NOT MATERIALIZED ({joined}),
+                autres AS (SELECT * FROM compares JOIN paires_differentes USING (libelle, libelle_garde)),
+                donnant AS (
+                    SELECT exercice, code, min(source_id) AS source_attendue FROM compares
+                    WHERE (exercice, code) IN (SELECT exercice, code FROM autres)
+                      AND (libelle, libelle_garde) NOT IN (SELECT (libelle, libelle_garde) FROM paires_differentes)
+                    GROUP BY exercice, code
+                )
+                SELECT DISTINCT exercice, phase, '{niveau} ' || code AS cle, libelle_garde AS valeur_attendue,
+                       libelle AS valeur_trouvee, source_attendue, source_id AS source_trouvee
+                FROM autres LEFT JOIN donnant USING (exercice, code)
+                """
+            ).pl()
+        finally:
+            connection.unregister("paires_differentes")
+        frames.append(frame)
+    if not frames:
+        return empty()
     return to_ecarts(pl.concat(frames), "libelle")
 
 

@@ -10,6 +10,7 @@ compared (:mod:`schemas.labels`).
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from functools import cache
 from importlib import resources
@@ -17,19 +18,20 @@ from itertools import pairwise
 from pathlib import Path
 
 import duckdb
+import pandera.polars as pa
 import polars as pl
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
+from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
 from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import quote_literal
+from warehouse.store import quote_identifier, quote_literal
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -42,9 +44,12 @@ __all__ = [
     "write_credit_elements",
     "derive_events",
     "known_events",
-    "lazy_elements",
+    "element_files",
     "resolve_nomenclature",
     "resolve_staged_nomenclature",
+    "resolve_staged_nomenclature_files",
+    "validate_file",
+    "write_nomenclature",
     "scan_elements",
     "stage_nomenclature",
 ]
@@ -136,33 +141,37 @@ def _elements_path(root: Path, exercice: int) -> Path:
 def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
     """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
     under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
-    the lines (``warehouse.store.MEMORY_LIMIT``, spilling to disk), and the elements are cleaned and
-    written in batches of 200 000 rows, never held whole. An exercice with nothing staged has its file
-    removed. Returns the number of elements written per exercice."""
-    files = [f for exercice in exercices for f in staged_files(staging, exercice)]
+    the lines of every exercice level by level and cleans the labels (:func:`clean_label_sql`, the rule
+    of :func:`schemas.labels.clean_label`), ``COPY``-ing each level to a Parquet file, then each
+    exercice's rows of the levels, in order, to its file; within ``warehouse.store.MEMORY_LIMIT``
+    (spilling to disk), no line or element comes into Python. An exercice with nothing staged has its
+    file removed. Returns the number of elements written per exercice."""
     counts = dict.fromkeys(exercices, 0)
-    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
-    writers: dict[int, pq.ParquetWriter] = {}
-    try:
-        with scratch() as connection:
-            for batch in _credit_element_batches(connection, _in_order(files)) if files else []:
-                batch = _clean_labels(batch).to_arrow().cast(schema)
-                for exercice in pc.unique(batch["exercice"]).to_pylist():
-                    part = batch.filter(pc.equal(batch["exercice"], exercice))
-                    if exercice not in writers:
-                        path = _elements_path(root, exercice).with_suffix(".tmp")
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        writers[exercice] = pq.ParquetWriter(path, schema, compression="zstd")
-                    writers[exercice].write_table(part)
-                    counts[exercice] += part.num_rows
-    finally:
-        for writer in writers.values():
-            writer.close()
-    for exercice in exercices:
-        path = _elements_path(root, exercice)
-        if exercice in writers:
-            path.with_suffix(".tmp").replace(path)
-        else:
+    staged = {exercice: staged_files(staging, exercice) for exercice in exercices}
+    files = [f for exercice in exercices for f in staged[exercice]]
+    with scratch() as connection, tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
+        levels = []
+        for niveau in _CREDIT_LEVELS if files else []:
+            level = Path(folder) / f"{niveau}.parquet"
+            query = _level_sql(_in_order(files), niveau, clean=True)
+            connection.execute(f"COPY ({query} ORDER BY _premier) TO {quote_literal(level)} (FORMAT parquet)")
+            levels.append(level)
+        listed = ", ".join(quote_literal(f) for f in levels)
+        for exercice in exercices:
+            path = _elements_path(root, exercice)
+            if staged[exercice]:
+                temporary = path.with_suffix(".tmp")
+                temporary.parent.mkdir(parents=True, exist_ok=True)
+                copied = connection.execute(
+                    f"COPY (SELECT {', '.join(ELEMENT_SCHEMA)} FROM read_parquet([{listed}]) WHERE exercice = ?) "
+                    f"TO {quote_literal(temporary)} (FORMAT parquet, COMPRESSION zstd)",
+                    [exercice],
+                ).fetchone()
+                counts[exercice] = int(copied[0]) if copied else 0
+                if counts[exercice]:
+                    temporary.replace(path)
+                    continue
+                temporary.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
     return counts
 
@@ -196,31 +205,63 @@ def credit_elements_version(root: Path, staging: Path) -> str:
     return files_version(_element_files(root, staging))
 
 
+#: The characters Python's ``str.split()`` splits on (``str.isspace``), as an RE2 class.
+_WHITE_SPACE = (
+    r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+
+
+def clean_label_sql(column: str) -> str:
+    """:func:`schemas.labels.clean_label` of ``column`` (without a code) as a DuckDB expression: the
+    Excel artefacts ``_x000D_``/``_x000A_`` replaced by a space, white space (:data:`_WHITE_SPACE`)
+    collapsed to one space and trimmed, null where nothing is left."""
+    no_artefact = f"regexp_replace({column}, '_x000[dDaA]_', ' ', 'g')"
+    return f"nullif(trim(regexp_replace({no_artefact}, '{_WHITE_SPACE}+', ' ', 'g'), ' '), '')"
+
+
+def _level_sql(relation: str, niveau: str, clean: bool) -> str:
+    """The SQL of the elements of level ``niveau`` the credit lines of ``relation`` state (SQL; ``_ordre``
+    gives the lines' order), in ``ELEMENT_SCHEMA`` columns plus ``_premier`` (the order of its first line):
+    one row per (source, exercice, phase, codes), with its first line, and the first budget type and
+    label given in line order; the label cleaned by :func:`clean_label_sql` when ``clean``."""
+    codes, label = _CREDIT_LEVELS[niveau]
+    keys = ", ".join(["source_id", "exercice", "phase", *codes])
+    given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget"}
+    types = {pl.Int16: "SMALLINT", pl.Int32: "INTEGER", pl.String: "VARCHAR"}
+    selected = ", ".join(
+        f"'{niveau}' AS niveau"
+        if c == "niveau"
+        else ("propre" if clean else "libelle") + " AS libelle"
+        if c == "libelle"
+        else f"CAST({c if c in given else 'NULL'} AS {types[ELEMENT_SCHEMA[c]]}) AS {c}"
+        for c in ELEMENT_SCHEMA
+    )
+    # Each distinct label cleaned once (labels repeat on many lines), joined to the elements.
+    cleaned = (
+        f"LEFT JOIN (SELECT libelle, {clean_label_sql('libelle')} AS propre FROM "
+        f"(SELECT DISTINCT {label} AS libelle FROM {relation} WHERE {label} IS NOT NULL)) USING (libelle)"
+        if clean
+        else ""
+    )
+    return f"""
+        SELECT {selected}, _premier FROM (
+            SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
+                   arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
+                   arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
+                   min(_ordre) AS _premier
+            FROM {relation} WHERE {codes[0]} IS NOT NULL
+            GROUP BY {keys}
+        ) {cleaned}"""
+
+
 def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):
     """The elements of the credit lines of ``relation`` (SQL; ``_ordre`` gives the lines' order), labels not
-    yet cleaned, in batches of ``ELEMENT_SCHEMA`` columns: per level, one row per (source, exercice, phase,
-    codes) in the order of its first line, with its first line, and the first budget type and label given
-    in line order. DuckDB groups within ``MEMORY_LIMIT`` (it spills); only a batch is in Python at a time."""
-    columns = list(ELEMENT_SCHEMA)
-    for niveau, (codes, label) in _CREDIT_LEVELS.items():
-        keys = ", ".join(["source_id", "exercice", "phase", *codes])
-        given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget", "libelle"}
-        selected = ", ".join(
-            f"'{niveau}' AS niveau" if c == "niveau" else c if c in given else f"NULL AS {c}" for c in columns
-        )
-        reader = connection.sql(
-            f"""
-            SELECT {selected} FROM (
-                SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
-                       arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
-                       arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
-                       min(_ordre) AS _premier
-                FROM {relation} WHERE {codes[0]} IS NOT NULL
-                GROUP BY {keys}
-            ) ORDER BY _premier
-            """
-        ).fetch_record_batch(_BATCH_ROWS)
-        for batch in reader:
+    yet cleaned, in batches of ``ELEMENT_SCHEMA`` columns: level by level (:func:`_level_sql`), in the order
+    of each element's first line. DuckDB groups within ``MEMORY_LIMIT`` (it spills); only a batch is in
+    Python at a time."""
+    for niveau in _CREDIT_LEVELS:
+        query = f"SELECT * EXCLUDE (_premier) FROM ({_level_sql(relation, niveau, clean=False)}) ORDER BY _premier"
+        for batch in connection.sql(query).fetch_record_batch(_BATCH_ROWS):
             yield pl.from_arrow(batch).cast(ELEMENT_SCHEMA)
 
 
@@ -329,13 +370,13 @@ def resolve_nomenclature(elements: pl.DataFrame, nomenclature_sources: set[str])
 LARGE_LEVELS = {"action": "libelle_action", "sous_action": "libelle_sous_action"}
 
 
-def lazy_elements(nomenclature: Path, root: Path, staging: Path) -> pl.LazyFrame | None:
-    """The rows of :func:`read_elements` as a ``LazyFrame`` over the staged files (not in that order), for
-    readers that filter them first; None when no nomenclature is staged (``nomenclature``: its
-    ``part-0.parquet``)."""
+def element_files(nomenclature: Path, root: Path, staging: Path) -> list[Path]:
+    """The Parquet files holding the rows of :func:`read_elements`: ``nomenclature`` (the nomenclature
+    files' ``part-0.parquet``) then the credit elements under ``root`` of the exercices with lines staged
+    under ``staging``; none when no nomenclature is staged."""
     if not nomenclature.exists():
-        return None
-    return pl.concat([pl.scan_parquet(f) for f in [nomenclature, *_element_files(root, staging)]])
+        return []
+    return [nomenclature, *_element_files(root, staging)]
 
 
 def scan_elements(nomenclature: Path, root: Path, staging: Path, levels: list[str]) -> pl.DataFrame:
@@ -356,13 +397,27 @@ def resolve_staged_nomenclature(
     nomenclature: Path, root: Path, staging: Path, nomenclature_sources: set[str]
 ) -> dict[str, pl.DataFrame]:
     """:func:`resolve_nomenclature` of every element staged (:func:`read_elements`: ``nomenclature``, the
-    nomenclature files' ``part-0.parquet``, and the credit elements under ``root``), in bounded memory.
+    nomenclature files' ``part-0.parquet``, and the credit elements under ``root``): the tables of
+    :func:`resolve_staged_nomenclature_files`, the large ones read back from their files."""
+    with tempfile.TemporaryDirectory(prefix="budget-nomenclature-") as folder:
+        tables, large = resolve_staged_nomenclature_files(
+            nomenclature, root, staging, nomenclature_sources, Path(folder)
+        )
+        return tables | {name: pl.read_parquet(path) for name, path in large.items()}
+
+
+def resolve_staged_nomenclature_files(
+    nomenclature: Path, root: Path, staging: Path, nomenclature_sources: set[str], folder: Path
+) -> tuple[dict[str, pl.DataFrame], dict[str, Path]]:
+    """:func:`resolve_nomenclature` of every element staged, in bounded memory: the small tables as frames,
+    ``actions`` and ``sous_actions`` written to ``<folder>/<table>.parquet`` (sorted by their keys).
 
     The small levels (missions, programmes, ministères, catégories, titres: a few thousand elements) are
     resolved in Polars as :func:`resolve_nomenclature` does; actions and sous-actions by DuckDB over the
-    Parquet files (``warehouse.store.MEMORY_LIMIT``, spilling): for each code and exercice, the label of
-    the element of the latest phase (a nomenclature file before a credit file of the same phase), the
-    first in the elements' order among equals. Only the resolved tables come back to Python.
+    Parquet files (``warehouse.store.MEMORY_LIMIT``, spilling), ``COPY``-ed to their file: for each code
+    and exercice, the label of the element of the latest phase (a nomenclature file before a credit file
+    of the same phase), the first in the elements' order among equals. Nothing of those two levels comes
+    into Python (a credit file of 10 M lines states millions of sous-actions).
     """
     small = [n for n in LEVEL_KEYS if n not in LARGE_LEVELS]
     tables = resolve_nomenclature(scan_elements(nomenclature, root, staging, small), nomenclature_sources)
@@ -381,27 +436,101 @@ def resolve_staged_nomenclature(
         )
     sources = ", ".join(quote_literal(s) for s in sorted(nomenclature_sources))
     phases = " ".join(f"WHEN {quote_literal(p)} THEN {r}" for p, r in PHASE_RANK.items())
+    large = {}
     with scratch() as connection:
         for niveau, label in LARGE_LEVELS.items():
-            keys = ["exercice", *LEVEL_KEYS[niveau]]
+            name = niveau + "s"
+            path = folder / f"{name}.parquet"
+            large[name] = path
+            empty = tables.pop(name)
             if not parts:
+                empty.write_parquet(path)
                 continue
+            keys = ["exercice", *LEVEL_KEYS[niveau]]
             # The order resolve_nomenclature takes the first label in: rang (descending), then the
             # elements' order (the nomenclature files' rows, then the credit elements' files and rows).
             rang = (
                 f"coalesce(CASE phase {phases} END, 0) * 2 + list_contains([{sources}]::VARCHAR[], source_id)::INTEGER"
             )
             order = f"((10 - ({rang}))::BIGINT << 56) + (_fichier << 40) + _ligne"
-            frame = connection.sql(
+            selected = ", ".join(f"{c}::SMALLINT AS {c}" if c == "exercice" else c for c in empty.columns)
+            connection.execute(
                 f"""
-                SELECT {", ".join(keys)}, arg_min(libelle, _ordre) FILTER (WHERE libelle IS NOT NULL) AS {label}
-                FROM (SELECT *, {order} AS _ordre FROM ({" UNION ALL BY NAME ".join(parts)}))
-                WHERE niveau = '{niveau}' AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
-                GROUP BY ALL ORDER BY {", ".join(keys)}
+                COPY (
+                    SELECT {selected} FROM (
+                        SELECT {", ".join(keys)}, arg_min(libelle, _ordre) FILTER (WHERE libelle IS NOT NULL) AS {label}
+                        FROM (SELECT *, {order} AS _ordre FROM ({" UNION ALL BY NAME ".join(parts)}))
+                        WHERE niveau = '{niveau}' AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
+                        GROUP BY ALL
+                    ) ORDER BY {", ".join(keys)}
+                ) TO {quote_literal(path)} (FORMAT parquet)
                 """
+            )
+    return tables, large
+
+
+#: Rows of a table file validated at a time by :func:`validate_file`.
+VALIDATION_BATCH_ROWS = 250_000
+
+
+def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = VALIDATION_BATCH_ROWS) -> int:
+    """Validate the Parquet table ``path`` against ``model`` in bounded memory; return its number of rows.
+
+    Pandera (:func:`schemas.validation.validate`) on batches of ``batch_rows`` rows, the failures' ``index``
+    being the row of the file; the model's ``unique`` key (``Config.unique``) is checked over the whole file
+    by DuckDB, so a duplicate that two batches share is found too, reported as Pandera reports it
+    (``multiple_fields_uniqueness``, each duplicated row as JSON). Raises :class:`ValidationFailed`.
+    """
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        frame = pl.from_arrow(batch)
+        try:
+            validate(model, frame)
+        except ValidationFailed as exc:
+            failures = exc.failures.with_columns(pl.col("index") + offset)
+            raise ValidationFailed(model.__name__, failures) from exc
+        offset += frame.height
+    unique = model.to_schema().unique
+    if unique:
+        keys = ", ".join(quote_identifier(k) for k in unique)
+        with scratch() as connection:
+            duplicated = connection.sql(
+                f"SELECT * FROM read_parquet({quote_literal(path)}, file_row_number = true) "
+                f"QUALIFY count(*) OVER (PARTITION BY {keys}) > 1 ORDER BY file_row_number"
             ).pl()
-            tables[niveau + "s"] = frame.cast({"exercice": pl.Int16}).select(tables[niveau + "s"].columns)
-    return tables
+        if duplicated.height:
+            rows = duplicated.drop("file_row_number")
+            failures = pl.DataFrame(
+                {
+                    "column": model.__name__,
+                    "check": "multiple_fields_uniqueness",
+                    "index": duplicated["file_row_number"].cast(pl.Int64),
+                    "failure_case": rows.select(pl.struct(pl.all()).struct.json_encode())[:, 0],
+                }
+            )
+            raise ValidationFailed(model.__name__, failures)
+    return offset
+
+
+def write_nomenclature(
+    connection: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], files: dict[str, Path]
+) -> None:
+    """Replace the nomenclature tables by ``frames`` and by the Parquet ``files`` (read by DuckDB, never
+    into Python; their columns and types), all in one transaction."""
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        for name, frame in frames.items():
+            connection.register("nouvelle_table", frame.to_arrow())
+            connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
+            connection.unregister("nouvelle_table")
+        for name, path in files.items():
+            connection.execute(
+                f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM read_parquet({quote_literal(path)})"
+            )
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
 
 
 @cache

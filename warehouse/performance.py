@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -80,6 +80,7 @@ __all__ = [
     "read_performance_file",
     "read_performance_table",
     "recognise_performance",
+    "validate_read",
     "which_document",
 ]
 
@@ -581,13 +582,19 @@ def _column_map(match: PerformanceMatch, header: list[str]) -> str:
 
 
 def read_performance_table(
-    table: RawTable, match: PerformanceMatch, source_id: str, catalogue: CatalogueEntry | None = None
+    table: RawTable,
+    match: PerformanceMatch,
+    source_id: str,
+    catalogue: CatalogueEntry | None = None,
+    validated: bool = True,
 ) -> PerformanceRead:
     """Read one performance table (a CSV, or a sheet) of family ``match.family`` into long frames.
 
     ``catalogue``: the catalogue entry of the same bytes, if any, cross-checked against the
     document the columns say (:func:`which_document`). Returns a :class:`PerformanceRead` whose
-    frames passed their Pandera models (:mod:`schemas.performance`) and whose cells balance.
+    frames passed their Pandera models (:mod:`schemas.performance`) and whose cells balance;
+    ``validated=False``: the models are left to the caller (:func:`validate_read`, or the whole
+    tables at once: ``warehouse.performance_tables.assemble_checked``).
     Raises :class:`SourceReadError` naming the file (and the row and the column where there is
     one) for a required column missing, a column mapped to nothing, columns that fit no
     document or disagree with its name or catalogue entry, a code or a year that does not
@@ -615,17 +622,14 @@ def read_performance_table(
         "atteinte_vide": empty_attainments,
         "cible_sans_annee_ni_valeur": without_year,
     }
-    models = (IndicateursModel, IndicateurValeursModel, IndicateurAtteintesPublieesModel)
-    frames = (indicateurs, valeurs, atteintes)
-    validated = [_validated(model, frame, fichier) for model, frame in zip(models, frames, strict=True)]
-    return PerformanceRead(
+    read = PerformanceRead(
         fichier=fichier,
         source_id=source_id,
         famille=match.family.id,
         document=document,
-        indicateurs=validated[0],
-        valeurs=validated[1],
-        atteintes=validated[2],
+        indicateurs=indicateurs,
+        valeurs=valeurs,
+        atteintes=atteintes,
         data_rows=len(table.rows),
         kept=indicateurs.height,
         set_aside=dict(set_aside),
@@ -638,6 +642,16 @@ def read_performance_table(
         cells_set_aside={k: v for k, v in cells_set_aside.items() if v},
         colonnes=_column_map(match, table.header),
     )
+    return validate_read(read) if validated else read
+
+
+def validate_read(read: PerformanceRead) -> PerformanceRead:
+    """``read`` with its frames validated by their Pandera models (:mod:`schemas.performance`); raises
+    :class:`SourceReadError` naming the file, the source rows and the columns that break them."""
+    models = (IndicateursModel, IndicateurValeursModel, IndicateurAtteintesPublieesModel)
+    frames = (read.indicateurs, read.valeurs, read.atteintes)
+    checked = [_validated(model, frame, read.fichier) for model, frame in zip(models, frames, strict=True)]
+    return replace(read, indicateurs=checked[0], valeurs=checked[1], atteintes=checked[2])
 
 
 def _validated(model, frame: pl.DataFrame, fichier: str) -> pl.DataFrame:

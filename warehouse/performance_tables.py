@@ -20,6 +20,7 @@ From the frames of every performance file (:mod:`warehouse.performance`):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -36,14 +37,22 @@ from schemas.performance import (
     IndicateurValeursModel,
     UnitesModel,
 )
-from schemas.validation import validate
+from schemas.validation import ValidationFailed, validate
+from warehouse.credit_files import SourceReadError
 from warehouse.indicator_links import link_sub_indicators
-from warehouse.performance import ATTEINTE_SCHEMA, INDICATEUR_SCHEMA, VALEUR_SCHEMA, PerformanceRead
+from warehouse.performance import (
+    ATTEINTE_SCHEMA,
+    INDICATEUR_SCHEMA,
+    VALEUR_SCHEMA,
+    PerformanceRead,
+    validate_read,
+)
 
 __all__ = [
     "FICHIER_SCHEMA",
     "PERFORMANCE_TABLES",
     "PerformanceTables",
+    "assemble_checked",
     "assemble_performance",
     "infer_directions",
     "normalise_units",
@@ -298,6 +307,35 @@ def assemble_performance(
         unites=validate(UnitesModel, unites),
         indicateur_fichiers=validate(IndicateurFichiersModel, fichiers),
     )
+
+
+def assemble_checked(
+    reads: list[PerformanceRead],
+    failures: list[FileFailure],
+    carried: Callable[[list[str]], tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None],
+) -> tuple[PerformanceTables, list[FileFailure]]:
+    """:func:`assemble_performance` of ``reads`` read without their models (``read_performance_table(...,
+    validated=False)``): the models run once on the whole tables rather than once per file.
+
+    ``carried(source_ids)``: the last good rows of those files (:func:`previous_rows`). The whole tables
+    passing means every file passes (each file's rows are rows of the whole). When they fail, each file is
+    validated alone (:func:`warehouse.performance.validate_read`): a file that breaks the models becomes a
+    :class:`FileFailure` with the message reading it alone gives (the file, its rows and columns), its last
+    good rows carried, as when its read fails; a failure no single file explains (across files) is raised.
+    Returns the tables and every failure (``failures`` and the files that broke the models).
+    """
+    try:
+        return assemble_performance(reads, failures, carried([f.source_id for f in failures])), failures
+    except ValidationFailed:
+        kept, failures = [], list(failures)
+        for read in reads:
+            try:
+                kept.append(validate_read(read))
+            except SourceReadError as exc:
+                failures.append(FileFailure(read.source_id, read.fichier, read.famille, str(exc)))
+        if len(kept) == len(reads):
+            raise
+        return assemble_performance(kept, failures, carried([f.source_id for f in failures])), failures
 
 
 def _sql(name: str) -> str:

@@ -77,3 +77,65 @@ def test_credit_elements_per_exercice_are_the_elements_of_the_whole_staging(stag
     shutil.copytree(credits, moved)
     shutil.rmtree(moved / staged_2020.name)
     assert 2020 not in read_elements(None, root, moved)["exercice"].to_list()
+
+
+def test_labels_cleaned_by_duckdb_are_those_clean_label_gives():
+    """The credit elements' labels are cleaned in DuckDB (no element comes into Python): the SQL rule gives
+    what ``schemas.labels.clean_label`` gives, on every white space character Python splits on, the Excel
+    artefacts, and labels that clean to nothing."""
+    import duckdb
+
+    from schemas.labels import clean_label
+    from warehouse.nomenclature import clean_label_sql
+
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    labels = [
+        "352 - Innovation et transformation  numériques_x000D_",
+        "_x000A_Transformation et fonction  publiques_x000d_ ",
+        "l’État\u00a0\u2009stratège\u3000",
+        "Aide_x000B_publique",  # not an artefact: kept
+        "_x000D_",
+        "",
+        *[f"{s}a{s}{s}b{s}" for s in spaces],
+        "".join(spaces),
+    ]
+    connection = duckdb.connect()
+    got = connection.execute(
+        f"SELECT {clean_label_sql('libelle')} FROM unnest(?::VARCHAR[]) WITH ORDINALITY t(libelle, n) ORDER BY n",
+        [labels],
+    ).fetchall()
+    assert [row[0] for row in got] == [clean_label(label) for label in labels]
+    assert got[6][0] == "a b"
+
+
+def test_a_large_table_file_is_validated_in_batches_as_pandera_validates_it_whole(staging, tmp_path):
+    """``sous_actions`` is validated from its file in batches (``validate_file``): the real table passes; a
+    bad code is reported at its row of the file; a duplicate key split between two batches is still found,
+    reported as Pandera reports it on the whole table."""
+    from schemas.nomenclature import SousActionsModel
+    from schemas.validation import ValidationFailed, validate
+    from warehouse.nomenclature import resolve_staged_nomenclature_files, validate_file
+
+    nomenclature, elements, credits = staging
+    sources = {r.source_id for r in read_reports(nomenclature)}
+    _, files = resolve_staged_nomenclature_files(nomenclature / "part-0.parquet", elements, credits, sources, tmp_path)
+    path = files["sous_actions"]
+    assert validate_file(SousActionsModel, path, batch_rows=1000) == 9437
+    table = pl.read_parquet(path)
+
+    bad = table.with_columns(
+        code_sous_action=pl.when(pl.int_range(pl.len()) == 2500).then(pl.lit("1A")).otherwise("code_sous_action")
+    )
+    bad.write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValidationFailed) as raised:
+        validate_file(SousActionsModel, tmp_path / "bad.parquet", batch_rows=1000)
+    assert raised.value.failures.rows() == [("code_sous_action", "str_matches('^\\d{2}$')", 2500, "1A")]
+
+    doubled = pl.concat([table.slice(0, 1000), table.slice(999, 1)])  # row 999 ends batch 1, row 1000 starts 2
+    doubled.write_parquet(tmp_path / "doubled.parquet")
+    with pytest.raises(ValidationFailed) as raised:
+        validate_file(SousActionsModel, tmp_path / "doubled.parquet", batch_rows=1000)
+    with pytest.raises(ValidationFailed) as whole:
+        validate(SousActionsModel, doubled)
+    assert raised.value.failures.equals(whole.value.failures)
+    assert raised.value.failures["index"].to_list() == [999, 1000]

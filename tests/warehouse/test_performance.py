@@ -455,3 +455,45 @@ def test_every_cell_set_aside_is_counted_by_reason(tmp_path):
     assert read.cells_set_aside == {"cible_sans_annee_ni_valeur": 1, "ligne_vide": 6, "ligne_sans_indicateur": 6}
     assert (read.cells_read, read.values_loaded) == (4 * 6, 6 + 5)
     assert read.cells_read == read.values_loaded + sum(read.cells_set_aside.values())
+
+
+def test_the_models_run_once_on_the_whole_tables_and_a_breaking_file_is_named_alone(reads):
+    """The build reads each file without its models and validates the whole tables once
+    (``assemble_checked``): the same tables as validating each file; a file whose rows break the models
+    is set aside with the message reading it alone gives (file, row, column), its last good rows carried,
+    the other file kept."""
+    from dataclasses import replace
+
+    from warehouse.performance import validate_read
+    from warehouse.performance_tables import FileFailure, assemble_checked
+
+    unvalidated = []
+    for name in (PAP, RAP):
+        (table,) = read_tables(SOURCES / name, name)
+        match = best_performance_family(table.header)
+        unvalidated.append(read_performance_table(table, match, f"test-{name}", validated=False))
+    asked = []
+
+    def carried(ids):
+        asked.append(ids)
+        return None
+
+    whole, failures = assemble_checked(unvalidated, [], carried)
+    expected = assemble_performance(list(reads.values()))
+    assert failures == [] and asked == [[]]
+    for name, frame in expected.frames().items():
+        assert whole.frames()[name].equals(frame), name
+
+    pap, rap = unvalidated
+    broken = rap.valeurs.with_columns(
+        statut=pl.when(pl.col("source_ligne") == 12).then(pl.lit("inconnu")).otherwise("statut")
+    )
+    rap_broken = replace(rap, valeurs=broken)
+    with pytest.raises(SourceReadError) as alone:
+        validate_read(rap_broken)
+    assert "Performance_Depense.csv" in str(alone.value) and "ligne 12, colonne 'statut'" in str(alone.value)
+    tables, failures = assemble_checked([pap, rap_broken], [], carried)
+    assert failures == [FileFailure(rap.source_id, RAP, rap.famille, str(alone.value))]
+    assert asked[-1] == [rap.source_id]
+    assert set(tables.indicateurs["source_id"].unique()) == {pap.source_id}
+    assert tables.indicateur_fichiers.filter(pl.col("statut") == "erreur")["fichier"].to_list() == [RAP]

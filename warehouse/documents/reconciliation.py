@@ -127,13 +127,13 @@ class _Data:
 
     def __init__(self, credits: pl.DataFrame, sub_indicators: pl.DataFrame, realisations: pl.DataFrame) -> None:
         self.credits = {(r["exercice"], r["phase"], r["code_programme"]): r for r in credits.iter_rows(named=True)}
-        self.phases = {(r["exercice"], r["phase"]) for r in credits.iter_rows(named=True)}
+        self.phases = {(exercice, phase) for exercice, phase, _ in self.credits}
         self.sub_indicators = sub_indicators
-        self.realisations = {
-            (r["document"], r["code_sous_indicateur"], r["annee"]): r for r in realisations.iter_rows(named=True)
-        }
+        self.by_programme: dict[str, list[dict]] | None = None
+        self.realisations = {}
         self.with_year = {}
         for r in realisations.iter_rows(named=True):
+            self.realisations[(r["document"], r["code_sous_indicateur"], r["annee"])] = r
             self.with_year.setdefault((r["code_programme"], r["annee"]), set()).add(
                 (r["document"], r["code_sous_indicateur"])
             )
@@ -148,9 +148,12 @@ class _Data:
     def candidates(self, programme: str, annee: int) -> list[Candidate]:
         """Count sub-indicators of ``programme`` with a realisation for ``annee``, the latest document's."""
         held = self.with_year.get((programme, annee), set())
-        rows = self.sub_indicators.filter(pl.col("code_programme") == programme).sort("document", descending=True)
+        if self.by_programme is None:  # the sub-indicators of each programme, the latest document's first
+            self.by_programme = {}
+            for row in self.sub_indicators.sort("document", descending=True, maintain_order=True).iter_rows(named=True):
+                self.by_programme.setdefault(row["code_programme"], []).append(row)
         seen, found = set(), []
-        for row in rows.iter_rows(named=True):
+        for row in self.by_programme.get(programme, []):
             key = (row["document"], row["code_sous_indicateur"])
             if key not in held or row["code_sous_indicateur"] in seen or not _is_count_unit(row["unite"]):
                 continue
