@@ -252,7 +252,10 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
     unknown = [i for i in items if i.famille is None]
     if unknown:  # one event (each is a write to the run's database); their headers are in `non_reconnus`
         names = [i.source.fichier for i in unknown]
-        context.log.info(f"{len(unknown)} file(s) not loaded (no covered family): {names}")
+        context.log.info(
+            f"{len(unknown)} file(s) matching no family by their head (performance tables and documents among "
+            f"them are read by their own assets; the summary lists the files not loaded): {names}"
+        )
     return dg.Output(
         items,
         metadata={
