@@ -636,15 +636,19 @@ def run() -> None:
     the interpreter's teardown. Once the build is done, freeing its ~400,000 objects and the modules of
     Dagster, Polars and DuckDB one by one takes 1.2-1.8 s (issue 11); every file is closed by then, so
     the output streams are flushed, the ``atexit`` functions run (logging's flush among them) and the
-    process ends with :func:`os._exit`."""
+    process ends with :func:`os._exit` and the code :func:`main` returned (a reader of the output that went
+    away before the last flush does not change it)."""
     code = main()
     import atexit
+    import contextlib
     import threading
 
     threading._shutdown()  # as the interpreter would: wait for non-daemon threads
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        # the reader of a pipe went away (``| head``), or the stream is closed: the build's code stands
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
     os._exit(code)
 
 
