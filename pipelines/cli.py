@@ -273,6 +273,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         contiguous_ranges,
         observe_sources,
         plan_build,
+        reading_limits,
         source_state,
         unchanged_since_release,
     )
@@ -286,9 +287,16 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     print(f"budget-warehouse: sources from {origin}; outputs in {settings.out_dir}")
     print(f"budget-warehouse: Dagster instance {os.environ['DAGSTER_HOME']}")
     paths = build_resources(settings)["paths"]
-    # --prune and --download change what the release holds beyond the files' versions: all is rebuilt.
-    force = settings.prune or settings.sources_dir is None
     latest, state = release_state(settings.out_dir)
+    limits = reading_limits()
+    limits_changed = bool(state) and state.get("reading_limits") != limits
+    if limits_changed:
+        print(
+            f"budget-warehouse: reading limits {limits} (environment) are not those of the latest release "
+            f"({state.get('reading_limits')}): every file is read again and everything recomputed"
+        )
+    # --prune, --download and other reading limits change what the release holds beyond the files' versions.
+    force = settings.prune or settings.sources_dir is None or limits_changed
     try:  # a file whose bytes and recognising code are the latest release's takes its recorded item
         taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
@@ -327,6 +335,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     outcome.state = {
         "source_versions": source_state(items),
         "code_versions": code_versions(),
+        "reading_limits": limits,
         "complete": exercices == found,  # --years leaves the other exercices as they were, maybe stale
         "recognitions": recognition_state(taken),
     }

@@ -14,6 +14,7 @@ whose latest materialisation is not the one the latest release holds; and everyt
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -24,6 +25,7 @@ from dagster._time import get_current_datetime
 from assets.partitions import EXERCICE_PARTITIONS_NAME
 from assets.sources import source_versions
 from assets.versions import ROOT, code_version
+from warehouse.workbooks import MAX_FILE_MB_ENV, MAX_UNZIPPED_MB_ENV, MAX_ZIP_RATIO_ENV
 
 SOURCES = dg.AssetKey(["raw", "sources"])
 
@@ -119,6 +121,17 @@ def _latest_of(instance, names: list[str]) -> dict[str, int]:
         if last is not None:
             found[state_key(record.asset_entry.asset_key, None)] = last.storage_id
     return found
+
+
+#: The environment variables that bound what a build reads (``warehouse/workbooks.py``, ``warehouse/csv_files.py``):
+#: a file over a limit is a source in error, so the same files under other limits are another build.
+READING_LIMIT_VARIABLES = (MAX_FILE_MB_ENV, MAX_UNZIPPED_MB_ENV, MAX_ZIP_RATIO_ENV)
+
+
+def reading_limits() -> dict[str, str]:
+    """This build's reading limits as the environment sets them, by variable name (``""``: the default).
+    A release records them; a build under other values takes nothing recorded and recomputes everything."""
+    return {name: os.environ.get(name, "").strip() for name in READING_LIMIT_VARIABLES}
 
 
 def unchanged_since_release(instance, items: list, state: dict) -> bool:

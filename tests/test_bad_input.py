@@ -147,3 +147,42 @@ def test_a_performance_file_over_the_size_limit_is_a_source_in_error(tmp_path):
     assert "FAIL: core/indicateur_fichiers:every_performance_file_readable (1 row(s))" in build.stdout
     assert " published; latest -> releases/" in build.stdout
     assert _table(tmp_path / "out" / "budget.duckdb", "SELECT count(*) FROM credits WHERE exercice = 2020").item() > 0
+
+
+def test_a_rebuild_under_another_size_limit_reads_the_files_again(tmp_path):
+    # The real PLF_2019_PAP.csv (833,990 bytes) and LFI_2020_Credits.csv, built once under the default
+    # limit, then again with BUDGET_MAX_FILE_MB=0.5 and the same files: the release recorded the limits it
+    # was built under, so the second build reads the files again and refuses the PAP (it said "nothing
+    # changed" and kept the PAP's tables); back to the default, the PAP is read again.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    folder, out = tmp_path / "sources", tmp_path / "out"
+    folder.mkdir()
+    for name in ("PLF_2019_PAP.csv", "LFI_2020_Credits.csv"):
+        (folder / name).write_bytes((SOURCES / name).read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+
+    def build(extra: dict[str, str]) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(folder), "--out", str(out)]
+        return subprocess.run(command, capture_output=True, text=True, env=env | extra, cwd=ROOT, timeout=900)
+
+    def indicator_files() -> int:
+        query = "SELECT count(DISTINCT source_id) FROM indicateur_valeurs"
+        return _table(out / "budget.duckdb", query).item()
+
+    first = build({})
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert indicator_files() == 1
+    limited = build({"BUDGET_MAX_FILE_MB": "0.5"})
+    assert "nothing changed" not in limited.stdout
+    assert "reading limits {'BUDGET_MAX_FILE_MB': '0.5'" in limited.stdout
+    assert "  - PLF_2019_PAP.csv: 833990 bytes (0.8 MiB), above the limit of 524288 bytes" in limited.stdout
+    assert limited.returncode == 1, limited.stdout + limited.stderr
+    again = build({})
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing changed" not in again.stdout and "PLF_2019_PAP.csv: 833990 bytes" not in again.stdout
+    assert indicator_files() == 1
