@@ -356,6 +356,17 @@ def _indicator(code: str | None, programme: str | None, mission: str | None) -> 
     return indicator.code, indicator.code_programme
 
 
+def _budget_type(text: str | None, budget_types: dict[str, str]) -> str | None:
+    """The budget type a cell names (``schemas/vocabulary``: BG, BA, CAS, CCF…), None for an empty cell.
+    Raises :class:`CodeError` for a text naming none: a type is read, never guessed or dropped."""
+    if not text:
+        return None
+    found = budget_types.get(fold_header(text))
+    if found is None:
+        raise CodeError(f"not a budget type ({', '.join(sorted(set(budget_types.values())))}): {text!r}")
+    return found
+
+
 def _reference(niveau: str, reference: str | None, programme: str | None) -> tuple:
     if niveau != "mission":
         return (None,)
@@ -435,11 +446,7 @@ def _identities(
     for name in ("libelle_objectif", "libelle_indicateur", "libelle_sous_indicateur"):
         kept = codes.apply(kept, [name], lambda t: (_label(t),), {f"{name}_propre": pl.String}, name)
     kept = codes.apply(
-        kept,
-        ["type_budget"],
-        lambda b: (budget_types.get(fold_header(b)) if b else None,),
-        {"budget": pl.String},
-        "type_budget",
+        kept, ["type_budget"], lambda b: (_budget_type(b, budget_types),), {"budget": pl.String}, "type_budget"
     )
     # A sub-indicator without a source id: ``<code_indicateur>-<n>``, n its position among its indicator's rows.
     owner = ["niveau", "miss", "prog", "indicateur"]

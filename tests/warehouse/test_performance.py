@@ -247,6 +247,21 @@ def test_a_bad_code_names_the_file_the_row_and_the_column(tmp_path):
     assert str(raised.value).startswith("bad.csv, ligne 1, colonne 'code_indicateur': not an objective or indicator")
 
 
+def test_a_budget_type_naming_none_is_an_error_naming_the_file_the_row_and_the_column(tmp_path):
+    # The real RAP 2024 file (Budget: BG, BA, CAS, CCF) with its first row's type made "XX": it was
+    # loaded as an empty type_budget, silently.
+    lines = (SOURCES / RAP).read_text(encoding="utf-8-sig").splitlines()
+    assert lines[1].startswith("AA-MAA-1-1;Mission;BG;")
+    lines[1] = lines[1].replace(";BG;", ";XX;", 1)
+    bad = tmp_path / RAP
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(bad, RAP, "bad")
+    assert str(raised.value) == (f"{RAP}, ligne 1, colonne 'Budget': not a budget type (BA, BG, CAS, CCF, CS): 'XX'"), str(
+        raised.value
+    )
+
+
 def test_a_value_without_its_target_year_is_an_error(tmp_path):
     table = read_tables(SOURCES / PAP)[0]
     header = ";".join(table.header)
