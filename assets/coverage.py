@@ -15,7 +15,7 @@ from assets.resources import WarehousePaths
 from assets.versions import code_version
 from schemas.couverture import CouvertureModel
 from schemas.validation import validate
-from warehouse.coverage import COUVERTURE_SCHEMA, credit_coverage, performance_coverage
+from warehouse.coverage import COUVERTURE_SCHEMA, credit_coverage, performance_coverage, performance_files
 from warehouse.staged_lines import scan_staged_lines
 from warehouse.store import reader, replace_tables, writer
 
@@ -49,20 +49,7 @@ def couverture(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb:
             "SELECT exercice, phase, type_budget, count(*) FROM credits GROUP BY ALL",
             {"exercice": pl.Int16, "phase": pl.String, "type_budget": pl.String, "lignes": pl.Int64},
         )
-        tables = {t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        files = pl.DataFrame(
-            schema={"document": pl.String, "source_id": pl.String, "statut": pl.String, "lignes": pl.Int64}
-        )
-        if {"indicateur_fichiers", "indicateur_valeurs"} <= tables:
-            files = _query(
-                connection,
-                """
-                SELECT f.document, f.source_id, f.statut, coalesce(v.n, 0)
-                FROM indicateur_fichiers f
-                LEFT JOIN (SELECT document, count(*) AS n FROM indicateur_valeurs GROUP BY ALL) v USING (document)
-                """,
-                files.schema,
-            )
+        files = performance_files(connection)
     parts = [performance_coverage(files)]
     if lines is not None:
         parts.insert(0, credit_coverage(lines, loaded))

@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["COUVERTURE_SCHEMA", "GRID_MARKS", "credit_coverage", "grid_lines", "performance_coverage"]
+__all__ = [
+    "COUVERTURE_SCHEMA",
+    "GRID_MARKS",
+    "credit_coverage",
+    "grid_lines",
+    "performance_coverage",
+    "performance_files",
+]
 
 #: Columns of ``couverture``, in order (CONTRACT.md).
 COUVERTURE_SCHEMA: dict[str, pl.DataType] = {
@@ -86,6 +93,37 @@ def credit_coverage(lines: pl.DataFrame | pl.LazyFrame, loaded: pl.DataFrame) ->
         .otherwise(pl.lit("present")),
     )
     return _shaped(rows.sort("phase", "type_budget", "exercice", nulls_last=True), "credits")
+
+
+#: Columns of :func:`performance_files`.
+PERFORMANCE_FILES_SCHEMA = {"document": pl.String, "source_id": pl.String, "statut": pl.String, "lignes": pl.Int64}
+
+
+def performance_files(connection) -> pl.DataFrame:
+    """The performance files of the warehouse (DuckDB ``connection``), the input of :func:`performance_coverage`:
+    one row per file of ``indicateur_fichiers`` and document, columns document, source_id, statut
+    (``lu``, ``erreur``) and lignes (the document's rows in ``indicateur_valeurs``). A file in error this
+    build, whose document could not be read (``document`` null), takes the documents of its last good rows,
+    carried in ``indicateur_valeurs`` under its source_id: the document is held, from a source in error.
+    Empty when the warehouse has no performance table."""
+    tables = {t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    rows = []
+    if {"indicateur_fichiers", "indicateur_valeurs"} <= tables:
+        rows = connection.execute(
+            """
+            WITH held AS (SELECT document, source_id, count(*) AS n FROM indicateur_valeurs GROUP BY ALL),
+            files AS (
+                SELECT coalesce(f.document, h.document) AS document, f.source_id, f.statut
+                FROM indicateur_fichiers f
+                LEFT JOIN held h ON f.document IS NULL AND h.source_id = f.source_id
+            )
+            SELECT f.document, f.source_id, f.statut, coalesce(d.n, 0)
+            FROM files f
+            LEFT JOIN (SELECT document, sum(n) AS n FROM held GROUP BY ALL) d USING (document)
+            ORDER BY f.document, f.source_id
+            """
+        ).fetchall()
+    return pl.DataFrame(rows, schema=PERFORMANCE_FILES_SCHEMA, orient="row")
 
 
 def performance_coverage(files: pl.DataFrame) -> pl.DataFrame:

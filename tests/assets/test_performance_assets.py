@@ -13,6 +13,7 @@ from assets.sources import source_files
 from pipelines.resources import build_resources
 from pipelines.settings import Settings
 from tests.conftest import SOURCES
+from warehouse.coverage import performance_coverage, performance_files
 
 PAP_2023 = "2020 Réalisation;2021 Réalisation;2022 Cible (PAP 2022);2023 Cible;2024 Cible;2025 Cible"
 TABLES = [
@@ -166,8 +167,14 @@ def test_a_file_that_cannot_be_read_keeps_its_last_good_rows(tmp_path):
         statut = connection.execute(
             "SELECT statut FROM indicateur_fichiers WHERE fichier = 'PLF_2019_PAP.csv'"
         ).fetchone()
+        coverage = performance_coverage(performance_files(connection))
     assert after == before == (11580,)
     assert statut == ("erreur",)
+    # Its document is still held, from a source in error: `couverture` says so (the row was dropped).
+    assert coverage.select("document", "source_autoritaire", "lignes", "statut").rows() == [
+        ("PAP 2019", "fichier-plf-2019-pap", 11580, "en_erreur"),
+        ("RAP 2024", "fichier-performance-depense", 10885, "present"),
+    ]
 
 
 def test_the_cell_accounting_check_fails_when_a_loaded_value_is_missing(build, tmp_path):
