@@ -257,8 +257,8 @@ def test_a_budget_type_naming_none_is_an_error_naming_the_file_the_row_and_the_c
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(SourceReadError) as raised:
         read_performance_file(bad, RAP, "bad")
-    assert str(raised.value) == (f"{RAP}, ligne 1, colonne 'Budget': not a budget type (BA, BG, CAS, CCF, CS): 'XX'"), str(
-        raised.value
+    assert str(raised.value) == (f"{RAP}, ligne 1, colonne 'Budget': not a budget type (BA, BG, CAS, CCF, CS): 'XX'"), (
+        str(raised.value)
     )
 
 
