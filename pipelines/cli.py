@@ -214,6 +214,10 @@ def build(args: argparse.Namespace) -> int:
         given = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
         print(f"budget-warehouse: {given}: {what}", file=sys.stderr)
         return 2
+    if settings.out_dir.exists() and not settings.out_dir.is_dir():
+        given = f"--out {args.out}" if args.out else f"{OUT_ENV}={settings.out_dir}"
+        print(f"budget-warehouse: {given}: not a folder", file=sys.stderr)
+        return 2
     if args.keep_releases is not None and args.keep_releases < 1:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2

@@ -186,3 +186,13 @@ def test_a_rebuild_under_another_size_limit_reads_the_files_again(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing changed" not in again.stdout and "PLF_2019_PAP.csv: 833990 bytes" not in again.stdout
     assert indicator_files() == 1
+
+
+def test_an_out_path_naming_a_file_is_refused_with_a_message(tmp_path):
+    # It was a FileExistsError traceback (exit 1); the file is left as it was.
+    taken = tmp_path / "out"
+    taken.write_text("not a folder\n")
+    build = run_build(SOURCES, taken)
+    assert build.returncode == 2, build.stdout + build.stderr
+    assert build.stderr == f"budget-warehouse: --out {taken}: not a folder\n"
+    assert taken.read_text() == "not a folder\n"
