@@ -26,7 +26,6 @@ from warehouse.nomenclature import (
     stage_nomenclature,
     validate_file,
     write_credit_elements,
-    write_nomenclature,
 )
 from warehouse.sources import InventoryItem
 from warehouse.staging import (
@@ -34,7 +33,7 @@ from warehouse.staging import (
     read_unpartitioned_staging,
     write_unpartitioned_staging,
 )
-from warehouse.store import create_views, fill_credit_missions, writer
+from warehouse.store import create_views, fill_credit_missions, replace_tables, writer
 
 #: The tables of the nomenclature, their Pandera model and what they hold, for users.
 TABLES = {
@@ -175,7 +174,7 @@ def nomenclature(context: dg.AssetExecutionContext, paths: WarehousePaths, duckd
         counts = {name: validate_file(TABLES[name][0], path) for name, path in files.items()}
         previews = {name: pl.read_parquet(path, n_rows=10) for name, path in files.items()}
         with writer(Path(duckdb.database)) as connection:
-            write_nomenclature(connection, tables, files)
+            replace_tables(connection, tables, files)
             create_views(connection)
     counts |= {name: frame.height for name, frame in tables.items()}
     previews |= {name: frame.head(10) for name, frame in tables.items()}

@@ -49,7 +49,6 @@ __all__ = [
     "resolve_staged_nomenclature",
     "resolve_staged_nomenclature_files",
     "validate_file",
-    "write_nomenclature",
     "scan_elements",
     "stage_nomenclature",
 ]
@@ -510,27 +509,6 @@ def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = 
             )
             raise ValidationFailed(model.__name__, failures)
     return offset
-
-
-def write_nomenclature(
-    connection: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], files: dict[str, Path]
-) -> None:
-    """Replace the nomenclature tables by ``frames`` and by the Parquet ``files`` (read by DuckDB, never
-    into Python; their columns and types), all in one transaction."""
-    try:
-        connection.execute("BEGIN TRANSACTION")
-        for name, frame in frames.items():
-            connection.register("nouvelle_table", frame.to_arrow())
-            connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
-            connection.unregister("nouvelle_table")
-        for name, path in files.items():
-            connection.execute(
-                f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM read_parquet({quote_literal(path)})"
-            )
-        connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
-        raise
 
 
 @cache

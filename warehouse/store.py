@@ -261,14 +261,21 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def replace_tables(connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> None:
-    """Replace whole tables by frames (their columns and types), all in one transaction."""
+def replace_tables(
+    connection: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame], files: dict[str, Path] | None = None
+) -> None:
+    """Replace whole tables by frames (their columns and types) and by Parquet ``files`` (read by DuckDB,
+    never into Python: tables of millions of rows), all in one transaction."""
     try:
         connection.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
             connection.register("nouvelle_table", frame.to_arrow())
             connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
             connection.unregister("nouvelle_table")
+        for name, path in (files or {}).items():
+            connection.execute(
+                f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM read_parquet({quote_literal(path)})"
+            )
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")
