@@ -70,7 +70,8 @@ def _cell(value, width: int, digits: int = 1) -> str:
 def _print_table(ingest_rows: list[dict]) -> None:
     head = (
         f"{'lines':>11} {'project s':>10} {'user s':>8} {'lines/s':>10} {'peak MiB':>9} "
-        f"{'floor s':>8} {'user s':>7} {'lines/s':>10} {'peak MiB':>9} {'ratio':>6}  status"
+        f"{'floor s':>8} {'user s':>7} {'lines/s':>10} {'peak MiB':>9} {'ratio':>6} "
+        f"{'µs/line':>8} {'beyond':>7}  status"
     )
     print(head)
     for r in ingest_rows:
@@ -79,8 +80,39 @@ def _print_table(ingest_rows: list[dict]) -> None:
             f"{_cell(r['project_lines_per_s'], 10)} "
             f"{_cell(r['project_peak_rss_mib'], 9, 0)} {_cell(r['floor_s'], 8, 2)} {_cell(r['floor_user_s'], 7, 1)} "
             f"{_cell(r['floor_lines_per_s'], 10)} {_cell(r['floor_peak_rss_mib'], 9, 0)} "
-            f"{_cell(r['ratio'], 6)}  {r['status']}"
+            f"{_cell(r['ratio'], 6)} {_cell(r.get('project_us_per_line'), 8, 1)} "
+            f"{_cell(r.get('us_per_line_beyond_fixed'), 7, 1)}  {r['status']}"
         )
+
+
+def per_line(ingest_rows: list[dict], fixed_s: float | None) -> float | None:
+    """Add to each size's row its µs per line (``project_us_per_line``: the build's wall time over its
+    lines) and, when the fixed cost was measured, its µs per line beyond it (``us_per_line_beyond_fixed``:
+    ``(project_s - fixed_s) / rows``). Returns the spread of the latter over the sizes, ``max / min - 1``
+    (the issue's "flat within 20 %" is a spread of at most 0.2), or None when fewer than two sizes have it.
+    """
+    beyond = []
+    for r in ingest_rows:
+        seconds = r["project_s"]
+        r["project_us_per_line"] = round(seconds / r["rows"] * 1e6, 2) if seconds else None
+        r["us_per_line_beyond_fixed"] = None
+        if seconds and fixed_s is not None and seconds > fixed_s:
+            r["us_per_line_beyond_fixed"] = round((seconds - fixed_s) / r["rows"] * 1e6, 2)
+            beyond.append(r["us_per_line_beyond_fixed"])
+    return round(max(beyond) / min(beyond) - 1, 3) if len(beyond) > 1 else None
+
+
+def _fixed_cost(work: Path, args: argparse.Namespace) -> float | None:
+    """The build of a one-line synthetic file: what every build of one credit file costs whatever its size
+    (imports, the Dagster instance and runs, the release), the same command as every size's."""
+    folder = work / "lfi-2021-1"
+    synthetic = generate(1, folder / "sources", seed=args.seed)
+    measured = ingest(
+        folder / "sources", synthetic.credit_rows, folder / "out", folder / "build.log", int(args.max_rss_gib * GIB)
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"1 line (the fixed cost of a build): {measured.status}, {measured.measurement.wall_s:.2f} s", flush=True)
+    return measured.wall_s
 
 
 def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
@@ -149,9 +181,11 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         },
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    report["fixed_build_s"] = _fixed_cost(work, args)
     for rows in args.sizes:
         report["ingest"].append(_one_size(rows, work, args))
         shutil.rmtree(work / f"lfi-2021-{rows}", ignore_errors=True)
+    report["per_line_spread"] = per_line(report["ingest"], report["fixed_build_s"])
     if not args.no_builds:
         print(f"builds of {args.sources}", flush=True)
         figures = builds(args.sources, work / "builds", int(args.max_rss_gib * GIB))
@@ -169,6 +203,11 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     print()
     _print_table(report["ingest"])
+    spread = report["per_line_spread"]
+    print(
+        f"fixed cost (a 1-line file) {_cell(report['fixed_build_s'], 6, 2)} s; µs/line beyond it: spread "
+        + (f"{spread:.0%} over the sizes (goal: flat within 20%)" if spread is not None else "—")
+    )
     for name in ("real_build_s", "noop_rebuild_s", "one_file_changed_s"):
         if not args.no_builds:
             value = report[name]
