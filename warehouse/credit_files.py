@@ -54,8 +54,11 @@ from schemas.amounts import (
     SeparatorEvidence,
     Separators,
     decide_separators,
+    evidence_of,
     parse_euros_column,
-    separator_evidence,
+    parse_euros_columns,
+    separator_evidences,
+    signatures_expr,
 )
 from schemas.codes import (
     action_expr,
@@ -216,6 +219,30 @@ class _TotalSums:
     groups: int = 0
 
 
+@dataclass(frozen=True)
+class _Values:
+    """The values of an amount column over detail lines, as far as the broken-phase rule needs them:
+    ``seen`` (some detail line), ``first`` (the first line's cell, as published) and ``other`` (another
+    cell differs from it)."""
+
+    seen: bool
+    first: str | None
+    other: bool
+
+    @property
+    def distinct(self) -> int:
+        """Distinct values: 0, 1, or 2 for "more than one"."""
+        return 2 if self.other else int(self.seen)
+
+    def then(self, later: _Values) -> _Values:
+        """These values followed by ``later``'s (the next batch)."""
+        if not self.seen:
+            return later
+        if not later.seen:
+            return self
+        return _Values(True, self.first, self.other or later.other or later.first != self.first)
+
+
 class _ColumnReader:
     """Reads a credit table column by column (Polars expressions over whole columns)."""
 
@@ -342,9 +369,31 @@ class _ColumnReader:
 
     # -- amounts -----------------------------------------------------------------------------
     def _evidence(self, frame: pl.DataFrame) -> dict[int, SeparatorEvidence]:
-        """The separator evidence of every amount column, over the detail lines of ``frame``."""
-        detail = frame.filter(pl.col("_motif").is_null())
-        return {a.index: separator_evidence(detail[self.names[a.index]]) for a in self.match.amounts}
+        """The separator evidence of every amount column, over the detail lines of ``frame`` (one query)."""
+        detail = frame.lazy().filter(pl.col("_motif").is_null())
+        found = separator_evidences(detail, [self.names[a.index] for a in self.match.amounts])
+        return {a.index: found[self.names[a.index]] for a in self.match.amounts}
+
+    def _column_facts(self, frame: pl.DataFrame) -> tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]:
+        """Over the detail lines of ``frame``, in one query: their number, the separator evidence of every
+        amount column and its values as :class:`_Values` (first value, whether another one differs)."""
+        names = {a.index: self.names[a.index] for a in self.match.amounts}
+        found = (
+            frame.lazy()
+            .filter(pl.col("_motif").is_null())
+            .select(
+                pl.len().alias("_n"),
+                *(signatures_expr(n) for n in names.values()),
+                *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
+                *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
+            )
+            .collect()
+            .row(0, named=True)
+        )
+        rows = found["_n"]
+        evidence = {i: evidence_of(found[n]) for i, n in names.items()}
+        values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
+        return rows, evidence, values
 
     def _separators(self, evidence: dict[int, SeparatorEvidence]) -> dict[int, Separators]:
         """The separators of every amount column, decided from the evidence of the whole column."""
@@ -363,20 +412,20 @@ class _ColumnReader:
         if decided is None:
             decided = self._separators(self._evidence(frame))
         float_text = self.table.format in ("xls", "xlsx")
+        columns = {f"_m{a.index}": (self.names[a.index], decided[a.index]) for a in self.match.amounts}
+        parsed, errors = parse_euros_columns(frame, columns, float_text)
+        frame = frame.with_columns(parsed.get_columns())
         for amount in self.match.amounts:
-            separators = decided[amount.index]
-            parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
-            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"))
-            if parsed["erreur"].null_count() == parsed.height:  # every cell parsed (the common case)
+            erreur = errors.get(f"_m{amount.index}")
+            if erreur is None:  # every cell parsed (the common case)
                 continue
-            frame = frame.with_columns(_erreur=parsed["erreur"])
             self._note_first_error(
-                frame,
+                frame.with_columns(_erreur=erreur),
                 pl.col("_motif").is_null() & pl.col("_erreur").is_not_null(),
                 amount.index,
                 pl.col("_erreur"),
             )
-        return frame.drop("_erreur", strict=False)
+        return frame
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
@@ -748,28 +797,26 @@ def read_credit_stream(
 
     # Pass 1: separators and constant columns, from the detail lines of the whole file.
     evidence: dict[int, SeparatorEvidence] = {}
-    values: dict[int, pl.Series] = {}
+    values: dict[int, _Values] = {}
     detail_rows = 0
     reader: _ColumnReader | None = None
     for reader in batches():
-        frame = reader._reasons()
-        for index, found in reader._evidence(frame).items():
+        rows, found_evidence, found_values = reader._column_facts(reader._reasons())
+        detail_rows += rows
+        for index, found in found_evidence.items():
             evidence[index] = _merge_evidence(evidence.get(index), found)
-        detail = frame.filter(pl.col("_motif").is_null())
-        detail_rows += detail.height
-        for amount in match.amounts:
-            column = detail[reader.names[amount.index]].unique(maintain_order=True).head(2)
-            seen = values.get(amount.index)
-            values[amount.index] = column if seen is None else pl.concat([seen, column]).unique(maintain_order=True)
-            values[amount.index] = values[amount.index].head(2)
+        for index, found in found_values.items():
+            values[index] = found if index not in values else values[index].then(found)
     assert reader is not None
     decided = reader._separators(evidence)
     float_text = table.format in ("xls", "xlsx")
     first = {
-        index: parse_euros_column(column.head(1), decided[index], float_text)["euros"][0] if column.len() else None
-        for index, column in values.items()
+        index: parse_euros_column(pl.Series([v.first], dtype=pl.String), decided[index], float_text)["euros"][0]
+        if v.seen
+        else None
+        for index, v in values.items()
     }
-    broken = reader._broken_from(detail_rows, {i: c.len() for i, c in values.items()}, first)
+    broken = reader._broken_from(detail_rows, {i: v.distinct for i, v in values.items()}, first)
 
     # Pass 2: the lines, batch by batch.
     folder.mkdir(parents=True, exist_ok=True)
