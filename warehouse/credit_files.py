@@ -124,6 +124,8 @@ LINE_SCHEMA: dict[str, pl.DataType] = {
 _LABELS = tuple(k for k in LINE_SCHEMA if k.startswith("libelle_"))
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _BROKEN_MIN_ROWS = 10
+#: Why a line is set aside (``_motif``), as found by the reader (``sans_montant`` and ``preambule`` are counted apart).
+_MOTIFS = pl.Enum(["vide", "total", "en_tete_repete", "note", "irreguliere"])
 
 
 class SourceReadError(ValueError):
@@ -302,13 +304,23 @@ class _ColumnReader:
             raise SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne)
 
     # -- lines that are not data -------------------------------------------------------------
-    def _reasons(self) -> pl.DataFrame:
+    def _reasons(self, known: pl.DataFrame | None = None) -> pl.DataFrame:
         """The frame with ``_motif`` (why a line is set aside, null for a detail line),
-        ``_libelle`` (its first non-empty cell) and ``_total_general`` (a total of the whole file)."""
+        ``_libelle`` (its first non-empty cell) and ``_total_general`` (a total of the whole file).
+
+        ``known``: the lines of this batch set aside, as :meth:`_set_aside` gave them on a first reading
+        of the same batch; then they are not looked for again (``_total_general`` is false on every
+        other line)."""
         cells = [pl.col(n) for n in self.names]
+        first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
+        if known is not None:
+            return (
+                self.frame.with_columns(_libelle=first)
+                .join(known, on="_ligne", how="left", maintain_order="left")
+                .with_columns(pl.col("_motif").cast(pl.String), pl.col("_total_general").fill_null(False))
+            )
         # An empty cell is None in a RawTable.
         filled = pl.sum_horizontal([c.is_not_null() for c in cells]) if cells else pl.lit(0)
-        first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
         patterns = self.vocab["lignes_ecartees"]
         programme = self._col("code_programme")
         programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
@@ -350,6 +362,14 @@ class _ColumnReader:
             _motif=reason,
             _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
         ).drop("_rempli")
+
+    @staticmethod
+    def _set_aside(frame: pl.DataFrame) -> pl.DataFrame:
+        """The lines of ``frame`` (:meth:`_reasons`) set aside: ``_ligne``, ``_motif`` (as an enum: a byte
+        per line) and ``_total_general``; what :meth:`_reasons` needs to give that frame again."""
+        return frame.filter(pl.col("_motif").is_not_null()).select(
+            "_ligne", pl.col("_motif").cast(_MOTIFS), "_total_general"
+        )
 
     def _repeated_header_lines(self, frame: pl.DataFrame) -> list[int]:
         """Lines that repeat the header (concatenated exports): every filled cell is its column's
@@ -800,8 +820,11 @@ def read_credit_stream(
     values: dict[int, _Values] = {}
     detail_rows = 0
     reader: _ColumnReader | None = None
+    set_aside_lines: list[pl.DataFrame] = []  # per batch, its lines set aside (few): pass 2 does not look again
     for reader in batches():
-        rows, found_evidence, found_values = reader._column_facts(reader._reasons())
+        frame = reader._reasons()
+        set_aside_lines.append(reader._set_aside(frame))
+        rows, found_evidence, found_values = reader._column_facts(frame)
         detail_rows += rows
         for index, found in found_evidence.items():
             evidence[index] = _merge_evidence(evidence.get(index), found)
@@ -826,7 +849,7 @@ def read_credit_stream(
     phases: set[str] = set()
     kept = empty_amounts = titres = 0
     for part, reader in enumerate(batches()):
-        frame = reader._amounts(reader._reasons(), decided)
+        frame = reader._amounts(reader._reasons(set_aside_lines[part]), decided)
         detail = frame.filter(pl.col("_motif").is_null())
         base = reader._base(detail)
         lines = reader._phase_rows(base, broken)
