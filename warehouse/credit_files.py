@@ -869,11 +869,14 @@ def read_credit_stream(
         if check is not None:
             check(lines)
         # One part per (phase, titre) group and batch: read in name order, the lines come in the order
-        # of the in-memory reader (group by group, each in line order).
-        for group in groups.unique().sort().to_list():
-            lines.filter(groups == group).write_parquet(
+        # of the in-memory reader (group by group, each in line order). The groups follow each other
+        # in ``lines`` (see _phase_rows): each part is a slice, not a filtered copy.
+        start = 0
+        for rows, group in groups.rle().struct.unnest().select("len", "value").iter_rows():
+            lines.slice(start, rows).write_parquet(
                 folder / f"part-{group:03d}-{part:05d}.parquet", compression="uncompressed", statistics=False
             )  # read once, whole, by the staging sink: no compression, no statistics
+            start += rows
     if len(exercices) > 1:
         raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(exercices)}")
     header_exercice = reader.header_exercice
