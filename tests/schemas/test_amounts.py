@@ -16,6 +16,7 @@ from schemas.amounts import (
     parse_amount,
     parse_euros,
     parse_euros_column,
+    parse_euros_columns,
     separator_evidence,
 )
 from tests.conftest import CASES
@@ -255,3 +256,28 @@ def test_random_columns_read_back_the_same_figures_or_an_error():
         assert parsed["euros"].to_list() == [Decimal(c).scaleb(-2) for c in cents], texts
         decided += 1
     assert decided > 200 and refused > 0
+
+
+def test_several_columns_parsed_at_once_give_what_each_column_gives_alone():
+    frame = pl.DataFrame(
+        {
+            "plain": ["130 307 601", "-186", None, "12,5"],
+            "mixed": ["1 234,50", "(1 234,50)", "-", "1,23457E+11"],
+            "points": ["1.234.567", "12.500", "7", None],
+        }
+    )
+    columns = {
+        "a": ("plain", Separators(decimal=",")),
+        "b": ("mixed", Separators(thousands=None, decimal=",")),
+        "c": ("points", Separators(thousands=".")),
+    }
+    parsed, errors = parse_euros_columns(frame, columns)
+    assert parsed["a"].to_list() == [Decimal("130307601.00"), Decimal("-186.00"), None, Decimal("12.50")]
+    assert parsed["b"].to_list() == [Decimal("1234.50"), Decimal("-1234.50"), None, None]
+    assert parsed["c"].to_list() == [Decimal("1234567.00"), Decimal("12500.00"), Decimal("7.00"), None]
+    assert list(errors) == ["b"]  # only the column with a cell that does not parse
+    assert errors["b"].to_list()[:3] == [None, None, None]
+    assert errors["b"][3].startswith("scientific notation '1,23457E+11'")
+    for target, (source, separators) in columns.items():
+        alone = parse_euros_column(frame[source], separators)
+        assert parsed[target].to_list() == alone["euros"].to_list()
