@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from schemas.credits import CreditsModel
 from warehouse.coverage import credit_coverage
 from warehouse.credit_rules import witness_differences
 from warehouse.credits_load import (
@@ -17,6 +18,7 @@ from warehouse.credits_load import (
     credits_not_summing_to_kept_lines,
     lines_loaded,
     load_exercice,
+    model_rules,
     repeated_keys_not_summed,
 )
 from warehouse.nomenclature import credit_elements, staged_credit_elements
@@ -136,3 +138,30 @@ def test_an_invalid_staged_value_names_the_file_line_and_column(built, loaded, t
         "str_matches failed on '35X'"
     )
     assert connection.execute("SELECT count(*), sum(ae) FROM credits WHERE exercice = 2022").fetchall()[0] == before
+
+
+_PATTERNS = {
+    n: c.statistics["pattern"]
+    for n, col in CreditsModel.to_schema().columns.items()
+    for c in col.checks
+    if c.name == "str_matches"
+}
+
+
+@pytest.mark.parametrize("column", sorted(n for n, c in CreditsModel.to_schema().columns.items() if n in _PATTERNS))
+def test_a_code_pattern_as_glob_answers_as_the_regular_expression(column):
+    """Each code pattern of the model runs as a GLOB (cheaper on millions of rows), with the regular expression's
+    answer on strings at its edges: other digits and letters, a newline, a character of two bytes, GLOB's signs."""
+    (rule,) = [r for r in model_rules(CreditsModel, [column]) if r.check == "str_matches"]
+    assert "GLOB" in rule.failing and "regexp" not in rule.failing
+    values = ["", "1", "12", "123", "1234", "a1", "AB", "ab", "ABC", "A", "0", "8", "9", "１２", "٠١", "12\n", "\n12"]
+    values += [" 12", "12 ", "É1", "ÀB", "É", "1\x002", "[1", "*", "?", "1*", "A?", "Z", "@", "Z[", "7", "07", "999"]
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t (v VARCHAR)")
+    connection.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    rows = connection.execute(
+        f"SELECT v, regexp_full_match(v, ?), NOT ({rule.failing}) FROM (SELECT v AS {column} , v FROM t)",
+        [_PATTERNS[column]],
+    ).fetchall()
+    assert [v for v, regex, glob in rows if regex != glob] == []
+    assert any(regex for _, regex, _ in rows) and not all(regex for _, regex, _ in rows)
