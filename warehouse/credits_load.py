@@ -362,12 +362,15 @@ def _temporary(connection: duckdb.DuckDBPyConnection, name: str, query: str) -> 
 _SQL_TYPES = {"Int16": "SMALLINT", "Int32": "INTEGER", "String": "VARCHAR", "Boolean": "BOOLEAN"}
 
 
-def credits_model_failures(connection: duckdb.DuckDBPyConnection, limit: int = 1000) -> pl.DataFrame:
+def credits_model_failures(
+    connection: duckdb.DuckDBPyConnection, limit: int = 1000, unique: bool = True
+) -> pl.DataFrame:
     """What breaks :class:`schemas.credits.CreditsModel` in the whole ``credits`` table, computed in DuckDB.
 
     The column rules (:func:`model_rules`, at most ``limit`` rows each), the columns and their
-    types against the model (``regle`` ``dtype``/``column_in_schema``: strict), and the business
-    key's uniqueness (``regle`` ``unique``, ``valeur`` the key). Columns as :func:`rule_failures`.
+    types against the model (``regle`` ``dtype``/``column_in_schema``: strict), and, unless ``unique``
+    is false (for a caller that looks for duplicate keys itself), the business key's uniqueness
+    (``regle`` ``unique``, ``valeur`` the key). Columns as :func:`rule_failures`.
     """
     failures = [rule_failures(connection, "credits", model_rules(CreditsModel), limit)]
     schema = CreditsModel.to_schema()
@@ -385,6 +388,8 @@ def credits_model_failures(connection: duckdb.DuckDBPyConnection, limit: int = 1
         failures.append(
             pl.DataFrame([(None, None, c, r, v, 1) for c, r, v in wrong_types], schema=_FAILURES_SCHEMA, orient="row")
         )
+    if not unique:
+        return pl.concat(failures)
     key = ", ".join(quote_identifier(c) for c in BUSINESS_KEY)
     rows = sharing_hashes("credits", BUSINESS_KEY)
     duplicates = connection.sql(

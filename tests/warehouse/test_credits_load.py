@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from schemas.credits import CreditsModel
+from schemas.credits import BUSINESS_KEY, CreditsModel
 from warehouse.coverage import credit_coverage
 from warehouse.credit_rules import witness_differences
 from warehouse.credits_load import (
@@ -23,7 +23,7 @@ from warehouse.credits_load import (
 )
 from warehouse.nomenclature import credit_elements, staged_credit_elements
 from warehouse.staged_lines import scan_staged_lines, staged_files
-from warehouse.store import schema_sql
+from warehouse.store import duplicate_keys, schema_sql
 
 M = Decimal
 
@@ -165,3 +165,22 @@ def test_a_code_pattern_as_glob_answers_as_the_regular_expression(column):
     ).fetchall()
     assert [v for v, regex, glob in rows if regex != glob] == []
     assert any(regex for _, regex, _ in rows) and not all(regex for _, regex, _ in rows)
+
+
+def test_a_repeated_business_key_is_found_nulls_equal(loaded):
+    """A key held by two rows (one with a null code, nulls equal) is found by ``business_key_unique``'s query and
+    by the model check, through the rows sharing a hash of the key; ``unique=False`` leaves it to the former."""
+    connection = duckdb.connect()
+    connection.execute(schema_sql())
+    rows = loaded[0].sql("SELECT * FROM credits WHERE exercice = 2022 ORDER BY ALL LIMIT 2000").pl()
+    connection.register("lignes", rows.to_arrow())
+    connection.execute("INSERT INTO credits SELECT * FROM lignes")
+    connection.execute(
+        "INSERT INTO credits SELECT * FROM lignes WHERE code_sous_action IS NULL ORDER BY ALL LIMIT 1 OFFSET 7"
+    )
+    (repeated,) = duplicate_keys(connection, "credits", BUSINESS_KEY).iter_rows(named=True)
+    expected = rows.filter(pl.col("code_sous_action").is_null()).sort(rows.columns).row(7, named=True)
+    assert repeated == {c: expected[c] for c in BUSINESS_KEY} | {"n": 2}
+    failures = credits_model_failures(connection)
+    assert failures.select("source_ligne", "regle", "nb_echecs").rows() == [(expected["source_ligne"], "unique", 2)]
+    assert credits_model_failures(connection, unique=False).is_empty()
