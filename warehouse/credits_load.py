@@ -409,8 +409,20 @@ def lines_loaded(staging: Path) -> dict[str, int]:
     files = staged_files(staging)
     if not files:
         return {}
+    relation = _authoritative(files)
     with scratch() as connection:
-        rows = connection.execute(
-            f"SELECT source_id, count(DISTINCT source_ligne) FROM {_authoritative(files)} GROUP BY source_id"
-        ).fetchall()
+        low, high, sources = connection.execute(
+            f"SELECT min(source_ligne), max(source_ligne), count(DISTINCT source_id) FROM {relation}"
+        ).fetchone()
+        if low is not None and (high - low + 1) * sources <= _LINE_BITS:
+            # one bit per line number of each source, set where a line is loaded: exact, and 1.25 MB per source at
+            # 10 M lines where the hash table of count(DISTINCT) grew to hundreds of MB (2 s of CPU there, 0.2 here)
+            distinct = f"coalesce(bit_count(bitstring_agg(source_ligne, {int(low)}, {int(high)})), 0)"
+        else:
+            distinct = "count(DISTINCT source_ligne)"
+        rows = connection.execute(f"SELECT source_id, {distinct} FROM {relation} GROUP BY source_id").fetchall()
     return dict(rows)
+
+
+#: The most bits :func:`lines_loaded` gives its line sets in all (128 MiB); beyond, it counts distinct lines by hash.
+_LINE_BITS = 1 << 30

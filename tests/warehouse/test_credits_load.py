@@ -184,3 +184,12 @@ def test_a_repeated_business_key_is_found_nulls_equal(loaded):
     failures = credits_model_failures(connection)
     assert failures.select("source_ligne", "regle", "nb_echecs").rows() == [(expected["source_ligne"], "unique", 2)]
     assert credits_model_failures(connection, unique=False).is_empty()
+
+
+def test_lines_loaded_counted_by_bits_as_by_distinct_values(loaded, monkeypatch):
+    """``lines_loaded`` sets one bit per line number; beyond its bound it counts distinct values: the same counts."""
+    staging = loaded[1]
+    by_bits = lines_loaded(staging)
+    monkeypatch.setattr("warehouse.credits_load._LINE_BITS", 0)
+    assert lines_loaded(staging) == by_bits
+    assert by_bits["plf-2021"] == 2353 and by_bits["plrg-2024-xls"] == 3560
