@@ -1,9 +1,10 @@
 """Loading ``credits`` from the staged lines in DuckDB, and the checks that compare them, in bounded memory.
 
 The staged lines of an exercice (``staging/credits``, :mod:`warehouse.staged_lines`) go
-into ``credits`` by one ``INSERT … SELECT … GROUP BY`` the business key, run by
-DuckDB over the Parquet files (never through a Python frame), in the transaction
-that deletes the exercice's former rows (:func:`load_exercice`). Before that, the
+into ``credits`` by one ``INSERT … SELECT``, run by DuckDB over the Parquet files (never
+through a Python frame), in the transaction that deletes the exercice's former rows
+(:func:`load_exercice`): the lines of a repeated business key summed by a ``GROUP BY``,
+every other line as it is. Before that, the
 rules of :class:`schemas.credits.CreditsModel` run as SQL over the authoritative
 lines (:func:`rule_failures`): every column check of the model (``isin``,
 ``str_matches``, bounds, nullability) is translated from the Pandera schema itself,
