@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from schemas.credits import BUSINESS_KEY, CreditsModel
 from warehouse.coverage import credit_coverage
 from warehouse.credit_rules import witness_differences
 from warehouse.credits_load import (
@@ -17,11 +18,12 @@ from warehouse.credits_load import (
     credits_not_summing_to_kept_lines,
     lines_loaded,
     load_exercice,
+    model_rules,
     repeated_keys_not_summed,
 )
 from warehouse.nomenclature import credit_elements, staged_credit_elements
 from warehouse.staged_lines import scan_staged_lines, staged_files
-from warehouse.store import schema_sql
+from warehouse.store import duplicate_keys, schema_sql
 
 M = Decimal
 
@@ -136,3 +138,58 @@ def test_an_invalid_staged_value_names_the_file_line_and_column(built, loaded, t
         "str_matches failed on '35X'"
     )
     assert connection.execute("SELECT count(*), sum(ae) FROM credits WHERE exercice = 2022").fetchall()[0] == before
+
+
+_PATTERNS = {
+    n: c.statistics["pattern"]
+    for n, col in CreditsModel.to_schema().columns.items()
+    for c in col.checks
+    if c.name == "str_matches"
+}
+
+
+@pytest.mark.parametrize("column", sorted(n for n, c in CreditsModel.to_schema().columns.items() if n in _PATTERNS))
+def test_a_code_pattern_as_glob_answers_as_the_regular_expression(column):
+    """Each code pattern of the model runs as a GLOB (cheaper on millions of rows), with the regular expression's
+    answer on strings at its edges: other digits and letters, a newline, a character of two bytes, GLOB's signs."""
+    (rule,) = [r for r in model_rules(CreditsModel, [column]) if r.check == "str_matches"]
+    assert "GLOB" in rule.failing and "regexp" not in rule.failing
+    values = ["", "1", "12", "123", "1234", "a1", "AB", "ab", "ABC", "A", "0", "8", "9", "１２", "٠١", "12\n", "\n12"]
+    values += [" 12", "12 ", "É1", "ÀB", "É", "1\x002", "[1", "*", "?", "1*", "A?", "Z", "@", "Z[", "7", "07", "999"]
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t (v VARCHAR)")
+    connection.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    rows = connection.execute(
+        f"SELECT v, regexp_full_match(v, ?), NOT ({rule.failing}) FROM (SELECT v AS {column} , v FROM t)",
+        [_PATTERNS[column]],
+    ).fetchall()
+    assert [v for v, regex, glob in rows if regex != glob] == []
+    assert any(regex for _, regex, _ in rows) and not all(regex for _, regex, _ in rows)
+
+
+def test_a_repeated_business_key_is_found_nulls_equal(loaded):
+    """A key held by two rows (one with a null code, nulls equal) is found by ``business_key_unique``'s query and
+    by the model check, through the rows sharing a hash of the key; ``unique=False`` leaves it to the former."""
+    connection = duckdb.connect()
+    connection.execute(schema_sql())
+    rows = loaded[0].sql("SELECT * FROM credits WHERE exercice = 2022 ORDER BY ALL LIMIT 2000").pl()
+    connection.register("lignes", rows.to_arrow())
+    connection.execute("INSERT INTO credits SELECT * FROM lignes")
+    connection.execute(
+        "INSERT INTO credits SELECT * FROM lignes WHERE code_sous_action IS NULL ORDER BY ALL LIMIT 1 OFFSET 7"
+    )
+    (repeated,) = duplicate_keys(connection, "credits", BUSINESS_KEY).iter_rows(named=True)
+    expected = rows.filter(pl.col("code_sous_action").is_null()).sort(rows.columns).row(7, named=True)
+    assert repeated == {c: expected[c] for c in BUSINESS_KEY} | {"n": 2}
+    failures = credits_model_failures(connection)
+    assert failures.select("source_ligne", "regle", "nb_echecs").rows() == [(expected["source_ligne"], "unique", 2)]
+    assert credits_model_failures(connection, unique=False).is_empty()
+
+
+def test_lines_loaded_counted_by_bits_as_by_distinct_values(loaded, monkeypatch):
+    """``lines_loaded`` sets one bit per line number; beyond its bound it counts distinct values: the same counts."""
+    staging = loaded[1]
+    by_bits = lines_loaded(staging)
+    monkeypatch.setattr("warehouse.credits_load._LINE_BITS", 0)
+    assert lines_loaded(staging) == by_bits
+    assert by_bits["plf-2021"] == 2353 and by_bits["plrg-2024-xls"] == 3560
