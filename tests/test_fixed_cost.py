@@ -56,3 +56,31 @@ def test_no_garbage_collection_while_loading_then_the_collector_as_it_was(tmp_pa
     assert seen["frozen"] > 100_000  # Dagster's, Pandera's, Polars' modules... left out of those passes
     assert seen["enabled_after"] is True and seen["frozen_after"] == 0  # an in-process caller's collector as it was
     assert Path(tmp_path / "out" / "latest").is_symlink()
+
+
+def test_a_new_instance_plans_every_asset_and_exercice_as_missing_without_asking_their_status(tmp_path):
+    import dagster as dg
+    from dagster._core.definitions.data_version import StaleStatus
+
+    from assets.partitions import EXERCICE_PARTITIONS_NAME
+    from pipelines.definitions import defs
+    from pipelines.incremental import SOURCES, _resolver, plan_build
+
+    graph = defs.resolve_asset_graph()
+    exercices = ["2019", "2020", "2021"]
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, exercices)
+        plan = plan_build(instance, graph, exercices, held={})
+        resolver = _resolver(instance, graph)  # what Dagster says of each: what the plan says without asking
+        keys = [k for k in graph.materializable_asset_keys]
+        statuses = {
+            (k, p): resolver.get_status(k, p)
+            for k in keys
+            for p in (exercices if graph.get(k).is_partitioned else [None])
+        }
+    assert set(statuses.values()) == {StaleStatus.MISSING}
+    assert plan.partitions == exercices
+    unpartitioned = sorted((k for k in keys if not graph.get(k).is_partitioned and k != SOURCES), key=str)
+    assert sorted(plan.assets, key=str) == unpartitioned and len(unpartitioned) > 30
+    assert len(plan.reasons) == len(statuses) and all(r.endswith(": missing") for r in plan.reasons)
+    assert "staging/credits|2020: missing" in plan.reasons
