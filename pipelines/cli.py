@@ -415,7 +415,7 @@ def _collector_paused() -> Iterator[None]:
 
     Importing Dagster, Pandera, Polars... makes ~300,000 objects that live as long as the process, and
     almost no garbage: Python's collector went through all of them again at each of its full passes, six
-    before the first run in a full build of the snapshot, ~0.9 s (issue 11)."""
+    before the first run in a full build of the snapshot, 0.9-1.3 s of wall time under load (issue 11)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
