@@ -422,8 +422,7 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-        if enabled:
-            gc.enable()
+        (gc.enable if enabled else gc.disable)()
 
 
 def _freeze_long_lived() -> None:

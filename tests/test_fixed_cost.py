@@ -84,3 +84,21 @@ def test_a_new_instance_plans_every_asset_and_exercice_as_missing_without_asking
     assert sorted(plan.assets, key=str) == unpartitioned and len(unpartitioned) > 30
     assert len(plan.reasons) == len(statuses) and all(r.endswith(": missing") for r in plan.reasons)
     assert "staging/credits|2020: missing" in plan.reasons
+
+
+def test_the_collector_is_left_as_the_caller_had_it():
+    import gc
+
+    from pipelines.cli import _collector_paused, _freeze_long_lived
+
+    enabled = gc.isenabled()
+    try:
+        for before in (True, False):
+            (gc.enable if before else gc.disable)()
+            with _collector_paused():
+                assert not gc.isenabled()  # loading: no collection
+                _freeze_long_lived()
+                assert gc.isenabled() and gc.get_freeze_count() > 0  # the runs: collected, the loaded frozen
+            assert gc.isenabled() is before and gc.get_freeze_count() == 0
+    finally:
+        (gc.enable if enabled else gc.disable)()
