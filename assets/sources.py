@@ -19,7 +19,6 @@ import polars as pl
 from assets.partitions import EXERCICE_PARTITIONS_NAME, exercice_partitions
 from assets.resources import WarehousePaths
 from assets.versions import ROOT, code_version
-from warehouse.downloads import DownloadPolicy, download_sources
 from warehouse.expected import expect_release_sources, is_absent, previous_sources
 from warehouse.sources import (
     InventoryItem,
@@ -116,6 +115,8 @@ def take_build_inventory(
         for link in links:
             warn(f"symbolic link not followed: {link}")
     else:
+        from warehouse.downloads import DownloadPolicy, download_sources  # requests: 0.1 s to import, only here
+
         policy = DownloadPolicy.from_rules(portal=paths.portal_url)
         log(f"downloading sources from {policy.portal or 'the official portals'} into {paths.downloads}")
         downloads = download_sources(paths.downloads, policy=policy)

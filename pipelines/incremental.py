@@ -152,9 +152,12 @@ def unchanged_since_release(instance, items: list, state: dict) -> bool:
 
 def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int], force: bool = False) -> Plan:
     """The partitions of ``exercices`` and the assets to recompute (module docstring); every asset
-    and every exercice when ``force``. ``held``: the release's materialisations."""
+    and every exercice when ``force``. ``held``: the release's materialisations. In an instance where no
+    asset was ever materialised, every one is missing: no status is asked (the resolver's queries, one or
+    two per dependency edge, took ~0.3 s of a first build)."""
     resolver = _resolver(instance, asset_graph)
     latest = latest_materialisations(instance, asset_graph)
+    new = not latest  # raw/sources aside, which runs in every build
     keys = list(asset_graph.materializable_asset_keys)
     order = instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
     plan = Plan()
@@ -164,6 +167,8 @@ def plan_build(instance, asset_graph, exercices: list[str], held: dict[str, int]
             name = state_key(key, partition)
             if force:
                 why = "forced"
+            elif new:
+                why = StaleStatus.MISSING.value.lower()
             elif (status := resolver.get_status(key, partition)) != StaleStatus.FRESH:
                 causes = resolver.get_stale_root_causes(key, partition) if status == StaleStatus.STALE else []
                 why = status.value.lower() + "".join(f"; {c.asset_key.to_user_string()} {c.reason}" for c in causes[:2])

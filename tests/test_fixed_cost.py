@@ -1,0 +1,104 @@
+"""The fixed cost of every build (README, "Performance: the fixed cost of every build"): what the command
+does around the runs, checked on a real build of real files in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, SOURCES
+
+#: The command in a child process, every collection of Python's cyclic garbage collector recorded with
+#: the number of objects frozen at that moment (0: before the first run), and the collector's state after.
+WATCHED_BUILD = """
+import gc, json, sys
+from pathlib import Path
+from pipelines.cli import main
+sources, out, report = (Path(a) for a in sys.argv[1:4])
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and collections.append(gc.get_freeze_count()))
+code = main(["build", "--sources", str(sources), "--out", str(out)])
+report.write_text(json.dumps({
+    "before_the_runs": sum(1 for frozen in collections if frozen == 0),
+    "during_the_runs": sum(1 for frozen in collections if frozen > 0),
+    "frozen": max(collections, default=0),
+    "enabled_after": gc.isenabled(),
+    "frozen_after": gc.get_freeze_count(),
+}))
+sys.exit(code)
+"""
+
+
+def test_no_garbage_collection_while_loading_then_the_collector_as_it_was(tmp_path):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in ("LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv"):
+        shutil.copyfile(SOURCES / name, sources / name)
+    report = tmp_path / "collections.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", WATCHED_BUILD, str(sources), str(tmp_path / "out"), str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "release: " in done.stdout and " published" in done.stdout
+    seen = json.loads(report.read_text())
+    assert seen["before_the_runs"] == 0  # imports, definitions, instance, inventory: no pass over them
+    assert seen["during_the_runs"] > 0  # the runs' garbage is collected
+    assert seen["frozen"] > 100_000  # Dagster's, Pandera's, Polars' modules... left out of those passes
+    assert seen["enabled_after"] is True and seen["frozen_after"] == 0  # an in-process caller's collector as it was
+    assert Path(tmp_path / "out" / "latest").is_symlink()
+
+
+def test_a_new_instance_plans_every_asset_and_exercice_as_missing_without_asking_their_status(tmp_path):
+    import dagster as dg
+    from dagster._core.definitions.data_version import StaleStatus
+
+    from assets.partitions import EXERCICE_PARTITIONS_NAME
+    from pipelines.definitions import defs
+    from pipelines.incremental import SOURCES, _resolver, plan_build
+
+    graph = defs.resolve_asset_graph()
+    exercices = ["2019", "2020", "2021"]
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, exercices)
+        plan = plan_build(instance, graph, exercices, held={})
+        resolver = _resolver(instance, graph)  # what Dagster says of each: what the plan says without asking
+        keys = [k for k in graph.materializable_asset_keys]
+        statuses = {
+            (k, p): resolver.get_status(k, p)
+            for k in keys
+            for p in (exercices if graph.get(k).is_partitioned else [None])
+        }
+    assert set(statuses.values()) == {StaleStatus.MISSING}
+    assert plan.partitions == exercices
+    unpartitioned = sorted((k for k in keys if not graph.get(k).is_partitioned and k != SOURCES), key=str)
+    assert sorted(plan.assets, key=str) == unpartitioned and len(unpartitioned) > 30
+    assert len(plan.reasons) == len(statuses) and all(r.endswith(": missing") for r in plan.reasons)
+    assert "staging/credits|2020: missing" in plan.reasons
+
+
+def test_the_collector_is_left_as_the_caller_had_it():
+    import gc
+
+    from pipelines.cli import _collector_paused, _freeze_long_lived
+
+    enabled = gc.isenabled()
+    try:
+        for before in (True, False):
+            (gc.enable if before else gc.disable)()
+            with _collector_paused():
+                assert not gc.isenabled()  # loading: no collection
+                _freeze_long_lived()
+                assert gc.isenabled() and gc.get_freeze_count() > 0  # the runs: collected, the loaded frozen
+            assert gc.isenabled() is before and gc.get_freeze_count() == 0
+    finally:
+        (gc.enable if enabled else gc.disable)()
