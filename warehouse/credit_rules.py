@@ -143,6 +143,10 @@ def witness_differences(lines: Lines) -> pl.DataFrame:
     ecart_ae, ecart_cp.
     """
     lines = lines.lazy()
+    # Only the scopes a witness covers are compared: the lines of the others (every line, where no file
+    # witnesses another) are neither grouped nor joined, only their scope and role columns read.
+    scopes = _collect(lines.filter(pl.col("role") == "W").select(_SCOPE).unique())
+    lines = lines.join(scopes.lazy(), on=_SCOPE, how="semi", nulls_equal=True) if scopes.height else lines.head(0)
     partial = partial_witnesses(lines)
     line_level = _partial_differences(lines, partial)
     lines = lines.join(partial.lazy(), on=["source_id", *_SCOPE], how="anti", nulls_equal=True)
