@@ -224,14 +224,14 @@ def atteinte_publiee(evidence: Evidence) -> pl.DataFrame:
     return to_ecarts(frame, "atteinte_publiee")
 
 
-#: The label each level of the nomenclature keeps per exercice (categories and titres: one for all years).
+#: The table and label column each level of the nomenclature keeps per exercice, keyed by the level's codes
+#: (``warehouse.nomenclature.LEVEL_KEYS``; categories and titres: one label for all years).
 _RETAINED = {
-    "mission": "SELECT exercice, code_mission AS code, libelle_mission AS libelle FROM missions",
-    "programme": "SELECT exercice, code_programme AS code, libelle_programme AS libelle FROM programmes",
-    "action": "SELECT exercice, code_programme || '-' || code_action AS code, libelle_action AS libelle FROM actions",
-    "sous_action": "SELECT exercice, code_programme || '-' || code_action || '-' || code_sous_action AS code, "
-    "libelle_sous_action AS libelle FROM sous_actions",
-    "ministere": "SELECT exercice, code_ministere AS code, libelle_ministere AS libelle FROM ministeres",
+    "mission": ("missions", "libelle_mission"),
+    "programme": ("programmes", "libelle_programme"),
+    "action": ("actions", "libelle_action"),
+    "sous_action": ("sous_actions", "libelle_sous_action"),
+    "ministere": ("ministeres", "libelle_ministere"),
 }
 
 
@@ -257,18 +257,21 @@ def libelle(evidence: Evidence) -> pl.DataFrame:
     connection = evidence.connection
     listed = ", ".join(quote_literal(f) for f in files)
     frames = []
-    for niveau, query in _RETAINED.items():
+    for niveau, (table, label) in _RETAINED.items():
         keys = LEVEL_KEYS[niveau]
+        codes = ", ".join(keys)
+        # Joined on the codes themselves (``code``, their text joined by ``-``, is made only where used).
         joined = f"""
-            SELECT s.exercice, s.phase, s.code, s.libelle, s.source_id, r.libelle AS libelle_garde
+            SELECT s.exercice, s.phase, concat_ws('-', {", ".join(f"s.{k}" for k in keys)}) AS code, s.libelle,
+                   s.source_id, r.libelle AS libelle_garde
             FROM (
-                SELECT exercice::SMALLINT AS exercice, phase, concat_ws('-', {", ".join(keys)}) AS code, libelle,
-                       source_id
+                SELECT exercice::SMALLINT AS exercice, phase, {codes}, libelle, source_id
                 FROM read_parquet([{listed}], union_by_name = true)
                 WHERE niveau = '{niveau}' AND libelle IS NOT NULL AND {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
             ) s JOIN (
-                SELECT exercice::SMALLINT AS exercice, code, libelle FROM ({query}) WHERE libelle IS NOT NULL
-            ) r USING (exercice, code)
+                SELECT exercice::SMALLINT AS exercice, {codes}, {label} AS libelle
+                FROM {table} WHERE {label} IS NOT NULL
+            ) r USING (exercice, {codes})
         """
         # The pairs of labels that differ as published, each folded once by label_key (Python): the pairs
         # that still differ folded are the disagreements; most elements give the label kept, spelled alike.
