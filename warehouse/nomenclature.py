@@ -134,6 +134,12 @@ ELEMENTS_FILE = "elements.parquet"
 _BATCH_ROWS = 200_000
 
 
+#: DuckDB's memory limit while grouping the credit elements: with labels as ENUMs the groups are small, and
+#: 256 MB spill a little more than ``warehouse.store.MEMORY_LIMIT`` (512 MB) for ~240 MB less peak RSS (1 M
+#: synthetic lines: 4.7 s user either way, 545 MiB peak against 790).
+ELEMENTS_MEMORY_LIMIT = "256MB"
+
+
 def _elements_path(root: Path, exercice: int) -> Path:
     return root / f"exercice={exercice}" / ELEMENTS_FILE
 
@@ -146,7 +152,7 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     streamed (Arrow batches of a row group) to its file. Labels are grouped as an ``ENUM`` of the level's
     distinct labels (a small integer per group, not a copy of its text: the aggregate spills less) and
     cleaned once per distinct label (:func:`clean_label_sql`, the rule of :func:`schemas.labels.clean_label`).
-    Within ``warehouse.store.MEMORY_LIMIT`` (spilling to disk), no line or element comes into Python as
+    Within :data:`ELEMENTS_MEMORY_LIMIT` (spilling to disk), no line or element comes into Python as
     objects. An exercice with nothing staged has its file removed. Returns the number of elements written
     per exercice."""
     counts = dict.fromkeys(exercices, 0)
@@ -155,6 +161,7 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     with tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
         levels = []
         with scratch() as connection:
+            connection.execute(f"SET memory_limit = '{ELEMENTS_MEMORY_LIMIT}'")
             relation = _in_order(files)
             for niveau in _CREDIT_LEVELS if files else []:
                 level = Path(folder) / f"{niveau}.parquet"
