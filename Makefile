@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m compileall -q pipelines assets schemas warehouse benchmarks
 	touch $@
 
 ## Install, then build the warehouse from the repository's snapshot data/sources/ (or SOURCES=DIR).
