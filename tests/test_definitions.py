@@ -1,5 +1,8 @@
 """The Dagster definitions load, and say what users need in the UI."""
 
+import subprocess
+import sys
+
 import dagster as dg
 import yaml
 
@@ -70,3 +73,24 @@ def test_duckdb_writers_share_one_pool():
     graph = defs.resolve_asset_graph()
     for key in (dg.AssetKey(["core", "credits"]), dg.AssetKey(["core", "sources"])):
         assert graph.get(key).pools == {DUCKDB_WRITER_POOL}
+
+
+def test_a_process_forked_after_loading_the_definitions_can_read_with_polars():
+    """Dagster's multiprocess executor forks processes that have imported the definitions: a Polars query
+    run while importing them starts Polars' thread pool, and a child forked after it hangs on its first
+    read (``warehouse.nomenclature`` once built an Arrow schema through Polars at import). A child reads a
+    CSV with Polars within the timeout, or the test fails."""
+    child = (
+        "import os, io, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import pipelines.definitions\n"
+        "import polars as pl\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    frame = pl.read_csv(io.BytesIO(b'a;b\\n1;2\\n'), separator=';')\n"
+        "    os._exit(0 if frame.shape == (1, 2) else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, timeout=60, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

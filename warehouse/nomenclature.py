@@ -184,14 +184,15 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
 
 
 #: The Arrow schema of the credit elements' files (:data:`ELEMENT_SCHEMA`).
-_ELEMENT_ARROW = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
-
-
 def _copy_exercice(levels: list[Path], exercice: int, path: Path) -> int:
     """Write the rows of ``exercice`` of the Parquet files ``levels``, in order, to ``path`` (zstd), one row
     group of a level at a time; return their number."""
+    # Built here, not when the module is imported: the definitions are imported by processes that fork
+    # (Dagster's multiprocess executor), and Polars' thread pool started before a fork deadlocks the child
+    # (tests/test_postgres_instance.py hung on its first read_csv).
+    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
     written = 0
-    with pq.ParquetWriter(path, _ELEMENT_ARROW, compression="zstd") as writer:
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for level in levels:
             for batch in pq.ParquetFile(level).iter_batches(batch_size=_BATCH_ROWS):
                 years = batch.column("exercice")
@@ -199,7 +200,7 @@ def _copy_exercice(levels: list[Path], exercice: int, path: Path) -> int:
                 if (first.as_py(), last.as_py()) != (exercice, exercice):
                     batch = batch.filter(pc.equal(years, exercice))
                 if batch.num_rows:
-                    writer.write_batch(batch.cast(_ELEMENT_ARROW))
+                    writer.write_batch(batch.cast(schema))
                     written += batch.num_rows
     return written
 
