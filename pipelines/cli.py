@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
@@ -675,13 +675,43 @@ def main(argv: list[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse requires a command
 
 
+class _ReaderMayLeave:
+    """An output stream (stdout, stderr) whose reader may go away before the build ends (``| head``):
+    the first write or flush that meets a closed pipe sends this and every later write to ``os.devnull``,
+    so the build goes on to its end, its release and its exit code; nothing else changes. Any other
+    attribute is the stream's own."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def _gone(self) -> None:
+        self._stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def run() -> None:
     """The command (``budget-warehouse``, ``python -m pipelines.cli``): :func:`main`, then exit without
     the interpreter's teardown. Once the build is done, freeing its ~400,000 objects and the modules of
     Dagster, Polars and DuckDB one by one takes 1.2-1.8 s (issue 11); every file is closed by then, so
     the output streams are flushed, the ``atexit`` functions run (logging's flush among them) and the
     process ends with :func:`os._exit` and the code :func:`main` returned (a reader of the output that went
-    away before the last flush does not change it)."""
+    away does not change it, nor stop the build: :class:`_ReaderMayLeave`)."""
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
     code = main()
     import atexit
     import contextlib

@@ -102,3 +102,24 @@ def test_the_collector_is_left_as_the_caller_had_it():
             assert gc.isenabled() is before and gc.get_freeze_count() == 0
     finally:
         (gc.enable if enabled else gc.disable)()
+
+
+def test_a_reader_that_leaves_early_neither_stops_the_build_nor_changes_its_exit_code(tmp_path):
+    """``budget-warehouse build … | head -1``: the reader closes the pipe after the first line; the build
+    goes on to its release, and exits 0 (it stopped with a BrokenPipeError traceback and exit 1, before
+    publishing)."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    shutil.copyfile(SOURCES / "LFI_2020_Credits.csv", sources / "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    build = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    first = build.stdout.readline()
+    build.stdout.close()  # as `head -1` does
+    errors = build.stderr.read().decode()
+    assert build.wait(timeout=900) == 0, errors
+    assert first.startswith(b"budget-warehouse: sources from")
+    assert "BrokenPipeError" not in errors
+    (release,) = (out / "releases").glob("20*")
+    assert (out / "latest").resolve() == release.resolve()
