@@ -352,7 +352,10 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         print(f"budget-warehouse: nothing changed since {outcome.latest_version}: no run")
     else:
         exercices_line = ", ".join(plan.partitions) or "none"
-        print(f"budget-warehouse: recomputing credits of {exercices_line} and {len(plan.assets)} other asset(s)")
+        others = f"and {len(plan.assets)} other asset(s)"
+        if plan.partitions and plan.assets and not force:  # asked again after the credits (replan_after_credits)
+            others = f"then up to {len(plan.assets)} other asset(s), decided after the credits"
+        print(f"budget-warehouse: recomputing credits of {exercices_line} {others}")
         for reason in plan.reasons:
             log.info(reason)
     if plan.empty:
