@@ -32,7 +32,7 @@ from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import quote_identifier, quote_literal
+from warehouse.store import MEMORY_LIMIT, quote_identifier, quote_literal
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -165,9 +165,18 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
             relation = _in_order(files)
             for niveau in _CREDIT_LEVELS if files else []:
                 level = Path(folder) / f"{niveau}.parquet"
-                labels, cleaned = _label_enum(connection, relation, niveau)
-                query = f"SELECT * EXCLUDE (_premier) FROM ({_level_sql(relation, niveau, labels)}) ORDER BY _premier"
-                connection.execute(f"COPY ({query}) TO {quote_literal(level)} (FORMAT parquet)", [cleaned])
+                try:
+                    labels, cleaned = _label_enum(connection, relation, niveau)
+                    query = _level_sql(relation, niveau, labels)
+                    connection.execute(_copy_level_sql(query, level), [cleaned])
+                except duckdb.OutOfMemoryException:
+                    # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
+                    # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
+                    connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+                    cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
+                    query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
+                    connection.execute(_copy_level_sql(query, level))
+                    connection.execute(f"SET memory_limit = '{ELEMENTS_MEMORY_LIMIT}'")
                 levels.append(level)
         for exercice in exercices:
             path = _elements_path(root, exercice)
@@ -183,7 +192,13 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     return counts
 
 
-#: The Arrow schema of the credit elements' files (:data:`ELEMENT_SCHEMA`).
+def _copy_level_sql(query: str, level: Path) -> str:
+    """``COPY`` of the elements of a level (``query``: :func:`_level_sql`'s columns) to Parquet ``level``,
+    in the order of each element's first line."""
+    ordered = f"SELECT * EXCLUDE (_premier) FROM ({query}) ORDER BY _premier"
+    return f"COPY ({ordered}) TO {quote_literal(level)} (FORMAT parquet)"
+
+
 def _copy_exercice(levels: list[Path], exercice: int, path: Path) -> int:
     """Write the rows of ``exercice`` of the Parquet files ``levels``, in order, to ``path`` (zstd), one row
     group of a level at a time; return their number."""

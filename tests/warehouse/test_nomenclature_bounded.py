@@ -10,6 +10,7 @@ import shutil
 import polars as pl
 import pytest
 
+from warehouse import nomenclature
 from warehouse.nomenclature import (
     credit_elements,
     credit_elements_version,
@@ -139,3 +140,17 @@ def test_a_large_table_file_is_validated_in_batches_as_pandera_validates_it_whol
         validate(SousActionsModel, doubled)
     assert raised.value.failures.equals(whole.value.failures)
     assert raised.value.failures["index"].to_list() == [999, 1000]
+
+
+def test_labels_too_large_for_an_enum_are_grouped_as_text_with_the_same_elements(staging, tmp_path, monkeypatch):
+    """Where the distinct labels of a level do not fit an ``ENUM`` within ``ELEMENTS_MEMORY_LIMIT``
+    (100,000 distinct labels of 770 characters did not, at 256 MB), the level is grouped as text within the
+    store's limit: the same elements, in the same order, as the in-memory path. Here a 1 MB limit makes
+    the real files' labels too large for it."""
+    _, _, credits = staging
+    monkeypatch.setattr(nomenclature, "ELEMENTS_MEMORY_LIMIT", "1MB")
+    root = tmp_path / "elements"
+    counts = write_credit_elements(credits, root, [2020, 2021])
+    assert counts == {2020: 3534, 2021: counts[2021]} and counts[2021] > 0
+    expected = staged_credit_elements(credits).filter(pl.col("exercice").is_in([2020, 2021]))
+    assert read_elements(None, root, credits).equals(expected)
