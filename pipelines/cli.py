@@ -717,7 +717,6 @@ def run() -> None:
     sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
     code = main()
     import atexit
-    import contextlib
     import threading
 
     threading._shutdown()  # as the interpreter would: wait for non-daemon threads

@@ -50,10 +50,23 @@ class Build:
         return self.out / "parquet"
 
 
+def build_env() -> dict[str, str]:
+    """The environment of a child build: this one without the project's and Dagster's variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+
+
+def sources_with(folder: Path, *names: str) -> Path:
+    """``folder`` (made) holding copies of the real files ``names`` of the snapshot; returned."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(SOURCES / name, folder / name)
+    return folder
+
+
 def run_build(sources: Path | None, out: Path, *extra: str) -> Build:
     """Run the real command in a child process, as a user would (``sources`` None: no ``--sources``,
     the build reads the repository's snapshot)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
+    env = build_env()
     origin = ["--sources", str(sources)] if sources is not None else []
     completed = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "build", *origin, "--out", str(out), *extra],

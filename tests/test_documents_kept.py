@@ -7,7 +7,7 @@ import shutil
 
 import duckdb
 
-from tests.conftest import SOURCES, run_build
+from tests.conftest import SOURCES, run_build, sources_with
 
 QUERY = {
     "documents": "SELECT source_id, document, code_programme, texte FROM documents ORDER BY ALL",
@@ -59,10 +59,7 @@ def test_documents_of_an_absent_source_are_kept_and_pruned_only_with_prune(tmp_p
 
 
 def test_prune_removes_the_credits_of_an_exercice_no_source_holds_any_more(tmp_path):
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    for name in ("LFI_2021_Credits.csv", "PLF_2022_Credits_Destination_Nature.csv"):
-        shutil.copyfile(SOURCES / name, sources / name)
+    sources = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv", "PLF_2022_Credits_Destination_Nature.csv")
     out = tmp_path / "out"
     assert run_build(sources, out).returncode == 0
     (sources / "PLF_2022_Credits_Destination_Nature.csv").unlink()

@@ -4,13 +4,11 @@ does around the runs, checked on a real build of real files in a child process."
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, SOURCES
+from tests.conftest import ROOT, build_env, sources_with
 
 #: The command in a child process, every collection of Python's cyclic garbage collector recorded with
 #: the number of objects frozen at that moment (0: before the first run), and the collector's state after.
@@ -34,17 +32,13 @@ sys.exit(code)
 
 
 def test_no_garbage_collection_while_loading_then_the_collector_as_it_was(tmp_path):
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    for name in ("LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv"):
-        shutil.copyfile(SOURCES / name, sources / name)
+    sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv")
     report = tmp_path / "collections.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
     done = subprocess.run(
         [sys.executable, "-c", WATCHED_BUILD, str(sources), str(tmp_path / "out"), str(report)],
         capture_output=True,
         text=True,
-        env=env,
+        env=build_env(),
         cwd=ROOT,
         timeout=900,
     )
@@ -108,13 +102,10 @@ def test_a_reader_that_leaves_early_neither_stops_the_build_nor_changes_its_exit
     """``budget-warehouse build … | head -1``: the reader closes the pipe after the first line; the build
     goes on to its release, and exits 0 (it stopped with a BrokenPipeError traceback and exit 1, before
     publishing)."""
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    shutil.copyfile(SOURCES / "LFI_2020_Credits.csv", sources / "LFI_2020_Credits.csv")
+    sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
     out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
     command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
-    build = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    build = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=build_env(), cwd=ROOT)
     first = build.stdout.readline()
     build.stdout.close()  # as `head -1` does
     errors = build.stderr.read().decode()

@@ -25,7 +25,7 @@ import polars as pl
 from schemas.labels import label_key
 from warehouse.credit_rules import lfi_plf_amd_mismatches, t2_ht2_mismatches, witness_differences
 from warehouse.staging import SourceReport
-from warehouse.store import quote_literal
+from warehouse.store import memory_limit, quote_literal
 
 __all__ = ["ECARTS_SCHEMA", "RULES", "Evidence", "collect", "empty", "to_ecarts"]
 
@@ -242,23 +242,18 @@ _folded = cache(label_key)
 
 def libelle(evidence: Evidence) -> pl.DataFrame:
     """Elements to which a file gives another label than the one the warehouse keeps for that year
-        (compared folded: case, accents, spaces, punctuation). cle: ``ministere 06``; expected the
-        label kept (and a file giving it), found the other label and its file.
+    (compared folded: case, accents, spaces, punctuation). cle: ``ministere 06``; expected the
+    label kept (and a file giving it), found the other label and its file.
 
-        Computed by DuckDB over the staged elements' Parquet files (``Evidence.element_files``) and the
-    XX (millions at 10 M credit
-        lines) and the labels kept never come into Python; only the distinct labels compared (folded by
-        :func:`schemas.labels.label_key`, each once) and the disagreements do."""
+    Computed by DuckDB over the staged elements' Parquet files (``Evidence.element_files``) and the
+    warehouse's tables, within :data:`LIBELLE_MEMORY_LIMIT`: the elements (millions at 10 M credit
+    lines) and the labels kept never come into Python; only the distinct labels compared (folded by
+    :func:`schemas.labels.label_key`, each once) and the disagreements do."""
     files = evidence.element_files
     if not files or not all(evidence.has(t) for t in ("missions", "programmes", "actions")):
         return empty()
-    connection = evidence.connection
-    limit = connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    connection.execute(f"SET memory_limit = '{LIBELLE_MEMORY_LIMIT}'")
-    try:
-        return _libelle(connection, files)
-    finally:
-        connection.execute(f"SET memory_limit = '{limit}'")
+    with memory_limit(evidence.connection, LIBELLE_MEMORY_LIMIT):
+        return _libelle(evidence.connection, files)
 
 
 #: DuckDB's memory limit while the rule ``libelle`` joins the elements to the labels kept: at 10 M synthetic

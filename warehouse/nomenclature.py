@@ -32,7 +32,7 @@ from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import MEMORY_LIMIT, quote_identifier, quote_literal
+from warehouse.store import MEMORY_LIMIT, memory_limit, quote_identifier, quote_literal
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -160,8 +160,7 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     files = [f for exercice in exercices for f in staged[exercice]]
     with tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
         levels = []
-        with scratch() as connection:
-            connection.execute(f"SET memory_limit = '{ELEMENTS_MEMORY_LIMIT}'")
+        with scratch() as connection, memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
             relation = _in_order(files)
             for niveau in _CREDIT_LEVELS if files else []:
                 level = Path(folder) / f"{niveau}.parquet"
@@ -172,11 +171,10 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
                 except duckdb.OutOfMemoryException:
                     # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
                     # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
-                    connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
                     cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
                     query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
-                    connection.execute(_copy_level_sql(query, level))
-                    connection.execute(f"SET memory_limit = '{ELEMENTS_MEMORY_LIMIT}'")
+                    with memory_limit(connection, MEMORY_LIMIT):
+                        connection.execute(_copy_level_sql(query, level))
                 levels.append(level)
         for exercice in exercices:
             path = _elements_path(root, exercice)

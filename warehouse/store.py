@@ -38,6 +38,7 @@ __all__ = [
     "reader",
     "replace_exercice",
     "replace_tables",
+    "memory_limit",
     "sharing_hashes",
     "upsert_sources",
     "writer",
@@ -281,6 +282,18 @@ def replace_tables(
     except Exception:
         connection.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def memory_limit(connection: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's ``memory_limit`` of ``connection`` set to ``limit`` (``"256MB"``) for the block, then what
+    it was before."""
+    before = connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    connection.execute(f"SET memory_limit = {quote_literal(limit)}")
+    try:
+        yield
+    finally:
+        connection.execute(f"SET memory_limit = {quote_literal(before)}")
 
 
 def sharing_hashes(relation: str, key: list[str]) -> str:
