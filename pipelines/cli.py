@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
 import logging
 import os
 import re
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,6 +307,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         )
     # --prune, --download and other reading limits change what the release holds beyond the files' versions.
     force = settings.prune or settings.sources_dir is None or limits_changed
+    if force or not state:  # every file is read, and the runs follow: their modules imported meanwhile
+        _import_behind(*_RUN_MODULES)
     try:  # a file whose bytes and recognising code are the latest release's takes its recorded item
         taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
@@ -409,6 +413,39 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             )
             outcome.record(result)
     return outcome, items, exercices
+
+
+#: What the runs and the publication import, in the order they need it: the definitions (the assets, their
+#: Pandera models, ~0.9 s), then frictionless and Plotly (the release's data package and page, ~0.2 s).
+_RUN_MODULES = (
+    "pipelines.definitions",
+    "frictionless",
+    "warehouse.publication.datapackage",
+    "warehouse.site",
+    "plotly.graph_objs._figure",
+    "plotly.graph_objs._bar",
+    "plotly.graph_objs._scatter",
+)
+
+
+def _import_behind(*modules: str) -> None:
+    """Import ``modules`` in a daemon thread while this one takes the inventory of the sources (issue 11).
+
+    The inventory reads file heads with Polars and calamine, which release the GIL; the imports are Python
+    work: on two cores they overlap. The first ``import`` of a module in the main thread waits for the
+    thread's (the import lock of each module), so it finds the module whole; one that fails in the thread
+    is left out of ``sys.modules`` and fails again, with its error, where the build imports it. Call it once
+    ``WORK_ENV`` is set (``pipelines.definitions`` reads the settings) and the modules of the inventory are
+    imported (no two threads import the same modules then)."""
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - imported again where it is used, which reports the error
+                return
+
+    threading.Thread(target=load, name="budget-warehouse-imports", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -717,7 +754,6 @@ def run() -> None:
     sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
     code = main()
     import atexit
-    import threading
 
     threading._shutdown()  # as the interpreter would: wait for non-daemon threads
     atexit._run_exitfuncs()

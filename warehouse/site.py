@@ -194,9 +194,10 @@ _LAYOUT = {"margin": {"t": 60, "r": 20, "b": 60, "l": 80}, "separators": ", ", "
 
 @functools.cache
 def _white_template() -> dict:
-    """Plotly's ``plotly_white`` template as a figure's JSON holds it. Built once: setting a template on a
-    figure (``update_layout(template=...)``) copies and checks its thousand properties, each time."""
-    return go.Figure().update_layout(template="plotly_white").to_dict()["layout"]["template"]
+    """Plotly's ``plotly_white`` template as a figure's JSON holds it (the same keys in the same order), built
+    once, by a bare layout: setting a template on a figure (``update_layout(template=...)``) copies and checks
+    its thousand properties, each time (0.1 s, ten times the layout's)."""
+    return go.Layout(template="plotly_white").to_plotly_json()["template"]
 
 
 def _figure(figure: go.Figure, div_id: str) -> str:
