@@ -428,7 +428,7 @@ _RUN_MODULES = (
 )
 
 
-def _import_behind(*modules: str) -> None:
+def _import_behind(*modules: str) -> threading.Thread:
     """Import ``modules`` in a daemon thread while this one takes the inventory of the sources (issue 11).
 
     The inventory reads file heads with Polars and calamine, which release the GIL; the imports are Python
@@ -445,7 +445,9 @@ def _import_behind(*modules: str) -> None:
             except Exception:  # noqa: BLE001 - imported again where it is used, which reports the error
                 return
 
-    threading.Thread(target=load, name="budget-warehouse-imports", daemon=True).start()
+    thread = threading.Thread(target=load, name="budget-warehouse-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.contextmanager

@@ -114,3 +114,33 @@ def test_a_reader_that_leaves_early_neither_stops_the_build_nor_changes_its_exit
     assert "BrokenPipeError" not in errors
     (release,) = (out / "releases").glob("20*")
     assert (out / "latest").resolve() == release.resolve()
+
+
+def test_modules_imported_behind_the_inventory_are_whole_and_one_that_fails_fails_again_where_imported(
+    tmp_path, monkeypatch
+):
+    """``_import_behind``: the modules the runs need, imported in a thread while the inventory is taken. One
+    that raises is not left half-made in ``sys.modules`` (nor are those after it imported): the build's own
+    ``import`` raises its error where it needs it."""
+    import importlib
+
+    import pytest
+
+    from pipelines.cli import _import_behind
+
+    (tmp_path / "behind_whole.py").write_text("import time\ntime.sleep(0.2)\nVALUE = 42\n", encoding="utf-8")
+    (tmp_path / "behind_broken.py").write_text("FIRST = 1\nraise ValueError('broken on purpose')\n", encoding="utf-8")
+    (tmp_path / "behind_after.py").write_text("VALUE = 7\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ("behind_whole", "behind_broken", "behind_after")
+    try:
+        thread = _import_behind(*names)
+        assert thread.daemon  # never holds the process's exit
+        thread.join(timeout=60)
+        assert sys.modules["behind_whole"].VALUE == 42
+        assert "behind_broken" not in sys.modules and "behind_after" not in sys.modules
+        with pytest.raises(ValueError, match="broken on purpose"):
+            importlib.import_module("behind_broken")
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
