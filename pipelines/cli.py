@@ -415,17 +415,10 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     return outcome, items, exercices
 
 
-#: What the runs and the publication import, in the order they need it: the definitions (the assets, their
-#: Pandera models, ~0.9 s), then frictionless and Plotly (the release's data package and page, ~0.2 s).
-_RUN_MODULES = (
-    "pipelines.definitions",
-    "frictionless",
-    "warehouse.publication.datapackage",
-    "warehouse.site",
-    "plotly.graph_objs._figure",
-    "plotly.graph_objs._bar",
-    "plotly.graph_objs._scatter",
-)
+#: What the runs import: the definitions (the assets, their Pandera models, ~0.9 s). Not frictionless and
+#: Plotly (the release's data package and page, ~0.2 s): 130 MB imported before the runs would add to their
+#: peak (a 10 M-line build's), where they come after it.
+_RUN_MODULES = ("pipelines.definitions",)
 
 
 def _import_behind(*modules: str) -> threading.Thread:
