@@ -428,8 +428,9 @@ def _import_behind(*modules: str) -> threading.Thread:
     work: on two cores they overlap. The first ``import`` of a module in the main thread waits for the
     thread's (the import lock of each module), so it finds the module whole; one that fails in the thread
     is left out of ``sys.modules`` and fails again, with its error, where the build imports it. Call it once
-    ``WORK_ENV`` is set (``pipelines.definitions`` reads the settings) and the modules of the inventory are
-    imported (no two threads import the same modules then)."""
+    ``WORK_ENV`` is set (``pipelines.definitions`` reads the settings) and the instance and the inventory's
+    modules are imported: the modules the inventory imports as it reads (the CSV reader's) make no import
+    cycle with the definitions, so the two threads never wait on each other's module locks."""
 
     def load() -> None:
         for name in modules:
