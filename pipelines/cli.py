@@ -547,7 +547,7 @@ def _manifest_sources(database: Path) -> list[dict]:
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
     from schemas.performance_families import is_performance_header
-    from warehouse.documents.store import document_reports
+    from warehouse.documents.store import document_reports_in
     from warehouse.expected import is_absent
     from warehouse.staging import read_reports
     from warehouse.store import quote_identifier, reader
@@ -573,10 +573,13 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             for exercice, phases, rows in per_year:
                 print(f"  credits {exercice}: {rows:>5} rows ({phases})")
             _findings(connection, tables)
+            documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
+            performance_errors, performance_absent = _performance_reports(connection, tables)
+    else:
+        documents, performance_errors, performance_absent = {}, {}, []
     parquet = settings.out_dir / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
-    documents = document_reports(database)  # RAP/PAP texts and pages, read as documents
     not_loaded = [
         i
         for i in items
@@ -599,7 +602,6 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print("\n".join(f"  - {change}" for change in changed))
     all_reports = read_reports(settings.out_dir / "staging")
     reports = [r for r in all_reports if r.statut == "erreur"]
-    performance_errors = _performance_errors(database)
     errors = [r.message for r in reports] + list(performance_errors.values())
     errors += [r["message"] for r in documents.values() if r["statut"] == "erreur"]
     reported = {r.source_id for r in reports} | set(performance_errors) | set(documents)
@@ -619,7 +621,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             print(f"  - {message}")
     absent = sorted(
         {r.fichier for r in all_reports if r.statut == "absent"}
-        | set(_performance_absent(database))
+        | set(performance_absent)
         | {r["fichier"] for r in documents.values() if r["statut"] == "absent"}
     )
     if absent:
@@ -671,35 +673,14 @@ def _coverage(connection) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _performance_errors(database: Path) -> dict[str, str]:
-    """The errors of the performance files (table ``indicateur_fichiers``) by source id, if any."""
-    from warehouse.store import reader
-
-    if not database.exists():
-        return {}
-    with reader(database) as connection:
-        if not connection.sql(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
-        ).fetchall()[0][0]:
-            return {}
-        return dict(
-            connection.sql("SELECT source_id, message FROM indicateur_fichiers WHERE statut = 'erreur'").fetchall()
-        )
-
-
-def _performance_absent(database: Path) -> list[str]:
-    """The performance files of the latest release absent from the sources folder (kept)."""
-    from warehouse.store import reader
-
-    if not database.exists():
-        return []
-    with reader(database) as connection:
-        if not connection.sql(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicateur_fichiers'"
-        ).fetchall()[0][0]:
-            return []
-        rows = connection.sql("SELECT fichier FROM indicateur_fichiers WHERE statut = 'absent'").fetchall()
-    return [f for (f,) in rows]
+def _performance_reports(connection, tables: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The performance files in error (table ``indicateur_fichiers``: their message by source id) and those
+    of the latest release absent from the sources folder (kept), if the table is there."""
+    if "indicateur_fichiers" not in tables:
+        return {}, []
+    rows = connection.execute("SELECT source_id, statut, fichier, message FROM indicateur_fichiers").fetchall()
+    errors = {source_id: message for source_id, statut, _, message in rows if statut == "erreur"}
+    return errors, [fichier for _, statut, fichier, _ in rows if statut == "absent"]
 
 
 def main(argv: list[str] | None = None) -> int:

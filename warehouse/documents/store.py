@@ -25,6 +25,7 @@ __all__ = [
     "DocumentFiles",
     "build_from_warehouse",
     "document_reports",
+    "document_reports_in",
     "keep_expected_documents",
     "read_documents",
     "reconcile_from_warehouse",
@@ -243,9 +244,14 @@ def document_reports(database: Path) -> dict[str, dict]:
     if not database.exists():
         return {}
     with reader(database) as connection:
-        if not _exists(connection, "document_fichiers"):
-            return {}
-        rows = connection.sql("SELECT * FROM document_fichiers WHERE format <> 'commentaire_nomenclature'").fetchall()
+        return document_reports_in(connection)
+
+
+def document_reports_in(connection: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """:func:`document_reports` on an open connection (a caller that reads the database for more)."""
+    if not _exists(connection, "document_fichiers"):
+        return {}
+    rows = connection.sql("SELECT * FROM document_fichiers WHERE format <> 'commentaire_nomenclature'").fetchall()
     return {
         source_id: {
             "fichier": fichier,
