@@ -16,6 +16,7 @@ from assets.versions import code_version
 from schemas.couverture import CouvertureModel
 from schemas.validation import validate
 from warehouse.coverage import COUVERTURE_SCHEMA, credit_coverage, performance_coverage, performance_files
+from warehouse.memory import give_back
 from warehouse.staged_lines import scan_staged_lines
 from warehouse.store import reader, replace_tables, writer
 
@@ -44,6 +45,7 @@ def couverture(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb:
     lines = scan_staged_lines(paths.staging_credits)
     database = Path(duckdb.database)
     with reader(database) as connection:
+        give_back(connection)  # the blocks earlier steps read are not held under the lines' grouping in Polars
         loaded = _query(
             connection,
             "SELECT exercice, phase, type_budget, count(*) FROM credits GROUP BY ALL",
@@ -56,6 +58,7 @@ def couverture(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb:
     rows = validate(CouvertureModel, pl.concat(parts).cast(COUVERTURE_SCHEMA))
     with writer(database) as connection:
         replace_tables(connection, {"couverture": rows})
+        give_back(connection)
     counts = rows.group_by("domaine", "statut").len("lignes").sort("domaine", "statut")
     context.log.info(f"couverture: {dict(((d, s), n) for d, s, n in counts.iter_rows())}")
     return dg.MaterializeResult(

@@ -23,6 +23,7 @@ from assets.versions import code_version
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.disagreements import RULES, Evidence, collect
+from warehouse.memory import give_back
 from warehouse.nomenclature import element_files
 from warehouse.staged_lines import scan_staged_lines
 from warehouse.staging import read_reports
@@ -78,6 +79,7 @@ def _elements(paths: WarehousePaths) -> list[Path]:
 def ecarts_sources(context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource):
     lines = scan_staged_lines(paths.staging_credits)
     with reader(Path(duckdb.database)) as connection:
+        give_back(connection)  # the blocks earlier steps read are not held under the rules' Polars joins
         evidence = Evidence(
             connection=connection,
             lines=lines,
@@ -87,6 +89,7 @@ def ecarts_sources(context: dg.AssetExecutionContext, paths: WarehousePaths, duc
         rows = validate(EcartsModel, collect(evidence))
     with writer(Path(duckdb.database)) as connection:
         replace_tables(connection, {"ecarts_sources": rows})
+        give_back(connection)  # nor those of the rules under the next step's peak
     counts = rows.group_by("regle").len("lignes").sort("regle")
     context.log.info(f"{rows.height} disagreement(s) between sources: {dict(counts.iter_rows())}")
     yield dg.MaterializeResult(

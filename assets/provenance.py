@@ -19,6 +19,7 @@ from schemas.sources import SourcesModel
 from schemas.validation import validate
 from warehouse.credits_load import lines_loaded
 from warehouse.documents.store import document_reports
+from warehouse.memory import give_back
 from warehouse.sources import InventoryItem
 from warehouse.staging import SourceReport, read_reports
 from warehouse.store import prune_sources, reader, upsert_sources, writer
@@ -59,6 +60,9 @@ def sources_table(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     reports = read_reports(paths.staging_credits) + read_reports(paths.staging_nomenclature)
     staged = {r.source_id for r in reports}
+    if Path(duckdb.database).exists():  # the warehouse's blocks are not held under the lines' count (another database)
+        with reader(Path(duckdb.database)) as connection:
+            give_back(connection)
     loaded = lines_loaded(paths.staging_credits)
     performance = _performance_reports(Path(duckdb.database))
     documents = document_reports(Path(duckdb.database))
