@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -102,11 +103,17 @@ def _write_reports(folder: Path, reports: list[SourceReport]) -> None:
     os.replace(temporary, target)
 
 
-def sink_staging(root: Path, exercice: int, lines: pl.LazyFrame, reports: list[SourceReport]) -> int:
+def sink_staging(
+    root: Path,
+    exercice: int,
+    lines: pl.LazyFrame,
+    reports: list[SourceReport] | Callable[[], list[SourceReport]],
+) -> int:
     """Replace the staging of ``exercice`` from a ``LazyFrame``, streamed to Parquet (``sink_parquet``).
 
     The file is written under a temporary name, checked (magic bytes, footer) and renamed; stale files
-    of the partition are removed. Returns its row count.
+    of the partition are removed. ``reports``: the reports, or a function giving them once the lines are
+    written (a reader that counts while the sink reads it). Returns its row count.
     """
     folder = _folder(root, exercice)
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,6 +122,8 @@ def sink_staging(root: Path, exercice: int, lines: pl.LazyFrame, reports: list[S
     try:
         lines.sink_parquet(temporary, compression="lz4", engine="streaming")  # lz4: a third less CPU than zstd
         rows = verify_parquet(temporary)
+        if callable(reports):
+            reports = reports()
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
