@@ -930,6 +930,7 @@ class CreditStream:
             lines, groups = lines.drop("_vide", "_groupe"), lines["_groupe"]
             if self.check is not None:
                 self.check(lines)
+            del reader, frame, detail, base  # not held while the caller writes the lines (nor with the next batch)
             yield lines, groups
 
     def result(self, lines: pl.LazyFrame) -> CreditRead:

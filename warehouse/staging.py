@@ -120,7 +120,9 @@ def sink_staging(
     final = folder / "part-0.parquet"
     temporary = folder / f".part-0.parquet.{os.getpid()}.tmp"
     try:
-        lines.sink_parquet(temporary, compression="lz4", engine="streaming")  # lz4: a third less CPU than zstd
+        # lz4: a third less CPU than zstd; row groups of 50,000 lines (not 100,000): the sink buffers fewer lines
+        # while a reader feeds it batch by batch (warehouse.credits._stage_alone)
+        lines.sink_parquet(temporary, compression="lz4", engine="streaming", row_group_size=50_000)
         rows = verify_parquet(temporary)
         if callable(reports):
             reports = reports()
