@@ -77,6 +77,7 @@ from warehouse.tables import FrameRows, RawTable
 __all__ = [
     "BATCH_ROWS",
     "CreditRead",
+    "CreditStream",
     "LINE_SCHEMA",
     "SourceReadError",
     "read_credit_stream",
@@ -790,112 +791,171 @@ def read_credit_stream(
     """Read a streamed CSV credit file (:class:`warehouse.csv_files.CsvStream`) batch by batch.
 
     The rules and errors of :func:`read_credit_table`, in two passes over batches of about
-    ``batch_rows`` data rows (default :data:`BATCH_ROWS`), so that memory holds one batch, never the file:
-
-    1. the reasons of every line, then from the detail lines of the whole file the separator
-       evidence of each amount column (merged) and, for the broken-phase rule, whether each
-       amount column holds one value or more;
-    2. with the separators and broken phases decided for the whole file, each batch is read
-       into credit lines, checked by ``check`` (the caller's validation, on that batch), and
-       written to ``folder`` as ``part-<k>.parquet``; the totals check gathers the sums of
-       the kept lines per subtotal group (a cumulative count of the subtotal lines continued
-       from batch to batch) and compares them at the end.
-
-    The first error of the file in line order is raised (the batches come in order). Returns a
-    :class:`CreditRead` whose ``lines`` is a ``LazyFrame`` over the Parquet parts.
+    ``batch_rows`` data rows (default :data:`BATCH_ROWS`), so that memory holds one batch, never the file
+    (:class:`CreditStream`); the lines of each batch are written to ``folder`` as Parquet parts
+    (``part-<group>-<batch>.parquet``), read in name order: the lines come in the order of the in-memory
+    reader (group by group, each in line order). Returns a :class:`CreditRead` whose ``lines`` is a
+    ``LazyFrame`` over the parts.
     """
-    table, batch_rows = stream.table, batch_rows or BATCH_ROWS
-    if match.missing or stream.data_rows == 0:  # the errors of the in-memory reader, or an empty table
-        read = read_credit_table(replace(table, rows=[]), match, source_id, exercice_hint)
-        if check is not None:
-            check(read.lines)
-        return replace(read, lines=read.lines.lazy())
-
-    def batches() -> Iterator[_ColumnReader]:
-        for offset, cells in stream.batches(batch_rows):
-            yield _ColumnReader(replace(table, rows=FrameRows(cells)), match, source_id, exercice_hint, offset)
-
-    # Pass 1: separators and constant columns, from the detail lines of the whole file.
-    evidence: dict[int, SeparatorEvidence] = {}
-    values: dict[int, _Values] = {}
-    detail_rows = 0
-    reader: _ColumnReader | None = None
-    set_aside_lines: list[pl.DataFrame] = []  # per batch, its lines set aside (few): pass 2 does not look again
-    for reader in batches():
-        frame = reader._reasons()
-        set_aside_lines.append(reader._set_aside(frame))
-        rows, found_evidence, found_values = reader._column_facts(frame)
-        detail_rows += rows
-        for index, found in found_evidence.items():
-            evidence[index] = _merge_evidence(evidence.get(index), found)
-        for index, found in found_values.items():
-            values[index] = found if index not in values else values[index].then(found)
-    assert reader is not None
-    decided = reader._separators(evidence)
-    float_text = table.format in ("xls", "xlsx")
-    first = {
-        index: parse_euros_column(pl.Series([v.first], dtype=pl.String), decided[index], float_text)["euros"][0]
-        if v.seen
-        else None
-        for index, v in values.items()
-    }
-    broken = reader._broken_from(detail_rows, {i: v.distinct for i, v in values.items()}, first)
-
-    # Pass 2: the lines, batch by batch.
+    reading = CreditStream.open(stream, match, source_id, exercice_hint, check, batch_rows)
+    if isinstance(reading, CreditRead):
+        return reading
     folder.mkdir(parents=True, exist_ok=True)
-    sums = _TotalSums()
-    set_aside: Counter[str] = Counter()
-    exercices: set[int] = set()
-    phases: set[str] = set()
-    kept = empty_amounts = titres = 0
-    for part, reader in enumerate(batches()):
-        frame = reader._amounts(reader._reasons(set_aside_lines[part]), decided)
-        detail = frame.filter(pl.col("_motif").is_null())
-        base = reader._base(detail)
-        lines = reader._phase_rows(base, broken)
-        reader._raise_first_error()
-        kept_lines = lines["source_ligne"].unique()
-        kept += kept_lines.len()
-        set_aside.update(frame["_motif"].drop_nulls().to_list())
-        set_aside["sans_montant"] += detail.height - kept_lines.len()
-        exercices.update(lines["exercice"].unique().to_list())
-        phases.update(lines["phase"].unique().to_list())
-        empty_amounts += int(lines["_vide"].sum())
-        titres += base.filter(
-            pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
-        ).height
-        reader._add_total_sums(frame, kept_lines, sums)
-        lines, groups = lines.drop("_vide", "_groupe"), lines["_groupe"]
-        if check is not None:
-            check(lines)
-        # One part per (phase, titre) group and batch: read in name order, the lines come in the order
-        # of the in-memory reader (group by group, each in line order). The groups follow each other
-        # in ``lines`` (see _phase_rows): each part is a slice, not a filtered copy.
+    for part, (lines, groups) in enumerate(reading.batches()):
+        # One part per (phase, titre) group and batch. The groups follow each other in ``lines`` (see
+        # _phase_rows): each part is a slice, not a filtered copy.
         start = 0
         for rows, group in groups.rle().struct.unnest().select("len", "value").iter_rows():
             lines.slice(start, rows).write_parquet(
                 folder / f"part-{group:03d}-{part:05d}.parquet", compression="uncompressed", statistics=False
             )  # read once, whole, by the staging sink: no compression, no statistics
             start += rows
-    if len(exercices) > 1:
-        raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(exercices)}")
-    header_exercice = reader.header_exercice
-    exercice = next(iter(exercices)) if exercices else (header_exercice or exercice_hint or 0)
-    set_aside["preambule"] = table.lignes_preambule
-    return CreditRead(
-        lines=pl.scan_parquet(folder / "part-*.parquet", schema=LINE_SCHEMA),
-        exercice=exercice,
-        phases=tuple(sorted(phases)),
-        data_rows=stream.data_rows + table.lignes_preambule,
-        kept=kept,
-        set_aside={k: v for k, v in set_aside.items() if v},
-        empty_amounts=empty_amounts,
-        titres_corriges=titres,
-        broken_phases=tuple(sorted(broken)),
-        totaux_publies=reader._compare_totals(sums),
-        lignes_preambule=table.lignes_preambule,
-        lignes_recodees=table.lignes_recodees,
-    )
+    return reading.result(pl.scan_parquet(folder / "part-*.parquet", schema=LINE_SCHEMA))
+
+
+class CreditStream:
+    """A streamed CSV credit file after its first pass; :meth:`batches` is the second.
+
+    Pass 1 (:meth:`open`) reads every batch for the reasons of its lines and, from the detail lines
+    of the *whole* file, each amount column's separator evidence (merged) and whether it holds one
+    value or more (the broken-phase rule); then the separators and the broken phases are decided.
+    Pass 2 (:meth:`batches`) reads each batch again into credit lines with those decisions, checks
+    them with ``check`` (the caller's validation, on that batch) and yields them with their (phase,
+    titre) group; the totals check gathers the sums of the kept lines per subtotal group (a cumulative
+    count of the subtotal lines continued from batch to batch). Once every batch is read,
+    :meth:`result` gives the :class:`CreditRead`. The first error of the file in line order is raised
+    (the batches come in order), by :meth:`open` or while the batches are read.
+    """
+
+    def __init__(
+        self,
+        stream: CsvStream,
+        match: FamilyMatch,
+        source_id: str,
+        exercice_hint: int | None,
+        check: Callable[[pl.DataFrame], None] | None,
+        batch_rows: int,
+    ) -> None:
+        self.stream, self.match, self.source_id, self.exercice_hint = stream, match, source_id, exercice_hint
+        self.check, self.batch_rows = check, batch_rows
+        self.decided: dict[int, Separators] = {}
+        self.broken: set[str] = set()
+        self.set_aside_lines: list[pl.DataFrame] = []  # per batch, its lines set aside (few)
+        self.reader: _ColumnReader | None = None
+        self.sums = _TotalSums()
+        self.set_aside: Counter[str] = Counter()
+        self.exercices: set[int] = set()
+        self.phases: set[str] = set()
+        self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
+        self.kept = self.empty_amounts = self.titres = 0
+
+    @classmethod
+    def open(
+        cls,
+        stream: CsvStream,
+        match: FamilyMatch,
+        source_id: str,
+        exercice_hint: int | None = None,
+        check: Callable[[pl.DataFrame], None] | None = None,
+        batch_rows: int | None = None,
+    ) -> CreditStream | CreditRead:
+        """The file after pass 1; a :class:`CreditRead` at once for a file with no data row or a required
+        column missing (the errors of the in-memory reader)."""
+        table = stream.table
+        if match.missing or stream.data_rows == 0:
+            read = read_credit_table(replace(table, rows=[]), match, source_id, exercice_hint)
+            if check is not None:
+                check(read.lines)
+            return replace(read, lines=read.lines.lazy())
+        reading = cls(stream, match, source_id, exercice_hint, check, batch_rows or BATCH_ROWS)
+        reading._first_pass()
+        return reading
+
+    def _readers(self) -> Iterator[_ColumnReader]:
+        table = self.stream.table
+        for offset, cells in self.stream.batches(self.batch_rows):
+            yield _ColumnReader(
+                replace(table, rows=FrameRows(cells)), self.match, self.source_id, self.exercice_hint, offset
+            )
+
+    def _first_pass(self) -> None:
+        """Separators and constant columns, from the detail lines of the whole file."""
+        evidence: dict[int, SeparatorEvidence] = {}
+        values: dict[int, _Values] = {}
+        detail_rows = 0
+        reader: _ColumnReader | None = None
+        for reader in self._readers():
+            frame = reader._reasons()
+            self.set_aside_lines.append(reader._set_aside(frame))
+            rows, found_evidence, found_values = reader._column_facts(frame)
+            detail_rows += rows
+            for index, found in found_evidence.items():
+                evidence[index] = _merge_evidence(evidence.get(index), found)
+            for index, found in found_values.items():
+                values[index] = found if index not in values else values[index].then(found)
+        assert reader is not None
+        self.reader = reader
+        self.decided = decided = reader._separators(evidence)
+        float_text = self.stream.table.format in ("xls", "xlsx")
+        first = {
+            index: parse_euros_column(pl.Series([v.first], dtype=pl.String), decided[index], float_text)["euros"][0]
+            if v.seen
+            else None
+            for index, v in values.items()
+        }
+        self.broken = reader._broken_from(detail_rows, {i: v.distinct for i, v in values.items()}, first)
+
+    def batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
+        """Pass 2: ``(lines, groups)`` per batch, in file order: the batch's credit lines (:data:`LINE_SCHEMA`),
+        group by group, each in line order, and each line's (phase, titre) group (``_groupe``, Int32)."""
+        for part, reader in enumerate(self._readers()):
+            frame = reader._amounts(reader._reasons(self.set_aside_lines[part]), self.decided)
+            detail = frame.filter(pl.col("_motif").is_null())
+            base = reader._base(detail)
+            lines = reader._phase_rows(base, self.broken)
+            reader._raise_first_error()
+            kept_lines = lines["source_ligne"].unique()
+            self.kept += kept_lines.len()
+            self.set_aside.update(frame["_motif"].drop_nulls().to_list())
+            self.set_aside["sans_montant"] += detail.height - kept_lines.len()
+            self.exercices.update(lines["exercice"].unique().to_list())
+            scopes = lines.select("phase", "type_budget").unique().iter_rows()
+            self.scopes.update(scopes)
+            self.phases.update(phase for phase, _ in self.scopes)
+            self.empty_amounts += int(lines["_vide"].sum())
+            self.titres += base.filter(
+                pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
+            ).height
+            reader._add_total_sums(frame, kept_lines, self.sums)
+            lines, groups = lines.drop("_vide", "_groupe"), lines["_groupe"]
+            if self.check is not None:
+                self.check(lines)
+            del reader, frame, detail, base  # not held while the caller writes the lines (nor with the next batch)
+            yield lines, groups
+
+    def result(self, lines: pl.LazyFrame) -> CreditRead:
+        """What reading the file gave, once :meth:`batches` has read every batch; ``lines``: its lines."""
+        table, reader = self.stream.table, self.reader
+        assert reader is not None
+        if len(self.exercices) > 1:
+            raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(self.exercices)}")
+        exercice = next(iter(self.exercices)) if self.exercices else (reader.header_exercice or self.exercice_hint or 0)
+        set_aside = Counter(self.set_aside)
+        set_aside["preambule"] = table.lignes_preambule
+        return CreditRead(
+            lines=lines,
+            exercice=exercice,
+            phases=tuple(sorted(self.phases)),
+            data_rows=self.stream.data_rows + table.lignes_preambule,
+            kept=self.kept,
+            set_aside={k: v for k, v in set_aside.items() if v},
+            empty_amounts=self.empty_amounts,
+            titres_corriges=self.titres,
+            broken_phases=tuple(sorted(self.broken)),
+            totaux_publies=reader._compare_totals(self.sums),
+            lignes_preambule=table.lignes_preambule,
+            lignes_recodees=table.lignes_recodees,
+        )
 
 
 def _merge_evidence(a: SeparatorEvidence | None, b: SeparatorEvidence) -> SeparatorEvidence:

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from schemas.credits import CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.row_rules import first_failure, row_rules
-from warehouse.credit_files import LINE_SCHEMA, CreditRead, SourceReadError, read_credit_stream, read_credit_table
+from warehouse.credit_files import (
+    LINE_SCHEMA,
+    CreditRead,
+    CreditStream,
+    SourceReadError,
+    read_credit_stream,
+    read_credit_table,
+)
 from warehouse.csv_files import stream_csv_table
 from warehouse.expected import is_absent
 from warehouse.sources import InventoryItem, recognise
@@ -195,10 +204,17 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
     (:func:`warehouse.credit_files.read_credit_stream`) into Parquet parts in a temporary
     folder under ``root``; the roles are decided from the coverage pairs (a streaming
     aggregate) and the lines with their role are sunk to the exercice's Parquet file
-    (:func:`warehouse.staging.sink_staging`). Returns the number of staged lines and the reports.
+    (:func:`warehouse.staging.sink_staging`). An exercice of one CSV file needs no roles decided
+    (its file is authoritative for every scope it holds): its lines go from the reader's second pass
+    straight to the staged file, written once (:func:`_stage_alone`). Returns the number of staged
+    lines and the reports.
     """
     root.mkdir(parents=True, exist_ok=True)
     previous = scan_staged_lines(root, exercice)
+    if len(items) == 1:
+        staged = _stage_alone(root, exercice, items[0])
+        if staged is not None:
+            return staged
     with tempfile.TemporaryDirectory(prefix=".lecture-", dir=root) as folder:
         lines, reports = _stage(items, previous, Path(folder))
         rows = sink_staging(root, exercice, lines, reports)
@@ -227,21 +243,7 @@ def _stage(
                 kept = previous.filter(pl.col("source_id") == item.source.source_id)
                 frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(not absent)))
             continue
-        report.statut = "lu"
-        report.phases = list(read.phases)
-        report.lignes = read.data_rows
-        report.lignes_retenues = read.kept
-        report.lignes_ecartees_par_motif = read.set_aside
-        report.montants_vides = read.empty_amounts
-        report.titres_corriges = read.titres_corriges
-        report.controle_totaux = read.totaux_publies
-        report.lignes_preambule = read.lignes_preambule
-        report.lignes_recodees = read.lignes_recodees
-        if read.broken_phases:
-            report.message = (  # published (sources.message): in French, as the notes consumers read
-                f"phase(s) {', '.join(read.broken_phases)} inutilisable(s) dans le fichier (une même valeur "
-                "sur chaque ligne) : calculée(s) comme PLF + AMD"
-            )
+        _fill_report(report, read)
         frames.append(read.lines.lazy().with_columns(repris=pl.lit(False)))
     if not frames:
         empty = pl.LazyFrame(schema={**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String})
@@ -260,6 +262,84 @@ def _stage(
     for report in reports:
         report.roles = by_source.get(report.source_id, {})
     return lines, reports
+
+
+def _fill_report(report: SourceReport, read: CreditRead) -> None:
+    """``report`` of a file read: its counts, totals check and reading facts."""
+    report.statut = "lu"
+    report.phases = list(read.phases)
+    report.lignes = read.data_rows
+    report.lignes_retenues = read.kept
+    report.lignes_ecartees_par_motif = read.set_aside
+    report.montants_vides = read.empty_amounts
+    report.titres_corriges = read.titres_corriges
+    report.controle_totaux = read.totaux_publies
+    report.lignes_preambule = read.lignes_preambule
+    report.lignes_recodees = read.lignes_recodees
+    if read.broken_phases:
+        report.message = (  # published (sources.message): in French, as the notes consumers read
+            f"phase(s) {', '.join(read.broken_phases)} inutilisable(s) dans le fichier (une même valeur "
+            "sur chaque ligne) : calculée(s) comme PLF + AMD"
+        )
+
+
+def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, list[SourceReport]] | None:
+    """Stage an exercice of one CSV credit file, its lines written once: from the reader's second pass
+    (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated) through a Polars source to
+    the staged file's sink, with ``role = 'A'`` (a file alone is authoritative for every scope it holds:
+    :func:`assign_roles` gives no other role) and ``repris = false``. The lines come in line order, the
+    phase rows of a line one after another (a batch at a time, not phase by phase as parts give them).
+
+    None when the file is not a CSV or cannot be read (nothing staged then): :func:`_stage` reads it
+    again, reports its error and carries its last good lines over.
+    """
+    if item.error is not None or item.famille is None:
+        return None
+    found = recognise(item.source, whole_encoding=False)
+    if found.match is None or found.head is None or found.head.format != "csv":
+        return None
+    report = SourceReport.starting(item)
+    fichier, source_id = item.source.fichier, item.source.source_id
+    failure: list[BaseException] = []
+    try:
+        with stream_csv_table(item.source.chemin, fichier) as stream:
+            reading = CreditStream.open(
+                stream, found.match, source_id, found.exercice_hint, check=lambda lines: _validate(fichier, lines)
+            )
+            if isinstance(reading, CreditRead):
+                return None
+
+            def batches(
+                with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+            ) -> Iterator[pl.DataFrame]:
+                try:
+                    for lines, _ in reading.batches():
+                        lines = lines.sort("source_ligne", maintain_order=True).with_columns(
+                            repris=pl.lit(False), role=pl.lit("A", pl.String)
+                        )
+                        if predicate is not None:
+                            lines = lines.filter(predicate)
+                        yield lines if with_columns is None else lines.select(with_columns)
+                except BaseException as exc:
+                    failure.append(exc)
+                    raise
+
+            schema = {**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String}
+            lines = register_io_source(batches, schema=schema)
+
+            def reports() -> list[SourceReport]:  # once every line is read: the report of the file
+                _fill_report(report, reading.result(lines))
+                report.roles = {f"{phase}/{budget or '-'}": "A" for phase, budget in reading.scopes}
+                return [report]
+
+            rows = sink_staging(root, exercice, lines, reports)
+    except (SourceReadError, TableReadError):
+        return None
+    except pl.exceptions.PolarsError:
+        if failure and isinstance(failure[0], (SourceReadError, TableReadError)):
+            return None
+        raise
+    return rows, [report]
 
 
 def _report_ties(

@@ -721,33 +721,50 @@ def _filled_cells(column: str) -> pl.Expr:
     return pl.col(column).str.contains(r"\S").fill_null(False)
 
 
+def _lines(path: Path) -> pl.LazyFrame:
+    """The lines of the UTF-8 copy at ``path``, one text column ``line`` (a streaming scan)."""
+    return pl.scan_csv(
+        path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
+    )
+
+
 def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
     """For a file with no quote opening a field: per line, its field count ``n``, ``blank`` (no filled
-    cell), ``blank_cell`` (a cell of white space only) and ``beyond`` (a filled cell past the first
-    ``header_fields``), in one streaming pass over the lines."""
+    cell) and ``beyond`` (a filled cell past the first ``header_fields``), in one streaming pass over the lines."""
     sep = re.escape(separator)
     line = pl.col("line")
     n = (line.str.count_matches(separator, literal=True).cast(pl.Int32) + 1).fill_null(0)
     # The lines longer than the header, kept for the test of a filled cell beyond it (few, if any).
     longer = pl.when(pl.col("n") > header_fields).then(line)
     return (
-        pl.scan_csv(
-            path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
-        )
-        .select(
-            n=n,
-            blank=~line.str.contains(rf"[^{sep}\s]").fill_null(False),
-            blank_cell=line.str.contains(rf"(?:^|{sep})[^\S{sep}]+(?:{sep}|$)").fill_null(False),
-            line=line,
-        )
+        _lines(path)
+        .select(n=n, blank=~line.str.contains(rf"[^{sep}\s]").fill_null(False), line=line)
         .select(
             "n",
             "blank",
-            "blank_cell",
             beyond=longer.str.contains(rf"^(?:[^{sep}]*{sep}){{{header_fields}}}[^{sep}]*[^{sep}\s]").fill_null(False),
         )
         .collect(engine="streaming")
     )
+
+
+#: The characters of the Unicode ``White_Space`` property (``\s`` of Polars' regular expressions).
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _blank_cell_in(path: Path, separator: str) -> bool:
+    """Whether a line of a file with no quote opening a field holds a cell of white space only ("  "), in a
+    streaming pass. The pattern of such a cell is tried only on the lines where a separator is followed by
+    white space or that start with it (a search for literal pairs: a third of the pattern's cost over
+    every line)."""
+    sep = re.escape(separator)
+    line = pl.col("line")
+    pairs = "|".join(re.escape(separator + space) for space in _WHITE_SPACE)
+    maybe = line.str.contains(pairs) | line.str.slice(0, 1).str.contains(r"^\s")
+    blank_cell = line.filter(maybe.fill_null(False)).str.contains(rf"(?:^|{sep})[^\S{sep}]+(?:{sep}|$)").any()
+    return bool(_lines(path).select(blank_cell).collect(engine="streaming").item())
 
 
 def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
@@ -820,7 +837,8 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    blank_cells = not decoded.plain or bool(facts["blank_cell"].any())
+    # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
+    blank_cells = not decoded.plain or _blank_cell_in(path, separator)
     return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain, blank_cells)
 
 
