@@ -20,7 +20,6 @@ from pathlib import Path
 import duckdb
 import pandera.polars as pa
 import polars as pl
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
@@ -146,42 +145,33 @@ def _elements_path(root: Path, exercice: int) -> Path:
 
 def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
     """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
-    under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
-    the lines of every exercice level by level (:func:`_level_sql`), ``COPY``-ing each level, in the order
-    of each element's first line, to a Parquet file; then each exercice's rows of the levels, in order, are
-    streamed (Arrow batches of a row group) to its file. Labels are grouped as an ``ENUM`` of the level's
-    distinct labels (a small integer per group, not a copy of its text: the aggregate spills less) and
-    cleaned once per distinct label (:func:`clean_label_sql`, the rule of :func:`schemas.labels.clean_label`).
-    Within :data:`ELEMENTS_MEMORY_LIMIT` (spilling to disk), no line or element comes into Python as
-    objects. An exercice with nothing staged has its file removed. Returns the number of elements written
-    per exercice."""
+    under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet`` (zstd), in bounded memory: DuckDB groups
+    the lines of every exercice level by level (:func:`_level_sql`), inserting each level, in the order of
+    each element's first line, into a temporary table; then each exercice's rows of that table, in order,
+    are ``COPY``-ed to its file (a filter of one table keeps its order). Labels are grouped as an ``ENUM``
+    of the level's distinct labels (a small integer per group, not a copy of its text: the aggregate spills
+    less) and cleaned once per distinct label (:func:`clean_label_sql`, the rule of
+    :func:`schemas.labels.clean_label`). Within :data:`ELEMENTS_MEMORY_LIMIT` (DuckDB spills the table and
+    its aggregates to disk; the files are written within ``warehouse.store.MEMORY_LIMIT``), no line or
+    element comes into Python as objects. An exercice with nothing
+    staged has its file removed. Returns the number of elements written per exercice."""
     counts = dict.fromkeys(exercices, 0)
     staged = {exercice: staged_files(staging, exercice) for exercice in exercices}
     files = [f for exercice in exercices for f in staged[exercice]]
-    with tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
-        levels = []
-        with scratch() as connection, memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
-            relation = _in_order(files)
-            for niveau in _CREDIT_LEVELS if files else []:
-                level = Path(folder) / f"{niveau}.parquet"
-                try:
-                    labels, cleaned = _label_enum(connection, relation, niveau)
-                    query = _level_sql(relation, niveau, labels)
-                    connection.execute(_copy_level_sql(query, level), [cleaned])
-                except duckdb.OutOfMemoryException:
-                    # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
-                    # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
-                    cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
-                    query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
-                    with memory_limit(connection, MEMORY_LIMIT):
-                        connection.execute(_copy_level_sql(query, level))
-                levels.append(level)
-        for exercice in exercices:
+    with scratch() as connection:
+        if files:
+            with memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
+                _insert_elements(connection, _in_order(files))
+        for exercice in exercices:  # within MEMORY_LIMIT: the Parquet writer's buffers
             path = _elements_path(root, exercice)
             if staged[exercice]:
                 temporary = path.with_suffix(".tmp")
                 temporary.parent.mkdir(parents=True, exist_ok=True)
-                counts[exercice] = _copy_exercice(levels, exercice, temporary)
+                counts[exercice] = connection.execute(
+                    f"COPY (FROM elements WHERE exercice = ?) TO {quote_literal(temporary)} "
+                    "(FORMAT parquet, COMPRESSION zstd)",
+                    [exercice],
+                ).fetchone()[0]
                 if counts[exercice]:
                     temporary.replace(path)
                     continue
@@ -190,32 +180,38 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     return counts
 
 
-def _copy_level_sql(query: str, level: Path) -> str:
-    """``COPY`` of the elements of a level (``query``: :func:`_level_sql`'s columns) to Parquet ``level``,
-    in the order of each element's first line."""
-    ordered = f"SELECT * EXCLUDE (_premier) FROM ({query}) ORDER BY _premier"
-    return f"COPY ({ordered}) TO {quote_literal(level)} (FORMAT parquet)"
+#: The levels whose elements are nearly one per line (a sous-action per line of a large file): grouped by
+#: :func:`_level_sql` only where their key repeats (found on a 64-bit hash of it), every other line being
+#: its element as it is (1 M synthetic lines: 2.3 s of CPU for the level against 3.7).
+LINE_LEVELS = {"sous_action"}
 
 
-def _copy_exercice(levels: list[Path], exercice: int, path: Path) -> int:
-    """Write the rows of ``exercice`` of the Parquet files ``levels``, in order, to ``path`` (zstd), one row
-    group of a level at a time; return their number."""
-    # Built here, not when the module is imported: the definitions are imported by processes that fork
-    # (Dagster's multiprocess executor), and Polars' thread pool started before a fork deadlocks the child
-    # (tests/test_postgres_instance.py hung on its first read_csv).
-    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
-    written = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for level in levels:
-            for batch in pq.ParquetFile(level).iter_batches(batch_size=_BATCH_ROWS):
-                years = batch.column("exercice")
-                first, last = pc.min_max(years).values()
-                if (first.as_py(), last.as_py()) != (exercice, exercice):
-                    batch = batch.filter(pc.equal(years, exercice))
-                if batch.num_rows:
-                    writer.write_batch(batch.cast(schema))
-                    written += batch.num_rows
-    return written
+def _insert_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Fill the temporary table ``elements`` (``ELEMENT_SCHEMA`` columns) with the elements of every level
+    the lines of ``relation`` state (``_ordre`` gives the lines' order): level after level (as
+    :data:`_CREDIT_LEVELS`), each in the order of its elements' first lines."""
+    types = {pl.Int16: "SMALLINT", pl.Int32: "INTEGER", pl.String: "VARCHAR"}
+    columns = ", ".join(f"{c} {types[t]}" for c, t in ELEMENT_SCHEMA.items())
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE elements ({columns})")
+    for niveau in _CREDIT_LEVELS:
+        hashed = niveau in LINE_LEVELS
+        try:
+            labels, cleaned = _label_enum(connection, relation, niveau)
+            query, parameters = _level_sql(relation, niveau, labels, hashed), [cleaned]
+            connection.execute(_insert_level_sql(query), parameters)
+        except duckdb.OutOfMemoryException:
+            # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
+            # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
+            cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
+            query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau, hashed=hashed)})"
+            with memory_limit(connection, MEMORY_LIMIT):
+                connection.execute(_insert_level_sql(query))
+
+
+def _insert_level_sql(query: str) -> str:
+    """``INSERT`` into ``elements`` of the elements of a level (``query``: :func:`_level_sql`'s columns), in
+    the order of each element's first line (kept by the table: DuckDB preserves insertion order)."""
+    return f"INSERT INTO elements SELECT * EXCLUDE (_premier) FROM ({query}) ORDER BY _premier"
 
 
 def _label_enum(connection: duckdb.DuckDBPyConnection, relation: str, niveau: str) -> tuple[str, list[str | None]]:
@@ -276,13 +272,15 @@ def clean_label_sql(column: str) -> str:
     return f"nullif(trim(regexp_replace({no_artefact}, '{_WHITE_SPACE}+', ' ', 'g'), ' '), '')"
 
 
-def _level_sql(relation: str, niveau: str, labels: str | None = None) -> str:
+def _level_sql(relation: str, niveau: str, labels: str | None = None, hashed: bool = False) -> str:
     """The SQL of the elements of level ``niveau`` the credit lines of ``relation`` state (SQL; ``_ordre``
     gives the lines' order), in ``ELEMENT_SCHEMA`` columns plus ``_premier`` (the order of its first line):
     one row per (source, exercice, phase, codes), with its first line, and the first budget type and
     label given in line order. With ``labels`` (an ``ENUM`` of the level's labels, :func:`_label_enum`),
     the label is grouped as that ENUM and given cleaned by the query's one parameter, the cleaned labels
-    in the ENUM's order; else as given."""
+    in the ENUM's order; else as given. ``hashed``: only the lines whose key another line's 64-bit hash
+    shares are grouped, every other line being its element as it is (the same rows, cheaper where nearly
+    every key is one line's)."""
     codes, label = _CREDIT_LEVELS[niveau]
     keys = ", ".join(["source_id", "exercice", "phase", *codes])
     given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget"}
@@ -296,15 +294,27 @@ def _level_sql(relation: str, niveau: str, labels: str | None = None) -> str:
         for c in ELEMENT_SCHEMA
     )
     grouped = f"{label}::{labels}" if labels else label
-    return f"""
-        SELECT {selected}, _premier FROM (
+    aggregated = f"""
             SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
                    arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
                    arg_min({grouped}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
                    min(_ordre) AS _premier
-            FROM {relation} WHERE {codes[0]} IS NOT NULL
-            GROUP BY {keys}
-        )"""
+            FROM _LINES_
+            GROUP BY {keys}"""
+    kept = f"(SELECT * FROM {relation} WHERE {codes[0]} IS NOT NULL)"
+    if not hashed:
+        elements = aggregated.replace("_LINES_", kept)
+    else:
+        # A line alone with its key is its element: its type_budget and label (null or not), its line.
+        elements = f"""
+            WITH lignes AS NOT MATERIALIZED (SELECT *, hash({keys}) AS _cle FROM {kept}),
+                 repetees AS MATERIALIZED (SELECT _cle FROM lignes GROUP BY _cle HAVING count(*) > 1)
+            SELECT {keys}, source_ligne::INTEGER AS source_ligne, type_budget, {grouped} AS libelle,
+                   _ordre AS _premier
+            FROM lignes WHERE _cle NOT IN (FROM repetees)
+            UNION ALL
+            {aggregated.replace("_LINES_", "(FROM lignes WHERE _cle IN (FROM repetees))")}"""
+    return f"SELECT {selected}, _premier FROM ({elements})"
 
 
 def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):
