@@ -31,7 +31,7 @@ from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import MEMORY_LIMIT, memory_limit, quote_identifier, quote_literal
+from warehouse.store import MEMORY_LIMIT, memory_limit, quote_identifier, quote_literal, sharing_hashes
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -171,7 +171,7 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
                     f"COPY (FROM elements WHERE exercice = ?) TO {quote_literal(temporary)} "
                     "(FORMAT parquet, COMPRESSION zstd)",
                     [exercice],
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 if counts[exercice]:
                     temporary.replace(path)
                     continue
@@ -550,11 +550,67 @@ VALIDATION_BATCH_ROWS = 250_000
 def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = VALIDATION_BATCH_ROWS) -> int:
     """Validate the Parquet table ``path`` against ``model`` in bounded memory; return its number of rows.
 
-    Pandera (:func:`schemas.validation.validate`) on batches of ``batch_rows`` rows, the failures' ``index``
-    being the row of the file; the model's ``unique`` key (``Config.unique``) is checked over the whole file
-    by DuckDB, so a duplicate that two batches share is found too, reported as Pandera reports it
+    First the model's rules as SQL over the whole file in one DuckDB scan (:func:`_passes_in_sql`): a file
+    that passes them (every build's) is not read into Python. Where one fails (the SQL rules are never more
+    lenient than Pandera's: a ``GLOB`` digit is an ASCII one), or the file's columns and types are not the
+    model's, Pandera decides (:func:`schemas.validation.validate`) on batches of ``batch_rows`` rows, the
+    failures' ``index`` being the row of the file. The model's ``unique`` key (``Config.unique``) is checked
+    over the whole file by DuckDB (the rows whose key's hash another row has, then their exact key), so a
+    duplicate that two batches share is found too, reported as Pandera reports it
     (``multiple_fields_uniqueness``, each duplicated row as JSON). Raises :class:`ValidationFailed`.
     """
+    relation = f"read_parquet({quote_literal(path)}, file_row_number = true)"
+    with scratch() as connection:
+        rows = _passes_in_sql(connection, model, path, relation)
+        if rows is None:
+            rows = _validate_batches(model, path, batch_rows)
+        unique = model.to_schema().unique
+        if unique:
+            keys = ", ".join(quote_identifier(k) for k in unique)
+            duplicated = connection.sql(
+                f"SELECT * FROM {sharing_hashes(relation, unique)} "
+                f"QUALIFY count(*) OVER (PARTITION BY {keys}) > 1 ORDER BY file_row_number"
+            ).pl()
+    if unique and duplicated.height:
+        rows = duplicated.drop("file_row_number")
+        failures = pl.DataFrame(
+            {
+                "column": model.__name__,
+                "check": "multiple_fields_uniqueness",
+                "index": duplicated["file_row_number"].cast(pl.Int64),
+                "failure_case": rows.select(pl.struct(pl.all()).struct.json_encode())[:, 0],
+            }
+        )
+        raise ValidationFailed(model.__name__, failures)
+    return rows
+
+
+def _passes_in_sql(
+    connection: duckdb.DuckDBPyConnection, model: type[pa.DataFrameModel], path: Path, relation: str
+) -> int | None:
+    """The number of rows of the Parquet file ``path`` (``relation``: DuckDB's scan of it) if its columns
+    are the model's, in order and of its types, and none of its rows breaks a rule of the model as SQL
+    (:func:`warehouse.credits_load.model_rules`); else (or when a rule has no SQL) None."""
+    from warehouse.credits_load import model_rules
+
+    schema = model.to_schema()
+    expected = {name: column.dtype.type for name, column in schema.columns.items()}
+    if list(pl.read_parquet_schema(path).items()) != list(expected.items()):
+        return None
+    if any(column.unique for column in schema.columns.values()):
+        return None
+    try:
+        rules = model_rules(model)
+    except NotImplementedError:
+        return None
+    counts = [f"count(*) FILTER (WHERE coalesce({rule.failing}, false))" for rule in rules]
+    found = connection.execute(f"SELECT {', '.join(['count(*)', *counts])} FROM {relation}").fetchall()[0]
+    return found[0] if not any(found[1:]) else None
+
+
+def _validate_batches(model: type[pa.DataFrameModel], path: Path, batch_rows: int) -> int:
+    """Pandera's validation of ``path`` on batches of ``batch_rows`` rows (the failures' ``index`` the row of
+    the file); returns the number of rows."""
     offset = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
         frame = pl.from_arrow(batch)
@@ -564,25 +620,6 @@ def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = 
             failures = exc.failures.with_columns(pl.col("index") + offset)
             raise ValidationFailed(model.__name__, failures) from exc
         offset += frame.height
-    unique = model.to_schema().unique
-    if unique:
-        keys = ", ".join(quote_identifier(k) for k in unique)
-        with scratch() as connection:
-            duplicated = connection.sql(
-                f"SELECT * FROM read_parquet({quote_literal(path)}, file_row_number = true) "
-                f"QUALIFY count(*) OVER (PARTITION BY {keys}) > 1 ORDER BY file_row_number"
-            ).pl()
-        if duplicated.height:
-            rows = duplicated.drop("file_row_number")
-            failures = pl.DataFrame(
-                {
-                    "column": model.__name__,
-                    "check": "multiple_fields_uniqueness",
-                    "index": duplicated["file_row_number"].cast(pl.Int64),
-                    "failure_case": rows.select(pl.struct(pl.all()).struct.json_encode())[:, 0],
-                }
-            )
-            raise ValidationFailed(model.__name__, failures)
     return offset
 
 
