@@ -180,12 +180,6 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     return counts
 
 
-#: The levels whose elements are nearly one per line (a sous-action per line of a large file): grouped by
-#: :func:`_level_sql` only where their key repeats (found on a 64-bit hash of it), every other line being
-#: its element as it is (1 M synthetic lines: 2.3 s of CPU for the level against 3.7).
-LINE_LEVELS = {"sous_action"}
-
-
 def _insert_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> None:
     """Fill the temporary table ``elements`` (``ELEMENT_SCHEMA`` columns) with the elements of every level
     the lines of ``relation`` state (``_ordre`` gives the lines' order): level after level (as
@@ -194,16 +188,14 @@ def _insert_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> No
     columns = ", ".join(f"{c} {types[t]}" for c, t in ELEMENT_SCHEMA.items())
     connection.execute(f"CREATE OR REPLACE TEMP TABLE elements ({columns})")
     for niveau in _CREDIT_LEVELS:
-        hashed = niveau in LINE_LEVELS
         try:
             labels, cleaned = _label_enum(connection, relation, niveau)
-            query, parameters = _level_sql(relation, niveau, labels, hashed), [cleaned]
-            connection.execute(_insert_level_sql(query), parameters)
+            connection.execute(_insert_level_sql(_level_sql(relation, niveau, labels)), [cleaned])
         except duckdb.OutOfMemoryException:
             # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
             # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
             cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
-            query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau, hashed=hashed)})"
+            query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
             with memory_limit(connection, MEMORY_LIMIT):
                 connection.execute(_insert_level_sql(query))
 
@@ -272,15 +264,13 @@ def clean_label_sql(column: str) -> str:
     return f"nullif(trim(regexp_replace({no_artefact}, '{_WHITE_SPACE}+', ' ', 'g'), ' '), '')"
 
 
-def _level_sql(relation: str, niveau: str, labels: str | None = None, hashed: bool = False) -> str:
+def _level_sql(relation: str, niveau: str, labels: str | None = None) -> str:
     """The SQL of the elements of level ``niveau`` the credit lines of ``relation`` state (SQL; ``_ordre``
     gives the lines' order), in ``ELEMENT_SCHEMA`` columns plus ``_premier`` (the order of its first line):
     one row per (source, exercice, phase, codes), with its first line, and the first budget type and
     label given in line order. With ``labels`` (an ``ENUM`` of the level's labels, :func:`_label_enum`),
     the label is grouped as that ENUM and given cleaned by the query's one parameter, the cleaned labels
-    in the ENUM's order; else as given. ``hashed``: only the lines whose key another line's 64-bit hash
-    shares are grouped, every other line being its element as it is (the same rows, cheaper where nearly
-    every key is one line's)."""
+    in the ENUM's order; else as given."""
     codes, label = _CREDIT_LEVELS[niveau]
     keys = ", ".join(["source_id", "exercice", "phase", *codes])
     given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget"}
@@ -294,27 +284,15 @@ def _level_sql(relation: str, niveau: str, labels: str | None = None, hashed: bo
         for c in ELEMENT_SCHEMA
     )
     grouped = f"{label}::{labels}" if labels else label
-    aggregated = f"""
+    return f"""
+        SELECT {selected}, _premier FROM (
             SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
                    arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
                    arg_min({grouped}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
                    min(_ordre) AS _premier
-            FROM _LINES_
-            GROUP BY {keys}"""
-    kept = f"(SELECT * FROM {relation} WHERE {codes[0]} IS NOT NULL)"
-    if not hashed:
-        elements = aggregated.replace("_LINES_", kept)
-    else:
-        # A line alone with its key is its element: its type_budget and label (null or not), its line.
-        elements = f"""
-            WITH lignes AS NOT MATERIALIZED (SELECT *, hash({keys}) AS _cle FROM {kept}),
-                 repetees AS MATERIALIZED (SELECT _cle FROM lignes GROUP BY _cle HAVING count(*) > 1)
-            SELECT {keys}, source_ligne::INTEGER AS source_ligne, type_budget, {grouped} AS libelle,
-                   _ordre AS _premier
-            FROM lignes WHERE _cle NOT IN (FROM repetees)
-            UNION ALL
-            {aggregated.replace("_LINES_", "(FROM lignes WHERE _cle IN (FROM repetees))")}"""
-    return f"SELECT {selected}, _premier FROM ({elements})"
+            FROM {relation} WHERE {codes[0]} IS NOT NULL
+            GROUP BY {keys}
+        )"""
 
 
 def _credit_element_batches(connection: duckdb.DuckDBPyConnection, relation: str):

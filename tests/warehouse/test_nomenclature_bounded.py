@@ -184,27 +184,3 @@ def test_a_table_file_failing_a_rule_in_sql_is_judged_by_pandera(staging, tmp_pa
         validate(SousActionsModel, wide)
     assert raised.value.failures.equals(whole.value.failures)
     assert raised.value.failures["check"].to_list() == ["dtype('Int16')"]
-
-
-def test_the_sous_action_level_grouped_only_where_its_key_repeats_gives_the_grouped_elements(staging):
-    """The sous-action level is grouped only where its key's hash repeats (``LINE_LEVELS``), a line alone
-    with its key being its element as it is: on the real files' lines (6,548 sous-action keys of one line,
-    11,118 of several), the same elements in the same order as the ``GROUP BY`` of every line."""
-    from warehouse.nomenclature import _in_order, _level_sql
-    from warehouse.staged_lines import scratch
-
-    _, _, credits = staging
-    relation = _in_order(staged_files(credits))
-    with scratch() as connection:
-        counts = connection.execute(
-            f"SELECT n > 1, count(*) FROM (SELECT count(*) AS n FROM {relation} WHERE code_programme IS NOT NULL "
-            "GROUP BY source_id, exercice, phase, code_programme, code_action, code_sous_action) GROUP BY ALL ORDER BY ALL"
-        ).fetchall()
-        frames = [
-            connection.sql(
-                f"SELECT * FROM ({_level_sql(relation, 'sous_action', hashed=hashed)}) ORDER BY _premier"
-            ).pl()
-            for hashed in (False, True)
-        ]
-    assert counts == [(False, 6548), (True, 11118)]
-    assert frames[0].height == 17666 and frames[1].equals(frames[0])
