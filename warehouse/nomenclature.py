@@ -152,32 +152,38 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     of the level's distinct labels (a small integer per group, not a copy of its text: the aggregate spills
     less) and cleaned once per distinct label (:func:`clean_label_sql`, the rule of
     :func:`schemas.labels.clean_label`). Within :data:`ELEMENTS_MEMORY_LIMIT` (DuckDB spills the table and
-    its aggregates to disk; the files are written within ``warehouse.store.MEMORY_LIMIT``), no line or
-    element comes into Python as objects. An exercice with nothing
+    its aggregates to disk), no line or element comes into Python as objects. An exercice with nothing
     staged has its file removed. Returns the number of elements written per exercice."""
     counts = dict.fromkeys(exercices, 0)
     staged = {exercice: staged_files(staging, exercice) for exercice in exercices}
     files = [f for exercice in exercices for f in staged[exercice]]
-    with scratch() as connection:
+    with scratch() as connection, memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
         if files:
-            with memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
-                _insert_elements(connection, _in_order(files))
-        for exercice in exercices:  # within MEMORY_LIMIT: the Parquet writer's buffers
+            _insert_elements(connection, _in_order(files))
+        for exercice in exercices:
             path = _elements_path(root, exercice)
             if staged[exercice]:
                 temporary = path.with_suffix(".tmp")
                 temporary.parent.mkdir(parents=True, exist_ok=True)
-                counts[exercice] = connection.execute(
-                    f"COPY (FROM elements WHERE exercice = ?) TO {quote_literal(temporary)} "
-                    "(FORMAT parquet, COMPRESSION zstd)",
-                    [exercice],
-                ).fetchall()[0][0]
+                counts[exercice] = _copy_exercice(connection, exercice, temporary)
                 if counts[exercice]:
                     temporary.replace(path)
                     continue
                 temporary.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
     return counts
+
+
+def _copy_exercice(connection: duckdb.DuckDBPyConnection, exercice: int, path: Path) -> int:
+    """``COPY`` the rows of ``exercice`` of the table ``elements``, in its order, to ``path`` (Parquet, zstd);
+    return their number. Within the connection's limit, else (a limit too small for the writer's buffers)
+    within ``warehouse.store.MEMORY_LIMIT``."""
+    copy = f"COPY (FROM elements WHERE exercice = ?) TO {quote_literal(path)} (FORMAT parquet, COMPRESSION zstd)"
+    try:
+        return connection.execute(copy, [exercice]).fetchall()[0][0]
+    except duckdb.OutOfMemoryException:
+        with memory_limit(connection, MEMORY_LIMIT):
+            return connection.execute(copy, [exercice]).fetchall()[0][0]
 
 
 def _insert_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> None:
