@@ -20,7 +20,6 @@ from pathlib import Path
 import duckdb
 import pandera.polars as pa
 import polars as pl
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
@@ -32,7 +31,7 @@ from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import MEMORY_LIMIT, memory_limit, quote_identifier, quote_literal
+from warehouse.store import MEMORY_LIMIT, memory_limit, quote_identifier, quote_literal, sharing_hashes
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -146,42 +145,27 @@ def _elements_path(root: Path, exercice: int) -> Path:
 
 def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
     """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
-    under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet``, in bounded memory: DuckDB groups
-    the lines of every exercice level by level (:func:`_level_sql`), ``COPY``-ing each level, in the order
-    of each element's first line, to a Parquet file; then each exercice's rows of the levels, in order, are
-    streamed (Arrow batches of a row group) to its file. Labels are grouped as an ``ENUM`` of the level's
-    distinct labels (a small integer per group, not a copy of its text: the aggregate spills less) and
-    cleaned once per distinct label (:func:`clean_label_sql`, the rule of :func:`schemas.labels.clean_label`).
-    Within :data:`ELEMENTS_MEMORY_LIMIT` (spilling to disk), no line or element comes into Python as
-    objects. An exercice with nothing staged has its file removed. Returns the number of elements written
-    per exercice."""
+    under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet`` (zstd), in bounded memory: DuckDB groups
+    the lines of every exercice level by level (:func:`_level_sql`), inserting each level, in the order of
+    each element's first line, into a temporary table; then each exercice's rows of that table, in order,
+    are ``COPY``-ed to its file (a filter of one table keeps its order). Labels are grouped as an ``ENUM``
+    of the level's distinct labels (a small integer per group, not a copy of its text: the aggregate spills
+    less) and cleaned once per distinct label (:func:`clean_label_sql`, the rule of
+    :func:`schemas.labels.clean_label`). Within :data:`ELEMENTS_MEMORY_LIMIT` (DuckDB spills the table and
+    its aggregates to disk), no line or element comes into Python as objects. An exercice with nothing
+    staged has its file removed. Returns the number of elements written per exercice."""
     counts = dict.fromkeys(exercices, 0)
     staged = {exercice: staged_files(staging, exercice) for exercice in exercices}
     files = [f for exercice in exercices for f in staged[exercice]]
-    with tempfile.TemporaryDirectory(prefix="budget-elements-") as folder:
-        levels = []
-        with scratch() as connection, memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
-            relation = _in_order(files)
-            for niveau in _CREDIT_LEVELS if files else []:
-                level = Path(folder) / f"{niveau}.parquet"
-                try:
-                    labels, cleaned = _label_enum(connection, relation, niveau)
-                    query = _level_sql(relation, niveau, labels)
-                    connection.execute(_copy_level_sql(query, level), [cleaned])
-                except duckdb.OutOfMemoryException:
-                    # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
-                    # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
-                    cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
-                    query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
-                    with memory_limit(connection, MEMORY_LIMIT):
-                        connection.execute(_copy_level_sql(query, level))
-                levels.append(level)
+    with scratch() as connection, memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
+        if files:
+            _insert_elements(connection, _in_order(files))
         for exercice in exercices:
             path = _elements_path(root, exercice)
             if staged[exercice]:
                 temporary = path.with_suffix(".tmp")
                 temporary.parent.mkdir(parents=True, exist_ok=True)
-                counts[exercice] = _copy_exercice(levels, exercice, temporary)
+                counts[exercice] = _copy_exercice(connection, exercice, temporary)
                 if counts[exercice]:
                     temporary.replace(path)
                     continue
@@ -190,32 +174,42 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     return counts
 
 
-def _copy_level_sql(query: str, level: Path) -> str:
-    """``COPY`` of the elements of a level (``query``: :func:`_level_sql`'s columns) to Parquet ``level``,
-    in the order of each element's first line."""
-    ordered = f"SELECT * EXCLUDE (_premier) FROM ({query}) ORDER BY _premier"
-    return f"COPY ({ordered}) TO {quote_literal(level)} (FORMAT parquet)"
+def _copy_exercice(connection: duckdb.DuckDBPyConnection, exercice: int, path: Path) -> int:
+    """``COPY`` the rows of ``exercice`` of the table ``elements``, in its order, to ``path`` (Parquet, zstd);
+    return their number. Within the connection's limit, else (a limit too small for the writer's buffers)
+    within ``warehouse.store.MEMORY_LIMIT``."""
+    copy = f"COPY (FROM elements WHERE exercice = ?) TO {quote_literal(path)} (FORMAT parquet, COMPRESSION zstd)"
+    try:
+        return connection.execute(copy, [exercice]).fetchall()[0][0]
+    except duckdb.OutOfMemoryException:
+        with memory_limit(connection, MEMORY_LIMIT):
+            return connection.execute(copy, [exercice]).fetchall()[0][0]
 
 
-def _copy_exercice(levels: list[Path], exercice: int, path: Path) -> int:
-    """Write the rows of ``exercice`` of the Parquet files ``levels``, in order, to ``path`` (zstd), one row
-    group of a level at a time; return their number."""
-    # Built here, not when the module is imported: the definitions are imported by processes that fork
-    # (Dagster's multiprocess executor), and Polars' thread pool started before a fork deadlocks the child
-    # (tests/test_postgres_instance.py hung on its first read_csv).
-    schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
-    written = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for level in levels:
-            for batch in pq.ParquetFile(level).iter_batches(batch_size=_BATCH_ROWS):
-                years = batch.column("exercice")
-                first, last = pc.min_max(years).values()
-                if (first.as_py(), last.as_py()) != (exercice, exercice):
-                    batch = batch.filter(pc.equal(years, exercice))
-                if batch.num_rows:
-                    writer.write_batch(batch.cast(schema))
-                    written += batch.num_rows
-    return written
+def _insert_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Fill the temporary table ``elements`` (``ELEMENT_SCHEMA`` columns) with the elements of every level
+    the lines of ``relation`` state (``_ordre`` gives the lines' order): level after level (as
+    :data:`_CREDIT_LEVELS`), each in the order of its elements' first lines."""
+    types = {pl.Int16: "SMALLINT", pl.Int32: "INTEGER", pl.String: "VARCHAR"}
+    columns = ", ".join(f"{c} {types[t]}" for c, t in ELEMENT_SCHEMA.items())
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE elements ({columns})")
+    for niveau in _CREDIT_LEVELS:
+        try:
+            labels, cleaned = _label_enum(connection, relation, niveau)
+            connection.execute(_insert_level_sql(_level_sql(relation, niveau, labels)), [cleaned])
+        except duckdb.OutOfMemoryException:
+            # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
+            # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
+            cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
+            query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
+            with memory_limit(connection, MEMORY_LIMIT):
+                connection.execute(_insert_level_sql(query))
+
+
+def _insert_level_sql(query: str) -> str:
+    """``INSERT`` into ``elements`` of the elements of a level (``query``: :func:`_level_sql`'s columns), in
+    the order of each element's first line (kept by the table: DuckDB preserves insertion order)."""
+    return f"INSERT INTO elements SELECT * EXCLUDE (_premier) FROM ({query}) ORDER BY _premier"
 
 
 def _label_enum(connection: duckdb.DuckDBPyConnection, relation: str, niveau: str) -> tuple[str, list[str | None]]:
@@ -540,11 +534,67 @@ VALIDATION_BATCH_ROWS = 250_000
 def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = VALIDATION_BATCH_ROWS) -> int:
     """Validate the Parquet table ``path`` against ``model`` in bounded memory; return its number of rows.
 
-    Pandera (:func:`schemas.validation.validate`) on batches of ``batch_rows`` rows, the failures' ``index``
-    being the row of the file; the model's ``unique`` key (``Config.unique``) is checked over the whole file
-    by DuckDB, so a duplicate that two batches share is found too, reported as Pandera reports it
+    First the model's rules as SQL over the whole file in one DuckDB scan (:func:`_passes_in_sql`): a file
+    that passes them (every build's) is not read into Python. Where one fails (the SQL rules are never more
+    lenient than Pandera's: a ``GLOB`` digit is an ASCII one), or the file's columns and types are not the
+    model's, Pandera decides (:func:`schemas.validation.validate`) on batches of ``batch_rows`` rows, the
+    failures' ``index`` being the row of the file. The model's ``unique`` key (``Config.unique``) is checked
+    over the whole file by DuckDB (the rows whose key's hash another row has, then their exact key), so a
+    duplicate that two batches share is found too, reported as Pandera reports it
     (``multiple_fields_uniqueness``, each duplicated row as JSON). Raises :class:`ValidationFailed`.
     """
+    relation = f"read_parquet({quote_literal(path)}, file_row_number = true)"
+    with scratch() as connection:
+        rows = _passes_in_sql(connection, model, path, relation)
+        if rows is None:
+            rows = _validate_batches(model, path, batch_rows)
+        unique = model.to_schema().unique
+        if unique:
+            keys = ", ".join(quote_identifier(k) for k in unique)
+            duplicated = connection.sql(
+                f"SELECT * FROM {sharing_hashes(relation, unique)} "
+                f"QUALIFY count(*) OVER (PARTITION BY {keys}) > 1 ORDER BY file_row_number"
+            ).pl()
+    if unique and duplicated.height:
+        rows = duplicated.drop("file_row_number")
+        failures = pl.DataFrame(
+            {
+                "column": model.__name__,
+                "check": "multiple_fields_uniqueness",
+                "index": duplicated["file_row_number"].cast(pl.Int64),
+                "failure_case": rows.select(pl.struct(pl.all()).struct.json_encode())[:, 0],
+            }
+        )
+        raise ValidationFailed(model.__name__, failures)
+    return rows
+
+
+def _passes_in_sql(
+    connection: duckdb.DuckDBPyConnection, model: type[pa.DataFrameModel], path: Path, relation: str
+) -> int | None:
+    """The number of rows of the Parquet file ``path`` (``relation``: DuckDB's scan of it) if its columns
+    are the model's, in order and of its types, and none of its rows breaks a rule of the model as SQL
+    (:func:`warehouse.credits_load.model_rules`); else (or when a rule has no SQL) None."""
+    from warehouse.credits_load import model_rules
+
+    schema = model.to_schema()
+    expected = {name: column.dtype.type for name, column in schema.columns.items()}
+    if list(pl.read_parquet_schema(path).items()) != list(expected.items()):
+        return None
+    if any(column.unique for column in schema.columns.values()):
+        return None
+    try:
+        rules = model_rules(model)
+    except NotImplementedError:
+        return None
+    counts = [f"count(*) FILTER (WHERE coalesce({rule.failing}, false))" for rule in rules]
+    found = connection.execute(f"SELECT {', '.join(['count(*)', *counts])} FROM {relation}").fetchall()[0]
+    return found[0] if not any(found[1:]) else None
+
+
+def _validate_batches(model: type[pa.DataFrameModel], path: Path, batch_rows: int) -> int:
+    """Pandera's validation of ``path`` on batches of ``batch_rows`` rows (the failures' ``index`` the row of
+    the file); returns the number of rows."""
     offset = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
         frame = pl.from_arrow(batch)
@@ -554,25 +604,6 @@ def validate_file(model: type[pa.DataFrameModel], path: Path, batch_rows: int = 
             failures = exc.failures.with_columns(pl.col("index") + offset)
             raise ValidationFailed(model.__name__, failures) from exc
         offset += frame.height
-    unique = model.to_schema().unique
-    if unique:
-        keys = ", ".join(quote_identifier(k) for k in unique)
-        with scratch() as connection:
-            duplicated = connection.sql(
-                f"SELECT * FROM read_parquet({quote_literal(path)}, file_row_number = true) "
-                f"QUALIFY count(*) OVER (PARTITION BY {keys}) > 1 ORDER BY file_row_number"
-            ).pl()
-        if duplicated.height:
-            rows = duplicated.drop("file_row_number")
-            failures = pl.DataFrame(
-                {
-                    "column": model.__name__,
-                    "check": "multiple_fields_uniqueness",
-                    "index": duplicated["file_row_number"].cast(pl.Int64),
-                    "failure_case": rows.select(pl.struct(pl.all()).struct.json_encode())[:, 0],
-                }
-            )
-            raise ValidationFailed(model.__name__, failures)
     return offset
 
 

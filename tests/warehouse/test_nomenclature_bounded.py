@@ -154,3 +154,33 @@ def test_labels_too_large_for_an_enum_are_grouped_as_text_with_the_same_elements
     assert counts == {2020: 3534, 2021: counts[2021]} and counts[2021] > 0
     expected = staged_credit_elements(credits).filter(pl.col("exercice").is_in([2020, 2021]))
     assert read_elements(None, root, credits).equals(expected)
+
+
+def test_a_table_file_failing_a_rule_in_sql_is_judged_by_pandera(staging, tmp_path):
+    """``validate_file`` first runs the model's rules as SQL over the whole file; where they fail, or where the
+    file's types are not the model's, Pandera decides, as it does on the whole table: a code of two Arabic-Indic
+    digits fails the SQL ``GLOB`` (ASCII digits) but is a digit for Pandera's ``\\d``; an ``exercice`` stored as
+    Int64 is Pandera's ``dtype`` failure."""
+    from schemas.nomenclature import SousActionsModel
+    from schemas.validation import ValidationFailed, validate
+    from warehouse.nomenclature import resolve_staged_nomenclature_files, validate_file
+
+    nomenclature, elements, credits = staging
+    sources = {r.source_id for r in read_reports(nomenclature)}
+    _, files = resolve_staged_nomenclature_files(nomenclature / "part-0.parquet", elements, credits, sources, tmp_path)
+    table = pl.read_parquet(files["sous_actions"])
+    arabic = table.with_columns(
+        code_sous_action=pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("\u0661\u0662")).otherwise("code_sous_action")
+    )
+    arabic.write_parquet(tmp_path / "arabic.parquet")
+    validate(SousActionsModel, arabic)  # Pandera passes it
+    assert validate_file(SousActionsModel, tmp_path / "arabic.parquet", batch_rows=1000) == 9437
+
+    wide = table.with_columns(pl.col("exercice").cast(pl.Int64))
+    wide.write_parquet(tmp_path / "wide.parquet")
+    with pytest.raises(ValidationFailed) as raised:
+        validate_file(SousActionsModel, tmp_path / "wide.parquet", batch_rows=100_000)
+    with pytest.raises(ValidationFailed) as whole:
+        validate(SousActionsModel, wide)
+    assert raised.value.failures.equals(whole.value.failures)
+    assert raised.value.failures["check"].to_list() == ["dtype('Int16')"]
