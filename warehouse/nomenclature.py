@@ -31,7 +31,7 @@ from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
-from warehouse.store import MEMORY_LIMIT, memory_limit, quote_identifier, quote_literal, sharing_hashes
+from warehouse.store import memory_limit, quote_identifier, quote_literal, sharing_hashes
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -134,9 +134,14 @@ _BATCH_ROWS = 200_000
 
 
 #: DuckDB's memory limit while grouping the credit elements: with labels as ENUMs the groups are small, and
-#: 256 MB spill a little more than ``warehouse.store.MEMORY_LIMIT`` (512 MB) for ~240 MB less peak RSS (1 M
+#: 256 MB spill a little more than 512 MB for ~240 MB less peak RSS (1 M
 #: synthetic lines: 4.7 s user either way, 545 MiB peak against 790).
 ELEMENTS_MEMORY_LIMIT = "256MB"
+
+#: DuckDB's memory limit where :data:`ELEMENTS_MEMORY_LIMIT` is too small (labels too many and too long for an
+#: ENUM; a writer's buffers): 512 MB, the store's limit before it was lowered to 320 MB (issue 11, wave 6), with
+#: which the adversarial inputs that need it were measured (20,000 distinct labels of 4,000 characters).
+FALLBACK_MEMORY_LIMIT = "512MB"
 
 
 def _elements_path(root: Path, exercice: int) -> Path:
@@ -177,12 +182,12 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
 def _copy_exercice(connection: duckdb.DuckDBPyConnection, exercice: int, path: Path) -> int:
     """``COPY`` the rows of ``exercice`` of the table ``elements``, in its order, to ``path`` (Parquet, zstd);
     return their number. Within the connection's limit, else (a limit too small for the writer's buffers)
-    within ``warehouse.store.MEMORY_LIMIT``."""
+    within :data:`FALLBACK_MEMORY_LIMIT`."""
     copy = f"COPY (FROM elements WHERE exercice = ?) TO {quote_literal(path)} (FORMAT parquet, COMPRESSION zstd)"
     try:
         return connection.execute(copy, [exercice]).fetchall()[0][0]
     except duckdb.OutOfMemoryException:
-        with memory_limit(connection, MEMORY_LIMIT):
+        with memory_limit(connection, FALLBACK_MEMORY_LIMIT):
             return connection.execute(copy, [exercice]).fetchall()[0][0]
 
 
@@ -199,10 +204,10 @@ def _insert_elements(connection: duckdb.DuckDBPyConnection, relation: str) -> No
             connection.execute(_insert_level_sql(_level_sql(relation, niveau, labels)), [cleaned])
         except duckdb.OutOfMemoryException:
             # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
-            # labels of 770 characters): grouped as text and cleaned once grouped, within MEMORY_LIMIT.
+            # labels of 770 characters): grouped as text and cleaned once grouped, within FALLBACK_MEMORY_LIMIT.
             cleaned_text = f"{clean_label_sql('libelle')} AS libelle"
             query = f"SELECT * REPLACE ({cleaned_text}) FROM ({_level_sql(relation, niveau)})"
-            with memory_limit(connection, MEMORY_LIMIT):
+            with memory_limit(connection, FALLBACK_MEMORY_LIMIT):
                 connection.execute(_insert_level_sql(query))
 
 
