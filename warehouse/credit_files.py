@@ -469,36 +469,73 @@ class _ColumnReader:
         return broken
 
     # -- codes, exercice, phase ---------------------------------------------------------------
-    def _by_value(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr]) -> pl.DataFrame:
-        """Add ``outputs`` (expressions of ``pl.col("_v")``, the cell of field ``name``) to ``frame``.
+    def _lookups(self, frame: pl.DataFrame, specs: list[tuple[str, list[dict[str, pl.Expr]]]]) -> pl.DataFrame:
+        """Add, for each ``(field name, stages)`` of ``specs``, the columns of ``stages`` (dicts of expressions of
+        ``pl.col("_v")``, the cell of that field, and of the columns of the stages before) to ``frame``, in one
+        query for every field; the columns whose name starts with ``_x`` are the stages' own, not added.
 
-        Computed once per distinct value of the column (codes and labels repeat on many
-        lines), then joined back to every line.
+        Each output is computed once per distinct value of its column (codes and labels repeat on many
+        lines), then joined back to every line: the key column alone is joined (one match per line: the
+        values are distinct), and the outputs of every field are set beside the frame's columns. A value
+        several outputs share (a code's text, a parsed struct) is a column of an earlier stage, computed
+        once (an expression repeated in several outputs is evaluated for each: three times the cost).
         """
-        source = self.names[self.fields[name]]
-        distinct = frame.select(pl.col(source).unique().alias("_v")).with_columns(**outputs)
-        # The key column alone is joined (one match per line: the values are distinct), then its outputs are
-        # added to the frame: a join of the whole frame would copy its every column.
-        added = (
-            frame.select(source)
-            .join(distinct, left_on=source, right_on="_v", how="left", nulls_equal=True, maintain_order="left")
-            .drop(source, "_v", strict=False)
-        )
-        return frame.with_columns(added.get_columns())
+        if not specs:
+            return frame
+        lazy = frame.lazy()
+        added = []
+        for name, stages in specs:
+            source = pl.col(self.names[self.fields[name]])
+            distinct = lazy.select(source.unique().alias("_v"))
+            for stage in stages:
+                distinct = distinct.with_columns(**stage)
+            outputs = [k for stage in stages for k in stage if not k.startswith("_x")]
+            added.append(
+                lazy.select(source.alias("_v"))
+                .join(distinct.select("_v", *outputs), on="_v", how="left", nulls_equal=True, maintain_order="left")
+                .drop("_v")
+            )
+        return pl.concat([lazy, *added], how="horizontal").collect()
 
-    def _code(self, frame: pl.DataFrame, name: str, outputs: dict[str, pl.Expr], what: str) -> pl.DataFrame:
-        """Codes of field ``name``; the first filled cell that gives no code (first output) is an error."""
-        first = next(iter(outputs))
-        outputs = {**outputs, "_mauvais": code_text(pl.col("_v")).is_not_null() & outputs[first].is_null()}
-        frame = self._by_value(frame, name, outputs)
-        source = pl.col(self.names[self.fields[name]])
-        self._note_first_error(frame, pl.col("_mauvais"), self.fields[name], pl.format(f"not {what}: '{{}}'", source))
-        return frame.drop("_mauvais")
+    def _note_first_errors(self, frame: pl.DataFrame, checks: list[tuple[pl.Expr, int | None, pl.Expr]]) -> None:
+        """:meth:`_note_first_error` for every ``(bad, index, message)`` of ``checks``, in one query."""
+        if not checks:
+            return
+        found = frame.select(
+            pl.struct(_ligne=pl.col("_ligne"), m=message).filter(bad.fill_null(False)).first().alias(f"_e{i}")
+            for i, (bad, _, message) in enumerate(checks)
+        ).row(0)
+        for first, (_, index, _) in zip(found, checks, strict=True):
+            if first is not None and first["_ligne"] is not None:
+                self.errors.append((first["_ligne"], index, first["m"]))
 
     def _base(self, detail: pl.DataFrame) -> pl.DataFrame:
-        """The codes, labels, exercice and phase of every detail line (``_phase_ligne``)."""
+        """The codes, labels, exercice and phase of every detail line (``_phase_ligne``).
+
+        Three queries whatever the number of fields: the codes and labels of every field (each once
+        per distinct value, :meth:`_lookups`), the columns derived from them, and the first failure of
+        every rule (:meth:`_note_first_errors`)."""
         v = pl.col("_v")
-        frame = detail
+        specs: list[tuple[str, list[dict[str, pl.Expr]]]] = []
+        checks: list[tuple[pl.Expr, int | None, pl.Expr]] = []
+        absent: dict[str, pl.Expr] = {}
+        temporary: list[str] = []
+
+        def code(name: str, rule: pl.Expr, outputs: dict[str, pl.Expr], what: str) -> None:
+            """Codes of field ``name`` (``outputs``: of ``_xr``, the value of ``rule``); the first filled cell
+            that gives no code (first output) is an error."""
+            bad = f"_mauvais_{name}"
+            first = next(iter(outputs))
+            stages = [
+                {"_xt": code_text(v), "_xr": rule},
+                outputs,
+                {bad: pl.col("_xt").is_not_null() & pl.col(first).is_null()},
+            ]
+            specs.append((name, stages))
+            source = pl.col(self.names[self.fields[name]])
+            checks.append((pl.col(bad), self.fields[name], pl.format(f"not {what}: '{{}}'", source)))
+            temporary.append(bad)
+
         simple = {
             "code_programme": ("code_programme", programme_expr, "a programme code"),
             "code_ministere": ("code_ministere", ministere_expr, "a ministère code"),
@@ -508,114 +545,126 @@ class _ColumnReader:
         }
         for target, (name, rule, what) in simple.items():
             if name in self.fields:
-                frame = self._code(frame, name, {target: rule(v)}, what)
+                code(name, rule(v), {target: pl.col("_xr")}, what)
             else:
-                frame = frame.with_columns(pl.lit(None, pl.String).alias(target))
-        self._note_first_error(
-            frame, pl.col("code_programme").is_null(), self.fields["code_programme"], pl.lit("empty programme code")
+                absent[target] = pl.lit(None, pl.String)
+        checks.append(
+            (pl.col("code_programme").is_null(), self.fields["code_programme"], pl.lit("empty programme code"))
         )
         if "code_action" in self.fields:
-            action = action_expr(v)
-            outputs = {"_a": action.struct.field("action"), "_a_programme": action.struct.field("programme")}
-            frame = self._code(frame, "code_action", outputs, "an action code")
-            self._note_first_error(
-                frame,
-                pl.col("_a_programme") != pl.col("code_programme"),
-                self.fields["code_action"],
-                pl.format(
-                    "action '{}' does not belong to programme {}", self._col("code_action"), pl.col("code_programme")
-                ),
+            action = pl.col("_xr").struct
+            code(
+                "code_action",
+                action_expr(v),
+                {"_a": action.field("action"), "_a_programme": action.field("programme")},
+                "an action code",
+            )
+            checks.append(
+                (
+                    pl.col("_a_programme") != pl.col("code_programme"),
+                    self.fields["code_action"],
+                    pl.format(
+                        "action '{}' does not belong to programme {}",
+                        self._col("code_action"),
+                        pl.col("code_programme"),
+                    ),
+                )
             )
         else:
-            frame = frame.with_columns(_a=pl.lit(None, pl.String))
+            absent["_a"] = pl.lit(None, pl.String)
         if "code_sous_action" in self.fields:
-            sous_action = sous_action_expr(v)
+            sous_action = pl.col("_xr")
             outputs = {
                 "_sa": sous_action.struct.field("sous_action"),
                 "_sa_action": sous_action.struct.field("action"),
                 "_sa_programme": sous_action.struct.field("programme"),
             }
-            frame = self._code(frame, "code_sous_action", outputs, "a sous-action code")
+            code("code_sous_action", sous_action_expr(v), outputs, "a sous-action code")
             where = self.fields["code_sous_action"]
-            self._note_first_error(
-                frame,
-                pl.col("_sa_programme") != pl.col("code_programme"),
-                where,
-                pl.format(
-                    "sous-action '{}' does not belong to programme {}",
-                    self._col("code_sous_action"),
-                    pl.col("code_programme"),
-                ),
+            checks.append(
+                (
+                    pl.col("_sa_programme") != pl.col("code_programme"),
+                    where,
+                    pl.format(
+                        "sous-action '{}' does not belong to programme {}",
+                        self._col("code_sous_action"),
+                        pl.col("code_programme"),
+                    ),
+                )
             )
-            self._note_first_error(
-                frame,
-                pl.col("_sa_action") != pl.col("_a"),
-                where,
-                pl.format("sous-action of action {}, on a line of action {}", pl.col("_sa_action"), pl.col("_a")),
+            checks.append(
+                (
+                    pl.col("_sa_action") != pl.col("_a"),
+                    where,
+                    pl.format("sous-action of action {}, on a line of action {}", pl.col("_sa_action"), pl.col("_a")),
+                )
             )
         else:
-            frame = frame.with_columns(_sa=pl.lit(None, pl.String), _sa_action=pl.lit(None, pl.String))
+            absent.update(_sa=pl.lit(None, pl.String), _sa_action=pl.lit(None, pl.String))
+        if "type_budget" in self.fields:
+            term = _fold(v).replace_strict(self.vocab["type_budget"], default=None, return_dtype=pl.String)
+            bad = v.is_not_null() & pl.col("type_budget").is_null()
+            specs.append(("type_budget", [{"type_budget": term}, {"_mauvais_type_budget": bad}]))
+            checks.append(
+                (
+                    pl.col("_mauvais_type_budget"),
+                    self.fields["type_budget"],
+                    pl.format("unknown budget type '{}'", self._col("type_budget")),
+                )
+            )
+            temporary.append("_mauvais_type_budget")
+        else:
+            absent["type_budget"] = pl.lit(None, pl.String)
+        phase_year = pl.lit(None, pl.Int16)
+        if "phase" in self.fields:
+            parts = pl.col("_xp").struct
+            phase = parts.field("p").replace_strict(self.vocab["phase"], default=None, return_dtype=pl.String)
+            stages = [
+                {"_xp": _fold(v).str.extract_groups(r"^(?P<p>[a-z]+?)(?P<e>\d{4})?$")},
+                {"_phase_ligne": phase, "_annee_phase": parts.field("e").cast(pl.Int16)},
+                {"_mauvais_phase": v.is_not_null() & pl.col("_phase_ligne").is_null()},
+            ]
+            specs.append(("phase", stages))
+            checks.append(
+                (pl.col("_mauvais_phase"), self.fields["phase"], pl.format("unknown phase '{}'", self._col("phase")))
+            )
+            temporary.append("_mauvais_phase")
+            phase_year = pl.col("_annee_phase")
+        else:
+            absent["_phase_ligne"] = pl.lit(None, pl.String)
+        year = pl.lit(None, pl.Int16)
+        if "exercice" in self.fields:
+            found = v.str.extract(r"(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)", 1).cast(pl.Int16)
+            specs.append(
+                ("exercice", [{"_annee": found}, {"_mauvais_exercice": v.is_not_null() & pl.col("_annee").is_null()}])
+            )
+            checks.append(
+                (
+                    pl.col("_mauvais_exercice"),
+                    self.fields["exercice"],
+                    pl.format("not an exercice: '{}'", self._col("exercice")),
+                )
+            )
+            temporary.append("_mauvais_exercice")
+            year = pl.col("_annee")
+        fallback = self.header_exercice or self.exercice_hint
+        checks.append((pl.col("exercice").is_null(), self.fields.get("exercice"), pl.lit("exercice unknown")))
+        for label in _LABELS:
+            if label in self.fields:
+                text = v.str.replace_all(r"\s+", " ").str.strip_chars()
+                specs.append((label, [{"_xl": text}, {label: pl.when(pl.col("_xl") != "").then(pl.col("_xl"))}]))
+            else:
+                absent[label] = pl.lit(None, pl.String)
+        frame = self._lookups(detail, specs).with_columns(**absent)
         frame = frame.with_columns(
             code_action=pl.coalesce("_a", "_sa_action"),
             code_sous_action=pl.col("_sa"),
             code_titre=pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
+            exercice=pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)),
+            source_id=pl.lit(self.source_id),
         )
-        if "type_budget" in self.fields:
-            term = _fold(v).replace_strict(self.vocab["type_budget"], default=None, return_dtype=pl.String)
-            frame = self._by_value(
-                frame, "type_budget", {"type_budget": term, "_mauvais": v.is_not_null() & term.is_null()}
-            )
-            self._note_first_error(
-                frame,
-                pl.col("_mauvais"),
-                self.fields["type_budget"],
-                pl.format("unknown budget type '{}'", self._col("type_budget")),
-            )
-            frame = frame.drop("_mauvais")
-        else:
-            frame = frame.with_columns(type_budget=pl.lit(None, pl.String))
-        frame = self._exercice_phase(frame)
-        for label in _LABELS:
-            if label in self.fields:
-                text = v.str.replace_all(r"\s+", " ").str.strip_chars()
-                frame = self._by_value(frame, label, {label: pl.when(text != "").then(text)})
-            else:
-                frame = frame.with_columns(pl.lit(None, pl.String).alias(label))
-        return frame.with_columns(source_id=pl.lit(self.source_id))
-
-    def _exercice_phase(self, frame: pl.DataFrame) -> pl.DataFrame:
-        v = pl.col("_v")
-        phase_year = pl.lit(None, pl.Int16)
-        if "phase" in self.fields:
-            parts = _fold(v).str.extract_groups(r"^(?P<p>[a-z]+?)(?P<e>\d{4})?$")
-            phase = parts.struct.field("p").replace_strict(self.vocab["phase"], default=None, return_dtype=pl.String)
-            outputs = {"_phase_ligne": phase, "_annee_phase": parts.struct.field("e").cast(pl.Int16)}
-            frame = self._by_value(frame, "phase", {**outputs, "_mauvais": v.is_not_null() & phase.is_null()})
-            self._note_first_error(
-                frame, pl.col("_mauvais"), self.fields["phase"], pl.format("unknown phase '{}'", self._col("phase"))
-            )
-            frame = frame.drop("_mauvais")
-            phase_year = pl.col("_annee_phase")
-        else:
-            frame = frame.with_columns(_phase_ligne=pl.lit(None, pl.String))
-        year = pl.lit(None, pl.Int16)
-        if "exercice" in self.fields:
-            found = v.str.extract(r"(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)", 1).cast(pl.Int16)
-            frame = self._by_value(frame, "exercice", {"_annee": found, "_mauvais": v.is_not_null() & found.is_null()})
-            self._note_first_error(
-                frame,
-                pl.col("_mauvais"),
-                self.fields["exercice"],
-                pl.format("not an exercice: '{}'", self._col("exercice")),
-            )
-            frame = frame.drop("_mauvais")
-            year = pl.col("_annee")
-        fallback = self.header_exercice or self.exercice_hint
-        frame = frame.with_columns(exercice=pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)))
-        self._note_first_error(
-            frame, pl.col("exercice").is_null(), self.fields.get("exercice"), pl.lit("exercice unknown")
-        )
-        return frame
+        self._note_first_errors(frame, checks)
+        return frame.drop(temporary)
 
     # -- rows per phase -------------------------------------------------------------------------
     def _phase_rows(self, base: pl.DataFrame, broken: set[str]) -> pl.DataFrame:
@@ -842,6 +891,7 @@ class CreditStream:
         self.broken: set[str] = set()
         self.set_aside_lines: list[pl.DataFrame] = []  # per batch, its lines set aside (few)
         self.reader: _ColumnReader | None = None
+        self.single: pl.DataFrame | None = None  # a file of one batch: that batch's lines and reasons (pass 1)
         self.sums = _TotalSums()
         self.set_aside: Counter[str] = Counter()
         self.exercices: set[int] = set()
@@ -884,6 +934,7 @@ class CreditStream:
         values: dict[int, _Values] = {}
         detail_rows = 0
         reader: _ColumnReader | None = None
+        frame: pl.DataFrame | None = None
         for reader in self._readers():
             frame = reader._reasons()
             self.set_aside_lines.append(reader._set_aside(frame))
@@ -893,8 +944,12 @@ class CreditStream:
                 evidence[index] = _merge_evidence(evidence.get(index), found)
             for index, found in found_values.items():
                 values[index] = found if index not in values else values[index].then(found)
-        assert reader is not None
+        assert reader is not None and frame is not None
         self.reader = reader
+        if len(self.set_aside_lines) == 1:  # one batch: pass 2 reads it from here, not from the file again
+            # as _reasons(known) gives it: _total_general only on the lines set aside
+            general = pl.when(pl.col("_motif").is_not_null()).then(pl.col("_total_general")).otherwise(False)
+            self.single = frame.drop("_plie").with_columns(_total_general=general)
         self.decided = decided = reader._separators(evidence)
         float_text = self.stream.table.format in ("xls", "xlsx")
         first = {
@@ -908,8 +963,13 @@ class CreditStream:
     def batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
         """Pass 2: ``(lines, groups)`` per batch, in file order: the batch's credit lines (:data:`LINE_SCHEMA`),
         group by group, each in line order, and each line's (phase, titre) group (``_groupe``, Int32)."""
-        for part, reader in enumerate(self._readers()):
-            frame = reader._amounts(reader._reasons(self.set_aside_lines[part]), self.decided)
+        readers: Iterator[_ColumnReader] = iter([self.reader]) if self.single is not None else self._readers()
+        for part, reader in enumerate(readers):
+            assert reader is not None
+            reasons, self.single = self.single, None
+            if reasons is None:
+                reasons = reader._reasons(self.set_aside_lines[part])
+            frame = reader._amounts(reasons, self.decided)
             detail = frame.filter(pl.col("_motif").is_null())
             base = reader._base(detail)
             lines = reader._phase_rows(base, self.broken)

@@ -683,21 +683,25 @@ class CsvStream:
         memory holds one batch whatever the file's size."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
+        records = pl.scan_csv(
+            self.path,
+            separator=self.separator,
+            quote_char=None if self.plain else '"',
+            has_header=False,
+            infer_schema=False,
+            schema=schema,
+            missing_columns="insert",
+            raise_if_empty=False,
+        ).select(
+            pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
+            for c in list(schema)[: self.keep]
+        )
+        if self.data_rows <= rows:  # one batch: read at once, no copy
+            yield records.collect().slice(self.skip, self.data_rows)
+            return
         cells = self.path.with_name(f"{self.path.stem}-{rows}.parquet")
         if not cells.exists():
-            pl.scan_csv(
-                self.path,
-                separator=self.separator,
-                quote_char=None if self.plain else '"',
-                has_header=False,
-                infer_schema=False,
-                schema=schema,
-                missing_columns="insert",
-                raise_if_empty=False,
-            ).select(
-                pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
-                for c in list(schema)[: self.keep]
-            ).sink_parquet(cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming")
+            records.sink_parquet(cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming")
         for offset in range(self.skip, self.skip + self.data_rows, rows):
             yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
