@@ -680,7 +680,7 @@ class CsvStream:
 
         The records are sunk once (streaming) to a Parquet file beside the UTF-8 copy, in row groups of
         ``rows``, blank cells ("  ") made empty (None) as in a whole read; each batch is a slice of it, so
-        memory holds one batch whatever the file's size."""
+        memory holds one batch whatever the file's size. A file of one batch is read at once, with no copy."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
         records = pl.scan_csv(
