@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 import polars as pl
 
@@ -433,7 +433,12 @@ def read_csv_table(path: Path, name: str) -> RawTable:
 
 def _layout(path: Path) -> tuple[str, int] | None:
     """(separator, record index of the header) found from the head of the UTF-8 copy; None if no record is filled."""
-    sample = _read_sample(path)
+    return _layout_of(_read_sample(path))
+
+
+def _layout_of(sample: str) -> tuple[str, int] | None:
+    """:func:`_layout` of ``sample``, the first :data:`_SAMPLE_CHARS` characters of a UTF-8 text (cut after its
+    last complete line when the text is longer)."""
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
     separator = hint.group(1) if hint else _choose_separator(sample)
@@ -460,30 +465,46 @@ def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
-def _field_counts(path: Path, separator: str, plain: bool) -> pl.Series:
-    """The field count of every record (0 for an empty line).
+def _text(source: Path | bytes) -> TextIO:
+    """The UTF-8 text of ``source`` (a copy on disk, or its bytes in memory) for Python's ``csv``."""
+    if isinstance(source, bytes):
+        return io.StringIO(source.decode("utf-8"), newline="")
+    return open(source, encoding="utf-8", newline="")  # noqa: SIM115 (the caller closes it)
+
+
+def _field_counts(source: Path | bytes, separator: str, plain: bool) -> pl.Series:
+    """The field count of every record (0 for an empty line) of the UTF-8 text ``source`` (a path, or bytes).
 
     With no quote in the file (``plain``) a record is a line: Polars counts its separators.
     Else Python's ``csv`` module (C code) parses the records.
     """
     if plain:
         lines = pl.scan_csv(
-            path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
+            source,
+            separator="\x1f",
+            quote_char=None,
+            has_header=False,
+            schema={"line": pl.String},
+            raise_if_empty=False,
         )
         count = pl.col("line").str.count_matches(separator, literal=True).cast(pl.Int32) + 1
         return lines.select(count.fill_null(0).alias("n")).collect(engine="streaming")["n"]
-    with open(path, encoding="utf-8", newline="") as handle:
-        return pl.Series("n", map(len, csv.reader(handle, delimiter=separator)), dtype=pl.Int32)
+    with _text(source) as handle:
+        records = csv.reader(handle, delimiter=separator)
+        if isinstance(source, bytes):  # a head: a list is built faster than Polars takes an iterator
+            return pl.Series("n", list(map(len, records)), dtype=pl.Int32)
+        return pl.Series("n", map(len, records), dtype=pl.Int32)
 
 
-def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
-    """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``."""
-    counts = _field_counts(path, separator, plain)
+def _records(source: Path | bytes, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
+    """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``,
+    of the UTF-8 text ``source`` (a copy on disk, or a head's bytes in memory)."""
+    counts = _field_counts(source, separator, plain)
     width = int(counts.max() or 1)
     schema = {f"c{i}": pl.String for i in range(width)}
     try:
         frame = pl.read_csv(
-            path,
+            source,
             separator=separator,
             quote_char=None if plain else '"',  # plain: a quote is a character of its field (see _LineEnds)
             has_header=False,
@@ -496,13 +517,13 @@ def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.Dat
             return counts, frame
     except pl.exceptions.PolarsError:
         pass
-    return counts, _records_by_csv(path, separator, width)
+    return counts, _records_by_csv(source, separator, width)
 
 
-def _records_by_csv(path: Path, separator: str, width: int) -> pl.DataFrame:
+def _records_by_csv(source: Path | bytes, separator: str, width: int) -> pl.DataFrame:
     """The cells of every record read by ``csv`` alone, in chunks (quoting Polars refuses)."""
     frames = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with _text(source) as handle:
         reader = csv.reader(handle, delimiter=separator)
         while chunk := list(islice(reader, _FALLBACK_CHUNK_ROWS)):
             lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
@@ -615,17 +636,32 @@ def read_csv_head(
     with open(path, "rb") as handle:
         data = handle.read(head_bytes)
         whole = not handle.read(1)
-    with tempfile.TemporaryDirectory(prefix="budget-head-") as folder:
-        utf8 = Path(folder) / "utf8.csv"
-        with open(utf8, "w+b") as sink:
-            try:
-                if whole or not whole_encoding:
-                    decoded = _head_or_whole(path, name, data, sink, whole)
-                else:
-                    decoded = _transcode_head(data, sink, *file_encoding(path, name))
-            except TableReadError as exc:
-                raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-        return _read_utf8(utf8, name, decoded), whole
+    sink = io.BytesIO()  # a head is small: its UTF-8 copy stays in memory (no temporary file to write and delete)
+    try:
+        if whole or not whole_encoding:
+            decoded = _head_or_whole(path, name, data, sink, whole)
+        else:
+            decoded = _transcode_head(data, sink, *file_encoding(path, name))
+    except TableReadError as exc:
+        raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
+    return _read_head_utf8(sink.getvalue(), name, decoded), whole
+
+
+def _read_head_utf8(utf8: bytes, name: str, decoded: _Decoded) -> RawTable:
+    """:func:`_read_utf8` of a head's UTF-8 copy held in memory (``utf8``)."""
+    text = utf8.decode("utf-8", errors="ignore")
+    sample = text[:_SAMPLE_CHARS]
+    if len(text) > _SAMPLE_CHARS:  # cut at the last complete line, as _read_sample does
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    layout = _layout_of(sample)
+    if layout is None:
+        return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
+    separator, header_at = layout
+    try:
+        counts, frame = _records(utf8, separator, decoded.plain)
+    except csv.Error as exc:
+        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
 def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:
