@@ -88,6 +88,8 @@ _BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
 _FALLBACK_CHUNK_ROWS = 50_000
+#: Files up to this size are decoded in memory by :func:`read_csv_table`; larger ones to a temporary file.
+_IN_MEMORY_BYTES = 16 << 20
 _ASCII = bytes(range(128))
 #: The bytes Windows-1252 decodes (all but 0x81, 0x8D, 0x8F, 0x90 and 0x9D).
 _CP1252_DEFINED = bytes(b for b in range(256) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
@@ -420,9 +422,17 @@ def read_csv_table(path: Path, name: str) -> RawTable:
             f"{name}: {size} bytes ({size / (1 << 20):.1f} MiB), above the limit of {limit} bytes "
             f"({limit / (1 << 20):.1f} MiB; {MAX_FILE_MB_VARIABLE} sets it in MiB)"
         )
+    start = _CP1252_FILES.get(_file_key(path))
+    if size <= _IN_MEMORY_BYTES:  # a small file: its UTF-8 copy stays in memory (no temporary file)
+        sink = io.BytesIO()
+        with open(path, "rb") as source:
+            try:
+                decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
+            except TableReadError as exc:
+                raise TableReadError(f"{name}: {exc}") from exc
+        return _read_utf8_bytes(sink.getvalue(), name, decoded)
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
-        start = _CP1252_FILES.get(_file_key(path))
         with open(path, "rb") as source, open(utf8, "w+b") as sink:
             try:
                 decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
@@ -557,29 +567,34 @@ def _table(
         return pl.any_horizontal(exprs) if exprs else pl.repeat(False, data.height)
 
     extra = columns[header_fields:]
-    flags = data.select(blank=~any_filled(columns), beyond=any_filled(extra))
+    kept = columns[:header_fields]
+    # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten. One query gives
+    # the flags of each row and the number of blank cells of each kept column (broadcast over the rows).
+    checked = [c for c in kept if c in valued]
+    found = [(pl.col(c).is_not_null() & ~filled(c)).sum().alias(f"blank_{c}") for c in checked]
+    flags = data.select(~any_filled(columns).alias("blank"), any_filled(extra).alias("beyond"), *found)
     fields = counts.slice(header_row + 1)
     irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
     lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
 
-    kept = columns[:header_fields]
-    # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten.
-    checked = [c for c in kept if c in valued]
-    found = data.select((pl.col(c).is_not_null() & ~filled(c)).any() for c in checked).row(0) if checked else ()
-    blanks = dict(zip(checked, found, strict=True))
-    cells = data.select(pl.when(filled(c)).then(pl.col(c)).alias(c) if blanks.get(c) else pl.col(c) for c in kept)
+    sums = flags.select(pl.exclude("blank", "beyond")).row(0) if found and data.height else (0,) * len(checked)
+    blank_cells = dict(zip(checked, sums, strict=True))
     header = [h.strip() for h in header_cells[:header_fields]]
-    # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them).
-    nulls = cells.null_count().row(0) if cells.width else ()
+    # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them): a column's
+    # nulls once its blank cells are made null.
+    nulls = [nulls_before[i] + blank_cells.get(c, 0) for i, c in enumerate(kept)]
     keep = len(header)
-    while keep and not header[keep - 1] and nulls[keep - 1] == cells.height:
+    while keep and not header[keep - 1] and nulls[keep - 1] == data.height:
         keep -= 1
+    cells = data.select(
+        pl.when(filled(c)).then(pl.col(c)).alias(c) if blank_cells.get(c) else pl.col(c) for c in kept[:keep]
+    )
     return RawTable(
         name,
         "csv",
         decoded.encoding,
         header[:keep],
-        FrameRows(cells.select(kept[:keep])),
+        FrameRows(cells),
         lignes_preambule=preamble,
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
@@ -644,12 +659,12 @@ def read_csv_head(
             decoded = _transcode_head(data, sink, *file_encoding(path, name))
     except TableReadError as exc:
         raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-    return _read_head_utf8(sink.getvalue(), name, decoded), whole
+    return _read_utf8_bytes(sink.getvalue(), name, decoded), whole
 
 
-def _read_head_utf8(utf8: bytes, name: str, decoded: _Decoded) -> RawTable:
-    """:func:`_read_utf8` of a head's UTF-8 copy held in memory (``utf8``)."""
-    text = utf8.decode("utf-8", errors="ignore")
+def _read_utf8_bytes(utf8: bytes, name: str, decoded: _Decoded) -> RawTable:
+    """:func:`_read_utf8` of a UTF-8 copy held in memory (``utf8``: a head, or a small file)."""
+    text = utf8[: 4 * _SAMPLE_CHARS + 4].decode("utf-8", errors="ignore")  # at least _SAMPLE_CHARS + 1 characters
     sample = text[:_SAMPLE_CHARS]
     if len(text) > _SAMPLE_CHARS:  # cut at the last complete line, as _read_sample does
         sample = sample[: sample.rfind("\n") + 1] or sample
