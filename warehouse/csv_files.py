@@ -354,7 +354,12 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
 
 def _filled(record: list[str]) -> int:
-    return sum(1 for cell in record if cell.strip())
+    """The number of filled cells (not only white space) of ``record``."""
+    return len(record) - list(map(str.strip, record)).count("")
+
+
+def _any_filled(record: list[str]) -> bool:
+    return any(map(str.strip, record))
 
 
 def _width(record: list[str]) -> int:
@@ -369,10 +374,14 @@ def _sample_records(sample: str, separator: str) -> list[list[str]]:
     return list(islice(csv.reader(io.StringIO(sample, newline=""), delimiter=separator), _SAMPLE_RECORDS))
 
 
-def _choose_separator(sample: str) -> str | None:
+def _choose_separator(sample: str, parsed: dict[str, list[list[str]]] | None = None) -> str | None:
     """The separator giving one field count (above 1) on the largest share of the sample's non-blank
-    records that some separator splits: a record no candidate splits (a title line) votes for none."""
-    split = {separator: [len(r) for r in _sample_records(sample, separator) if _filled(r)] for separator in SEPARATORS}
+    records that some separator splits: a record no candidate splits (a title line) votes for none.
+    ``parsed``: filled with the sample's records under each separator."""
+    parsed = {} if parsed is None else parsed
+    for separator in SEPARATORS:
+        parsed[separator] = _sample_records(sample, separator)
+    split = {separator: [len(r) for r in parsed[separator] if _any_filled(r)] for separator in SEPARATORS}
     lengths = {len(c) for c in split.values()}
     voters = sum(1 for fields in zip(*split.values(), strict=True) if max(fields) > 1) if len(lengths) == 1 else None
     best: tuple[tuple[float, int], str] | None = None
@@ -389,7 +398,7 @@ def _choose_separator(sample: str) -> str | None:
 
 def _find_header(records: list[list[str]], first: int) -> int:
     """Index of the header among ``records`` (from ``first``): see the module's docstring."""
-    widths = [_width(r) for r in records[first:] if _filled(r)]
+    widths = [_width(r) for r in records[first:] if _any_filled(r)]
     if not widths:
         return first
     usual = Counter(w for w in widths if w > 1 or max(widths) == 1).most_common(1)[0][0]
@@ -451,10 +460,11 @@ def _layout_of(sample: str) -> tuple[str, int] | None:
     last complete line when the text is longer)."""
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
-    separator = hint.group(1) if hint else _choose_separator(sample)
-    records = _sample_records(sample, separator or SEPARATORS[0])
+    parsed: dict[str, list[list[str]]] = {}
+    separator = hint.group(1) if hint else _choose_separator(sample, parsed)
+    records = parsed.get(separator or SEPARATORS[0]) or _sample_records(sample, separator or SEPARATORS[0])
     first = 1 if hint else 0
-    if not any(_filled(r) for r in records[first:]):
+    if not any(_any_filled(r) for r in records[first:]):
         return None
     if separator is None:  # one column: its header is the first filled line
         header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
@@ -498,7 +508,10 @@ def _field_counts(source: Path | bytes, separator: str, plain: bool) -> pl.Serie
             raise_if_empty=False,
         )
         count = pl.col("line").str.count_matches(separator, literal=True).cast(pl.Int32) + 1
-        return lines.select(count.fill_null(0).alias("n")).collect(engine="streaming")["n"]
+        # Bytes in memory (a head, a small file): Polars' in-memory engine, which starts faster.
+        return lines.select(count.fill_null(0).alias("n")).collect(
+            engine="in-memory" if isinstance(source, bytes) else "streaming"
+        )["n"]
     with _text(source) as handle:
         records = csv.reader(handle, delimiter=separator)
         if isinstance(source, bytes):  # a head: a list is built faster than Polars takes an iterator
