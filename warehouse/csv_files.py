@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 import polars as pl
 
@@ -88,6 +88,8 @@ _BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
 _FALLBACK_CHUNK_ROWS = 50_000
+#: Files up to this size are decoded in memory by :func:`read_csv_table`; larger ones to a temporary file.
+_IN_MEMORY_BYTES = 16 << 20
 _ASCII = bytes(range(128))
 #: The bytes Windows-1252 decodes (all but 0x81, 0x8D, 0x8F, 0x90 and 0x9D).
 _CP1252_DEFINED = bytes(b for b in range(256) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
@@ -352,7 +354,12 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
 
 def _filled(record: list[str]) -> int:
-    return sum(1 for cell in record if cell.strip())
+    """The number of filled cells (not only white space) of ``record``."""
+    return len(record) - list(map(str.strip, record)).count("")
+
+
+def _any_filled(record: list[str]) -> bool:
+    return any(map(str.strip, record))
 
 
 def _width(record: list[str]) -> int:
@@ -367,10 +374,14 @@ def _sample_records(sample: str, separator: str) -> list[list[str]]:
     return list(islice(csv.reader(io.StringIO(sample, newline=""), delimiter=separator), _SAMPLE_RECORDS))
 
 
-def _choose_separator(sample: str) -> str | None:
+def _choose_separator(sample: str, parsed: dict[str, list[list[str]]] | None = None) -> str | None:
     """The separator giving one field count (above 1) on the largest share of the sample's non-blank
-    records that some separator splits: a record no candidate splits (a title line) votes for none."""
-    split = {separator: [len(r) for r in _sample_records(sample, separator) if _filled(r)] for separator in SEPARATORS}
+    records that some separator splits: a record no candidate splits (a title line) votes for none.
+    ``parsed``: filled with the sample's records under each separator."""
+    parsed = {} if parsed is None else parsed
+    for separator in SEPARATORS:
+        parsed[separator] = _sample_records(sample, separator)
+    split = {separator: [len(r) for r in parsed[separator] if _any_filled(r)] for separator in SEPARATORS}
     lengths = {len(c) for c in split.values()}
     voters = sum(1 for fields in zip(*split.values(), strict=True) if max(fields) > 1) if len(lengths) == 1 else None
     best: tuple[tuple[float, int], str] | None = None
@@ -387,7 +398,7 @@ def _choose_separator(sample: str) -> str | None:
 
 def _find_header(records: list[list[str]], first: int) -> int:
     """Index of the header among ``records`` (from ``first``): see the module's docstring."""
-    widths = [_width(r) for r in records[first:] if _filled(r)]
+    widths = [_width(r) for r in records[first:] if _any_filled(r)]
     if not widths:
         return first
     usual = Counter(w for w in widths if w > 1 or max(widths) == 1).most_common(1)[0][0]
@@ -420,9 +431,17 @@ def read_csv_table(path: Path, name: str) -> RawTable:
             f"{name}: {size} bytes ({size / (1 << 20):.1f} MiB), above the limit of {limit} bytes "
             f"({limit / (1 << 20):.1f} MiB; {MAX_FILE_MB_VARIABLE} sets it in MiB)"
         )
+    start = _CP1252_FILES.get(_file_key(path))
+    if size <= _IN_MEMORY_BYTES:  # a small file: its UTF-8 copy stays in memory (no temporary file)
+        sink = io.BytesIO()
+        with open(path, "rb") as source:
+            try:
+                decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
+            except TableReadError as exc:
+                raise TableReadError(f"{name}: {exc}") from exc
+        return _read_utf8_bytes(sink.getvalue(), name, decoded)
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
-        start = _CP1252_FILES.get(_file_key(path))
         with open(path, "rb") as source, open(utf8, "w+b") as sink:
             try:
                 decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
@@ -433,13 +452,19 @@ def read_csv_table(path: Path, name: str) -> RawTable:
 
 def _layout(path: Path) -> tuple[str, int] | None:
     """(separator, record index of the header) found from the head of the UTF-8 copy; None if no record is filled."""
-    sample = _read_sample(path)
+    return _layout_of(_read_sample(path))
+
+
+def _layout_of(sample: str) -> tuple[str, int] | None:
+    """:func:`_layout` of ``sample``, the first :data:`_SAMPLE_CHARS` characters of a UTF-8 text (cut after its
+    last complete line when the text is longer)."""
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
-    separator = hint.group(1) if hint else _choose_separator(sample)
-    records = _sample_records(sample, separator or SEPARATORS[0])
+    parsed: dict[str, list[list[str]]] = {}
+    separator = hint.group(1) if hint else _choose_separator(sample, parsed)
+    records = parsed.get(separator or SEPARATORS[0]) or _sample_records(sample, separator or SEPARATORS[0])
     first = 1 if hint else 0
-    if not any(_filled(r) for r in records[first:]):
+    if not any(_any_filled(r) for r in records[first:]):
         return None
     if separator is None:  # one column: its header is the first filled line
         header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
@@ -460,30 +485,49 @@ def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
-def _field_counts(path: Path, separator: str, plain: bool) -> pl.Series:
-    """The field count of every record (0 for an empty line).
+def _text(source: Path | bytes) -> TextIO:
+    """The UTF-8 text of ``source`` (a copy on disk, or its bytes in memory) for Python's ``csv``."""
+    if isinstance(source, bytes):
+        return io.StringIO(source.decode("utf-8"), newline="")
+    return open(source, encoding="utf-8", newline="")  # noqa: SIM115 (the caller closes it)
+
+
+def _field_counts(source: Path | bytes, separator: str, plain: bool) -> pl.Series:
+    """The field count of every record (0 for an empty line) of the UTF-8 text ``source`` (a path, or bytes).
 
     With no quote in the file (``plain``) a record is a line: Polars counts its separators.
     Else Python's ``csv`` module (C code) parses the records.
     """
     if plain:
         lines = pl.scan_csv(
-            path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
+            source,
+            separator="\x1f",
+            quote_char=None,
+            has_header=False,
+            schema={"line": pl.String},
+            raise_if_empty=False,
         )
         count = pl.col("line").str.count_matches(separator, literal=True).cast(pl.Int32) + 1
-        return lines.select(count.fill_null(0).alias("n")).collect(engine="streaming")["n"]
-    with open(path, encoding="utf-8", newline="") as handle:
-        return pl.Series("n", map(len, csv.reader(handle, delimiter=separator)), dtype=pl.Int32)
+        # Bytes in memory (a head, a small file): Polars' in-memory engine, which starts faster.
+        return lines.select(count.fill_null(0).alias("n")).collect(
+            engine="in-memory" if isinstance(source, bytes) else "streaming"
+        )["n"]
+    with _text(source) as handle:
+        records = csv.reader(handle, delimiter=separator)
+        if isinstance(source, bytes):  # a head: a list is built faster than Polars takes an iterator
+            return pl.Series("n", list(map(len, records)), dtype=pl.Int32)
+        return pl.Series("n", map(len, records), dtype=pl.Int32)
 
 
-def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
-    """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``."""
-    counts = _field_counts(path, separator, plain)
+def _records(source: Path | bytes, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
+    """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``,
+    of the UTF-8 text ``source`` (a copy on disk, or a head's bytes in memory)."""
+    counts = _field_counts(source, separator, plain)
     width = int(counts.max() or 1)
     schema = {f"c{i}": pl.String for i in range(width)}
     try:
         frame = pl.read_csv(
-            path,
+            source,
             separator=separator,
             quote_char=None if plain else '"',  # plain: a quote is a character of its field (see _LineEnds)
             has_header=False,
@@ -496,13 +540,13 @@ def _records(path: Path, separator: str, plain: bool) -> tuple[pl.Series, pl.Dat
             return counts, frame
     except pl.exceptions.PolarsError:
         pass
-    return counts, _records_by_csv(path, separator, width)
+    return counts, _records_by_csv(source, separator, width)
 
 
-def _records_by_csv(path: Path, separator: str, width: int) -> pl.DataFrame:
+def _records_by_csv(source: Path | bytes, separator: str, width: int) -> pl.DataFrame:
     """The cells of every record read by ``csv`` alone, in chunks (quoting Polars refuses)."""
     frames = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with _text(source) as handle:
         reader = csv.reader(handle, delimiter=separator)
         while chunk := list(islice(reader, _FALLBACK_CHUNK_ROWS)):
             lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
@@ -536,29 +580,34 @@ def _table(
         return pl.any_horizontal(exprs) if exprs else pl.repeat(False, data.height)
 
     extra = columns[header_fields:]
-    flags = data.select(blank=~any_filled(columns), beyond=any_filled(extra))
+    kept = columns[:header_fields]
+    # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten. One query gives
+    # the flags of each row and the number of blank cells of each kept column (broadcast over the rows).
+    checked = [c for c in kept if c in valued]
+    found = [(pl.col(c).is_not_null() & ~filled(c)).sum().alias(f"blank_{c}") for c in checked]
+    flags = data.select(~any_filled(columns).alias("blank"), any_filled(extra).alias("beyond"), *found)
     fields = counts.slice(header_row + 1)
     irregular = ((~flags["blank"] & (fields < named)) | flags["beyond"]).arg_true()
     lignes_irregulieres = list(zip((irregular + 1).to_list(), fields.gather(irregular).to_list(), strict=True))
 
-    kept = columns[:header_fields]
-    # Polars gives empty cells as null; only columns holding blank cells ("  ") are rewritten.
-    checked = [c for c in kept if c in valued]
-    found = data.select((pl.col(c).is_not_null() & ~filled(c)).any() for c in checked).row(0) if checked else ()
-    blanks = dict(zip(checked, found, strict=True))
-    cells = data.select(pl.when(filled(c)).then(pl.col(c)).alias(c) if blanks.get(c) else pl.col(c) for c in kept)
+    sums = flags.select(pl.exclude("blank", "beyond")).row(0) if found and data.height else (0,) * len(checked)
+    blank_cells = dict(zip(checked, sums, strict=True))
     header = [h.strip() for h in header_cells[:header_fields]]
-    # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them).
-    nulls = cells.null_count().row(0) if cells.width else ()
+    # Drop trailing columns with no header and no value (PLF 2020–2022 CSVs carry 153 of them): a column's
+    # nulls once its blank cells are made null.
+    nulls = [nulls_before[i] + blank_cells.get(c, 0) for i, c in enumerate(kept)]
     keep = len(header)
-    while keep and not header[keep - 1] and nulls[keep - 1] == cells.height:
+    while keep and not header[keep - 1] and nulls[keep - 1] == data.height:
         keep -= 1
+    cells = data.select(
+        pl.when(filled(c)).then(pl.col(c)).alias(c) if blank_cells.get(c) else pl.col(c) for c in kept[:keep]
+    )
     return RawTable(
         name,
         "csv",
         decoded.encoding,
         header[:keep],
-        FrameRows(cells.select(kept[:keep])),
+        FrameRows(cells),
         lignes_preambule=preamble,
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
@@ -615,17 +664,32 @@ def read_csv_head(
     with open(path, "rb") as handle:
         data = handle.read(head_bytes)
         whole = not handle.read(1)
-    with tempfile.TemporaryDirectory(prefix="budget-head-") as folder:
-        utf8 = Path(folder) / "utf8.csv"
-        with open(utf8, "w+b") as sink:
-            try:
-                if whole or not whole_encoding:
-                    decoded = _head_or_whole(path, name, data, sink, whole)
-                else:
-                    decoded = _transcode_head(data, sink, *file_encoding(path, name))
-            except TableReadError as exc:
-                raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-        return _read_utf8(utf8, name, decoded), whole
+    sink = io.BytesIO()  # a head is small: its UTF-8 copy stays in memory (no temporary file to write and delete)
+    try:
+        if whole or not whole_encoding:
+            decoded = _head_or_whole(path, name, data, sink, whole)
+        else:
+            decoded = _transcode_head(data, sink, *file_encoding(path, name))
+    except TableReadError as exc:
+        raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
+    return _read_utf8_bytes(sink.getvalue(), name, decoded), whole
+
+
+def _read_utf8_bytes(utf8: bytes, name: str, decoded: _Decoded) -> RawTable:
+    """:func:`_read_utf8` of a UTF-8 copy held in memory (``utf8``: a head, or a small file)."""
+    text = utf8[: 4 * _SAMPLE_CHARS + 4].decode("utf-8", errors="ignore")  # at least _SAMPLE_CHARS + 1 characters
+    sample = text[:_SAMPLE_CHARS]
+    if len(text) > _SAMPLE_CHARS:  # cut at the last complete line, as _read_sample does
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    layout = _layout_of(sample)
+    if layout is None:
+        return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
+    separator, header_at = layout
+    try:
+        counts, frame = _records(utf8, separator, decoded.plain)
+    except csv.Error as exc:
+        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
 def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:

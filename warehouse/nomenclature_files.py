@@ -163,7 +163,7 @@ class _Reader:
         per_niveau: Counter[str] = Counter()
         kept = 0
         for ligne, row in enumerate(self.table.rows, start=1):
-            if not any(v is not None for v in row):
+            if row.count(None) == len(row):  # every cell empty (a C count, not a generator per row)
                 set_aside["vide"] += 1
                 continue
             exercice, phase = self._exercice_phase(row, ligne)
@@ -182,8 +182,8 @@ class _Reader:
             per_niveau[produced[0]["niveau"]] += 1
             elements.extend(produced)
         frame = (
-            pl.DataFrame(elements, schema=ELEMENT_SCHEMA, orient="row")
-            if elements
+            pl.DataFrame({name: [e[name] for e in elements] for name in ELEMENT_SCHEMA}, schema=ELEMENT_SCHEMA)
+            if elements  # by columns: Polars builds them faster than it reads a dict per row
             else pl.DataFrame(schema=ELEMENT_SCHEMA)
         )
         exercices = sorted(set(frame["exercice"].to_list())) or [self.exercice_hint or 0]

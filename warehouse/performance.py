@@ -68,7 +68,7 @@ from schemas.performance_families import (
 from schemas.validation import ValidationFailed, validate
 from warehouse.credit_files import SourceReadError
 from warehouse.sources import recognised_heads
-from warehouse.tables import RawTable, read_tables
+from warehouse.tables import FrameRows, RawTable, read_tables
 
 __all__ = [
     "ATTEINTE_SCHEMA",
@@ -292,7 +292,13 @@ def _parsed_values(raw: pl.Series) -> pl.DataFrame:
 def _frame(table: RawTable) -> pl.DataFrame:
     """The table as text columns ``c0``, ``c1``… (cells as published, None where empty) and ``source_ligne``."""
     names = [f"c{i}" for i in range(len(table.header))]
-    frame = pl.DataFrame(table.rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    rows = table.rows
+    if isinstance(rows, FrameRows) and rows.frame.width == len(names):  # a CSV's cells: its frame, not rebuilt
+        frame = rows.frame.select(
+            pl.col(c).cast(pl.String).alias(n) for c, n in zip(rows.frame.columns, names, strict=True)
+        )
+    else:
+        frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
     return frame.with_columns(source_ligne=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
 
 

@@ -21,6 +21,9 @@ import polars as pl
 
 __all__ = ["FrameRows", "RawTable", "TableReadError", "read_table_heads", "read_tables"]
 
+#: Rows turned into Python lists at once when iterating over a :class:`FrameRows` (bounds the memory held).
+_ROWS_AT_ONCE = 10_000
+
 
 class TableReadError(ValueError):
     """A file that cannot be read as a table at all (bad encoding, corrupt workbook)."""
@@ -46,8 +49,8 @@ class FrameRows(Sequence[list[str | None]]):
         return list(self.frame.row(index))
 
     def __iter__(self) -> Iterator[list[str | None]]:
-        for row in self.frame.iter_rows():
-            yield list(row)
+        for rows in self.frame.iter_slices(_ROWS_AT_ONCE):
+            yield from map(list, rows.rows())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrameRows):

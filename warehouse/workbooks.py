@@ -314,17 +314,29 @@ def _cells(raw: list[list[object]]) -> tuple[list[list[str | None]], set[tuple[i
     number, in one pass (a sheet of 100 000 cells: the common text and empty cells take the short way)."""
     numeric: set[tuple[int, int]] = set()
     records = []
+    repaired: dict[str, str] = {}  # a legacy .xls repeats its labels: each one repaired once
     for r, row in enumerate(raw):
         texts: list[str | None] = []
+        append = texts.append
         for c, value in enumerate(row):
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 if "\x00" in value:
-                    value = repair_utf16le_bytes(value)
-                texts.append(value if value.strip() else None)
-                continue
-            if isinstance(value, (int, float, bool)):
+                    text = repaired.get(value)
+                    if text is None:
+                        text = repaired[value] = repair_utf16le_bytes(value)
+                    value = text
+                append(value if value.strip() else None)
+            elif kind is float:  # what _excel_cell gives, without the call (the common numbers)
                 numeric.add((r, c))
-            texts.append(_excel_cell(value))
+                append(repr(value))
+            elif kind is int:
+                numeric.add((r, c))
+                append(str(value))
+            else:
+                if isinstance(value, (int, float, bool)):
+                    numeric.add((r, c))
+                append(_excel_cell(value))
         records.append(texts)
     return records, numeric
 
