@@ -80,6 +80,7 @@ __all__ = [
     "CreditStream",
     "LINE_SCHEMA",
     "SourceReadError",
+    "amount_groups",
     "read_credit_stream",
     "read_credit_table",
     "stated_exercice",
@@ -246,6 +247,19 @@ class _Values:
         return _Values(True, self.first, self.other or later.other or later.first != self.first)
 
 
+def amount_groups(match: FamilyMatch) -> dict[tuple[str | None, str | None], list[AmountColumn]]:
+    """The amount columns of a file by (phase, titre) group, in the order of their first column: each group
+    gives a line its own credit row (:meth:`_ColumnReader._phase_rows`). An amount column that names no phase
+    (``AE Prev FDC/ADP``) belongs to the phase of the file's other amount columns when they name exactly one;
+    else to the row's phase column (phase ``None`` here)."""
+    header_phases = {a.phase for a in match.amounts if a.phase}
+    file_phase = next(iter(header_phases)) if len(header_phases) == 1 else None
+    groups: dict[tuple[str | None, str | None], list[AmountColumn]] = defaultdict(list)
+    for amount in match.amounts:
+        groups[(amount.phase or file_phase, amount.titre)].append(amount)
+    return groups
+
+
 class _ColumnReader:
     """Reads a credit table column by column (Polars expressions over whole columns)."""
 
@@ -271,13 +285,7 @@ class _ColumnReader:
                 "exercice unknown: stated neither in a column, nor in the header, "
                 "nor by the catalogue (sha256), nor by a year in the file name",
             )
-        # An amount column that names no phase (``AE Prev FDC/ADP``) belongs to the phase of the
-        # file's other amount columns when they name exactly one; else to the row's phase column.
-        header_phases = {a.phase for a in match.amounts if a.phase}
-        file_phase = next(iter(header_phases)) if len(header_phases) == 1 else None
-        self.groups: dict[tuple[str | None, str | None], list[AmountColumn]] = defaultdict(list)
-        for amount in match.amounts:
-            self.groups[(amount.phase or file_phase, amount.titre)].append(amount)
+        self.groups = amount_groups(match)
         frame = table.to_frame()
         # Column i of the header is `_c<i>`: no clash with the warehouse's column names.
         self.names = [f"_c{i}" for i in range(frame.width)]

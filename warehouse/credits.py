@@ -26,6 +26,7 @@ from warehouse.credit_files import (
     CreditRead,
     CreditStream,
     SourceReadError,
+    amount_groups,
     read_credit_stream,
     read_credit_table,
 )
@@ -287,16 +288,23 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
     """Stage an exercice of one CSV credit file, its lines written once: from the reader's second pass
     (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated) through a Polars source to
     the staged file's sink, with ``role = 'A'`` (a file alone is authoritative for every scope it holds:
-    :func:`assign_roles` gives no other role) and ``repris = false``. The lines come in line order, the
-    phase rows of a line one after another (a batch at a time, not phase by phase as parts give them).
+    :func:`assign_roles` gives no other role) and ``repris = false``, in line order.
 
-    None when the file is not a CSV or cannot be read (nothing staged then): :func:`_stage` reads it
-    again, reports its error and carries its last good lines over.
+    Only for a file whose amount columns make one (phase, titre) group (:func:`amount_groups`: one credit
+    row per line), where line order is the order parts give. A file of several groups (``LFI_2021_Credits.csv``:
+    PLF, AMD, LFI; ``PLR_2018_Details.csv``: a titre per column) is staged group by group, as the in-memory
+    reader gives its rows, and the credit elements take the label and budget type of their first row in that
+    order (``warehouse.nomenclature``): in line order, an element first met on a line with no amount in the
+    first group would take another line's label (found on ``PLR_2018_Details.csv``: ministère 07's budget
+    type, BG by groups, CAS by lines).
+
+    None when the file is not a CSV of one group or cannot be read (nothing staged then): :func:`_stage`
+    reads it, reports its error and carries its last good lines over.
     """
     if item.error is not None or item.famille is None:
         return None
     found = recognise(item.source, whole_encoding=False)
-    if found.match is None or found.head is None or found.head.format != "csv":
+    if found.match is None or found.head is None or found.head.format != "csv" or len(amount_groups(found.match)) > 1:
         return None
     report = SourceReport.starting(item)
     fichier, source_id = item.source.fichier, item.source.source_id

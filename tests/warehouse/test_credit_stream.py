@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import CASES, SOURCES, sources_with
-from warehouse import credit_files
+from warehouse import credit_files, credits
 from warehouse.credit_files import SourceReadError, read_credit_stream, read_credit_table
 from warehouse.credits import stage_exercice_to
 from warehouse.csv_files import read_csv_head, read_csv_table, stream_csv_table
@@ -171,44 +171,67 @@ def test_a_quote_opening_a_field_never_closed_is_the_file_in_error_naming_its_li
     )
 
 
-def test_an_exercice_of_one_file_is_staged_in_one_write_with_the_lines_of_its_read(tmp_path):
-    # LFI 2021 alone (PLF, AMD and LFI columns; 2,327 lines, 4,910 rows: 256 amendments): its lines go from the reader's second pass straight
-    # to the staged file, authoritative for every scope, in line order; the lines and the report of a read into
-    # Parquet parts, in batches of 100 lines.
-    (source,) = [s for s in _CSV_CREDITS if s.fichier == "LFI_2021_Credits.csv"]
-    items = take_inventory(discover_sources(sources_with(tmp_path / "sources", "LFI_2021_Credits.csv")))
+def _no_parts(*args, **kwargs):
+    raise AssertionError("read into Parquet parts, not in one write")
+
+
+def test_an_exercice_of_one_file_is_staged_in_one_write_with_the_lines_of_its_read(tmp_path, monkeypatch):
+    # LFI 2020 alone (one amount group: AE and CP LFI; 2,240 lines, one row each): its lines go from the reader's
+    # second pass straight to the staged file (no Parquet parts: read_credit_stream is not called), authoritative
+    # for every scope, in line order; the lines and the report of a read into parts, in batches of 100 lines.
+    (source,) = [s for s in _CSV_CREDITS if s.fichier == "LFI_2020_Credits.csv"]
+    items = take_inventory(discover_sources(sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")))
     root = tmp_path / "staging" / "credits"
-    rows, (report,) = stage_exercice_to(root, 2021, items)
-    staged = pl.read_parquet(staged_files(root, 2021))
-    assert [p.name for p in root.iterdir()] == ["exercice=2021"]  # no folder of parts left
-    assert rows == staged.height == 4910
+    with monkeypatch.context() as patched:
+        patched.setattr(credits, "read_credit_stream", _no_parts)
+        rows, (report,) = stage_exercice_to(root, 2020, items)
+    staged = pl.read_parquet(staged_files(root, 2020))
+    assert [p.name for p in root.iterdir()] == ["exercice=2020"]  # no folder of parts left
+    assert rows == staged.height == 2240
     assert staged["source_ligne"].is_sorted()
-    assert staged.group_by("role", "repris").len().rows() == [("A", False, 4910)]
+    assert staged.group_by("role", "repris").len().rows() == [("A", False, 2240)]
     _, read, lines = _both(source, tmp_path / "parts", batch_rows=100)
-    key = ["source_ligne", "phase"]
-    assert staged.drop("role", "repris").sort(key).equals(lines.sort(key))
-    assert (report.statut, report.lignes_retenues, report.lignes_ecartees_par_motif) == ("lu", 2327, read.set_aside)
+    assert staged.drop("role", "repris").equals(lines)
+    assert (report.statut, report.lignes_retenues, report.lignes_ecartees_par_motif) == ("lu", 2240, read.set_aside)
     assert (report.montants_vides, report.controle_totaux) == (read.empty_amounts, read.totaux_publies)
-    assert report.roles == {f"{p}/{t}": "A" for p in ("PLF", "AMD", "LFI") for t in ("BG", "BA", "CAS", "CCF")}
-    assert read_reports(root, 2021)[0].roles == report.roles
+    assert report.roles == {f"LFI/{t}": "A" for t in ("BG", "BA", "CAS", "CCF")}
+    assert read_reports(root, 2020)[0].roles == report.roles
+
+
+def test_an_exercice_of_one_file_of_several_amount_groups_is_staged_group_by_group(tmp_path):
+    # PLR 2018's details alone: a titre per amount column (7 groups), 1,476 rows from 666 lines. Staged group by
+    # group as parts and the in-memory reader give them, not in line order: the credit elements take the budget
+    # type of their first row, and ministère 07's first row is a BG one (line 29) by groups, a CAS one by lines.
+    (source,) = [s for s in _CSV_CREDITS if s.fichier == "PLR_2018_Details.csv"]
+    items = take_inventory(discover_sources(sources_with(tmp_path / "sources", "PLR_2018_Details.csv")))
+    root = tmp_path / "staging" / "credits"
+    rows, (report,) = stage_exercice_to(root, 2018, items)
+    staged = pl.read_parquet(staged_files(root, 2018))
+    assert rows == staged.height == 1476 and report.lignes_retenues == 666
+    assert not staged["source_ligne"].is_sorted()
+    whole, _, lines = _both(source, tmp_path / "parts", batch_rows=100)
+    assert staged.drop("role", "repris").equals(lines)
+    assert staged.drop("role", "repris").equals(whole.lines)
+    first = staged.filter(pl.col("code_ministere") == "07").row(0, named=True)
+    assert (first["source_ligne"], first["type_budget"]) == (29, "BG")
 
 
 def test_an_error_met_while_the_staged_file_is_written_keeps_the_last_good_lines(tmp_path, monkeypatch):
-    # The real LFI 2021 file, a programme code broken on data line 1500, read in batches of 100 lines: the error
+    # The real LFI 2020 file, a programme code broken on data line 1500, read in batches of 100 lines: the error
     # comes in the 15th batch of the second pass, while the staged file is being written. The file is in error
     # with the message of the batch reader (file, line, column); its lines of the build before are carried over.
     monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
-    folder = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv")
+    folder = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
     root = tmp_path / "staging" / "credits"
-    assert stage_exercice_to(root, 2021, take_inventory(discover_sources(folder)))[0] == 4910
-    lines = (folder / "LFI_2021_Credits.csv").read_bytes().decode("cp1252").split("\n")
+    assert stage_exercice_to(root, 2020, take_inventory(discover_sources(folder)))[0] == 2240
+    lines = (folder / "LFI_2020_Credits.csv").read_bytes().decode("cp1252").split("\n")
     fields = lines[1500].split(";")
-    fields[3] = "x12"
+    fields[5] = "x12"
     lines[1500] = ";".join(fields)
-    (folder / "LFI_2021_Credits.csv").write_bytes("\n".join(lines).encode("cp1252"))
-    rows, (report,) = stage_exercice_to(root, 2021, take_inventory(discover_sources(folder)))
+    (folder / "LFI_2020_Credits.csv").write_bytes("\n".join(lines).encode("cp1252"))
+    rows, (report,) = stage_exercice_to(root, 2020, take_inventory(discover_sources(folder)))
     assert report.statut == "erreur"
-    assert report.message == "LFI_2021_Credits.csv, ligne 1500, colonne 'Programme': not a programme code: 'x12'"
-    staged = pl.read_parquet(staged_files(root, 2021))
-    assert rows == staged.height == 4910
-    assert staged.group_by("role", "repris").len().rows() == [("A", True, 4910)]
+    assert report.message == "LFI_2020_Credits.csv, ligne 1500, colonne 'programme': not a programme code: 'x12'"
+    staged = pl.read_parquet(staged_files(root, 2020))
+    assert rows == staged.height == 2240
+    assert staged.group_by("role", "repris").len().rows() == [("A", True, 2240)]
