@@ -355,11 +355,20 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     if plan.empty:
         print(f"budget-warehouse: nothing changed since {outcome.latest_version}: no run")
     else:
-        exercices_line = ", ".join(plan.partitions) or "none"
-        others = f"and {len(plan.assets)} other asset(s)"
-        if plan.partitions and plan.assets and not force:  # asked again after the credits (replan_after_credits)
-            others = f"then up to {len(plan.assets)} other asset(s), decided after the credits"
-        print(f"budget-warehouse: recomputing credits of {exercices_line} {others}")
+        if not plan.partitions:  # no credit exercice to read again: only assets outside the credits
+            print(f"budget-warehouse: recomputing {len(plan.assets)} asset(s), no credits")
+        elif not plan.assets:
+            print(f"budget-warehouse: recomputing credits of {', '.join(plan.partitions)}")
+        elif force:
+            print(
+                f"budget-warehouse: recomputing credits of {', '.join(plan.partitions)} "
+                f"and {len(plan.assets)} other asset(s)"
+            )
+        else:  # asked again after the credits (replan_after_credits)
+            print(
+                f"budget-warehouse: recomputing credits of {', '.join(plan.partitions)} "
+                f"then up to {len(plan.assets)} other asset(s), decided after the credits"
+            )
         for reason in plan.reasons:
             log.info(reason)
     if plan.empty:

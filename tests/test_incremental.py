@@ -5,6 +5,7 @@ recomputed is read from the Dagster instance (the materialisations after a curso
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -330,3 +331,17 @@ def test_stale_exercices_with_a_gap_take_one_run_per_contiguous_range_of_the_sto
     assert contiguous_ranges(["2022", "2017"], order) == [("2022", "2017")]
     assert contiguous_ranges(["2018", "2017"], order) == [("2018", "2018"), ("2017", "2017")]
     assert contiguous_ranges([], order) == []
+
+
+def test_a_years_build_with_no_credit_exercice_to_read_again_says_so(warehouse):
+    # LFI 2020 changed, the build limited to 2021 (unchanged): no credit exercice is read again, yet what reads
+    # every file (the nomenclature) is recomputed; the first line says so rather than "credits of none".
+    sources, out = warehouse
+    cursor = _cursor(out)
+    _change_one_value(sources)
+    build = run_build(sources, out, "--years", "2021")
+    assert build.returncode == 0, build.stdout + build.stderr
+    (first,) = [line for line in build.stdout.splitlines() if line.startswith("budget-warehouse: recomputing")]
+    assert re.fullmatch(r"budget-warehouse: recomputing [1-9]\d* asset\(s\), no credits", first), first
+    done = _materialised(out, cursor)
+    assert done and not {k for k in done if k.startswith(("staging/credits|", "core/credits|"))}
