@@ -410,11 +410,18 @@ def _find_header(records: list[list[str]], first: int) -> int:
     return next(i for i in range(first, len(records)) if _filled(records[i]))
 
 
-def _read_sample(path: Path) -> str:
-    with open(path, encoding="utf-8", errors="ignore", newline="") as handle:
-        sample = handle.read(_SAMPLE_CHARS)
-        if handle.read(1):  # cut at the last complete line
-            sample = sample[: sample.rfind("\n") + 1] or sample
+def _read_sample(source: Path | bytes) -> str:
+    """The first :data:`_SAMPLE_CHARS` characters of a UTF-8 copy (on disk, or its bytes in memory), cut after
+    their last complete line when the text is longer."""
+    if isinstance(source, bytes):
+        text = source[: 4 * _SAMPLE_CHARS + 4].decode("utf-8", errors="ignore")  # >= _SAMPLE_CHARS + 1 characters
+        sample, longer = text[:_SAMPLE_CHARS], len(text) > _SAMPLE_CHARS
+    else:
+        with open(source, encoding="utf-8", errors="ignore", newline="") as handle:
+            sample = handle.read(_SAMPLE_CHARS)
+            longer = bool(handle.read(1))
+    if longer:  # cut at the last complete line
+        sample = sample[: sample.rfind("\n") + 1] or sample
     return sample
 
 
@@ -439,7 +446,7 @@ def read_csv_table(path: Path, name: str) -> RawTable:
                 decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
             except TableReadError as exc:
                 raise TableReadError(f"{name}: {exc}") from exc
-        return _read_utf8_bytes(sink.getvalue(), name, decoded)
+        return _read_utf8(sink.getvalue(), name, decoded)
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
         with open(path, "rb") as source, open(utf8, "w+b") as sink:
@@ -450,9 +457,10 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         return _read_utf8(utf8, name, decoded)
 
 
-def _layout(path: Path) -> tuple[str, int] | None:
-    """(separator, record index of the header) found from the head of the UTF-8 copy; None if no record is filled."""
-    return _layout_of(_read_sample(path))
+def _layout(source: Path | bytes) -> tuple[str, int] | None:
+    """(separator, record index of the header) found from the head of the UTF-8 copy (on disk, or its bytes in
+    memory); None if no record is filled."""
+    return _layout_of(_read_sample(source))
 
 
 def _layout_of(sample: str) -> tuple[str, int] | None:
@@ -473,13 +481,14 @@ def _layout_of(sample: str) -> tuple[str, int] | None:
     return separator or SEPARATORS[0], header_at
 
 
-def _read_utf8(path: Path, name: str, decoded: _Decoded) -> RawTable:
-    layout = _layout(path)
+def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded) -> RawTable:
+    """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file)."""
+    layout = _layout(source)
     if layout is None:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     separator, header_at = layout
     try:
-        counts, frame = _records(path, separator, decoded.plain)
+        counts, frame = _records(source, separator, decoded.plain)
     except csv.Error as exc:
         raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
@@ -672,24 +681,7 @@ def read_csv_head(
             decoded = _transcode_head(data, sink, *file_encoding(path, name))
     except TableReadError as exc:
         raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-    return _read_utf8_bytes(sink.getvalue(), name, decoded), whole
-
-
-def _read_utf8_bytes(utf8: bytes, name: str, decoded: _Decoded) -> RawTable:
-    """:func:`_read_utf8` of a UTF-8 copy held in memory (``utf8``: a head, or a small file)."""
-    text = utf8[: 4 * _SAMPLE_CHARS + 4].decode("utf-8", errors="ignore")  # at least _SAMPLE_CHARS + 1 characters
-    sample = text[:_SAMPLE_CHARS]
-    if len(text) > _SAMPLE_CHARS:  # cut at the last complete line, as _read_sample does
-        sample = sample[: sample.rfind("\n") + 1] or sample
-    layout = _layout_of(sample)
-    if layout is None:
-        return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
-    separator, header_at = layout
-    try:
-        counts, frame = _records(utf8, separator, decoded.plain)
-    except csv.Error as exc:
-        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
-    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+    return _read_utf8(sink.getvalue(), name, decoded), whole
 
 
 def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:
