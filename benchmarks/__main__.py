@@ -141,6 +141,9 @@ def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
     project = ingest(folder / "sources", synthetic.credit_rows, folder / "out", folder / "build.log", max_rss)
     m = project.measurement
     print(f"  project {project.status}: {m.wall_s:.2f} s, {m.peak_rss_mib:,.0f} MiB", flush=True)
+    if project.steps_s:
+        longest = ", ".join(f"{k} {v:.1f}" for k, v in list(project.steps_s.items())[:6])
+        print(f"  longest steps (s): {longest}", flush=True)
     if project.status != "ok":
         print(m.tail(), flush=True)
     floor_s = round(floor.wall_s, 2) if floor.ok else None
@@ -162,6 +165,7 @@ def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
         "floor_user_s": round(floor.user_s, 2),
         "floor_system_s": round(floor.system_s, 2),
         "credits_rows": project.credits_rows,
+        "project_steps_s": project.steps_s,
         "expected_credits_rows": synthetic.credit_rows,
         "file_bytes": synthetic.octets,
         "generate_s": round(generate_s, 2),

@@ -22,7 +22,16 @@ import duckdb
 
 from benchmarks.measure import Measurement, run_measured
 
-__all__ = ["ROOT", "BuildFigure", "IngestFigure", "build_command", "builds", "change_one_amount", "ingest"]
+__all__ = [
+    "ROOT",
+    "BuildFigure",
+    "IngestFigure",
+    "build_command",
+    "builds",
+    "change_one_amount",
+    "ingest",
+    "step_seconds",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The file whose one amount changes between the second and the third build.
@@ -57,6 +66,20 @@ def credits_rows(out: Path) -> tuple[int, int | None]:
         return table, connection.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()[0]
 
 
+def step_seconds(out: Path) -> dict[str, float]:
+    """Seconds of wall time per Dagster step of the build into ``out``, from its instance
+    (``out/dagster``): a step run in several runs (one per exercice) is summed. Longest first."""
+    from dagster import DagsterInstance
+
+    totals: dict[str, float] = {}
+    with DagsterInstance.from_config(str(out / "dagster")) as instance:
+        for run in instance.get_runs():
+            for stats in instance.get_run_step_stats(run.run_id):
+                if stats.start_time is not None and stats.end_time is not None:
+                    totals[stats.step_key] = totals.get(stats.step_key, 0.0) + stats.end_time - stats.start_time
+    return {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
 @dataclass(frozen=True)
 class IngestFigure:
     """The project's build of one synthetic file. ``status``: ``ok``, ``killed at …``,
@@ -66,6 +89,7 @@ class IngestFigure:
     measurement: Measurement
     status: str
     credits_rows: int | None
+    steps_s: dict[str, float] | None = None
 
     @property
     def wall_s(self) -> float | None:
@@ -85,7 +109,7 @@ def ingest(folder: Path, expected_rows: int, out: Path, log: Path, max_rss_bytes
         status = f"parquet/credits.parquet has {parquet_rows} rows, credits {rows}"
     else:
         status = "ok"
-    return IngestFigure(measured, status, rows)
+    return IngestFigure(measured, status, rows, step_seconds(out))
 
 
 @dataclass(frozen=True)

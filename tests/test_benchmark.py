@@ -167,3 +167,14 @@ def test_the_time_per_line_beyond_the_fixed_cost_and_its_spread():
     assert [r["us_per_line_beyond_fixed"] for r in rows] == [17.7, 27.54, 21.54, None]
     assert [r["project_us_per_line"] for r in rows] == [97.7, 35.54, 22.34, None]
     assert per_line(rows, None) is None and rows[0]["us_per_line_beyond_fixed"] is None
+
+
+def test_a_builds_step_durations_are_read_from_its_dagster_instance(synthetic, tmp_path):
+    """The real CLI builds the 2,000-line file; its steps' wall seconds come from the build's own Dagster
+    instance: the credit steps and the publication are there, each timed, longest first, within the build."""
+    figure = ingest(synthetic.path.parent, synthetic.credit_rows, tmp_path / "out", tmp_path / "build.log", 2048 * MIB)
+    assert figure.status == "ok", figure.measurement.tail()
+    steps = figure.steps_s
+    assert {"staging__credits", "core__credits", "staging__credit_elements", "parquet_files"} <= set(steps)
+    assert all(v >= 0 for v in steps.values()) and list(steps.values()) == sorted(steps.values(), reverse=True)
+    assert 0 < sum(steps.values()) < figure.measurement.wall_s
