@@ -20,6 +20,7 @@ from warehouse.credits_load import (
     load_exercice,
     model_rules,
     repeated_keys_not_summed,
+    rule_failures,
 )
 from warehouse.nomenclature import credit_elements, staged_credit_elements
 from warehouse.staged_lines import scan_staged_lines, staged_files
@@ -138,6 +139,23 @@ def test_an_invalid_staged_value_names_the_file_line_and_column(built, loaded, t
         "str_matches failed on '35X'"
     )
     assert connection.execute("SELECT count(*), sum(ae) FROM credits WHERE exercice = 2022").fetchall()[0] == before
+
+
+def test_rule_failures_found_in_one_scan_where_other_rules_are_null():
+    """The scan for any failing rule (the rules joined by OR) finds a row that breaks one rule while the
+    others are null there, and finds nothing where every rule is null or passes: as each rule's count."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE t AS FROM (VALUES ('s', 1, NULL, '9'), ('s', 2, '31', '3'), ('s', 3, NULL, NULL), "
+        "('s', 4, '41', '3')) v(source_id, source_ligne, code_categorie, code_titre)"
+    )
+    rules = model_rules(CreditsModel, ["code_categorie", "code_titre"])
+    failures = rule_failures(connection, "t", rules)
+    assert failures.select("source_ligne", "colonne", "regle", "valeur", "nb_echecs").rows() == [
+        (1, "code_titre", "str_matches", "9", 1),
+        (4, "code_titre", "titre_is_first_digit_of_categorie", "3", 1),
+    ]
+    assert rule_failures(connection, "(FROM t WHERE source_ligne IN (2, 3))", rules).is_empty()
 
 
 _PATTERNS = {
