@@ -7,6 +7,8 @@ vocabulary: ``shared/CONTRACT.md``; rules: README, "Performance indicators".
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +33,7 @@ from schemas.performance import (
 )
 from schemas.performance_families import is_performance_header
 from schemas.validation import ValidationFailed, validate
+from warehouse.ahead import ahead, taken
 from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
 from warehouse.performance import (
@@ -154,6 +157,54 @@ def _catalogue_entry(item: InventoryItem) -> CatalogueEntry | None:
     return None
 
 
+@dataclass(frozen=True)
+class _FileRead:
+    """What reading one performance file gave: its family and its read, or why it was not read."""
+
+    family: str | None = None
+    read: PerformanceRead | None = None
+    unreadable: TableReadError | OSError | None = None  # not even recognised (a CSV's whole read refused)
+    refused: SourceReadError | None = None  # recognised, but a cell or column breaks the family's rules
+
+
+def _to_read(item: InventoryItem) -> bool:
+    """Whether :func:`_read_all` reads the file of ``item`` (:func:`_read_file`): a file there, without error,
+    and of a performance header if a CSV (a CSV has one table, whose header the inventory read)."""
+    if item.error or not item.source.chemin.is_file():
+        return False
+    return item.type_fichier != "csv" or is_performance_header(item.entete)
+
+
+def _read_key(item: InventoryItem) -> tuple:
+    return ("performance", repr(item))  # the file, its bytes (sha256), its catalogue entry, its recognition
+
+
+def _read_file(item: InventoryItem) -> _FileRead | None:
+    """Recognise and read the performance file of ``item``, without its models (they run on the whole
+    tables: ``assemble_checked``); None when it holds no performance table. Logs nothing, writes nothing:
+    the build may do it ahead, during the credits (:func:`read_ahead`)."""
+    try:
+        found = recognise_performance(item.source.chemin, item.source.fichier)
+    except (TableReadError, OSError) as exc:
+        return _FileRead(unreadable=exc)
+    if found is None:
+        return None
+    match, table = found
+    try:
+        read = read_performance_table(table, match, item.source.source_id, _catalogue_entry(item), validated=False)
+    except SourceReadError as exc:
+        return _FileRead(family=match.family.id, refused=exc)
+    return _FileRead(family=match.family.id, read=read)
+
+
+def read_ahead(sources: list[InventoryItem]) -> None:
+    """Queue the reads of the performance files of ``sources`` that ``performance_tables`` makes
+    (:mod:`warehouse.ahead`): the step takes them, the same as it would read them."""
+    for item in sources:
+        if not (item.error and item.kind == "performance") and _to_read(item):
+            ahead(_read_key(item), partial(_read_file, item))
+
+
 def _read_all(
     context: dg.AssetExecutionContext, sources: list[InventoryItem]
 ) -> tuple[list[PerformanceRead], list[FileFailure]]:
@@ -177,27 +228,23 @@ def _read_all(
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
-        if item.type_fichier == "csv" and not is_performance_header(item.entete):
+        if not _to_read(item):
             continue  # a CSV has one table, whose header the inventory read as this step would: not read again
-        try:
-            found = recognise_performance(item.source.chemin, item.source.fichier)
-        except (TableReadError, OSError) as exc:
+        done = taken(_read_key(item), partial(_read_file, item))
+        if done is None:
+            continue
+        if done.unreadable is not None:
+            exc = done.unreadable
             if item.type_fichier == "csv":  # its head has a performance header: its whole read was refused
                 message = str(exc) if isinstance(exc, TableReadError) else f"{item.source.fichier}: {exc}"
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
-        if found is None:
+        if done.refused is not None:
+            context.log.error(f"not loaded: {done.refused}")
+            failures.append(FileFailure(item.source.source_id, item.source.fichier, done.family, str(done.refused)))
             continue
-        match, table = found
-        try:
-            read = read_performance_table(
-                table, match, item.source.source_id, _catalogue_entry(item), validated=False
-            )  # the models run on the whole tables (assemble_checked)
-        except SourceReadError as exc:
-            context.log.error(f"not loaded: {exc}")
-            failures.append(FileFailure(item.source.source_id, item.source.fichier, match.family.id, str(exc)))
-            continue
+        read = done.read
         context.log.info(
             f"{item.source.fichier}: {read.document} (by {read.document_confirme_par}), {read.kept} sub-indicators, "
             f"{read.cells_read} cells read = {read.values_loaded} values loaded + "

@@ -1,0 +1,93 @@
+"""Reads done ahead in the background thread (warehouse/ahead.py): the step gets what it would have read itself."""
+
+import shutil
+import threading
+
+import polars as pl
+import pytest
+
+from tests.conftest import SOURCES
+from warehouse import ahead as ahead_module
+from warehouse.ahead import ahead, forget, taken
+from warehouse.nomenclature import nomenclature_read_key, read_nomenclature_file, stage_nomenclature
+from warehouse.sources import discover_sources, take_inventory
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left():
+    yield
+    forget()
+
+
+def _nomenclature_items(folder):
+    return [i for i in take_inventory(discover_sources(folder)) if i.holds("nomenclature")]
+
+
+def _but_time(report) -> dict:
+    return {k: v for k, v in vars(report).items() if k != "lu_le"}  # when the step made the report
+
+
+def _queue(items) -> list:
+    """Queue the reads of ``items`` ahead and wait until they are done there; return their exceptions."""
+    for item in items:
+        ahead(nomenclature_read_key(item), lambda item=item: read_nomenclature_file(item))
+    return [ahead_module._pending[nomenclature_read_key(i)].exception(60) for i in items]
+
+
+def test_nomenclature_read_ahead_is_the_read_in_place():
+    items = _nomenclature_items(SOURCES)
+    assert len(items) == 12
+    in_place, in_place_reports = stage_nomenclature(items)
+    assert _queue(items) == [None] * 12
+    done_ahead, reports = stage_nomenclature(items)
+    assert not ahead_module._pending  # every read queued was taken by the step
+    assert done_ahead.height == in_place.height == 31_014
+    assert done_ahead.equals(in_place)
+    assert [_but_time(r) for r in reports] == [_but_time(r) for r in in_place_reports]
+
+
+def test_a_read_that_failed_ahead_fails_again_in_place_with_its_message(tmp_path):
+    shutil.copy(SOURCES / "PLF_2019_Nomenclature_destination.csv", tmp_path)
+    (item,) = _nomenclature_items(tmp_path)
+    (tmp_path / "PLF_2019_Nomenclature_destination.csv").write_bytes(b"not a nomenclature\n")
+    _, (in_place,) = stage_nomenclature([item])
+    (raised,) = _queue([item])
+    assert str(raised) == in_place.message  # failed ahead, the same way
+    elements, (report,) = stage_nomenclature([item])
+    assert (report.statut, report.message) == (in_place.statut, in_place.message) == ("erreur", in_place.message)
+    assert "PLF_2019_Nomenclature_destination.csv" in report.message
+    assert elements.height == 0
+
+
+def test_a_work_not_started_is_done_where_it_is_asked_and_never_ahead():
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def blocking():
+        started.set()
+        release.wait(10)
+        return "first"
+
+    ahead("first", blocking)
+    ahead("second", lambda: calls.append("ahead") or "ahead")
+    assert started.wait(10)
+    assert taken("second", lambda: calls.append("in place") or "in place") == "in place"
+    release.set()
+    assert taken("first", lambda: "again") == "first"  # running when asked: its result awaited
+    assert taken("first", lambda: "again") == "again"  # each result is taken once
+    assert calls == ["in place"]
+
+
+def test_a_work_that_raised_ahead_is_done_again_in_place():
+    attempts = []
+
+    def flaky():
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise ValueError("ahead")
+        return pl.DataFrame({"a": [1]})
+
+    ahead("flaky", flaky)
+    assert str(ahead_module._pending["flaky"].exception(10)) == "ahead"  # raised ahead
+    assert taken("flaky", flaky).to_dict(as_series=False) == {"a": [1]}
+    assert attempts == [0, 1]
