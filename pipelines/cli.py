@@ -259,8 +259,8 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             return _finish(args, settings, outcome, items, started, instance)
         finally:
+            forget_ahead()  # the reads done ahead that no step took (the one running there ended first)
             forget_recognitions()  # the heads the inventory read for this build's readers
-            forget_ahead()  # the reads done ahead that no step took
             shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
 
 
@@ -438,11 +438,11 @@ def _read_ahead(plan, items: list) -> None:
 
     from assets import documents, nomenclature, performance
 
-    planned = set(plan.assets)
-    if dg.AssetKey(["staging", "nomenclature"]) in planned:
-        nomenclature.read_ahead(items)
+    planned = set(plan.assets)  # queued in the order the publication run's steps ask for them
     if dg.AssetKey(["core", "indicateurs"]) in planned:
         performance.read_ahead(items)
+    if dg.AssetKey(["staging", "nomenclature"]) in planned:
+        nomenclature.read_ahead(items)
     if dg.AssetKey(["core", "documents"]) in planned:
         documents.read_ahead(items)
 

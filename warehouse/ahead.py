@@ -71,9 +71,14 @@ def taken(key: Hashable, work: Callable[[], T]) -> T:
 
 
 def forget() -> None:
-    """Drop what was done or queued ahead and not taken (the end of a build); a running work ends alone."""
+    """Drop what was done or queued ahead and not taken, once the work running there (if any) has ended: at the
+    end of a build, nothing of it is left running or held."""
     with _lock:
         for future, _ in _queue:
             future.cancel()
         _queue.clear()
+        worker = _worker
+    if worker is not None and worker is not threading.current_thread():
+        worker.join()
+    with _lock:
         _pending.clear()

@@ -91,3 +91,22 @@ def test_a_work_that_raised_ahead_is_done_again_in_place():
     assert str(ahead_module._pending["flaky"].exception(10)) == "ahead"  # raised ahead
     assert taken("flaky", flaky).to_dict(as_series=False) == {"a": [1]}
     assert attempts == [0, 1]
+
+
+def test_forget_waits_for_the_running_work_and_drops_every_result():
+    started, release, ended = threading.Event(), threading.Event(), []
+
+    def running():
+        started.set()
+        release.wait(10)
+        ended.append("running")
+        return "running"
+
+    ahead("running", running)
+    ahead("queued", lambda: ended.append("queued") or "queued")
+    assert started.wait(10)
+    threading.Timer(0.2, release.set).start()
+    forget()
+    assert ended == ["running"]  # ended before forget returned; the queued one never ran
+    assert not ahead_module._pending and ahead_module._worker is None
+    assert taken("running", lambda: "again") == "again"
