@@ -48,6 +48,7 @@ from warehouse.performance_tables import (
     FICHIER_SCHEMA,
     PERFORMANCE_TABLES,
     FileFailure,
+    PerformanceTables,
     assemble_checked,
     previous_rows,
     write_performance,
@@ -175,10 +176,6 @@ def _to_read(item: InventoryItem) -> bool:
     return item.type_fichier != "csv" or is_performance_header(item.entete)
 
 
-def _read_key(item: InventoryItem) -> tuple:
-    return ("performance", repr(item))  # the file, its bytes (sha256), its catalogue entry, its recognition
-
-
 def _read_file(item: InventoryItem) -> _FileRead | None:
     """Recognise and read the performance file of ``item``, without its models (they run on the whole
     tables: ``assemble_checked``); None when it holds no performance table. Logs nothing, writes nothing:
@@ -197,17 +194,64 @@ def _read_file(item: InventoryItem) -> _FileRead | None:
     return _FileRead(family=match.family.id, read=read)
 
 
-def read_ahead(sources: list[InventoryItem]) -> None:
-    """Queue the reads of the performance files of ``sources`` that ``performance_tables`` makes
-    (:mod:`warehouse.ahead`): the step takes them, the same as it would read them."""
+@dataclass(frozen=True)
+class _StepRead:
+    """What ``performance_tables`` reads before it opens the warehouse: each file's read (by its item's
+    ``repr``), and the tables assembled from them when that was done ahead and needed no rows of the
+    warehouse (no file failed)."""
+
+    files: dict[str, _FileRead | None]
+    tables: PerformanceTables | None = None
+
+
+class _NeedsWarehouse(Exception):
+    """Assembling the tables needs the last good rows of a file that broke the models: done in the step."""
+
+
+def _nothing_carried(source_ids: list[str]) -> None:
+    if source_ids:
+        raise _NeedsWarehouse
+    return None  # as previous_rows of no file
+
+
+def _read_step(sources: list[InventoryItem], assemble: bool) -> _StepRead:
+    """Read every performance file of ``sources`` as :func:`_read_all` asks for them; with ``assemble``, also
+    the tables (``assemble_checked``) when no file is in error, so none needs the rows the warehouse keeps
+    (raises :class:`_NeedsWarehouse` when a file breaks the models). Logs nothing, writes nothing."""
+    files: dict[str, _FileRead | None] = {}
+    clean = True
     for item in sources:
-        if not (item.error and item.kind == "performance") and _to_read(item):
-            ahead(_read_key(item), partial(_read_file, item))
+        if item.error and (item.kind == "performance" or item.holds("performance")):
+            clean = False  # a failure of the step
+        if not _to_read(item):
+            continue
+        done = files[repr(item)] = _read_file(item)
+        if done is not None and (
+            done.refused is not None or done.unreadable is not None and item.type_fichier == "csv"
+        ):
+            clean = False
+    if not (assemble and clean):
+        return _StepRead(files)
+    reads = [done.read for done in files.values() if done is not None and done.read is not None]
+    tables, _ = assemble_checked(reads, [], _nothing_carried)
+    return _StepRead(files, tables)
+
+
+def _step_key(sources: list[InventoryItem]) -> tuple:
+    return ("performance", repr(sources))  # every file, its bytes (sha256), its catalogue entry, its recognition
+
+
+def read_ahead(sources: list[InventoryItem]) -> None:
+    """Queue the reads of the performance files of ``sources`` and the assembly of the tables that
+    ``performance_tables`` makes (:mod:`warehouse.ahead`): the step takes them, the same as it would make them."""
+    ahead(_step_key(sources), partial(_read_step, sources, True))
 
 
 def _read_all(
-    context: dg.AssetExecutionContext, sources: list[InventoryItem]
+    context: dg.AssetExecutionContext, sources: list[InventoryItem], files: dict[str, _FileRead | None]
 ) -> tuple[list[PerformanceRead], list[FileFailure]]:
+    """The reads and the failures of the performance files of ``sources``, from ``files`` (:func:`_read_step`),
+    each failure logged."""
     reads, failures = [], []
     for item in sources:
         if item.error and item.kind == "performance":  # expected, not got or not readable: kept
@@ -230,7 +274,7 @@ def _read_all(
             continue
         if not _to_read(item):
             continue  # a CSV has one table, whose header the inventory read as this step would: not read again
-        done = taken(_read_key(item), partial(_read_file, item))
+        done = files[repr(item)]
         if done is None:
             continue
         if done.unreadable is not None:
@@ -264,12 +308,16 @@ def performance_tables(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: list[InventoryItem]
 ) -> Iterator[dg.MaterializeResult]:
     """Read every performance file and replace the performance tables and the view in one transaction."""
-    reads, failures = _read_all(context, sources)
+    step = taken(_step_key(sources), partial(_read_step, sources, False))
+    reads, failures = _read_all(context, sources, step.files)
     if not reads and not failures:
         context.log.warning("no performance file (PAP, RAP) in the sources: the performance tables are empty")
     with writer(Path(duckdb.database)) as connection:
         known = {f.source_id for f in failures}
-        tables, failures = assemble_checked(reads, failures, lambda ids: previous_rows(connection, ids))
+        if step.tables is not None and not failures:  # assembled ahead: no file failed, nothing carried
+            tables = step.tables
+        else:
+            tables, failures = assemble_checked(reads, failures, lambda ids: previous_rows(connection, ids))
         for failure in failures:
             if failure.source_id not in known:  # its rows break the models: its last good rows kept
                 context.log.error(f"not loaded: {failure.message}")

@@ -110,3 +110,32 @@ def test_forget_waits_for_the_running_work_and_drops_every_result():
     assert ended == ["running"]  # ended before forget returned; the queued one never ran
     assert not ahead_module._pending and ahead_module._worker is None
     assert taken("running", lambda: "again") == "again"
+
+
+def test_performance_tables_assembled_ahead_are_those_assembled_in_the_step():
+    """``assets.performance``: the reads and the tables made ahead (no file failed: nothing carried from the
+    warehouse) equal those the step makes in place; with a performance file in error nothing is assembled
+    ahead (the step needs its last good rows)."""
+    import dataclasses
+
+    from assets import performance
+    from warehouse.performance_tables import assemble_checked
+
+    items = take_inventory(discover_sources(SOURCES))
+    in_place = performance._read_step(items, assemble=False)
+    done_ahead = performance._read_step(items, assemble=True)
+    assert in_place.tables is None and done_ahead.tables is not None
+    assert in_place.files.keys() == done_ahead.files.keys()
+    reads = [d.read for d in in_place.files.values() if d is not None and d.read is not None]
+    assert [r.fichier for r in reads] == ["PLF_2019_PAP.csv", "Performance_Depense.csv"]
+    tables, failures = assemble_checked(reads, [], lambda ids: None)
+    assert failures == []
+    for name, frame in tables.frames().items():
+        assert done_ahead.tables.frames()[name].equals(frame), name
+    assert tables.indicateur_valeurs.group_by("document").len().sort("document").rows() == [
+        ("PAP 2019", 11_580),
+        ("RAP 2024", 10_885),
+    ]  # the values of the snapshot's two performance files (the build's table also has 7 of RAP 2021)
+    (pap,) = [i for i in items if i.source.fichier == "PLF_2019_PAP.csv"]
+    failed = [dataclasses.replace(pap, error="not readable", kind="performance") if i is pap else i for i in items]
+    assert performance._read_step(failed, assemble=True).tables is None
