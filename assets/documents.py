@@ -10,6 +10,7 @@ Rules: ``warehouse/documents/`` and README, "Documents and reconciliation". A ``
 warning, never a failure.
 """
 
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +27,7 @@ from assets.sources import NOMENCLATURE_FILES, OTHER_FILES
 from assets.versions import code_version
 from schemas.documents.models import DeclarationsModel, DocumentsModel, RapprochementsModel
 from schemas.validation import validate
+from warehouse.ahead import ahead, taken
 from warehouse.documents.reconciliation import RAPPROCHEMENT_SCHEMA
 from warehouse.documents.store import (
     build_from_warehouse,
@@ -71,6 +73,16 @@ def _indicator_rapprochements(paths: WarehousePaths) -> Path:
     return paths.out / "staging" / "documents" / "rapprochements_indicateurs.parquet"
 
 
+def _read_key(sources: list[InventoryItem]) -> tuple:
+    return ("documents", repr(sources))  # every file, its bytes (sha256), its recognition
+
+
+def read_ahead(sources: list[InventoryItem]) -> None:
+    """Queue the read of the documents of ``sources`` that ``document_tables`` makes (:mod:`warehouse.ahead`,
+    :func:`warehouse.documents.store.read_documents`: it logs and writes nothing): the step takes it."""
+    ahead(_read_key(sources), partial(read_documents, sources))
+
+
 @dg.multi_asset(
     name="document_tables",
     specs=[
@@ -93,7 +105,7 @@ def document_tables(
 ):
     """Read every document, extract its figures, link the indicator ones and write the tables in one go;
     the credit declarations are reconciled by ``reconciliation`` (this reads no credit)."""
-    read = read_documents(sources)
+    read = taken(_read_key(sources), partial(read_documents, sources))
     for report in read.fichiers.filter(pl.col("statut") == "erreur").iter_rows(named=True):
         context.log.error(f"not loaded: {report['message']}")
     with writer(Path(duckdb.database)) as connection:

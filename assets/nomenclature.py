@@ -2,6 +2,7 @@
 label tables) and the crosswalk of what changed between exercices."""
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -17,10 +18,13 @@ from assets.sources import NOMENCLATURE_FILES
 from assets.versions import code_version
 from schemas import nomenclature as models
 from schemas.validation import validate
+from warehouse.ahead import ahead
 from warehouse.nomenclature import (
     credit_elements_version,
     derive_events,
     known_events,
+    nomenclature_read_key,
+    read_nomenclature_file,
     resolve_staged_nomenclature_files,
     scan_elements,
     stage_nomenclature,
@@ -80,6 +84,14 @@ CREDIT_MISSIONS = dg.AssetKey(["core", "credits_code_mission"])
 def credit_elements_root(paths: WarehousePaths) -> Path:
     """``<out>/staging/credit_elements``: the nomenclature elements the credit lines state, per exercice."""
     return paths.out / "staging" / "credit_elements"
+
+
+def read_ahead(sources: list[InventoryItem]) -> None:
+    """Queue the reads of the nomenclature files of ``sources`` that ``staging/nomenclature`` makes
+    (:mod:`warehouse.ahead`, :func:`warehouse.nomenclature.read_nomenclature_file`): the step takes them."""
+    for item in sources:
+        if item.holds("nomenclature"):
+            ahead(nomenclature_read_key(item), partial(read_nomenclature_file, item))
 
 
 @dg.asset(

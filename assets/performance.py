@@ -7,6 +7,8 @@ vocabulary: ``shared/CONTRACT.md``; rules: README, "Performance indicators".
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +33,7 @@ from schemas.performance import (
 )
 from schemas.performance_families import is_performance_header
 from schemas.validation import ValidationFailed, validate
+from warehouse.ahead import ahead, taken
 from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
 from warehouse.performance import (
@@ -45,6 +48,7 @@ from warehouse.performance_tables import (
     FICHIER_SCHEMA,
     PERFORMANCE_TABLES,
     FileFailure,
+    PerformanceTables,
     assemble_checked,
     previous_rows,
     write_performance,
@@ -154,9 +158,100 @@ def _catalogue_entry(item: InventoryItem) -> CatalogueEntry | None:
     return None
 
 
+@dataclass(frozen=True)
+class _FileRead:
+    """What reading one performance file gave: its family and its read, or why it was not read."""
+
+    family: str | None = None
+    read: PerformanceRead | None = None
+    unreadable: TableReadError | OSError | None = None  # not even recognised (a CSV's whole read refused)
+    refused: SourceReadError | None = None  # recognised, but a cell or column breaks the family's rules
+
+
+def _to_read(item: InventoryItem) -> bool:
+    """Whether :func:`_read_all` reads the file of ``item`` (:func:`_read_file`): a file there, without error,
+    and of a performance header if a CSV (a CSV has one table, whose header the inventory read)."""
+    if item.error or not item.source.chemin.is_file():
+        return False
+    return item.type_fichier != "csv" or is_performance_header(item.entete)
+
+
+def _read_file(item: InventoryItem) -> _FileRead | None:
+    """Recognise and read the performance file of ``item``, without its models (they run on the whole
+    tables: ``assemble_checked``); None when it holds no performance table. Logs nothing, writes nothing:
+    the build may do it ahead, during the credits (:func:`read_ahead`)."""
+    try:
+        found = recognise_performance(item.source.chemin, item.source.fichier)
+    except (TableReadError, OSError) as exc:
+        return _FileRead(unreadable=exc)
+    if found is None:
+        return None
+    match, table = found
+    try:
+        read = read_performance_table(table, match, item.source.source_id, _catalogue_entry(item), validated=False)
+    except SourceReadError as exc:
+        return _FileRead(family=match.family.id, refused=exc)
+    return _FileRead(family=match.family.id, read=read)
+
+
+@dataclass(frozen=True)
+class _StepRead:
+    """What ``performance_tables`` reads before it opens the warehouse: each file's read (by its item's
+    ``repr``), and the tables assembled from them when that was done ahead and needed no rows of the
+    warehouse (no file failed)."""
+
+    files: dict[str, _FileRead | None]
+    tables: PerformanceTables | None = None
+
+
+class _NeedsWarehouse(Exception):
+    """Assembling the tables needs the last good rows of a file that broke the models: done in the step."""
+
+
+def _nothing_carried(source_ids: list[str]) -> None:
+    if source_ids:
+        raise _NeedsWarehouse
+    return None  # as previous_rows of no file
+
+
+def _read_step(sources: list[InventoryItem], assemble: bool) -> _StepRead:
+    """Read every performance file of ``sources`` as :func:`_read_all` asks for them; with ``assemble``, also
+    the tables (``assemble_checked``) when no file is in error, so none needs the rows the warehouse keeps
+    (raises :class:`_NeedsWarehouse` when a file breaks the models). Logs nothing, writes nothing."""
+    files: dict[str, _FileRead | None] = {}
+    clean = True
+    for item in sources:
+        if item.error and (item.kind == "performance" or item.holds("performance")):
+            clean = False  # a failure of the step
+        if not _to_read(item):
+            continue
+        done = files[repr(item)] = _read_file(item)
+        if done is not None and (
+            done.refused is not None or done.unreadable is not None and item.type_fichier == "csv"
+        ):
+            clean = False
+    if not (assemble and clean):
+        return _StepRead(files)
+    reads = [done.read for done in files.values() if done is not None and done.read is not None]
+    tables, _ = assemble_checked(reads, [], _nothing_carried)
+    return _StepRead(files, tables)
+
+
+def _step_key(sources: list[InventoryItem]) -> tuple:
+    return ("performance", repr(sources))  # every file, its bytes (sha256), its catalogue entry, its recognition
+
+
+def read_ahead(sources: list[InventoryItem]) -> None:
+    """Queue the reads of the performance files of ``sources`` and the assembly of the tables that
+    ``performance_tables`` makes (:mod:`warehouse.ahead`): the step takes them, the same as it would make them."""
+    ahead(_step_key(sources), partial(_read_step, sources, True))
+
+
 def _read_all(
-    context: dg.AssetExecutionContext, sources: list[InventoryItem]
+    context: dg.AssetExecutionContext, sources: list[InventoryItem], files: dict[str, _FileRead | None]
 ) -> tuple[list[PerformanceRead], list[FileFailure]]:
+    """The reads and the failures of the performance files of ``sources``, from ``files`` (:func:`_read_step`),
+    each failure logged."""
     reads, failures = [], []
     for item in sources:
         if item.error and item.kind == "performance":  # expected, not got or not readable: kept
@@ -177,27 +272,23 @@ def _read_all(
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
-        if item.type_fichier == "csv" and not is_performance_header(item.entete):
+        if not _to_read(item):
             continue  # a CSV has one table, whose header the inventory read as this step would: not read again
-        try:
-            found = recognise_performance(item.source.chemin, item.source.fichier)
-        except (TableReadError, OSError) as exc:
+        done = files[repr(item)]
+        if done is None:
+            continue
+        if done.unreadable is not None:
+            exc = done.unreadable
             if item.type_fichier == "csv":  # its head has a performance header: its whole read was refused
                 message = str(exc) if isinstance(exc, TableReadError) else f"{item.source.fichier}: {exc}"
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
-        if found is None:
+        if done.refused is not None:
+            context.log.error(f"not loaded: {done.refused}")
+            failures.append(FileFailure(item.source.source_id, item.source.fichier, done.family, str(done.refused)))
             continue
-        match, table = found
-        try:
-            read = read_performance_table(
-                table, match, item.source.source_id, _catalogue_entry(item), validated=False
-            )  # the models run on the whole tables (assemble_checked)
-        except SourceReadError as exc:
-            context.log.error(f"not loaded: {exc}")
-            failures.append(FileFailure(item.source.source_id, item.source.fichier, match.family.id, str(exc)))
-            continue
+        read = done.read
         context.log.info(
             f"{item.source.fichier}: {read.document} (by {read.document_confirme_par}), {read.kept} sub-indicators, "
             f"{read.cells_read} cells read = {read.values_loaded} values loaded + "
@@ -217,12 +308,16 @@ def performance_tables(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: list[InventoryItem]
 ) -> Iterator[dg.MaterializeResult]:
     """Read every performance file and replace the performance tables and the view in one transaction."""
-    reads, failures = _read_all(context, sources)
+    step = taken(_step_key(sources), partial(_read_step, sources, False))
+    reads, failures = _read_all(context, sources, step.files)
     if not reads and not failures:
         context.log.warning("no performance file (PAP, RAP) in the sources: the performance tables are empty")
     with writer(Path(duckdb.database)) as connection:
         known = {f.source_id for f in failures}
-        tables, failures = assemble_checked(reads, failures, lambda ids: previous_rows(connection, ids))
+        if step.tables is not None and not failures:  # assembled ahead: no file failed, nothing carried
+            tables = step.tables
+        else:
+            tables, failures = assemble_checked(reads, failures, lambda ids: previous_rows(connection, ids))
         for failure in failures:
             if failure.source_id not in known:  # its rows break the models: its last good rows kept
                 context.log.error(f"not loaded: {failure.message}")

@@ -238,6 +238,7 @@ def build(args: argparse.Namespace) -> int:
 def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
     import dagster as dg
 
+    from warehouse.ahead import forget as forget_ahead
     from warehouse.releases import remove_stale_work, start_work
     from warehouse.sources import forget_recognitions
 
@@ -258,6 +259,7 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             return _finish(args, settings, outcome, items, started, instance)
         finally:
+            forget_ahead()  # the reads done ahead that no step took (the one running there ended first)
             forget_recognitions()  # the heads the inventory read for this build's readers
             shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
 
@@ -379,6 +381,9 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     from pipelines.definitions import defs
     from warehouse.store import kept
 
+    if force or not state:  # every asset of the plan runs: its reads of small files are done during the credits
+        _read_ahead(plan, items)
+
     _freeze_long_lived()
 
     with kept(settings.database):  # DuckDB opens the working copy once for the runs (all in this process)
@@ -413,6 +418,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         if blocking or outcome.failed_steps:
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
         elif plan.assets:
+            _warm_release_behind(items)
             result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
                 instance=instance,
                 asset_selection=first + plan.assets,
@@ -422,6 +428,23 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             )
             outcome.record(result)
     return outcome, items, exercices
+
+
+def _read_ahead(plan, items: list) -> None:
+    """Hand the publication run's reads of small files (nomenclature workbooks, performance files, documents)
+    to the background thread of :mod:`warehouse.ahead`, to be done while the credits run works (Polars and
+    DuckDB, which release the GIL), for the steps of ``plan`` that make them; the steps take the results."""
+    import dagster as dg
+
+    from assets import documents, nomenclature, performance
+
+    planned = set(plan.assets)  # queued in the order the publication run's steps ask for them
+    if dg.AssetKey(["core", "indicateurs"]) in planned:
+        performance.read_ahead(items)
+    if dg.AssetKey(["staging", "nomenclature"]) in planned:
+        nomenclature.read_ahead(items)
+    if dg.AssetKey(["core", "documents"]) in planned:
+        documents.read_ahead(items)
 
 
 #: What the runs import: the definitions (the assets, their Pandera models, ~0.9 s). Not frictionless and
@@ -449,6 +472,48 @@ def _import_behind(*modules: str) -> threading.Thread:
                 return
 
     thread = threading.Thread(target=load, name="budget-warehouse-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+#: Up to this many bytes of credit files, the release's modules are imported during the publication run
+#: (:func:`_warm_release_behind`); a bigger build imports them after its runs, where they add nothing to its peak.
+_WARM_RELEASE_UP_TO = 256 * 1024 * 1024
+
+
+def _warm_release_behind(items: list) -> threading.Thread | None:
+    """Import what the release's documents use (Frictionless, Plotly, ``warehouse.site``), check a small data
+    package (Frictionless builds its profile's checks at the first) and build Plotly's ``plotly_white``
+    template and the validators of the page's charts, in a daemon thread while the publication
+    run works (issue 11): its steps spend most of their time in DuckDB and Polars, which release the GIL, so on
+    two cores this Python work overlaps them rather than following them (0.4-0.6 s of the release's documents).
+    Only what is cached for the process (modules, Frictionless's profile, :func:`warehouse.site._white_template`,
+    Plotly's validator cache): the documents are the same.
+    Not for a build of more than :data:`_WARM_RELEASE_UP_TO` bytes of credit files (~130 MB more held during
+    its runs). A failure here is left to happen again, with its error, where the release imports it."""
+    if sum(i.source.octets for i in items if i.holds("credits")) > _WARM_RELEASE_UP_TO:
+        return None
+
+    def warm() -> None:
+        try:
+            import plotly.graph_objects as go
+            from frictionless import Package
+
+            from warehouse.publication.datapackage import PROFILE
+            from warehouse.site import _white_template
+
+            fields = [{"name": "a", "type": "string"}, {"name": "b", "type": "integer"}]
+            resource = {"name": "a", "type": "table", "path": "a.parquet", "format": "parquet"}
+            descriptor = {"$schema": PROFILE, "name": "a", "resources": [{**resource, "schema": {"fields": fields}}]}
+            Package.from_descriptor(descriptor).to_descriptor()  # the profile's checks, made once
+            _white_template()
+            figure = go.Figure(go.Bar(x=["a"], y=[1], name="a"))
+            figure.add_scatter(x=[1], y=[1], name="b", mode="lines+markers")
+            figure.update_layout(title={"text": "a"}, xaxis_title="a", yaxis_title="b")
+        except Exception:  # noqa: BLE001 - imported again where it is used, which reports the error
+            return
+
+    thread = threading.Thread(target=warm, name="budget-warehouse-release-imports", daemon=True)
     thread.start()
     return thread
 

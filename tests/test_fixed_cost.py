@@ -144,3 +144,28 @@ def test_modules_imported_behind_the_inventory_are_whole_and_one_that_fails_fail
     finally:
         for name in names:
             sys.modules.pop(name, None)
+
+
+def test_release_modules_warmed_behind_the_publication_run_only_for_a_small_build(tmp_path):
+    """``_warm_release_behind``: the release's modules imported, Frictionless's profile checked once and
+    Plotly's template built in a daemon thread for a build of up to 256 MiB of credit files; none for a
+    bigger one (they would add to its peak)."""
+    import dataclasses
+
+    from pipelines.cli import _WARM_RELEASE_UP_TO, _warm_release_behind
+    from warehouse.sources import discover_sources, take_inventory
+
+    sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv")
+    items = take_inventory(discover_sources(sources))
+    (credits,) = [i for i in items if i.holds("credits")]
+    big = dataclasses.replace(credits, source=dataclasses.replace(credits.source, octets=_WARM_RELEASE_UP_TO + 1))
+    assert _warm_release_behind([big if i is credits else i for i in items]) is None
+    from warehouse.site import _white_template
+
+    _white_template.cache_clear()
+    thread = _warm_release_behind(items)
+    assert thread is not None and thread.daemon
+    thread.join(timeout=120)
+    assert "frictionless" in sys.modules
+    assert _white_template.cache_info().currsize == 1  # built in the thread, taken by the page
+    assert _white_template()["layout"]["paper_bgcolor"] == "white"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import tomllib
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
@@ -25,9 +25,10 @@ from rapidfuzz import fuzz
 
 from schemas.labels import clean_label, label_key
 from schemas.validation import ValidationFailed, validate
+from warehouse.ahead import taken
 from warehouse.credit_files import SourceReadError
 from warehouse.expected import is_absent
-from warehouse.nomenclature_files import ELEMENT_SCHEMA, read_nomenclature_table
+from warehouse.nomenclature_files import ELEMENT_SCHEMA, NomenclatureRead, read_nomenclature_table
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
 from warehouse.staging import SourceReport
@@ -51,6 +52,8 @@ __all__ = [
     "validate_file",
     "scan_elements",
     "stage_nomenclature",
+    "nomenclature_read_key",
+    "read_nomenclature_file",
 ]
 
 #: How late a phase is: a later phase's label wins.
@@ -730,6 +733,25 @@ def derive_events(tables: dict[str, pl.DataFrame], known: pl.DataFrame | None = 
     )
 
 
+def nomenclature_read_key(item: InventoryItem) -> tuple:
+    """What :func:`read_nomenclature_file` of ``item`` depends on: the whole item (its file, bytes, error)."""
+    return ("nomenclature", repr(item))
+
+
+def read_nomenclature_file(item: InventoryItem) -> NomenclatureRead:
+    """The elements of the nomenclature file of ``item`` (:func:`read_nomenclature_table` of its recognised
+    table). Raises :class:`SourceReadError` (the file in error, or no longer of its family) or
+    :class:`warehouse.tables.TableReadError`. Logs and writes nothing: the build may do it ahead
+    (:mod:`warehouse.ahead`)."""
+    source = item.source
+    if item.error is not None:  # not got, or not readable (warehouse/expected.py)
+        raise SourceReadError(source.fichier, item.error)
+    found = recognise(source)
+    if found.match is None or found.table is None:
+        raise SourceReadError(source.fichier, found.error or "no longer matches its family")
+    return read_nomenclature_table(found.table, found.match, source.source_id, found.exercice_hint, found.phase_hint)
+
+
 def stage_nomenclature(
     items: list[InventoryItem], previous: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, list[SourceReport]]:
@@ -745,14 +767,7 @@ def stage_nomenclature(
         report = SourceReport.starting(item)
         reports.append(report)
         try:
-            if item.error is not None:  # not got, or not readable (warehouse/expected.py)
-                raise SourceReadError(source.fichier, item.error)
-            found = recognise(source)
-            if found.match is None or found.table is None:
-                raise SourceReadError(source.fichier, found.error or "no longer matches its family")
-            read = read_nomenclature_table(
-                found.table, found.match, source.source_id, found.exercice_hint, found.phase_hint
-            )
+            read = taken(nomenclature_read_key(item), partial(read_nomenclature_file, item))
         except (SourceReadError, TableReadError) as exc:
             report.statut, report.message = ("absent" if is_absent(item) else "erreur"), str(exc)
             if previous is not None:

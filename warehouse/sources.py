@@ -110,16 +110,25 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: The catalogue's entries by sha256 (the first of each) and each entry's file name, made once per catalogue.
+_INDEX: list = [None, {}, ()]
+
+
 def _entry_for(relative: str, sha256: str) -> CatalogueEntry | None:
+    """The catalogue entry of the file: the first of its sha256, else the first of its path, or of its name
+    for an entry without a folder."""
     entries = catalogue()
-    by_hash = next((e for e in entries if e.sha256 == sha256), None)
+    if _INDEX[0] is not entries:
+        by_hash: dict[str, CatalogueEntry] = {}
+        for entry in entries:
+            by_hash.setdefault(entry.sha256, entry)
+        _INDEX[:] = [entries, by_hash, tuple((e, Path(e.fichier).name, "/" not in e.fichier) for e in entries)]
+    by_hash = _INDEX[1].get(sha256)
     if by_hash:
         return by_hash
     name = Path(relative).as_posix()
-    return next(
-        (e for e in entries if e.fichier == name or Path(e.fichier).name == Path(name).name and "/" not in e.fichier),
-        None,
-    )
+    base = Path(name).name
+    return next((e for e, own, bare in _INDEX[2] if e.fichier == name or own == base and bare), None)
 
 
 def _source_id(relative: str, entry: CatalogueEntry | None) -> str:
