@@ -7,14 +7,15 @@ that needs one asks :func:`taken` with the same key and the same work, and gets 
 gave ahead, or does it then (not started yet, or not asked ahead). A read that raised ahead is done
 again where the step asks it, so its error, and what the step logs of it, are those of a read done in
 place. Only for work whose result depends on its key alone (the files' bytes, named by their sha256):
-the step gets what it would have read itself.
+the step gets what it would have read itself. The work runs in a one-thread
+:class:`~concurrent.futures.ThreadPoolExecutor`, one piece at a time in the order given.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = ["ahead", "forget", "taken"]
@@ -23,37 +24,17 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _pending: dict[Hashable, Future] = {}
-_queue: list[tuple[Future, Callable[[], Any]]] = []
-_worker: threading.Thread | None = None
-
-
-def _work() -> None:
-    global _worker
-    while True:
-        with _lock:
-            if not _queue:
-                _worker = None
-                return
-            future, work = _queue.pop(0)
-        if not future.set_running_or_notify_cancel():
-            continue  # asked for before it started: done where it was asked
-        try:
-            future.set_result(work())
-        except BaseException as exc:  # noqa: BLE001 - done again in place, which raises it there
-            future.set_exception(exc)
+_executor: ThreadPoolExecutor | None = None
 
 
 def ahead(key: Hashable, work: Callable[[], Any]) -> None:
     """Queue ``work`` (no argument, no logging, no write) to run in the background thread, one at a time in
     the order given; its result is kept under ``key`` for :func:`taken`."""
-    global _worker
-    future: Future = Future()
+    global _executor
     with _lock:
-        _pending[key] = future
-        _queue.append((future, work))
-        if _worker is None:
-            _worker = threading.Thread(target=_work, name="budget-warehouse-ahead", daemon=True)
-            _worker.start()
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-warehouse-ahead")
+        _pending[key] = _executor.submit(work)
 
 
 def taken(key: Hashable, work: Callable[[], T]) -> T:
@@ -73,12 +54,9 @@ def taken(key: Hashable, work: Callable[[], T]) -> T:
 def forget() -> None:
     """Drop what was done or queued ahead and not taken, once the work running there (if any) has ended: at the
     end of a build, nothing of it is left running or held."""
+    global _executor
     with _lock:
-        for future, _ in _queue:
-            future.cancel()
-        _queue.clear()
-        worker = _worker
-    if worker is not None and worker is not threading.current_thread():
-        worker.join()
-    with _lock:
+        executor, _executor = _executor, None
         _pending.clear()
+    if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)

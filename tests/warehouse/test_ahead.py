@@ -108,7 +108,7 @@ def test_forget_waits_for_the_running_work_and_drops_every_result():
     threading.Timer(0.2, release.set).start()
     forget()
     assert ended == ["running"]  # ended before forget returned; the queued one never ran
-    assert not ahead_module._pending and ahead_module._worker is None
+    assert not ahead_module._pending and ahead_module._executor is None
     assert taken("running", lambda: "again") == "again"
 
 
