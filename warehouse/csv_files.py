@@ -732,32 +732,42 @@ class CsvStream:
 
     def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
         """The data records, ``rows`` at a time, parsed by Polars' CSV reader (the parser of a whole read;
-        quoted line breaks included: the structure pass checked it reads every record).
+        quoted line breaks included: the structure pass checked it reads every record), blank cells ("  ")
+        made empty (None) as in a whole read; memory holds about one batch whatever the file's size.
 
-        The records are sunk once (streaming) to a Parquet file beside the UTF-8 copy, in row groups of
-        ``rows``, blank cells ("  ") made empty (None) as in a whole read; each batch is a slice of it, so
-        memory holds one batch whatever the file's size. A file of one batch is read at once, with no copy."""
+        A file of one batch is read at once. A file with no quote opening a field (every line a record, the
+        common case) is read once, in blocks of whole lines (:data:`_BLOCK_BYTES`), each parsed on its own, cut
+        and joined into batches: no copy of the cells. Else its records are sunk once (streaming) to a Parquet
+        file beside the UTF-8 copy, in row groups of ``rows``, and each batch is a slice of it."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
-        records = pl.scan_csv(
-            self.path,
-            separator=self.separator,
-            quote_char=None if self.plain else '"',
-            has_header=False,
-            infer_schema=False,
-            schema=schema,
-            missing_columns="insert",
-            raise_if_empty=False,
-        ).select(
-            pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
-            for c in list(schema)[: self.keep]
-        )
+
+        def records(source: Path | io.BytesIO) -> pl.LazyFrame:
+            return pl.scan_csv(
+                source,
+                separator=self.separator,
+                quote_char=None if self.plain else '"',
+                has_header=False,
+                infer_schema=False,
+                schema=schema,
+                missing_columns="insert",
+                raise_if_empty=False,
+            ).select(
+                pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
+                for c in list(schema)[: self.keep]
+            )
+
         if self.data_rows <= rows:  # one batch: read at once, no copy
-            yield records.collect().slice(self.skip, self.data_rows)
+            yield records(self.path).collect().slice(self.skip, self.data_rows)
+            return
+        if self.plain:
+            yield from _rebatched((records(io.BytesIO(b)).collect() for b in _line_blocks(self.path, self.skip)), rows)
             return
         cells = self.path.with_name(f"{self.path.stem}-{rows}.parquet")
         if not cells.exists():
-            records.sink_parquet(cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming")
+            records(self.path).sink_parquet(
+                cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming"
+            )
         for offset in range(self.skip, self.skip + self.data_rows, rows):
             yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
@@ -774,6 +784,48 @@ class CsvStream:
                 continue
             yield offset, batch
             offset += batch.height
+
+
+#: Bytes of whole lines parsed at once by :meth:`CsvStream._chunks` (a file with no quote opening a field).
+_BLOCK_BYTES = 16 << 20
+
+
+def _line_blocks(path: Path, skip: int) -> Iterator[bytes]:
+    """The bytes of the file at ``path`` after its first ``skip`` lines, in blocks of whole lines of about
+    :data:`_BLOCK_BYTES` (the last one as the file ends)."""
+    with open(path, "rb") as handle:
+        rest = b""
+        while skip:
+            chunk = handle.read(_BLOCK_BYTES)
+            if not chunk:
+                return
+            rest += chunk
+            while skip and (end := rest.find(b"\n")) >= 0:
+                rest, skip = rest[end + 1 :], skip - 1
+        while chunk := handle.read(_BLOCK_BYTES):
+            rest += chunk
+            cut = rest.rfind(b"\n") + 1
+            if cut:
+                yield rest[:cut]
+                rest = rest[cut:]
+        if rest:
+            yield rest
+
+
+def _rebatched(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
+    """The rows of ``frames``, in order, in frames of ``rows`` rows (the last one shorter)."""
+    held: list[pl.DataFrame] = []
+    count = 0
+    for frame in frames:
+        held.append(frame)
+        count += frame.height
+        while count >= rows:
+            joined = pl.concat(held, rechunk=False) if len(held) > 1 else held[0]
+            yield joined.slice(0, rows).rechunk()
+            rest = joined.slice(rows)
+            held, count = ([rest] if rest.height else []), rest.height
+    if count:
+        yield pl.concat(held).rechunk() if len(held) > 1 else held[0]
 
 
 def _filled_cells(column: str) -> pl.Expr:
