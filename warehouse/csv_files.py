@@ -877,27 +877,31 @@ class CsvStream:
 
 
 #: Bytes of whole lines parsed at once by :meth:`CsvStream._chunks` (a file with no quote opening a field).
-_BLOCK_BYTES = 16 << 20
+_BLOCK_BYTES = 4 << 20
 
 
 def _line_blocks(path: Path, skip: int) -> Iterator[bytes]:
     """The bytes of the file at ``path`` after its first ``skip`` lines, in blocks of whole lines of about
-    :data:`_BLOCK_BYTES` (the last one as the file ends)."""
+    :data:`_BLOCK_BYTES` (the last one as the file ends). A block is copied once at most (a line cut by the end
+    of a read is joined to the next one's start)."""
     with open(path, "rb") as handle:
         rest = b""
-        while skip:
-            chunk = handle.read(_BLOCK_BYTES)
-            if not chunk:
-                return
-            rest += chunk
-            while skip and (end := rest.find(b"\n")) >= 0:
-                rest, skip = rest[end + 1 :], skip - 1
         while chunk := handle.read(_BLOCK_BYTES):
-            rest += chunk
-            cut = rest.rfind(b"\n") + 1
-            if cut:
-                yield rest[:cut]
-                rest = rest[cut:]
+            if skip:  # the lines before the data: `skip` line ends, the first of them maybe in later reads
+                parts = chunk.split(b"\n", skip)
+                if len(parts) <= skip:
+                    skip -= len(parts) - 1
+                    continue
+                chunk, skip = parts[-1], 0
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                rest += chunk
+                continue
+            if rest:
+                yield b"".join((rest, memoryview(chunk)[:cut]))
+            else:
+                yield chunk if cut == len(chunk) else chunk[:cut]
+            rest = chunk[cut:]
         if rest:
             yield rest
 
