@@ -289,16 +289,15 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
     """Stage an exercice of one CSV credit file, its lines written once: from the reader's second pass
     (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated), batch by batch, by the
     staged file's writer (:func:`warehouse.staging.write_staging`), with ``role = 'A'`` (a file alone is
-    authoritative for every scope it holds: :func:`assign_roles` gives no other role) and ``repris = false``,
-    in line order.
+    authoritative for every scope it holds: :func:`assign_roles` gives no other role) and ``repris = false``.
 
-    A file of several (phase, titre) groups (:func:`amount_groups`: ``LFI_2021_Credits.csv``: PLF, AMD, LFI;
-    ``PLR_2018_Details.csv``: a titre per column) has its rows staged line by line (a line's rows in group
-    order), not group by group as the in-memory reader gives them; their ``ordre_lecture`` keeps that order's
-    meaning, from which the credit elements take the label and budget type of their first row
-    (``warehouse.nomenclature``: in line order, an element first met on a line with no amount in the first group
-    would take another line's label; found on ``PLR_2018_Details.csv``: ministère 07's budget type, BG by
-    groups, CAS by lines).
+    A file of one (phase, titre) group (:func:`amount_groups`) is so staged in line order. A file of several
+    (``LFI_2021_Credits.csv``: PLF, AMD, LFI; ``PLR_2018_Details.csv``: a titre per column) has its rows staged
+    batch after batch, each batch group by group, not group by group over the whole file as the in-memory reader
+    gives them; their ``ordre_lecture`` keeps that order, from which the credit elements take the label and
+    budget type of their first row (``warehouse.nomenclature``: in another order, an element first met on a line
+    with no amount in the first group takes another line's label; found on ``PLR_2018_Details.csv``: ministère
+    07's budget type, BG by groups, CAS by lines).
 
     None when the file is not a CSV or cannot be read (nothing staged then): :func:`_stage`
     reads it, reports its error and carries its last good lines over.
@@ -319,10 +318,7 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
                 return None
             schema = {**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String}
             batches = (
-                lines.sort("source_ligne", maintain_order=True).with_columns(
-                    repris=pl.lit(False), role=pl.lit("A", pl.String)
-                )
-                for lines, _ in reading.batches()
+                lines.with_columns(repris=pl.lit(False), role=pl.lit("A", pl.String)) for lines, _ in reading.batches()
             )
 
             def reports() -> list[SourceReport]:  # once every line is read: the report of the file

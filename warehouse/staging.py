@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 PARTITION_KEY = "exercice"
+#: Rows per row group of a staged file: the readers downstream (DuckDB, Polars) hold a row group at a time.
+ROW_GROUP_ROWS = 50_000
 
 
 @dataclass
@@ -120,7 +122,7 @@ def sink_staging(
 
     def write(path: Path) -> None:
         # lz4: a third less CPU than zstd; row groups of 50,000 lines (not 100,000): the sink buffers fewer lines
-        lines.sink_parquet(path, compression="lz4", engine="streaming", row_group_size=50_000)
+        lines.sink_parquet(path, compression="lz4", engine="streaming", row_group_size=ROW_GROUP_ROWS)
 
     return _replace(root, exercice, write, reports)
 
@@ -132,8 +134,9 @@ def write_staging(
     schema: dict[str, pl.DataType],
     reports: Callable[[], list[SourceReport]],
 ) -> int:
-    """Replace the staging of ``exercice`` by the frames of ``batches``, written one after the other (a row
-    group each, lz4) by a Parquet writer in this thread: memory holds the batch being written, never more.
+    """Replace the staging of ``exercice`` by the frames of ``batches``, written one after the other (row groups
+    of :data:`ROW_GROUP_ROWS` at most, lz4) by a Parquet writer in this thread: memory holds the batch being
+    written, never more.
     ``schema``: the frames' columns (the file's when no batch comes). ``reports`` gives the reports once every
     batch is written. As :func:`sink_staging` otherwise; a ``batches`` that raises leaves the staging as it
     was. Returns the row count."""
@@ -142,7 +145,8 @@ def write_staging(
         arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()).schema
         with pq.ParquetWriter(path, arrow, compression="lz4", write_statistics=False) as writer:
             for batch in batches:
-                writer.write_table(batch.select(list(schema)).to_arrow(compat_level=pl.CompatLevel.newest()))
+                table = batch.select(list(schema)).to_arrow(compat_level=pl.CompatLevel.newest())
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
     return _replace(root, exercice, write, reports)
 

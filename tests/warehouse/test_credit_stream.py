@@ -212,18 +212,22 @@ def test_streamed_read_in_blocks_of_a_few_lines_gives_the_figures_of_the_whole_r
     assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
 
 
-def test_an_exercice_of_one_file_of_several_amount_groups_is_staged_in_line_order_with_the_groups_order(tmp_path):
-    # PLR 2018's details alone: a titre per amount column (7 groups), 1,476 rows from 666 lines. Staged in one
-    # write, line by line (a line's rows in group order); ordre_lecture keeps the order of the in-memory reader
-    # (group by group, each in line order), from which the credit elements take the budget type of their first
-    # row: ministère 07's first row is a BG one (line 29) by groups, a CAS one by lines.
+def test_an_exercice_of_one_file_of_several_amount_groups_is_staged_in_one_write_keeping_the_reading_order(
+    tmp_path, monkeypatch
+):
+    # PLR 2018's details alone: a titre per amount column (7 groups), 1,476 rows from 666 lines, read in batches
+    # of 10 lines. Staged in one write, batch after batch, each batch group by group: not the order of the
+    # in-memory reader (group by group over the whole file), which ordre_lecture keeps, and from which the credit
+    # elements take the budget type of their first row: ministère 07's first row is a BG one (line 29) in that
+    # order, a CAS one (line 1, second group) in the staged file's.
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 10)
     (source,) = [s for s in _CSV_CREDITS if s.fichier == "PLR_2018_Details.csv"]
     items = take_inventory(discover_sources(sources_with(tmp_path / "sources", "PLR_2018_Details.csv")))
     root = tmp_path / "staging" / "credits"
     rows, (report,) = stage_exercice_to(root, 2018, items)
     staged = pl.read_parquet(staged_files(root, 2018))
     assert rows == staged.height == 1476 and report.lignes_retenues == 666
-    assert staged["source_ligne"].is_sorted() and not staged["ordre_lecture"].is_sorted()
+    assert not staged["ordre_lecture"].is_sorted()
     whole, _, lines = _both(source, tmp_path / "parts", batch_rows=100)
     in_reading_order = staged.sort("ordre_lecture").drop("role", "repris")
     assert in_reading_order.equals(lines) and in_reading_order.equals(whole.lines)
