@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from schemas.credits import CreditLinesModel
 from schemas.families import Family, credit_families
@@ -26,15 +24,15 @@ from warehouse.credit_files import (
     CreditRead,
     CreditStream,
     SourceReadError,
-    amount_groups,
     read_credit_stream,
     read_credit_table,
+    reading_order,
 )
 from warehouse.csv_files import stream_csv_table
 from warehouse.expected import is_absent
 from warehouse.sources import InventoryItem, recognise
 from warehouse.staged_lines import scan_staged_lines
-from warehouse.staging import SourceReport, sink_staging
+from warehouse.staging import SourceReport, sink_staging, write_staging
 from warehouse.tables import TableReadError
 
 __all__ = [
@@ -242,21 +240,24 @@ def _stage(
             report.statut, report.message = ("absent" if absent else "erreur"), str(exc)
             if previous is not None:
                 kept = previous.filter(pl.col("source_id") == item.source.source_id)
-                frames.append(kept.select(list(LINE_SCHEMA)).with_columns(repris=pl.lit(not absent)))
+                frames.append(_carried(kept, len(frames)).with_columns(repris=pl.lit(not absent)))
             continue
         _fill_report(report, read)
-        frames.append(read.lines.lazy().with_columns(repris=pl.lit(False)))
+        block = reading_order(pl.lit(0), pl.lit(0), len(frames))
+        lines = read.lines.lazy().with_columns(ordre_lecture=pl.col("ordre_lecture") + block)
+        frames.append(lines.with_columns(repris=pl.lit(False)))
     if not frames:
         empty = pl.LazyFrame(schema={**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String})
         return empty, reports
     lines = pl.concat(frames, how="vertical")
+    blocks = len(frames)
     catalogued = frozenset(
         i.source.source_id for i in items if i.source.entree is not None and i.source.entree.sha256 == i.source.sha256
     )
     roles, ties = assign_roles(lines, family_of, catalogued)
     lines = with_roles(lines, roles)
     if ties:
-        lines = _report_ties(lines, ties, reports, previous)
+        lines = _report_ties(lines, ties, reports, previous, blocks)
     by_source: dict[str, dict[str, str]] = {}
     for r in roles:
         by_source.setdefault(r.source_id, {})[f"{r.phase}/{r.type_budget or '-'}"] = r.role
@@ -286,29 +287,28 @@ def _fill_report(report: SourceReport, read: CreditRead) -> None:
 
 def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, list[SourceReport]] | None:
     """Stage an exercice of one CSV credit file, its lines written once: from the reader's second pass
-    (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated) through a Polars source to
-    the staged file's sink, with ``role = 'A'`` (a file alone is authoritative for every scope it holds:
-    :func:`assign_roles` gives no other role) and ``repris = false``, in line order.
+    (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated), batch by batch, by the
+    staged file's writer (:func:`warehouse.staging.write_staging`), with ``role = 'A'`` (a file alone is
+    authoritative for every scope it holds: :func:`assign_roles` gives no other role) and ``repris = false``.
 
-    Only for a file whose amount columns make one (phase, titre) group (:func:`amount_groups`: one credit
-    row per line), where line order is the order parts give. A file of several groups (``LFI_2021_Credits.csv``:
-    PLF, AMD, LFI; ``PLR_2018_Details.csv``: a titre per column) is staged group by group, as the in-memory
-    reader gives its rows, and the credit elements take the label and budget type of their first row in that
-    order (``warehouse.nomenclature``): in line order, an element first met on a line with no amount in the
-    first group would take another line's label (found on ``PLR_2018_Details.csv``: ministère 07's budget
-    type, BG by groups, CAS by lines).
+    A file of one (phase, titre) group (:func:`amount_groups`) is so staged in line order. A file of several
+    (``LFI_2021_Credits.csv``: PLF, AMD, LFI; ``PLR_2018_Details.csv``: a titre per column) has its rows staged
+    batch after batch, each batch group by group, not group by group over the whole file as the in-memory reader
+    gives them; their ``ordre_lecture`` keeps that order, from which the credit elements take the label and
+    budget type of their first row (``warehouse.nomenclature``: in another order, an element first met on a line
+    with no amount in the first group takes another line's label; found on ``PLR_2018_Details.csv``: ministère
+    07's budget type, BG by groups, CAS by lines).
 
-    None when the file is not a CSV of one group or cannot be read (nothing staged then): :func:`_stage`
+    None when the file is not a CSV or cannot be read (nothing staged then): :func:`_stage`
     reads it, reports its error and carries its last good lines over.
     """
     if item.error is not None or item.famille is None:
         return None
     found = recognise(item.source, whole_encoding=False)
-    if found.match is None or found.head is None or found.head.format != "csv" or len(amount_groups(found.match)) > 1:
+    if found.match is None or found.head is None or found.head.format != "csv":
         return None
     report = SourceReport.starting(item)
     fichier, source_id = item.source.fichier, item.source.source_id
-    failure: list[BaseException] = []
     try:
         with stream_csv_table(item.source.chemin, fichier) as stream:
             reading = CreditStream.open(
@@ -316,42 +316,41 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
             )
             if isinstance(reading, CreditRead):
                 return None
-
-            def batches(
-                with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
-            ) -> Iterator[pl.DataFrame]:
-                try:
-                    for lines, _ in reading.batches():
-                        lines = lines.sort("source_ligne", maintain_order=True).with_columns(
-                            repris=pl.lit(False), role=pl.lit("A", pl.String)
-                        )
-                        if predicate is not None:
-                            lines = lines.filter(predicate)
-                        yield lines if with_columns is None else lines.select(with_columns)
-                except BaseException as exc:
-                    failure.append(exc)
-                    raise
-
             schema = {**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String}
-            lines = register_io_source(batches, schema=schema)
+            batches = (
+                lines.with_columns(repris=pl.lit(False), role=pl.lit("A", pl.String)) for lines, _ in reading.batches()
+            )
 
             def reports() -> list[SourceReport]:  # once every line is read: the report of the file
-                _fill_report(report, reading.result(lines))
+                _fill_report(report, reading.result(pl.LazyFrame(schema=schema)))
                 report.roles = {f"{phase}/{budget or '-'}": "A" for phase, budget in reading.scopes}
                 return [report]
 
-            rows = sink_staging(root, exercice, lines, reports)
+            rows = write_staging(root, exercice, batches, schema, reports)
     except (SourceReadError, TableReadError):
         return None
-    except pl.exceptions.PolarsError:
-        if failure and isinstance(failure[0], (SourceReadError, TableReadError)):
-            return None
-        raise
     return rows, [report]
 
 
+def _carried(previous: pl.LazyFrame, block: int) -> pl.LazyFrame:
+    """Lines of a previous staging carried over, as block ``block`` of the lines staged: the columns of
+    :data:`LINE_SCHEMA`, ``ordre_lecture`` keeping their order's meaning within the block (a staging of an
+    earlier version, with no such column, was written in that order: its rows' order then)."""
+    low = (1 << 39) - 1  # reading_order's group and line bits
+    if "ordre_lecture" in previous.collect_schema().names():
+        order = pl.col("ordre_lecture") % (low + 1)
+    else:
+        order = pl.int_range(pl.len(), dtype=pl.Int64)
+    start = reading_order(pl.lit(0), pl.lit(0), block)
+    return previous.with_columns(ordre_lecture=order + start).select(list(LINE_SCHEMA))
+
+
 def _report_ties(
-    lines: pl.LazyFrame, ties: list[AuthorityTie], reports: list[SourceReport], previous: pl.LazyFrame | None
+    lines: pl.LazyFrame,
+    ties: list[AuthorityTie],
+    reports: list[SourceReport],
+    previous: pl.LazyFrame | None,
+    blocks: int,
 ) -> pl.LazyFrame:
     """Mark the files of each unresolved tie in error, and keep the scope's last good lines.
 
@@ -376,7 +375,9 @@ def _report_ties(
             & (pl.col("role") == "A")
         )
         columns = lines.collect_schema().names()
-        lines = pl.concat([lines, kept.select(columns).with_columns(repris=pl.lit(True))], how="vertical")
+        kept = _carried(kept, blocks).with_columns(repris=pl.lit(True), role=pl.lit("A", pl.String))
+        lines = pl.concat([lines, kept.select(columns)], how="vertical")
+        blocks += 1
     return lines
 
 

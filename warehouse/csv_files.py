@@ -57,6 +57,7 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+import numpy as np
 import polars as pl
 
 from warehouse.tables import FrameRows, RawTable, TableReadError
@@ -252,13 +253,17 @@ def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Deco
     if sample and sample[1::2].count(0) > len(sample) // 4:
         return _transcode_strict(source, out, "utf-16-le", 0)
     start = boms * 3
-    invalid, multibyte, high_bytes = _scan_utf8(source, out, start)
+    undefined = True  # a byte Windows-1252 leaves undefined (not looked for: the decoding finds it)
+    if check_only:
+        invalid, multibyte, high_bytes, undefined = _count_utf8(source, start)
+    else:
+        invalid, multibyte, high_bytes = _scan_utf8(source, out, start)
     suffix = "-sig" * boms
     if not invalid:
         return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
     out.reset()
     if multibyte <= invalid:
-        if check_only and _cp1252_only(source, start):
+        if check_only and not undefined:
             return _Decoded("cp1252", start=start)
         return _transcode_strict(source, out, "cp1252", start)
     return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
@@ -287,13 +292,98 @@ def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, 
     return invalid, multibyte, high_bytes
 
 
-def _cp1252_only(source: BinaryIO, start: int) -> bool:
-    """Whether every byte of ``source`` from ``start`` is one Windows-1252 decodes (C scans, nothing decoded)."""
+#: Bytes read at once by :func:`_count_utf8`.
+_COUNT_CHUNK = 1 << 22
+_CP1252_UNDEFINED = np.array([0x81, 0x8D, 0x8F, 0x90, 0x9D], dtype=np.uint8)
+
+
+def _count_utf8(source: BinaryIO, start: int, chunk_bytes: int = _COUNT_CHUNK) -> tuple[int, int, int, bool]:
+    """:func:`_scan_utf8`'s counts of ``source`` from ``start``, nothing decoded nor written, and whether a
+    byte is one Windows-1252 leaves undefined; in one read, in chunks of ``chunk_bytes``.
+
+    Only the bytes above 127 are looked at (a chunk of ASCII is skipped by a C test), as arrays: a sequence
+    is counted as Python's UTF-8 decoder with ``errors="replace"`` counts it (one replacement character per
+    maximal subpart of an ill-formed sequence, Unicode 15 section 3.9 "U+FFFD Substitution of Maximal
+    Subparts"; :func:`_utf8_units`). A sequence cut by a chunk's end is counted with the next chunk."""
     source.seek(start)
-    while chunk := source.read(_CHUNK):
-        if chunk.translate(None, _CP1252_DEFINED):
-            return False
-    return True
+    invalid = multibyte = high_bytes = 0
+    undefined = False
+    rest = b""
+    while True:
+        chunk = source.read(chunk_bytes)
+        data = rest + chunk
+        if not data:
+            break
+        if data.isascii():
+            rest = b""
+        else:
+            final = not chunk
+            found_invalid, found_multibyte, found_high, end, found_undefined = _utf8_units(data, final)
+            invalid, multibyte, high_bytes = (
+                invalid + found_invalid,
+                multibyte + found_multibyte,
+                high_bytes + found_high,
+            )
+            undefined = undefined or found_undefined
+            rest = data[end:]
+        if not chunk:
+            break
+    return invalid, multibyte, high_bytes, undefined
+
+
+def _utf8_units(data: bytes, final: bool) -> tuple[int, int, int, int, bool]:
+    """(ill-formed subparts, valid multi-byte sequences, bytes above 127, end, a Windows-1252 undefined byte)
+    of the sequences of ``data`` that start before ``end``: ``len(data)`` when ``final``, else the end of
+    ``data`` less its last 3 bytes or the end of the last sequence counted that runs beyond (the bytes from
+    ``end`` are counted with the next chunk)."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    limit = len(data) if final else max(len(data) - 3, 0)
+    high = np.flatnonzero(array[:limit] >= 0x80)
+    last = len(data) - 1
+    # 0 past the end: never a continuation byte
+    b0, b1, b2, b3 = (np.where(high + k <= last, array[np.minimum(high + k, last)], 0) for k in range(4))
+    cont1, cont2, cont3 = ((b >= 0x80) & (b <= 0xBF) for b in (b1, b2, b3))
+    # The second byte's range depends on the first (Unicode Table 3-7, well-formed UTF-8 byte sequences).
+    second = np.where(
+        b0 == 0xE0,
+        (b1 >= 0xA0) & (b1 <= 0xBF),
+        np.where(
+            b0 == 0xED,
+            (b1 >= 0x80) & (b1 <= 0x9F),
+            np.where(b0 == 0xF0, (b1 >= 0x90) & (b1 <= 0xBF), np.where(b0 == 0xF4, (b1 >= 0x80) & (b1 <= 0x8F), cont1)),
+        ),
+    )
+    two = (b0 >= 0xC2) & (b0 <= 0xDF)
+    three = (b0 >= 0xE0) & (b0 <= 0xEF)
+    four = (b0 >= 0xF0) & (b0 <= 0xF4)
+    lead = two | three | four
+    # The length of the unit a lead starts: its valid sequence, or its maximal subpart (a valid prefix).
+    length = np.where(
+        two,
+        np.where(second, 2, 1),
+        np.where(
+            three,
+            np.where(second, np.where(cont2, 3, 2), 1),
+            np.where(four, np.where(second, np.where(cont2, np.where(cont3, 4, 3), 2), 1), 1),
+        ),
+    )
+    valid = (two & second) | (three & second & cont2) | (four & second & cont2 & cont3)
+    # Continuation bytes a lead's unit takes in; the others each make an ill-formed subpart of their own.
+    absorbed = np.concatenate([high[lead & (length > k)] + k for k in (1, 2, 3)])
+    lone = ~lead & ~np.isin(high, absorbed)  # a continuation byte not taken, or C0, C1, F5 to FF
+    units = lead | lone
+    ends = high[units] + length[units]
+    end = max(limit, int(ends.max())) if ends.size else limit
+    past = high.size and end > limit  # high bytes between limit and end, taken in by a unit before limit
+    extra = int(np.count_nonzero(array[limit:end] >= 0x80)) if past else 0
+    undefined = bool(np.isin(b0, _CP1252_UNDEFINED).any() or np.isin(array[limit:end], _CP1252_UNDEFINED).any())
+    return (
+        int(np.count_nonzero(lead & ~valid) + np.count_nonzero(lone)),
+        int(np.count_nonzero(valid)),
+        int(high.size) + extra,
+        end,
+        undefined,
+    )
 
 
 def _transcode_mixed(source: BinaryIO, out: _LineEnds, start: int) -> int:
@@ -732,32 +822,42 @@ class CsvStream:
 
     def _chunks(self, rows: int) -> Iterator[pl.DataFrame]:
         """The data records, ``rows`` at a time, parsed by Polars' CSV reader (the parser of a whole read;
-        quoted line breaks included: the structure pass checked it reads every record).
+        quoted line breaks included: the structure pass checked it reads every record), blank cells ("  ")
+        made empty (None) as in a whole read; memory holds about one batch whatever the file's size.
 
-        The records are sunk once (streaming) to a Parquet file beside the UTF-8 copy, in row groups of
-        ``rows``, blank cells ("  ") made empty (None) as in a whole read; each batch is a slice of it, so
-        memory holds one batch whatever the file's size. A file of one batch is read at once, with no copy."""
+        A file of one batch is read at once. A file with no quote opening a field (every line a record, the
+        common case) is read once, in blocks of whole lines (:data:`_BLOCK_BYTES`), each parsed on its own, cut
+        and joined into batches: no copy of the cells. Else its records are sunk once (streaming) to a Parquet
+        file beside the UTF-8 copy, in row groups of ``rows``, and each batch is a slice of it."""
         assert self.path is not None
         schema = {f"c{i}": pl.String for i in range(self.width)}
-        records = pl.scan_csv(
-            self.path,
-            separator=self.separator,
-            quote_char=None if self.plain else '"',
-            has_header=False,
-            infer_schema=False,
-            schema=schema,
-            missing_columns="insert",
-            raise_if_empty=False,
-        ).select(
-            pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
-            for c in list(schema)[: self.keep]
-        )
+
+        def records(source: Path | io.BytesIO) -> pl.LazyFrame:
+            return pl.scan_csv(
+                source,
+                separator=self.separator,
+                quote_char=None if self.plain else '"',
+                has_header=False,
+                infer_schema=False,
+                schema=schema,
+                missing_columns="insert",
+                raise_if_empty=False,
+            ).select(
+                pl.when(_filled_cells(c)).then(pl.col(c)).alias(c) if self.blank_cells else pl.col(c)
+                for c in list(schema)[: self.keep]
+            )
+
         if self.data_rows <= rows:  # one batch: read at once, no copy
-            yield records.collect().slice(self.skip, self.data_rows)
+            yield records(self.path).collect().slice(self.skip, self.data_rows)
+            return
+        if self.plain:
+            yield from _rebatched((records(io.BytesIO(b)).collect() for b in _line_blocks(self.path, self.skip)), rows)
             return
         cells = self.path.with_name(f"{self.path.stem}-{rows}.parquet")
         if not cells.exists():
-            records.sink_parquet(cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming")
+            records(self.path).sink_parquet(
+                cells, compression="lz4", statistics=False, row_group_size=rows, engine="streaming"
+            )
         for offset in range(self.skip, self.skip + self.data_rows, rows):
             yield pl.scan_parquet(cells).slice(offset, rows).collect()
 
@@ -774,6 +874,52 @@ class CsvStream:
                 continue
             yield offset, batch
             offset += batch.height
+
+
+#: Bytes of whole lines parsed at once by :meth:`CsvStream._chunks` (a file with no quote opening a field).
+_BLOCK_BYTES = 4 << 20
+
+
+def _line_blocks(path: Path, skip: int) -> Iterator[bytes]:
+    """The bytes of the file at ``path`` after its first ``skip`` lines, in blocks of whole lines of about
+    :data:`_BLOCK_BYTES` (the last one as the file ends). A block is copied once at most (a line cut by the end
+    of a read is joined to the next one's start)."""
+    with open(path, "rb") as handle:
+        rest = b""
+        while chunk := handle.read(_BLOCK_BYTES):
+            if skip:  # the lines before the data: `skip` line ends, the first of them maybe in later reads
+                parts = chunk.split(b"\n", skip)
+                if len(parts) <= skip:
+                    skip -= len(parts) - 1
+                    continue
+                chunk, skip = parts[-1], 0
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                rest += chunk
+                continue
+            if rest:
+                yield b"".join((rest, memoryview(chunk)[:cut]))
+            else:
+                yield chunk if cut == len(chunk) else chunk[:cut]
+            rest = chunk[cut:]
+        if rest:
+            yield rest
+
+
+def _rebatched(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
+    """The rows of ``frames``, in order, in frames of ``rows`` rows (the last one shorter)."""
+    held: list[pl.DataFrame] = []
+    count = 0
+    for frame in frames:
+        held.append(frame)
+        count += frame.height
+        while count >= rows:
+            joined = pl.concat(held, rechunk=False) if len(held) > 1 else held[0]
+            yield joined.slice(0, rows).rechunk()
+            rest = joined.slice(rows)
+            held, count = ([rest] if rest.height else []), rest.height
+    if count:
+        yield pl.concat(held).rechunk() if len(held) > 1 else held[0]
 
 
 def _filled_cells(column: str) -> pl.Expr:

@@ -123,10 +123,16 @@ def staged_credit_elements(staging: Path, exercice: int | None = None) -> pl.Dat
 
 
 def _in_order(files: list[Path]) -> str:
-    """The staged lines of ``files`` as a DuckDB relation with ``_ordre``: their order (file, then row)."""
+    """The staged lines of ``files`` as a DuckDB relation with ``_ordre``: their order, file by file, each in the
+    reading order of its lines (``ordre_lecture``: amount group, then line, whatever the order they were written
+    in: ``warehouse.credit_files.reading_order``); a file staged before that column, in its rows' order."""
     listed = ", ".join(quote_literal(f) for f in files)
+    ordered = ["ordre_lecture" in pq.read_schema(f).names for f in files]
+    within = "coalesce(ordre_lecture, file_row_number)" if any(ordered) else "file_row_number"
+    if all(ordered):
+        within = "ordre_lecture"
     return (
-        f"(SELECT *, (list_position([{listed}], filename)::BIGINT << 40) + file_row_number AS _ordre "
+        f"(SELECT *, (list_position([{listed}], filename)::HUGEINT << 64) + {within} AS _ordre "
         f"FROM {staged_relation(files)})"
     )
 

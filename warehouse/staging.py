@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from warehouse.publish import verify_parquet, write_frame
 from warehouse.sources import InventoryItem
@@ -25,10 +26,13 @@ __all__ = [
     "read_reports",
     "read_unpartitioned_staging",
     "sink_staging",
+    "write_staging",
     "write_unpartitioned_staging",
 ]
 
 PARTITION_KEY = "exercice"
+#: Rows per row group of a staged file: the readers downstream (DuckDB, Polars) hold a row group at a time.
+ROW_GROUP_ROWS = 50_000
 
 
 @dataclass
@@ -115,14 +119,51 @@ def sink_staging(
     of the partition are removed. ``reports``: the reports, or a function giving them once the lines are
     written (a reader that counts while the sink reads it). Returns its row count.
     """
+
+    def write(path: Path) -> None:
+        # lz4: a third less CPU than zstd; row groups of 50,000 lines (not 100,000): the sink buffers fewer lines
+        lines.sink_parquet(path, compression="lz4", engine="streaming", row_group_size=ROW_GROUP_ROWS)
+
+    return _replace(root, exercice, write, reports)
+
+
+def write_staging(
+    root: Path,
+    exercice: int,
+    batches: Iterable[pl.DataFrame],
+    schema: dict[str, pl.DataType],
+    reports: Callable[[], list[SourceReport]],
+) -> int:
+    """Replace the staging of ``exercice`` by the frames of ``batches``, written one after the other (row groups
+    of :data:`ROW_GROUP_ROWS` at most, lz4) by a Parquet writer in this thread: memory holds the batch being
+    written, never more.
+    ``schema``: the frames' columns (the file's when no batch comes). ``reports`` gives the reports once every
+    batch is written. As :func:`sink_staging` otherwise; a ``batches`` that raises leaves the staging as it
+    was. Returns the row count."""
+
+    def write(path: Path) -> None:
+        arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()).schema
+        with pq.ParquetWriter(path, arrow, compression="lz4", write_statistics=False) as writer:
+            for batch in batches:
+                table = batch.select(list(schema)).to_arrow(compat_level=pl.CompatLevel.newest())
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    return _replace(root, exercice, write, reports)
+
+
+def _replace(
+    root: Path,
+    exercice: int,
+    write: Callable[[Path], None],
+    reports: list[SourceReport] | Callable[[], list[SourceReport]],
+) -> int:
+    """Replace the staged file of ``exercice`` by what ``write`` writes to the path it is given; then its reports."""
     folder = _folder(root, exercice)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / "part-0.parquet"
     temporary = folder / f".part-0.parquet.{os.getpid()}.tmp"
     try:
-        # lz4: a third less CPU than zstd; row groups of 50,000 lines (not 100,000): the sink buffers fewer lines
-        # while a reader feeds it batch by batch (warehouse.credits._stage_alone)
-        lines.sink_parquet(temporary, compression="lz4", engine="streaming", row_group_size=50_000)
+        write(temporary)
         rows = verify_parquet(temporary)
         if callable(reports):
             reports = reports()

@@ -14,10 +14,11 @@ import polars as pl
 import pytest
 
 from tests.conftest import CASES, SOURCES, sources_with
-from warehouse import credit_files, credits
+from warehouse import credit_files, credits, csv_files
 from warehouse.credit_files import SourceReadError, read_credit_stream, read_credit_table
 from warehouse.credits import stage_exercice_to
 from warehouse.csv_files import read_csv_head, read_csv_table, stream_csv_table
+from warehouse.nomenclature import credit_elements, write_credit_elements
 from warehouse.sources import discover_sources, recognise, take_inventory
 from warehouse.staged_lines import staged_files
 from warehouse.staging import read_reports
@@ -198,22 +199,48 @@ def test_an_exercice_of_one_file_is_staged_in_one_write_with_the_lines_of_its_re
     assert read_reports(root, 2020)[0].roles == report.roles
 
 
-def test_an_exercice_of_one_file_of_several_amount_groups_is_staged_group_by_group(tmp_path):
-    # PLR 2018's details alone: a titre per amount column (7 groups), 1,476 rows from 666 lines. Staged group by
-    # group as parts and the in-memory reader give them, not in line order: the credit elements take the budget
-    # type of their first row, and ministère 07's first row is a BG one (line 29) by groups, a CAS one by lines.
+@pytest.mark.parametrize("source", _CSV_CREDITS, ids=lambda s: s.fichier)
+def test_streamed_read_in_blocks_of_a_few_lines_gives_the_figures_of_the_whole_read(source, tmp_path, monkeypatch):
+    # The stream parses its UTF-8 copy in blocks of whole lines, joined and cut into batches: blocks of 1,000
+    # bytes (a few lines each, cut anywhere in a batch of 97 rows) give the lines of the whole read.
+    monkeypatch.setattr(csv_files, "_BLOCK_BYTES", 1000)
+    whole, streamed, lines = _both(source, tmp_path, batch_rows=97)
+    if isinstance(whole, SourceReadError):
+        assert str(streamed) == str(whole)
+        return
+    assert lines.equals(whole.lines)
+    assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
+
+
+def test_an_exercice_of_one_file_of_several_amount_groups_is_staged_in_one_write_keeping_the_reading_order(
+    tmp_path, monkeypatch
+):
+    # PLR 2018's details alone: a titre per amount column (7 groups), 1,476 rows from 666 lines, read in batches
+    # of 10 lines. Staged in one write, batch after batch, each batch group by group: not the order of the
+    # in-memory reader (group by group over the whole file), which ordre_lecture keeps, and from which the credit
+    # elements take the budget type of their first row: ministère 07's first row is a BG one (line 29) in that
+    # order, a CAS one (line 1, second group) in the staged file's.
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 10)
     (source,) = [s for s in _CSV_CREDITS if s.fichier == "PLR_2018_Details.csv"]
     items = take_inventory(discover_sources(sources_with(tmp_path / "sources", "PLR_2018_Details.csv")))
     root = tmp_path / "staging" / "credits"
     rows, (report,) = stage_exercice_to(root, 2018, items)
     staged = pl.read_parquet(staged_files(root, 2018))
     assert rows == staged.height == 1476 and report.lignes_retenues == 666
-    assert not staged["source_ligne"].is_sorted()
+    assert not staged["ordre_lecture"].is_sorted()
     whole, _, lines = _both(source, tmp_path / "parts", batch_rows=100)
-    assert staged.drop("role", "repris").equals(lines)
-    assert staged.drop("role", "repris").equals(whole.lines)
-    first = staged.filter(pl.col("code_ministere") == "07").row(0, named=True)
+    in_reading_order = staged.sort("ordre_lecture").drop("role", "repris")
+    assert in_reading_order.equals(lines) and in_reading_order.equals(whole.lines)
+    first = in_reading_order.filter(pl.col("code_ministere") == "07").row(0, named=True)
     assert (first["source_ligne"], first["type_budget"]) == (29, "BG")
+    assert staged.filter(pl.col("code_ministere") == "07").row(0, named=True)["type_budget"] == "CAS"
+    counts = write_credit_elements(root, tmp_path / "elements", [2018])
+    elements = pl.read_parquet(tmp_path / "elements" / "exercice=2018" / "elements.parquet")
+    assert counts == {2018: elements.height}
+    ministere = elements.filter((pl.col("niveau") == "ministere") & (pl.col("code_ministere") == "07"))
+    assert ministere["type_budget"].to_list() == ["BG"]
+    # the elements of the lines as the in-memory reader gives them (their order: group by group): the same rows
+    assert elements.equals(credit_elements(whole.lines.with_columns(role=pl.lit("A"), repris=pl.lit(False))))
 
 
 def test_an_error_met_while_the_staged_file_is_written_keeps_the_last_good_lines(tmp_path, monkeypatch):

@@ -4,8 +4,13 @@ The stream decodes a Windows-1252 file in blocks of several MiB; a ``\\r\\n`` cu
 and the line of an undefined byte far into the file, must come out as from a whole read.
 """
 
-import pytest
+import io
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warehouse import csv_files
 from warehouse.csv_files import _TRANSCODE_CHUNK, decode_text, file_encoding, stream_csv_table
 from warehouse.tables import TableReadError
 
@@ -59,3 +64,31 @@ def test_large_windows_1252_file_streams_every_line(tmp_path):
         cells = [c for _, c in stream.batches(50_000)]
     assert sum(c.height for c in cells) == rows
     assert set(cells[-1].row(-1)) == {"Défense", "Équipement’s", "1"}
+
+
+# The bytes where UTF-8 sequences start, end or break (Unicode Table 3-7), Windows-1252's undefined ones, and text.
+_BYTES = st.sampled_from(
+    [0x0A, 0x3B, 0x41, 0x80, 0x81, 0x8F, 0x9D, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE9, 0xED, 0xEF]
+    + [0xF0, 0xF1, 0xF4, 0xF5, 0xFF]
+)
+_TEXT = st.sampled_from(["é", "€", "\ufffd", "𝄞", "Libellé;"]).map(str.encode)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(st.one_of(st.binary(max_size=3).map(bytes), st.lists(_BYTES, max_size=6).map(bytes), _TEXT)),
+    chunk=st.sampled_from([1, 2, 3, 5, 1 << 22]),
+)
+def test_encoding_counts_without_decoding_are_those_of_the_decoder(parts, chunk):
+    # file_encoding counts the ill-formed and the multi-byte sequences on arrays of the bytes above 127, in
+    # chunks, where it decoded each chunk with Python's decoder (errors="replace"): the same counts, sequences cut
+    # by a chunk's end included, and whether a byte is one Windows-1252 leaves undefined.
+    data = b"".join(parts)
+    text = data.decode("utf-8", "replace")
+    high = len(data.translate(None, bytes(range(128))))
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+    expected = (replaced, len(text) - (len(data) - high) - replaced, high)
+    assert csv_files._count_utf8(io.BytesIO(data), 0, chunk) == (
+        *expected,
+        any(b in data for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D)),
+    )
