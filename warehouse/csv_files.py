@@ -269,6 +269,10 @@ def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Deco
     return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
 
 
+#: U+FFFD in UTF-8: a literal replacement character, not a sequence the decoder replaced.
+_REPLACEMENT = "\ufffd".encode()
+
+
 def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, int]:
     """(invalid UTF-8 sequences, valid multi-byte characters, bytes above 127) from ``start``.
 
@@ -277,11 +281,13 @@ def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, 
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     source.seek(start)
     invalid = multibyte = high_bytes = 0
+    tail = b""  # the previous chunk's last two bytes: a literal U+FFFD cut by a chunk's end is counted once
     while True:
         chunk = source.read(_CHUNK)
         text = decoder.decode(chunk, final=not chunk)
         high = len(chunk.translate(None, _ASCII))
-        replaced = text.count("\ufffd") - chunk.count(b"\xef\xbf\xbd")
+        replaced = text.count("\ufffd") - (tail + chunk).count(_REPLACEMENT)
+        tail = chunk[-2:]
         high_bytes, invalid = high_bytes + high, invalid + replaced
         multibyte += len(text) - (len(chunk) - high) - replaced
         if not invalid:
