@@ -253,11 +253,7 @@ def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Deco
     if sample and sample[1::2].count(0) > len(sample) // 4:
         return _transcode_strict(source, out, "utf-16-le", 0)
     start = boms * 3
-    undefined = True  # a byte Windows-1252 leaves undefined (not looked for: the decoding finds it)
-    if check_only:
-        invalid, multibyte, high_bytes, undefined = _count_utf8(source, start)
-    else:
-        invalid, multibyte, high_bytes = _scan_utf8(source, out, start)
+    invalid, multibyte, high_bytes, undefined = _count_utf8(source, start, out=None if check_only else out)
     suffix = "-sig" * boms
     if not invalid:
         return _Decoded("ascii" if not high_bytes and not boms else "utf-8" + suffix)
@@ -269,43 +265,18 @@ def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Deco
     return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
 
 
-#: U+FFFD in UTF-8: a literal replacement character, not a sequence the decoder replaced.
-_REPLACEMENT = "\ufffd".encode()
-
-
-def _scan_utf8(source: BinaryIO, out: _LineEnds, start: int) -> tuple[int, int, int]:
-    """(invalid UTF-8 sequences, valid multi-byte characters, bytes above 127) from ``start``.
-
-    Writes the bytes to ``out`` while no invalid sequence has been met.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    source.seek(start)
-    invalid = multibyte = high_bytes = 0
-    tail = b""  # the previous chunk's last two bytes: a literal U+FFFD cut by a chunk's end is counted once
-    while True:
-        chunk = source.read(_CHUNK)
-        text = decoder.decode(chunk, final=not chunk)
-        high = len(chunk.translate(None, _ASCII))
-        replaced = text.count("\ufffd") - (tail + chunk).count(_REPLACEMENT)
-        tail = chunk[-2:]
-        high_bytes, invalid = high_bytes + high, invalid + replaced
-        multibyte += len(text) - (len(chunk) - high) - replaced
-        if not invalid:
-            out.write(chunk)
-        if not chunk:
-            break
-    out.close()
-    return invalid, multibyte, high_bytes
-
-
 #: Bytes read at once by :func:`_count_utf8`.
 _COUNT_CHUNK = 1 << 22
 _CP1252_UNDEFINED = np.array([0x81, 0x8D, 0x8F, 0x90, 0x9D], dtype=np.uint8)
 
 
-def _count_utf8(source: BinaryIO, start: int, chunk_bytes: int = _COUNT_CHUNK) -> tuple[int, int, int, bool]:
-    """:func:`_scan_utf8`'s counts of ``source`` from ``start``, nothing decoded nor written, and whether a
-    byte is one Windows-1252 leaves undefined; in one read, in chunks of ``chunk_bytes``.
+def _count_utf8(
+    source: BinaryIO, start: int, chunk_bytes: int = _COUNT_CHUNK, out: _LineEnds | None = None
+) -> tuple[int, int, int, bool]:
+    """(invalid UTF-8 sequences, valid multi-byte characters, bytes above 127) of ``source`` from ``start``,
+    nothing decoded, and whether a byte is one Windows-1252 leaves undefined; in one read, in chunks of
+    ``chunk_bytes``. With ``out``, the bytes are written to it while no invalid sequence has been met, and it
+    is closed at the end.
 
     Only the bytes above 127 are looked at (a chunk of ASCII is skipped by a C test), as arrays: a sequence
     is counted as Python's UTF-8 decoder with ``errors="replace"`` counts it (one replacement character per
@@ -320,6 +291,8 @@ def _count_utf8(source: BinaryIO, start: int, chunk_bytes: int = _COUNT_CHUNK) -
         data = rest + chunk
         if not data:
             break
+        if out is not None and not invalid:
+            out.write(chunk)
         if data.isascii():
             rest = b""
         else:
@@ -334,6 +307,8 @@ def _count_utf8(source: BinaryIO, start: int, chunk_bytes: int = _COUNT_CHUNK) -
             rest = data[end:]
         if not chunk:
             break
+    if out is not None:
+        out.close()
     return invalid, multibyte, high_bytes, undefined
 
 

@@ -48,8 +48,13 @@ def _both(source, tmp_path: Path, batch_rows: int):
     return whole, streamed, streamed_lines
 
 
+@pytest.mark.parametrize("block_bytes", [None, 1000], ids=["blocks of 4 MiB", "blocks of 1,000 bytes"])
 @pytest.mark.parametrize("source", _CSV_CREDITS, ids=lambda s: s.fichier)
-def test_streamed_read_gives_the_figures_of_the_whole_read(source, tmp_path):
+def test_streamed_read_gives_the_figures_of_the_whole_read(source, block_bytes, tmp_path, monkeypatch):
+    # The stream parses its UTF-8 copy in blocks of whole lines, joined and cut into batches: blocks of 1,000
+    # bytes (a few lines each, cut anywhere in a batch of 97 rows) give the lines of the whole read too.
+    if block_bytes:
+        monkeypatch.setattr(csv_files, "_BLOCK_BYTES", block_bytes)
     whole, streamed, lines = _both(source, tmp_path, batch_rows=97)
     if isinstance(whole, SourceReadError):
         assert str(streamed) == str(whole)
@@ -197,19 +202,6 @@ def test_an_exercice_of_one_file_is_staged_in_one_write_with_the_lines_of_its_re
     assert (report.montants_vides, report.controle_totaux) == (read.empty_amounts, read.totaux_publies)
     assert report.roles == {f"LFI/{t}": "A" for t in ("BG", "BA", "CAS", "CCF")}
     assert read_reports(root, 2020)[0].roles == report.roles
-
-
-@pytest.mark.parametrize("source", _CSV_CREDITS, ids=lambda s: s.fichier)
-def test_streamed_read_in_blocks_of_a_few_lines_gives_the_figures_of_the_whole_read(source, tmp_path, monkeypatch):
-    # The stream parses its UTF-8 copy in blocks of whole lines, joined and cut into batches: blocks of 1,000
-    # bytes (a few lines each, cut anywhere in a batch of 97 rows) give the lines of the whole read.
-    monkeypatch.setattr(csv_files, "_BLOCK_BYTES", 1000)
-    whole, streamed, lines = _both(source, tmp_path, batch_rows=97)
-    if isinstance(whole, SourceReadError):
-        assert str(streamed) == str(whole)
-        return
-    assert lines.equals(whole.lines)
-    assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
 
 
 def test_an_exercice_of_one_file_of_several_amount_groups_is_staged_in_one_write_keeping_the_reading_order(

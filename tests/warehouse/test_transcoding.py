@@ -97,15 +97,15 @@ def test_encoding_counts_without_decoding_are_those_of_the_decoder(parts, chunk)
 @pytest.mark.parametrize("before", [1, 2])
 def test_a_literal_replacement_character_cut_by_a_chunk_is_utf8_for_the_inventory_and_the_read(tmp_path, before):
     # Found by the adversarial tester of wave 8: an ASCII file whose one non-ASCII character, a literal U+FFFD,
-    # is cut by the 1 MiB chunk boundary. The read counted it as an ill-formed sequence (cp1252: 'ï¿½') while the
-    # inventory's count said UTF-8. Both say UTF-8 now, and the read gives the character back.
+    # is cut by a chunk boundary of the encoding count. The read counted it as an ill-formed sequence (cp1252:
+    # 'ï¿½') while the inventory's count said UTF-8. Both count alike now, and the read gives the character back.
     header = b"Programme;Libelle\n"
     line = b"101;" + b"a" * 59 + b"\n"
-    lines = (csv_files._CHUNK - before - len(header)) // len(line)
+    lines = (csv_files._COUNT_CHUNK - before - len(header)) // len(line)
     body = header + line * lines
-    body += b"1" * (csv_files._CHUNK - before - len(body) - 4) + b";xxx"
+    body += b"1" * (csv_files._COUNT_CHUNK - before - len(body) - 4) + b";xxx"
     data = body + "\ufffd".encode() + b"Conduite\n" + line * 10
-    assert data[csv_files._CHUNK - before : csv_files._CHUNK - before + 3] == b"\xef\xbf\xbd"
+    assert data[csv_files._COUNT_CHUNK - before : csv_files._COUNT_CHUNK - before + 3] == b"\xef\xbf\xbd"
     path = tmp_path / "fffd.csv"
     path.write_bytes(data)
     assert file_encoding(path, "fffd.csv") == ("utf-8", 0)
