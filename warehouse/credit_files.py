@@ -78,6 +78,7 @@ __all__ = [
     "BATCH_ROWS",
     "CreditRead",
     "CreditStream",
+    "GuessRefuted",
     "LINE_SCHEMA",
     "SourceReadError",
     "amount_groups",
@@ -929,9 +930,11 @@ class CreditStream:
         exercice_hint: int | None = None,
         check: Callable[[pl.DataFrame], None] | None = None,
         batch_rows: int | None = None,
+        first_pass: bool = True,
     ) -> CreditStream | CreditRead:
         """The file after pass 1; a :class:`CreditRead` at once for a file with no data row or a required
-        column missing (the errors of the in-memory reader)."""
+        column missing (the errors of the in-memory reader). ``first_pass=False``: pass 1 is not made,
+        :meth:`batches` reads the file once with decisions guessed from its first batch (see there)."""
         table = stream.table
         if match.missing or stream.data_rows == 0:
             read = read_credit_table(replace(table, rows=[]), match, source_id, exercice_hint)
@@ -939,7 +942,8 @@ class CreditStream:
                 check(read.lines)
             return replace(read, lines=read.lines.lazy())
         reading = cls(stream, match, source_id, exercice_hint, check, batch_rows or BATCH_ROWS)
-        reading._first_pass()
+        if first_pass:
+            reading._first_pass()
         return reading
 
     def _readers(self) -> Iterator[_ColumnReader]:
@@ -968,10 +972,15 @@ class CreditStream:
         assert reader is not None and frame is not None
         self.reader = reader
         if len(self.set_aside_lines) == 1:  # one batch: pass 2 reads it from here, not from the file again
-            # as _reasons(known) gives it: _total_general only on the lines set aside
-            general = pl.when(pl.col("_motif").is_not_null()).then(pl.col("_total_general")).otherwise(False)
-            self.single = frame.drop("_plie").with_columns(_total_general=general)
-        self.decided = decided = reader._separators(evidence)
+            self.single = _as_known(frame)
+        self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
+
+    def _decisions(
+        self, reader: _ColumnReader, evidence: dict[int, SeparatorEvidence], values: dict[int, _Values], rows: int
+    ) -> tuple[dict[int, Separators], set[str]]:
+        """The separators of every amount column and the broken phases, from the evidence and values of ``rows``
+        detail lines (raises :class:`SourceReadError` where a column's separators cannot be decided)."""
+        decided = reader._separators(evidence)
         float_text = self.stream.table.format in ("xls", "xlsx")
         first = {
             index: parse_euros_column(pl.Series([v.first], dtype=pl.String), decided[index], float_text)["euros"][0]
@@ -979,40 +988,80 @@ class CreditStream:
             else None
             for index, v in values.items()
         }
-        self.broken = reader._broken_from(detail_rows, {i: v.distinct for i, v in values.items()}, first)
+        return decided, reader._broken_from(rows, {i: v.distinct for i, v in values.items()}, first)
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
         """Pass 2: ``(lines, groups)`` per batch, in file order: the batch's credit lines (:data:`LINE_SCHEMA`),
-        group by group, each in line order, and each line's (phase, titre) group (``_groupe``, Int32)."""
+        group by group, each in line order, and each line's (phase, titre) group (``_groupe``, Int32).
+
+        Without pass 1 (``open(first_pass=False)``), the file is read once: the separators and broken phases
+        are decided from the first batch (a guess), every batch is read with them, and the evidence of every
+        batch is gathered as pass 1 would; after the last batch, the decisions of the whole file are made and
+        :class:`GuessRefuted` is raised if they differ from the guess (the lines given are then not those of
+        the file: the caller discards them and reads it in two passes). An error met on the way may come from
+        a wrong guess: the caller reads the file in two passes too, for the first error of the file."""
+        if self.reader is None:
+            yield from self._guessed_batches()
+            return
         readers: Iterator[_ColumnReader] = iter([self.reader]) if self.single is not None else self._readers()
         for part, reader in enumerate(readers):
             assert reader is not None
             reasons, self.single = self.single, None
             if reasons is None:
                 reasons = reader._reasons(self.set_aside_lines[part])
-            frame = reader._amounts(reasons, self.decided)
-            detail = frame.filter(pl.col("_motif").is_null())
-            base = reader._base(detail)
-            lines = reader._phase_rows(base, self.broken)
-            reader._raise_first_error()
-            kept_lines = lines["source_ligne"].unique()
-            self.kept += kept_lines.len()
-            self.set_aside.update(frame["_motif"].drop_nulls().to_list())
-            self.set_aside["sans_montant"] += detail.height - kept_lines.len()
-            self.exercices.update(lines["exercice"].unique().to_list())
-            scopes = lines.select("phase", "type_budget").unique().iter_rows()
-            self.scopes.update(scopes)
-            self.phases.update(phase for phase, _ in self.scopes)
-            self.empty_amounts += int(lines["_vide"].sum())
-            self.titres += base.filter(
-                pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
-            ).height
-            reader._add_total_sums(frame, kept_lines, self.sums)
-            lines, groups = lines.drop("_vide", "_groupe"), lines["_groupe"]
-            if self.check is not None:
-                self.check(lines)
-            del reader, frame, detail, base  # not held while the caller writes the lines (nor with the next batch)
-            yield lines, groups
+            lines = self._lines(reader, reasons)
+            del reader, reasons  # not held while the caller writes the lines (nor with the next batch)
+            yield lines
+
+    def _guessed_batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
+        """:meth:`batches` in one read of the file, the decisions guessed from its first batch."""
+        evidence: dict[int, SeparatorEvidence] = {}
+        values: dict[int, _Values] = {}
+        detail_rows = 0
+        guess: tuple[dict[int, Separators], set[str]] | None = None
+        for reader in self._readers():
+            frame = reader._reasons()
+            rows, found_evidence, found_values = reader._column_facts(frame)
+            detail_rows += rows
+            for index, found in found_evidence.items():
+                evidence[index] = _merge_evidence(evidence.get(index), found)
+            for index, found in found_values.items():
+                values[index] = found if index not in values else values[index].then(found)
+            if guess is None:
+                self.reader = reader  # for the file's facts (the decisions, the result), not its cells
+                guess = self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
+            lines = self._lines(reader, _as_known(frame))
+            del reader, frame  # not held while the caller writes the lines (nor with the next batch)
+            yield lines
+        assert self.reader is not None and guess is not None
+        if self._decisions(self.reader, evidence, values, detail_rows) != guess:
+            raise GuessRefuted(self.stream.table.fichier)
+
+    def _lines(self, reader: _ColumnReader, reasons: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        """The credit lines of a batch and their groups, from its lines with their reasons (pass 2's frame);
+        counts them and gathers the totals' sums; checks them with ``check``."""
+        frame = reader._amounts(reasons, self.decided)
+        detail = frame.filter(pl.col("_motif").is_null())
+        base = reader._base(detail)
+        lines = reader._phase_rows(base, self.broken)
+        reader._raise_first_error()
+        kept_lines = lines["source_ligne"].unique()
+        self.kept += kept_lines.len()
+        self.set_aside.update(frame["_motif"].drop_nulls().to_list())
+        self.set_aside["sans_montant"] += detail.height - kept_lines.len()
+        self.exercices.update(lines["exercice"].unique().to_list())
+        scopes = lines.select("phase", "type_budget").unique().iter_rows()
+        self.scopes.update(scopes)
+        self.phases.update(phase for phase, _ in self.scopes)
+        self.empty_amounts += int(lines["_vide"].sum())
+        self.titres += base.filter(
+            pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
+        ).height
+        reader._add_total_sums(frame, kept_lines, self.sums)
+        lines, groups = lines.drop("_vide", "_groupe"), lines["_groupe"]
+        if self.check is not None:
+            self.check(lines)
+        return lines, groups
 
     def result(self, lines: pl.LazyFrame) -> CreditRead:
         """What reading the file gave, once :meth:`batches` has read every batch; ``lines``: its lines."""
@@ -1037,6 +1086,18 @@ class CreditStream:
             lignes_preambule=table.lignes_preambule,
             lignes_recodees=table.lignes_recodees,
         )
+
+
+class GuessRefuted(Exception):
+    """A file read once (:meth:`CreditStream.batches` without pass 1) whose decisions, made from its first batch,
+    are not those of the whole file: the lines read are not the file's."""
+
+
+def _as_known(frame: pl.DataFrame) -> pl.DataFrame:
+    """A batch's frame as :meth:`_ColumnReader._reasons` gave it on a first reading, as ``_reasons(known)``
+    gives it on the second: ``_total_general`` only on the lines set aside, no ``_plie``."""
+    general = pl.when(pl.col("_motif").is_not_null()).then(pl.col("_total_general")).otherwise(False)
+    return frame.drop("_plie").with_columns(_total_general=general)
 
 
 def _merge_evidence(a: SeparatorEvidence | None, b: SeparatorEvidence) -> SeparatorEvidence:

@@ -23,6 +23,7 @@ from warehouse.credit_files import (
     LINE_SCHEMA,
     CreditRead,
     CreditStream,
+    GuessRefuted,
     SourceReadError,
     read_credit_stream,
     read_credit_table,
@@ -286,7 +287,7 @@ def _fill_report(report: SourceReport, read: CreditRead) -> None:
 
 
 def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, list[SourceReport]] | None:
-    """Stage an exercice of one CSV credit file, its lines written once: from the reader's second pass
+    """Stage an exercice of one CSV credit file, its lines written once: from the reader's batches
     (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated), batch by batch, by the
     staged file's writer (:func:`warehouse.staging.write_staging`), with ``role = 'A'`` (a file alone is
     authoritative for every scope it holds: :func:`assign_roles` gives no other role) and ``repris = false``.
@@ -299,6 +300,10 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
     with no amount in the first group takes another line's label; found on ``PLR_2018_Details.csv``: ministère
     07's budget type, BG by groups, CAS by lines).
 
+    The file is read once, the separators and broken phases guessed from its first batch; where the whole file
+    decides otherwise, or an error is met, it is read again in two passes (decisions, then lines), as
+    :func:`_stage` reads a file.
+
     None when the file is not a CSV or cannot be read (nothing staged then): :func:`_stage`
     reads it, reports its error and carries its last good lines over.
     """
@@ -309,24 +314,36 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
         return None
     report = SourceReport.starting(item)
     fichier, source_id = item.source.fichier, item.source.source_id
+    schema = {**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String}
+
+    def stage(reading: CreditStream) -> int:
+        batches = (
+            lines.with_columns(repris=pl.lit(False), role=pl.lit("A", pl.String)) for lines, _ in reading.batches()
+        )
+
+        def reports() -> list[SourceReport]:  # once every line is read: the report of the file
+            _fill_report(report, reading.result(pl.LazyFrame(schema=schema)))
+            report.roles = {f"{phase}/{budget or '-'}": "A" for phase, budget in reading.scopes}
+            return [report]
+
+        return write_staging(root, exercice, batches, schema, reports)
+
     try:
         with stream_csv_table(item.source.chemin, fichier) as stream:
-            reading = CreditStream.open(
-                stream, found.match, source_id, found.exercice_hint, check=lambda lines: _validate(fichier, lines)
-            )
-            if isinstance(reading, CreditRead):
+
+            def reading(first_pass: bool) -> CreditStream | CreditRead:
+                check = lambda lines: _validate(fichier, lines)  # noqa: E731
+                return CreditStream.open(stream, found.match, source_id, found.exercice_hint, check, None, first_pass)
+
+            once = reading(first_pass=False)
+            if isinstance(once, CreditRead):
                 return None
-            schema = {**LINE_SCHEMA, "repris": pl.Boolean, "role": pl.String}
-            batches = (
-                lines.with_columns(repris=pl.lit(False), role=pl.lit("A", pl.String)) for lines, _ in reading.batches()
-            )
-
-            def reports() -> list[SourceReport]:  # once every line is read: the report of the file
-                _fill_report(report, reading.result(pl.LazyFrame(schema=schema)))
-                report.roles = {f"{phase}/{budget or '-'}": "A" for phase, budget in reading.scopes}
-                return [report]
-
-            rows = write_staging(root, exercice, batches, schema, reports)
+            try:  # one read, the decisions guessed from the first batch and checked against the whole file's
+                rows = stage(once)
+            except (GuessRefuted, SourceReadError, TableReadError):  # in two passes: the whole file's decisions
+                twice = reading(first_pass=True)  # and its first error in line order
+                assert isinstance(twice, CreditStream)
+                rows = stage(twice)
     except (SourceReadError, TableReadError):
         return None
     return rows, [report]

@@ -254,3 +254,88 @@ def test_an_error_met_while_the_staged_file_is_written_keeps_the_last_good_lines
     staged = pl.read_parquet(staged_files(root, 2020))
     assert rows == staged.height == 2240
     assert staged.group_by("role", "repris").len().rows() == [("A", True, 2240)]
+
+
+def _lfi_2021_changed(tmp_path: Path, change) -> tuple[Path, Path]:
+    """A copy of the real LFI 2021 file (PLF, AMD and LFI amount columns, 2,333 data lines) where ``change``
+    (data line number, its fields) rewrote some lines; the folder and the file."""
+    folder = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv")
+    path = folder / "LFI_2021_Credits.csv"
+    lines = path.read_bytes().decode("cp1252").split("\n")
+    for number in range(1, len(lines)):
+        fields = lines[number].split(";")
+        if len(fields) > 1:
+            change(number, fields)
+            lines[number] = ";".join(fields)
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    return folder, path
+
+
+def _staged_alone_in_passes(tmp_path: Path, folder: Path, monkeypatch) -> tuple[pl.DataFrame, object, int]:
+    """The staged lines (in reading order) and report of the exercice 2021 of ``folder`` alone, read in batches
+    of 10 lines, and the number of first passes made (0: read once, the decisions guessed and confirmed)."""
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 10)
+    first_passes = []
+    first_pass = credit_files.CreditStream._first_pass
+
+    def counted(self):
+        first_passes.append(1)
+        return first_pass(self)
+
+    monkeypatch.setattr(credit_files.CreditStream, "_first_pass", counted)
+    monkeypatch.setattr(credits, "read_credit_stream", _no_parts)
+    root = tmp_path / "staging" / "credits"
+    rows, (report,) = stage_exercice_to(root, 2021, take_inventory(discover_sources(folder)))
+    staged = pl.read_parquet(staged_files(root, 2021))
+    assert rows == staged.height
+    return staged.sort("ordre_lecture").drop("role", "repris"), report, len(first_passes)
+
+
+def test_a_file_alone_is_read_once_when_its_first_batch_decides_as_the_whole_file(tmp_path, monkeypatch):
+    # The real LFI 2021 file, in batches of 10 lines: its separators and phases, guessed from the first batch,
+    # are those of the whole file: one read, no pass 1; the lines of the two-pass read.
+    folder = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv")
+    staged, report, first_passes = _staged_alone_in_passes(tmp_path, folder, monkeypatch)
+    assert first_passes == 0 and report.statut == "lu"
+    (source,) = [s for s in discover_sources(folder)]
+    _, read, lines = _both(source, tmp_path / "parts", batch_rows=100)
+    assert staged.equals(lines) and staged.height == 4910
+    assert (report.lignes_retenues, report.controle_totaux) == (read.kept, read.totaux_publies)
+
+
+def test_a_phase_constant_in_the_first_batch_only_is_not_broken(tmp_path, monkeypatch):
+    # The LFI columns of the first 10 lines hold 4 (as the broken LFI 2023 file does on every line): guessed
+    # broken from the first batch (computed as PLF + AMD), not by the whole file, where they vary: the file is
+    # read again in two passes, and its LFI rows are its published figures (4 on the first lines), not computed.
+    def constant_lfi(number: int, fields: list[str]) -> None:
+        if number <= 10:
+            fields[21:27] = ["4"] * 6
+
+    folder, _ = _lfi_2021_changed(tmp_path, constant_lfi)
+    staged, report, first_passes = _staged_alone_in_passes(tmp_path, folder, monkeypatch)
+    assert first_passes == 1 and report.statut == "lu" and report.message is None
+    (source,) = [s for s in discover_sources(folder)]
+    _, read, lines = _both(source, tmp_path / "parts", batch_rows=100)
+    assert read.broken_phases == () and staged.equals(lines)
+    lfi = staged.filter(pl.col("phase") == "LFI")
+    assert not lfi["calcule"].any()
+    first = lfi.filter(pl.col("source_ligne") == 1).row(0, named=True)
+    assert (first["ae"], first["ae_t2"], first["ae_publie"]) == (Decimal("4.00"), Decimal("4.00"), Decimal("4.00"))
+
+
+def test_a_decimal_mark_met_after_the_first_batch_decides_the_column(tmp_path, monkeypatch):
+    # Line 2000's AE T2 PLF is "1,5": the first batch (no decimal mark) would leave that cell unparsed; the whole
+    # column decides "," its decimal mark. The error met under the guess is not the file's: it is read again in
+    # two passes, without error, that cell 1.50.
+    def decimal_comma(number: int, fields: list[str]) -> None:
+        if number == 2000:
+            fields[13] = "1,5"
+
+    folder, _ = _lfi_2021_changed(tmp_path, decimal_comma)
+    staged, report, first_passes = _staged_alone_in_passes(tmp_path, folder, monkeypatch)
+    assert first_passes == 1 and report.statut == "lu"
+    plf = staged.filter((pl.col("phase") == "PLF") & (pl.col("source_ligne") == 2000))
+    assert plf["ae_t2"].to_list() == [Decimal("1.50")]
+    (source,) = [s for s in discover_sources(folder)]
+    _, _, lines = _both(source, tmp_path / "parts", batch_rows=100)
+    assert staged.equals(lines)
