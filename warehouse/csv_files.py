@@ -51,6 +51,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -845,16 +846,32 @@ class CsvStream:
     def batches(self, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
         """``(data rows before the batch, cells)`` for batches of ``rows`` records, in file order.
 
-        Memory holds one batch (the cells of ``rows`` records), never the file.
+        The next batch is read and parsed in a second thread while this one is used (:func:`_ahead`): memory
+        holds two batches (the cells of ``rows`` records each), never the file.
         """
         if self.path is None or not self.data_rows:
             return
         offset = 0
-        for batch in self._chunks(rows):
+        for batch in _ahead(self._chunks(rows)):
             if not batch.height:
                 continue
             yield offset, batch
             offset += batch.height
+
+
+_END = object()
+
+
+def _ahead(items: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The frames of ``items``, each next one made in a second thread while the one given is used (Polars'
+    parser and the file's reads release the GIL). The items are made one at a time, in order; an error making
+    one is raised where it is taken; closed early, the frame being made is waited for, and nothing more made."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-warehouse-csv") as pool:
+        making = pool.submit(next, items, _END)
+        while (item := making.result()) is not _END:
+            making = pool.submit(next, items, _END)
+            yield item
+            del item
 
 
 #: Bytes of whole lines parsed at once by :meth:`CsvStream._chunks` (a file with no quote opening a field).
@@ -917,19 +934,28 @@ def _lines(path: Path) -> pl.LazyFrame:
 
 def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
     """For a file with no quote opening a field: per line, its field count ``n``, ``blank`` (no filled
-    cell) and ``beyond`` (a filled cell past the first ``header_fields``), in one streaming pass over the lines."""
+    cell), ``beyond`` (a filled cell past the first ``header_fields``) and ``blank_cell`` (a cell of white
+    space only, "  "), in one streaming pass over the lines.
+
+    The pattern of a blank cell is tried only on the lines where a separator is followed by white space or
+    that start with it (a search for literal pairs: a third of the pattern's cost over every line)."""
     sep = re.escape(separator)
     line = pl.col("line")
     n = (line.str.count_matches(separator, literal=True).cast(pl.Int32) + 1).fill_null(0)
-    # The lines longer than the header, kept for the test of a filled cell beyond it (few, if any).
+    pairs = "|".join(re.escape(separator + space) for space in _WHITE_SPACE)
+    maybe = line.str.contains(pairs) | line.str.slice(0, 1).str.contains(r"^\s")
+    # The lines longer than the header, kept for the test of a filled cell beyond it (few, if any); the lines
+    # that may hold a blank cell, for its pattern (few).
     longer = pl.when(pl.col("n") > header_fields).then(line)
+    spaced = pl.when(maybe.fill_null(False)).then(line)
     return (
         _lines(path)
-        .select(n=n, blank=~line.str.contains(rf"[^{sep}\s]").fill_null(False), line=line)
+        .select(n=n, blank=~line.str.contains(rf"[^{sep}\s]").fill_null(False), line=line, spaced=spaced)
         .select(
             "n",
             "blank",
             beyond=longer.str.contains(rf"^(?:[^{sep}]*{sep}){{{header_fields}}}[^{sep}]*[^{sep}\s]").fill_null(False),
+            blank_cell=pl.col("spaced").str.contains(rf"(?:^|{sep})[^\S{sep}]+(?:{sep}|$)").fill_null(False),
         )
         .collect(engine="streaming")
     )
@@ -939,19 +965,6 @@ def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
 _WHITE_SPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 )
-
-
-def _blank_cell_in(path: Path, separator: str) -> bool:
-    """Whether a line of a file with no quote opening a field holds a cell of white space only ("  "), in a
-    streaming pass. The pattern of such a cell is tried only on the lines where a separator is followed by
-    white space or that start with it (a search for literal pairs: a third of the pattern's cost over
-    every line)."""
-    sep = re.escape(separator)
-    line = pl.col("line")
-    pairs = "|".join(re.escape(separator + space) for space in _WHITE_SPACE)
-    maybe = line.str.contains(pairs) | line.str.slice(0, 1).str.contains(r"^\s")
-    blank_cell = line.filter(maybe.fill_null(False)).str.contains(rf"(?:^|{sep})[^\S{sep}]+(?:{sep}|$)").any()
-    return bool(_lines(path).select(blank_cell).collect(engine="streaming").item())
 
 
 def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
@@ -968,8 +981,12 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
     separator, header_at = layout
     sample = _sample_records(_read_sample(path), separator)
     header_fields = len(sample[header_at])
+    blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
     if decoded.plain:
-        facts = _line_facts(path, separator, header_fields).slice(header_at + 1)
+        facts = _line_facts(path, separator, header_fields)
+        # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
+        blank_cells = bool(facts["blank_cell"].any())
+        facts = facts.slice(header_at + 1)
         counts, width = facts["n"], max(int(facts["n"].max() or 0), header_fields)
     else:
         try:
@@ -1024,8 +1041,6 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
-    blank_cells = not decoded.plain or _blank_cell_in(path, separator)
     return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain, blank_cells)
 
 

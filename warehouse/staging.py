@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,18 +136,29 @@ def write_staging(
     reports: Callable[[], list[SourceReport]],
 ) -> int:
     """Replace the staging of ``exercice`` by the frames of ``batches``, written one after the other (row groups
-    of :data:`ROW_GROUP_ROWS` at most, lz4) by a Parquet writer in this thread: memory holds the batch being
-    written, never more.
+    of :data:`ROW_GROUP_ROWS` at most, lz4) by a Parquet writer in a second thread while the next batch is made
+    (pyarrow releases the GIL while it encodes): memory holds the batch being written and the next one, never
+    more.
     ``schema``: the frames' columns (the file's when no batch comes). ``reports`` gives the reports once every
     batch is written. As :func:`sink_staging` otherwise; a ``batches`` that raises leaves the staging as it
-    was. Returns the row count."""
+    was (the batch being written is written first). Returns the row count."""
 
     def write(path: Path) -> None:
         arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()).schema
-        with pq.ParquetWriter(path, arrow, compression="lz4", write_statistics=False) as writer:
+        with (
+            pq.ParquetWriter(path, arrow, compression="lz4", write_statistics=False) as writer,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-warehouse-staging") as pool,
+        ):
+            writing: Future | None = None
             for batch in batches:
                 table = batch.select(list(schema)).to_arrow(compat_level=pl.CompatLevel.newest())
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                del batch
+                if writing is not None:
+                    writing.result()  # one batch written at a time, in order; its error raised here
+                writing = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_ROWS)
+                del table
+            if writing is not None:
+                writing.result()
 
     return _replace(root, exercice, write, reports)
 
