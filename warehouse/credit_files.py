@@ -697,7 +697,7 @@ class _ColumnReader:
                 )
         money = [f"_m{a.index}" for a in self.match.amounts]
         keep = [k for k in LINE_SCHEMA if k in base.columns]
-        base = base.select(*keep, *money, "_ligne", "_phase_ligne")
+        lazy = base.lazy().select(*keep, *money, "_ligne", "_phase_ligne")  # the groups in one query
         frames = []
         for (phase, titre), parts in parts_of.items():
             computed = phase in broken
@@ -721,7 +721,7 @@ class _ColumnReader:
                 )
                 fdc = parts.get((grandeur, "fdc_adp"))
                 columns[f"{grandeur}_fdc_adp"] = fdc if fdc is not None else pl.lit(None, MONEY)
-            frame = base.with_columns(
+            frame = lazy.with_columns(
                 phase=pl.lit(phase, pl.String) if phase else pl.col("_phase_ligne"),
                 calcule=pl.lit(computed),
                 **{k: v.cast(MONEY) for k, v in columns.items()},
@@ -748,6 +748,7 @@ class _ColumnReader:
                 ordre_lecture=reading_order(pl.col("_groupe"), pl.col("_ligne")),
             )
             .select(*[pl.col(k).cast(v) for k, v in LINE_SCHEMA.items()], "_vide", "_groupe")
+            .collect()
         )
 
     # -- totals -----------------------------------------------------------------------------
