@@ -514,8 +514,8 @@ class _ColumnReader:
 
     def _note_first_errors(self, frame: pl.DataFrame, checks: list[tuple[pl.Expr, int | None, pl.Expr]]) -> None:
         """:meth:`_note_first_error` for every ``(bad, index, message)`` of ``checks``, in one query."""
-        if not checks:
-            return
+        if not checks or not frame.select(pl.any_horizontal(bad.fill_null(False).any() for bad, _, _ in checks)).item():
+            return  # no rule fails (the common case): one cheap query, not the messages of every rule
         found = frame.select(
             pl.struct(_ligne=pl.col("_ligne"), m=message).filter(bad.fill_null(False)).first().alias(f"_e{i}")
             for i, (bad, _, message) in enumerate(checks)
