@@ -305,16 +305,16 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
     finally:
         connection.execute("DROP TABLE IF EXISTS _lignes_repetees")
         connection.execute("DROP TABLE IF EXISTS _cles_repetees")
-    _REPEATED_KEYS[_files_identity(files)] = repeated
+    _REPEATED_KEYS[files[0].parent.resolve()] = (_files_identity(files), repeated)
     return inserted
 
 
 #: The business keys repeated in the staged authoritative lines of an exercice (source_id, the key, nb_lignes),
-#: found by :func:`load_exercice`, by the identity of the exercice's staged files (:func:`_files_identity`): for
-#: :func:`repeated_keys_not_summed` in the same process (a build), which would otherwise look for them again in
-#: every staged line (a grouping of 21 M hashes at 10 M lines). A file staged again is a new file (a new inode),
-#: so an entry never answers for lines it was not computed from.
-_REPEATED_KEYS: dict[tuple, pl.DataFrame] = {}
+#: found by :func:`load_exercice`, by exercice folder, with the identity of the staged files they come from
+#: (:func:`_files_identity`): for :func:`repeated_keys_not_summed` in the same process (a build), which would
+#: otherwise look for them again in every staged line (a grouping of 21 M hashes at 10 M lines). A file staged
+#: again is a new file (a new inode), so an entry never answers for lines it was not computed from.
+_REPEATED_KEYS: dict[Path, tuple[tuple, pl.DataFrame]] = {}
 
 
 def _files_identity(files: list[Path]) -> tuple:
@@ -350,8 +350,8 @@ def repeated_keys_not_summed(connection: duckdb.DuckDBPyConnection, staging: Pat
         by_exercice.setdefault(path.parent, []).append(path)
     frames = []
     for group in by_exercice.values():
-        known = _REPEATED_KEYS.get(_files_identity(group))
-        frames.append(known if known is not None else staged_repeated_keys(connection, group))
+        identity, known = _REPEATED_KEYS.get(group[0].parent.resolve(), (None, None))
+        frames.append(known if identity == _files_identity(group) else staged_repeated_keys(connection, group))
     connection.register("_cles_repetees_vues", pl.concat(frames).to_arrow())
     key = " AND ".join(f"r.{c} IS NOT DISTINCT FROM c.{c}" for c in ["source_id", *BUSINESS_KEY])
     try:
