@@ -263,8 +263,16 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
     if not files:
         raise FileNotFoundError(f"exercice {exercice} is not staged under {staging}")
     relation = _authoritative(files)
-    failures = rule_failures(connection, relation, model_rules(CreditsModel, _line_columns()))
-    if failures.height:
+    rules = model_rules(CreditsModel, _line_columns())
+    # One scan: does a line break a rule (the rules joined by OR; a rule null on a line does not fail there), and
+    # does a hash of the key repeat? Counting the distinct hashes is a third cheaper than grouping by them (2.5 s
+    # of CPU against 3.8 on 21 M lines), and nearly always says that none does: then no line is grouped.
+    failing = " OR ".join(f"({r.failing})" for r in rules) or "false"
+    lines_count, distinct, failed = connection.execute(
+        f"SELECT count(*), count(DISTINCT hash({_KEY})), count(*) FILTER (WHERE {failing}) FROM {relation}"
+    ).fetchall()[0]
+    if failed:
+        failures = rule_failures(connection, relation, rules)
         fichiers = staged_fichiers(staging, exercice)
         raise InvalidStagedLine(
             failures.with_columns(
@@ -274,21 +282,26 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
             )
         )
     columns = ", ".join(quote_identifier(c) for c in _COLUMNS)
+    single = columns.replace(quote_identifier("nb_lignes_source"), "1 AS nb_lignes_source")
     lines = ", ".join(quote_identifier(c) for c in _line_columns())
     try:
-        connection.execute(_REPEATED_HASHES.format(key=_KEY, relation=relation))
-        connection.execute(_REPEATED_LINES.format(columns=lines, key=_KEY, relation=relation))
-        repeated = connection.sql(
-            f"SELECT source_id, {_KEY}, count(*) AS nb_lignes FROM _lignes_repetees "
-            f"GROUP BY source_id, {_KEY} HAVING count(*) > 1"
-        ).pl()
-        insert = _INSERT_CREDITS.format(
-            columns=columns,
-            single=columns.replace(quote_identifier("nb_lignes_source"), "1 AS nb_lignes_source"),
-            relation=relation,
-            key=_KEY,
-            grouped=_SELECT_CREDITS.format(relation="_lignes_repetees", key=_KEY),
-        )
+        if lines_count == distinct:  # every key held by one line: each line is its row
+            repeated = connection.sql(f"SELECT source_id, {_KEY}, 0::BIGINT AS nb_lignes FROM {relation} LIMIT 0").pl()
+            insert = f"INSERT INTO credits ({columns}) SELECT {single} FROM {relation}"
+        else:
+            connection.execute(_REPEATED_HASHES.format(key=_KEY, relation=relation))
+            connection.execute(_REPEATED_LINES.format(columns=lines, key=_KEY, relation=relation))
+            repeated = connection.sql(
+                f"SELECT source_id, {_KEY}, count(*) AS nb_lignes FROM _lignes_repetees "
+                f"GROUP BY source_id, {_KEY} HAVING count(*) > 1"
+            ).pl()
+            insert = _INSERT_CREDITS.format(
+                columns=columns,
+                single=single,
+                relation=relation,
+                key=_KEY,
+                grouped=_SELECT_CREDITS.format(relation="_lignes_repetees", key=_KEY),
+            )
         # The rows go in in any order (every reader orders them, by the business key): DuckDB then inserts from
         # both threads without keeping the scan's order, a third faster on millions of lines.
         connection.execute("SET preserve_insertion_order = false")

@@ -132,6 +132,29 @@ def test_repeated_keys_found_by_the_load_are_the_checks(loaded, monkeypatch):
     assert (wrong["nb_lignes"] > 1).all() and (wrong["nb_lignes_source"].is_null()).all()
 
 
+def test_both_ways_of_the_load_give_the_rows_of_a_group_by_of_every_line(loaded):
+    """Each exercice's rows are those of a plain ``GROUP BY`` of its authoritative lines by the business key, whether
+    no key repeats there (every line its row: 2018-2020, 2023-2025) or some do (PLF 2021, 2022: the lines of a
+    repeated hash grouped); and a table whose keys are unique has no duplicate key, in the columns of the key."""
+    connection, staging, _ = loaded
+    without_repeats = []
+    for exercice in range(2018, 2026):
+        relation = credits_load._authoritative(staged_files(staging, exercice))
+        grouped = credits_load._SELECT_CREDITS.format(relation=relation, key=credits_load._KEY)
+        mine = f"SELECT * EXCLUDE (code_mission) FROM credits WHERE exercice = {exercice}"
+        plain = f"SELECT * EXCLUDE (code_mission) FROM ({grouped})"
+        for a, b in ((mine, plain), (plain, mine)):
+            assert connection.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall() == [(0,)]
+        lines, distinct = connection.execute(
+            f"SELECT count(*), count(DISTINCT ({credits_load._KEY})) FROM {relation}"
+        ).fetchall()[0]
+        if lines == distinct:
+            without_repeats.append(exercice)
+    assert without_repeats == [2018, 2019, 2020, 2023, 2024, 2025]
+    unique = duplicate_keys(connection, "credits", BUSINESS_KEY)
+    assert unique.is_empty() and unique.columns == [*BUSINESS_KEY, "n"]
+
+
 def test_lazy_readers_give_what_the_eager_ones_gave(loaded):
     _, staging, _ = loaded
     eager = pl.read_parquet(staged_files(staging))  # read whole, without the lazy readers
