@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from schemas.credits import BUSINESS_KEY, CreditsModel
+from warehouse import credits_load
 from warehouse.coverage import credit_coverage
 from warehouse.credit_rules import witness_differences
 from warehouse.credits_load import (
@@ -104,6 +105,54 @@ def test_checks_computed_in_duckdb_pass_on_the_real_files(loaded):
     per_source = dict(eager.group_by("source_id").agg(pl.col("source_ligne").n_unique()).iter_rows())
     assert per_source["lfi-2021"] == 2327  # its AMD and LFI rows share their source lines
     assert lines_loaded(staging) == per_source
+
+
+def test_repeated_keys_found_by_the_load_are_the_checks(loaded, monkeypatch):
+    """The repeated keys :func:`load_exercice` found (one search in the load) answer for the check as its own
+    search of the staged lines does; and through them the check still sees a row that does not count its lines."""
+    connection, staging, _ = loaded
+    by_load = repeated_keys_not_summed(connection, staging)
+    assert len(credits_load._REPEATED_KEYS) >= 8  # one entry per exercice loaded
+    monkeypatch.setattr(credits_load, "_REPEATED_KEYS", {})
+    searched = repeated_keys_not_summed(connection, staging)
+    assert by_load[1].equals(searched[1]) and by_load[0].equals(searched[0])
+    assert by_load[1].rows() == [("plf-2021", 12, 48), ("plf-2022", 13, 51)]  # not an empty comparison
+    monkeypatch.undo()
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(
+            "UPDATE credits SET nb_lignes_source = 1 WHERE source_id = 'plf-2021' AND nb_lignes_source > 1 "
+            "AND code_programme = (SELECT min(code_programme) FROM credits WHERE source_id = 'plf-2021' "
+            "AND nb_lignes_source > 1)"
+        )
+        wrong, _ = repeated_keys_not_summed(connection, staging)
+    finally:
+        connection.execute("ROLLBACK")
+    assert wrong.height >= 1 and set(wrong["source_id"]) == {"plf-2021"}
+    assert (wrong["nb_lignes"] > 1).all() and (wrong["nb_lignes_source"].is_null()).all()
+
+
+def test_both_ways_of_the_load_give_the_rows_of_a_group_by_of_every_line(loaded):
+    """Each exercice's rows are those of a plain ``GROUP BY`` of its authoritative lines by the business key, whether
+    no key repeats there (every line its row: 2018-2020, 2023-2025) or some do (PLF 2021, 2022: the lines of a
+    repeated hash grouped); and a table whose keys are unique has no duplicate key, in the columns of the key."""
+    connection, staging, _ = loaded
+    without_repeats = []
+    for exercice in range(2018, 2026):
+        relation = credits_load._authoritative(staged_files(staging, exercice))
+        grouped = credits_load._SELECT_CREDITS.format(relation=relation, key=credits_load._KEY)
+        mine = f"SELECT * EXCLUDE (code_mission) FROM credits WHERE exercice = {exercice}"
+        plain = f"SELECT * EXCLUDE (code_mission) FROM ({grouped})"
+        for a, b in ((mine, plain), (plain, mine)):
+            assert connection.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall() == [(0,)]
+        lines, distinct = connection.execute(
+            f"SELECT count(*), count(DISTINCT ({credits_load._KEY})) FROM {relation}"
+        ).fetchall()[0]
+        if lines == distinct:
+            without_repeats.append(exercice)
+    assert without_repeats == [2018, 2019, 2020, 2023, 2024, 2025]
+    unique = duplicate_keys(connection, "credits", BUSINESS_KEY)
+    assert unique.is_empty() and unique.columns == [*BUSINESS_KEY, "n"]
 
 
 def test_lazy_readers_give_what_the_eager_ones_gave(loaded):
