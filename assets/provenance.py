@@ -22,7 +22,7 @@ from warehouse.documents.store import document_reports
 from warehouse.memory import give_back
 from warehouse.sources import InventoryItem
 from warehouse.staging import SourceReport, read_reports
-from warehouse.store import prune_sources, reader, upsert_sources, writer
+from warehouse.store import drop_moved_sources, prune_sources, reader, upsert_sources, writer
 
 
 @dg.asset(
@@ -117,8 +117,11 @@ def sources_table(
     validate(SourcesModel, pl.DataFrame([{c: r.get(c) for c in columns} for r in records], infer_schema_length=None))
     with writer(Path(duckdb.database)) as connection:
         upsert_sources(connection, records)
+        given = [r["source_id"] for r in records]
+        for moved in drop_moved_sources(connection, given):
+            context.log.info(f"{moved}: moved or renamed (its bytes are read under another path); its row goes")
         if paths.prune:  # --prune: sources no longer given go, with their credits (warehouse/expected.py)
-            pruned = prune_sources(connection, [r["source_id"] for r in records])
+            pruned = prune_sources(connection, given)
             context.log.info(f"--prune: {pruned} source(s) no longer given removed")
         table = connection.sql("SELECT statut, count(*) AS fichiers FROM sources GROUP BY statut ORDER BY statut").pl()
         count = connection.execute("SELECT count(*) FROM sources").fetchone()[0]

@@ -1,13 +1,16 @@
 """``python -m benchmarks``: the project's ingestion against the floor, per size, and the build figures.
 
-    python -m benchmarks --sizes 100000,1000000,10000000 --sources DIR --json FILE
+    python -m benchmarks --sizes 100000,1000000,10000000 --sources DIR --json FILE [--repeat N]
 
 For each size: a synthetic LFI 2021 credit file of that many lines (:mod:`benchmarks.synthetic`),
 the floor on it (:mod:`benchmarks.floor`) and the project's build of it (:mod:`benchmarks.project`),
 each in a child process measured for wall time and peak memory of its process tree
 (:mod:`benchmarks.measure`). Then the full build of ``--sources`` (default the snapshot
 ``data/sources``), a rebuild with nothing changed, and a rebuild after one amount of
-``PLF_2020_Credits.csv`` changed. Prints a table; writes the figures as JSON to ``--json``.
+``PLF_2020_Credits.csv`` changed. With ``--repeat N`` each of these runs N times and the run of
+median wall time is reported (its every figure; the N wall times beside it, ``*_runs_s``): on a
+shared machine one run of a small build moves by a second. Prints a table; writes the figures as
+JSON to ``--json``.
 Exit status 0 when every run succeeded, 1 otherwise (the figures are written all the same).
 """
 
@@ -50,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-builds", action="store_true", help="skip the three builds of --sources")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed after)")
     parser.add_argument("--seed", type=int, default=2021, help="seed of the synthetic files")
+    parser.add_argument(
+        "--repeat", type=int, default=1, choices=range(1, 10), metavar="N", help="runs per figure; the median is kept"
+    )
     return parser
 
 
@@ -102,19 +108,34 @@ def per_line(ingest_rows: list[dict], fixed_s: float | None) -> float | None:
     return round(max(beyond) / min(beyond) - 1, 3) if len(beyond) > 1 else None
 
 
+def median_run(runs: list, wall_s) -> tuple[object, list[float | None]]:
+    """The run of median wall time among ``runs`` (``wall_s(run)``: its seconds, None for a failed run), and
+    every run's seconds in order. A failed run wins (its status must be seen); for an even count, the
+    lower median."""
+    seconds = [wall_s(r) for r in runs]
+    failed = [r for r, s in zip(runs, seconds, strict=True) if s is None]
+    if failed:
+        return failed[0], seconds
+    ranked = sorted(zip(seconds, range(len(runs)), strict=True))
+    return runs[ranked[(len(runs) - 1) // 2][1]], seconds
+
+
 def _fixed_cost(work: Path, args: argparse.Namespace) -> float | None:
     """The build of a one-line synthetic file: what every build of one credit file costs whatever its size
     (imports, the Dagster instance and runs, the release), the same command as every size's. Built twice,
     the second measured: the first is the benchmark's first build, which reads the libraries from disk
-    (7.89 s against 5.2-5.6 s warm on 2026-11-30, inflating every size's time beyond the fixed cost)."""
+    (7.89 s against 5.2-5.6 s warm on 2026-11-30, inflating every size's time beyond the fixed cost).
+    With ``--repeat N``, N measured builds after the first; the median."""
     folder = work / "lfi-2021-1"
     synthetic = generate(1, folder / "sources", seed=args.seed)
-    for _ in range(2):
+    runs, max_rss = [], int(args.max_rss_gib * GIB)
+    for _ in range(1 + args.repeat):
         shutil.rmtree(folder / "out", ignore_errors=True)
-        measured = ingest(
-            folder / "sources", synthetic.credit_rows, folder / "out", folder / "build.log", int(args.max_rss_gib * GIB)
-        )
+        runs.append(ingest(folder / "sources", synthetic.credit_rows, folder / "out", folder / "build.log", max_rss))
+    measured, seconds = median_run(runs[1:], lambda r: r.wall_s)
     shutil.rmtree(folder, ignore_errors=True)
+    if args.repeat > 1:
+        print(f"1 line: {', '.join(_cell(s, 0, 2) for s in seconds)} s", flush=True)
     print(f"1 line (the fixed cost of a build): {measured.status}, {measured.measurement.wall_s:.2f} s", flush=True)
     return measured.wall_s
 
@@ -127,20 +148,26 @@ def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
     generate_s = time.perf_counter() - started
     print(f"{rows:,} lines: generated {synthetic.octets / (1 << 20):,.0f} MiB in {generate_s:.1f} s", flush=True)
 
-    floor = run_measured(
-        [sys.executable, "-m", "benchmarks.floor", str(synthetic.path), str(folder / "floor")],
-        folder / "floor.log",
-        max_rss_bytes=max_rss,
-        cwd=ROOT,
-    )
-    shutil.rmtree(folder / "floor", ignore_errors=True)
-    print(f"  floor   {floor.status()}: {floor.wall_s:.2f} s, {floor.peak_rss_mib:,.0f} MiB", flush=True)
-    if not floor.ok:
-        print(floor.tail(), flush=True)
-
-    project = ingest(folder / "sources", synthetic.credit_rows, folder / "out", folder / "build.log", max_rss)
+    floors, projects = [], []
+    for _ in range(args.repeat):  # interleaved: a change of the machine's load falls on both
+        floor = run_measured(
+            [sys.executable, "-m", "benchmarks.floor", str(synthetic.path), str(folder / "floor")],
+            folder / "floor.log",
+            max_rss_bytes=max_rss,
+            cwd=ROOT,
+        )
+        shutil.rmtree(folder / "floor", ignore_errors=True)
+        print(f"  floor   {floor.status()}: {floor.wall_s:.2f} s, {floor.peak_rss_mib:,.0f} MiB", flush=True)
+        if not floor.ok:
+            print(floor.tail(), flush=True)
+        floors.append(floor)
+        project = ingest(folder / "sources", synthetic.credit_rows, folder / "out", folder / "build.log", max_rss)
+        m = project.measurement
+        print(f"  project {project.status}: {m.wall_s:.2f} s, {m.peak_rss_mib:,.0f} MiB", flush=True)
+        projects.append(project)
+    floor, floor_runs = median_run(floors, lambda r: round(r.wall_s, 2) if r.ok else None)
+    project, project_runs = median_run(projects, lambda r: r.wall_s)
     m = project.measurement
-    print(f"  project {project.status}: {m.wall_s:.2f} s, {m.peak_rss_mib:,.0f} MiB", flush=True)
     if project.steps_s:
         longest = ", ".join(f"{k} {v:.1f}" for k, v in list(project.steps_s.items())[:6])
         print(f"  longest steps (s): {longest}", flush=True)
@@ -166,6 +193,8 @@ def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
         "floor_system_s": round(floor.system_s, 2),
         "credits_rows": project.credits_rows,
         "project_steps_s": project.steps_s,
+        "project_runs_s": project_runs,
+        "floor_runs_s": floor_runs,
         "expected_credits_rows": synthetic.credit_rows,
         "file_bytes": synthetic.octets,
         "generate_s": round(generate_s, 2),
@@ -196,11 +225,12 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     report["per_line_spread"] = per_line(report["ingest"], report["fixed_build_s"])
     if not args.no_builds:
         print(f"builds of {args.sources}", flush=True)
-        figures = builds(args.sources, work / "builds", int(args.max_rss_gib * GIB))
+        rounds = [builds(args.sources, work / "builds", int(args.max_rss_gib * GIB)) for _ in range(args.repeat)]
         report["builds"] = {}
-        for figure in figures:
+        for same in zip(*rounds, strict=True):  # one figure's runs
+            figure, seconds = median_run(list(same), lambda f: f.wall_s)
             report[f"{figure.name}_s"] = figure.wall_s
-            report["builds"][figure.name] = figure.as_json()
+            report["builds"][figure.name] = figure.as_json() | {"runs_s": seconds}
             m = figure.measurement
             where = f": {m.wall_s:.2f} s, {m.peak_rss_mib:,.0f} MiB" if m else ""
             print(f"  {figure.name:<17} {figure.status}{where}", flush=True)

@@ -573,6 +573,8 @@ def _finish(
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
         release_line = f"release: none published (a step or an ERROR check failed); {kept}"
+    elif latest_release(settings.out_dir) is None and not _any_read(settings.database):
+        release_line = "release: none published (no source could be read); there is no release yet"
     else:
         from assets.publish import PUBLISHED  # the assets and their Pandera models: only to publish
         from warehouse.publish import InvalidParquet
@@ -606,6 +608,20 @@ def _changes_line(folder: Path) -> str:
     from warehouse.publication.changelog import changes_summary
 
     return "\n" + changes_summary(folder)
+
+
+def _any_read(database: Path) -> bool:
+    """Whether the build's working copy holds data from at least one source (a ``sources`` row ``lu``):
+    a first build whose every download failed has nothing to publish."""
+    from warehouse.store import reader
+
+    if not database.exists():
+        return False
+    with reader(database) as connection:
+        tables = {t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "sources" not in tables:
+            return False
+        return connection.execute("SELECT count(*) FROM sources WHERE statut = 'lu'").fetchall()[0][0] > 0
 
 
 def _manifest_sources(database: Path) -> list[dict]:

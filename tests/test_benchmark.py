@@ -178,3 +178,13 @@ def test_a_builds_step_durations_are_read_from_its_dagster_instance(synthetic, t
     assert {"staging__credits", "core__credits", "staging__credit_elements", "parquet_files"} <= set(steps)
     assert all(v >= 0 for v in steps.values()) and list(steps.values()) == sorted(steps.values(), reverse=True)
     assert 0 < sum(steps.values()) < figure.measurement.wall_s
+
+
+def test_repeated_runs_report_the_run_of_median_wall_time_and_a_failed_run_first():
+    from benchmarks.__main__ import median_run
+
+    runs = [("a", 9.1), ("b", 7.2), ("c", 8.4)]
+    assert median_run(runs, lambda r: r[1]) == (("c", 8.4), [9.1, 7.2, 8.4])
+    assert median_run(runs[:2], lambda r: r[1])[0] == ("b", 7.2)  # even count: the lower median
+    failed = [("a", 9.1), ("x", None), ("c", 8.4)]
+    assert median_run(failed, lambda r: r[1]) == (("x", None), [9.1, None, 8.4])

@@ -77,3 +77,37 @@ def test_prune_removes_the_credits_of_an_exercice_no_source_holds_any_more(tmp_p
         assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2021").fetchall()[0][0] > 0
         fichiers = [f for (f,) in connection.sql("SELECT fichier FROM sources").fetchall()]
     assert "PLF_2022_Credits_Destination_Nature.csv" not in fichiers
+
+
+def _counts(database) -> dict[str, object]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return {
+            "indicateurs": connection.execute("SELECT count(*) FROM indicateurs").fetchall()[0][0],
+            "indicateur_valeurs": connection.execute("SELECT count(*) FROM indicateur_valeurs").fetchall()[0][0],
+            "credits": connection.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall()[0],
+            "sources": connection.sql("SELECT fichier, statut FROM sources ORDER BY ALL").fetchall(),
+        }
+
+
+def test_a_moved_file_is_read_under_its_new_id_not_kept_as_absent(tmp_path):
+    """Found by a fresh user: ``PLF_2019_PAP.csv`` moved into a subfolder failed the build with a Pandera
+    dump (its old id kept as absent, its indicators twice under one key)."""
+    sources = sources_with(tmp_path / "sources", "PLF_2019_PAP.csv", "LFI_2021_Credits.csv")
+    out = tmp_path / "out"
+    first = run_build(sources, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _counts(first.database)
+    assert before["indicateurs"] > 0 and before["credits"][0] > 0
+
+    (sources / "pap").mkdir()
+    (sources / "PLF_2019_PAP.csv").rename(sources / "pap" / "PLF_2019_PAP.csv")
+    (sources / "LFI_2021_Credits.csv").rename(sources / "LFI_2021_Credits_v2.csv")
+    second = run_build(sources, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "absent from the sources folder" not in second.stdout
+    after = _counts(second.database)
+    assert {k: after[k] for k in ("indicateurs", "indicateur_valeurs", "credits")} == {
+        k: before[k] for k in ("indicateurs", "indicateur_valeurs", "credits")
+    }
+    assert [f for f, _ in after["sources"]] == ["LFI_2021_Credits_v2.csv", "pap/PLF_2019_PAP.csv"]
+    assert {s for _, s in after["sources"]} == {"lu"}

@@ -212,6 +212,21 @@ def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, t
         assert f"  - {name}: download failed: " in done.stdout, f"the failed source {name} is not named:\n{done.stdout}"
 
 
+def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: Portal, tmp_path: Path) -> None:
+    """Found by wave 8's fresh user: an empty release (0 credits) was published and made ``latest``."""
+    out = tmp_path / "out"
+    portal.mode = "errors"
+    try:
+        done = build(portal, out)
+    finally:
+        portal.mode = "serve"
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "release: none published (no source could be read); there is no release yet" in done.stdout, done.stdout
+    assert not (out / "latest").exists() and not list((out / "releases").glob("2*"))
+    for name in SERVED.values():
+        assert f"  - {name}: download failed: " in done.stdout, done.stdout
+
+
 def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, good: Path, tmp_path: Path) -> None:
     out = copy_of(good, tmp_path)
     entry = next(e for e in catalogue() if e.id == "lfi-2019")

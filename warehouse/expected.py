@@ -9,9 +9,10 @@ exercice: every reader (credits, nomenclature, indicators) then keeps its last g
 data, its ``sources`` row keeps the description of that data with ``statut = 'erreur'``,
 and the build exits 1.
 
-A source of the latest release simply absent from a ``--sources`` folder becomes an
-item whose error is :data:`ABSENT`: its data is kept the same way, but its status is
-``absent`` (a warning, exit 0). With ``--prune`` it is left out, and its data goes.
+A source of the latest release simply absent from a ``--sources`` folder (and not moved: its
+bytes are under no other path) becomes an item whose error is :data:`ABSENT`: its data is kept
+the same way, but its status is ``absent`` (a warning, exit 0). With ``--prune`` it is left out,
+and its data goes.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def expect_release_sources(
     """The inventory ``items`` with the sources of the latest release (``previous``, from
     :func:`previous_sources`) that could not be got or read turned into items in error, and,
     on a ``--sources`` build (``folder``) without ``prune``, those absent added as
-    :data:`ABSENT` items."""
+    :data:`ABSENT` items. A source whose sha256 a readable item of this build has (the file was
+    moved or renamed) is not absent: it is that item, under its new id."""
     from schemas.performance_families import is_performance_header
 
     result = []
@@ -107,9 +109,12 @@ def expect_release_sources(
         why = item.error or "matches no covered family any more"
         result.append(_kept(item, before, f"{why} (it was read as {before['format']}; its last good data is kept)"))
     seen = {i.source.source_id for i in items}
+    # The same bytes read under another path: the file was moved or renamed, not lost. Keeping its old
+    # id as absent would hold its data twice (the indicators' keys then collide).
+    moved = {i.source.sha256 for i in items if i.error is None and i.source.sha256}
     if folder is not None and not prune:
         for source_id, before in sorted(previous.items()):
-            if source_id in seen:
+            if source_id in seen or before["sha256"] in moved:
                 continue
             source = SourceFile(
                 source_id=source_id,

@@ -268,6 +268,20 @@ def prune_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> in
     return len(gone)
 
 
+def drop_moved_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> list[str]:
+    """Delete the ``sources`` rows of files moved or renamed since the latest release: a row whose
+    id is not in ``given`` (the source ids of this build) and whose sha256 a ``lu`` row of ``given``
+    has (``warehouse/expected.py``: such a file is read under its new id, not kept as absent).
+    Returns their source ids, sorted."""
+    rows = connection.execute(
+        "DELETE FROM sources WHERE NOT list_contains($given, source_id) AND sha256 IN "
+        "(SELECT sha256 FROM sources WHERE list_contains($given, source_id) AND statut = 'lu') "
+        "RETURNING source_id",
+        {"given": given},
+    ).fetchall()
+    return sorted(s for (s,) in rows)
+
+
 def _jsonable(value: object) -> object:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
