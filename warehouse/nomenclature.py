@@ -394,13 +394,12 @@ def clean_label_sql(column: str) -> str:
     return f"nullif(trim(regexp_replace({no_artefact}, '{_WHITE_SPACE}+', ' ', 'g'), ' '), '')"
 
 
-def _level_sql(relation: str, niveau: str, labels: str | None = None) -> str:
+def _level_sql(relation: str, niveau: str) -> str:
     """The SQL of the elements of level ``niveau`` the credit lines of ``relation`` state (SQL; ``_ordre``
     gives the lines' order), in ``ELEMENT_SCHEMA`` columns plus ``_premier`` (the order of its first line):
     one row per (source, exercice, phase, codes), with its first line, and the first budget type and
-    label given in line order. With ``labels`` (an ``ENUM`` of the level's labels, :func:`_label_enum`),
-    the label is grouped as that ENUM and given cleaned by the query's one parameter, the cleaned labels
-    in the ENUM's order; else as given."""
+    label (as given) in line order. ``relation`` may be combinations of lines with ``source_ligne`` and
+    ``_ordre`` those of their first line (:func:`_write_elements`): the same rows."""
     codes, label = _CREDIT_LEVELS[niveau]
     keys = ", ".join(["source_id", "exercice", "phase", *codes])
     given = {*codes, "source_id", "exercice", "phase", "source_ligne", "type_budget"}
@@ -408,17 +407,16 @@ def _level_sql(relation: str, niveau: str, labels: str | None = None) -> str:
     selected = ", ".join(
         f"'{niveau}' AS niveau"
         if c == "niveau"
-        else ("(?::VARCHAR[])[enum_code(libelle) + 1]" if labels else "libelle") + " AS libelle"
+        else "libelle"
         if c == "libelle"
         else f"CAST({c if c in given else 'NULL'} AS {types[ELEMENT_SCHEMA[c]]}) AS {c}"
         for c in ELEMENT_SCHEMA
     )
-    grouped = f"{label}::{labels}" if labels else label
     return f"""
         SELECT {selected}, _premier FROM (
             SELECT {keys}, min(source_ligne)::INTEGER AS source_ligne,
                    arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget,
-                   arg_min({grouped}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
+                   arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL) AS libelle,
                    min(_ordre) AS _premier
             FROM {relation} WHERE {codes[0]} IS NOT NULL
             GROUP BY {keys}
