@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from functools import cache, partial
 from importlib import resources
 from itertools import pairwise
@@ -293,32 +294,38 @@ def _write_elements(
     else:
         libelle = clean_label_sql(f"arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL)")
     keys = ", ".join(["source_id", "exercice", "phase", *codes])
+    wanted = ", ".join(str(int(exercice)) for exercice in exercices)
     sous_actions = f"""
         SELECT source_id, min(source_ligne)::INTEGER AS source_ligne, exercice::SMALLINT AS exercice, phase,
                arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget, {", ".join(codes)},
                {libelle} AS libelle
         FROM (SELECT {", ".join(f"{e} AS {c}" for c, e in grouped.items())}, exercice, source_ligne, {label}, _ordre
-              FROM {relation} WHERE exercice = $exercice AND {codes[0]} IS NOT NULL)
-        GROUP BY {keys} ORDER BY min(_ordre)"""
-    few = (
-        "SELECT * EXCLUDE (_premier, _rang) FROM petits WHERE exercice = $exercice "
-        "AND _rang {} ORDER BY _rang, _premier"
-    )
+              FROM {relation} WHERE exercice IN ({wanted}) AND {codes[0]} IS NOT NULL)
+        GROUP BY {keys} ORDER BY exercice, min(_ordre)"""
     rank = list(_CREDIT_LEVELS).index("sous_action")
+    few = "SELECT * EXCLUDE (_premier, _rang) FROM petits WHERE _rang {} ORDER BY exercice, _rang, _premier"
+    before, after = (connection.sql(few.format(side)).to_arrow_table() for side in (f"< {rank}", f"> {rank}"))
+    # One query for the sous-actions of every exercice, in the order of the exercices then of their first line.
+    stream = _runs_by_exercice(connection.sql(sous_actions).to_arrow_reader(_BATCH_ROWS))
+    pending = next(stream, None)
     counts = {}
-    for exercice in exercices:
+    for exercice in sorted(exercices):
         path = _elements_path(root, exercice)
         temporary = path.with_suffix(".tmp")
         temporary.parent.mkdir(parents=True, exist_ok=True)
+        count = 0
         try:
             with pq.ParquetWriter(temporary, _ELEMENT_ARROW, compression="zstd") as writer:
-                count = 0
-                for query in (few.format(f"< {rank}"), sous_actions, few.format(f"> {rank}")):
-                    for batch in connection.sql(query, params={"exercice": exercice}).to_arrow_reader(_BATCH_ROWS):
-                        if query is sous_actions:
-                            batch = _sous_action_batch(batch, cleaned)
-                        writer.write_batch(batch.cast(_ELEMENT_ARROW))
-                        count += batch.num_rows
+                for batch in before.filter(pc.equal(before.column("exercice"), exercice)).to_batches():
+                    writer.write_batch(batch.cast(_ELEMENT_ARROW))
+                    count += batch.num_rows
+                while pending is not None and pending[0] == exercice:
+                    writer.write_batch(_sous_action_batch(pending[1], cleaned).cast(_ELEMENT_ARROW))
+                    count += pending[1].num_rows
+                    pending = next(stream, None)
+                for batch in after.filter(pc.equal(after.column("exercice"), exercice)).to_batches():
+                    writer.write_batch(batch.cast(_ELEMENT_ARROW))
+                    count += batch.num_rows
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
@@ -328,6 +335,16 @@ def _write_elements(
         else:
             temporary.unlink()
     return counts
+
+
+def _runs_by_exercice(batches: Iterator[arrow.RecordBatch]) -> Iterator[tuple[int, arrow.RecordBatch]]:
+    """The rows of ``batches`` (sorted by ``exercice``) as (exercice, batch of that exercice's rows)."""
+    for batch in batches:
+        runs = pc.run_end_encode(batch.column("exercice"))
+        start = 0
+        for exercice, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            yield exercice, batch.slice(start, end - start)
+            start = end
 
 
 def _sous_action_batch(batch: arrow.RecordBatch, cleaned: arrow.Table | None) -> arrow.RecordBatch:
