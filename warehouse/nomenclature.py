@@ -233,6 +233,10 @@ _SETS = {
 #: The columns of the ``sous_action`` elements grouped as an ``ENUM`` of the values the grouping sets give.
 _AS_ENUM = ["source_id", "phase", "type_budget", "code_programme", "code_action", "code_sous_action"]
 _ARROW_TYPES = {pl.Int16: arrow.int16(), pl.Int32: arrow.int32(), pl.String: arrow.string()}
+#: The columns of the element files with statistics (min, max, nulls per row group): those readers filter on
+#: (``niveau`` above all: the levels are written one after the other). Those of the others cost a fifth of the
+#: write (1 M synthetic lines: 0.53 -> 0.41 s user for 2.3 M elements) and serve no reader.
+_WITH_STATISTICS = ["source_id", "exercice", "phase", "niveau"]
 _ELEMENT_ARROW = arrow.schema([(c, _ARROW_TYPES[t]) for c, t in ELEMENT_SCHEMA.items()])
 
 
@@ -315,7 +319,9 @@ def _write_elements(
         temporary.parent.mkdir(parents=True, exist_ok=True)
         count = 0
         try:
-            with pq.ParquetWriter(temporary, _ELEMENT_ARROW, compression="zstd") as writer:
+            with pq.ParquetWriter(
+                temporary, _ELEMENT_ARROW, compression="zstd", write_statistics=_WITH_STATISTICS
+            ) as writer:
                 for batch in before.filter(pc.equal(before.column("exercice"), exercice)).to_batches():
                     writer.write_batch(batch.cast(_ELEMENT_ARROW))
                     count += batch.num_rows
