@@ -281,7 +281,7 @@ def _write_elements(
         USING (libelle)"""
     )
     codes, label = _CREDIT_LEVELS["sous_action"]
-    grouped = {c: c for c in _AS_ENUM}
+    grouped = {c: c for c in [*_AS_ENUM, label]}
     cleaned: arrow.Table | None = None
     if as_enum:
         for column in [*_AS_ENUM, label]:
@@ -294,16 +294,16 @@ def _write_elements(
             f"SELECT libelle, {clean_label_sql('libelle')} AS propre "
             f"FROM unnest(enum_range(NULL::valeurs_{label})::VARCHAR[]) t(libelle)"
         ).to_arrow_table()
-        libelle = f"arg_min({grouped[label]}, _ordre) FILTER (WHERE {label} IS NOT NULL)"
-    else:
-        libelle = clean_label_sql(f"arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL)")
+    libelle = f"arg_min({label}, _ordre) FILTER (WHERE {label} IS NOT NULL)"
+    if not as_enum:
+        libelle = clean_label_sql(libelle)
     keys = ", ".join(["source_id", "exercice", "phase", *codes])
     wanted = ", ".join(str(int(exercice)) for exercice in exercices)
     sous_actions = f"""
         SELECT source_id, min(source_ligne)::INTEGER AS source_ligne, exercice::SMALLINT AS exercice, phase,
                arg_min(type_budget, _ordre) FILTER (WHERE type_budget IS NOT NULL) AS type_budget, {", ".join(codes)},
                {libelle} AS libelle
-        FROM (SELECT {", ".join(f"{e} AS {c}" for c, e in grouped.items())}, exercice, source_ligne, {label}, _ordre
+        FROM (SELECT {", ".join(f"{e} AS {c}" for c, e in grouped.items())}, exercice, source_ligne, _ordre
               FROM {relation} WHERE exercice IN ({wanted}) AND {codes[0]} IS NOT NULL)
         GROUP BY {keys} ORDER BY exercice, min(_ordre)"""
     rank = list(_CREDIT_LEVELS).index("sous_action")
