@@ -253,10 +253,11 @@ def _write_elements(
     lines), each combination with its first line and smallest line number; the elements are then grouped
     from those combinations (a combination holds one budget type and one label: the first given over an
     element's lines is the one of its first combination that gives one), each distinct label cleaned once.
-    Once for ``sous_action``, grouped from the lines (its elements can be as many), exercice by exercice,
-    sorted by DuckDB and streamed to the file; with ``as_enum``, its codes and labels grouped as ``ENUM``s of
-    the values the first pass found (:data:`_AS_ENUM`: a few bytes per element, less to spill), each label
-    cleaned once; else as text."""
+    Once for ``sous_action``, grouped from the lines (its elements can be as many), sorted by DuckDB by
+    exercice then first line and streamed to each exercice's file in turn, between the levels before and
+    after it; with ``as_enum``, its codes and labels grouped as ``ENUM``s of the values the first pass found
+    (:data:`_AS_ENUM`: a few bytes per element, less to spill), each label cleaned once; else as text. Only
+    Arrow batches come into Python (pyarrow writes the files)."""
     columns = list(dict.fromkeys(c for names in _SETS.values() for c in names))
     sets = ", ".join(f"({', '.join(names)})" for names in _SETS.values())
     connection.execute(
