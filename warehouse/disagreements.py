@@ -13,7 +13,8 @@ Sources of the rules: ``shared/data/README.md`` ("Credits"), CONTRACT.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -261,6 +262,18 @@ def libelle(evidence: Evidence) -> pl.DataFrame:
 LIBELLE_MEMORY_LIMIT = "256MB"
 
 
+@contextmanager
+def _joined_as_written(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB's joins in the order written for the block, each built on its right side (its optimizers
+    ``join_order`` and ``build_side_probe_side`` disabled), then its setting as it was."""
+    before = connection.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+    connection.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
+    try:
+        yield
+    finally:
+        connection.execute(f"SET disabled_optimizers = {quote_literal(before)}")
+
+
 def _libelle(connection: duckdb.DuckDBPyConnection, files: list[Path]) -> pl.DataFrame:
     from warehouse.nomenclature import LEVEL_KEYS
 
@@ -284,8 +297,14 @@ def _libelle(connection: duckdb.DuckDBPyConnection, files: list[Path]) -> pl.Dat
         """
         # The pairs of labels that differ as published, each folded once by label_key (Python): the pairs
         # that still differ folded are the disagreements; most elements give the label kept, spelled alike.
-        pairs = connection.sql(f"SELECT DISTINCT libelle, libelle_garde FROM ({joined}) WHERE libelle <> libelle_garde")
-        differing = [(found, kept) for found, kept in pairs.fetchall() if _folded(found) != _folded(kept)]
+        # The labels kept (at most one per code) are the join's build side, the elements (one per code, phase
+        # and source) stream past them: chosen by its estimates, DuckDB built on the elements (1 M synthetic
+        # lines: 1.9 M elements against 0.9 M sous-actions kept, 0.62 s user and spilling, against 0.31).
+        with _joined_as_written(connection):
+            pairs = connection.sql(
+                f"SELECT DISTINCT libelle, libelle_garde FROM ({joined}) WHERE libelle <> libelle_garde"
+            ).fetchall()
+        differing = [(found, kept) for found, kept in pairs if _folded(found) != _folded(kept)]
         if not differing:
             continue
         connection.register("paires_differentes", pl.DataFrame(differing, orient="row", schema=_PAIR).to_arrow())

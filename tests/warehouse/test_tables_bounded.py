@@ -42,3 +42,38 @@ def test_without_a_witness_nothing_is_grouped_and_nothing_differs(built):
     alone = witness_differences(authoritative)
     assert alone.is_empty() and alone.columns == with_witnesses.columns
     assert alone.schema == with_witnesses.schema
+
+
+def test_lfi_mismatches_are_found_range_by_range_wherever_their_rows_lie(built, tmp_path, monkeypatch):
+    """``lfi_egale_plf_plus_amd`` reads each range of source lines from the stretch of rows that holds it
+    (issue 11, wave 9): on the real LFI 2021 lines, two LFI amounts moved, ranges of 150 lines, the rows staged
+    in line order after every other file's then shuffled (a range's stretch then spans the file), the same two
+    lines are found."""
+    from warehouse import credit_rules
+
+    lines = scan_staged_lines(built.out / "staging" / "credits")
+    assert credit_rules.lfi_plf_amd_mismatches(lines).is_empty()  # the real file agrees
+    lfi_2021 = lines.filter(pl.col("source_id") == "lfi-2021").collect().sort("source_ligne", "phase")
+    others = lines.filter(pl.col("source_id") != "lfi-2021").collect()
+    published = (pl.col("phase") == "LFI") & ~pl.col("calcule")
+    targets = lfi_2021.filter(published)["source_ligne"].gather([40, 700]).to_list()
+    moved = pl.concat(
+        [
+            others,
+            lfi_2021.with_columns(
+                ae=pl.when(published & pl.col("source_ligne").is_in(targets))
+                .then(pl.col("ae") + Decimal("2"))
+                .otherwise("ae")
+            ),
+        ]
+    )
+    monkeypatch.setattr(credit_rules, "_LINES_PER_JOIN", 150)
+    for order, frame in (("line", moved), ("shuffled", moved.sample(fraction=1.0, shuffle=True, seed=11))):
+        path = tmp_path / f"{order}.parquet"
+        frame.write_parquet(path, row_group_size=1000)
+        found = credit_rules.lfi_plf_amd_mismatches(pl.scan_parquet(path))
+        assert found["source_ligne"].to_list() == sorted(targets), order
+        assert found["grandeur"].to_list() == ["ae", "ae"] and (found["lfi"] - found["attendu"]).to_list() == [
+            Decimal("2.00"),
+            Decimal("2.00"),
+        ]
