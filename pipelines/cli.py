@@ -229,11 +229,9 @@ def build(args: argparse.Namespace) -> int:
     if args.keep_releases is not None and args.keep_releases < 1:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
-    from warehouse.releases import build_lock
-
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
-    with _signals_stop_the_build(settings.out_dir) as stopped, build_lock(settings.out_dir):
+    with _signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
         return _build_locked(args, settings)
     return stopped.code
 
@@ -472,22 +470,26 @@ class _Stopped:
 
 @contextlib.contextmanager
 def _signals_stop_the_build(out: Path) -> Iterator[_Stopped]:
-    """SIGINT (Ctrl-C) and SIGTERM stop the build in the main thread where it stands: outside a Dagster run at once
+    """Hold the build lock of ``out`` (``warehouse.releases.build_lock``) for the build; SIGINT (Ctrl-C) and SIGTERM
+    stop the build in the main thread where it stands: outside a Dagster run at once
     (:class:`BuildInterrupted`), inside one at its step's next Python instruction (Dagster's
     ``DagsterExecutionInterruptedError``; DuckDB's ``Query interrupted``) or at the run's end
     (:func:`_stop_if_interrupted`, before each run and before publishing). Nothing is published after the
-    signal: the build's working copy is removed as a failed build's is, ``latest`` stays as it was, a
+    signal: the build's working copy is removed as a failed build's is, and a release folder renamed but not yet
+    ``latest`` with it (``remove_stale_work``, the lock still held), ``latest`` stays as it was, a
     one-line message says so on stderr, and ``stopped.code`` is 130 (SIGINT) or 143 (SIGTERM). A signal
     that comes once ``latest`` has switched says the release is published. Any exception that follows the
     signal (a step's ``except`` around DuckDB turning it into a ``RuntimeError``) counts as the interruption.
     Outside the main thread (a test calling :func:`main` in a thread) the signals are left as they are."""
+    from warehouse.releases import build_lock, latest_release, remove_stale_work
+
     stopped = _Stopped()
     if threading.current_thread() is not threading.main_thread():
-        yield stopped
+        with build_lock(out):
+            yield stopped
         return
-    from warehouse.releases import latest_release
 
-    before = latest_release(out)
+    held = []  # the latest release when the lock was taken (another build may publish while this one waits)
     read, write = os.pipe()
     os.set_blocking(read, False)
     os.set_blocking(write, False)
@@ -502,15 +504,23 @@ def _signals_stop_the_build(out: Path) -> Iterator[_Stopped]:
     handlers = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
     try:
-        yield stopped
+        with build_lock(out):
+            held.append(latest_release(out))
+            try:
+                yield stopped
+            except BaseException:
+                with contextlib.suppress(BuildInterrupted):
+                    _stop_if_interrupted()
+                if _signals["received"] is not None:
+                    remove_stale_work(out)  # a release renamed before the signal, but not latest
+                raise
     except BaseException:
-        with contextlib.suppress(BuildInterrupted):
-            _stop_if_interrupted()
         if _signals["received"] is None:
             raise
         stopped.code = 128 + _signals["received"]
         name = signal.Signals(_signals["received"]).name
         after = latest_release(out)
+        before = held[0] if held else after
         if after is not None and (before is None or after.folder != before.folder):
             print(
                 f"budget-warehouse: interrupted ({name}) once published: latest -> releases/{after.version}",
