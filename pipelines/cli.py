@@ -14,7 +14,7 @@ passed, that copy becomes a release and ``latest`` switches to it
 waits, saying so. On start, runs of killed builds left ``STARTED`` are marked
 failed. Prints progress and a summary; exits 1 if any asset or any check of
 severity ERROR failed or any source is in error, 2 on bad arguments. Ctrl-C (SIGINT) or SIGTERM
-stops the build and publishes nothing (``_signals_stop_the_build``): exit 130 (143 for SIGTERM).
+stops the build and publishes nothing (``pipelines/interrupts.py``): exit 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
+from pipelines.interrupts import signals_stop_the_build, stop_if_interrupted
 from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SNAPSHOT_DIR, SOURCES_ENV, WORK_ENV, Settings
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def build(args: argparse.Namespace) -> int:
         return 2
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
-    with _signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
+    with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
         return _build_locked(args, settings)
     return stopped.code
 
@@ -396,7 +396,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         ranges = contiguous_ranges(plan.partitions, order)
         with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
             for start, end in progress:
-                _stop_if_interrupted()
+                stop_if_interrupted()
                 progress.set_postfix_str(start if start == end else f"{start}-{end}")
                 result = credits_job.execute_in_process(
                     instance=instance,
@@ -411,7 +411,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                 )
                 first = []
                 outcome.record(result)
-        _stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
+        stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
         if ranges and plan.assets and not force and not (blocking or outcome.failed_steps):
             from pipelines.incremental import replan_after_credits
@@ -431,111 +431,6 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             )
             outcome.record(result)
     return outcome, items, exercices
-
-
-class BuildInterrupted(BaseException):
-    """SIGINT (Ctrl-C) or SIGTERM reached the build: raised where it stands (like ``KeyboardInterrupt``,
-    not an ``Exception``: no ``except Exception`` of a step takes it for a bad file)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-#: The build's signals (:func:`_signals_stop_the_build`): ``received``, the first one's number (or None);
-#: ``pipe``, the read end of the wakeup pipe. Empty outside a build.
-_signals: dict = {}
-
-
-def _stop_if_interrupted() -> None:
-    """Raise :class:`BuildInterrupted` if SIGINT or SIGTERM came since the build started, even one a Dagster run
-    took: ``execute_in_process`` swaps in its own handler (``dagster._utils.interrupts.capture_interrupts``), which
-    raises ``DagsterExecutionInterruptedError`` inside a step's code but only notes a signal that comes between
-    steps, and forgets it when the run ends (the run then ends well, and the build would publish). Python writes
-    the number of every signal it handles to the wakeup pipe (:func:`signal.set_wakeup_fd`), whoever's handler;
-    it is read here, before each run and before publishing."""
-    if not _signals:
-        return
-    with contextlib.suppress(BlockingIOError):
-        for number in os.read(_signals["pipe"], 1024):
-            if number in (signal.SIGINT, signal.SIGTERM) and _signals["received"] is None:
-                _signals["received"] = number
-    if _signals["received"] is not None:
-        raise BuildInterrupted(_signals["received"])
-
-
-class _Stopped:
-    code: int = 0  # the exit code of an interrupted build: 128 + the signal's number
-
-
-@contextlib.contextmanager
-def _signals_stop_the_build(out: Path) -> Iterator[_Stopped]:
-    """Hold the build lock of ``out`` (``warehouse.releases.build_lock``) for the build; SIGINT (Ctrl-C) and SIGTERM
-    stop the build in the main thread where it stands: outside a Dagster run at once
-    (:class:`BuildInterrupted`), inside one at its step's next Python instruction (Dagster's
-    ``DagsterExecutionInterruptedError``; DuckDB's ``Query interrupted``) or at the run's end
-    (:func:`_stop_if_interrupted`, before each run and before publishing). Nothing is published after the
-    signal: the build's working copy is removed as a failed build's is, and a release folder renamed but not yet
-    ``latest`` with it (``remove_stale_work``, the lock still held), ``latest`` stays as it was, a
-    one-line message says so on stderr, and ``stopped.code`` is 130 (SIGINT) or 143 (SIGTERM). A signal
-    that comes once ``latest`` has switched says the release is published. Any exception that follows the
-    signal (a step's ``except`` around DuckDB turning it into a ``RuntimeError``) counts as the interruption.
-    Outside the main thread (a test calling :func:`main` in a thread) the signals are left as they are."""
-    from warehouse.releases import build_lock, latest_release, remove_stale_work
-
-    stopped = _Stopped()
-    if threading.current_thread() is not threading.main_thread():
-        with build_lock(out):
-            yield stopped
-        return
-
-    held = []  # the latest release when the lock was taken (another build may publish while this one waits)
-    read, write = os.pipe()
-    os.set_blocking(read, False)
-    os.set_blocking(write, False)
-
-    def interrupt(signum: int, _frame) -> None:
-        first = _signals["received"] is None
-        _signals["received"] = signum
-        if first:  # a second Ctrl-C while the build cleans up does not cut the clean-up short
-            raise BuildInterrupted(signum)
-
-    _signals.update(received=None, pipe=read)
-    handlers = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
-    wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-    try:
-        with build_lock(out):
-            held.append(latest_release(out))
-            try:
-                yield stopped
-            except BaseException:
-                with contextlib.suppress(BuildInterrupted):
-                    _stop_if_interrupted()
-                if _signals["received"] is not None:
-                    remove_stale_work(out)  # a release renamed before the signal, but not latest
-                raise
-    except BaseException:
-        if _signals["received"] is None:
-            raise
-        stopped.code = 128 + _signals["received"]
-        name = signal.Signals(_signals["received"]).name
-        after = latest_release(out)
-        before = held[0] if held else after
-        if after is not None and (before is None or after.folder != before.folder):
-            print(
-                f"budget-warehouse: interrupted ({name}) once published: latest -> releases/{after.version}",
-                file=sys.stderr,
-            )
-        else:
-            kept = f"latest stays {before.version}" if before else "there is no release yet"
-            print(f"budget-warehouse: interrupted ({name}): no release published; {kept}", file=sys.stderr)
-    finally:
-        signal.set_wakeup_fd(wakeup)
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-        _signals.clear()
-        os.close(read)
-        os.close(write)
 
 
 def _read_ahead(plan, items: list) -> None:
@@ -672,7 +567,7 @@ def _finish(
     from warehouse.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
-    _stop_if_interrupted()  # not a release after Ctrl-C
+    stop_if_interrupted()  # not a release after Ctrl-C
     if outcome.plan is not None and outcome.plan.empty:
         from warehouse.releases import write_state
 

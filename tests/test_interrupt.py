@@ -1,5 +1,5 @@
 """Ctrl-C (SIGINT) and SIGTERM stop a build with nothing published, against real ``budget-warehouse build``
-processes (``pipelines/cli.py``, ``_signals_stop_the_build``).
+processes (``pipelines/interrupts.py``).
 
 The signal is sent when the build shows it is at a given moment: a line it prints (the inventory), or the
 file the documented test hook ``BUDGET_TEST_PAUSE=<phase>:<seconds>`` touches (``warehouse/releases.py``:
@@ -16,7 +16,7 @@ import time
 import pytest
 from dagster._utils.interrupts import capture_interrupts, check_captured_interrupt
 
-from pipelines.cli import _signals_stop_the_build, _stop_if_interrupted
+from pipelines.interrupts import signals_stop_the_build, stop_if_interrupted
 from tests.conftest import run_build
 from tests.test_releases import CREDITS_2020, LFI_2020, _count, _releases, _snapshot, _start, baseline, warehouse
 
@@ -88,11 +88,11 @@ def test_a_signal_a_dagster_run_captured_and_dropped_still_stops_the_build(tmp_p
     ends: the build still learns of it (the wakeup pipe) at its next check, before a run or publishing."""
     handler = signal.getsignal(signal.SIGINT)
     went_on = False
-    with _signals_stop_the_build(tmp_path) as stopped:
+    with signals_stop_the_build(tmp_path) as stopped:
         with capture_interrupts():
             signal.raise_signal(signal.SIGINT)  # handled here, by Dagster's handler: no exception
         assert not check_captured_interrupt()  # Dagster forgot it once the run's context ended
-        _stop_if_interrupted()
+        stop_if_interrupted()
         went_on = True
     assert not went_on
     assert stopped.code == 130
