@@ -13,7 +13,8 @@ passed, that copy becomes a release and ``latest`` switches to it
 (``warehouse/releases.py``). One build at a time per output folder: a second one
 waits, saying so. On start, runs of killed builds left ``STARTED`` are marked
 failed. Prints progress and a summary; exits 1 if any asset or any check of
-severity ERROR failed or any source is in error, 2 on bad arguments.
+severity ERROR failed or any source is in error, 2 on bad arguments. Ctrl-C (SIGINT) or SIGTERM
+stops the build and publishes nothing (``pipelines/interrupts.py``): exit 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
+from pipelines.interrupts import signals_stop_the_build, stop_if_interrupted
 from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SNAPSHOT_DIR, SOURCES_ENV, WORK_ENV, Settings
 
 if TYPE_CHECKING:
@@ -227,12 +229,11 @@ def build(args: argparse.Namespace) -> int:
     if args.keep_releases is not None and args.keep_releases < 1:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
-    from warehouse.releases import build_lock
-
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
-    with build_lock(settings.out_dir):
+    with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
         return _build_locked(args, settings)
+    return stopped.code
 
 
 def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
@@ -395,6 +396,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         ranges = contiguous_ranges(plan.partitions, order)
         with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
             for start, end in progress:
+                stop_if_interrupted()
                 progress.set_postfix_str(start if start == end else f"{start}-{end}")
                 result = credits_job.execute_in_process(
                     instance=instance,
@@ -409,6 +411,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                 )
                 first = []
                 outcome.record(result)
+        stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
         if ranges and plan.assets and not force and not (blocking or outcome.failed_steps):
             from pipelines.incremental import replan_after_credits
@@ -564,6 +567,7 @@ def _finish(
     from warehouse.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
+    stop_if_interrupted()  # not a release after Ctrl-C
     if outcome.plan is not None and outcome.plan.empty:
         from warehouse.releases import write_state
 
