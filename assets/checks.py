@@ -24,10 +24,10 @@ from assets.metadata import check_result, markdown
 from assets.publish import PUBLISHED
 from assets.resources import WarehousePaths
 from schemas.credits import BUSINESS_KEY
-from warehouse.credits_load import credits_model_failures, credits_not_summing_to_kept_lines, repeated_keys_not_summed
-from warehouse.mojibake import mojibake_labels
-from warehouse.publish import InvalidParquet, verify_parquet
-from warehouse.staging import read_reports
+from warehouse.credits.load import credits_model_failures, credits_not_summing_to_kept_lines, repeated_keys_not_summed
+from warehouse.credits.staging import read_reports
+from warehouse.publication.parquet import InvalidParquet, verify_parquet
+from warehouse.reading.mojibake import mojibake_labels
 from warehouse.store import duplicate_keys, reader
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

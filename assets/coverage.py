@@ -16,8 +16,8 @@ from assets.versions import code_version
 from schemas.couverture import CouvertureModel
 from schemas.validation import validate
 from warehouse.coverage import COUVERTURE_SCHEMA, credit_coverage, performance_coverage, performance_files
+from warehouse.credits.staged_lines import scan_staged_lines
 from warehouse.memory import give_back
-from warehouse.staged_lines import scan_staged_lines
 from warehouse.store import reader, replace_tables, writer
 
 

@@ -12,11 +12,11 @@ from assets.resources import WarehousePaths
 from assets.sources import CREDIT_FILES
 from assets.versions import code_version
 from schemas.credits import BUSINESS_KEY, CreditLinesModel, CreditsModel
-from warehouse.credits import stage_exercice_to
-from warehouse.credits_load import load_exercice
-from warehouse.releases import pause_for_tests
+from warehouse.credits.load import load_exercice
+from warehouse.credits.roles import stage_exercice_to
+from warehouse.credits.staged_lines import staged_version
+from warehouse.publication.releases import pause_for_tests
 from warehouse.sources import InventoryItem
-from warehouse.staged_lines import staged_version
 from warehouse.store import writer
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
@@ -146,7 +146,7 @@ def _load_exercice(
         preview = connection.sql(
             f"SELECT * FROM credits WHERE exercice = ? ORDER BY {', '.join(BUSINESS_KEY)} LIMIT 10", params=[exercice]
         ).pl()
-    pause_for_tests("load", paths.out)  # test hook (warehouse/releases.py): a kill during the load
+    pause_for_tests("load", paths.out)  # test hook (warehouse/publication/releases.py): a kill during the load
     context.log.info(f"exercice {exercice}: {inserted} rows in credits")
     return dg.MaterializeResult(
         metadata={

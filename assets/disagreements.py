@@ -22,11 +22,11 @@ from assets.resources import WarehousePaths
 from assets.versions import code_version
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
+from warehouse.credits.staged_lines import scan_staged_lines
+from warehouse.credits.staging import read_reports
 from warehouse.disagreements import RULES, Evidence, collect
 from warehouse.memory import give_back
-from warehouse.nomenclature import element_files
-from warehouse.staged_lines import scan_staged_lines
-from warehouse.staging import read_reports
+from warehouse.nomenclature.resolution import element_files
 from warehouse.store import reader, replace_tables, writer
 
 KEY = ["core", "ecarts_sources"]

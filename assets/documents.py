@@ -37,7 +37,7 @@ from warehouse.documents.store import (
     write_document_tables,
     write_rapprochements,
 )
-from warehouse.publish import write_frame
+from warehouse.publication.parquet import write_frame
 from warehouse.sources import InventoryItem
 from warehouse.store import reader, writer
 

@@ -19,7 +19,12 @@ from assets.versions import code_version
 from schemas import nomenclature as models
 from schemas.validation import validate
 from warehouse.ahead import ahead
-from warehouse.nomenclature import (
+from warehouse.credits.staging import (
+    read_reports,
+    read_unpartitioned_staging,
+    write_unpartitioned_staging,
+)
+from warehouse.nomenclature.resolution import (
     credit_elements_version,
     derive_events,
     known_events,
@@ -32,11 +37,6 @@ from warehouse.nomenclature import (
     write_credit_elements,
 )
 from warehouse.sources import InventoryItem
-from warehouse.staging import (
-    read_reports,
-    read_unpartitioned_staging,
-    write_unpartitioned_staging,
-)
 from warehouse.store import create_views, fill_credit_missions, replace_tables, writer
 
 #: The tables of the nomenclature, their Pandera model and what they hold, for users.
@@ -88,7 +88,7 @@ def credit_elements_root(paths: WarehousePaths) -> Path:
 
 def read_ahead(sources: list[InventoryItem]) -> None:
     """Queue the reads of the nomenclature files of ``sources`` that ``staging/nomenclature`` makes
-    (:mod:`warehouse.ahead`, :func:`warehouse.nomenclature.read_nomenclature_file`): the step takes them."""
+    (:mod:`warehouse.ahead`, :func:`warehouse.nomenclature.resolution.read_nomenclature_file`): the step takes them."""
     for item in sources:
         if item.holds("nomenclature"):
             ahead(nomenclature_read_key(item), partial(read_nomenclature_file, item))

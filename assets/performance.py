@@ -21,7 +21,8 @@ from assets.metadata import check_result, column_schema, markdown
 from assets.sources import OTHER_FILES
 from assets.versions import code_version
 from schemas.catalogue import CatalogueEntry
-from schemas.performance import (
+from schemas.performance.families import is_performance_header
+from schemas.performance.models import (
     INDICATEUR_KEY,
     VALEUR_KEY,
     IndicateurAtteintesPublieesModel,
@@ -31,12 +32,11 @@ from schemas.performance import (
     IndicateurValeursModel,
     UnitesModel,
 )
-from schemas.performance_families import is_performance_header
 from schemas.validation import ValidationFailed, validate
 from warehouse.ahead import ahead, taken
-from warehouse.credit_files import SourceReadError
+from warehouse.credits.files import SourceReadError
 from warehouse.expected import is_absent
-from warehouse.performance import (
+from warehouse.performance.files import (
     ATTEINTE_SCHEMA,
     INDICATEUR_SCHEMA,
     VALEUR_SCHEMA,
@@ -44,7 +44,7 @@ from warehouse.performance import (
     read_performance_table,
     recognise_performance,
 )
-from warehouse.performance_tables import (
+from warehouse.performance.tables import (
     FICHIER_SCHEMA,
     PERFORMANCE_TABLES,
     FileFailure,
@@ -53,9 +53,9 @@ from warehouse.performance_tables import (
     previous_rows,
     write_performance,
 )
+from warehouse.reading.tables import TableReadError
 from warehouse.sources import InventoryItem
 from warehouse.store import duplicate_keys, reader, writer
-from warehouse.tables import TableReadError
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 GROUP = "performance"

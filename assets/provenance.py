@@ -17,11 +17,11 @@ from assets.sources import CREDIT_FILES, NOMENCLATURE_FILES, OTHER_FILES
 from assets.versions import code_version
 from schemas.sources import SourcesModel
 from schemas.validation import validate
-from warehouse.credits_load import lines_loaded
+from warehouse.credits.load import lines_loaded
+from warehouse.credits.staging import SourceReport, read_reports
 from warehouse.documents.store import document_reports
 from warehouse.memory import give_back
 from warehouse.sources import InventoryItem
-from warehouse.staging import SourceReport, read_reports
 from warehouse.store import drop_moved_sources, prune_sources, reader, upsert_sources, writer
 
 

@@ -2,7 +2,7 @@
 
 They go to the build's working folder (``<out>/releases/.building-<pid>/parquet/``);
 ``budget-warehouse build`` makes that folder a release once every file is checked
-(``warehouse/releases.py``), and ``<out>/parquet`` shows the latest release's."""
+(``warehouse/publication/releases.py``), and ``<out>/parquet`` shows the latest release's."""
 
 import logging
 from collections.abc import Iterator
@@ -23,8 +23,8 @@ from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.ecarts import EcartsModel
 from schemas.sources import SourcesModel
 from warehouse.disagreements import ECARTS_ORDER
-from warehouse.publish import publish_table
-from warehouse.releases import pause_for_tests
+from warehouse.publication.parquet import publish_table
+from warehouse.publication.releases import pause_for_tests
 from warehouse.store import reader
 
 log = logging.getLogger(__name__)

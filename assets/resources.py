@@ -11,7 +11,7 @@ class WarehousePaths(dg.ConfigurableResource):
     ``sources_dir``: a local folder of source files, or None to download them from the
     official portals (into ``<out_dir>/telechargements``). ``out_dir``: the output folder.
     ``work_dir``: the working folder of the build (``<out>/releases/.building-<pid>``, see
-    ``warehouse/releases.py``), where the database copy and the Parquet files are written before
+    ``warehouse/publication/releases.py``), where the database copy and the Parquet files are written before
     they become a release. ``prune``: drop the data of sources no longer given (``--prune``).
     ``portal_url``: the base address downloads are rebased onto (a mirror, a test server),
     None for the catalogue's official addresses.

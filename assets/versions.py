@@ -8,7 +8,7 @@ gives the assets of that family a new code version, and Dagster marks them stale
 hand. Other ``assets`` modules are not followed (they hold definitions, not the reading code).
 
 Test hook, never to be set otherwise: ``BUDGET_TEST_CODE_SALT=<module>`` (e.g.
-``warehouse.performance``) adds a salt to the text of that module, as an edit of it would.
+``warehouse.performance.files``) adds a salt to the text of that module, as an edit of it would.
 """
 
 from __future__ import annotations

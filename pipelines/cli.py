@@ -10,7 +10,7 @@ contiguous range), with ``raw/sources`` first, then the publication job over the
 run at all when nothing changed. They work on a private copy of the latest release
 (``<out>/releases/.building-<pid>/``); when every step and every ERROR check
 passed, that copy becomes a release and ``latest`` switches to it
-(``warehouse/releases.py``). One build at a time per output folder: a second one
+(``warehouse/publication/releases.py``). One build at a time per output folder: a second one
 waits, saying so. On start, runs of killed builds left ``STARTED`` are marked
 failed. Prints progress and a summary; exits 1 if any asset or any check of
 severity ERROR failed or any source is in error, 2 on bad arguments. Ctrl-C (SIGINT) or SIGTERM
@@ -240,7 +240,7 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
     import dagster as dg
 
     from warehouse.ahead import forget as forget_ahead
-    from warehouse.releases import remove_stale_work, start_work
+    from warehouse.publication.releases import remove_stale_work, start_work
     from warehouse.sources import forget_recognitions
 
     started = time.monotonic()
@@ -292,7 +292,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     )
     from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB
     from pipelines.resources import build_resources
-    from warehouse.releases import release_state
+    from warehouse.publication.releases import release_state
 
     outcome = Outcome()
     tags = {PID_TAG: str(os.getpid())}
@@ -485,13 +485,13 @@ _WARM_RELEASE_UP_TO = 256 * 1024 * 1024
 
 
 def _warm_release_behind(items: list) -> threading.Thread | None:
-    """Import what the release's documents use (Frictionless, Plotly, ``warehouse.site``), check a small data
-    package (Frictionless builds its profile's checks at the first) and build Plotly's ``plotly_white``
+    """Import what the release's documents use (Frictionless, Plotly, ``warehouse.publication.site``), check a
+    small data package (Frictionless builds its profile's checks at the first) and build Plotly's ``plotly_white``
     template and the validators of the page's charts, in a daemon thread while the publication
     run works (issue 11): its steps spend most of their time in DuckDB and Polars, which release the GIL, so on
     two cores this Python work overlaps them rather than following them (0.4-0.6 s of the release's documents).
-    Only what is cached for the process (modules, Frictionless's profile, :func:`warehouse.site._white_template`,
-    Plotly's validator cache): the documents are the same.
+    Only what is cached for the process (modules, Frictionless's profile,
+    :func:`warehouse.publication.site._white_template`, Plotly's validator cache): the documents are the same.
     Not for a build of more than :data:`_WARM_RELEASE_UP_TO` bytes of credit files (~130 MB more held during
     its runs). A failure here is left to happen again, with its error, where the release imports it."""
     if sum(i.source.octets for i in items if i.holds("credits")) > _WARM_RELEASE_UP_TO:
@@ -503,7 +503,7 @@ def _warm_release_behind(items: list) -> threading.Thread | None:
             from frictionless import Package
 
             from warehouse.publication.datapackage import PROFILE
-            from warehouse.site import _white_template
+            from warehouse.publication.site import _white_template
 
             fields = [{"name": "a", "type": "string"}, {"name": "b", "type": "integer"}]
             resource = {"name": "a", "type": "table", "path": "a.parquet", "format": "parquet"}
@@ -564,12 +564,12 @@ def _finish(
     args: argparse.Namespace, settings: Settings, outcome: Outcome, items: list, started: float, instance
 ) -> int:
     """Publish the release when nothing blocks it, prune old releases if asked, print the summary."""
-    from warehouse.releases import latest_release, prune_releases, publish_release
+    from warehouse.publication.releases import latest_release, prune_releases, publish_release
 
     release_line = ""
     stop_if_interrupted()  # not a release after Ctrl-C
     if outcome.plan is not None and outcome.plan.empty:
-        from warehouse.releases import write_state
+        from warehouse.publication.releases import write_state
 
         release_line = f"release: nothing changed since {outcome.latest_version}; no new release"
         write_state(settings.out_dir, outcome.latest_version, _release_state(outcome, instance))
@@ -581,7 +581,7 @@ def _finish(
         release_line = "release: none published (no source could be read); there is no release yet"
     else:
         from assets.publish import PUBLISHED  # the assets and their Pandera models: only to publish
-        from warehouse.publish import InvalidParquet
+        from warehouse.publication.parquet import InvalidParquet
 
         try:
             release, new = publish_release(
@@ -640,10 +640,10 @@ def _manifest_sources(database: Path) -> list[dict]:
 
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
-    from schemas.performance_families import is_performance_header
+    from schemas.performance.families import is_performance_header
+    from warehouse.credits.staging import read_reports
     from warehouse.documents.store import document_reports_in
     from warehouse.expected import is_absent
-    from warehouse.staging import read_reports
     from warehouse.store import quote_identifier, reader
 
     print("\n== summary ==")

@@ -7,7 +7,7 @@ whose latest materialisation is not the one the latest release holds; and everyt
 2. Dagster's ``CachingStaleStatusResolver`` gives each asset (and credit partition) its status:
    MISSING, STALE (a new code version, or an input with a new data version) or FRESH.
 3. A FRESH asset is skipped only when its latest materialisation (event id) is the one the latest
-   release holds (``materialisations`` of the release state, ``warehouse/releases.py``): a failed
+   release holds (``materialisations`` of the release state, ``warehouse/publication/releases.py``): a failed
    build's materialisations are in the instance but were never published, so they are recomputed.
 4. The targets are then closed downstream (an asset recomputed makes its children stale).
 """
@@ -25,7 +25,7 @@ from dagster._time import get_current_datetime
 from assets.partitions import EXERCICE_PARTITIONS_NAME
 from assets.sources import source_versions
 from assets.versions import ROOT, code_version
-from warehouse.workbooks import MAX_FILE_MB_ENV, MAX_UNZIPPED_MB_ENV, MAX_ZIP_RATIO_ENV
+from warehouse.reading.workbooks import MAX_FILE_MB_ENV, MAX_UNZIPPED_MB_ENV, MAX_ZIP_RATIO_ENV
 
 SOURCES = dg.AssetKey(["raw", "sources"])
 
@@ -123,7 +123,8 @@ def _latest_of(instance, names: list[str]) -> dict[str, int]:
     return found
 
 
-#: The environment variables that bound what a build reads (``warehouse/workbooks.py``, ``warehouse/csv_files.py``):
+#: The environment variables that bound what a build reads (``warehouse/reading/workbooks.py``,
+#: ``warehouse/reading/csv_files.py``):
 #: a file over a limit is a source in error, so the same files under other limits are another build.
 READING_LIMIT_VARIABLES = (MAX_FILE_MB_ENV, MAX_UNZIPPED_MB_ENV, MAX_ZIP_RATIO_ENV)
 

@@ -54,8 +54,8 @@ class _Stopped:
 
 @contextlib.contextmanager
 def signals_stop_the_build(out: Path) -> Iterator[_Stopped]:
-    """Hold the build lock of ``out`` (``warehouse.releases.build_lock``) for the build; SIGINT (Ctrl-C) and SIGTERM
-    stop the build in the main thread where it stands: outside a Dagster run at once
+    """Hold the build lock of ``out`` (``warehouse.publication.releases.build_lock``) for the build; SIGINT (Ctrl-C)
+    and SIGTERM stop the build in the main thread where it stands: outside a Dagster run at once
     (:class:`BuildInterrupted`), inside one at its step's next Python instruction (Dagster's
     ``DagsterExecutionInterruptedError``; DuckDB's ``Query interrupted``) or at the run's end
     (:func:`stop_if_interrupted`, before each run and before publishing). Nothing is published after the
@@ -65,7 +65,7 @@ def signals_stop_the_build(out: Path) -> Iterator[_Stopped]:
     that comes once ``latest`` has switched says the release is published. Any exception that follows the
     signal (a step's ``except`` around DuckDB turning it into a ``RuntimeError``) counts as the interruption.
     Outside the main thread (a test calling :func:`main` in a thread) the signals are left as they are."""
-    from warehouse.releases import build_lock, latest_release, remove_stale_work
+    from warehouse.publication.releases import build_lock, latest_release, remove_stale_work
 
     stopped = _Stopped()
     if threading.current_thread() is not threading.main_thread():

@@ -77,7 +77,7 @@ def postgres_instance_yaml(postgres_db: dict) -> str:
 @dataclass(frozen=True)
 class Settings:
     """Where the sources are (None: download them), where the outputs go, where this build works
-    (``work_dir``, see ``warehouse/releases.py``), whether sources no longer given are pruned, and
+    (``work_dir``, see ``warehouse/publication/releases.py``), whether sources no longer given are pruned, and
     the portal to download from (None: the official addresses of the catalogue)."""
 
     sources_dir: Path | None

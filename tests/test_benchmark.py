@@ -24,8 +24,8 @@ from benchmarks.measure import MIB, run_measured
 from benchmarks.project import change_one_amount, ingest
 from benchmarks.synthetic import FILE_NAME, TEMPLATE, generate
 from schemas.credits import BUSINESS_KEY
-from warehouse.credit_files import read_credit_table
-from warehouse.credit_rules import lfi_plf_amd_mismatches, t2_ht2_mismatches
+from warehouse.credits.files import read_credit_table
+from warehouse.credits.rules import lfi_plf_amd_mismatches, t2_ht2_mismatches
 from warehouse.sources import discover_sources, recognise
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from tests.conftest import SOURCES, TABLES
-from warehouse.credit_rules import witness_differences
-from warehouse.staged_lines import staged_files
+from warehouse.credits.rules import witness_differences
+from warehouse.credits.staged_lines import staged_files
 
 M = Decimal
 

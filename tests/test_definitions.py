@@ -78,7 +78,7 @@ def test_duckdb_writers_share_one_pool():
 def test_a_process_forked_after_loading_the_definitions_can_read_with_polars():
     """Dagster's multiprocess executor forks processes that have imported the definitions: a Polars query
     run while importing them starts Polars' thread pool, and a child forked after it hangs on its first
-    read (``warehouse.nomenclature`` once built an Arrow schema through Polars at import). A child reads a
+    read (``warehouse.nomenclature.resolution`` once built an Arrow schema through Polars at import). A child reads a
     CSV with Polars within the timeout, or the test fails."""
     child = (
         "import os, io, warnings\n"

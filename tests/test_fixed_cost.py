@@ -160,7 +160,7 @@ def test_release_modules_warmed_behind_the_publication_run_only_for_a_small_buil
     (credits,) = [i for i in items if i.holds("credits")]
     big = dataclasses.replace(credits, source=dataclasses.replace(credits.source, octets=_WARM_RELEASE_UP_TO + 1))
     assert _warm_release_behind([big if i is credits else i for i in items]) is None
-    from warehouse.site import _white_template
+    from warehouse.publication.site import _white_template
 
     _white_template.cache_clear()
     thread = _warm_release_behind(items)

@@ -310,7 +310,7 @@ def test_a_failed_build_then_a_fixed_one_publishes_the_data_of_the_files(warehou
 def test_a_new_code_version_recomputes_the_family_of_that_code(warehouse):
     sources, out = warehouse
     cursor = _cursor(out)
-    build = _build_with(sources, out, BUDGET_TEST_CODE_SALT="warehouse.performance_tables")
+    build = _build_with(sources, out, BUDGET_TEST_CODE_SALT="warehouse.performance.tables")
     assert build.returncode == 0, build.stdout + build.stderr
     done = _materialised(out, cursor)
     assert "core/indicateurs" in done and "core/indicateur_valeurs" in done

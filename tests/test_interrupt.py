@@ -2,7 +2,7 @@
 processes (``pipelines/interrupts.py``).
 
 The signal is sent when the build shows it is at a given moment: a line it prints (the inventory), or the
-file the documented test hook ``BUDGET_TEST_PAUSE=<phase>:<seconds>`` touches (``warehouse/releases.py``:
+file the documented test hook ``BUDGET_TEST_PAUSE=<phase>:<seconds>`` touches (``warehouse/publication/releases.py``:
 ``load`` in the credits run's step, ``parquet`` in the publication run's step, ``switch`` after the runs,
 just before ``latest`` switches), never after a sleep.
 """

@@ -42,11 +42,11 @@ from assets.credits import DUCKDB_WRITER_POOL
 from pipelines.jobs import CREDITS_JOB, SOURCES_JOB
 from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SOURCES_ENV, WORK_ENV, postgres_instance_yaml
 from tests.conftest import ROOT, SOURCES
-from warehouse.releases import PAUSE_ENV
+from warehouse.publication.releases import PAUSE_ENV
 
 M = Decimal
 EXERCICES = ["2019", "2020", "2021"]
-#: Each load into DuckDB lasts at least this long (the ``load`` test hook of ``warehouse/releases.py``),
+#: Each load into DuckDB lasts at least this long (the ``load`` test hook of ``warehouse/publication/releases.py``),
 #: so that loads not serialised by the pool would overlap.
 LOAD_PAUSE_S = 1.5
 RUN_TIMEOUT_S = 300

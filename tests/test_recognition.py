@@ -21,7 +21,7 @@ import assets.versions
 import warehouse.sources
 from assets.sources import recognition_state, recorded_items
 from tests.conftest import ROOT, SOURCES
-from warehouse.releases import release_state
+from warehouse.publication.releases import release_state
 from warehouse.sources import discover_sources, take_inventory
 
 FILES = [
@@ -69,7 +69,7 @@ COUNTED_BUILD = """
 import json, sys
 from collections import Counter
 from pathlib import Path
-import warehouse.csv_files, warehouse.sources, warehouse.workbooks
+import warehouse.reading.csv_files, warehouse.sources, warehouse.reading.workbooks
 from pipelines.cli import main
 sources, out, report = (Path(a) for a in sys.argv[1:4])
 counts = {name: Counter() for name in ("heads", "workbooks", "whole_csv", "hashed")}
@@ -80,8 +80,8 @@ def counting(module, function, counter):
         return real(path, *args, **kwargs)
     setattr(module, function, read)
 counting(warehouse.sources, "read_table_heads", counts["heads"])
-counting(warehouse.workbooks, "read_workbook", counts["workbooks"])
-counting(warehouse.csv_files, "read_csv_table", counts["whole_csv"])
+counting(warehouse.reading.workbooks, "read_workbook", counts["workbooks"])
+counting(warehouse.reading.csv_files, "read_csv_table", counts["whole_csv"])
 counting(warehouse.sources, "sha256_of", counts["hashed"])
 code = main(["build", "--sources", str(sources), "--out", str(out)])
 report.write_text(json.dumps(counts))
@@ -221,9 +221,9 @@ def test_a_new_code_version_of_recognition_recognises_every_file_again(first, mo
     again = take_inventory(files, recorded)
     assert not reads.heads  # same bytes, same code: the recorded items, none read
     assert recognition_state(_inventory(again)) == state["recognitions"]
-    # An edit of the recognising code (the test salt of assets/versions.py on warehouse.tables, which
+    # An edit of the recognising code (the test salt of assets/versions.py on warehouse.reading.tables, which
     # warehouse/sources.py imports) gives recognition a new code version: nothing recorded is taken.
-    monkeypatch.setenv(assets.versions.SALT_ENV, "warehouse.tables")
+    monkeypatch.setenv(assets.versions.SALT_ENV, "warehouse.reading.tables")
     assets.versions.code_version.cache_clear()
     try:
         assert recorded_items(state) == []

@@ -4,7 +4,7 @@ Every test runs the real command in child processes on a small set of real files
 (credits 2020, two nomenclature files, the PAP 2019 indicators): kills are real
 SIGKILLs, readers are real DuckDB connections and Parquet reads, and two builds
 are two processes. A build is held at a given phase by the documented test hook
-``BUDGET_TEST_PAUSE=<phase>:<seconds>`` (``warehouse/releases.py``).
+``BUDGET_TEST_PAUSE=<phase>:<seconds>`` (``warehouse/publication/releases.py``).
 """
 
 from __future__ import annotations

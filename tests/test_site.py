@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from warehouse.site import render_markdown, write_site
+from warehouse.publication.site import render_markdown, write_site
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: A chart drawn by Plotly has axes, text, grid and traces: far more colours than a blank box.
@@ -207,7 +207,7 @@ def test_a_chart_is_written_as_plotly_writes_it_with_the_white_template_and_the_
     is set): the HTML is byte for byte what ``update_layout(template="plotly_white", ...)`` then ``to_html`` give."""
     import plotly.graph_objects as go
 
-    from warehouse.site import _figure
+    from warehouse.publication.site import _figure
 
     def chart() -> go.Figure:
         figure = go.Figure()

@@ -55,7 +55,7 @@ def credit_coverage(lines: pl.DataFrame | pl.LazyFrame, loaded: pl.DataFrame) ->
 
     ``lines``: staged line-level credit rows with ``role`` (A, W, or null where a
     tie left the scope without authority) and ``repris``, a frame or a lazy scan
-    (``warehouse.staged_lines.scan_staged_lines``: reduced, streaming, to one row per
+    (``warehouse.credits.staged_lines.scan_staged_lines``: reduced, streaming, to one row per
     scope, source and role before anything else); ``loaded``: rows of
     ``credits`` per scope (columns exercice, phase, type_budget, lignes). Sorted
     by phase, type_budget, exercice.

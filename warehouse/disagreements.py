@@ -24,8 +24,8 @@ import duckdb
 import polars as pl
 
 from schemas.labels import label_key
-from warehouse.credit_rules import lfi_plf_amd_mismatches, t2_ht2_mismatches, witness_differences
-from warehouse.staging import SourceReport
+from warehouse.credits.rules import lfi_plf_amd_mismatches, t2_ht2_mismatches, witness_differences
+from warehouse.credits.staging import SourceReport
 from warehouse.store import memory_limit, quote_literal
 
 __all__ = ["ECARTS_SCHEMA", "RULES", "Evidence", "collect", "empty", "to_ecarts"]
@@ -54,8 +54,8 @@ _LINE_KEY = ["code_programme", "code_action", "code_sous_action", "code_categori
 @dataclass
 class Evidence:
     """What the rules read: the staged credit lines (with ``role``; a frame, or a lazy scan of the
-    staging area, ``warehouse.staged_lines.scan_staged_lines``) and read reports, the Parquet files
-    of the nomenclature elements every file states (``warehouse.nomenclature.element_files``), and a
+    staging area, ``warehouse.credits.staged_lines.scan_staged_lines``) and read reports, the Parquet files
+    of the nomenclature elements every file states (``warehouse.nomenclature.resolution.element_files``), and a
     read-only connection to the warehouse."""
 
     connection: duckdb.DuckDBPyConnection
@@ -226,7 +226,7 @@ def atteinte_publiee(evidence: Evidence) -> pl.DataFrame:
 
 
 #: The table and label column each level of the nomenclature keeps per exercice, keyed by the level's codes
-#: (``warehouse.nomenclature.LEVEL_KEYS``; categories and titres: one label for all years).
+#: (``warehouse.nomenclature.resolution.LEVEL_KEYS``; categories and titres: one label for all years).
 _RETAINED = {
     "mission": ("missions", "libelle_mission"),
     "programme": ("programmes", "libelle_programme"),
@@ -275,7 +275,7 @@ def _joined_as_written(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _libelle(connection: duckdb.DuckDBPyConnection, files: list[Path]) -> pl.DataFrame:
-    from warehouse.nomenclature import LEVEL_KEYS
+    from warehouse.nomenclature.resolution import LEVEL_KEYS
 
     listed = ", ".join(quote_literal(f) for f in files)
     frames = []

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.families import all_families
-from schemas.performance_families import performance_families
+from schemas.performance.families import performance_families
 from warehouse.sources import InventoryItem, SourceFile
 
 __all__ = ["ABSENT", "expect_release_sources", "is_absent", "previous_sources"]
@@ -93,7 +93,7 @@ def expect_release_sources(
     on a ``--sources`` build (``folder``) without ``prune``, those absent added as
     :data:`ABSENT` items. A source whose sha256 a readable item of this build has (the file was
     moved or renamed) is not absent: it is that item, under its new id."""
-    from schemas.performance_families import is_performance_header
+    from schemas.performance.families import is_performance_header
 
     result = []
     for item in items:

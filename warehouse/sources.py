@@ -18,7 +18,7 @@ from pathlib import Path
 
 from schemas.catalogue import CatalogueEntry, catalogue
 from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
-from warehouse.tables import RawTable, TableReadError, read_table_heads
+from warehouse.reading.tables import RawTable, TableReadError, read_table_heads
 
 __all__ = [
     "RECORDED_FIELDS",
@@ -80,13 +80,13 @@ class Recognition:
         """The whole table (every row); for a CSV longer than its head, read now (once) in full.
 
         Holds the file's rows in memory: a large credit file is read with
-        :func:`warehouse.csv_files.stream_csv_table` instead. Raises
-        :class:`warehouse.tables.TableReadError` as :func:`warehouse.tables.read_tables` does.
+        :func:`warehouse.reading.csv_files.stream_csv_table` instead. Raises
+        :class:`warehouse.reading.tables.TableReadError` as :func:`warehouse.reading.tables.read_tables` does.
         """
         if self.complete or self.head is None:
             return self.head
         if self._whole is None:
-            from warehouse.csv_files import read_csv_table
+            from warehouse.reading.csv_files import read_csv_table
 
             self._whole = read_csv_table(self.source.chemin, self.source.fichier)
         return self._whole
@@ -249,7 +249,7 @@ def _exercice_hint(source: SourceFile) -> int | None:
 def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
     """Read the head of ``source`` as a table and find its family from its header (best match).
 
-    A CSV is read only as far as its head (:func:`warehouse.tables.read_table_heads`: the
+    A CSV is read only as far as its head (:func:`warehouse.reading.tables.read_table_heads`: the
     header and the first rows; its encoding from a streaming pass over the whole file); a
     workbook whole, the visible sheet whose header matches best. ``whole_encoding = False``: the
     head's encoding is the head's own (for a reader that decodes the whole file itself next). A file that is not a
@@ -342,10 +342,10 @@ def _held(path: Path, fichier: str, sha256: str | None = None, whole_encoding: b
 
 
 def recognised_heads(path: Path, fichier: str) -> tuple[list[RawTable], bool]:
-    """What :func:`warehouse.tables.read_table_heads` returns for ``path`` (named ``fichier``), without
+    """What :func:`warehouse.reading.tables.read_table_heads` returns for ``path`` (named ``fichier``), without
     reading it again when this build read it in this process (its identity on disk the same, its CSV
     encoding decided from the whole file; see :func:`recognise`). Raises
-    :class:`warehouse.tables.TableReadError` as it does."""
+    :class:`warehouse.reading.tables.TableReadError` as it does."""
     held = _held(path, fichier, whole_encoding=True)
     if held is None or held.error is not None:
         return read_table_heads(path, fichier)
@@ -440,7 +440,7 @@ def take_inventory(files: list[SourceFile], recorded: list[dict] | None = None) 
     and the same sha256 takes its recorded item, without being read again; any other is recognised.
     The heads read are kept for the readers of this build (:func:`recognise`).
     """
-    from warehouse.credit_files import stated_exercice
+    from warehouse.credits.files import stated_exercice
 
     known = {(r["fichier"], r["sha256"]): r for r in recorded or []}
     forget_recognitions()

@@ -7,7 +7,7 @@ launched as several runs, ``shared/cases/B18``) would fail on that lock, so
 file locked by another process, up to :data:`LOCK_TIMEOUT` seconds, then raise
 :class:`DatabaseLocked` naming the file and the process holding it. The lock is
 DuckDB's own (no lock file of ours); the build works on a private copy of the
-latest release (``warehouse/releases.py``), so an analyst's connection to
+latest release (``warehouse/publication/releases.py``), so an analyst's connection to
 ``<out>/budget.duckdb`` never holds it.
 """
 

@@ -20,7 +20,7 @@ from schemas.amounts import (
     separator_evidence,
 )
 from tests.conftest import CASES
-from warehouse.tables import read_tables
+from warehouse.reading.tables import read_tables
 
 
 def _case_column(case: str, column: str) -> list[str | None]:

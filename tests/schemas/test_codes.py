@@ -24,7 +24,7 @@ from schemas.codes import (
     titre_expr,
 )
 from tests.conftest import CASES
-from warehouse.tables import read_tables
+from warehouse.reading.tables import read_tables
 
 
 @pytest.mark.parametrize("raw", ["352", "352.0", "P352", "0352", " 352 "])

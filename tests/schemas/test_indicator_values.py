@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from schemas.indicator_values import COMPARATEURS, SENS, STATUTS, parse_indicator_value
-from schemas.performance_families import best_performance_family
+from schemas.performance.families import best_performance_family
+from schemas.performance.indicator_values import COMPARATEURS, SENS, STATUTS, parse_indicator_value
 from tests.conftest import CASES, SOURCES
-from warehouse.tables import read_tables
+from warehouse.reading.tables import read_tables
 
 PERFORMANCE_FILES = ["PLF_2019_PAP.csv", "Performance_Depense.csv"]
 

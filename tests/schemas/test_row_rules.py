@@ -8,7 +8,7 @@ import pytest
 from schemas.credits import CreditLinesModel
 from schemas.row_rules import first_failure, row_rules
 from schemas.validation import ValidationFailed, validate
-from warehouse.credit_files import LINE_SCHEMA
+from warehouse.credits.files import LINE_SCHEMA
 
 RULES = row_rules(CreditLinesModel)
 

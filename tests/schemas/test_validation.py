@@ -10,7 +10,7 @@ from schemas.amounts import parse_amount
 from schemas.credits import CreditsModel
 from schemas.validation import ValidationFailed, validate
 from tests.conftest import CASES
-from warehouse.tables import read_tables
+from warehouse.reading.tables import read_tables
 
 
 class B16Model(pa.DataFrameModel):

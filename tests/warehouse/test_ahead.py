@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import SOURCES
 from warehouse import ahead as ahead_module
 from warehouse.ahead import ahead, forget, taken
-from warehouse.nomenclature import nomenclature_read_key, read_nomenclature_file, stage_nomenclature
+from warehouse.nomenclature.resolution import nomenclature_read_key, read_nomenclature_file, stage_nomenclature
 from warehouse.sources import discover_sources, take_inventory
 
 
@@ -119,7 +119,7 @@ def test_performance_tables_assembled_ahead_are_those_assembled_in_the_step():
     import dataclasses
 
     from assets import performance
-    from warehouse.performance_tables import assemble_checked
+    from warehouse.performance.tables import assemble_checked
 
     items = take_inventory(discover_sources(SOURCES))
     in_place = performance._read_step(items, assemble=False)

@@ -7,9 +7,9 @@ import polars as pl
 
 from schemas.families import credit_families
 from tests.conftest import SOURCES
-from warehouse.credits import assign_roles, stage_exercice_to
+from warehouse.credits.roles import assign_roles, stage_exercice_to
+from warehouse.credits.staged_lines import staged_files
 from warehouse.sources import discover_sources, take_inventory
-from warehouse.staged_lines import staged_files
 
 FAMILIES = {f.id: f for f in credit_families()}
 

@@ -16,9 +16,9 @@ import pytest
 
 from schemas.families import Family, match_family
 from tests.conftest import CASES, run_build
-from warehouse.credit_files import SourceReadError, read_credit_table
+from warehouse.credits.files import SourceReadError, read_credit_table
+from warehouse.reading.tables import read_tables
 from warehouse.sources import discover_sources, recognise
-from warehouse.tables import read_tables
 
 CASE_FAMILY = Family(
     id="cas",

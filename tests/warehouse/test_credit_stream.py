@@ -14,14 +14,16 @@ import polars as pl
 import pytest
 
 from tests.conftest import CASES, SOURCES, sources_with
-from warehouse import credit_files, credits, csv_files
-from warehouse.credit_files import SourceReadError, read_credit_stream, read_credit_table
-from warehouse.credits import stage_exercice_to
-from warehouse.csv_files import read_csv_head, read_csv_table, stream_csv_table
-from warehouse.nomenclature import credit_elements, write_credit_elements
+from warehouse.credits import files as credit_files
+from warehouse.credits import roles as credits
+from warehouse.credits.files import SourceReadError, read_credit_stream, read_credit_table
+from warehouse.credits.roles import stage_exercice_to
+from warehouse.credits.staged_lines import staged_files
+from warehouse.credits.staging import read_reports
+from warehouse.nomenclature.resolution import credit_elements, write_credit_elements
+from warehouse.reading import csv_files
+from warehouse.reading.csv_files import read_csv_head, read_csv_table, stream_csv_table
 from warehouse.sources import discover_sources, recognise, take_inventory
-from warehouse.staged_lines import staged_files
-from warehouse.staging import read_reports
 
 _CSV_CREDITS = [
     s

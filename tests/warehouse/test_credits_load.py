@@ -10,10 +10,9 @@ import polars as pl
 import pytest
 
 from schemas.credits import BUSINESS_KEY, CreditsModel
-from warehouse import credits_load
 from warehouse.coverage import credit_coverage
-from warehouse.credit_rules import witness_differences
-from warehouse.credits_load import (
+from warehouse.credits import load as credits_load
+from warehouse.credits.load import (
     InvalidStagedLine,
     credits_model_failures,
     credits_not_summing_to_kept_lines,
@@ -23,8 +22,9 @@ from warehouse.credits_load import (
     repeated_keys_not_summed,
     rule_failures,
 )
-from warehouse.nomenclature import credit_elements, staged_credit_elements
-from warehouse.staged_lines import scan_staged_lines, staged_files
+from warehouse.credits.rules import witness_differences
+from warehouse.credits.staged_lines import scan_staged_lines, staged_files
+from warehouse.nomenclature.resolution import credit_elements, staged_credit_elements
 from warehouse.store import duplicate_keys, schema_sql
 
 M = Decimal
@@ -257,6 +257,6 @@ def test_lines_loaded_counted_by_bits_as_by_distinct_values(loaded, monkeypatch)
     """``lines_loaded`` sets one bit per line number; beyond its bound it counts distinct values: the same counts."""
     staging = loaded[1]
     by_bits = lines_loaded(staging)
-    monkeypatch.setattr("warehouse.credits_load._LINE_BITS", 0)
+    monkeypatch.setattr("warehouse.credits.load._LINE_BITS", 0)
     assert lines_loaded(staging) == by_bits
     assert by_bits["plf-2021"] == 2353 and by_bits["plrg-2024-xls"] == 3560

@@ -1,4 +1,4 @@
-"""The escaping every CSV, Excel or HTML export must use (``warehouse/escaping.py``)."""
+"""The escaping every CSV, Excel or HTML export must use (``warehouse/reading/escaping.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from warehouse.escaping import escape_formula, escape_formulas, escape_html
+from warehouse.reading.escaping import escape_formula, escape_formulas, escape_html
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from schemas.couverture import CouvertureModel
 from schemas.ecarts import EcartsModel
 from schemas.validation import validate
 from warehouse.coverage import credit_coverage, grid_lines, performance_coverage
+from warehouse.credits.staging import SourceReport
 from warehouse.disagreements import RULES, Evidence, collect, total_publie
-from warehouse.mojibake import mojibake_labels
-from warehouse.staging import SourceReport
+from warehouse.reading.mojibake import mojibake_labels
 
 
 def _report(controle_totaux: list) -> SourceReport:

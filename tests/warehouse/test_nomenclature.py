@@ -13,16 +13,16 @@ import pytest
 from schemas.families import Family, match_family
 from schemas.labels import clean_label, label_key
 from tests.conftest import CASES, SOURCES
-from warehouse.credit_files import read_credit_table
-from warehouse.nomenclature import (
+from warehouse.credits.files import read_credit_table
+from warehouse.nomenclature.resolution import (
     credit_elements,
     derive_events,
     known_events,
     resolve_nomenclature,
     stage_nomenclature,
 )
+from warehouse.reading.tables import read_tables
 from warehouse.sources import discover_sources, take_inventory
-from warehouse.tables import read_tables
 
 # fichier, exercice, phase, lines per level (as its `Type ligne` column counts them)
 REAL_NOMENCLATURE_FILES = [
@@ -90,7 +90,7 @@ def staged():
 
 @pytest.fixture(scope="module")
 def tables(staged, built):
-    from warehouse.staged_lines import staged_files
+    from warehouse.credits.staged_lines import staged_files
 
     elements, _ = staged
     lines = pl.read_parquet(staged_files(built.out / "staging" / "credits"))

@@ -10,8 +10,10 @@ import shutil
 import polars as pl
 import pytest
 
-from warehouse import nomenclature
-from warehouse.nomenclature import (
+from warehouse.credits.staged_lines import staged_files
+from warehouse.credits.staging import read_reports, read_unpartitioned_staging
+from warehouse.nomenclature import resolution as nomenclature
+from warehouse.nomenclature.resolution import (
     credit_elements,
     credit_elements_version,
     read_elements,
@@ -20,8 +22,6 @@ from warehouse.nomenclature import (
     staged_credit_elements,
     write_credit_elements,
 )
-from warehouse.staged_lines import staged_files
-from warehouse.staging import read_reports, read_unpartitioned_staging
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_labels_cleaned_by_duckdb_are_those_clean_label_gives():
     import duckdb
 
     from schemas.labels import clean_label
-    from warehouse.nomenclature import clean_label_sql
+    from warehouse.nomenclature.resolution import clean_label_sql
 
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
     labels = [
@@ -115,7 +115,7 @@ def test_a_large_table_file_is_validated_in_batches_as_pandera_validates_it_whol
     reported as Pandera reports it on the whole table."""
     from schemas.nomenclature import SousActionsModel
     from schemas.validation import ValidationFailed, validate
-    from warehouse.nomenclature import resolve_staged_nomenclature_files, validate_file
+    from warehouse.nomenclature.resolution import resolve_staged_nomenclature_files, validate_file
 
     nomenclature, elements, credits = staging
     sources = {r.source_id for r in read_reports(nomenclature)}
@@ -163,7 +163,7 @@ def test_a_table_file_failing_a_rule_in_sql_is_judged_by_pandera(staging, tmp_pa
     Int64 is Pandera's ``dtype`` failure."""
     from schemas.nomenclature import SousActionsModel
     from schemas.validation import ValidationFailed, validate
-    from warehouse.nomenclature import resolve_staged_nomenclature_files, validate_file
+    from warehouse.nomenclature.resolution import resolve_staged_nomenclature_files, validate_file
 
     nomenclature, elements, credits = staging
     sources = {r.source_id for r in read_reports(nomenclature)}

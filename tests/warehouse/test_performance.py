@@ -7,13 +7,13 @@ import polars as pl
 import pytest
 
 from schemas.catalogue import CatalogueEntry
-from schemas.performance import VALEUR_KEY
-from schemas.performance_families import best_performance_family
+from schemas.performance.families import best_performance_family
+from schemas.performance.models import VALEUR_KEY
 from tests.conftest import SOURCES
-from warehouse.credit_files import SourceReadError
-from warehouse.performance import read_performance_file, read_performance_table, recognise_performance
-from warehouse.performance_tables import assemble_performance
-from warehouse.tables import read_tables
+from warehouse.credits.files import SourceReadError
+from warehouse.performance.files import read_performance_file, read_performance_table, recognise_performance
+from warehouse.performance.tables import assemble_performance
+from warehouse.reading.tables import read_tables
 
 PAP, RAP = "PLF_2019_PAP.csv", "Performance_Depense.csv"
 
@@ -479,8 +479,8 @@ def test_the_models_run_once_on_the_whole_tables_and_a_breaking_file_is_named_al
     the other file kept."""
     from dataclasses import replace
 
-    from warehouse.performance import validate_read
-    from warehouse.performance_tables import FileFailure, assemble_checked
+    from warehouse.performance.files import validate_read
+    from warehouse.performance.tables import FileFailure, assemble_checked
 
     unvalidated = []
     for name in (PAP, RAP):

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from tests.conftest import CASES
-from warehouse import publish
-from warehouse.publish import InvalidParquet, publish_partition, publish_table, verify_parquet
-from warehouse.tables import read_tables
+from warehouse.publication import parquet as publish
+from warehouse.publication.parquet import InvalidParquet, publish_partition, publish_table, verify_parquet
+from warehouse.reading.tables import read_tables
 
 
 def _slice(year: int) -> pl.DataFrame:

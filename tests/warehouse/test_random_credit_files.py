@@ -23,7 +23,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from warehouse.credit_files import SourceReadError, read_credit_table
+from warehouse.credits.files import SourceReadError, read_credit_table
 from warehouse.sources import discover_sources, recognise
 
 FILE = "LFI_2020_Credits.csv"

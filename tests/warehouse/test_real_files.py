@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import SOURCES
-from warehouse.credit_files import SourceReadError, read_credit_table
+from warehouse.credits.files import SourceReadError, read_credit_table
 from warehouse.sources import discover_sources, recognise
 
 # fichier, family, exercice, phases, data rows, rows kept, set aside by reason, empty amount cells

@@ -1,4 +1,4 @@
-"""``warehouse/releases.py`` on real DuckDB and Parquet files: checks before the switch, hard links."""
+"""``warehouse/publication/releases.py`` on real DuckDB and Parquet files: checks before the switch, hard links."""
 
 import os
 import shutil
@@ -8,8 +8,8 @@ import pytest
 
 from assets.publish import PUBLISHED
 from tests.conftest import CASES
-from warehouse.publish import InvalidParquet, publish_table
-from warehouse.releases import latest_release, publish_release, remove_stale_work, start_work
+from warehouse.publication.parquet import InvalidParquet, publish_table
+from warehouse.publication.releases import latest_release, publish_release, remove_stale_work, start_work
 
 TABLES = list(PUBLISHED)
 

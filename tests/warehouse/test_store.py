@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from tests.conftest import CASES
+from warehouse.reading.tables import read_tables
 from warehouse.store import DatabaseLocked, reader, replace_exercice, writer
-from warehouse.tables import read_tables
 
 TABLE = "cas_b18"
 

@@ -8,8 +8,8 @@ import pytest
 
 from schemas.amounts import parse_amount
 from tests.conftest import CASES, SOURCES
-from warehouse.csv_files import decode_text
-from warehouse.tables import read_tables, repair_utf16le_bytes
+from warehouse.reading.csv_files import decode_text
+from warehouse.reading.tables import read_tables, repair_utf16le_bytes
 
 
 def test_case_b05_windows_1252_is_not_read_as_latin_1():
@@ -226,8 +226,8 @@ def test_real_files_hold_no_irregular_row():
 
 def test_nomenclature_reader_raises_the_irregular_row_error(tmp_path):
     from schemas.families import best_family, nomenclature_families
-    from warehouse.nomenclature_files import read_nomenclature_table
-    from warehouse.tables import TableReadError
+    from warehouse.nomenclature.files import read_nomenclature_table
+    from warehouse.reading.tables import TableReadError
 
     lines = (SOURCES / "PLF_2020_Nomenclature.csv").read_bytes().split(b"\r\n")
     lines[41] = b";".join(lines[41].split(b";")[:-2])  # data line 41 loses its last two fields
@@ -253,7 +253,7 @@ def test_csv_rows_are_a_polars_frame_read_as_lists(tmp_path):
 
 
 def test_files_above_the_size_limit_are_refused(tmp_path, monkeypatch):
-    from warehouse.tables import TableReadError
+    from warehouse.reading.tables import TableReadError
 
     path = _write(tmp_path, b"a;b\n" + b"1;2\n" * 600, "gros.csv")  # 2,404 bytes
     monkeypatch.setenv("BUDGET_MAX_FILE_MB", "0.002")  # 2,097 bytes
@@ -267,7 +267,7 @@ def test_files_above_the_size_limit_are_refused(tmp_path, monkeypatch):
 
 
 def test_a_byte_of_no_encoding_is_an_error_naming_the_line(tmp_path):
-    from warehouse.tables import TableReadError
+    from warehouse.reading.tables import TableReadError
 
     with pytest.raises(TableReadError, match=r"^inconnu.csv: line 3: byte b'\\x81' is not cp1252"):
         read_tables(_write(tmp_path, b"a;b\nd\xe9pense;1\n\x81;2\n", "inconnu.csv"))

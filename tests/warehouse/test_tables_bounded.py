@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import polars as pl
 
-from warehouse.credit_rules import t2_ht2_mismatches, witness_differences
-from warehouse.staged_lines import scan_staged_lines
+from warehouse.credits.rules import t2_ht2_mismatches, witness_differences
+from warehouse.credits.staged_lines import scan_staged_lines
 
 
 def test_a_line_whose_t2_and_ht2_do_not_sum_to_its_total_is_found_on_a_scan(built, tmp_path):
@@ -49,7 +49,7 @@ def test_lfi_mismatches_are_found_range_by_range_wherever_their_rows_lie(built, 
     (issue 11, wave 9): on the real LFI 2021 lines, two LFI amounts moved, ranges of 150 lines, the rows staged
     in line order after every other file's then shuffled (a range's stretch then spans the file), the same two
     lines are found."""
-    from warehouse import credit_rules
+    from warehouse.credits import rules as credit_rules
 
     lines = scan_staged_lines(built.out / "staging" / "credits")
     assert credit_rules.lfi_plf_amd_mismatches(lines).is_empty()  # the real file agrees

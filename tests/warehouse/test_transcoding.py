@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warehouse import csv_files
-from warehouse.csv_files import _TRANSCODE_CHUNK, decode_text, file_encoding, stream_csv_table
-from warehouse.tables import TableReadError
+from warehouse.reading import csv_files
+from warehouse.reading.csv_files import _TRANSCODE_CHUNK, decode_text, file_encoding, stream_csv_table
+from warehouse.reading.tables import TableReadError
 
 _LINE = "Mission;Libellé;Montant\r\n".encode("cp1252")  # 25 bytes, one of them é
 

@@ -1,6 +1,6 @@
 """Workbooks are more than cells (issue 7, item 7; cases B32, B33) and unreadable is not unknown (item 9).
 
-Every test reads through the real reading code: ``warehouse.tables.read_tables`` and
+Every test reads through the real reading code: ``warehouse.reading.tables.read_tables`` and
 ``warehouse.sources.recognise`` / ``take_inventory``.
 """
 
@@ -15,10 +15,10 @@ import pytest
 from schemas.families import file_name_kind
 from tests.conftest import CASES, SOURCES
 from tests.workbook_files import Sheet, write_xlsx
-from warehouse.credit_files import read_credit_table
+from warehouse.credits.files import read_credit_table
+from warehouse.reading.tables import TableReadError, read_tables
+from warehouse.reading.workbooks import html_encoding, table_format
 from warehouse.sources import discover_sources, recognise, take_inventory
-from warehouse.tables import TableReadError, read_tables
-from warehouse.workbooks import html_encoding, table_format
 
 HEADER = ["exercice", "loi", "typeBudget", "ministere", "mission", "programme", "action", "sous-action",
           "categorie", "titre", "ae", "cp"]  # fmt: skip

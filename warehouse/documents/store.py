@@ -16,9 +16,9 @@ from warehouse.documents.reconciliation import (
     reconcile_credits,
 )
 from warehouse.documents.texts import Document, DocumentError, narratives, read_document
+from warehouse.reading.tables import TableReadError
 from warehouse.sources import InventoryItem, recognise
 from warehouse.store import reader, replace_tables
-from warehouse.tables import TableReadError
 
 __all__ = [
     "FICHIER_SCHEMA",

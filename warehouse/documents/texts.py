@@ -9,7 +9,7 @@ Three kinds of input, all reduced to one :class:`Document` (its text and what it
 - a budget.gouv.fr programme page ``FR_<année>_<PLF|PLR>_BG_PGM_<num>_<STRAT|PERF>.html``, reduced to
   text with the standard library's HTML parser (one line per block element);
 - the ``commentFP`` column of the nomenclature workbooks ``MiS_PGM_ACT_SSA.xls`` (read through
-  :func:`warehouse.tables.read_tables`): one narrative per programme line (``PGM``); the workbook's
+  :func:`warehouse.reading.tables.read_tables`): one narrative per programme line (``PGM``); the workbook's
   phase gives the kind (PLF → PAP, PLRG/EXEC → RAP) and its exercice the vintage.
 
 Offsets (``debut``, ``fin``) in the declarations refer to :attr:`Document.texte` exactly as kept here.
@@ -25,8 +25,8 @@ from pathlib import Path
 import polars as pl
 
 from schemas.codes import CodeError, normalise_programme
-from warehouse.csv_files import decode_text
-from warehouse.tables import RawTable
+from warehouse.reading.csv_files import decode_text
+from warehouse.reading.tables import RawTable
 
 __all__ = ["Document", "DocumentError", "html_to_text", "narratives", "prepare_narrative", "read_document"]
 

@@ -1,6 +1,6 @@
 """What a release holds for the people who use it, beside its data (issue 10): ``datapackage.json``
 (Frictionless Data Package v2), ``dictionnaire.md`` (data dictionary) and ``changelog.md`` /
-``changelog.json`` (changes since the previous release). No Dagster here: ``warehouse/releases.py``
+``changelog.json`` (changes since the previous release). No Dagster here: ``warehouse/publication/releases.py``
 calls :func:`write_release_documents` while the release is still its working folder."""
 
 from __future__ import annotations

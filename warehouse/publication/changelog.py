@@ -1,7 +1,7 @@
 """The changelog between a release and the previous one: ``changelog.json`` and ``changelog.md``.
 
 Content, not load times: the columns a build stamps (``vu_le``, ``charge_le``, ``lu_le``:
-``warehouse.releases.VOLATILE_COLUMNS``) are left out of every comparison.
+``warehouse.publication.releases.VOLATILE_COLUMNS``) are left out of every comparison.
 
 - per table, the rows added, removed and changed, compared by the table's primary key
   (``warehouse/publication/tables.py``): a row whose key is in both releases and whose other

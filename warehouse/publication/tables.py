@@ -16,7 +16,7 @@ from schemas.couverture import CouvertureModel
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.documents.models import DeclarationsModel, DocumentsModel, RapprochementsModel
 from schemas.ecarts import EcartsModel
-from schemas.performance import (
+from schemas.performance.models import (
     IndicateurAtteintesPublieesModel,
     IndicateurCorrespondancesModel,
     IndicateurFichiersModel,

@@ -1,6 +1,6 @@
 -- The performance tables (CONTRACT.md, `indicateurs` and `indicateur_valeurs`; README,
 -- "Performance indicators"). Replaced whole, in one transaction, by each build
--- (warehouse/performance_tables.py: write_performance).
+-- (warehouse/performance/tables.py: write_performance).
 
 CREATE OR REPLACE TABLE indicateurs (
     document                 VARCHAR  NOT NULL,

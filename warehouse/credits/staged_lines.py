@@ -1,7 +1,7 @@
 """Reading the staged credit lines in bounded memory: lazily (Polars) or in SQL (DuckDB).
 
 The staging area (``<out>/staging/credits/exercice=<YYYY>/*.parquet``, written by
-``warehouse/staging.py``) can hold tens of millions of lines. Nothing downstream of
+``warehouse/credits/staging.py``) can hold tens of millions of lines. Nothing downstream of
 it reads them whole into Python: :func:`scan_staged_lines` gives a Polars
 ``LazyFrame`` (collected with ``engine="streaming"`` after the filters and
 aggregations that make it small), and :func:`staged_relation` a DuckDB

@@ -1,6 +1,6 @@
 """Loading ``credits`` from the staged lines in DuckDB, and the checks that compare them, in bounded memory.
 
-The staged lines of an exercice (``staging/credits``, :mod:`warehouse.staged_lines`) go
+The staged lines of an exercice (``staging/credits``, :mod:`warehouse.credits.staged_lines`) go
 into ``credits`` by one ``INSERT … SELECT``, run by DuckDB over the Parquet files (never
 through a Python frame), in the transaction that deletes the exercice's former rows
 (:func:`load_exercice`): the lines of a repeated business key summed by a ``GROUP BY``,
@@ -30,7 +30,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.credits import BUSINESS_KEY, CreditsModel
-from warehouse.staged_lines import scratch, staged_fichiers, staged_files, staged_relation
+from warehouse.credits.staged_lines import scratch, staged_fichiers, staged_files, staged_relation
 from warehouse.store import quote_identifier, quote_literal, sharing_hashes
 
 __all__ = [

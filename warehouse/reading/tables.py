@@ -4,11 +4,11 @@ This is the one reading path of the project: every cell comes out as text exactl
 as published (or ``None`` when empty), so that code and amount rules, not type
 inference, decide what a value is (``shared/cases/B03``, ``B13``, ``B24``).
 
-- CSV: :mod:`warehouse.csv_files` finds the size, encoding, separator, preamble
+- CSV: :mod:`warehouse.reading.csv_files` finds the size, encoding, separator, preamble
   and header from the file, and records the rows whose field count differs from
   the header's (``shared/cases/B05``, ``B22``, ``B27``, ``B31``, ``B39``).
 - Workbooks (``.xls``, ``.xlsx``, ``.ods``, an HTML table saved as ``.xls``) and bytes
-  that hold no table at all: :mod:`warehouse.workbooks`.
+  that hold no table at all: :mod:`warehouse.reading.workbooks`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class RawTable:
     a :class:`FrameRows`). ``lignes_preambule``: lines above the header set aside
     (titles, blank lines, ``sep=;``). ``lignes_irregulieres``: (data line, field count)
     of each row whose field count differs from the header's with data at stake (see
-    :mod:`warehouse.csv_files`); such a row is in ``rows`` cut or padded to the header,
+    :mod:`warehouse.reading.csv_files`); such a row is in ``rows`` cut or padded to the header,
     so a reader raises :meth:`irregular_rows_error` or sets those lines aside.
     ``lignes_recodees``: lines of a UTF-8 file whose stray bytes were decoded as
     Windows-1252.
@@ -124,17 +124,17 @@ def read_tables(path: Path, display_name: str | None = None) -> list[RawTable]:
     """Read every table of the file at ``path``: one for a CSV, one per visible non-empty sheet of a workbook.
 
     The format is recognised from the bytes, not the file name (an ``.xlsx`` behind a
-    ``.csv`` name reads as a workbook; :func:`warehouse.workbooks.table_format`). Raises
+    ``.csv`` name reads as a workbook; :func:`warehouse.reading.workbooks.table_format`). Raises
     :class:`TableReadError` for a file that is not a table (empty, compressed, an HTML
     page with no table, binary data…).
     """
-    from warehouse.workbooks import WORKBOOK_FORMATS, read_workbook, table_format  # it imports this module
+    from warehouse.reading.workbooks import WORKBOOK_FORMATS, read_workbook, table_format  # it imports this module
 
     name = display_name or path.name
     fmt = table_format(path)
     if fmt in WORKBOOK_FORMATS:
         return read_workbook(path, name, fmt)
-    from warehouse.csv_files import read_csv_table  # it builds RawTable: imported here, not at the top
+    from warehouse.reading.csv_files import read_csv_table  # it builds RawTable: imported here, not at the top
 
     return [read_csv_table(path, name)]
 
@@ -144,28 +144,28 @@ def read_table_heads(
 ) -> tuple[list[RawTable], bool]:
     """The tables of the file at ``path`` as far as recognising it needs, and whether they are whole.
 
-    A CSV: its head only (:func:`warehouse.csv_files.read_csv_head`: the header and the first
+    A CSV: its head only (:func:`warehouse.reading.csv_files.read_csv_head`: the header and the first
     rows of the first 256 KiB; its encoding still decided from the whole file, in a streaming
     pass, or from the head when ``whole_encoding`` is false); whole when the file is no longer
     than its head. A workbook: read whole, as :func:`read_tables` does (bounded by the size
-    limits of :mod:`warehouse.workbooks`).
+    limits of :mod:`warehouse.reading.workbooks`).
     Raises :class:`TableReadError` as :func:`read_tables` does.
     """
-    from warehouse.workbooks import WORKBOOK_FORMATS, read_workbook, table_format
+    from warehouse.reading.workbooks import WORKBOOK_FORMATS, read_workbook, table_format
 
     name = display_name or path.name
     fmt = table_format(path)
     if fmt in WORKBOOK_FORMATS:
         return read_workbook(path, name, fmt), True
-    from warehouse.csv_files import read_csv_head
+    from warehouse.reading.csv_files import read_csv_head
 
     head, whole = read_csv_head(path, name, whole_encoding=whole_encoding)
     return [head], whole
 
 
 def __getattr__(name: str):
-    if name == "repair_utf16le_bytes":  # moved to warehouse.workbooks, still importable from here
-        from warehouse.workbooks import repair_utf16le_bytes
+    if name == "repair_utf16le_bytes":  # moved to warehouse.reading.workbooks, still importable from here
+        from warehouse.reading.workbooks import repair_utf16le_bytes
 
         return repair_utf16le_bytes
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,8 @@
 """Business rules of the credits, as functions that return the rows breaking them.
 
 Each function takes staged line-level rows (``staging/credits``: the columns of
-:data:`warehouse.credit_files.LINE_SCHEMA` plus ``role``), a frame or a lazy scan
-(``warehouse.staged_lines.scan_staged_lines``), and returns a frame of the offending
+:data:`warehouse.credits.files.LINE_SCHEMA` plus ``role``), a frame or a lazy scan
+(``warehouse.credits.staged_lines.scan_staged_lines``), and returns a frame of the offending
 rows: empty when the rule holds. On a scan, only the columns a rule needs are read,
 and its filters and aggregations run in Polars' streaming engine before anything
 is held whole. Amounts are euros,
@@ -218,7 +218,7 @@ _SCOPE = ["exercice", "phase", "type_budget"]
 
 def partial_witnesses(lines: Lines) -> pl.DataFrame:
     """The witnesses that cover only part of the authoritative file's scope: half as many
-    (code_programme, code_action) pairs or fewer (the rule of ``warehouse.credits.assign_roles``).
+    (code_programme, code_action) pairs or fewer (the rule of ``warehouse.credits.roles.assign_roles``).
 
     Columns: source_id and the scope (exercice, phase, type_budget).
     """

@@ -4,8 +4,8 @@ Sources: ``PLF_2019_PAP.csv`` (PAP 2019) and ``Performance_Depense.csv`` (RAP 20
 dataset ``performance-de-la-depense`` of data.economie.gouv.fr), described in
 ``shared/data/README.md`` ("Performance"); the tables and their vocabulary are those of
 ``shared/CONTRACT.md``. Each file is recognised by its header
-(:func:`schemas.performance_families.best_performance_family`, column maps as data in
-``schemas/families/performance.toml``) and read through :func:`warehouse.tables.read_tables`:
+(:func:`schemas.performance.families.best_performance_family`, column maps as data in
+``schemas/families/performance.toml``) and read through :func:`warehouse.reading.tables.read_tables`:
 
 - every column is a declared field, a value column, a published attainment or part of a
   pair; any other column stops the file with an error naming it (never dropped);
@@ -14,17 +14,17 @@ dataset ``performance-de-la-depense`` of data.economie.gouv.fr), described in
 - one ``indicateurs`` row per sub-indicator row of the file; a row naming no indicator
   (PAP 2019 programmes without indicators, e.g. ``P551``) is set aside as
   ``sans_indicateur`` and counted; ``niveau = 'mission'`` where there is no programme code;
-- codes normalised (:mod:`schemas.performance_codes`): ``P129.1.2`` → ``P129-1-2``,
+- codes normalised (:mod:`schemas.performance.codes`): ``P129.1.2`` → ``P129-1-2``,
   ``MVA.4 (P147.3)`` → ``MVA-4``, ``30157.0`` → ``30157``;
 - each wide value column becomes rows whose ``annee`` and ``type_valeur`` come from its
   header (one column expression per value column, each distinct cell parsed once by
-  :func:`schemas.indicator_values.parse_indicator_value`; empty cells kept as
+  :func:`schemas.performance.indicator_values.parse_indicator_value`; empty cells kept as
   ``statut = 'vide'``); ``Année cible`` + ``Valeur cible`` give the year from the row;
 - ``Atteinte de la cible <annee>`` goes to ``indicateur_atteintes_publiees``;
 - every cell of the value and attainment columns is accounted for: cells read = values
   loaded + cells set aside, by reason (:data:`CELL_REASONS`).
 
-A cell that cannot be read raises :class:`warehouse.credit_files.SourceReadError` naming
+A cell that cannot be read raises :class:`warehouse.credits.files.SourceReadError` naming
 the file, the data row (1-based, after the header) and the column as published.
 """
 
@@ -41,34 +41,34 @@ from schemas.catalogue import CatalogueEntry
 from schemas.codes import CodeError, normalise_mission, normalise_programme
 from schemas.families import vocabulary
 from schemas.headers import fold_header
-from schemas.indicator_values import parse_indicator_value
-from schemas.performance import (
-    IndicateurAtteintesPublieesModel,
-    IndicateursModel,
-    IndicateurValeursModel,
-)
-from schemas.performance_codes import (
+from schemas.performance.codes import (
     normalise_sous_indicateur_id,
     parse_performance_code,
     programme_reference,
 )
-from schemas.performance_documents import (
+from schemas.performance.documents import (
     DocumentError,
     decide_document,
     document_from_columns,
     stated_by_catalogue,
     stated_by_name,
 )
-from schemas.performance_families import (
+from schemas.performance.families import (
     PerformanceMatch,
     attainment_vocabulary,
     best_performance_family,
     is_performance_header,
 )
+from schemas.performance.indicator_values import parse_indicator_value
+from schemas.performance.models import (
+    IndicateurAtteintesPublieesModel,
+    IndicateursModel,
+    IndicateurValeursModel,
+)
 from schemas.validation import ValidationFailed, validate
-from warehouse.credit_files import SourceReadError
+from warehouse.credits.files import SourceReadError
+from warehouse.reading.tables import FrameRows, RawTable, read_tables
 from warehouse.sources import recognised_heads
-from warehouse.tables import FrameRows, RawTable, read_tables
 
 __all__ = [
     "ATTEINTE_SCHEMA",
@@ -188,10 +188,10 @@ class PerformanceRead:
 def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, RawTable] | None:
     """Read ``path`` and return the best performance family match and its table (sheet), or None.
 
-    Recognition reads a CSV's head only (:func:`warehouse.tables.read_table_heads`); the whole
+    Recognition reads a CSV's head only (:func:`warehouse.reading.tables.read_table_heads`); the whole
     table is read only for a file of a performance family.
 
-    Raises :class:`warehouse.tables.TableReadError` for a file that is not a table.
+    Raises :class:`warehouse.reading.tables.TableReadError` for a file that is not a table.
     """
     best: tuple[PerformanceMatch, RawTable] | None = None
     tables, complete = recognised_heads(path, fichier)  # read once per build (warehouse.sources)
@@ -210,9 +210,9 @@ def which_document(
 ) -> tuple[str, int, str]:
     """``(type_document, millesime, confirmed_by)`` of a performance file, from its value columns.
 
-    The rule is :func:`schemas.performance_documents.document_from_columns`; the file name and
+    The rule is :func:`schemas.performance.documents.document_from_columns`; the file name and
     ``catalogue`` (the entry of the same bytes, if any) are cross-checked
-    (:func:`schemas.performance_documents.decide_document`). Raises :class:`SourceReadError`
+    (:func:`schemas.performance.documents.decide_document`). Raises :class:`SourceReadError`
     naming the file when the columns fit no document or disagree with the name or the catalogue.
     """
     stated = [stated_by_name(fichier)]
@@ -605,9 +605,9 @@ def read_performance_table(
 
     ``catalogue``: the catalogue entry of the same bytes, if any, cross-checked against the
     document the columns say (:func:`which_document`). Returns a :class:`PerformanceRead` whose
-    frames passed their Pandera models (:mod:`schemas.performance`) and whose cells balance;
+    frames passed their Pandera models (:mod:`schemas.performance.models`) and whose cells balance;
     ``validated=False``: the models are left to the caller (:func:`validate_read`, or the whole
-    tables at once: ``warehouse.performance_tables.assemble_checked``).
+    tables at once: ``warehouse.performance.tables.assemble_checked``).
     Raises :class:`SourceReadError` naming the file (and the row and the column where there is
     one) for a required column missing, a column mapped to nothing, columns that fit no
     document or disagree with its name or catalogue entry, a code or a year that does not
@@ -659,7 +659,7 @@ def read_performance_table(
 
 
 def validate_read(read: PerformanceRead) -> PerformanceRead:
-    """``read`` with its frames validated by their Pandera models (:mod:`schemas.performance`); raises
+    """``read`` with its frames validated by their Pandera models (:mod:`schemas.performance.models`); raises
     :class:`SourceReadError` naming the file, the source rows and the columns that break them."""
     models = (IndicateursModel, IndicateurValeursModel, IndicateurAtteintesPublieesModel)
     frames = (read.indicateurs, read.valeurs, read.atteintes)
@@ -685,7 +685,7 @@ def read_performance_file(path: Path, fichier: str, source_id: str) -> Performan
     """Recognise and read one performance file; None if it is of no performance family.
 
     Raises :class:`SourceReadError` (file, row, column) for a file of a performance family
-    that cannot be read, :class:`warehouse.tables.TableReadError` for a file that is no table.
+    that cannot be read, :class:`warehouse.reading.tables.TableReadError` for a file that is no table.
     """
     found = recognise_performance(path, fichier)
     if found is None:

@@ -3,8 +3,8 @@
 What a file is comes from its bytes, never its name (:func:`table_format`): OLE2
 (``.xls``), a zip holding a workbook (``.xlsx``, ``.ods``), an HTML document (an
 ``.xls`` that a portal or Excel's "web page" save wrote as HTML), or text (a CSV,
-read by :mod:`warehouse.tables`). Bytes that hold no table at all are refused with
-:class:`warehouse.tables.TableReadError`: an empty file, compressed bytes (gzip,
+read by :mod:`warehouse.reading.tables`). Bytes that hold no table at all are refused with
+:class:`warehouse.reading.tables.TableReadError`: an empty file, compressed bytes (gzip,
 bzip2, xz, zstd, a zip that holds no workbook), a PDF, an HTML page with no table,
 binary data. The workbook rules (README, "Workbooks"):
 
@@ -58,7 +58,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
-from warehouse.tables import RawTable, TableReadError
+from warehouse.reading.tables import RawTable, TableReadError
 
 __all__ = [
     "MAX_FILE_MB_ENV",
@@ -71,7 +71,7 @@ __all__ = [
     "table_format",
 ]
 
-#: Largest file read, in MiB (workbooks here; text files in :mod:`warehouse.tables`).
+#: Largest file read, in MiB (workbooks here; text files in :mod:`warehouse.reading.tables`).
 MAX_FILE_MB_ENV = "BUDGET_MAX_FILE_MB"
 #: Largest total a zipped workbook may unzip to, in MiB.
 MAX_UNZIPPED_MB_ENV = "BUDGET_MAX_UNZIPPED_MB"
@@ -80,7 +80,7 @@ MAX_ZIP_RATIO_ENV = "BUDGET_MAX_ZIP_RATIO"
 _DEFAULTS = {MAX_FILE_MB_ENV: 512.0, MAX_UNZIPPED_MB_ENV: 1024.0, MAX_ZIP_RATIO_ENV: 100.0}
 _RATIO_FLOOR = 1 << 20  # members smaller than this are not ratio-checked (tiny XML parts compress well)
 
-#: The formats :func:`read_workbook` reads (the others are text, for :mod:`warehouse.tables`).
+#: The formats :func:`read_workbook` reads (the others are text, for :mod:`warehouse.reading.tables`).
 WORKBOOK_FORMATS = ("xls", "xlsx", "ods", "html")
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -1,8 +1,8 @@
 """Read one credit (AE/CP) file of a known family into line-level credit rows.
 
 The column map of each family is data (``schemas/families/credits.toml``); this
-module applies it to a :class:`warehouse.tables.RawTable` (as a Polars frame of
-text columns, :meth:`~warehouse.tables.RawTable.to_frame`), column by column with
+module applies it to a :class:`warehouse.reading.tables.RawTable` (as a Polars frame of
+text columns, :meth:`~warehouse.reading.tables.RawTable.to_frame`), column by column with
 Polars expressions, never line by line, with the rules of the project's data
 README (``shared/data/README.md``, "Credits") and of issue 7:
 
@@ -71,8 +71,8 @@ from schemas.codes import (
     titre_expr,
 )
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
-from warehouse.csv_files import CsvStream
-from warehouse.tables import FrameRows, RawTable
+from warehouse.reading.csv_files import CsvStream
+from warehouse.reading.tables import FrameRows, RawTable
 
 __all__ = [
     "BATCH_ROWS",
@@ -165,7 +165,7 @@ class CreditRead:
     (the line's first non-empty cell), ``colonne`` (header as published), ``attendu``
     (the stated total) and ``trouve`` (the sum), both as text with 2 decimals.
     ``lignes_preambule``, ``lignes_recodees``: the reading facts of the file's table
-    (:class:`warehouse.tables.RawTable`): lines above the header set aside (also counted in
+    (:class:`warehouse.reading.tables.RawTable`): lines above the header set aside (also counted in
     ``set_aside['preambule']``), lines whose stray bytes were decoded as Windows-1252.
     """
 
@@ -860,7 +860,7 @@ def read_credit_stream(
     check: Callable[[pl.DataFrame], None] | None = None,
     batch_rows: int | None = None,
 ) -> CreditRead:
-    """Read a streamed CSV credit file (:class:`warehouse.csv_files.CsvStream`) batch by batch.
+    """Read a streamed CSV credit file (:class:`warehouse.reading.csv_files.CsvStream`) batch by batch.
 
     The rules and errors of :func:`read_credit_table`, in two passes over batches of about
     ``batch_rows`` data rows (default :data:`BATCH_ROWS`), so that memory holds one batch, never the file
@@ -1119,9 +1119,9 @@ def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
 def reading_order(group: pl.Expr, line: pl.Expr, block: int = 0) -> pl.Expr:
     """``ordre_lecture`` of credit rows: their order as the reader gives a file, (phase, titre) group by group
     (:func:`amount_groups`), each in line order; ``block``: the place of the file's rows among the blocks of
-    rows staged together (``warehouse.credits``). One Int64: ``block``, then ``group`` (8 bits), then ``line``
+    rows staged together (``warehouse.credits.roles``). One Int64: ``block``, then ``group`` (8 bits), then ``line``
     (31 bits); so rows staged in another order (line by line, in one write) keep this order's meaning
-    (``warehouse.nomenclature``: the first row of an element)."""
+    (``warehouse.nomenclature.resolution``: the first row of an element)."""
     high = pl.lit(block * (1 << (_LINE_BITS + _GROUP_BITS)), pl.Int64)
     return high + group.cast(pl.Int64) * (1 << _LINE_BITS) + line.cast(pl.Int64)
 

@@ -17,7 +17,7 @@ The page holds, in French:
   message saying so; an indicator's realisations and targets (sub-indicator 30157); the
   disagreements between sources (``ecarts_sources``) as counts per rule and a table of rows.
 
-Every text cell goes through :func:`warehouse.escaping.escape_html`. Amounts are read as
+Every text cell goes through :func:`warehouse.reading.escaping.escape_html`. Amounts are read as
 ``DECIMAL(18,2)`` and shown in the tables exactly; the charts take them as floats (a display,
 15 significant digits, never written back).
 """
@@ -38,7 +38,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from markdown_it import MarkdownIt
 
-from warehouse.escaping import escape_html
+from warehouse.reading.escaping import escape_html
 from warehouse.store import MEMORY_LIMIT
 
 __all__ = ["DEFAULT_INDICATOR", "DEFAULT_PROGRAMME", "SITE", "render_markdown", "write_site"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from warehouse.publish import verify_parquet, write_frame
+from warehouse.publication.parquet import verify_parquet, write_frame
 from warehouse.sources import InventoryItem
 
 __all__ = [
@@ -66,7 +66,7 @@ class SourceReport:
     lignes_preambule: int | None = None  # lines above the header set aside (titles, blank, `sep=;`)
     lignes_recodees: int | None = None  # lines of a UTF-8 file whose stray bytes were read as Windows-1252
     # Published total lines that differ from the detail lines they sum: one dict per (line, column),
-    # keys ligne, libelle, colonne, attendu, trouve (see warehouse.credit_files.CreditRead).
+    # keys ligne, libelle, colonne, attendu, trouve (see warehouse.credits.files.CreditRead).
     controle_totaux: list[dict] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)
     entete: list[str] = field(default_factory=list)

@@ -8,7 +8,7 @@ and of which ``type_valeur`` the column's values are. Every column of a header i
 a value, a published attainment or part of a pair, or it is :attr:`PerformanceMatch.unmapped`
 (the file is then not read: a column is never dropped in silence). Which document a file
 is (PAP or RAP, its year) is decided from its value columns by
-:mod:`schemas.performance_documents`, not by the layout. Source of the layouts:
+:mod:`schemas.performance.documents`, not by the layout. Source of the layouts:
 ``shared/data/README.md`` ("Performance"); the vocabulary: ``shared/CONTRACT.md``
 (``indicateur_valeurs``).
 """
@@ -40,7 +40,7 @@ __all__ = [
     "value_patterns",
 ]
 
-_PATH = Path(__file__).parent / "families" / "performance.toml"
+_PATH = Path(__file__).parents[1] / "families" / "performance.toml"
 
 
 @dataclass(frozen=True)

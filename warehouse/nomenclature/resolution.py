@@ -29,14 +29,14 @@ from rapidfuzz import fuzz
 from schemas.labels import clean_label, label_key
 from schemas.validation import ValidationFailed, validate
 from warehouse.ahead import taken
-from warehouse.credit_files import SourceReadError
+from warehouse.credits.files import SourceReadError
+from warehouse.credits.staged_lines import files_version, scratch, staged_files, staged_relation
+from warehouse.credits.staging import SourceReport
 from warehouse.expected import is_absent
-from warehouse.nomenclature_files import ELEMENT_SCHEMA, NomenclatureRead, read_nomenclature_table
+from warehouse.nomenclature.files import ELEMENT_SCHEMA, NomenclatureRead, read_nomenclature_table
+from warehouse.reading.tables import TableReadError
 from warehouse.sources import InventoryItem, recognise
-from warehouse.staged_lines import files_version, scratch, staged_files, staged_relation
-from warehouse.staging import SourceReport
 from warehouse.store import memory_limit, quote_identifier, quote_literal, sharing_hashes
-from warehouse.tables import TableReadError
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -106,7 +106,7 @@ def credit_elements(lines: pl.DataFrame) -> pl.DataFrame:
     """The elements the credit files state: their codes and, where given, their labels.
 
     ``lines``: staged line-level credit rows (``staging/credits``). Returns rows of
-    :data:`warehouse.nomenclature_files.ELEMENT_SCHEMA`, one per distinct element
+    :data:`warehouse.nomenclature.files.ELEMENT_SCHEMA`, one per distinct element
     and source. For the whole staging area, :func:`staged_credit_elements` gives the
     same rows without reading the lines into Python.
     """
@@ -128,7 +128,7 @@ def staged_credit_elements(staging: Path, exercice: int | None = None) -> pl.Dat
 def _in_order(files: list[Path]) -> str:
     """The staged lines of ``files`` as a DuckDB relation with ``_ordre``: their order, file by file, each in the
     reading order of its lines (``ordre_lecture``: amount group, then line, whatever the order they were written
-    in: ``warehouse.credit_files.reading_order``); a file staged before that column, in its rows' order."""
+    in: ``warehouse.credits.files.reading_order``); a file staged before that column, in its rows' order."""
     listed = ", ".join(quote_literal(f) for f in files)
     ordered = ["ordre_lecture" in pq.read_schema(f).names for f in files]
     within = "coalesce(ordre_lecture, file_row_number)" if any(ordered) else "file_row_number"
@@ -720,8 +720,8 @@ def _passes_in_sql(
 ) -> int | None:
     """The number of rows of the Parquet file ``path`` (``relation``: DuckDB's scan of it) if its columns
     are the model's, in order and of its types, and none of its rows breaks a rule of the model as SQL
-    (:func:`warehouse.credits_load.model_rules`); else (or when a rule has no SQL) None."""
-    from warehouse.credits_load import model_rules
+    (:func:`warehouse.credits.load.model_rules`); else (or when a rule has no SQL) None."""
+    from warehouse.credits.load import model_rules
 
     schema = model.to_schema()
     expected = {name: column.dtype.type for name, column in schema.columns.items()}
@@ -879,7 +879,7 @@ def nomenclature_read_key(item: InventoryItem) -> tuple:
 def read_nomenclature_file(item: InventoryItem) -> NomenclatureRead:
     """The elements of the nomenclature file of ``item`` (:func:`read_nomenclature_table` of its recognised
     table). Raises :class:`SourceReadError` (the file in error, or no longer of its family) or
-    :class:`warehouse.tables.TableReadError`. Logs and writes nothing: the build may do it ahead
+    :class:`warehouse.reading.tables.TableReadError`. Logs and writes nothing: the build may do it ahead
     (:mod:`warehouse.ahead`)."""
     source = item.source
     if item.error is not None:  # not got, or not readable (warehouse/expected.py)

@@ -1,6 +1,6 @@
 """Assemble the performance tables from the files read, and write them to DuckDB in one transaction.
 
-From the frames of every performance file (:mod:`warehouse.performance`):
+From the frames of every performance file (:mod:`warehouse.performance.files`):
 
 - ``unites``: units trimmed (white space collapsed) and case variants merged
   (``Nombre``/``nombre``): each spelling takes the most frequent spelling of its
@@ -8,7 +8,7 @@ From the frames of every performance file (:mod:`warehouse.performance`):
   ``unite_source`` the published one;
 - ``indicateurs.sens_attendu``: the direction of improvement of a sub-indicator, only
   where its document reveals it (:func:`infer_directions`), else null;
-- ``indicateur_correspondances`` (:func:`warehouse.indicator_links.link_sub_indicators`);
+- ``indicateur_correspondances`` (:func:`warehouse.performance.indicator_links.link_sub_indicators`);
 - ``indicateur_fichiers``: one read report per file: the document its columns say, its rows
   (read = kept + set aside, by reason) and its value cells (read = values loaded + set
   aside, by reason), each value column as published → what it was read as.
@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from schemas.headers import fold_header
-from schemas.performance import (
+from schemas.performance.models import (
     INDICATEUR_KEY,
     IndicateurAtteintesPublieesModel,
     IndicateurCorrespondancesModel,
@@ -38,15 +38,15 @@ from schemas.performance import (
     UnitesModel,
 )
 from schemas.validation import ValidationFailed, validate
-from warehouse.credit_files import SourceReadError
-from warehouse.indicator_links import link_sub_indicators
-from warehouse.performance import (
+from warehouse.credits.files import SourceReadError
+from warehouse.performance.files import (
     ATTEINTE_SCHEMA,
     INDICATEUR_SCHEMA,
     VALEUR_SCHEMA,
     PerformanceRead,
     validate_read,
 )
+from warehouse.performance.indicator_links import link_sub_indicators
 
 __all__ = [
     "FICHIER_SCHEMA",
@@ -319,7 +319,7 @@ def assemble_checked(
 
     ``carried(source_ids)``: the last good rows of those files (:func:`previous_rows`). The whole tables
     passing means every file passes (each file's rows are rows of the whole). When they fail, each file is
-    validated alone (:func:`warehouse.performance.validate_read`): a file that breaks the models becomes a
+    validated alone (:func:`warehouse.performance.files.validate_read`): a file that breaks the models becomes a
     :class:`FileFailure` with the message reading it alone gives (the file, its rows and columns), its last
     good rows carried, as when its read fails; a failure no single file explains (across files) is raised.
     Returns the tables and every failure (``failures`` and the files that broke the models).

@@ -19,7 +19,7 @@ import polars as pl
 from schemas.credits import CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.row_rules import first_failure, row_rules
-from warehouse.credit_files import (
+from warehouse.credits.files import (
     LINE_SCHEMA,
     CreditRead,
     CreditStream,
@@ -29,12 +29,12 @@ from warehouse.credit_files import (
     read_credit_table,
     reading_order,
 )
-from warehouse.csv_files import stream_csv_table
+from warehouse.credits.staged_lines import scan_staged_lines
+from warehouse.credits.staging import SourceReport, sink_staging, write_staging
 from warehouse.expected import is_absent
+from warehouse.reading.csv_files import stream_csv_table
+from warehouse.reading.tables import TableReadError
 from warehouse.sources import InventoryItem, recognise
-from warehouse.staged_lines import scan_staged_lines
-from warehouse.staging import SourceReport, sink_staging, write_staging
-from warehouse.tables import TableReadError
 
 __all__ = [
     "COVERAGE_KEY",
@@ -199,12 +199,12 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
     file that fails is reported (``statut = 'erreur'``, the message naming the file, the row and
     the column) and its lines of the previous build (the exercice's former staging, scanned, not
     loaded) are carried over unchanged (``repris = true``), so its last good data stays. The staged
-    lines have the columns of :data:`warehouse.credit_files.LINE_SCHEMA` plus ``role`` and ``repris``.
+    lines have the columns of :data:`warehouse.credits.files.LINE_SCHEMA` plus ``role`` and ``repris``.
     A CSV file is decoded, read and validated in batches
-    (:func:`warehouse.credit_files.read_credit_stream`) into Parquet parts in a temporary
+    (:func:`warehouse.credits.files.read_credit_stream`) into Parquet parts in a temporary
     folder under ``root``; the roles are decided from the coverage pairs (a streaming
     aggregate) and the lines with their role are sunk to the exercice's Parquet file
-    (:func:`warehouse.staging.sink_staging`). An exercice of one CSV file needs no roles decided
+    (:func:`warehouse.credits.staging.sink_staging`). An exercice of one CSV file needs no roles decided
     (its file is authoritative for every scope it holds): its lines go from the reader's second pass
     straight to the staged file, written once (:func:`_stage_alone`). Returns the number of staged
     lines and the reports.
@@ -288,16 +288,16 @@ def _fill_report(report: SourceReport, read: CreditRead) -> None:
 
 def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, list[SourceReport]] | None:
     """Stage an exercice of one CSV credit file, its lines written once: from the reader's batches
-    (:meth:`warehouse.credit_files.CreditStream.batches`, each batch validated), batch by batch, by the
-    staged file's writer (:func:`warehouse.staging.write_staging`), with ``role = 'A'`` (a file alone is
+    (:meth:`warehouse.credits.files.CreditStream.batches`, each batch validated), batch by batch, by the
+    staged file's writer (:func:`warehouse.credits.staging.write_staging`), with ``role = 'A'`` (a file alone is
     authoritative for every scope it holds: :func:`assign_roles` gives no other role) and ``repris = false``.
 
     A file of one (phase, titre) group (:func:`amount_groups`) is so staged in line order. A file of several
     (``LFI_2021_Credits.csv``: PLF, AMD, LFI; ``PLR_2018_Details.csv``: a titre per column) has its rows staged
     batch after batch, each batch group by group, not group by group over the whole file as the in-memory reader
     gives them; their ``ordre_lecture`` keeps that order, from which the credit elements take the label and
-    budget type of their first row (``warehouse.nomenclature``: in another order, an element first met on a line
-    with no amount in the first group takes another line's label; found on ``PLR_2018_Details.csv``: ministère
+    budget type of their first row (``warehouse.nomenclature.resolution``: in another order, an element first met on
+    a line with no amount in the first group takes another line's label; found on ``PLR_2018_Details.csv``: ministère
     07's budget type, BG by groups, CAS by lines).
 
     The file is read once, the separators and broken phases guessed from its first batch; where the whole file

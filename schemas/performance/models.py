@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from schemas.indicator_values import COMPARATEURS, SENS, STATUTS
+from schemas.performance.indicator_values import COMPARATEURS, SENS, STATUTS
 
 __all__ = [
     "ATTEINTES",

@@ -5,7 +5,7 @@ The column maps are data (``schemas/families/nomenclature.toml``). A long file
 gives the action, its programme, its mission and its ministère on every line.
 Codes take their warehouse form (``schemas/codes.py``); labels are cleaned
 (``schemas/labels.py``). A cell that does not parse raises
-:class:`warehouse.credit_files.SourceReadError` naming the file, the row and the
+:class:`warehouse.credits.files.SourceReadError` naming the file, the row and the
 column.
 """
 
@@ -31,8 +31,8 @@ from schemas.codes import (
 from schemas.families import FamilyMatch, vocabulary
 from schemas.headers import fold_header
 from schemas.labels import clean_label
-from warehouse.credit_files import SourceReadError
-from warehouse.tables import RawTable
+from warehouse.credits.files import SourceReadError
+from warehouse.reading.tables import RawTable
 
 __all__ = ["ELEMENT_SCHEMA", "NomenclatureRead", "read_nomenclature_table"]
 
@@ -88,7 +88,7 @@ def read_nomenclature_table(
     ``exercice_hint``, ``phase_hint``: what the catalogue or the file's path says,
     used where the file says nothing. Raises :class:`SourceReadError` for a missing
     required column, an unknown exercice or phase, or a cell that does not parse;
-    :class:`warehouse.tables.TableReadError` naming the first row whose field count
+    :class:`warehouse.reading.tables.TableReadError` naming the first row whose field count
     differs from the header's (:meth:`RawTable.irregular_rows_error`).
     """
     if match.missing:

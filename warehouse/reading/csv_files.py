@@ -1,4 +1,4 @@
-"""Read a CSV file of any vintage as a :class:`warehouse.tables.RawTable`: every cell as text.
+"""Read a CSV file of any vintage as a :class:`warehouse.reading.tables.RawTable`: every cell as text.
 
 The structure is found from the file, never assumed (``shared/cases/B22``, ``B27``,
 ``B31``, ``B39``):
@@ -61,7 +61,7 @@ from typing import BinaryIO, TextIO
 import numpy as np
 import polars as pl
 
-from warehouse.tables import FrameRows, RawTable, TableReadError
+from warehouse.reading.tables import FrameRows, RawTable, TableReadError
 
 __all__ = [
     "HEAD_BYTES",

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from schemas.headers import strip_accents
-from schemas.performance_families import PublishedAttainmentColumn, ValueColumn, document_vocabulary
+from schemas.performance.families import PublishedAttainmentColumn, ValueColumn, document_vocabulary
 
 __all__ = [
     "ColumnDocument",

@@ -287,8 +287,8 @@ def publish_release(
     ``releases/.state.json`` (also when the content is unchanged: :func:`release_state`).
     """
     from warehouse.publication import write_release_documents  # Pandera: imported only to publish
-    from warehouse.publish import verify_parquet
-    from warehouse.site import write_site
+    from warehouse.publication.parquet import verify_parquet
+    from warehouse.publication.site import write_site
 
     previous = latest_release(out)
     database = work / DATABASE

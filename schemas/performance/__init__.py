@@ -1,0 +1,1 @@
+"""Performance: Pandera models, families, codes, documents and indicator values."""

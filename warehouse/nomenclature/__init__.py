@@ -1,0 +1,1 @@
+"""Nomenclature: reading nomenclature files and resolving codes and labels per exercice."""

@@ -1,0 +1,1 @@
+"""Performance: reading PAP/RAP performance files, their tables and indicator links."""
