@@ -110,8 +110,8 @@ def take_build_inventory(
     changed: list[str] = []
     if paths.sources is not None:
         log(f"reading sources from {paths.sources}")
-        files = discover_sources(paths.sources)
-        links = [str(link) for link in skipped_links(paths.sources)]
+        files = discover_sources(paths.sources, paths.out)  # an output folder inside it is not a source
+        links = [str(link) for link in skipped_links(paths.sources, paths.out)]
         for link in links:
             warn(f"symbolic link not followed: {link}")
     else:

@@ -5,11 +5,12 @@ Works on a copy of the real sources folder (the tests never change the snapshot)
 
 import csv
 import io
+import shutil
 
 import duckdb
 import polars as pl
 
-from tests.conftest import SOURCES, run_build
+from tests.conftest import SOURCES, run_build, sources_with
 
 
 def _table(database, sql):
@@ -196,3 +197,16 @@ def test_an_out_path_naming_a_file_is_refused_with_a_message(tmp_path):
     assert build.returncode == 2, build.stdout + build.stderr
     assert build.stderr == f"budget-warehouse: --out {taken}: not a folder\n"
     assert taken.read_text() == "not a folder\n"
+
+
+def test_an_output_folder_inside_the_sources_and_files_differing_by_extension_build(tmp_path):
+    """Found by wave 9's fresh user: ``--out`` inside ``--sources`` read the build's own Dagster files as
+    sources, and ``vert_extrait.txt`` beside ``vert_extrait.csv`` gave two sources one id: both failed the
+    build (``column 'source_id' not unique``)."""
+    sources = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv", "vert_extrait.csv")
+    shutil.copyfile(SOURCES / "vert_extrait.csv", sources / "vert_extrait.txt")
+    first = run_build(sources, sources / "out")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = run_build(sources, sources / "out")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing changed since" in again.stdout, again.stdout

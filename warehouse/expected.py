@@ -85,14 +85,32 @@ def _kept(item: InventoryItem, previous: dict, error: str) -> InventoryItem:
     )
 
 
+def _read_as_before(item: InventoryItem, before: dict) -> bool:
+    """Whether ``item`` (a file of this build with the bytes of ``before``, a source of the latest release) will be
+    read as that source was: the same family and exercice (credits, nomenclature: a name that loses its year
+    is not), a performance file (recognised by its header), or a document under the same file name (recognised
+    by its name)."""
+    from schemas.performance.families import is_performance_header
+
+    if item.error is not None:
+        return False
+    if item.famille is not None:
+        return item.famille == before["format"] and item.exercice == before["exercice"]
+    kind = _kind(before["format"])
+    if kind == "performance":
+        return is_performance_header(item.entete)
+    return kind == "document" and item.source.chemin.name == Path(before["fichier"]).name
+
+
 def expect_release_sources(
     items: list[InventoryItem], previous: dict[str, dict], folder: Path | None, prune: bool
 ) -> list[InventoryItem]:
     """The inventory ``items`` with the sources of the latest release (``previous``, from
     :func:`previous_sources`) that could not be got or read turned into items in error, and,
     on a ``--sources`` build (``folder``) without ``prune``, those absent added as
-    :data:`ABSENT` items. A source whose sha256 a readable item of this build has (the file was
-    moved or renamed) is not absent: it is that item, under its new id."""
+    :data:`ABSENT` items. A source whose bytes (sha256) a file of this build has, which will be read as that
+    source was (:func:`_read_as_before`: the file was moved or renamed), is not absent: it is that file, under
+    its new id. A file renamed so that it is read otherwise (its year lost) leaves the source absent."""
     from schemas.performance.families import is_performance_header
 
     result = []
@@ -109,13 +127,13 @@ def expect_release_sources(
         why = item.error or "matches no covered family any more"
         result.append(_kept(item, before, f"{why} (it was read as {before['format']}; its last good data is kept)"))
     seen = {i.source.source_id for i in items}
-    # The same bytes read under another path: the file was moved or renamed, not lost. Keeping its old
-    # id as absent would hold its data twice (the indicators' keys then collide).
-    moved = {i.source.sha256 for i in items if i.error is None and i.source.sha256}
+    by_sha256: dict[str, list[InventoryItem]] = {}
+    for item in items:
+        by_sha256.setdefault(item.source.sha256, []).append(item)
     if folder is not None and not prune:
         for source_id, before in sorted(previous.items()):
-            if source_id in seen or before["sha256"] in moved:
-                continue
+            if source_id in seen or any(_read_as_before(i, before) for i in by_sha256.get(before["sha256"], [])):
+                continue  # moved or renamed: read under its new id (kept as absent too, its data would be twice)
             source = SourceFile(
                 source_id=source_id,
                 fichier=before["fichier"],

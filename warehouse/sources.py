@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schemas.catalogue import CatalogueEntry, catalogue
@@ -154,18 +154,22 @@ class SkippedLink:
         return f"{self.fichier} -> {self.cible}: {self.raison}"
 
 
-def _walk(folder: Path) -> tuple[list[Path], list[SkippedLink]]:
-    """The regular files below ``folder`` (hidden names aside, sorted) and the links met.
+def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[SkippedLink]]:
+    """The regular files below ``folder`` (hidden names aside, and the folder ``outputs``: a build's output folder
+    inside its sources folder, whose files it writes itself), sorted, and the links met.
 
     No link is followed (``os.walk`` does not enter linked folders), whether to a file or a
     folder. A link whose target lies inside the folder is not read either: its target is read
     where it stands, once, unless hidden.
     """
     root = folder.resolve()
+    skipped = outputs.resolve() if outputs is not None else None
     files, links = [], []
     for directory, subfolders, names in os.walk(folder, followlinks=False):
         here = Path(directory)
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        subfolders[:] = sorted(
+            d for d in subfolders if not d.startswith(".") and (skipped is None or (here / d).resolve() != skipped)
+        )
         for name in [*subfolders, *sorted(names)]:
             path = here / name
             if name.startswith(".") or not path.is_symlink():
@@ -189,18 +193,19 @@ def _walk(folder: Path) -> tuple[list[Path], list[SkippedLink]]:
     return sorted(files), sorted(links, key=lambda link: link.fichier)
 
 
-def discover_sources(folder: Path) -> list[SourceFile]:
-    """Every regular file below ``folder`` (hidden ones aside), with its hash and catalogue entry.
+def discover_sources(folder: Path, outputs: Path | None = None) -> list[SourceFile]:
+    """Every regular file below ``folder`` (hidden ones aside, and the build's own ``outputs`` folder when it
+    lies inside), with its hash and catalogue entry.
 
     A file whose sha256 is in the catalogue takes that entry's id; else the entry of
     the same file name, if any (a changed file keeps its source id); else an id made
-    from its path. Symbolic links are not followed (see ``skipped_links``). Raises
-    ``FileNotFoundError`` if ``folder`` does not exist.
+    from its path. Ids are unique (:func:`_unique_ids`). Symbolic links are not followed
+    (see ``skipped_links``). Raises ``FileNotFoundError`` if ``folder`` does not exist.
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"sources folder not found: {folder}")
     found = []
-    for path in _walk(folder)[0]:
+    for path in _walk(folder, outputs)[0]:
         relative = path.relative_to(folder).as_posix()
         digest = sha256_of(path)
         entry = _entry_for(relative, digest)
@@ -215,14 +220,37 @@ def discover_sources(folder: Path) -> list[SourceFile]:
                 entree=entry,
             )
         )
-    return found
+    return _unique_ids(found)
 
 
-def skipped_links(folder: Path) -> list[SkippedLink]:
+def _unique_ids(found: list[SourceFile]) -> list[SourceFile]:
+    """``found`` with unique source ids (the key of ``sources``). Two files would share one when both match a
+    catalogue entry (two copies of a file) or when their paths differ only by extension or punctuation
+    (``vert.csv``, ``vert.txt``): the one the id belongs to keeps it (the catalogue's own path, else the first
+    in path order), the others take an id made from their whole path, extension included (numbered if still
+    taken)."""
+    owner: dict[str, SourceFile] = {}
+    for source in sorted(found, key=lambda s: (s.entree is None or s.entree.fichier != s.fichier, s.fichier)):
+        owner.setdefault(source.source_id, source)
+    taken = {s.source_id for s in owner.values()}
+    result = []
+    for source in found:
+        if owner[source.source_id] is not source:
+            base = _source_id(source.fichier + ".", None)  # the trailing dot keeps the extension in the stem
+            source_id, number = base, 2
+            while source_id in taken:
+                source_id, number = f"{base}-{number}", number + 1
+            taken.add(source_id)
+            source = replace(source, source_id=source_id)
+        result.append(source)
+    return result
+
+
+def skipped_links(folder: Path, outputs: Path | None = None) -> list[SkippedLink]:
     """The symbolic links below ``folder`` that ``discover_sources`` did not follow, with why."""
     if not folder.is_dir():
         raise FileNotFoundError(f"sources folder not found: {folder}")
-    return _walk(folder)[1]
+    return _walk(folder, outputs)[1]
 
 
 def _phase_hint(source: SourceFile) -> str | None:

@@ -31,3 +31,27 @@ def test_entry_by_bytes_then_path_then_bare_name(tmp_path):
         ),  # the catalogue's entries of that name are in folders
         "unknown.csv": ("fichier-unknown", None),
     }
+
+
+def test_source_ids_stay_unique_for_copies_and_paths_that_differ_by_extension(tmp_path):
+    """Found by wave 9's fresh user: ``vert_extrait.csv`` beside ``vert_extrait.txt`` failed the build
+    (``column 'source_id' not unique``); two copies of a catalogue file did too."""
+    shutil.copy(SOURCES / "vert_extrait.csv", tmp_path / "vert_extrait.csv")
+    shutil.copy(SOURCES / "vert_extrait.csv", tmp_path / "vert_extrait.txt")
+    shutil.copy(SOURCES / "LFI_2020_Credits.csv", tmp_path / "LFI_2020_Credits.csv")
+    shutil.copy(SOURCES / "LFI_2020_Credits.csv", tmp_path / "A_copy.csv")  # sorts first; not the entry's path
+    ids = {s.fichier: s.source_id for s in discover_sources(tmp_path)}
+    assert ids == {
+        "A_copy.csv": "fichier-a-copy-csv",
+        "LFI_2020_Credits.csv": "lfi-2020",
+        "vert_extrait.csv": "fichier-vert-extrait",
+        "vert_extrait.txt": "fichier-vert-extrait-txt",
+    }
+
+
+def test_an_output_folder_inside_the_sources_folder_is_not_read(tmp_path):
+    shutil.copy(SOURCES / "LFI_2020_Credits.csv", tmp_path / "LFI_2020_Credits.csv")
+    (tmp_path / "out" / "dagster").mkdir(parents=True)
+    (tmp_path / "out" / "dagster" / "runs.db").write_bytes(b"SQLite format 3\x00")
+    assert [s.fichier for s in discover_sources(tmp_path, tmp_path / "out")] == ["LFI_2020_Credits.csv"]
+    assert len(discover_sources(tmp_path)) == 2  # without it, a folder like any other
