@@ -778,10 +778,10 @@ def _performance_reports(connection, tables: list[str]) -> tuple[dict[str, str],
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
-    if args.command == "build":
-        with _collector_paused():
+    with _collector_paused():  # from the first allocation of the command: a pass may come as early as argparse's
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        args = parser().parse_args(argv)
+        if args.command == "build":
             return build(args)
     return 2  # pragma: no cover - argparse requires a command
 
