@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
 from dagster._utils.interrupts import capture_interrupts, check_captured_interrupt
 
 from pipelines.interrupts import signals_stop_the_build, stop_if_interrupted
 from tests.conftest import run_build
-from tests.test_releases import CREDITS_2020, LFI_2020, _count, _releases, _snapshot, _start, baseline, warehouse
+from tests.test_releases import (
+    CREDITS_2020,
+    LFI_2020,
+    _count,
+    _releases,
+    _snapshot,
+    _start,
+    _start_paused,
+    baseline,
+    warehouse,
+)
 
 __all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
 
@@ -58,13 +67,7 @@ def test_ctrl_c_stops_the_build_publishes_nothing_and_the_next_build_completes(w
     sources, out = warehouse
     (sources / "PLF_2020_Credits.csv").unlink()  # the interrupted build would have made a new release
     before, (version,) = _snapshot(out), _releases(out)
-    build = _start(sources, out, "--prune", BUDGET_TEST_PAUSE=f"{phase}:120")
-    marker = out / "releases" / f".paused-{phase}"
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert build.poll() is None, build.communicate()
-        assert time.monotonic() < deadline, f"the build never reached phase {phase}"
-        time.sleep(0.1)
+    build = _start_paused(sources, out, phase)
     code, stderr = _interrupted(build, signal.SIGINT)
     _assert_nothing_published_and_the_next_build_completes(sources, out, before, version, code, stderr, "SIGINT")
 

@@ -58,6 +58,19 @@ def _start(sources: Path, out: Path, *extra: str, **env: str) -> subprocess.Pope
     )
 
 
+def _start_paused(sources: Path, out: Path, phase: str) -> subprocess.Popen:
+    """A ``--prune`` build of ``sources`` into ``out``, returned once it waits at ``phase`` (``BUDGET_TEST_PAUSE``:
+    the marker ``releases/.paused-<phase>`` is there)."""
+    build = _start(sources, out, "--prune", BUDGET_TEST_PAUSE=f"{phase}:120")
+    marker = out / "releases" / f".paused-{phase}"
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert build.poll() is None, build.communicate()
+        assert time.monotonic() < deadline, f"the build never reached phase {phase}"
+        time.sleep(0.1)
+    return build
+
+
 def _snapshot(out: Path) -> dict[str, str]:
     """What ``latest`` shows, byte for byte: every file's sha256, and where the links point."""
     files = {p.relative_to(out / "latest").as_posix(): p for p in (out / "latest").rglob("*") if p.is_file()}
@@ -126,13 +139,7 @@ def test_a_killed_build_leaves_latest_byte_for_byte_and_the_next_build_completes
     sources, out = warehouse
     (sources / "PLF_2020_Credits.csv").unlink()  # the killed build would have made a new release
     before = _snapshot(out)
-    build = _start(sources, out, "--prune", BUDGET_TEST_PAUSE=f"{phase}:120")
-    marker = out / "releases" / f".paused-{phase}"
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert build.poll() is None, build.communicate()
-        assert time.monotonic() < deadline, f"the build never reached phase {phase}"
-        time.sleep(0.1)
+    build = _start_paused(sources, out, phase)
     build.send_signal(signal.SIGKILL)
     build.wait()
     assert _snapshot(out) == before  # latest, budget.duckdb and parquet/ as they were, byte for byte
