@@ -8,6 +8,7 @@ others are witnesses (``W``): kept in staging, compared in checks, never loaded
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -332,8 +333,14 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
         with stream_csv_table(item.source.chemin, fichier) as stream:
 
             def reading(first_pass: bool) -> CreditStream | CreditRead:
-                check = lambda lines: _validate(fichier, lines)  # noqa: E731
-                return CreditStream.open(stream, found.match, source_id, found.exercice_hint, check, None, first_pass)
+                return CreditStream.open(
+                    stream,
+                    found.match,
+                    source_id,
+                    found.exercice_hint,
+                    check=functools.partial(_validate, fichier),
+                    first_pass=first_pass,
+                )
 
             once = reading(first_pass=False)
             if isinstance(once, CreditRead):
