@@ -3,6 +3,8 @@
 import pandera.polars as pa
 import polars as pl
 
+from schemas.credits import BUDGET_TYPE_TEXT
+
 __all__ = ["CouvertureModel", "STATUTS"]
 
 #: A key is held (`present`), held by no source (`absent`), or its source failed (`en_erreur`).
@@ -18,7 +20,7 @@ class CouvertureModel(pa.DataFrameModel):
     document: str = pa.Field(
         nullable=True, description="document, par ex. `RAP 2024` (performance) ; vide pour les crédits"
     )
-    type_budget: str = pa.Field(nullable=True, description="type de budget : BG, BA, CAS, CCF (crédits)")
+    type_budget: str = pa.Field(nullable=True, description=f"type de budget : {BUDGET_TYPE_TEXT} (crédits)")
     source_autoritaire: str = pa.Field(nullable=True, description="identifiant du fichier chargé ; vide si absent")
     temoins: pl.List(pl.String) = pa.Field(description="identifiants des fichiers témoins")
     lignes: pl.Int64 = pa.Field(ge=0, description="lignes présentes (lignes de crédits ou valeurs d'indicateurs)")

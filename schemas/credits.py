@@ -12,10 +12,12 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
-__all__ = ["BUDGET_TYPES", "BUSINESS_KEY", "CreditLinesModel", "CreditsModel", "PHASES"]
+__all__ = ["BUDGET_TYPE_TEXT", "BUDGET_TYPES", "BUSINESS_KEY", "CreditLinesModel", "CreditsModel", "PHASES"]
 
 PHASES = ("PLF", "AMD", "LFI", "LFR", "EXEC")
 BUDGET_TYPES = ("BG", "BA", "CAS", "CCF", "CS")
+#: The budget types as the data dictionary says them (GLOSSARY.md: CS groups CAS and CCF where a file does).
+BUDGET_TYPE_TEXT = "BG, BA, CAS, CCF, CS"
 EXERCICE_MIN, EXERCICE_MAX = 2000, 2100
 
 Money = Annotated[pl.Decimal, 18, 2]
@@ -36,7 +38,7 @@ BUSINESS_KEY = [
 class _CreditCodes(pa.DataFrameModel):
     exercice: pl.Int16 = pa.Field(ge=EXERCICE_MIN, le=EXERCICE_MAX, description="exercice budgétaire (année)")
     phase: str = pa.Field(isin=PHASES, description="phase : PLF, AMD, LFI, LFR ou EXEC (exécution)")
-    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="type de budget : BG, BA, CAS, CCF, CS")
+    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description=f"type de budget : {BUDGET_TYPE_TEXT}")
     code_ministere: str = pa.Field(nullable=True, str_matches=r"^\d{2}$", description="code du ministère, 2 chiffres")
     code_mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$", description="code de la mission, 2 lettres")
     code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres (352)")

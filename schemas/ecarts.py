@@ -3,7 +3,7 @@
 import pandera.polars as pa
 import polars as pl
 
-from schemas.credits import Money
+from schemas.credits import BUDGET_TYPE_TEXT, Money
 
 __all__ = ["EcartsModel"]
 
@@ -14,7 +14,7 @@ class EcartsModel(pa.DataFrameModel):
     regle: str = pa.Field(description="la règle : t2_plus_ht2, lfi_egale_plf_plus_amd, temoin, total_publie, …")
     exercice: pl.Int16 = pa.Field(nullable=True, description="l'exercice concerné")
     phase: str = pa.Field(nullable=True, description="PLF, AMD, LFI, LFR, EXEC ; vide si la règle n'a pas de phase")
-    type_budget: str = pa.Field(nullable=True, description="BG, BA, CAS, CCF ; vide si la règle n'en a pas")
+    type_budget: str = pa.Field(nullable=True, description=f"{BUDGET_TYPE_TEXT} ; vide si la règle n'en a pas")
     cle: str = pa.Field(description="la ligne ou l'élément, en texte (`352-01-31/ae`, `RAP 2024 30421`, …)")
     valeur_attendue: str = pa.Field(nullable=True, description="le chiffre ou libellé attendu, tel que comparé")
     valeur_trouvee: str = pa.Field(nullable=True, description="le chiffre ou libellé trouvé, tel que comparé")

@@ -4,6 +4,8 @@ sous_actions" and "nomenclature_evenements"); codes as in GLOSSARY.md."""
 import pandera.polars as pa
 import polars as pl
 
+from schemas.credits import BUDGET_TYPE_TEXT, BUDGET_TYPES
+
 __all__ = [
     "ActionsModel",
     "CategoriesModel",
@@ -35,9 +37,7 @@ class MissionsModel(pa.DataFrameModel):
     exercice: pl.Int16 = pa.Field(**_EXERCICE)
     code_mission: str = pa.Field(str_matches=r"^[A-Z]{2}$", description="code de la mission, 2 lettres (TR)")
     libelle_mission: str = pa.Field(nullable=True, description="libellé de l'exercice, nettoyé")
-    type_budget: str = pa.Field(
-        nullable=True, isin=("BG", "BA", "CAS", "CCF", "CS"), description="type de budget : BG, BA, CAS, CCF"
-    )
+    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description=f"type de budget : {BUDGET_TYPE_TEXT}")
 
     class Config:
         unique = ["exercice", "code_mission"]
@@ -126,9 +126,7 @@ class EvenementsModel(pa.DataFrameModel):
     code_programme: str = pa.Field(nullable=True, description="le programme de l'élément")
     code_action: str = pa.Field(nullable=True, description="l'action de l'élément")
     code_sous_action: str = pa.Field(nullable=True, description="la sous-action de l'élément")
-    type_evenement: str = pa.Field(
-        isin=EVENT_TYPES, description="creation, suppression, renommage, changement_code, transfert, …"
-    )
+    type_evenement: str = pa.Field(isin=EVENT_TYPES, description=f"type d'événement : {', '.join(EVENT_TYPES)}")
     ancien_libelle: str = pa.Field(nullable=True, description="libellé avant")
     nouveau_libelle: str = pa.Field(nullable=True, description="libellé après")
     vers: str = pa.Field(nullable=True, description="code(s) où l'activité est passée (changement_code, transfert…)")

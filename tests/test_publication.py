@@ -149,6 +149,21 @@ def test_the_metadata_covers_every_published_table():
     assert list(TABLES) == list(PUBLISHED)
 
 
+def test_the_dictionary_names_every_value_a_column_admits():
+    # A consumer reads a column's values in its description (dictionnaire.md, the Parquet metadata, the data
+    # package): every value a published model admits (``isin``) is named there. `CS` (comptes spéciaux) was
+    # missing from `type_budget`, and five other columns ended on "…".
+    missing = {
+        f"{table}.{name}": [v for v in check.statistics["allowed_values"] if str(v) not in (column.description or "")]
+        for table, meta in TABLES.items()
+        for name, column in meta.model.to_schema().columns.items()
+        for check in column.checks
+        if check.name == "isin"
+    }
+    assert {k: v for k, v in missing.items() if v} == {}
+    assert "CS" in TABLES["credits"].model.to_schema().columns["type_budget"].description
+
+
 def test_every_parquet_file_reads_in_duckdb_polars_pandas_and_pyarrow_with_decimal_amounts(built):
     folder = built.out / "latest" / "parquet"
     for table in PUBLISHED:

@@ -44,7 +44,11 @@ class DeclarationsModel(pa.DataFrameModel):
     code_programme: str = pa.Field(str_matches=r"^\d{3}$", description="code du programme, 3 chiffres")
     type_declaration: str = pa.Field(isin=TYPES_DECLARATION, description="credits, indicateur, autre")
     exercice: pl.Int16 = pa.Field(nullable=True, description="l'exercice du chiffre")
-    phase: str = pa.Field(nullable=True, isin=("PLF", "LFI", "LFR", "EXEC"), description="la phase que nomme le texte")
+    phase: str = pa.Field(
+        nullable=True,
+        isin=("PLF", "LFI", "LFR", "EXEC"),
+        description="la phase que nomme le texte : PLF, LFI, LFR, EXEC",
+    )
     grandeur: str = pa.Field(nullable=True, description="`ae`, `cp`, `titre2`, ou le code de l'indicateur")
     valeur: Money = pa.Field(description="en euros, ou dans l'unité de l'indicateur")
     unite: str = pa.Field(nullable=True, description="`€`, `%`, ou vide pour un nombre")

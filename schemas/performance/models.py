@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from schemas.credits import BUDGET_TYPE_TEXT, BUDGET_TYPES
 from schemas.performance.indicator_values import COMPARATEURS, SENS, STATUTS
 
 __all__ = [
@@ -32,8 +33,6 @@ TYPES_VALEUR = ("realisation", "prevision", "prevision_actualisee", "cible")
 ATTEINTES = ("atteinte", "non_atteinte", "inconnue")
 CORRESPONDENCE_METHODS = ("identifiant", "libelle")
 DOCUMENT_TYPES = ("PAP", "RAP")
-BUDGET_TYPES = ("BG", "BA", "CAS", "CCF", "CS")
-
 _OWNER = r"(?:P\d{3}|M[A-Z]{2})"
 CODE_OBJECTIF = rf"^{_OWNER}-\d+$"
 CODE_INDICATEUR = rf"^{_OWNER}-\d+-\d+$"
@@ -90,9 +89,11 @@ class IndicateursModel(_SubIndicatorKey):
         str_matches=r"^\d{3}$",
         description="pour le niveau `mission` : le programme dont il reprend la série",
     )
-    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description="type de budget : BG, BA, CAS, CCF")
+    type_budget: str = pa.Field(nullable=True, isin=BUDGET_TYPES, description=f"type de budget : {BUDGET_TYPE_TEXT}")
     sens_attendu: str = pa.Field(
-        nullable=True, isin=SENS, description="sens de l'amélioration si les sources le révèlent, sinon vide"
+        nullable=True,
+        isin=SENS,
+        description="sens de l'amélioration (`hausse` ou `baisse`) si les sources le révèlent, sinon vide",
     )
     sens_origine: str = pa.Field(nullable=True, description="ce qui a révélé le sens (ou `contradictoire`)")
     source_id: str = pa.Field(description="identifiant du fichier source (catalogue)")
@@ -129,12 +130,10 @@ class IndicateurValeursModel(_SubIndicatorKey):
     valeur_min: pl.Float64 = pa.Field(nullable=True, description="borne inférieure, ou bas d'un intervalle")
     valeur_max: pl.Float64 = pa.Field(nullable=True, description="borne supérieure, ou haut d'un intervalle")
     comparateur: str = pa.Field(
-        nullable=True, isin=COMPARATEURS, description="`=` pour un nombre ; opérateur de la borne"
+        nullable=True, isin=COMPARATEURS, description="`=` pour un nombre ; opérateur de la borne : <, <=, >, >="
     )
     sens: str = pa.Field(nullable=True, isin=SENS, description="`hausse` ou `baisse` pour une tendance")
-    statut: str = pa.Field(
-        isin=STATUTS, description="ce que dit la cellule : ok, borne, intervalle, tendance, sans_objet, …"
-    )
+    statut: str = pa.Field(isin=STATUTS, description=f"ce que dit la cellule : {', '.join(STATUTS)}")
     valeur_brute: str = pa.Field(
         nullable=True, description="la cellule exactement telle que publiée (vide : cellule vide)"
     )
