@@ -110,14 +110,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def root_cause(error) -> str:
-    """The innermost cause of a Dagster ``SerializableErrorInfo``, in one line: its class and message
-    (the lock, the file, the row), not Dagster's wrapper (``Error occurred while executing op``)."""
-    while getattr(error, "cause", None) is not None:
+    """The cause of a Dagster step failure (a ``SerializableErrorInfo``) in one line, its class and message: the
+    first exception under Dagster's own (``Error occurred while executing op``), the one the step's code raised
+    (the lock, the file, the row); not what that exception was raised from (``raise … from``: Pandera's
+    ``SchemaErrors`` as JSON under :class:`schemas.validation.ValidationFailed`, Polars' error under a
+    ``TableReadError`` naming the file)."""
+    while getattr(error, "cause", None) is not None and (getattr(error, "cls_name", None) or "").startswith("Dagster"):
         error = error.cause
     text = " ".join((error.message or "").split())
     name = getattr(error, "cls_name", None)
-    if name and not text.startswith(name):
-        text = f"{name}: {text}"
+    if name:  # `schemas.validation.ValidationFailed: …` (Dagster's message) → `ValidationFailed: …`
+        qualified = re.compile(r"^(?:[\w.]+\.)?" + re.escape(name) + ": ")
+        text = f"{name}: {qualified.sub('', text)}"
     return text[:400]
 
 

@@ -279,6 +279,29 @@ def test_quotes_semicolons_and_comments_in_paths(tmp_path):
     assert not list(tmp_path.rglob("evil.csv")) and not list(ROOT.glob("evil.csv"))
 
 
+def test_a_step_failing_validation_gives_the_failing_row_not_panderas_json():
+    # The summary's one line for a step failed by a model: ValidationFailed (the row, the column, the check), not
+    # the SchemaErrors it was raised from, a JSON dump of Pandera's report (seen by a fresh user on a real build).
+    import dagster as dg
+    import pandera.polars as pa
+
+    from pipelines.cli import root_cause
+    from schemas.validation import validate
+
+    class Model(pa.DataFrameModel):
+        code_programme: str = pa.Field(str_matches=r"^\d{3}$")
+
+    @dg.asset
+    def programmes() -> None:
+        validate(Model, pl.DataFrame({"code_programme": ["352", "35"]}))
+
+    result = dg.materialize([programmes], raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    line = root_cause(failure.event_specific_data.error)
+    assert line.startswith("ValidationFailed: Model: 1 failure(s)"), line
+    assert "row 1, column 'code_programme'" in line and "'35'" in line and "SchemaErrors" not in line, line
+
+
 def test_a_failed_step_gives_its_cause_in_one_line_and_publishes_nothing(warehouse):
     sources, out = warehouse
     before = _snapshot(out)
