@@ -22,6 +22,7 @@ from schemas.couverture import CouvertureModel
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from schemas.ecarts import EcartsModel
 from schemas.sources import SourcesModel
+from warehouse.credits.order import PACKED_BUSINESS_KEY, UNPACKABLE
 from warehouse.disagreements import ECARTS_ORDER
 from warehouse.publication.parquet import publish_table
 from warehouse.publication.releases import pause_for_tests
@@ -53,6 +54,8 @@ PUBLISHED = {
     "ecarts_sources": ECARTS_ORDER,
     "couverture": "domaine, document, phase, type_budget, exercice",
 }
+#: A cheaper expression ordering a table's rows as its ``PUBLISHED`` order does (``publish_table``'s ``sort_key``).
+SORT_KEYS = {"credits": (PACKED_BUSINESS_KEY, UNPACKABLE)}
 _MODELS = (
     {"credits": CreditsModel, "sources": SourcesModel, "ecarts_sources": EcartsModel, "couverture": CouvertureModel}
     | {t: m for t, (m, _) in NOMENCLATURE_TABLES.items()}
@@ -87,7 +90,7 @@ def parquet_files(
     with reader(Path(duckdb.database)) as connection:
         for key in context.selected_asset_keys:
             table = key.path[-1]
-            published = publish_table(connection, table, paths.parquet, PUBLISHED[table])
+            published = publish_table(connection, table, paths.parquet, PUBLISHED[table], SORT_KEYS.get(table))
             log.info("published %s (%d rows)", published.path, published.rows)  # in the materialisation too
             pause_for_tests("parquet", paths.out)
             yield dg.MaterializeResult(

@@ -71,32 +71,66 @@ def _temporary(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
+#: DuckDB's defaults for an ``ORDER BY`` that says neither: what a ``sort_key`` of :func:`publish_table` assumes.
+_DEFAULT_ORDER = [("NULLS_LAST", "ASCENDING", "")]
+
+
 def publish_table(
-    connection: duckdb.DuckDBPyConnection, table: str, folder: Path, order_by: str | None = None
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    folder: Path,
+    order_by: str | None = None,
+    sort_key: tuple[str, str] | None = None,
 ) -> PublishedFile:
     """Write DuckDB table ``table`` to ``folder/<table>.parquet`` (zstd), atomically.
 
     ``order_by``: a SQL ordering written in the code (never user input); the table name
     and the path are quoted (``folder`` may hold ``'``, ``;``, ``--``). The file's key-value
-    metadata holds the column descriptions and units (``description:<column>``, ``unit:<column>``)."""
+    metadata holds the column descriptions and units (``description:<column>``, ``unit:<column>``).
+    ``sort_key``: ``(expression, message)``, a cheaper expression to sort by that orders the rows as
+    ``order_by`` does (with DuckDB's default order: ascending, nulls last, no collation) or raises an
+    error holding ``message`` on a row it cannot rank; the rows are then sorted by ``order_by``
+    (``warehouse/credits/order.py``)."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{table}.parquet"
     temporary = _temporary(final)
     name = quote_identifier(table)
-    query = f"SELECT * FROM {name}" + (f" ORDER BY {order_by}" if order_by else "")
-    rows = connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    rows = connection.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     columns = [r[0] for r in connection.execute(f"DESCRIBE {name}").fetchall()]
     try:
         metadata = ", ".join(
             f"{quote_literal(k)}: {quote_literal(v)}" for k, v in parquet_key_values(connection, table).items()
         )
         options = "FORMAT parquet, COMPRESSION zstd" + (f", KV_METADATA {{{metadata}}}" if metadata else "")
-        connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({options})")
+
+        def copy(order: str | None) -> None:
+            query = f"SELECT * FROM {name}" + (f" ORDER BY {order}" if order else "")
+            connection.execute(f"COPY ({query}) TO {quote_literal(temporary)} ({options})")
+
+        if order_by and sort_key and _default_order(connection):
+            expression, message = sort_key
+            try:
+                copy(expression)
+            except duckdb.Error as exc:
+                if message not in str(exc):
+                    raise
+                copy(order_by)  # a row the key cannot rank: by the columns themselves, over the same file
+        else:
+            copy(order_by)
         verify_parquet(temporary, rows, columns)
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
     return PublishedFile(final, rows, final.stat().st_size)
+
+
+def _default_order(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an ``ORDER BY`` of ``connection`` that says nothing sorts ascending, nulls last, without collation."""
+    found = connection.execute(
+        "SELECT current_setting('default_null_order'), current_setting('default_order'), "
+        "current_setting('default_collation')"
+    ).fetchall()
+    return [tuple(str(v).upper() for v in found[0])] == _DEFAULT_ORDER
 
 
 def write_frame(frame: pl.DataFrame, final: Path) -> PublishedFile:
