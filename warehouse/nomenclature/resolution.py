@@ -334,9 +334,12 @@ def _write_elements(
               FROM {relation} WHERE exercice IN ({wanted}) AND {codes[0]} IS NOT NULL)
         GROUP BY {keys} ORDER BY exercice, min(_ordre)"""
     rank = list(_CREDIT_LEVELS).index("sous_action")
-    before, after = (
-        few.filter(compare(few.column("_rang"), rank)).drop_columns(["_rang"]) for compare in (pc.less, pc.greater)
-    )
+
+    def levels_of(exercice: int, side: str) -> list[arrow.RecordBatch]:
+        """The rows of ``few`` of ``exercice`` before the sous-actions' level (``side`` "less") or after it."""
+        kept = pc.and_(pc.equal(few.column("exercice"), exercice), getattr(pc, side)(few.column("_rang"), rank))
+        return few.filter(kept).drop_columns(["_rang"]).to_batches()
+
     # One query for the sous-actions of every exercice, in the order of the exercices then of their first line.
     stream = _runs_by_exercice(connection.sql(sous_actions).to_arrow_reader(_BATCH_ROWS))
     pending = next(stream, None)
@@ -350,14 +353,14 @@ def _write_elements(
             with pq.ParquetWriter(
                 temporary, _ELEMENT_ARROW, compression="zstd", write_statistics=_WITH_STATISTICS
             ) as writer:
-                for batch in before.filter(pc.equal(before.column("exercice"), exercice)).to_batches():
+                for batch in levels_of(exercice, "less"):
                     writer.write_batch(batch.cast(_ELEMENT_ARROW))
                     count += batch.num_rows
                 while pending is not None and pending[0] == exercice:
                     writer.write_batch(_sous_action_batch(pending[1], cleaned).cast(_ELEMENT_ARROW))
                     count += pending[1].num_rows
                     pending = next(stream, None)
-                for batch in after.filter(pc.equal(after.column("exercice"), exercice)).to_batches():
+                for batch in levels_of(exercice, "greater"):
                     writer.write_batch(batch.cast(_ELEMENT_ARROW))
                     count += batch.num_rows
         except BaseException:
