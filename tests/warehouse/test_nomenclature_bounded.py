@@ -80,6 +80,31 @@ def test_credit_elements_per_exercice_are_the_elements_of_the_whole_staging(stag
     assert 2020 not in read_elements(None, root, moved)["exercice"].to_list()
 
 
+def test_the_lines_order_is_a_bigint_even_without_statistics(staging):
+    """The files staged batch by batch carry no statistics (``write_staging``): with a connection, ``_ordered_lines`` finds the
+    largest ``ordre_lecture`` by a scan of that column and gives ``_ordre`` as a ``BIGINT``, in the order of the
+    ``HUGEINT`` of ``_in_order`` (file by file, each in reading order); without one, it gives that ``HUGEINT``."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    _, _, credits = staging
+    files = staged_files(credits)
+    assert len(files) > 1
+    metadata = [pq.read_metadata(f) for f in files]
+    without = [m for m in metadata if m.row_group(0).column(m.schema.names.index("ordre_lecture")).statistics is None]
+    assert without  # LFI 2021 and the other CSV files staged alone, batch by batch
+    connection = duckdb.connect()
+    ordered = nomenclature._ordered_lines(files, connection)
+    assert connection.execute(f"SELECT DISTINCT typeof(_ordre) FROM {ordered}").fetchall() == [("BIGINT",)]
+    assert nomenclature._ordered_lines(files) == nomenclature._in_order(files)
+    keys = "source_id, exercice, source_ligne, phase, code_programme, code_action, code_sous_action, ae, cp"
+    ranked = [
+        connection.execute(f"SELECT {keys} FROM {relation} ORDER BY _ordre").fetchall()
+        for relation in (ordered, nomenclature._in_order(files))
+    ]
+    assert ranked[0] == ranked[1]
+
+
 def test_labels_cleaned_by_duckdb_are_those_clean_label_gives():
     """The credit elements' labels are cleaned in DuckDB (no element comes into Python): the SQL rule gives
     what ``schemas.labels.clean_label`` gives, on every white space character Python splits on, the Excel

@@ -163,7 +163,7 @@ def _elements_path(root: Path, exercice: int) -> Path:
 def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> dict[int, int]:
     """Write the credit elements (:func:`credit_elements`) of the lines of each of ``exercices`` staged
     under ``staging`` to ``<root>/exercice=<YYYY>/elements.parquet`` (zstd), in bounded memory, the lines read
-    twice by DuckDB whatever their number (:func:`_write_elements`): no line or element comes into Python as
+    three times by DuckDB whatever their number (:func:`_write_elements`): no line or element comes into Python as
     objects, only Arrow batches on their way to the file. Within :data:`ELEMENTS_MEMORY_LIMIT` (DuckDB spills
     its aggregates and sorts to disk), else (labels too many and too long) with labels grouped as text within
     :data:`FALLBACK_MEMORY_LIMIT`. An exercice with nothing staged has its file removed. Returns the number
@@ -174,37 +174,50 @@ def write_credit_elements(staging: Path, root: Path, exercices: list[int]) -> di
     if written:
         files = [f for exercice in written for f in staged[exercice]]
         with scratch() as connection:
+            lines = _ordered_lines(files, connection)
             try:
                 with memory_limit(connection, ELEMENTS_MEMORY_LIMIT):
-                    counts |= _write_elements(connection, _ordered_lines(files), root, written, as_enum=True)
+                    counts |= _write_elements(connection, lines, root, written, as_enum=True)
             except duckdb.OutOfMemoryException:
                 # Labels too many and too long for an ENUM within ELEMENTS_MEMORY_LIMIT (100,000 distinct
                 # labels of 770 characters): grouped as text, within FALLBACK_MEMORY_LIMIT.
                 with memory_limit(connection, FALLBACK_MEMORY_LIMIT):
-                    counts |= _write_elements(connection, _ordered_lines(files), root, written, as_enum=False)
+                    counts |= _write_elements(connection, lines, root, written, as_enum=False)
     for exercice in exercices:
         if not counts[exercice]:
             _elements_path(root, exercice).unlink(missing_ok=True)
     return counts
 
 
-def _ordered_lines(files: list[Path]) -> str:
+def _ordered_lines(files: list[Path], connection: duckdb.DuckDBPyConnection | None = None) -> str:
     """:func:`_in_order` of ``files`` (``_ordre``: the lines' order, file by file, each in its reading order),
     ``_ordre`` as a ``BIGINT`` where it fits one (the file's place in its high bits, from the largest
-    ``ordre_lecture`` the files' statistics give), else a ``HUGEINT``: the same order, compared and kept cheaper."""
+    ``ordre_lecture`` the files' statistics give, else, with ``connection``, a scan of that one column: the
+    staging writes no statistics), else a ``HUGEINT``: the same order, compared and kept cheaper."""
     within_bits = 0
+    unknown = []
     for path in files:
         metadata = pq.read_metadata(path)
         names = metadata.schema.names
+        within_bits = max(within_bits, metadata.num_rows.bit_length())
         if "ordre_lecture" not in names:
-            within_bits = max(within_bits, metadata.num_rows.bit_length())
             continue
         column = names.index("ordre_lecture")
         for group in range(metadata.num_row_groups):
             statistics = metadata.row_group(group).column(column).statistics
             if statistics is None or not statistics.has_min_max:
-                return _in_order(files)
-            within_bits = max(within_bits, int(statistics.max).bit_length(), metadata.num_rows.bit_length())
+                unknown.append(path)
+                break
+            within_bits = max(within_bits, int(statistics.max).bit_length())
+    if unknown:
+        if connection is None:
+            return _in_order(files)
+        listed = ", ".join(quote_literal(f) for f in unknown)
+        query = f"SELECT min(ordre_lecture), max(ordre_lecture) FROM read_parquet([{listed}])"
+        smallest, largest = connection.execute(query).fetchall()[0]
+        if smallest is None or smallest < 0:
+            return _in_order(files)
+        within_bits = max(within_bits, int(largest).bit_length())
     if within_bits + len(files).bit_length() > 62:
         return _in_order(files)
     listed = ", ".join(quote_literal(f) for f in files)
@@ -217,19 +230,29 @@ def _ordered_lines(files: list[Path]) -> str:
 
 
 #: The levels grouped from the lines' distinct combinations of codes, budget type and labels (few per
-#: programme): all but ``sous_action``, whose elements can be as many as the lines.
-_FEW_LEVELS = ["mission", "programme", "action", "ministere", "categorie", "titre"]
-#: The grouping sets of :func:`_write_elements`' pass over the lines, by ``grouping_id(code_action,
-#: code_sous_action, libelle_sous_action)``: the combinations every level of :data:`_FEW_LEVELS` but ``action``
-#: is grouped from, those ``action`` is, and the distinct sous-action codes and labels (``ENUM`` values).
+#: programme): all but ``action`` (its elements are grouped from the lines, :data:`_FROM_LINES`) and
+#: ``sous_action`` (whose elements can be as many as the lines).
+_FEW_LEVELS = ["mission", "programme", "ministere", "categorie", "titre"]
+#: The levels of :data:`_CREDIT_LEVELS` but ``sous_action`` grouped straight from the lines: the synthetic
+#: file of 100,000 lines has as many distinct (programme, action, budget type, label) combinations as lines
+#: (171,686 per phase, source and exercice), so grouping them from their combinations grouped the lines twice.
+_FROM_LINES = ["action"]
+#: The grouping sets of :func:`_write_elements`' pass over the lines, by ``grouping_id`` of
+#: :data:`_SMALL_SETS`' columns: the combinations every level of :data:`_FEW_LEVELS` is grouped from
+#: (:data:`_COMBINATIONS`), and the distinct action and sous-action codes and labels (``ENUM`` values and the
+#: labels to clean).
 _SETS = {
-    7: ["source_id", "exercice", "phase", "type_budget", "code_mission", "code_programme", "code_ministere"]
-    + ["code_categorie", "code_titre", "libelle_mission", "libelle_programme", "libelle_ministere"]
-    + ["libelle_categorie", "libelle_titre"],
-    3: ["source_id", "exercice", "phase", "type_budget", "code_programme", "code_action", "libelle_action"],
-    5: ["code_sous_action"],
-    6: ["libelle_sous_action"],
+    "combinaisons": ["source_id", "exercice", "phase", "type_budget", "code_mission", "code_programme"]
+    + ["code_ministere", "code_categorie", "code_titre", "libelle_mission", "libelle_programme"]
+    + ["libelle_ministere", "libelle_categorie", "libelle_titre"],
+    "code_action": ["code_action"],
+    "libelle_action": ["libelle_action"],
+    "code_sous_action": ["code_sous_action"],
+    "libelle_sous_action": ["libelle_sous_action"],
 }
+_SMALL_SETS = ["code_action", "libelle_action", "code_sous_action", "libelle_sous_action"]
+#: ``grouping_id`` of the combinations' set: every column of :data:`_SMALL_SETS` left out of it.
+_COMBINATIONS = (1 << len(_SMALL_SETS)) - 1
 #: The columns of the ``sous_action`` elements grouped as an ``ENUM`` of the values the grouping sets give.
 _AS_ENUM = ["source_id", "phase", "type_budget", "code_programme", "code_action", "code_sous_action"]
 _ARROW_TYPES = {pl.Int16: arrow.int16(), pl.Int32: arrow.int32(), pl.String: arrow.string()}
@@ -248,39 +271,42 @@ def _write_elements(
     :data:`_CREDIT_LEVELS`, each level's elements in the order of their first line: the rows of
     :func:`_level_sql`.
 
-    The lines are read twice. Once for every level but ``sous_action``: grouped by the codes, budget type and
-    labels of the levels (``GROUPING SETS``, :data:`_SETS`: tens of thousands of combinations for millions of
-    lines), each combination with its first line and smallest line number; the elements are then grouped
-    from those combinations (a combination holds one budget type and one label: the first given over an
-    element's lines is the one of its first combination that gives one), each distinct label cleaned once.
-    Once for ``sous_action``, grouped from the lines (its elements can be as many), sorted by DuckDB by
-    exercice then first line and streamed to each exercice's file in turn, between the levels before and
-    after it; with ``as_enum``, its codes and labels grouped as ``ENUM``s of the values the first pass found
-    (:data:`_AS_ENUM`: a few bytes per element, less to spill), each label cleaned once; else as text. Only
-    Arrow batches come into Python (pyarrow writes the files)."""
+    The lines are read three times. Once for the levels of :data:`_FEW_LEVELS`: grouped by the codes, budget
+    type and labels of the levels (``GROUPING SETS``, :data:`_SETS`: tens of thousands of combinations for
+    millions of lines), each combination with its first line and smallest line number; the elements are then
+    grouped from those combinations (a combination holds one budget type and one label: the first given over
+    an element's lines is the one of its first combination that gives one), each distinct label cleaned once.
+    Once for ``action`` (:data:`_FROM_LINES`), grouped from the lines. Once for ``sous_action``, grouped from
+    the lines (its elements can be as many), sorted by DuckDB by exercice then first line and streamed to each
+    exercice's file in turn, between the levels before and after it; with ``as_enum``, its codes and labels
+    grouped as ``ENUM``s of the values the first pass found (:data:`_AS_ENUM`: a few bytes per element, less to
+    spill), each label cleaned once; else as text. Only Arrow batches come into Python (pyarrow writes the files)."""
     columns = list(dict.fromkeys(c for names in _SETS.values() for c in names))
     sets = ", ".join(f"({', '.join(names)})" for names in _SETS.values())
     connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE combinaisons AS
-        SELECT {", ".join(columns)}, grouping_id(code_action, code_sous_action, libelle_sous_action) AS ensemble,
+        SELECT {", ".join(columns)}, grouping_id({", ".join(_SMALL_SETS)}) AS ensemble,
                min(source_ligne) AS source_ligne, min(_ordre) AS _ordre
         FROM {relation} GROUP BY GROUPING SETS ({sets})"""
     )
-    of_set = {
-        niveau: f"(FROM combinaisons WHERE ensemble = {3 if niveau == 'action' else 7})" for niveau in _FEW_LEVELS
-    }
+    of_set = dict.fromkeys(_FEW_LEVELS, f"(FROM combinaisons WHERE ensemble = {_COMBINATIONS})")
+    of_set |= dict.fromkeys(_FROM_LINES, relation)
     levels = " UNION ALL ".join(
         f"SELECT *, {rank} AS _rang FROM ({_level_sql(of_set[niveau], niveau)})"
         for rank, niveau in enumerate(_CREDIT_LEVELS)
-        if niveau in _FEW_LEVELS
+        if niveau in of_set
     )
-    distinct = " UNION ".join(f"SELECT {_CREDIT_LEVELS[n][1]} AS libelle FROM combinaisons" for n in _FEW_LEVELS)
-    connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE petits AS
-        SELECT e.* REPLACE (l.propre AS libelle) FROM ({levels}) e
+    distinct = " UNION ".join(
+        f"SELECT {_CREDIT_LEVELS[n][1]} AS libelle FROM combinaisons" for n in [*_FEW_LEVELS, *_FROM_LINES]
+    )
+    # The levels but sous_action, in one table in the order of the files (by exercice, level, first line),
+    # split around the sous-actions in Python (not a DuckDB table read twice: 174,659 elements at 100,000
+    # synthetic lines, whose copy into a table cost as much as their grouping).
+    few = connection.sql(
+        f"""SELECT e.* EXCLUDE (_premier) REPLACE (l.propre AS libelle) FROM ({levels}) e
         LEFT JOIN (SELECT libelle, {clean_label_sql("libelle")} AS propre FROM ({distinct}) WHERE libelle IS NOT NULL) l
-        USING (libelle)"""
-    )
+        USING (libelle) ORDER BY exercice, _rang, _premier"""
+    ).to_arrow_table()
     codes, label = _CREDIT_LEVELS["sous_action"]
     grouped = {c: c for c in [*_AS_ENUM, label]}
     cleaned: arrow.Table | None = None
@@ -308,8 +334,12 @@ def _write_elements(
               FROM {relation} WHERE exercice IN ({wanted}) AND {codes[0]} IS NOT NULL)
         GROUP BY {keys} ORDER BY exercice, min(_ordre)"""
     rank = list(_CREDIT_LEVELS).index("sous_action")
-    few = "SELECT * EXCLUDE (_premier, _rang) FROM petits WHERE _rang {} ORDER BY exercice, _rang, _premier"
-    before, after = (connection.sql(few.format(side)).to_arrow_table() for side in (f"< {rank}", f"> {rank}"))
+
+    def levels_of(exercice: int, side: str) -> list[arrow.RecordBatch]:
+        """The rows of ``few`` of ``exercice`` before the sous-actions' level (``side`` "less") or after it."""
+        kept = pc.and_(pc.equal(few.column("exercice"), exercice), getattr(pc, side)(few.column("_rang"), rank))
+        return few.filter(kept).drop_columns(["_rang"]).to_batches()
+
     # One query for the sous-actions of every exercice, in the order of the exercices then of their first line.
     stream = _runs_by_exercice(connection.sql(sous_actions).to_arrow_reader(_BATCH_ROWS))
     pending = next(stream, None)
@@ -323,14 +353,14 @@ def _write_elements(
             with pq.ParquetWriter(
                 temporary, _ELEMENT_ARROW, compression="zstd", write_statistics=_WITH_STATISTICS
             ) as writer:
-                for batch in before.filter(pc.equal(before.column("exercice"), exercice)).to_batches():
+                for batch in levels_of(exercice, "less"):
                     writer.write_batch(batch.cast(_ELEMENT_ARROW))
                     count += batch.num_rows
                 while pending is not None and pending[0] == exercice:
                     writer.write_batch(_sous_action_batch(pending[1], cleaned).cast(_ELEMENT_ARROW))
                     count += pending[1].num_rows
                     pending = next(stream, None)
-                for batch in after.filter(pc.equal(after.column("exercice"), exercice)).to_batches():
+                for batch in levels_of(exercice, "greater"):
                     writer.write_batch(batch.cast(_ELEMENT_ARROW))
                     count += batch.num_rows
         except BaseException:
