@@ -138,7 +138,9 @@ def test_line_facts_computed_while_decoding_are_those_of_the_copy(late, monkeypa
     the facts computed so far dropped), or UTF-8."""
     rows = [b"Titre", b"", b"Mission;Programme;Montant"]
     for i in range(100_000):
-        rows.append([b"A;1;2", b"", b"  ;  ;", b"B;2;3;x", b"C;3", b";;;", b"D;\xc2\xa0;4"][i % 7] if i % 5 else b"E;%d;5" % i)
+        rows.append(
+            [b"A;1;2", b"", b"  ;  ;", b"B;2;3;x", b"C;3", b";;;", b"D;\xc2\xa0;4"][i % 7] if i % 5 else b"E;%d;5" % i
+        )
     data = b"\r\n".join(rows[:80_000]) + b"\r\n" + late + b"\n".join(rows[80_000:])
     ahead, whole = _facts_ahead_of(data, monkeypatch, tmp_path)
     assert ahead is not None and whole is not None
