@@ -51,7 +51,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -969,52 +969,61 @@ _FACTS_BLOCK_BYTES = 4 << 20
 
 
 class _FactsAhead:
-    """A binary sink (the UTF-8 copy being written) that computes the :func:`_line_facts` of the text written,
-    block by block of whole lines, in a second thread while the decoding goes on (Polars releases the GIL; the
-    decoding is Python's): the pass over the copy that followed its writing now overlaps it.
+    """The binary file of the UTF-8 copy being written, whose :func:`_line_facts` are computed block by block of
+    whole lines, in a second thread while the decoding goes on (Polars releases the GIL; the decoding is
+    Python's): the pass over the copy that followed its writing now overlaps it. The second thread reads each
+    block back from the file (flushed first; ``os.pread``): the decoding thread copies nothing.
 
     The separator and header width come from the head of the text (:func:`_layout` of its first
     ``4 * _SAMPLE_CHARS + 4`` bytes, what :func:`_read_sample` reads of a file); a text shorter than that gets
     no facts here. A rewind (``seek(0)``, the decoding starting again under another encoding) drops every
-    fact; :meth:`stop` (the text is not plain: its lines are not its records) ends the work. At most two blocks
-    wait or are computed at once: memory holds a few blocks, never the file. :meth:`facts` gives the facts of
-    every line, with the layout they were computed under, or None."""
+    fact; :meth:`stop` (the text is not plain: its lines are not its records) ends the work. :meth:`facts`
+    gives the facts of every line, with the layout they were computed under, or None."""
 
-    def __init__(self, sink: BinaryIO, pool: ThreadPoolExecutor) -> None:
-        self.sink, self.pool = sink, pool
+    def __init__(self, file: BinaryIO, pool: ThreadPoolExecutor) -> None:
+        self.file, self.pool = file, pool
         self._restart()
 
     def _restart(self) -> None:
-        self.pending: list[bytes] = []
-        self.pending_bytes = 0
+        self.head: list[bytes] | None = []  # the text's head while the layout is not decided
+        self.head_bytes = 0
         self.layout: tuple[str, int] | None = None
         self.header_fields = 0
+        self.written = 0  # bytes of the text written
+        self.lines_end = 0  # the end of its last complete line
+        self.submitted = 0  # the end of the lines whose facts are computed (or being computed)
         self.futures: list[Future] = []
         self.stopped = False
 
     def stop(self) -> None:
-        self.stopped, self.pending, self.futures = True, [], []
+        self.stopped, self.head, self.futures = True, None, []
 
     def write(self, data: bytes) -> int:
-        written = self.sink.write(data)
+        written = self.file.write(data)
         if self.stopped or not data:
             return written
-        self.pending.append(bytes(data))
-        self.pending_bytes += len(data)
-        if self.layout is None and self.pending_bytes >= 4 * _SAMPLE_CHARS + 4:
-            self._decide(b"".join(self.pending))
-        if self.layout is not None and self.pending_bytes >= _FACTS_BLOCK_BYTES:
-            self._submit(final=False)
+        newline = data.rfind(b"\n")
+        if newline >= 0:
+            self.lines_end = self.written + newline + 1
+        self.written += len(data)
+        if self.head is not None:
+            self.head.append(data)
+            self.head_bytes += len(data)
+            if self.head_bytes >= 4 * _SAMPLE_CHARS + 4:
+                self._decide(b"".join(self.head))
+        if self.layout is not None and self.lines_end - self.submitted >= _FACTS_BLOCK_BYTES:
+            self._submit(self.lines_end)
         return written
 
     def seek(self, offset: int) -> int:
         self._restart()
-        return self.sink.seek(offset)
+        return self.file.seek(offset)
 
     def truncate(self, size: int | None = None) -> int:
-        return self.sink.truncate(size)
+        return self.file.truncate(size)
 
     def _decide(self, head: bytes) -> None:
+        self.head = None
         layout = _layout(head)
         if layout is None:
             self.stop()
@@ -1023,32 +1032,29 @@ class _FactsAhead:
         records = _sample_records(_read_sample(head), separator)
         self.layout, self.header_fields = layout, len(records[header_at])
 
-    def _submit(self, final: bool) -> None:
-        data = b"".join(self.pending)
-        cut = len(data) if final else data.rfind(b"\n") + 1
-        if not cut:
-            self.pending = [data]
-            return
-        rest = data[cut:]
-        self.pending, self.pending_bytes = ([rest] if rest else []), len(rest)
-        if len(self.futures) >= 2:  # bounded: wait for the block before the last one (its error comes later)
-            wait([self.futures[-2]])
-        block = data if cut == len(data) else data[:cut]
+    def _submit(self, end: int) -> None:
         assert self.layout is not None
-        self.futures.append(self.pool.submit(_line_facts, io.BytesIO(block), self.layout[0], self.header_fields))
+        self.file.flush()
+        start, self.submitted = self.submitted, end
+        self.futures.append(self.pool.submit(self._facts_of, start, end, self.layout[0], self.header_fields))
+
+    def _facts_of(self, start: int, end: int, separator: str, header_fields: int) -> pl.DataFrame:
+        block = os.pread(self.file.fileno(), end - start, start)
+        return _line_facts(io.BytesIO(block), separator, header_fields)
 
     def facts(self) -> tuple[tuple[str, int], pl.DataFrame] | None:
         """(layout, facts of every line) once the text is written, or None (no facts here)."""
         if self.stopped or self.layout is None:
             return None
-        if self.pending_bytes:
-            self._submit(final=True)
+        if self.written > self.submitted:
+            self._submit(self.written)
         try:
             frames = [future.result() for future in self.futures]
         except pl.exceptions.PolarsError:
             return None  # the pass over the whole copy reads it again (and names its error)
+        layout = self.layout
         self.stop()
-        return self.layout, pl.concat(frames) if frames else _line_facts(io.BytesIO(b""), self.layout[0], 0)
+        return layout, pl.concat(frames)
 
 
 #: The characters of the Unicode ``White_Space`` property (``\s`` of Polars' regular expressions).
