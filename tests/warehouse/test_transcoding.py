@@ -111,3 +111,45 @@ def test_a_literal_replacement_character_cut_by_a_chunk_is_utf8_for_the_inventor
     assert file_encoding(path, "fffd.csv") == ("utf-8", 0)
     text, encoding = decode_text(data)
     assert encoding == "utf-8" and "xxx\ufffdConduite" in text and "ï¿½" not in text
+
+
+def _facts_ahead_of(data: bytes, monkeypatch, tmp_path):
+    """(facts computed while ``data`` is decoded, facts of a pass over its UTF-8 copy), blocks of 64 KiB."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(csv_files, "_FACTS_BLOCK_BYTES", 1 << 16)
+    copy = tmp_path / "utf8.csv"
+    with open(copy, "w+b") as file, ThreadPoolExecutor(max_workers=1) as pool:
+        tap = csv_files._FactsAhead(file, pool)
+        decoded = csv_files._transcode(io.BytesIO(data), tap)
+        ahead = tap.facts() if decoded.plain else None
+    layout = csv_files._layout(copy)
+    if ahead is None or layout is None:
+        return ahead, None
+    separator, header_at = layout
+    fields = len(csv_files._sample_records(csv_files._read_sample(copy), separator)[header_at])
+    return ahead, (layout, csv_files._line_facts(copy, separator, fields))
+
+
+@pytest.mark.parametrize("late", [b"", "é".encode("cp1252"), b"\xc3\xa9"])
+def test_line_facts_computed_while_decoding_are_those_of_the_copy(late, monkeypatch, tmp_path):
+    """Blank lines, blank cells, lines longer or shorter than the header, a last line with no line end, across
+    blocks; ``late``: a byte that is not UTF-8 past the first blocks (the decoding starts again as Windows-1252,
+    the facts computed so far dropped), or UTF-8."""
+    rows = [b"Titre", b"", b"Mission;Programme;Montant"]
+    for i in range(100_000):
+        rows.append(
+            [b"A;1;2", b"", b"  ;  ;", b"B;2;3;x", b"C;3", b";;;", b"D;\xc2\xa0;4"][i % 7] if i % 5 else b"E;%d;5" % i
+        )
+    data = b"\r\n".join(rows[:80_000]) + b"\r\n" + late + b"\n".join(rows[80_000:])
+    ahead, whole = _facts_ahead_of(data, monkeypatch, tmp_path)
+    assert ahead is not None and whole is not None
+    assert ahead[0] == whole[0]
+    assert ahead[1].equals(whole[1])
+
+
+def test_no_line_facts_ahead_for_a_text_with_quotes_or_a_short_text(monkeypatch, tmp_path):
+    quoted = b"Mission;Montant\n" + b"A;1\n" * 100_000 + b'"B\nC";2\n' + b"A;1\n" * 10
+    assert _facts_ahead_of(quoted, monkeypatch, tmp_path)[0] is None
+    short = b"Mission;Montant\n" + b"A;1\n" * 100
+    assert _facts_ahead_of(short, monkeypatch, tmp_path)[0] is None

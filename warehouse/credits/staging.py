@@ -145,8 +145,14 @@ def write_staging(
 
     def write(path: Path) -> None:
         arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()).schema
+        # Dictionaries for the text columns only (codes, labels: few values): on amounts and line numbers (many
+        # values) the writer built one per row group and fell back to plain; 1 M synthetic lines: a fifth less
+        # CPU writing, a file 7 % smaller, the same rows and values.
+        dictionary = [name for name, dtype in schema.items() if dtype == pl.String]
         with (
-            pq.ParquetWriter(path, arrow, compression="lz4", write_statistics=False) as writer,
+            pq.ParquetWriter(
+                path, arrow, compression="lz4", write_statistics=False, use_dictionary=dictionary
+            ) as writer,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-warehouse-staging") as pool,
         ):
             writing: Future | None = None

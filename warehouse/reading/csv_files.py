@@ -51,7 +51,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -200,6 +200,8 @@ class _LineEnds:
         if self.plain and data:
             self.plain = b"\x1f" not in data and not _opens_a_field(self.last + data[:1], data)
             self.last = data[-1:]
+            if not self.plain and isinstance(self.sink, _FactsAhead):
+                self.sink.stop()  # its line facts are not those of records: not worth computing
         self.sink.write(data)
 
     def close(self) -> None:
@@ -925,14 +927,15 @@ def _filled_cells(column: str) -> pl.Expr:
     return pl.col(column).str.contains(r"\S").fill_null(False)
 
 
-def _lines(path: Path) -> pl.LazyFrame:
-    """The lines of the UTF-8 copy at ``path``, one text column ``line`` (a streaming scan)."""
+def _lines(path: Path | io.BytesIO) -> pl.LazyFrame:
+    """The lines of the UTF-8 copy at ``path`` (or of a block of its lines), one text column ``line`` (a streaming
+    scan)."""
     return pl.scan_csv(
         path, separator="\x1f", quote_char=None, has_header=False, schema={"line": pl.String}, raise_if_empty=False
     )
 
 
-def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
+def _line_facts(path: Path | io.BytesIO, separator: str, header_fields: int) -> pl.DataFrame:
     """For a file with no quote opening a field: per line, its field count ``n``, ``blank`` (no filled
     cell), ``beyond`` (a filled cell past the first ``header_fields``) and ``blank_cell`` (a cell of white
     space only, "  "), in one streaming pass over the lines.
@@ -961,18 +964,114 @@ def _line_facts(path: Path, separator: str, header_fields: int) -> pl.DataFrame:
     )
 
 
+#: Bytes of whole lines whose facts :class:`_FactsAhead` computes at once.
+_FACTS_BLOCK_BYTES = 4 << 20
+
+
+class _FactsAhead:
+    """The binary file of the UTF-8 copy being written, whose :func:`_line_facts` are computed block by block of
+    whole lines, in a second thread while the decoding goes on (Polars releases the GIL; the decoding is
+    Python's): the pass over the copy that followed its writing now overlaps it. The second thread reads each
+    block back from the file (flushed first; ``os.pread``): the decoding thread copies nothing.
+
+    The separator and header width come from the head of the text (:func:`_layout` of its first
+    ``4 * _SAMPLE_CHARS + 4`` bytes, what :func:`_read_sample` reads of a file); a text shorter than that gets
+    no facts here. A rewind (``seek(0)``, the decoding starting again under another encoding) drops every
+    fact; :meth:`stop` (the text is not plain: its lines are not its records) ends the work. :meth:`facts`
+    gives the facts of every line, with the layout they were computed under, or None."""
+
+    def __init__(self, file: BinaryIO, pool: ThreadPoolExecutor) -> None:
+        self.file, self.pool = file, pool
+        self._restart()
+
+    def _restart(self) -> None:
+        self.head: list[bytes] | None = []  # the text's head while the layout is not decided
+        self.head_bytes = 0
+        self.layout: tuple[str, int] | None = None
+        self.header_fields = 0
+        self.written = 0  # bytes of the text written
+        self.lines_end = 0  # the end of its last complete line
+        self.submitted = 0  # the end of the lines whose facts are computed (or being computed)
+        self.futures: list[Future] = []
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped, self.head, self.futures = True, None, []
+
+    def write(self, data: bytes) -> int:
+        written = self.file.write(data)
+        if self.stopped or not data:
+            return written
+        newline = data.rfind(b"\n")
+        if newline >= 0:
+            self.lines_end = self.written + newline + 1
+        self.written += len(data)
+        if self.head is not None:
+            self.head.append(data)
+            self.head_bytes += len(data)
+            if self.head_bytes >= 4 * _SAMPLE_CHARS + 4:
+                self._decide(b"".join(self.head))
+        if self.layout is not None and self.lines_end - self.submitted >= _FACTS_BLOCK_BYTES:
+            self._submit(self.lines_end)
+        return written
+
+    def seek(self, offset: int) -> int:
+        self._restart()
+        return self.file.seek(offset)
+
+    def truncate(self, size: int | None = None) -> int:
+        return self.file.truncate(size)
+
+    def _decide(self, head: bytes) -> None:
+        self.head = None
+        layout = _layout(head)
+        if layout is None:
+            self.stop()
+            return
+        separator, header_at = layout
+        records = _sample_records(_read_sample(head), separator)
+        self.layout, self.header_fields = layout, len(records[header_at])
+
+    def _submit(self, end: int) -> None:
+        assert self.layout is not None
+        self.file.flush()
+        start, self.submitted = self.submitted, end
+        self.futures.append(self.pool.submit(self._facts_of, start, end, self.layout[0], self.header_fields))
+
+    def _facts_of(self, start: int, end: int, separator: str, header_fields: int) -> pl.DataFrame:
+        block = os.pread(self.file.fileno(), end - start, start)
+        return _line_facts(io.BytesIO(block), separator, header_fields)
+
+    def facts(self) -> tuple[tuple[str, int], pl.DataFrame] | None:
+        """(layout, facts of every line) once the text is written, or None (no facts here)."""
+        if self.stopped or self.layout is None:
+            return None
+        if self.written > self.submitted:
+            self._submit(self.written)
+        try:
+            frames = [future.result() for future in self.futures]
+        except pl.exceptions.PolarsError:
+            return None  # the pass over the whole copy reads it again (and names its error)
+        layout = self.layout
+        self.stop()
+        return layout, pl.concat(frames)
+
+
 #: The characters of the Unicode ``White_Space`` property (``\s`` of Polars' regular expressions).
 _WHITE_SPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 )
 
 
-def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
+def _stream_utf8(
+    path: Path, name: str, decoded: _Decoded, ahead: tuple[tuple[str, int], pl.DataFrame] | None = None
+) -> CsvStream:
     """Structure of the UTF-8 copy at ``path`` from streaming passes (the rules of :func:`_table`).
 
     A file with no quote (every line a record): one pass over its lines gives each record's
-    field count and whether it is blank or has a filled cell past the header's width. Else the
-    field counts come from ``csv`` and the flags from a pass over the cells.
+    field count and whether it is blank or has a filled cell past the header's width (``ahead``: those facts,
+    computed while the copy was written (:class:`_FactsAhead`), with the layout they were computed under; used
+    where it is the copy's). Else the field counts come from ``csv`` and the flags from a pass over the cells.
     """
     layout = _layout(path)
     if layout is None:
@@ -983,7 +1082,7 @@ def _stream_utf8(path: Path, name: str, decoded: _Decoded) -> CsvStream:
     header_fields = len(sample[header_at])
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
     if decoded.plain:
-        facts = _line_facts(path, separator, header_fields)
+        facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
         # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
         blank_cells = bool(facts["blank_cell"].any())
         facts = facts.slice(header_at + 1)
@@ -1056,13 +1155,22 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
     with tempfile.TemporaryDirectory(prefix="budget-csv-") as folder:
         utf8 = Path(folder) / "utf8.csv"
         start = _CP1252_FILES.get(_file_key(path))  # found Windows-1252 by file_encoding: decoded at once
-        with open(path, "rb") as source, open(utf8, "w+b") as sink:
+        with (
+            open(path, "rb") as source,
+            open(utf8, "w+b") as file,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-warehouse-facts") as pool,
+        ):
+            tap = _FactsAhead(file, pool)  # the line facts computed while the copy is written
+            sink: BinaryIO = tap  # type: ignore[assignment]
             try:
                 decoded = _transcode(source, sink) if start is None else _transcode_cp1252(source, sink, start)
             except TableReadError as exc:
+                tap.stop()
                 raise TableReadError(f"{name}: {exc}") from exc
+            ahead = tap.facts() if decoded.plain else None
+            tap.stop()
         try:
-            stream = _stream_utf8(utf8, name, decoded)
+            stream = _stream_utf8(utf8, name, decoded, ahead)
         except pl.exceptions.PolarsError as exc:  # records Polars' CSV reader refuses: name the file and where
             raise TableReadError(f"{name}: {_refused_records(utf8)}") from exc
         yield stream
