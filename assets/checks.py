@@ -128,7 +128,7 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
         try:
             wrong, summary = repeated_keys_not_summed(connection, paths.staging_credits)
         except FileNotFoundError as exc:
-            raise dg.Failure("nothing staged yet") from exc
+            raise dg.Failure(f"nothing staged yet: {exc}") from exc
     return check_result(wrong, ERROR, cles_repetees=markdown(summary))
 
 
@@ -142,7 +142,7 @@ def credits_sum_to_kept_lines(paths: WarehousePaths, duckdb: DuckDBResource) -> 
         try:
             wrong, scopes = credits_not_summing_to_kept_lines(connection, paths.staging_credits)
         except FileNotFoundError as exc:
-            raise dg.Failure("nothing staged yet") from exc
+            raise dg.Failure(f"nothing staged yet: {exc}") from exc
     return check_result(wrong, ERROR, perimetres=scopes)
 
 

@@ -137,7 +137,7 @@ def _load_exercice(
         try:
             inserted = load_exercice(connection, paths.staging_credits, exercice)
         except FileNotFoundError as exc:
-            raise dg.Failure(f"exercice {exercice} is not staged: materialise staging/credits first") from exc
+            raise dg.Failure(f"{exc}: materialise staging/credits first") from exc
         totals = connection.sql(
             "SELECT phase, type_budget, count(*) AS lignes, sum(ae) AS ae, sum(cp) AS cp FROM credits "
             "WHERE exercice = ? GROUP BY ALL ORDER BY phase, type_budget NULLS LAST",

@@ -6,6 +6,7 @@ and the line of an undefined byte far into the file, must come out as from a who
 
 import io
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -153,3 +154,27 @@ def test_no_line_facts_ahead_for_a_text_with_quotes_or_a_short_text(monkeypatch,
     assert _facts_ahead_of(quoted, monkeypatch, tmp_path)[0] is None
     short = b"Mission;Montant\n" + b"A;1\n" * 100
     assert _facts_ahead_of(short, monkeypatch, tmp_path)[0] is None
+
+
+def test_lines_opening_with_a_byte_order_mark_read_alike_wherever_a_block_starts(monkeypatch, tmp_path):
+    """Polars drops a U+FEFF that opens what it reads: a line of U+FEFF and spaces opening a block was blank, or not,
+    by where the block's cut fell (an adversarial tester). Every data line here opens with one, so every block does:
+    the facts ahead and the cells read block by block are those of a read of the whole text."""
+    bom = "\ufeff".encode()
+    rows = [b"Mission;Programme;Montant"]
+    for i in range(1_200_000):  # 8 MiB: three writes of the decoding (4 MiB each), each a block of facts
+        rows.append(bom + [b"   ", b"A;1;2", b";;", b"B;2;3;x", b"\xc2\xa0"][i % 5])
+    data = b"\n".join(rows) + b"\n"
+    ahead, whole = _facts_ahead_of(data, monkeypatch, tmp_path)
+    assert ahead is not None and whole is not None and ahead[0] == whole[0]
+    assert ahead[1].equals(whole[1])
+    assert not whole[1]["blank"][1:].any()  # no line is blank: each holds its U+FEFF
+
+    path = tmp_path / "bom.csv"
+    path.write_bytes(data)
+    with csv_files.stream_csv_table(path, "bom.csv") as stream:
+        at_once = pl.concat([cells for _, cells in stream.batches(2_000_000)])  # one batch: the whole copy read
+        monkeypatch.setattr(csv_files, "_BLOCK_BYTES", 4096)
+        by_blocks = pl.concat([cells for _, cells in stream.batches(100_000)])
+    assert at_once.height == 1_200_000 and by_blocks.equals(at_once)
+    assert by_blocks["c0"].str.starts_with("\ufeff").all()
