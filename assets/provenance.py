@@ -22,7 +22,7 @@ from warehouse.credits.staging import SourceReport, read_reports
 from warehouse.documents.store import document_reports
 from warehouse.memory import give_back
 from warehouse.sources import InventoryItem
-from warehouse.store import drop_moved_sources, prune_sources, reader, upsert_sources, writer
+from warehouse.store import drop_gone_sources, drop_moved_sources, prune_sources, reader, upsert_sources, writer
 
 
 @dg.asset(
@@ -120,6 +120,8 @@ def sources_table(
         given = [r["source_id"] for r in records]
         for moved in drop_moved_sources(connection, given):
             context.log.info(f"{moved}: moved or renamed (its bytes are read under another path); its row goes")
+        for gone in drop_gone_sources(connection, given):
+            context.log.info(f"{gone}: no longer in the sources, and none of its data in the warehouse; its row goes")
         if paths.prune:  # --prune: sources no longer given go, with their credits (warehouse/expected.py)
             pruned = prune_sources(connection, given)
             context.log.info(f"--prune: {pruned} source(s) no longer given removed")

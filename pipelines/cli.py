@@ -325,6 +325,14 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     outcome.notes = {"liens_ignores": links, "telechargements_modifies": changed}
     found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
     exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
+    from warehouse.expected import drop_unheld_staging
+
+    if dropped := drop_unheld_staging(paths.staging_credits, set(found)):
+        print(
+            f"budget-warehouse: no source holds the credits of {dropped} any more and none of their lines was "
+            "staged: their read reports are removed, and everything recomputed"
+        )
+        force = True  # the staged reports feed sources, the checks and the publication
     if settings.prune:
         from warehouse.expected import prune_exercices
 

@@ -210,3 +210,29 @@ def test_an_output_folder_inside_the_sources_and_files_differing_by_extension_bu
     again = run_build(sources, sources / "out")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing changed since" in again.stdout, again.stdout
+
+
+def test_a_broken_file_alone_in_its_exercice_then_removed_leaves_and_the_next_build_passes(tmp_path):
+    # Found by a fresh user: a gzip `PLF_2026_Credits.csv` (the only file of 2026) failed the build, as it should;
+    # removed, it kept failing every later build (its read report stayed in staging/credits/exercice=2026, which no
+    # build stages any more), --prune included. An unknown file removed also stayed in `sources`.
+    import gzip
+
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    assert run_build(source, out).returncode == 0
+    (source / "PLF_2026_Credits.csv").write_bytes(gzip.compress((SOURCES / "LFI_2019_Credits.csv").read_bytes()))
+    (source / "notes.csv").write_text("a;b\n1;2\n", encoding="ascii")
+    broken = run_build(source, out)
+    assert broken.returncode == 1 and "PLF_2026_Credits.csv: gzip-compressed bytes" in broken.stdout
+    (source / "PLF_2026_Credits.csv").unlink()
+    (source / "notes.csv").unlink()
+    build = run_build(source, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "no source holds the credits of [2026] any more" in build.stdout
+    assert "checks: " in build.stdout and " 0 failed" in build.stdout and "PLF_2026" not in build.stdout.split("==")[-1]
+    assert not (out / "staging" / "credits" / "exercice=2026").exists()
+    statuts = _table(build.database, "SELECT source_id, statut FROM sources ORDER BY source_id")
+    assert statuts.rows() == [("lfi-2020", "lu")]
+    again = run_build(source, out)
+    assert again.returncode == 0 and "nothing changed since" in again.stdout

@@ -26,7 +26,7 @@ from schemas.families import all_families
 from schemas.performance.families import performance_families
 from warehouse.sources import InventoryItem, SourceFile
 
-__all__ = ["ABSENT", "expect_release_sources", "is_absent", "previous_sources"]
+__all__ = ["ABSENT", "drop_unheld_staging", "expect_release_sources", "is_absent", "previous_sources"]
 
 #: The error of an expected source absent from the ``--sources`` folder (kept unless ``--prune``).
 ABSENT = "absent from the sources folder: its data of the latest release is kept (--prune removes it)"
@@ -166,3 +166,25 @@ def prune_exercices(
     for exercice in gone:
         shutil.rmtree(staging_credits / f"exercice={exercice}", ignore_errors=True)
     return gone
+
+
+def drop_unheld_staging(staging_credits: Path, held: set[int]) -> list[int]:
+    """The staged exercices that no source of this build holds and that hold no line (only the read reports of
+    files in error, gone since: a gzip ``PLF_2026_Credits.csv``, the one file of 2026, removed): their staging
+    (``<staging_credits>/exercice=<YYYY>``) is removed, so that those files leave ``sources`` and the checks
+    rather than failing every later build. A staged exercice that holds lines is left as it is (its data kept;
+    ``--prune`` removes it, :func:`prune_exercices`). Returns the exercices removed."""
+    import pyarrow.parquet as pq
+
+    from warehouse.credits.staged_lines import PARTITION_KEY, staged_files
+
+    dropped = []
+    for folder in sorted(staging_credits.glob(f"{PARTITION_KEY}=*")):
+        exercice = folder.name.partition("=")[2]
+        if not exercice.isdigit() or int(exercice) in held:
+            continue
+        if sum(pq.read_metadata(f).num_rows for f in staged_files(staging_credits, int(exercice))):
+            continue
+        shutil.rmtree(folder)
+        dropped.append(int(exercice))
+    return dropped
