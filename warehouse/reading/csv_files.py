@@ -907,16 +907,13 @@ def _line_blocks(path: Path, skip: int) -> Iterator[bytes]:
             yield rest
 
 
-_BOM = "\ufeff".encode()
-
-
 def _inner_block(block: bytes) -> tuple[io.BytesIO, int]:
     """A block of whole lines from inside a text, as Polars is to read it, and the rows to drop first. Polars
     drops a byte-order mark (U+FEFF) that opens what it reads: a block opening with one (a line of the text that
     starts with U+FEFF, not the text's start) is read after an empty line, whose row is dropped, so that its first
     line keeps its U+FEFF as a read of the whole text keeps it (an adversarial tester's line of U+FEFF and spaces
     was blank, or not, by where the block cut fell)."""
-    if block.startswith(_BOM):
+    if block.startswith(codecs.BOM_UTF8):
         return io.BytesIO(b"\n" + block), 1
     return io.BytesIO(block), 0
 
