@@ -169,3 +169,32 @@ def test_release_modules_warmed_behind_the_publication_run_only_for_a_small_buil
     assert "frictionless" in sys.modules
     assert _white_template.cache_info().currsize == 1  # built in the thread, taken by the page
     assert _white_template()["layout"]["paper_bgcolor"] == "white"
+
+
+def test_frictionless_warmed_behind_only_for_a_first_release(tmp_path, monkeypatch):
+    """``_warm_release_behind`` warms Frictionless only when the latest release holds no data package (a first
+    release): after one, the data package is the previous one with its new values unless the tables changed,
+    and the release imports Frictionless itself where it needs it. Plotly's page is warmed in both."""
+    import pipelines.cli as cli
+    from warehouse.publication.datapackage import DATAPACKAGE
+    from warehouse.sources import discover_sources, take_inventory
+
+    items = take_inventory(discover_sources(sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")))
+    warmed: list[str] = []
+    monkeypatch.setattr(cli, "_warm_datapackage", lambda: warmed.append("datapackage"))
+    monkeypatch.setattr(cli, "_warm_page", lambda: warmed.append("page"))
+    previous = tmp_path / "releases" / "2026-01-01T000000Z-abcdef"
+    previous.mkdir(parents=True)
+    for given, expected in (
+        (None, ["datapackage", "page"]),
+        (previous, ["datapackage", "page"]),  # a release folder without its data package
+        ("with", ["page"]),
+    ):
+        if given == "with":
+            (previous / DATAPACKAGE).write_text("{}\n", encoding="utf-8")
+            given = previous
+        warmed.clear()
+        thread = cli._warm_release_behind(items, given)
+        assert thread is not None
+        thread.join(timeout=60)
+        assert warmed == expected
