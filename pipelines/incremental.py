@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
 from dagster._core.definitions.data_version import DATA_VERSION_TAG, CachingStaleStatusResolver, StaleStatus
+from dagster._core.storage.event_log.base import AssetRecord
 from dagster._time import get_current_datetime
 
 from assets.partitions import EXERCICE_PARTITIONS_NAME
@@ -55,6 +56,10 @@ def _resolver(instance, asset_graph) -> CachingStaleStatusResolver:
         instance=instance,
         asset_graph=asset_graph,
     )
+    # The asset records of every asset in one query, at the resolver's first: it asks for them one asset at a
+    # time as it walks the graph (one query each, ~40 per plan; 0.05-0.1 s of a rebuild's plan). The same records,
+    # cached by the view's loader for this resolver, as each one asked alone would be.
+    AssetRecord.prepare(view, list(asset_graph.get_all_asset_keys()))
     return CachingStaleStatusResolver(instance=instance, asset_graph=asset_graph, loading_context=view)
 
 
