@@ -856,8 +856,7 @@ def _without_dev_only_modules() -> None:
     """Make :data:`_DEV_ONLY_MODULES` unimportable in the command's process (``None`` in ``sys.modules``, what
     an import finds when the module is absent), as in an install without the ``dev`` extra: Pandera then does
     without Hypothesis, as it does there (``pandera.strategies``: only its data synthesis needs it). Importing
-    it cost every build that validates a table 0.06-0.1 s of CPU (0.16 s of wall time under load by
-    ``-X importtime``; issue 11, wave 11). Only in :func:`run`, the process
+    it took 0.16 s of every build that validates a table (issue 11, wave 11). Only in :func:`run`, the process
     of the command: :func:`main` in a test's process leaves the modules alone."""
     for name in _DEV_ONLY_MODULES:
         sys.modules.setdefault(name, None)
