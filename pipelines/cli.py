@@ -847,21 +847,6 @@ class _ReaderMayLeave:
         return getattr(self._stream, name)
 
 
-#: Modules of the ``dev`` extra (``pyproject.toml``) that a library imports when they are installed, for work
-#: the build never does: Pandera imports Hypothesis (its data-synthesis strategies) with its Polars checks.
-_DEV_ONLY_MODULES = ("hypothesis",)
-
-
-def _without_dev_only_modules() -> None:
-    """Make :data:`_DEV_ONLY_MODULES` unimportable in the command's process (``None`` in ``sys.modules``, what
-    an import finds when the module is absent), as in an install without the ``dev`` extra: Pandera then does
-    without Hypothesis, as it does there (``pandera.strategies``: only its data synthesis needs it). Importing
-    it took 0.16 s of every build that validates a table (issue 11, wave 11). Only in :func:`run`, the process
-    of the command: :func:`main` in a test's process leaves the modules alone."""
-    for name in _DEV_ONLY_MODULES:
-        sys.modules.setdefault(name, None)
-
-
 def run() -> None:
     """The command (``budget-warehouse``, ``python -m pipelines.cli``): :func:`main`, then exit without
     the interpreter's teardown. Once the build is done, freeing its ~400,000 objects and the modules of
@@ -870,7 +855,6 @@ def run() -> None:
     process ends with :func:`os._exit` and the code :func:`main` returned (a reader of the output that went
     away does not change it, nor stop the build: :class:`_ReaderMayLeave`)."""
     sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
-    _without_dev_only_modules()
     code = main()
     import atexit
 

@@ -198,28 +198,3 @@ def test_frictionless_warmed_behind_only_for_a_first_release(tmp_path, monkeypat
         assert thread is not None
         thread.join(timeout=60)
         assert warmed == expected
-
-
-def test_the_command_does_without_dev_only_modules():
-    """``run`` (the command's process) makes Hypothesis, a module of the ``dev`` extra, unimportable before the
-    build: Pandera's Polars checks then validate without it, as in an install without that extra; ``main``
-    (in a test's process) leaves it alone."""
-    script = """
-import sys
-from pipelines.cli import _without_dev_only_modules
-_without_dev_only_modules()
-import pandera.polars as pa
-import polars as pl
-from pandera.strategies import base_strategies
-assert not base_strategies.HAS_HYPOTHESIS
-assert sys.modules["hypothesis"] is None
-schema = pa.DataFrameSchema({"a": pa.Column(int, pa.Check.ge(0))})
-schema.validate(pl.DataFrame({"a": [1, 2]}))
-try:
-    schema.validate(pl.DataFrame({"a": [-1]}))
-except pa.errors.SchemaError as exc:
-    print("failed:", str(exc).splitlines()[0])
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("failed: ")
