@@ -236,3 +236,21 @@ def test_a_broken_file_alone_in_its_exercice_then_removed_leaves_and_the_next_bu
     assert statuts.rows() == [("lfi-2020", "lu")]
     again = run_build(source, out)
     assert again.returncode == 0 and "nothing changed since" in again.stdout
+
+
+def test_a_credit_file_opening_with_64_kib_of_blank_lines_reads_its_header_and_data(tmp_path):
+    """Found by a tester: a credit CSV whose first 64 KiB were blank lines read as empty (its layout was looked for
+    in its first 64 Ki characters only), its data silently lost. The blank lines are skipped and counted as
+    preamble: the same credits as the file without them."""
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    first = run_build(source, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _table(first.database, "SELECT * FROM credits ORDER BY ALL")
+    assert before.height == 2240
+    (source / "LFI_2020_Credits.csv").write_bytes(b"\n" * 70_000 + (SOURCES / "LFI_2020_Credits.csv").read_bytes())
+    build = run_build(source, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
+    (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
+    assert row == ("lu", 70_000)

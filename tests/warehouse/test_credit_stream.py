@@ -23,6 +23,7 @@ from warehouse.credits.staging import read_reports
 from warehouse.nomenclature.resolution import credit_elements, write_credit_elements
 from warehouse.reading import csv_files
 from warehouse.reading.csv_files import read_csv_head, read_csv_table, stream_csv_table
+from warehouse.reading.tables import TableReadError
 from warehouse.sources import discover_sources, recognise, take_inventory
 
 _CSV_CREDITS = [
@@ -341,3 +342,36 @@ def test_a_decimal_mark_met_after_the_first_batch_decides_the_column(tmp_path, m
     (source,) = [s for s in discover_sources(folder)]
     _, _, lines = _both(source, tmp_path / "parts", batch_rows=100)
     assert staged.equals(lines)
+
+
+@pytest.mark.parametrize(("blank", "count"), [(b"\n", 70_000), (b" ;;\r\n", 20_000)], ids=["empty", "spaces"])
+def test_blank_lines_above_the_header_are_skipped_as_preamble(blank, count, tmp_path):
+    # A tester's credit CSV whose first 64 KiB were blank lines read as empty (its layout was looked for in its
+    # first 64 Ki characters only). Blank lines (no filled cell: spaces and separators) are skipped and counted as
+    # preamble, in the head, the whole read and the stream alike.
+    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(blank * count + rows)
+    head, whole = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    with stream_csv_table(path, "credits.csv") as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(7_000))
+        streamed = stream.table
+    assert not whole
+    for read in (head, table, streamed):
+        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == count
+    assert len(table.rows) == cells.height == stream.data_rows == 30_000
+    assert head.rows[0] == table.rows[0] == ["352", "0", "1 000"] and cells.row(29_999) == ("352", "29999", "1 000")
+
+
+def test_blank_lines_past_the_first_98304_characters_are_an_error_naming_the_file(tmp_path):
+    # Past the characters looked through (a 256 KiB head holds them, even in UTF-16), the file is an error naming
+    # it and its blank lines, never a file read as empty.
+    path = tmp_path / "credits.csv"
+    path.write_bytes(b"\n" * 100_000 + b"Programme;Action;AE\n" + b"352;1;1 000\n" * 10)
+    message = "credits.csv, lines 1-98305: blank lines only, and the text goes on"
+    for read in (lambda: read_csv_head(path, "credits.csv"), lambda: read_csv_table(path, "credits.csv")):
+        with pytest.raises(TableReadError, match=message):
+            read()
+    with pytest.raises(TableReadError, match=message), stream_csv_table(path, "credits.csv"):
+        pass

@@ -23,7 +23,8 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   width of the records (the most frequent index of the last filled cell among records
   wider than one cell, so that title lines do not count). The lines
   above it (titles, blank lines, ``sep=;``) are set aside and counted
-  (``lignes_preambule``).
+  (``lignes_preambule``). Blank lines opening the file are skipped before the separator and the header are
+  looked for, through its first :data:`_SKIP_CHARS` characters; a file blank past them is an error.
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
   filled field beyond the header's width, is recorded as (data line, field count) in
   ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
@@ -89,6 +90,11 @@ _TRANSCODE_CHUNK = 1 << 22
 _BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
+#: Characters of a text's start looked through for the lines above its header that hold no filled cell (blank
+#: lines: left out of the sample, counted as preamble); within a 256 KiB head (:data:`HEAD_BYTES`) even in UTF-16.
+_SKIP_CHARS = 96 << 10
+#: Characters of a text's start read for its layout: the lines skipped, then the sample.
+_HEAD_CHARS = _SKIP_CHARS + _SAMPLE_CHARS
 _FALLBACK_CHUNK_ROWS = 50_000
 #: Files up to this size are decoded in memory by :func:`read_csv_table`; larger ones to a temporary file.
 _IN_MEMORY_BYTES = 16 << 20
@@ -484,19 +490,58 @@ def _find_header(records: list[list[str]], first: int) -> int:
     return next(i for i in range(first, len(records)) if _filled(records[i]))
 
 
-def _read_sample(source: Path | bytes) -> str:
-    """The first :data:`_SAMPLE_CHARS` characters of a UTF-8 copy (on disk, or its bytes in memory), cut after
-    their last complete line when the text is longer."""
+@dataclass(frozen=True)
+class _Sample:
+    """The start of a UTF-8 text as its layout is found from it: ``text``, the first line if it is a ``sep=X``
+    hint, then the first :data:`_SAMPLE_CHARS` characters after the ``skipped`` lines that follow it (cut after
+    their last complete line when the text is longer)."""
+
+    text: str
+    skipped: int = 0
+
+
+_NO_SEPARATORS = str.maketrans("", "", "".join(SEPARATORS))
+
+
+def _skippable(line: str) -> bool:
+    """Whether ``line`` holds no filled cell under any separator (white space and separators only)."""
+    return not line.translate(_NO_SEPARATORS).strip()
+
+
+def _read_sample(source: Path | bytes, complete: bool = True) -> _Sample:
+    """The :class:`_Sample` of a UTF-8 copy (on disk, or its bytes in memory; ``complete``: false for a head cut
+    from a longer file).
+
+    The lines above the first one holding a filled cell (blank lines) are left out of the sample, counted: a
+    file may open with any number of them within the first :data:`_SKIP_CHARS` characters. A text that goes on
+    past those with no filled cell is an error (:class:`TableReadError`), never read as empty."""
     if isinstance(source, bytes):
-        text = source[: 4 * _SAMPLE_CHARS + 4].decode("utf-8", errors="ignore")  # >= _SAMPLE_CHARS + 1 characters
-        sample, longer = text[:_SAMPLE_CHARS], len(text) > _SAMPLE_CHARS
+        text = source[: 4 * _HEAD_CHARS + 4].decode("utf-8", errors="ignore")  # >= _HEAD_CHARS + 1 characters
+        complete = complete and len(source) <= 4 * _HEAD_CHARS + 4
     else:
         with open(source, encoding="utf-8", errors="ignore", newline="") as handle:
-            sample = handle.read(_SAMPLE_CHARS)
-            longer = bool(handle.read(1))
-    if longer:  # cut at the last complete line
+            text = handle.read(_HEAD_CHARS + 1)
+            complete = complete and len(text) <= _HEAD_CHARS
+    newline = text.find("\n")
+    hint = _SEP_HINT.match(text if newline < 0 else text[:newline])
+    first = newline + 1 if hint else 0
+    at, skipped = first, 0
+    while at < len(text) and at <= _SKIP_CHARS:  # the lines to skip: a C search for each line end
+        end = text.find("\n", at)
+        if end < 0 or not _skippable(text[at:end]):
+            break
+        at, skipped = end + 1, skipped + 1
+    if at >= len(text) or at > _SKIP_CHARS:  # no line with a filled cell in the characters looked through
+        if not complete or len(text) > at:
+            raise TableReadError(
+                f"lines {first + 1}-{first + skipped}: blank lines only, and the text goes on: its header is looked "
+                f"for in its first {_SKIP_CHARS:,} characters only"
+            )
+        at, skipped = first, 0  # nothing but blank lines: the text as it is (no filled cell, no layout)
+    sample = text[at : at + _SAMPLE_CHARS]
+    if not complete or len(text) > at + _SAMPLE_CHARS:  # cut at the last complete line
         sample = sample[: sample.rfind("\n") + 1] or sample
-    return sample
+    return _Sample(text[:first] + sample, skipped)
 
 
 def read_csv_table(path: Path, name: str) -> RawTable:
@@ -531,15 +576,26 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         return _read_utf8(utf8, name, decoded)
 
 
-def _layout(source: Path | bytes) -> tuple[str, int] | None:
+def _layout(source: Path | bytes, complete: bool = True) -> tuple[str, int] | None:
     """(separator, record index of the header) found from the head of the UTF-8 copy (on disk, or its bytes in
-    memory); None if no record is filled."""
-    return _layout_of(_read_sample(source))
+    memory; ``complete``: as :func:`_read_sample` takes it); None if no record is filled."""
+    structure = _structure(source, complete)
+    return structure and structure[0]
+
+
+def _structure(source: Path | bytes, complete: bool = True) -> tuple[tuple[str, int], int] | None:
+    """(:func:`_layout`, the header's field count) of the UTF-8 copy ``source``; None if no record is filled."""
+    sample = _read_sample(source, complete)
+    layout = _layout_of(sample.text)
+    if layout is None:
+        return None
+    separator, header_at = layout
+    return (separator, header_at + sample.skipped), len(_sample_records(sample.text, separator)[header_at])
 
 
 def _layout_of(sample: str) -> tuple[str, int] | None:
-    """:func:`_layout` of ``sample``, the first :data:`_SAMPLE_CHARS` characters of a UTF-8 text (cut after its
-    last complete line when the text is longer)."""
+    """(separator, record index of the header) of ``sample``, the text of a :class:`_Sample`; None if no record is
+    filled."""
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
     parsed: dict[str, list[list[str]]] = {}
@@ -555,9 +611,13 @@ def _layout_of(sample: str) -> tuple[str, int] | None:
     return separator or SEPARATORS[0], header_at
 
 
-def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded) -> RawTable:
-    """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file)."""
-    layout = _layout(source)
+def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True) -> RawTable:
+    """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file; ``complete``: false
+    for a head cut from a longer file)."""
+    try:
+        layout = _layout(source, complete)
+    except TableReadError as exc:
+        raise TableReadError(f"{name}, {exc}") from exc
     if layout is None:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     separator, header_at = layout
@@ -755,7 +815,7 @@ def read_csv_head(
             decoded = _transcode_head(data, sink, *file_encoding(path, name))
     except TableReadError as exc:
         raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-    return _read_utf8(sink.getvalue(), name, decoded), whole
+    return _read_utf8(sink.getvalue(), name, decoded, complete=whole), whole
 
 
 def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:
@@ -986,8 +1046,8 @@ class _FactsAhead:
     Python's): the pass over the copy that followed its writing now overlaps it. The second thread reads each
     block back from the file (flushed first; ``os.pread``): the decoding thread copies nothing.
 
-    The separator and header width come from the head of the text (:func:`_layout` of its first
-    ``4 * _SAMPLE_CHARS + 4`` bytes, what :func:`_read_sample` reads of a file); a text shorter than that gets
+    The separator and header width come from the head of the text (:func:`_structure` of its first
+    ``_HEAD_CHARS + 1`` characters or more, what :func:`_read_sample` reads of a file); a text shorter than that gets
     no facts here. A rewind (``seek(0)``, the decoding starting again under another encoding) drops every
     fact; :meth:`stop` (the text is not plain: its lines are not its records) ends the work. :meth:`facts`
     gives the facts of every line, with the layout they were computed under, or None."""
@@ -1021,8 +1081,12 @@ class _FactsAhead:
         if self.head is not None:
             self.head.append(data)
             self.head_bytes += len(data)
-            if self.head_bytes >= 4 * _SAMPLE_CHARS + 4:
-                self._decide(b"".join(self.head))
+            if self.head_bytes > _HEAD_CHARS:  # what _read_sample reads of the copy: _HEAD_CHARS + 1 characters
+                head = b"".join(self.head)
+                if self.head_bytes >= 4 * _HEAD_CHARS + 4 or len(head.decode("utf-8", errors="ignore")) > _HEAD_CHARS:
+                    self._decide(head)
+                else:
+                    self.head = [head]
         if self.layout is not None and self.lines_end - self.submitted >= _FACTS_BLOCK_BYTES:
             self._submit(self.lines_end)
         return written
@@ -1036,13 +1100,14 @@ class _FactsAhead:
 
     def _decide(self, head: bytes) -> None:
         self.head = None
-        layout = _layout(head)
-        if layout is None:
+        try:
+            structure = _structure(head, complete=False)
+        except TableReadError:  # no header where it is looked for: the read names the error
+            structure = None
+        if structure is None:
             self.stop()
             return
-        separator, header_at = layout
-        records = _sample_records(_read_sample(head), separator)
-        self.layout, self.header_fields = layout, len(records[header_at])
+        self.layout, self.header_fields = structure
 
     def _submit(self, end: int) -> None:
         assert self.layout is not None
@@ -1088,13 +1153,15 @@ def _stream_utf8(
     computed while the copy was written (:class:`_FactsAhead`), with the layout they were computed under; used
     where it is the copy's). Else the field counts come from ``csv`` and the flags from a pass over the cells.
     """
-    layout = _layout(path)
-    if layout is None:
+    try:
+        structure = _structure(path)
+    except TableReadError as exc:
+        raise TableReadError(f"{name}, {exc}") from exc
+    if structure is None:
         empty = RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
         return CsvStream(empty, 0)
+    layout, header_fields = structure
     separator, header_at = layout
-    sample = _sample_records(_read_sample(path), separator)
-    header_fields = len(sample[header_at])
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
     if decoded.plain:
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
