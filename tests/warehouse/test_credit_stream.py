@@ -375,3 +375,20 @@ def test_blank_lines_past_the_first_98304_characters_are_an_error_naming_the_fil
             read()
     with pytest.raises(TableReadError, match=message), stream_csv_table(path, "credits.csv"):
         pass
+
+
+def test_a_title_wider_than_the_table_above_its_header_streams(tmp_path):
+    # Found while fixing a tester's fault: a title padded by Excel wider than the table (`Loi de finances;;;;;;`
+    # above a 3-field header) failed the streamed read, "records that no CSV reading accepts (unbalanced quotes?)":
+    # the records' width was taken from the data lines only, and the scan of every record refused the title.
+    path = tmp_path / "credits.csv"
+    path.write_bytes(
+        b"Loi de finances;;;;;;\nProgramme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    )
+    table = read_csv_table(path, "credits.csv")
+    for rows in (7_000, 50_000):  # in blocks of lines, and the file as one batch
+        with stream_csv_table(path, "credits.csv") as stream:
+            cells = pl.concat(batch for _, batch in stream.batches(rows))
+            assert stream.table.header == table.header == ["Programme", "Action", "AE"]
+            assert stream.table.lignes_preambule == table.lignes_preambule == 1
+        assert cells.rows() == [tuple(row) for row in table.rows]

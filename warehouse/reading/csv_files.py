@@ -1167,8 +1167,11 @@ def _stream_utf8(
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
         # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
         blank_cells = bool(facts["blank_cell"].any())
+        # The widest line of all, the preamble's too (a title `Titre;;;;` wider than the table): the scan of the
+        # records below reads them all, and Polars refuses a record wider than its schema.
+        width = max(int(facts["n"].max() or 0), header_fields)
         facts = facts.slice(header_at + 1)
-        counts, width = facts["n"], max(int(facts["n"].max() or 0), header_fields)
+        counts = facts["n"]
     else:
         try:
             all_counts = _field_counts(path, separator, plain=False)
