@@ -254,3 +254,20 @@ def test_a_credit_file_opening_with_64_kib_of_blank_lines_reads_its_header_and_d
     assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
     (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
     assert row == ("lu", 70_000)
+
+
+def test_a_credit_file_under_250_title_lines_reads_its_header_and_data(tmp_path):
+    """Found by a tester: 250 title lines of one cell each above a credit file's header gave a wrong header (the
+    layout was looked for in the first 200 records, all titles): the file read as one of no covered family."""
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    first = run_build(source, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _table(first.database, "SELECT * FROM credits ORDER BY ALL")
+    titles = "".join(f"Loi de finances initiale pour 2020 - titre {i}\n" for i in range(250)).encode("ascii")
+    (source / "LFI_2020_Credits.csv").write_bytes(titles + (SOURCES / "LFI_2020_Credits.csv").read_bytes())
+    build = run_build(source, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
+    (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
+    assert row == ("lu", 250)

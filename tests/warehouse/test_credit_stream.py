@@ -392,3 +392,38 @@ def test_a_title_wider_than_the_table_above_its_header_streams(tmp_path):
             assert stream.table.header == table.header == ["Programme", "Action", "AE"]
             assert stream.table.lignes_preambule == table.lignes_preambule == 1
         assert cells.rows() == [tuple(row) for row in table.rows]
+
+
+@pytest.mark.parametrize("title", [b"Titre de la ligne %d", b"Titre %d;;;;", b";Budget de l'Etat %d ;"], ids=str)
+def test_250_title_lines_above_the_header_are_preamble_not_the_header(title, tmp_path):
+    # A tester's 250 title lines of one cell each above a credit file's header gave a wrong header: the separator
+    # and the header were looked for in the first 200 records, all titles. Lines of at most one filled cell under
+    # every separator are skipped first: the header is the real one, in the head, the whole read and the stream.
+    titles = b"".join(title % i + b"\n" for i in range(250))
+    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(titles + rows)
+    head, _ = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    with stream_csv_table(path, "credits.csv") as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(7_000))
+        streamed = stream.table
+    for read in (head, table, streamed):
+        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == 250
+    assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+
+
+def test_titles_past_the_first_98304_characters_are_an_error_and_a_text_of_one_column_reads_as_one(tmp_path):
+    # Titles of one cell through the characters looked through, then the header: an error naming the file and the
+    # lines, never a title taken for the header. A short text of one column (every line one cell) reads as before.
+    path = tmp_path / "credits.csv"
+    path.write_bytes(b"".join(b"Titre %d " % i + b"x" * 400 + b"\n" for i in range(250)) + b"Programme;AE\n352;1\n")
+    with pytest.raises(TableReadError, match=r"credits.csv, lines 1-2\d\d: blank lines or titles of one cell only"):
+        read_csv_table(path, "credits.csv")
+    path.write_bytes(b"Codes\n\n101\n102\n")
+    table = read_csv_table(path, "credits.csv")
+    assert (table.header, list(table.rows), table.lignes_preambule) == (["Codes"], [[None], ["101"], ["102"]], 0)
+    # Prose (a document of the snapshot): lines of one cell, then lines of a few commas, no table: one column from
+    # its first line, as before (its header is in `sources.entete`).
+    prose = read_csv_table(SOURCES / "documents" / "RAP_2021_P352_presentation_strategique.txt", "RAP.txt")
+    assert (prose.header, prose.lignes_preambule) == (["Xavier ALBOUY |"], 0)

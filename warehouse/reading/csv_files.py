@@ -23,8 +23,9 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   width of the records (the most frequent index of the last filled cell among records
   wider than one cell, so that title lines do not count). The lines
   above it (titles, blank lines, ``sep=;``) are set aside and counted
-  (``lignes_preambule``). Blank lines opening the file are skipped before the separator and the header are
-  looked for, through its first :data:`_SKIP_CHARS` characters; a file blank past them is an error.
+  (``lignes_preambule``). Blank lines and lines of one filled cell (titles) opening the file are skipped
+  before the separator and the header are looked for, through its first :data:`_SKIP_CHARS` characters; a
+  file going on past them with no line of two filled cells is an error.
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
   filled field beyond the header's width, is recorded as (data line, field count) in
   ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
@@ -90,8 +91,9 @@ _TRANSCODE_CHUNK = 1 << 22
 _BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
-#: Characters of a text's start looked through for the lines above its header that hold no filled cell (blank
-#: lines: left out of the sample, counted as preamble); within a 256 KiB head (:data:`HEAD_BYTES`) even in UTF-16.
+#: Characters of a text's start looked through for the lines above its header that hold at most one filled cell
+#: (blank lines, titles: left out of the sample, counted as preamble); within a 256 KiB head (:data:`HEAD_BYTES`)
+#: even in UTF-16.
 _SKIP_CHARS = 96 << 10
 #: Characters of a text's start read for its layout: the lines skipped, then the sample.
 _HEAD_CHARS = _SKIP_CHARS + _SAMPLE_CHARS
@@ -503,18 +505,42 @@ class _Sample:
 _NO_SEPARATORS = str.maketrans("", "", "".join(SEPARATORS))
 
 
-def _skippable(line: str) -> bool:
+def _blank(line: str) -> bool:
     """Whether ``line`` holds no filled cell under any separator (white space and separators only)."""
     return not line.translate(_NO_SEPARATORS).strip()
 
 
-def _read_sample(source: Path | bytes, complete: bool = True) -> _Sample:
-    """The :class:`_Sample` of a UTF-8 copy (on disk, or its bytes in memory; ``complete``: false for a head cut
-    from a longer file).
+def _title(line: str) -> bool:
+    """Whether ``line`` holds at most one filled cell under every separator, and no quote: a blank line or a title
+    (``Budget de l'État``, ``Titre;;;;``), never a table's header (two filled cells at least) nor the start of a
+    quoted record."""
+    if '"' in line:
+        return False
+    return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
 
-    The lines above the first one holding a filled cell (blank lines) are left out of the sample, counted: a
-    file may open with any number of them within the first :data:`_SKIP_CHARS` characters. A text that goes on
-    past those with no filled cell is an error (:class:`TableReadError`), never read as empty."""
+
+def _skip(text: str, at: int, skippable) -> tuple[int, int, bool]:
+    """(where the lines of ``text`` from ``at`` that are ``skippable`` end, how many they are, whether they run
+    through the text or past :data:`_SKIP_CHARS`): a C search for each line end."""
+    count = 0
+    while at < len(text) and at <= _SKIP_CHARS:
+        end = text.find("\n", at)
+        if end < 0 or not skippable(text[at:end]):
+            break
+        at, count = end + 1, count + 1
+    return at, count, at >= len(text) or at > _SKIP_CHARS
+
+
+def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample, ...]:
+    """The :class:`_Sample` s of a UTF-8 copy (on disk, or its bytes in memory; ``complete``: false for a head cut
+    from a longer file) to find its layout from, in order: after the blank lines and titles of one cell that open
+    it (when titles follow its blank lines), then after its blank lines alone.
+
+    :func:`_structure` takes the first that shows a table of two columns or more (the titles are then its
+    preamble, counted), else the last (one column: its header is its first filled line, as ever). A file may open
+    with any number of such lines within its first :data:`_SKIP_CHARS` characters; one that goes on past those
+    with no line of two filled cells is an error (:class:`TableReadError`), never read as empty nor under a title
+    taken for its header."""
     if isinstance(source, bytes):
         text = source[: 4 * _HEAD_CHARS + 4].decode("utf-8", errors="ignore")  # >= _HEAD_CHARS + 1 characters
         complete = complete and len(source) <= 4 * _HEAD_CHARS + 4
@@ -525,23 +551,33 @@ def _read_sample(source: Path | bytes, complete: bool = True) -> _Sample:
     newline = text.find("\n")
     hint = _SEP_HINT.match(text if newline < 0 else text[:newline])
     first = newline + 1 if hint else 0
-    at, skipped = first, 0
-    while at < len(text) and at <= _SKIP_CHARS:  # the lines to skip: a C search for each line end
-        end = text.find("\n", at)
-        if end < 0 or not _skippable(text[at:end]):
-            break
-        at, skipped = end + 1, skipped + 1
-    if at >= len(text) or at > _SKIP_CHARS:  # no line with a filled cell in the characters looked through
-        if not complete or len(text) > at:
-            raise TableReadError(
-                f"lines {first + 1}-{first + skipped}: blank lines only, and the text goes on: its header is looked "
-                f"for in its first {_SKIP_CHARS:,} characters only"
-            )
-        at, skipped = first, 0  # nothing but blank lines: the text as it is (no filled cell, no layout)
-    sample = text[at : at + _SAMPLE_CHARS]
-    if not complete or len(text) > at + _SAMPLE_CHARS:  # cut at the last complete line
-        sample = sample[: sample.rfind("\n") + 1] or sample
-    return _Sample(text[:first] + sample, skipped)
+
+    def goes_on(at: int) -> bool:
+        return not complete or len(text) > at
+
+    def sample(at: int, skipped: int) -> _Sample:
+        cells = text[at : at + _SAMPLE_CHARS]
+        if not complete or len(text) > at + _SAMPLE_CHARS:  # cut at the last complete line
+            cells = cells[: cells.rfind("\n") + 1] or cells
+        return _Sample(text[:first] + cells, skipped)
+
+    def error(kinds: str, skipped: int) -> TableReadError:
+        return TableReadError(
+            f"lines {first + 1}-{first + skipped}: {kinds} only, and the text goes on: its header (two filled "
+            f"cells at least) is looked for in its first {_SKIP_CHARS:,} characters only"
+        )
+
+    blank_at, blanks, through = _skip(text, first, _blank)
+    if through:
+        if goes_on(blank_at):
+            raise error("blank lines", blanks)
+        return (sample(first, 0),)  # nothing but blank lines: the text as it is (no filled cell)
+    title_at, titles, through = _skip(text, blank_at, _title)
+    if through and goes_on(title_at):
+        raise error("blank lines or titles of one cell", blanks + titles)
+    if titles and not through:
+        return sample(title_at, blanks + titles), sample(blank_at, blanks)
+    return (sample(blank_at, blanks),)
 
 
 def read_csv_table(path: Path, name: str) -> RawTable:
@@ -578,17 +614,23 @@ def read_csv_table(path: Path, name: str) -> RawTable:
 
 def _layout(source: Path | bytes, complete: bool = True) -> tuple[str, int] | None:
     """(separator, record index of the header) found from the head of the UTF-8 copy (on disk, or its bytes in
-    memory; ``complete``: as :func:`_read_sample` takes it); None if no record is filled."""
+    memory; ``complete``: as :func:`_read_samples` takes it); None if no record is filled."""
     structure = _structure(source, complete)
     return structure and structure[0]
 
 
 def _structure(source: Path | bytes, complete: bool = True) -> tuple[tuple[str, int], int] | None:
     """(:func:`_layout`, the header's field count) of the UTF-8 copy ``source``; None if no record is filled."""
-    sample = _read_sample(source, complete)
-    layout = _layout_of(sample.text)
-    if layout is None:
-        return None
+    *preambles, sample = _read_samples(source, complete)
+    for titled in preambles:  # titles above the header of a table of two columns or more
+        found = _layout_found(titled.text)
+        if found is not None and found[0] is not None:
+            sample, layout = titled, (found[0], found[1])
+            break
+    else:
+        layout = _layout_of(sample.text)
+        if layout is None:
+            return None
     separator, header_at = layout
     return (separator, header_at + sample.skipped), len(_sample_records(sample.text, separator)[header_at])
 
@@ -596,6 +638,12 @@ def _structure(source: Path | bytes, complete: bool = True) -> tuple[tuple[str, 
 def _layout_of(sample: str) -> tuple[str, int] | None:
     """(separator, record index of the header) of ``sample``, the text of a :class:`_Sample`; None if no record is
     filled."""
+    found = _layout_found(sample)
+    return None if found is None else (found[0] or SEPARATORS[0], found[1])
+
+
+def _layout_found(sample: str) -> tuple[str | None, int] | None:
+    """:func:`_layout_of`, the separator None where none splits the sample (one column)."""
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
     parsed: dict[str, list[list[str]]] = {}
@@ -608,7 +656,7 @@ def _layout_of(sample: str) -> tuple[str, int] | None:
         header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
     else:
         header_at = _find_header(records, first)
-    return separator or SEPARATORS[0], header_at
+    return separator, header_at
 
 
 def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True) -> RawTable:
@@ -1047,7 +1095,7 @@ class _FactsAhead:
     block back from the file (flushed first; ``os.pread``): the decoding thread copies nothing.
 
     The separator and header width come from the head of the text (:func:`_structure` of its first
-    ``_HEAD_CHARS + 1`` characters or more, what :func:`_read_sample` reads of a file); a text shorter than that gets
+    ``_HEAD_CHARS + 1`` characters or more, what :func:`_read_samples` reads of a file); a text shorter than that gets
     no facts here. A rewind (``seek(0)``, the decoding starting again under another encoding) drops every
     fact; :meth:`stop` (the text is not plain: its lines are not its records) ends the work. :meth:`facts`
     gives the facts of every line, with the layout they were computed under, or None."""
@@ -1081,7 +1129,7 @@ class _FactsAhead:
         if self.head is not None:
             self.head.append(data)
             self.head_bytes += len(data)
-            if self.head_bytes > _HEAD_CHARS:  # what _read_sample reads of the copy: _HEAD_CHARS + 1 characters
+            if self.head_bytes > _HEAD_CHARS:  # what _read_samples reads of the copy: _HEAD_CHARS + 1 characters
                 head = b"".join(self.head)
                 if self.head_bytes >= 4 * _HEAD_CHARS + 4 or len(head.decode("utf-8", errors="ignore")) > _HEAD_CHARS:
                     self._decide(head)
