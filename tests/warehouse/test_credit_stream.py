@@ -427,3 +427,44 @@ def test_titles_past_the_first_98304_characters_are_an_error_and_a_text_of_one_c
     # its first line, as before (its header is in `sources.entete`).
     prose = read_csv_table(SOURCES / "documents" / "RAP_2021_P352_presentation_strategique.txt", "RAP.txt")
     assert (prose.header, prose.lignes_preambule) == (["Xavier ALBOUY |"], 0)
+
+
+def _quoted(fields: list[str], edit: str) -> None:
+    label = fields[6]
+    fields[6] = {"closed": f'"{label}"x', "opened": f'"{label}', "inside": f'{label}"'}[edit]
+
+
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            {10: "closed"},
+            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 11",
+        ),
+        (
+            {10: "opened", 20: "opened"},
+            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 21",
+        ),
+        (
+            {10: "opened"},
+            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 544: field larger",
+        ),
+        ({10: "inside"}, "line 11 of the file: an unbalanced quote"),
+    ],
+    ids=["closed then text", "closed by the next", "never closed, far", "inside a field"],
+)
+def test_a_badly_quoted_field_is_an_error_naming_the_line_its_quote_opens_on(edits, message, tmp_path):
+    # A tester's unbalanced quote in a credit CSV gave "records that no CSV reading accepts (unbalanced quotes?)",
+    # naming no line (or Python's csv "field larger than field limit"). The real LFI 2021 file (its labels quoted
+    # here and there), a label of data line 10 (line 11 of the file) badly quoted: the stream (a credit file's read)
+    # names the file and line 11.
+    lines = (SOURCES / "LFI_2021_Credits.csv").read_bytes().decode("cp1252").splitlines()
+    for index, edit in edits.items():
+        fields = lines[index].split(";")
+        _quoted(fields, edit)
+        lines[index] = ";".join(fields)
+    path = tmp_path / "LFI_2021_Credits.csv"
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    with pytest.raises(TableReadError) as streamed, stream_csv_table(path, path.name):
+        pass
+    assert str(streamed.value).startswith(f"LFI_2021_Credits.csv: {message}"), str(streamed.value)

@@ -671,8 +671,8 @@ def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: boo
     separator, header_at = layout
     try:
         counts, frame = _records(source, separator, decoded.plain)
-    except csv.Error as exc:
-        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+    except (csv.Error, pl.exceptions.PolarsError) as exc:
+        raise TableReadError(f"{name}: {_refused_records(source)}") from exc
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
@@ -1224,7 +1224,7 @@ def _stream_utf8(
         try:
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
-            raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+            raise TableReadError(f"{name}: {_refused_records(path)}") from exc
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
@@ -1309,16 +1309,40 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
         yield stream
 
 
-def _refused_records(path: Path) -> str:
-    """Why Polars could not read the records of the UTF-8 CSV at ``path``: a quote that opens a field and is
-    not closed before the end of the file (the line it opens on, as Python's ``csv`` reads the records: the
-    last record then runs to the end of the file and holds a line break), else its records in general."""
-    layout = _layout(path)  # the separator the stream decided
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=layout[0] if layout else SEPARATORS[0])
-        start, last, ended = 1, None, 0
-        for record in reader:
-            start, last, ended = ended + 1, record, reader.line_num
-    if last is not None and any("\n" in cell or "\r" in cell for cell in last):
-        return f"line {start} of the file: a quote opens a field there and is not closed before the end of the file"
+def _refused_records(source: Path | bytes) -> str:
+    """Why the records of the UTF-8 CSV ``source`` (a copy on disk, or its bytes in memory) could not be read,
+    naming the line a quote opens on (Python's ``csv``, strict, gives where each record starts):
+
+    - a quote that opens a field and is not closed before the end of the file (the last record runs to it);
+    - a quote that opens a field whose closing quote is followed by other characters than a separator
+      (``"label"x``, or a second quote opening a field further down closing the first one), or that no field
+      limit holds;
+    - else (Python's ``csv`` reads every record, Polars does not: a lone quote inside a field of a file whose
+      quotes open fields elsewhere) the first line of an odd number of quotes outside a quoted line break."""
+    layout = _layout(source)  # the separator the read decided
+    separator = layout[0] if layout else SEPARATORS[0]
+    spans: list[tuple[int, int]] = []  # the lines of the records holding a line break (a quoted one)
+    with _text(source) as handle:
+        reader = csv.reader(handle, delimiter=separator, strict=True)
+        ended = 0
+        try:
+            for _ in reader:
+                if reader.line_num > ended + 1:
+                    spans.append((ended + 1, reader.line_num))
+                ended = reader.line_num
+        except csv.Error as exc:
+            if str(exc).startswith("unexpected end of data"):
+                return (
+                    f"line {ended + 1} of the file: a quote opens a field there and is not closed before the end "
+                    "of the file"
+                )
+            return (
+                f"line {ended + 1} of the file: a quote opens a field there and is not closed as a field ends "
+                f"(found on line {reader.line_num}: {exc})"
+            )
+    lines = _lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index("ligne", offset=1)
+    odd = lines.filter(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).select("ligne")
+    for (ligne,) in odd.collect().iter_rows():
+        if not any(start <= ligne <= end for start, end in spans):
+            return f"line {ligne} of the file: an unbalanced quote (an odd number of '\"' on the line)"
     return "records that no CSV reading accepts (unbalanced quotes?)"
