@@ -233,6 +233,12 @@ def build(args: argparse.Namespace) -> int:
     if args.keep_releases is not None and args.keep_releases < 1:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
+    from warehouse.publication.releases import releases_dir
+
+    for folder in (releases_dir(settings.out_dir), settings.out_dir / "staging"):  # the build's own folders
+        if folder.exists() and not folder.is_dir():  # (a tester's `releases` file ended in a traceback)
+            print(f"budget-warehouse: {folder}: not a folder (the build writes its own folder there)", file=sys.stderr)
+            return 2
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
     with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock

@@ -271,3 +271,15 @@ def test_a_credit_file_under_250_title_lines_reads_its_header_and_data(tmp_path)
     assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
     (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
     assert row == ("lu", 250)
+
+
+def test_a_releases_or_staging_path_that_is_a_file_is_refused_with_a_message(tmp_path):
+    # Found by a tester: `<out>/releases` being a file ended in a Python traceback (FileExistsError).
+    for name in ("releases", "staging"):
+        out = tmp_path / name / "out"
+        out.mkdir(parents=True)
+        (out / name).write_text("in the way")
+        build = run_build(sources_with(tmp_path / name / "sources", "LFI_2020_Credits.csv"), out)
+        assert build.returncode == 2, build.stdout + build.stderr
+        assert f"budget-warehouse: {out / name}: not a folder" in build.stderr
+        assert "Traceback" not in build.stderr and (out / name).read_text() == "in the way"
