@@ -189,6 +189,11 @@ class Outcome:
         return [k for k in self.blocking_failures if not k.endswith(SOURCE_ERROR_CHECK_SUFFIX)]
 
 
+def _year_range(first: int, last: int) -> str:
+    """``2021`` for one year, ``2019-2021`` for several (a tester read "for 2021-2021")."""
+    return str(first) if first == last else f"{first}-{last}"
+
+
 def build(args: argparse.Namespace) -> int:
     if args.out:
         os.environ[OUT_ENV] = str(Path(args.out).resolve())
@@ -347,8 +352,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
     if not exercices:
         where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
-        asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""
-        held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
+        asked = f" for {_year_range(args.years[0], args.years[1])}" if args.years else ""
+        held = f" (the sources hold {_year_range(found[0], found[-1])})" if found else ""
         print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
         return outcome, items, []
     outcome.held = state.get("materialisations") or {}

@@ -283,3 +283,12 @@ def test_a_releases_or_staging_path_that_is_a_file_is_refused_with_a_message(tmp
         assert build.returncode == 2, build.stdout + build.stderr
         assert f"budget-warehouse: {out / name}: not a folder" in build.stderr
         assert "Traceback" not in build.stderr and (out / name).read_text() == "in the way"
+
+
+def test_a_range_of_one_year_reads_as_that_year(tmp_path):
+    # Found by a tester: "no credit file … for 2021-2021 (the sources hold 2020-2020)".
+    build = run_build(sources_with(tmp_path / "sources", "LFI_2020_Credits.csv"), tmp_path / "out", "--years", "2021")
+    assert build.returncode == 1
+    assert (
+        f"no credit file in {tmp_path / 'sources'} for 2021 (the sources hold 2020): nothing to build" in build.stderr
+    )
