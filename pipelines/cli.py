@@ -689,7 +689,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             )
             for exercice, phases, rows in per_year:
                 print(f"  credits {exercice}: {rows:>5} rows ({phases})")
-            _findings(connection, tables)
+            in_error = [r.exercice for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
+            _findings(connection, tables, [e for e in in_error if e is not None])
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)
     else:
@@ -762,8 +763,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     return 1 if failed or outcome.failed_steps or errors else 0
 
 
-def _findings(connection, tables: list[str]) -> None:
-    """Print the disagreements between sources per rule, and the coverage grid."""
+def _findings(connection, tables: list[str], credit_errors: list[int]) -> None:
+    """Print the disagreements between sources per rule, and the coverage grid (with a column for each exercice
+    of ``credit_errors``, those of credit sources in error)."""
     from warehouse.coverage import GRID_MARKS, grid_lines
     from warehouse.disagreements import RULES
 
@@ -775,7 +777,7 @@ def _findings(connection, tables: list[str]) -> None:
     if "couverture" in tables:
         marks = ", ".join(f"{m} {s}" for s, m in GRID_MARKS.items())
         print(f"\ncouverture ({marks}):")
-        for line in grid_lines(_coverage(connection)):
+        for line in grid_lines(_coverage(connection), credit_errors):
             print(line)
 
 

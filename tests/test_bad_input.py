@@ -292,3 +292,17 @@ def test_a_range_of_one_year_reads_as_that_year(tmp_path):
     assert (
         f"no credit file in {tmp_path / 'sources'} for 2021 (the sources hold 2020): nothing to build" in build.stderr
     )
+
+
+def test_the_summary_grid_has_a_column_for_an_exercice_whose_only_file_is_in_error(tmp_path):
+    # Found by a tester: the coverage grid of the summary had no column for 2019, whose only file was in error (it
+    # has no row in `couverture`: it never loaded). A line of its own marks it `!`.
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    text = (SOURCES / "LFI_2019_Credits.csv").read_text(encoding="utf-8-sig").splitlines()
+    text[1] = text[1].replace(";15258687;15258687;", ";douze;15258687;", 1)
+    (source / "LFI_2019_Credits.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
+    build = run_build(source, tmp_path / "out")
+    assert build.returncode == 1 and "LFI_2019_Credits.csv, ligne 1" in build.stdout, build.stdout
+    grid = build.stdout.split("couverture (", 1)[1].splitlines()
+    assert grid[1] == "  credits      2019 2020", grid
+    assert "    LFI BG             X" in grid and "    erreur        !" in grid, grid
