@@ -189,6 +189,11 @@ class Outcome:
         return [k for k in self.blocking_failures if not k.endswith(SOURCE_ERROR_CHECK_SUFFIX)]
 
 
+def _year_range(first: int, last: int) -> str:
+    """``2021`` for one year, ``2019-2021`` for several (a tester read "for 2021-2021")."""
+    return str(first) if first == last else f"{first}-{last}"
+
+
 def build(args: argparse.Namespace) -> int:
     if args.out:
         os.environ[OUT_ENV] = str(Path(args.out).resolve())
@@ -233,6 +238,12 @@ def build(args: argparse.Namespace) -> int:
     if args.keep_releases is not None and args.keep_releases < 1:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
+    from warehouse.publication.releases import releases_dir
+
+    for folder in (releases_dir(settings.out_dir), settings.out_dir / "staging"):  # the build's own folders
+        if folder.exists() and not folder.is_dir():  # (a tester's `releases` file ended in a traceback)
+            print(f"budget-warehouse: {folder}: not a folder (the build writes its own folder there)", file=sys.stderr)
+            return 2
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
     with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
@@ -341,8 +352,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
     if not exercices:
         where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
-        asked = f" for {args.years[0]}-{args.years[1]}" if args.years else ""
-        held = f" (the sources hold {found[0]}-{found[-1]})" if found else ""
+        asked = f" for {_year_range(args.years[0], args.years[1])}" if args.years else ""
+        held = f" (the sources hold {_year_range(found[0], found[-1])})" if found else ""
         print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
         return outcome, items, []
     outcome.held = state.get("materialisations") or {}
@@ -698,7 +709,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             )
             for exercice, phases, rows in per_year:
                 print(f"  credits {exercice}: {rows:>5} rows ({phases})")
-            _findings(connection, tables)
+            in_error = [r.exercice for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
+            _findings(connection, tables, [e for e in in_error if e is not None])
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)
     else:
@@ -771,8 +783,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     return 1 if failed or outcome.failed_steps or errors else 0
 
 
-def _findings(connection, tables: list[str]) -> None:
-    """Print the disagreements between sources per rule, and the coverage grid."""
+def _findings(connection, tables: list[str], credit_errors: list[int]) -> None:
+    """Print the disagreements between sources per rule, and the coverage grid (with a column for each exercice
+    of ``credit_errors``, those of credit sources in error)."""
     from warehouse.coverage import GRID_MARKS, grid_lines
     from warehouse.disagreements import RULES
 
@@ -784,7 +797,7 @@ def _findings(connection, tables: list[str]) -> None:
     if "couverture" in tables:
         marks = ", ".join(f"{m} {s}" for s, m in GRID_MARKS.items())
         print(f"\ncouverture ({marks}):")
-        for line in grid_lines(_coverage(connection)):
+        for line in grid_lines(_coverage(connection), credit_errors):
             print(line)
 
 

@@ -236,3 +236,73 @@ def test_a_broken_file_alone_in_its_exercice_then_removed_leaves_and_the_next_bu
     assert statuts.rows() == [("lfi-2020", "lu")]
     again = run_build(source, out)
     assert again.returncode == 0 and "nothing changed since" in again.stdout
+
+
+def test_a_credit_file_opening_with_64_kib_of_blank_lines_reads_its_header_and_data(tmp_path):
+    """Found by a tester: a credit CSV whose first 64 KiB were blank lines read as empty (its layout was looked for
+    in its first 64 Ki characters only), its data silently lost. The blank lines are skipped and counted as
+    preamble: the same credits as the file without them."""
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    first = run_build(source, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _table(first.database, "SELECT * FROM credits ORDER BY ALL")
+    assert before.height == 2240
+    (source / "LFI_2020_Credits.csv").write_bytes(b"\n" * 70_000 + (SOURCES / "LFI_2020_Credits.csv").read_bytes())
+    build = run_build(source, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
+    (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
+    assert row == ("lu", 70_000)
+
+
+def test_a_credit_file_under_250_title_lines_reads_its_header_and_data(tmp_path):
+    """Found by a tester: 250 title lines of one cell each above a credit file's header gave a wrong header (the
+    layout was looked for in the first 200 records, all titles): the file read as one of no covered family."""
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    first = run_build(source, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _table(first.database, "SELECT * FROM credits ORDER BY ALL")
+    titles = "".join(f"Loi de finances initiale pour 2020 - titre {i}\n" for i in range(250)).encode("ascii")
+    (source / "LFI_2020_Credits.csv").write_bytes(titles + (SOURCES / "LFI_2020_Credits.csv").read_bytes())
+    build = run_build(source, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
+    (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
+    assert row == ("lu", 250)
+
+
+def test_a_releases_or_staging_path_that_is_a_file_is_refused_with_a_message(tmp_path):
+    # Found by a tester: `<out>/releases` being a file ended in a Python traceback (FileExistsError).
+    for name in ("releases", "staging"):
+        out = tmp_path / name / "out"
+        out.mkdir(parents=True)
+        (out / name).write_text("in the way")
+        build = run_build(sources_with(tmp_path / name / "sources", "LFI_2020_Credits.csv"), out)
+        assert build.returncode == 2, build.stdout + build.stderr
+        assert f"budget-warehouse: {out / name}: not a folder" in build.stderr
+        assert "Traceback" not in build.stderr and (out / name).read_text() == "in the way"
+
+
+def test_a_range_of_one_year_reads_as_that_year(tmp_path):
+    # Found by a tester: "no credit file … for 2021-2021 (the sources hold 2020-2020)".
+    build = run_build(sources_with(tmp_path / "sources", "LFI_2020_Credits.csv"), tmp_path / "out", "--years", "2021")
+    assert build.returncode == 1
+    assert (
+        f"no credit file in {tmp_path / 'sources'} for 2021 (the sources hold 2020): nothing to build" in build.stderr
+    )
+
+
+def test_the_summary_grid_has_a_column_for_an_exercice_whose_only_file_is_in_error(tmp_path):
+    # Found by a tester: the coverage grid of the summary had no column for 2019, whose only file was in error (it
+    # has no row in `couverture`: it never loaded). A line of its own marks it `!`.
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    text = (SOURCES / "LFI_2019_Credits.csv").read_text(encoding="utf-8-sig").splitlines()
+    text[1] = text[1].replace(";15258687;15258687;", ";douze;15258687;", 1)
+    (source / "LFI_2019_Credits.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
+    build = run_build(source, tmp_path / "out")
+    assert build.returncode == 1 and "LFI_2019_Credits.csv, ligne 1" in build.stdout, build.stdout
+    grid = build.stdout.split("couverture (", 1)[1].splitlines()
+    assert grid[1] == "  credits      2019 2020", grid
+    assert "    LFI BG             X" in grid and "    erreur        !" in grid, grid

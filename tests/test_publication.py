@@ -265,3 +265,24 @@ def test_the_dictionary_has_one_section_per_table_one_line_per_column_and_figure
     assert empty and all(f"| {source_id} | " in text and f" | {count} |" in text for source_id, count in empty)
     # Programme 382 has no ministère in the 2024 nomenclature (the only one that year): the data says so.
     assert "| 2024 | 382 | Soutien aux associations de protection animale et aux refuges |" in text
+
+
+def test_a_file_added_is_listed_among_the_sources_added_not_changed(small, tmp_path):
+    # Found by a tester: a newly added file was listed under "sources changed" (its sha256 before: none).
+    baseline_sources, baseline = small
+    sources, out = tmp_path / "sources", tmp_path / "out"
+    shutil.copytree(baseline_sources, sources)
+    shutil.copytree(baseline, out, symlinks=True)
+    shutil.copyfile(SOURCES / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits.csv")
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "sources changed: none; sources added: lfi-2019" in build.stdout, build.stdout
+    changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
+    assert changelog["sources_modifiees"] == [] and changelog["sources_retirees"] == []
+    (added,) = changelog["sources_ajoutees"]
+    assert added["source_id"] == "lfi-2019" and added["sha256_avant"] is None
+    text = (out / "latest" / "changelog.md").read_text(encoding="utf-8")
+    assert (
+        "## Sources ajoutées\n\n| source_id |" in text
+        and "## Sources dont l'empreinte sha256 a changé\n\nAucune." in text
+    )

@@ -67,3 +67,14 @@ def test_the_note_on_a_computed_phase_is_french(built) -> None:
             "calculée(s) comme PLF + AMD",
         )
     ]
+
+
+def test_the_readme_names_every_niveau_the_events_model_admits() -> None:
+    # Found by a tester: the README said `mission`, `programme` or `action` while the model admits `sous_action`.
+    from schemas.nomenclature import EvenementsModel
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `nomenclature_evenements`", 1)[1]
+    (row,) = [line for line in section.splitlines() if line.startswith("| niveau |")][:1]
+    admitted = EvenementsModel.to_schema().columns["niveau"].checks[0].statistics["allowed_values"]
+    assert set(re.findall(r"`(\w+)`", row.split("(", 1)[0])) == set(admitted), row

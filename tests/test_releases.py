@@ -314,3 +314,20 @@ def test_a_failed_step_gives_its_cause_in_one_line_and_publishes_nothing(warehou
     assert str(out / "staging" / "credits") in line and "Error occurred while executing" not in line
     assert "release: none published" in build.stdout
     assert _snapshot(out) == before
+
+
+def test_a_staging_folder_of_credit_elements_replaced_by_a_file_names_its_real_cause(warehouse):
+    # Found by a tester: the summary named DuckDB's "ResourceInUseException: … connection has an open result" (a
+    # reset of the memory limit, refused while a result was open, replaced the step's error), not its cause.
+    sources, out = warehouse
+    before = _snapshot(out)
+    shutil.rmtree(out / "staging" / "credit_elements")
+    (out / "staging" / "credit_elements").write_text("in the way")
+    (sources / "PLF_2020_Credits.csv").unlink()
+    build = run_build(sources, out, "--prune")
+    assert build.returncode == 1
+    (line,) = [x for x in build.stdout.splitlines() if x.startswith("  step failed: staging__credit_elements")]
+    assert "NotADirectoryError" in line and str(out / "staging" / "credit_elements") in line, line
+    assert "ResourceInUseException" not in line
+    assert "release: none published" in build.stdout
+    assert _snapshot(out) == before

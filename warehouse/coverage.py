@@ -13,6 +13,8 @@ over, or no source could be made authoritative).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 __all__ = [
@@ -166,20 +168,25 @@ def performance_coverage(files: pl.DataFrame) -> pl.DataFrame:
 GRID_MARKS = {"present": "X", "absent": ".", "en_erreur": "!"}
 
 
-def grid_lines(rows: pl.DataFrame) -> list[str]:
+def grid_lines(rows: pl.DataFrame, credit_errors: Iterable[int] = ()) -> list[str]:
     """``couverture`` as text grids, for the build summary (under 100 columns for 16 years).
 
     Credits: one line per (phase, type_budget), one column per exercice; performance:
     one line per document type. ``X`` present, ``.`` absent, ``!`` en_erreur, blank
     where the row does not exist (before a phase's first year or after its last).
+    ``credit_errors``: the exercices of credit sources in error, marked ``!`` on a line of their own, each with
+    its column (an exercice whose only file is in error has no row in ``couverture``: it had none).
     """
     lines = []
+    errors = sorted(set(credit_errors))
     for domaine, label in (("credits", ["phase", "type_budget"]), ("performance", ["type_document"])):
         part = rows.filter(pl.col("domaine") == domaine)
-        if part.is_empty():
+        extra = errors if domaine == "credits" else []
+        if part.is_empty() and not extra:
             continue
         part = part.with_columns(type_document=pl.col("document").str.extract(r"^(\S+)"))
-        years = range(part["exercice"].min(), part["exercice"].max() + 1)
+        known = [*part["exercice"].to_list(), *extra]
+        years = range(min(known), max(known) + 1)
         cells = {
             (tuple(r[c] or "-" for c in label), r["exercice"]): GRID_MARKS[r["statut"]]
             for r in part.iter_rows(named=True)
@@ -188,4 +195,7 @@ def grid_lines(rows: pl.DataFrame) -> list[str]:
         for key in sorted({k for k, _ in cells}):
             marks = "".join(f"{cells.get((key, y), ' '):>5}" for y in years)
             lines.append(f"    {' '.join(key):<10}{marks}".rstrip())
+        if extra:
+            marks = "".join(f"{GRID_MARKS['en_erreur'] if y in extra else ' ':>5}" for y in years)
+            lines.append(f"    {'erreur':<10}{marks}".rstrip())
     return lines

@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
@@ -331,10 +331,17 @@ def memory_limit(connection: duckdb.DuckDBPyConnection, limit: str) -> Iterator[
     it was before."""
     before = connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     connection.execute(f"SET memory_limit = {quote_literal(limit)}")
+    reset = f"SET memory_limit = {quote_literal(before)}"
     try:
         yield
-    finally:
-        connection.execute(f"SET memory_limit = {quote_literal(before)}")
+    except BaseException:
+        # The block's error is the cause: a reset refused (a result of the block still open, "connection has an
+        # open result") must not replace it (the summary named DuckDB's ResourceInUseException, not the
+        # NotADirectoryError of a staging folder replaced by a file).
+        with suppress(duckdb.Error):
+            connection.execute(reset)
+        raise
+    connection.execute(reset)
 
 
 def sharing_hashes(relation: str, key: list[str]) -> str:

@@ -23,6 +23,7 @@ from warehouse.credits.staging import read_reports
 from warehouse.nomenclature.resolution import credit_elements, write_credit_elements
 from warehouse.reading import csv_files
 from warehouse.reading.csv_files import read_csv_head, read_csv_table, stream_csv_table
+from warehouse.reading.tables import TableReadError
 from warehouse.sources import discover_sources, recognise, take_inventory
 
 _CSV_CREDITS = [
@@ -341,3 +342,129 @@ def test_a_decimal_mark_met_after_the_first_batch_decides_the_column(tmp_path, m
     (source,) = [s for s in discover_sources(folder)]
     _, _, lines = _both(source, tmp_path / "parts", batch_rows=100)
     assert staged.equals(lines)
+
+
+@pytest.mark.parametrize(("blank", "count"), [(b"\n", 70_000), (b" ;;\r\n", 20_000)], ids=["empty", "spaces"])
+def test_blank_lines_above_the_header_are_skipped_as_preamble(blank, count, tmp_path):
+    # A tester's credit CSV whose first 64 KiB were blank lines read as empty (its layout was looked for in its
+    # first 64 Ki characters only). Blank lines (no filled cell: spaces and separators) are skipped and counted as
+    # preamble, in the head, the whole read and the stream alike.
+    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(blank * count + rows)
+    head, whole = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    with stream_csv_table(path, "credits.csv") as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(7_000))
+        streamed = stream.table
+    assert not whole
+    for read in (head, table, streamed):
+        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == count
+    assert len(table.rows) == cells.height == stream.data_rows == 30_000
+    assert head.rows[0] == table.rows[0] == ["352", "0", "1 000"] and cells.row(29_999) == ("352", "29999", "1 000")
+
+
+def test_blank_lines_past_the_first_98304_characters_are_an_error_naming_the_file(tmp_path):
+    # Past the characters looked through (a 256 KiB head holds them, even in UTF-16), the file is an error naming
+    # it and its blank lines, never a file read as empty.
+    path = tmp_path / "credits.csv"
+    path.write_bytes(b"\n" * 100_000 + b"Programme;Action;AE\n" + b"352;1;1 000\n" * 10)
+    message = "credits.csv, lines 1-98305: blank lines only, and the text goes on"
+    for read in (lambda: read_csv_head(path, "credits.csv"), lambda: read_csv_table(path, "credits.csv")):
+        with pytest.raises(TableReadError, match=message):
+            read()
+    with pytest.raises(TableReadError, match=message), stream_csv_table(path, "credits.csv"):
+        pass
+
+
+def test_a_title_wider_than_the_table_above_its_header_streams(tmp_path):
+    # Found while fixing a tester's fault: a title padded by Excel wider than the table (`Loi de finances;;;;;;`
+    # above a 3-field header) failed the streamed read, "records that no CSV reading accepts (unbalanced quotes?)":
+    # the records' width was taken from the data lines only, and the scan of every record refused the title.
+    path = tmp_path / "credits.csv"
+    path.write_bytes(
+        b"Loi de finances;;;;;;\nProgramme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    )
+    table = read_csv_table(path, "credits.csv")
+    for rows in (7_000, 50_000):  # in blocks of lines, and the file as one batch
+        with stream_csv_table(path, "credits.csv") as stream:
+            cells = pl.concat(batch for _, batch in stream.batches(rows))
+            assert stream.table.header == table.header == ["Programme", "Action", "AE"]
+            assert stream.table.lignes_preambule == table.lignes_preambule == 1
+        assert cells.rows() == [tuple(row) for row in table.rows]
+
+
+@pytest.mark.parametrize("title", [b"Titre de la ligne %d", b"Titre %d;;;;", b";Budget de l'Etat %d ;"], ids=str)
+def test_250_title_lines_above_the_header_are_preamble_not_the_header(title, tmp_path):
+    # A tester's 250 title lines of one cell each above a credit file's header gave a wrong header: the separator
+    # and the header were looked for in the first 200 records, all titles. Lines of at most one filled cell under
+    # every separator are skipped first: the header is the real one, in the head, the whole read and the stream.
+    titles = b"".join(title % i + b"\n" for i in range(250))
+    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(titles + rows)
+    head, _ = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    with stream_csv_table(path, "credits.csv") as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(7_000))
+        streamed = stream.table
+    for read in (head, table, streamed):
+        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == 250
+    assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+
+
+def test_titles_past_the_first_98304_characters_are_an_error_and_a_text_of_one_column_reads_as_one(tmp_path):
+    # Titles of one cell through the characters looked through, then the header: an error naming the file and the
+    # lines, never a title taken for the header. A short text of one column (every line one cell) reads as before.
+    path = tmp_path / "credits.csv"
+    path.write_bytes(b"".join(b"Titre %d " % i + b"x" * 400 + b"\n" for i in range(250)) + b"Programme;AE\n352;1\n")
+    with pytest.raises(TableReadError, match=r"credits.csv, lines 1-2\d\d: blank lines or titles of one cell only"):
+        read_csv_table(path, "credits.csv")
+    path.write_bytes(b"Codes\n\n101\n102\n")
+    table = read_csv_table(path, "credits.csv")
+    assert (table.header, list(table.rows), table.lignes_preambule) == (["Codes"], [[None], ["101"], ["102"]], 0)
+    # Prose (a document of the snapshot): lines of one cell, then lines of a few commas, no table: one column from
+    # its first line, as before (its header is in `sources.entete`).
+    prose = read_csv_table(SOURCES / "documents" / "RAP_2021_P352_presentation_strategique.txt", "RAP.txt")
+    assert (prose.header, prose.lignes_preambule) == (["Xavier ALBOUY |"], 0)
+
+
+def _quoted(fields: list[str], edit: str) -> None:
+    label = fields[6]
+    fields[6] = {"closed": f'"{label}"x', "opened": f'"{label}', "inside": f'{label}"'}[edit]
+
+
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            {10: "closed"},
+            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 11",
+        ),
+        (
+            {10: "opened", 20: "opened"},
+            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 21",
+        ),
+        (
+            {10: "opened"},
+            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 544: field larger",
+        ),
+        ({10: "inside"}, "line 11 of the file: an unbalanced quote"),
+    ],
+    ids=["closed then text", "closed by the next", "never closed, far", "inside a field"],
+)
+def test_a_badly_quoted_field_is_an_error_naming_the_line_its_quote_opens_on(edits, message, tmp_path):
+    # A tester's unbalanced quote in a credit CSV gave "records that no CSV reading accepts (unbalanced quotes?)",
+    # naming no line (or Python's csv "field larger than field limit"). The real LFI 2021 file (its labels quoted
+    # here and there), a label of data line 10 (line 11 of the file) badly quoted: the stream (a credit file's read)
+    # names the file and line 11.
+    lines = (SOURCES / "LFI_2021_Credits.csv").read_bytes().decode("cp1252").splitlines()
+    for index, edit in edits.items():
+        fields = lines[index].split(";")
+        _quoted(fields, edit)
+        lines[index] = ";".join(fields)
+    path = tmp_path / "LFI_2021_Credits.csv"
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    with pytest.raises(TableReadError) as streamed, stream_csv_table(path, path.name):
+        pass
+    assert str(streamed.value).startswith(f"LFI_2021_Credits.csv: {message}"), str(streamed.value)

@@ -124,12 +124,11 @@ def _facts_ahead_of(data: bytes, monkeypatch, tmp_path):
         tap = csv_files._FactsAhead(file, pool)
         decoded = csv_files._transcode(io.BytesIO(data), tap)
         ahead = tap.facts() if decoded.plain else None
-    layout = csv_files._layout(copy)
-    if ahead is None or layout is None:
+    structure = csv_files._structure(copy)
+    if ahead is None or structure is None:
         return ahead, None
-    separator, header_at = layout
-    fields = len(csv_files._sample_records(csv_files._read_sample(copy), separator)[header_at])
-    return ahead, (layout, csv_files._line_facts(copy, separator, fields))
+    layout, fields = structure
+    return ahead, (layout, csv_files._line_facts(copy, layout[0], fields))
 
 
 @pytest.mark.parametrize("late", [b"", "é".encode("cp1252"), b"\xc3\xa9"])

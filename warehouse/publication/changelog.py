@@ -8,7 +8,7 @@ Content, not load times: the columns a build stamps (``vu_le``, ``charge_le``, `
   columns differ is changed. A table with no natural key (or whose key is not unique in
   either release) is compared by whole rows: changed rows then show as one removed, one added;
 - the totals of ``credits`` (sum of ``ae``, sum of ``cp``, euros) per (exercice, phase) that changed;
-- the sources whose sha256 changed (``sources`` of both releases, by ``source_id``).
+- the sources added, removed, and those whose sha256 changed (``sources`` of both releases, by ``source_id``).
 """
 
 from __future__ import annotations
@@ -130,7 +130,9 @@ ORDER BY 1, 2
 
 _SOURCES = """
 SELECT coalesce(n.source_id, o.source_id) AS source_id, coalesce(n.fichier, o.fichier) AS fichier,
-       o.sha256 AS sha256_avant, n.sha256 AS sha256_apres
+       o.sha256 AS sha256_avant, n.sha256 AS sha256_apres,
+       CASE WHEN o.source_id IS NULL THEN 'ajoutee' WHEN n.source_id IS NULL THEN 'retiree' ELSE 'modifiee' END
+           AS etat
 FROM nouveau.sources n FULL JOIN avant.sources o ON n.source_id = o.source_id
 WHERE n.sha256 IS DISTINCT FROM o.sha256
 ORDER BY 1
@@ -146,6 +148,7 @@ def compare_releases(
 
     Returns ``{"tables": {table: {nb_ajoutees, nb_retirees, nb_modifiees, ajoutees, retirees, modifiees,
     comparaison, colonnes_ajoutees, colonnes_retirees}}, "totaux_credits": [...], "sources_modifiees": [...],
+    "sources_ajoutees": [...], "sources_retirees": [...],
     "inchange": bool}``; amounts are ``Decimal`` euros. With no previous release, every table's rows are added.
     """
     with duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT}) as connection:
@@ -172,9 +175,17 @@ def compare_releases(
                 }
         both = "credits" in tables and "credits" in present
         changes["totaux_credits"] = _rows(connection, _TOTALS) if both else []
-        changes["sources_modifiees"] = _rows(connection, _SOURCES) if "sources" in present else []
+        # Sources new to the release, gone from it, or whose sha256 changed: each under its own key (a new
+        # file was listed among the changed ones).
+        found = _rows(connection, _SOURCES) if "sources" in present else []
+        for etat in ("ajoutee", "retiree", "modifiee"):
+            changes[f"sources_{etat}s"] = [
+                {k: v for k, v in row.items() if k != "etat"} for row in found if row["etat"] == etat
+            ]
     changes["inchange"] = (
         not changes["sources_modifiees"]
+        and not changes["sources_ajoutees"]
+        and not changes["sources_retirees"]
         and not changes["totaux_credits"]
         and not any(
             e.get("nb_ajoutees")
@@ -229,15 +240,21 @@ def _markdown(changes: dict, version: str, previous: str | None) -> str:
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     else:
         lines.append("Aucun total changé.")
-    lines += ["", "## Sources dont l'empreinte sha256 a changé", ""]
-    if changes["sources_modifiees"]:
-        lines += ["| source_id | fichier | sha256 avant | sha256 après |", "|---|---|---|---|"]
-        lines += [
-            f"| {s['source_id']} | {_cell(s['fichier'])} | {_cell(s['sha256_avant'])} | {_cell(s['sha256_apres'])} |"
-            for s in changes["sources_modifiees"]
-        ]
-    else:
-        lines.append("Aucune.")
+    for key, title in (
+        ("sources_ajoutees", "Sources ajoutées"),
+        ("sources_retirees", "Sources retirées"),
+        ("sources_modifiees", "Sources dont l'empreinte sha256 a changé"),
+    ):
+        lines += ["", f"## {title}", ""]
+        if changes.get(key):
+            lines += ["| source_id | fichier | sha256 avant | sha256 après |", "|---|---|---|---|"]
+            lines += [
+                f"| {s['source_id']} | {_cell(s['fichier'])} | {_cell(s['sha256_avant'])} "
+                f"| {_cell(s['sha256_apres'])} |"
+                for s in changes[key]
+            ]
+        else:
+            lines.append("Aucune.")
     for table, e in changes["tables"].items():
         if not e.get("modifiees") and not e.get("ajoutees") and not e.get("retirees"):
             continue
@@ -300,7 +317,11 @@ def changes_summary(folder: Path) -> str:
     ]
     totals = [f"{t['exercice']} {t['phase']}" for t in document["totaux_credits"]]
     sources = [s["source_id"] for s in document["sources_modifiees"]]
+    added = [s["source_id"] for s in document.get("sources_ajoutees", [])]
+    removed = [s["source_id"] for s in document.get("sources_retirees", [])]
     return (
         f"changes since {document['version_precedente']} (changelog.md): rows {', '.join(tables) or 'none'}; "
         f"credits totals changed: {', '.join(totals) or 'none'}; sources changed: {', '.join(sources) or 'none'}"
+        + (f"; sources added: {', '.join(added)}" if added else "")
+        + (f"; sources removed: {', '.join(removed)}" if removed else "")
     )

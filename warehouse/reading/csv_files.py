@@ -23,7 +23,9 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   width of the records (the most frequent index of the last filled cell among records
   wider than one cell, so that title lines do not count). The lines
   above it (titles, blank lines, ``sep=;``) are set aside and counted
-  (``lignes_preambule``).
+  (``lignes_preambule``). Blank lines and lines of one filled cell (titles) opening the file are skipped
+  before the separator and the header are looked for, through its first :data:`_SKIP_CHARS` characters; a
+  file going on past them with no line of two filled cells is an error.
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
   filled field beyond the header's width, is recorded as (data line, field count) in
   ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
@@ -89,6 +91,12 @@ _TRANSCODE_CHUNK = 1 << 22
 _BEFORE_FIELD = frozenset(b"\n" + "".join(SEPARATORS).encode())
 _SAMPLE_CHARS = 1 << 16
 _SAMPLE_RECORDS = 200
+#: Characters of a text's start looked through for the lines above its header that hold at most one filled cell
+#: (blank lines, titles: left out of the sample, counted as preamble); within a 256 KiB head (:data:`HEAD_BYTES`)
+#: even in UTF-16.
+_SKIP_CHARS = 96 << 10
+#: Characters of a text's start read for its layout: the lines skipped, then the sample.
+_HEAD_CHARS = _SKIP_CHARS + _SAMPLE_CHARS
 _FALLBACK_CHUNK_ROWS = 50_000
 #: Files up to this size are decoded in memory by :func:`read_csv_table`; larger ones to a temporary file.
 _IN_MEMORY_BYTES = 16 << 20
@@ -484,19 +492,92 @@ def _find_header(records: list[list[str]], first: int) -> int:
     return next(i for i in range(first, len(records)) if _filled(records[i]))
 
 
-def _read_sample(source: Path | bytes) -> str:
-    """The first :data:`_SAMPLE_CHARS` characters of a UTF-8 copy (on disk, or its bytes in memory), cut after
-    their last complete line when the text is longer."""
+@dataclass(frozen=True)
+class _Sample:
+    """The start of a UTF-8 text as its layout is found from it: ``text``, the first line if it is a ``sep=X``
+    hint, then the first :data:`_SAMPLE_CHARS` characters after the ``skipped`` lines that follow it (cut after
+    their last complete line when the text is longer)."""
+
+    text: str
+    skipped: int = 0
+
+
+_NO_SEPARATORS = str.maketrans("", "", "".join(SEPARATORS))
+
+
+def _blank(line: str) -> bool:
+    """Whether ``line`` holds no filled cell under any separator (white space and separators only)."""
+    return not line.translate(_NO_SEPARATORS).strip()
+
+
+def _title(line: str) -> bool:
+    """Whether ``line`` holds at most one filled cell under every separator, and no quote: a blank line or a title
+    (``Budget de l'État``, ``Titre;;;;``), never a table's header (two filled cells at least) nor the start of a
+    quoted record."""
+    if '"' in line:
+        return False
+    return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
+
+
+def _skip(text: str, at: int, skippable) -> tuple[int, int, bool]:
+    """(where the lines of ``text`` from ``at`` that are ``skippable`` end, how many they are, whether they run
+    through the text or past :data:`_SKIP_CHARS`): a C search for each line end."""
+    count = 0
+    while at < len(text) and at <= _SKIP_CHARS:
+        end = text.find("\n", at)
+        if end < 0 or not skippable(text[at:end]):
+            break
+        at, count = end + 1, count + 1
+    return at, count, at >= len(text) or at > _SKIP_CHARS
+
+
+def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample, ...]:
+    """The :class:`_Sample` s of a UTF-8 copy (on disk, or its bytes in memory; ``complete``: false for a head cut
+    from a longer file) to find its layout from, in order: after the blank lines and titles of one cell that open
+    it (when titles follow its blank lines), then after its blank lines alone.
+
+    :func:`_structure` takes the first that shows a table of two columns or more (the titles are then its
+    preamble, counted), else the last (one column: its header is its first filled line, as ever). A file may open
+    with any number of such lines within its first :data:`_SKIP_CHARS` characters; one that goes on past those
+    with no line of two filled cells is an error (:class:`TableReadError`), never read as empty nor under a title
+    taken for its header."""
     if isinstance(source, bytes):
-        text = source[: 4 * _SAMPLE_CHARS + 4].decode("utf-8", errors="ignore")  # >= _SAMPLE_CHARS + 1 characters
-        sample, longer = text[:_SAMPLE_CHARS], len(text) > _SAMPLE_CHARS
+        text = source[: 4 * _HEAD_CHARS + 4].decode("utf-8", errors="ignore")  # >= _HEAD_CHARS + 1 characters
+        complete = complete and len(source) <= 4 * _HEAD_CHARS + 4
     else:
         with open(source, encoding="utf-8", errors="ignore", newline="") as handle:
-            sample = handle.read(_SAMPLE_CHARS)
-            longer = bool(handle.read(1))
-    if longer:  # cut at the last complete line
-        sample = sample[: sample.rfind("\n") + 1] or sample
-    return sample
+            text = handle.read(_HEAD_CHARS + 1)
+            complete = complete and len(text) <= _HEAD_CHARS
+    newline = text.find("\n")
+    hint = _SEP_HINT.match(text if newline < 0 else text[:newline])
+    first = newline + 1 if hint else 0
+
+    def goes_on(at: int) -> bool:
+        return not complete or len(text) > at
+
+    def sample(at: int, skipped: int) -> _Sample:
+        cells = text[at : at + _SAMPLE_CHARS]
+        if not complete or len(text) > at + _SAMPLE_CHARS:  # cut at the last complete line
+            cells = cells[: cells.rfind("\n") + 1] or cells
+        return _Sample(text[:first] + cells, skipped)
+
+    def error(kinds: str, skipped: int) -> TableReadError:
+        return TableReadError(
+            f"lines {first + 1}-{first + skipped}: {kinds} only, and the text goes on: its header (two filled "
+            f"cells at least) is looked for in its first {_SKIP_CHARS:,} characters only"
+        )
+
+    blank_at, blanks, through = _skip(text, first, _blank)
+    if through:
+        if goes_on(blank_at):
+            raise error("blank lines", blanks)
+        return (sample(first, 0),)  # nothing but blank lines: the text as it is (no filled cell)
+    title_at, titles, through = _skip(text, blank_at, _title)
+    if through and goes_on(title_at):
+        raise error("blank lines or titles of one cell", blanks + titles)
+    if titles and not through:
+        return sample(title_at, blanks + titles), sample(blank_at, blanks)
+    return (sample(blank_at, blanks),)
 
 
 def read_csv_table(path: Path, name: str) -> RawTable:
@@ -531,15 +612,38 @@ def read_csv_table(path: Path, name: str) -> RawTable:
         return _read_utf8(utf8, name, decoded)
 
 
-def _layout(source: Path | bytes) -> tuple[str, int] | None:
+def _layout(source: Path | bytes, complete: bool = True) -> tuple[str, int] | None:
     """(separator, record index of the header) found from the head of the UTF-8 copy (on disk, or its bytes in
-    memory); None if no record is filled."""
-    return _layout_of(_read_sample(source))
+    memory; ``complete``: as :func:`_read_samples` takes it); None if no record is filled."""
+    structure = _structure(source, complete)
+    return structure and structure[0]
+
+
+def _structure(source: Path | bytes, complete: bool = True) -> tuple[tuple[str, int], int] | None:
+    """(:func:`_layout`, the header's field count) of the UTF-8 copy ``source``; None if no record is filled."""
+    *preambles, sample = _read_samples(source, complete)
+    for titled in preambles:  # titles above the header of a table of two columns or more
+        found = _layout_found(titled.text)
+        if found is not None and found[0] is not None:
+            sample, layout = titled, (found[0], found[1])
+            break
+    else:
+        layout = _layout_of(sample.text)
+        if layout is None:
+            return None
+    separator, header_at = layout
+    return (separator, header_at + sample.skipped), len(_sample_records(sample.text, separator)[header_at])
 
 
 def _layout_of(sample: str) -> tuple[str, int] | None:
-    """:func:`_layout` of ``sample``, the first :data:`_SAMPLE_CHARS` characters of a UTF-8 text (cut after its
-    last complete line when the text is longer)."""
+    """(separator, record index of the header) of ``sample``, the text of a :class:`_Sample`; None if no record is
+    filled."""
+    found = _layout_found(sample)
+    return None if found is None else (found[0] or SEPARATORS[0], found[1])
+
+
+def _layout_found(sample: str) -> tuple[str | None, int] | None:
+    """:func:`_layout_of`, the separator None where none splits the sample (one column)."""
     first_line = sample.split("\n", 1)[0]
     hint = _SEP_HINT.match(first_line)
     parsed: dict[str, list[list[str]]] = {}
@@ -552,19 +656,23 @@ def _layout_of(sample: str) -> tuple[str, int] | None:
         header_at = next(i for i in range(first, len(records)) if _filled(records[i]))
     else:
         header_at = _find_header(records, first)
-    return separator or SEPARATORS[0], header_at
+    return separator, header_at
 
 
-def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded) -> RawTable:
-    """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file)."""
-    layout = _layout(source)
+def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True) -> RawTable:
+    """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file; ``complete``: false
+    for a head cut from a longer file)."""
+    try:
+        layout = _layout(source, complete)
+    except TableReadError as exc:
+        raise TableReadError(f"{name}, {exc}") from exc
     if layout is None:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     separator, header_at = layout
     try:
         counts, frame = _records(source, separator, decoded.plain)
-    except csv.Error as exc:
-        raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+    except (csv.Error, pl.exceptions.PolarsError) as exc:
+        raise TableReadError(f"{name}: {_refused_records(source)}") from exc
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
 
 
@@ -755,7 +863,7 @@ def read_csv_head(
             decoded = _transcode_head(data, sink, *file_encoding(path, name))
     except TableReadError as exc:
         raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-    return _read_utf8(sink.getvalue(), name, decoded), whole
+    return _read_utf8(sink.getvalue(), name, decoded, complete=whole), whole
 
 
 def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:
@@ -986,8 +1094,8 @@ class _FactsAhead:
     Python's): the pass over the copy that followed its writing now overlaps it. The second thread reads each
     block back from the file (flushed first; ``os.pread``): the decoding thread copies nothing.
 
-    The separator and header width come from the head of the text (:func:`_layout` of its first
-    ``4 * _SAMPLE_CHARS + 4`` bytes, what :func:`_read_sample` reads of a file); a text shorter than that gets
+    The separator and header width come from the head of the text (:func:`_structure` of its first
+    ``_HEAD_CHARS + 1`` characters or more, what :func:`_read_samples` reads of a file); a text shorter than that gets
     no facts here. A rewind (``seek(0)``, the decoding starting again under another encoding) drops every
     fact; :meth:`stop` (the text is not plain: its lines are not its records) ends the work. :meth:`facts`
     gives the facts of every line, with the layout they were computed under, or None."""
@@ -1021,8 +1129,12 @@ class _FactsAhead:
         if self.head is not None:
             self.head.append(data)
             self.head_bytes += len(data)
-            if self.head_bytes >= 4 * _SAMPLE_CHARS + 4:
-                self._decide(b"".join(self.head))
+            if self.head_bytes > _HEAD_CHARS:  # what _read_samples reads of the copy: _HEAD_CHARS + 1 characters
+                head = b"".join(self.head)
+                if self.head_bytes >= 4 * _HEAD_CHARS + 4 or len(head.decode("utf-8", errors="ignore")) > _HEAD_CHARS:
+                    self._decide(head)
+                else:
+                    self.head = [head]
         if self.layout is not None and self.lines_end - self.submitted >= _FACTS_BLOCK_BYTES:
             self._submit(self.lines_end)
         return written
@@ -1036,13 +1148,14 @@ class _FactsAhead:
 
     def _decide(self, head: bytes) -> None:
         self.head = None
-        layout = _layout(head)
-        if layout is None:
+        try:
+            structure = _structure(head, complete=False)
+        except TableReadError:  # no header where it is looked for: the read names the error
+            structure = None
+        if structure is None:
             self.stop()
             return
-        separator, header_at = layout
-        records = _sample_records(_read_sample(head), separator)
-        self.layout, self.header_fields = layout, len(records[header_at])
+        self.layout, self.header_fields = structure
 
     def _submit(self, end: int) -> None:
         assert self.layout is not None
@@ -1088,25 +1201,30 @@ def _stream_utf8(
     computed while the copy was written (:class:`_FactsAhead`), with the layout they were computed under; used
     where it is the copy's). Else the field counts come from ``csv`` and the flags from a pass over the cells.
     """
-    layout = _layout(path)
-    if layout is None:
+    try:
+        structure = _structure(path)
+    except TableReadError as exc:
+        raise TableReadError(f"{name}, {exc}") from exc
+    if structure is None:
         empty = RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
         return CsvStream(empty, 0)
+    layout, header_fields = structure
     separator, header_at = layout
-    sample = _sample_records(_read_sample(path), separator)
-    header_fields = len(sample[header_at])
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
     if decoded.plain:
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
         # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
         blank_cells = bool(facts["blank_cell"].any())
+        # The widest line of all, the preamble's too (a title `Titre;;;;` wider than the table): the scan of the
+        # records below reads them all, and Polars refuses a record wider than its schema.
+        width = max(int(facts["n"].max() or 0), header_fields)
         facts = facts.slice(header_at + 1)
-        counts, width = facts["n"], max(int(facts["n"].max() or 0), header_fields)
+        counts = facts["n"]
     else:
         try:
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
-            raise TableReadError(f"{name}: not a {separator!r}-separated table: {exc}") from exc
+            raise TableReadError(f"{name}: {_refused_records(path)}") from exc
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
@@ -1191,16 +1309,40 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
         yield stream
 
 
-def _refused_records(path: Path) -> str:
-    """Why Polars could not read the records of the UTF-8 CSV at ``path``: a quote that opens a field and is
-    not closed before the end of the file (the line it opens on, as Python's ``csv`` reads the records: the
-    last record then runs to the end of the file and holds a line break), else its records in general."""
-    layout = _layout(path)  # the separator the stream decided
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=layout[0] if layout else SEPARATORS[0])
-        start, last, ended = 1, None, 0
-        for record in reader:
-            start, last, ended = ended + 1, record, reader.line_num
-    if last is not None and any("\n" in cell or "\r" in cell for cell in last):
-        return f"line {start} of the file: a quote opens a field there and is not closed before the end of the file"
+def _refused_records(source: Path | bytes) -> str:
+    """Why the records of the UTF-8 CSV ``source`` (a copy on disk, or its bytes in memory) could not be read,
+    naming the line a quote opens on (Python's ``csv``, strict, gives where each record starts):
+
+    - a quote that opens a field and is not closed before the end of the file (the last record runs to it);
+    - a quote that opens a field whose closing quote is followed by other characters than a separator
+      (``"label"x``, or a second quote opening a field further down closing the first one), or that no field
+      limit holds;
+    - else (Python's ``csv`` reads every record, Polars does not: a lone quote inside a field of a file whose
+      quotes open fields elsewhere) the first line of an odd number of quotes outside a quoted line break."""
+    layout = _layout(source)  # the separator the read decided
+    separator = layout[0] if layout else SEPARATORS[0]
+    spans: list[tuple[int, int]] = []  # the lines of the records holding a line break (a quoted one)
+    with _text(source) as handle:
+        reader = csv.reader(handle, delimiter=separator, strict=True)
+        ended = 0
+        try:
+            for _ in reader:
+                if reader.line_num > ended + 1:
+                    spans.append((ended + 1, reader.line_num))
+                ended = reader.line_num
+        except csv.Error as exc:
+            if str(exc).startswith("unexpected end of data"):
+                return (
+                    f"line {ended + 1} of the file: a quote opens a field there and is not closed before the end "
+                    "of the file"
+                )
+            return (
+                f"line {ended + 1} of the file: a quote opens a field there and is not closed as a field ends "
+                f"(found on line {reader.line_num}: {exc})"
+            )
+    lines = _lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index("ligne", offset=1)
+    odd = lines.filter(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).select("ligne")
+    for (ligne,) in odd.collect().iter_rows():
+        if not any(start <= ligne <= end for start, end in spans):
+            return f"line {ligne} of the file: an unbalanced quote (an odd number of '\"' on the line)"
     return "records that no CSV reading accepts (unbalanced quotes?)"
