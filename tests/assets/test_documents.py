@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import duckdb
 import polars as pl
+import pytest
 
 from tests.conftest import SOURCES, run_build
 from warehouse.documents.ecarts import ECART_SCHEMA, declaration_discrepancies
@@ -171,3 +172,24 @@ def test_a_nomenclature_file_refused_by_size_is_skipped_by_the_documents(tmp_pat
     assert item.kind == "nomenclature" and item.error is None
     read = read_documents([item])
     assert read.documents == [] and read.fichiers.height == 0
+
+
+@pytest.mark.parametrize("form", ["blank head", "no separator"])
+def test_a_programme_text_with_a_long_blank_head_or_no_separator_is_read_as_a_document(form, tmp_path):
+    # An adversarial tester's regression: once the CSV reading skipped blank lines and titles above a header, it
+    # refused a text still blank, or with no line of two cells, past 98,304 characters; the inventory then held
+    # the file in error and the documents step skipped it (documents 0, main 1). The real RAP text of programme
+    # 352, opened by 100,000 blank lines, or without its separators (`,` `;` `|` tab) and repeated past 98 KB.
+    text = (SOURCES / "documents" / "RAP_2021_P352_presentation_strategique.txt").read_bytes()
+    if form == "blank head":
+        text = b"\n" * 100_000 + text
+    else:
+        text = text.translate(None, b",;|\t") * 25
+        assert len(text) > 98_304
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "RAP_2021_P352_presentation_strategique.txt").write_bytes(text)
+    (item,) = take_inventory(discover_sources(tmp_path))
+    assert item.error is None and item.kind is None
+    read = read_documents([item])
+    assert [(d.document, d.code_programme) for d in read.documents] == [("RAP 2021", "352")]

@@ -364,17 +364,25 @@ def test_blank_lines_above_the_header_are_skipped_as_preamble(blank, count, tmp_
     assert head.rows[0] == table.rows[0] == ["352", "0", "1 000"] and cells.row(29_999) == ("352", "29999", "1 000")
 
 
-def test_blank_lines_past_the_first_98304_characters_are_an_error_naming_the_file(tmp_path):
-    # Past the characters looked through (a 256 KiB head holds them, even in UTF-16), the file is an error naming
-    # it and its blank lines, never a file read as empty.
+def test_blank_lines_past_the_head_read_are_an_error_naming_the_file(tmp_path):
+    # Blank lines are skipped through the whole head read for the layout (163,840 characters at least): 100,000,
+    # then the table, read; a file still blank past that is an error naming it and its blank lines, never a file
+    # read as empty (the same with a `sep=;` line: its blank lines are counted from line 2).
     path = tmp_path / "credits.csv"
-    path.write_bytes(b"\n" * 100_000 + b"Programme;Action;AE\n" + b"352;1;1 000\n" * 10)
-    message = "credits.csv, lines 1-98305: blank lines only, and the text goes on"
-    for read in (lambda: read_csv_head(path, "credits.csv"), lambda: read_csv_table(path, "credits.csv")):
-        with pytest.raises(TableReadError, match=message):
-            read()
-    with pytest.raises(TableReadError, match=message), stream_csv_table(path, "credits.csv"):
-        pass
+    rows = b"Programme;Action;AE\n" + b"352;1;1 000\n" * 10
+    path.write_bytes(b"\n" * 100_000 + rows)
+    head, _ = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    assert head.header == table.header == ["Programme", "Action", "AE"]
+    assert (len(table.rows), table.lignes_preambule) == (10, 100_000)
+    for opening, first in ((b"", 1), (b"sep=;\n", 2)):
+        path.write_bytes(opening + b"\n" * 300_000 + rows)
+        message = rf"credits.csv, lines {first}-\d+: blank lines only, and the text goes on"
+        for read in (lambda: read_csv_head(path, "credits.csv"), lambda: read_csv_table(path, "credits.csv")):
+            with pytest.raises(TableReadError, match=message):
+                read()
+        with pytest.raises(TableReadError, match=message), stream_csv_table(path, "credits.csv"):
+            pass
 
 
 def test_a_title_wider_than_the_table_above_its_header_streams(tmp_path):
@@ -413,13 +421,15 @@ def test_250_title_lines_above_the_header_are_preamble_not_the_header(title, tmp
     assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
 
 
-def test_titles_past_the_first_98304_characters_are_an_error_and_a_text_of_one_column_reads_as_one(tmp_path):
-    # Titles of one cell through the characters looked through, then the header: an error naming the file and the
-    # lines, never a title taken for the header. A short text of one column (every line one cell) reads as before.
+def test_titles_past_the_first_98304_characters_leave_a_text_of_one_column(tmp_path):
+    # Lines of one cell through the characters looked through for titles (98,304): no table is taken to follow,
+    # the text is one column from its first line, as before the titles were skipped (an adversarial tester's
+    # regression: such a text, a RAP's prose with no separator, was refused, and the documents lost it). A short
+    # text of one column (every line one cell) reads as before.
     path = tmp_path / "credits.csv"
     path.write_bytes(b"".join(b"Titre %d " % i + b"x" * 400 + b"\n" for i in range(250)) + b"Programme;AE\n352;1\n")
-    with pytest.raises(TableReadError, match=r"credits.csv, lines 1-2\d\d: blank lines or titles of one cell only"):
-        read_csv_table(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    assert (table.header, table.lignes_preambule) == (["Titre 0 " + "x" * 400], 0)
     path.write_bytes(b"Codes\n\n101\n102\n")
     table = read_csv_table(path, "credits.csv")
     assert (table.header, list(table.rows), table.lignes_preambule) == (["Codes"], [[None], ["101"], ["102"]], 0)

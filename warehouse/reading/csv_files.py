@@ -519,16 +519,16 @@ def _title(line: str) -> bool:
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
 
 
-def _skip(text: str, at: int, skippable) -> tuple[int, int, bool]:
+def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
     """(where the lines of ``text`` from ``at`` that are ``skippable`` end, how many they are, whether they run
-    through the text or past :data:`_SKIP_CHARS`): a C search for each line end."""
+    through the text or past the character ``limit``): a C search for each line end."""
     count = 0
-    while at < len(text) and at <= _SKIP_CHARS:
+    while at < len(text) and at <= limit:
         end = text.find("\n", at)
         if end < 0 or not skippable(text[at:end]):
             break
         at, count = end + 1, count + 1
-    return at, count, at >= len(text) or at > _SKIP_CHARS
+    return at, count, at >= len(text) or at > limit
 
 
 def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample, ...]:
@@ -537,13 +537,15 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     it (when titles follow its blank lines), then after its blank lines alone.
 
     :func:`_structure` takes the first that shows a table of two columns or more (the titles are then its
-    preamble, counted), else the last (one column: its header is its first filled line, as ever). A file may open
-    with any number of such lines within its first :data:`_SKIP_CHARS` characters; one that goes on past those
-    with no line of two filled cells is an error (:class:`TableReadError`), never read as empty nor under a title
-    taken for its header."""
+    preamble, counted), else the last (one column: its header is its first filled line, as ever). Blank lines are
+    skipped through the whole head read (:data:`_HEAD_CHARS` characters): a file still blank past them is an error
+    (:class:`TableReadError`), never read as empty. Titles are looked through for :data:`_SKIP_CHARS` characters;
+    past them with no line of two filled cells, the text is one column from its first filled line, as ever (a
+    document's prose with no separator: read as text, never refused)."""
     if isinstance(source, bytes):
-        text = source[: 4 * _HEAD_CHARS + 4].decode("utf-8", errors="ignore")  # >= _HEAD_CHARS + 1 characters
-        complete = complete and len(source) <= 4 * _HEAD_CHARS + 4
+        decoded = source[: 4 * _HEAD_CHARS + 4].decode("utf-8", errors="ignore")  # >= _HEAD_CHARS + 1 characters
+        complete = complete and len(source) <= 4 * _HEAD_CHARS + 4 and len(decoded) <= _HEAD_CHARS
+        text = decoded[: _HEAD_CHARS + 1]  # as from a file: the same layout from a head, a copy or its bytes
     else:
         with open(source, encoding="utf-8", errors="ignore", newline="") as handle:
             text = handle.read(_HEAD_CHARS + 1)
@@ -561,20 +563,16 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
             cells = cells[: cells.rfind("\n") + 1] or cells
         return _Sample(text[:first] + cells, skipped)
 
-    def error(kinds: str, skipped: int) -> TableReadError:
-        return TableReadError(
-            f"lines {first + 1}-{first + skipped}: {kinds} only, and the text goes on: its header (two filled "
-            f"cells at least) is looked for in its first {_SKIP_CHARS:,} characters only"
-        )
-
-    blank_at, blanks, through = _skip(text, first, _blank)
-    if through:
+    blank_at, blanks, through = _skip(text, first, _blank, len(text))
+    if through or (blank_at > _SKIP_CHARS and "\n" not in text[blank_at:]):  # no complete filled line after them
         if goes_on(blank_at):
-            raise error("blank lines", blanks)
+            hint = 1 if first else 0  # the `sep=X` line
+            raise TableReadError(
+                f"lines {hint + 1}-{hint + blanks}: blank lines only, and the text goes on: its header (two "
+                f"filled cells at least) is looked for in its first {_HEAD_CHARS:,} characters only"
+            )
         return (sample(first, 0),)  # nothing but blank lines: the text as it is (no filled cell)
-    title_at, titles, through = _skip(text, blank_at, _title)
-    if through and goes_on(title_at):
-        raise error("blank lines or titles of one cell", blanks + titles)
+    title_at, titles, through = _skip(text, blank_at, _title, _SKIP_CHARS)
     if titles and not through:
         return sample(title_at, blanks + titles), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
