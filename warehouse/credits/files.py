@@ -133,6 +133,9 @@ _LINE_BITS, _GROUP_BITS = 31, 8
 _LABELS = tuple(k for k in LINE_SCHEMA if k.startswith("libelle_"))
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _BROKEN_MIN_ROWS = 10
+#: The distinct values of a code or label field whose outputs a streamed file's reader keeps from batch to batch
+#: (:meth:`_ColumnReader._lookups`); beyond them a batch computes its new values again (bounded memory).
+_KNOWN_VALUES = 100_000
 #: Why a line is set aside (``_motif``), as found by the reader (``sans_montant`` and ``preambule`` are counted apart).
 _MOTIFS = pl.Enum(["vide", "total", "en_tete_repete", "note", "irreguliere"])
 
@@ -271,9 +274,17 @@ class _ColumnReader:
     """Reads a credit table column by column (Polars expressions over whole columns)."""
 
     def __init__(
-        self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None, ligne_offset: int = 0
+        self,
+        table: RawTable,
+        match: FamilyMatch,
+        source_id: str,
+        exercice_hint: int | None,
+        ligne_offset: int = 0,
+        known: dict[str, pl.DataFrame] | None = None,
     ) -> None:
         self.table, self.match, self.source_id = table, match, source_id
+        # Per field, the values met and their outputs (:meth:`_lookups`): shared by the batches of a file.
+        self.known: dict[str, pl.DataFrame] = {} if known is None else known
         self.fields = match.fields
         self.vocab = vocabulary()
         header_years = {a.exercice for a in match.amounts if a.exercice}
@@ -486,31 +497,54 @@ class _ColumnReader:
     # -- codes, exercice, phase ---------------------------------------------------------------
     def _lookups(self, frame: pl.DataFrame, specs: list[tuple[str, list[dict[str, pl.Expr]]]]) -> pl.DataFrame:
         """Add, for each ``(field name, stages)`` of ``specs``, the columns of ``stages`` (dicts of expressions of
-        ``pl.col("_v")``, the cell of that field, and of the columns of the stages before) to ``frame``, in one
-        query for every field; the columns whose name starts with ``_x`` are the stages' own, not added.
+        ``pl.col("_v")``, the cell of that field, and of the columns of the stages before) to ``frame``; the
+        columns whose name starts with ``_x`` are the stages' own, not added.
 
         Each output is computed once per distinct value of its column (codes and labels repeat on many
         lines), then joined back to every line: the key column alone is joined (one match per line: the
         values are distinct), and the outputs of every field are set beside the frame's columns. A value
         several outputs share (a code's text, a parsed struct) is a column of an earlier stage, computed
         once (an expression repeated in several outputs is evaluated for each: three times the cost).
+
+        The values of a field and their outputs are kept for the next batches of the file (:attr:`known`,
+        shared by the readers of a streamed file, at most :data:`_KNOWN_VALUES` values a field): a batch
+        computes only the values no batch before it met, and joins its column to the values known (one
+        join a field, eager: no query to plan).
         """
         if not specs:
             return frame
-        lazy = frame.lazy()
         added = []
         for name, stages in specs:
-            source = pl.col(self.names[self.fields[name]])
-            distinct = lazy.select(source.unique().alias("_v"))
-            for stage in stages:
-                distinct = distinct.with_columns(**stage)
-            outputs = [k for stage in stages for k in stage if not k.startswith("_x")]
-            added.append(
-                lazy.select(source.alias("_v"))
-                .join(distinct.select("_v", *outputs), on="_v", how="left", nulls_equal=True, maintain_order="left")
-                .drop("_v")
-            )
-        return pl.concat([lazy, *added], how="horizontal").collect()
+            column = frame.get_column(self.names[self.fields[name]])
+            runs = column.rle_id()  # a file sorted by programme repeats a code on the lines that follow each other
+            if runs.len() and (runs[-1] + 1) * 2 <= runs.len():  # each run's first line alone is looked up
+                values = column.filter(runs.is_first_distinct()).alias("_v").to_frame()
+            else:
+                values, runs = column.alias("_v").to_frame(), None
+            found = self._known_outputs(name, stages, values)
+            added.append(found if runs is None else found[runs])
+        return pl.concat([frame, *added], how="horizontal")
+
+    def _known_outputs(self, name: str, stages: list[dict[str, pl.Expr]], values: pl.DataFrame) -> pl.DataFrame:
+        """The outputs of ``stages`` (:meth:`_lookups`) for every row of ``values`` (a column ``_v``), from the
+        values known (:attr:`known`), those not yet known computed once each and kept."""
+        table = self.known.get(name)
+        if table is not None:
+            found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
+            if not found["_connu"].has_nulls():  # every value known
+                return found.drop("_v", "_connu")
+            unseen = found.filter(pl.col("_connu").is_null()).select("_v")
+        else:
+            unseen = values
+        new = unseen.unique()
+        for stage in stages:  # eager: a few values, no query to plan
+            new = new.with_columns(**stage)
+        outputs = [k for stage in stages for k in stage if not k.startswith("_x")]
+        computed = new.select("_v", *outputs, _connu=pl.lit(True))
+        table = computed if table is None else pl.concat([table, computed], how="vertical")
+        if table.height <= _KNOWN_VALUES:
+            self.known[name] = table
+        return values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left").drop("_v", "_connu")
 
     def _note_first_errors(self, frame: pl.DataFrame, checks: list[tuple[pl.Expr, int | None, pl.Expr]]) -> None:
         """:meth:`_note_first_error` for every ``(bad, index, message)`` of ``checks``, in one query."""
@@ -921,6 +955,7 @@ class CreditStream:
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
+        self.known: dict[str, pl.DataFrame] = {}  # the codes and labels met, for every batch (_ColumnReader._lookups)
 
     @classmethod
     def open(
@@ -950,9 +985,8 @@ class CreditStream:
     def _readers(self) -> Iterator[_ColumnReader]:
         table = self.stream.table
         for offset, cells in self.stream.batches(self.batch_rows):
-            yield _ColumnReader(
-                replace(table, rows=FrameRows(cells)), self.match, self.source_id, self.exercice_hint, offset
-            )
+            cells = replace(table, rows=FrameRows(cells))
+            yield _ColumnReader(cells, self.match, self.source_id, self.exercice_hint, offset, self.known)
 
     def _first_pass(self) -> None:
         """Separators and constant columns, from the detail lines of the whole file."""
