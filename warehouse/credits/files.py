@@ -233,6 +233,29 @@ class _TotalSums:
     groups: int = 0
 
 
+@dataclass
+class _Known:
+    """What the readers of a file's batches share (:class:`_ColumnReader`): ``values``, per code or label field,
+    the values met and their outputs (:meth:`_ColumnReader._lookups`); ``base``, the expressions of
+    :meth:`_ColumnReader._base` (the same for every batch of a file: built once)."""
+
+    values: dict[str, pl.DataFrame] = field(default_factory=dict)
+    base: _BasePlan | None = None
+
+
+@dataclass(frozen=True)
+class _BasePlan:
+    """The expressions of :meth:`_ColumnReader._base`: ``specs`` (:meth:`_ColumnReader._lookups`), ``absent``
+    (the columns of fields the file lacks), ``derived`` (the columns computed from both), ``checks``
+    (:meth:`_ColumnReader._note_first_errors`) and ``temporary`` (the columns dropped after the checks)."""
+
+    specs: list[tuple[str, list[dict[str, pl.Expr]]]]
+    absent: dict[str, pl.Expr]
+    derived: dict[str, pl.Expr]
+    checks: list[tuple[pl.Expr, int | None, pl.Expr]]
+    temporary: list[str]
+
+
 @dataclass(frozen=True)
 class _Values:
     """The values of an amount column over detail lines, as far as the broken-phase rule needs them:
@@ -280,11 +303,10 @@ class _ColumnReader:
         source_id: str,
         exercice_hint: int | None,
         ligne_offset: int = 0,
-        known: dict[str, pl.DataFrame] | None = None,
+        known: _Known | None = None,
     ) -> None:
         self.table, self.match, self.source_id = table, match, source_id
-        # Per field, the values met and their outputs (:meth:`_lookups`): shared by the batches of a file.
-        self.known: dict[str, pl.DataFrame] = {} if known is None else known
+        self.known = _Known() if known is None else known  # shared by the batches of a file
         self.fields = match.fields
         self.vocab = vocabulary()
         header_years = {a.exercice for a in match.amounts if a.exercice}
@@ -528,7 +550,7 @@ class _ColumnReader:
     def _known_outputs(self, name: str, stages: list[dict[str, pl.Expr]], values: pl.DataFrame) -> pl.DataFrame:
         """The outputs of ``stages`` (:meth:`_lookups`) for every row of ``values`` (a column ``_v``), from the
         values known (:attr:`known`), those not yet known computed once each and kept."""
-        table = self.known.get(name)
+        table = self.known.values.get(name)
         if table is not None:
             found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
             if not found["_connu"].has_nulls():  # every value known
@@ -543,7 +565,7 @@ class _ColumnReader:
         computed = new.select("_v", *outputs, _connu=pl.lit(True))
         table = computed if table is None else pl.concat([table, computed], how="vertical")
         if table.height <= _KNOWN_VALUES:
-            self.known[name] = table
+            self.known.values[name] = table
         return values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left").drop("_v", "_connu")
 
     def _note_first_errors(self, frame: pl.DataFrame, checks: list[tuple[pl.Expr, int | None, pl.Expr]]) -> None:
@@ -561,9 +583,18 @@ class _ColumnReader:
     def _base(self, detail: pl.DataFrame) -> pl.DataFrame:
         """The codes, labels, exercice and phase of every detail line (``_phase_ligne``).
 
-        Three queries whatever the number of fields: the codes and labels of every field (each once
-        per distinct value, :meth:`_lookups`), the columns derived from them, and the first failure of
-        every rule (:meth:`_note_first_errors`)."""
+        The codes and labels of every field (each once per distinct value, :meth:`_lookups`), the columns
+        derived from them (one query), and the first failure of every rule (:meth:`_note_first_errors`). The
+        expressions are built once per file (:meth:`_base_plan`)."""
+        plan = self.known.base
+        if plan is None:
+            plan = self.known.base = self._base_plan()
+        frame = self._lookups(detail, plan.specs).with_columns(**plan.absent).with_columns(**plan.derived)
+        self._note_first_errors(frame, plan.checks)
+        return frame.drop(plan.temporary)
+
+    def _base_plan(self) -> _BasePlan:
+        """The expressions of :meth:`_base` for this file's fields."""
         v = pl.col("_v")
         specs: list[tuple[str, list[dict[str, pl.Expr]]]] = []
         checks: list[tuple[pl.Expr, int | None, pl.Expr]] = []
@@ -704,16 +735,14 @@ class _ColumnReader:
                 specs.append((label, [{"_xl": text}, {label: pl.when(pl.col("_xl") != "").then(pl.col("_xl"))}]))
             else:
                 absent[label] = pl.lit(None, pl.String)
-        frame = self._lookups(detail, specs).with_columns(**absent)
-        frame = frame.with_columns(
-            code_action=pl.coalesce("_a", "_sa_action"),
-            code_sous_action=pl.col("_sa"),
-            code_titre=pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
-            exercice=pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)),
-            source_id=pl.lit(self.source_id),
-        )
-        self._note_first_errors(frame, checks)
-        return frame.drop(temporary)
+        derived = {
+            "code_action": pl.coalesce("_a", "_sa_action"),
+            "code_sous_action": pl.col("_sa"),
+            "code_titre": pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
+            "exercice": pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)),
+            "source_id": pl.lit(self.source_id),
+        }
+        return _BasePlan(specs, absent, derived, checks, temporary)
 
     # -- rows per phase -------------------------------------------------------------------------
     def _phase_rows(self, base: pl.DataFrame, broken: set[str]) -> pl.DataFrame:
@@ -955,7 +984,7 @@ class CreditStream:
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
-        self.known: dict[str, pl.DataFrame] = {}  # the codes and labels met, for every batch (_ColumnReader._lookups)
+        self.known = _Known()  # the codes and labels met and the expressions, for every batch (_ColumnReader)
 
     @classmethod
     def open(
