@@ -535,26 +535,35 @@ class _ColumnReader:
         """
         if not specs:
             return frame
-        added = []
+        columns = {name: self.names[self.fields[name]] for name, _ in specs}
+        # A file sorted by programme repeats a code on the lines that follow each other: the fields of runs of
+        # at least two lines on average are looked up on the first line of each run of them all, then gathered.
+        last_run = frame.select(pl.col(c).rle_id().max().alias(n) for n, c in columns.items()).row(0, named=True)
+        grouped = {n for n, k in last_run.items() if k is not None and (k + 1) * 2 <= frame.height}
+        found: dict[str, pl.DataFrame] = {}
+        if grouped:
+            runs = frame.select(pl.struct(*(pl.col(columns[n]) for n in sorted(grouped))).rle_id()).to_series()
+            heads = frame.filter(runs.is_first_distinct())
+            outputs = [self._known_outputs(n, stages, heads, columns[n]) for n, stages in specs if n in grouped]
+            at_runs = pl.concat(outputs, how="horizontal")[runs]
+            for name, output in zip([n for n, _ in specs if n in grouped], outputs, strict=True):
+                found[name] = at_runs.select(output.columns)
         for name, stages in specs:
-            column = frame.get_column(self.names[self.fields[name]])
-            runs = column.rle_id()  # a file sorted by programme repeats a code on the lines that follow each other
-            if runs.len() and (runs[-1] + 1) * 2 <= runs.len():  # each run's first line alone is looked up
-                values = column.filter(runs.is_first_distinct()).alias("_v").to_frame()
-            else:
-                values, runs = column.alias("_v").to_frame(), None
-            found = self._known_outputs(name, stages, values)
-            added.append(found if runs is None else found[runs])
-        return pl.concat([frame, *added], how="horizontal")
+            if name not in grouped:
+                found[name] = self._known_outputs(name, stages, frame, columns[name])
+        return pl.concat([frame, *(found[name] for name, _ in specs)], how="horizontal")
 
-    def _known_outputs(self, name: str, stages: list[dict[str, pl.Expr]], values: pl.DataFrame) -> pl.DataFrame:
-        """The outputs of ``stages`` (:meth:`_lookups`) for every row of ``values`` (a column ``_v``), from the
-        values known (:attr:`known`), those not yet known computed once each and kept."""
+    def _known_outputs(
+        self, name: str, stages: list[dict[str, pl.Expr]], frame: pl.DataFrame, column: str
+    ) -> pl.DataFrame:
+        """The outputs of ``stages`` (:meth:`_lookups`) for every row of ``column`` of ``frame``, from the values
+        known (:attr:`known`), those not yet known computed once each and kept."""
+        values = frame.get_column(column).alias("_v").to_frame()
         table = self.known.values.get(name)
         if table is not None:
             found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
             if not found["_connu"].has_nulls():  # every value known
-                return found.drop("_v", "_connu")
+                return _without(found, "_v", "_connu")
             unseen = found.filter(pl.col("_connu").is_null()).select("_v")
         else:
             unseen = values
@@ -566,7 +575,8 @@ class _ColumnReader:
         table = computed if table is None else pl.concat([table, computed], how="vertical")
         if table.height <= _KNOWN_VALUES:
             self.known.values[name] = table
-        return values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left").drop("_v", "_connu")
+        found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
+        return _without(found, "_v", "_connu")
 
     def _note_first_errors(self, frame: pl.DataFrame, checks: list[tuple[pl.Expr, int | None, pl.Expr]]) -> None:
         """:meth:`_note_first_error` for every ``(bad, index, message)`` of ``checks``, in one query."""
@@ -1162,6 +1172,11 @@ def _as_known(frame: pl.DataFrame) -> pl.DataFrame:
     gives it on the second: ``_total_general`` only on the lines set aside, no ``_plie``."""
     general = pl.when(pl.col("_motif").is_not_null()).then(pl.col("_total_general")).otherwise(False)
     return frame.drop("_plie").with_columns(_total_general=general)
+
+
+def _without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """``frame`` without the columns ``names`` (eager: :meth:`pl.DataFrame.drop` plans a query)."""
+    return pl.DataFrame([c for c in frame.get_columns() if c.name not in names])
 
 
 def _merge_evidence(a: SeparatorEvidence | None, b: SeparatorEvidence) -> SeparatorEvidence:
