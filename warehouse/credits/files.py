@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -333,6 +333,7 @@ class _ColumnReader:
         first = ligne_offset + 1  # a batch of a streamed file starts after the rows of the batches before it
         self.frame = frame.with_columns(_ligne=pl.int_range(first, first + frame.height, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
+        self.unmarked: set[int] = set()  # amount columns with no `.` nor `,` on any line (:meth:`_amounts`)
 
     # -- helpers --------------------------------------------------------------------------
     def _col(self, name: str) -> pl.Expr | None:
@@ -443,16 +444,21 @@ class _ColumnReader:
         found = separator_evidences(detail, [self.names[a.index] for a in self.match.amounts])
         return {a.index: found[self.names[a.index]] for a in self.match.amounts}
 
-    def _column_facts(self, frame: pl.DataFrame) -> tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]:
+    def _column_facts(
+        self, frame: pl.DataFrame, unmarked: Set[int] = frozenset()
+    ) -> tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]:
         """Over the detail lines of ``frame``, in one query: their number, the separator evidence of every
-        amount column and its values as :class:`_Values` (first value, whether another one differs)."""
+        amount column and its values as :class:`_Values` (first value, whether another one differs).
+
+        ``unmarked``: amount columns known to hold no ``.`` nor ``,`` on any line of ``frame``
+        (:attr:`unmarked` after :meth:`_amounts`): their evidence is none, not looked for."""
         names = {a.index: self.names[a.index] for a in self.match.amounts}
         found = (
             frame.lazy()
             .filter(pl.col("_motif").is_null())
             .select(
                 pl.len().alias("_n"),
-                *(signatures_expr(n) for n in names.values()),
+                *(signatures_expr(n) for i, n in names.items() if i not in unmarked),
                 *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
                 *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
             )
@@ -460,7 +466,7 @@ class _ColumnReader:
             .row(0, named=True)
         )
         rows = found["_n"]
-        evidence = {i: evidence_of(found[n]) for i, n in names.items()}
+        evidence = {i: SeparatorEvidence() if i in unmarked else evidence_of(found[n]) for i, n in names.items()}
         values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
         return rows, evidence, values
 
@@ -482,7 +488,12 @@ class _ColumnReader:
             decided = self._separators(self._evidence(frame))
         float_text = self.table.format in ("xls", "xlsx")
         columns = {f"_m{a.index}": (self.names[a.index], decided[a.index]) for a in self.match.amounts}
-        parsed, errors = parse_euros_columns(frame, columns, float_text)
+        plain: set[str] = set()
+        parsed, errors = parse_euros_columns(frame, columns, float_text, plain)
+        # A plain value under separators with no decimal mark is digits, a minus and spaces: no `.` nor `,`.
+        self.unmarked = {
+            a.index for a in self.match.amounts if f"_m{a.index}" in plain and not decided[a.index].decimal
+        }
         frame = frame.with_columns(parsed.get_columns())
         for amount in self.match.amounts:
             erreur = errors.get(f"_m{amount.index}")
@@ -1095,7 +1106,10 @@ class CreditStream:
         guess: tuple[dict[int, Separators], set[str]] | None = None
         for reader in self._readers():
             frame = reader._reasons()
-            rows, found_evidence, found_values = reader._column_facts(frame)
+            known, parsed = _as_known(frame), None
+            if guess is not None:  # the amounts parsed first: the columns with no `.` nor `,` need no evidence
+                parsed = reader._amounts(known, self.decided)
+            rows, found_evidence, found_values = reader._column_facts(frame, reader.unmarked)
             detail_rows += rows
             for index, found in found_evidence.items():
                 evidence[index] = _merge_evidence(evidence.get(index), found)
@@ -1104,17 +1118,20 @@ class CreditStream:
             if guess is None:
                 self.reader = reader  # for the file's facts (the decisions, the result), not its cells
                 guess = self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
-            lines = self._lines(reader, _as_known(frame))
-            del reader, frame  # not held while the caller writes the lines (nor with the next batch)
+            lines = self._lines(reader, known, parsed)
+            del reader, frame, known, parsed  # not held while the caller writes the lines (nor with the next batch)
             yield lines
         assert self.reader is not None and guess is not None
         if self._decisions(self.reader, evidence, values, detail_rows) != guess:
             raise GuessRefuted(self.stream.table.fichier)
 
-    def _lines(self, reader: _ColumnReader, reasons: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    def _lines(
+        self, reader: _ColumnReader, reasons: pl.DataFrame, parsed: pl.DataFrame | None = None
+    ) -> tuple[pl.DataFrame, pl.Series]:
         """The credit lines of a batch and their groups, from its lines with their reasons (pass 2's frame);
-        counts them and gathers the totals' sums; checks them with ``check``."""
-        frame = reader._amounts(reasons, self.decided)
+        counts them and gathers the totals' sums; checks them with ``check``. ``parsed``: ``reasons`` with
+        its amounts (:meth:`_ColumnReader._amounts`), where already parsed."""
+        frame = reader._amounts(reasons, self.decided) if parsed is None else parsed
         detail = frame.filter(pl.col("_motif").is_null())
         base = reader._base(detail)
         lines = reader._phase_rows(base, self.broken)
