@@ -135,7 +135,7 @@ _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _BROKEN_MIN_ROWS = 10
 #: The distinct values of a code or label field whose outputs a streamed file's reader keeps from batch to batch
 #: (:meth:`_ColumnReader._lookups`); beyond them a batch computes its new values again (bounded memory).
-_KNOWN_VALUES = 100_000
+_KNOWN_VALUES = 20_000
 #: Why a line is set aside (``_motif``), as found by the reader (``sans_montant`` and ``preambule`` are counted apart).
 _MOTIFS = pl.Enum(["vide", "total", "en_tete_repete", "note", "irreguliere"])
 
