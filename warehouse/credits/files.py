@@ -376,19 +376,32 @@ class _ColumnReader:
         programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
         frame = self.frame.with_columns(_rempli=filled, _libelle=first)
         repeated = self._repeated_header_lines(frame)
-        folded = frame.select(pl.col("_libelle").unique()).with_columns(_plie=_fold(pl.col("_libelle")))
-        plie = frame.select("_libelle").join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
-        frame = frame.with_columns(plie["_plie"])
+        # The first cells folded and matched once per distinct value (a mission's label on most lines), then joined.
+        plie = pl.col("_plie")
+        folded = (
+            frame.select(pl.col("_libelle").unique())
+            .with_columns(_plie=_fold(pl.col("_libelle")))
+            .with_columns(
+                _est_vide=plie.str.contains(patterns["vide"]),
+                _est_total=plie.str.contains(patterns["total"]),
+                _est_note=plie.str.contains(patterns["note"]),
+                _est_general=plie.str.contains(self.vocab["totaux"]["general"]),
+            )
+        )
+        found = frame.select("_libelle").join(
+            folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left"
+        )
+        frame = frame.with_columns(found.get_columns()[1:])
         reason = (
             pl.when(pl.col("_rempli") == 0)
             .then(pl.lit("vide"))
-            .when(pl.col("_plie").str.contains(patterns["vide"]))
+            .when(pl.col("_est_vide"))
             .then(pl.lit("vide"))
             .when(pl.col("_ligne").is_in(repeated))
             .then(pl.lit("en_tete_repete"))
-            .when(pl.col("_plie").str.contains(patterns["total"]) & programme_free)
+            .when(pl.col("_est_total") & programme_free)
             .then(pl.lit("total"))
-            .when(pl.col("_plie").str.contains(patterns["note"]) & (pl.col("_rempli") == 1))
+            .when(pl.col("_est_note") & (pl.col("_rempli") == 1))
             .then(pl.lit("note"))
         )
         # A row whose field count differs from the header's is data at stake, unless it is a
@@ -408,10 +421,9 @@ class _ColumnReader:
                 )
             if at_stake:
                 reason = pl.when(pl.col("_ligne").is_in(at_stake)).then(pl.lit("irreguliere")).otherwise(reason)
-        return frame.with_columns(
-            _motif=reason,
-            _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
-        ).drop("_rempli")
+        return frame.with_columns(_motif=reason, _total_general=pl.col("_est_general")).drop(
+            "_rempli", "_est_vide", "_est_total", "_est_note", "_est_general"
+        )
 
     @staticmethod
     def _set_aside(frame: pl.DataFrame) -> pl.DataFrame:
