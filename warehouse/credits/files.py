@@ -595,7 +595,9 @@ class _ColumnReader:
             new = new.with_columns(**stage)
         outputs = [k for stage in stages for k in stage if not k.startswith("_x")]
         computed = new.select("_v", *outputs, _connu=pl.lit(True))
-        table = computed if table is None else pl.concat([table, computed], how="vertical")
+        # Kept as copies: a text sliced from the batch's cells is a view that would keep the batch's buffers alive.
+        computed = pl.DataFrame(computed.to_dict(as_series=False), schema=computed.schema)
+        table = computed if table is None else pl.concat([table, computed], how="vertical", rechunk=True)
         if table.height <= _KNOWN_VALUES:
             self.known.values[name] = table
         found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
