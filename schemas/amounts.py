@@ -458,14 +458,19 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
 
 
 def parse_euros_columns(
-    frame: pl.DataFrame, columns: Mapping[str, tuple[str, Separators]], float_text: bool = False
+    frame: pl.DataFrame,
+    columns: Mapping[str, tuple[str, Separators]],
+    float_text: bool = False,
+    plain: set[str] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
     """:func:`parse_euros_column` on several text columns of ``frame`` at once, in one query where every
     value is plain (the common case).
 
     ``columns``: output name -> (source column, its separators). Returns a frame of the outputs
     (``Decimal(18, 2)``, row for row) and, for each output some of whose cells do not parse, its
-    ``erreur`` column (null where the cell parsed).
+    ``erreur`` column (null where the cell parsed). ``plain``: where given, the outputs whose every cell is
+    plain (see :func:`parse_euros_column`: digits, spaces, a minus, the decimal mark and two decimals) are
+    added to it.
     """
     exprs = {}
     for target, (source, separators) in columns.items():
@@ -478,6 +483,8 @@ def parse_euros_columns(
     for target, (source, separators) in columns.items():
         if found[f"{target}__plain"].all():
             parsed[target] = found[target]
+            if plain is not None:
+                plain.add(target)
             continue
         slow = parse_euros_column(frame[source], separators, float_text)
         parsed[target] = slow["euros"].alias(target)

@@ -281,3 +281,12 @@ def test_several_columns_parsed_at_once_give_what_each_column_gives_alone():
     for target, (source, separators) in columns.items():
         alone = parse_euros_column(frame[source], separators)
         assert parsed[target].to_list() == alone["euros"].to_list()
+
+
+def test_several_columns_parsed_at_once_name_the_columns_of_plain_cells_only():
+    frame = pl.DataFrame({"plain": ["130 307 601", "-186", None], "points": ["1.234.567", "12", "7"]})
+    columns = {"a": ("plain", Separators()), "c": ("points", Separators(thousands="."))}
+    plain: set[str] = set()
+    parsed, _ = parse_euros_columns(frame, columns, plain=plain)
+    assert plain == {"a"}  # a cell of "points" has a thousands separator: not plain
+    assert parsed["c"].to_list() == [Decimal("1234567.00"), Decimal("12.00"), Decimal("7.00")]

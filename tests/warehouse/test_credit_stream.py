@@ -66,6 +66,18 @@ def test_streamed_read_gives_the_figures_of_the_whole_read(source, block_bytes, 
     assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
 
 
+@pytest.mark.parametrize("known", [0, 1, 20_000], ids=["none kept", "one kept", "all kept"])
+def test_codes_and_labels_kept_from_batch_to_batch_give_the_lines_of_the_whole_read(known, tmp_path, monkeypatch):
+    # The outputs of the codes and labels met are kept from batch to batch (at most _KNOWN_VALUES a field): a
+    # batch computes only the values no batch before it met. Kept or not, the lines are the whole read's.
+    monkeypatch.setattr(credit_files, "_KNOWN_VALUES", known)
+    for fichier in ("PLR_2018_Details.csv", "LFI_2021_Credits.csv"):
+        (source,) = [s for s in _CSV_CREDITS if s.fichier == fichier]
+        whole, streamed, lines = _both(source, tmp_path / fichier / str(known), batch_rows=37)
+        assert lines.equals(whole.lines)
+        assert asdict(streamed) | {"lines": None} == asdict(whole) | {"lines": None}
+
+
 def test_subtotals_checked_across_batches(tmp_path):
     # PLR 2018 Details: a general total and a blank line among 668 rows; batches of 5 rows.
     (source,) = [s for s in _CSV_CREDITS if s.fichier == "PLR_2018_Details.csv"]

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -133,6 +133,9 @@ _LINE_BITS, _GROUP_BITS = 31, 8
 _LABELS = tuple(k for k in LINE_SCHEMA if k.startswith("libelle_"))
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _BROKEN_MIN_ROWS = 10
+#: The distinct values of a code or label field whose outputs a streamed file's reader keeps from batch to batch
+#: (:meth:`_ColumnReader._lookups`); beyond them a batch computes its new values again (bounded memory).
+_KNOWN_VALUES = 20_000
 #: Why a line is set aside (``_motif``), as found by the reader (``sans_montant`` and ``preambule`` are counted apart).
 _MOTIFS = pl.Enum(["vide", "total", "en_tete_repete", "note", "irreguliere"])
 
@@ -230,6 +233,29 @@ class _TotalSums:
     groups: int = 0
 
 
+@dataclass
+class _Known:
+    """What the readers of a file's batches share (:class:`_ColumnReader`): ``values``, per code or label field,
+    the values met and their outputs (:meth:`_ColumnReader._lookups`); ``base``, the expressions of
+    :meth:`_ColumnReader._base` (the same for every batch of a file: built once)."""
+
+    values: dict[str, pl.DataFrame] = field(default_factory=dict)
+    base: _BasePlan | None = None
+
+
+@dataclass(frozen=True)
+class _BasePlan:
+    """The expressions of :meth:`_ColumnReader._base`: ``specs`` (:meth:`_ColumnReader._lookups`), ``absent``
+    (the columns of fields the file lacks), ``derived`` (the columns computed from both), ``checks``
+    (:meth:`_ColumnReader._note_first_errors`) and ``temporary`` (the columns dropped after the checks)."""
+
+    specs: list[tuple[str, list[dict[str, pl.Expr]]]]
+    absent: dict[str, pl.Expr]
+    derived: dict[str, pl.Expr]
+    checks: list[tuple[pl.Expr, int | None, pl.Expr]]
+    temporary: list[str]
+
+
 @dataclass(frozen=True)
 class _Values:
     """The values of an amount column over detail lines, as far as the broken-phase rule needs them:
@@ -271,9 +297,16 @@ class _ColumnReader:
     """Reads a credit table column by column (Polars expressions over whole columns)."""
 
     def __init__(
-        self, table: RawTable, match: FamilyMatch, source_id: str, exercice_hint: int | None, ligne_offset: int = 0
+        self,
+        table: RawTable,
+        match: FamilyMatch,
+        source_id: str,
+        exercice_hint: int | None,
+        ligne_offset: int = 0,
+        known: _Known | None = None,
     ) -> None:
         self.table, self.match, self.source_id = table, match, source_id
+        self.known = _Known() if known is None else known  # shared by the batches of a file
         self.fields = match.fields
         self.vocab = vocabulary()
         header_years = {a.exercice for a in match.amounts if a.exercice}
@@ -300,6 +333,7 @@ class _ColumnReader:
         first = ligne_offset + 1  # a batch of a streamed file starts after the rows of the batches before it
         self.frame = frame.with_columns(_ligne=pl.int_range(first, first + frame.height, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
+        self.unmarked: set[int] = set()  # amount columns with no `.` nor `,` on any line (:meth:`_amounts`)
 
     # -- helpers --------------------------------------------------------------------------
     def _col(self, name: str) -> pl.Expr | None:
@@ -342,19 +376,32 @@ class _ColumnReader:
         programme_free = (programme.is_null() | (programme == pl.col("_libelle"))) if programme is not None else True
         frame = self.frame.with_columns(_rempli=filled, _libelle=first)
         repeated = self._repeated_header_lines(frame)
-        folded = frame.select(pl.col("_libelle").unique()).with_columns(_plie=_fold(pl.col("_libelle")))
-        plie = frame.select("_libelle").join(folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left")
-        frame = frame.with_columns(plie["_plie"])
+        # The first cells folded and matched once per distinct value (a mission's label on most lines), then joined.
+        plie = pl.col("_plie")
+        folded = (
+            frame.select(pl.col("_libelle").unique())
+            .with_columns(_plie=_fold(pl.col("_libelle")))
+            .with_columns(
+                _est_vide=plie.str.contains(patterns["vide"]),
+                _est_total=plie.str.contains(patterns["total"]),
+                _est_note=plie.str.contains(patterns["note"]),
+                _est_general=plie.str.contains(self.vocab["totaux"]["general"]),
+            )
+        )
+        found = frame.select("_libelle").join(
+            folded, on="_libelle", how="left", nulls_equal=True, maintain_order="left"
+        )
+        frame = frame.with_columns(found.get_columns()[1:])
         reason = (
             pl.when(pl.col("_rempli") == 0)
             .then(pl.lit("vide"))
-            .when(pl.col("_plie").str.contains(patterns["vide"]))
+            .when(pl.col("_est_vide"))
             .then(pl.lit("vide"))
             .when(pl.col("_ligne").is_in(repeated))
             .then(pl.lit("en_tete_repete"))
-            .when(pl.col("_plie").str.contains(patterns["total"]) & programme_free)
+            .when(pl.col("_est_total") & programme_free)
             .then(pl.lit("total"))
-            .when(pl.col("_plie").str.contains(patterns["note"]) & (pl.col("_rempli") == 1))
+            .when(pl.col("_est_note") & (pl.col("_rempli") == 1))
             .then(pl.lit("note"))
         )
         # A row whose field count differs from the header's is data at stake, unless it is a
@@ -374,10 +421,9 @@ class _ColumnReader:
                 )
             if at_stake:
                 reason = pl.when(pl.col("_ligne").is_in(at_stake)).then(pl.lit("irreguliere")).otherwise(reason)
-        return frame.with_columns(
-            _motif=reason,
-            _total_general=pl.col("_plie").str.contains(self.vocab["totaux"]["general"]),
-        ).drop("_rempli")
+        return frame.with_columns(_motif=reason, _total_general=pl.col("_est_general")).drop(
+            "_rempli", "_est_vide", "_est_total", "_est_note", "_est_general"
+        )
 
     @staticmethod
     def _set_aside(frame: pl.DataFrame) -> pl.DataFrame:
@@ -410,16 +456,21 @@ class _ColumnReader:
         found = separator_evidences(detail, [self.names[a.index] for a in self.match.amounts])
         return {a.index: found[self.names[a.index]] for a in self.match.amounts}
 
-    def _column_facts(self, frame: pl.DataFrame) -> tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]:
+    def _column_facts(
+        self, frame: pl.DataFrame, unmarked: Set[int] = frozenset()
+    ) -> tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]:
         """Over the detail lines of ``frame``, in one query: their number, the separator evidence of every
-        amount column and its values as :class:`_Values` (first value, whether another one differs)."""
+        amount column and its values as :class:`_Values` (first value, whether another one differs).
+
+        ``unmarked``: amount columns known to hold no ``.`` nor ``,`` on any line of ``frame``
+        (:attr:`unmarked` after :meth:`_amounts`): their evidence is none, not looked for."""
         names = {a.index: self.names[a.index] for a in self.match.amounts}
         found = (
             frame.lazy()
             .filter(pl.col("_motif").is_null())
             .select(
                 pl.len().alias("_n"),
-                *(signatures_expr(n) for n in names.values()),
+                *(signatures_expr(n) for i, n in names.items() if i not in unmarked),
                 *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
                 *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
             )
@@ -427,7 +478,7 @@ class _ColumnReader:
             .row(0, named=True)
         )
         rows = found["_n"]
-        evidence = {i: evidence_of(found[n]) for i, n in names.items()}
+        evidence = {i: SeparatorEvidence() if i in unmarked else evidence_of(found[n]) for i, n in names.items()}
         values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
         return rows, evidence, values
 
@@ -449,7 +500,12 @@ class _ColumnReader:
             decided = self._separators(self._evidence(frame))
         float_text = self.table.format in ("xls", "xlsx")
         columns = {f"_m{a.index}": (self.names[a.index], decided[a.index]) for a in self.match.amounts}
-        parsed, errors = parse_euros_columns(frame, columns, float_text)
+        plain: set[str] = set()
+        parsed, errors = parse_euros_columns(frame, columns, float_text, plain)
+        # A plain value under separators with no decimal mark is digits, a minus and spaces: no `.` nor `,`.
+        self.unmarked = {
+            a.index for a in self.match.amounts if f"_m{a.index}" in plain and not decided[a.index].decimal
+        }
         frame = frame.with_columns(parsed.get_columns())
         for amount in self.match.amounts:
             erreur = errors.get(f"_m{amount.index}")
@@ -486,31 +542,66 @@ class _ColumnReader:
     # -- codes, exercice, phase ---------------------------------------------------------------
     def _lookups(self, frame: pl.DataFrame, specs: list[tuple[str, list[dict[str, pl.Expr]]]]) -> pl.DataFrame:
         """Add, for each ``(field name, stages)`` of ``specs``, the columns of ``stages`` (dicts of expressions of
-        ``pl.col("_v")``, the cell of that field, and of the columns of the stages before) to ``frame``, in one
-        query for every field; the columns whose name starts with ``_x`` are the stages' own, not added.
+        ``pl.col("_v")``, the cell of that field, and of the columns of the stages before) to ``frame``; the
+        columns whose name starts with ``_x`` are the stages' own, not added.
 
         Each output is computed once per distinct value of its column (codes and labels repeat on many
         lines), then joined back to every line: the key column alone is joined (one match per line: the
         values are distinct), and the outputs of every field are set beside the frame's columns. A value
         several outputs share (a code's text, a parsed struct) is a column of an earlier stage, computed
         once (an expression repeated in several outputs is evaluated for each: three times the cost).
+
+        The values of a field and their outputs are kept for the next batches of the file (:attr:`known`,
+        shared by the readers of a streamed file, at most :data:`_KNOWN_VALUES` values a field): a batch
+        computes only the values no batch before it met, and joins its column to the values known (one
+        join a field, eager: no query to plan).
         """
         if not specs:
             return frame
-        lazy = frame.lazy()
-        added = []
+        columns = {name: self.names[self.fields[name]] for name, _ in specs}
+        # A file sorted by programme repeats a code on the lines that follow each other: the fields of runs of
+        # at least two lines on average are looked up on the first line of each run of them all, then gathered.
+        last_run = frame.select(pl.col(c).rle_id().max().alias(n) for n, c in columns.items()).row(0, named=True)
+        grouped = {n for n, k in last_run.items() if k is not None and (k + 1) * 2 <= frame.height}
+        found: dict[str, pl.DataFrame] = {}
+        if grouped:
+            runs = frame.select(pl.struct(*(pl.col(columns[n]) for n in sorted(grouped))).rle_id()).to_series()
+            heads = frame.filter(runs.is_first_distinct())
+            outputs = [self._known_outputs(n, stages, heads, columns[n]) for n, stages in specs if n in grouped]
+            at_runs = pl.concat(outputs, how="horizontal")[runs]
+            for name, output in zip([n for n, _ in specs if n in grouped], outputs, strict=True):
+                found[name] = at_runs.select(output.columns)
         for name, stages in specs:
-            source = pl.col(self.names[self.fields[name]])
-            distinct = lazy.select(source.unique().alias("_v"))
-            for stage in stages:
-                distinct = distinct.with_columns(**stage)
-            outputs = [k for stage in stages for k in stage if not k.startswith("_x")]
-            added.append(
-                lazy.select(source.alias("_v"))
-                .join(distinct.select("_v", *outputs), on="_v", how="left", nulls_equal=True, maintain_order="left")
-                .drop("_v")
-            )
-        return pl.concat([lazy, *added], how="horizontal").collect()
+            if name not in grouped:
+                found[name] = self._known_outputs(name, stages, frame, columns[name])
+        return pl.concat([frame, *(found[name] for name, _ in specs)], how="horizontal")
+
+    def _known_outputs(
+        self, name: str, stages: list[dict[str, pl.Expr]], frame: pl.DataFrame, column: str
+    ) -> pl.DataFrame:
+        """The outputs of ``stages`` (:meth:`_lookups`) for every row of ``column`` of ``frame``, from the values
+        known (:attr:`known`), those not yet known computed once each and kept."""
+        values = frame.get_column(column).alias("_v").to_frame()
+        table = self.known.values.get(name)
+        if table is not None:
+            found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
+            if not found["_connu"].has_nulls():  # every value known
+                return _without(found, "_v", "_connu")
+            unseen = found.filter(pl.col("_connu").is_null()).select("_v")
+        else:
+            unseen = values
+        new = unseen.unique()
+        for stage in stages:  # eager: a few values, no query to plan
+            new = new.with_columns(**stage)
+        outputs = [k for stage in stages for k in stage if not k.startswith("_x")]
+        computed = new.select("_v", *outputs, _connu=pl.lit(True))
+        # Kept as copies: a text sliced from the batch's cells is a view that would keep the batch's buffers alive.
+        computed = pl.DataFrame(computed.to_dict(as_series=False), schema=computed.schema)
+        table = computed if table is None else pl.concat([table, computed], how="vertical", rechunk=True)
+        if table.height <= _KNOWN_VALUES:
+            self.known.values[name] = table
+        found = values.join(table, on="_v", how="left", nulls_equal=True, maintain_order="left")
+        return _without(found, "_v", "_connu")
 
     def _note_first_errors(self, frame: pl.DataFrame, checks: list[tuple[pl.Expr, int | None, pl.Expr]]) -> None:
         """:meth:`_note_first_error` for every ``(bad, index, message)`` of ``checks``, in one query."""
@@ -527,9 +618,18 @@ class _ColumnReader:
     def _base(self, detail: pl.DataFrame) -> pl.DataFrame:
         """The codes, labels, exercice and phase of every detail line (``_phase_ligne``).
 
-        Three queries whatever the number of fields: the codes and labels of every field (each once
-        per distinct value, :meth:`_lookups`), the columns derived from them, and the first failure of
-        every rule (:meth:`_note_first_errors`)."""
+        The codes and labels of every field (each once per distinct value, :meth:`_lookups`), the columns
+        derived from them (one query), and the first failure of every rule (:meth:`_note_first_errors`). The
+        expressions are built once per file (:meth:`_base_plan`)."""
+        plan = self.known.base
+        if plan is None:
+            plan = self.known.base = self._base_plan()
+        frame = self._lookups(detail, plan.specs).with_columns(**plan.absent).with_columns(**plan.derived)
+        self._note_first_errors(frame, plan.checks)
+        return frame.drop(plan.temporary)
+
+    def _base_plan(self) -> _BasePlan:
+        """The expressions of :meth:`_base` for this file's fields."""
         v = pl.col("_v")
         specs: list[tuple[str, list[dict[str, pl.Expr]]]] = []
         checks: list[tuple[pl.Expr, int | None, pl.Expr]] = []
@@ -670,16 +770,14 @@ class _ColumnReader:
                 specs.append((label, [{"_xl": text}, {label: pl.when(pl.col("_xl") != "").then(pl.col("_xl"))}]))
             else:
                 absent[label] = pl.lit(None, pl.String)
-        frame = self._lookups(detail, specs).with_columns(**absent)
-        frame = frame.with_columns(
-            code_action=pl.coalesce("_a", "_sa_action"),
-            code_sous_action=pl.col("_sa"),
-            code_titre=pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
-            exercice=pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)),
-            source_id=pl.lit(self.source_id),
-        )
-        self._note_first_errors(frame, checks)
-        return frame.drop(temporary)
+        derived = {
+            "code_action": pl.coalesce("_a", "_sa_action"),
+            "code_sous_action": pl.col("_sa"),
+            "code_titre": pl.coalesce(pl.col("code_categorie").str.slice(0, 1), pl.col("code_titre_publie")),
+            "exercice": pl.coalesce(year, phase_year, pl.lit(fallback, pl.Int16)),
+            "source_id": pl.lit(self.source_id),
+        }
+        return _BasePlan(specs, absent, derived, checks, temporary)
 
     # -- rows per phase -------------------------------------------------------------------------
     def _phase_rows(self, base: pl.DataFrame, broken: set[str]) -> pl.DataFrame:
@@ -921,6 +1019,7 @@ class CreditStream:
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
+        self.known = _Known()  # the codes and labels met and the expressions, for every batch (_ColumnReader)
 
     @classmethod
     def open(
@@ -950,9 +1049,8 @@ class CreditStream:
     def _readers(self) -> Iterator[_ColumnReader]:
         table = self.stream.table
         for offset, cells in self.stream.batches(self.batch_rows):
-            yield _ColumnReader(
-                replace(table, rows=FrameRows(cells)), self.match, self.source_id, self.exercice_hint, offset
-            )
+            cells = replace(table, rows=FrameRows(cells))
+            yield _ColumnReader(cells, self.match, self.source_id, self.exercice_hint, offset, self.known)
 
     def _first_pass(self) -> None:
         """Separators and constant columns, from the detail lines of the whole file."""
@@ -1022,7 +1120,10 @@ class CreditStream:
         guess: tuple[dict[int, Separators], set[str]] | None = None
         for reader in self._readers():
             frame = reader._reasons()
-            rows, found_evidence, found_values = reader._column_facts(frame)
+            known, parsed = _as_known(frame), None
+            if guess is not None:  # the amounts parsed first: the columns with no `.` nor `,` need no evidence
+                parsed = reader._amounts(known, self.decided)
+            rows, found_evidence, found_values = reader._column_facts(frame, reader.unmarked)
             detail_rows += rows
             for index, found in found_evidence.items():
                 evidence[index] = _merge_evidence(evidence.get(index), found)
@@ -1031,17 +1132,20 @@ class CreditStream:
             if guess is None:
                 self.reader = reader  # for the file's facts (the decisions, the result), not its cells
                 guess = self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
-            lines = self._lines(reader, _as_known(frame))
-            del reader, frame  # not held while the caller writes the lines (nor with the next batch)
+            lines = self._lines(reader, known, parsed)
+            del reader, frame, known, parsed  # not held while the caller writes the lines (nor with the next batch)
             yield lines
         assert self.reader is not None and guess is not None
         if self._decisions(self.reader, evidence, values, detail_rows) != guess:
             raise GuessRefuted(self.stream.table.fichier)
 
-    def _lines(self, reader: _ColumnReader, reasons: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    def _lines(
+        self, reader: _ColumnReader, reasons: pl.DataFrame, parsed: pl.DataFrame | None = None
+    ) -> tuple[pl.DataFrame, pl.Series]:
         """The credit lines of a batch and their groups, from its lines with their reasons (pass 2's frame);
-        counts them and gathers the totals' sums; checks them with ``check``."""
-        frame = reader._amounts(reasons, self.decided)
+        counts them and gathers the totals' sums; checks them with ``check``. ``parsed``: ``reasons`` with
+        its amounts (:meth:`_ColumnReader._amounts`), where already parsed."""
+        frame = reader._amounts(reasons, self.decided) if parsed is None else parsed
         detail = frame.filter(pl.col("_motif").is_null())
         base = reader._base(detail)
         lines = reader._phase_rows(base, self.broken)
@@ -1099,6 +1203,11 @@ def _as_known(frame: pl.DataFrame) -> pl.DataFrame:
     gives it on the second: ``_total_general`` only on the lines set aside, no ``_plie``."""
     general = pl.when(pl.col("_motif").is_not_null()).then(pl.col("_total_general")).otherwise(False)
     return frame.drop("_plie").with_columns(_total_general=general)
+
+
+def _without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """``frame`` without the columns ``names`` (eager: :meth:`pl.DataFrame.drop` plans a query)."""
+    return pl.DataFrame([c for c in frame.get_columns() if c.name not in names])
 
 
 def _merge_evidence(a: SeparatorEvidence | None, b: SeparatorEvidence) -> SeparatorEvidence:
