@@ -254,6 +254,16 @@ def test_a_credit_file_opening_with_64_kib_of_blank_lines_reads_its_header_and_d
     assert _table(build.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
     (row,) = _table(build.database, "SELECT statut, lignes_preambule FROM sources").rows()
     assert row == ("lu", 70_000)
+    # Blank lines of separators past the head read (163,840 characters): an error naming the file once (it was
+    # named twice: the inventory's error, then the credits' report around it), its data kept.
+    (source / "LFI_2020_Credits.csv").write_bytes(
+        b";;;;;;;;;;;\n" * 100_000 + (SOURCES / "LFI_2020_Credits.csv").read_bytes()
+    )
+    refused = run_build(source, out)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    message = "LFI_2020_Credits.csv: lines 1-13653: blank lines only, and the text goes on"
+    assert message in refused.stderr and "LFI_2020_Credits.csv: LFI_2020_Credits.csv" not in refused.stderr
+    assert _table(refused.database, "SELECT * FROM credits ORDER BY ALL").equals(before)
 
 
 def test_a_credit_file_under_250_title_lines_reads_its_header_and_data(tmp_path):

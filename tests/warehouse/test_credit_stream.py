@@ -389,7 +389,7 @@ def test_blank_lines_past_the_head_read_are_an_error_naming_the_file(tmp_path):
     assert (len(table.rows), table.lignes_preambule) == (10, 100_000)
     for opening, first in ((b"", 1), (b"sep=;\n", 2)):
         path.write_bytes(opening + b"\n" * 300_000 + rows)
-        message = rf"credits.csv, lines {first}-\d+: blank lines only, and the text goes on"
+        message = rf"credits.csv: lines {first}-\d+: blank lines only, and the text goes on"
         for read in (lambda: read_csv_head(path, "credits.csv"), lambda: read_csv_table(path, "credits.csv")):
             with pytest.raises(TableReadError, match=message):
                 read()

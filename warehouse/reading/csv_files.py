@@ -663,7 +663,7 @@ def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: boo
     try:
         layout = _layout(source, complete)
     except TableReadError as exc:
-        raise TableReadError(f"{name}, {exc}") from exc
+        raise TableReadError(f"{name}: {exc}") from exc
     if layout is None:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     separator, header_at = layout
@@ -1202,7 +1202,7 @@ def _stream_utf8(
     try:
         structure = _structure(path)
     except TableReadError as exc:
-        raise TableReadError(f"{name}, {exc}") from exc
+        raise TableReadError(f"{name}: {exc}") from exc
     if structure is None:
         empty = RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
         return CsvStream(empty, 0)
