@@ -241,7 +241,8 @@ def build(args: argparse.Namespace) -> int:
     from warehouse.publication.releases import releases_dir
 
     for folder in (releases_dir(settings.out_dir), settings.out_dir / "staging"):  # the build's own folders
-        if folder.exists() and not folder.is_dir():  # (a tester's `releases` file ended in a traceback)
+        if (folder.exists() or folder.is_symlink()) and not folder.is_dir():  # a file, or a link to none (a
+            # tester's `releases` file, then a dangling link, ended in a traceback)
             print(f"budget-warehouse: {folder}: not a folder (the build writes its own folder there)", file=sys.stderr)
             return 2
     settings.out_dir.mkdir(parents=True, exist_ok=True)

@@ -293,6 +293,13 @@ def test_a_releases_or_staging_path_that_is_a_file_is_refused_with_a_message(tmp
         assert build.returncode == 2, build.stdout + build.stderr
         assert f"budget-warehouse: {out / name}: not a folder" in build.stderr
         assert "Traceback" not in build.stderr and (out / name).read_text() == "in the way"
+    # A link to nothing (a second tester's): `exists()` is false for it, the build went on into the traceback.
+    out = tmp_path / "dangling" / "out"
+    out.mkdir(parents=True)
+    (out / "releases").symlink_to(tmp_path / "nowhere")
+    build = run_build(sources_with(tmp_path / "dangling" / "sources", "LFI_2020_Credits.csv"), out)
+    assert build.returncode == 2, build.stdout + build.stderr
+    assert f"budget-warehouse: {out / 'releases'}: not a folder" in build.stderr and "Traceback" not in build.stderr
 
 
 def test_a_range_of_one_year_reads_as_that_year(tmp_path):
