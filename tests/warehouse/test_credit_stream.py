@@ -187,8 +187,8 @@ def test_a_quote_opening_a_field_never_closed_is_the_file_in_error_naming_its_li
     (report,) = reports
     assert report.statut == "erreur" and rows == 0
     assert report.message == (
-        "LFI_2021_Credits.csv: line 11 of the file: a quote opens a field there and is not closed before the end "
-        "of the file"
+        "LFI_2021_Credits.csv: line 11 of the file, column 'Libellé Action': a quote opens a field there and is not "
+        "closed before the end of the file"
     )
 
 
@@ -461,17 +461,17 @@ def _quoted(fields: list[str], edit: str) -> None:
     [
         (
             {10: "closed"},
-            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 11",
+            "line 11 of the file, column 'Libellé Action': a quote opens a field there and is not closed as a field ends (found on line 11",
         ),
         (
             {10: "opened", 20: "opened"},
-            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 21",
+            "line 11 of the file, column 'Libellé Action': a quote opens a field there and is not closed as a field ends (found on line 21",
         ),
         (
             {10: "opened"},
-            "line 11 of the file: a quote opens a field there and is not closed as a field ends (found on line 544: field larger",
+            "line 11 of the file, column 'Libellé Action': a quote opens a field there and is not closed as a field ends (found on line 544: field larger",
         ),
-        ({10: "inside"}, "line 11 of the file: an unbalanced quote"),
+        ({10: "inside"}, "line 11 of the file, column 'Libellé Action': an unbalanced quote"),
     ],
     ids=["closed then text", "closed by the next", "never closed, far", "inside a field"],
 )
@@ -490,3 +490,21 @@ def test_a_badly_quoted_field_is_an_error_naming_the_line_its_quote_opens_on(edi
     with pytest.raises(TableReadError) as streamed, stream_csv_table(path, path.name):
         pass
     assert str(streamed.value).startswith(f"LFI_2021_Credits.csv: {message}"), str(streamed.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('a;"b"x;c', 1),  # closed, then text
+        ('a;b;"c', 2),  # opened, not closed on the line
+        ('a;b"c;d', 1),  # a quote inside a field it does not open
+        ('"a;1";"b""c";d', None),  # well quoted: separators and escaped quotes inside
+        ('"a""', 0),  # an escaped quote, then no closing one
+        ("a;b;c", None),
+        ('a;"";c"', 2),
+    ],
+)
+def test_the_field_of_a_misquoted_line_is_the_first_one_a_csv_reader_cannot_take(line, field):
+    # A fresh user's find: a quote error named the file and the line, not the column. The field is found on the
+    # line the quote opens on, by the rules of a CSV reader (Python's csv, strict), one line only.
+    assert csv_files._misquoted_field(line, ";") == field

@@ -1309,7 +1309,8 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
 
 def _refused_records(source: Path | bytes) -> str:
     """Why the records of the UTF-8 CSV ``source`` (a copy on disk, or its bytes in memory) could not be read,
-    naming the line a quote opens on (Python's ``csv``, strict, gives where each record starts):
+    naming the line a quote opens on (Python's ``csv``, strict, gives where each record starts) and, where that
+    line shows it, the column (:func:`_misquoted_field`, named by the header):
 
     - a quote that opens a field and is not closed before the end of the file (the last record runs to it);
     - a quote that opens a field whose closing quote is followed by other characters than a separator
@@ -1318,29 +1319,74 @@ def _refused_records(source: Path | bytes) -> str:
     - else (Python's ``csv`` reads every record, Polars does not: a lone quote inside a field of a file whose
       quotes open fields elsewhere) the first line of an odd number of quotes outside a quoted line break."""
     layout = _layout(source)  # the separator the read decided
-    separator = layout[0] if layout else SEPARATORS[0]
+    separator, header_at = layout if layout else (SEPARATORS[0], 0)
     spans: list[tuple[int, int]] = []  # the lines of the records holding a line break (a quoted one)
+    header: list[str] | None = None
     with _text(source) as handle:
         reader = csv.reader(handle, delimiter=separator, strict=True)
         ended = 0
         try:
-            for _ in reader:
+            for index, record in enumerate(reader):
+                if index == header_at:
+                    header = record
                 if reader.line_num > ended + 1:
                     spans.append((ended + 1, reader.line_num))
                 ended = reader.line_num
         except csv.Error as exc:
+            where = _quote_place(source, ended + 1, separator, header)
             if str(exc).startswith("unexpected end of data"):
-                return (
-                    f"line {ended + 1} of the file: a quote opens a field there and is not closed before the end "
-                    "of the file"
-                )
+                return f"{where}: a quote opens a field there and is not closed before the end of the file"
             return (
-                f"line {ended + 1} of the file: a quote opens a field there and is not closed as a field ends "
+                f"{where}: a quote opens a field there and is not closed as a field ends "
                 f"(found on line {reader.line_num}: {exc})"
             )
     lines = _lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index("ligne", offset=1)
     odd = lines.filter(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).select("ligne")
     for (ligne,) in odd.collect().iter_rows():
         if not any(start <= ligne <= end for start, end in spans):
-            return f"line {ligne} of the file: an unbalanced quote (an odd number of '\"' on the line)"
+            where = _quote_place(source, ligne, separator, header)
+            return f"{where}: an unbalanced quote (an odd number of '\"' on the line)"
     return "records that no CSV reading accepts (unbalanced quotes?)"
+
+
+def _quote_place(source: Path | bytes, ligne: int, separator: str, header: list[str] | None) -> str:
+    """``line N of the file``, with ``, column '<header>'`` where :func:`_misquoted_field` finds the field on that
+    line (``field <n>`` where the header is not read yet or is shorter)."""
+    with _text(source) as handle:
+        line = next(islice(handle, ligne - 1, None), "")
+    field = _misquoted_field(line.rstrip("\r\n"), separator)
+    if field is None:
+        return f"line {ligne} of the file"
+    if header is not None and field < len(header) and header[field].strip():
+        return f"line {ligne} of the file, column {header[field].strip()!r}"
+    return f"line {ligne} of the file, field {field + 1}"
+
+
+def _misquoted_field(line: str, separator: str) -> int | None:
+    """The index of the first field of ``line`` (one physical line, its end removed) whose quotes a CSV reader
+    cannot take: a quote opening the field and not closed on the line, closed then followed by other characters
+    than a separator, or a quote inside a field it does not open. None if every field of the line is well quoted
+    (the fault is on another line of the record)."""
+    field, at = 0, 0
+    while True:
+        if line.startswith('"', at):  # a quoted field: its closing quote, `""` an escaped one
+            end = at + 1
+            while True:
+                close = line.find('"', end)
+                if close < 0:
+                    return field
+                if not line.startswith('""', close):
+                    break
+                end = close + 2
+            at = close + 1
+            if at < len(line) and line[at] != separator:
+                return field
+        else:
+            following = line.find(separator, at)
+            stop = len(line) if following < 0 else following
+            if '"' in line[at:stop]:
+                return field
+            at = stop
+        if at >= len(line):
+            return None
+        at, field = at + 1, field + 1
