@@ -261,14 +261,14 @@ def _read_all(
                     item.source.source_id,
                     item.source.fichier,
                     item.famille or "inconnue",  # unreadable: its family was never seen
-                    f"{item.source.fichier}: {item.error}",
+                    item.error_message,
                     statut,
                 )
             )
             continue
         if item.error or not item.source.chemin.is_file():
             if item.error and item.holds("performance"):  # named a performance file, cannot be read at all
-                message = f"{item.source.fichier}: {item.error}"
+                message = item.error_message
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue

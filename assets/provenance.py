@@ -79,7 +79,7 @@ def sources_table(
         if item.in_error and item.holds("credits") and item.exercice:  # unreadable, its exercice not built
             statut, message = "hors_selection", f"exercice {item.exercice} not built"
         elif item.in_error:  # a covered family that cannot be read at all, staged nowhere
-            statut, message = "erreur", f"{item.source.fichier}: {item.error}"
+            statut, message = "erreur", item.error_message
         read = performance.get(item.source.source_id) or documents.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row
             statut, message = read["statut"], read["message"]

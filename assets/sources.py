@@ -134,7 +134,7 @@ def take_build_inventory(
     items = expect_release_sources(recognised + failures, previous_sources(paths.database), paths.sources, paths.prune)
     for item in items:
         if is_absent(item):
-            warn(f"{item.source.fichier}: {item.error}")
+            warn(item.error_message)
     return BuildInventory(items, links, changed, recognised)
 
 

@@ -323,3 +323,19 @@ def test_the_summary_grid_has_a_column_for_an_exercice_whose_only_file_is_in_err
     grid = build.stdout.split("couverture (", 1)[1].splitlines()
     assert grid[1] == "  credits      2019 2020", grid
     assert "    LFI BG             X" in grid and "    erreur        !" in grid, grid
+
+
+def test_a_performance_file_that_cannot_be_decoded_is_named_once_in_its_message(tmp_path):
+    # A byte Windows-1252 leaves undefined (0x81) in the real PLF_2019_PAP.csv: the reader's error names the file
+    # and the line; what the build publishes and prints of it named the file twice ("X.csv: X.csv: line …").
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    data = bytearray((SOURCES / "PLF_2019_PAP.csv").read_bytes())
+    at = data.index(b"\n", len(data) // 2) + 1
+    line = data[:at].count(b"\n") + 1
+    data[at:at] = b"\x81"
+    (source / "PLF_2019_PAP.csv").write_bytes(bytes(data))
+    build = run_build(source, tmp_path / "out")
+    assert build.returncode == 1, build.stdout + build.stderr
+    (message,) = _table(build.database, "SELECT message FROM sources WHERE fichier = 'PLF_2019_PAP.csv'").rows()[0]
+    assert message.startswith(f"PLF_2019_PAP.csv: line {line}: byte") and message.count("PLF_2019_PAP.csv") == 1
+    assert "PLF_2019_PAP.csv: PLF_2019_PAP.csv" not in build.stdout, build.stdout

@@ -412,6 +412,20 @@ class InventoryItem:
         return self.error is not None and entry is not None and kind == "credits"
 
     @property
+    def error_message(self) -> str | None:
+        """The error with the file named once, first: ``'<fichier>: <why>'`` (a reader's error names
+        the file already, a failed download's does not); None for a file read."""
+        if self.error is None:
+            return None
+        named = f"{self.source.fichier}: "
+        return self.error if self.error.startswith(named) else named + self.error
+
+    @property
+    def error_detail(self) -> str | None:
+        """The error without the file's name (for a message that names the file itself); None for a file read."""
+        return None if self.error is None else self.error.removeprefix(f"{self.source.fichier}: ")
+
+    @property
     def in_error(self) -> bool:
         """Whether the file holds a covered family (recognised, catalogued or so named) but could not
         be fetched or read at all: an error that fails the build, never a file of no covered family."""

@@ -409,7 +409,7 @@ def _read_and_validate(item: InventoryItem, folder: Path) -> CreditRead:
     """Read one credit file: a CSV streamed in batches into Parquet parts under ``folder``, each batch
     validated; a workbook (bounded by the size limits) in memory, then validated."""
     if item.error is not None:  # not downloaded, or not a table (a reader's error names the file already)
-        raise SourceReadError(item.source.fichier, item.error.removeprefix(f"{item.source.fichier}: "))
+        raise SourceReadError(item.source.fichier, item.error_detail)
     found = recognise(item.source, whole_encoding=False)  # the stream decides the encoding from the whole file
     if found.match is None or found.head is None:
         raise SourceReadError(item.source.fichier, found.error or "no longer matches its family")

@@ -111,7 +111,7 @@ def keep_expected_documents(
         fmt = next(d.format for d in kept if d.source_id == source_id)
         statut = "absent" if is_absent(item) else "erreur"
         count = sum(1 for d in kept if d.source_id == source_id)
-        reports.append((source_id, item.source.fichier, fmt, statut, f"{item.source.fichier}: {item.error}", count))
+        reports.append((source_id, item.source.fichier, fmt, statut, item.error_message, count))
     fichiers = pl.concat([read.fichiers, pl.DataFrame(reports, schema=FICHIER_SCHEMA, orient="row")])
     return DocumentFiles(read.documents + kept, fichiers)
 
