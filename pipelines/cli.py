@@ -694,7 +694,13 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     nothing_ran = outcome.plan is not None and outcome.plan.empty  # the latest release as it is: name it
     database = settings.database if settings.database.exists() and not nothing_ran else settings.published_database
     if database.exists():
-        print(f"database {database}")
+        if database == settings.database:  # not published: the figures below are this build's, its copy goes
+            print(
+                f"database {database} (this build's working copy, not published: removed on exit; "
+                f"the latest release's is {settings.published_database})"
+            )
+        else:
+            print(f"database {database}")
         with reader(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
             for table in tables:

@@ -313,6 +313,10 @@ def test_a_failed_step_gives_its_cause_in_one_line_and_publishes_nothing(warehou
     (line,) = [x for x in build.stdout.splitlines() if x.startswith("  step failed: staging__credits")]
     assert str(out / "staging" / "credits") in line and "Error occurred while executing" not in line
     assert "release: none published" in build.stdout
+    # The figures of the summary are this build's: their database is named as the copy that goes on exit.
+    (database,) = [x for x in build.stdout.splitlines() if x.startswith("database ")]
+    assert "(this build's working copy, not published: removed on exit; the latest release's is " in database
+    assert database.endswith(f"{out / 'budget.duckdb'})") and not Path(database.split()[1]).exists(), database
     assert _snapshot(out) == before
 
 
