@@ -617,6 +617,7 @@ def _finish(
 
         release_line = f"release: nothing changed since {outcome.latest_version}; no new release"
         write_state(settings.out_dir, outcome.latest_version, _release_state(outcome, instance))
+        release_line += _restored_line(settings.out_dir)
     elif outcome.failed_steps or outcome.unpublishable:
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
@@ -644,11 +645,21 @@ def _finish(
                 release_line += _changes_line(release.folder)
             else:
                 release_line = f"release: content unchanged since {release.version}; no new release"
+                release_line += _restored_line(settings.out_dir)
             if args.keep_releases:
                 gone = prune_releases(settings.out_dir, args.keep_releases)
                 if gone:
                     release_line += f"\nreleases removed (--keep-releases {args.keep_releases}): {', '.join(gone)}"
     return _summary(settings, outcome, items, started, release_line)
+
+
+def _restored_line(out: Path) -> str:
+    """Where no release is switched to: ``budget.duckdb`` and ``parquet`` pointed at the latest release again
+    if they no longer do (a user removed or replaced them), and a line saying so; else ``""``."""
+    from warehouse.publication.releases import restore_links
+
+    restored = restore_links(out)
+    return f"\nrestored {' and '.join(restored)} -> latest (no longer the latest release's)" if restored else ""
 
 
 def _changes_line(folder: Path) -> str:

@@ -134,6 +134,23 @@ def test_a_build_publishes_a_release_and_the_same_content_makes_none(warehouse):
     assert not [p for p in (out / "releases").iterdir() if p.name.startswith(".building-")]
 
 
+def test_a_build_with_nothing_new_points_a_replaced_parquet_and_database_at_latest_again(warehouse):
+    # Found by a tester: `<out>/parquet` replaced by a file stayed a file after a build with nothing new (only a
+    # new release switched the links), so a consumer reading `<out>/parquet/credits.parquet` found nothing.
+    sources, out = warehouse
+    before = _snapshot(out)
+    (out / "parquet").unlink()
+    (out / "parquet").write_text("in the way")
+    (out / "budget.duckdb").unlink()
+    again = run_build(sources, out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "restored budget.duckdb and parquet -> latest (no longer the latest release's)" in again.stdout
+    assert _snapshot(out) == before
+    assert pl.read_parquet(out / "parquet" / "credits.parquet").height == CREDITS_2020
+    quiet = run_build(sources, out)  # as they should be: nothing said
+    assert quiet.returncode == 0 and "restored" not in quiet.stdout, quiet.stdout
+
+
 @pytest.mark.parametrize("phase", ["load", "parquet", "switch"])
 def test_a_killed_build_leaves_latest_byte_for_byte_and_the_next_build_completes(warehouse, phase):
     sources, out = warehouse

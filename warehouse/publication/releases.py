@@ -259,6 +259,24 @@ def _switch_link(link: Path, target: str) -> None:
         os.replace(temporary, link)
 
 
+def restore_links(out: Path) -> list[str]:
+    """Point ``<out>/budget.duckdb`` and ``<out>/parquet`` at the latest release again where they no longer do
+    (removed, replaced by a file or a folder, or pointing elsewhere): a build that publishes nothing new
+    leaves the release's entry points as a new release would. Returns the names restored (none before a
+    first release)."""
+    if latest_release(out) is None:
+        return []
+    restored = []
+    for name, target in ((DATABASE, f"latest/{DATABASE}"), ("parquet", "latest/parquet")):
+        link = out / name
+        if not (link.is_symlink() and os.readlink(link) == target):
+            _switch_link(link, target)
+            restored.append(name)
+    if restored:
+        _fsync_dir(out)
+    return restored
+
+
 def publish_release(
     out: Path,
     work: Path,
