@@ -146,7 +146,7 @@ def _one_size(rows: int, work: Path, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     synthetic = generate(rows, folder / "sources", seed=args.seed)
     generate_s = time.perf_counter() - started
-    print(f"{rows:,} lines: generated {synthetic.octets / (1 << 20):,.0f} MiB in {generate_s:.1f} s", flush=True)
+    print(f"{rows:,} lines: generated {synthetic.octets / (1 << 20):,.1f} MiB in {generate_s:.2f} s", flush=True)
 
     floors, projects = [], []
     for _ in range(args.repeat):  # interleaved: a change of the machine's load falls on both

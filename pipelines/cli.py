@@ -418,10 +418,9 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
         credit_keys.append(dg.AssetKey(["staging", "credit_elements"]))  # the nomenclature's share of the lines
         ranges = contiguous_ranges(plan.partitions, order)
-        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, disable=not ranges) as progress:
+        with _credit_progress(ranges) as progress:
             for start, end in progress:
                 stop_if_interrupted()
-                progress.set_postfix_str(start if start == end else f"{start}-{end}")
                 result = credits_job.execute_in_process(
                     instance=instance,
                     asset_selection=first + credit_keys,
@@ -455,6 +454,32 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             )
             outcome.record(result)
     return outcome, items, exercices
+
+
+@contextlib.contextmanager
+def _credit_progress(ranges: list[tuple[str, str]]) -> Iterator[Iterator[tuple[str, str]]]:
+    """The credit runs to iterate, with their progress: a tqdm bar on a terminal; in a log (stdout not a
+    terminal: CI, ``nohup``, a file), one line as each run starts and a last one with the time taken, since
+    a bar's carriage returns would pile up there as one garbled line."""
+    if not ranges:
+        yield iter(ranges)
+    elif sys.stdout.isatty():
+        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout) as bar:
+            yield _named_runs(bar, lambda _, name: bar.set_postfix_str(name))
+    else:
+        started = time.monotonic()
+        yield _named_runs(
+            ranges, lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}", flush=True)
+        )
+        print(f"credits: {len(ranges)} run(s) done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def _named_runs(runs, say) -> Iterator[tuple[str, str]]:
+    """Each ``(start, end)`` of ``runs``, after telling ``say`` its rank (from 1) and its exercices
+    (``2020`` or ``2019-2020``)."""
+    for n, (start, end) in enumerate(runs, 1):
+        say(n, start if start == end else f"{start}-{end}")
+        yield start, end
 
 
 def _read_ahead(plan, items: list) -> None:

@@ -216,6 +216,9 @@ def test_an_amount_change_recomputes_its_exercice_and_the_tables_reading_amounts
     done = _materialised(out, cursor)
     assert done == {"staging/credits|2020", "core/credits|2020", "staging/credit_elements|2020"} | AMOUNT_READERS
     assert f"after the credits, {len(AMOUNT_READERS) - 1} other asset(s) to recompute" in build.stdout
+    # Its progress in a log (stdout is not a terminal here): lines, not a bar's carriage returns.
+    assert "\ncredits: run 1/1, exercice(s) 2020\ncredits: 1 run(s) done in " in build.stdout
+    assert "\r" not in build.stdout
     full = run_build(sources, tmp_path / "full")
     assert full.returncode == 0, full.stdout + full.stderr
     assert _release_hash(build.stdout) == _release_hash(full.stdout)  # the content hash of the release
