@@ -510,12 +510,29 @@ def _blank(line: str) -> bool:
     return not line.translate(_NO_SEPARATORS).strip()
 
 
+def _quoted_record(line: str, separator: str) -> list[str] | None:
+    """The cells of ``line`` (one physical line) read by a strict CSV reader under ``separator``; None if it is not
+    one whole record so (a quote opening a field not closed on the line, or closed and followed by text)."""
+    try:
+        records = list(csv.reader([line], delimiter=separator, strict=True))
+    except csv.Error:
+        return None
+    return records[0] if len(records) == 1 else None
+
+
+def _one_record(line: str) -> bool:
+    """Whether ``line`` (one physical line) is one whole record under some separator (see :func:`_quoted_record`)."""
+    return '"' not in line or any(_quoted_record(line, s) is not None for s in SEPARATORS)
+
+
 def _title(line: str) -> bool:
-    """Whether ``line`` holds at most one filled cell under every separator, and no quote: a blank line or a title
-    (``Budget de l'État``, ``Titre;;;;``), never a table's header (two filled cells at least) nor the start of a
-    quoted record."""
+    """Whether ``line`` holds at most one filled cell under every separator, read as CSV (``"a;b"`` one cell), and
+    is one whole record: a blank line or a title (``Budget de l'État``, ``Titre;;;;``, ``"Budget"``,
+    ``"Loi de finances; 2020"``), never a table's header (two filled cells at least) nor the start of a quoted
+    record."""
     if '"' in line:
-        return False
+        cells = [_quoted_record(line, s) for s in SEPARATORS]
+        return all(c is not None and _filled(c) <= 1 for c in cells)
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
 
 
@@ -575,6 +592,13 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     title_at, titles, through = _skip(text, blank_at, _title, _SKIP_CHARS)
     if titles and not through:
         return sample(title_at, blanks + titles), sample(blank_at, blanks)
+    first_end = text.find("\n", blank_at)
+    if not titles and first_end >= 0 and _one_record(text[blank_at:first_end]):
+        # A first line that is no title (two filled cells under some separator: `Loi de finances, 2020`) above
+        # titles too many for the sample to see past them (it would be the header): skipped with them.
+        title_at, titles, through = _skip(text, first_end + 1, _title, _SKIP_CHARS)
+        if titles and not through and (titles >= _SAMPLE_RECORDS - 1 or title_at - blank_at > _SAMPLE_CHARS):
+            return sample(title_at, blanks + 1 + titles), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
 
 
