@@ -536,6 +536,16 @@ def _title(line: str) -> bool:
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
 
 
+def _field_widths(line: str, filled: int = 0) -> list[int | None]:
+    """The field count of ``line`` (one physical line) under each of :data:`SEPARATORS`, None where it is not one
+    record so or has fewer than ``filled`` filled cells."""
+    widths: list[int | None] = []
+    for separator in SEPARATORS:
+        cells = _quoted_record(line, separator) if '"' in line else line.split(separator)
+        widths.append(len(cells) if cells is not None and _filled(cells) >= filled else None)
+    return widths
+
+
 def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
     """(where the lines of ``text`` from ``at`` that are ``skippable`` end, how many they are, whether they run
     through the text or past the character ``limit``): a C search for each line end."""
@@ -595,8 +605,14 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     first_end = text.find("\n", blank_at)
     if not titles and first_end >= 0 and _one_record(text[blank_at:first_end]):
         # A first line that is no title (two filled cells under some separator: `Loi de finances, 2020`) above
-        # titles too many for the sample to see past them (it would be the header): skipped with them.
-        title_at, titles, through = _skip(text, first_end + 1, _title, _SKIP_CHARS)
+        # titles too many for the sample to see past them (it would be the header): skipped with them. Not above
+        # lines of its field count under a separator that splits it (a header above rows of one filled cell).
+        widths = _field_widths(text[blank_at:first_end], filled=2)
+
+        def title_below(line: str) -> bool:
+            return _title(line) and all(w is None or w != n for w, n in zip(widths, _field_widths(line), strict=True))
+
+        title_at, titles, through = _skip(text, first_end + 1, title_below, _SKIP_CHARS)
         if titles and not through and (titles >= _SAMPLE_RECORDS - 1 or title_at - blank_at > _SAMPLE_CHARS):
             return sample(title_at, blanks + 1 + titles), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
