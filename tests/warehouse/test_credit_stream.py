@@ -433,6 +433,38 @@ def test_250_title_lines_above_the_header_are_preamble_not_the_header(title, tmp
     assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
 
 
+@pytest.mark.parametrize(
+    "first", [b'"Budget"', b"Loi de finances, 2020", b"Loi de finances; 2020", b'"Loi de finances; 2020"'], ids=str
+)
+def test_a_first_title_holding_a_quote_or_a_separator_above_250_titles_is_preamble(first, tmp_path):
+    # A reviewer's find: a first title quoted, or holding a separator (two filled cells under it), was not skipped,
+    # nor then the 250 titles under it: the 200-record sample held it and titles only, and it was taken as the
+    # header (the file then matched no family). A quoted title of one cell is a title; a first line of two cells
+    # above titles past the sample's reach is skipped with them.
+    titles = b"".join(b"Titre de la ligne %d\n" % i for i in range(250))
+    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(first + b"\n" + titles + rows)
+    head, _ = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    with stream_csv_table(path, "credits.csv") as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(7_000))
+        streamed = stream.table
+    for read in (head, table, streamed):
+        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == 251
+    assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+
+
+def test_a_header_above_250_rows_of_one_filled_cell_stays_the_header(tmp_path):
+    # Found while fixing the test above: rows of one filled cell (`352;;`) are titles by their cells; under a first
+    # line of two cells they are not skipped with it when they have its field count (a header above sparse rows).
+    rows = b"Programme;Action;AE\n" + b"352;;\n" * 250 + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(rows)
+    table = read_csv_table(path, "credits.csv")
+    assert (table.header, table.lignes_preambule, len(table.rows)) == (["Programme", "Action", "AE"], 0, 30_250)
+
+
 def test_titles_past_the_first_98304_characters_leave_a_text_of_one_column(tmp_path):
     # Lines of one cell through the characters looked through for titles (98,304): no table is taken to follow,
     # the text is one column from its first line, as before the titles were skipped (an adversarial tester's

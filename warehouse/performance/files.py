@@ -202,6 +202,8 @@ def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, R
     if best is not None and not complete:  # a CSV of a performance family, longer than its head: read it whole
         (table,) = read_tables(path, fichier)
         best = (best_performance_family(table.header), table)  # type: ignore[assignment]
+    elif best is not None:  # the head is the whole table: a CSV's quoting error, met leniently, raised
+        best[1].checked()
     return best
 
 

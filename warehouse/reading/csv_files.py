@@ -510,13 +510,40 @@ def _blank(line: str) -> bool:
     return not line.translate(_NO_SEPARATORS).strip()
 
 
+def _quoted_record(line: str, separator: str) -> list[str] | None:
+    """The cells of ``line`` (one physical line) read by a strict CSV reader under ``separator``; None if it is not
+    one whole record so (a quote opening a field not closed on the line, or closed and followed by text)."""
+    try:
+        records = list(csv.reader([line], delimiter=separator, strict=True))
+    except csv.Error:
+        return None
+    return records[0] if len(records) == 1 else None
+
+
+def _one_record(line: str) -> bool:
+    """Whether ``line`` (one physical line) is one whole record under some separator (see :func:`_quoted_record`)."""
+    return '"' not in line or any(_quoted_record(line, s) is not None for s in SEPARATORS)
+
+
 def _title(line: str) -> bool:
-    """Whether ``line`` holds at most one filled cell under every separator, and no quote: a blank line or a title
-    (``Budget de l'État``, ``Titre;;;;``), never a table's header (two filled cells at least) nor the start of a
-    quoted record."""
+    """Whether ``line`` holds at most one filled cell under every separator, read as CSV (``"a;b"`` one cell), and
+    is one whole record: a blank line or a title (``Budget de l'État``, ``Titre;;;;``, ``"Budget"``,
+    ``"Loi de finances; 2020"``), never a table's header (two filled cells at least) nor the start of a quoted
+    record."""
     if '"' in line:
-        return False
+        cells = [_quoted_record(line, s) for s in SEPARATORS]
+        return all(c is not None and _filled(c) <= 1 for c in cells)
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
+
+
+def _field_widths(line: str, filled: int = 0) -> list[int | None]:
+    """The field count of ``line`` (one physical line) under each of :data:`SEPARATORS`, None where it is not one
+    record so or has fewer than ``filled`` filled cells."""
+    widths: list[int | None] = []
+    for separator in SEPARATORS:
+        cells = _quoted_record(line, separator) if '"' in line else line.split(separator)
+        widths.append(len(cells) if cells is not None and _filled(cells) >= filled else None)
+    return widths
 
 
 def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
@@ -575,6 +602,19 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     title_at, titles, through = _skip(text, blank_at, _title, _SKIP_CHARS)
     if titles and not through:
         return sample(title_at, blanks + titles), sample(blank_at, blanks)
+    first_end = text.find("\n", blank_at)
+    if not titles and first_end >= 0 and _one_record(text[blank_at:first_end]):
+        # A first line that is no title (two filled cells under some separator: `Loi de finances, 2020`) above
+        # titles too many for the sample to see past them (it would be the header): skipped with them. Not above
+        # lines of its field count under a separator that splits it (a header above rows of one filled cell).
+        widths = _field_widths(text[blank_at:first_end], filled=2)
+
+        def title_below(line: str) -> bool:
+            return _title(line) and all(w is None or w != n for w, n in zip(widths, _field_widths(line), strict=True))
+
+        title_at, titles, through = _skip(text, first_end + 1, title_below, _SKIP_CHARS)
+        if titles and not through and (titles >= _SAMPLE_RECORDS - 1 or title_at - blank_at > _SAMPLE_CHARS):
+            return sample(title_at, blanks + 1 + titles), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
 
 
@@ -657,9 +697,18 @@ def _layout_found(sample: str) -> tuple[str | None, int] | None:
     return separator, header_at
 
 
-def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True) -> RawTable:
+def _read_utf8(
+    source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True, lenient: bool = False
+) -> RawTable:
     """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file; ``complete``: false
-    for a head cut from a longer file)."""
+    for a head cut from a longer file).
+
+    Its records are read strictly (Python's ``csv``, ``strict``): a quote opening a field that is not closed as
+    a field ends, or not closed at all, is a :class:`TableReadError` naming the line it opens on
+    (:func:`_refused_records`). A head cut from a longer file (not ``complete``) whose last record runs past its
+    end (a quoted field holding line breaks) is read up to that record. ``lenient`` (a head read to recognise the
+    file): a badly quoted field is not raised but read as before (``csv`` not strict) and its error kept in the
+    table's ``quote_error``, raised where the head is taken as the whole table (:meth:`RawTable.checked`)."""
     try:
         layout = _layout(source, complete)
     except TableReadError as exc:
@@ -667,11 +716,48 @@ def _read_utf8(source: Path | bytes, name: str, decoded: _Decoded, complete: boo
     if layout is None:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     separator, header_at = layout
+    read = source  # what is read: the head up to the record its end cuts, if it cuts one
     try:
-        counts, frame = _records(source, separator, decoded.plain)
+        try:
+            counts, frame = _records(source, separator, decoded.plain)
+        except csv.Error as exc:
+            if complete or not isinstance(source, bytes) or not str(exc).startswith("unexpected end of data"):
+                raise
+            read = _before_last_record(source, separator)  # the head's end cuts its last record: left out
+            counts, frame = _records(read, separator, decoded.plain)
+        if counts.len() <= header_at:
+            raise csv.Error("unexpected end of data")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
-        raise TableReadError(f"{name}: {_refused_records(source)}") from exc
+        message = f"{name}: {_refused_records(source)}"
+        if not lenient:
+            raise TableReadError(message) from exc
+        counts, frame = _records(read, separator, decoded.plain, strict=False)
+        if counts.len() <= header_at:
+            raise TableReadError(message) from exc
+        table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+        table.quote_error = message
+        return table
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+
+
+def _before_last_record(head: bytes, separator: str) -> bytes:
+    """The lines of the UTF-8 ``head`` (cut from a longer text after a line end) before the record its end cuts:
+    the one a quoted field opens and does not close before the head's end (Python's ``csv``, strict, raises
+    ``unexpected end of data`` there). The whole ``head`` if no record is cut."""
+    ended = 0
+    with _text(head) as handle:
+        reader = csv.reader(handle, delimiter=separator, strict=True)
+        try:
+            for _ in reader:
+                ended = reader.line_num
+        except csv.Error:
+            pass
+        else:
+            return head
+    at = 0
+    for _ in range(ended):
+        at = head.index(b"\n", at) + 1
+    return head[:at]
 
 
 def _text(source: Path | bytes) -> TextIO:
@@ -681,11 +767,13 @@ def _text(source: Path | bytes) -> TextIO:
     return open(source, encoding="utf-8", newline="")  # noqa: SIM115 (the caller closes it)
 
 
-def _field_counts(source: Path | bytes, separator: str, plain: bool) -> pl.Series:
+def _field_counts(source: Path | bytes, separator: str, plain: bool, strict: bool = True) -> pl.Series:
     """The field count of every record (0 for an empty line) of the UTF-8 text ``source`` (a path, or bytes).
 
     With no quote in the file (``plain``) a record is a line: Polars counts its separators.
-    Else Python's ``csv`` module (C code) parses the records.
+    Else Python's ``csv`` module (C code) parses the records, ``strict``: :class:`csv.Error` for a quote opening a
+    field that is not closed as a field ends (``"label"x``: read ``labelx`` otherwise, or lines merged up to the
+    next quote) or never closed.
     """
     if plain:
         lines = pl.scan_csv(
@@ -702,16 +790,17 @@ def _field_counts(source: Path | bytes, separator: str, plain: bool) -> pl.Serie
             engine="in-memory" if isinstance(source, bytes) else "streaming"
         )["n"]
     with _text(source) as handle:
-        records = csv.reader(handle, delimiter=separator)
+        records = csv.reader(handle, delimiter=separator, strict=strict)
         if isinstance(source, bytes):  # a head: a list is built faster than Polars takes an iterator
             return pl.Series("n", list(map(len, records)), dtype=pl.Int32)
         return pl.Series("n", map(len, records), dtype=pl.Int32)
 
 
-def _records(source: Path | bytes, separator: str, plain: bool) -> tuple[pl.Series, pl.DataFrame]:
+def _records(source: Path | bytes, separator: str, plain: bool, strict: bool = True) -> tuple[pl.Series, pl.DataFrame]:
     """The field count of every record, and its cells (Polars, which gives an empty line as a row), ``c0…``,
-    of the UTF-8 text ``source`` (a copy on disk, or a head's bytes in memory)."""
-    counts = _field_counts(source, separator, plain)
+    of the UTF-8 text ``source`` (a copy on disk, or a head's bytes in memory); ``strict``: see
+    :func:`_field_counts`."""
+    counts = _field_counts(source, separator, plain, strict)
     width = int(counts.max() or 1)
     schema = {f"c{i}": pl.String for i in range(width)}
     try:
@@ -729,14 +818,14 @@ def _records(source: Path | bytes, separator: str, plain: bool) -> tuple[pl.Seri
             return counts, frame
     except pl.exceptions.PolarsError:
         pass
-    return counts, _records_by_csv(source, separator, width)
+    return counts, _records_by_csv(source, separator, width, strict)
 
 
-def _records_by_csv(source: Path | bytes, separator: str, width: int) -> pl.DataFrame:
+def _records_by_csv(source: Path | bytes, separator: str, width: int, strict: bool = True) -> pl.DataFrame:
     """The cells of every record read by ``csv`` alone, in chunks (quoting Polars refuses)."""
     frames = []
     with _text(source) as handle:
-        reader = csv.reader(handle, delimiter=separator)
+        reader = csv.reader(handle, delimiter=separator, strict=strict)
         while chunk := list(islice(reader, _FALLBACK_CHUNK_ROWS)):
             lists = pl.Series("r", chunk, dtype=pl.List(pl.String))
             frames.append(
@@ -861,7 +950,7 @@ def read_csv_head(
             decoded = _transcode_head(data, sink, *file_encoding(path, name))
     except TableReadError as exc:
         raise TableReadError(exc if str(exc).startswith(f"{name}: ") else f"{name}: {exc}") from exc
-    return _read_utf8(sink.getvalue(), name, decoded, complete=whole), whole
+    return _read_utf8(sink.getvalue(), name, decoded, complete=whole, lenient=True), whole
 
 
 def _head_or_whole(path: Path, name: str, data: bytes, sink: BinaryIO, whole: bool) -> _Decoded:

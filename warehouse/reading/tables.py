@@ -77,7 +77,9 @@ class RawTable:
     :mod:`warehouse.reading.csv_files`); such a row is in ``rows`` cut or padded to the header,
     so a reader raises :meth:`irregular_rows_error` or sets those lines aside.
     ``lignes_recodees``: lines of a UTF-8 file whose stray bytes were decoded as
-    Windows-1252.
+    Windows-1252. ``quote_error``: for a CSV's head read to recognise the file (its rows read leniently
+    then), the error a strict read of that head met (a badly quoted field; see
+    :mod:`warehouse.reading.csv_files`), raised by :meth:`checked` where the head is taken as the whole table.
     """
 
     fichier: str
@@ -90,6 +92,13 @@ class RawTable:
     lignes_preambule: int = 0
     lignes_irregulieres: list[tuple[int, int]] = field(default_factory=list)
     lignes_recodees: int = 0
+    quote_error: str | None = field(default=None, compare=False, repr=False)
+
+    def checked(self) -> RawTable:
+        """This table, as a whole table: :class:`TableReadError` (``quote_error``) for a head read leniently."""
+        if self.quote_error is not None:
+            raise TableReadError(self.quote_error)
+        return self
 
     def to_frame(self) -> pl.DataFrame:
         """The table as a Polars frame of text columns named after :func:`schemas.headers.column_name`."""
