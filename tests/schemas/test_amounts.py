@@ -290,3 +290,33 @@ def test_several_columns_parsed_at_once_name_the_columns_of_plain_cells_only():
     parsed, _ = parse_euros_columns(frame, columns, plain=plain)
     assert plain == {"a"}  # a cell of "points" has a thousands separator: not plain
     assert parsed["c"].to_list() == [Decimal("1234567.00"), Decimal("12.00"), Decimal("7.00")]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["130 307 601", "- 186", None, "0"],  # plain: spaces anywhere, a minus, an empty cell
+        ["12", "", "7"],  # a cell left empty but not null: not plain
+        ["12", "   ", "7"],  # a cell of spaces: not plain
+        ["1\x1f2", "3", "4"],  # the character joining a line's cells, inside one: not plain
+        ["12 345 678 901 234 567", "1", "2"],  # 17 digits: not plain (out of range)
+        ["1,5", "2", "3"],  # a decimal mark where the column has none: not plain
+    ],
+)
+def test_several_columns_whether_plain_as_each_column_alone(cells):
+    """Whether every cell is plain is decided on each line's cells joined: the same columns are plain, and the same
+    amounts and errors come out, as when each column is looked at alone (its own pattern, its own parse)."""
+    other = ["1 234,5", "-7", None][: len(cells)] + ["3"] * (len(cells) - 3)
+    frame = pl.DataFrame({"x": cells, "y": other}, schema={"x": pl.String, "y": pl.String})
+    columns = {"a": ("x", Separators()), "b": ("y", Separators(decimal=","))}
+    plain: set[str] = set()
+    parsed, errors = parse_euros_columns(frame, columns, plain=plain)
+    for target, (source, separators) in columns.items():
+        alone = parse_euros_column(frame[source], separators)
+        assert parsed[target].to_list() == alone["euros"].to_list()
+        assert (target in errors) == (alone["erreur"].null_count() < alone.height)
+        text = frame[source].str.replace_all(" ", "", literal=True)
+        every_plain = text.str.contains(
+            r"^-?[0-9]{1,16}(?:,[0-9]{1,2})?$" if separators.decimal else r"^-?[0-9]{1,16}$"
+        )
+        assert (target in plain) == every_plain.fill_null(True).all()

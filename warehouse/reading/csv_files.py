@@ -407,14 +407,24 @@ def _transcode_strict(source: BinaryIO, out: _LineEnds, encoding: str, start: in
     source.seek(start)
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     lines = 1
-    single_byte = encoding == "cp1252"  # one byte per character: its line ends counted on the bytes (faster)
+    # One byte per character: the line ends before a chunk are counted on the bytes, and only for an error (the
+    # count of every chunk was a tenth of the transcoding's CPU).
+    single_byte = encoding == "cp1252"
+    chunk_at = start  # where the chunk being decoded starts
     try:
         while chunk := source.read(_TRANSCODE_CHUNK):
             text = decoder.decode(chunk)
             out.write(text)
-            lines += chunk.count(b"\n") if single_byte else text.count("\n")
+            if single_byte:
+                chunk_at += len(chunk)
+            else:
+                lines += text.count("\n")
         out.write(decoder.decode(b"", final=True))
     except UnicodeDecodeError as exc:
+        if single_byte:
+            source.seek(start)
+            while (left := chunk_at - source.tell()) > 0 and (block := source.read(min(_TRANSCODE_CHUNK, left))):
+                lines += block.count(b"\n")
         line = lines + exc.object[: exc.start].decode(encoding, "replace").count("\n")
         bad = bytes(exc.object[exc.start : exc.end])
         raise TableReadError(f"line {line}: byte {bad!r} is not {encoding} ({exc.reason})") from exc
