@@ -433,14 +433,12 @@ def test_250_title_lines_above_the_header_are_preamble_not_the_header(title, tmp
     assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
 
 
-@pytest.mark.parametrize(
-    "first", [b'"Budget"', b"Loi de finances, 2020", b"Loi de finances; 2020", b'"Loi de finances; 2020"'], ids=str
-)
-def test_a_first_title_holding_a_quote_or_a_separator_above_250_titles_is_preamble(first, tmp_path):
-    # A reviewer's find: a first title quoted, or holding a separator (two filled cells under it), was not skipped,
-    # nor then the 250 titles under it: the 200-record sample held it and titles only, and it was taken as the
-    # header (the file then matched no family). A quoted title of one cell is a title; a first line of two cells
-    # above titles past the sample's reach is skipped with them.
+@pytest.mark.parametrize("first", [b'"Budget"', b'"Loi de finances; 2020"'], ids=str)
+def test_a_first_title_quoted_above_250_titles_is_preamble(first, tmp_path):
+    # A reviewer's find: a first title quoted was not skipped, nor then the 250 titles under it: the 200-record
+    # sample held it and titles only, and it was taken as the header (the file then matched no family). A quoted
+    # title of one cell is a title. (A first line of two cells, `Loi de finances, 2020`, above 250 titles still
+    # hides the header: skipping it with them also skipped a real header above 200 blank lines.)
     titles = b"".join(b"Titre de la ligne %d\n" % i for i in range(250))
     rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
     path = tmp_path / "credits.csv"
@@ -453,6 +451,19 @@ def test_a_first_title_holding_a_quote_or_a_separator_above_250_titles_is_preamb
     for read in (head, table, streamed):
         assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == 251
     assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+
+
+@pytest.mark.parametrize("below", [b"\n", b" ;\n", b";;\n", b"0\n"], ids=repr)
+def test_a_header_above_200_blank_or_one_cell_lines_stays_the_header(below, tmp_path):
+    # An adversarial tester's find (a fix of this round, reverted): a header above 200 blank lines (or lines of one
+    # cell) was skipped with them as titles, its file read from its first data line (matching no family, in silence).
+    rows = b"Programme;Action;AE\n" + below * 200 + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(rows)
+    head, _ = read_csv_head(path, "credits.csv")
+    table = read_csv_table(path, "credits.csv")
+    for read in (head, table):
+        assert (read.header, read.lignes_preambule) == (["Programme", "Action", "AE"], 0)
 
 
 def test_a_header_above_250_rows_of_one_filled_cell_stays_the_header(tmp_path):

@@ -530,11 +530,6 @@ def _quoted_record(line: str, separator: str) -> list[str] | None:
     return records[0] if len(records) == 1 else None
 
 
-def _one_record(line: str) -> bool:
-    """Whether ``line`` (one physical line) is one whole record under some separator (see :func:`_quoted_record`)."""
-    return '"' not in line or any(_quoted_record(line, s) is not None for s in SEPARATORS)
-
-
 def _title(line: str) -> bool:
     """Whether ``line`` holds at most one filled cell under every separator, read as CSV (``"a;b"`` one cell), and
     is one whole record: a blank line or a title (``Budget de l'État``, ``Titre;;;;``, ``"Budget"``,
@@ -544,16 +539,6 @@ def _title(line: str) -> bool:
         cells = [_quoted_record(line, s) for s in SEPARATORS]
         return all(c is not None and _filled(c) <= 1 for c in cells)
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
-
-
-def _field_widths(line: str, filled: int = 0) -> list[int | None]:
-    """The field count of ``line`` (one physical line) under each of :data:`SEPARATORS`, None where it is not one
-    record so or has fewer than ``filled`` filled cells."""
-    widths: list[int | None] = []
-    for separator in SEPARATORS:
-        cells = _quoted_record(line, separator) if '"' in line else line.split(separator)
-        widths.append(len(cells) if cells is not None and _filled(cells) >= filled else None)
-    return widths
 
 
 def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
@@ -612,19 +597,6 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     title_at, titles, through = _skip(text, blank_at, _title, _SKIP_CHARS)
     if titles and not through:
         return sample(title_at, blanks + titles), sample(blank_at, blanks)
-    first_end = text.find("\n", blank_at)
-    if not titles and first_end >= 0 and _one_record(text[blank_at:first_end]):
-        # A first line that is no title (two filled cells under some separator: `Loi de finances, 2020`) above
-        # titles too many for the sample to see past them (it would be the header): skipped with them. Not above
-        # lines of its field count under a separator that splits it (a header above rows of one filled cell).
-        widths = _field_widths(text[blank_at:first_end], filled=2)
-
-        def title_below(line: str) -> bool:
-            return _title(line) and all(w is None or w != n for w, n in zip(widths, _field_widths(line), strict=True))
-
-        title_at, titles, through = _skip(text, first_end + 1, title_below, _SKIP_CHARS)
-        if titles and not through and (titles >= _SAMPLE_RECORDS - 1 or title_at - blank_at > _SAMPLE_CHARS):
-            return sample(title_at, blanks + 1 + titles), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
 
 
