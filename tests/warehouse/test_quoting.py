@@ -2,6 +2,7 @@
 opens on and the column, in whole reads as in the stream; legitimate quoting reads as CSV says (issue 11, wave 12).
 """
 
+import csv
 import re
 from pathlib import Path
 
@@ -163,3 +164,30 @@ def test_the_stream_keeps_a_label_of_100_lines_and_the_lines_after_it(tmp_path):
             cells = pl.concat(batch for _, batch in stream.batches(rows))
         assert cells.height == stream.data_rows == 2333
         assert cells.rows() == [tuple(row) for row in table.rows]
+
+
+@pytest.fixture
+def default_field_limit():
+    """csv's field limit at its default (131,072 characters) for the test: it is process-wide, and a library
+    imported earlier in the suite may have raised it."""
+    before = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(before)
+
+
+def test_a_quote_never_closed_past_csv_field_limit_in_the_head_is_the_file_in_error(tmp_path, default_field_limit):
+    # An adversarial tester's find: a quote opening a field of line 31 of the real PLF_2021_Credits.csv, with no
+    # other quote after it, ran past csv's field limit (131,072 characters) in the recognition head: the lenient
+    # read of the head raised csv's own error, which stopped the whole build (`raw__sources`) naming no file.
+    fichier = "PLF_2021_Credits.csv"
+    folder = sources_with(tmp_path / "sources", fichier)
+    text = (folder / fichier).read_text(encoding="utf-8-sig").split("\n")
+    fields = text[30].split(";")
+    fields[3] = '"' + fields[3]
+    text[30] = ";".join(fields)
+    (folder / fichier).write_text("\n".join(text), encoding="utf-8")
+    (item,) = take_inventory(discover_sources(folder))
+    assert item.error is not None and item.in_error and item.holds("credits"), item
+    assert item.error.startswith(
+        f"{fichier}: line 31 of the file, column 'ministere': a quote opens a field there and is not closed"
+    ), item.error

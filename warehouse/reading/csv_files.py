@@ -713,7 +713,10 @@ def _read_utf8(
         message = f"{name}: {_refused_records(source)}"
         if not lenient:
             raise TableReadError(message) from exc
-        counts, frame = _records(read, separator, decoded.plain, strict=False)
+        try:  # a field past csv's limit, or quoting Polars refuses, fails this read too: the file is in error
+            counts, frame = _records(read, separator, decoded.plain, strict=False)
+        except (csv.Error, pl.exceptions.PolarsError):
+            raise TableReadError(message) from exc
         if counts.len() <= header_at:
             raise TableReadError(message) from exc
         table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
