@@ -680,11 +680,12 @@ def _finish(
 
 def _restored_line(out: Path) -> str:
     """Where no release is switched to: ``budget.duckdb`` and ``parquet`` pointed at the latest release again
-    if they no longer do (a user removed or replaced them), and a line saying so; else ``""``."""
+    if they no longer do (removed, or a link elsewhere), and lines saying so, or why one was left; else ``""``."""
     from warehouse.publication.releases import restore_links
 
-    restored = restore_links(out)
-    return f"\nrestored {' and '.join(restored)} -> latest (no longer the latest release's)" if restored else ""
+    restored, left = restore_links(out)
+    lines = [f"restored {' and '.join(restored)} -> latest (no longer the latest release's)"] if restored else []
+    return "".join(f"\n{line}" for line in lines + [f"not restored: {reason}" for reason in left])
 
 
 def _changes_line(folder: Path) -> str:
@@ -731,10 +732,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     database = settings.database if settings.database.exists() and not nothing_ran else settings.published_database
     if database.exists():
         if database == settings.database:  # not published: the figures below are this build's, its copy goes
-            print(
-                f"database {database} (this build's working copy, not published: removed on exit; "
-                f"the latest release's is {settings.published_database})"
-            )
+            latest = settings.published_database
+            latest = f"the latest release's is {latest}" if latest.exists() else "there is no release yet"
+            print(f"database {database} (this build's working copy, not published: removed on exit; {latest})")
         else:
             print(f"database {database}")
         with reader(database) as connection:

@@ -339,3 +339,17 @@ def test_a_performance_file_that_cannot_be_decoded_is_named_once_in_its_message(
     (message,) = _table(build.database, "SELECT message FROM sources WHERE fichier = 'PLF_2019_PAP.csv'").rows()[0]
     assert message.startswith(f"PLF_2019_PAP.csv: line {line}: byte") and message.count("PLF_2019_PAP.csv") == 1
     assert "PLF_2019_PAP.csv: PLF_2019_PAP.csv" not in build.stdout, build.stdout
+
+
+def test_a_first_build_whose_step_fails_says_its_database_goes_and_there_is_no_release_yet(tmp_path):
+    # An adversarial tester's find: the summary named `<out>/budget.duckdb` as the latest release's database
+    # where there was no release at all.
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv")
+    out = tmp_path / "out"
+    (out / "staging").mkdir(parents=True)
+    (out / "staging" / "credit_elements").write_text("in the way")
+    build = run_build(source, out)
+    assert build.returncode == 1, build.stdout + build.stderr
+    (database,) = [x for x in build.stdout.splitlines() if x.startswith("database ")]
+    assert database.endswith("(this build's working copy, not published: removed on exit; there is no release yet)")
+    assert "release: none published (a step or an ERROR check failed); there is no release yet" in build.stdout

@@ -134,20 +134,33 @@ def test_a_build_publishes_a_release_and_the_same_content_makes_none(warehouse):
     assert not [p for p in (out / "releases").iterdir() if p.name.startswith(".building-")]
 
 
-def test_a_build_with_nothing_new_points_a_replaced_parquet_and_database_at_latest_again(warehouse):
-    # Found by a tester: `<out>/parquet` replaced by a file stayed a file after a build with nothing new (only a
-    # new release switched the links), so a consumer reading `<out>/parquet/credits.parquet` found nothing.
+def test_a_build_with_nothing_new_points_a_removed_or_moved_parquet_and_database_at_latest_again(warehouse):
+    # Found by a tester: `<out>/parquet` removed or replaced stayed so after a build with nothing new (only a new
+    # release switched the links), so a consumer reading `<out>/parquet/credits.parquet` found nothing. A link
+    # removed or pointing elsewhere is restored; a file or folder put there is a user's: left, and said so.
     sources, out = warehouse
     before = _snapshot(out)
-    (out / "parquet").unlink()
-    (out / "parquet").write_text("in the way")
     (out / "budget.duckdb").unlink()
+    (out / "parquet").unlink()
+    (out / "parquet").symlink_to("nowhere")
     again = run_build(sources, out)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "restored budget.duckdb and parquet -> latest (no longer the latest release's)" in again.stdout
     assert _snapshot(out) == before
     assert pl.read_parquet(out / "parquet" / "credits.parquet").height == CREDITS_2020
-    quiet = run_build(sources, out)  # as they should be: nothing said
+
+    (out / "parquet").unlink()
+    (out / "parquet").mkdir()
+    (out / "parquet" / "mine.txt").write_text("a user's file")
+    kept = run_build(sources, out)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    message = f"not restored: {out / 'parquet'} is a folder, not the link to latest/parquet: left as it is"
+    assert message in kept.stdout and "restored budget.duckdb" not in kept.stdout, kept.stdout
+    assert (out / "parquet" / "mine.txt").read_text() == "a user's file"
+    (out / "parquet" / "mine.txt").unlink()
+    (out / "parquet").rmdir()
+    (out / "parquet").symlink_to((out / "latest" / "parquet").resolve())  # absolute, to the same folder: fine
+    quiet = run_build(sources, out)
     assert quiet.returncode == 0 and "restored" not in quiet.stdout, quiet.stdout
 
 

@@ -259,22 +259,34 @@ def _switch_link(link: Path, target: str) -> None:
         os.replace(temporary, link)
 
 
-def restore_links(out: Path) -> list[str]:
-    """Point ``<out>/budget.duckdb`` and ``<out>/parquet`` at the latest release again where they no longer do
-    (removed, replaced by a file or a folder, or pointing elsewhere): a build that publishes nothing new
-    leaves the release's entry points as a new release would. Returns the names restored (none before a
-    first release)."""
+def restore_links(out: Path) -> tuple[list[str], list[str]]:
+    """Point ``<out>/budget.duckdb`` and ``<out>/parquet`` at the latest release again where they no longer do:
+    a build that publishes nothing new leaves the release's entry points as a new release would.
+
+    A link removed, dangling, or pointing at another file is switched (:func:`_switch_link`); a real file or
+    folder put there is left as it is (it may be a user's: never removed). Returns ``(restored, not_restored)``:
+    the names switched, and a reason for each one left (in the way, or the switch failed: ``OSError``, e.g. a
+    read-only folder); both empty before a first release."""
     if latest_release(out) is None:
-        return []
-    restored = []
+        return [], []
+    restored, left = [], []
     for name, target in ((DATABASE, f"latest/{DATABASE}"), ("parquet", "latest/parquet")):
         link = out / name
-        if not (link.is_symlink() and os.readlink(link) == target):
+        if link.is_symlink() and link.exists() and link.resolve() == (out / target).resolve():
+            continue
+        if link.exists() and not link.is_symlink():
+            what = "folder" if link.is_dir() else "file"
+            left.append(f"{link} is a {what}, not the link to {target}: left as it is")
+            continue
+        try:
             _switch_link(link, target)
+        except OSError as exc:
+            left.append(f"{link} could not be pointed at {target}: {type(exc).__name__}: {exc}")
+        else:
             restored.append(name)
     if restored:
         _fsync_dir(out)
-    return restored
+    return restored, left
 
 
 def publish_release(
