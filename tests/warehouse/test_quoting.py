@@ -191,3 +191,25 @@ def test_a_quote_never_closed_past_csv_field_limit_in_the_head_is_the_file_in_er
     assert item.error.startswith(
         f"{fichier}: line 31 of the file, column 'ministere': a quote opens a field there and is not closed"
     ), item.error
+
+
+@pytest.mark.parametrize("title", ['"Loi de finances" 2020', '"Loi de finances", "2020"'], ids=repr)
+def test_a_badly_quoted_title_above_the_header_is_no_data_and_the_file_reads(title, tmp_path):
+    # An adversarial tester's find: with the whole read strict, a title above the header quoted and followed by
+    # text put the file in error ("line 1 of the file, field 1: a quote opens a field there…"), where it was read
+    # before: the lines above the header are titles, read as they were to find it; the data from the header on is
+    # read strictly.
+    folder = sources_with(tmp_path / "sources", _NOMENCLATURE)
+    lines = _nomenclature_lines(folder)
+    expected = read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)
+    _write(folder, [title, *lines])
+    table = read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)
+    assert (table.header, table.lignes_preambule) == (expected.header, 1)
+    assert table.to_frame().equals(expected.to_frame())
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    assert found.famille == "nomenclature_type_ligne" and found.table.to_frame().equals(expected.to_frame())
+    lines[101] = lines[101].replace(";", ';"', 1)  # a quote error in the data is still one
+    _write(folder, [title, *lines])
+    with pytest.raises(TableReadError, match=re.escape(f"{_NOMENCLATURE}: line 103 of the file")):
+        read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)

@@ -710,7 +710,16 @@ def _read_utf8(
         if counts.len() <= header_at:
             raise csv.Error("unexpected end of data")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
-        message = f"{name}: {_refused_records(source)}"
+        data = _from_header(read, separator, header_at)
+        refused = source, 0  # what the error is looked for in, and its physical lines above it
+        if data is not None:  # the quote error may be in the titles above the header, which are no data
+            try:
+                counts, frame = _records(data[0], separator, plain=False)
+            except (csv.Error, pl.exceptions.PolarsError):
+                refused = data  # the error is in the data: named there, not at a title's quote
+            else:
+                return _table(name, decoded, frame, counts, header_row=0, preamble=header_at)
+        message = f"{name}: {_refused_records(*refused)}"
         if not lenient:
             raise TableReadError(message) from exc
         try:  # a field past csv's limit, or quoting Polars refuses, fails this read too: the file is in error
@@ -723,6 +732,27 @@ def _read_utf8(
         table.quote_error = message
         return table
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+
+
+def _from_header(source: Path | bytes, separator: str, header_at: int) -> tuple[bytes, int] | None:
+    """The UTF-8 text of ``source`` from the physical line its header record (the ``header_at``-th, from 0) starts
+    on, as the titles above it were read to find it (Python's ``csv``, not strict: ``"Loi de finances" 2020`` one
+    title), and the number of physical lines above it; None for a header on the first line. In memory: a file read
+    whole is within the size limit (:func:`max_file_bytes`)."""
+    if header_at == 0:
+        return None
+    with _text(source) as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        try:
+            for _ in islice(reader, header_at):
+                pass
+        except csv.Error:
+            return None
+        above = reader.line_num
+    with _text(source) as handle:
+        for _ in islice(handle, above):  # the same physical lines as csv's (newline="": \n, \r\n or \r)
+            pass
+        return handle.read().encode("utf-8"), above
 
 
 def _before_last_record(head: bytes, separator: str) -> bytes:
@@ -1381,7 +1411,7 @@ def stream_csv_table(path: Path, name: str) -> Iterator[CsvStream]:
         yield stream
 
 
-def _refused_records(source: Path | bytes) -> str:
+def _refused_records(source: Path | bytes, above: int = 0) -> str:
     """Why the records of the UTF-8 CSV ``source`` (a copy on disk, or its bytes in memory) could not be read,
     naming the line a quote opens on (Python's ``csv``, strict, gives where each record starts) and, where that
     line shows it, the column (:func:`_misquoted_field`, named by the header):
@@ -1391,7 +1421,10 @@ def _refused_records(source: Path | bytes) -> str:
       (``"label"x``, or a second quote opening a field further down closing the first one), or that no field
       limit holds;
     - else (Python's ``csv`` reads every record, Polars does not: a lone quote inside a field of a file whose
-      quotes open fields elsewhere) the first line of an odd number of quotes outside a quoted line break."""
+      quotes open fields elsewhere) the first line of an odd number of quotes outside a quoted line break.
+
+    ``above``: the physical lines of the file above ``source`` (the titles above a header it starts with), added
+    to the lines named."""
     layout = _layout(source)  # the separator the read decided
     separator, header_at = layout if layout else (SEPARATORS[0], 0)
     spans: list[tuple[int, int]] = []  # the lines of the records holding a line break (a quoted one)
@@ -1407,28 +1440,30 @@ def _refused_records(source: Path | bytes) -> str:
                     spans.append((ended + 1, reader.line_num))
                 ended = reader.line_num
         except csv.Error as exc:
-            where = _quote_place(source, ended + 1, separator, header)
+            where = _quote_place(source, ended + 1, separator, header, above)
             if str(exc).startswith("unexpected end of data"):
                 return f"{where}: a quote opens a field there and is not closed before the end of the file"
             return (
                 f"{where}: a quote opens a field there and is not closed as a field ends "
-                f"(found on line {reader.line_num}: {exc})"
+                f"(found on line {reader.line_num + above}: {exc})"
             )
     lines = _lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index("ligne", offset=1)
     odd = lines.filter(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).select("ligne")
     for (ligne,) in odd.collect().iter_rows():
         if not any(start <= ligne <= end for start, end in spans):
-            where = _quote_place(source, ligne, separator, header)
+            where = _quote_place(source, ligne, separator, header, above)
             return f"{where}: an unbalanced quote (an odd number of '\"' on the line)"
     return "records that no CSV reading accepts (unbalanced quotes?)"
 
 
-def _quote_place(source: Path | bytes, ligne: int, separator: str, header: list[str] | None) -> str:
+def _quote_place(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int = 0) -> str:
     """``line N of the file``, with ``, column '<header>'`` where :func:`_misquoted_field` finds the field on that
-    line (``field <n>`` where the header is not read yet or is shorter)."""
+    line (``field <n>`` where the header is not read yet or is shorter); ``above``: the physical lines of the file
+    above ``source`` (its titles), added to N."""
     with _text(source) as handle:
         line = next(islice(handle, ligne - 1, None), "")
     field = _misquoted_field(line.rstrip("\r\n"), separator)
+    ligne += above
     if field is None:
         return f"line {ligne} of the file"
     if header is not None and field < len(header) and header[field].strip():
