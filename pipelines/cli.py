@@ -684,7 +684,7 @@ def _restored_line(out: Path) -> str:
     from warehouse.publication.releases import restore_links
 
     restored, left = restore_links(out)
-    lines = [f"restored {' and '.join(restored)} -> latest (no longer the latest release's)"] if restored else []
+    lines = [f"restored {' and '.join(restored)} -> latest (missing, or a link elsewhere)"] if restored else []
     return "".join(f"\n{line}" for line in lines + [f"not restored: {reason}" for reason in left])
 
 
@@ -729,11 +729,12 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
 
     print("\n== summary ==")
     nothing_ran = outcome.plan is not None and outcome.plan.empty  # the latest release as it is: name it
-    database = settings.database if settings.database.exists() and not nothing_ran else settings.published_database
+    released = settings.out_dir / "latest" / settings.published_database.name  # not <out>/budget.duckdb: a user's
+    database = settings.database if settings.database.exists() and not nothing_ran else released  # file may be there
     if database.exists():
         if database == settings.database:  # not published: the figures below are this build's, its copy goes
             latest = settings.published_database
-            latest = f"the latest release's is {latest}" if latest.exists() else "there is no release yet"
+            latest = f"the latest release's is {latest}" if released.exists() else "there is no release yet"
             print(f"database {database} (this build's working copy, not published: removed on exit; {latest})")
         else:
             print(f"database {database}")

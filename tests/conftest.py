@@ -96,3 +96,14 @@ def sources_copy(tmp_path_factory) -> Path:
     for path in target.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
+
+
+@pytest.fixture
+def default_field_limit():
+    """Python csv's field limit at its default (131,072 characters) for the test: it is process-wide, and a
+    library imported earlier in the suite may have raised it."""
+    import csv
+
+    before = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(before)

@@ -145,7 +145,7 @@ def test_a_build_with_nothing_new_points_a_removed_or_moved_parquet_and_database
     (out / "parquet").symlink_to("nowhere")
     again = run_build(sources, out)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "restored budget.duckdb and parquet -> latest (no longer the latest release's)" in again.stdout
+    assert "restored budget.duckdb and parquet -> latest (missing, or a link elsewhere)" in again.stdout
     assert _snapshot(out) == before
     assert pl.read_parquet(out / "parquet" / "credits.parquet").height == CREDITS_2020
 
@@ -162,6 +162,33 @@ def test_a_build_with_nothing_new_points_a_removed_or_moved_parquet_and_database
     (out / "parquet").symlink_to((out / "latest" / "parquet").resolve())  # absolute, to the same folder: fine
     quiet = run_build(sources, out)
     assert quiet.returncode == 0 and "restored" not in quiet.stdout, quiet.stdout
+
+
+def test_a_new_release_moves_a_file_or_folder_in_place_of_its_links_aside_and_says_where(warehouse):
+    # A fresh user's find: a new release deleted a folder put at `<out>/parquet` (moved aside, then removed) and
+    # replaced a file at `<out>/budget.duckdb`, in silence; and a build with nothing new then failed reading that
+    # file as the release's database.
+    sources, out = warehouse
+    (out / "parquet").unlink()
+    (out / "parquet").mkdir()
+    (out / "parquet" / "mine.txt").write_text("a user's file")
+    (out / "budget.duckdb").unlink()
+    (out / "budget.duckdb").write_text("not a database")
+    same = run_build(sources, out)  # nothing new: the summary reads the release's database, not this file
+    assert same.returncode == 0 and "not restored: " in same.stdout, same.stdout + same.stderr
+    (sources / "PLF_2020_Credits.csv").unlink()
+    new = run_build(sources, out, "--prune")
+    assert new.returncode == 0, new.stdout + new.stderr
+    (folder,) = out.glob("parquet.kept-*")
+    (file,) = out.glob("budget.duckdb.kept-*")
+    assert f"{out / 'parquet'} was a folder, not the link to latest/parquet: moved to {folder} (nothing removed)" in (
+        new.stdout
+    )
+    assert f"{out / 'budget.duckdb'} was a file, not the link to latest/budget.duckdb: moved to {file}" in new.stdout
+    assert (folder / "mine.txt").read_text() == "a user's file" and file.read_text() == "not a database"
+    assert os.readlink(out / "parquet") == "latest/parquet" and os.readlink(out / "budget.duckdb") == (
+        "latest/budget.duckdb"
+    )
 
 
 @pytest.mark.parametrize("phase", ["load", "parquet", "switch"])

@@ -35,7 +35,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,21 +242,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def _switch_link(link: Path, target: str) -> None:
+def _switch_link(link: Path, target: str) -> Path | None:
     """Point ``link`` at ``target`` atomically (a new symlink renamed over the old one).
 
-    A real file or folder left there by a warehouse made before releases is moved aside
-    first (once: from then on the switch is atomic)."""
+    A real file or folder there (a warehouse made before releases, or a user's) is never removed: it is
+    moved aside first, to ``<name>.kept-<time>`` beside it, whose path is returned (else None)."""
     temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
     temporary.unlink(missing_ok=True)
     os.symlink(target, temporary)
-    if link.is_dir() and not link.is_symlink():
-        aside = link.with_name(f".{link.name}.old-{os.getpid()}")
+    aside = None
+    if link.exists() and not link.is_symlink():
+        aside = link.with_name(f"{link.name}.kept-{dt.datetime.now(dt.UTC):%Y-%m-%dT%H%M%S.%fZ}")
         os.replace(link, aside)
-        os.replace(temporary, link)
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        os.replace(temporary, link)
+    os.replace(temporary, link)
+    return aside
 
 
 def restore_links(out: Path) -> tuple[list[str], list[str]]:
@@ -296,6 +295,7 @@ def publish_release(
     sources: list[dict],
     now: dt.datetime | None = None,
     state: dict | None = None,
+    say: Callable[[str], None] = print,
 ) -> tuple[Release, bool]:
     """Turn the working folder ``work`` into a release and switch ``latest`` to it.
 
@@ -305,7 +305,8 @@ def publish_release(
     ``manifest.json``, renames the folder to its version, then switches ``latest``,
     ``budget.duckdb`` and ``parquet``. When the content equals the latest release's,
     removes ``work`` and returns ``(latest, False)``: no new release. Raises
-    ``InvalidParquet`` (nothing published) when a file does not check.
+    ``InvalidParquet`` (nothing published) when a file does not check. A file or folder in the place of
+    ``budget.duckdb`` or ``parquet`` is moved aside (:func:`_switch_link`), and ``say`` told where.
 
     ``state``: what the release holds in the Dagster instance's terms (``materialisations``: the
     event id of the materialisation of each asset and partition whose output the release holds;
@@ -363,8 +364,13 @@ def publish_release(
     _fsync_dir(releases_dir(out))
     pause_for_tests("switch", out)
     _switch_link(out / "latest", f"releases/{version}")
-    _switch_link(out / DATABASE, f"latest/{DATABASE}")
-    _switch_link(out / "parquet", "latest/parquet")
+    for name, target in ((DATABASE, f"latest/{DATABASE}"), ("parquet", "latest/parquet")):
+        aside = _switch_link(out / name, target)
+        if aside is not None:
+            say(
+                f"budget-warehouse: {out / name} was a {'folder' if aside.is_dir() else 'file'}, not the link to "
+                f"{target}: moved to {aside} (nothing removed)"
+            )
     (out / (DATABASE + ".lock")).unlink(missing_ok=True)  # the lock file of warehouses made before releases
     _fsync_dir(out)
     if state is not None:

@@ -1443,6 +1443,11 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
             where = _quote_place(source, ended + 1, separator, header, above)
             if str(exc).startswith("unexpected end of data"):
                 return f"{where}: a quote opens a field there and is not closed before the end of the file"
+            if str(exc).startswith("field larger than field limit"):  # no closing quote in reach: likely none
+                return (
+                    f"{where}: a quote opens a field there and is not closed within {csv.field_size_limit():,} "
+                    f"characters (read up to line {reader.line_num + above})"
+                )
             return (
                 f"{where}: a quote opens a field there and is not closed as a field ends "
                 f"(found on line {reader.line_num + above}: {exc})"
