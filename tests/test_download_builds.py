@@ -28,7 +28,7 @@ import duckdb
 import pytest
 
 from schemas.catalogue import catalogue
-from tests.conftest import ROOT, SOURCES, Build
+from tests.conftest import ROOT, SOURCES, Build, run_build
 
 SERVED = {  # catalogue id -> the real file served for it (two, to keep the builds short)
     "lfi-2019": "LFI_2019_Credits.csv",
@@ -267,6 +267,33 @@ def test_a_download_build_keeps_the_data_of_the_sources_it_does_not_download(
         assert statuts[fichier] == "absent", statuts
         assert f"  - {fichier}\n" in done.stdout, done.stdout
     assert "source(s) of the latest release not downloaded" in done.stdout, done.stdout
+
+
+def test_a_snapshot_build_after_a_failed_download_build_is_the_snapshot_build_again(
+    portal: Portal, built: Build, tmp_path: Path
+) -> None:
+    """Snapshot, download (every download failing), snapshot again: the last build is the first one's content (the
+    same release suffix), with no warning. A failed download of a catalogue entry that never held data
+    (``plf-2025-fdc-adp``) stayed in ``sources`` as ``absent`` ("its data ... is kept") for ever."""
+    out = tmp_path / "out"
+    shutil.copytree(built.out, out, symlinks=True)
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        before = connection.sql("SELECT source_id, statut, format, sha256 FROM sources ORDER BY ALL").fetchall()
+    portal.mode = "missing"
+    try:
+        assert build(portal, out).returncode == 1
+    finally:
+        portal.mode = "serve"
+
+    again = run_build(None, out)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "absent from the sources folder" not in again.stdout, again.stdout
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        after = connection.sql("SELECT source_id, statut, format, sha256 FROM sources ORDER BY ALL").fetchall()
+    assert after == before
+    suffix = (built.out / "latest").resolve().name.rpartition("-")[2]
+    assert (out / "latest").resolve().name.endswith(f"-{suffix}"), again.stdout
 
 
 def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, good: Path, tmp_path: Path) -> None:

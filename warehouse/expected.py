@@ -62,7 +62,8 @@ def _kind(famille: str | None) -> str | None:
 
 def previous_sources(database: Path) -> dict[str, dict]:
     """The ``sources`` rows of the latest release (the working copy ``database``) that hold data,
-    by source id; empty before the first release."""
+    by source id; empty before the first release. A row never loaded (``charge_le`` null: a failed download
+    of a catalogue entry that names its family, ``plf-2025-fdc-adp``) holds none."""
     if not database.exists():
         return {}
     with duckdb.connect(str(database), read_only=True) as connection:
@@ -70,7 +71,8 @@ def previous_sources(database: Path) -> dict[str, dict]:
         if "sources" not in tables:
             return {}
         cursor = connection.execute(  # rows as Python values: no Arrow (pyarrow: 0.3 s to import) for a rebuild
-            "SELECT * FROM sources WHERE statut IN ('lu', 'erreur', 'absent') AND format IS NOT NULL"
+            "SELECT * FROM sources WHERE statut IN ('lu', 'erreur', 'absent') AND format IS NOT NULL "
+            "AND charge_le IS NOT NULL"
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

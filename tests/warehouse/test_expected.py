@@ -12,13 +12,14 @@ from warehouse.store import schema_sql
 
 def _release(tmp_path, rows):
     database = tmp_path / "budget.duckdb"
+    seen = dt.datetime(2026, 11, 1)
     with duckdb.connect(str(database)) as connection:
         connection.execute(schema_sql())
         for source_id, fichier, famille, exercice, statut in rows:
             connection.execute(
-                "INSERT INTO sources (source_id, fichier, sha256, octets, format, exercice, statut, vu_le) "
-                "VALUES (?, ?, 'abc', 10, ?, ?, ?, ?)",
-                [source_id, fichier, famille, exercice, statut, dt.datetime(2026, 11, 1)],
+                "INSERT INTO sources (source_id, fichier, sha256, octets, format, exercice, statut, vu_le, charge_le) "
+                "VALUES (?, ?, 'abc', 10, ?, ?, ?, ?, ?)",
+                [source_id, fichier, famille, exercice, statut, seen, seen if statut == "lu" else None],
             )
     return database
 
@@ -27,6 +28,8 @@ RELEASE = [
     ("plf-2020", "PLF_2020_Credits.csv", "credits_codes", 2020, "lu"),
     ("fichier-plf-2019-pap", "PLF_2019_PAP.csv", "performance_pap", None, "lu"),
     ("fichier-inconnu", "inconnu.csv", None, None, "non_reconnu"),
+    # A failed download of a catalogue entry naming its family: never loaded, it holds no data.
+    ("plf-2025-fdc-adp", "plf25-depenses.csv", "credits_fdc_adp", 2025, "erreur"),
 ]
 
 
