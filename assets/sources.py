@@ -131,7 +131,15 @@ def take_build_inventory(
             )
     recognised = take_inventory(files, recorded)
     # Sources of the latest release not got or not readable keep their data (warehouse/expected.py).
-    items = expect_release_sources(recognised + failures, previous_sources(paths.database), paths.sources, paths.prune)
+    # On a download build, a source of the latest release that no catalogue address gives (a local file) is
+    # absent from the downloads: kept with a warning unless --prune, never dropped in silence.
+    items = expect_release_sources(
+        recognised + failures,
+        previous_sources(paths.database),
+        paths.sources if paths.sources is not None else paths.downloads,
+        paths.prune,
+        downloaded=paths.sources is None,
+    )
     for item in items:
         if is_absent(item):
             warn(item.error_message)

@@ -807,7 +807,12 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         | {r["fichier"] for r in documents.values() if r["statut"] == "absent"}
     )
     if absent:
-        print(f"\nwarning: {len(absent)} source(s) of the latest release absent from the sources folder")
+        where = (
+            "absent from the sources folder"
+            if settings.sources_dir is not None
+            else "not downloaded (the catalogue has no address for them)"
+        )
+        print(f"\nwarning: {len(absent)} source(s) of the latest release {where}")
         print("  (their data is kept; --prune removes it):")
         for fichier in absent:
             print(f"  - {fichier}")

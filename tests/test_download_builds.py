@@ -28,7 +28,7 @@ import duckdb
 import pytest
 
 from schemas.catalogue import catalogue
-from tests.conftest import ROOT, SOURCES
+from tests.conftest import ROOT, SOURCES, Build, run_build
 
 SERVED = {  # catalogue id -> the real file served for it (two, to keep the builds short)
     "lfi-2019": "LFI_2019_Credits.csv",
@@ -47,8 +47,8 @@ CREDITS = [(2019, "LFI", 2260), (2025, "PLF", 2404)]
 
 
 class Portal:
-    """What the server does: ``mode`` is ``serve``, ``errors`` (error pages and statuses) or
-    ``slow`` (the first file trickles, ``started`` is set when it begins)."""
+    """What the server does: ``mode`` is ``serve``, ``errors`` (error pages and statuses), ``missing``
+    (404 for everything) or ``slow`` (the first file trickles, ``started`` is set when it begins)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -66,6 +66,8 @@ def _handler(portal: Portal):
             try:
                 if portal.mode == "errors":
                     return self._error(path)
+                if portal.mode == "missing":
+                    return self.send_error(404)
                 if portal.mode == "slow" and path.endswith("lfi-2019-1/exports/csv"):
                     return self._trickle(path)
                 return super().do_GET()
@@ -225,6 +227,73 @@ def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: P
     assert not (out / "latest").exists() and not list((out / "releases").glob("2*"))
     for name in SERVED.values():
         assert f"  - {name}: download failed: " in done.stdout, done.stdout
+
+
+def test_a_download_build_keeps_the_data_of_the_sources_it_does_not_download(
+    portal: Portal, built: Build, tmp_path: Path
+) -> None:
+    """Found by wave 12's tester: a download build (every download failing: 404) after a build of the snapshot
+    dropped the credits of the files the catalogue has no address for (2018 EXEC, 2019 PLF, 2024 EXEC: 8,877
+    rows), its indicators and documents, silently, while their ``sources`` rows still said ``lu``. Such a
+    file is not downloaded: its data is kept as that of a file absent from the sources folder, with a
+    warning, and its row says ``absent``."""
+    out = tmp_path / "out"
+    shutil.copytree(built.out, out, symlinks=True)
+    before = rows(out / "budget.duckdb")
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        before_credits = connection.sql("SELECT * FROM credits ORDER BY ALL").fetchall()
+    portal.mode = "missing"
+    try:
+        done = build(portal, out)
+    finally:
+        portal.mode = "serve"
+
+    assert done.returncode == 1, done.stdout + done.stderr  # the failed downloads
+    assert "step failed" not in done.stdout, done.stdout
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        after_credits = connection.sql("SELECT * FROM credits ORDER BY ALL").fetchall()
+        statuts = dict(connection.sql("SELECT fichier, statut FROM sources").fetchall())
+    assert len(after_credits) == len(before_credits) and after_credits == before_credits, done.stdout
+    after = rows(out / "budget.duckdb")
+    changed = {t: (n, after.get(t)) for t, n in before.items() if t != "sources" and after.get(t) != n}
+    assert not changed, f"tables whose rows changed: {changed}"
+    # Nothing was read: no row says `lu`; the files not downloaded are absent, with a warning naming them.
+    assert set(statuts.values()) <= {"absent", "erreur"}, statuts
+    for fichier in (
+        "PLR_2018_Credits.csv",
+        "PLF_2019_BG_Nature.csv",
+        "2024_PLRG/Credits_Destination_Nature_YC_RetD.xls",
+    ):
+        assert statuts[fichier] == "absent", statuts
+        assert f"  - {fichier}\n" in done.stdout, done.stdout
+    assert "source(s) of the latest release not downloaded" in done.stdout, done.stdout
+
+
+def test_a_snapshot_build_after_a_failed_download_build_is_the_snapshot_build_again(
+    portal: Portal, built: Build, tmp_path: Path
+) -> None:
+    """Snapshot, download (every download failing), snapshot again: the last build is the first one's content (the
+    same release suffix), with no warning. A failed download of a catalogue entry that never held data
+    (``plf-2025-fdc-adp``) stayed in ``sources`` as ``absent`` ("its data ... is kept") for ever."""
+    out = tmp_path / "out"
+    shutil.copytree(built.out, out, symlinks=True)
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        before = connection.sql("SELECT source_id, statut, format, sha256 FROM sources ORDER BY ALL").fetchall()
+    portal.mode = "missing"
+    try:
+        assert build(portal, out).returncode == 1
+    finally:
+        portal.mode = "serve"
+
+    again = run_build(None, out)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "absent from the sources folder" not in again.stdout, again.stdout
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        after = connection.sql("SELECT source_id, statut, format, sha256 FROM sources ORDER BY ALL").fetchall()
+    assert after == before
+    suffix = (built.out / "latest").resolve().name.rpartition("-")[2]
+    assert (out / "latest").resolve().name.endswith(f"-{suffix}"), again.stdout
 
 
 def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, good: Path, tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ and the build exits 1.
 A source of the latest release simply absent from a ``--sources`` folder (and not moved: its
 bytes are under no other path) becomes an item whose error is :data:`ABSENT`: its data is kept
 the same way, but its status is ``absent`` (a warning, exit 0). With ``--prune`` it is left out,
-and its data goes.
+and its data goes. On a download build, a source of the latest release that the build does not
+download (a local file the catalogue has no address for: ``PLR_2018_Credits.csv``) is absent the
+same way (:data:`NOT_DOWNLOADED`), never dropped in silence.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ from schemas.families import all_families
 from schemas.performance.families import performance_families
 from warehouse.sources import InventoryItem, SourceFile
 
-__all__ = ["ABSENT", "drop_unheld_staging", "expect_release_sources", "is_absent", "previous_sources"]
+__all__ = ["ABSENT", "NOT_DOWNLOADED", "drop_unheld_staging", "expect_release_sources", "is_absent", "previous_sources"]
 
 #: The error of an expected source absent from the ``--sources`` folder (kept unless ``--prune``).
 ABSENT = "absent from the sources folder: its data of the latest release is kept (--prune removes it)"
+#: The same for a download build: a source of the latest release that no catalogue address gives.
+NOT_DOWNLOADED = (
+    "not downloaded (the catalogue has no address for it): its data of the latest release is kept (--prune removes it)"
+)
 
 
 def is_absent(item: InventoryItem) -> bool:
-    return item.error == ABSENT
+    return item.error in (ABSENT, NOT_DOWNLOADED)
 
 
 #: The ``sources.format`` of RAP/PAP texts and pages (``warehouse/documents``): read by the
@@ -56,7 +62,8 @@ def _kind(famille: str | None) -> str | None:
 
 def previous_sources(database: Path) -> dict[str, dict]:
     """The ``sources`` rows of the latest release (the working copy ``database``) that hold data,
-    by source id; empty before the first release."""
+    by source id; empty before the first release. A row never loaded (``charge_le`` null: a failed download
+    of a catalogue entry that names its family, ``plf-2025-fdc-adp``) holds none."""
     if not database.exists():
         return {}
     with duckdb.connect(str(database), read_only=True) as connection:
@@ -64,7 +71,8 @@ def previous_sources(database: Path) -> dict[str, dict]:
         if "sources" not in tables:
             return {}
         cursor = connection.execute(  # rows as Python values: no Arrow (pyarrow: 0.3 s to import) for a rebuild
-            "SELECT * FROM sources WHERE statut IN ('lu', 'erreur', 'absent') AND format IS NOT NULL"
+            "SELECT * FROM sources WHERE statut IN ('lu', 'erreur', 'absent') AND format IS NOT NULL "
+            "AND charge_le IS NOT NULL"
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -103,14 +111,15 @@ def _read_as_before(item: InventoryItem, before: dict) -> bool:
 
 
 def expect_release_sources(
-    items: list[InventoryItem], previous: dict[str, dict], folder: Path | None, prune: bool
+    items: list[InventoryItem], previous: dict[str, dict], folder: Path, prune: bool, downloaded: bool = False
 ) -> list[InventoryItem]:
     """The inventory ``items`` with the sources of the latest release (``previous``, from
     :func:`previous_sources`) that could not be got or read turned into items in error, and,
-    on a ``--sources`` build (``folder``) without ``prune``, those absent added as
-    :data:`ABSENT` items. A source whose bytes (sha256) a file of this build has, which will be read as that
-    source was (:func:`_read_as_before`: the file was moved or renamed), is not absent: it is that file, under
-    its new id. A file renamed so that it is read otherwise (its year lost) leaves the source absent."""
+    without ``prune``, those absent added as :data:`ABSENT` items (:data:`NOT_DOWNLOADED` on a
+    download build, ``downloaded``: ``folder`` is then the downloads folder). A source whose bytes (sha256) a
+    file of this build has, which will be read as that source was (:func:`_read_as_before`: the file was moved
+    or renamed), is not absent: it is that file, under its new id. A file renamed so that it is read otherwise
+    (its year lost) leaves the source absent."""
     from schemas.performance.families import is_performance_header
 
     result = []
@@ -130,7 +139,7 @@ def expect_release_sources(
     by_sha256: dict[str, list[InventoryItem]] = {}
     for item in items:
         by_sha256.setdefault(item.source.sha256, []).append(item)
-    if folder is not None and not prune:
+    if not prune:
         for source_id, before in sorted(previous.items()):
             if source_id in seen or any(_read_as_before(i, before) for i in by_sha256.get(before["sha256"], [])):
                 continue  # moved or renamed: read under its new id (kept as absent too, its data would be twice)
@@ -144,7 +153,7 @@ def expect_release_sources(
             )
             entete = tuple((before["entete"] or "").split(" | ")) if before["entete"] else ()
             placeholder = InventoryItem(source, None, before["exercice"], entete, before["type_fichier"])
-            result.append(_kept(placeholder, before, ABSENT))
+            result.append(_kept(placeholder, before, NOT_DOWNLOADED if downloaded else ABSENT))
     return result
 
 

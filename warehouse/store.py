@@ -285,12 +285,13 @@ def drop_moved_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) 
 def drop_gone_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> list[str]:
     """Delete the ``sources`` rows of files no longer given that hold no data: not in ``given`` (the source ids
     of this build), and never read as a covered family (``format`` null: ``non_reconnu``, or ``erreur`` for a file
-    that could not be read at all) or outside the exercices built (``hors_selection``). Such a row describes
+    that could not be read at all), never loaded (``charge_le`` null: a failed download of a catalogue entry that
+    names its family) or outside the exercices built (``hors_selection``). Such a row describes
     nothing of the warehouse; a source whose data is kept stays (``absent``, ``warehouse/expected.py``) until
     ``--prune``. Returns their source ids, sorted."""
     rows = connection.execute(
         "DELETE FROM sources WHERE NOT list_contains($given, source_id) "
-        "AND (format IS NULL OR statut IN ('non_reconnu', 'hors_selection')) RETURNING source_id",
+        "AND (format IS NULL OR charge_le IS NULL OR statut IN ('non_reconnu', 'hors_selection')) RETURNING source_id",
         {"given": given},
     ).fetchall()
     return sorted(s for (s,) in rows)

@@ -5,20 +5,21 @@ import datetime as dt
 import duckdb
 
 from tests.conftest import SOURCES
-from warehouse.expected import ABSENT, expect_release_sources, is_absent, previous_sources
+from warehouse.expected import ABSENT, NOT_DOWNLOADED, expect_release_sources, is_absent, previous_sources
 from warehouse.sources import InventoryItem, SourceFile, discover_sources, take_inventory
 from warehouse.store import schema_sql
 
 
 def _release(tmp_path, rows):
     database = tmp_path / "budget.duckdb"
+    seen = dt.datetime(2026, 11, 1)
     with duckdb.connect(str(database)) as connection:
         connection.execute(schema_sql())
         for source_id, fichier, famille, exercice, statut in rows:
             connection.execute(
-                "INSERT INTO sources (source_id, fichier, sha256, octets, format, exercice, statut, vu_le) "
-                "VALUES (?, ?, 'abc', 10, ?, ?, ?, ?)",
-                [source_id, fichier, famille, exercice, statut, dt.datetime(2026, 11, 1)],
+                "INSERT INTO sources (source_id, fichier, sha256, octets, format, exercice, statut, vu_le, charge_le) "
+                "VALUES (?, ?, 'abc', 10, ?, ?, ?, ?, ?)",
+                [source_id, fichier, famille, exercice, statut, seen, seen if statut == "lu" else None],
             )
     return database
 
@@ -27,6 +28,8 @@ RELEASE = [
     ("plf-2020", "PLF_2020_Credits.csv", "credits_codes", 2020, "lu"),
     ("fichier-plf-2019-pap", "PLF_2019_PAP.csv", "performance_pap", None, "lu"),
     ("fichier-inconnu", "inconnu.csv", None, None, "non_reconnu"),
+    # A failed download of a catalogue entry naming its family: never loaded, it holds no data.
+    ("plf-2025-fdc-adp", "plf25-depenses.csv", "credits_fdc_adp", 2025, "erreur"),
 ]
 
 
@@ -35,9 +38,14 @@ def test_a_failed_download_of_a_source_of_the_release_keeps_its_family(tmp_path)
     assert set(previous) == {"plf-2020", "fichier-plf-2019-pap"}  # no data held: not expected
     source = SourceFile("fichier-plf-2019-pap", "PLF_2019_PAP.csv", tmp_path / "PLF_2019_PAP.csv", "", 0)
     failed = InventoryItem(source, None, None, (), error="download failed: 503 Service Unavailable")
-    (item,) = expect_release_sources([failed], previous, None, prune=False)  # a download build: none added
+    item, absent = expect_release_sources([failed], previous, tmp_path, prune=False, downloaded=True)
     assert (item.famille, item.kind, item.holds("performance")) == ("performance_pap", "performance", True)
     assert item.error.startswith("download failed: 503") and "last good data is kept" in item.error
+    # A source of the release that the download build does not get (no catalogue address) keeps its data too.
+    assert (absent.source.source_id, absent.error, absent.kind) == ("plf-2020", NOT_DOWNLOADED, "credits")
+    assert is_absent(absent)
+    pruned = expect_release_sources([failed], previous, tmp_path, prune=True, downloaded=True)
+    assert [i.source.source_id for i in pruned] == ["fichier-plf-2019-pap"]
 
 
 def test_a_file_emptied_or_absent_keeps_its_data_and_prune_drops_the_absent(tmp_path):
