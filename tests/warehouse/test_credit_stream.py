@@ -414,23 +414,26 @@ def test_a_title_wider_than_the_table_above_its_header_streams(tmp_path):
         assert cells.rows() == [tuple(row) for row in table.rows]
 
 
+def _titles_then_table(path: Path, preamble: bytes, titles: int) -> None:
+    """``preamble`` (``titles`` lines) above a table of 30,000 rows: its header and rows in the head, the whole
+    read and the stream."""
+    path.write_bytes(preamble + b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000)))
+    head, _ = read_csv_head(path, path.name)
+    table = read_csv_table(path, path.name)
+    with stream_csv_table(path, path.name) as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(7_000))
+        streamed = stream.table
+    for read in (head, table, streamed):
+        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == titles
+    assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+
+
 @pytest.mark.parametrize("title", [b"Titre de la ligne %d", b"Titre %d;;;;", b";Budget de l'Etat %d ;"], ids=str)
 def test_250_title_lines_above_the_header_are_preamble_not_the_header(title, tmp_path):
     # A tester's 250 title lines of one cell each above a credit file's header gave a wrong header: the separator
     # and the header were looked for in the first 200 records, all titles. Lines of at most one filled cell under
     # every separator are skipped first: the header is the real one, in the head, the whole read and the stream.
-    titles = b"".join(title % i + b"\n" for i in range(250))
-    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
-    path = tmp_path / "credits.csv"
-    path.write_bytes(titles + rows)
-    head, _ = read_csv_head(path, "credits.csv")
-    table = read_csv_table(path, "credits.csv")
-    with stream_csv_table(path, "credits.csv") as stream:
-        cells = pl.concat(batch for _, batch in stream.batches(7_000))
-        streamed = stream.table
-    for read in (head, table, streamed):
-        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == 250
-    assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+    _titles_then_table(tmp_path / "credits.csv", b"".join(title % i + b"\n" for i in range(250)), 250)
 
 
 @pytest.mark.parametrize("first", [b'"Budget"', b'"Loi de finances; 2020"'], ids=str)
@@ -440,17 +443,7 @@ def test_a_first_title_quoted_above_250_titles_is_preamble(first, tmp_path):
     # title of one cell is a title. (A first line of two cells, `Loi de finances, 2020`, above 250 titles still
     # hides the header: skipping it with them also skipped a real header above 200 blank lines.)
     titles = b"".join(b"Titre de la ligne %d\n" % i for i in range(250))
-    rows = b"Programme;Action;AE\n" + b"".join(b"352;%d;1 000\n" % i for i in range(30_000))
-    path = tmp_path / "credits.csv"
-    path.write_bytes(first + b"\n" + titles + rows)
-    head, _ = read_csv_head(path, "credits.csv")
-    table = read_csv_table(path, "credits.csv")
-    with stream_csv_table(path, "credits.csv") as stream:
-        cells = pl.concat(batch for _, batch in stream.batches(7_000))
-        streamed = stream.table
-    for read in (head, table, streamed):
-        assert read.header == ["Programme", "Action", "AE"] and read.lignes_preambule == 251
-    assert len(table.rows) == cells.height == 30_000 and table.rows[0] == ["352", "0", "1 000"]
+    _titles_then_table(tmp_path / "credits.csv", first + b"\n" + titles, 251)
 
 
 @pytest.mark.parametrize("below", [b"\n", b" ;\n", b";;\n", b"0\n"], ids=repr)
