@@ -736,8 +736,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             latest = settings.published_database
             latest = f"the latest release's is {latest}" if released.exists() else "there is no release yet"
             print(f"database {database} (this build's working copy, not published: removed on exit; {latest})")
-        else:
-            print(f"database {database}")
+        else:  # named as users reach it, <out>/budget.duckdb, where that is the release's
+            shown = settings.published_database
+            print(f"database {shown if shown.exists() and shown.resolve() == database.resolve() else database}")
         with reader(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
             for table in tables:
@@ -759,7 +760,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             performance_errors, performance_absent = _performance_reports(connection, tables)
     else:
         documents, performance_errors, performance_absent = {}, {}, []
-    parquet = settings.out_dir / "parquet"
+    parquet = settings.out_dir / "parquet"  # the release's files, not a user's folder put in place of the link
+    if not (parquet.is_symlink() and parquet.resolve() == released.parent.joinpath("parquet").resolve()):
+        parquet = released.parent / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
         print(f"parquet {path}")
     not_loaded = [

@@ -152,12 +152,18 @@ def test_a_build_with_nothing_new_points_a_removed_or_moved_parquet_and_database
     (out / "parquet").unlink()
     (out / "parquet").mkdir()
     (out / "parquet" / "mine.txt").write_text("a user's file")
+    (out / "parquet" / "user.parquet").write_bytes(b"")
     kept = run_build(sources, out)
     assert kept.returncode == 0, kept.stdout + kept.stderr
+    # the summary lists the release's files, not the user's
+    assert (
+        f"parquet {out / 'latest' / 'parquet' / 'credits.parquet'}" in kept.stdout and "user.parquet" not in kept.stdout
+    )
     message = f"not restored: {out / 'parquet'} is a folder, not the link to latest/parquet: left as it is"
     assert message in kept.stdout and "restored budget.duckdb" not in kept.stdout, kept.stdout
     assert (out / "parquet" / "mine.txt").read_text() == "a user's file"
     (out / "parquet" / "mine.txt").unlink()
+    (out / "parquet" / "user.parquet").unlink()
     (out / "parquet").rmdir()
     (out / "parquet").symlink_to((out / "latest" / "parquet").resolve())  # absolute, to the same folder: fine
     quiet = run_build(sources, out)
@@ -189,6 +195,28 @@ def test_a_new_release_moves_a_file_or_folder_in_place_of_its_links_aside_and_sa
     assert os.readlink(out / "parquet") == "latest/parquet" and os.readlink(out / "budget.duckdb") == (
         "latest/budget.duckdb"
     )
+
+
+def test_a_latest_link_removed_or_pointed_back_never_costs_a_release(warehouse):
+    # An adversarial tester's find: with `latest` removed, the next build took every release for a killed build's
+    # leftovers and deleted them all; with `latest` pointed back at an older release (a rollback), the newer ones.
+    sources, out = warehouse
+    (first,) = _releases(out)
+    (sources / "PLF_2020_Credits.csv").unlink()
+    assert run_build(sources, out, "--prune").returncode == 0
+    second = max(_releases(out))
+    assert _releases(out) == [first, second]
+    (out / "latest").unlink()
+    again = run_build(sources, out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"latest pointed at no release: pointed at the newest, releases/{second}" in again.stdout
+    assert "removed what a killed build left" not in again.stdout and _releases(out) == [first, second]
+    assert os.readlink(out / "latest") == f"releases/{second}"
+    (out / "latest").unlink()
+    (out / "latest").symlink_to(f"releases/{first}")  # a user's rollback
+    back = run_build(sources, out)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "removed what a killed build left" not in back.stdout and second in _releases(out), back.stdout
 
 
 @pytest.mark.parametrize("phase", ["load", "parquet", "switch"])

@@ -92,7 +92,7 @@ class Release:
 def latest_release(out: Path) -> Release | None:
     """The release ``<out>/latest`` points at, or None before the first release."""
     link = out / "latest"
-    if not link.is_dir():
+    if not link.is_symlink() or not (link / MANIFEST).is_file():  # none, or a file or folder put in its place
         return None
     folder = link.resolve()
     return Release(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
@@ -129,22 +129,36 @@ def build_lock(out: Path, say=print) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def remove_stale_work(out: Path) -> list[str]:
+def remove_stale_work(out: Path, say: Callable[[str], None] = print) -> list[str]:
     """Remove what killed builds left (call with the build lock held): working folders (not the UI's,
-    ``.building-dagster``), and
-    release folders that were complete but never became ``latest`` (newer than it).
-    Returns the names removed."""
+    ``.building-dagster``), and release folders that were complete but never became ``latest``: newer than
+    it and than the last release published (``releases/.state.json``, written once ``latest`` switched: a
+    user who points ``latest`` back at an older release keeps the newer ones). Returns the names removed.
+
+    A ``latest`` removed, dangling or replaced while releases exist is pointed at the newest complete one
+    (a file or folder in its place moved aside, :func:`_switch_link`), and ``say`` told: releases are never
+    taken for a killed build's leftovers for want of a ``latest``."""
     folder = releases_dir(out)
     if not folder.is_dir():
         return []
     latest = latest_release(out)
+    complete = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file())
+    published = _state_version(out)
+    if latest is None and complete:  # the newest published (a killed build's may be newer)
+        newest = max((p for p in complete if published is None or p.name <= published), default=complete[-1])
+        aside = _switch_link(out / "latest", f"releases/{newest.name}")
+        moved = f"; {out / 'latest'} moved to {aside} (nothing removed)" if aside else ""
+        say(f"budget-warehouse: latest pointed at no release: pointed at the newest, releases/{newest.name}{moved}")
+        latest = latest_release(out)
     removed = []
     for path in sorted(folder.iterdir()):
         stale_work = path.name.startswith(".paused-") or re.fullmatch(r"\.building-\d+", path.name) is not None
         unpublished = (
-            not path.name.startswith(".")
+            latest is not None
+            and not path.name.startswith(".")
             and path.is_dir()
-            and (latest is None or (path.name > latest.folder.name and path != latest.folder))
+            and path.name > latest.folder.name
+            and (published is None or path.name > published)
         )
         if stale_work or unpublished:
             if path.is_dir():
@@ -155,6 +169,16 @@ def remove_stale_work(out: Path) -> list[str]:
     for temporary in out.glob(".*.tmp-*"):
         temporary.unlink(missing_ok=True)
     return removed
+
+
+def _state_version(out: Path) -> str | None:
+    """The version ``releases/.state.json`` names (the last release published, or the latest when a build
+    changed nothing), or None."""
+    path = releases_dir(out) / STATE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError):
+        return None
 
 
 def start_work(out: Path) -> Path:
@@ -363,8 +387,11 @@ def publish_release(
     os.replace(work, final)
     _fsync_dir(releases_dir(out))
     pause_for_tests("switch", out)
-    _switch_link(out / "latest", f"releases/{version}")
-    for name, target in ((DATABASE, f"latest/{DATABASE}"), ("parquet", "latest/parquet")):
+    for name, target in (
+        ("latest", f"releases/{version}"),
+        (DATABASE, f"latest/{DATABASE}"),
+        ("parquet", "latest/parquet"),
+    ):
         aside = _switch_link(out / name, target)
         if aside is not None:
             say(
