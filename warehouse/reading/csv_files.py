@@ -769,10 +769,8 @@ def _before_last_record(head: bytes, separator: str) -> bytes:
             pass
         else:
             return head
-    at = 0
-    for _ in range(ended):
-        at = head.index(b"\n", at) + 1
-    return head[:at]
+    with _text(head) as handle:  # the same physical lines as csv's (newline="": \n, \r\n or \r)
+        return "".join(islice(handle, ended)).encode("utf-8")
 
 
 def _text(source: Path | bytes) -> TextIO:
