@@ -164,7 +164,7 @@ class _FileRead:
 
     family: str | None = None
     read: PerformanceRead | None = None
-    unreadable: TableReadError | OSError | None = None  # not even recognised (a CSV's whole read refused)
+    unreadable: TableReadError | OSError | None = None  # not read (a CSV's whole read refused; ``family``: its head's)
     refused: SourceReadError | None = None  # recognised, but a cell or column breaks the family's rules
 
 
@@ -182,8 +182,8 @@ def _read_file(item: InventoryItem) -> _FileRead | None:
     the build may do it ahead, during the credits (:func:`read_ahead`)."""
     try:
         found = recognise_performance(item.source.chemin, item.source.fichier)
-    except (TableReadError, OSError) as exc:
-        return _FileRead(unreadable=exc)
+    except (TableReadError, OSError) as exc:  # a CSV whose head was recognised keeps its family
+        return _FileRead(family=getattr(exc, "famille", None), unreadable=exc)
     if found is None:
         return None
     match, table = found
@@ -282,7 +282,9 @@ def _read_all(
             if item.type_fichier == "csv":  # its head has a performance header: its whole read was refused
                 message = str(exc) if isinstance(exc, TableReadError) else f"{item.source.fichier}: {exc}"
                 context.log.error(f"not loaded: {message}")
-                failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
+                failures.append(
+                    FileFailure(item.source.source_id, item.source.fichier, done.family or "inconnue", message)
+                )
             continue
         if done.refused is not None:
             context.log.error(f"not loaded: {done.refused}")

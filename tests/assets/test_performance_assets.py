@@ -177,6 +177,26 @@ def test_a_file_that_cannot_be_read_keeps_its_last_good_rows(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("line", [50, 1000], ids=["in its head", "past its head"])
+def test_a_pap_csv_refused_after_its_head_was_recognised_keeps_its_family(line, tmp_path):
+    # A tester's find: a PAP CSV whose head was recognised (performance_pap) and whose whole read was refused (a
+    # quote opening a field and not closed as a field ends, in its head or past it) had `famille = 'inconnue'` in
+    # `indicateur_fichiers`: recognise_performance dropped the family it had matched when the whole read raised
+    # (the inventory never holds a performance family: `item.famille` is None for every performance file).
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    lines = (SOURCES / "PLF_2019_PAP.csv").read_text(encoding="utf-8-sig").split("\n")
+    lines[line] = lines[line].replace(";", ';"', 1)
+    (sources / "PLF_2019_PAP.csv").write_text("\n".join(lines), encoding="utf-8")
+    out = tmp_path / "out"
+    result = _materialise(sources, out)
+    detail = _checks(result)["every_performance_file_readable"][2]["detail"]
+    assert f"PLF_2019_PAP.csv: line {line + 1} of the file, column 'Mission'" in detail, detail
+    with duckdb.connect(str(_database(out)), read_only=True) as connection:
+        rows = connection.execute("SELECT fichier, famille, statut FROM indicateur_fichiers").fetchall()
+    assert rows == [("PLF_2019_PAP.csv", "performance_pap", "erreur")]
+
+
 def test_the_cell_accounting_check_fails_when_a_loaded_value_is_missing(build, tmp_path):
     _, database = build
     copy = tmp_path / "budget.duckdb"

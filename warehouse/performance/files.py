@@ -67,13 +67,14 @@ from schemas.performance.models import (
 )
 from schemas.validation import ValidationFailed, validate
 from warehouse.credits.files import SourceReadError
-from warehouse.reading.tables import FrameRows, RawTable, read_tables
+from warehouse.reading.tables import FrameRows, RawTable, TableReadError, read_tables
 from warehouse.sources import recognised_heads
 
 __all__ = [
     "ATTEINTE_SCHEMA",
     "INDICATEUR_SCHEMA",
     "PerformanceRead",
+    "PerformanceTableError",
     "VALEUR_SCHEMA",
     "CELL_REASONS",
     "is_performance_header",
@@ -185,13 +186,24 @@ class PerformanceRead:
     colonnes: str = ""
 
 
+class PerformanceTableError(TableReadError):
+    """A CSV whose head was recognised as of the performance family ``famille``, whose whole table could not be
+    read (a quote error past its head, or met leniently in it): the family is kept for its read report."""
+
+    def __init__(self, message: str, famille: str) -> None:
+        super().__init__(message)
+        self.famille = famille
+
+
 def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, RawTable] | None:
     """Read ``path`` and return the best performance family match and its table (sheet), or None.
 
     Recognition reads a CSV's head only (:func:`warehouse.reading.tables.read_table_heads`); the whole
     table is read only for a file of a performance family.
 
-    Raises :class:`warehouse.reading.tables.TableReadError` for a file that is not a table.
+    Raises :class:`warehouse.reading.tables.TableReadError` for a file that is not a table; a
+    :class:`PerformanceTableError` (its ``famille``) for a CSV whose head is of a performance family and whose
+    whole table cannot be read.
     """
     best: tuple[PerformanceMatch, RawTable] | None = None
     tables, complete = recognised_heads(path, fichier)  # read once per build (warehouse.sources)
@@ -199,11 +211,15 @@ def recognise_performance(path: Path, fichier: str) -> tuple[PerformanceMatch, R
         match = best_performance_family(table.header)
         if match and (best is None or match.explained > best[0].explained):
             best = (match, table)
-    if best is not None and not complete:  # a CSV of a performance family, longer than its head: read it whole
-        (table,) = read_tables(path, fichier)
-        best = (best_performance_family(table.header), table)  # type: ignore[assignment]
-    elif best is not None:  # the head is the whole table: a CSV's quoting error, met leniently, raised
-        best[1].checked()
+    try:
+        if best is not None and not complete:  # a CSV of a performance family, longer than its head: read it whole
+            (table,) = read_tables(path, fichier)
+            best = (best_performance_family(table.header), table)  # type: ignore[assignment]
+        elif best is not None:  # the head is the whole table: a CSV's quoting error, met leniently, raised
+            best[1].checked()
+    except TableReadError as exc:
+        assert best is not None
+        raise PerformanceTableError(str(exc), best[0].family.id) from exc
     return best
 
 
