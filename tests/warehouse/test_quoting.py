@@ -204,3 +204,68 @@ def test_a_badly_quoted_title_above_the_header_is_no_data_and_the_file_reads(tit
     _write(folder, [title, *lines])
     with pytest.raises(TableReadError, match=re.escape(f"{_NOMENCLATURE}: line 103 of the file")):
         read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)
+
+
+@pytest.mark.parametrize(
+    "titles", [['"Loi de finances 2020'], ["Budget de l'Etat", '"Loi de finances 2020', ""]], ids=repr
+)
+def test_a_title_leaving_a_quote_open_is_no_data_and_the_file_reads(titles, tmp_path):
+    # A tester's find: a quote opened in a title above the header and never closed put the whole file in error
+    # ("line 1 of the file, field 1: a quote opens a field there and is not closed before the end of the file"), in
+    # the whole read, the head and the stream alike. Titles are physical lines: a quote a title leaves open is the
+    # title's; the header and the data below it are read (strictly), and a quote error there is still one.
+    folder = sources_with(tmp_path / "sources", _NOMENCLATURE)
+    lines = _nomenclature_lines(folder)
+    expected = read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)
+    _write(folder, [*titles, *lines])
+    table = read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)
+    assert (table.header, table.lignes_preambule) == (expected.header, len(titles))
+    assert table.to_frame().equals(expected.to_frame())
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    assert found.famille == "nomenclature_type_ligne" and found.table.to_frame().equals(expected.to_frame())
+    with stream_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE) as stream:
+        assert (stream.table.header, stream.table.lignes_preambule) == (expected.header, len(titles))
+        cells = pl.concat(batch for _, batch in stream.batches(500))
+    assert cells.rows() == [tuple(row) for row in expected.rows]
+    lines[101] = lines[101].replace(";", ';"', 1)  # a quote error in the data is still one, on its line
+    _write(folder, [*titles, *lines])
+    message = re.escape(f"{_NOMENCLATURE}: line {102 + len(titles)} of the file, column ")
+    with pytest.raises(TableReadError, match=message):
+        read_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE)
+    with pytest.raises(TableReadError, match=message), stream_csv_table(folder / _NOMENCLATURE, _NOMENCLATURE):
+        pass
+
+
+def _reads(path: Path) -> list:
+    """The header and rows of ``path`` read whole, by its head and streamed; or the error of each."""
+    reads = []
+    for read in (lambda: read_csv_table(path, path.name), lambda: read_csv_head(path, path.name)[0].checked()):
+        try:
+            table = read()
+            reads.append((table.header, table.lignes_preambule, [tuple(row) for row in table.rows]))
+        except TableReadError as exc:
+            reads.append(str(exc))
+    try:
+        with stream_csv_table(path, path.name) as stream:
+            cells = pl.concat(batch for _, batch in stream.batches(7))
+            reads.append((stream.table.header, stream.table.lignes_preambule, cells.rows()))
+    except TableReadError as exc:
+        reads.append(str(exc))
+    return reads
+
+
+def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_row_the_header(tmp_path):
+    # A tester's find: `"Budget 2020` above `Programme;Action;AE"` is one quoted field to Python's csv (the title's
+    # quote closes at the header's end): the first data row was taken as the header, in silence. Titles are physical
+    # lines: the header is looked for below the title; its odd quote closes no field of its own, so the file is an
+    # error naming the header's line and field, never a guess. A header quoted as it should be, below such a title,
+    # is read.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    path.write_text("\n".join(['"Budget 2020', 'Programme;Action;AE"', *rows, ""]), encoding="utf-8")
+    message = "credits.csv: line 2 of the file, field 3: a quote there opens no field; the lines above the header"
+    assert all(isinstance(read, str) and read.startswith(message) for read in _reads(path)), _reads(path)
+    path.write_text("\n".join(['"Budget 2020', '"Programme";"Action";"AE"', *rows, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], 1, [tuple(row.split(";")) for row in rows])
+    assert _reads(path) == [expected] * 3

@@ -25,7 +25,9 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   above it (titles, blank lines, ``sep=;``) are set aside and counted
   (``lignes_preambule``). Blank lines and lines of one filled cell (titles) opening the file are skipped
   before the separator and the header are looked for, through its first :data:`_SKIP_CHARS` characters; a
-  file going on past them with no line of two filled cells is an error.
+  file going on past them with no line of two filled cells is an error. A first line of two cells above titles
+  that fill the sample is skipped with them where the table below is wider than it. Titles are physical lines
+  (a quote a title leaves open is its own): where they hold a quote, the records are read from the header's line.
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
   filled field beyond the header's width, is recorded as (data line, field count) in
   ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
@@ -510,6 +512,9 @@ class _Sample:
 
     text: str
     skipped: int = 0
+    #: The first filled line, skipped with the titles under it: the sample is taken only if the table found in it
+    #: is wider than that line (else the line is a header above blank or sparse lines).
+    narrower: str | None = None
 
 
 _NO_SEPARATORS = str.maketrans("", "", "".join(SEPARATORS))
@@ -530,24 +535,46 @@ def _quoted_record(line: str, separator: str) -> list[str] | None:
     return records[0] if len(records) == 1 else None
 
 
-def _title(line: str) -> bool:
+def _title(line: str, record: str | None = None) -> bool:
     """Whether ``line`` holds at most one filled cell under every separator, read as CSV (``"a;b"`` one cell), and
     is one whole record: a blank line or a title (``Budget de l'État``, ``Titre;;;;``, ``"Budget"``,
-    ``"Loi de finances; 2020"``), never a table's header (two filled cells at least) nor the start of a quoted
-    record."""
+    ``"Loi de finances; 2020"``), never a table's header (two filled cells at least).
+
+    A line whose quotes do not make one whole record (a quote not closed on it, or closed and followed by text:
+    ``"Loi de finances" 2020``, ``"Budget 2020``) is a title if it holds at most one filled cell with its quotes
+    taken as characters, unless ``record`` (the text from the line's start) opens with a record that a strict
+    CSV reader reads whole with two filled cells or more under some separator (a header whose first cell holds a
+    quoted line break). Titles are physical lines: a quote a title leaves open does not run into the lines
+    below it."""
     if '"' in line:
         cells = [_quoted_record(line, s) for s in SEPARATORS]
-        return all(c is not None and _filled(c) <= 1 for c in cells)
+        if all(c is not None for c in cells):
+            return all(_filled(c) <= 1 for c in cells)  # type: ignore[arg-type]
+        if record is not None and any(_filled(c) > 1 for c in _strict_records(record)):
+            return False
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
+
+
+def _strict_records(text: str) -> Iterator[list[str]]:
+    """The first record of ``text`` under each separator that a strict CSV reader reads whole there."""
+    for separator in SEPARATORS:
+        try:
+            yield next(csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True))
+        except (csv.Error, StopIteration):
+            continue
 
 
 def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
     """(where the lines of ``text`` from ``at`` that are ``skippable`` end, how many they are, whether they run
-    through the text or past the character ``limit``): a C search for each line end."""
+    through the text or past the character ``limit``): a C search for each line end. ``skippable`` takes the line
+    and, for a line holding a quote, the text from its start (see :func:`_title`)."""
     count = 0
     while at < len(text) and at <= limit:
         end = text.find("\n", at)
-        if end < 0 or not skippable(text[at:end]):
+        if end < 0:
+            break
+        line = text[at:end]
+        if not skippable(line, text[at:] if '"' in line else None):
             break
         at, count = end + 1, count + 1
     return at, count, at >= len(text) or at > limit
@@ -585,7 +612,7 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
             cells = cells[: cells.rfind("\n") + 1] or cells
         return _Sample(text[:first] + cells, skipped)
 
-    blank_at, blanks, through = _skip(text, first, _blank, len(text))
+    blank_at, blanks, through = _skip(text, first, lambda line, _: _blank(line), len(text))
     if through or (blank_at > _SKIP_CHARS and "\n" not in text[blank_at:]):  # no complete filled line after them
         if goes_on(blank_at):
             hint = 1 if first else 0  # the `sep=X` line
@@ -597,6 +624,12 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     title_at, titles, through = _skip(text, blank_at, _title, _SKIP_CHARS)
     if titles and not through:
         return sample(title_at, blanks + titles), sample(blank_at, blanks)
+    line_end = text.find("\n", blank_at)
+    if not titles and line_end >= 0:  # a first line of two cells (`Loi de finances;2020`), then titles?
+        title_at, titles, through = _skip(text, line_end + 1, _title, _SKIP_CHARS)
+        if titles >= _SAMPLE_RECORDS - 1 and not through:  # they fill the sample: no table would show in it
+            below = sample(title_at, blanks + 1 + titles)
+            return _Sample(below.text, below.skipped, text[blank_at:line_end]), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
 
 
@@ -641,18 +674,31 @@ def _layout(source: Path | bytes, complete: bool = True) -> tuple[str, int] | No
 
 def _structure(source: Path | bytes, complete: bool = True) -> tuple[tuple[str, int], int] | None:
     """(:func:`_layout`, the header's field count) of the UTF-8 copy ``source``; None if no record is filled."""
+    found = _found(source, complete)
+    if found is None:
+        return None
+    sample, (separator, header_at) = found
+    return (separator, header_at + sample.skipped), len(_sample_records(sample.text, separator)[header_at])
+
+
+def _found(source: Path | bytes, complete: bool = True) -> tuple[_Sample, tuple[str, int]] | None:
+    """The :class:`_Sample` the layout of ``source`` is found in, and (separator, record index of the header in
+    the sample); None if no record is filled."""
     *preambles, sample = _read_samples(source, complete)
     for titled in preambles:  # titles above the header of a table of two columns or more
         found = _layout_found(titled.text)
         if found is not None and found[0] is not None:
+            if titled.narrower is not None:
+                width = _width(_sample_records(titled.text, found[0])[found[1]])
+                if width <= _width(_sample_records(titled.narrower, found[0])[0]):
+                    continue  # not narrower than the table: the first line is its header
             sample, layout = titled, (found[0], found[1])
             break
     else:
         layout = _layout_of(sample.text)
         if layout is None:
             return None
-    separator, header_at = layout
-    return (separator, header_at + sample.skipped), len(_sample_records(sample.text, separator)[header_at])
+    return sample, layout
 
 
 def _layout_of(sample: str) -> tuple[str, int] | None:
@@ -680,7 +726,7 @@ def _layout_found(sample: str) -> tuple[str | None, int] | None:
 
 
 def _read_utf8(
-    source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True, lenient: bool = False
+    source: Path | bytes, name: str, decoded: _Decoded, complete: bool = True, lenient: bool = False, above: int = 0
 ) -> RawTable:
     """The table of a UTF-8 copy: on disk, or its bytes in memory (a head, or a small file; ``complete``: false
     for a head cut from a longer file).
@@ -690,7 +736,11 @@ def _read_utf8(
     (:func:`_refused_records`). A head cut from a longer file (not ``complete``) whose last record runs past its
     end (a quoted field holding line breaks) is read up to that record. ``lenient`` (a head read to recognise the
     file): a badly quoted field is not raised but read as before (``csv`` not strict) and its error kept in the
-    table's ``quote_error``, raised where the head is taken as the whole table (:meth:`RawTable.checked`)."""
+    table's ``quote_error``, raised where the head is taken as the whole table (:meth:`RawTable.checked`).
+
+    The lines above the header (titles) are physical lines, whatever their quotes: where they hold a quote, the
+    records are read strictly from the header's line on (:func:`_from_header`; ``above``: the lines above it,
+    then), so that a quote a title leaves open neither refuses the file nor shifts its header."""
     try:
         layout = _layout(source, complete)
     except TableReadError as exc:
@@ -698,6 +748,13 @@ def _read_utf8(
     if layout is None:
         return RawTable(name, "csv", decoded.encoding, [], [], lignes_recodees=decoded.lignes_recodees)
     separator, header_at = layout
+    if header_at and not decoded.plain and not above:
+        try:
+            cut = _from_header(source, complete)
+        except TableReadError as exc:
+            raise TableReadError(f"{name}: {exc}") from exc
+        if cut is not None:
+            return _read_utf8(cut[0], name, decoded, complete, lenient, above=cut[1])
     read = source  # what is read: the head up to the record its end cuts, if it cuts one
     try:
         try:
@@ -710,16 +767,7 @@ def _read_utf8(
         if counts.len() <= header_at:
             raise csv.Error("unexpected end of data")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
-        data = _from_header(read, separator, header_at)
-        refused = source, 0  # what the error is looked for in, and its physical lines above it
-        if data is not None:  # the quote error may be in the titles above the header, which are no data
-            try:
-                counts, frame = _records(data[0], separator, plain=False)
-            except (csv.Error, pl.exceptions.PolarsError):
-                refused = data  # the error is in the data: named there, not at a title's quote
-            else:
-                return _table(name, decoded, frame, counts, header_row=0, preamble=header_at)
-        message = f"{name}: {_refused_records(*refused)}"
+        message = f"{name}: {_refused_records(source, above)}"
         if not lenient:
             raise TableReadError(message) from exc
         try:  # a field past csv's limit, or quoting Polars refuses, fails this read too: the file is in error
@@ -728,31 +776,52 @@ def _read_utf8(
             raise TableReadError(message) from exc
         if counts.len() <= header_at:
             raise TableReadError(message) from exc
-        table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+        table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
         table.quote_error = message
         return table
-    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at)
+    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
 
 
-def _from_header(source: Path | bytes, separator: str, header_at: int) -> tuple[bytes, int] | None:
-    """The UTF-8 text of ``source`` from the physical line its header record (the ``header_at``-th, from 0) starts
-    on, as the titles above it were read to find it (Python's ``csv``, not strict: ``"Loi de finances" 2020`` one
-    title), and the number of physical lines above it; None for a header on the first line. In memory: a file read
-    whole is within the size limit (:func:`max_file_bytes`)."""
-    if header_at == 0:
+def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | bytes, int] | None:
+    """The UTF-8 text of ``source`` from the physical line its header starts on, and the number of physical lines
+    above it, where those lines (titles, blank lines) hold a quote; else None (their records are lines). A copy on
+    disk gives a copy beside it (``…-from-header.csv``), bytes give bytes.
+
+    The titles were read as physical lines to find the header (:func:`_title`): a quote they leave open is theirs.
+    A :class:`TableReadError` names the header's line where they leave one open and the header holds an odd number
+    of quotes, one opening no field (``Programme;Action;AE"``): a title's quote closed in the header, not a header
+    to guess."""
+    found = _found(source, complete)
+    if found is None:
         return None
-    with _text(source) as handle:
-        reader = csv.reader(handle, delimiter=separator)
-        try:
-            for _ in islice(reader, header_at):
-                pass
-        except csv.Error:
+    sample, (separator, header_at) = found
+    if not header_at and not sample.skipped:
+        return None
+    reader = csv.reader(io.StringIO(sample.text, newline=""), delimiter=separator)
+    for _ in islice(reader, header_at):  # the records of the sample above the header, as they were read
+        pass
+    above = sample.skipped + reader.line_num
+    with _text(source) as handle:  # the same physical lines as csv's (newline="": \n, \r\n or \r)
+        lines = list(islice(handle, above))
+        preamble = "".join(lines)
+        if '"' not in preamble:
             return None
-        above = reader.line_num
-    with _text(source) as handle:
-        for _ in islice(handle, above):  # the same physical lines as csv's (newline="": \n, \r\n or \r)
-            pass
-        return handle.read().encode("utf-8"), above
+        header_line = next(handle, "")
+        if preamble.count('"') % 2 and header_line.count('"') % 2:
+            field = _misquoted_field(header_line.rstrip("\r\n"), separator)
+            if field is not None:
+                raise TableReadError(
+                    f"line {above + 1} of the file, field {field + 1}: a quote there opens no field; the lines above "
+                    f"the header (titles) leave a quote open: the header is not read across them"
+                )
+        if isinstance(source, bytes):
+            return (header_line + handle.read()).encode("utf-8"), above
+        below = source.with_name(f"{source.stem}-from-header.csv")
+        with open(below, "w", encoding="utf-8", newline="") as out:
+            out.write(header_line)
+            while block := handle.read(_CHUNK):
+                out.write(block)
+        return below, above
 
 
 def _before_last_record(head: bytes, separator: str) -> bytes:
@@ -1292,7 +1361,11 @@ _WHITE_SPACE = (
 
 
 def _stream_utf8(
-    path: Path, name: str, decoded: _Decoded, ahead: tuple[tuple[str, int], pl.DataFrame] | None = None
+    path: Path,
+    name: str,
+    decoded: _Decoded,
+    ahead: tuple[tuple[str, int], pl.DataFrame] | None = None,
+    above: int = 0,
 ) -> CsvStream:
     """Structure of the UTF-8 copy at ``path`` from streaming passes (the rules of :func:`_table`).
 
@@ -1310,6 +1383,18 @@ def _stream_utf8(
         return CsvStream(empty, 0)
     layout, header_fields = structure
     separator, header_at = layout
+    if header_at and not decoded.plain and not above:  # titles holding a quote: the records from the header on
+        try:
+            cut = _from_header(path)
+        except TableReadError as exc:
+            raise TableReadError(f"{name}: {exc}") from exc
+        if cut is not None:
+            below, lines = cut
+            assert isinstance(below, Path)
+            try:
+                return _stream_utf8(below, name, decoded, above=lines)
+            except pl.exceptions.PolarsError as exc:
+                raise TableReadError(f"{name}: {_refused_records(below, lines)}") from exc
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
     if decoded.plain:
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
@@ -1324,7 +1409,7 @@ def _stream_utf8(
         try:
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
-            raise TableReadError(f"{name}: {_refused_records(path)}") from exc
+            raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
@@ -1369,7 +1454,7 @@ def _stream_utf8(
         decoded.encoding,
         header[:keep],
         [],
-        lignes_preambule=header_at,
+        lignes_preambule=header_at + above,
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
