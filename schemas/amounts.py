@@ -38,7 +38,9 @@ __all__ = [
     "SeparatorEvidence",
     "Separators",
     "decide_separators",
+    "disagreement_at",
     "euros_expr",
+    "first_marks",
     "parse_amount",
     "parse_euros",
     "parse_euros_column",
@@ -189,6 +191,38 @@ def signatures_expr(column: str) -> pl.Expr:
 def evidence_of(signatures: Iterable[str]) -> SeparatorEvidence:
     """The separator evidence of a column from its signatures (:func:`signatures_expr`)."""
     return _evidence(filter(None, (_body(v.replace("Z", "0")) for v in signatures)))
+
+
+def first_marks(frame: pl.DataFrame | pl.LazyFrame, column: str, order: str) -> dict[tuple[str, str], int]:
+    """Where each separator role shows first in ``column`` (published amounts, text) of ``frame``: ``(role, mark)``
+    (role ``thousands`` or ``decimal``, as :class:`SeparatorEvidence` has them) -> the least value of ``order`` (a
+    line number) among the values saying it. One query over the values' signatures (:func:`signatures_expr`), each
+    classified once."""
+    text = pl.col(column).cast(pl.String)
+    signature = text.str.replace(r"^([^0-9]*)0", "${1}Z").str.replace_all("[0-9]", "9")
+    found = (
+        frame.lazy().filter(text.str.contains("[.,]")).group_by(signature.alias("s")).agg(pl.col(order).min()).collect()
+    )
+    first: dict[tuple[str, str], int] = {}
+    for value, line in found.iter_rows():
+        evidence = evidence_of([value])
+        for role, marks in (("thousands", evidence.thousands), ("decimal", evidence.decimal)):
+            for mark in marks:
+                first[(role, mark)] = min(line, first.get((role, mark), line))
+    return first
+
+
+def disagreement_at(first: Mapping[tuple[str, str], int]) -> int | None:
+    """The first line (of :func:`first_marks`) where a column's separators disagree (:meth:`SeparatorEvidence.conflict`:
+    two decimal marks, two thousands separators, or one mark in both roles), or None."""
+    pairs = [
+        (("decimal", "."), ("decimal", ",")),
+        (("thousands", "."), ("thousands", ",")),
+        (("thousands", "."), ("decimal", ".")),
+        (("thousands", ","), ("decimal", ",")),
+    ]
+    lines = [max(first[a], first[b]) for a, b in pairs if a in first and b in first]
+    return min(lines) if lines else None
 
 
 def separator_evidences(frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str]) -> dict[str, SeparatorEvidence]:

@@ -12,7 +12,9 @@ from schemas.amounts import (
     AmountError,
     Separators,
     decide_separators,
+    disagreement_at,
     euros_expr,
+    first_marks,
     parse_amount,
     parse_euros,
     parse_euros_column,
@@ -320,3 +322,18 @@ def test_several_columns_whether_plain_as_each_column_alone(cells):
             r"^-?[0-9]{1,16}(?:,[0-9]{1,2})?$" if separators.decimal else r"^-?[0-9]{1,16}$"
         )
         assert (target in plain) == every_plain.fill_null(True).all()
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        (["12", "1.234.567", None, "3,5", "1,234,567", "7,25"], 5),  # `,` groups thousands on 5, after `.` did
+        (["1.5", "2", "1,5", "2,5"], 3),  # two decimal marks: the second shows on 3
+        (["12.500", "1.234,5", "2,5"], None),  # agree: `.` groups thousands, `,` is the decimal mark
+    ],
+)
+def test_the_first_line_where_a_columns_separators_disagree(values, line):
+    # A tester's find: "separators disagree" named no line; the line is where the evidence of the lines up to it
+    # first contradicts itself (SeparatorEvidence.conflict), found from the first line of each (role, mark).
+    frame = pl.DataFrame({"v": values, "ligne": list(range(1, len(values) + 1))})
+    assert disagreement_at(first_marks(frame, "v", "ligne")) == line

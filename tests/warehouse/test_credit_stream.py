@@ -325,6 +325,27 @@ def test_a_streamed_credit_file_under_a_badly_quoted_title_reads_as_whole(title,
     assert staged.drop("source_id").equals(expected.drop("source_id"))  # source_ligne: the data line's number
 
 
+def test_mixed_decimal_marks_in_an_amount_column_name_the_line_where_they_disagree(tmp_path, monkeypatch):
+    # A tester's find: `1.5` on data line 10 and `1,5` on line 2000 of one amount column gave "separators disagree"
+    # with no line, read whole or in two passes (the evidence is merged over the whole file before it is decided).
+    # The first line where the column's marks disagree is named, with the column, in every read.
+    def mixed(number: int, fields: list[str]) -> None:
+        if number in (10, 2000):
+            fields[13] = "1.5" if number == 10 else "1,5"
+
+    folder, _ = _lfi_2021_changed(tmp_path, mixed)
+    (source,) = discover_sources(folder)
+    message = (
+        "LFI_2021_Credits.csv, ligne 2000, colonne 'AE T2 PLF': separators disagree: thousands [], "
+        "decimal mark [',', '.'] in the same column"
+    )
+    whole, streamed, _ = _both(source, tmp_path / "parts", batch_rows=97)
+    assert str(whole) == str(streamed) == message
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
+    rows, (report,) = stage_exercice_to(tmp_path / "staging", 2021, take_inventory(discover_sources(folder)))
+    assert (report.statut, report.message) == ("erreur", message)
+
+
 def test_a_file_alone_is_read_once_when_its_first_batch_decides_as_the_whole_file(tmp_path, monkeypatch):
     # The real LFI 2021 file, in batches of 10 lines: its separators and phases, guessed from the first batch,
     # are those of the whole file: one read, no pass 1; the lines of the two-pass read.

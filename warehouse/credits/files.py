@@ -54,7 +54,9 @@ from schemas.amounts import (
     SeparatorEvidence,
     Separators,
     decide_separators,
+    disagreement_at,
     evidence_of,
+    first_marks,
     parse_euros_column,
     parse_euros_columns,
     separator_evidences,
@@ -482,8 +484,12 @@ class _ColumnReader:
         values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
         return rows, evidence, values
 
-    def _separators(self, evidence: dict[int, SeparatorEvidence]) -> dict[int, Separators]:
-        """The separators of every amount column, decided from the evidence of the whole column."""
+    def _separators(
+        self, evidence: dict[int, SeparatorEvidence], frame: pl.DataFrame | None = None
+    ) -> dict[int, Separators]:
+        """The separators of every amount column, decided from the evidence of the whole column; ``frame``: its
+        lines, where a column whose separators disagree names the first line where they do
+        (:meth:`_first_marks`)."""
         float_text = self.table.format in ("xls", "xlsx")
         decided = {}
         for amount in self.match.amounts:
@@ -491,13 +497,22 @@ class _ColumnReader:
             try:
                 decided[amount.index] = decide_separators(evidence[amount.index], others, "." if float_text else None)
             except AmountError as exc:
-                raise SourceReadError(self.table.fichier, str(exc), colonne=amount.header) from exc
+                ligne = None
+                if frame is not None and evidence[amount.index].conflict():
+                    ligne = disagreement_at(self._first_marks(frame, amount.index))
+                raise SourceReadError(self.table.fichier, str(exc), ligne=ligne, colonne=amount.header) from exc
         return decided
+
+    def _first_marks(self, frame: pl.DataFrame, index: int) -> dict[tuple[str, str], int]:
+        """Where each separator role shows first in the amount column ``index`` of the detail lines of ``frame``
+        (:func:`schemas.amounts.first_marks`), by data line."""
+        detail = frame.lazy().filter(pl.col("_motif").is_null())
+        return first_marks(detail, self.names[index], "_ligne")
 
     def _amounts(self, frame: pl.DataFrame, decided: dict[int, Separators] | None = None) -> pl.DataFrame:
         """Parse every amount column (separators decided per column, here or given); adds ``_m<index>`` (Decimal)."""
         if decided is None:
-            decided = self._separators(self._evidence(frame))
+            decided = self._separators(self._evidence(frame), frame)
         float_text = self.table.format in ("xls", "xlsx")
         columns = {f"_m{a.index}": (self.names[a.index], decided[a.index]) for a in self.match.amounts}
         plain: set[str] = set()
@@ -1072,7 +1087,23 @@ class CreditStream:
         self.reader = reader
         if len(self.set_aside_lines) == 1:  # one batch: pass 2 reads it from here, not from the file again
             self.single = _as_known(frame)
-        self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
+        try:
+            self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
+        except SourceReadError as exc:
+            raise self._placed(exc, evidence) from exc
+
+    def _placed(self, error: SourceReadError, evidence: dict[int, SeparatorEvidence]) -> SourceReadError:
+        """``error`` (an amount column's separators not decided from the whole file), naming the first line
+        where the column's separators disagree, found in a read of the batches again (an error's cost only)."""
+        amount = next((a for a in self.match.amounts if a.header == error.colonne), None)
+        if error.ligne is not None or amount is None or not evidence[amount.index].conflict():
+            return error
+        first: dict[tuple[str, str], int] = {}
+        for reader in self._readers():
+            for key, line in reader._first_marks(reader._reasons(), amount.index).items():
+                first[key] = min(line, first.get(key, line))
+        ligne = disagreement_at(first)
+        return SourceReadError(error.fichier, error.message, ligne=ligne, colonne=error.colonne)
 
     def _decisions(
         self, reader: _ColumnReader, evidence: dict[int, SeparatorEvidence], values: dict[int, _Values], rows: int
