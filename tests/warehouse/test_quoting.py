@@ -269,3 +269,7 @@ def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_r
     path.write_text("\n".join(['"Budget 2020', '"Programme";"Action";"AE"', *rows, ""]), encoding="utf-8")
     expected = (["Programme", "Action", "AE"], 1, [tuple(row.split(";")) for row in rows])
     assert _reads(path) == [expected] * 3
+    # A header whose first cell holds a quoted line break (one record, three cells) is no title: it stays the header.
+    path.write_text("\n".join(['"Code', 'programme";Action;AE', *rows, ""]), encoding="utf-8")
+    expected = (["Code\nprogramme", "Action", "AE"], 0, [tuple(row.split(";")) for row in rows])
+    assert _reads(path) == [expected] * 3

@@ -97,6 +97,9 @@ _SAMPLE_RECORDS = 200
 #: (blank lines, titles: left out of the sample, counted as preamble); within a 256 KiB head (:data:`HEAD_BYTES`)
 #: even in UTF-16.
 _SKIP_CHARS = 96 << 10
+#: Characters from a title's line start in which a header whose first cell holds a quoted line break is looked for
+#: (:func:`_title`): a bound on the work a title with an open quote costs (each reads up to there, under 4 separators).
+_TITLE_RECORD_CHARS = 4 << 10
 #: Characters of a text's start read for its layout: the lines skipped, then the sample.
 _HEAD_CHARS = _SKIP_CHARS + _SAMPLE_CHARS
 _FALLBACK_CHUNK_ROWS = 50_000
@@ -567,14 +570,14 @@ def _strict_records(text: str) -> Iterator[list[str]]:
 def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
     """(where the lines of ``text`` from ``at`` that are ``skippable`` end, how many they are, whether they run
     through the text or past the character ``limit``): a C search for each line end. ``skippable`` takes the line
-    and, for a line holding a quote, the text from its start (see :func:`_title`)."""
+    and, for a line holding a quote, the text from its start (:data:`_TITLE_RECORD_CHARS`; see :func:`_title`)."""
     count = 0
     while at < len(text) and at <= limit:
         end = text.find("\n", at)
         if end < 0:
             break
         line = text[at:end]
-        if not skippable(line, text[at:] if '"' in line else None):
+        if not skippable(line, text[at : at + _TITLE_RECORD_CHARS] if '"' in line else None):
             break
         at, count = end + 1, count + 1
     return at, count, at >= len(text) or at > limit
