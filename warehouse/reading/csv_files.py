@@ -586,7 +586,9 @@ def _skip(text: str, at: int, skippable, limit: int) -> tuple[int, int, bool]:
 def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample, ...]:
     """The :class:`_Sample` s of a UTF-8 copy (on disk, or its bytes in memory; ``complete``: false for a head cut
     from a longer file) to find its layout from, in order: after the blank lines and titles of one cell that open
-    it (when titles follow its blank lines), then after its blank lines alone.
+    it (when titles follow its blank lines), then after its blank lines alone. Where the first filled line is not
+    a title and at least ``_SAMPLE_RECORDS - 1`` titles follow it (the sample would hold them only), first after
+    that line and those titles: taken only where the table found there is wider than the line (``narrower``).
 
     :func:`_structure` takes the first that shows a table of two columns or more (the titles are then its
     preamble, counted), else the last (one column: its header is its first filled line, as ever). Blank lines are
