@@ -501,7 +501,7 @@ def _credit_progress(ranges: list[tuple[str, str]]) -> Iterator[Iterator[tuple[s
     if not ranges:
         yield iter(ranges)
     elif sys.stdout.isatty():
-        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout) as bar:
+        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, **_terminal_shape()) as bar:
             yield _named_runs(bar, lambda _, name: bar.set_postfix_str(name))
     else:
         started = time.monotonic()
@@ -510,6 +510,17 @@ def _credit_progress(ranges: list[tuple[str, str]]) -> Iterator[Iterator[tuple[s
         )
         stop_if_interrupted()  # a run a signal stopped (or whose end it came at) is not done
         print(f"credits: {len(ranges)} run(s) done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def _terminal_shape() -> dict[str, int]:
+    """tqdm's ``ncols`` and ``nrows`` where the terminal reports a size of zero (a pseudo-terminal nobody sized, as
+    some CI runners and containers make): tqdm takes them from the terminal and then draws an empty bar, so 80 x 24
+    there; nothing (tqdm's own reading) for a terminal that has a size."""
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {} if size.columns and size.lines else {"ncols": size.columns or 80, "nrows": size.lines or 24}
 
 
 def _named_runs(runs, say) -> Iterator[tuple[str, str]]:
@@ -797,6 +808,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)
             kept = _kept_sources(connection, tables)
+            if settings.prune and outcome.latest_version and not nothing_ran:
+                _pruned_line(connection, tables, settings.out_dir / "releases" / outcome.latest_version)
             # the documents' step ran, unless a step or a blocking check stopped the build before it
             documents_read = "document_fichiers" in tables and not (outcome.failed_steps or outcome.unpublishable)
     else:
@@ -906,6 +919,34 @@ def _coverage(connection) -> pl.DataFrame:
     schema |= {"type_budget": pl.String, "statut": pl.String}
     rows = connection.execute(f"SELECT {', '.join(schema)} FROM couverture").fetchall()
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _credit_phases(connection) -> dict[int, set[str]]:
+    rows = connection.execute("SELECT DISTINCT exercice, phase FROM credits").fetchall()
+    phases: dict[int, set[str]] = {}
+    for exercice, phase in rows:
+        phases.setdefault(exercice, set()).add(phase)
+    return phases
+
+
+def _pruned_line(connection, tables: list[str], previous: Path) -> None:
+    """``--prune``: every exercice whose credits this build removed, and every phase an exercice lost, against the
+    latest release (``previous``, its folder): one line (a fresh user found 2018 named only in the changelog)."""
+    from warehouse.store import reader
+
+    database = previous / "budget.duckdb"
+    if not database.is_file():
+        return
+    with reader(database) as before:
+        held = {t for (t,) in before.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        before_phases = _credit_phases(before) if "credits" in held else {}
+    after = _credit_phases(connection) if "credits" in tables else {}
+    emptied = sorted(e for e in before_phases if e not in after)
+    lost = [f"{e} {p}" for e in sorted(before_phases) if e in after for p in sorted(before_phases[e] - after[e])]
+    parts = [f"{', '.join(map(str, emptied))} (every row)"] if emptied else []
+    parts += [", ".join(lost)] if lost else []
+    if parts:
+        print(f"\n--prune: credits removed since {previous.name}: {'; '.join(parts)}")
 
 
 def _is_document(item) -> bool:

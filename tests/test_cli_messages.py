@@ -4,11 +4,17 @@ user's finds): one line per failed step and per source in error, the tracebacks 
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import shutil
 import signal
+import struct
+import sys
+import termios
 from pathlib import Path
 
-from tests.conftest import SOURCES, run_build
+from tests.conftest import ROOT, SOURCES, build_env, run_build
 from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
 
 __all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
@@ -92,3 +98,29 @@ def test_a_failed_first_build_does_not_list_a_document_as_a_file_of_no_covered_f
     assert "  step failed: staging__credit_elements: NotADirectoryError" in build.stdout, build.stdout
     assert "1 file(s) not loaded (no covered family):" in build.stdout
     assert _lines_naming(build.stdout, "LFI_2020_ETPT.csv") and not _lines_naming(build.stdout, "RAP_2021_P352")
+
+
+def test_the_progress_bar_shows_on_a_terminal_of_zero_size(warehouse):
+    """A pseudo-terminal nobody sized (0 columns, 0 rows: some CI runners, containers) made tqdm draw nothing."""
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to show
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out), "--prune"]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the build, its output the terminal's
+        os.chdir(ROOT)
+        os.execve(sys.executable, command, build_env())
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the build ended: the terminal is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    text = shown.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "credits: 100%" in text and "1/1" in text, text
