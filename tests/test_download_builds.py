@@ -210,8 +210,13 @@ def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, t
     )
     for reason in ("an HTML page (Content-Type text/html), not the file", "empty body", "404 Client Error"):
         assert reason in done.stdout, done.stdout
-    for name in SERVED.values():
+    entries = {e.id: e for e in catalogue()}
+    for source_id, name in SERVED.items():
         assert f"  - {name}: download failed: " in done.stdout, f"the failed source {name} is not named:\n{done.stdout}"
+        # once: not also in a log line, by its name or its address (a fresh user's find)
+        path = urlsplit(entries[source_id].url).path
+        naming = [line for line in (done.stdout + done.stderr).splitlines() if name in line or path in line]
+        assert len(naming) == 1, naming
 
 
 def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: Portal, tmp_path: Path) -> None:

@@ -489,7 +489,7 @@ def download_sources(
                 log.error("cannot download: %s (no file of it is tried)", _NO_NAME.format(host=host))
                 found.failures.append((entry, f"{url}: {_NO_NAME.format(host=host)}"))
                 continue
-            log.error("cannot download %s: %s", url, exc)
+            log.info("cannot download %s: %s", url, exc)  # the build's summary names it, once
             found.failures.append((entry, str(exc)))
             continue
         if fetched.etat == "modifie":
