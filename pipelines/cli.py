@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("budget_warehouse")
 
-_QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+#: Dagster's console logger prints nothing of ours: the summary names each source in error and each failed step in
+#: one line, and the tracebacks go to the run's log file (:meth:`Outcome.keep_failures`); every event stays in the
+#: instance's event log (the run's logs in the UI) whatever this level.
+_QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -148,6 +151,10 @@ def fail_killed_runs(instance) -> list[str]:
     return failed
 
 
+#: The folder of the Dagster instance (``DAGSTER_HOME``) where the errors of a run with a failed step are written in
+#: full, tracebacks included, one file per run (``<run id>.log``): the console shows the summary's lines only.
+FAILURE_LOGS = "logs"
+
 #: The checks that fail when a source is in error (its last good data kept): they do not stop the release.
 SOURCE_ERROR_CHECK_SUFFIX = "_readable"
 
@@ -161,6 +168,7 @@ class Outcome:
     latest_version: str | None = None  # the latest release when the build started
     state: dict = field(default_factory=dict)  # sources, code versions: what the release is built from
     held: dict = field(default_factory=dict)  # the latest release's materialisations
+    failure_logs: list[Path] = field(default_factory=list)  # the log files of the runs that had a step fail
 
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
@@ -176,6 +184,26 @@ class Outcome:
             count = evaluation.metadata.get("lignes_en_defaut")
             detail = f"{count.value} row(s)" if count is not None else ""
             self.checks[key] = (evaluation.passed, evaluation.severity.value, detail)
+
+    def keep_failures(self, result, instance, folder: Path) -> None:
+        """When a step of the run ``result`` failed: its errors with their full tracebacks, and every message of
+        level ERROR the run logged, in ``folder/<run id>.log`` (the console shows only the summary's lines)."""
+        if not any(event.event_type_value == "STEP_FAILURE" for event in result.all_events):
+            return
+        lines = []
+        for entry in instance.all_logs(result.run_id):
+            if entry.level < logging.ERROR:
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.timestamp))
+            lines.append(f"{when} UTC {logging.getLevelName(entry.level)} {entry.step_key or '-'}: {entry.message}")
+            specific = getattr(entry.dagster_event, "event_specific_data", None)  # a step's failure: its error
+            error = entry.error_info or getattr(specific, "error", None)
+            if error is not None:
+                lines.append(error.to_string())
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{result.run_id}.log"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.failure_logs.append(path)
 
     @property
     def blocking_failures(self) -> list[str]:
@@ -332,6 +360,13 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
         outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
+        import traceback
+
+        folder = settings.dagster_home / FAILURE_LOGS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"inventory-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+        outcome.failure_logs.append(path)
         return outcome, [], None
     items, links, changed = taken.items, taken.links, taken.changed
     outcome.notes = {"liens_ignores": links, "telechargements_modifies": changed}
@@ -434,6 +469,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                 )
                 first = []
                 outcome.record(result)
+                outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
         stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
         if ranges and plan.assets and not force and not (blocking or outcome.failed_steps):
@@ -453,6 +489,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                 tags=tags,
             )
             outcome.record(result)
+            outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
     return outcome, items, exercices
 
 
@@ -464,14 +501,26 @@ def _credit_progress(ranges: list[tuple[str, str]]) -> Iterator[Iterator[tuple[s
     if not ranges:
         yield iter(ranges)
     elif sys.stdout.isatty():
-        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout) as bar:
+        with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, **_terminal_shape()) as bar:
             yield _named_runs(bar, lambda _, name: bar.set_postfix_str(name))
     else:
         started = time.monotonic()
         yield _named_runs(
             ranges, lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}", flush=True)
         )
+        stop_if_interrupted()  # a run a signal stopped (or whose end it came at) is not done
         print(f"credits: {len(ranges)} run(s) done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def _terminal_shape() -> dict[str, int]:
+    """tqdm's ``ncols`` and ``nrows`` where the terminal reports a size of zero (a pseudo-terminal nobody sized, as
+    some CI runners and containers make): tqdm takes them from the terminal and then draws an empty bar, so 80 x 24
+    there; nothing (tqdm's own reading) for a terminal that has a size."""
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {} if size.columns and size.lines else {"ncols": size.columns or 80, "nrows": size.lines or 24}
 
 
 def _named_runs(runs, say) -> Iterator[tuple[str, str]]:
@@ -725,7 +774,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     from warehouse.credits.staging import read_reports
     from warehouse.documents.store import document_reports_in
     from warehouse.expected import is_absent
-    from warehouse.store import quote_identifier, reader
+    from warehouse.store import quote_identifier, reader, with_last_good_kept
 
     print("\n== summary ==")
     nothing_ran = outcome.plan is not None and outcome.plan.empty  # the latest release as it is: name it
@@ -758,8 +807,13 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             _findings(connection, tables, [e for e in in_error if e is not None])
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)
+            kept = _kept_sources(connection, tables)
+            if settings.prune and outcome.latest_version and not nothing_ran:
+                _pruned_line(connection, tables, settings.out_dir / "releases" / outcome.latest_version)
+            # the documents' step ran, unless a step or a blocking check stopped the build before it
+            documents_read = "document_fichiers" in tables and not (outcome.failed_steps or outcome.unpublishable)
     else:
-        documents, performance_errors, performance_absent = {}, {}, []
+        documents, performance_errors, performance_absent, kept, documents_read = {}, {}, [], set(), False
     parquet = settings.out_dir / "parquet"  # the release's files, not a user's folder put in place of the link
     if not (parquet.is_symlink() and parquet.resolve() == released.parent.joinpath("parquet").resolve()):
         parquet = released.parent / "parquet"
@@ -773,6 +827,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         and "download failed" not in (i.error or "")
         and not is_performance_header(i.entete)
         and i.source.source_id not in documents
+        and (documents_read or not _is_document(i))  # a build that failed before reading its documents
     ]
     if not_loaded:
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
@@ -787,13 +842,13 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print("\n".join(f"  - {change}" for change in changed))
     all_reports = read_reports(settings.out_dir / "staging")
     reports = [r for r in all_reports if r.statut == "erreur"]
-    errors = [r.message for r in reports] + list(performance_errors.values())
-    errors += [r["message"] for r in documents.values() if r["statut"] == "erreur"]
+    errors = [(r.source_id, r.message) for r in reports] + list(performance_errors.items())
+    errors += [(source_id, r["message"]) for source_id, r in documents.items() if r["statut"] == "erreur"]
     reported = {r.source_id for r in reports} | set(performance_errors) | set(documents)
     # A covered file that cannot be read at all and that no step staged: a credit file of unknown exercice
     # (one of a known exercice is staged with it, or is outside --years).
     errors += [
-        f"{i.source.fichier}: {i.error}"
+        (i.source.source_id, f"{i.source.fichier}: {i.error}")
         for i in items
         if i.in_error
         and not is_absent(i)  # absent from the folder: a warning below, its data kept
@@ -801,9 +856,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         and not (i.holds("credits") and i.exercice)
     ]
     if errors:
-        print(f"\n{len(errors)} source(s) not loaded (error; their last good data stays):")
-        for message in errors:
-            print(f"  - {message}")
+        print(f"\n{len(errors)} source(s) not loaded (error):")
+        for source_id, message in errors:  # each says whether data of an earlier build stays, as `sources` does
+            print(f"  - {with_last_good_kept(message) if source_id in kept else message}")
     absent = sorted(
         {r.fichier for r in all_reports if r.statut == "absent"}
         | set(performance_absent)
@@ -829,6 +884,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"  FAIL: {key} ({outcome.checks[key][2]})")
     for step in outcome.failed_steps:
         print(f"  step failed: {step}")
+    for path in outcome.failure_logs:
+        print(f"  its traceback: {path}")
     if release_line:
         print(release_line)
     print(f"done in {time.monotonic() - started:.1f} s")
@@ -862,6 +919,58 @@ def _coverage(connection) -> pl.DataFrame:
     schema |= {"type_budget": pl.String, "statut": pl.String}
     rows = connection.execute(f"SELECT {', '.join(schema)} FROM couverture").fetchall()
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _credit_phases(connection) -> dict[int, set[str]]:
+    rows = connection.execute("SELECT DISTINCT exercice, phase FROM credits").fetchall()
+    phases: dict[int, set[str]] = {}
+    for exercice, phase in rows:
+        phases.setdefault(exercice, set()).add(phase)
+    return phases
+
+
+def _pruned_line(connection, tables: list[str], previous: Path) -> None:
+    """``--prune``: every exercice whose credits this build removed, and every phase an exercice lost, against the
+    latest release (``previous``, its folder): one line (a fresh user found 2018 named only in the changelog)."""
+    from warehouse.store import reader
+
+    database = previous / "budget.duckdb"
+    if not database.is_file():
+        return
+    with reader(database) as before:
+        held = {t for (t,) in before.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        before_phases = _credit_phases(before) if "credits" in held else {}
+    after = _credit_phases(connection) if "credits" in tables else {}
+    emptied = sorted(e for e in before_phases if e not in after)
+    lost = [f"{e} {p}" for e in sorted(before_phases) if e in after for p in sorted(before_phases[e] - after[e])]
+    parts = [f"{', '.join(map(str, emptied))} (every row)"] if emptied else []
+    parts += [", ".join(lost)] if lost else []
+    if parts:
+        print(f"\n--prune: credits removed since {previous.name}: {'; '.join(parts)}")
+
+
+def _is_document(item) -> bool:
+    """Whether the file of ``item`` (of no covered table family) is a RAP/PAP text or page, which the documents'
+    step reads (``warehouse.documents.texts.read_document``): asked only of a build that failed before it."""
+    from warehouse.documents.texts import DocumentError, read_document
+
+    if item.kind is not None or item.error:
+        return False
+    try:
+        return read_document(item.source.chemin, item.source.fichier, item.source.source_id) is not None
+    except DocumentError:  # a programme's text whose path does not say its kind or year: a document still
+        return True
+    except OSError:
+        return False
+
+
+def _kept_sources(connection, tables: list[str]) -> set[str]:
+    """The sources in error whose data of an earlier build stays (a ``sources`` row ``erreur`` with a ``charge_le``),
+    or whose row is that of an earlier build (this build failed before writing ``sources``)."""
+    if "sources" not in tables:
+        return set()
+    rows = connection.execute("SELECT source_id FROM sources WHERE charge_le IS NOT NULL").fetchall()
+    return {source_id for (source_id,) in rows}
 
 
 def _performance_reports(connection, tables: list[str]) -> tuple[dict[str, str], list[str]]:

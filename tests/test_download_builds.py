@@ -210,8 +210,13 @@ def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, t
     )
     for reason in ("an HTML page (Content-Type text/html), not the file", "empty body", "404 Client Error"):
         assert reason in done.stdout, done.stdout
-    for name in SERVED.values():
+    entries = {e.id: e for e in catalogue()}
+    for source_id, name in SERVED.items():
         assert f"  - {name}: download failed: " in done.stdout, f"the failed source {name} is not named:\n{done.stdout}"
+        # once: not also in a log line, by its name or its address (a fresh user's find)
+        path = urlsplit(entries[source_id].url).path
+        naming = [line for line in (done.stdout + done.stderr).splitlines() if name in line or path in line]
+        assert len(naming) == 1, naming
 
 
 def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: Portal, tmp_path: Path) -> None:
@@ -294,6 +299,38 @@ def test_a_snapshot_build_after_a_failed_download_build_is_the_snapshot_build_ag
     assert after == before
     suffix = (built.out / "latest").resolve().name.rpartition("-")[2]
     assert (out / "latest").resolve().name.endswith(f"-{suffix}"), again.stdout
+
+
+def test_with_no_network_a_download_build_says_so_once_and_prune_names_every_exercice_it_empties(
+    built: Build, tmp_path: Path
+) -> None:
+    """A fresh user's finds: with no network, each file retried its DNS failure (0 + 2 + 4 + 8 s, 1.6 min for the
+    catalogue) and the log said it per file and per retry; ``--download --prune`` named 2020-2022 as emptied, not 2018
+    (whose one source, ``PLR_2018_Credits.csv``, has no address), nor the phases it removed (2019 PLF, 2024 EXEC).
+    A ``.invalid`` name never resolves (RFC 2606)."""
+    out = tmp_path / "out"
+    shutil.copytree(built.out, out, symlinks=True)
+    done = subprocess.run(
+        command(out, "--download", "--portal", "https://budget.invalid", "--prune"),
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = [line for line in done.stderr.splitlines() if "budget.invalid" in line]
+    assert said == [
+        "ERROR warehouse.downloads: cannot download: the name budget.invalid does not resolve: "
+        "the network, or the portal, is unreachable (no file of it is tried)"
+    ], done.stderr
+    failed = [line for line in done.stdout.splitlines() if ": download failed: " in line]
+    assert len(failed) == len([e for e in catalogue() if e.downloadable]), done.stdout
+    assert all(
+        line.endswith(("does not resolve: the network, or the portal, is unreachable", "is kept)")) for line in failed
+    )
+    (pruned,) = [line for line in done.stdout.splitlines() if line.startswith("--prune: credits removed since ")]
+    assert pruned.endswith(": 2018, 2020, 2021, 2022 (every row); 2019 PLF, 2024 EXEC"), pruned
 
 
 def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, good: Path, tmp_path: Path) -> None:

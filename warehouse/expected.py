@@ -27,6 +27,7 @@ import duckdb
 from schemas.families import all_families
 from schemas.performance.families import performance_families
 from warehouse.sources import InventoryItem, SourceFile
+from warehouse.store import LAST_GOOD_KEPT
 
 __all__ = ["ABSENT", "NOT_DOWNLOADED", "drop_unheld_staging", "expect_release_sources", "is_absent", "previous_sources"]
 
@@ -134,7 +135,7 @@ def expect_release_sources(
             result.append(item)
             continue
         why = item.error or "matches no covered family any more"
-        result.append(_kept(item, before, f"{why} (it was read as {before['format']}; its last good data is kept)"))
+        result.append(_kept(item, before, f"{why} (it was read as {before['format']}; {LAST_GOOD_KEPT})"))
     seen = {i.source.source_id for i in items}
     by_sha256: dict[str, list[InventoryItem]] = {}
     for item in items:

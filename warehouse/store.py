@@ -27,6 +27,7 @@ import polars as pl
 from warehouse.memory import give_back
 
 __all__ = [
+    "LAST_GOOD_KEPT",
     "LOCK_TIMEOUT",
     "MEMORY_LIMIT",
     "DatabaseLocked",
@@ -43,8 +44,20 @@ __all__ = [
     "memory_limit",
     "sharing_hashes",
     "upsert_sources",
+    "with_last_good_kept",
     "writer",
 ]
+
+
+#: The words that end the message of every source in error whose data from an earlier build stays (its ``sources``
+#: row keeps a ``charge_le``): in the ``sources`` table (:func:`upsert_sources`) and in the summary of the build.
+LAST_GOOD_KEPT = "its last good data is kept"
+
+
+def with_last_good_kept(message: str | None) -> str:
+    """``message`` ending with :data:`LAST_GOOD_KEPT` (in parentheses, unless it already says it)."""
+    message = message or "not read"
+    return message if LAST_GOOD_KEPT in message else f"{message} ({LAST_GOOD_KEPT})"
 
 
 def schema_sql() -> str:
@@ -225,10 +238,13 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         connection.execute("BEGIN TRANSACTION")
         connection.execute(
             """
-            UPDATE sources SET statut = v.statut, message = v.message, vu_le = v.vu_le
+            UPDATE sources SET statut = v.statut, vu_le = v.vu_le, message = CASE
+                WHEN v.statut = 'erreur' AND sources.charge_le IS NOT NULL AND NOT contains(v.message, $kept)
+                THEN v.message || ' (' || $kept || ')' ELSE v.message END
             FROM sources_vues v
             WHERE sources.source_id = v.source_id AND v.statut IN ('erreur', 'absent')
-            """
+            """,
+            {"kept": LAST_GOOD_KEPT},
         )
         connection.execute(
             """

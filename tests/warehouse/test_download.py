@@ -373,6 +373,22 @@ def test_refused_connection_is_a_failure(tmp_path: Path) -> None:
     assert names_in(tmp_path / "cache") == []
 
 
+def test_a_host_name_that_does_not_resolve_fails_at_once_and_its_other_files_are_not_tried(tmp_path: Path) -> None:
+    # A fresh user's find: with no network, every file retried its DNS failure with backoff (0 + 2 + 4 + 8 s here,
+    # minutes for the catalogue). A name that does not resolve is not transient the way a 503 is.
+    entries = [entry_for(), entry_for(fichier="LFI_2021_Credits.csv")]
+    started = time.monotonic()
+    got = download_sources(tmp_path / "cache", entries, policy("https://budget.invalid", retries=4, backoff=1.0))
+    took = time.monotonic() - started
+
+    assert got.files == []
+    (first, message), (second, skipped) = got.failures
+    assert (first.fichier, second.fichier) == (FICHIER, "LFI_2021_Credits.csv")
+    assert message.endswith("the name budget.invalid does not resolve: the network, or the portal, is unreachable")
+    assert ": not tried, the name budget.invalid does not resolve" in skipped
+    assert took < 10, f"{took:.1f} s: the failure was retried"  # 28 s and more when each file retries it
+
+
 def test_a_server_that_does_not_answer_times_out(server: Server, tmp_path: Path) -> None:
     server.routes[PATH] = [silent(2.0)]
 

@@ -1,0 +1,126 @@
+"""What ``budget-warehouse build`` prints when something goes wrong, against real builds on real files (a fresh
+user's finds): one line per failed step and per source in error, the tracebacks in a file the summary names, no
+"done" for interrupted runs, a document never listed as a file of no covered family."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import shutil
+import signal
+import struct
+import sys
+import termios
+from pathlib import Path
+
+from tests.conftest import ROOT, SOURCES, build_env, run_build
+from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
+
+__all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
+
+DOCUMENT = "documents/RAP_2021_P352_presentation_strategique.txt"
+
+
+def _lines_naming(text: str, name: str) -> list[str]:
+    return [line for line in text.splitlines() if name in line]
+
+
+def _garble(path: Path, row: int, column: int) -> None:
+    """``douze`` in the ``column``-th field (from 0) of the data row ``row`` (from 1, below a one-line header)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    fields = lines[row].split(b";")
+    fields[column] = b"douze"
+    lines[row] = b";".join(fields)
+    path.write_bytes(b"".join(lines))
+
+
+def test_a_failed_step_is_one_line_on_the_console_and_its_traceback_is_in_the_file_the_summary_names(warehouse):
+    sources, out = warehouse
+    shutil.rmtree(out / "staging" / "credits")
+    (out / "staging" / "credits").write_text("in the way")  # staging cannot be written
+    (sources / "PLF_2020_Credits.csv").unlink()
+    build = run_build(sources, out, "--prune")
+    assert build.returncode == 1
+    console = build.stdout + build.stderr
+    for dagster_report in ("STEP_FAILURE", "RUN_FAILURE", "Stack Trace", "Traceback", "dagster - ERROR"):
+        assert dagster_report not in console, console
+    (failed,) = _lines_naming(console, "FileExistsError")
+    assert failed.startswith("  step failed: staging__credits: FileExistsError:") and str(out / "staging") in failed
+    (named,) = [line for line in build.stdout.splitlines() if line.startswith("  its traceback: ")]
+    log = Path(named.removeprefix("  its traceback: "))
+    assert log.parent == out / "dagster" / "logs" and log.is_file()
+    text = log.read_text(encoding="utf-8")
+    assert "staging__credits" in text and "FileExistsError" in text
+    assert "Stack Trace:" in text and "assets/credits.py" in text  # the full traceback, down to our code
+
+
+def test_each_source_in_error_is_one_line_saying_whether_its_last_good_data_is_kept(warehouse):
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").write_bytes(b"")  # its data kept, as an expected source (emptied)
+    _garble(sources / "LFI_2020_Credits.csv", 4, 3)  # ministere, data row 4: its data kept too
+    shutil.copyfile(SOURCES / "LFI_2021_Credits.csv", sources / "LFI_2021_Credits.csv")
+    _garble(sources / "LFI_2021_Credits.csv", 2, 3)  # Programme, data row 2; never loaded: no last good data
+    build = run_build(sources, out)
+    assert build.returncode == 1, build.stdout + build.stderr
+    console = build.stdout + build.stderr
+    assert "dagster - ERROR" not in console and "not loaded: " not in console, console
+    (emptied,) = _lines_naming(console, "PLF_2020_Credits.csv")
+    (garbled,) = _lines_naming(console, "LFI_2020_Credits.csv")
+    (first,) = _lines_naming(console, "LFI_2021_Credits.csv")
+    assert "ligne 4" in garbled and "douze" in garbled and "ligne 2" in first
+    assert emptied.endswith("; its last good data is kept)") and garbled.endswith(" (its last good data is kept)")
+    assert "last good data" not in first  # it has none
+    assert "source(s) not loaded (error):" in build.stdout
+
+
+def test_an_interrupted_build_does_not_say_its_credit_runs_are_done(warehouse):
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    build = _start_paused(sources, out, "load")  # in the credits run's step
+    build.send_signal(signal.SIGINT)
+    stdout, stderr = build.communicate(timeout=60)
+    assert build.returncode == 130, stdout + stderr
+    assert "credits: run 1/1" in stdout and "run(s) done" not in stdout, stdout
+    assert stderr.strip().splitlines()[-1].startswith("budget-warehouse: interrupted (SIGINT)")
+
+
+def test_a_failed_first_build_does_not_list_a_document_as_a_file_of_no_covered_family(tmp_path):
+    sources = _sources(tmp_path / "sources", SMALL)
+    (sources / "documents").mkdir()
+    shutil.copyfile(SOURCES / DOCUMENT, sources / DOCUMENT)
+    shutil.copyfile(SOURCES / "LFI_2020_ETPT.csv", sources / "LFI_2020_ETPT.csv")  # of no covered family
+    out = tmp_path / "out"
+    (out / "staging").mkdir(parents=True)
+    (out / "staging" / "credit_elements").write_text("in the way")  # the credits run fails
+    build = run_build(sources, out)
+    assert build.returncode == 1
+    assert "  step failed: staging__credit_elements: NotADirectoryError" in build.stdout, build.stdout
+    assert "1 file(s) not loaded (no covered family):" in build.stdout
+    assert _lines_naming(build.stdout, "LFI_2020_ETPT.csv") and not _lines_naming(build.stdout, "RAP_2021_P352")
+
+
+def test_the_progress_bar_shows_on_a_terminal_of_zero_size(warehouse):
+    """A pseudo-terminal nobody sized (0 columns, 0 rows: some CI runners, containers) made tqdm draw nothing."""
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to show
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out), "--prune"]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the build, its output the terminal's
+        os.chdir(ROOT)
+        os.execve(sys.executable, command, build_env())
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the build ended: the terminal is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    text = shown.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "credits: 100%" in text and "1/1" in text, text
