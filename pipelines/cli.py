@@ -328,7 +328,6 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     force = settings.prune or settings.sources_dir is None or limits_changed
     if force or not state:  # every file is read, and the runs follow: their modules imported meanwhile
         _import_behind(*_RUN_MODULES)
-        _reads_apart(settings.sources_dir)
     try:  # a file whose bytes and recognising code are the latest release's takes its recorded item
         taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
@@ -498,27 +497,6 @@ def _read_ahead(plan, items: list) -> None:
         nomenclature.read_ahead(items)
     if dg.AssetKey(["core", "documents"]) in planned:
         documents.read_ahead(items)
-
-
-#: What the child process of the reads ahead imports once (its forkserver): the readers of the steps that take them.
-_AHEAD_MODULES = ("assets.performance", "assets.nomenclature", "assets.documents")
-
-
-def _reads_apart(sources: Path | None) -> None:
-    """The reads ahead (:func:`_read_ahead`) done in a child process rather than a thread of this one, for a
-    folder of sources of up to :data:`_WARM_RELEASE_UP_TO` bytes (issue 11, wave 13): in a thread they held the
-    GIL beside the credits run, whose thousands of short Polars calls each waited up to the switch interval to
-    take it back (`staging/credits` 2.0-2.4 s alone, 2.8-3.8 s beside them). The child (a ``forkserver``
-    importing the readers' modules, ~300 MB) is started now, its imports on the other core during the
-    inventory; not for a larger build, whose peak it would add to, nor a download (no folder to size), nor a
-    folder of one file (a credit file alone: nothing to read ahead, its imports would be for nothing)."""
-    if sources is None:
-        return
-    sizes = [path.stat().st_size for path in sources.rglob("*") if path.is_file()]
-    if len(sizes) > 1 and sum(sizes) <= _WARM_RELEASE_UP_TO:
-        from warehouse.ahead import start_processes
-
-        start_processes(_AHEAD_MODULES)
 
 
 #: What the runs import: the definitions (the assets, their Pandera models, ~0.9 s). Not frictionless and

@@ -1,16 +1,14 @@
 """Reads done ahead in the background thread (warehouse/ahead.py): the step gets what it would have read itself."""
 
-import os
 import shutil
 import threading
-from functools import partial
 
 import polars as pl
 import pytest
 
 from tests.conftest import SOURCES
 from warehouse import ahead as ahead_module
-from warehouse.ahead import ahead, forget, start_processes, taken
+from warehouse.ahead import ahead, forget, taken
 from warehouse.nomenclature.resolution import nomenclature_read_key, read_nomenclature_file, stage_nomenclature
 from warehouse.sources import discover_sources, take_inventory
 
@@ -44,26 +42,6 @@ def test_nomenclature_read_ahead_is_the_read_in_place():
     done_ahead, reports = stage_nomenclature(items)
     assert not ahead_module._pending  # every read queued was taken by the step
     assert done_ahead.height == in_place.height == 31_014
-    assert done_ahead.equals(in_place)
-    assert [_but_time(r) for r in reports] == [_but_time(r) for r in in_place_reports]
-
-
-def test_reads_ahead_in_a_child_process_are_the_reads_in_place():
-    """After start_processes, a picklable work runs in the child process (not this one) and the step takes its
-    result, the same as the read in place; a work that cannot go there (a lambda) is done in place."""
-    items = _nomenclature_items(SOURCES)[:3]
-    in_place, in_place_reports = stage_nomenclature(items)
-    start_processes(["warehouse.nomenclature.resolution"])
-    for item in items:
-        ahead(nomenclature_read_key(item), partial(read_nomenclature_file, item))
-    ahead("pid", partial(os.getpid))
-    ahead("lambda", lambda: threading.get_ident())
-    assert [ahead_module._pending[nomenclature_read_key(i)].exception(120) for i in items] == [None] * 3
-    assert taken("pid", lambda: None) not in (None, os.getpid())  # done in another process
-    assert taken("lambda", lambda: "in place") == "in place"  # not picklable: failed there, done here
-    done_ahead, reports = stage_nomenclature(items)
-    assert not ahead_module._pending
-    assert done_ahead.height == in_place.height > 0
     assert done_ahead.equals(in_place)
     assert [_but_time(r) for r in reports] == [_but_time(r) for r in in_place_reports]
 
