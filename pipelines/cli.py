@@ -169,6 +169,7 @@ class Outcome:
     state: dict = field(default_factory=dict)  # sources, code versions: what the release is built from
     held: dict = field(default_factory=dict)  # the latest release's materialisations
     failure_logs: list[Path] = field(default_factory=list)  # the log files of the runs that had a step fail
+    published: str | None = None  # the release this build published, if it published one
 
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
@@ -203,6 +204,19 @@ class Outcome:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{result.run_id}.log"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.failure_logs.append(path)
+
+    def keep_traceback(self, error: BaseException, folder: Path, what: str) -> None:
+        """The traceback of ``error``, raised outside a run (``what``: the inventory, the publication), in
+        ``folder/<what>-<time>-<pid>.log``, named by the summary."""
+        import traceback
+
+        path = folder / f"{what}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        except OSError:  # a full disk: the summary's line names the error, the traceback is lost
+            return
         self.failure_logs.append(path)
 
     @property
@@ -273,11 +287,67 @@ def build(args: argparse.Namespace) -> int:
             # tester's `releases` file, then a dangling link, ended in a traceback)
             print(f"budget-warehouse: {folder}: not a folder (the build writes its own folder there)", file=sys.stderr)
             return 2
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
-    with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
-        return _build_locked(args, settings)
+    try:
+        settings.out_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
+        with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
+            return _build_locked(args, settings)
+    except Exception as exc:
+        if not _from_the_machine(exc):
+            raise
+        return _stopped_by(exc, settings)
     return stopped.code
+
+
+def _from_the_machine(error: BaseException) -> bool:
+    """Whether ``error`` comes from the machine, not the sources nor the code: a full disk, a read-only or missing
+    folder, a database that cannot be written (an ``OSError``, SQLite's or DuckDB's I/O error, wrapped or not:
+    Dagster's storage raises SQLAlchemy's around SQLite's)."""
+    import sqlite3
+
+    import duckdb
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (OSError, sqlite3.OperationalError, duckdb.IOException)):
+            return True
+        pending += [current.__cause__, getattr(current, "orig", None)]  # not __context__: an error handled before
+    return False
+
+
+def _stopped_by(error: BaseException, settings: Settings) -> int:
+    """A build stopped by the machine (:func:`_from_the_machine`, outside a step: the lock, the instance's
+    storage, the release's files): one line naming the error, its traceback in a file (on stderr if none can be
+    written), and what the latest release is; nothing published is touched. Returns the exit status, 1."""
+    import traceback
+
+    from warehouse.publication.releases import latest_release
+
+    print(
+        f"budget-warehouse: the build stopped: {type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr
+    )
+    trace = "".join(traceback.format_exception(error))
+    try:
+        folder = settings.dagster_home / FAILURE_LOGS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"build-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+        path.write_text(trace, encoding="utf-8")
+    except OSError:
+        print(trace, file=sys.stderr, end="")
+    else:
+        print(f"budget-warehouse: its traceback: {path}", file=sys.stderr)
+    try:
+        latest = latest_release(settings.out_dir)
+    except OSError:
+        latest = None
+    kept = f"the latest release stays {latest.version}" if latest else "there is no release yet"
+    print(f"budget-warehouse: nothing published; {kept}", file=sys.stderr)
+    return 1
 
 
 def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
@@ -360,13 +430,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
         outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
-        import traceback
-
-        folder = settings.dagster_home / FAILURE_LOGS
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"inventory-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
-        path.write_text(traceback.format_exc(), encoding="utf-8")
-        outcome.failure_logs.append(path)
+        outcome.keep_traceback(exc, settings.dagster_home / FAILURE_LOGS, "inventory")
         return outcome, [], None
     items, links, changed = taken.items, taken.links, taken.changed
     outcome.notes = {"liens_ignores": links, "telechargements_modifies": changed}
@@ -713,8 +777,15 @@ def _finish(
         except InvalidParquet as exc:
             outcome.failed_steps.append(f"publication: {' '.join(str(exc).split())}")
             release_line = "release: none published (a file did not check)"
+        except OSError as exc:  # a full disk, a read-only `releases`: the release's work removed, the latest kept
+            outcome.failed_steps.append(f"publication: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            outcome.keep_traceback(exc, settings.dagster_home / FAILURE_LOGS, "publication")
+            latest = latest_release(settings.out_dir)
+            kept = f"latest stays {latest.version}" if latest else "there is no release yet"
+            release_line = f"release: none published (its files could not be written); {kept}"
         else:
             if new:
+                outcome.published = release.version
                 release_line = f"release: {release.version} published; latest -> releases/{release.version}"
                 release_line += _changes_line(release.folder)
             else:
@@ -808,7 +879,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)
             kept = _kept_sources(connection, tables)
-            if settings.prune and outcome.latest_version and not nothing_ran:
+            if settings.prune and outcome.latest_version and outcome.published:  # not for a release not made
                 _pruned_line(connection, tables, settings.out_dir / "releases" / outcome.latest_version)
             # the documents' step ran, unless a step or a blocking check stopped the build before it
             documents_read = "document_fichiers" in tables and not (outcome.failed_steps or outcome.unpublishable)

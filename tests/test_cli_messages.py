@@ -124,3 +124,36 @@ def test_the_progress_bar_shows_on_a_terminal_of_zero_size(warehouse):
     text = shown.decode("utf-8", "replace")
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "credits: 100%" in text and "1/1" in text, text
+
+
+def test_prune_names_no_removal_when_a_step_failed_and_nothing_was_published(warehouse):
+    # The adversarial tester's find: "--prune: credits removed since <latest>: 2020 PLF" though the build failed
+    # and the latest release still held them.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    shutil.rmtree(out / "staging" / "nomenclature")
+    (out / "staging" / "nomenclature").write_text("in the way")  # the publication run fails
+    build = run_build(sources, out, "--prune")
+    assert build.returncode == 1
+    assert "  step failed: " in build.stdout and "release: none published" in build.stdout, build.stdout
+    assert "--prune: credits removed" not in build.stdout, build.stdout
+
+
+def test_a_build_the_machine_stops_outside_a_step_is_one_line_and_keeps_the_latest_release(warehouse):
+    # The adversarial tester's find: a read-only `releases` or a full disk ended in a Python traceback. Here the
+    # build's lock cannot be opened (a folder in its place), as a read-only `releases/.lock` could not.
+    sources, out = warehouse
+    latest = os.readlink(out / "latest")
+    (out / "releases" / ".lock").unlink()
+    (out / "releases" / ".lock").mkdir()
+    build = run_build(sources, out)
+    assert build.returncode == 1
+    console = build.stdout + build.stderr
+    assert "Traceback" not in console, console
+    lines = build.stderr.strip().splitlines()
+    assert lines[0].startswith("budget-warehouse: the build stopped: IsADirectoryError: "), console
+    assert lines[1].startswith("budget-warehouse: its traceback: ") and "IsADirectoryError" in Path(
+        lines[1].removeprefix("budget-warehouse: its traceback: ")
+    ).read_text(encoding="utf-8")
+    assert lines[2] == f"budget-warehouse: nothing published; the latest release stays {Path(latest).name}"
+    assert os.readlink(out / "latest") == latest

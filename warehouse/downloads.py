@@ -347,8 +347,9 @@ def _get(session: requests.Session, url: str, headers: dict, policy: DownloadPol
     raise DownloadRefused(f"{url}: more than {_MAX_REDIRECTS} redirects")
 
 
-def _unresolved(error: BaseException) -> bool:
-    """Whether ``error`` (requests' or urllib3's) comes from a host name that does not resolve."""
+def _unresolved(error: BaseException) -> str | None:
+    """The host name that does not resolve, where ``error`` (requests' or urllib3's) comes from one (the portal's,
+    or that of an address it redirects to); else None."""
     seen: set[int] = set()
     pending = [error]
     while pending:
@@ -357,10 +358,10 @@ def _unresolved(error: BaseException) -> bool:
             continue
         seen.add(id(current))
         if isinstance(current, NameResolutionError):
-            return True
+            return current._host  # noqa: SLF001 - urllib3 keeps the name only there (its message quotes it)
         pending += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
         pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-    return False
+    return None
 
 
 def _replace_atomically(target: Path, data: bytes) -> None:
@@ -484,10 +485,11 @@ def download_sources(
             log.info("downloading %s from %s", entry.fichier, url)
             fetched = fetch(url, target, policy)
         except (DownloadError, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            if _unresolved(exc):
-                unreachable.add(host)
-                log.error("cannot download: %s (no file of it is tried)", _NO_NAME.format(host=host))
-                found.failures.append((entry, f"{url}: {_NO_NAME.format(host=host)}"))
+            unresolved = _unresolved(exc)
+            if unresolved is not None:  # the host that failed: the portal's, or one it redirected to
+                unreachable.add(unresolved)
+                log.error("cannot download: %s (no file of it is tried)", _NO_NAME.format(host=unresolved))
+                found.failures.append((entry, f"{url}: {_NO_NAME.format(host=unresolved)}"))
                 continue
             log.info("cannot download %s: %s", url, exc)  # the build's summary names it, once
             found.failures.append((entry, str(exc)))

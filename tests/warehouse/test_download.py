@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -387,6 +387,24 @@ def test_a_host_name_that_does_not_resolve_fails_at_once_and_its_other_files_are
     assert message.endswith("the name budget.invalid does not resolve: the network, or the portal, is unreachable")
     assert ": not tried, the name budget.invalid does not resolve" in skipped
     assert took < 10, f"{took:.1f} s: the failure was retried"  # 28 s and more when each file retries it
+
+
+def test_a_redirect_to_a_name_that_does_not_resolve_names_that_host_and_the_portal_is_still_tried(
+    server: Server, content: bytes, tmp_path: Path
+) -> None:
+    # The adversarial tester's find: the portal (127.0.0.1) redirected one file to an allowed host that does not
+    # resolve; the portal's name was blamed and its other files were "not tried".
+    server.routes[PATH] = [redirect("https://files.invalid/LFI_2020_Credits.csv")]
+    server.routes["/data/other.csv"] = [ok(content)]
+    entries = [entry_for(), entry_for(url="https://data.economie.gouv.fr/data/other.csv", fichier="other.csv")]
+    bounds = replace(policy(server.base), hosts=frozenset({"files.invalid"}))
+
+    got = download_sources(tmp_path / "cache", entries, bounds)
+
+    ((failed, message),) = got.failures
+    assert failed.fichier == FICHIER
+    assert message.endswith("the name files.invalid does not resolve: the network, or the portal, is unreachable")
+    assert [f.fichier for f in got.files] == ["other.csv"]
 
 
 def test_a_server_that_does_not_answer_times_out(server: Server, tmp_path: Path) -> None:
