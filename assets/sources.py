@@ -27,6 +27,7 @@ from warehouse.sources import (
     inventory_record,
     skipped_links,
     take_inventory,
+    unreadable_names,
 )
 
 CREDIT_FILES = dg.AssetKey(["raw", "credit_files"])
@@ -65,6 +66,7 @@ class BuildInventory:
     links: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     recognised: list[InventoryItem] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # files not read: their name is not valid UTF-8
 
 
 def recognition_state(inventory: BuildInventory) -> dict:
@@ -107,6 +109,7 @@ def take_build_inventory(
     item without being read (:func:`warehouse.sources.take_inventory`)."""
     failures: list[InventoryItem] = []
     links: list[str] = []
+    names: list[str] = []
     changed: list[str] = []
     if paths.sources is not None:
         log(f"reading sources from {paths.sources}")
@@ -114,6 +117,9 @@ def take_build_inventory(
         links = [str(link) for link in skipped_links(paths.sources, paths.out)]
         for link in links:
             warn(f"symbolic link not followed: {link}")
+        names = unreadable_names(paths.sources, paths.out)
+        for name in names:
+            warn(f"{name}: not read, its name is not valid UTF-8 (rename it)")
     else:
         from warehouse.downloads import DownloadPolicy, download_sources  # requests: 0.1 s to import, only here
 
@@ -143,7 +149,7 @@ def take_build_inventory(
     for item in items:
         if is_absent(item):
             warn(item.error_message)
-    return BuildInventory(items, links, changed, recognised)
+    return BuildInventory(items, links, changed, recognised, names)
 
 
 def _digest(items: list[InventoryItem]) -> str:
@@ -273,6 +279,7 @@ def source_files(context: dg.AssetExecutionContext, paths: WarehousePaths) -> dg
             "fichiers_non_reconnus": len(unknown),
             "exercices": ", ".join(exercices),
             "liens_ignores": dg.MetadataValue.json(links),
+            "noms_illisibles": dg.MetadataValue.json(taken.names),
             "telechargements_modifies": dg.MetadataValue.json(changed),
             "fichiers": markdown(table.filter(pl.col("famille").is_not_null()).sort("exercice", "fichier"), 60),
             "non_reconnus": markdown(

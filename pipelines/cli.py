@@ -174,7 +174,7 @@ class Outcome:
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
             if event.asset_key.to_user_string() == "raw/sources":
-                for key in ("liens_ignores", "telechargements_modifies"):
+                for key in ("liens_ignores", "noms_illisibles", "telechargements_modifies"):
                     value = event.materialization.metadata.get(key)
                     self.notes[key] = list(value.value) if value is not None else []
         for event in result.all_events:
@@ -433,7 +433,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         outcome.keep_traceback(exc, settings.dagster_home / FAILURE_LOGS, "inventory")
         return outcome, [], None
     items, links, changed = taken.items, taken.links, taken.changed
-    outcome.notes = {"liens_ignores": links, "telechargements_modifies": changed}
+    outcome.notes = {"liens_ignores": links, "noms_illisibles": taken.names, "telechargements_modifies": changed}
     found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
     exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
     from warehouse.expected import drop_unheld_staging
@@ -593,6 +593,7 @@ def _named_runs(runs, say) -> Iterator[tuple[str, str]]:
     for n, (start, end) in enumerate(runs, 1):
         say(n, start if start == end else f"{start}-{end}")
         yield start, end
+        stop_if_interrupted()  # before a bar counts the run done (tqdm counts it when the next one is asked for)
 
 
 def _read_ahead(plan, items: list) -> None:
@@ -908,6 +909,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if links := outcome.notes.get("liens_ignores"):
         print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:")
         print("\n".join(f"  - {link}" for link in links))
+    if names := outcome.notes.get("noms_illisibles"):
+        print(f"\n{len(names)} file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):")
+        print("\n".join(f"  - {name}" for name in names))
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
         print("\n".join(f"  - {change}" for change in changed))

@@ -12,6 +12,7 @@ import signal
 import struct
 import sys
 import termios
+import time
 from pathlib import Path
 
 from tests.conftest import ROOT, SOURCES, build_env, run_build
@@ -157,3 +158,52 @@ def test_a_build_the_machine_stops_outside_a_step_is_one_line_and_keeps_the_late
     ).read_text(encoding="utf-8")
     assert lines[2] == f"budget-warehouse: nothing published; the latest release stays {Path(latest).name}"
     assert os.readlink(out / "latest") == latest
+
+
+def test_a_file_name_not_valid_utf8_is_named_and_not_read_and_the_build_goes_on(warehouse):
+    # A fresh user's find: a Latin-1 file name (common for French files) crashed the build in the inventory's
+    # digest, with a Python traceback and no summary.
+    sources, out = warehouse
+    name = os.fsdecode(b"Notes_\xe9t\xe9.csv")
+    (sources / name).write_bytes(b"a;b\n1;2\n")
+    (sources / os.fsdecode(b"dossier_\xe9")).mkdir()
+    build = run_build(sources, out)
+    console = build.stdout + build.stderr
+    assert build.returncode == 0, console
+    assert "Traceback" not in console
+    assert "2 file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):" in build.stdout
+    assert "  - Notes_\\xe9t\\xe9.csv" in build.stdout and "  - dossier_\\xe9" in build.stdout, build.stdout
+
+
+def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(warehouse):
+    # A fresh user's find: Ctrl-C during the credits drew `credits: 100%| 1/1` before "interrupted (SIGINT)".
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to interrupt
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the build, its output the terminal's, paused in the credits run's load step
+        os.chdir(ROOT)
+        os.execve(sys.executable, command, {**build_env(), "BUDGET_TEST_PAUSE": "load:120"})
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    marker, shown, sent = out / "releases" / ".paused-load", b"", False
+    os.set_blocking(terminal, False)
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except BlockingIOError:
+            if not sent and marker.exists():
+                os.kill(pid, signal.SIGINT)
+                sent = True
+            time.sleep(0.05)
+            continue
+        except OSError:  # the build ended: the terminal is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    text = shown.decode("utf-8", "replace")
+    assert sent and os.waitstatus_to_exitcode(status) == 130, text
+    assert "credits:" in text and "interrupted (SIGINT)" in text, text
+    assert "100%" not in text and "1/1" not in text, text

@@ -34,6 +34,7 @@ __all__ = [
     "recognised_heads",
     "sha256_of",
     "skipped_links",
+    "unreadable_names",
     "take_inventory",
 ]
 
@@ -154,9 +155,12 @@ class SkippedLink:
         return f"{self.fichier} -> {self.cible}: {self.raison}"
 
 
-def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[SkippedLink]]:
+def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[SkippedLink], list[str]]:
     """The regular files below ``folder`` (hidden names aside, and the folder ``outputs``: a build's output folder
-    inside its sources folder, whose files it writes itself), sorted, and the links met.
+    inside its sources folder, whose files it writes itself), sorted, the links met, and the paths (relative, their
+    bytes outside UTF-8 escaped: ``Notes_\\xe9t\\xe9.csv``) of the files and folders whose name is not valid UTF-8,
+    not read: a name goes into the tables, the reports and the manifest as text (a Latin-1 name made the build
+    crash).
 
     No link is followed (``os.walk`` does not enter linked folders), whether to a file or a
     folder. A link whose target lies inside the folder is not read either: its target is read
@@ -164,7 +168,7 @@ def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[S
     """
     root = folder.resolve()
     skipped = outputs.resolve() if outputs is not None else None
-    files, links = [], []
+    files, links, unreadable = [], [], []
     for directory, subfolders, names in os.walk(folder, followlinks=False):
         here = Path(directory)
         subfolders[:] = sorted(
@@ -172,6 +176,16 @@ def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[S
         )
         for name in [*subfolders, *sorted(names)]:
             path = here / name
+            if not _utf8(name):
+                unreadable.append(
+                    path.relative_to(folder)
+                    .as_posix()
+                    .encode("utf-8", "surrogateescape")
+                    .decode("utf-8", "backslashreplace")
+                )
+                if name in subfolders:
+                    subfolders.remove(name)
+                continue
             if name.startswith(".") or not path.is_symlink():
                 if not name.startswith(".") and stat.S_ISREG(path.lstat().st_mode):
                     files.append(path)
@@ -190,7 +204,16 @@ def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[S
                 hidden = any(part.startswith(".") for part in Path(inside).parts)
                 where = "hidden, not read" if hidden else "read where it stands"
                 links.append(SkippedLink(relative, inside, f"a link to a {kind} of the folder ({where})"))
-    return sorted(files), sorted(links, key=lambda link: link.fichier)
+    return sorted(files), sorted(links, key=lambda link: link.fichier), sorted(unreadable)
+
+
+def _utf8(name: str) -> bool:
+    """Whether the file name ``name`` (as ``os`` gives it: bytes outside UTF-8 as surrogates) is valid UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def discover_sources(folder: Path, outputs: Path | None = None) -> list[SourceFile]:
@@ -251,6 +274,14 @@ def skipped_links(folder: Path, outputs: Path | None = None) -> list[SkippedLink
     if not folder.is_dir():
         raise FileNotFoundError(f"sources folder not found: {folder}")
     return _walk(folder, outputs)[1]
+
+
+def unreadable_names(folder: Path, outputs: Path | None = None) -> list[str]:
+    """The files and folders below ``folder`` that ``discover_sources`` did not read because their name is not
+    valid UTF-8 (relative paths, those bytes escaped)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"sources folder not found: {folder}")
+    return _walk(folder, outputs)[2]
 
 
 def _phase_hint(source: SourceFile) -> str | None:
