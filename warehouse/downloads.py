@@ -479,7 +479,7 @@ def download_sources(
         url = policy.address(entry.url)
         host = urlsplit(url).hostname or ""
         if host in unreachable:
-            found.failures.append((entry, f"{url}: not tried, {_NO_NAME.format(host=host)}"))
+            found.failures.append((entry, f"not tried: the name {host} does not resolve (said once, above)"))
             continue
         try:
             log.info("downloading %s from %s", entry.fichier, url)
