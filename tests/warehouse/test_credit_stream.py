@@ -495,6 +495,23 @@ def test_a_first_line_of_two_cells_above_250_titles_is_preamble(first, tmp_path)
     _titles_then_table(tmp_path / "credits.csv", first + b"\n" + titles, 251)
 
 
+@pytest.mark.parametrize(
+    "titles",
+    [
+        [b"Titre %d" % i for i in range(198)],  # the sample: the first line, the titles and the header only
+        [b"Titre %d " % i + b"x" * 600 for i in range(130)],  # the sample's characters filled before 199 titles
+        [b'"Titre %d' % i for i in range(197)],  # titles leaving a quote open, a table line in the sample
+    ],
+    ids=["198", "long130", "open197"],
+)
+def test_a_first_line_of_two_cells_above_titles_filling_the_sample_is_preamble(titles, tmp_path):
+    # A tester's find: under a first line of two cells, 198 titles (the 200-record sample then held the table's
+    # header alone, its width tied with the first line's) or 130 long ones (filling the sample's characters) still
+    # hid the header (`Loi de finances;2020`, preamble 0); titles leaving a quote open refused the file. Titles that
+    # fill the sample, in records or characters, are skipped with the first line; their quotes are theirs.
+    _titles_then_table(tmp_path / "credits.csv", b"\n".join([b"Loi de finances;2020", *titles, b""]), len(titles) + 1)
+
+
 @pytest.mark.parametrize("below", [b"\n", b" ;\n", b";;\n", b"0\n"], ids=repr)
 def test_a_header_above_200_blank_or_one_cell_lines_stays_the_header(below, tmp_path):
     # An adversarial tester's find (a fix of this round, reverted): a header above 200 blank lines (or lines of one

@@ -273,3 +273,15 @@ def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_r
     path.write_text("\n".join(['"Code', 'programme";Action;AE', *rows, ""]), encoding="utf-8")
     expected = (["Code\nprogramme", "Action", "AE"], 0, [tuple(row.split(";")) for row in rows])
     assert _reads(path) == [expected] * 3
+
+
+@pytest.mark.parametrize("title", ["\"Budget de l'Etat", '"Budget" 2020', "Budget de l'Etat"], ids=repr)
+def test_a_title_leaving_a_quote_open_under_a_first_line_of_two_cells_is_preamble(title, tmp_path):
+    # A tester's find: `Loi de finances;2020` then `"Budget de l'Etat` above the header refused the file in every
+    # read ("line 2 of the file, column 'Loi de finances': a quote opens a field there and is not closed before the
+    # end of the file"): the title's quote ran into the lines below it. A title stays a title wherever it sits.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    path.write_text("\n".join(["Loi de finances;2020", title, "Programme;Action;AE", *rows, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], 2, [tuple(row.split(";")) for row in rows])
+    assert _reads(path) == [expected] * 3

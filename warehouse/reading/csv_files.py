@@ -632,10 +632,31 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     line_end = text.find("\n", blank_at)
     if not titles and line_end >= 0:  # a first line of two cells (`Loi de finances;2020`), then titles?
         title_at, titles, through = _skip(text, line_end + 1, _title, _SKIP_CHARS)
-        if titles >= _SAMPLE_RECORDS - 1 and not through:  # they fill the sample: no table would show in it
+        if titles and not through and '"' in text[line_end:title_at]:  # titles are lines: their quotes are theirs
+            text = text[: line_end + 1] + _unquoted_titles(text[line_end + 1 : title_at]) + text[title_at:]
+        if titles and not through and _table_lines(sample(blank_at, blanks).text, first, 1 + titles) <= 1:
+            # they fill the sample (its records or its characters): one table line at most would show in it
             below = sample(title_at, blanks + 1 + titles)
             return _Sample(below.text, below.skipped, text[blank_at:line_end]), sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
+
+
+def _unquoted_titles(lines: str) -> str:
+    """``lines`` (titles, each ending with ``\n``) with the quotes of those that are not one whole record (a quote
+    left open, or closed and followed by text: :func:`_title`) turned into spaces: in a sample, each stays one
+    record of one cell, its quote never running into the lines below it. The characters keep their places."""
+    return "".join(
+        line.replace('"', " ") if '"' in line and any(_quoted_record(line, s) is None for s in SEPARATORS) else line
+        for line in lines.splitlines(keepends=True)
+    )
+
+
+def _table_lines(sample: str, first: int, above: int) -> int:
+    """How many lines of ``sample`` (a :class:`_Sample`'s text, its ``sep=X`` line first if ``first``) are within its
+    :data:`_SAMPLE_RECORDS` records below its first ``above`` lines (a first line and the titles under it), lines
+    taken as records."""
+    lines = sample.count("\n") + (not sample.endswith("\n"))
+    return max(0, min(lines, _SAMPLE_RECORDS) - (1 if first else 0) - above)
 
 
 def read_csv_table(path: Path, name: str) -> RawTable:
