@@ -325,6 +325,24 @@ def test_a_streamed_credit_file_under_a_badly_quoted_title_reads_as_whole(title,
     assert staged.drop("source_id").equals(expected.drop("source_id"))  # source_ligne: the data line's number
 
 
+def test_a_title_leaving_a_quote_open_above_a_credit_file_whose_quotes_open_no_field_reads_it(tmp_path, monkeypatch):
+    # A tester's find: the real LFI 2021 file without its quoted lines, a stray quote inside a label (`"bis`, data
+    # line 600), reads; under a title leaving a quote open it was refused ("an unbalanced quote"): whether quotes
+    # open fields was decided over the whole file, the title's quote too. It is decided from the header on.
+    folder, path = _lfi_2021_changed(tmp_path, lambda number, fields: None)
+    lines = [line for line in path.read_bytes().decode("cp1252").split("\n") if '"' not in line]
+    fields = lines[600].split(";")
+    fields[4] += ' "bis'
+    lines[600] = ";".join(fields)
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    expected, report, _ = _staged_alone_in_passes(tmp_path / "plain", folder, monkeypatch)
+    assert report.statut == "lu", report.message
+    path.write_bytes(b'"Loi de finances initiale 2021\r\n' + path.read_bytes())
+    staged, report, _ = _staged_alone_in_passes(tmp_path / "titled", folder, monkeypatch)
+    assert report.statut == "lu", report.message
+    assert staged.drop("source_id").equals(expected.drop("source_id"))
+
+
 def test_mixed_decimal_marks_in_an_amount_column_name_the_line_where_they_disagree(tmp_path, monkeypatch):
     # A tester's find: `1.5` on data line 10 and `1,5` on line 2000 of one amount column gave "separators disagree"
     # with no line, read whole or in two passes (the evidence is merged over the whole file before it is decided).
