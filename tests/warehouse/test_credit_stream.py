@@ -553,6 +553,23 @@ def test_a_header_above_250_rows_of_one_filled_cell_stays_the_header(tmp_path):
     assert (table.header, table.lignes_preambule, len(table.rows)) == (["Programme", "Action", "AE"], 0, 30_250)
 
 
+def test_a_header_of_two_cells_above_200_sparse_rows_then_a_wider_row_stays_the_header(tmp_path):
+    # A tester's find: `Code;Libelle` above 200 rows `i;` (one filled cell: titles by their cells) then a row of
+    # three cells: the header and the 200 rows were dropped (header `200;Lib 200;extra`, preamble 201). Lines
+    # under a first line that mostly have its field count are its rows: it stays the header, the wider row irregular.
+    rows = b"Code;Libelle\n" + b"".join(b"%d;\n" % i for i in range(200)) + b"200;Lib 200;extra\n"
+    path = tmp_path / "codes.csv"
+    path.write_bytes(rows + b"".join(b"%d;Lib %d\n" % (i, i) for i in range(201, 260)))
+    head, _ = read_csv_head(path, path.name)
+    table = read_csv_table(path, path.name)
+    with stream_csv_table(path, path.name) as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(70))
+        streamed = stream.table
+    for read in (head, table, streamed):
+        assert (read.header, read.lignes_preambule, read.lignes_irregulieres) == (["Code", "Libelle"], 0, [(201, 3)])
+    assert len(table.rows) == cells.height == 260 and table.rows[0] == ["0", None]
+
+
 def test_titles_past_the_first_98304_characters_leave_a_text_of_one_column(tmp_path):
     # Lines of one cell through the characters looked through for titles (98,304): no table is taken to follow,
     # the text is one column from its first line, as before the titles were skipped (an adversarial tester's

@@ -27,9 +27,9 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   before the separator and the header are looked for, through its first :data:`_SKIP_CHARS` characters; a
   file going on past them with no line of two filled cells is an error. A first line of two cells above titles
   that fill the sample (its records or characters, but one line) is skipped with them where the table below is
-  wider than it. Titles are physical lines (a quote a title leaves open is its own, under a first line of two cells
-  too): where they hold a quote, the records are read from the header's line, and whether quotes open fields (the
-  text is plain) is decided from there on.
+  wider than it and they are not mostly rows of its field count. Titles are physical lines (a quote a title leaves
+  open is its own, under a first line of two cells too): where they hold a quote, the records are read from the
+  header's line, and whether quotes open fields (the text is plain) is decided from there on.
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
   filled field beyond the header's width, is recorded as (data line, field count) in
   ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
@@ -520,6 +520,9 @@ class _Sample:
     #: The first filled line, skipped with the titles under it: the sample is taken only if the table found in it
     #: is wider than that line (else the line is a header above blank or sparse lines).
     narrower: str | None = None
+    #: The titles skipped under ``narrower``: where most have its field count (``0;``, ``1;`` under ``Code;Libelle``)
+    #: they are its table's sparse rows, not titles.
+    under: str = ""
 
 
 _NO_SEPARATORS = str.maketrans("", "", "".join(SEPARATORS))
@@ -641,8 +644,17 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
         if titles and not through and _table_lines(sample(blank_at, blanks).text, first, 1 + titles) <= 1:
             # they fill the sample (its records or its characters): one table line at most would show in it
             below = sample(title_at, blanks + 1 + titles)
-            return _Sample(below.text, below.skipped, text[blank_at:line_end]), sample(blank_at, blanks)
+            narrower = _Sample(below.text, below.skipped, text[blank_at:line_end], text[line_end + 1 : title_at])
+            return narrower, sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
+
+
+def _rows_of(first: list[str], under: str, separator: str) -> bool:
+    """Whether most lines of ``under`` have the field count of the record ``first`` (two fields or more) under
+    ``separator``: rows of the table ``first`` heads (``0;`` under ``Code;Libelle``), not titles."""
+    lines = under.splitlines()
+    fields = len(first) - 1
+    return fields > 0 and 2 * sum(1 for line in lines if line.count(separator) == fields) > len(lines)
 
 
 def _unquoted_titles(lines: str) -> str:
@@ -720,8 +732,9 @@ def _found(source: Path | bytes, complete: bool = True) -> tuple[_Sample, tuple[
         if found is not None and found[0] is not None:
             if titled.narrower is not None:
                 width = _width(_sample_records(titled.text, found[0])[found[1]])
-                if width <= _width(_sample_records(titled.narrower, found[0])[0]):
-                    continue  # not narrower than the table: the first line is its header
+                first = _sample_records(titled.narrower, found[0])[0]
+                if width <= _width(first) or _rows_of(first, titled.under, found[0]):
+                    continue  # not narrower than the table, or above rows of its own: the first line is a header
             sample, layout = titled, (found[0], found[1])
             break
     else:
