@@ -325,6 +325,24 @@ def test_a_streamed_credit_file_under_a_badly_quoted_title_reads_as_whole(title,
     assert staged.drop("source_id").equals(expected.drop("source_id"))  # source_ligne: the data line's number
 
 
+def test_a_title_leaving_a_quote_open_above_a_credit_file_whose_quotes_open_no_field_reads_it(tmp_path, monkeypatch):
+    # A tester's find: the real LFI 2021 file without its quoted lines, a stray quote inside a label (`"bis`, data
+    # line 600), reads; under a title leaving a quote open it was refused ("an unbalanced quote"): whether quotes
+    # open fields was decided over the whole file, the title's quote too. It is decided from the header on.
+    folder, path = _lfi_2021_changed(tmp_path, lambda number, fields: None)
+    lines = [line for line in path.read_bytes().decode("cp1252").split("\n") if '"' not in line]
+    fields = lines[600].split(";")
+    fields[4] += ' "bis'
+    lines[600] = ";".join(fields)
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    expected, report, _ = _staged_alone_in_passes(tmp_path / "plain", folder, monkeypatch)
+    assert report.statut == "lu", report.message
+    path.write_bytes(b'"Loi de finances initiale 2021\r\n' + path.read_bytes())
+    staged, report, _ = _staged_alone_in_passes(tmp_path / "titled", folder, monkeypatch)
+    assert report.statut == "lu", report.message
+    assert staged.drop("source_id").equals(expected.drop("source_id"))
+
+
 def test_mixed_decimal_marks_in_an_amount_column_name_the_line_where_they_disagree(tmp_path, monkeypatch):
     # A tester's find: `1.5` on data line 10 and `1,5` on line 2000 of one amount column gave "separators disagree"
     # with no line, read whole or in two passes (the evidence is merged over the whole file before it is decided).
@@ -495,6 +513,23 @@ def test_a_first_line_of_two_cells_above_250_titles_is_preamble(first, tmp_path)
     _titles_then_table(tmp_path / "credits.csv", first + b"\n" + titles, 251)
 
 
+@pytest.mark.parametrize(
+    "titles",
+    [
+        [b"Titre %d" % i for i in range(198)],  # the sample: the first line, the titles and the header only
+        [b"Titre %d " % i + b"x" * 600 for i in range(130)],  # the sample's characters filled before 199 titles
+        [b'"Titre %d' % i for i in range(197)],  # titles leaving a quote open, a table line in the sample
+    ],
+    ids=["198", "long130", "open197"],
+)
+def test_a_first_line_of_two_cells_above_titles_filling_the_sample_is_preamble(titles, tmp_path):
+    # A tester's find: under a first line of two cells, 198 titles (the 200-record sample then held the table's
+    # header alone, its width tied with the first line's) or 130 long ones (filling the sample's characters) still
+    # hid the header (`Loi de finances;2020`, preamble 0); titles leaving a quote open refused the file. Titles that
+    # fill the sample, in records or characters, are skipped with the first line; their quotes are theirs.
+    _titles_then_table(tmp_path / "credits.csv", b"\n".join([b"Loi de finances;2020", *titles, b""]), len(titles) + 1)
+
+
 @pytest.mark.parametrize("below", [b"\n", b" ;\n", b";;\n", b"0\n"], ids=repr)
 def test_a_header_above_200_blank_or_one_cell_lines_stays_the_header(below, tmp_path):
     # An adversarial tester's find (a fix of this round, reverted): a header above 200 blank lines (or lines of one
@@ -516,6 +551,23 @@ def test_a_header_above_250_rows_of_one_filled_cell_stays_the_header(tmp_path):
     path.write_bytes(rows)
     table = read_csv_table(path, "credits.csv")
     assert (table.header, table.lignes_preambule, len(table.rows)) == (["Programme", "Action", "AE"], 0, 30_250)
+
+
+def test_a_header_of_two_cells_above_200_sparse_rows_then_a_wider_row_stays_the_header(tmp_path):
+    # A tester's find: `Code;Libelle` above 200 rows `i;` (one filled cell: titles by their cells) then a row of
+    # three cells: the header and the 200 rows were dropped (header `200;Lib 200;extra`, preamble 201). Lines
+    # under a first line that mostly have its field count are its rows: it stays the header, the wider row irregular.
+    rows = b"Code;Libelle\n" + b"".join(b"%d;\n" % i for i in range(200)) + b"200;Lib 200;extra\n"
+    path = tmp_path / "codes.csv"
+    path.write_bytes(rows + b"".join(b"%d;Lib %d\n" % (i, i) for i in range(201, 260)))
+    head, _ = read_csv_head(path, path.name)
+    table = read_csv_table(path, path.name)
+    with stream_csv_table(path, path.name) as stream:
+        cells = pl.concat(batch for _, batch in stream.batches(70))
+        streamed = stream.table
+    for read in (head, table, streamed):
+        assert (read.header, read.lignes_preambule, read.lignes_irregulieres) == (["Code", "Libelle"], 0, [(201, 3)])
+    assert len(table.rows) == cells.height == 260 and table.rows[0] == ["0", None]
 
 
 def test_titles_past_the_first_98304_characters_leave_a_text_of_one_column(tmp_path):

@@ -273,3 +273,50 @@ def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_r
     path.write_text("\n".join(['"Code', 'programme";Action;AE', *rows, ""]), encoding="utf-8")
     expected = (["Code\nprogramme", "Action", "AE"], 0, [tuple(row.split(";")) for row in rows])
     assert _reads(path) == [expected] * 3
+
+
+@pytest.mark.parametrize("title", ["\"Budget de l'Etat", '"Budget" 2020', "Budget de l'Etat"], ids=repr)
+def test_a_title_leaving_a_quote_open_under_a_first_line_of_two_cells_is_preamble(title, tmp_path):
+    # A tester's find: `Loi de finances;2020` then `"Budget de l'Etat` above the header refused the file in every
+    # read ("line 2 of the file, column 'Loi de finances': a quote opens a field there and is not closed before the
+    # end of the file"): the title's quote ran into the lines below it. A title stays a title wherever it sits.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    path.write_text("\n".join(["Loi de finances;2020", title, "Programme;Action;AE", *rows, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], 2, [tuple(row.split(";")) for row in rows])
+    assert _reads(path) == [expected] * 3
+
+
+def test_a_title_leaving_a_quote_open_leaves_the_data_plain_when_no_quote_there_opens_a_field(tmp_path):
+    # A tester's find: whether a file's quotes open fields was decided over the whole file, its titles too: under a
+    # title leaving a quote open, the records from the header on were read with quoting, and a stray quote inside a
+    # field (`0"1`, `2 000"`), read as a character in the same file without that title, refused the file; the whole
+    # read (in memory) and the stream (a copy on disk) disagreed. Plainness is the text's from the header on.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    rows[5], rows[12] = '352;0"1;1 000', '352;12;2 000"'
+    expected = (["Programme", "Action", "AE"], 0, [tuple(row.split(";")) for row in rows])
+    path.write_text("\n".join(["Programme;Action;AE", *rows, ""]), encoding="utf-8")
+    assert _reads(path) == [expected] * 3
+    for titles in (['"Budget 2020'], ['"Budget', 'Etat"']):
+        path.write_text("\n".join([*titles, "Programme;Action;AE", *rows, ""]), encoding="utf-8")
+        assert _reads(path) == [(expected[0], len(titles), expected[2])] * 3, titles
+
+
+def test_a_header_record_over_a_line_break_below_a_title_leaving_a_quote_open_is_read(tmp_path):
+    # A tester's find: `"Budget 2020` above `"Pro⏎gramme";Action;AE` (a header whose cell holds a quoted line
+    # break) refused the file with "field 1: a quote there opens no field", which was false: the header's record
+    # runs over its line break and is read. A header's quote opening a field never closed names that fault.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    expected = [tuple(row.split(";")) for row in rows]
+    headers = {
+        '"Pro\ngramme";Action;AE': ["Pro\ngramme", "Action", "AE"],
+        'Programme;"Act\nion";AE': ["Programme", "Act\nion", "AE"],
+    }
+    for header, cells in headers.items():
+        path.write_text("\n".join(['"Budget 2020', header, *rows, ""]), encoding="utf-8")
+        assert _reads(path) == [(cells, 1, expected)] * 3, header
+    path.write_text("\n".join(['"Budget 2020', 'Programme;"Action;AE', *rows, ""]), encoding="utf-8")
+    message = "credits.csv: line 2 of the file, field 2: a quote opens a field there and is not closed; the lines"
+    assert all(isinstance(read, str) and read.startswith(message) for read in _reads(path)), _reads(path)

@@ -26,8 +26,10 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   (``lignes_preambule``). Blank lines and lines of one filled cell (titles) opening the file are skipped
   before the separator and the header are looked for, through its first :data:`_SKIP_CHARS` characters; a
   file going on past them with no line of two filled cells is an error. A first line of two cells above titles
-  that fill the sample is skipped with them where the table below is wider than it. Titles are physical lines
-  (a quote a title leaves open is its own): where they hold a quote, the records are read from the header's line.
+  that fill the sample (its records or characters, but one line) is skipped with them where the table below is
+  wider than it and they are not mostly rows of its field count. Titles are physical lines (a quote a title leaves
+  open is its own, under a first line of two cells too): where they hold a quote, the records are read from the
+  header's line, and whether quotes open fields (the text is plain) is decided from there on.
 - **Irregular rows**: a data row that has fewer fields than the header names, or a
   filled field beyond the header's width, is recorded as (data line, field count) in
   ``lignes_irregulieres``, never padded or cut in silence; the family's reader raises
@@ -57,7 +59,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -518,6 +520,9 @@ class _Sample:
     #: The first filled line, skipped with the titles under it: the sample is taken only if the table found in it
     #: is wider than that line (else the line is a header above blank or sparse lines).
     narrower: str | None = None
+    #: The titles skipped under ``narrower``: where most have its field count (``0;``, ``1;`` under ``Code;Libelle``)
+    #: they are its table's sparse rows, not titles.
+    under: str = ""
 
 
 _NO_SEPARATORS = str.maketrans("", "", "".join(SEPARATORS))
@@ -587,8 +592,10 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     """The :class:`_Sample` s of a UTF-8 copy (on disk, or its bytes in memory; ``complete``: false for a head cut
     from a longer file) to find its layout from, in order: after the blank lines and titles of one cell that open
     it (when titles follow its blank lines), then after its blank lines alone. Where the first filled line is not
-    a title and at least ``_SAMPLE_RECORDS - 1`` titles follow it (the sample would hold them only), first after
-    that line and those titles: taken only where the table found there is wider than the line (``narrower``).
+    a title and titles follow it filling the sample (its records or characters) but one line at most, first after
+    that line and those titles: taken only where the table found there is wider than the line (``narrower``). The
+    quotes of titles under such a line that are not one whole record are spaced out in the samples
+    (:func:`_unquoted_titles`): each title stays one record there.
 
     :func:`_structure` takes the first that shows a table of two columns or more (the titles are then its
     preamble, counted), else the last (one column: its header is its first filled line, as ever). Blank lines are
@@ -632,10 +639,40 @@ def _read_samples(source: Path | bytes, complete: bool = True) -> tuple[_Sample,
     line_end = text.find("\n", blank_at)
     if not titles and line_end >= 0:  # a first line of two cells (`Loi de finances;2020`), then titles?
         title_at, titles, through = _skip(text, line_end + 1, _title, _SKIP_CHARS)
-        if titles >= _SAMPLE_RECORDS - 1 and not through:  # they fill the sample: no table would show in it
+        if titles and not through and '"' in text[line_end:title_at]:  # titles are lines: their quotes are theirs
+            text = text[: line_end + 1] + _unquoted_titles(text[line_end + 1 : title_at]) + text[title_at:]
+        if titles and not through and _table_lines(sample(blank_at, blanks).text, first, 1 + titles) <= 1:
+            # they fill the sample (its records or its characters): one table line at most would show in it
             below = sample(title_at, blanks + 1 + titles)
-            return _Sample(below.text, below.skipped, text[blank_at:line_end]), sample(blank_at, blanks)
+            narrower = _Sample(below.text, below.skipped, text[blank_at:line_end], text[line_end + 1 : title_at])
+            return narrower, sample(blank_at, blanks)
     return (sample(blank_at, blanks),)
+
+
+def _rows_of(first: list[str], under: str, separator: str) -> bool:
+    """Whether most lines of ``under`` have the field count of the record ``first`` (two fields or more) under
+    ``separator``: rows of the table ``first`` heads (``0;`` under ``Code;Libelle``), not titles."""
+    lines = under.splitlines()
+    fields = len(first) - 1
+    return fields > 0 and 2 * sum(1 for line in lines if line.count(separator) == fields) > len(lines)
+
+
+def _unquoted_titles(lines: str) -> str:
+    """``lines`` (titles, each ending with ``\n``) with the quotes of those that are not one whole record (a quote
+    left open, or closed and followed by text: :func:`_title`) turned into spaces: in a sample, each stays one
+    record of one cell, its quote never running into the lines below it. The characters keep their places."""
+    return "".join(
+        line.replace('"', " ") if '"' in line and any(_quoted_record(line, s) is None for s in SEPARATORS) else line
+        for line in lines.splitlines(keepends=True)
+    )
+
+
+def _table_lines(sample: str, first: int, above: int) -> int:
+    """How many lines of ``sample`` (a :class:`_Sample`'s text, its ``sep=X`` line first if ``first``) are within its
+    :data:`_SAMPLE_RECORDS` records below its first ``above`` lines (a first line and the titles under it), lines
+    taken as records."""
+    lines = sample.count("\n") + (not sample.endswith("\n"))
+    return max(0, min(lines, _SAMPLE_RECORDS) - (1 if first else 0) - above)
 
 
 def read_csv_table(path: Path, name: str) -> RawTable:
@@ -695,8 +732,9 @@ def _found(source: Path | bytes, complete: bool = True) -> tuple[_Sample, tuple[
         if found is not None and found[0] is not None:
             if titled.narrower is not None:
                 width = _width(_sample_records(titled.text, found[0])[found[1]])
-                if width <= _width(_sample_records(titled.narrower, found[0])[0]):
-                    continue  # not narrower than the table: the first line is its header
+                first = _sample_records(titled.narrower, found[0])[0]
+                if width <= _width(first) or _rows_of(first, titled.under, found[0]):
+                    continue  # not narrower than the table, or above rows of its own: the first line is a header
             sample, layout = titled, (found[0], found[1])
             break
     else:
@@ -758,7 +796,8 @@ def _read_utf8(
             cut = _from_header(source, complete)
         except TableReadError as exc:
             raise TableReadError(f"{name}: {exc}") from exc
-        if cut is not None:
+        if cut is not None:  # plain or not from the header on
+            decoded = replace(decoded, plain=cut[2])
             return _read_utf8(cut[0], name, decoded, complete, lenient, above=cut[1])
     read = source  # what is read: the head up to the record its end cuts, if it cuts one
     try:
@@ -787,15 +826,17 @@ def _read_utf8(
     return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
 
 
-def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | bytes, int] | None:
-    """The UTF-8 text of ``source`` from the physical line its header starts on, and the number of physical lines
-    above it, where those lines (titles, blank lines) hold a quote; else None (their records are lines). A copy on
-    disk gives a copy beside it (``…-from-header.csv``), bytes give bytes.
+def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | bytes, int, bool] | None:
+    """The UTF-8 text of ``source`` from the physical line its header starts on, the number of physical lines above
+    it, and whether that text is plain (no quote in it opens a field: :class:`_LineEnds`), where those lines
+    (titles, blank lines) hold a quote; else None (their records are lines). A copy on disk gives a copy beside it
+    (``…-from-header.csv``), bytes give bytes. Plainness is the text's from the header on: a title's quotes never
+    make the data's quotes (a stray one inside a field) read as quoting.
 
     The titles were read as physical lines to find the header (:func:`_title`): a quote they leave open is theirs.
     A :class:`TableReadError` names the header's line where they leave one open and the header holds an odd number
-    of quotes, one opening no field (``Programme;Action;AE"``): a title's quote closed in the header, not a header
-    to guess."""
+    of quotes not making one record over its line breaks (``"Pro⏎gramme";Action`` does): a quote opening no field
+    (``Programme;Action;AE"``), a title's quote closed in the header, is not a header to guess; nor one left open."""
     found = _found(source, complete)
     if found is None:
         return None
@@ -813,20 +854,46 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
             return None
         header_line = next(handle, "")
         if preamble.count('"') % 2 and header_line.count('"') % 2:
-            field = _misquoted_field(header_line.rstrip("\r\n"), separator)
-            if field is not None:
+            ahead = handle.read(_TITLE_RECORD_CHARS)
+            misquoted = _misquoted(header_line.rstrip("\r\n"), separator)
+            if misquoted is not None and not _record_over_lines(header_line + ahead, separator):
+                field, opened = misquoted
+                fault = "a quote opens a field there and is not closed" if opened else "a quote there opens no field"
                 raise TableReadError(
-                    f"line {above + 1} of the file, field {field + 1}: a quote there opens no field; the lines above "
-                    f"the header (titles) leave a quote open: the header is not read across them"
+                    f"line {above + 1} of the file, field {field + 1}: {fault}; the lines above the header (titles) "
+                    f"leave a quote open: the header is not read across them"
                 )
-        if isinstance(source, bytes):
-            return (header_line + handle.read()).encode("utf-8"), above
-        below = source.with_name(f"{source.stem}-from-header.csv")
-        with open(below, "w", encoding="utf-8", newline="") as out:
+            header_line += ahead
+        sink: BinaryIO = (
+            io.BytesIO()
+            if isinstance(source, bytes)
+            else open(  # noqa: SIM115 (closed below)
+                source.with_name(f"{source.stem}-from-header.csv"), "w+b"
+            )
+        )
+        try:
+            out = _LineEnds(sink)
             out.write(header_line)
             while block := handle.read(_CHUNK):
                 out.write(block)
-        return below, above
+            out.close()
+        finally:
+            if not isinstance(sink, io.BytesIO):
+                sink.close()
+        if isinstance(sink, io.BytesIO):
+            return sink.getvalue(), above, out.plain
+        return Path(sink.name), above, out.plain
+
+
+def _record_over_lines(text: str, separator: str) -> bool:
+    """Whether ``text`` opens with a record that a strict CSV reader reads whole under ``separator`` across a line
+    break (a quoted field holding one)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    try:
+        next(reader)
+    except (csv.Error, StopIteration):
+        return False
+    return reader.line_num > 1
 
 
 def _before_last_record(head: bytes, separator: str) -> bytes:
@@ -1394,10 +1461,10 @@ def _stream_utf8(
         except TableReadError as exc:
             raise TableReadError(f"{name}: {exc}") from exc
         if cut is not None:
-            below, lines = cut
+            below, lines, plain = cut
             assert isinstance(below, Path)
             try:
-                return _stream_utf8(below, name, decoded, above=lines)
+                return _stream_utf8(below, name, replace(decoded, plain=plain), above=lines)
             except pl.exceptions.PolarsError as exc:
                 raise TableReadError(f"{name}: {_refused_records(below, lines)}") from exc
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
@@ -1569,6 +1636,12 @@ def _misquoted_field(line: str, separator: str) -> int | None:
     cannot take: a quote opening the field and not closed on the line, closed then followed by other characters
     than a separator, or a quote inside a field it does not open. None if every field of the line is well quoted
     (the fault is on another line of the record)."""
+    misquoted = _misquoted(line, separator)
+    return None if misquoted is None else misquoted[0]
+
+
+def _misquoted(line: str, separator: str) -> tuple[int, bool] | None:
+    """:func:`_misquoted_field`, and whether its quote opens the field and is not closed on the line."""
     field, at = 0, 0
     while True:
         if line.startswith('"', at):  # a quoted field: its closing quote, `""` an escaped one
@@ -1576,18 +1649,18 @@ def _misquoted_field(line: str, separator: str) -> int | None:
             while True:
                 close = line.find('"', end)
                 if close < 0:
-                    return field
+                    return field, True
                 if not line.startswith('""', close):
                     break
                 end = close + 2
             at = close + 1
             if at < len(line) and line[at] != separator:
-                return field
+                return field, False
         else:
             following = line.find(separator, at)
             stop = len(line) if following < 0 else following
             if '"' in line[at:stop]:
-                return field
+                return field, False
             at = stop
         if at >= len(line):
             return None
