@@ -23,7 +23,7 @@ from warehouse.credits.staging import read_reports
 from warehouse.nomenclature.resolution import credit_elements, write_credit_elements
 from warehouse.reading import csv_files
 from warehouse.reading.csv_files import read_csv_head, read_csv_table, stream_csv_table
-from warehouse.reading.tables import TableReadError
+from warehouse.reading.tables import FrameRows, RawTable, TableReadError
 from warehouse.sources import discover_sources, recognise, take_inventory
 
 _CSV_CREDITS = [
@@ -648,3 +648,94 @@ def test_the_field_of_a_misquoted_line_is_the_first_one_a_csv_reader_cannot_take
     # A fresh user's find: a quote error named the file and the line, not the column. The field is found on the
     # line the quote opens on, by the rules of a CSV reader (Python's csv, strict), one line only.
     assert csv_files._misquoted_field(line, ";") == field
+
+
+_PLF_2022 = "PLF_2022_Credits_Destination_Nature.csv"
+
+
+def _whole_and_streamed(path: Path, monkeypatch) -> list[RawTable | TableReadError]:
+    """The table of the CSV file at ``path`` (alone in its folder) read whole (:func:`read_csv_table`, the same as
+    recognition gives it) and streamed (:func:`stream_csv_table`, its line facts and cells in blocks of 1,000 bytes,
+    its cells in batches of 97 rows), or the :class:`TableReadError` each read raised."""
+    monkeypatch.setattr(csv_files, "_BLOCK_BYTES", 1000)
+    monkeypatch.setattr(csv_files, "_FACTS_BLOCK_BYTES", 1000)
+    reads: list[RawTable | TableReadError] = []
+    try:
+        reads.append(read_csv_table(path, path.name))
+    except TableReadError as exc:
+        reads.append(exc)
+    try:
+        found = recognise(discover_sources(path.parent)[0]).table
+    except TableReadError as exc:
+        assert str(exc) == str(reads[0])
+    else:
+        assert not isinstance(reads[0], TableReadError), str(reads[0])
+        assert found is not None and found.to_frame().equals(reads[0].to_frame())
+    try:
+        with stream_csv_table(path, path.name) as stream:
+            cells = pl.concat(batch for _, batch in stream.batches(97))
+            streamed = stream.table
+            streamed.rows = FrameRows(cells)
+            reads.append(streamed)
+    except TableReadError as exc:
+        reads.append(exc)
+    return reads
+
+
+@pytest.mark.parametrize(
+    ("cut", "line", "fields"),
+    [
+        (lambda size: size // 2, 1188, 48),  # a fresh user's cut: half the bytes, inside the trailing `;;;` of a line
+        (lambda size: size * 3 // 4, 1781, 87),  # past the head recognition reads (256 KiB): read whole apart
+        (lambda size: 399_973, 1914, 11),  # inside the amount `461 000` (AE) of line 1914
+    ],
+    ids=["half", "three quarters", "in an amount"],
+)
+def test_a_csv_file_cut_short_is_in_error_naming_its_last_line_and_keeps_its_last_good_data(
+    cut, line, fields, tmp_path, monkeypatch
+):
+    # A fresh user cut the real PLF 2022 file to half its bytes: its last line (1188) ends inside its trailing empty
+    # fields (48 of the 165 every other line has), with no line end. It was read as good data (1,187 lines of 2,375,
+    # exit 0) and kept as the last good data later. Read whole or streamed, it is an error naming the file and the
+    # line; staging its exercice reports the file in error and carries over its lines of the build before.
+    folder = sources_with(tmp_path / "sources", _PLF_2022)
+    path = folder / _PLF_2022
+    root = tmp_path / "staging" / "credits"
+    good, _ = stage_exercice_to(root, 2022, take_inventory(discover_sources(folder)))
+    data = path.read_bytes()
+    path.write_bytes(data[: cut(len(data))])
+    message = (
+        f"{_PLF_2022}: the file ends inside line {line}: {fields} field(s) where the header has 165, and no line end: "
+        "it looks cut short"
+    )
+    whole, streamed = _whole_and_streamed(path, monkeypatch)
+    assert isinstance(whole, TableReadError) and str(whole) == message
+    assert isinstance(streamed, TableReadError) and str(streamed) == message
+    rows, (report,) = stage_exercice_to(root, 2022, take_inventory(discover_sources(folder)))
+    assert report.statut == "erreur" and report.message == message
+    staged = pl.read_parquet(staged_files(root, 2022))
+    assert rows == staged.height == good
+    assert staged.group_by("role", "repris").len().rows() == [("A", True, good)]
+
+
+@pytest.mark.parametrize("narrow", [False, True], ids=["lines as wide as the header", "lines narrower than it"])
+def test_a_complete_last_line_with_no_line_end_still_reads(narrow, tmp_path, monkeypatch):
+    # The real PLF 2022 file with no line end after its last line, which is complete: as many fields as the header
+    # (165), or as the file's other lines (each cut to its 12 named fields under the header's 165). Read whole or
+    # streamed, its table is that of the file with its line end.
+    lines = (SOURCES / _PLF_2022).read_bytes().split(b"\n")
+    if narrow:
+        lines[1:] = [b";".join(line.split(b";")[:12]) if line else line for line in lines[1:]]
+    ended = tmp_path / "ended" / _PLF_2022
+    ended.parent.mkdir()
+    ended.write_bytes(b"\n".join(lines))
+    assert ended.read_bytes().endswith(b"\n")
+    path = tmp_path / "sources" / _PLF_2022
+    path.parent.mkdir()
+    path.write_bytes(ended.read_bytes()[:-1])
+    expected = read_csv_table(ended, _PLF_2022)
+    assert expected.rows.frame.height == 2375 and not expected.lignes_irregulieres
+    for read in _whole_and_streamed(path, monkeypatch):
+        assert not isinstance(read, TableReadError), str(read)
+        assert read.header == expected.header and read.lignes_irregulieres == []
+        assert read.to_frame().equals(expected.to_frame())

@@ -316,3 +316,34 @@ def test_random_tables_read_back_cell_for_cell(tmp_path):
         assert table.lignes_preambule == preamble, where
         assert table.rows == [[c or None for c in row] for row in rows], where
         assert table.lignes_irregulieres == [], where
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["lines", "quoted records"])
+def test_a_file_cut_short_is_an_error_naming_its_last_line_read_whole_streamed_or_as_a_head(tmp_path, quoted):
+    """A last line with no line end and fewer fields than the header and every other line: cut short (a fresh user's
+    find). Under a title holding a quote, with a label holding a line break, the line named is the file's. A
+    complete last line with no line end reads."""
+    from warehouse.reading.csv_files import read_csv_head, stream_csv_table
+    from warehouse.reading.tables import TableReadError
+
+    label = b'"deux\nlignes"' if quoted else b"deux lignes"
+    title = b'"Cr\xc3\xa9dits" 2020\n' if quoted else b"Cr\xc3\xa9dits 2020\n"
+    text = title + b"Mission;Libell\xc3\xa9;AE;CP;;\nA;" + label + b";1;2;;\nB;x;3;4;;\n"
+    last = 6 if quoted else 5
+    cut = _write(tmp_path, text + b"C;y;5;6", "cut.csv")
+    message = f"cut.csv: the file ends inside line {last}: 4 field(s) where the header has 6, and no line end: it "
+    message += "looks cut short"
+    for read in (
+        lambda: read_tables(cut),
+        lambda: read_csv_head(cut, "cut.csv")[0].checked(),
+        lambda: stream_csv_table(cut, "cut.csv").__enter__(),
+    ):
+        with pytest.raises(TableReadError) as error:
+            read()
+        assert str(error.value) == message
+    assert read_csv_head(cut, "cut.csv")[0].header == ["Mission", "Libellé", "AE", "CP"]  # recognised all the same
+    complete = _write(tmp_path, text + b"C;y;5;6;;", "complete.csv")
+    (table,) = read_tables(complete)
+    assert table.rows[-1] == ["C", "y", "5", "6"] and len(table.rows) == 3 and table.lignes_irregulieres == []
+    with stream_csv_table(complete, "complete.csv") as stream:
+        assert stream.data_rows == 3 and stream.table.lignes_irregulieres == []

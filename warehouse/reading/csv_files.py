@@ -38,6 +38,11 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
   ``PLF_2019_BG_Destination.csv``) and trailing empty fields (the 153 empty columns of
   the PLF 2020–2022 files) are not irregular; trailing columns with no header and no
   value are dropped.
+- **A file cut short**: its last record has no line end and fewer fields than the header
+  and than every other data record (cut inside a line's trailing ``;;;``, no cell of it is
+  lost, but the lines after it are): a :class:`TableReadError` naming the file and its last
+  line (:func:`_cut_short`), whole or streamed; a head read to recognise the file keeps it
+  in ``quote_error``. A complete last line with no line end reads.
 
 Record boundaries follow RFC 4180 (quoted fields may hold separators and line breaks).
 Cells are split by Polars; the field count of every record comes from Python's
@@ -823,7 +828,12 @@ def _read_utf8(
         table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
         table.quote_error = message
         return table
-    return _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
+    table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
+    if complete and (cut := _cut_short(read, counts.slice(header_at + 1), int(counts[header_at]), above)):
+        if not lenient:
+            raise TableReadError(f"{name}: {cut}")
+        table.quote_error = f"{name}: {cut}"  # a head read to recognise the file: raised where taken as the table
+    return table
 
 
 def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | bytes, int, bool] | None:
@@ -988,6 +998,46 @@ def _records_by_csv(source: Path | bytes, separator: str, width: int, strict: bo
                 )
             )
     return pl.concat(frames) if frames else pl.DataFrame(schema={f"c{i}": pl.String for i in range(width)})
+
+
+def _cut_short(source: Path | bytes, fields: pl.Series, header_fields: int, above: int = 0) -> str | None:
+    """Why the UTF-8 text ``source`` (a copy on disk, or its bytes in memory) looks cut short, or None: its last
+    record has no line end and fewer fields than the header (``header_fields``) and than every other data record
+    that is not an empty line (``fields``: the field count of each data record, in order; at least one other).
+    A file cut inside a line's trailing empty fields (``;;;``) loses no cell of that line, only the lines after
+    it: decided from the whole file, the last record against the others, never from its cells. A complete last
+    line with no line end (as many fields as the header, or as another line) is not cut short. ``above``: the
+    physical lines of the file above ``source`` (titles above a header it starts with), added to the line named."""
+    if fields.len() < 2 or _ends_a_line(source):
+        return None
+    last = int(fields[-1])
+    others = fields.head(-1).filter(fields.head(-1) > 0)
+    if not others.len() or last >= min(header_fields, int(others.min())):  # type: ignore[arg-type]
+        return None
+    line = _line_ends(source) + 1 + above
+    return (
+        f"the file ends inside line {line}: {last} field(s) where the header has {header_fields}, and no line end: "
+        "it looks cut short"
+    )
+
+
+def _ends_a_line(source: Path | bytes) -> bool:
+    """Whether the UTF-8 text ``source`` is empty or ends with a line end (``\\n``: the copy's only one)."""
+    if isinstance(source, bytes):
+        return not source or source.endswith(b"\n")
+    with open(source, "rb") as handle:
+        if not handle.seek(0, os.SEEK_END):
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _line_ends(source: Path | bytes) -> int:
+    """The number of line ends (``\\n``) of the UTF-8 text ``source``, counted in chunks."""
+    if isinstance(source, bytes):
+        return source.count(b"\n")
+    with open(source, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(_CHUNK), b""))
 
 
 def _table(
@@ -1484,6 +1534,9 @@ def _stream_utf8(
             raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
+    cut = _cut_short(path, counts, header_fields, above)
+    if cut is not None:
+        raise TableReadError(f"{name}: {cut}")
     columns = [f"c{i}" for i in range(width)]
     records = pl.scan_csv(
         path,

@@ -78,7 +78,7 @@ class RawTable:
     so a reader raises :meth:`irregular_rows_error` or sets those lines aside.
     ``lignes_recodees``: lines of a UTF-8 file whose stray bytes were decoded as
     Windows-1252. ``quote_error``: for a CSV's head read to recognise the file (its rows read leniently
-    then), the error a strict read of that head met (a badly quoted field; see
+    then), the error a strict read of that head met (a badly quoted field, or a file cut short; see
     :mod:`warehouse.reading.csv_files`), raised by :meth:`checked` where the head is taken as the whole table.
     """
 
