@@ -207,7 +207,13 @@ def test_a_badly_quoted_title_above_the_header_is_no_data_and_the_file_reads(tit
 
 
 @pytest.mark.parametrize(
-    "titles", [['"Loi de finances 2020'], ["Budget de l'Etat", '"Loi de finances 2020', ""]], ids=repr
+    "titles",
+    [
+        ['"Loi de finances 2020'],
+        ["Budget de l'Etat", '"Loi de finances 2020', ""],
+        ['"Crédits votés; LFI 2020'],  # a fresh user's: a separator after the open quote hid the file (one cell)
+    ],
+    ids=repr,
 )
 def test_a_title_leaving_a_quote_open_is_no_data_and_the_file_reads(titles, tmp_path):
     # A tester's find: a quote opened in a title above the header and never closed put the whole file in error

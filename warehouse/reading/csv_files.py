@@ -565,7 +565,20 @@ def _title(line: str, record: str | None = None) -> bool:
             return all(_filled(c) <= 1 for c in cells)  # type: ignore[arg-type]
         if record is not None and any(_filled(c) > 1 for c in _strict_records(record)):
             return False
+        if line.count('"') % 2:  # a quote left open: from it to the line's end, one cell (``"Crédits; LFI 2020``)
+            return all(_open_quote_cells(line, s) <= 1 for s in SEPARATORS)
     return _blank(line) or all(sum(1 for c in line.split(s) if c.strip()) <= 1 for s in SEPARATORS)
+
+
+def _open_quote_cells(line: str, separator: str) -> int:
+    """The filled cells of ``line`` (an odd number of quotes) under ``separator``, its last quote opening a field
+    (at the line's start or after a separator, spaces aside) taken as opening a cell that runs to the line's end;
+    with no such quote, its quotes taken as characters."""
+    fields = line.split(separator)
+    for index in range(len(fields) - 1, -1, -1):
+        if fields[index].lstrip().startswith('"') and separator.join(fields[index:]).count('"') % 2:
+            return sum(1 for c in fields[:index] if c.strip()) + 1
+    return sum(1 for c in fields if c.strip())
 
 
 def _strict_records(text: str) -> Iterator[list[str]]:
