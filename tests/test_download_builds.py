@@ -327,8 +327,14 @@ def test_with_no_network_a_download_build_says_so_once_and_prune_names_every_exe
     failed = [line for line in done.stdout.splitlines() if ": download failed: " in line]
     assert len(failed) == len([e for e in catalogue() if e.downloadable]), done.stdout
     assert all(
-        line.endswith(("does not resolve: the network, or the portal, is unreachable", "is kept)")) for line in failed
+        line.endswith(
+            ("does not resolve: the network, or the portal, is unreachable", "(said once, above)", "is kept)")
+        )
+        for line in failed
     )
+    assert sum("not tried: the name budget.invalid does not resolve (said once, above)" in line for line in failed) == (
+        len(failed) - 1
+    ), done.stdout  # the reason said in full once, on the first file's line
     (pruned,) = [line for line in done.stdout.splitlines() if line.startswith("--prune: credits removed since ")]
     assert pruned.endswith(": 2018, 2020, 2021, 2022 (every row); 2019 PLF, 2024 EXEC"), pruned
 
