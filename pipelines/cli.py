@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -332,18 +333,18 @@ def _stopped_by(error: BaseException, settings: Settings) -> int:
         f"budget-warehouse: the build stopped: {type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr
     )
     trace = "".join(traceback.format_exception(error))
-    try:
-        folder = settings.dagster_home / FAILURE_LOGS
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"build-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
-        path.write_text(trace, encoding="utf-8")
-    except OSError:
-        print(trace, file=sys.stderr, end="")
-    else:
-        print(f"budget-warehouse: its traceback: {path}", file=sys.stderr)
+    name = f"build-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+    for folder in (settings.dagster_home / FAILURE_LOGS, Path(tempfile.gettempdir())):  # a read-only output: /tmp
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(trace, encoding="utf-8")
+        except OSError:
+            continue
+        print(f"budget-warehouse: its traceback: {folder / name}", file=sys.stderr)
+        break
     try:
         latest = latest_release(settings.out_dir)
-    except OSError:
+    except (OSError, ValueError):  # a manifest that does not read: no version to name
         latest = None
     kept = f"the latest release stays {latest.version}" if latest else "there is no release yet"
     print(f"budget-warehouse: nothing published; {kept}", file=sys.stderr)
@@ -444,6 +445,14 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             "staged: their read reports are removed, and everything recomputed"
         )
         force = True  # the staged reports feed sources, the checks and the publication
+    if settings.prune and taken.names:  # a file not read may be a source of the latest release: its data would go
+        print(
+            f"budget-warehouse: --prune refused: {len(taken.names)} file(s) or folder(s) of the sources folder not "
+            f"read (a name not valid UTF-8: {', '.join(taken.names)}): rename them, or build without --prune; "
+            "nothing built",
+            file=sys.stderr,
+        )
+        return outcome, items, []
     if settings.prune:
         from warehouse.expected import prune_exercices
 

@@ -173,6 +173,11 @@ def test_a_file_name_not_valid_utf8_is_named_and_not_read_and_the_build_goes_on(
     assert "Traceback" not in console
     assert "2 file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):" in build.stdout
     assert "  - Notes_\\xe9t\\xe9.csv" in build.stdout and "  - dossier_\\xe9" in build.stdout, build.stdout
+    # With --prune, such a file may be a source of the latest release: its data would go. Refused, nothing built.
+    latest = os.readlink(out / "latest")
+    pruned = run_build(sources, out, "--prune")
+    assert pruned.returncode == 1 and os.readlink(out / "latest") == latest
+    assert "budget-warehouse: --prune refused: 2 file(s) or folder(s) of the sources folder not read" in pruned.stderr
 
 
 def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(warehouse):

@@ -176,7 +176,7 @@ def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[S
         )
         for name in [*subfolders, *sorted(names)]:
             path = here / name
-            if not _utf8(name):
+            if not _utf8(name) and not name.startswith("."):  # a hidden name is never read anyway
                 unreadable.append(
                     path.relative_to(folder)
                     .as_posix()

@@ -330,8 +330,8 @@ def test_a_file_cut_short_is_an_error_naming_its_last_line_read_whole_streamed_o
     title = b'"Cr\xc3\xa9dits" 2020\n' if quoted else b"Cr\xc3\xa9dits 2020\n"
     text = title + b"Mission;Libell\xc3\xa9;AE;CP;;\nA;" + label + b";1;2;;\nB;x;3;4;;\n"
     last = 6 if quoted else 5
-    cut = _write(tmp_path, text + b"C;y;5;6", "cut.csv")
-    message = f"cut.csv: the file ends inside line {last}: 4 field(s) where the header has 6, and no line end: it "
+    cut = _write(tmp_path, text + b"C;y;5;6;", "cut.csv")
+    message = f"cut.csv: the file ends inside line {last}: 5 field(s) where the header has 6, and no line end: it "
     message += "looks cut short"
     for read in (
         lambda: read_tables(cut),
@@ -347,3 +347,11 @@ def test_a_file_cut_short_is_an_error_naming_its_last_line_read_whole_streamed_o
     assert table.rows[-1] == ["C", "y", "5", "6"] and len(table.rows) == 3 and table.lignes_irregulieres == []
     with stream_csv_table(complete, "complete.csv") as stream:
         assert stream.data_rows == 3 and stream.table.lignes_irregulieres == []
+    # An adversarial tester's: a last line of the header's named fields (without its trailing `;;`), a one-cell note,
+    # a space or a DOS end-of-file mark, with no line end, are no cut (a cut there cannot be told from them).
+    for tail, rows in ((b"C;y;5;6", 3), (b"Source : DB", 3), (b" ", 3), (b"\x1a", 3)):  # rows as the table has
+        path = _write(tmp_path, text + tail, "tail.csv")
+        (table,) = read_tables(path)
+        assert len(table.rows) == rows, tail
+        with stream_csv_table(path, "tail.csv") as stream:
+            assert stream.data_rows == rows, tail

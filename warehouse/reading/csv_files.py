@@ -842,7 +842,9 @@ def _read_utf8(
         table.quote_error = message
         return table
     table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
-    if complete and (cut := _cut_short(read, counts.slice(header_at + 1), int(counts[header_at]), above)):
+    if complete and (
+        cut := _cut_short(read, counts.slice(header_at + 1), int(counts[header_at]), _width(table.header), above)
+    ):
         if not lenient:
             raise TableReadError(f"{name}: {cut}")
         table.quote_error = f"{name}: {cut}"  # a head read to recognise the file: raised where taken as the table
@@ -1013,17 +1015,22 @@ def _records_by_csv(source: Path | bytes, separator: str, width: int, strict: bo
     return pl.concat(frames) if frames else pl.DataFrame(schema={f"c{i}": pl.String for i in range(width)})
 
 
-def _cut_short(source: Path | bytes, fields: pl.Series, header_fields: int, above: int = 0) -> str | None:
+def _cut_short(source: Path | bytes, fields: pl.Series, header_fields: int, named: int, above: int = 0) -> str | None:
     """Why the UTF-8 text ``source`` (a copy on disk, or its bytes in memory) looks cut short, or None: its last
     record has no line end and fewer fields than the header (``header_fields``) and than every other data record
     that is not an empty line (``fields``: the field count of each data record, in order; at least one other).
     A file cut inside a line's trailing empty fields (``;;;``) loses no cell of that line, only the lines after
     it: decided from the whole file, the last record against the others, never from its cells. A complete last
     line with no line end (as many fields as the header, or as another line) is not cut short. ``above``: the
-    physical lines of the file above ``source`` (titles above a header it starts with), added to the line named."""
+    physical lines of the file above ``source`` (titles above a header it starts with), added to the line named.
+    Nor is a last record of one field (a note, a space, a DOS end-of-file mark ``\x1a``: no separator in it) or of
+    exactly the header's ``named`` fields (up to its last named cell: a line without the header's trailing ``;``);
+    a cut there cannot be told from them (nor one inside the last cell of a complete line)."""
     if fields.len() < 2 or _ends_a_line(source):
         return None
     last = int(fields[-1])
+    if last <= 1 or last == named:
+        return None
     others = fields.head(-1).filter(fields.head(-1) > 0)
     if not others.len() or last >= min(header_fields, int(others.min())):  # type: ignore[arg-type]
         return None
@@ -1547,9 +1554,6 @@ def _stream_utf8(
             raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
-    cut = _cut_short(path, counts, header_fields, above)
-    if cut is not None:
-        raise TableReadError(f"{name}: {cut}")
     columns = [f"c{i}" for i in range(width)]
     records = pl.scan_csv(
         path,
@@ -1577,6 +1581,9 @@ def _stream_utf8(
         if facts.height != counts.len():
             raise TableReadError(f"{name}: records could not be read in a streaming pass (quoting Polars refuses)")
     named = _width(header_cells[:header_fields])
+    cut = _cut_short(path, counts, header_fields, named, above)
+    if cut is not None:
+        raise TableReadError(f"{name}: {cut}")
     irregular = ((~facts["blank"] & (counts < named)) | facts["beyond"]).arg_true()
     lignes_irregulieres = list(zip((irregular + 1).to_list(), counts.gather(irregular).to_list(), strict=True))
     header = [h.strip() for h in header_cells[:header_fields]]
