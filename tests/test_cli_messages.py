@@ -36,6 +36,34 @@ def _garble(path: Path, row: int, column: int) -> None:
     path.write_bytes(b"".join(lines))
 
 
+def _on_a_terminal(command: list[str], env: dict, rows: int, columns: int, while_idle=None) -> tuple[int, str]:
+    """``command`` run on a pseudo-terminal of ``rows`` x ``columns`` (0 x 0: one nobody sized), from the repository;
+    ``while_idle(pid)`` called while it prints nothing. Its exit status and all it printed."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the command, its output the terminal's
+        os.chdir(ROOT)
+        os.execve(command[0], command, env)
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    os.set_blocking(terminal, False)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except BlockingIOError:
+            if while_idle is not None:
+                while_idle(pid)
+            time.sleep(0.05)
+            continue
+        except OSError:  # the command ended: the terminal is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
 def test_a_failed_step_is_one_line_on_the_console_and_its_traceback_is_in_the_file_the_summary_names(warehouse):
     sources, out = warehouse
     shutil.rmtree(out / "staging" / "credits")
@@ -106,24 +134,8 @@ def test_the_progress_bar_shows_on_a_terminal_of_zero_size(warehouse):
     sources, out = warehouse
     (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to show
     command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out), "--prune"]
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: the build, its output the terminal's
-        os.chdir(ROOT)
-        os.execve(sys.executable, command, build_env())
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(terminal, 65536)
-        except OSError:  # the build ended: the terminal is closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(terminal)
-    text = shown.decode("utf-8", "replace")
-    assert os.waitstatus_to_exitcode(status) == 0, text
+    status, text = _on_a_terminal(command, build_env(), rows=0, columns=0)
+    assert status == 0, text
     assert "credits: 100%" in text and "1/1" in text, text
 
 
@@ -185,30 +197,15 @@ def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(wa
     sources, out = warehouse
     (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to interrupt
     command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: the build, its output the terminal's, paused in the credits run's load step
-        os.chdir(ROOT)
-        os.execve(sys.executable, command, {**build_env(), "BUDGET_TEST_PAUSE": "load:120"})
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    marker, shown, sent = out / "releases" / ".paused-load", b"", False
-    os.set_blocking(terminal, False)
-    while True:
-        try:
-            chunk = os.read(terminal, 65536)
-        except BlockingIOError:
-            if not sent and marker.exists():
-                os.kill(pid, signal.SIGINT)
-                sent = True
-            time.sleep(0.05)
-            continue
-        except OSError:  # the build ended: the terminal is closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(terminal)
-    text = shown.decode("utf-8", "replace")
-    assert sent and os.waitstatus_to_exitcode(status) == 130, text
+    marker, sent = out / "releases" / ".paused-load", []
+
+    def interrupt_once_paused(pid: int) -> None:
+        if marker.exists() and not sent:
+            os.kill(pid, signal.SIGINT)
+            sent.append(pid)
+
+    env = {**build_env(), "BUDGET_TEST_PAUSE": "load:120"}  # paused in the credits run's load step
+    status, text = _on_a_terminal(command, env, rows=24, columns=80, while_idle=interrupt_once_paused)
+    assert sent and status == 130, text
     assert "credits:" in text and "interrupted (SIGINT)" in text, text
     assert "100%" not in text and "1/1" not in text, text
