@@ -281,7 +281,7 @@ def build(args: argparse.Namespace) -> int:
     if args.keep_releases is not None and args.keep_releases < 1:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
-    from warehouse.publication.releases import releases_dir
+    from warehouse.publication.releases import DamagedRelease, releases_dir
 
     for folder in (releases_dir(settings.out_dir), settings.out_dir / "staging"):  # the build's own folders
         if (folder.exists() or folder.is_symlink()) and not folder.is_dir():  # a file, or a link to none (a
@@ -293,6 +293,9 @@ def build(args: argparse.Namespace) -> int:
         os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
         with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
             return _build_locked(args, settings)
+    except DamagedRelease as exc:
+        print(f"budget-warehouse: {exc}; nothing built", file=sys.stderr)
+        return 2
     except Exception as exc:
         if not _from_the_machine(exc):
             raise

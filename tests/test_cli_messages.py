@@ -209,3 +209,17 @@ def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(wa
     assert sent and status == 130, text
     assert "credits:" in text and "interrupted (SIGINT)" in text, text
     assert "100%" not in text and "1/1" not in text, text
+
+
+def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
+    # An adversarial tester's find: an emptied `releases/<latest>/manifest.json` ended in a JSONDecodeError traceback.
+    sources, out = warehouse
+    manifest = out / "latest" / "manifest.json"
+    manifest.write_text("", encoding="utf-8")
+    build = run_build(sources, out)
+    assert build.returncode == 2
+    console = build.stdout + build.stderr
+    assert "Traceback" not in console, console
+    (said,) = [line for line in build.stderr.splitlines() if "manifest" in line]
+    assert said.startswith(f"budget-warehouse: {manifest.resolve()}: the latest release's manifest does not read (")
+    assert said.endswith("restore it, or point " + str(out / "latest") + " at another release; nothing built")

@@ -89,13 +89,27 @@ class Release:
         return self.folder / DATABASE
 
 
+class DamagedRelease(ValueError):
+    """The latest release's manifest does not read (emptied, cut, edited by hand): named, never guessed around."""
+
+
 def latest_release(out: Path) -> Release | None:
-    """The release ``<out>/latest`` points at, or None before the first release."""
+    """The release ``<out>/latest`` points at, or None before the first release. Raises :class:`DamagedRelease`
+    where its ``manifest.json`` is not a JSON object."""
     link = out / "latest"
     if not link.is_symlink() or not (link / MANIFEST).is_file():  # none, or a file or folder put in its place
         return None
     folder = link.resolve()
-    return Release(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DamagedRelease(
+            f"{folder / MANIFEST}: the latest release's manifest does not read ({exc}): restore it, or point "
+            f"{link} at another release"
+        ) from exc
+    if not isinstance(manifest, dict):
+        raise DamagedRelease(f"{folder / MANIFEST}: the latest release's manifest is not a JSON object")
+    return Release(folder, manifest)
 
 
 @contextmanager
