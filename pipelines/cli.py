@@ -210,15 +210,9 @@ class Outcome:
     def keep_traceback(self, error: BaseException, folder: Path, what: str) -> None:
         """The traceback of ``error``, raised outside a run (``what``: the inventory, the publication), in
         ``folder/<what>-<time>-<pid>.log``, named by the summary."""
-        import traceback
-
-        path = folder / f"{what}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
-        except OSError:  # a full disk: the summary's line names the error, the traceback is lost
-            return
-        self.failure_logs.append(path)
+        path = _write_traceback(error, what, folder)
+        if path is not None:  # else a full disk: the summary's line names the error, the traceback is lost
+            self.failure_logs.append(path)
 
     @property
     def blocking_failures(self) -> list[str]:
@@ -311,40 +305,43 @@ def _from_the_machine(error: BaseException) -> bool:
 
     import duckdb
 
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
+    from warehouse.errors import wrapped
+
+    machine = (OSError, sqlite3.OperationalError, duckdb.IOException)
+    causes = wrapped(error, lambda e: [e.__cause__, getattr(e, "orig", None)])  # not __context__: one handled before
+    return any(isinstance(current, machine) for current in causes)
+
+
+def _write_traceback(error: BaseException, what: str, *folders: Path) -> Path | None:
+    """The traceback of ``error`` in ``<folder>/<what>-<time>-<pid>.log``, in the first of ``folders`` that can be
+    written; None where none can."""
+    import traceback
+
+    name = f"{what}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        except OSError:  # a full disk may leave an empty file: not left to be found
+            with contextlib.suppress(OSError):
+                (folder / name).unlink(missing_ok=True)
             continue
-        seen.add(id(current))
-        if isinstance(current, (OSError, sqlite3.OperationalError, duckdb.IOException)):
-            return True
-        pending += [current.__cause__, getattr(current, "orig", None)]  # not __context__: an error handled before
-    return False
+        return folder / name
+    return None
 
 
 def _stopped_by(error: BaseException, settings: Settings) -> int:
     """A build stopped by the machine (:func:`_from_the_machine`, outside a step: the lock, the instance's
     storage, the release's files): one line naming the error, its traceback in a file (on stderr if none can be
     written), and what the latest release is; nothing published is touched. Returns the exit status, 1."""
-    import traceback
-
     from warehouse.publication.releases import latest_release
 
     print(
         f"budget-warehouse: the build stopped: {type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr
     )
-    trace = "".join(traceback.format_exception(error))
-    name = f"build-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
-    for folder in (settings.dagster_home / FAILURE_LOGS, Path(tempfile.gettempdir())):  # a read-only output: /tmp
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(trace, encoding="utf-8")
-        except OSError:
-            continue
-        print(f"budget-warehouse: its traceback: {folder / name}", file=sys.stderr)
-        break
+    path = _write_traceback(error, "build", settings.dagster_home / FAILURE_LOGS, Path(tempfile.gettempdir()))
+    if path is not None:  # a read-only output: in the temporary folder
+        print(f"budget-warehouse: its traceback: {path}", file=sys.stderr)
     try:
         latest = latest_release(settings.out_dir)
     except (OSError, ValueError):  # a manifest that does not read: no version to name

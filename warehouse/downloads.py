@@ -44,6 +44,7 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError
 from urllib3.util.retry import Retry
 
 from schemas.catalogue import CatalogueEntry, DownloadRules, catalogue, download_rules
+from warehouse.errors import wrapped
 from warehouse.sources import SourceFile, sha256_of
 
 __all__ = [
@@ -350,17 +351,9 @@ def _get(session: requests.Session, url: str, headers: dict, policy: DownloadPol
 def _unresolved(error: BaseException) -> str | None:
     """The host name that does not resolve, where ``error`` (requests' or urllib3's) comes from one (the portal's,
     or that of an address it redirects to); else None."""
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in wrapped(error, lambda e: [*e.args, e.__cause__, e.__context__, getattr(e, "reason", None)]):
         if isinstance(current, NameResolutionError):
             return current._host  # noqa: SLF001 - urllib3 keeps the name only there (its message quotes it)
-        pending += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
     return None
 
 
