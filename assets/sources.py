@@ -25,9 +25,8 @@ from warehouse.sources import (
     SourceFile,
     discover_sources,
     inventory_record,
-    skipped_links,
+    not_read,
     take_inventory,
-    unreadable_names,
 )
 
 CREDIT_FILES = dg.AssetKey(["raw", "credit_files"])
@@ -114,10 +113,10 @@ def take_build_inventory(
     if paths.sources is not None:
         log(f"reading sources from {paths.sources}")
         files = discover_sources(paths.sources, paths.out)  # an output folder inside it is not a source
-        links = [str(link) for link in skipped_links(paths.sources, paths.out)]
+        skipped, names = not_read(paths.sources, paths.out)
+        links = [str(link) for link in skipped]
         for link in links:
             warn(f"symbolic link not followed: {link}")
-        names = unreadable_names(paths.sources, paths.out)
         for name in names:
             warn(f"{name}: not read, its name is not valid UTF-8 (rename it)")
     else:

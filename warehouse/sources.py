@@ -34,7 +34,7 @@ __all__ = [
     "recognised_heads",
     "sha256_of",
     "skipped_links",
-    "unreadable_names",
+    "not_read",
     "take_inventory",
 ]
 
@@ -271,17 +271,16 @@ def _unique_ids(found: list[SourceFile]) -> list[SourceFile]:
 
 def skipped_links(folder: Path, outputs: Path | None = None) -> list[SkippedLink]:
     """The symbolic links below ``folder`` that ``discover_sources`` did not follow, with why."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"sources folder not found: {folder}")
-    return _walk(folder, outputs)[1]
+    return not_read(folder, outputs)[0]
 
 
-def unreadable_names(folder: Path, outputs: Path | None = None) -> list[str]:
-    """The files and folders below ``folder`` that ``discover_sources`` did not read because their name is not
-    valid UTF-8 (relative paths, those bytes escaped)."""
+def not_read(folder: Path, outputs: Path | None = None) -> tuple[list[SkippedLink], list[str]]:
+    """What ``discover_sources`` did not read below ``folder``, in one walk: the symbolic links not followed, with
+    why, and the files and folders whose name is not valid UTF-8 (relative paths, those bytes escaped)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"sources folder not found: {folder}")
-    return _walk(folder, outputs)[2]
+    _, links, names = _walk(folder, outputs)
+    return links, names
 
 
 def _phase_hint(source: SourceFile) -> str | None:
