@@ -69,6 +69,18 @@ def test_checks_are_attached():
     }
 
 
+def test_every_check_is_in_the_readme():
+    """Each check the UI shows is explained in README "The checks": in a table row (`| `name` |`) or, for
+    the WARN checks listing known facts of the files, in the paragraph that names them."""
+    graph = defs.resolve_asset_graph()
+    names = {key.name for key in graph.asset_check_keys}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    checks = readme[readme.index("## The checks") :]
+    checks = checks[: checks.index("\n## ", 1)]
+    missing = sorted(name for name in names if f"`{name}`" not in checks)
+    assert not missing, f"checks not explained in README's 'The checks': {missing}"
+
+
 def test_duckdb_writers_share_one_pool():
     graph = defs.resolve_asset_graph()
     for key in (dg.AssetKey(["core", "credits"]), dg.AssetKey(["core", "sources"])):
