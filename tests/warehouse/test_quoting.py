@@ -281,6 +281,23 @@ def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_r
     assert _reads(path) == [expected] * 3
 
 
+@pytest.mark.parametrize("titles", [['"Budget 2020'], ["Budget de l'Etat", '"Budget 2020']], ids=repr)
+def test_a_quote_opened_in_a_title_and_closed_inside_the_header_is_an_error_naming_the_header_line(titles, tmp_path):
+    # A tester's find: `"Budget 2020` above `Programme;Action";AE` (the title's quote closed inside the header, not at
+    # its end) is one record of two cells to Python's csv (`Budget 2020⏎Programme;Action`, `AE`): too narrow for the
+    # header, it was set aside as a title and the first data row read as the header, with no error. Such a record is
+    # neither a title nor the header: the file is an error naming the header's line and the field its quote is in.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    path.write_text("\n".join([*titles, 'Programme;Action";AE', *rows, ""]), encoding="utf-8")
+    line = len(titles) + 1
+    message = (
+        f"credits.csv: line {line} of the file, field 2: a quote there closes the one the title on line {line - 1} "
+        "leaves open; the lines above the header (titles) leave a quote open: the header is not read across them"
+    )
+    assert _reads(path) == [message] * 3
+
+
 @pytest.mark.parametrize("title", ["\"Budget de l'Etat", '"Budget" 2020', "Budget de l'Etat"], ids=repr)
 def test_a_title_leaving_a_quote_open_under_a_first_line_of_two_cells_is_preamble(title, tmp_path):
     # A tester's find: `Loi de finances;2020` then `"Budget de l'Etat` above the header refused the file in every

@@ -861,7 +861,10 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
     The titles were read as physical lines to find the header (:func:`_title`): a quote they leave open is theirs.
     A :class:`TableReadError` names the header's line where they leave one open and the header holds an odd number
     of quotes not making one record over its line breaks (``"Pro⏎gramme";Action`` does): a quote opening no field
-    (``Programme;Action;AE"``), a title's quote closed in the header, is not a header to guess; nor one left open."""
+    (``Programme;Action;AE"``), a title's quote closed in the header, is not a header to guess; nor one left open.
+    Nor a record above the header read over a title's open quote with two filled cells or more (``"Budget 2020`` above
+    ``Programme;Action";AE``: too narrow for the header, it would be set aside and a data row taken as the header):
+    an error names the line its quote closes on and the field."""
     found = _found(source, complete)
     if found is None:
         return None
@@ -869,9 +872,23 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
     if not header_at and not sample.skipped:
         return None
     reader = csv.reader(io.StringIO(sample.text, newline=""), delimiter=separator)
-    for _ in islice(reader, header_at):  # the records of the sample above the header, as they were read
-        pass
+    over_lines: tuple[int, int] | None = None  # a record of two filled cells read over a title's open quote
+    ended = 0
+    for record in islice(reader, header_at):  # the records of the sample above the header, as they were read
+        if over_lines is None and reader.line_num > ended + 1 and _filled(record) > 1:
+            first = sample.text.split("\n", ended + 1)[ended]  # the record's first physical line
+            if first.count('"') % 2 and _title(first):
+                over_lines = (ended + 1, reader.line_num)
+        ended = reader.line_num
     above = sample.skipped + reader.line_num
+    if over_lines is not None:
+        opened, closed = over_lines
+        field = _misquoted_field(sample.text.split("\n")[closed - 1], separator)
+        where = f"line {sample.skipped + closed} of the file" + ("" if field is None else f", field {field + 1}")
+        raise TableReadError(
+            f"{where}: a quote there closes the one the title on line {sample.skipped + opened} leaves open; the "
+            "lines above the header (titles) leave a quote open: the header is not read across them"
+        )
     with _text(source) as handle:  # the same physical lines as csv's (newline="": \n, \r\n or \r)
         lines = list(islice(handle, above))
         preamble = "".join(lines)
