@@ -281,6 +281,35 @@ def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_r
     assert _reads(path) == [expected] * 3
 
 
+@pytest.mark.parametrize("titles", [[], ["Budget 2020"], ['"Budget 2020"'], ['"Budget 2020']], ids=repr)
+def test_a_quote_inside_a_field_of_a_file_whose_quotes_open_fields_is_an_error_in_every_read(titles, tmp_path):
+    # A tester's find: `352;ab"c;1 000` in a file quoting other fields (`352;"quoted";1 000`) was read as `ab"c` by the
+    # whole read and the head (Python's csv), refused by the stream (Polars: "an unbalanced quote"), with titles above
+    # the header or not. A quote inside a field it does not open is no CSV where quotes open fields (decided from the
+    # header on): every read names its line and column, also past a few thousand lines and with two of them (even).
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(3000)]
+    rows[3] = '352;"quoted; with a separator";1 000'
+    above = len(titles) + 1
+    for stray, line, column in (
+        ({8: '352;ab"c;1 000'}, 10, "Action"),
+        ({2500: '352;1;2 000"', 2600: '352;d"e;1'}, 2502, "AE"),
+    ):
+        edited = [stray.get(i, row) for i, row in enumerate(rows)]
+        path.write_text("\n".join([*titles, "Programme;Action;AE", *edited, ""]), encoding="utf-8")
+        message = (
+            f"credits.csv: line {line - 1 + above} of the file, column {column!r}: an unbalanced quote (a quote inside a "
+            "field it does not open, in a file whose quotes open fields)"
+        )
+        assert _reads(path) == [message] * 3, titles
+    # With no quote opening a field from the header on, the quote is a character of its field, in every read.
+    edited = [rows[i] if i != 3 else "352;3;1 000" for i in range(3000)]
+    edited[8] = '352;ab"c;1 000'
+    path.write_text("\n".join([*titles, "Programme;Action;AE", *edited, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], len(titles), [tuple(row.split(";")) for row in edited])
+    assert _reads(path) == [expected] * 3, titles
+
+
 @pytest.mark.parametrize("titles", [['"Budget 2020'], ["Budget de l'Etat", '"Budget 2020']], ids=repr)
 def test_a_quote_opened_in_a_title_and_closed_inside_the_header_is_an_error_naming_the_header_line(titles, tmp_path):
     # A tester's find: `"Budget 2020` above `Programme;Action";AE` (the title's quote closed inside the header, not at

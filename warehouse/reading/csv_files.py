@@ -48,7 +48,8 @@ Record boundaries follow RFC 4180 (quoted fields may hold separators and line br
 Cells are split by Polars; the field count of every record comes from Python's
 ``csv`` module (C code) over the same UTF-8 copy, and the two must agree on the number
 of records or the file is read by ``csv`` alone (a slower path for quoting Polars
-refuses, such as a lone ``"`` inside a field).
+refuses). In a text whose quotes open fields, a quote inside a field it does not open (``ab"c``) is an error naming
+its line and column in every read (:func:`_stray_quote`); where no quote opens a field it is a character.
 """
 
 from __future__ import annotations
@@ -828,6 +829,8 @@ def _read_utf8(
             counts, frame = _records(read, separator, decoded.plain)
         if counts.len() <= header_at:
             raise csv.Error("unexpected end of data")
+        if not decoded.plain and _stray_quote(read, separator) is not None:  # as the stream decides it
+            raise csv.Error("a quote inside a field it does not open")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
         message = f"{name}: {_refused_records(source, above)}"
         if not lenient:
@@ -1569,6 +1572,8 @@ def _stream_utf8(
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
             raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
+        if _stray_quote(path, separator) is not None:  # as the whole read decides it
+            raise TableReadError(f"{name}: {_refused_records(path, above)}")
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
@@ -1685,6 +1690,9 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
                     spans.append((ended + 1, reader.line_num))
                 ended = reader.line_num
         except csv.Error as exc:
+            stray = _stray_quote(source, separator)
+            if stray is not None and stray <= ended:  # a quote inside a field above: the first fault
+                return _stray_message(source, stray, separator, header, above)
             where = _quote_place(source, ended + 1, separator, header, above)
             if str(exc).startswith("unexpected end of data"):
                 return f"{where}: a quote opens a field there and is not closed before the end of the file"
@@ -1697,13 +1705,16 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
                 f"{where}: a quote opens a field there and is not closed as a field ends "
                 f"(found on line {reader.line_num + above}: {exc})"
             )
-    lines = _lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index("ligne", offset=1)
-    odd = lines.filter(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).select("ligne")
-    for (ligne,) in odd.collect().iter_rows():
-        if not any(start <= ligne <= end for start, end in spans):
-            where = _quote_place(source, ligne, separator, header, above)
-            return f"{where}: an unbalanced quote (an odd number of '\"' on the line)"
+    stray = _stray_quote(source, separator)
+    if stray is not None:
+        return _stray_message(source, stray, separator, header, above)
     return "records that no CSV reading accepts (unbalanced quotes?)"
+
+
+def _stray_message(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int) -> str:
+    """The error of a quote inside a field it does not open, on line ``ligne`` of ``source`` (:func:`_stray_quote`)."""
+    where = _quote_place(source, ligne, separator, header, above)
+    return f"{where}: an unbalanced quote (a quote inside a field it does not open, in a file whose quotes open fields)"
 
 
 def _quote_place(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int = 0) -> str:
@@ -1755,3 +1766,47 @@ def _misquoted(line: str, separator: str) -> tuple[int, bool] | None:
         if at >= len(line):
             return None
         at, field = at + 1, field + 1
+
+
+def _stray_quote(source: Path | bytes, separator: str) -> int | None:
+    """The first physical line (1-based) of the UTF-8 text ``source`` whose quotes are not those of well-formed CSV
+    under ``separator`` (RFC 4180: a quote only opens a field, at its start, closes it, or is doubled inside it), or
+    None. Python's ``csv`` reads a quote inside a field it does not open (``ab"c``) as a character, Polars' parser
+    by where its chunks fall (a whole read took it, a stream refused it): in a text whose quotes open fields
+    (not plain) it is an error, decided from the whole text, whatever the read.
+
+    Whether a line starts inside a quoted field is the parity of the quotes above it (well-formed CSV toggles the
+    state at each quote, a doubled one twice): each line holding a quote is matched against the form its start and
+    end states give it (whole fields; then a field opened and not closed; a field's end, then whole fields; ...).
+    Lines are right up to the first wrong one, so that line is the first fault. One streaming pass of Polars: a row
+    index, the quote count and four flags are kept per line holding a quote."""
+    sep = re.escape(separator)
+    inside = r'(?:[^"]|"")*'
+    field = rf'(?:"{inside}"|[^"{sep}]*)'
+    line = pl.col("line")
+    forms = {  # by the line's start and end: outside a quoted field (closed) or inside one (open)
+        "closed_closed": rf"^{field}(?:{sep}{field})*$",
+        "closed_open": rf'^(?:{field}{sep})*"{inside}$',
+        "open_closed": rf'^{inside}"(?:{sep}{field})*$',
+        "open_open": rf'^{inside}$|^{inside}"(?:{sep}{field})*{sep}"{inside}$',
+    }
+    quoted = (
+        pl.scan_lines(io.BytesIO(source) if isinstance(source, bytes) else source)
+        .with_row_index("ligne", offset=1)
+        .with_columns(n=line.str.count_matches('"', literal=True).cast(pl.Int64))
+        .filter(pl.col("n") > 0)
+        .select("ligne", "n", *(line.str.contains(form).alias(name) for name, form in forms.items()))
+        .collect(engine="streaming")
+    )
+    if not quoted.height:
+        return None
+    opened = (quoted["n"].cum_sum() - quoted["n"]) % 2 == 1
+    odd = quoted["n"] % 2 == 1
+    right = (
+        (~opened & ~odd & quoted["closed_closed"])
+        | (~opened & odd & quoted["closed_open"])
+        | (opened & odd & quoted["open_closed"])
+        | (opened & ~odd & quoted["open_open"])
+    )
+    wrong = (~right).arg_true()
+    return int(quoted["ligne"][int(wrong[0])]) if wrong.len() else None
