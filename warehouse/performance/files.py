@@ -651,6 +651,17 @@ def read_performance_table(
     a code or a year that does not parse, a value whose year is missing, or rows that break the
     models.
     """
+    try:
+        return _read_performance_table(table, match, source_id, catalogue, validated)
+    except SourceReadError as exc:
+        if (located := exc.in_cell(table)) is exc:
+            raise
+        raise located from exc
+
+
+def _read_performance_table(
+    table: RawTable, match: PerformanceMatch, source_id: str, catalogue: CatalogueEntry | None, validated: bool
+) -> PerformanceRead:
     fichier = table.fichier
     if match.missing:
         raise SourceReadError(
