@@ -310,6 +310,19 @@ def test_a_quote_inside_a_field_of_a_file_whose_quotes_open_fields_is_an_error_i
     assert _reads(path) == [expected] * 3, titles
 
 
+@pytest.mark.parametrize("odd", ['352;a,"b;1 000', "352;a\x1fb;1 000"], ids=["quote after a comma", "unit separator"])
+def test_quotes_that_open_no_field_under_the_separator_are_characters_in_every_read(odd, tmp_path):
+    # Found with the fix above: a quote after a `,` in a `;` file, or a `\x1f` anywhere, made the text "not plain"
+    # (decided before the separator is known), and the stream (Polars quoting) refused `Pouce 12"` that the whole
+    # read and the head read as a character. No quote opens a field under `;`: quotes are characters in every read.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(40)]
+    rows[3], rows[8] = odd, '352;Pouce 12";1 000'
+    path.write_text("\n".join(["Programme;Action;AE", *rows, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], 0, [tuple(row.split(";")) for row in rows])
+    assert _reads(path) == [expected] * 3
+
+
 @pytest.mark.parametrize("titles", [['"Budget 2020'], ["Budget de l'Etat", '"Budget 2020']], ids=repr)
 def test_a_quote_opened_in_a_title_and_closed_inside_the_header_is_an_error_naming_the_header_line(titles, tmp_path):
     # A tester's find: `"Budget 2020` above `Programme;Action";AE` (the title's quote closed inside the header, not at

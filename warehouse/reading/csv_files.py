@@ -1558,6 +1558,7 @@ def _stream_utf8(
             except pl.exceptions.PolarsError as exc:
                 raise TableReadError(f"{name}: {_refused_records(below, lines)}") from exc
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
+    quoting = not decoded.plain
     if decoded.plain:
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
         # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
@@ -1572,15 +1573,19 @@ def _stream_utf8(
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
             raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
-        if _stray_quote(path, separator) is not None:  # as the whole read decides it
+        quoting, stray = _quote_fault(path, separator)
+        if stray is not None:  # as the whole read decides it
             raise TableReadError(f"{name}: {_refused_records(path, above)}")
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
+    # Where no quote opens a field under the separator (a text not plain for a `\x1f`, or a quote after another
+    # separator), its quotes are characters and its lines its records, as Python's csv reads them.
+    plain_cells = decoded.plain or not quoting
     records = pl.scan_csv(
         path,
         separator=separator,
-        quote_char=None if decoded.plain else '"',
+        quote_char=None if plain_cells else '"',
         has_header=False,
         infer_schema=False,
         schema=dict.fromkeys(columns, pl.String),
@@ -1625,7 +1630,7 @@ def _stream_utf8(
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain, blank_cells)
+    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, plain_cells, blank_cells)
 
 
 @contextmanager
@@ -1769,6 +1774,11 @@ def _misquoted(line: str, separator: str) -> tuple[int, bool] | None:
 
 
 def _stray_quote(source: Path | bytes, separator: str) -> int | None:
+    """The first line of :func:`_quote_fault`, or None."""
+    return _quote_fault(source, separator)[1]
+
+
+def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None]:
     """The first physical line (1-based) of the UTF-8 text ``source`` whose quotes are not those of well-formed CSV
     under ``separator`` (RFC 4180: a quote only opens a field, at its start, closes it, or is doubled inside it), or
     None. Python's ``csv`` reads a quote inside a field it does not open (``ab"c``) as a character, Polars' parser
@@ -1779,7 +1789,10 @@ def _stray_quote(source: Path | bytes, separator: str) -> int | None:
     state at each quote, a doubled one twice): each line holding a quote is matched against the form its start and
     end states give it (whole fields; then a field opened and not closed; a field's end, then whole fields; ...).
     Lines are right up to the first wrong one, so that line is the first fault. One streaming pass of Polars: a row
-    index, the quote count and four flags are kept per line holding a quote."""
+    index, the quote count and five flags are kept per line holding a quote.
+
+    Returns whether a quote opens a field under ``separator`` (a text not plain for a ``\x1f``, or for a quote after
+    another separator, may have none: its quotes are characters, its lines its records), and that first line."""
     sep = re.escape(separator)
     inside = r'(?:[^"]|"")*'
     field = rf'(?:"{inside}"|[^"{sep}]*)'
@@ -1795,11 +1808,16 @@ def _stray_quote(source: Path | bytes, separator: str) -> int | None:
         .with_row_index("ligne", offset=1)
         .with_columns(n=line.str.count_matches('"', literal=True).cast(pl.Int64))
         .filter(pl.col("n") > 0)
-        .select("ligne", "n", *(line.str.contains(form).alias(name) for name, form in forms.items()))
+        .select(
+            "ligne",
+            "n",
+            line.str.contains(rf'(?:^|{sep})"').alias("field_opened"),
+            *(line.str.contains(form).alias(name) for name, form in forms.items()),
+        )
         .collect(engine="streaming")
     )
-    if not quoted.height:
-        return None
+    if not quoted["field_opened"].any():  # no quote opens a field under ``separator``: its quotes are characters
+        return False, None
     opened = (quoted["n"].cum_sum() - quoted["n"]) % 2 == 1
     odd = quoted["n"] % 2 == 1
     right = (
@@ -1809,4 +1827,4 @@ def _stray_quote(source: Path | bytes, separator: str) -> int | None:
         | (opened & ~odd & quoted["open_open"])
     )
     wrong = (~right).arg_true()
-    return int(quoted["ligne"][int(wrong[0])]) if wrong.len() else None
+    return True, (int(quoted["ligne"][int(wrong[0])]) if wrong.len() else None)
