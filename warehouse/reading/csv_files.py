@@ -1814,7 +1814,7 @@ def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None
             line.str.contains(rf'(?:^|{sep})"').alias("field_opened"),
             *(line.str.contains(form).alias(name) for name, form in forms.items()),
         )
-        .collect(engine="streaming")
+        .collect(engine="in-memory" if isinstance(source, bytes) else "streaming")  # bytes: small, starts faster
     )
     if not quoted["field_opened"].any():  # no quote opens a field under ``separator``: its quotes are characters
         return False, None
