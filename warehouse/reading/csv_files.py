@@ -1788,8 +1788,9 @@ def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None
     Whether a line starts inside a quoted field is the parity of the quotes above it (well-formed CSV toggles the
     state at each quote, a doubled one twice): each line holding a quote is matched against the form its start and
     end states give it (whole fields; then a field opened and not closed; a field's end, then whole fields; ...).
-    Lines are right up to the first wrong one, so that line is the first fault. One streaming pass of Polars: a row
-    index, the quote count and five flags are kept per line holding a quote.
+    Lines are right up to the first wrong one, so that line is the first fault. One streaming pass of Polars keeps a
+    row index, the quote count and two flags per line holding a quote (whole fields, the common form, tried on each);
+    the lines that start or end inside a quoted field (few: quoted line breaks) are matched in a second pass.
 
     Returns whether a quote opens a field under ``separator`` (a text not plain for a ``\x1f``, or for a quote after
     another separator, may have none: its quotes are characters, its lines its records), and that first line."""
@@ -1797,34 +1798,48 @@ def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None
     inside = r'(?:[^"]|"")*'
     field = rf'(?:"{inside}"|[^"{sep}]*)'
     line = pl.col("line")
-    forms = {  # by the line's start and end: outside a quoted field (closed) or inside one (open)
-        "closed_closed": rf"^{field}(?:{sep}{field})*$",
-        "closed_open": rf'^(?:{field}{sep})*"{inside}$',
-        "open_closed": rf'^{inside}"(?:{sep}{field})*$',
-        "open_open": rf'^{inside}$|^{inside}"(?:{sep}{field})*{sep}"{inside}$',
-    }
+    engine = "in-memory" if isinstance(source, bytes) else "streaming"  # bytes: small, that engine starts faster
+
+    def lines() -> pl.LazyFrame:
+        return pl.scan_lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index(
+            "ligne", offset=1
+        )
+
     quoted = (
-        pl.scan_lines(io.BytesIO(source) if isinstance(source, bytes) else source)
-        .with_row_index("ligne", offset=1)
+        lines()
         .with_columns(n=line.str.count_matches('"', literal=True).cast(pl.Int64))
         .filter(pl.col("n") > 0)
         .select(
             "ligne",
             "n",
-            line.str.contains(rf'(?:^|{sep})"').alias("field_opened"),
-            *(line.str.contains(form).alias(name) for name, form in forms.items()),
+            field_opened=line.str.contains(rf'(?:^|{sep})"'),
+            whole=line.str.contains(rf"^{field}(?:{sep}{field})*$"),
         )
-        .collect(engine="in-memory" if isinstance(source, bytes) else "streaming")  # bytes: small, starts faster
+        .collect(engine=engine)
     )
     if not quoted["field_opened"].any():  # no quote opens a field under ``separator``: its quotes are characters
         return False, None
-    opened = (quoted["n"].cum_sum() - quoted["n"]) % 2 == 1
-    odd = quoted["n"] % 2 == 1
-    right = (
-        (~opened & ~odd & quoted["closed_closed"])
-        | (~opened & odd & quoted["closed_open"])
-        | (opened & odd & quoted["open_closed"])
-        | (opened & ~odd & quoted["open_open"])
-    )
-    wrong = (~right).arg_true()
-    return True, (int(quoted["ligne"][int(wrong[0])]) if wrong.len() else None)
+    opened = (quoted["n"].cum_sum() - quoted["n"]) % 2 == 1  # the line starts inside a quoted field
+    odd = quoted["n"] % 2 == 1  # ... and ends in the other state
+    wrong = quoted["ligne"].filter(~opened & ~odd & ~quoted["whole"])
+    across = quoted.select("ligne", opened=opened, odd=odd).filter(pl.col("opened") | pl.col("odd"))
+    if across.height:
+        forms = {  # by the line's start and end states
+            (False, True): rf'^(?:{field}{sep})*"{inside}$',
+            (True, True): rf'^{inside}"(?:{sep}{field})*$',
+            (True, False): rf'^{inside}$|^{inside}"(?:{sep}{field})*{sep}"{inside}$',
+        }
+        checked = (
+            lines()
+            .join(across.lazy(), on="ligne", how="inner", maintain_order="left")
+            .select(
+                "ligne",
+                right=pl.coalesce(
+                    pl.when(pl.col("opened") == o, pl.col("odd") == d).then(line.str.contains(form))
+                    for (o, d), form in forms.items()
+                ),
+            )
+            .collect(engine=engine)
+        )
+        wrong = pl.concat([wrong, checked.filter(~pl.col("right"))["ligne"]])
+    return True, (int(wrong.min()) if wrong.len() else None)  # type: ignore[arg-type]
