@@ -302,6 +302,11 @@ def test_a_quote_inside_a_field_of_a_file_whose_quotes_open_fields_is_an_error_i
             "field it does not open, in a file whose quotes open fields)"
         )
         assert _reads(path) == [message] * 3, titles
+    # Excel's text formulas (`="0101"`, case B36) in a file quoting fields are no stray quotes: read in every read.
+    edited = [f'="352";="{i:04}";"1 000"' for i in range(3000)]
+    path.write_text("\n".join([*titles, "Programme;Action;AE", *edited, ""]), encoding="utf-8")
+    cells = [('="352"', f'="{i:04}"', "1 000") for i in range(3000)]
+    assert _reads(path) == [(["Programme", "Action", "AE"], len(titles), cells)] * 3, titles
     # With no quote opening a field from the header on, the quote is a character of its field, in every read.
     edited = [rows[i] if i != 3 else "352;3;1 000" for i in range(3000)]
     edited[8] = '352;ab"c;1 000'

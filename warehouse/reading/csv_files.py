@@ -1780,10 +1780,10 @@ def _stray_quote(source: Path | bytes, separator: str) -> int | None:
 
 def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None]:
     """The first physical line (1-based) of the UTF-8 text ``source`` whose quotes are not those of well-formed CSV
-    under ``separator`` (RFC 4180: a quote only opens a field, at its start, closes it, or is doubled inside it), or
-    None. Python's ``csv`` reads a quote inside a field it does not open (``ab"c``) as a character, Polars' parser
-    by where its chunks fall (a whole read took it, a stream refused it): in a text whose quotes open fields
-    (not plain) it is an error, decided from the whole text, whatever the read.
+    under ``separator`` (RFC 4180: a quote only opens a field, at its start, closes it, or is doubled inside it; and
+    Excel's ``="0101"``), or None. Python's ``csv`` reads a quote inside a field it does not open (``ab"c``) as a
+    character, Polars' parser by where its chunks fall (a whole read took it, a stream refused it): in a text whose
+    quotes open fields (not plain) it is an error, decided from the whole text, whatever the read.
 
     Whether a line starts inside a quoted field is the parity of the quotes above it (well-formed CSV toggles the
     state at each quote, a doubled one twice): each line holding a quote is matched against the form its start and
@@ -1796,7 +1796,9 @@ def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None
     another separator, may have none: its quotes are characters, its lines its records), and that first line."""
     sep = re.escape(separator)
     inside = r'(?:[^"]|"")*'
-    field = rf'(?:"{inside}"|[^"{sep}]*)'
+    # A field: quoted; Excel's text formula `="0101"` (case B36: Python's csv and Polars read it whole, its quotes
+    # characters); or holding no quote.
+    field = rf'(?:"{inside}"|="[^"{sep}]*"|[^"{sep}]*)'
     line = pl.col("line")
     engine = "in-memory" if isinstance(source, bytes) else "streaming"  # bytes: small, that engine starts faster
 
