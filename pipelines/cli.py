@@ -884,7 +884,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             )
             for exercice, phases, rows in per_year:
                 print(f"  credits {exercice}: {rows:>5} rows ({phases})")
-            in_error = [r.exercice for r in read_reports(settings.out_dir / "staging") if r.statut == "erreur"]
+            # The credit sources' reports only (staging/credits): a nomenclature file in error is no gap of the credits'
+            # grid (it is named in the errors below).
+            credit_reports = read_reports(settings.out_dir / "staging" / "credits")
+            in_error = [r.exercice for r in credit_reports if r.statut == "erreur"]
             _findings(connection, tables, [e for e in in_error if e is not None])
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)

@@ -19,7 +19,15 @@ class SourcesModel(pa.DataFrameModel):
         nullable=True, str_matches=r"^([0-9a-f]{64})?$", description="empreinte sha256 des octets lus"
     )
     octets: pl.Int64 = pa.Field(nullable=True, ge=0, description="taille en octets")
-    lignes: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données lues")
+    lignes: pl.Int64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description=(
+            "lignes lues : les lignes de données sous l'en-tête ; pour un fichier de crédits, aussi les lignes "
+            "au-dessus de l'en-tête écartées (lignes_preambule), de sorte que "
+            "lignes = lignes_retenues + lignes_ecartees"
+        ),
+    )
     format: str = pa.Field(nullable=True, description="famille de fichier reconnue (vide si aucune)")
     charge_le: pl.Datetime = pa.Field(
         nullable=True, description="date et heure (UTC) du premier chargement de ce contenu (même sha256)"

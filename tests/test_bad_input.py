@@ -355,3 +355,19 @@ def test_a_first_build_whose_step_fails_says_its_database_goes_and_there_is_no_r
     (database,) = [x for x in build.stdout.splitlines() if x.startswith("database ")]
     assert database.endswith("(this build's working copy, not published: removed on exit; there is no release yet)")
     assert "release: none published (a step or an ERROR check failed); there is no release yet" in build.stdout
+
+
+def test_a_nomenclature_file_in_error_leaves_no_erreur_line_in_the_credits_grid(tmp_path):
+    # A tester's find: a nomenclature file in error marked its exercice `!` on the line `erreur` of the credits'
+    # coverage grid (the summary read the reports of every staging folder, the nomenclature's too). The credits'
+    # grid speaks of credit sources; the nomenclature's error is named among the build's errors.
+    source = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "LFI_2020_Nomenclature.csv")
+    path = source / "LFI_2020_Nomenclature.csv"
+    lines = path.read_bytes().split(b"\r\n")
+    lines[5] += b";en trop"
+    path.write_bytes(b"\r\n".join(lines))
+    build = run_build(source, tmp_path / "out")
+    assert build.returncode == 1 and "LFI_2020_Nomenclature.csv, ligne 5" in build.stdout, build.stdout
+    grid = build.stdout.split("couverture (", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert any(line.startswith("    LFI ") for line in grid), grid
+    assert not any(line.strip().startswith("erreur") for line in grid), grid

@@ -262,6 +262,35 @@ def test_a_budget_type_naming_none_is_an_error_naming_the_file_the_row_and_the_c
     )
 
 
+@pytest.mark.parametrize(
+    ("edit", "which", "count"),
+    [
+        (lambda fields: fields.insert(5, "en trop"), "more", 25),  # one field too many, inside the row
+        (lambda fields: fields.append("en trop"), "more", 25),  # one filled field past the header's last
+        (lambda fields: fields.pop(5), "fewer", 23),
+    ],
+    ids=["inserted", "appended", "missing"],
+)
+def test_a_row_with_more_or_fewer_fields_than_the_header_is_an_error_naming_its_line_and_field_count(
+    edit, which, count, tmp_path
+):
+    # A tester's find: the real RAP 2024 file with one field added to a row (line 31 of the file) gave "ligne 30,
+    # colonne 'Exec 2022': values on a row that names no indicator" (a value column blamed for the shift), or was read
+    # with the added field dropped in silence. The row has more fields than the header: that is the error.
+    lines = (SOURCES / RAP).read_text(encoding="utf-8-sig").splitlines()
+    fields = lines[30].split(";")
+    edit(fields)
+    lines[30] = ";".join(fields)
+    bad = tmp_path / RAP
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(bad, RAP, "bad")
+    assert str(raised.value) == (
+        f"{RAP}, ligne 30: the row has {which} fields than the header ({count} where the header has 24; line 31 of "
+        "the file)"
+    ), str(raised.value)
+
+
 def test_a_value_without_its_target_year_is_an_error(tmp_path):
     table = read_tables(SOURCES / PAP)[0]
     header = ";".join(table.header)

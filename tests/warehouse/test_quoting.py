@@ -281,6 +281,70 @@ def test_a_quote_opened_in_a_title_and_closed_in_the_header_never_makes_a_data_r
     assert _reads(path) == [expected] * 3
 
 
+@pytest.mark.parametrize("titles", [[], ["Budget 2020"], ['"Budget 2020"'], ['"Budget 2020']], ids=repr)
+def test_a_quote_inside_a_field_of_a_file_whose_quotes_open_fields_is_an_error_in_every_read(titles, tmp_path):
+    # A tester's find: `352;ab"c;1 000` in a file quoting other fields (`352;"quoted";1 000`) was read as `ab"c` by the
+    # whole read and the head (Python's csv), refused by the stream (Polars: "an unbalanced quote"), with titles above
+    # the header or not. A quote inside a field it does not open is no CSV where quotes open fields (decided from the
+    # header on): every read names its line and column, also past a few thousand lines and with two of them (even).
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(3000)]
+    rows[3] = '352;"quoted; with a separator";1 000'
+    above = len(titles) + 1
+    for stray, line, column in (
+        ({8: '352;ab"c;1 000'}, 10, "Action"),
+        ({2500: '352;1;2 000"', 2600: '352;d"e;1'}, 2502, "AE"),
+    ):
+        edited = [stray.get(i, row) for i, row in enumerate(rows)]
+        path.write_text("\n".join([*titles, "Programme;Action;AE", *edited, ""]), encoding="utf-8")
+        message = (
+            f"credits.csv: line {line - 1 + above} of the file, column {column!r}: an unbalanced quote (a quote inside a "
+            "field it does not open, in a file whose quotes open fields)"
+        )
+        assert _reads(path) == [message] * 3, titles
+    # Excel's text formulas (`="0101"`, case B36) in a file quoting fields are no stray quotes: read in every read.
+    edited = [f'="352";="{i:04}";"1 000"' for i in range(3000)]
+    path.write_text("\n".join([*titles, "Programme;Action;AE", *edited, ""]), encoding="utf-8")
+    cells = [('="352"', f'="{i:04}"', "1 000") for i in range(3000)]
+    assert _reads(path) == [(["Programme", "Action", "AE"], len(titles), cells)] * 3, titles
+    # With no quote opening a field from the header on, the quote is a character of its field, in every read.
+    edited = [rows[i] if i != 3 else "352;3;1 000" for i in range(3000)]
+    edited[8] = '352;ab"c;1 000'
+    path.write_text("\n".join([*titles, "Programme;Action;AE", *edited, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], len(titles), [tuple(row.split(";")) for row in edited])
+    assert _reads(path) == [expected] * 3, titles
+
+
+@pytest.mark.parametrize("odd", ['352;a,"b;1 000', "352;a\x1fb;1 000"], ids=["quote after a comma", "unit separator"])
+def test_quotes_that_open_no_field_under_the_separator_are_characters_in_every_read(odd, tmp_path):
+    # Found with the fix above: a quote after a `,` in a `;` file, or a `\x1f` anywhere, made the text "not plain"
+    # (decided before the separator is known), and the stream (Polars quoting) refused `Pouce 12"` that the whole
+    # read and the head read as a character. No quote opens a field under `;`: quotes are characters in every read.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(40)]
+    rows[3], rows[8] = odd, '352;Pouce 12";1 000'
+    path.write_text("\n".join(["Programme;Action;AE", *rows, ""]), encoding="utf-8")
+    expected = (["Programme", "Action", "AE"], 0, [tuple(row.split(";")) for row in rows])
+    assert _reads(path) == [expected] * 3
+
+
+@pytest.mark.parametrize("titles", [['"Budget 2020'], ["Budget de l'Etat", '"Budget 2020']], ids=repr)
+def test_a_quote_opened_in_a_title_and_closed_inside_the_header_is_an_error_naming_the_header_line(titles, tmp_path):
+    # A tester's find: `"Budget 2020` above `Programme;Action";AE` (the title's quote closed inside the header, not at
+    # its end) is one record of two cells to Python's csv (`Budget 2020⏎Programme;Action`, `AE`): too narrow for the
+    # header, it was set aside as a title and the first data row read as the header, with no error. Such a record is
+    # neither a title nor the header: the file is an error naming the header's line and the field its quote is in.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    path.write_text("\n".join([*titles, 'Programme;Action";AE', *rows, ""]), encoding="utf-8")
+    line = len(titles) + 1
+    message = (
+        f"credits.csv: line {line} of the file, field 2: a quote there closes the one the title on line {line - 1} "
+        "leaves open; the lines above the header (titles) leave a quote open: the header is not read across them"
+    )
+    assert _reads(path) == [message] * 3
+
+
 @pytest.mark.parametrize("title", ["\"Budget de l'Etat", '"Budget" 2020', "Budget de l'Etat"], ids=repr)
 def test_a_title_leaving_a_quote_open_under_a_first_line_of_two_cells_is_preamble(title, tmp_path):
     # A tester's find: `Loi de finances;2020` then `"Budget de l'Etat` above the header refused the file in every

@@ -9,7 +9,7 @@ import pytest
 from schemas.amounts import parse_amount
 from tests.conftest import CASES, SOURCES
 from warehouse.reading.csv_files import decode_text
-from warehouse.reading.tables import read_tables, repair_utf16le_bytes
+from warehouse.reading.tables import TableReadError, read_tables, repair_utf16le_bytes
 
 
 def test_case_b05_windows_1252_is_not_read_as_latin_1():
@@ -238,9 +238,15 @@ def test_nomenclature_reader_raises_the_irregular_row_error(tmp_path):
         read_nomenclature_table(table, match, "plf-2020-nomenclature", 2020, "PLF")
 
 
-def test_quoting_polars_refuses_is_read_by_the_csv_module(tmp_path):
-    (table,) = read_tables(_write(tmp_path, b'code;libelle\n1;Pouce 12"\n2;"a;b"\n'))
-    assert table.rows == [["1", 'Pouce 12"'], ["2", "a;b"]]
+def test_a_quote_inside_a_field_is_a_character_where_no_quote_opens_a_field_and_an_error_where_one_does(tmp_path):
+    # Where no quote of the file opens a field, `Pouce 12"` is a label with an inch sign. Where quotes open fields
+    # (`"a;b"`), a quote inside a field it does not open is no CSV (RFC 4180): this test read it as a character
+    # (Python's csv, the whole read) while the stream refused it (Polars); every read now names it (see
+    # test_quoting.py, test_a_quote_inside_a_field_of_a_file_whose_quotes_open_fields_is_an_error_in_every_read).
+    (table,) = read_tables(_write(tmp_path, b'code;libelle\n1;Pouce 12"\n2;a b\n'))
+    assert table.rows == [["1", 'Pouce 12"'], ["2", "a b"]]
+    with pytest.raises(TableReadError, match="^fichier.csv: line 2 of the file, column 'libelle': an unbalanced quote"):
+        read_tables(_write(tmp_path, b'code;libelle\n1;Pouce 12"\n2;"a;b"\n'))
 
 
 def test_csv_rows_are_a_polars_frame_read_as_lists(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from schemas.families import file_name_kind
 from tests.conftest import CASES, SOURCES
 from tests.workbook_files import Sheet, write_xlsx
-from warehouse.credits.files import read_credit_table
+from warehouse.credits.files import SourceReadError, read_credit_table
 from warehouse.reading.tables import TableReadError, read_tables
 from warehouse.reading.workbooks import html_encoding, table_format
 from warehouse.sources import discover_sources, recognise, take_inventory
@@ -129,6 +129,33 @@ def test_a_formula_without_a_cached_value_is_an_error_naming_the_cell(tmp_path):
         tmp_path / "hidden.xlsx", [Sheet("Credits", rows[:2]), Sheet("Calc", [["x"]], {"B1": "A1"}, state="hidden")]
     )
     assert [t.sheet for t in read_tables(hidden)] == ["Credits"]
+
+
+def test_a_bad_cell_of_a_workbook_is_named_by_its_sheet_and_cell(tmp_path):
+    # A tester's find: an error in a workbook named the data row and the column ("ligne 2, colonne 'ae'"), which a
+    # spreadsheet user cannot find under two title rows; it names the sheet and the cell too (K5 here). A CSV's error
+    # is as it was (no cell).
+    rows = [["Budget 2023"], [], HEADER, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1000, 2000],
+            [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 21, 2, "douze", 3000]]  # fmt: skip
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    write_xlsx(folder / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows)])
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    with pytest.raises(SourceReadError) as raised:
+        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    assert str(raised.value) == (
+        "PLF_2023_Credits.xlsx, ligne 2, colonne 'ae' (feuille 'Credits', cellule K5): not an amount: 'douze'"
+    )
+    (folder / "PLF_2023_Credits.xlsx").unlink()
+    (folder / "PLF_2023_Credits.csv").write_text(
+        "\n".join(";".join("" if v is None else str(v) for v in row) for row in rows[2:]) + "\n", encoding="utf-8"
+    )
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    with pytest.raises(SourceReadError) as raised:
+        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    assert str(raised.value) == "PLF_2023_Credits.csv, ligne 2, colonne 'ae': not an amount: 'douze'"
 
 
 def test_merged_header_ranges_read_as_excel_shows_them(tmp_path):

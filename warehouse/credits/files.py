@@ -145,14 +145,31 @@ _MOTIFS = pl.Enum(["vide", "total", "en_tete_repete", "note", "irreguliere"])
 class SourceReadError(ValueError):
     """A source of a covered family that cannot be read: names the file, the row and the column."""
 
-    def __init__(self, fichier: str, message: str, ligne: int | None = None, colonne: str | None = None) -> None:
-        self.fichier, self.message, self.ligne, self.colonne = fichier, message, ligne, colonne
+    def __init__(
+        self,
+        fichier: str,
+        message: str,
+        ligne: int | None = None,
+        colonne: str | None = None,
+        cellule: str | None = None,
+    ) -> None:
+        self.fichier, self.message, self.ligne, self.colonne, self.cellule = fichier, message, ligne, colonne, cellule
         where = [fichier]
         if ligne is not None:
             where.append(f"ligne {ligne}")
         if colonne is not None:
             where.append(f"colonne {colonne!r}")
+        if cellule is not None:  # a workbook's: `feuille 'X', cellule C12`
+            where[-1] += f" ({cellule})"
         super().__init__(f"{', '.join(where)}: {message}")
+
+    def in_cell(self, table: RawTable) -> SourceReadError:
+        """This error with the sheet and the cell of its row and column where ``table`` is a workbook's sheet
+        (:meth:`RawTable.cell`); itself otherwise."""
+        cellule = None if self.cellule else table.cell(self.ligne, self.colonne)
+        if cellule is None:
+            return self
+        return SourceReadError(self.fichier, self.message, self.ligne, self.colonne, cellule)
 
 
 @dataclass
@@ -210,7 +227,12 @@ def read_credit_table(
         raise SourceReadError(
             fichier, f"required column(s) missing for family {match.family.id}: {', '.join(expected)}"
         )
-    return _ColumnReader(table, match, source_id, exercice_hint).read()
+    try:
+        return _ColumnReader(table, match, source_id, exercice_hint).read()
+    except SourceReadError as exc:
+        if (located := exc.in_cell(table)) is exc:
+            raise
+        raise located from exc
 
 
 def _fold(expr: pl.Expr) -> pl.Expr:

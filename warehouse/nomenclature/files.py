@@ -98,7 +98,12 @@ def read_nomenclature_table(
     if (irregular := table.irregular_rows_error()) is not None:
         raise irregular
     reader = _Reader(table, match, source_id, exercice_hint, phase_hint)
-    return reader.read()
+    try:
+        return reader.read()
+    except SourceReadError as exc:  # in a workbook's sheet: its cell too
+        if (located := exc.in_cell(table)) is exc:
+            raise
+        raise located from exc
 
 
 class _Reader:

@@ -601,6 +601,25 @@ def _attainments(match: PerformanceMatch, frame: pl.DataFrame, kept: pl.DataFram
     return atteintes, empty
 
 
+def _check_irregular_rows(table: RawTable) -> None:
+    """Raise :class:`SourceReadError` naming the first data row whose field count differs from the header's
+    (``lignes_irregulieres``: more fields than the header, one of them filled, or fewer than it names), its line of
+    the file and both counts: its cells are not read against the header's columns, where a shift would blame a
+    value column or a code."""
+    if not table.lignes_irregulieres:
+        return
+    ligne, count = table.lignes_irregulieres[0]
+    others = len(table.lignes_irregulieres) - 1
+    more = f"; and {others} other irregular row{'s' if others > 1 else ''}" if others else ""
+    which = "more" if count > len(table.header) else "fewer"
+    raise SourceReadError(
+        table.fichier,
+        f"the row has {which} fields than the header ({count} where the header has {len(table.header)}; line "
+        f"{ligne + table.lignes_preambule + 1} of the file{more})",
+        ligne,
+    )
+
+
 def _column_map(match: PerformanceMatch, header: list[str]) -> str:
     """Each value column as published → what it was read as (``2022 Cible (PAP 2022) → 2022 cible``;
     a pair's year as ``<Année cible>``)."""
@@ -627,15 +646,28 @@ def read_performance_table(
     ``validated=False``: the models are left to the caller (:func:`validate_read`, or the whole
     tables at once: ``warehouse.performance.tables.assemble_checked``).
     Raises :class:`SourceReadError` naming the file (and the row and the column where there is
-    one) for a required column missing, a column mapped to nothing, columns that fit no
-    document or disagree with its name or catalogue entry, a code or a year that does not
-    parse, a value whose year is missing, or rows that break the models.
+    one) for a required column missing, a row of more or fewer fields than the header, a column
+    mapped to nothing, columns that fit no document or disagree with its name or catalogue entry,
+    a code or a year that does not parse, a value whose year is missing, or rows that break the
+    models.
     """
+    try:
+        return _read_performance_table(table, match, source_id, catalogue, validated)
+    except SourceReadError as exc:
+        if (located := exc.in_cell(table)) is exc:
+            raise
+        raise located from exc
+
+
+def _read_performance_table(
+    table: RawTable, match: PerformanceMatch, source_id: str, catalogue: CatalogueEntry | None, validated: bool
+) -> PerformanceRead:
     fichier = table.fichier
     if match.missing:
         raise SourceReadError(
             fichier, f"required column(s) missing for family {match.family.id}: {', '.join(match.missing)}"
         )
+    _check_irregular_rows(table)
     _check_columns(table, match)
     type_document, millesime, confirmed_by = which_document(match, fichier, catalogue)
     document = f"{type_document} {millesime}"

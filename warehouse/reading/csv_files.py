@@ -48,7 +48,8 @@ Record boundaries follow RFC 4180 (quoted fields may hold separators and line br
 Cells are split by Polars; the field count of every record comes from Python's
 ``csv`` module (C code) over the same UTF-8 copy, and the two must agree on the number
 of records or the file is read by ``csv`` alone (a slower path for quoting Polars
-refuses, such as a lone ``"`` inside a field).
+refuses). In a text whose quotes open fields, a quote inside a field it does not open (``ab"c``) is an error naming
+its line and column in every read (:func:`_stray_quote`); where no quote opens a field it is a character.
 """
 
 from __future__ import annotations
@@ -828,6 +829,8 @@ def _read_utf8(
             counts, frame = _records(read, separator, decoded.plain)
         if counts.len() <= header_at:
             raise csv.Error("unexpected end of data")
+        if not decoded.plain and _stray_quote(read, separator) is not None:  # as the stream decides it
+            raise csv.Error("a quote inside a field it does not open")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
         message = f"{name}: {_refused_records(source, above)}"
         if not lenient:
@@ -861,7 +864,10 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
     The titles were read as physical lines to find the header (:func:`_title`): a quote they leave open is theirs.
     A :class:`TableReadError` names the header's line where they leave one open and the header holds an odd number
     of quotes not making one record over its line breaks (``"Pro⏎gramme";Action`` does): a quote opening no field
-    (``Programme;Action;AE"``), a title's quote closed in the header, is not a header to guess; nor one left open."""
+    (``Programme;Action;AE"``), a title's quote closed in the header, is not a header to guess; nor one left open.
+    Nor a record above the header read over a title's open quote with two filled cells or more (``"Budget 2020`` above
+    ``Programme;Action";AE``: too narrow for the header, it would be set aside and a data row taken as the header):
+    an error names the line its quote closes on and the field."""
     found = _found(source, complete)
     if found is None:
         return None
@@ -869,9 +875,23 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
     if not header_at and not sample.skipped:
         return None
     reader = csv.reader(io.StringIO(sample.text, newline=""), delimiter=separator)
-    for _ in islice(reader, header_at):  # the records of the sample above the header, as they were read
-        pass
+    over_lines: tuple[int, int] | None = None  # a record of two filled cells read over a title's open quote
+    ended = 0
+    for record in islice(reader, header_at):  # the records of the sample above the header, as they were read
+        if over_lines is None and reader.line_num > ended + 1 and _filled(record) > 1:
+            first = sample.text.split("\n", ended + 1)[ended]  # the record's first physical line
+            if first.count('"') % 2 and _title(first):
+                over_lines = (ended + 1, reader.line_num)
+        ended = reader.line_num
     above = sample.skipped + reader.line_num
+    if over_lines is not None:
+        opened, closed = over_lines
+        field = _misquoted_field(sample.text.split("\n")[closed - 1], separator)
+        where = f"line {sample.skipped + closed} of the file" + ("" if field is None else f", field {field + 1}")
+        raise TableReadError(
+            f"{where}: a quote there closes the one the title on line {sample.skipped + opened} leaves open; the "
+            "lines above the header (titles) leave a quote open: the header is not read across them"
+        )
     with _text(source) as handle:  # the same physical lines as csv's (newline="": \n, \r\n or \r)
         lines = list(islice(handle, above))
         preamble = "".join(lines)
@@ -1538,6 +1558,7 @@ def _stream_utf8(
             except pl.exceptions.PolarsError as exc:
                 raise TableReadError(f"{name}: {_refused_records(below, lines)}") from exc
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
+    quoting = not decoded.plain
     if decoded.plain:
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
         # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
@@ -1552,13 +1573,19 @@ def _stream_utf8(
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
             raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
+        quoting, stray = _quote_fault(path, separator)
+        if stray is not None:  # as the whole read decides it
+            raise TableReadError(f"{name}: {_refused_records(path, above)}")
         header_fields = int(all_counts[header_at])
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
+    # Where no quote opens a field under the separator (a text not plain for a `\x1f`, or a quote after another
+    # separator), its quotes are characters and its lines its records, as Python's csv reads them.
+    plain_cells = decoded.plain or not quoting
     records = pl.scan_csv(
         path,
         separator=separator,
-        quote_char=None if decoded.plain else '"',
+        quote_char=None if plain_cells else '"',
         has_header=False,
         infer_schema=False,
         schema=dict.fromkeys(columns, pl.String),
@@ -1603,7 +1630,7 @@ def _stream_utf8(
         lignes_irregulieres=lignes_irregulieres,
         lignes_recodees=decoded.lignes_recodees,
     )
-    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, decoded.plain, blank_cells)
+    return CsvStream(table, counts.len(), path, separator, header_at + 1, width, keep, plain_cells, blank_cells)
 
 
 @contextmanager
@@ -1668,6 +1695,9 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
                     spans.append((ended + 1, reader.line_num))
                 ended = reader.line_num
         except csv.Error as exc:
+            stray = _stray_quote(source, separator)
+            if stray is not None and stray <= ended:  # a quote inside a field above: the first fault
+                return _stray_message(source, stray, separator, header, above)
             where = _quote_place(source, ended + 1, separator, header, above)
             if str(exc).startswith("unexpected end of data"):
                 return f"{where}: a quote opens a field there and is not closed before the end of the file"
@@ -1680,13 +1710,16 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
                 f"{where}: a quote opens a field there and is not closed as a field ends "
                 f"(found on line {reader.line_num + above}: {exc})"
             )
-    lines = _lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index("ligne", offset=1)
-    odd = lines.filter(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).select("ligne")
-    for (ligne,) in odd.collect().iter_rows():
-        if not any(start <= ligne <= end for start, end in spans):
-            where = _quote_place(source, ligne, separator, header, above)
-            return f"{where}: an unbalanced quote (an odd number of '\"' on the line)"
+    stray = _stray_quote(source, separator)
+    if stray is not None:
+        return _stray_message(source, stray, separator, header, above)
     return "records that no CSV reading accepts (unbalanced quotes?)"
+
+
+def _stray_message(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int) -> str:
+    """The error of a quote inside a field it does not open, on line ``ligne`` of ``source`` (:func:`_stray_quote`)."""
+    where = _quote_place(source, ligne, separator, header, above)
+    return f"{where}: an unbalanced quote (a quote inside a field it does not open, in a file whose quotes open fields)"
 
 
 def _quote_place(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int = 0) -> str:
@@ -1738,3 +1771,77 @@ def _misquoted(line: str, separator: str) -> tuple[int, bool] | None:
         if at >= len(line):
             return None
         at, field = at + 1, field + 1
+
+
+def _stray_quote(source: Path | bytes, separator: str) -> int | None:
+    """The first line of :func:`_quote_fault`, or None."""
+    return _quote_fault(source, separator)[1]
+
+
+def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None]:
+    """The first physical line (1-based) of the UTF-8 text ``source`` whose quotes are not those of well-formed CSV
+    under ``separator`` (RFC 4180: a quote only opens a field, at its start, closes it, or is doubled inside it; and
+    Excel's ``="0101"``), or None. Python's ``csv`` reads a quote inside a field it does not open (``ab"c``) as a
+    character, Polars' parser by where its chunks fall (a whole read took it, a stream refused it): in a text whose
+    quotes open fields (not plain) it is an error, decided from the whole text, whatever the read.
+
+    Whether a line starts inside a quoted field is the parity of the quotes above it (well-formed CSV toggles the
+    state at each quote, a doubled one twice): each line holding a quote is matched against the form its start and
+    end states give it (whole fields; then a field opened and not closed; a field's end, then whole fields; ...).
+    Lines are right up to the first wrong one, so that line is the first fault. One streaming pass of Polars keeps a
+    row index, the quote count and two flags per line holding a quote (whole fields, the common form, tried on each);
+    the lines that start or end inside a quoted field (few: quoted line breaks) are matched in a second pass.
+
+    Returns whether a quote opens a field under ``separator`` (a text not plain for a ``\x1f``, or for a quote after
+    another separator, may have none: its quotes are characters, its lines its records), and that first line."""
+    sep = re.escape(separator)
+    inside = r'(?:[^"]|"")*'
+    # A field: quoted; Excel's text formula `="0101"` (case B36: Python's csv and Polars read it whole, its quotes
+    # characters); or holding no quote.
+    field = rf'(?:"{inside}"|="[^"{sep}]*"|[^"{sep}]*)'
+    line = pl.col("line")
+    engine = "in-memory" if isinstance(source, bytes) else "streaming"  # bytes: small, that engine starts faster
+
+    def lines() -> pl.LazyFrame:
+        return pl.scan_lines(io.BytesIO(source) if isinstance(source, bytes) else source).with_row_index(
+            "ligne", offset=1
+        )
+
+    quoted = (
+        lines()
+        .with_columns(n=line.str.count_matches('"', literal=True).cast(pl.Int64))
+        .filter(pl.col("n") > 0)
+        .select(
+            "ligne",
+            "n",
+            field_opened=line.str.contains(rf'(?:^|{sep})"'),
+            whole=line.str.contains(rf"^{field}(?:{sep}{field})*$"),
+        )
+        .collect(engine=engine)
+    )
+    if not quoted["field_opened"].any():  # no quote opens a field under ``separator``: its quotes are characters
+        return False, None
+    opened = (quoted["n"].cum_sum() - quoted["n"]) % 2 == 1  # the line starts inside a quoted field
+    odd = quoted["n"] % 2 == 1  # ... and ends in the other state
+    wrong = quoted["ligne"].filter(~opened & ~odd & ~quoted["whole"])
+    across = quoted.select("ligne", opened=opened, odd=odd).filter(pl.col("opened") | pl.col("odd"))
+    if across.height:
+        forms = {  # by the line's start and end states
+            (False, True): rf'^(?:{field}{sep})*"{inside}$',
+            (True, True): rf'^{inside}"(?:{sep}{field})*$',
+            (True, False): rf'^{inside}$|^{inside}"(?:{sep}{field})*{sep}"{inside}$',
+        }
+        checked = (
+            lines()
+            .join(across.lazy(), on="ligne", how="inner", maintain_order="left")
+            .select(
+                "ligne",
+                right=pl.coalesce(
+                    pl.when(pl.col("opened") == o, pl.col("odd") == d).then(line.str.contains(form))
+                    for (o, d), form in forms.items()
+                ),
+            )
+            .collect(engine=engine)
+        )
+        wrong = pl.concat([wrong, checked.filter(~pl.col("right"))["ligne"]])
+    return True, (int(wrong.min()) if wrong.len() else None)  # type: ignore[arg-type]

@@ -93,12 +93,26 @@ class RawTable:
     lignes_irregulieres: list[tuple[int, int]] = field(default_factory=list)
     lignes_recodees: int = 0
     quote_error: str | None = field(default=None, compare=False, repr=False)
+    #: A workbook sheet's row (1-based, as the spreadsheet numbers it) of the first data row; None for a CSV or an
+    #: HTML table (no cell references).
+    sheet_first_row: int | None = None
 
     def checked(self) -> RawTable:
         """This table, as a whole table: :class:`TableReadError` (``quote_error``) for a head read leniently."""
         if self.quote_error is not None:
             raise TableReadError(self.quote_error)
         return self
+
+    def cell(self, ligne: int | None, colonne: str | None) -> str | None:
+        """``feuille 'X', cellule C12``: where data row ``ligne`` (1-based) and the column whose header is ``colonne``
+        (as published) are in a workbook's sheet; None for a CSV, an HTML table, or a column not in the header."""
+        if self.sheet_first_row is None or ligne is None or colonne is None or colonne not in self.header:
+            return None
+        index, letters = self.header.index(colonne) + 1, ""
+        while index:
+            index, rest = divmod(index - 1, 26)
+            letters = chr(65 + rest) + letters
+        return f"feuille {self.sheet!r}, cellule {letters}{self.sheet_first_row + ligne - 1}"
 
     def to_frame(self) -> pl.DataFrame:
         """The table as a Polars frame of text columns named after :func:`schemas.headers.column_name`."""

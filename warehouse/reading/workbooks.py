@@ -577,7 +577,16 @@ def _table(name: str, fmt: str, grid: _Grid) -> RawTable | None:
         header.pop()
         for r in rows:
             r.pop()
-    return RawTable(name, fmt, None, header, rows, sheet=grid.name, header_row_count=2 if two_levels else 1)
+    return RawTable(
+        name,
+        fmt,
+        None,
+        header,
+        rows,
+        sheet=grid.name,
+        header_row_count=2 if two_levels else 1,
+        sheet_first_row=None if fmt == "html" else data_start + 1,  # the grid starts at A1 (skip_empty_area=False)
+    )
 
 
 def _fill_merges(grid: _Grid, data_start: int) -> list[list[str | None]]:
