@@ -211,6 +211,37 @@ def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(wa
     assert "100%" not in text and "1/1" not in text, text
 
 
+def test_ctrl_c_on_a_terminal_reaches_the_whole_process_group_and_prints_only_the_builds_lines(warehouse):
+    # A tester's find: a terminal sends Ctrl-C's SIGINT to its whole foreground process group, Dagster's processes
+    # mirroring a step's captured output too (`tail -F` and `watch_orphans.py`): each watcher printed a
+    # KeyboardInterrupt traceback. The group is the one pty.fork made (the build leads its own session).
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to interrupt
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    marker, sent = out / "releases" / ".paused-load", []
+
+    def ctrl_c_once_paused(pid: int) -> None:
+        if marker.exists() and not sent:
+            os.killpg(pid, signal.SIGINT)
+            sent.append(pid)
+
+    env = {**build_env(), "BUDGET_TEST_PAUSE": "load:120"}  # paused in the credits run's load step
+    status, text = _on_a_terminal(command, env, rows=24, columns=80, while_idle=ctrl_c_once_paused)
+    assert sent and status == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    ours = ("budget-warehouse: ", "credits: ", "WARNING budget_warehouse: ")  # the build's own lines only
+    assert all(line.startswith(ours) for line in lines), text
+    assert lines[-1].startswith("budget-warehouse: interrupted (SIGINT): no release published; latest stays "), text
+    try:  # no `tail` or watcher left in the group (signal 0: nothing sent, only whether one is there)
+        os.killpg(sent[0], 0)
+        raise AssertionError(f"processes left in the build's process group {sent[0]}")
+    except ProcessLookupError:
+        pass
+    # The step's output is still captured for the UI, in Dagster's files.
+    assert list((out / "dagster" / "storage").glob("*/compute_logs/*.out")), "no captured step output"
+
+
 def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
     # An adversarial tester's find: an emptied `releases/<latest>/manifest.json` ended in a JSONDecodeError traceback.
     sources, out = warehouse
