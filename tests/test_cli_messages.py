@@ -230,7 +230,7 @@ def test_ctrl_c_on_a_terminal_reaches_the_whole_process_group_and_prints_only_th
     assert sent and status == 130, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
-    ours = ("budget-warehouse: ", "credits: ", "WARNING budget_warehouse: ")  # the build's own lines only
+    ours = ("budget-warehouse: ", "credits: ")  # the build's own lines only
     assert all(line.startswith(ours) for line in lines), text
     assert lines[-1].startswith("budget-warehouse: interrupted (SIGINT): no release published; latest stays "), text
     try:  # no `tail` or watcher left in the group (signal 0: nothing sent, only whether one is there)
@@ -240,6 +240,24 @@ def test_ctrl_c_on_a_terminal_reaches_the_whole_process_group_and_prints_only_th
         pass
     # The step's output is still captured for the UI, in Dagster's files.
     assert list((out / "dagster" / "storage").glob("*/compute_logs/*.out")), "no captured step output"
+
+
+def test_an_absent_source_and_a_link_are_each_said_once_by_the_summary(warehouse, tmp_path):
+    # A tester's find: each absent source and each link not followed was said twice, a WARNING line on stderr at
+    # the start, then the summary.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # of the latest release: absent, its data kept
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a;b\n", encoding="utf-8")
+    (sources / "lien.csv").symlink_to(outside)
+    build = run_build(sources, out)
+    console = build.stdout + build.stderr
+    assert build.returncode == 0, console
+    assert "WARNING" not in build.stderr, build.stderr
+    assert len(_lines_naming(console, "PLF_2020_Credits.csv")) == 1, console
+    assert len(_lines_naming(console, "lien.csv")) == 1, console
+    assert "1 source(s) of the latest release absent from the sources folder" in build.stdout
+    assert "1 symbolic link(s) in the sources folder not followed:" in build.stdout
 
 
 def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
