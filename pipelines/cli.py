@@ -529,7 +529,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
         credit_keys.append(dg.AssetKey(["staging", "credit_elements"]))  # the nomenclature's share of the lines
         ranges = contiguous_ranges(plan.partitions, order)
-        with _credit_progress(ranges) as progress:
+        failed_runs: list[str] = []  # the exercices of each credit run that failed (a step failed)
+        with _credit_progress(ranges, failed_runs) as progress:
             for start, end in progress:
                 stop_if_interrupted()
                 result = credits_job.execute_in_process(
@@ -544,6 +545,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                     },
                 )
                 first = []
+                if not result.success:
+                    failed_runs.append(start if start == end else f"{start}-{end}")
                 outcome.record(result)
                 outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
         stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
@@ -570,22 +573,29 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
 
 
 @contextlib.contextmanager
-def _credit_progress(ranges: list[tuple[str, str]]) -> Iterator[Iterator[tuple[str, str]]]:
+def _credit_progress(ranges: list[tuple[str, str]], failed: list[str]) -> Iterator[Iterator[tuple[str, str]]]:
     """The credit runs to iterate, with their progress: a tqdm bar on a terminal; in a log (stdout not a
     terminal: CI, ``nohup``, a file), one line as each run starts and a last one with the time taken, since
-    a bar's carriage returns would pile up there as one garbled line."""
+    a bar's carriage returns would pile up there as one garbled line. ``failed``: the exercices of the runs
+    that failed, filled by the caller as they end; the last line (the bar's last state) names them, and counts
+    done only the others."""
     if not ranges:
         yield iter(ranges)
     elif sys.stdout.isatty():
         with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, **_terminal_shape()) as bar:
             yield _named_runs(bar, lambda _, name: bar.set_postfix_str(name))
+            if failed:
+                bar.set_postfix_str(f"{len(failed)} failed: {', '.join(failed)}")
     else:
         started = time.monotonic()
         yield _named_runs(
             ranges, lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}", flush=True)
         )
         stop_if_interrupted()  # a run a signal stopped (or whose end it came at) is not done
-        print(f"credits: {len(ranges)} run(s) done in {time.monotonic() - started:.1f} s", flush=True)
+        done = f"{len(ranges) - len(failed)} run(s) done"
+        if failed:  # a tester's find: "2 run(s) done" where one had failed
+            done += f", {len(failed)} failed (exercice(s) {', '.join(failed)})"
+        print(f"credits: {done} in {time.monotonic() - started:.1f} s", flush=True)
 
 
 def _terminal_shape() -> dict[str, int]:

@@ -260,6 +260,24 @@ def test_an_absent_source_and_a_link_are_each_said_once_by_the_summary(warehouse
     assert "1 symbolic link(s) in the sources folder not followed:" in build.stdout
 
 
+def test_a_failed_credit_run_is_said_failed_and_the_next_runs_checks_look_at_their_own_exercices(tmp_path):
+    # A tester's find: the staging of 2019 failed in the first of two credit runs (2019, then 2021), the second
+    # run's check credits_sum_to_kept_lines failed on 2019 as well, and "credits: 2 run(s) done" was printed.
+    sources = _sources(tmp_path / "sources", [*SMALL, "LFI_2019_Credits.csv", "LFI_2021_Credits.csv"])
+    out = tmp_path / "out"
+    assert run_build(sources, out).returncode == 0
+    for name in ("LFI_2019_Credits.csv", "LFI_2021_Credits.csv"):  # changed (a blank line): 2019 and 2021 stale
+        (sources / name).write_bytes((sources / name).read_bytes().rstrip(b"\n") + b"\n\n")
+    shutil.rmtree(out / "staging" / "credits" / "exercice=2019")
+    (out / "staging" / "credits" / "exercice=2019").write_text("in the way")  # the staging of 2019 fails
+    build = run_build(sources, out)
+    assert build.returncode == 1
+    assert "credits: run 1/2, exercice(s) 2019" in build.stdout and "credits: run 2/2, exercice(s) 2021" in build.stdout
+    assert "credits: 1 run(s) done, 1 failed (exercice(s) 2019) in " in build.stdout, build.stdout
+    assert "  step failed: staging__credits: FileExistsError" in build.stdout, build.stdout
+    assert "FAIL:" not in build.stdout and " warned, 0 failed" in build.stdout, build.stdout
+
+
 def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
     # An adversarial tester's find: an emptied `releases/<latest>/manifest.json` ended in a JSONDecodeError traceback.
     sources, out = warehouse
