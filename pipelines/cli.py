@@ -89,7 +89,10 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--portal",
         metavar="URL",
-        help=f"download from this portal (a mirror; http:// only on 127.0.0.1) instead (env {PORTAL_ENV})",
+        help=(
+            f"download from this portal (a mirror; http:// only on 127.0.0.1) instead; implies --download "
+            f"(env {PORTAL_ENV}: the portal of --download builds)"
+        ),
     )
     build.add_argument("--out", metavar="DIR", help=f"where the outputs go (env {OUT_ENV}; default ./output)")
     build.add_argument(

@@ -436,6 +436,17 @@ def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path)
     assert phases == [(2020, "LFI")]
 
 
+def test_portal_alone_implies_download(portal: Portal, good: Path, tmp_path: Path) -> None:
+    # README ("The command"): `--portal URL` names where to download from, so it implies --download.
+    out = copy_of(good, tmp_path)
+    done = subprocess.run(
+        command(out, "--portal", portal.base), capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=900
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # the entries the portal lacks, as always
+    assert done.stdout.startswith(f"budget-warehouse: sources from {portal.base}; outputs in {out}\n"), done.stdout
+    assert credits(out / "budget.duckdb") == CREDITS
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
