@@ -1,8 +1,8 @@
 """Several asset checks evaluated in one Dagster step (issue 11, "a lean graph").
 
 Each check is a plain function of resources (and of ``exercices``, the run's, if it has that parameter) declared
-with ``check`` (its ``AssetCheckSpec``: asset,
-name, description, blocking); ``grouped_checks`` makes one ``multi_asset_check`` of several. A step
+with ``check`` (its ``AssetCheckSpec``: asset, name, description, blocking); ``grouped_checks`` makes one
+``multi_asset_check`` of several. A step
 costs Dagster its own events and bookkeeping (about 0.1 s here), and each check opened its own
 connections: grouped, the checks of an asset family run in one step, each with its own key, name,
 severity and result in the UI, and can still be run one at a time (``can_subset``).
