@@ -586,9 +586,13 @@ def _credit_progress(ranges: list[tuple[str, str]], failed: list[str]) -> Iterat
         yield iter(ranges)
     elif sys.stdout.isatty():
         with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, **_terminal_shape()) as bar:
-            yield _named_runs(bar, lambda _, name: bar.set_postfix_str(name))
-            if failed:
-                bar.set_postfix_str(f"{len(failed)} failed: {', '.join(failed)}")
+            shown = [""]  # the exercices of the run going on, then of the last one
+
+            def postfix(_n: int = 0, name: str | None = None) -> None:
+                shown[0] = name or shown[0]
+                bar.set_postfix_str(shown[0] + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
+
+            yield _named_runs(bar, postfix, postfix)  # the bar closes as the last run ends: said before
     else:
         started = time.monotonic()
         yield _named_runs(
@@ -612,13 +616,15 @@ def _terminal_shape() -> dict[str, int]:
     return {} if size.columns and size.lines else {"ncols": size.columns or 80, "nrows": size.lines or 24}
 
 
-def _named_runs(runs, say) -> Iterator[tuple[str, str]]:
+def _named_runs(runs, say, ended=None) -> Iterator[tuple[str, str]]:
     """Each ``(start, end)`` of ``runs``, after telling ``say`` its rank (from 1) and its exercices
-    (``2020`` or ``2019-2020``)."""
+    (``2020`` or ``2019-2020``); ``ended()`` called once each run has ended (not interrupted)."""
     for n, (start, end) in enumerate(runs, 1):
         say(n, start if start == end else f"{start}-{end}")
         yield start, end
         stop_if_interrupted()  # before a bar counts the run done (tqdm counts it when the next one is asked for)
+        if ended is not None:
+            ended()
 
 
 def _read_ahead(plan, items: list) -> None:

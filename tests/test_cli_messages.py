@@ -276,6 +276,12 @@ def test_a_failed_credit_run_is_said_failed_and_the_next_runs_checks_look_at_the
     assert "credits: 1 run(s) done, 1 failed (exercice(s) 2019) in " in build.stdout, build.stdout
     assert "  step failed: staging__credits: FileExistsError" in build.stdout, build.stdout
     assert "FAIL:" not in build.stdout and " warned, 0 failed" in build.stdout, build.stdout
+    # On a terminal (the same two runs: nothing was published), the bar ends naming the failed run.
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    status, text = _on_a_terminal(command, build_env(), rows=24, columns=100)
+    assert status == 1, text
+    bar = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("credits:")][-1]
+    assert "2/2" in bar and bar.endswith("2021; 1 failed: 2019]"), text
 
 
 def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
