@@ -1,7 +1,8 @@
 """Several asset checks evaluated in one Dagster step (issue 11, "a lean graph").
 
-Each check is a plain function of resources declared with ``check`` (its ``AssetCheckSpec``: asset,
-name, description, blocking); ``grouped_checks`` makes one ``multi_asset_check`` of several. A step
+Each check is a plain function of resources (and of ``exercices``, the run's, if it has that parameter) declared
+with ``check`` (its ``AssetCheckSpec``: asset, name, description, blocking); ``grouped_checks`` makes one
+``multi_asset_check`` of several. A step
 costs Dagster its own events and bookkeeping (about 0.1 s here), and each check opened its own
 connections: grouped, the checks of an asset family run in one step, each with its own key, name,
 severity and result in the UI, and can still be run one at a time (``can_subset``).
@@ -28,12 +29,29 @@ def check(asset, description: str, *, blocking: bool = False) -> Callable[[Check
     return declare
 
 
+def _run_exercices(context: dg.AssetCheckExecutionContext) -> list[int] | None:
+    """The exercices of the run (its partition, or its range of partitions in the stored order of the dynamic
+    partitions), for a check function with an ``exercices`` parameter; None (every exercice) in a run of none."""
+    from assets.partitions import EXERCICE_PARTITIONS_NAME
+
+    tags = context.run.tags
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start and end:
+        order = context.instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME)
+        if start in order and end in order:
+            return [int(key) for key in order[order.index(start) : order.index(end) + 1]]
+        return None
+    if key := tags.get("dagster/partition"):
+        return [int(key)]
+    return None
+
+
 def grouped_checks(name: str, functions: Sequence[CheckFunction]) -> dg.AssetChecksDefinition:
     """One Dagster step (``name``) that evaluates the checks ``functions`` declared with ``check``, in
     order; each keeps its own asset key, name, severity and blocking. A check that raises does not stop
     the others: the step fails with its exception once they have all run (as its own step would have)."""
     specs = [function.spec for function in functions]
-    resource_keys = {p for function in functions for p in inspect.signature(function).parameters}
+    resource_keys = {p for function in functions for p in inspect.signature(function).parameters} - {"exercices"}
 
     @dg.multi_asset_check(
         name=name,
@@ -47,7 +65,10 @@ def grouped_checks(name: str, functions: Sequence[CheckFunction]) -> dg.AssetChe
         for function, spec in zip(functions, specs, strict=True):
             if spec.key not in context.selected_asset_check_keys:
                 continue
-            arguments = {p: getattr(context.resources, p) for p in inspect.signature(function).parameters}
+            arguments = {
+                p: _run_exercices(context) if p == "exercices" else getattr(context.resources, p)
+                for p in inspect.signature(function).parameters
+            }
             try:
                 result = function(**arguments)
             except Exception as exc:  # noqa: BLE001 - re-raised below, after the other checks

@@ -7,8 +7,11 @@ build (``budget-warehouse build`` exits non-zero). *The sources agree with each
 other* — T2 + HT2, LFI = PLF + AMD, witnesses, published totals… — are WARN
 checks computed with the table ``ecarts_sources`` (``assets/disagreements.py``).
 They read the whole staging area and warehouse (every exercice built so far), so
-each run reports on the warehouse as it stands. Rules: ``shared/data/README.md``
-("Credits") and CONTRACT.md.
+each run reports on the warehouse as it stands; except the two that compare the staged lines with
+``credits`` (``repeated_keys_are_summed``, ``credits_sum_to_kept_lines``), which compare the exercices of
+their run (``exercices``, from the run's partitions; every exercice in a run of none): an exercice whose
+own run failed earlier in a build (its staging new, its ``credits`` rows not) is that run's failure.
+Rules: ``shared/data/README.md`` ("Credits") and CONTRACT.md.
 """
 
 from pathlib import Path
@@ -123,10 +126,12 @@ def business_key_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     description="Lines that repeat a business key in an authoritative file are summed into one row "
     "whose `nb_lignes_source` counts them (PLF 2021: 12 keys over 48 lines; PLF 2022: 13 over 51).",
 )
-def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def repeated_keys_are_summed(
+    paths: WarehousePaths, duckdb: DuckDBResource, exercices: list[int] | None
+) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
         try:
-            wrong, summary = repeated_keys_not_summed(connection, paths.staging_credits)
+            wrong, summary = repeated_keys_not_summed(connection, paths.staging_credits, exercices)
         except FileNotFoundError as exc:
             raise dg.Failure(f"nothing staged yet: {exc}") from exc
     return check_result(wrong, ERROR, cles_repetees=markdown(summary))
@@ -137,10 +142,12 @@ def repeated_keys_are_summed(paths: WarehousePaths, duckdb: DuckDBResource) -> d
     description="For every authoritative source and (exercice, phase, type_budget), the `credits` rows sum to "
     "its kept lines to the cent, in AE and CP, and count them (`nb_lignes_source`).",
 )
-def credits_sum_to_kept_lines(paths: WarehousePaths, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def credits_sum_to_kept_lines(
+    paths: WarehousePaths, duckdb: DuckDBResource, exercices: list[int] | None
+) -> dg.AssetCheckResult:
     with reader(Path(duckdb.database)) as connection:
         try:
-            wrong, scopes = credits_not_summing_to_kept_lines(connection, paths.staging_credits)
+            wrong, scopes = credits_not_summing_to_kept_lines(connection, paths.staging_credits, exercices)
         except FileNotFoundError as exc:
             raise dg.Failure(f"nothing staged yet: {exc}") from exc
     return check_result(wrong, ERROR, perimetres=scopes)

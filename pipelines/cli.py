@@ -89,7 +89,10 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--portal",
         metavar="URL",
-        help=f"download from this portal (a mirror; http:// only on 127.0.0.1) instead (env {PORTAL_ENV})",
+        help=(
+            f"download from this portal (a mirror; http:// only on 127.0.0.1) instead; implies --download "
+            f"(env {PORTAL_ENV}: the portal of --download builds)"
+        ),
     )
     build.add_argument("--out", metavar="DIR", help=f"where the outputs go (env {OUT_ENV}; default ./output)")
     build.add_argument(
@@ -427,8 +430,11 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     force = settings.prune or settings.sources_dir is None or limits_changed
     if force or not state:  # every file is read, and the runs follow: their modules imported meanwhile
         _import_behind(*_RUN_MODULES)
-    try:  # a file whose bytes and recognising code are the latest release's takes its recorded item
-        taken = take_build_inventory(paths, log.info, log.warning, [] if force else recorded_items(state))
+    # A file whose bytes and recognising code are the latest release's takes its recorded item. What the
+    # inventory warns of (links not followed, names not read, files absent, not downloaded or changed on the
+    # portal) is said once, by the summary: not also as a WARNING line (a tester counted each twice).
+    try:
+        taken = take_build_inventory(paths, log.info, recorded=[] if force else recorded_items(state))
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
         outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
         outcome.keep_traceback(exc, settings.dagster_home / FAILURE_LOGS, "inventory")
@@ -526,7 +532,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
         credit_keys.append(dg.AssetKey(["staging", "credit_elements"]))  # the nomenclature's share of the lines
         ranges = contiguous_ranges(plan.partitions, order)
-        with _credit_progress(ranges) as progress:
+        failed_runs: list[str] = []  # the exercices of each credit run that failed (a step failed)
+        with _credit_progress(ranges, failed_runs) as progress:
             for start, end in progress:
                 stop_if_interrupted()
                 result = credits_job.execute_in_process(
@@ -541,6 +548,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                     },
                 )
                 first = []
+                if not result.success:
+                    failed_runs.append(start if start == end else f"{start}-{end}")
                 outcome.record(result)
                 outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
         stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
@@ -567,22 +576,33 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
 
 
 @contextlib.contextmanager
-def _credit_progress(ranges: list[tuple[str, str]]) -> Iterator[Iterator[tuple[str, str]]]:
+def _credit_progress(ranges: list[tuple[str, str]], failed: list[str]) -> Iterator[Iterator[tuple[str, str]]]:
     """The credit runs to iterate, with their progress: a tqdm bar on a terminal; in a log (stdout not a
     terminal: CI, ``nohup``, a file), one line as each run starts and a last one with the time taken, since
-    a bar's carriage returns would pile up there as one garbled line."""
+    a bar's carriage returns would pile up there as one garbled line. ``failed``: the exercices of the runs
+    that failed, filled by the caller as they end; the last line (the bar's last state) names them, and counts
+    done only the others."""
     if not ranges:
         yield iter(ranges)
     elif sys.stdout.isatty():
         with tqdm(ranges, desc="credits", unit="run", file=sys.stdout, **_terminal_shape()) as bar:
-            yield _named_runs(bar, lambda _, name: bar.set_postfix_str(name))
+            shown = [""]  # the exercices of the run going on, then of the last one
+
+            def postfix(_n: int = 0, name: str | None = None) -> None:
+                shown[0] = name or shown[0]
+                bar.set_postfix_str(shown[0] + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
+
+            yield _named_runs(bar, postfix, postfix)  # the bar closes as the last run ends: said before
     else:
         started = time.monotonic()
         yield _named_runs(
             ranges, lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}", flush=True)
         )
         stop_if_interrupted()  # a run a signal stopped (or whose end it came at) is not done
-        print(f"credits: {len(ranges)} run(s) done in {time.monotonic() - started:.1f} s", flush=True)
+        done = f"{len(ranges) - len(failed)} run(s) done"
+        if failed:  # a tester's find: "2 run(s) done" where one had failed
+            done += f", {len(failed)} failed (exercice(s) {', '.join(failed)})"
+        print(f"credits: {done} in {time.monotonic() - started:.1f} s", flush=True)
 
 
 def _terminal_shape() -> dict[str, int]:
@@ -596,13 +616,15 @@ def _terminal_shape() -> dict[str, int]:
     return {} if size.columns and size.lines else {"ncols": size.columns or 80, "nrows": size.lines or 24}
 
 
-def _named_runs(runs, say) -> Iterator[tuple[str, str]]:
+def _named_runs(runs, say, ended=None) -> Iterator[tuple[str, str]]:
     """Each ``(start, end)`` of ``runs``, after telling ``say`` its rank (from 1) and its exercices
-    (``2020`` or ``2019-2020``)."""
+    (``2020`` or ``2019-2020``); ``ended()`` called once each run has ended (not interrupted)."""
     for n, (start, end) in enumerate(runs, 1):
         say(n, start if start == end else f"{start}-{end}")
         yield start, end
         stop_if_interrupted()  # before a bar counts the run done (tqdm counts it when the next one is asked for)
+        if ended is not None:
+            ended()
 
 
 def _read_ahead(plan, items: list) -> None:

@@ -14,6 +14,12 @@ until a checkpoint. The files and their layout are Dagster's own (``<DAGSTER_HOM
 ``history/runs/<run_id>.db``, ``history/runs/index.db``): ``dagster dev`` and the UI read them as usual,
 and an instance made with Dagster's default storage keeps its history.
 
+The capture of each step's stdout/stderr (the step's logs in the UI) is Dagster's ``LocalComputeLogManager``, with
+its mirroring processes (a ``tail -F`` and a Python watcher per stream and step, which copy the captured output
+back to the console) started with SIGINT blocked: a Ctrl-C on a terminal, sent to the whole foreground process
+group, reaches the build alone, which stops and ends them, instead of printing a ``KeyboardInterrupt`` traceback
+from each watcher (``ComputeLogsDeafToCtrlC``).
+
 ``pipelines.settings.INSTANCE_YAML`` names these classes in ``dagster.yaml``. They use Dagster's
 internal modules: ``pyproject.toml`` pins the Dagster version they were written for.
 """
@@ -21,16 +27,18 @@ internal modules: ``pyproject.toml`` pins the Dagster version they were written 
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import alembic.command
 import dagster._core.storage.sql as dagster_sql
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -194,3 +202,30 @@ class KeptSqliteRunStorage(SqliteRunStorage):
     def dispose(self) -> None:
         super().dispose()
         self._engine.dispose()
+
+
+class ComputeLogsDeafToCtrlC(LocalComputeLogManager):
+    """Dagster's ``LocalComputeLogManager`` (files ``<DAGSTER_HOME>/storage/<run_id>/compute_logs/<key>.out|err``,
+    what the UI shows as a step's stdout/stderr), its mirroring processes started with SIGINT blocked.
+
+    A terminal sends Ctrl-C's SIGINT to its whole foreground process group: with Dagster's manager, the
+    ``tail -F`` stopped (output of the step after it no longer mirrored) and each ``watch_orphans.py`` watcher,
+    a Python process, printed a ``KeyboardInterrupt`` traceback over the build's own lines. A signal mask is
+    inherited by a child and kept across ``exec``: these children never take SIGINT (it stays pending in them);
+    the build takes it, stops, and Dagster ends them (SIGTERM) as after any step. Only the calling thread's mask
+    changes, for the time the processes start: a SIGINT that comes then is handled once it is unblocked (or at
+    once by another thread of the build, which Python hands to the main thread), never lost."""
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> ComputeLogsDeafToCtrlC:
+        return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def capture_logs(self, log_key):
+        with ExitStack() as captured:
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                context = captured.enter_context(super().capture_logs(log_key))  # the mirrors start here
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            yield context

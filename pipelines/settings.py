@@ -43,6 +43,11 @@ event_log_storage:
   class: KeptSqliteEventLogStorage
   config:
     base_dir: {events}
+compute_logs:
+  module: pipelines.instance
+  class: ComputeLogsDeafToCtrlC
+  config:
+    base_dir: {storage}
 """
 _EARLIER_INSTANCE_YAML = ("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n",)
 
@@ -50,7 +55,11 @@ _EARLIER_INSTANCE_YAML = ("concurrency:\n  pools:\n    default_limit: 1\ntelemet
 def instance_yaml(home: Path) -> str:
     """The settings ``prepare_dagster_home`` writes for the instance folder ``home``."""
     history = home.resolve() / "history"
-    return INSTANCE_YAML.format(runs=json.dumps(str(history)), events=json.dumps(str(history / "runs")))
+    return INSTANCE_YAML.format(
+        runs=json.dumps(str(history)),
+        events=json.dumps(str(history / "runs")),
+        storage=json.dumps(str(home.resolve() / "storage")),
+    )
 
 
 def postgres_instance_yaml(postgres_db: dict) -> str:

@@ -211,6 +211,79 @@ def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(wa
     assert "100%" not in text and "1/1" not in text, text
 
 
+def test_ctrl_c_on_a_terminal_reaches_the_whole_process_group_and_prints_only_the_builds_lines(warehouse):
+    # A tester's find: a terminal sends Ctrl-C's SIGINT to its whole foreground process group, Dagster's processes
+    # mirroring a step's captured output too (`tail -F` and `watch_orphans.py`): each watcher printed a
+    # KeyboardInterrupt traceback. The group is the one pty.fork made (the build leads its own session).
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to interrupt
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    marker, sent = out / "releases" / ".paused-load", []
+
+    def ctrl_c_once_paused(pid: int) -> None:
+        if marker.exists() and not sent:
+            os.killpg(pid, signal.SIGINT)
+            sent.append(pid)
+
+    env = {**build_env(), "BUDGET_TEST_PAUSE": "load:120"}  # paused in the credits run's load step
+    status, text = _on_a_terminal(command, env, rows=24, columns=80, while_idle=ctrl_c_once_paused)
+    assert sent and status == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    ours = ("budget-warehouse: ", "credits: ")  # the build's own lines only
+    assert all(line.startswith(ours) for line in lines), text
+    assert lines[-1].startswith("budget-warehouse: interrupted (SIGINT): no release published; latest stays "), text
+    try:  # no `tail` or watcher left in the group (signal 0: nothing sent, only whether one is there)
+        os.killpg(sent[0], 0)
+        raise AssertionError(f"processes left in the build's process group {sent[0]}")
+    except ProcessLookupError:
+        pass
+    # The step's output is still captured for the UI, in Dagster's files.
+    assert list((out / "dagster" / "storage").glob("*/compute_logs/*.out")), "no captured step output"
+
+
+def test_an_absent_source_and_a_link_are_each_said_once_by_the_summary(warehouse, tmp_path):
+    # A tester's find: each absent source and each link not followed was said twice, a WARNING line on stderr at
+    # the start, then the summary.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()  # of the latest release: absent, its data kept
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a;b\n", encoding="utf-8")
+    (sources / "lien.csv").symlink_to(outside)
+    build = run_build(sources, out)
+    console = build.stdout + build.stderr
+    assert build.returncode == 0, console
+    assert "WARNING" not in build.stderr, build.stderr
+    assert len(_lines_naming(console, "PLF_2020_Credits.csv")) == 1, console
+    assert len(_lines_naming(console, "lien.csv")) == 1, console
+    assert "1 source(s) of the latest release absent from the sources folder" in build.stdout
+    assert "1 symbolic link(s) in the sources folder not followed:" in build.stdout
+
+
+def test_a_failed_credit_run_is_said_failed_and_the_next_runs_checks_look_at_their_own_exercices(tmp_path):
+    # A tester's find: the staging of 2019 failed in the first of two credit runs (2019, then 2021), the second
+    # run's check credits_sum_to_kept_lines failed on 2019 as well, and "credits: 2 run(s) done" was printed.
+    sources = _sources(tmp_path / "sources", [*SMALL, "LFI_2019_Credits.csv", "LFI_2021_Credits.csv"])
+    out = tmp_path / "out"
+    assert run_build(sources, out).returncode == 0
+    for name in ("LFI_2019_Credits.csv", "LFI_2021_Credits.csv"):  # changed (a blank line): 2019 and 2021 stale
+        (sources / name).write_bytes((sources / name).read_bytes().rstrip(b"\n") + b"\n\n")
+    shutil.rmtree(out / "staging" / "credits" / "exercice=2019")
+    (out / "staging" / "credits" / "exercice=2019").write_text("in the way")  # the staging of 2019 fails
+    build = run_build(sources, out)
+    assert build.returncode == 1
+    assert "credits: run 1/2, exercice(s) 2019" in build.stdout and "credits: run 2/2, exercice(s) 2021" in build.stdout
+    assert "credits: 1 run(s) done, 1 failed (exercice(s) 2019) in " in build.stdout, build.stdout
+    assert "  step failed: staging__credits: FileExistsError" in build.stdout, build.stdout
+    assert "FAIL:" not in build.stdout and " warned, 0 failed" in build.stdout, build.stdout
+    # On a terminal (the same two runs: nothing was published), the bar ends naming the failed run.
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    status, text = _on_a_terminal(command, build_env(), rows=24, columns=100)
+    assert status == 1, text
+    bar = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("credits:")][-1]
+    assert "2/2" in bar and bar.endswith("2021; 1 failed: 2019]"), text
+
+
 def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
     # An adversarial tester's find: an emptied `releases/<latest>/manifest.json` ended in a JSONDecodeError traceback.
     sources, out = warehouse

@@ -354,7 +354,8 @@ def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, goo
 
     assert done.returncode == 1, done.stdout + done.stderr  # the absent entries, as always
     assert "1 downloaded file(s) changed on the portal, loaded as a new version:" in done.stdout, done.stdout
-    assert "LFI_2019_Credits.csv (lfi-2019)" in done.stdout
+    # Said once, by the summary: not also by a WARNING of the download and another of the inventory (a tester's find)
+    assert (done.stdout + done.stderr).count("LFI_2019_Credits.csv (lfi-2019)") == 1, done.stdout + done.stderr
     assert (out / "telechargements" / "LFI_2019_Credits.csv").read_bytes() == changed
     counts = {(e, p): n for e, p, n in credits(out / "budget.duckdb")}
     assert counts[(2019, "LFI")] < 2260 and counts[(2025, "PLF")] == 2404
@@ -433,6 +434,17 @@ def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path)
         phases = connection.sql("SELECT DISTINCT exercice, phase FROM credits").fetchall()
     assert files == [("LFI_2020_Credits.csv",)]
     assert phases == [(2020, "LFI")]
+
+
+def test_portal_alone_implies_download(portal: Portal, good: Path, tmp_path: Path) -> None:
+    # README ("The command"): `--portal URL` names where to download from, so it implies --download.
+    out = copy_of(good, tmp_path)
+    done = subprocess.run(
+        command(out, "--portal", portal.base), capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=900
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # the entries the portal lacks, as always
+    assert done.stdout.startswith(f"budget-warehouse: sources from {portal.base}; outputs in {out}\n"), done.stdout
+    assert credits(out / "budget.duckdb") == CREDITS
 
 
 @pytest.mark.parametrize(

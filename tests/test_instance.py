@@ -4,7 +4,7 @@ import threading
 
 import dagster as dg
 
-from pipelines.instance import KeptSqliteEventLogStorage, KeptSqliteRunStorage
+from pipelines.instance import ComputeLogsDeafToCtrlC, KeptSqliteEventLogStorage, KeptSqliteRunStorage
 from pipelines.settings import Settings, instance_yaml
 
 
@@ -30,6 +30,13 @@ def test_settings_written_for_a_new_instance_and_for_one_of_the_earlier_settings
     moved = instance_yaml(home).replace(str(home.resolve()), "/elsewhere/dagster")
     (home / "dagster.yaml").write_text(moved)  # the output folder was moved: our settings follow it
     assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == instance_yaml(home)
+    # Written by a version before the capture's mirrors were deaf to Ctrl-C: rewritten, the capture now ours.
+    before_ctrl_c = instance_yaml(home).split("compute_logs:")[0]
+    (home / "dagster.yaml").write_text(before_ctrl_c)
+    assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == instance_yaml(home)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.compute_log_manager, ComputeLogsDeafToCtrlC)
+        assert instance.compute_log_manager.inst_data.config_dict["base_dir"] == str(home.resolve() / "storage")
     own = earlier + "python_logs:\n  python_log_level: INFO\n"
     (home / "dagster.yaml").write_text(own)
     assert (_home(tmp_path, monkeypatch) / "dagster.yaml").read_text() == own  # the user's own: kept

@@ -489,7 +489,7 @@ def download_sources(
             continue
         if fetched.etat == "modifie":
             change = Change(entry, fetched.precedent, fetched.sha256)
-            log.warning("changed on the portal, loaded as a new version: %s", change)
+            log.info("changed on the portal, loaded as a new version: %s", change)  # the inventory's caller says it
             found.changed.append(change)
         if entry.sha256 and fetched.sha256 != entry.sha256:
             log.warning("%s: sha256 %s differs from the catalogue's", entry.fichier, fetched.sha256)

@@ -344,10 +344,13 @@ def _line_columns() -> list[str]:
     return [c for c in _COLUMNS if c != "nb_lignes_source"]
 
 
-def repeated_keys_not_summed(connection: duckdb.DuckDBPyConnection, staging: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+def repeated_keys_not_summed(
+    connection: duckdb.DuckDBPyConnection, staging: Path, exercices: list[int] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Business keys that several authoritative lines share, against the ``credits`` rows summing them.
 
-    Over every exercice staged. Returns ``(wrong, summary)``: ``wrong`` the keys repeated in
+    Over every exercice staged, or those of ``exercices`` (:func:`staged_in`). Returns ``(wrong, summary)``:
+    ``wrong`` the keys repeated in
     staging with no ``credits`` row counting as many lines, and the ``credits`` rows with
     ``nb_lignes_source > 1`` that no repeated key explains (columns source_id, the business key,
     nb_lignes (staged), nb_lignes_source (loaded)); ``summary`` per source the repeated keys
@@ -355,9 +358,7 @@ def repeated_keys_not_summed(connection: duckdb.DuckDBPyConnection, staging: Pat
     :func:`load_exercice` loaded in this process are those it found (the same files); the others'
     are looked for here (:func:`staged_repeated_keys`).
     """
-    files = staged_files(staging)
-    if not files:
-        raise FileNotFoundError(f"nothing staged under {staging}")
+    files, only = staged_in(staging, exercices)
     by_exercice: dict[Path, list[Path]] = {}
     for path in files:
         by_exercice.setdefault(path.parent, []).append(path)
@@ -370,7 +371,7 @@ def repeated_keys_not_summed(connection: duckdb.DuckDBPyConnection, staging: Pat
     try:
         wrong = connection.sql(
             f"""
-            WITH r AS (FROM _cles_repetees_vues), c AS (SELECT * FROM credits WHERE nb_lignes_source > 1)
+            WITH r AS (FROM _cles_repetees_vues), c AS (SELECT * FROM credits WHERE nb_lignes_source > 1 {only})
             SELECT coalesce(r.source_id, c.source_id) AS source_id,
                    {", ".join(f"coalesce(r.{c}, c.{c}) AS {c}" for c in BUSINESS_KEY)},
                    r.nb_lignes, c.nb_lignes_source
@@ -398,18 +399,34 @@ def staged_repeated_keys(connection: duckdb.DuckDBPyConnection, files: list[Path
     ).pl()
 
 
-def credits_not_summing_to_kept_lines(connection: duckdb.DuckDBPyConnection, staging: Path) -> tuple[pl.DataFrame, int]:
+def staged_in(staging: Path, exercices: list[int] | None) -> tuple[list[Path], str]:
+    """The staged files of ``exercices`` (None: of every exercice), and the SQL condition that keeps the
+    ``credits`` rows of the same exercices (``AND exercice IN (...)``, or nothing). A check of a credits run
+    compares the exercices of its run: an exercice whose run failed earlier in the build (its staging new, its
+    ``credits`` rows not) is that run's failure, not a fault of the next run's. Raises ``FileNotFoundError``
+    when none is staged."""
+    files, only = staged_files(staging), ""
+    if exercices is not None:
+        files = sorted(f for e in exercices for f in staged_files(staging, e))
+        only = f"AND exercice IN ({', '.join(str(int(e)) for e in exercices) or 'NULL'})"
+    if not files:
+        raise FileNotFoundError(f"nothing staged under {staging}")
+    return files, only
+
+
+def credits_not_summing_to_kept_lines(
+    connection: duckdb.DuckDBPyConnection, staging: Path, exercices: list[int] | None = None
+) -> tuple[pl.DataFrame, int]:
     """Scopes (source_id, exercice, phase, type_budget) where ``credits`` does not sum to the kept lines.
 
-    For every authoritative source and scope of every exercice staged, the sums of AE and CP
+    For every authoritative source and scope of every exercice staged (or of ``exercices``, :func:`staged_in`),
+    the sums of AE and CP
     of its staged lines and of its ``credits`` rows, to the cent, and the lines counted
     (``nb_lignes_source``). Returns ``(wrong, scopes)``: the rows that differ (columns the
     scope, ae, cp, lignes from staging, ``*_charge`` from ``credits``; null where one side
     lacks the scope) and the number of scopes compared.
     """
-    files = staged_files(staging)
-    if not files:
-        raise FileNotFoundError(f"nothing staged under {staging}")
+    files, only = staged_in(staging, exercices)
     scope = ["source_id", "exercice", "phase", "type_budget"]
     on = " AND ".join(f"k.{c} IS NOT DISTINCT FROM l.{c}" for c in scope)
     joined = f"""
@@ -417,7 +434,7 @@ def credits_not_summing_to_kept_lines(connection: duckdb.DuckDBPyConnection, sta
                           sum(cp) AS cp, count(*)::BIGINT AS lignes
                    FROM {_authoritative(files)} GROUP BY ALL),
              l AS (SELECT source_id, exercice, phase, type_budget, sum(ae) AS ae, sum(cp) AS cp,
-                          sum(nb_lignes_source)::BIGINT AS lignes FROM credits GROUP BY ALL),
+                          sum(nb_lignes_source)::BIGINT AS lignes FROM credits WHERE true {only} GROUP BY ALL),
              j AS (SELECT {", ".join(f"coalesce(k.{c}, l.{c}) AS {c}" for c in scope)},
                           k.ae, k.cp, k.lignes, l.ae AS ae_charge, l.cp AS cp_charge, l.lignes AS lignes_charge
                    FROM k FULL JOIN l ON {on})"""
