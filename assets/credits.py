@@ -20,6 +20,10 @@ from warehouse.sources import InventoryItem
 from warehouse.store import writer
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
+#: The credits' steps first among the steps ready to run (Dagster's in-process executor takes the highest
+#: ``dagster/priority`` first): in a build's one run, the publication's reads of small files are done beside them
+#: (``warehouse/ahead.py``), as they were during the credits run of a build in two runs.
+CREDITS_FIRST = {"dagster/priority": "1"}
 
 
 @dg.asset(
@@ -31,6 +35,7 @@ DUCKDB_WRITER_POOL = "duckdb_writer"
     deps=[CREDIT_FILES],
     code_version=code_version(__file__),
     backfill_policy=dg.BackfillPolicy.single_run(),
+    op_tags=CREDITS_FIRST,
     description=(
         "Every line of every credit file of the exercice, authoritative and witness, read "
         "through the column map of its family: codes normalised, amounts exact in euros "
@@ -116,6 +121,7 @@ def _stage_exercice(
     pool=DUCKDB_WRITER_POOL,
     code_version=code_version(__file__),
     backfill_policy=dg.BackfillPolicy.single_run(),
+    op_tags=CREDITS_FIRST,
     description=(
         "The `credits` table of `budget.duckdb` (CONTRACT.md): AE and CP in euros "
         "(DECIMAL(18,2)) by exercice, phase (PLF, AMD, LFI, LFR, EXEC), budget type, "

@@ -10,7 +10,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.check_groups import check, grouped_checks
-from assets.credits import DUCKDB_WRITER_POOL, credits, staging_credits
+from assets.credits import CREDITS_FIRST, DUCKDB_WRITER_POOL, credits, staging_credits
 from assets.metadata import check_result, column_schema, markdown
 from assets.partitions import exercice_partitions
 from assets.resources import WarehousePaths
@@ -136,6 +136,7 @@ def staging_nomenclature(
     deps=[staging_credits],
     code_version=code_version(__file__),
     backfill_policy=dg.BackfillPolicy.single_run(),
+    op_tags=CREDITS_FIRST,
     description=(
         "The nomenclature elements the credit lines of the exercice state: one row per (source, phase, "
         "level, codes), with its first line, budget type and label; grouped by DuckDB in bounded memory. "

@@ -387,6 +387,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     """Take the inventory, then run only what is stale (``pipelines/incremental.py``) in the working copy:
     the stale credit exercices in one run per contiguous range (single-run backfill policy, with
     ``raw/sources`` first), then the stale publication assets in one run. Nothing when nothing changed.
+    A build that runs every planned asset whatever the credits give (:func:`_in_one_run`) runs them all in
+    one run of the build job, the credits' steps first.
 
     Returns the outcome, the inventory and the exercices built (``[]`` when there was nothing to
     build, ``None`` when the sources could not be taken)."""
@@ -408,7 +410,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         source_state,
         unchanged_since_release,
     )
-    from pipelines.jobs import CREDITS_JOB, PUBLISH_JOB
+    from pipelines.jobs import BUILD_JOB, CREDITS_JOB, PUBLISH_JOB
     from pipelines.resources import build_resources
     from warehouse.publication.releases import release_state
 
@@ -500,7 +502,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             print(f"budget-warehouse: recomputing {len(plan.assets)} asset(s), no credits")
         elif not plan.assets:
             print(f"budget-warehouse: recomputing credits of {', '.join(plan.partitions)}")
-        elif force:
+        elif _whatever_the_credits(plan, force):
             print(
                 f"budget-warehouse: recomputing credits of {', '.join(plan.partitions)} "
                 f"and {len(plan.assets)} other asset(s)"
@@ -532,8 +534,14 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
         credit_keys.append(dg.AssetKey(["staging", "credit_elements"]))  # the nomenclature's share of the lines
         ranges = contiguous_ranges(plan.partitions, order)
+        together = _in_one_run(plan, ranges, force)
+        run_id = None
+        if together:  # the publication's assets in the same run, after the credits' steps (their priority)
+            credits_job = defs.resolve_job_def(BUILD_JOB)
+            credit_keys += plan.assets
+            run_id = _warm_release_at_publication(instance, items, latest.folder if latest else None)
         failed_runs: list[str] = []  # the exercices of each credit run that failed (a step failed)
-        with _credit_progress(ranges, failed_runs) as progress:
+        with _credit_progress(ranges, failed_runs, len(plan.assets) if together else 0) as progress:
             for start, end in progress:
                 stop_if_interrupted()
                 result = credits_job.execute_in_process(
@@ -541,6 +549,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                     asset_selection=first + credit_keys,
                     raise_on_error=False,
                     run_config=_QUIET_RUN,
+                    run_id=run_id,
                     tags={
                         **tags,
                         "dagster/asset_partition_range_start": start,
@@ -548,20 +557,20 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                     },
                 )
                 first = []
-                if not result.success:
+                if not result.success and (not together or _credit_step_failed(result, [SOURCES, *credit_keys[:3]])):
                     failed_runs.append(start if start == end else f"{start}-{end}")
                 outcome.record(result)
                 outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
         stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
         blocking = [k for k in outcome.blocking_failures if k.endswith(":business_key_unique")]
-        if ranges and plan.assets and not force and not (blocking or outcome.failed_steps):
+        if ranges and plan.assets and not _whatever_the_credits(plan, force) and not (blocking or outcome.failed_steps):
             from pipelines.incremental import replan_after_credits
 
             plan = outcome.plan = replan_after_credits(instance, defs.resolve_asset_graph(), plan)
             print(f"budget-warehouse: after the credits, {len(plan.assets)} other asset(s) to recompute")
         if blocking or outcome.failed_steps:
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
-        elif plan.assets:
+        elif plan.assets and not together:
             _warm_release_behind(items, latest.folder if latest else None)
             result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
                 instance=instance,
@@ -575,13 +584,63 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     return outcome, items, exercices
 
 
+def _credit_step_failed(result, credit_keys: list) -> bool:
+    """Whether a step of the credits failed in ``result``: an asset of ``credit_keys`` or the credits' checks (in one
+    run with the publication's assets, a failed step of those is no failed credit run)."""
+    from assets.checks import CREDIT_CHECKS, STAGING_CREDIT_CHECKS
+
+    steps = {key.to_python_identifier() for key in credit_keys}
+    steps |= {CREDIT_CHECKS.node_def.name, STAGING_CREDIT_CHECKS.node_def.name}
+    return any(event.step_key in steps for event in result.all_events if event.event_type_value == "STEP_FAILURE")
+
+
+def _whatever_the_credits(plan, force: bool) -> bool:
+    """Whether every asset of ``plan`` outside the credits runs whatever the credits give, as
+    :func:`pipelines.incremental.replan_after_credits` would keep it: every asset forced, or each stale, missing
+    or not the release's itself (a first build, ``--prune``, ``--download``, other reading limits)."""
+    from pipelines.incremental import state_key
+
+    return force or all(state_key(key, None) in plan.direct for key in plan.assets)
+
+
+def _in_one_run(plan, ranges: list[tuple[str, str]], force: bool) -> bool:
+    """Whether the credits and the other assets of ``plan`` run in one run (issue 11, wave 14: a run's creation,
+    its history file, start and end cost 0.3-0.4 s): one range of exercices, other assets to run, and each of them
+    to run whatever the credits give (:func:`_whatever_the_credits`). A build where some run only if the credits'
+    data versions changed (one file's amounts) asks again after the credits, in a second run."""
+    return len(ranges) == 1 and bool(plan.assets) and _whatever_the_credits(plan, force)
+
+
+def _warm_release_at_publication(instance, items: list, previous: Path | None) -> str:
+    """A new run id whose first step outside the credits' (the publication's reads) starts
+    :func:`_warm_release_behind`, as the publication run did when the build ran in two."""
+    import dagster as dg
+    from dagster._core.utils import make_new_run_id
+
+    run_id = make_new_run_id()
+    credits = {"raw__sources", "staging__credits", "core__credits", "staging__credit_elements"}
+    started: list[bool] = []
+
+    def listen(event) -> None:
+        step = event.step_key
+        if not started and step and step not in credits and event.dagster_event_type == dg.DagsterEventType.STEP_START:
+            started.append(True)
+            _warm_release_behind(items, previous)
+
+    instance.add_event_listener(run_id, listen)
+    return run_id
+
+
 @contextlib.contextmanager
-def _credit_progress(ranges: list[tuple[str, str]], failed: list[str]) -> Iterator[Iterator[tuple[str, str]]]:
+def _credit_progress(
+    ranges: list[tuple[str, str]], failed: list[str], others: int = 0
+) -> Iterator[Iterator[tuple[str, str]]]:
     """The credit runs to iterate, with their progress: a tqdm bar on a terminal; in a log (stdout not a
     terminal: CI, ``nohup``, a file), one line as each run starts and a last one with the time taken, since
     a bar's carriage returns would pile up there as one garbled line. ``failed``: the exercices of the runs
     that failed, filled by the caller as they end; the last line (the bar's last state) names them, and counts
-    done only the others."""
+    done only the others. ``others``: the other assets the one run also materialises (:func:`_in_one_run`)."""
+    with_others = f", with {others} other asset(s)" if others else ""
     if not ranges:
         yield iter(ranges)
     elif sys.stdout.isatty():
@@ -589,14 +648,15 @@ def _credit_progress(ranges: list[tuple[str, str]], failed: list[str]) -> Iterat
             shown = [""]  # the exercices of the run going on, then of the last one
 
             def postfix(_n: int = 0, name: str | None = None) -> None:
-                shown[0] = name or shown[0]
+                shown[0] = (name + with_others) if name else shown[0]
                 bar.set_postfix_str(shown[0] + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
 
             yield _named_runs(bar, postfix, postfix)  # the bar closes as the last run ends: said before
     else:
         started = time.monotonic()
         yield _named_runs(
-            ranges, lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}", flush=True)
+            ranges,
+            lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}{with_others}", flush=True),
         )
         stop_if_interrupted()  # a run a signal stopped (or whose end it came at) is not done
         done = f"{len(ranges) - len(failed)} run(s) done"

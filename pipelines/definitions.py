@@ -16,7 +16,7 @@ from assets.performance import PERFORMANCE_ASSETS, PERFORMANCE_CHECKS
 from assets.provenance import sources_table
 from assets.publish import parquet_files
 from assets.sources import SOURCE_OBSERVATIONS, source_files
-from pipelines.jobs import credits_job, publish_job, sources_job
+from pipelines.jobs import build_job, credits_job, publish_job, sources_job
 from pipelines.resources import build_resources
 from pipelines.settings import Settings
 
@@ -27,6 +27,6 @@ defs = dg.Definitions(
     + CONTROL_ASSETS
     + SOURCE_OBSERVATIONS,
     asset_checks=[*CHECKS, *NOMENCLATURE_CHECKS, *PERFORMANCE_CHECKS, *DOCUMENT_CHECKS],
-    jobs=[sources_job, credits_job, publish_job],
+    jobs=[sources_job, credits_job, publish_job, build_job],
     resources=build_resources(Settings.from_env()),
 )

@@ -7,6 +7,7 @@ from assets.partitions import exercice_partitions
 SOURCES_JOB = "sources_job"
 CREDITS_JOB = "credits_job"
 PUBLISH_JOB = "publish_job"
+BUILD_JOB = "build_job"
 
 sources_job = dg.define_asset_job(
     SOURCES_JOB,
@@ -33,5 +34,16 @@ publish_job = dg.define_asset_job(
     description=(
         "Build the nomenclature and its crosswalk, the performance indicators, the provenance table; "
         "publish the Parquet files."
+    ),
+)
+
+build_job = dg.define_asset_job(
+    BUILD_JOB,
+    selection=credits_job.selection | publish_job.selection,
+    partitions_def=exercice_partitions,
+    description=(
+        "The credits job and the publication job in one run (a range of exercices, the credits' steps first): "
+        "`budget-warehouse build` runs it where every asset of the plan runs whatever the credits give "
+        "(a first build, `--prune`, `--download`)."
     ),
 )

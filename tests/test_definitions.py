@@ -13,7 +13,7 @@ from tests.conftest import ROOT, TABLES
 
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
-    for name in ("sources_job", "credits_job", "publish_job"):
+    for name in ("sources_job", "credits_job", "publish_job", "build_job"):
         assert defs.resolve_job_def(name) is not None
 
 

@@ -198,3 +198,45 @@ def test_frictionless_warmed_behind_only_for_a_first_release(tmp_path, monkeypat
         assert thread is not None
         thread.join(timeout=60)
         assert warmed == expected
+
+
+#: A first build in a child process, each call of ``_warm_release_behind`` recorded.
+ONE_RUN_BUILD = """
+import json, sys
+from pathlib import Path
+import pipelines.cli as cli
+sources, out, report = (Path(a) for a in sys.argv[1:4])
+calls = []
+warm = cli._warm_release_behind
+cli._warm_release_behind = lambda *args: calls.append(1) or warm(*args)
+code = cli.main(["build", "--sources", str(sources), "--out", str(out)])
+report.write_text(json.dumps({"warmed": len(calls)}))
+sys.exit(code)
+"""
+
+
+def test_a_first_build_is_one_run_the_credits_steps_first_and_the_release_warmed_once(tmp_path):
+    """A build where every asset runs (here a first one) runs the credits and the publication in one run of
+    ``build_job`` (wave 14): the credits' steps before any other past ``raw/sources``, the release's modules
+    warmed once, at the first step past the credits."""
+    import dagster as dg
+
+    sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv")
+    report, out = tmp_path / "report.json", tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_RUN_BUILD, str(sources), str(out), str(report)],
+        capture_output=True,
+        text=True,
+        env=build_env(),
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "credits: run 1/1, exercice(s) 2020, with " in done.stdout, done.stdout
+    assert json.loads(report.read_text()) == {"warmed": 1}
+    with dg.DagsterInstance.from_config(str(out / "dagster")) as instance:
+        (run,) = instance.get_runs()
+        assert run.job_name == "build_job" and run.is_success
+        started = [e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)]
+    credits = ["raw__sources", "staging__credits", "core__credits", "staging__credit_elements"]
+    assert started[:4] == credits and len(started) > 4, started

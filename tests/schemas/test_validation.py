@@ -114,3 +114,73 @@ def test_credits_model_refuses_a_float_amount_and_a_repeated_key():
         validate(CreditsModel, as_float)
     with pytest.raises(ValidationFailed):
         validate(CreditsModel, _credits([_credit_row(), _credit_row(source_ligne=2)]))
+
+
+class _KeyedModel(pa.DataFrameModel):
+    """Each feature the one-query pass follows: nullability, a unique column, a unique key, vocabularies,
+    patterns, bounds, a NaN-able float and a dataframe check."""
+
+    code: str = pa.Field(unique=True, str_matches=r"^\d{3}$")
+    niveau: str = pa.Field(isin=("programme", "mission"))
+    annee: pl.Int16 = pa.Field(ge=1990, le=2100)
+    mission: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{2}$")
+    valeur: pl.Float64 = pa.Field(ge=0)
+    borne: pl.Float64 = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def mission_level_has_a_mission(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select((pl.col("niveau") != "mission") | pl.col("mission").is_not_null())
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ["niveau", "mission"]
+
+
+def _keyed(**changes) -> pl.DataFrame:
+    rows = {
+        "code": ["101", "102", "103"],
+        "niveau": ["programme", "mission", "programme"],
+        "annee": [2020, 2021, 2022],
+        "mission": [None, "AA", "BB"],
+        "valeur": [1.0, 0.0, 2.5],
+        "borne": [None, float("nan"), 3.0],
+    }
+    types = {"annee": pl.Int16, "mission": pl.String, "valeur": pl.Float64, "borne": pl.Float64}
+    return pl.DataFrame({**rows, **changes}, schema_overrides=types)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"code": ["101", "101", "103"]},  # unique column
+        {"code": ["101", "12", "103"]},  # pattern
+        {"niveau": ["programme", "region", "programme"]},  # vocabulary
+        {"annee": [2020, 1800, 2022]},  # bound
+        {"mission": [None, "AA", None]},  # unique key (nulls alike, as Pandera has them)
+        {"mission": [None, None, "BB"]},  # dataframe check
+        {"valeur": [1.0, None, 2.5]},  # not nullable
+        {"valeur": [1.0, float("nan"), 2.5]},  # NaN in a float that is not nullable
+        {"annee": [2020, 2021, 2022]},  # Int64, not Int16
+        {"extra": [1, 2, 3]},  # strict
+    ],
+)
+def test_one_query_pass_fails_where_pandera_fails_and_pandera_names_the_failures(changes):
+    from schemas.validation import _passes
+
+    frame = _keyed(**changes)
+    if "annee" in changes:
+        frame = frame.with_columns(pl.col("annee").cast(pl.Int64))
+    assert not _passes(_KeyedModel, frame)
+    with pytest.raises(ValidationFailed) as failed:
+        validate(_KeyedModel, frame)
+    assert failed.value.failures.height >= 1
+
+
+def test_one_query_pass_passes_what_pandera_passes_and_returns_the_same_frame():
+    from schemas.validation import _passes
+
+    frame = _keyed().select(["mission", *(c for c in _keyed().columns if c != "mission")])  # not ordered
+    assert _passes(_KeyedModel, frame)
+    assert _KeyedModel.validate(frame, lazy=True).equals(frame)
+    assert validate(_KeyedModel, frame.lazy()).equals(frame)
