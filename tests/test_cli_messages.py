@@ -15,6 +15,8 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, SOURCES, build_env, run_build
 from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
 
@@ -282,6 +284,33 @@ def test_a_failed_credit_run_is_said_failed_and_the_next_runs_checks_look_at_the
     assert status == 1, text
     bar = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("credits:")][-1]
     assert "2/2" in bar and bar.endswith("2021; 1 failed: 2019]"), text
+
+
+@pytest.mark.parametrize(
+    ("in_the_way", "credits_line", "failed_step"),
+    [
+        ("staging/nomenclature", "credits: 1 run(s) done in ", "staging__nomenclature"),
+        (
+            "staging/credits/exercice=2020",
+            "credits: 0 run(s) done, 1 failed (exercice(s) 2020) in ",
+            "staging__credits",
+        ),
+    ],
+)
+def test_in_the_one_run_of_a_first_build_only_a_failed_step_of_the_credits_is_a_failed_credit_run(
+    tmp_path, in_the_way, credits_line, failed_step
+):
+    # A first build runs the credits and the rest in one run: a failed step of the rest (the nomenclature's
+    # staging) is no failed credit run; a failed step of the credits is.
+    sources = _sources(tmp_path / "sources", SMALL)
+    out = tmp_path / "out"
+    (out / in_the_way).parent.mkdir(parents=True)
+    (out / in_the_way).write_text("in the way")
+    build = run_build(sources, out)
+    assert build.returncode == 1
+    assert "credits: run 1/1, exercice(s) 2020, with " in build.stdout, build.stdout
+    assert credits_line in build.stdout, build.stdout
+    assert f"  step failed: {failed_step}: FileExistsError" in build.stdout, build.stdout
 
 
 def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_built(warehouse):
