@@ -472,6 +472,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         asked = f" for {_year_range(args.years[0], args.years[1])}" if args.years else ""
         held = f" (the sources hold {_year_range(found[0], found[-1])})" if found else ""
         print(f"budget-warehouse: no credit file {where}{asked}{held}: nothing to build", file=sys.stderr)
+        _not_read(outcome.notes, sys.stderr)  # no summary follows: the links and names not read are said here
         return outcome, items, []
     outcome.held = state.get("materialisations") or {}
     outcome.latest_version = latest.version if latest else None
@@ -582,6 +583,20 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             outcome.record(result)
             outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
     return outcome, items, exercices
+
+
+def _not_read(notes: dict, stream: TextIO) -> None:
+    """The symbolic links not followed and the names not valid UTF-8 of the sources folder (``notes``: the
+    inventory's ``liens_ignores`` and ``noms_illisibles``), one list each, to ``stream``."""
+    if links := notes.get("liens_ignores"):
+        print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:", file=stream)
+        print("\n".join(f"  - {link}" for link in links), file=stream)
+    if names := notes.get("noms_illisibles"):
+        print(
+            f"\n{len(names)} file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):",
+            file=stream,
+        )
+        print("\n".join(f"  - {name}" for name in names), file=stream)
 
 
 def _credit_step_failed(result, credit_keys: list) -> bool:
@@ -1000,12 +1015,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
             print(f"  - {item.source.fichier}: {header}")
-    if links := outcome.notes.get("liens_ignores"):
-        print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:")
-        print("\n".join(f"  - {link}" for link in links))
-    if names := outcome.notes.get("noms_illisibles"):
-        print(f"\n{len(names)} file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):")
-        print("\n".join(f"  - {name}" for name in names))
+    _not_read(outcome.notes, sys.stdout)
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
         print("\n".join(f"  - {change}" for change in changed))

@@ -262,6 +262,19 @@ def test_an_absent_source_and_a_link_are_each_said_once_by_the_summary(warehouse
     assert "1 symbolic link(s) in the sources folder not followed:" in build.stdout
 
 
+def test_a_sources_folder_of_links_only_says_the_links_it_did_not_follow(tmp_path):
+    # With the inventory's warnings left to the summary, a folder holding only a link to a credit file said
+    # "no credit file ...: nothing to build" and nothing of the link: no summary follows that line.
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "LFI_2020_Credits.csv").symlink_to(SOURCES / "LFI_2020_Credits.csv")
+    build = run_build(sources, tmp_path / "out")
+    assert build.returncode == 1
+    assert f"no credit file in {sources}: nothing to build" in build.stderr, build.stderr
+    assert "1 symbolic link(s) in the sources folder not followed:" in build.stderr, build.stderr
+    assert "  - LFI_2020_Credits.csv -> " in build.stderr, build.stderr
+
+
 def test_a_failed_credit_run_is_said_failed_and_the_next_runs_checks_look_at_their_own_exercices(tmp_path):
     # A tester's find: the staging of 2019 failed in the first of two credit runs (2019, then 2021), the second
     # run's check credits_sum_to_kept_lines failed on 2019 as well, and "credits: 2 run(s) done" was printed.
