@@ -156,6 +156,9 @@ def fail_killed_runs(instance) -> list[str]:
 #: full, tracebacks included, one file per run (``<run id>.log``): the console shows the summary's lines only.
 FAILURE_LOGS = "logs"
 
+#: What the OS says of a full disk (ENOSPC), in every library's message: DuckDB's, pyarrow's, Polars', Python's.
+_NO_SPACE = "No space left on device"
+
 #: The checks that fail when a source is in error (its last good data kept): they do not stop the release.
 SOURCE_ERROR_CHECK_SUFFIX = "_readable"
 
@@ -968,6 +971,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"  FAIL: {key} ({outcome.checks[key][2]})")
     for step in outcome.failed_steps:
         print(f"  step failed: {step}")
+    if any(_NO_SPACE in step for step in outcome.failed_steps):  # pyarrow's and Polars' say no file: the folder
+        free = shutil.disk_usage(settings.out_dir).free if settings.out_dir.is_dir() else 0
+        print(f"  the disk of {settings.out_dir} is full ({free / (1 << 20):.1f} MiB free): free space, build again")
     for path in outcome.failure_logs:
         print(f"  its traceback: {path}")
     if release_line:

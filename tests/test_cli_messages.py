@@ -4,16 +4,20 @@ user's finds): one line per failed step and per source in error, the tracebacks 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import time
 from pathlib import Path
+
+import duckdb
 
 from tests.conftest import ROOT, SOURCES, build_env, run_build
 from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
@@ -223,3 +227,61 @@ def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_b
     (said,) = [line for line in build.stderr.splitlines() if "manifest" in line]
     assert said.startswith(f"budget-warehouse: {manifest.resolve()}: the latest release's manifest does not read (")
     assert said.endswith("restore it, or point " + str(out / "latest") + " at another release; nothing built")
+
+
+@contextlib.contextmanager
+def _tiny_disk(folder: Path, megabytes: int):
+    """A tmpfs of ``megabytes`` mounted on ``folder`` (made) for the block: a real filesystem that fills up (the tests
+    run as root, as the builds of the benchmarks do: ``mount`` needs it)."""
+    folder.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+def _build_with_home(sources: Path, out: Path, home: Path) -> subprocess.CompletedProcess:
+    """The real command, its Dagster instance in ``home`` (off the tiny disk: the step, not Dagster's SQLite, fills
+    it)."""
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    env = {**build_env(), "DAGSTER_HOME": str(home)}
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+
+
+def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_the_latest_release(tmp_path):
+    # An adversarial tester's find: the disk filling while the credits step committed gave `step failed:
+    # core__credits: TransactionException: … cannot rollback - no transaction is active`: the failed COMMIT had
+    # already ended the transaction, and the ROLLBACK after it raised in place of the real cause.
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    with _tiny_disk(tmp_path / "disk", 32) as disk:
+        out = disk / "out"
+        first = _build_with_home(sources, out, tmp_path / "dagster")
+        assert first.returncode == 0, first.stdout + first.stderr
+        latest = os.readlink(out / "latest")
+        held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)
+        before = held.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall()
+        held.close()
+        shutil.copyfile(SOURCES / "LFI_2021_Credits.csv", sources / "LFI_2021_Credits.csv")  # a new exercice
+        # Room for the build's working copy of the release's database and a little more: the credits of 2021 do not
+        # fit in its WAL when the load commits.
+        room = (out / "budget.duckdb").stat().st_size + 400 * 1024
+        filler = os.open(disk / "filler", os.O_CREAT | os.O_WRONLY)
+        os.posix_fallocate(filler, 0, shutil.disk_usage(disk).free - room)
+        os.close(filler)
+        build = _build_with_home(sources, out, tmp_path / "dagster")
+        assert build.returncode == 1, build.stdout + build.stderr
+        console = build.stdout + build.stderr
+        assert "Traceback" not in console and "cannot rollback" not in console, console
+        failed = [line for line in build.stdout.splitlines() if line.startswith("  step failed: ")]
+        assert failed and all("No space left on device" in line for line in failed), console
+        (credits,) = [line for line in failed if line.startswith("  step failed: core__credits: ")]
+        assert f'"{out}/releases/.building-' in credits and '/budget.duckdb.wal": No space left on device' in credits
+        assert f"  the disk of {out} is full (" in build.stdout, console
+        assert f"release: none published (a step or an ERROR check failed); latest stays {Path(latest).name}" in (
+            build.stdout
+        )
+        assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+        held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)
+        assert held.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall() == before  # 2020's, as before
+        held.close()
