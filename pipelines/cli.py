@@ -459,7 +459,9 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     if settings.prune:
         from warehouse.expected import prune_exercices
 
-        gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", set(found), args.years)
+        read = {i.exercice for i in items if i.holds("credits") and i.exercice and i.error is None}
+        given = [i.source.source_id for i in items]  # a source in error holds its exercice by its rows kept, if any
+        gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", read, args.years, given)
         if gone:
             print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
     if not exercices:
