@@ -266,6 +266,19 @@ def build(args: argparse.Namespace) -> int:
         except DownloadRefused as exc:
             print(f"budget-warehouse: {exc}", file=sys.stderr)
             return 2
+    sources = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
+    for given, path in (
+        (f"--out {args.out}" if args.out else f"{OUT_ENV}={settings.out_dir}", settings.out_dir),
+        (sources, settings.sources_dir),
+        (f"DAGSTER_HOME={settings.dagster_home}", settings.dagster_home),
+    ):
+        if path is not None and (bad := _first_not_utf8(path)) is not None:  # DuckDB, SQLite, Polars: UTF-8 only
+            print(
+                f"budget-warehouse: {_escaped(given)}: not a UTF-8 path (DuckDB, Polars and Dagster's SQLite take "
+                f"UTF-8 paths only): rename {_escaped(str(bad))}, or give another folder; nothing built",
+                file=sys.stderr,
+            )
+            return 2
     if settings.sources_dir is not None and not settings.sources_dir.is_dir():
         what = "not a folder" if settings.sources_dir.exists() else "no such folder"
         given = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
@@ -298,6 +311,22 @@ def build(args: argparse.Namespace) -> int:
             raise
         return _stopped_by(exc, settings)
     return stopped.code
+
+
+def _first_not_utf8(path: Path) -> Path | None:
+    """The first folder of ``path`` (absolute) whose name is not valid UTF-8 (bytes outside UTF-8 come from ``os`` as
+    surrogates), or None."""
+    for part in (path, *reversed(path.parents)):
+        try:
+            part.name.encode("utf-8")
+        except UnicodeEncodeError:
+            return part
+    return None
+
+
+def _escaped(text: str) -> str:
+    """``text`` with the bytes that are not UTF-8 shown as ``\\xe9``, as the summary shows such file names."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _from_the_machine(error: BaseException) -> bool:

@@ -285,3 +285,25 @@ def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_th
         held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)
         assert held.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall() == before  # 2020's, as before
         held.close()
+
+
+def test_an_output_or_sources_path_not_valid_utf8_is_named_escaped_and_nothing_is_built(tmp_path):
+    # An adversarial tester's find: `--out` in a folder named in Latin-1 (`d\xe9p`) ended in SQLite's "Could not
+    # decode to UTF-8 column 'file'" (Dagster's storage), after the output folder was made. DuckDB (std::bad_cast),
+    # Polars and SQLite's own PRAGMA database_list take UTF-8 paths only: refused at once, before anything is written.
+    folder = tmp_path / os.fsdecode(b"d\xe9p")
+    folder.mkdir()
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    build = run_build(sources, folder / "out")
+    assert build.returncode == 2, build.stdout + build.stderr
+    assert "Traceback" not in build.stdout + build.stderr
+    shown = f"{tmp_path}/d\\xe9p"
+    assert build.stderr.strip().splitlines() == [
+        f"budget-warehouse: --out {shown}/out: not a UTF-8 path (DuckDB, Polars and Dagster's SQLite take UTF-8 "
+        f"paths only): rename {shown}, or give another folder; nothing built"
+    ]
+    assert list(folder.iterdir()) == []  # no output folder, no Dagster instance
+    shutil.move(sources, folder / "sources")
+    build = run_build(folder / "sources", tmp_path / "out")
+    assert build.returncode == 2 and not (tmp_path / "out").exists(), build.stdout + build.stderr
+    assert build.stderr.startswith(f"budget-warehouse: --sources {shown}/sources: not a UTF-8 path ("), build.stderr
