@@ -329,6 +329,16 @@ def _escaped(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+#: The control characters a file name may hold (a newline, a tab, a carriage return), shown escaped in the summary.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line of the summary: its control characters escaped (``\\n``, ``\\t``, ``\\x1b``), as the
+    bytes of a name not valid UTF-8 are (``\\xe9``): a name holding a newline broke the list it was in."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _from_the_machine(error: BaseException) -> bool:
     """Whether ``error`` comes from the machine, not the sources nor the code: a full disk, a read-only or missing
     folder, a database that cannot be written (an ``OSError``, SQLite's or DuckDB's I/O error, wrapped or not:
@@ -948,10 +958,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
-            print(f"  - {item.source.fichier}: {header}")
+            print(f"  - {_one_line(item.source.fichier)}: {header}")
     if links := outcome.notes.get("liens_ignores"):
         print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:")
-        print("\n".join(f"  - {link}" for link in links))
+        print("\n".join(f"  - {_one_line(str(link))}" for link in links))
     if names := outcome.notes.get("noms_illisibles"):
         print(f"\n{len(names)} file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):")
         print("\n".join(f"  - {name}" for name in names))
@@ -976,7 +986,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error):")
         for source_id, message in errors:  # each says whether data of an earlier build stays, as `sources` does
-            print(f"  - {with_last_good_kept(message) if source_id in kept else message}")
+            print(f"  - {_one_line(with_last_good_kept(message) if source_id in kept else message)}")
     absent = sorted(
         {r.fichier for r in all_reports if r.statut == "absent"}
         | set(performance_absent)
@@ -991,7 +1001,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"\nwarning: {len(absent)} source(s) of the latest release {where}")
         print("  (their data is kept; --prune removes it):")
         for fichier in absent:
-            print(f"  - {fichier}")
+            print(f"  - {_one_line(fichier)}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)
     warned = [k for k, (ok, sev, _) in outcome.checks.items() if not ok and sev == "WARN"]
     failed = outcome.blocking_failures

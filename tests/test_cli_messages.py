@@ -307,3 +307,20 @@ def test_an_output_or_sources_path_not_valid_utf8_is_named_escaped_and_nothing_i
     build = run_build(folder / "sources", tmp_path / "out")
     assert build.returncode == 2 and not (tmp_path / "out").exists(), build.stdout + build.stderr
     assert build.stderr.startswith(f"budget-warehouse: --sources {shown}/sources: not a UTF-8 path ("), build.stderr
+
+
+def test_names_holding_a_newline_are_escaped_in_the_summary_lists(tmp_path):
+    # An adversarial tester's find: a file named `Notes<newline>fake.csv` printed `  - Notes` then a line
+    # `fake.csv: a | b` that no list holds; its control characters are now escaped, as a name's non-UTF-8 bytes are.
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    shutil.copyfile(SOURCES / "PLF_2020_Credits.csv", sources / "PLF_2020\nCredits.csv")
+    (sources / "Notes\nfake.csv").write_bytes(b"a;b\n1;2\n")
+    out = tmp_path / "out"
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "  credits 2020:  4453 rows (LFI,PLF)" in build.stdout  # the file is read: only its name is shown escaped
+    assert "  - Notes\\nfake.csv: a | b" in build.stdout and "\nfake.csv" not in build.stdout, build.stdout
+    (sources / "PLF_2020\nCredits.csv").unlink()
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "  - PLF_2020\\nCredits.csv\n" in build.stdout and "\nCredits.csv" not in build.stdout, build.stdout
