@@ -324,3 +324,22 @@ def test_names_holding_a_newline_are_escaped_in_the_summary_lists(tmp_path):
     build = run_build(sources, out)
     assert build.returncode == 0, build.stdout + build.stderr
     assert "  - PLF_2020\\nCredits.csv\n" in build.stdout and "\nCredits.csv" not in build.stdout, build.stdout
+
+
+def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_built(warehouse):
+    # An adversarial tester's find: a damaged `releases/<latest>/budget.duckdb` was named by the build's working copy
+    # (`releases/.building-<pid>/budget.duckdb`, removed on exit), or not at all (a checksum error), then the summary
+    # ended in a traceback.
+    sources, out = warehouse
+    latest = os.readlink(out / "latest")
+    database = (out / "latest" / "budget.duckdb").resolve()
+    good = database.read_bytes()
+    for damaged in (b"not a database" * 1000, good[:4096] + bytes(len(good) - 4096)):  # garbage; blocks zeroed
+        database.write_bytes(damaged)
+        build = run_build(sources, out)
+        assert build.returncode == 2, build.stdout + build.stderr
+        assert "Traceback" not in build.stdout + build.stderr and ".building-" not in build.stderr, build.stderr
+        (said,) = build.stderr.strip().splitlines()
+        assert said.startswith(f"budget-warehouse: {database}: the latest release's database does not open ("), said
+        assert said.endswith(f"): restore it, or point {out / 'latest'} at another release; nothing built"), said
+        assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
