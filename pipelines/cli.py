@@ -159,6 +159,9 @@ def fail_killed_runs(instance) -> list[str]:
 #: full, tracebacks included, one file per run (``<run id>.log``): the console shows the summary's lines only.
 FAILURE_LOGS = "logs"
 
+#: What the OS says of a full disk (ENOSPC), in every library's message: DuckDB's, pyarrow's, Polars', Python's.
+_NO_SPACE = "No space left on device"
+
 #: The checks that fail when a source is in error (its last good data kept): they do not stop the release.
 SOURCE_ERROR_CHECK_SUFFIX = "_readable"
 
@@ -266,6 +269,19 @@ def build(args: argparse.Namespace) -> int:
         except DownloadRefused as exc:
             print(f"budget-warehouse: {exc}", file=sys.stderr)
             return 2
+    sources = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
+    for given, path in (
+        (f"--out {args.out}" if args.out else f"{OUT_ENV}={settings.out_dir}", settings.out_dir),
+        (sources, settings.sources_dir),
+        (f"DAGSTER_HOME={settings.dagster_home}", settings.dagster_home),
+    ):
+        if path is not None and (bad := _first_not_utf8(path)) is not None:  # DuckDB, SQLite, Polars: UTF-8 only
+            print(
+                f"budget-warehouse: {_escaped(given)}: not a UTF-8 path (DuckDB, Polars and Dagster's SQLite take "
+                f"UTF-8 paths only): rename {_escaped(str(bad))}, or give another folder; nothing built",
+                file=sys.stderr,
+            )
+            return 2
     if settings.sources_dir is not None and not settings.sources_dir.is_dir():
         what = "not a folder" if settings.sources_dir.exists() else "no such folder"
         given = f"--sources {args.sources}" if args.sources else f"{SOURCES_ENV}={settings.sources_dir}"
@@ -298,6 +314,32 @@ def build(args: argparse.Namespace) -> int:
             raise
         return _stopped_by(exc, settings)
     return stopped.code
+
+
+def _first_not_utf8(path: Path) -> Path | None:
+    """The first folder of ``path`` (absolute) whose name is not valid UTF-8 (bytes outside UTF-8 come from ``os`` as
+    surrogates), or None."""
+    for part in (path, *reversed(path.parents)):
+        try:
+            part.name.encode("utf-8")
+        except UnicodeEncodeError:
+            return part
+    return None
+
+
+def _escaped(text: str) -> str:
+    """``text`` with the bytes that are not UTF-8 shown as ``\\xe9``, as the summary shows such file names."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+#: The control characters a file name may hold (a newline, a tab, a carriage return), shown escaped in the summary.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line of the summary: its control characters escaped (``\\n``, ``\\t``, ``\\x1b``), as the
+    bytes of a name not valid UTF-8 are (``\\xe9``): a name holding a newline broke the list it was in."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _from_the_machine(error: BaseException) -> bool:
@@ -464,7 +506,9 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     if settings.prune:
         from warehouse.expected import prune_exercices
 
-        gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", set(found), args.years)
+        read = {i.exercice for i in items if i.holds("credits") and i.exercice and i.error is None}
+        given = [i.source.source_id for i in items]  # a source in error holds its exercice by its rows kept, if any
+        gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", read, args.years, given)
         if gone:
             print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
     if not exercices:
@@ -590,7 +634,7 @@ def _not_read(notes: dict, stream: TextIO) -> None:
     inventory's ``liens_ignores`` and ``noms_illisibles``), one list each, to ``stream``."""
     if links := notes.get("liens_ignores"):
         print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:", file=stream)
-        print("\n".join(f"  - {link}" for link in links), file=stream)
+        print("\n".join(f"  - {_one_line(str(link))}" for link in links), file=stream)
     if names := notes.get("noms_illisibles"):
         print(
             f"\n{len(names)} file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):",
@@ -1014,7 +1058,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:
             header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
-            print(f"  - {item.source.fichier}: {header}")
+            print(f"  - {_one_line(item.source.fichier)}: {header}")
     _not_read(outcome.notes, sys.stdout)
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
@@ -1037,7 +1081,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error):")
         for source_id, message in errors:  # each says whether data of an earlier build stays, as `sources` does
-            print(f"  - {with_last_good_kept(message) if source_id in kept else message}")
+            print(f"  - {_one_line(with_last_good_kept(message) if source_id in kept else message)}")
     absent = sorted(
         {r.fichier for r in all_reports if r.statut == "absent"}
         | set(performance_absent)
@@ -1052,7 +1096,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"\nwarning: {len(absent)} source(s) of the latest release {where}")
         print("  (their data is kept; --prune removes it):")
         for fichier in absent:
-            print(f"  - {fichier}")
+            print(f"  - {_one_line(fichier)}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)
     warned = [k for k, (ok, sev, _) in outcome.checks.items() if not ok and sev == "WARN"]
     failed = outcome.blocking_failures
@@ -1063,6 +1107,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"  FAIL: {key} ({outcome.checks[key][2]})")
     for step in outcome.failed_steps:
         print(f"  step failed: {step}")
+    if any(_NO_SPACE in step for step in outcome.failed_steps):  # pyarrow's and Polars' say no file: the folder
+        free = shutil.disk_usage(settings.out_dir).free if settings.out_dir.is_dir() else 0
+        print(f"  the disk of {settings.out_dir} is full ({free / (1 << 20):.1f} MiB free): free space, build again")
     for path in outcome.failure_logs:
         print(f"  its traceback: {path}")
     if release_line:

@@ -4,17 +4,20 @@ user's finds): one line per failed step and per source in error, the tracebacks 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.conftest import ROOT, SOURCES, build_env, run_build
@@ -338,3 +341,119 @@ def test_a_latest_release_whose_manifest_does_not_read_is_named_and_nothing_is_b
     (said,) = [line for line in build.stderr.splitlines() if "manifest" in line]
     assert said.startswith(f"budget-warehouse: {manifest.resolve()}: the latest release's manifest does not read (")
     assert said.endswith("restore it, or point " + str(out / "latest") + " at another release; nothing built")
+
+
+@contextlib.contextmanager
+def _tiny_disk(folder: Path, megabytes: int):
+    """A tmpfs of ``megabytes`` mounted on ``folder`` (made) for the block: a real filesystem that fills up (the tests
+    run as root, as the builds of the benchmarks do: ``mount`` needs it)."""
+    folder.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+def _build_with_home(sources: Path, out: Path, home: Path) -> subprocess.CompletedProcess:
+    """The real command, its Dagster instance in ``home`` (off the tiny disk: the step, not Dagster's SQLite, fills
+    it)."""
+    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
+    env = {**build_env(), "DAGSTER_HOME": str(home)}
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+
+
+def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_the_latest_release(tmp_path):
+    # An adversarial tester's find: the disk filling while the credits step committed gave `step failed:
+    # core__credits: TransactionException: … cannot rollback - no transaction is active`: the failed COMMIT had
+    # already ended the transaction, and the ROLLBACK after it raised in place of the real cause.
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    with _tiny_disk(tmp_path / "disk", 32) as disk:
+        out = disk / "out"
+        first = _build_with_home(sources, out, tmp_path / "dagster")
+        assert first.returncode == 0, first.stdout + first.stderr
+        latest = os.readlink(out / "latest")
+        held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)
+        before = held.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall()
+        held.close()
+        shutil.copyfile(SOURCES / "LFI_2021_Credits.csv", sources / "LFI_2021_Credits.csv")  # a new exercice
+        # Room for the build's working copy of the release's database and a little more: the credits of 2021 do not
+        # fit in its WAL when the load commits.
+        room = (out / "budget.duckdb").stat().st_size + 400 * 1024
+        filler = os.open(disk / "filler", os.O_CREAT | os.O_WRONLY)
+        os.posix_fallocate(filler, 0, shutil.disk_usage(disk).free - room)
+        os.close(filler)
+        build = _build_with_home(sources, out, tmp_path / "dagster")
+        assert build.returncode == 1, build.stdout + build.stderr
+        console = build.stdout + build.stderr
+        assert "Traceback" not in console and "cannot rollback" not in console, console
+        failed = [line for line in build.stdout.splitlines() if line.startswith("  step failed: ")]
+        assert failed and all("No space left on device" in line for line in failed), console
+        (credits,) = [line for line in failed if line.startswith("  step failed: core__credits: ")]
+        assert f'"{out}/releases/.building-' in credits and '/budget.duckdb.wal": No space left on device' in credits
+        assert f"  the disk of {out} is full (" in build.stdout, console
+        assert f"release: none published (a step or an ERROR check failed); latest stays {Path(latest).name}" in (
+            build.stdout
+        )
+        assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+        held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)
+        assert held.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall() == before  # 2020's, as before
+        held.close()
+
+
+def test_an_output_or_sources_path_not_valid_utf8_is_named_escaped_and_nothing_is_built(tmp_path):
+    # An adversarial tester's find: `--out` in a folder named in Latin-1 (`d\xe9p`) ended in SQLite's "Could not
+    # decode to UTF-8 column 'file'" (Dagster's storage), after the output folder was made. DuckDB (std::bad_cast),
+    # Polars and SQLite's own PRAGMA database_list take UTF-8 paths only: refused at once, before anything is written.
+    folder = tmp_path / os.fsdecode(b"d\xe9p")
+    folder.mkdir()
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    build = run_build(sources, folder / "out")
+    assert build.returncode == 2, build.stdout + build.stderr
+    assert "Traceback" not in build.stdout + build.stderr
+    shown = f"{tmp_path}/d\\xe9p"
+    assert build.stderr.strip().splitlines() == [
+        f"budget-warehouse: --out {shown}/out: not a UTF-8 path (DuckDB, Polars and Dagster's SQLite take UTF-8 "
+        f"paths only): rename {shown}, or give another folder; nothing built"
+    ]
+    assert list(folder.iterdir()) == []  # no output folder, no Dagster instance
+    shutil.move(sources, folder / "sources")
+    build = run_build(folder / "sources", tmp_path / "out")
+    assert build.returncode == 2 and not (tmp_path / "out").exists(), build.stdout + build.stderr
+    assert build.stderr.startswith(f"budget-warehouse: --sources {shown}/sources: not a UTF-8 path ("), build.stderr
+
+
+def test_names_holding_a_newline_are_escaped_in_the_summary_lists(tmp_path):
+    # An adversarial tester's find: a file named `Notes<newline>fake.csv` printed `  - Notes` then a line
+    # `fake.csv: a | b` that no list holds; its control characters are now escaped, as a name's non-UTF-8 bytes are.
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    shutil.copyfile(SOURCES / "PLF_2020_Credits.csv", sources / "PLF_2020\nCredits.csv")
+    (sources / "Notes\nfake.csv").write_bytes(b"a;b\n1;2\n")
+    out = tmp_path / "out"
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "  credits 2020:  4453 rows (LFI,PLF)" in build.stdout  # the file is read: only its name is shown escaped
+    assert "  - Notes\\nfake.csv: a | b" in build.stdout and "\nfake.csv" not in build.stdout, build.stdout
+    (sources / "PLF_2020\nCredits.csv").unlink()
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "  - PLF_2020\\nCredits.csv\n" in build.stdout and "\nCredits.csv" not in build.stdout, build.stdout
+
+
+def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_built(warehouse):
+    # An adversarial tester's find: a damaged `releases/<latest>/budget.duckdb` was named by the build's working copy
+    # (`releases/.building-<pid>/budget.duckdb`, removed on exit), or not at all (a checksum error), then the summary
+    # ended in a traceback.
+    sources, out = warehouse
+    latest = os.readlink(out / "latest")
+    database = (out / "latest" / "budget.duckdb").resolve()
+    good = database.read_bytes()
+    for damaged in (b"not a database" * 1000, good[:4096] + bytes(len(good) - 4096)):  # garbage; blocks zeroed
+        database.write_bytes(damaged)
+        build = run_build(sources, out)
+        assert build.returncode == 2, build.stdout + build.stderr
+        assert "Traceback" not in build.stdout + build.stderr and ".building-" not in build.stderr, build.stderr
+        (said,) = build.stderr.strip().splitlines()
+        assert said.startswith(f"budget-warehouse: {database}: the latest release's database does not open ("), said
+        assert said.endswith(f"): restore it, or point {out / 'latest'} at another release; nothing built"), said
+        assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))

@@ -337,6 +337,12 @@ def test_with_no_network_a_download_build_says_so_once_and_prune_names_every_exe
     ), done.stdout  # the reason said in full once, on the first file's line
     (pruned,) = [line for line in done.stdout.splitlines() if line.startswith("--prune: credits removed since ")]
     assert pruned.endswith(": 2018, 2020, 2021, 2022 (every row); 2019 PLF, 2024 EXEC"), pruned
+    # An adversarial tester's find: the line said before the runs omitted 2018, which the failed download of
+    # LFI_2018_Credits.csv (never loaded: no data) "held"; the summary's line above then named it.
+    (early,) = [line for line in done.stdout.splitlines() if line.startswith("budget-warehouse: --prune: ")]
+    assert (
+        early == "budget-warehouse: --prune: no source holds the credits of [2018, 2020, 2021, 2022] any more: removed"
+    )
 
 
 def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, good: Path, tmp_path: Path) -> None:

@@ -334,10 +334,28 @@ def _receive(reply: requests.Response, handle, policy: DownloadPolicy, deadline:
     return digest.hexdigest(), octets, head
 
 
-def _get(session: requests.Session, url: str, headers: dict, policy: DownloadPolicy, deadline: float):
-    """GET ``url``, following redirects only to checked addresses."""
+class _NotTried(DownloadError):
+    """A redirect to a host whose name did not resolve for an earlier file: not contacted again."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
+
+
+def _get(
+    session: requests.Session,
+    url: str,
+    headers: dict,
+    policy: DownloadPolicy,
+    deadline: float,
+    unresolved: frozenset[str] = frozenset(),
+):
+    """GET ``url``, following redirects only to checked addresses, and to none on a host of ``unresolved`` (raises
+    ``_NotTried``)."""
     for _ in range(_MAX_REDIRECTS + 1):
         policy.check(url)
+        if (urlsplit(url).hostname or "").lower() in unresolved:
+            raise _NotTried((urlsplit(url).hostname or "").lower())
         remaining = max(deadline - time.monotonic(), 0.1)
         timeout = (min(policy.connect_timeout, remaining), min(policy.read_timeout, remaining))
         reply = session.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=False)
@@ -376,8 +394,9 @@ def _remove_stale_partials(target: Path, older_than: float) -> None:
                 partial.unlink()
 
 
-def fetch(url: str, target: Path, policy: DownloadPolicy) -> Fetched:
-    """Download ``url`` (after ``policy.check``) to ``target``, revalidating a cached copy.
+def fetch(url: str, target: Path, policy: DownloadPolicy, unresolved: frozenset[str] = frozenset()) -> Fetched:
+    """Download ``url`` (after ``policy.check``) to ``target``, revalidating a cached copy; a redirect to a host of
+    ``unresolved`` (names that did not resolve) is not followed.
 
     Raises ``DownloadRefused`` (address not allowed), ``RejectedBody`` (HTML, empty, cut
     short, wrong type, too large, deadline passed), ``requests.RequestException`` or
@@ -397,7 +416,7 @@ def fetch(url: str, target: Path, policy: DownloadPolicy) -> Fetched:
         if cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
     with http_session(policy, deadline) as session:
-        reply = _get(session, url, headers, policy, deadline)
+        reply = _get(session, url, headers, policy, deadline, unresolved)
         with reply:
             if reply.status_code == 304 and headers:
                 log.info("%s: not modified on the server (304), cached copy reused", target.name)
@@ -447,6 +466,8 @@ class Downloads:
 
 #: Why the files of a host whose name does not resolve are not downloaded.
 _NO_NAME = "the name {host} does not resolve: the network, or the portal, is unreachable"
+#: Why the files the portal redirects to such a host are not downloaded: the portal answers, that host is the fault.
+_NO_REDIRECT_NAME = "redirected to {host}, whose name does not resolve (the portal answers: that host is unreachable)"
 
 
 def download_sources(
@@ -458,9 +479,10 @@ def download_sources(
     at ``cache / entry.fichier``. An entry that cannot be fetched is a failure with its
     message, and its cached copy (if any) stays as it was but is not returned: the build
     keeps that source's last good data. A host whose name does not resolve (no network, or the portal
-    unreachable) fails at once, is said once, and is not tried again for the other entries. A sha256 other
-    than the catalogue's is logged (the portal regenerates its exports), not refused: files are recognised
-    by their content.
+    unreachable) fails at once, is said once, and is not tried again for the other entries; a host the portal
+    redirects to whose name does not resolve is blamed once the same way, and the portal's other files are tried.
+    A sha256 other than the catalogue's is logged (the portal regenerates its exports), not refused: files are
+    recognised by their content.
     """
     policy = policy or DownloadPolicy.from_rules()
     found = Downloads()
@@ -476,13 +498,22 @@ def download_sources(
             continue
         try:
             log.info("downloading %s from %s", entry.fichier, url)
-            fetched = fetch(url, target, policy)
+            fetched = fetch(url, target, policy, frozenset(unreachable))
+        except _NotTried as exc:  # the portal redirected this file too to a host said above
+            found.failures.append((entry, f"not tried: {_NO_REDIRECT_NAME.format(host=exc.host)} (said once, above)"))
+            continue
         except (DownloadError, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             unresolved = _unresolved(exc)
-            if unresolved is not None:  # the host that failed: the portal's, or one it redirected to
+            if unresolved is not None and unresolved == host:  # the portal's (or the official host's) own name
                 unreachable.add(unresolved)
                 log.error("cannot download: %s (no file of it is tried)", _NO_NAME.format(host=unresolved))
                 found.failures.append((entry, f"{url}: {_NO_NAME.format(host=unresolved)}"))
+                continue
+            if unresolved is not None:  # a host the portal redirected to: its other files are tried, not that host
+                unreachable.add(unresolved)
+                reason = _NO_REDIRECT_NAME.format(host=unresolved)
+                log.error("cannot download: %s (no file redirected there is tried)", reason)
+                found.failures.append((entry, f"{url}: {reason}"))
                 continue
             log.info("cannot download %s: %s", url, exc)  # the build's summary names it, once
             found.failures.append((entry, str(exc)))

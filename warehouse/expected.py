@@ -159,17 +159,31 @@ def expect_release_sources(
 
 
 def prune_exercices(
-    database: Path, staging_credits: Path, held: set[int], years: tuple[int, int] | None = None
+    database: Path,
+    staging_credits: Path,
+    held: set[int],
+    years: tuple[int, int] | None = None,
+    given: list[str] | None = None,
 ) -> list[int]:
     """``--prune``: the exercices of ``credits`` that no source of this build holds any more
     (inside ``years`` when given) lose their rows and their staged lines, as their sources were
-    pruned. ``database``: the build's working copy. Returns those exercices."""
+    pruned. ``database``: the build's working copy. ``held``: the exercices of the credit files this build reads;
+    ``given`` (None: only ``held`` counts): the source ids of this build, whose rows of ``credits`` hold their
+    exercice too (a source in error, its last good data kept). A source in error with no data (a failed download
+    of a file never loaded) holds none: its exercice goes, as its sources' rows would. Returns those exercices."""
     from warehouse.store import writer
 
     if not database.exists():
         return []
     with writer(database) as connection:
         present = [e for (e,) in connection.execute("SELECT DISTINCT exercice FROM credits").fetchall()]
+        if given is not None:  # the exercices whose rows a source of this build keeps
+            held = held | {
+                e
+                for (e,) in connection.execute(
+                    "SELECT DISTINCT exercice FROM credits WHERE list_contains(?, source_id)", [given]
+                ).fetchall()
+            }
         gone = sorted(e for e in present if e not in held and (years is None or years[0] <= e <= years[1]))
         for exercice in gone:
             connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])

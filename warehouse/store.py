@@ -42,6 +42,7 @@ __all__ = [
     "replace_exercice",
     "replace_tables",
     "memory_limit",
+    "roll_back",
     "sharing_hashes",
     "upsert_sources",
     "with_last_good_kept",
@@ -185,6 +186,17 @@ def _give_back_if_kept(database: Path, connection: duckdb.DuckDBPyConnection) ->
         give_back(connection)
 
 
+def roll_back(connection: duckdb.DuckDBPyConnection) -> None:
+    """``ROLLBACK`` after an error inside a transaction, unless that error ended it: a ``COMMIT`` that failed (a
+    full disk: DuckDB could not write its WAL) rolled it back already, and a second ``ROLLBACK`` raised ``cannot
+    rollback - no transaction is active`` in place of the real cause (an adversarial tester's find)."""
+    try:
+        connection.execute("ROLLBACK")
+    except duckdb.TransactionException as exc:
+        if "no transaction is active" not in str(exc):
+            raise
+
+
 def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice: int, rows: pl.DataFrame) -> int:
     """Replace every row of ``exercice`` in ``table`` by ``rows``, in one transaction.
 
@@ -199,7 +211,7 @@ def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice
         connection.execute(f"INSERT INTO {quote_identifier(table)} ({columns}) SELECT {columns} FROM nouvelles_lignes")
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
     finally:
         connection.unregister("nouvelles_lignes")
@@ -262,7 +274,7 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
         )
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
     finally:
         connection.unregister("sources_vues")
@@ -279,7 +291,7 @@ def prune_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> in
         connection.execute("DELETE FROM credits WHERE NOT list_contains(?, source_id)", [given])
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
     return len(gone)
 
@@ -338,7 +350,7 @@ def replace_tables(
             )
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
 
 

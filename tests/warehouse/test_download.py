@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import socket
 import threading
@@ -389,22 +390,35 @@ def test_a_host_name_that_does_not_resolve_fails_at_once_and_its_other_files_are
     assert took < 10, f"{took:.1f} s: the failure was retried"  # 28 s and more when each file retries it
 
 
-def test_a_redirect_to_a_name_that_does_not_resolve_names_that_host_and_the_portal_is_still_tried(
-    server: Server, content: bytes, tmp_path: Path
+def test_a_redirect_to_a_name_that_does_not_resolve_blames_that_host_once_and_the_portal_is_still_tried(
+    server: Server, content: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The adversarial tester's find: the portal (127.0.0.1) redirected one file to an allowed host that does not
-    # resolve; the portal's name was blamed and its other files were "not tried".
+    # The adversarial testers' finds: the portal (127.0.0.1) redirected one file to an allowed host that does not
+    # resolve; the portal's name was blamed and its other files were "not tried". Then: each file redirected there
+    # said "the network, or the portal, is unreachable" again, once per file, though the portal answered.
     server.routes[PATH] = [redirect("https://files.invalid/LFI_2020_Credits.csv")]
     server.routes["/data/other.csv"] = [ok(content)]
-    entries = [entry_for(), entry_for(url="https://data.economie.gouv.fr/data/other.csv", fichier="other.csv")]
+    server.routes["/data/LFI_2021_Credits.csv"] = [redirect("https://files.invalid/LFI_2021_Credits.csv")]
+    entries = [
+        entry_for(),
+        entry_for(url="https://data.economie.gouv.fr/data/other.csv", fichier="other.csv"),
+        entry_for(url="https://data.economie.gouv.fr/data/LFI_2021_Credits.csv", fichier="LFI_2021_Credits.csv"),
+    ]
     bounds = replace(policy(server.base), hosts=frozenset({"files.invalid"}))
 
-    got = download_sources(tmp_path / "cache", entries, bounds)
+    with caplog.at_level(logging.INFO, logger="warehouse.downloads"):
+        got = download_sources(tmp_path / "cache", entries, bounds)
 
-    ((failed, message),) = got.failures
-    assert failed.fichier == FICHIER
-    assert message.endswith("the name files.invalid does not resolve: the network, or the portal, is unreachable")
+    (failed, message), (again, skipped) = got.failures
+    assert (failed.fichier, again.fichier) == (FICHIER, "LFI_2021_Credits.csv")
+    reason = "redirected to files.invalid, whose name does not resolve (the portal answers: that host is unreachable)"
+    assert message == f"{server.base}{PATH}: {reason}"
+    assert skipped == f"not tried: {reason} (said once, above)"
+    assert server.count("/data/LFI_2021_Credits.csv") == 1, "the portal is still asked for each file"
     assert [f.fichier for f in got.files] == ["other.csv"]
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert said == [f"cannot download: {reason} (no file redirected there is tried)"]
+    assert not any("portal, is unreachable" in r.getMessage() for r in caplog.records)
 
 
 def test_a_server_that_does_not_answer_times_out(server: Server, tmp_path: Path) -> None:

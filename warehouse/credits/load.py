@@ -31,7 +31,7 @@ import polars as pl
 
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from warehouse.credits.staged_lines import scratch, staged_fichiers, staged_files, staged_relation
-from warehouse.store import quote_identifier, quote_literal, sharing_hashes
+from warehouse.store import quote_identifier, quote_literal, roll_back, sharing_hashes
 
 __all__ = [
     "InvalidStagedLine",
@@ -311,7 +311,7 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
             inserted = connection.execute(insert).fetchall()[0][0]
             connection.execute("COMMIT")
         except Exception:
-            connection.execute("ROLLBACK")
+            roll_back(connection)
             raise
         finally:
             connection.execute("RESET preserve_insertion_order")

@@ -18,7 +18,7 @@ from warehouse.documents.reconciliation import (
 from warehouse.documents.texts import Document, DocumentError, narratives, read_document
 from warehouse.reading.tables import TableReadError
 from warehouse.sources import InventoryItem, recognise
-from warehouse.store import reader, replace_tables
+from warehouse.store import reader, replace_tables, roll_back
 
 __all__ = [
     "FICHIER_SCHEMA",
@@ -227,7 +227,7 @@ def write_document_tables(
                     connection.unregister("lignes_documents")
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
 
 

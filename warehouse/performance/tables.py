@@ -47,6 +47,7 @@ from warehouse.performance.files import (
     validate_read,
 )
 from warehouse.performance.indicator_links import link_sub_indicators
+from warehouse.store import roll_back
 
 __all__ = [
     "FICHIER_SCHEMA",
@@ -385,6 +386,6 @@ def write_performance(connection: duckdb.DuckDBPyConnection, tables: Performance
         connection.execute(_sql("indicateur_atteinte.sql"))
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
     return written

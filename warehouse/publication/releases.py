@@ -90,7 +90,8 @@ class Release:
 
 
 class DamagedRelease(ValueError):
-    """The latest release's manifest does not read (emptied, cut, edited by hand): named, never guessed around."""
+    """The latest release's manifest or database does not read (emptied, cut, edited by hand): named, never guessed
+    around."""
 
 
 def latest_release(out: Path) -> Release | None:
@@ -195,6 +196,23 @@ def _state_version(out: Path) -> str | None:
         return None
 
 
+def _check_opens(copy: Path, database: Path, out: Path) -> None:
+    """Raise :class:`DamagedRelease` naming the latest release's ``database`` (not its working ``copy``, which the
+    build removes) where the copy does not open (a tester's cut or overwritten file: DuckDB named the copy, or no
+    file at all); the working folder is removed."""
+    import duckdb
+
+    try:
+        duckdb.connect(str(copy), read_only=True).close()
+    except duckdb.Error as exc:
+        shutil.rmtree(copy.parent, ignore_errors=True)
+        said = " ".join(str(exc).replace(str(copy), str(database)).split())
+        raise DamagedRelease(
+            f"{database}: the latest release's database does not open ({said}): restore it, or point "
+            f"{out / 'latest'} at another release"
+        ) from exc
+
+
 def start_work(out: Path) -> Path:
     """Create the working folder of this build, ``releases/.building-<pid>/``, with a copy of
     the latest release's database (or, from a warehouse made before releases existed, of
@@ -205,6 +223,7 @@ def start_work(out: Path) -> Path:
     latest = latest_release(out)
     if latest is not None:
         shutil.copyfile(latest.database, work / DATABASE)
+        _check_opens(work / DATABASE, latest.database, out)
         for parquet in (latest.folder / "parquet").glob("*.parquet"):
             os.link(parquet, work / "parquet" / parquet.name)  # a build replaces a file, never writes into it
     elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
