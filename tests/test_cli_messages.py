@@ -197,8 +197,9 @@ def test_a_file_name_not_valid_utf8_is_named_and_not_read_and_the_build_goes_on(
     assert "budget-warehouse: --prune refused: 2 file(s) or folder(s) of the sources folder not read" in pruned.stderr
 
 
-def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(warehouse):
-    # A fresh user's find: Ctrl-C during the credits drew `credits: 100%| 1/1` before "interrupted (SIGINT)".
+def _interrupted_on_a_terminal(warehouse, kill) -> tuple[str, int]:
+    """The output and process id of a rebuild of ``warehouse`` (one credit run) on an 80x24 terminal, sent SIGINT by ``kill``
+    (``os.kill``: the build alone; ``os.killpg``: its process group, as Ctrl-C) once paused in the load step."""
     sources, out = warehouse
     (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to interrupt
     command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
@@ -206,12 +207,18 @@ def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(wa
 
     def interrupt_once_paused(pid: int) -> None:
         if marker.exists() and not sent:
-            os.kill(pid, signal.SIGINT)
+            kill(pid, signal.SIGINT)
             sent.append(pid)
 
     env = {**build_env(), "BUDGET_TEST_PAUSE": "load:120"}  # paused in the credits run's load step
     status, text = _on_a_terminal(command, env, rows=24, columns=80, while_idle=interrupt_once_paused)
     assert sent and status == 130, text
+    return text, sent[0]
+
+
+def test_an_interrupted_build_on_a_terminal_does_not_draw_its_credit_run_done(warehouse):
+    # A fresh user's find: Ctrl-C during the credits drew `credits: 100%| 1/1` before "interrupted (SIGINT)".
+    text, _ = _interrupted_on_a_terminal(warehouse, os.kill)
     assert "credits:" in text and "interrupted (SIGINT)" in text, text
     assert "100%" not in text and "1/1" not in text, text
 
@@ -220,31 +227,19 @@ def test_ctrl_c_on_a_terminal_reaches_the_whole_process_group_and_prints_only_th
     # A tester's find: a terminal sends Ctrl-C's SIGINT to its whole foreground process group, Dagster's processes
     # mirroring a step's captured output too (`tail -F` and `watch_orphans.py`): each watcher printed a
     # KeyboardInterrupt traceback. The group is the one pty.fork made (the build leads its own session).
-    sources, out = warehouse
-    (sources / "PLF_2020_Credits.csv").unlink()  # a credit run to interrupt
-    command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
-    marker, sent = out / "releases" / ".paused-load", []
-
-    def ctrl_c_once_paused(pid: int) -> None:
-        if marker.exists() and not sent:
-            os.killpg(pid, signal.SIGINT)
-            sent.append(pid)
-
-    env = {**build_env(), "BUDGET_TEST_PAUSE": "load:120"}  # paused in the credits run's load step
-    status, text = _on_a_terminal(command, env, rows=24, columns=80, while_idle=ctrl_c_once_paused)
-    assert sent and status == 130, text
+    text, pid = _interrupted_on_a_terminal(warehouse, os.killpg)
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
     ours = ("budget-warehouse: ", "credits: ")  # the build's own lines only
     assert all(line.startswith(ours) for line in lines), text
     assert lines[-1].startswith("budget-warehouse: interrupted (SIGINT): no release published; latest stays "), text
     try:  # no `tail` or watcher left in the group (signal 0: nothing sent, only whether one is there)
-        os.killpg(sent[0], 0)
-        raise AssertionError(f"processes left in the build's process group {sent[0]}")
+        os.killpg(pid, 0)
+        raise AssertionError(f"processes left in the build's process group {pid}")
     except ProcessLookupError:
         pass
     # The step's output is still captured for the UI, in Dagster's files.
-    assert list((out / "dagster" / "storage").glob("*/compute_logs/*.out")), "no captured step output"
+    assert list((warehouse[1] / "dagster" / "storage").glob("*/compute_logs/*.out")), "no captured step output"
 
 
 def test_an_absent_source_and_a_link_are_each_said_once_by_the_summary(warehouse, tmp_path):

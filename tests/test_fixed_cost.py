@@ -31,11 +31,12 @@ sys.exit(code)
 """
 
 
-def test_no_garbage_collection_while_loading_then_the_collector_as_it_was(tmp_path):
+def _build_by(script: str, tmp_path: Path, report: Path) -> subprocess.CompletedProcess:
+    """A build of LFI 2020's credits and PLF 2020's nomenclature into ``tmp_path / "out"`` by ``script`` in a
+    child process (its arguments: the sources, the output folder, ``report``); it must succeed."""
     sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv")
-    report = tmp_path / "collections.json"
     done = subprocess.run(
-        [sys.executable, "-c", WATCHED_BUILD, str(sources), str(tmp_path / "out"), str(report)],
+        [sys.executable, "-c", script, str(sources), str(tmp_path / "out"), str(report)],
         capture_output=True,
         text=True,
         env=build_env(),
@@ -43,6 +44,12 @@ def test_no_garbage_collection_while_loading_then_the_collector_as_it_was(tmp_pa
         timeout=900,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_no_garbage_collection_while_loading_then_the_collector_as_it_was(tmp_path):
+    report = tmp_path / "collections.json"
+    done = _build_by(WATCHED_BUILD, tmp_path, report)
     assert "release: " in done.stdout and " published" in done.stdout
     seen = json.loads(report.read_text())
     assert seen["before_the_runs"] == 0  # imports, definitions, instance, inventory: no pass over them
@@ -221,17 +228,8 @@ def test_a_first_build_is_one_run_the_credits_steps_first_and_the_release_warmed
     warmed once, at the first step past the credits."""
     import dagster as dg
 
-    sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv")
     report, out = tmp_path / "report.json", tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_RUN_BUILD, str(sources), str(out), str(report)],
-        capture_output=True,
-        text=True,
-        env=build_env(),
-        cwd=ROOT,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _build_by(ONE_RUN_BUILD, tmp_path, report)
     assert "credits: run 1/1, exercice(s) 2020, with " in done.stdout, done.stdout
     assert json.loads(report.read_text()) == {"warmed": 1}
     with dg.DagsterInstance.from_config(str(out / "dagster")) as instance:
