@@ -770,13 +770,13 @@ def test_batches_worked_at_once_are_given_and_fail_in_their_order():
         return item
 
     # Results in the items' order; the first item's error, not the second's that ended first.
-    assert list(credit_files._in_order(iter([5, 3, 4]), lambda i: time.sleep(0.1 if i == 5 else 0) or i, 2)) == [
+    assert list(credit_files._worked_in_order(iter([5, 3, 4]), lambda i: time.sleep(0.1 if i == 5 else 0) or i, 2)) == [
         5,
         3,
         4,
     ]
     with pytest.raises(ValueError, match="item 0"):
-        list(credit_files._in_order(iter([0, 1, 2]), work, 2))
+        list(credit_files._worked_in_order(iter([0, 1, 2]), work, 2))
 
     def items():  # the item after the first two cannot be taken: the work on those before it is given first
         yield 2
@@ -785,6 +785,6 @@ def test_batches_worked_at_once_are_given_and_fail_in_their_order():
 
     given = []
     with pytest.raises(TableReadError, match="item 4"):
-        for result in credit_files._in_order(items(), work, 2):
+        for result in credit_files._worked_in_order(items(), work, 2):
             given.append(result)
     assert given == [2, 3]

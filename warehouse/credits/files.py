@@ -1165,7 +1165,7 @@ class CreditStream:
         the file: the caller discards them and reads it in two passes). An error met on the way may come from
         a wrong guess: the caller reads the file in two passes too, for the first error of the file.
 
-        The batches are read :data:`BATCH_WORKERS` at a time, in threads (:func:`_in_order`: Polars releases the
+        The batches are read :data:`BATCH_WORKERS` at a time, in threads (:func:`_worked_in_order`: Polars releases the
         GIL), and counted and given in file order; a batch's error is raised once the batches before it are given.
         """
         if self.reader is None:
@@ -1180,7 +1180,7 @@ class CreditStream:
             part, reader = item
             return self._batch(reader, reader._reasons(self.set_aside_lines[part]))
 
-        for batch in _in_order(enumerate(self._readers()), read, BATCH_WORKERS):
+        for batch in _worked_in_order(enumerate(self._readers()), read, BATCH_WORKERS):
             yield self._counted(batch)
 
     def _guessed_batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
@@ -1219,7 +1219,7 @@ class CreditStream:
             del frame
             return facts, self._batch(reader, known, parsed)
 
-        for facts, batch in _in_order(readers, read, BATCH_WORKERS):
+        for facts, batch in _worked_in_order(readers, read, BATCH_WORKERS):
             gather(facts)
             yield self._counted(batch)
         if self._decisions(self.reader, evidence, values, detail_rows) != guess:
@@ -1305,14 +1305,14 @@ class GuessRefuted(Exception):
     are not those of the whole file: the lines read are not the file's."""
 
 
-#: Batches of a file read at once by :meth:`CreditStream.batches` (:func:`_in_order`).
+#: Batches of a file read at once by :meth:`CreditStream.batches` (:func:`_worked_in_order`).
 BATCH_WORKERS = 2
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _in_order(items: Iterable[T], work: Callable[[T], R], workers: int) -> Iterator[R]:
+def _worked_in_order(items: Iterable[T], work: Callable[[T], R], workers: int) -> Iterator[R]:
     """``work(item)`` for each of ``items``, ``workers`` at a time in threads, the results given in the items' order.
 
     An error of ``work`` is raised where its result is taken, once the results before it are given; an error taking
