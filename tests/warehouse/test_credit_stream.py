@@ -6,6 +6,7 @@ Every CSV credit file of the snapshot and of the cases is read twice through the
 phases must be decided across batches). Lines, counts, totals checks and errors must be the same.
 """
 
+import time
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
@@ -739,3 +740,51 @@ def test_a_complete_last_line_with_no_line_end_still_reads(narrow, tmp_path, mon
         assert not isinstance(read, TableReadError), str(read)
         assert read.header == expected.header and read.lignes_irregulieres == []
         assert read.to_frame().equals(expected.to_frame())
+
+
+def test_the_first_error_of_a_file_read_two_batches_at_once_is_the_first_in_line_order(tmp_path, monkeypatch):
+    # Batches are read two at a time (`BATCH_WORKERS`): a bad programme code on data line 150 (second batch of 100)
+    # and a bad catégorie on line 250 (third batch): the file's error names line 150, as the whole read does,
+    # streamed and staged alone, whichever batch ends first.
+    def bad(number: int, fields: list[str]) -> None:
+        if number == 150:
+            fields[3] = "ABC"
+        if number == 250:
+            fields[9] = "zz"
+
+    folder, _ = _lfi_2021_changed(tmp_path, bad)
+    (source,) = discover_sources(folder)
+    whole, streamed, _ = _both(source, tmp_path / "parts", batch_rows=100)
+    assert isinstance(whole, SourceReadError) and "ligne 150" in str(whole)
+    assert str(streamed) == str(whole)
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
+    rows, (report,) = stage_exercice_to(tmp_path / "staging", 2021, take_inventory(discover_sources(folder)))
+    assert (rows, report.statut, report.message) == (0, "erreur", str(whole))
+
+
+def test_batches_worked_at_once_are_given_and_fail_in_their_order():
+    def work(item: int) -> int:
+        time.sleep(0.2 if item == 0 else 0)  # the second item ends first
+        if item in (0, 1):
+            raise ValueError(f"item {item}")
+        return item
+
+    # Results in the items' order; the first item's error, not the second's that ended first.
+    assert list(credit_files._worked_in_order(iter([5, 3, 4]), lambda i: time.sleep(0.1 if i == 5 else 0) or i, 2)) == [
+        5,
+        3,
+        4,
+    ]
+    with pytest.raises(ValueError, match="item 0"):
+        list(credit_files._worked_in_order(iter([0, 1, 2]), work, 2))
+
+    def items():  # the item after the first two cannot be taken: the work on those before it is given first
+        yield 2
+        yield 3
+        raise TableReadError("item 4")
+
+    given = []
+    with pytest.raises(TableReadError, match="item 4"):
+        for result in credit_files._worked_in_order(items(), work, 2):
+            given.append(result)
+    assert given == [2, 3]

@@ -41,11 +41,13 @@ cannot be decided raises it naming the column.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Set
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Set
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -256,6 +258,18 @@ class _TotalSums:
     totals: list[dict] = field(default_factory=list)
     groups: int = 0
 
+    def add(self, later: _TotalSums) -> None:
+        """Add ``later``'s sums, those of the next batch gathered from group 0 (:meth:`_ColumnReader._add_total_sums`
+        on an empty :class:`_TotalSums`): its groups continue this one's (the same sums as gathered here)."""
+        for key, value in later.all.items():
+            self.all[key] = self.all.get(key, Decimal(0)) + value
+        for number, sums in later.group.items():
+            group = self.group.setdefault(number + self.groups, {})
+            for key, value in sums.items():
+                group[key] = group.get(key, Decimal(0)) + value
+        self.totals.extend({**row, "_groupe": row["_groupe"] + self.groups} for row in later.totals)
+        self.groups += later.groups
+
 
 @dataclass
 class _Known:
@@ -302,6 +316,26 @@ class _Values:
         if not later.seen:
             return self
         return _Values(True, self.first, self.other or later.other or later.first != self.first)
+
+
+@dataclass
+class _Batch:
+    """A batch's credit lines (:data:`LINE_SCHEMA`) and ``groups`` (their (phase, titre) group), with what
+    :class:`CreditStream` counts of it (:meth:`CreditStream._counted`, in file order): ``kept`` lines, the
+    reasons of the lines ``set_aside``, the detail lines ``sans_montant``, the ``exercices`` and ``scopes``
+    ((phase, type_budget)) of its lines, ``empty_amounts``, ``titres`` corrected and the totals' ``sums`` of
+    the batch alone (groups from 0)."""
+
+    lines: pl.DataFrame
+    groups: pl.Series
+    kept: int
+    set_aside: list[str]
+    sans_montant: int
+    exercices: set[int]
+    scopes: set[tuple[str, str | None]]
+    empty_amounts: int
+    titres: int
+    sums: _TotalSums
 
 
 def amount_groups(match: FamilyMatch) -> dict[tuple[str | None, str | None], list[AmountColumn]]:
@@ -1151,80 +1185,117 @@ class CreditStream:
         batch is gathered as pass 1 would; after the last batch, the decisions of the whole file are made and
         :class:`GuessRefuted` is raised if they differ from the guess (the lines given are then not those of
         the file: the caller discards them and reads it in two passes). An error met on the way may come from
-        a wrong guess: the caller reads the file in two passes too, for the first error of the file."""
+        a wrong guess: the caller reads the file in two passes too, for the first error of the file.
+
+        The batches are read :data:`BATCH_WORKERS` at a time, in threads (:func:`_worked_in_order`: Polars releases the
+        GIL), and counted and given in file order; a batch's error is raised once the batches before it are given.
+        """
         if self.reader is None:
             yield from self._guessed_batches()
             return
-        readers: Iterator[_ColumnReader] = iter([self.reader]) if self.single is not None else self._readers()
-        for part, reader in enumerate(readers):
-            assert reader is not None
+        if self.single is not None:
             reasons, self.single = self.single, None
-            if reasons is None:
-                reasons = reader._reasons(self.set_aside_lines[part])
-            lines = self._lines(reader, reasons)
-            del reader, reasons  # not held while the caller writes the lines (nor with the next batch)
-            yield lines
+            yield self._counted(self._batch(self.reader, reasons))
+            return
+
+        def read(item: tuple[int, _ColumnReader]) -> _Batch:
+            part, reader = item
+            return self._batch(reader, reader._reasons(self.set_aside_lines[part]))
+
+        for batch in _worked_in_order(enumerate(self._readers()), read, BATCH_WORKERS):
+            yield self._counted(batch)
 
     def _guessed_batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
         """:meth:`batches` in one read of the file, the decisions guessed from its first batch."""
         evidence: dict[int, SeparatorEvidence] = {}
         values: dict[int, _Values] = {}
         detail_rows = 0
-        guess: tuple[dict[int, Separators], set[str]] | None = None
-        for reader in self._readers():
-            frame = reader._reasons()
-            known, parsed = _as_known(frame), None
-            if guess is not None:  # the amounts parsed first: the columns with no `.` nor `,` need no evidence
-                parsed = reader._amounts(known, self.decided)
-            rows, found_evidence, found_values = reader._column_facts(frame, reader.unmarked)
+
+        def gather(facts: tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]]) -> None:
+            nonlocal detail_rows
+            rows, found_evidence, found_values = facts
             detail_rows += rows
             for index, found in found_evidence.items():
                 evidence[index] = _merge_evidence(evidence.get(index), found)
             for index, found in found_values.items():
                 values[index] = found if index not in values else values[index].then(found)
-            if guess is None:
-                self.reader = reader  # for the file's facts (the decisions, the result), not its cells
-                guess = self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
-            lines = self._lines(reader, known, parsed)
-            del reader, frame, known, parsed  # not held while the caller writes the lines (nor with the next batch)
-            yield lines
-        assert self.reader is not None and guess is not None
+
+        readers = self._readers()
+        reader = next(readers, None)
+        assert reader is not None
+        frame = reader._reasons()
+        gather(reader._column_facts(frame))
+        self.reader = reader  # for the file's facts (the decisions, the result), not its cells
+        guess = self.decided, self.broken = self._decisions(reader, evidence, values, detail_rows)
+        first = self._batch(reader, _as_known(frame))
+        del reader, frame  # not held while the caller writes the lines (nor with the next batch)
+        yield self._counted(first)
+        del first
+
+        def read(reader: _ColumnReader) -> tuple[tuple[int, dict[int, SeparatorEvidence], dict[int, _Values]], _Batch]:
+            frame = reader._reasons()
+            known = _as_known(frame)
+            # The amounts parsed first: the columns with no `.` nor `,` need no evidence.
+            parsed = reader._amounts(known, self.decided)
+            facts = reader._column_facts(frame, reader.unmarked)
+            del frame
+            return facts, self._batch(reader, known, parsed)
+
+        for facts, batch in _worked_in_order(readers, read, BATCH_WORKERS):
+            gather(facts)
+            yield self._counted(batch)
         if self._decisions(self.reader, evidence, values, detail_rows) != guess:
             raise GuessRefuted(self.stream.table.fichier)
 
-    def _lines(
-        self, reader: _ColumnReader, reasons: pl.DataFrame, parsed: pl.DataFrame | None = None
-    ) -> tuple[pl.DataFrame, pl.Series]:
-        """The credit lines of a batch and their groups, from its lines with their reasons (pass 2's frame);
-        counts them and gathers the totals' sums; checks them with ``check``. ``parsed``: ``reasons`` with
-        its amounts (:meth:`_ColumnReader._amounts`), where already parsed."""
+    def _batch(self, reader: _ColumnReader, reasons: pl.DataFrame, parsed: pl.DataFrame | None = None) -> _Batch:
+        """The credit lines of a batch, from its lines with their reasons (pass 2's frame), checked with ``check``,
+        and what is counted of them (:class:`_Batch`); nothing of the stream changed (batches are read at once).
+        ``parsed``: ``reasons`` with its amounts (:meth:`_ColumnReader._amounts`), where already parsed."""
         frame = reader._amounts(reasons, self.decided) if parsed is None else parsed
         detail = frame.filter(pl.col("_motif").is_null())
         base = reader._base(detail)
         lines = reader._phase_rows(base, self.broken)
         reader._raise_first_error()
         kept_lines = lines["source_ligne"].unique()
-        self.kept += kept_lines.len()
-        self.set_aside.update(frame["_motif"].drop_nulls().to_list())
-        self.set_aside["sans_montant"] += detail.height - kept_lines.len()
-        self.exercices.update(lines["exercice"].unique().to_list())
         # The (phase, type_budget) of the lines, from the first line of each run of them (rows come group by group,
         # in line order: a few runs; a `unique` of every row took 6 % of the batch's CPU).
         first = (pl.int_range(pl.len()) == 0) | pl.any_horizontal(
             pl.col(c).ne_missing(pl.col(c).shift(1)) for c in ("phase", "type_budget")
         )
         scopes = lines.lazy().select("phase", "type_budget").filter(first).unique().collect().iter_rows()
-        self.scopes.update(scopes)
-        self.phases.update(phase for phase, _ in self.scopes)
-        self.empty_amounts += int(lines["_vide"].sum())
-        self.titres += base.filter(
+        sums = _TotalSums()
+        reader._add_total_sums(frame, kept_lines, sums)
+        titres = base.filter(
             pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
         ).height
-        reader._add_total_sums(frame, kept_lines, self.sums)
-        lines, groups = _without(lines, "_vide", "_groupe"), lines["_groupe"]
+        batch = _Batch(
+            lines=_without(lines, "_vide", "_groupe"),
+            groups=lines["_groupe"],
+            kept=kept_lines.len(),
+            set_aside=frame["_motif"].drop_nulls().to_list(),
+            sans_montant=detail.height - kept_lines.len(),
+            exercices=set(lines["exercice"].unique().to_list()),
+            scopes=set(scopes),
+            empty_amounts=int(lines["_vide"].sum()),
+            titres=titres,
+            sums=sums,
+        )
         if self.check is not None:
-            self.check(lines)
-        return lines, groups
+            self.check(batch.lines)
+        return batch
+
+    def _counted(self, batch: _Batch) -> tuple[pl.DataFrame, pl.Series]:
+        """Count ``batch`` (the next one in file order) and give its lines and groups."""
+        self.kept += batch.kept
+        self.set_aside.update(batch.set_aside)
+        self.set_aside["sans_montant"] += batch.sans_montant
+        self.exercices.update(batch.exercices)
+        self.scopes.update(batch.scopes)
+        self.phases.update(phase for phase, _ in self.scopes)
+        self.empty_amounts += batch.empty_amounts
+        self.titres += batch.titres
+        self.sums.add(batch.sums)
+        return batch.lines, batch.groups
 
     def result(self, lines: pl.LazyFrame) -> CreditRead:
         """What reading the file gave, once :meth:`batches` has read every batch; ``lines``: its lines."""
@@ -1254,6 +1325,44 @@ class CreditStream:
 class GuessRefuted(Exception):
     """A file read once (:meth:`CreditStream.batches` without pass 1) whose decisions, made from its first batch,
     are not those of the whole file: the lines read are not the file's."""
+
+
+#: Batches of a file read at once by :meth:`CreditStream.batches` (:func:`_worked_in_order`).
+BATCH_WORKERS = 2
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _worked_in_order(items: Iterable[T], work: Callable[[T], R], workers: int) -> Iterator[R]:
+    """``work(item)`` for each of ``items``, ``workers`` at a time in threads, the results given in the items' order.
+
+    An error of ``work`` is raised where its result is taken, once the results before it are given; an error taking
+    the next item, once the results of the items before it are given (the first error of a file in line order). At
+    most ``workers`` items are worked on or waiting to be taken; closed early, the work running is waited for."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="budget-warehouse-batch") as pool:
+        pending: deque[Future[R]] = deque()
+        iterator = iter(items)
+        try:
+            while True:
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    break
+                except Exception:
+                    while pending:  # the errors of the items before it first
+                        yield pending.popleft().result()
+                    raise
+                pending.append(pool.submit(work, item))
+                del item
+                if len(pending) >= workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
 
 
 def _as_known(frame: pl.DataFrame) -> pl.DataFrame:
