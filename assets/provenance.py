@@ -20,6 +20,7 @@ from schemas.validation import validate
 from warehouse.credits.load import lines_loaded
 from warehouse.credits.staging import SourceReport, read_reports
 from warehouse.documents.store import document_reports
+from warehouse.expected import is_absent
 from warehouse.memory import give_back
 from warehouse.sources import InventoryItem
 from warehouse.store import drop_gone_sources, drop_moved_sources, prune_sources, reader, upsert_sources, writer
@@ -67,8 +68,13 @@ def sources_table(
     performance = _performance_reports(Path(duckdb.database))
     documents = document_reports(Path(duckdb.database))
     records = []
+    absent = {item.source.source_id: item for item in sources if is_absent(item)}
     for report in reports:
-        records.append(_record(report, loaded.get(report.source_id), now))
+        record = _record(report, loaded.get(report.source_id), now)
+        item = absent.get(report.source_id)
+        if item is not None and report.statut == "lu":  # its exercice not staged (--years): absent all the same
+            record["statut"], record["message"] = "absent", item.error_message
+        records.append(record)
     for item in sources:
         if item.source.source_id in staged:
             continue

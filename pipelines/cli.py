@@ -1086,6 +1086,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         {r.fichier for r in all_reports if r.statut == "absent"}
         | set(performance_absent)
         | {r["fichier"] for r in documents.values() if r["statut"] == "absent"}
+        | {i.source.fichier for i in items if is_absent(i)}  # also of an exercice outside --years (not staged)
     )
     if absent:
         where = (
