@@ -18,6 +18,8 @@ from __future__ import annotations
 import pandera.backends.polars.builtin_checks  # noqa: F401 - the built-in checks' Polars functions, as Pandera's
 import pandera.polars as pa
 import polars as pl
+from pandera.api.checks import Check
+from pandera.api.function_dispatch import Dispatcher
 from pandera.api.polars.types import PolarsData
 from pandera.backends.polars.base import is_float_dtype
 from pandera.config import CONFIG
@@ -86,7 +88,12 @@ def _check_output(check, data: PolarsData) -> pl.LazyFrame | bool:
     """One boolean per row (or one for the frame) of ``check`` on ``data``, with Pandera's reduction
     (``PolarsCheckBackend.apply`` and ``postprocess``): several columns folded with ``&``; a null output
     a pass where the check ignores nulls (``ignore_na``), else a failure."""
-    out = check._check_fn(data, **check._check_kwargs)
+    function = check._check_fn
+    if isinstance(function, Dispatcher) and Check.is_builtin_check(check.name):
+        # The registry's function: a built-in check made before Pandera registered its Polars function (a model
+        # built while the definitions load) holds a dispatcher that knows only the other backends.
+        function = Check.get_builtin_check_fn(check.name)
+    out = function(data, **check._check_kwargs)
     if isinstance(out, bool):
         return out
     names = out.collect_schema().names()
@@ -124,7 +131,10 @@ def _passes(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> bool:
     outputs: list[pl.LazyFrame] = [lazy.select(pl.all_horizontal(rows).alias(CHECK_OUTPUT_KEY))] if rows else []
     targets = [(c, name) for name, column in schema.columns.items() for c in column.checks]
     for check, key in [*targets, *((c, "*") for c in schema.checks)]:
-        out = _check_output(check, PolarsData(lazy, key))
+        try:
+            out = _check_output(check, PolarsData(lazy, key))
+        except KeyError:  # a built-in check made before Pandera registered its Polars function: Pandera decides
+            return False
         if out is False:
             return False
         if out is not True:
