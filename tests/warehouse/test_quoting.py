@@ -345,6 +345,54 @@ def test_a_quote_opened_in_a_title_and_closed_inside_the_header_is_an_error_nami
     assert _reads(path) == [message] * 3
 
 
+@pytest.mark.parametrize(
+    ("titles", "end"),
+    [(['"Budget', "2020", 'Programme;Action";AE'], "\n"), (['"Budget 2020', 'Programme;Action";AE'], "\r\n")],
+    ids=["three lines", "CRLF"],
+)
+def test_a_title_quote_closed_inside_the_header_over_lines_or_crlf_is_an_error(titles, end, tmp_path):
+    # The error above holds for a title of two lines and for CRLF line ends: the quote closes inside the line that
+    # is the header's (of the data's field count), never a title record of its own.
+    path = tmp_path / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(20)]
+    path.write_bytes(end.join([*titles, *rows, ""]).encode("utf-8"))
+    message = (
+        f"credits.csv: line {len(titles)} of the file, field 2: a quote there closes the one the title on line 1 "
+        "leaves open; the lines above the header (titles) leave a quote open: the header is not read across them"
+    )
+    assert _reads(path) == [message] * 3
+
+
+_TITLE_RECORDS = {  # a title record of its own, its quoted cell holding line breaks, above a real credit file
+    "two lines": ("LFI_2020_Credits.csv", '"Loi de finances\n2020";Ministère de l\'économie\n', "utf-8", "\n"),
+    "three lines": ("LFI_2020_Credits.csv", '"Loi de finances\npour 2020\nde l\'État";Ministère\n', "utf-8", "\n"),
+    "CRLF": ("LFI_2020_Credits.csv", '"Loi de finances\n2020";Ministère de l\'économie\n', "utf-8", "\r\n"),
+    "Windows-1252": ("LFI_2020_Credits.csv", '"Loi de finances\n2020";Ministère de l\'économie\n', "cp1252", "\n"),
+    "quoted data below": ("LFI_2021_Credits.csv", '"Loi de finances\n2021";Ministère\n', "cp1252", "\n"),
+}
+
+
+@pytest.mark.parametrize(("fichier", "title", "encoding", "end"), _TITLE_RECORDS.values(), ids=_TITLE_RECORDS.keys())
+def test_a_quoted_title_record_over_lines_above_the_header_is_preamble(fichier, title, encoding, end, tmp_path):
+    # A tester's find: `"Loi de finances⏎2020";Ministère de l'économie` above the header of LFI_2020_Credits.csv (a
+    # title record of its own: its quote closes, and it ends, before the header's line) was refused ("line 2 of the
+    # file, field 1: a quote there closes the one the title on line 1 leaves open") in every read and the build,
+    # where it was read before. Only a quote closing inside what is the header's line (above) is an error: this
+    # file reads as the one without the title, its lines preamble, in the whole, head and streamed reads.
+    original = tmp_path / fichier
+    data = (SOURCES / fichier).read_bytes()
+    original.write_bytes(data.replace(b"\n", end.encode()) if end != "\n" else data)
+    expected = _reads(original)
+    assert all(isinstance(read, tuple) for read in expected), expected
+    path = tmp_path / "titled" / fichier
+    path.parent.mkdir()
+    path.write_bytes(title.replace("\n", end).encode(encoding) + original.read_bytes())
+    lines = title.count("\n")
+    assert _reads(path) == [(header, above + lines, rows) for header, above, rows in expected]
+    if fichier == "LFI_2020_Credits.csv":
+        assert len(expected[0][2]) == 2240
+
+
 @pytest.mark.parametrize("title", ["\"Budget de l'Etat", '"Budget" 2020', "Budget de l'Etat"], ids=repr)
 def test_a_title_leaving_a_quote_open_under_a_first_line_of_two_cells_is_preamble(title, tmp_path):
     # A tester's find: `Loi de finances;2020` then `"Budget de l'Etat` above the header refused the file in every

@@ -865,9 +865,11 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
     A :class:`TableReadError` names the header's line where they leave one open and the header holds an odd number
     of quotes not making one record over its line breaks (``"Pro⏎gramme";Action`` does): a quote opening no field
     (``Programme;Action;AE"``), a title's quote closed in the header, is not a header to guess; nor one left open.
-    Nor a record above the header read over a title's open quote with two filled cells or more (``"Budget 2020`` above
-    ``Programme;Action";AE``: too narrow for the header, it would be set aside and a data row taken as the header):
-    an error names the line its quote closes on and the field."""
+    Nor a record above the header read over a title's open quote with two filled cells or more whose quote closes
+    inside what is the header's line (``"Budget 2020`` above ``Programme;Action";AE``: too narrow for the header, it
+    would be set aside and a data row taken as the header; :func:`_closed_in_header`): an error names the line its
+    quote closes on and the field. A title record of its own (``"Loi de finances⏎2020";Ministère``: its quote closes,
+    and it ends, before the header's line) is preamble."""
     found = _found(source, complete)
     if found is None:
         return None
@@ -875,13 +877,12 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
     if not header_at and not sample.skipped:
         return None
     reader = csv.reader(io.StringIO(sample.text, newline=""), delimiter=separator)
-    over_lines: tuple[int, int] | None = None  # a record of two filled cells read over a title's open quote
+    over_lines: tuple[int, int] | None = None  # a record over a title's open quote closing it in the header's line
     ended = 0
     for record in islice(reader, header_at):  # the records of the sample above the header, as they were read
-        if over_lines is None and reader.line_num > ended + 1 and _filled(record) > 1:
-            first = sample.text.split("\n", ended + 1)[ended]  # the record's first physical line
-            if first.count('"') % 2 and _title(first):
-                over_lines = (ended + 1, reader.line_num)
+        over = over_lines is None and reader.line_num > ended + 1 and _filled(record) > 1
+        if over and _closed_in_header(sample.text, separator, header_at, ended + 1, reader.line_num):
+            over_lines = (ended + 1, reader.line_num)
         ended = reader.line_num
     above = sample.skipped + reader.line_num
     if over_lines is not None:
@@ -928,6 +929,23 @@ def _from_header(source: Path | bytes, complete: bool = True) -> tuple[Path | by
         if isinstance(sink, io.BytesIO):
             return sink.getvalue(), above, out.plain
         return Path(sink.name), above, out.plain
+
+
+def _closed_in_header(text: str, separator: str, header_at: int, opened: int, closed: int) -> bool:
+    """Whether the record of the physical lines ``opened`` to ``closed`` (counted from 1) of ``text`` (a sample read
+    under ``separator``, its header the record ``header_at``), read over the quote its first line leaves open, runs
+    into what is the header's line: its first line is a title leaving a quote open (:func:`_title`), and its lines
+    below that title, read as physical lines (the title's quote its own), make one of them the header
+    (:func:`_find_header`) above the table's records (from ``header_at``): ``Programme;Action";AE`` under
+    ``"Budget 2020``, of the data's field count. A title record of its own (``"Loi de finances⏎2020";Ministère``
+    above a wider header) closes its quote, and ends, before the header's line: it is no error."""
+    lines = [line.rstrip("\r\n") for line in islice(io.StringIO(text, newline=""), closed)]
+    first = lines[opened - 1]
+    if not (first.count('"') % 2 and _title(first)):
+        return False
+    below = [next(csv.reader([line], delimiter=separator), []) for line in lines[opened:closed]]
+    table = _sample_records(text, separator)[header_at:]
+    return _find_header(below + table, 0) < len(below)
 
 
 def _record_over_lines(text: str, separator: str) -> bool:
