@@ -385,11 +385,16 @@ def _unresolved(error: BaseException) -> str | None:
 
 def _cause(error: BaseException | None) -> str:
     """What went wrong with a connection, in a few words: the wrapped error's own (``Connection refused``)."""
-    for current in wrapped(error, _links) if error is not None else ():
+    chain = list(wrapped(error, _links)) if error is not None else []
+    for current in chain:
         if isinstance(current, ConnectionRefusedError):
             return "connection refused"
         if isinstance(current, OSError) and current.strerror and not isinstance(current, urllib3.exceptions.HTTPError):
             return current.strerror[:1].lower() + current.strerror[1:]
+    for current in chain:  # the system's or http.client's words (``Remote end closed connection without response``)
+        if isinstance(current, OSError) and not isinstance(current, urllib3.exceptions.HTTPError) and str(current):
+            text = " ".join(str(current).split())
+            return text[:1].lower() + text[1:]
     return type(error).__name__ if error is not None else "no answer"
 
 

@@ -387,6 +387,34 @@ def test_refused_connection_is_a_failure(tmp_path: Path, caplog: pytest.LogCaptu
     assert started == [(1, 2, FICHIER), (2, 2, "LFI_2021_Credits.csv")]
 
 
+@pytest.mark.parametrize(
+    ("reply", "bounds", "said"),
+    [
+        pytest.param(
+            status(503, retry_after="0"), {}, "{base}{path}: too many 503 error responses (4 tries)", id="503"
+        ),
+        pytest.param(silent(0), {}, "{where}: remote end closed connection without response (4 tries)", id="closed"),
+        pytest.param(
+            silent(2.0),
+            {"read_timeout": 0.5, "retries": 1},
+            "{where} timed out: no answer within the read timeout (2 tries)",
+            id="timeout",
+        ),
+    ],
+)
+def test_a_failure_after_the_retries_is_said_in_a_few_words(
+    server: Server, tmp_path: Path, reply: Reply, bounds: dict, said: str
+) -> None:
+    # As for a refused connection: urllib3's repr (``HTTPConnectionPool(host=…): Max retries exceeded…``) was the
+    # summary's line; the cause, the host and port (the address for a status), and the tries made are enough.
+    server.routes[PATH] = [reply]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, **bounds))
+
+    ((_, message),) = got.failures
+    assert message == said.format(base=server.base, path=PATH, where=server.base.removeprefix("http://")), message
+
+
 def test_a_host_name_that_does_not_resolve_fails_at_once_and_its_other_files_are_not_tried(tmp_path: Path) -> None:
     # A fresh user's find: with no network, every file retried its DNS failure with backoff (0 + 2 + 4 + 8 s here,
     # minutes for the catalogue). A name that does not resolve is not transient the way a 503 is.
