@@ -101,11 +101,13 @@ def take_build_inventory(
     log: Callable[[str], None] = lambda _: None,
     warn: Callable[[str], None] = lambda _: None,
     recorded: list[dict] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildInventory:
     """Every source file of the build, recognised: the items, the symbolic links not followed and the
     downloads changed on the portal. Downloads first when ``paths.sources`` is None. ``recorded``:
     the latest release's items (:func:`recorded_items`): a file of the same path and sha256 takes its
-    item without being read (:func:`warehouse.sources.take_inventory`)."""
+    item without being read (:func:`warehouse.sources.take_inventory`). ``progress(n, total, fichier)``: called
+    as each download starts."""
     failures: list[InventoryItem] = []
     links: list[str] = []
     names: list[str] = []
@@ -124,7 +126,7 @@ def take_build_inventory(
 
         policy = DownloadPolicy.from_rules(portal=paths.portal_url)
         log(f"downloading sources from {policy.portal or 'the official portals'} into {paths.downloads}")
-        downloads = download_sources(paths.downloads, policy=policy)
+        downloads = download_sources(paths.downloads, policy=policy, progress=progress)
         files, failed = downloads.files, downloads.failures
         changed = [str(change) for change in downloads.changed]
         for change in changed:

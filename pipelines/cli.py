@@ -41,7 +41,7 @@ from pipelines.interrupts import signals_stop_the_build, stop_if_interrupted
 from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SNAPSHOT_DIR, SOURCES_ENV, WORK_ENV, Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import polars as pl
 
@@ -478,7 +478,10 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     # inventory warns of (links not followed, names not read, files absent, not downloaded or changed on the
     # portal) is said once, by the summary: not also as a WARNING line (a tester counted each twice).
     try:
-        taken = take_build_inventory(paths, log.info, recorded=[] if force else recorded_items(state))
+        with _download_progress(settings.sources_dir is None) as progress:
+            taken = take_build_inventory(
+                paths, log.info, recorded=[] if force else recorded_items(state), progress=progress
+            )
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
         outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
         outcome.keep_traceback(exc, settings.dagster_home / FAILURE_LOGS, "inventory")
@@ -722,6 +725,44 @@ def _credit_progress(
         if failed:  # a tester's find: "2 run(s) done" where one had failed
             done += f", {len(failed)} failed (exercice(s) {', '.join(failed)})"
         print(f"credits: {done} in {time.monotonic() - started:.1f} s", flush=True)
+
+
+@contextlib.contextmanager
+def _download_progress(downloading: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """The downloads' progress, given to ``download_sources`` (called as each file starts): a tqdm bar on a
+    terminal (``downloads: 3/7 … LFI_2019_Credits.csv``); in a log, one line as each file starts
+    (``downloads: 3/7 LFI_2019_Credits.csv``) and a last one with the time taken. Each failure is said by the
+    summary. None (no progress) when the build reads a folder."""
+    if not downloading:
+        yield None
+        return
+    started, shown = time.monotonic(), {"total": 0}
+    if sys.stdout.isatty():
+        bars: list[tqdm] = []
+
+        def say(n: int, total: int, name: str) -> None:
+            if not bars:
+                bars.append(tqdm(total=total, desc="downloads", unit="file", file=sys.stdout, **_terminal_shape()))
+            bars[0].n = n - 1  # the files before it are done
+            bars[0].set_postfix_str(name)  # refreshes the bar
+
+        try:
+            yield say
+            if bars:
+                bars[0].n = bars[0].total
+                bars[0].refresh()
+        finally:
+            for bar in bars:
+                bar.close()
+        return
+
+    def line(n: int, total: int, name: str) -> None:
+        shown["total"] = total
+        print(f"downloads: {n}/{total} {name}", flush=True)
+
+    yield line
+    if shown["total"]:
+        print(f"downloads: {shown['total']} file(s) tried in {time.monotonic() - started:.1f} s", flush=True)
 
 
 def _terminal_shape() -> dict[str, int]:

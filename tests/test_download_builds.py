@@ -13,8 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -213,10 +215,13 @@ def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, t
     entries = {e.id: e for e in catalogue()}
     for source_id, name in SERVED.items():
         assert f"  - {name}: download failed: " in done.stdout, f"the failed source {name} is not named:\n{done.stdout}"
-        # once: not also in a log line, by its name or its address (a fresh user's find)
+        # its failure once: not also in a log line, by its name or its address (a fresh user's find); the
+        # download's progress line (``downloads: 2/7 <name>``, as it starts) says no failure
         path = urlsplit(entries[source_id].url).path
         naming = [line for line in (done.stdout + done.stderr).splitlines() if name in line or path in line]
-        assert len(naming) == 1, naming
+        progress = [line for line in naming if re.fullmatch(rf"downloads: \d/7 {re.escape(name)}", line)]
+        assert len(progress) == 1, naming
+        assert len(naming) == 2, naming
 
 
 def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: Portal, tmp_path: Path) -> None:
@@ -451,6 +456,52 @@ def test_portal_alone_implies_download(portal: Portal, good: Path, tmp_path: Pat
     assert done.returncode == 1, done.stdout + done.stderr  # the entries the portal lacks, as always
     assert done.stdout.startswith(f"budget-warehouse: sources from {portal.base}; outputs in {out}\n"), done.stdout
     assert credits(out / "budget.duckdb") == CREDITS
+
+
+def test_a_portal_that_refuses_connections_says_each_file_as_it_starts_and_each_failure_in_a_few_words(
+    tmp_path: Path,
+) -> None:
+    """A fresh user's finds (``--portal http://127.0.0.1:9``, nothing listening): nothing on stdout for 98 s after
+    ``sources from …``, 28 raw urllib3 ``WARNING … Retrying (_Retry(total=2, ...)) after connection broken by
+    'NewConnectionError(...)'`` lines on stderr, and each summary line a 300-character urllib3 repr. The retries
+    stay (1 + 2 + 4 + 8 s a file: this build takes 1.7 min)."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "out"
+    done = subprocess.run(
+        command(out, "--portal", f"http://127.0.0.1:{port}"),
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "urllib3" not in done.stderr and "Retrying" not in done.stderr, done.stderr
+    names = [e.fichier for e in catalogue() if e.downloadable]
+    lines = done.stdout.splitlines()
+    said = [line for line in lines if line.startswith("downloads: ")]
+    assert said[:-1] == [f"downloads: {n}/{len(names)} {name}" for n, name in enumerate(names, 1)], done.stdout
+    assert re.fullmatch(rf"downloads: {len(names)} file\(s\) tried in \d+\.\d s", said[-1]), said
+    assert lines.index(said[0]) == 2, done.stdout  # right after the sources and the Dagster instance
+    for name in names:
+        assert f"  - {name}: download failed: connection refused by 127.0.0.1:{port} (5 tries)" in lines, done.stdout
+
+
+def test_the_downloads_show_a_bar_on_a_terminal(portal: Portal, tmp_path: Path) -> None:
+    from tests.test_cli_messages import _on_a_terminal
+
+    portal.mode = "missing"  # 404 for every file: not retried, a short build
+    try:
+        status, text = _on_a_terminal(
+            command(tmp_path / "out", "--portal", portal.base), environment(), rows=24, columns=100
+        )
+    finally:
+        portal.mode = "serve"
+    assert status == 1, text
+    assert "downloads: 100%" in text and "7/7" in text, text
+    assert "downloads: 1/7 " not in text, text  # the lines of a log are not also printed
 
 
 @pytest.mark.parametrize(

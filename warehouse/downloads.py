@@ -31,7 +31,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,7 +202,15 @@ class _Retry(Retry):
         is), the network or the portal is unreachable, and retrying it cost 14 s a file."""
         if isinstance(error, NameResolutionError):
             raise MaxRetryError(_pool, url, error) from error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        try:
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError as exc:
+            exc.tries = len(self.history) + 1  # the attempts made, this one included: said by the failure's message
+            raise
+        cause = f"status {response.status}" if response is not None and error is None else _cause(error)
+        where = f"{_pool.host}:{_pool.port}{url}" if _pool is not None else url
+        log.info("%s: %s, trying again (%d left)", where, cause, retry.total if retry.total is not None else 0)
+        return retry
 
     def sleep(self, response=None) -> None:
         wait = self.get_retry_after(response) if self.respect_retry_after_header and response else None
@@ -375,6 +383,56 @@ def _unresolved(error: BaseException) -> str | None:
     return None
 
 
+def _cause(error: BaseException | None) -> str:
+    """What went wrong with a connection, in a few words: the wrapped error's own (``Connection refused``)."""
+    chain = list(wrapped(error, _links)) if error is not None else []
+    for current in chain:
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, OSError) and current.strerror and not isinstance(current, urllib3.exceptions.HTTPError):
+            return current.strerror[:1].lower() + current.strerror[1:]
+    for current in chain:  # the system's or http.client's words (``Remote end closed connection without response``)
+        if isinstance(current, OSError) and not isinstance(current, urllib3.exceptions.HTTPError) and str(current):
+            text = " ".join(str(current).split())
+            return text[:1].lower() + text[1:]
+    return type(error).__name__ if error is not None else "no answer"
+
+
+def _links(error: BaseException) -> list:
+    return [*error.args, error.__cause__, error.__context__, getattr(error, "reason", None)]
+
+
+def _failure(error: BaseException, url: str) -> str:
+    """The summary's words for a download that raised ``error`` (requests' or urllib3's, whose own messages are
+    300 characters of repr): the cause with its host and port, and the tries made, e.g. ``connection refused by
+    127.0.0.1:9 (5 tries)``; an error of the project's own (``DownloadError``) as it is."""
+    if isinstance(error, DownloadError):
+        return str(error)
+    chain = list(wrapped(error, _links))
+    exhausted = next((e for e in chain if isinstance(e, MaxRetryError)), None)
+    pool = getattr(exhausted, "pool", None)
+    parts = urlsplit(url)
+    where = f"{pool.host}:{pool.port}" if pool is not None else parts.netloc
+    tries = getattr(exhausted, "tries", None)
+    said = f" ({tries} tries)" if tries and tries > 1 else " (1 try)" if tries else ""
+
+    def found(kind: type) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, kind)), None)
+
+    # urllib3's NewConnectionError is a ConnectTimeoutError: asked first.
+    if (refused := found(urllib3.exceptions.NewConnectionError) or found(ConnectionError)) is not None:
+        cause = _cause(refused)
+        return f"connection refused by {where}{said}" if cause == "connection refused" else f"{where}: {cause}{said}"
+    if found(urllib3.exceptions.ConnectTimeoutError) is not None:
+        return f"no connection to {where}: timed out{said}"
+    if found(urllib3.exceptions.ReadTimeoutError) is not None:
+        return f"{where} timed out: no answer within the read timeout{said}"
+    if (statuses := found(urllib3.exceptions.ResponseError)) is not None:
+        address = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+        return f"{address}: {statuses.args[0] if statuses.args else 'error responses'}{said}"
+    return " ".join(str(error).split())
+
+
 def _replace_atomically(target: Path, data: bytes) -> None:
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
     try:
@@ -470,8 +528,27 @@ _NO_NAME = "the name {host} does not resolve: the network, or the portal, is unr
 _NO_REDIRECT_NAME = "redirected to {host}, whose name does not resolve (the portal answers: that host is unreachable)"
 
 
+def _not_urllib3_retries(record: logging.LogRecord) -> bool:
+    """False for urllib3's own WARNING on each retry (``Retrying (_Retry(total=2, ...)) after connection broken by
+    'NewConnectionError(...)'``): ``_Retry`` says it at INFO, in a few words."""
+    return not (record.name == "urllib3.connectionpool" and str(record.msg).startswith("Retrying ("))
+
+
+@contextlib.contextmanager
+def _quiet_retries() -> Iterator[None]:
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    pool_log.addFilter(_not_urllib3_retries)
+    try:
+        yield
+    finally:
+        pool_log.removeFilter(_not_urllib3_retries)
+
+
 def download_sources(
-    cache: Path, entries: Iterable[CatalogueEntry] | None = None, policy: DownloadPolicy | None = None
+    cache: Path,
+    entries: Iterable[CatalogueEntry] | None = None,
+    policy: DownloadPolicy | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Downloads:
     """Fetch (or revalidate) every catalogue entry that has an official address into ``cache``.
 
@@ -482,14 +559,26 @@ def download_sources(
     unreachable) fails at once, is said once, and is not tried again for the other entries; a host the portal
     redirects to whose name does not resolve is blamed once the same way, and the portal's other files are tried.
     A sha256 other than the catalogue's is logged (the portal regenerates its exports), not refused: files are
-    recognised by their content.
+    recognised by their content. ``progress(n, total, fichier)`` is called as each file starts (``n`` from 1).
+    urllib3's WARNING on each retry is not logged: the retries are said at INFO (``… trying again (2 left)``).
     """
+    with _quiet_retries():
+        return _download_sources(cache, entries, policy, progress)
+
+
+def _download_sources(
+    cache: Path,
+    entries: Iterable[CatalogueEntry] | None,
+    policy: DownloadPolicy | None,
+    progress: Callable[[int, int, str], None] | None,
+) -> Downloads:
     policy = policy or DownloadPolicy.from_rules()
     found = Downloads()
     unreachable: set[str] = set()  # hosts whose name does not resolve
-    for entry in entries if entries is not None else catalogue():
-        if not entry.downloadable:
-            continue
+    wanted = [e for e in (entries if entries is not None else catalogue()) if e.downloadable]
+    for n, entry in enumerate(wanted, 1):
+        if progress is not None:
+            progress(n, len(wanted), entry.fichier)
         target = cache / entry.fichier
         url = policy.address(entry.url)
         host = urlsplit(url).hostname or ""
@@ -515,8 +604,9 @@ def download_sources(
                 log.error("cannot download: %s (no file redirected there is tried)", reason)
                 found.failures.append((entry, f"{url}: {reason}"))
                 continue
-            log.info("cannot download %s: %s", url, exc)  # the build's summary names it, once
-            found.failures.append((entry, str(exc)))
+            message = _failure(exc, url)
+            log.info("cannot download %s: %s", url, message)  # the build's summary names it, once
+            found.failures.append((entry, message))
             continue
         if fetched.etat == "modifie":
             change = Change(entry, fetched.precedent, fetched.sha256)

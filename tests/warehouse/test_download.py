@@ -361,17 +361,58 @@ def test_http_error_is_a_failure_and_leaves_nothing(
     assert names_in(cache) == [], "a file was left in the cache"
 
 
-def test_refused_connection_is_a_failure(tmp_path: Path) -> None:
+def test_refused_connection_is_a_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A fresh user's finds: each retry was urllib3's raw WARNING on the console (28 lines for the catalogue), and
+    # the summary's error was urllib3's 300-character repr (``HTTPConnectionPool(host=…): Max retries exceeded…``).
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    entries = [entry_for(), entry_for(fichier="LFI_2021_Credits.csv")]
+    started: list[tuple[int, int, str]] = []
 
-    got = download_sources(tmp_path / "cache", [entry_for()], policy(f"http://127.0.0.1:{port}"))
+    with caplog.at_level(logging.INFO):
+        got = download_sources(
+            tmp_path / "cache", entries, policy(f"http://127.0.0.1:{port}"), lambda *said: started.append(said)
+        )
 
     assert got.files == []
-    ((_, message),) = got.failures
-    assert "Connection refused" in message
+    assert [message for _, message in got.failures] == [f"connection refused by 127.0.0.1:{port} (4 tries)"] * 2
     assert names_in(tmp_path / "cache") == []
+    loud = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == [], loud
+    retried = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert retried[:3] == [
+        f"127.0.0.1:{port}{PATH}: connection refused, trying again ({left} left)" for left in (2, 1, 0)
+    ], retried
+    assert started == [(1, 2, FICHIER), (2, 2, "LFI_2021_Credits.csv")]
+
+
+@pytest.mark.parametrize(
+    ("reply", "bounds", "said"),
+    [
+        pytest.param(
+            status(503, retry_after="0"), {}, "{base}{path}: too many 503 error responses (4 tries)", id="503"
+        ),
+        pytest.param(silent(0), {}, "{where}: remote end closed connection without response (4 tries)", id="closed"),
+        pytest.param(
+            silent(2.0),
+            {"read_timeout": 0.5, "retries": 1},
+            "{where} timed out: no answer within the read timeout (2 tries)",
+            id="timeout",
+        ),
+    ],
+)
+def test_a_failure_after_the_retries_is_said_in_a_few_words(
+    server: Server, tmp_path: Path, reply: Reply, bounds: dict, said: str
+) -> None:
+    # As for a refused connection: urllib3's repr (``HTTPConnectionPool(host=…): Max retries exceeded…``) was the
+    # summary's line; the cause, the host and port (the address for a status), and the tries made are enough.
+    server.routes[PATH] = [reply]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, **bounds))
+
+    ((_, message),) = got.failures
+    assert message == said.format(base=server.base, path=PATH, where=server.base.removeprefix("http://")), message
 
 
 def test_a_host_name_that_does_not_resolve_fails_at_once_and_its_other_files_are_not_tried(tmp_path: Path) -> None:
