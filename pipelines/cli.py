@@ -1251,9 +1251,28 @@ def _performance_reports(connection, tables: list[str]) -> tuple[dict[str, str],
     return errors, [fichier for _, statut, fichier, _ in rows if statut == "absent"]
 
 
+class _NotTheInterrupt(logging.Filter):
+    """Drops a log record of the build's own interrupt (:class:`BuildInterrupted`) that a library caught and logged
+    with its traceback: Ctrl-C landing in SQLAlchemy's pool cleanup (``Exception during reset or similar``, logged at
+    ERROR) printed one above the build's ``interrupted (SIGINT)`` line. The interrupt itself is not lost: the build
+    stops at the next :func:`stop_if_interrupted`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pipelines.interrupts import BuildInterrupted
+
+        return not (record.exc_info and isinstance(record.exc_info[1], BuildInterrupted | KeyboardInterrupt))
+
+
+def _console_logging() -> None:
+    """Warnings and errors of every logger on stderr, one line each; not the build's interrupt (_NotTheInterrupt)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_NotTheInterrupt())
+
+
 def main(argv: list[str] | None = None) -> int:
     with _collector_paused():  # from the first allocation of the command: a pass may come as early as argparse's
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        _console_logging()
         args = parser().parse_args(argv)
         if args.command == "build":
             return build(args)

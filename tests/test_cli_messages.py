@@ -472,3 +472,28 @@ def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_b
         assert said.startswith(f"budget-warehouse: {database}: the latest release's database does not open ("), said
         assert said.endswith(f"): restore it, or point {out / 'latest'} at another release; nothing built"), said
         assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+
+
+def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_errors_are():
+    # A fresh user's find (once in 27 Ctrl-C): the interrupt raised inside SQLAlchemy's pool cleanup was logged by
+    # SQLAlchemy at ERROR with its traceback, above the build's `interrupted (SIGINT)` line.
+    script = (
+        "import logging, signal\n"
+        "from pipelines.cli import _console_logging\n"
+        "from pipelines.interrupts import BuildInterrupted\n"
+        "_console_logging()\n"
+        "pool = logging.getLogger('sqlalchemy.pool.impl.QueuePool')\n"
+        "try:\n"
+        "    raise BuildInterrupted(signal.SIGINT)\n"
+        "except BuildInterrupted:\n"
+        "    pool.error('Exception during reset or similar', exc_info=True)\n"
+        "try:\n"
+        "    raise OSError('disk gone')\n"
+        "except OSError:\n"
+        "    pool.error('Exception during reset or similar', exc_info=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "BuildInterrupted" not in done.stderr, done.stderr
+    assert done.stderr.count("ERROR sqlalchemy.pool.impl.QueuePool: Exception during reset") == 1, done.stderr
+    assert "OSError: disk gone" in done.stderr, done.stderr
