@@ -449,6 +449,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         observe_sources,
         plan_build,
         reading_limits,
+        run_label,
         source_state,
         unchanged_since_release,
     )
@@ -582,6 +583,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         credit_keys = [dg.AssetKey(["staging", "credits"]), dg.AssetKey(["core", "credits"])]
         credit_keys.append(dg.AssetKey(["staging", "credit_elements"]))  # the nomenclature's share of the lines
         ranges = contiguous_ranges(plan.partitions, order)
+        labels = {(start, end): run_label(start, end, order) for start, end in ranges}
         together = _in_one_run(plan, ranges, force)
         run_id = None
         if together:  # the publication's assets in the same run, after the credits' steps (their priority)
@@ -589,7 +591,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             credit_keys += plan.assets
             run_id = _warm_release_at_publication(instance, items, latest.folder if latest else None)
         failed_runs: list[str] = []  # the exercices of each credit run that failed (a step failed)
-        with _credit_progress(ranges, failed_runs, len(plan.assets) if together else 0) as progress:
+        with _credit_progress(ranges, failed_runs, len(plan.assets) if together else 0, labels) as progress:
             for start, end in progress:
                 stop_if_interrupted()
                 result = credits_job.execute_in_process(
@@ -606,7 +608,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
                 )
                 first = []
                 if not result.success and (not together or _credit_step_failed(result, [SOURCES, *credit_keys[:3]])):
-                    failed_runs.append(start if start == end else f"{start}-{end}")
+                    failed_runs.append(labels[(start, end)])
                 outcome.record(result)
                 outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
         stop_if_interrupted()  # one Dagster captured in the last run, which may have ended well
@@ -695,13 +697,14 @@ def _warm_release_at_publication(instance, items: list, previous: Path | None) -
 
 @contextlib.contextmanager
 def _credit_progress(
-    ranges: list[tuple[str, str]], failed: list[str], others: int = 0
+    ranges: list[tuple[str, str]], failed: list[str], others: int = 0, labels: dict[tuple[str, str], str] | None = None
 ) -> Iterator[Iterator[tuple[str, str]]]:
     """The credit runs to iterate, with their progress: a tqdm bar on a terminal; in a log (stdout not a
     terminal: CI, ``nohup``, a file), one line as each run starts and a last one with the time taken, since
     a bar's carriage returns would pile up there as one garbled line. ``failed``: the exercices of the runs
     that failed, filled by the caller as they end; the last line (the bar's last state) names them, and counts
-    done only the others. ``others``: the other assets the one run also materialises (:func:`_in_one_run`)."""
+    done only the others. ``others``: the other assets the one run also materialises (:func:`_in_one_run`).
+    ``labels``: the exercices of each run as said (:func:`pipelines.incremental.run_label`)."""
     with_others = f", with {others} other asset(s)" if others else ""
     if not ranges:
         yield iter(ranges)
@@ -713,12 +716,13 @@ def _credit_progress(
                 shown[0] = (name + with_others) if name else shown[0]
                 bar.set_postfix_str(shown[0] + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
 
-            yield _named_runs(bar, postfix, postfix)  # the bar closes as the last run ends: said before
+            yield _named_runs(bar, postfix, postfix, labels)  # the bar closes as the last run ends: said before
     else:
         started = time.monotonic()
         yield _named_runs(
             ranges,
             lambda n, name: print(f"credits: run {n}/{len(ranges)}, exercice(s) {name}{with_others}", flush=True),
+            labels=labels,
         )
         stop_if_interrupted()  # a run a signal stopped (or whose end it came at) is not done
         done = f"{len(ranges) - len(failed)} run(s) done"
@@ -776,11 +780,12 @@ def _terminal_shape() -> dict[str, int]:
     return {} if size.columns and size.lines else {"ncols": size.columns or 80, "nrows": size.lines or 24}
 
 
-def _named_runs(runs, say, ended=None) -> Iterator[tuple[str, str]]:
+def _named_runs(runs, say, ended=None, labels: dict[tuple[str, str], str] | None = None) -> Iterator[tuple[str, str]]:
     """Each ``(start, end)`` of ``runs``, after telling ``say`` its rank (from 1) and its exercices
-    (``2020`` or ``2019-2020``); ``ended()`` called once each run has ended (not interrupted)."""
+    (``labels[(start, end)]``: ``2020``, ``2019-2020``, ``2017, 2022``); ``ended()`` called once each run has ended
+    (not interrupted)."""
     for n, (start, end) in enumerate(runs, 1):
-        say(n, start if start == end else f"{start}-{end}")
+        say(n, (labels or {}).get((start, end)) or (start if start == end else f"{start}-{end}"))
         yield start, end
         stop_if_interrupted()  # before a bar counts the run done (tqdm counts it when the next one is asked for)
         if ended is not None:

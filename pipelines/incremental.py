@@ -228,6 +228,22 @@ def contiguous_ranges(partitions: list[str], order: list[str]) -> list[tuple[str
     return ranges
 
 
+def run_label(start: str, end: str, order: list[str]) -> str:
+    """The exercices of the run over ``start`` to ``end`` (a range of :func:`contiguous_ranges` in ``order``) as a
+    reader expects them: ascending, consecutive years as one range (``2019-2021``), the others listed
+    (``2017, 2022``). The stored order is that of the exercices' first build: with 2019 first built after 2020, a
+    run over both was said ``2020-2019`` (a tester's find, after ``--prune``), a range printed backwards."""
+    keys = order[order.index(start) : order.index(end) + 1] if start in order and end in order else [start, end]
+    years = sorted({int(key) for key in keys})
+    groups: list[list[int]] = []
+    for year in years:
+        if groups and year == groups[-1][-1] + 1:
+            groups[-1].append(year)
+        else:
+            groups.append([year])
+    return ", ".join(str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups)
+
+
 def replan_after_credits(instance, asset_graph, plan: Plan) -> Plan:
     """The unpartitioned assets still to run once the credit runs materialised ``plan.partitions``.
 

@@ -317,6 +317,17 @@ def test_a_failed_credit_run_is_said_failed_and_the_next_runs_checks_look_at_the
     assert "2/2" in bar and bar.endswith("2021; 1 failed: 2019]"), text
 
 
+def test_a_run_over_exercices_first_built_out_of_order_is_said_in_ascending_order(warehouse):
+    # A tester's find: after `--prune`, "credits: run 1/1, exercice(s) 2020-2019", a range printed backwards. The
+    # stored order of the exercices is that of their first build (2020, then 2019 added): the run is one range there.
+    sources, out = warehouse
+    shutil.copyfile(SOURCES / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits.csv")
+    build = run_build(sources, out, "--prune")  # every exercice recomputed, in one run
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "credits: run 1/1, exercice(s) 2019-2020, with " in build.stdout, build.stdout
+    assert "2020-2019" not in build.stdout, build.stdout
+
+
 @pytest.mark.parametrize(
     ("in_the_way", "credits_line", "failed_step"),
     [

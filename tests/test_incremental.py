@@ -334,6 +334,14 @@ def test_stale_exercices_with_a_gap_take_one_run_per_contiguous_range_of_the_sto
     assert contiguous_ranges(["2022", "2017"], order) == [("2022", "2017")]
     assert contiguous_ranges(["2018", "2017"], order) == [("2018", "2018"), ("2017", "2017")]
     assert contiguous_ranges([], order) == []
+    # Each run said with its exercices ascending: a range of consecutive years, else a list.
+    from pipelines.incremental import run_label
+
+    assert run_label("2019", "2020", order) == "2019-2020"
+    assert run_label("2022", "2022", order) == "2022"
+    assert run_label("2022", "2017", order) == "2017, 2022"
+    assert run_label("2021", "2017", order) == "2017, 2021-2022"
+    assert run_label("2020", "2019", ["2020", "2019"]) == "2019-2020"
 
 
 def test_a_years_build_with_no_credit_exercice_to_read_again_says_so(warehouse):
