@@ -13,8 +13,8 @@ passed, that copy becomes a release and ``latest`` switches to it
 (``warehouse/publication/releases.py``). One build at a time per output folder: a second one
 waits, saying so. On start, runs of killed builds left ``STARTED`` are marked
 failed. Prints progress and a summary; exits 1 if any asset or any check of
-severity ERROR failed or any source is in error, 2 on bad arguments. Ctrl-C (SIGINT) or SIGTERM
-stops the build and publishes nothing (``pipelines/interrupts.py``): exit 130 (143 for SIGTERM).
+severity ERROR failed or any source is in error, 2 on bad arguments (and a refused ``--prune``). Ctrl-C
+(SIGINT) or SIGTERM stops the build and publishes nothing (``pipelines/interrupts.py``): exit 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -64,16 +64,26 @@ def _years(text: str) -> tuple[int, int]:
     return start, end
 
 
+#: The synopsis of ``budget-warehouse build --help``, as the README's "Set up and build" shows it (a test compares
+#: them): written out, since argparse's own puts ``--portal`` beside ``--sources`` (it goes with ``--download``).
+BUILD_USAGE = """\
+%(prog)s [-h] [--sources DIR | --download [--portal URL]] [--out DIR]
+                              [--years FROM-TO] [--prune] [--keep-releases N]"""
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="budget-warehouse",
-        description="Open-data warehouse of the French State budget (credits AE/CP).",
+        description="Open-data warehouse of the French State budget: credits (AE, CP), nomenclature, performance.",
     )
     commands = main.add_subparsers(dest="command", required=True)
     build = commands.add_parser(
         "build",
         help="build the warehouse: DuckDB file and Parquet files",
         description="Build the warehouse in-process: recompute what changed since the latest release, then publish.",
+        usage=BUILD_USAGE,
+        epilog="exit status: 0 done; 1 a source in error, a failed step or check, nothing to build, or the machine "
+        "stopped the build; 2 bad arguments or a refused build (nothing built); 130 Ctrl-C, 143 SIGTERM",
     )
     origin = build.add_mutually_exclusive_group()
     origin.add_argument(
@@ -177,6 +187,7 @@ class Outcome:
     held: dict = field(default_factory=dict)  # the latest release's materialisations
     failure_logs: list[Path] = field(default_factory=list)  # the log files of the runs that had a step fail
     published: str | None = None  # the release this build published, if it published one
+    refused: bool = False  # the build was refused after the inventory (--prune with names not read): exit 2
 
     def record(self, result) -> None:
         for event in result.get_asset_materialization_events():
@@ -416,8 +427,8 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
         settings = Settings.from_env()
         try:
             outcome, items, exercices = _run_jobs(args, settings, instance)
-            if exercices == []:
-                return 1
+            if exercices == []:  # nothing to build (1), or a refused build (2, as the other usage errors)
+                return 2 if outcome.refused else 1
             return _finish(args, settings, outcome, items, started, instance)
         finally:
             forget_ahead()  # the reads done ahead that no step took (the one running there ended first)
@@ -506,6 +517,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             "nothing built",
             file=sys.stderr,
         )
+        outcome.refused = True
         return outcome, items, []
     if settings.prune:
         from warehouse.expected import prune_exercices

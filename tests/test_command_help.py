@@ -1,0 +1,55 @@
+"""``budget-warehouse --help`` and ``build --help`` against the README: the synopsis the README shows is what the
+command says, and every option and exit status it lists is in the README (a fresh user found them apart)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import ROOT, build_env
+
+README = ROOT / "README.md"
+
+
+def _help(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args, "--help"],
+        capture_output=True,
+        text=True,
+        env={**build_env(), "COLUMNS": "120"},
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0 and not done.stderr, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_readmes_synopsis_is_what_build_help_says():
+    usage = _help("build").split("\n\n")[0]
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"as `budget-warehouse build --help` says it:\n\n```\n(.*?)\n```", text, re.DOTALL)
+    assert block is not None, "the README's synopsis of the command is gone"
+    assert block.group(1) == usage
+
+
+def test_every_option_and_exit_status_of_build_help_is_in_the_readme():
+    said = _help("build")
+    text = README.read_text(encoding="utf-8")
+    options = sorted(set(re.findall(r"^  (--[a-z-]+)", said, re.MULTILINE)) - {"--help"})
+    assert options == ["--download", "--keep-releases", "--out", "--portal", "--prune", "--sources", "--years"]
+    for option in options:
+        assert re.search(rf"^\| `{option}[ `]", text, re.MULTILINE), f"{option}: no row in the README's options"
+    epilog = said.split("exit status:")[1]
+    statuses = sorted(int(s) for s in re.findall(r"\b(\d+) ", " ".join(epilog.split())))
+    assert statuses == [0, 1, 2, 130, 143], epilog
+    table = text.split("Exit status (also at the end of `build --help`):")[1].split("\n\n")[1]
+    assert sorted(int(s) for s in re.findall(r"`(\d+)`", " ".join(r.split("|")[1] for r in table.splitlines()))) == (
+        statuses
+    ), table
+
+
+def test_the_command_says_its_one_command():
+    said = _help()
+    assert said.startswith("usage: budget-warehouse [-h] {build} ...\n"), said
+    assert "build the warehouse: DuckDB file and Parquet files" in said
