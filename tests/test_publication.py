@@ -267,6 +267,31 @@ def test_the_dictionary_has_one_section_per_table_one_line_per_column_and_figure
     assert "| 2024 | 382 | Soutien aux associations de protection animale et aux refuges |" in text
 
 
+def test_a_file_outside_years_is_not_listed_as_added_until_a_build_reads_it(small, tmp_path):
+    # A tester's find: a credit file of an exercice outside `--years` (its `sources` row `hors_selection`: seen,
+    # not read) was listed among the sources added, though none of its data was.
+    baseline_sources, baseline = small
+    sources, out = tmp_path / "sources", tmp_path / "out"
+    shutil.copytree(baseline_sources, sources)
+    shutil.copytree(baseline, out, symlinks=True)
+    shutil.copyfile(SOURCES / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits.csv")
+    build = run_build(sources, out, "--years", "2020")
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "sources added" not in build.stdout, build.stdout
+    changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
+    assert changelog["sources_ajoutees"] == [] and changelog["sources_modifiees"] == [], changelog
+    assert "## Sources ajoutées\n\nAucune." in (out / "latest" / "changelog.md").read_text(encoding="utf-8")
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        statut = connection.execute("SELECT statut FROM sources WHERE source_id = 'lfi-2019'").fetchall()
+    assert statut == [("hors_selection",)]
+    # The build that reads it adds it.
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "sources changed: none; sources added: lfi-2019" in build.stdout, build.stdout
+    changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
+    assert [s["source_id"] for s in changelog["sources_ajoutees"]] == ["lfi-2019"], changelog
+
+
 def test_a_file_added_is_listed_among_the_sources_added_not_changed(small, tmp_path):
     # Found by a tester: a newly added file was listed under "sources changed" (its sha256 before: none).
     baseline_sources, baseline = small

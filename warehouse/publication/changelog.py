@@ -8,7 +8,9 @@ Content, not load times: the columns a build stamps (``vu_le``, ``charge_le``, `
   columns differ is changed. A table with no natural key (or whose key is not unique in
   either release) is compared by whole rows: changed rows then show as one removed, one added;
 - the totals of ``credits`` (sum of ``ae``, sum of ``cp``, euros) per (exercice, phase) that changed;
-- the sources added, removed, and those whose sha256 changed (``sources`` of both releases, by ``source_id``).
+- the sources added, removed, and those whose sha256 changed (``sources`` of both releases, by ``source_id``);
+  a source outside the build's ``--years`` (``statut = 'hors_selection'``: seen, none of its data held) is none
+  of them: it is added by the release that first reads it.
 """
 
 from __future__ import annotations
@@ -128,12 +130,16 @@ WHERE n.ae IS DISTINCT FROM o.ae OR n.cp IS DISTINCT FROM o.cp
 ORDER BY 1, 2
 """
 
+#: The sources of each release whose data it holds, or tried to: not those outside ``--years`` (``hors_selection``,
+#: seen and not read; a tester found one listed as added).
 _SOURCES = """
+WITH n AS (SELECT * FROM nouveau.sources WHERE statut IS DISTINCT FROM 'hors_selection'),
+     o AS (SELECT * FROM avant.sources WHERE statut IS DISTINCT FROM 'hors_selection')
 SELECT coalesce(n.source_id, o.source_id) AS source_id, coalesce(n.fichier, o.fichier) AS fichier,
        o.sha256 AS sha256_avant, n.sha256 AS sha256_apres,
        CASE WHEN o.source_id IS NULL THEN 'ajoutee' WHEN n.source_id IS NULL THEN 'retiree' ELSE 'modifiee' END
            AS etat
-FROM nouveau.sources n FULL JOIN avant.sources o ON n.source_id = o.source_id
+FROM n FULL JOIN o ON n.source_id = o.source_id
 WHERE n.sha256 IS DISTINCT FROM o.sha256
 ORDER BY 1
 """
