@@ -1,4 +1,4 @@
-"""``budget-warehouse build``: build the warehouse from the sources (CONTRACT.md, "The command").
+"""``budget-warehouse build``: build the warehouse from the sources (README, "Set up and build").
 
 The sources: ``--sources DIR``, else ``--download`` (the official portals), else the snapshot the
 repository ships (``data/sources/``, ``pipelines.settings.SNAPSHOT_DIR``; exit 2 when it is missing).
@@ -239,7 +239,7 @@ class Outcome:
     def unpublishable(self) -> list[str]:
         """The failed ERROR checks that stop the release: all but those saying a source is in error
         (``every_*_readable``): a build with sources in error still publishes, their last good
-        data kept (CONTRACT.md, "The outputs"), and exits 1."""
+        data kept (README, "The outputs"), and exits 1."""
         return [k for k in self.blocking_failures if not k.endswith(SOURCE_ERROR_CHECK_SUFFIX)]
 
 

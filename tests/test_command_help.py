@@ -53,3 +53,13 @@ def test_the_command_says_its_one_command():
     said = _help()
     assert said.startswith("usage: budget-warehouse [-h] {build} ...\n"), said
     assert "build the warehouse: DuckDB file and Parquet files" in said
+
+
+def test_the_readme_points_only_at_files_a_clone_has():
+    # A fresh user's find: the README named `GLOSSARY.md` and `CONTRACT.md`, kept outside the repository.
+    for document in (README, ROOT / "docs" / "glossary.md"):
+        text = document.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if not target.startswith(("http://", "https://")):
+                assert (document.parent / target).exists(), f"{document.name}: {target}"
+        assert "GLOSSARY.md" not in text and "CONTRACT.md" not in text and "../shared" not in text, document
