@@ -463,8 +463,9 @@ def test_a_portal_that_refuses_connections_says_each_file_as_it_starts_and_each_
 ) -> None:
     """A fresh user's finds (``--portal http://127.0.0.1:9``, nothing listening): nothing on stdout for 98 s after
     ``sources from …``, 28 raw urllib3 ``WARNING … Retrying (_Retry(total=2, ...)) after connection broken by
-    'NewConnectionError(...)'`` lines on stderr, and each summary line a 300-character urllib3 repr. The retries
-    stay (1 + 2 + 4 + 8 s a file: this build takes 1.7 min)."""
+    'NewConnectionError(...)'`` lines on stderr, and each summary line a 300-character urllib3 repr. Then: each
+    file retried the refused connection (1 + 2 + 4 + 8 s a file, 1.7 min): the first file's retries stay, the
+    other files of that host and port are not tried."""
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -485,8 +486,14 @@ def test_a_portal_that_refuses_connections_says_each_file_as_it_starts_and_each_
     assert said[:-1] == [f"downloads: {n}/{len(names)} {name}" for n, name in enumerate(names, 1)], done.stdout
     assert re.fullmatch(rf"downloads: {len(names)} file\(s\) tried in \d+\.\d s", said[-1]), said
     assert lines.index(said[0]) == 2, done.stdout  # right after the sources and the Dagster instance
-    for name in names:
-        assert f"  - {name}: download failed: connection refused by 127.0.0.1:{port} (5 tries)" in lines, done.stdout
+    first, *others = names
+    assert f"  - {first}: download failed: connection refused by 127.0.0.1:{port} (5 tries)" in lines, done.stdout
+    for name in others:
+        said = f"  - {name}: download failed: not tried: connection refused by 127.0.0.1:{port} (said once, above)"
+        assert said in lines, done.stdout
+    assert lines.index(f"  - {first}: download failed: connection refused by 127.0.0.1:{port} (5 tries)") < min(
+        i for i, line in enumerate(lines) if "not tried: connection refused" in line
+    ), done.stdout  # said once, above the others
 
 
 def test_the_downloads_show_a_bar_on_a_terminal(portal: Portal, tmp_path: Path) -> None:

@@ -343,11 +343,19 @@ def _receive(reply: requests.Response, handle, policy: DownloadPolicy, deadline:
 
 
 class _NotTried(DownloadError):
-    """A redirect to a host whose name did not resolve for an earlier file: not contacted again."""
+    """A redirect to a host whose name did not resolve for an earlier file, or (``refused``) to a ``host:port`` that
+    refused every try of an earlier file: not contacted again."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, refused: bool = False) -> None:
         super().__init__(host)
         self.host = host
+        self.refused = refused
+
+
+def _origin(url: str) -> str:
+    """``host:port`` of ``url`` (the scheme's port where it names none), as urllib3 names the pool it connects to."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _get(
@@ -357,13 +365,16 @@ def _get(
     policy: DownloadPolicy,
     deadline: float,
     unresolved: frozenset[str] = frozenset(),
+    refused: frozenset[str] = frozenset(),
 ):
-    """GET ``url``, following redirects only to checked addresses, and to none on a host of ``unresolved`` (raises
-    ``_NotTried``)."""
+    """GET ``url``, following redirects only to checked addresses, and to none on a host of ``unresolved`` nor a
+    ``host:port`` of ``refused`` (raises ``_NotTried``)."""
     for _ in range(_MAX_REDIRECTS + 1):
         policy.check(url)
         if (urlsplit(url).hostname or "").lower() in unresolved:
             raise _NotTried((urlsplit(url).hostname or "").lower())
+        if _origin(url) in refused:
+            raise _NotTried(_origin(url), refused=True)
         remaining = max(deadline - time.monotonic(), 0.1)
         timeout = (min(policy.connect_timeout, remaining), min(policy.read_timeout, remaining))
         reply = session.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=False)
@@ -381,6 +392,16 @@ def _unresolved(error: BaseException) -> str | None:
         if isinstance(current, NameResolutionError):
             return current._host  # noqa: SLF001 - urllib3 keeps the name only there (its message quotes it)
     return None
+
+
+def _refused_by(error: BaseException) -> str | None:
+    """The ``host:port`` that refused the connection at the last of a file's tries (urllib3's retries exhausted),
+    where ``error`` (requests' or urllib3's) says so; else None."""
+    exhausted = next((e for e in wrapped(error, _links) if isinstance(e, MaxRetryError)), None)
+    pool = getattr(exhausted, "pool", None)
+    if pool is None or exhausted.reason is None or _cause(exhausted.reason) != "connection refused":
+        return None
+    return f"{pool.host.lower()}:{pool.port}"
 
 
 def _cause(error: BaseException | None) -> str:
@@ -452,9 +473,16 @@ def _remove_stale_partials(target: Path, older_than: float) -> None:
                 partial.unlink()
 
 
-def fetch(url: str, target: Path, policy: DownloadPolicy, unresolved: frozenset[str] = frozenset()) -> Fetched:
+def fetch(
+    url: str,
+    target: Path,
+    policy: DownloadPolicy,
+    unresolved: frozenset[str] = frozenset(),
+    refused: frozenset[str] = frozenset(),
+) -> Fetched:
     """Download ``url`` (after ``policy.check``) to ``target``, revalidating a cached copy; a redirect to a host of
-    ``unresolved`` (names that did not resolve) is not followed.
+    ``unresolved`` (names that did not resolve) or a ``host:port`` of ``refused`` (that refused every try of an
+    earlier file) is not followed.
 
     Raises ``DownloadRefused`` (address not allowed), ``RejectedBody`` (HTML, empty, cut
     short, wrong type, too large, deadline passed), ``requests.RequestException`` or
@@ -474,7 +502,7 @@ def fetch(url: str, target: Path, policy: DownloadPolicy, unresolved: frozenset[
         if cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
     with http_session(policy, deadline) as session:
-        reply = _get(session, url, headers, policy, deadline, unresolved)
+        reply = _get(session, url, headers, policy, deadline, unresolved, refused)
         with reply:
             if reply.status_code == 304 and headers:
                 log.info("%s: not modified on the server (304), cached copy reused", target.name)
@@ -526,6 +554,8 @@ class Downloads:
 _NO_NAME = "the name {host} does not resolve: the network, or the portal, is unreachable"
 #: Why the files the portal redirects to such a host are not downloaded: the portal answers, that host is the fault.
 _NO_REDIRECT_NAME = "redirected to {host}, whose name does not resolve (the portal answers: that host is unreachable)"
+#: Why the files the portal redirects to a ``host:port`` that refused every try of an earlier file are not downloaded.
+_REDIRECT_REFUSED = "redirected to {host}, which refused the connection"
 
 
 def _not_urllib3_retries(record: logging.LogRecord) -> bool:
@@ -558,6 +588,9 @@ def download_sources(
     keeps that source's last good data. A host whose name does not resolve (no network, or the portal
     unreachable) fails at once, is said once, and is not tried again for the other entries; a host the portal
     redirects to whose name does not resolve is blamed once the same way, and the portal's other files are tried.
+    A ``host:port`` that refused the connection at every try of a file (nothing listening: the portal is down, or
+    not that address) is not contacted again for the other entries (``not tried: … (said once, above)``): 15 s of
+    retries for the first file, not for each.
     A sha256 other than the catalogue's is logged (the portal regenerates its exports), not refused: files are
     recognised by their content. ``progress(n, total, fichier)`` is called as each file starts (``n`` from 1).
     urllib3's WARNING on each retry is not logged: the retries are said at INFO (``… trying again (2 left)``).
@@ -575,6 +608,7 @@ def _download_sources(
     policy = policy or DownloadPolicy.from_rules()
     found = Downloads()
     unreachable: set[str] = set()  # hosts whose name does not resolve
+    refused: set[str] = set()  # `host:port` that refused the connection at every try of a file
     wanted = [e for e in (entries if entries is not None else catalogue()) if e.downloadable]
     for n, entry in enumerate(wanted, 1):
         if progress is not None:
@@ -585,11 +619,15 @@ def _download_sources(
         if host in unreachable:
             found.failures.append((entry, f"not tried: the name {host} does not resolve (said once, above)"))
             continue
+        if _origin(url) in refused:
+            found.failures.append((entry, f"not tried: connection refused by {_origin(url)} (said once, above)"))
+            continue
         try:
             log.info("downloading %s from %s", entry.fichier, url)
-            fetched = fetch(url, target, policy, frozenset(unreachable))
+            fetched = fetch(url, target, policy, frozenset(unreachable), frozenset(refused))
         except _NotTried as exc:  # the portal redirected this file too to a host said above
-            found.failures.append((entry, f"not tried: {_NO_REDIRECT_NAME.format(host=exc.host)} (said once, above)"))
+            reason = (_REDIRECT_REFUSED if exc.refused else _NO_REDIRECT_NAME).format(host=exc.host)
+            found.failures.append((entry, f"not tried: {reason} (said once, above)"))
             continue
         except (DownloadError, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             unresolved = _unresolved(exc)
@@ -606,6 +644,9 @@ def _download_sources(
                 continue
             message = _failure(exc, url)
             log.info("cannot download %s: %s", url, message)  # the build's summary names it, once
+            if (by := _refused_by(exc)) is not None:  # after the retries: down, or not that address; not asked again
+                refused.add(by)
+                log.info("connection refused by %s at every try: no other file of it is tried", by)
             found.failures.append((entry, message))
             continue
         if fetched.etat == "modifie":

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from schemas.catalogue import CatalogueEntry, catalogue
-from warehouse.downloads import DownloadPolicy, DownloadRefused, download_sources, portal_address
+from warehouse.downloads import DownloadPolicy, DownloadRefused, _NotTried, download_sources, fetch, portal_address
 from warehouse.sources import recognise
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources"
@@ -361,13 +361,16 @@ def test_http_error_is_a_failure_and_leaves_nothing(
     assert names_in(cache) == [], "a file was left in the cache"
 
 
-def test_refused_connection_is_a_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_refused_connection_is_a_failure_and_the_hosts_other_files_are_not_tried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # A fresh user's finds: each retry was urllib3's raw WARNING on the console (28 lines for the catalogue), and
     # the summary's error was urllib3's 300-character repr (``HTTPConnectionPool(host=…): Max retries exceeded…``).
+    # Then: every file retried the refused connection with the full backoff (98 s for the catalogue's 7 files).
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    entries = [entry_for(), entry_for(fichier="LFI_2021_Credits.csv")]
+    entries = [entry_for(), entry_for(fichier="LFI_2021_Credits.csv"), entry_for(fichier="PLF_2020_Credits.csv")]
     started: list[tuple[int, int, str]] = []
 
     with caplog.at_level(logging.INFO):
@@ -376,15 +379,51 @@ def test_refused_connection_is_a_failure(tmp_path: Path, caplog: pytest.LogCaptu
         )
 
     assert got.files == []
-    assert [message for _, message in got.failures] == [f"connection refused by 127.0.0.1:{port} (4 tries)"] * 2
+    assert [message for _, message in got.failures] == [
+        f"connection refused by 127.0.0.1:{port} (4 tries)",  # the first file: urllib3's retries, with backoff
+        *[f"not tried: connection refused by 127.0.0.1:{port} (said once, above)"] * 2,
+    ]
     assert names_in(tmp_path / "cache") == []
     loud = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == [], loud
     retried = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
-    assert retried[:3] == [
+    assert retried == [
         f"127.0.0.1:{port}{PATH}: connection refused, trying again ({left} left)" for left in (2, 1, 0)
-    ], retried
-    assert started == [(1, 2, FICHIER), (2, 2, "LFI_2021_Credits.csv")]
+    ], retried  # 4 connection attempts in all, each to the first file
+    tried = [r.getMessage() for r in caplog.records if r.getMessage().startswith("downloading ")]
+    assert tried == [f"downloading {FICHIER} from http://127.0.0.1:{port}{PATH}"], tried
+    assert started == [(1, 3, FICHIER), (2, 3, "LFI_2021_Credits.csv"), (3, 3, "PLF_2020_Credits.csv")]
+
+
+def test_a_refused_connection_on_another_port_of_the_host_does_not_stop_its_files(
+    server: Server, content: bytes, tmp_path: Path
+) -> None:
+    # Only the `host:port` that refused is not asked again: the portal at another port of 127.0.0.1 is.
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server.routes[PATH] = [ok(content)]
+    cache = tmp_path / "cache"
+    refused = download_sources(cache, [entry_for()], policy(f"http://127.0.0.1:{port}"))
+    assert [message for _, message in refused.failures] == [f"connection refused by 127.0.0.1:{port} (4 tries)"]
+
+    got = download_sources(cache, [entry_for()], policy(server.base))
+
+    assert [f.fichier for f in got.files] == [FICHIER] and got.failures == []
+
+
+def test_a_redirect_to_a_host_that_refused_every_try_is_not_followed(server: Server, tmp_path: Path) -> None:
+    # What the portal redirects to a `host:port` that refused every try of an earlier file is not asked again.
+    server.routes[PATH] = [redirect("https://files.example/LFI_2020_Credits.csv")]
+    bounds = replace(policy(server.base), hosts=frozenset({"files.example"}))
+
+    with pytest.raises(_NotTried) as raised:
+        fetch(
+            policy(server.base).address(OFFICIAL), tmp_path / FICHIER, bounds, refused=frozenset({"files.example:443"})
+        )
+
+    assert raised.value.refused and raised.value.host == "files.example:443"
+    assert server.count(PATH) == 1 and not (tmp_path / FICHIER).exists()
 
 
 @pytest.mark.parametrize(
