@@ -1,4 +1,4 @@
-"""Settings of a build, from the command line or the environment (CONTRACT.md, "The command")."""
+"""Settings of a build, from the command line or the environment (README, "Set up and build")."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ PRUNE_ENV = "BUDGET_PRUNE"
 PORTAL_ENV = "BUDGET_PORTAL_URL"
 DEFAULT_OUT = "output"
 #: The snapshot of the official source files the repository ships (``data/README.md``): what a build
-#: reads with neither ``--sources`` nor ``--download`` (CONTRACT.md, "The command"). The package is
+#: reads with neither ``--sources`` nor ``--download`` (README, "Set up and build"). The package is
 #: installed editable from the repository, so the folder is found beside ``pipelines/``.
 SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "data" / "sources"
 
@@ -62,12 +62,14 @@ def instance_yaml(home: Path) -> str:
     )
 
 
-def postgres_instance_yaml(postgres_db: dict) -> str:
+def postgres_instance_yaml(postgres_db: dict, home: Path) -> str:
     """The settings of a Dagster instance shared by several machines (README "Beyond one machine"): runs, event
     log and schedules in the PostgreSQL database ``postgres_db`` (dagster-postgres's ``postgres_db`` settings:
     ``hostname``, ``port``, ``username``, ``password``, ``db_name``...), the pools' slots claimed and released
-    atomically (``pipelines/postgres_storage.py``), one DuckDB writer at a time and no telemetry, as
-    :data:`INSTANCE_YAML`."""
+    atomically (``pipelines/postgres_storage.py``), one DuckDB writer at a time and no telemetry, and the steps'
+    captured stdout/stderr in ``<home>/storage`` with mirrors deaf to Ctrl-C, as :data:`INSTANCE_YAML` (``home``:
+    the instance folder, ``DAGSTER_HOME``, on the machine that reads these settings; Dagster gives the class no
+    other way to know it)."""
     config = {"postgres_db": postgres_db}
     settings = {
         "concurrency": {"pools": {"default_limit": 1}},
@@ -79,6 +81,11 @@ def postgres_instance_yaml(postgres_db: dict) -> str:
             "config": config,
         },
         "schedule_storage": {"module": "dagster_postgres", "class": "PostgresScheduleStorage", "config": config},
+        "compute_logs": {
+            "module": "pipelines.instance",
+            "class": "ComputeLogsDeafToCtrlC",
+            "config": {"base_dir": str(home.resolve() / "storage")},
+        },
     }
     return json.dumps(settings, indent=2)  # JSON is YAML
 

@@ -39,6 +39,7 @@ import psycopg2
 import pytest
 
 from assets.credits import DUCKDB_WRITER_POOL
+from pipelines.instance import ComputeLogsDeafToCtrlC
 from pipelines.jobs import CREDITS_JOB, SOURCES_JOB
 from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SOURCES_ENV, WORK_ENV, postgres_instance_yaml
 from tests.conftest import ROOT, SOURCES
@@ -174,8 +175,9 @@ def build_exercice(home: str, exercice: str) -> None:
             raise SystemExit(f"the credits run of {exercice} failed: {result.run_id}")
 
 
-def _instance_yaml(server: Postgres) -> str:
-    """The project's settings of an instance on PostgreSQL (``pipelines/settings.py``) for this server."""
+def _instance_yaml(server: Postgres, home: Path) -> str:
+    """The project's settings of an instance on PostgreSQL (``pipelines/settings.py``) for this server, the
+    instance folder ``home``."""
     return postgres_instance_yaml(
         {
             "hostname": "127.0.0.1",
@@ -185,7 +187,8 @@ def _instance_yaml(server: Postgres) -> str:
             "db_name": POSTGRES_DB,
             # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; dagster-postgres ships psycopg2.
             "scheme": "postgresql+psycopg2",
-        }
+        },
+        home,
     )
 
 
@@ -241,7 +244,7 @@ def _wait_for_loads_pending(server: Postgres, workers: list) -> list[str]:
 def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, monkeypatch):
     home = tmp_path / "dagster"
     home.mkdir()
-    (home / "dagster.yaml").write_text(_instance_yaml(postgres), encoding="utf-8")
+    (home / "dagster.yaml").write_text(_instance_yaml(postgres, home), encoding="utf-8")
     out = tmp_path / "out"
     (out / "releases").mkdir(parents=True)  # the load hook marks its pause there
     work = tmp_path / "work"
@@ -259,6 +262,10 @@ def test_exercices_built_in_parallel_on_a_postgres_instance(postgres, tmp_path, 
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "SerialSlotsPostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        # The steps' output captured as on one machine, its mirrors deaf to Ctrl-C (a fresh user's find: Dagster's
+        # own manager, whose watchers print a KeyboardInterrupt traceback each).
+        assert isinstance(instance.compute_log_manager, ComputeLogsDeafToCtrlC)
+        assert instance.compute_log_manager.inst_data.config_dict["base_dir"] == str(home.resolve() / "storage")
         with dg.execute_job(_reconstructable(SOURCES_JOB), instance=instance) as result:
             assert result.success
         assert set(EXERCICES) <= set(instance.get_dynamic_partitions("exercice"))
@@ -374,7 +381,7 @@ def test_simultaneous_claims_of_one_slot(postgres, tmp_path):
     first while the pool has no row yet (they all make it), then again on the pool's row."""
     home = tmp_path / "dagster"
     home.mkdir()
-    (home / "dagster.yaml").write_text(_instance_yaml(postgres), encoding="utf-8")
+    (home / "dagster.yaml").write_text(_instance_yaml(postgres, home), encoding="utf-8")
     context = multiprocessing.get_context("fork")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for round_ in range(CLAIM_ROUNDS):
