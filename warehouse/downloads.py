@@ -206,6 +206,7 @@ class _Retry(Retry):
             retry = super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError as exc:
             exc.tries = len(self.history) + 1  # the attempts made, this one included: said by the failure's message
+            exc.errors = [h.error for h in self.history] + [error]  # each attempt's error (None: a status)
             raise
         cause = f"status {response.status}" if response is not None and error is None else _cause(error)
         where = f"{_pool.host}:{_pool.port}{url}" if _pool is not None else url
@@ -395,11 +396,13 @@ def _unresolved(error: BaseException) -> str | None:
 
 
 def _refused_by(error: BaseException) -> str | None:
-    """The ``host:port`` that refused the connection at the last of a file's tries (urllib3's retries exhausted),
-    where ``error`` (requests' or urllib3's) says so; else None."""
+    """The ``host:port`` that refused the connection at every one of a file's tries (urllib3's retries exhausted),
+    where ``error`` (requests' or urllib3's) says so; else None (another error at one try at least: a 503, a
+    timeout)."""
     exhausted = next((e for e in wrapped(error, _links) if isinstance(e, MaxRetryError)), None)
     pool = getattr(exhausted, "pool", None)
-    if pool is None or exhausted.reason is None or _cause(exhausted.reason) != "connection refused":
+    errors = getattr(exhausted, "errors", None) or [getattr(exhausted, "reason", None)]
+    if pool is None or any(e is None or _cause(e) != "connection refused" for e in errors):
         return None
     return f"{pool.host.lower()}:{pool.port}"
 

@@ -412,6 +412,20 @@ def test_a_refused_connection_on_another_port_of_the_host_does_not_stop_its_file
     assert [f.fichier for f in got.files] == [FICHIER] and got.failures == []
 
 
+def test_a_file_whose_retries_end_in_other_errors_does_not_stop_the_hosts_other_files(
+    server: Server, content: bytes, tmp_path: Path
+) -> None:
+    # Only a host and port that refused every try is not asked again: a portal that answered 503 is asked for the rest.
+    server.routes[PATH] = [status(503, retry_after="0")]
+    server.routes["/data/other.csv"] = [ok(content)]
+    entries = [entry_for(), entry_for(url="https://data.economie.gouv.fr/data/other.csv", fichier="other.csv")]
+
+    got = download_sources(tmp_path / "cache", entries, policy(server.base))
+
+    assert [message for _, message in got.failures] == [f"{server.base}{PATH}: too many 503 error responses (4 tries)"]
+    assert [f.fichier for f in got.files] == ["other.csv"]
+
+
 def test_a_redirect_to_a_host_that_refused_every_try_is_not_followed(server: Server, tmp_path: Path) -> None:
     # What the portal redirects to a `host:port` that refused every try of an earlier file is not asked again.
     server.routes[PATH] = [redirect("https://files.example/LFI_2020_Credits.csv")]
