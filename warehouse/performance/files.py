@@ -615,7 +615,7 @@ def _check_irregular_rows(table: RawTable) -> None:
     raise SourceReadError(
         table.fichier,
         f"the row has {which} fields than the header ({count} where the header has {len(table.header)}; line "
-        f"{ligne + table.lignes_preambule + 1} of the file{more})",
+        f"{table.ligne_du_fichier(ligne)} of the file{more})",
         ligne,
     )
 

@@ -831,7 +831,8 @@ def _read_utf8(
             counts, frame = _records(read, separator, decoded.plain)
         if counts.len() <= header_at:
             raise csv.Error("unexpected end of data")
-        if not decoded.plain and _stray_quote(read, separator, int(counts[header_at])) is not None:  # as streamed
+        quoting = None if decoded.plain else _quote_fault(read, separator, int(counts[header_at]))
+        if quoting is not None and quoting.fault is not None:  # as the stream decides it
             raise csv.Error("a quote inside a field it does not open")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
         message = f"{name}: {_refused_records(source, above)}"
@@ -847,6 +848,8 @@ def _read_utf8(
         table.quote_error = message
         return table
     table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
+    if quoting is not None and quoting.over_lines.height:
+        table.lignes_sur_plusieurs = _records_over_lines(quoting.over_lines, header_at)
     if complete and (
         cut := _cut_short(read, counts.slice(header_at + 1), int(counts[header_at]), _width(table.header), above)
     ):
@@ -959,6 +962,25 @@ def _record_over_lines(text: str, separator: str) -> bool:
     except (csv.Error, StopIteration):
         return False
     return reader.line_num > 1
+
+
+def _records_over_lines(over_lines: pl.DataFrame, header_at: int) -> list[tuple[int, int]]:
+    """(data line, line breaks) of each record holding quoted line breaks, from the fields over lines of its text
+    (:attr:`_Quoting.over_lines`; the header the record ``header_at``): a field opening on the line the one before
+    closes on is of the same record; a record's index is its first line's less the line breaks of the records
+    above it."""
+    ouvre, ferme = pl.col("ouvre"), pl.col("ferme")
+    records = (
+        over_lines.lazy()
+        .sort("ouvre")
+        .with_columns(record=(ouvre != ferme.shift(1)).fill_null(True).cum_sum())
+        .group_by("record")
+        .agg(debut=ouvre.min(), sauts=ferme.max() - ouvre.min())
+        .sort("debut")
+        .select(ligne=pl.col("debut") - 1 - (pl.col("sauts").cum_sum() - pl.col("sauts")) - header_at, sauts="sauts")
+        .collect()
+    )
+    return list(records.iter_rows())
 
 
 def _before_last_record(head: bytes, separator: str) -> bytes:

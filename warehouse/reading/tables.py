@@ -96,6 +96,15 @@ class RawTable:
     #: A workbook sheet's row (1-based, as the spreadsheet numbers it) of the first data row; None for a CSV or an
     #: HTML table (no cell references).
     sheet_first_row: int | None = None
+    #: For a CSV read whole: (data line, line breaks its quoted fields hold) of each record over several lines (data
+    #: line 0: the header), so that :meth:`ligne_du_fichier` counts them.
+    lignes_sur_plusieurs: list[tuple[int, int]] = field(default_factory=list, compare=False, repr=False)
+
+    def ligne_du_fichier(self, ligne: int) -> int:
+        """The line of the file (1-based) data row ``ligne`` starts on: below the preamble and the header, and the
+        line breaks of the quoted fields of the records above it (:attr:`lignes_sur_plusieurs`)."""
+        sauts = sum(count for at, count in self.lignes_sur_plusieurs if at < ligne)
+        return ligne + self.lignes_preambule + 1 + sauts
 
     def checked(self) -> RawTable:
         """This table, as a whole table: :class:`TableReadError` (``quote_error``) for a head read leniently."""
