@@ -112,12 +112,16 @@ class RawTable:
             raise TableReadError(self.quote_error)
         return self
 
-    def cell(self, ligne: int | None, colonne: str | None) -> str | None:
+    def cell(self, ligne: int | None, colonne: str | None, index: int | None = None) -> str | None:
         """``feuille 'X', cellule C12``: where data row ``ligne`` (1-based) and the column whose header is ``colonne``
-        (as published) are in a workbook's sheet; None for a CSV, an HTML table, or a column not in the header."""
+        (as published) are in a workbook's sheet; None for a CSV, an HTML table, or a column not in the header.
+        ``index``: the column's index in the header, where known (two columns may share a header: the first
+        otherwise)."""
         if self.sheet_first_row is None or ligne is None or colonne is None or colonne not in self.header:
             return None
-        index, letters = self.header.index(colonne) + 1, ""
+        if index is None or not 0 <= index < len(self.header) or self.header[index] != colonne:
+            index = self.header.index(colonne)
+        index, letters = index + 1, ""
         while index:
             index, rest = divmod(index - 1, 26)
             letters = chr(65 + rest) + letters
