@@ -473,3 +473,33 @@ def test_stray_quotes_merging_lines_into_one_record_are_an_error_in_every_read(t
     cells[4] = ("352", "04", 'Action "quoted"', "3", "1 000", "900")
     cells[10] = ("352", "10", "Action 10:\nsuite; fin\net fin", "3", "1 000", "900")
     assert _reads(path) == [(header.split(";"), 0, cells)] * 3
+
+
+def test_a_stray_quote_in_a_head_whose_quotes_open_no_field_is_the_same_error_wherever_the_file_is_taken(tmp_path):
+    # A tester's note: the head (256 KiB) of a file whose first quote opening a field lies past it is plain, so its
+    # stray quote (`ab"c`) is a character there, where the whole and stream reads refuse it. It cannot matter: a head
+    # shorter than its file is never taken as its table (its `quote_error` is raised only where it is whole), and its
+    # header and rows are those a head that sees the file's quoting reads (leniently); the file is read whole or
+    # streamed, and every read that takes it names the same line and column.
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    path = folder / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(30_000)]
+    rows[8] = '352;ab"c;1 000'
+    message = (
+        "credits.csv: line 10 of the file, column 'Action': an unbalanced quote (a quote inside a field it does not "
+        "open, in a file whose quotes open fields)"
+    )
+    heads = []
+    for quoted in (25_000, 20):  # the first quote opening a field past the head, then inside it
+        edited = [row if i != quoted else '352;"quoted; field";1 000' for i, row in enumerate(rows)]
+        path.write_text("\n".join(["Programme;Action;AE", *edited, ""]), encoding="utf-8")
+        head, whole = read_csv_head(path, path.name)
+        assert not whole and (head.quote_error is None) == (quoted == 25_000)
+        heads.append((head.header, list(head.rows)[:20]))
+        for read in (lambda: read_csv_table(path, path.name), lambda: recognise(discover_sources(folder)[0]).table):
+            with pytest.raises(TableReadError, match="^" + re.escape(message) + "$"):
+                read()
+        with pytest.raises(TableReadError, match="^" + re.escape(message) + "$"), stream_csv_table(path, path.name):
+            pass
+    assert heads[0] == heads[1] and heads[0][1][8] == ["352", 'ab"c', "1 000"]
