@@ -611,8 +611,14 @@ def _quoted(fields: list[str], edit: str) -> None:
             "line 11 of the file, column 'Libellé Action': a quote opens a field there and is not closed within 131,072 characters (read up to line 544)",
         ),
         ({10: "inside"}, "line 11 of the file, column 'Libellé Action': an unbalanced quote"),
+        (
+            {10: "opened", 11: "inside"},
+            "line 11 of the file, column 'Libellé Action': a quote opens a field there and closes it on line 12, the "
+            "field holding 1 line break and 26 separators (a whole record's: the header has 27 fields) where no other "
+            "record spans lines: stray quotes merging lines",
+        ),
     ],
-    ids=["closed then text", "closed by the next", "never closed, far", "inside a field"],
+    ids=["closed then text", "closed by the next", "never closed, far", "inside a field", "two lines merged"],
 )
 def test_a_badly_quoted_field_is_an_error_naming_the_line_its_quote_opens_on(
     edits, message, tmp_path, default_field_limit

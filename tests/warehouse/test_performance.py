@@ -291,6 +291,26 @@ def test_a_row_with_more_or_fewer_fields_than_the_header_is_an_error_naming_its_
     ), str(raised.value)
 
 
+def test_the_line_of_the_file_of_an_irregular_row_counts_quoted_line_breaks_above_it(tmp_path):
+    # An adversarial tester's find: the line of the file in the error above was the data line plus the header's,
+    # wrong by the line breaks a quoted field above holds (a label over three lines on line 11: the row of data
+    # line 30 starts on line 33 of the file, not 31).
+    lines = (SOURCES / RAP).read_text(encoding="utf-8-sig").splitlines()
+    fields = lines[10].split(";")
+    fields[8] = f'"{fields[8]}\nsuite\nfin"'
+    lines[10] = ";".join(fields)
+    fields = lines[30].split(";")
+    fields.insert(5, "en trop")
+    lines[30] = ";".join(fields)
+    bad = tmp_path / RAP
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(bad, RAP, "bad")
+    assert str(raised.value) == (
+        f"{RAP}, ligne 30: the row has more fields than the header (25 where the header has 24; line 33 of the file)"
+    ), str(raised.value)
+
+
 def test_a_value_without_its_target_year_is_an_error(tmp_path):
     table = read_tables(SOURCES / PAP)[0]
     header = ";".join(table.header)

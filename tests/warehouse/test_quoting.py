@@ -438,3 +438,68 @@ def test_a_header_record_over_a_line_break_below_a_title_leaving_a_quote_open_is
     path.write_text("\n".join(['"Budget 2020', 'Programme;"Action;AE', *rows, ""]), encoding="utf-8")
     message = "credits.csv: line 2 of the file, field 2: a quote opens a field there and is not closed; the lines"
     assert all(isinstance(read, str) and read.startswith(message) for read in _reads(path)), _reads(path)
+
+
+def test_stray_quotes_merging_lines_into_one_record_are_an_error_in_every_read(tmp_path):
+    # An adversarial tester's find: a stray quote opening the label of a credit line and one closing the label of the
+    # next line make one valid CSV record of both (its label holding a line break and the separators of a whole
+    # record, its width the header's): two credit lines merged in silence, only a WARN on the label showing it. In a
+    # file no other record of which spans lines, a field holding a line break and a whole record's separators (the
+    # header's count less one) is an error naming the line its quote opens on and the column, in every read.
+    path = tmp_path / "credits.csv"
+    header = "Programme;Action;Libelle;Categorie;AE;CP"
+    rows = [f"352;{i:02};Action {i};3;1 000;900" for i in range(40)]
+    rows[4] = '352;04;"Action ""quoted""";3;1 000;900'  # quotes open fields in this file
+    merged = {10: '352;10;"Action 10;3;1 000;900', 11: '352;11;Action 11";3;1 000;900'}
+    edited = [merged.get(i, row) for i, row in enumerate(rows)]
+    path.write_text("\n".join([header, *edited, ""]), encoding="utf-8")
+    message = (
+        "credits.csv: line 12 of the file, column 'Libelle': a quote opens a field there and closes it on line 13, the "
+        "field holding 1 line break and 5 separators (a whole record's: the header has 6 fields) where no other "
+        "record spans lines: stray quotes merging lines"
+    )
+    assert _reads(path) == [message] * 3
+    # Over three lines (a whole record inside the field), the same.
+    merged = {10: '352;10;"Action 10;3;1 000;900', 12: '352;12;Action 12";3;1 000;900'}
+    edited = [merged.get(i, row) for i, row in enumerate(rows)]
+    path.write_text("\n".join([header, *edited, ""]), encoding="utf-8")
+    three = message.replace("on line 13", "on line 14").replace("1 line break and 5", "2 line breaks and 10")
+    assert _reads(path) == [three] * 3
+    # A label over lines holding fewer separators than a record (a title over three lines) reads, in every read.
+    edited = list(rows)
+    edited[10] = '352;10;"Action 10:\nsuite; fin\net fin";3;1 000;900'
+    path.write_text("\n".join([header, *edited, ""]), encoding="utf-8")
+    cells = [tuple(None if c == "" else c for c in row.split(";")) for row in rows]
+    cells[4] = ("352", "04", 'Action "quoted"', "3", "1 000", "900")
+    cells[10] = ("352", "10", "Action 10:\nsuite; fin\net fin", "3", "1 000", "900")
+    assert _reads(path) == [(header.split(";"), 0, cells)] * 3
+
+
+def test_a_stray_quote_in_a_head_whose_quotes_open_no_field_is_the_same_error_wherever_the_file_is_taken(tmp_path):
+    # A tester's note: the head (256 KiB) of a file whose first quote opening a field lies past it is plain, so its
+    # stray quote (`ab"c`) is a character there, where the whole and stream reads refuse it. It cannot matter: a head
+    # shorter than its file is never taken as its table (its `quote_error` is raised only where it is whole), and its
+    # header and rows are those a head that sees the file's quoting reads (leniently); the file is read whole or
+    # streamed, and every read that takes it names the same line and column.
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    path = folder / "credits.csv"
+    rows = [f"352;{i};1 000" for i in range(30_000)]
+    rows[8] = '352;ab"c;1 000'
+    message = (
+        "credits.csv: line 10 of the file, column 'Action': an unbalanced quote (a quote inside a field it does not "
+        "open, in a file whose quotes open fields)"
+    )
+    heads = []
+    for quoted in (25_000, 20):  # the first quote opening a field past the head, then inside it
+        edited = [row if i != quoted else '352;"quoted; field";1 000' for i, row in enumerate(rows)]
+        path.write_text("\n".join(["Programme;Action;AE", *edited, ""]), encoding="utf-8")
+        head, whole = read_csv_head(path, path.name)
+        assert not whole and (head.quote_error is None) == (quoted == 25_000)
+        heads.append((head.header, list(head.rows)[:20]))
+        for read in (lambda: read_csv_table(path, path.name), lambda: recognise(discover_sources(folder)[0]).table):
+            with pytest.raises(TableReadError, match="^" + re.escape(message) + "$"):
+                read()
+        with pytest.raises(TableReadError, match="^" + re.escape(message) + "$"), stream_csv_table(path, path.name):
+            pass
+    assert heads[0] == heads[1] and heads[0][1][8] == ["352", 'ab"c', "1 000"]

@@ -158,6 +158,33 @@ def test_a_bad_cell_of_a_workbook_is_named_by_its_sheet_and_cell(tmp_path):
     assert str(raised.value) == "PLF_2023_Credits.csv, ligne 2, colonne 'ae': not an amount: 'douze'"
 
 
+@pytest.mark.parametrize(
+    ("header", "bad", "cell"),
+    [
+        (HEADER[:10] + ["ae", "ae", "cp"], 11, "L5"),  # two amount columns of one header, the second in error
+        ([*HEADER, "ae"], 12, "M5"),  # the column read is the second of its header
+    ],
+    ids=["two amount columns", "the second read"],
+)
+def test_a_bad_cell_under_a_header_two_columns_share_is_named_by_its_own_cell(header, bad, cell, tmp_path):
+    # An adversarial tester's find: the cell of a workbook's error was that of the first column of its header name
+    # (K5), where two columns share it and the value in error is in the other one.
+    line = [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 21, 2, 1000, 2000, 3000]
+    line[bad] = "douze"
+    rows = [["Budget 2023"], [], header, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1000, 2000, 3000],
+            line]  # fmt: skip
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    write_xlsx(folder / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows)])
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    with pytest.raises(SourceReadError) as raised:
+        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    assert str(raised.value) == (
+        f"PLF_2023_Credits.xlsx, ligne 2, colonne 'ae' (feuille 'Credits', cellule {cell}): not an amount: 'douze'"
+    )
+
+
 def test_merged_header_ranges_read_as_excel_shows_them(tmp_path):
     rows = [
         ["Crédits par programme"],

@@ -154,8 +154,11 @@ class SourceReadError(ValueError):
         ligne: int | None = None,
         colonne: str | None = None,
         cellule: str | None = None,
+        index_colonne: int | None = None,
     ) -> None:
         self.fichier, self.message, self.ligne, self.colonne, self.cellule = fichier, message, ligne, colonne, cellule
+        # The column's index in the table's header, where the reader knows it: two columns may share a header.
+        self.index_colonne = index_colonne
         where = [fichier]
         if ligne is not None:
             where.append(f"ligne {ligne}")
@@ -168,10 +171,10 @@ class SourceReadError(ValueError):
     def in_cell(self, table: RawTable) -> SourceReadError:
         """This error with the sheet and the cell of its row and column where ``table`` is a workbook's sheet
         (:meth:`RawTable.cell`); itself otherwise."""
-        cellule = None if self.cellule else table.cell(self.ligne, self.colonne)
+        cellule = None if self.cellule else table.cell(self.ligne, self.colonne, self.index_colonne)
         if cellule is None:
             return self
-        return SourceReadError(self.fichier, self.message, self.ligne, self.colonne, cellule)
+        return SourceReadError(self.fichier, self.message, self.ligne, self.colonne, cellule, self.index_colonne)
 
 
 @dataclass
@@ -409,7 +412,7 @@ class _ColumnReader:
         if self.errors:
             ligne, index, message = min(self.errors, key=lambda e: (e[0], e[1] if e[1] is not None else -1))
             colonne = self.table.header[index] if index is not None else None
-            raise SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne)
+            raise SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne, index_colonne=index)
 
     # -- lines that are not data -------------------------------------------------------------
     def _reasons(self, known: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -556,7 +559,9 @@ class _ColumnReader:
                 ligne = None
                 if frame is not None and evidence[amount.index].conflict():
                     ligne = disagreement_at(self._first_marks(frame, amount.index))
-                raise SourceReadError(self.table.fichier, str(exc), ligne=ligne, colonne=amount.header) from exc
+                raise SourceReadError(
+                    self.table.fichier, str(exc), ligne=ligne, colonne=amount.header, index_colonne=amount.index
+                ) from exc
         return decided
 
     def _first_marks(self, frame: pl.DataFrame, index: int) -> dict[tuple[str, str], int]:
@@ -1151,7 +1156,10 @@ class CreditStream:
     def _placed(self, error: SourceReadError, evidence: dict[int, SeparatorEvidence]) -> SourceReadError:
         """``error`` (an amount column's separators not decided from the whole file), naming the first line
         where the column's separators disagree, found in a read of the batches again (an error's cost only)."""
-        amount = next((a for a in self.match.amounts if a.header == error.colonne), None)
+        amount = next(
+            (a for a in self.match.amounts if (a.index, a.header) == (error.index_colonne, error.colonne)),
+            next((a for a in self.match.amounts if a.header == error.colonne), None),
+        )
         if error.ligne is not None or amount is None or not evidence[amount.index].conflict():
             return error
         first: dict[tuple[str, str], int] = {}
@@ -1159,7 +1167,9 @@ class CreditStream:
             for key, line in reader._first_marks(reader._reasons(), amount.index).items():
                 first[key] = min(line, first.get(key, line))
         ligne = disagreement_at(first)
-        return SourceReadError(error.fichier, error.message, ligne=ligne, colonne=error.colonne)
+        return SourceReadError(
+            error.fichier, error.message, ligne=ligne, colonne=error.colonne, index_colonne=error.index_colonne
+        )
 
     def _decisions(
         self, reader: _ColumnReader, evidence: dict[int, SeparatorEvidence], values: dict[int, _Values], rows: int

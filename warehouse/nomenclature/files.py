@@ -116,7 +116,7 @@ class _Reader:
     def _error(self, ligne: int, field: str | None, message: str) -> SourceReadError:
         index = self.fields.get(field) if field else None
         colonne = self.table.header[index] if index is not None else None
-        return SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne)
+        return SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne, index_colonne=index)
 
     def _cell(self, row, name):
         index = self.fields.get(name)

@@ -347,7 +347,7 @@ class _Codes:
                 first = kept.filter(where)["source_ligne"][0]
                 index = self.match.fields.get(field)
                 column = self.table.header[index] if index is not None else None
-                raise SourceReadError(self.table.fichier, str(exc), first, column) from exc
+                raise SourceReadError(self.table.fichier, str(exc), first, column, index_colonne=index) from exc
         mapping = distinct.with_columns(
             pl.Series(name, [r[n] for r in results], dtype=dtype) for n, (name, dtype) in enumerate(out.items())
         )
@@ -425,7 +425,9 @@ def _identities(
     if stray.height:
         number = stray["source_ligne"][0]
         index = next(i for i in value_indices if (table.rows[number - 1][i] or "").strip())
-        raise SourceReadError(table.fichier, "values on a row that names no indicator", number, table.header[index])
+        raise SourceReadError(
+            table.fichier, "values on a row that names no indicator", number, table.header[index], index_colonne=index
+        )
     set_aside["sans_indicateur"] = nameless.height
     set_aside = Counter({k: v for k, v in set_aside.items() if v})
     kept = rows.filter(~pl.col("blank") & pl.col("code_indicateur").is_not_null())
@@ -537,6 +539,7 @@ def _values(
                     f"not a year: {first['year_cell']!r}",
                     first["source_ligne"],
                     table.header[column.annee_index],
+                    index_colonne=column.annee_index,
                 )
             orphan = part.filter(pl.col("blank_year") & pl.col("raw").is_not_null())
             if orphan.height:
@@ -546,6 +549,7 @@ def _values(
                     f"value {first['raw']!r} without its year",
                     first["source_ligne"],
                     table.header[column.annee_index],
+                    index_colonne=column.annee_index,
                 )
             without_year += part.filter(pl.col("blank_year")).height
             part = part.filter(~pl.col("blank_year")).drop("year_cell", "blank_year")
@@ -615,7 +619,7 @@ def _check_irregular_rows(table: RawTable) -> None:
     raise SourceReadError(
         table.fichier,
         f"the row has {which} fields than the header ({count} where the header has {len(table.header)}; line "
-        f"{ligne + table.lignes_preambule + 1} of the file{more})",
+        f"{table.ligne_du_fichier(ligne)} of the file{more})",
         ligne,
     )
 

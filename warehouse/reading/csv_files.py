@@ -49,7 +49,9 @@ Cells are split by Polars; the field count of every record comes from Python's
 ``csv`` module (C code) over the same UTF-8 copy, and the two must agree on the number
 of records or the file is read by ``csv`` alone (a slower path for quoting Polars
 refuses). In a text whose quotes open fields, a quote inside a field it does not open (``ab"c``) is an error naming
-its line and column in every read (:func:`_stray_quote`); where no quote opens a field it is a character.
+its line and column in every read (:func:`_stray_quote`), and so are stray quotes merging lines into one record
+(a field over lines holding a whole record's separators, in a file no other record of which spans lines); where no quote
+opens a field it is a character.
 """
 
 from __future__ import annotations
@@ -829,7 +831,8 @@ def _read_utf8(
             counts, frame = _records(read, separator, decoded.plain)
         if counts.len() <= header_at:
             raise csv.Error("unexpected end of data")
-        if not decoded.plain and _stray_quote(read, separator) is not None:  # as the stream decides it
+        quoting = None if decoded.plain else _quote_fault(read, separator, int(counts[header_at]))
+        if quoting is not None and quoting.fault is not None:  # as the stream decides it
             raise csv.Error("a quote inside a field it does not open")
     except (csv.Error, pl.exceptions.PolarsError) as exc:
         message = f"{name}: {_refused_records(source, above)}"
@@ -845,6 +848,8 @@ def _read_utf8(
         table.quote_error = message
         return table
     table = _table(name, decoded, frame, counts, header_row=header_at, preamble=header_at + above)
+    if quoting is not None and quoting.over_lines.height:
+        table.lignes_sur_plusieurs = _records_over_lines(quoting.over_lines, header_at)
     if complete and (
         cut := _cut_short(read, counts.slice(header_at + 1), int(counts[header_at]), _width(table.header), above)
     ):
@@ -957,6 +962,25 @@ def _record_over_lines(text: str, separator: str) -> bool:
     except (csv.Error, StopIteration):
         return False
     return reader.line_num > 1
+
+
+def _records_over_lines(over_lines: pl.DataFrame, header_at: int) -> list[tuple[int, int]]:
+    """(data line, line breaks) of each record holding quoted line breaks, from the fields over lines of its text
+    (:attr:`_Quoting.over_lines`; the header the record ``header_at``): a field opening on the line the one before
+    closes on is of the same record; a record's index is its first line's less the line breaks of the records
+    above it."""
+    ouvre, ferme = pl.col("ouvre"), pl.col("ferme")
+    records = (
+        over_lines.lazy()
+        .sort("ouvre")
+        .with_columns(record=(ouvre != ferme.shift(1)).fill_null(True).cum_sum())
+        .group_by("record")
+        .agg(debut=ouvre.min(), sauts=ferme.max() - ouvre.min())
+        .sort("debut")
+        .select(ligne=pl.col("debut") - 1 - (pl.col("sauts").cum_sum() - pl.col("sauts")) - header_at, sauts="sauts")
+        .collect()
+    )
+    return list(records.iter_rows())
 
 
 def _before_last_record(head: bytes, separator: str) -> bytes:
@@ -1576,7 +1600,7 @@ def _stream_utf8(
             except pl.exceptions.PolarsError as exc:
                 raise TableReadError(f"{name}: {_refused_records(below, lines)}") from exc
     blank_cells = True  # some cell may be blank: for a file with quotes, their rewrite is not looked into
-    quoting = not decoded.plain
+    quotes_open_fields = not decoded.plain
     if decoded.plain:
         facts = ahead[1] if ahead is not None and ahead[0] == layout else _line_facts(path, separator, header_fields)
         # Over every line (the header's and the preamble's too): a blank cell there only costs the rewrite.
@@ -1591,15 +1615,16 @@ def _stream_utf8(
             all_counts = _field_counts(path, separator, plain=False)
         except csv.Error as exc:
             raise TableReadError(f"{name}: {_refused_records(path, above)}") from exc
-        quoting, stray = _quote_fault(path, separator)
-        if stray is not None:  # as the whole read decides it
-            raise TableReadError(f"{name}: {_refused_records(path, above)}")
         header_fields = int(all_counts[header_at])
+        quoting = _quote_fault(path, separator, header_fields)
+        if quoting.fault is not None:  # as the whole read decides it
+            raise TableReadError(f"{name}: {_refused_records(path, above)}")
+        quotes_open_fields = quoting.opens_fields
         counts, width = all_counts.slice(header_at + 1), int(all_counts.max() or 1)
     columns = [f"c{i}" for i in range(width)]
     # Where no quote opens a field under the separator (a text not plain for a `\x1f`, or a quote after another
     # separator), its quotes are characters and its lines its records, as Python's csv reads them.
-    plain_cells = decoded.plain or not quoting
+    plain_cells = decoded.plain or not quotes_open_fields
     records = pl.scan_csv(
         path,
         separator=separator,
@@ -1713,8 +1738,8 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
                     spans.append((ended + 1, reader.line_num))
                 ended = reader.line_num
         except csv.Error as exc:
-            stray = _stray_quote(source, separator)
-            if stray is not None and stray <= ended:  # a quote inside a field above: the first fault
+            stray = _stray_quote(source, separator, None if header is None else len(header))
+            if stray is not None and stray.ligne <= ended:  # a quote inside a field above: the first fault
                 return _stray_message(source, stray, separator, header, above)
             where = _quote_place(source, ended + 1, separator, header, above)
             if str(exc).startswith("unexpected end of data"):
@@ -1728,16 +1753,27 @@ def _refused_records(source: Path | bytes, above: int = 0) -> str:
                 f"{where}: a quote opens a field there and is not closed as a field ends "
                 f"(found on line {reader.line_num + above}: {exc})"
             )
-    stray = _stray_quote(source, separator)
+    stray = _stray_quote(source, separator, None if header is None else len(header))
     if stray is not None:
         return _stray_message(source, stray, separator, header, above)
     return "records that no CSV reading accepts (unbalanced quotes?)"
 
 
-def _stray_message(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int) -> str:
-    """The error of a quote inside a field it does not open, on line ``ligne`` of ``source`` (:func:`_stray_quote`)."""
-    where = _quote_place(source, ligne, separator, header, above)
-    return f"{where}: an unbalanced quote (a quote inside a field it does not open, in a file whose quotes open fields)"
+def _stray_message(
+    source: Path | bytes, fault: _QuoteFault, separator: str, header: list[str] | None, above: int
+) -> str:
+    """The error of ``fault`` (:func:`_stray_quote`): a quote inside a field it does not open, or stray quotes
+    merging lines into one record."""
+    where = _quote_place(source, fault.ligne, separator, header, above)
+    if fault.ferme is None:
+        fault_text = "a quote inside a field it does not open, in a file whose quotes open fields"
+        return f"{where}: an unbalanced quote ({fault_text})"
+    breaks = f"{fault.sauts} line break{'s' if fault.sauts > 1 else ''}"
+    return (
+        f"{where}: a quote opens a field there and closes it on line {fault.ferme + above}, the field holding {breaks} "
+        f"and {fault.separateurs} separators (a whole record's: the header has {fault.champs} fields) where no other "
+        "record spans lines: stray quotes merging lines"
+    )
 
 
 def _quote_place(source: Path | bytes, ligne: int, separator: str, header: list[str] | None, above: int = 0) -> str:
@@ -1791,12 +1827,39 @@ def _misquoted(line: str, separator: str) -> tuple[int, bool] | None:
         at, field = at + 1, field + 1
 
 
-def _stray_quote(source: Path | bytes, separator: str) -> int | None:
-    """The first line of :func:`_quote_fault`, or None."""
-    return _quote_fault(source, separator)[1]
+@dataclass(frozen=True)
+class _QuoteFault:
+    """The first fault of a text's quotes (:func:`_quote_fault`): its physical line (1-based); for a field merging
+    lines (``ferme`` not None), the line its quote closes on, its line breaks and separators and the header's field
+    count."""
+
+    ligne: int
+    ferme: int | None = None
+    sauts: int = 0
+    separateurs: int = 0
+    champs: int = 0
 
 
-def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None]:
+@dataclass(frozen=True)
+class _Quoting:
+    """What :func:`_quote_fault` finds: whether a quote opens a field under the separator, the first fault (None if
+    none) and the fields holding a line break (``ouvre``, ``ferme``: the physical lines their quote opens and closes
+    on; ``separateurs``), in line order."""
+
+    opens_fields: bool
+    fault: _QuoteFault | None
+    over_lines: pl.DataFrame
+
+
+_NO_FIELD_OVER_LINES = pl.DataFrame(schema={"ouvre": pl.Int64, "ferme": pl.Int64, "separateurs": pl.Int64})
+
+
+def _stray_quote(source: Path | bytes, separator: str, fields: int | None = None) -> _QuoteFault | None:
+    """The first fault of :func:`_quote_fault`, or None."""
+    return _quote_fault(source, separator, fields).fault
+
+
+def _quote_fault(source: Path | bytes, separator: str, fields: int | None = None) -> _Quoting:
     """The first physical line (1-based) of the UTF-8 text ``source`` whose quotes are not those of well-formed CSV
     under ``separator`` (RFC 4180: a quote only opens a field, at its start, closes it, or is doubled inside it; and
     Excel's ``="0101"``), or None. Python's ``csv`` reads a quote inside a field it does not open (``ab"c``) as a
@@ -1808,10 +1871,19 @@ def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None
     end states give it (whole fields; then a field opened and not closed; a field's end, then whole fields; ...).
     Lines are right up to the first wrong one, so that line is the first fault. One streaming pass of Polars keeps a
     row index, the quote count and two flags per line holding a quote (whole fields, the common form, tried on each);
-    the lines that start or end inside a quoted field (few: quoted line breaks) are matched in a second pass.
+    the lines that start or end inside a quoted field (few: quoted line breaks) are matched in a second pass, with
+    the lines between them (inside a field, holding no quote).
+
+    Stray quotes merging lines (``fields``: the header's field count, 2 or more): two stray quotes, one opening a
+    field (``"label``) and one closing a field as it ends (``label"``) on a line below, are well-formed CSV: one
+    record whose field holds the line breaks and, at least, the separators of a whole record (as many as the
+    header's, less one). Where every field of the text holding a line break is such a field (no record of the file
+    spans lines legitimately), the first is the fault (:class:`_QuoteFault` with ``ferme``); in a text holding
+    another field over lines, it cannot be told from a real one and reads.
 
     Returns whether a quote opens a field under ``separator`` (a text not plain for a ``\x1f``, or for a quote after
-    another separator, may have none: its quotes are characters, its lines its records), and that first line."""
+    another separator, may have none: its quotes are characters, its lines its records), the first fault and the
+    fields over lines (:class:`_Quoting`)."""
     sep = re.escape(separator)
     inside = r'(?:[^"]|"")*'
     # A field: quoted; Excel's text formula `="0101"` (case B36: Python's csv and Polars read it whole, its quotes
@@ -1838,28 +1910,97 @@ def _quote_fault(source: Path | bytes, separator: str) -> tuple[bool, int | None
         .collect(engine=engine)
     )
     if not quoted["field_opened"].any():  # no quote opens a field under ``separator``: its quotes are characters
-        return False, None
+        return _Quoting(False, None, _NO_FIELD_OVER_LINES)
     opened = (quoted["n"].cum_sum() - quoted["n"]) % 2 == 1  # the line starts inside a quoted field
     odd = quoted["n"] % 2 == 1  # ... and ends in the other state
     wrong = quoted["ligne"].filter(~opened & ~odd & ~quoted["whole"])
     across = quoted.select("ligne", opened=opened, odd=odd).filter(pl.col("opened") | pl.col("odd"))
+    over_lines = _NO_FIELD_OVER_LINES
     if across.height:
+        # The lines holding no quote between a line ending inside a field and the next line holding a quote: inside
+        # that field, start to end (``^inside$``).
+        ligne = pl.col("ligne").cast(pl.Int64)
+        between = (
+            across.lazy()
+            .select(ligne=pl.int_ranges(ligne + 1, ligne.shift(-1)).filter(pl.col("opened") != pl.col("odd")))
+            .explode("ligne")
+            .drop_nulls()
+            .select(pl.col("ligne").cast(across["ligne"].dtype), opened=pl.lit(True), odd=pl.lit(False))
+            .collect()
+        )
+        if between.height:
+            across = pl.concat([across, between]).sort("ligne")
+        closing = rf'^({inside})"(?:{sep}{field})*$'  # a line closing the field it starts in
+        continued = rf"^({inside})$"  # a line inside a field from start to end
+        reopening = rf'^({inside})"(?:{sep}{field})*{sep}"({inside})$'  # closing it, then opening another
+        opening = rf'^(?:{field}{sep})*"({inside})$'  # a line opening a field it does not close
         forms = {  # by the line's start and end states
-            (False, True): rf'^(?:{field}{sep})*"{inside}$',
-            (True, True): rf'^{inside}"(?:{sep}{field})*$',
-            (True, False): rf'^{inside}$|^{inside}"(?:{sep}{field})*{sep}"{inside}$',
+            (False, True): opening,
+            (True, True): closing,
+            (True, False): f"{continued}|{reopening}",
         }
+        o, d = pl.col("opened"), pl.col("odd")
+        runs_on = o & ~d & line.str.contains(continued)  # neither closes nor opens a field
+        head = (  # the part of a line starting inside a field that is in that field
+            pl.when(o & d)
+            .then(line.str.extract(closing, 1))
+            .when(runs_on)
+            .then(line)
+            .when(o)
+            .then(line.str.extract(reopening, 1))
+        )
+        tail = (
+            pl.when(~o & d)
+            .then(line.str.extract(opening, 1))
+            .when(o & ~d & ~runs_on)
+            .then(line.str.extract(reopening, 2))
+        )
         checked = (
             lines()
             .join(across.lazy(), on="ligne", how="inner", maintain_order="left")
             .select(
                 "ligne",
+                "opened",
                 right=pl.coalesce(
-                    pl.when(pl.col("opened") == o, pl.col("odd") == d).then(line.str.contains(form))
-                    for (o, d), form in forms.items()
+                    pl.when(o == so, d == sd).then(line.str.contains(form)) for (so, sd), form in forms.items()
                 ),
+                closes=o & ~runs_on,
+                head=head.str.count_matches(separator, literal=True).fill_null(0).cast(pl.Int64),
+                tail=tail.str.count_matches(separator, literal=True).cast(pl.Int64),
             )
             .collect(engine=engine)
         )
         wrong = pl.concat([wrong, checked.filter(~pl.col("right"))["ligne"]])
-    return True, (int(wrong.min()) if wrong.len() else None)  # type: ignore[arg-type]
+        # Each field over lines: the separators of the line it opens on (after its quote), of the lines inside it
+        # and of the line it closes on (before its quote).
+        opens = pl.col("tail").is_not_null().cast(pl.Int64)
+        numbered = checked.with_columns(champ=opens.cum_sum(), ligne=ligne).with_columns(
+            debut=pl.col("champ") - opens  # the field a line starting inside one continues
+        )
+        over_lines = (
+            pl.concat(
+                [
+                    numbered.filter(pl.col("tail").is_not_null()).select(
+                        "champ", ouvre="ligne", ferme=pl.lit(None, pl.Int64), separateurs="tail"
+                    ),
+                    numbered.filter("opened").select(
+                        champ="debut",
+                        ouvre=pl.lit(None, pl.Int64),
+                        ferme=pl.when("closes").then("ligne"),
+                        separateurs="head",
+                    ),
+                ]
+            )
+            .group_by("champ")
+            .agg(pl.col("ouvre").min(), pl.col("ferme").max(), pl.col("separateurs").sum())
+            .drop_nulls(["ouvre", "ferme"])
+            .sort("ouvre")
+            .drop("champ")
+        )
+    fault = _QuoteFault(int(wrong.min())) if wrong.len() else None  # type: ignore[arg-type]
+    if fields is not None and fields > 1 and over_lines.height:
+        merging = over_lines["separateurs"] >= fields - 1
+        if merging.all() and (fault is None or over_lines["ouvre"][0] < fault.ligne):
+            ouvre, ferme, separateurs = over_lines.row(0)
+            fault = _QuoteFault(ouvre, ferme, ferme - ouvre, separateurs, fields)
+    return _Quoting(True, fault, over_lines)

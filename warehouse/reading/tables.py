@@ -96,6 +96,15 @@ class RawTable:
     #: A workbook sheet's row (1-based, as the spreadsheet numbers it) of the first data row; None for a CSV or an
     #: HTML table (no cell references).
     sheet_first_row: int | None = None
+    #: For a CSV read whole: (data line, line breaks its quoted fields hold) of each record over several lines (data
+    #: line 0: the header), so that :meth:`ligne_du_fichier` counts them.
+    lignes_sur_plusieurs: list[tuple[int, int]] = field(default_factory=list, compare=False, repr=False)
+
+    def ligne_du_fichier(self, ligne: int) -> int:
+        """The line of the file (1-based) data row ``ligne`` starts on: below the preamble and the header, and the
+        line breaks of the quoted fields of the records above it (:attr:`lignes_sur_plusieurs`)."""
+        sauts = sum(count for at, count in self.lignes_sur_plusieurs if at < ligne)
+        return ligne + self.lignes_preambule + 1 + sauts
 
     def checked(self) -> RawTable:
         """This table, as a whole table: :class:`TableReadError` (``quote_error``) for a head read leniently."""
@@ -103,12 +112,16 @@ class RawTable:
             raise TableReadError(self.quote_error)
         return self
 
-    def cell(self, ligne: int | None, colonne: str | None) -> str | None:
+    def cell(self, ligne: int | None, colonne: str | None, index: int | None = None) -> str | None:
         """``feuille 'X', cellule C12``: where data row ``ligne`` (1-based) and the column whose header is ``colonne``
-        (as published) are in a workbook's sheet; None for a CSV, an HTML table, or a column not in the header."""
+        (as published) are in a workbook's sheet; None for a CSV, an HTML table, or a column not in the header.
+        ``index``: the column's index in the header, where known (two columns may share a header: the first
+        otherwise)."""
         if self.sheet_first_row is None or ligne is None or colonne is None or colonne not in self.header:
             return None
-        index, letters = self.header.index(colonne) + 1, ""
+        if index is None or not 0 <= index < len(self.header) or self.header[index] != colonne:
+            index = self.header.index(colonne)
+        index, letters = index + 1, ""
         while index:
             index, rest = divmod(index - 1, 26)
             letters = chr(65 + rest) + letters
