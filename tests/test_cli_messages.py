@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import ROOT, SOURCES, build_env, run_build
 from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
+from tests.workbook_files import Sheet, write_xlsx
 
 __all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
 
@@ -453,6 +454,22 @@ def test_names_holding_a_newline_are_escaped_in_the_summary_lists(tmp_path):
     build = run_build(sources, out)
     assert build.returncode == 0, build.stdout + build.stderr
     assert "  - PLF_2020\\nCredits.csv\n" in build.stdout and "\nCredits.csv" not in build.stdout, build.stdout
+
+
+def test_names_and_header_cells_holding_an_escape_or_a_c1_control_are_escaped_in_the_summary_lists(tmp_path):
+    # A review's find: the summary escaped C0 controls only: a name holding CSI (U+009B) or NEL (U+0085), or a
+    # workbook's header cell holding ESC, reached the terminal raw (an escape sequence it acts on).
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    (sources / "Notes\x85\x9b31mfake.csv").write_bytes(b"a;b\n1;2\n")
+    cells = [["_x001B_[2J_x001B_[31mrouge", "b\x9b2J"], ["1", "2"]]  # ESC written as OOXML writes it (_x001B_)
+    write_xlsx(sources / "Entete.xlsx", [Sheet("Feuil1", cells)])
+    os.mkdir(sources / os.fsdecode(b"d\xe9p\x1b[2J"))  # a name not valid UTF-8 that holds ESC too
+    build = run_build(sources, tmp_path / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "  - Notes\\x85\\x9b31mfake.csv: a | b\n" in build.stdout, build.stdout
+    assert "  - Entete.xlsx: \\x1b[2J\\x1b[31mrouge | b\\x9b2J\n" in build.stdout, build.stdout
+    assert "  - d\\xe9p\\x1b[2J\n" in build.stdout, build.stdout
+    assert not {"\x1b", "\x85", "\x9b"} & set(build.stdout + build.stderr), build.stdout + build.stderr
 
 
 def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_built(warehouse):
