@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from pipelines.interrupts import signals_stop_the_build, stop_if_interrupted
 from pipelines.settings import OUT_ENV, PORTAL_ENV, PRUNE_ENV, SNAPSHOT_DIR, SOURCES_ENV, WORK_ENV, Settings
+from warehouse.display import one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -288,8 +289,8 @@ def build(args: argparse.Namespace) -> int:
     ):
         if path is not None and (bad := _first_not_utf8(path)) is not None:  # DuckDB, SQLite, Polars: UTF-8 only
             print(
-                f"budget-warehouse: {_escaped(given)}: not a UTF-8 path (DuckDB, Polars and Dagster's SQLite take "
-                f"UTF-8 paths only): rename {_escaped(str(bad))}, or give another folder; nothing built",
+                f"budget-warehouse: {one_line(given)}: not a UTF-8 path (DuckDB, Polars and Dagster's SQLite take "
+                f"UTF-8 paths only): rename {one_line(str(bad))}, or give another folder; nothing built",
                 file=sys.stderr,
             )
             return 2
@@ -336,21 +337,6 @@ def _first_not_utf8(path: Path) -> Path | None:
         except UnicodeEncodeError:
             return part
     return None
-
-
-def _escaped(text: str) -> str:
-    """``text`` with the bytes that are not UTF-8 shown as ``\\xe9``, as the summary shows such file names."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-#: The control characters a file name may hold (a newline, a tab, a carriage return), shown escaped in the summary.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _one_line(text: str) -> str:
-    """``text`` on one line of the summary: its control characters escaped (``\\n``, ``\\t``, ``\\x1b``), as the
-    bytes of a name not valid UTF-8 are (``\\xe9``): a name holding a newline broke the list it was in."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _from_the_machine(error: BaseException) -> bool:
@@ -651,13 +637,13 @@ def _not_read(notes: dict, stream: TextIO) -> None:
     inventory's ``liens_ignores`` and ``noms_illisibles``), one list each, to ``stream``."""
     if links := notes.get("liens_ignores"):
         print(f"\n{len(links)} symbolic link(s) in the sources folder not followed:", file=stream)
-        print("\n".join(f"  - {_one_line(str(link))}" for link in links), file=stream)
+        print("\n".join(f"  - {one_line(str(link))}" for link in links), file=stream)
     if names := notes.get("noms_illisibles"):
         print(
             f"\n{len(names)} file(s) or folder(s) in the sources folder not read (a name not valid UTF-8: rename):",
             file=stream,
         )
-        print("\n".join(f"  - {name}" for name in names), file=stream)
+        print("\n".join(f"  - {one_line(name)}" for name in names), file=stream)
 
 
 def _credit_step_failed(result, credit_keys: list) -> bool:
@@ -1115,8 +1101,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if not_loaded:
         print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
         for item in not_loaded:
-            header = " ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)"
-            print(f"  - {_one_line(item.source.fichier)}: {header}")
+            header = one_line(" ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)")
+            print(f"  - {one_line(item.source.fichier)}: {header}")
     _not_read(outcome.notes, sys.stdout)
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
@@ -1139,7 +1125,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if errors:
         print(f"\n{len(errors)} source(s) not loaded (error):")
         for source_id, message in errors:  # each says whether data of an earlier build stays, as `sources` does
-            print(f"  - {_one_line(with_last_good_kept(message) if source_id in kept else message)}")
+            print(f"  - {one_line(with_last_good_kept(message) if source_id in kept else message)}")
     absent = sorted(
         {r.fichier for r in all_reports if r.statut == "absent"}
         | set(performance_absent)
@@ -1155,7 +1141,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         print(f"\nwarning: {len(absent)} source(s) of the latest release {where}")
         print("  (their data is kept; --prune removes it):")
         for fichier in absent:
-            print(f"  - {_one_line(fichier)}")
+            print(f"  - {one_line(fichier)}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)
     warned = [k for k, (ok, sev, _) in outcome.checks.items() if not ok and sev == "WARN"]
     failed = outcome.blocking_failures

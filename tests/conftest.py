@@ -63,19 +63,27 @@ def sources_with(folder: Path, *names: str) -> Path:
     return folder
 
 
+def run_child(
+    command: list[str], *, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """``command`` in a child process started in the repository, its output captured as text (``env`` None: this
+    process's environment)."""
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+def run_python(
+    script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """``python -c script args…`` in a child process (:func:`run_child`)."""
+    return run_child([sys.executable, "-c", script, *args], env=env, timeout=timeout)
+
+
 def run_build(sources: Path | None, out: Path, *extra: str) -> Build:
     """Run the real command in a child process, as a user would (``sources`` None: no ``--sources``,
     the build reads the repository's snapshot)."""
-    env = build_env()
     origin = ["--sources", str(sources)] if sources is not None else []
-    completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "build", *origin, "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=900,
-    )
+    command = [sys.executable, "-m", "pipelines.cli", "build", *origin, "--out", str(out), *extra]
+    completed = run_child(command, env=build_env())
     return Build(completed.returncode, completed.stdout, completed.stderr, out)
 
 

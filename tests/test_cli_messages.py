@@ -16,12 +16,14 @@ import sys
 import termios
 import time
 from pathlib import Path
+from textwrap import dedent
 
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, SOURCES, build_env, run_build
+from tests.conftest import ROOT, SOURCES, build_env, run_build, run_child, run_python
 from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
+from tests.workbook_files import Sheet, write_xlsx
 
 __all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
 
@@ -386,7 +388,7 @@ def _build_with_home(sources: Path, out: Path, home: Path) -> subprocess.Complet
     it)."""
     command = [sys.executable, "-m", "pipelines.cli", "build", "--sources", str(sources), "--out", str(out)]
     env = {**build_env(), "DAGSTER_HOME": str(home)}
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    return run_child(command, env=env)
 
 
 def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_the_latest_release(tmp_path):
@@ -466,6 +468,22 @@ def test_names_holding_a_newline_are_escaped_in_the_summary_lists(tmp_path):
     assert "  - PLF_2020\\nCredits.csv\n" in build.stdout and "\nCredits.csv" not in build.stdout, build.stdout
 
 
+def test_names_and_header_cells_holding_an_escape_or_a_c1_control_are_escaped_in_the_summary_lists(tmp_path):
+    # A review's find: the summary escaped C0 controls only: a name holding CSI (U+009B) or NEL (U+0085), or a
+    # workbook's header cell holding ESC, reached the terminal raw (an escape sequence it acts on).
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    (sources / "Notes\x85\x9b31mfake.csv").write_bytes(b"a;b\n1;2\n")
+    cells = [["_x001B_[2J_x001B_[31mrouge", "b\x9b2J"], ["1", "2"]]  # ESC written as OOXML writes it (_x001B_)
+    write_xlsx(sources / "Entete.xlsx", [Sheet("Feuil1", cells)])
+    os.mkdir(sources / os.fsdecode(b"d\xe9p\x1b[2J"))  # a name not valid UTF-8 that holds ESC too
+    build = run_build(sources, tmp_path / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "  - Notes\\x85\\x9b31mfake.csv: a | b\n" in build.stdout, build.stdout
+    assert "  - Entete.xlsx: \\x1b[2J\\x1b[31mrouge | b\\x9b2J\n" in build.stdout, build.stdout
+    assert "  - d\\xe9p\\x1b[2J\n" in build.stdout, build.stdout
+    assert not {"\x1b", "\x85", "\x9b"} & set(build.stdout + build.stderr), build.stdout + build.stderr
+
+
 def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_built(warehouse):
     # An adversarial tester's find: a damaged `releases/<latest>/budget.duckdb` was named by the build's working copy
     # (`releases/.building-<pid>/budget.duckdb`, removed on exit), or not at all (a checksum error), then the summary
@@ -488,22 +506,24 @@ def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_b
 def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_errors_are():
     # A fresh user's find (once in 27 Ctrl-C): the interrupt raised inside SQLAlchemy's pool cleanup was logged by
     # SQLAlchemy at ERROR with its traceback, above the build's `interrupted (SIGINT)` line.
-    script = (
-        "import logging, signal\n"
-        "from pipelines.cli import _console_logging\n"
-        "from pipelines.interrupts import BuildInterrupted\n"
-        "_console_logging()\n"
-        "pool = logging.getLogger('sqlalchemy.pool.impl.QueuePool')\n"
-        "try:\n"
-        "    raise BuildInterrupted(signal.SIGINT)\n"
-        "except BuildInterrupted:\n"
-        "    pool.error('Exception during reset or similar', exc_info=True)\n"
-        "try:\n"
-        "    raise OSError('disk gone')\n"
-        "except OSError:\n"
-        "    pool.error('Exception during reset or similar', exc_info=True)\n"
+    script = dedent(
+        """\
+        import logging, signal
+        from pipelines.cli import _console_logging
+        from pipelines.interrupts import BuildInterrupted
+        _console_logging()
+        pool = logging.getLogger('sqlalchemy.pool.impl.QueuePool')
+        try:
+            raise BuildInterrupted(signal.SIGINT)
+        except BuildInterrupted:
+            pool.error('Exception during reset or similar', exc_info=True)
+        try:
+            raise OSError('disk gone')
+        except OSError:
+            pool.error('Exception during reset or similar', exc_info=True)
+        """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = run_python(script, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "BuildInterrupted" not in done.stderr, done.stderr
     assert done.stderr.count("ERROR sqlalchemy.pool.impl.QueuePool: Exception during reset") == 1, done.stderr

@@ -30,7 +30,7 @@ import duckdb
 import pytest
 
 from schemas.catalogue import catalogue
-from tests.conftest import ROOT, SOURCES, Build, run_build
+from tests.conftest import ROOT, SOURCES, Build, build_env, run_build, run_child
 
 SERVED = {  # catalogue id -> the real file served for it (two, to keep the builds short)
     "lfi-2019": "LFI_2019_Credits.csv",
@@ -129,19 +129,8 @@ def command(out: Path, *options: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", "build", *options, "--out", str(out)]
 
 
-def environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUDGET_"))}
-
-
 def build(portal: Portal, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command(out, "--download", "--portal", portal.base),
-        capture_output=True,
-        text=True,
-        env=environment(),
-        cwd=ROOT,
-        timeout=900,
-    )
+    return run_child(command(out, "--download", "--portal", portal.base), env=build_env())
 
 
 def rows(database: Path) -> dict[str, int]:
@@ -315,14 +304,7 @@ def test_with_no_network_a_download_build_says_so_once_and_prune_names_every_exe
     A ``.invalid`` name never resolves (RFC 2606)."""
     out = tmp_path / "out"
     shutil.copytree(built.out, out, symlinks=True)
-    done = subprocess.run(
-        command(out, "--download", "--portal", "https://budget.invalid", "--prune"),
-        capture_output=True,
-        text=True,
-        env=environment(),
-        cwd=ROOT,
-        timeout=900,
-    )
+    done = run_child(command(out, "--download", "--portal", "https://budget.invalid", "--prune"), env=build_env())
     assert done.returncode == 1, done.stdout + done.stderr
     said = [line for line in done.stderr.splitlines() if "budget.invalid" in line]
     assert said == [
@@ -388,7 +370,7 @@ def test_sigkill_during_a_download_leaves_the_outputs_and_the_next_build_complet
             command(out, "--download", "--portal", portal.base),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=environment(),
+            env=build_env(),
             cwd=ROOT,
             start_new_session=True,
         )
@@ -429,9 +411,7 @@ def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path)
     (sources / "plus").symlink_to(outside, target_is_directory=True)
     out = tmp_path / "out"
 
-    done = subprocess.run(
-        command(out, "--sources", str(sources)), capture_output=True, text=True, env=environment(), cwd=ROOT
-    )
+    done = run_child(command(out, "--sources", str(sources)), env=build_env())
 
     # Exit 0: a credit file alone builds (its codes unknown to a nomenclature are WARN rows of ecarts_sources).
     assert done.returncode == 0 and "step failed" not in done.stdout, done.stdout + done.stderr
@@ -450,9 +430,7 @@ def test_links_in_the_sources_folder_are_not_followed_and_listed(tmp_path: Path)
 def test_portal_alone_implies_download(portal: Portal, good: Path, tmp_path: Path) -> None:
     # README ("The command"): `--portal URL` names where to download from, so it implies --download.
     out = copy_of(good, tmp_path)
-    done = subprocess.run(
-        command(out, "--portal", portal.base), capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=900
-    )
+    done = run_child(command(out, "--portal", portal.base), env=build_env())
     assert done.returncode == 1, done.stdout + done.stderr  # the entries the portal lacks, as always
     assert done.stdout.startswith(f"budget-warehouse: sources from {portal.base}; outputs in {out}\n"), done.stdout
     assert credits(out / "budget.duckdb") == CREDITS
@@ -470,14 +448,7 @@ def test_a_portal_that_refuses_connections_says_each_file_as_it_starts_and_each_
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     out = tmp_path / "out"
-    done = subprocess.run(
-        command(out, "--portal", f"http://127.0.0.1:{port}"),
-        capture_output=True,
-        text=True,
-        env=environment(),
-        cwd=ROOT,
-        timeout=900,
-    )
+    done = run_child(command(out, "--portal", f"http://127.0.0.1:{port}"), env=build_env())
     assert done.returncode == 1, done.stdout + done.stderr
     assert "urllib3" not in done.stderr and "Retrying" not in done.stderr, done.stderr
     names = [e.fichier for e in catalogue() if e.downloadable]
@@ -502,7 +473,7 @@ def test_the_downloads_show_a_bar_on_a_terminal(portal: Portal, tmp_path: Path) 
     portal.mode = "missing"  # 404 for every file: not retried, a short build
     try:
         status, text = _on_a_terminal(
-            command(tmp_path / "out", "--portal", portal.base), environment(), rows=24, columns=100
+            command(tmp_path / "out", "--portal", portal.base), build_env(), rows=24, columns=100
         )
     finally:
         portal.mode = "serve"
@@ -521,9 +492,7 @@ def test_the_downloads_show_a_bar_on_a_terminal(portal: Portal, tmp_path: Path) 
     ],
 )
 def test_bad_portal_options_exit_2(tmp_path: Path, options: list[str], message: str) -> None:
-    done = subprocess.run(
-        command(tmp_path / "out", *options), capture_output=True, text=True, env=environment(), cwd=ROOT
-    )
+    done = run_child(command(tmp_path / "out", *options), env=build_env())
 
     assert done.returncode == 2
     assert message in done.stderr

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, build_env, sources_with
+from tests.conftest import ROOT, build_env, run_python, sources_with
 
 #: The command in a child process, every collection of Python's cyclic garbage collector recorded with
 #: the number of objects frozen at that moment (0: before the first run), and the collector's state after.
@@ -35,14 +35,7 @@ def _build_by(script: str, tmp_path: Path, report: Path) -> subprocess.Completed
     """A build of LFI 2020's credits and PLF 2020's nomenclature into ``tmp_path / "out"`` by ``script`` in a
     child process (its arguments: the sources, the output folder, ``report``); it must succeed."""
     sources = sources_with(tmp_path / "sources", "LFI_2020_Credits.csv", "PLF_2020_Nomenclature.csv")
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(sources), str(tmp_path / "out"), str(report)],
-        capture_output=True,
-        text=True,
-        env=build_env(),
-        cwd=ROOT,
-        timeout=900,
-    )
+    done = run_python(script, str(sources), str(tmp_path / "out"), str(report), env=build_env())
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 

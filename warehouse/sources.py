@@ -18,6 +18,7 @@ from pathlib import Path
 
 from schemas.catalogue import CatalogueEntry, catalogue
 from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
+from warehouse.display import escaped_bytes
 from warehouse.reading.tables import RawTable, TableReadError, read_table_heads
 
 __all__ = [
@@ -177,12 +178,7 @@ def _walk(folder: Path, outputs: Path | None = None) -> tuple[list[Path], list[S
         for name in [*subfolders, *sorted(names)]:
             path = here / name
             if not _utf8(name) and not name.startswith("."):  # a hidden name is never read anyway
-                unreadable.append(
-                    path.relative_to(folder)
-                    .as_posix()
-                    .encode("utf-8", "surrogateescape")
-                    .decode("utf-8", "backslashreplace")
-                )
+                unreadable.append(escaped_bytes(path.relative_to(folder).as_posix()))
                 if name in subfolders:
                     subfolders.remove(name)
                 continue

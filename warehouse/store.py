@@ -42,8 +42,8 @@ __all__ = [
     "replace_exercice",
     "replace_tables",
     "memory_limit",
-    "roll_back",
     "sharing_hashes",
+    "transaction",
     "upsert_sources",
     "with_last_good_kept",
     "writer",
@@ -186,15 +186,25 @@ def _give_back_if_kept(database: Path, connection: duckdb.DuckDBPyConnection) ->
         give_back(connection)
 
 
-def roll_back(connection: duckdb.DuckDBPyConnection) -> None:
-    """``ROLLBACK`` after an error inside a transaction, unless that error ended it: a ``COMMIT`` that failed (a
-    full disk: DuckDB could not write its WAL) rolled it back already, and a second ``ROLLBACK`` raised ``cannot
-    rollback - no transaction is active`` in place of the real cause (an adversarial tester's find)."""
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction of ``connection``: ``COMMIT`` at its end, ``ROLLBACK`` if it (or the ``COMMIT``)
+    raises an ``Exception``, which is raised again.
+
+    The ``ROLLBACK`` is skipped when the error ended the transaction: a ``COMMIT`` that failed (a full disk: DuckDB
+    could not write its WAL) rolled it back already, and a second ``ROLLBACK`` raised ``cannot rollback - no
+    transaction is active`` in place of the real cause (an adversarial tester's find)."""
+    connection.execute("BEGIN TRANSACTION")
     try:
-        connection.execute("ROLLBACK")
-    except duckdb.TransactionException as exc:
-        if "no transaction is active" not in str(exc):
-            raise
+        yield
+        connection.execute("COMMIT")
+    except Exception:
+        try:
+            connection.execute("ROLLBACK")
+        except duckdb.TransactionException as exc:
+            if "no transaction is active" not in str(exc):
+                raise
+        raise
 
 
 def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice: int, rows: pl.DataFrame) -> int:
@@ -205,14 +215,12 @@ def replace_exercice(connection: duckdb.DuckDBPyConnection, table: str, exercice
     """
     connection.register("nouvelles_lignes", rows.to_arrow())
     try:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {quote_identifier(table)} WHERE exercice = ?", [exercice])
-        columns = ", ".join(quote_identifier(c) for c in rows.columns)
-        connection.execute(f"INSERT INTO {quote_identifier(table)} ({columns}) SELECT {columns} FROM nouvelles_lignes")
-        connection.execute("COMMIT")
-    except Exception:
-        roll_back(connection)
-        raise
+        with transaction(connection):
+            connection.execute(f"DELETE FROM {quote_identifier(table)} WHERE exercice = ?", [exercice])
+            columns = ", ".join(quote_identifier(c) for c in rows.columns)
+            connection.execute(
+                f"INSERT INTO {quote_identifier(table)} ({columns}) SELECT {columns} FROM nouvelles_lignes"
+            )
     finally:
         connection.unregister("nouvelles_lignes")
     return rows.height
@@ -247,35 +255,31 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
     )
     connection.register("sources_vues", frame.to_arrow())
     try:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(
-            """
-            UPDATE sources SET statut = v.statut, vu_le = v.vu_le, message = CASE
-                WHEN v.statut = 'erreur' AND sources.charge_le IS NOT NULL AND NOT contains(v.message, $kept)
-                THEN v.message || ' (' || $kept || ')' ELSE v.message END
-            FROM sources_vues v
-            WHERE sources.source_id = v.source_id AND v.statut IN ('erreur', 'absent')
-            """,
-            {"kept": LAST_GOOD_KEPT},
-        )
-        connection.execute(
-            """
-            DELETE FROM sources WHERE source_id IN (
-                SELECT source_id FROM sources_vues WHERE statut NOT IN ('erreur', 'absent'))
-            """
-        )
-        assignments = ", ".join(quote_identifier(c) for c in columns)
-        connection.execute(
-            f"""
-            INSERT INTO sources ({assignments})
-            SELECT {assignments} FROM sources_vues v
-            WHERE v.statut NOT IN ('erreur', 'absent') OR v.source_id NOT IN (SELECT source_id FROM sources)
-            """
-        )
-        connection.execute("COMMIT")
-    except Exception:
-        roll_back(connection)
-        raise
+        with transaction(connection):
+            connection.execute(
+                """
+                UPDATE sources SET statut = v.statut, vu_le = v.vu_le, message = CASE
+                    WHEN v.statut = 'erreur' AND sources.charge_le IS NOT NULL AND NOT contains(v.message, $kept)
+                    THEN v.message || ' (' || $kept || ')' ELSE v.message END
+                FROM sources_vues v
+                WHERE sources.source_id = v.source_id AND v.statut IN ('erreur', 'absent')
+                """,
+                {"kept": LAST_GOOD_KEPT},
+            )
+            connection.execute(
+                """
+                DELETE FROM sources WHERE source_id IN (
+                    SELECT source_id FROM sources_vues WHERE statut NOT IN ('erreur', 'absent'))
+                """
+            )
+            assignments = ", ".join(quote_identifier(c) for c in columns)
+            connection.execute(
+                f"""
+                INSERT INTO sources ({assignments})
+                SELECT {assignments} FROM sources_vues v
+                WHERE v.statut NOT IN ('erreur', 'absent') OR v.source_id NOT IN (SELECT source_id FROM sources)
+                """
+            )
     finally:
         connection.unregister("sources_vues")
 
@@ -283,16 +287,11 @@ def upsert_sources(connection: duckdb.DuckDBPyConnection, records: list[dict]) -
 def prune_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -> int:
     """``--prune``: delete the ``sources`` rows and the ``credits`` rows of every source not in
     ``given`` (the source ids of this build). Returns the number of ``sources`` rows deleted."""
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         gone = connection.execute(
             "DELETE FROM sources WHERE NOT list_contains(?, source_id) RETURNING source_id", [given]
         ).fetchall()
         connection.execute("DELETE FROM credits WHERE NOT list_contains(?, source_id)", [given])
-        connection.execute("COMMIT")
-    except Exception:
-        roll_back(connection)
-        raise
     return len(gone)
 
 
@@ -338,8 +337,7 @@ def replace_tables(
 ) -> None:
     """Replace whole tables by frames (their columns and types) and by Parquet ``files`` (read by DuckDB,
     never into Python: tables of millions of rows), all in one transaction."""
-    try:
-        connection.execute("BEGIN TRANSACTION")
+    with transaction(connection):
         for name, frame in tables.items():
             connection.register("nouvelle_table", frame.to_arrow())
             connection.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM nouvelle_table")
@@ -348,10 +346,6 @@ def replace_tables(
             connection.execute(
                 f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM read_parquet({quote_literal(path)})"
             )
-        connection.execute("COMMIT")
-    except Exception:
-        roll_back(connection)
-        raise
 
 
 @contextmanager

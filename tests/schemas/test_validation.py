@@ -1,8 +1,7 @@
 """Validation runs on collected frames and names every bad row (case B16); the credits model."""
 
-import subprocess
-import sys
 from decimal import Decimal
+from textwrap import dedent
 
 import pandera.polars as pa
 import polars as pl
@@ -11,7 +10,7 @@ import pytest
 from schemas.amounts import parse_amount
 from schemas.credits import CreditsModel
 from schemas.validation import ValidationFailed, validate
-from tests.conftest import CASES, ROOT
+from tests.conftest import CASES, run_python
 from warehouse.reading.tables import read_tables
 
 
@@ -192,13 +191,15 @@ def test_one_query_pass_works_for_models_built_while_the_definitions_load():
     # CI's find: a model's built-in checks made while `pipelines.definitions` loads (before Pandera registered its
     # Polars functions) hold a dispatcher without them: the one-query pass raised KeyError (the first test of
     # tests/schemas run after tests/assets). In a fresh process, as the command line loads them.
-    script = (
-        "import pipelines.definitions\n"
-        "from schemas.credits import CreditLinesModel\n"
-        "from schemas.validation import _passes\n"
-        "from tests.schemas.test_row_rules import _lines\n"
-        "print(_passes(CreditLinesModel, _lines()))\n"
+    script = dedent(
+        """\
+        import pipelines.definitions
+        from schemas.credits import CreditLinesModel
+        from schemas.validation import _passes
+        from tests.schemas.test_row_rules import _lines
+        print(_passes(CreditLinesModel, _lines()))
+        """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = run_python(script, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "True", done.stdout + done.stderr

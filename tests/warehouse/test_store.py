@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import CASES
 from warehouse.reading.tables import read_tables
-from warehouse.store import DatabaseLocked, reader, replace_exercice, writer
+from warehouse.store import DatabaseLocked, reader, replace_exercice, transaction, writer
 
 TABLE = "cas_b18"
 
@@ -55,6 +55,25 @@ def test_replace_exercice_is_idempotent(tmp_path):
     with reader(database) as connection:
         assert connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 4
         assert connection.execute(f"SELECT sum(cp) FROM {TABLE} WHERE exercice = 2019").fetchone()[0] == 3
+
+
+def test_a_transaction_commits_its_block_or_rolls_it_back_and_keeps_the_blocks_error(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "budget.duckdb"))
+    connection.execute("CREATE TABLE t (x INTEGER)")
+    with transaction(connection):
+        connection.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(ValueError, match="the block's"), transaction(connection):
+        connection.execute("INSERT INTO t VALUES (2)")
+        raise ValueError("the block's")
+    # A block whose error already ended the transaction (a COMMIT that failed on a full disk does): DuckDB's `cannot
+    # rollback - no transaction is active` does not replace that error.
+    with pytest.raises(ValueError, match="ended it"), transaction(connection):
+        connection.execute("INSERT INTO t VALUES (3)")
+        connection.execute("ROLLBACK")
+        raise ValueError("ended it")
+    assert connection.execute("SELECT list(x) FROM t").fetchall()[0][0] == [1]
+    connection.execute("INSERT INTO t VALUES (4)")  # no transaction left open
+    connection.close()
 
 
 def _hold(database: str, seconds: float, ready) -> None:

@@ -31,7 +31,7 @@ import polars as pl
 
 from schemas.credits import BUSINESS_KEY, CreditsModel
 from warehouse.credits.staged_lines import scratch, staged_fichiers, staged_files, staged_relation
-from warehouse.store import quote_identifier, quote_literal, roll_back, sharing_hashes
+from warehouse.store import quote_identifier, quote_literal, sharing_hashes, transaction
 
 __all__ = [
     "InvalidStagedLine",
@@ -305,14 +305,10 @@ def load_exercice(connection: duckdb.DuckDBPyConnection, staging: Path, exercice
         # The rows go in in any order (every reader orders them, by the business key): DuckDB then inserts from
         # both threads without keeping the scan's order, a third faster on millions of lines.
         connection.execute("SET preserve_insertion_order = false")
-        connection.execute("BEGIN TRANSACTION")
         try:
-            connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
-            inserted = connection.execute(insert).fetchall()[0][0]
-            connection.execute("COMMIT")
-        except Exception:
-            roll_back(connection)
-            raise
+            with transaction(connection):
+                connection.execute("DELETE FROM credits WHERE exercice = ?", [exercice])
+                inserted = connection.execute(insert).fetchall()[0][0]
         finally:
             connection.execute("RESET preserve_insertion_order")
     finally:

@@ -18,7 +18,7 @@ from warehouse.documents.reconciliation import (
 from warehouse.documents.texts import Document, DocumentError, narratives, read_document
 from warehouse.reading.tables import TableReadError
 from warehouse.sources import InventoryItem, recognise
-from warehouse.store import reader, replace_tables, roll_back
+from warehouse.store import reader, replace_tables, transaction
 
 __all__ = [
     "FICHIER_SCHEMA",
@@ -213,8 +213,7 @@ def write_document_tables(
         {"documents": tables.documents, "declarations": tables.declarations, "document_fichiers": fichiers},
     )
     ids = fichiers.filter(pl.col("format") != "commentaire_nomenclature")["source_id"].to_list()
-    try:
-        connection.execute("BEGIN TRANSACTION")
+    with transaction(connection):
         if _exists(connection, "indicateurs") and ids:
             for table, frame in (
                 ("indicateurs", tables.indicateurs),
@@ -225,10 +224,6 @@ def write_document_tables(
                     connection.register("lignes_documents", frame.to_arrow())
                     connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM lignes_documents")
                     connection.unregister("lignes_documents")
-        connection.execute("COMMIT")
-    except Exception:
-        roll_back(connection)
-        raise
 
 
 def write_rapprochements(connection: duckdb.DuckDBPyConnection, rapprochements: pl.DataFrame) -> None:

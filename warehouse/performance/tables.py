@@ -47,7 +47,7 @@ from warehouse.performance.files import (
     validate_read,
 )
 from warehouse.performance.indicator_links import link_sub_indicators
-from warehouse.store import roll_back
+from warehouse.store import transaction
 
 __all__ = [
     "FICHIER_SCHEMA",
@@ -371,8 +371,7 @@ def write_performance(connection: duckdb.DuckDBPyConnection, tables: Performance
     """
     frames = tables.frames()
     written = {}
-    try:
-        connection.execute("BEGIN TRANSACTION")
+    with transaction(connection):
         connection.execute(_sql("performance.sql"))
         for name, frame in frames.items():
             view = f"nouvelles_{name}"
@@ -384,8 +383,4 @@ def write_performance(connection: duckdb.DuckDBPyConnection, tables: Performance
                 connection.unregister(view)
             written[name] = frame.height
         connection.execute(_sql("indicateur_atteinte.sql"))
-        connection.execute("COMMIT")
-    except Exception:
-        roll_back(connection)
-        raise
     return written
