@@ -348,7 +348,12 @@ def assert_absent_source_kept(build, out: Path) -> None:
     assert _count(database, "SELECT count(*) FROM credits") == CREDITS_2020
     assert _count(database, "SELECT statut FROM sources WHERE source_id = 'plf-2020'") == "absent"
     assert pl.read_parquet(out / "parquet" / "credits.parquet").height == CREDITS_2020
-    (changes,) = [x for x in build.stdout.splitlines() if x.startswith("changes since ")]
+    lines = build.stdout.splitlines()
+    assert re.fullmatch(
+        rf"table credits +{CREDITS_2020} rows", next(x for x in lines if x.startswith("table credits "))
+    )
+    assert f"  credits 2020:  {CREDITS_2020} rows (LFI,PLF)" in lines, build.stdout
+    (changes,) = [x for x in lines if x.startswith("changes since ")]
     assert "credits +" not in changes and "credits totals changed: none" in changes, changes
 
 
