@@ -410,6 +410,7 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
             print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
         work = start_work(settings.out_dir)
         os.environ[WORK_ENV] = str(work)
+        _restore_staging(settings.out_dir)
         settings = Settings.from_env()
         try:
             outcome, items, exercices = _run_jobs(args, settings, instance)
@@ -420,6 +421,36 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
             forget_ahead()  # the reads done ahead that no step took (the one running there ended first)
             forget_recognitions()  # the heads the inventory read for this build's readers
             shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
+
+
+def _restore_staging(out: Path) -> None:
+    """What the previous build changed in the staging put back as the latest release has it, where that build
+    published nothing (failed, interrupted: ``warehouse/publication/staging.py``); then the staging noted as this
+    build finds it."""
+    from warehouse.publication.releases import latest_release
+    from warehouse.publication.staging import mark_staging, restore_staging
+
+    latest = latest_release(out)
+    if restored := restore_staging(out, latest.version if latest else None):
+        print(
+            f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of {out / 'staging'} it "
+            f"changed put back as the latest release ({latest.version}) has them"
+        )
+    mark_staging(out)
+
+
+def _kept_staging(out: Path, version: str | None) -> str:
+    """The staging kept aside as release ``version``'s (``warehouse/publication/staging.py``); a line of the summary
+    where it could not be (else ``""``)."""
+    from warehouse.publication.staging import keep_staging
+
+    if version is None:
+        return ""
+    try:
+        keep_staging(out, version)
+    except OSError as exc:
+        return f"\nwarning: the staging of {version} could not be kept aside ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[Outcome, list, list[int] | None]:
@@ -950,7 +981,7 @@ def _finish(
 
         release_line = f"release: nothing changed since {outcome.latest_version}; no new release"
         write_state(settings.out_dir, outcome.latest_version, _release_state(outcome, instance))
-        release_line += _restored_line(settings.out_dir)
+        release_line += _restored_line(settings.out_dir) + _kept_staging(settings.out_dir, outcome.latest_version)
     elif outcome.failed_steps or outcome.unpublishable:
         latest = latest_release(settings.out_dir)
         kept = f"latest stays {latest.version}" if latest else "there is no release yet"
@@ -986,6 +1017,7 @@ def _finish(
             else:
                 release_line = f"release: content unchanged since {release.version}; no new release"
                 release_line += _restored_line(settings.out_dir)
+            release_line += _kept_staging(settings.out_dir, release.version)
             if args.keep_releases:
                 gone = prune_releases(settings.out_dir, args.keep_releases)
                 if gone:

@@ -25,6 +25,7 @@ from tests.test_releases import (
     _snapshot,
     _start,
     _start_paused,
+    assert_absent_source_kept,
     baseline,
     warehouse,
 )
@@ -70,6 +71,18 @@ def test_ctrl_c_stops_the_build_publishes_nothing_and_the_next_build_completes(w
     build = _start_paused(sources, out, phase)
     code, stderr = _interrupted(build, signal.SIGINT)
     _assert_nothing_published_and_the_next_build_completes(sources, out, before, version, code, stderr, "SIGINT")
+
+
+@pytest.mark.parametrize("phase", ["load", "switch"])
+def test_an_interrupted_prune_build_changes_nothing_a_later_build_keeps(warehouse, phase):
+    # The adversarial tester's find: a --prune build stopped by Ctrl-C kept its pruned staging; the next build without
+    # --prune, the file still absent, said its data was kept but published `credits +0 -2213`.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    before, (version,) = _snapshot(out), _releases(out)
+    code, _ = _interrupted(_start_paused(sources, out, phase), signal.SIGINT)
+    assert code == 128 + signal.SIGINT and _snapshot(out) == before and _releases(out) == [version]
+    assert_absent_source_kept(run_build(sources, out), out)
 
 
 def test_sigterm_during_the_inventory_stops_the_build_and_publishes_nothing(warehouse):

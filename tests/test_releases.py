@@ -327,6 +327,59 @@ def test_a_source_absent_from_the_folder_is_kept_with_a_warning_and_pruned_only_
     assert _count(database, "SELECT count(*) FROM sources WHERE source_id IN ('plf-2020', 'fichier-plf-2019-pap')") == 0
 
 
+#: A credit file of 2023 whose one label holds mojibake (`Ã‰quipe`): the ERROR check `no_mojibake_in_labels` fails,
+#: and the build publishes nothing.
+MOJIBAKE_2023 = (
+    "Année LFI;Type de Budget (Hors Budgets annexes);Code Mission;Mission;Code Programme;Programme;Code Action;Action;"
+    "Code Sous-Action;Sous-Action;Code Catégorie;Catégorie;AE LFI 2023;CP LFI 2023;Code Titre;Titre;Code Ministère;"
+    "Ministère\n"
+    "2023;Budget général;TR;Transformation et fonction publiques;352;Innovation et transformation numériques;02;"
+    "Ã‰quipe d'intervention;;;21;Rémunérations;3000;3000;2;Dépenses de personnel;MIN50;Transformation\n"
+)
+
+
+def assert_absent_source_kept(build, out: Path) -> None:
+    """``build`` (without ``--prune``, ``PLF_2020_Credits.csv`` absent) published the credits of the absent file as
+    the latest release had them, and its summary says so: kept, no credit row removed."""
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "(their data is kept; --prune removes it):\n  - PLF_2020_Credits.csv" in build.stdout, build.stdout
+    database = out / "budget.duckdb"
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == CREDITS_2020 - LFI_2020
+    assert _count(database, "SELECT count(*) FROM credits") == CREDITS_2020
+    assert _count(database, "SELECT statut FROM sources WHERE source_id = 'plf-2020'") == "absent"
+    assert pl.read_parquet(out / "parquet" / "credits.parquet").height == CREDITS_2020
+    lines = build.stdout.splitlines()
+    assert re.fullmatch(
+        rf"table credits +{CREDITS_2020} rows", next(x for x in lines if x.startswith("table credits "))
+    )
+    assert f"  credits 2020:  {CREDITS_2020} rows (LFI,PLF)" in lines, build.stdout
+    (changes,) = [x for x in lines if x.startswith("changes since ")]
+    assert "credits +" not in changes and "credits totals changed: none" in changes, changes
+
+
+def test_a_failed_prune_build_changes_nothing_a_later_build_keeps(warehouse):
+    # The adversarial tester's find: a --prune build that failed kept its pruned staging; the next build without
+    # --prune, the file still absent, said its data was kept but published `credits +0 -2213`.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    (sources / "LFI_2023_Credits.csv").write_text(MOJIBAKE_2023, encoding="utf-8")
+    before = _snapshot(out)
+    failed = run_build(sources, out, "--prune")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "  FAIL: core/ecarts_sources:no_mojibake_in_labels" in failed.stdout, failed.stdout
+    assert "release: none published" in failed.stdout and _snapshot(out) == before
+    (sources / "LFI_2023_Credits.csv").unlink()  # the failure's cause gone: its staged 2023 goes with it
+
+    kept = run_build(sources, out)
+    assert_absent_source_kept(kept, out)
+    assert "put back as the latest release" in kept.stdout, kept.stdout
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits WHERE exercice = 2023") == 0
+    assert not (out / "staging" / "credits" / "exercice=2023").exists()
+    again = run_build(sources, out)  # idempotent: nothing left to put back, nothing changed
+    assert again.returncode == 0 and "put back" not in again.stdout, again.stdout + again.stderr
+    assert "no new release" in again.stdout, again.stdout
+
+
 @pytest.mark.parametrize("damage", ["empty", "garbled"])
 def test_a_broken_credit_file_keeps_its_data_in_every_table_and_exits_1(warehouse, damage):
     sources, out = warehouse

@@ -1,0 +1,89 @@
+"""The staging of the latest release kept aside, and what a build that published nothing changed put back
+(``warehouse/publication/staging.py``), on real files: writers that rename a new file over the old one, as the
+staging's writers do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from warehouse.publication.staging import MARK, SNAPSHOT, keep_staging, mark_staging, restore_staging
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` in ``path`` as the staging's writers write: a new file renamed over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _staged(out: Path) -> dict[str, str]:
+    root = out / "staging"
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _published(out: Path) -> dict[str, str]:
+    """A staging as a release was built from: two exercices, a nomenclature, kept as release ``v1``."""
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: LFI + PLF")
+    _write(out / "staging" / "credits" / "exercice=2020" / "rapport.json", "2020 reports")
+    _write(out / "staging" / "credits" / "exercice=2021" / "part-0.parquet", "2021: LFI")
+    _write(out / "staging" / "nomenclature" / "part-0.parquet", "elements")
+    mark_staging(out)
+    keep_staging(out, "v1")
+    assert not (out / MARK).exists()
+    return _staged(out)
+
+
+def test_what_a_build_that_published_nothing_changed_is_put_back(tmp_path):
+    out = tmp_path / "out"
+    released = _published(out)
+    mark_staging(out)  # a --prune build that fails: 2020 without the absent file, 2021 gone, 2023 staged
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: LFI")
+    (out / "staging" / "credits" / "exercice=2021" / "part-0.parquet").unlink()
+    _write(out / "staging" / "credits" / "exercice=2023" / "part-0.parquet", "2023: mojibake")
+    _write(out / "staging" / "credits" / ".lecture-1" / "part.parquet", "a killed build's temporary")
+
+    restored = restore_staging(out, "v1")
+    assert restored == [
+        "credits/.lecture-1/part.parquet",
+        "credits/exercice=2020/part-0.parquet",
+        "credits/exercice=2021/part-0.parquet",
+        "credits/exercice=2023/part-0.parquet",
+    ]
+    assert _staged(out) == released
+    assert not (out / "staging" / "credits" / "exercice=2023").exists()  # no empty exercice left
+    assert os.path.samefile(
+        out / "staging" / "credits" / "exercice=2020" / "part-0.parquet",
+        out / SNAPSHOT / "credits" / "exercice=2020" / "part-0.parquet",
+    )
+    mark_staging(out)  # the next build, then nothing more to put back
+    assert restore_staging(out, "v1") == []
+
+
+def test_nothing_is_put_back_after_a_build_that_published_or_without_links_of_the_latest(tmp_path):
+    out = tmp_path / "out"
+    _published(out)
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "changed by hand, no build")
+    assert restore_staging(out, "v1") == []  # no note: no build changed it
+    mark_staging(out)
+    _write(out / "staging" / "credits" / "exercice=2021" / "part-0.parquet", "2021: LFI + PLF")
+    assert restore_staging(out, "v2") == []  # a build stopped after `latest` switched to v2: its staging is v2's
+    keep_staging(out, "v2")
+    assert (out / SNAPSHOT / ".version").read_text().strip() == "v2"
+    assert (out / SNAPSHOT / "credits" / "exercice=2021" / "part-0.parquet").read_text() == "2021: LFI + PLF"
+
+
+def test_a_file_the_failed_build_did_not_touch_stays_as_it_was(tmp_path):
+    # A folder of the staging replaced by a file by hand makes a build fail; the next build meets it again.
+    out = tmp_path / "out"
+    _published(out)
+    for path in (out / "staging" / "credits" / "exercice=2020").iterdir():
+        path.unlink()
+    (out / "staging" / "credits" / "exercice=2020").rmdir()
+    (out / "staging" / "credits" / "exercice=2020").write_text("in the way")
+    mark_staging(out)
+    _write(out / "staging" / "credits" / "exercice=2021" / "part-0.parquet", "2021: new lines")  # then it failed
+    assert restore_staging(out, "v1") == ["credits/exercice=2021/part-0.parquet"]
+    assert (out / "staging" / "credits" / "exercice=2020").read_text() == "in the way"
+    assert (out / "staging" / "credits" / "exercice=2021" / "part-0.parquet").read_text() == "2021: LFI"

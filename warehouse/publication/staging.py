@@ -1,0 +1,172 @@
+"""The staging area the latest release was built from, kept aside, so that a build that publishes nothing changes
+nothing a later build relies on.
+
+A build writes what it read to ``<out>/staging`` (the credit lines, the nomenclature elements, the read reports),
+and a later build takes from there the last good data of a source absent from the sources folder or in error
+(``warehouse/credits/roles.py``, ``warehouse/nomenclature/resolution.py``). A build that fails or is interrupted
+publishes nothing, but it may have changed the staging: ``--prune`` dropped the lines of a file absent, a file's
+new lines were staged, an exercice staged whose file went since. The next build would have kept (and published)
+that instead of the lines of the latest release. So:
+
+- before it writes the staging, a build notes every staged file as it finds it (name, inode, size, time) in
+  ``<out>/releases/.staging-unpublished``, beside the build lock (:func:`mark_staging`);
+- when a build leaves a release as the latest (published, its content unchanged, or nothing to do),
+  :func:`keep_staging` links every staged file into ``<out>/.staging-latest/`` with the release's version, and
+  removes the note;
+- a build that finds the note (the build before it published nothing) first undoes what that build changed
+  (:func:`restore_staging`): each staged file it wrote, replaced or removed is the latest release's again (a link),
+  each one it added and the latest release has not is removed. What it did not touch stays as it was (a file put
+  in the staging's way by hand, which made it fail, is left for the next build to meet).
+
+Hard links, not copies: the staging's writers never write into a file, they rename a new one over it
+(``warehouse/credits/staging.py``, ``warehouse/publication/parquet.py``, ``warehouse/nomenclature/resolution.py``),
+so the links keep the bytes the release was built from, at no cost in time or disk while nothing changes. The
+staging of a build stopped after ``latest`` switched but before :func:`keep_staging` is that release's: the links'
+version is then not the latest's, and nothing is restored.
+
+Knows nothing of Dagster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["MARK", "SNAPSHOT", "keep_staging", "mark_staging", "restore_staging"]
+
+#: The links to the staged files of the latest release, under ``<out>``.
+SNAPSHOT = ".staging-latest"
+#: Present while a build may have changed the staging since the latest release, under ``<out>``.
+MARK = "releases/.staging-unpublished"
+#: The version of the release the links are of, in the snapshot folder.
+VERSION = ".version"
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """Every file below ``root`` (a folder's entries that are not folders: a file, or a link) by its path relative to
+    it; ``{"": root}`` when ``root`` is not a folder but there."""
+    if not root.is_dir() or root.is_symlink():
+        return {"": root} if root.exists() or root.is_symlink() else {}
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            found[path.relative_to(root).as_posix()] = path
+    return found
+
+
+def _identity(path: Path) -> list[int]:
+    """What tells a file from the one a writer renamed over it: its inode, size and modification time."""
+    status = path.lstat()
+    return [status.st_ino, status.st_size, status.st_mtime_ns]
+
+
+def _version(snapshot: Path) -> str | None:
+    try:
+        return (snapshot / VERSION).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _linked(snapshot: Path) -> dict[str, Path]:
+    return {k: p for k, p in _files(snapshot).items() if k not in (VERSION, "")}
+
+
+def _same_files(staging: dict[str, Path], linked: dict[str, Path]) -> bool:
+    """Whether the staged files are the linked ones: the same names, each the same file (inode)."""
+    return staging.keys() == linked.keys() and all(os.path.samefile(p, linked[k]) for k, p in staging.items())
+
+
+def _link(path: Path, destination: Path) -> None:
+    """``destination`` a hard link to ``path`` (a copy where links fail: another file system, links refused)."""
+    try:
+        os.link(path, destination)
+    except OSError:
+        shutil.copy2(path, destination)
+
+
+def _remove_leftovers(out: Path) -> None:
+    """The folders and files a build stopped in :func:`keep_staging` or :func:`restore_staging` left (the build lock
+    held: none is another build's)."""
+    for pattern in (f"{SNAPSHOT}.new-*", f"{SNAPSHOT}.old-*"):
+        for path in out.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+    staging = out / "staging"
+    if staging.is_dir():
+        for path in staging.rglob(".*.restoring-*"):
+            path.unlink(missing_ok=True)
+
+
+def mark_staging(out: Path) -> None:
+    """Note the staged files as this build finds them, before it writes any (:func:`restore_staging` undoes what it
+    changes if it publishes nothing)."""
+    found = {k: _identity(p) for k, p in _files(out / "staging").items()}
+    mark = out / MARK
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    temporary = mark.with_name(f"{mark.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(found), encoding="utf-8")
+    os.replace(temporary, mark)
+
+
+def keep_staging(out: Path, version: str) -> None:
+    """Link the staged files into ``<out>/.staging-latest`` as the staging of release ``version`` (the latest), and
+    remove the note of :func:`mark_staging`. Nothing is linked again where every staged file is already there (a
+    build that changed nothing)."""
+    staging, snapshot = _files(out / "staging"), out / SNAPSHOT
+    staging.pop("", None)  # a file in the place of the staging folder: nothing staged
+    if _version(snapshot) != version or not _same_files(staging, _linked(snapshot)):
+        _remove_leftovers(out)
+        new = out / f"{SNAPSHOT}.new-{os.getpid()}"
+        new.mkdir()
+        for relative, path in staging.items():
+            (new / relative).parent.mkdir(parents=True, exist_ok=True)
+            _link(path, new / relative)
+        (new / VERSION).write_text(version + "\n", encoding="utf-8")
+        old = out / f"{SNAPSHOT}.old-{os.getpid()}"
+        if snapshot.exists():
+            os.replace(snapshot, old)
+        os.replace(new, snapshot)
+        shutil.rmtree(old, ignore_errors=True)
+    (out / MARK).unlink(missing_ok=True)
+
+
+def restore_staging(out: Path, latest: str | None) -> list[str]:
+    """Undo what the build before this one changed in ``<out>/staging`` where it published nothing (the note of
+    :func:`mark_staging` is there): each file it wrote, replaced or removed is release ``latest``'s again (a link to
+    ``<out>/.staging-latest``), each one it added that the release has not is removed. Returns the paths restored or
+    removed, relative to the staging. Nothing is done without the note, without links of that release (none yet, or
+    a build stopped after ``latest`` switched: its staging is that release's)."""
+    mark, snapshot, staging = out / MARK, out / SNAPSHOT, out / "staging"
+    if not mark.exists() or latest is None or _version(snapshot) != latest:
+        return []
+    try:
+        before = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}  # a note cut short: everything counts as changed
+    _remove_leftovers(out)
+    linked, now = _linked(snapshot), _files(staging)
+    changed = []
+    for relative in sorted(linked.keys() | now.keys()):
+        path = staging / relative if relative else staging
+        if relative in now and before.get(relative) == _identity(now[relative]):
+            continue  # as the build found it
+        if relative not in now and relative not in before and relative in linked:
+            continue  # missing before the build too: not its doing
+        if relative in linked and relative in now and os.path.samefile(now[relative], linked[relative]):
+            continue
+        if relative in linked:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.restoring-{os.getpid()}")
+            temporary.unlink(missing_ok=True)
+            _link(linked[relative], temporary)
+            os.replace(temporary, path)
+        else:
+            path.unlink()
+            for folder in path.parents:  # the folders it leaves empty (an exercice staged by the failed build)
+                if folder == staging or not folder.is_relative_to(staging) or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+        changed.append(relative)
+    return changed
