@@ -130,9 +130,17 @@ def warehouse(baseline, tmp_path) -> tuple[Path, Path]:
 def test_a_rebuild_with_nothing_changed_runs_nothing_and_makes_no_release(warehouse, baseline):
     sources, out = warehouse
     cursor, runs, releases = _cursor(out), _runs(out), _releases(out)
+    before = time.monotonic()
     build = run_build(sources, out)
+    wall = time.monotonic() - before
     assert build.returncode == 0, build.stdout + build.stderr
     assert f"release: nothing changed since {releases[-1]}; no new release" in build.stdout
+    # The last line: the build's time, then the process's whole (its imports and start-up), within the wall time.
+    timed = re.fullmatch(
+        r"done in (\d+\.\d) s \((\d+\.\d) s with the command's start-up\)", build.stdout.splitlines()[-1]
+    )
+    assert timed, build.stdout.splitlines()[-1]
+    assert float(timed[1]) < float(timed[2]) <= wall + 0.05
     assert f"\ndatabase {out / 'budget.duckdb'}\n" in build.stdout  # the release's, not the removed working copy
     assert _materialised(out, cursor) == set() and _runs(out) == runs and _releases(out) == releases
     # The summary of the build that made the release: tables, findings, checks (the release's latest
