@@ -1127,7 +1127,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if not (parquet.is_symlink() and parquet.resolve() == released.parent.joinpath("parquet").resolve()):
         parquet = released.parent / "parquet"
     for path in sorted(parquet.glob("*.parquet")):
-        print(f"parquet {path}")
+        print(f"parquet {one_line(str(path))}")
     not_loaded = [
         i
         for i in items
@@ -1187,11 +1187,11 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     failed = outcome.blocking_failures
     print(f"\nchecks: {passed} passed, {len(warned)} warned, {len(failed)} failed")
     for key in warned:
-        print(f"  warn: {key} ({outcome.checks[key][2]})")
+        print(f"  warn: {key} ({one_line(outcome.checks[key][2])})")
     for key in failed:
-        print(f"  FAIL: {key} ({outcome.checks[key][2]})")
+        print(f"  FAIL: {key} ({one_line(outcome.checks[key][2])})")
     for step in outcome.failed_steps:
-        print(f"  step failed: {step}")
+        print(f"  step failed: {one_line(step)}")
     if any(_NO_SPACE in step for step in outcome.failed_steps):  # pyarrow's and Polars' say no file: the folder
         free = shutil.disk_usage(settings.out_dir).free if settings.out_dir.is_dir() else 0
         print(f"  the disk of {settings.out_dir} is full ({free / (1 << 20):.1f} MiB free): free space, build again")
