@@ -1456,7 +1456,11 @@ def _out_of_range(value: pl.Expr, columns: list[AmountColumn]) -> tuple[pl.Expr,
 
 
 def _exercices(lines: pl.DataFrame) -> dict[int, tuple[int, int]]:
-    """The exercices of credit ``lines``: each with its rows and its first line."""
+    """The exercices of credit ``lines``: each with its rows and its first line (grouped only where there are several:
+    a fifth of the cost where there is one, nearly always)."""
+    exercices = lines["exercice"].unique()
+    if exercices.len() == 1 and exercices[0] is not None:
+        return {exercices[0]: (lines.height, lines["source_ligne"].min())}
     found = lines.group_by("exercice").agg(pl.len(), pl.col("source_ligne").min())
     return {e: (n, line) for e, n, line in found.iter_rows() if e is not None}
 
