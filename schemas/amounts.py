@@ -51,6 +51,9 @@ __all__ = [
 
 CENT = Decimal("0.01")
 _MAX_DIGITS = 16  # DECIMAL(18,2) holds 16 digits before the point
+#: Significant digits from which a value with more than two decimals is a binary float's text (its noise in the
+#: last digits, ``311029341.88000005``), rounded to the cent; below, the decimals beyond the cent are an error.
+_FLOAT_DIGITS = 16
 
 _SPACES = r"[\s\u00a0\u202f\u2009\u2007\u2008']+"
 _MINUS = r"[\u2212\u2013\u2012]"
@@ -63,7 +66,10 @@ _AFTER = (
     rf"^(?P<multiple>mds?|milliards?|millions?|milliers?|m|k)?(?P<devise>{_CURRENCY})?"
     rf"(?P<ferme>\))?(?P<s4>-)?(?P<devise2>{_CURRENCY})?(?P<s5>-)?$"
 )
-_SPACES_RE, _MINUS_RE = re.compile(_SPACES), re.compile(_MINUS)
+#: Thousands grouped by spaces (or apostrophes) irregularly: a group after the first not of three digits, or a first
+#: group of more than three (``4 11 91 06 1``, ``12 34 5``, ``1234 567``). A group of thousands has three digits.
+_IRREGULAR = rf"[0-9]{{4,}}{_SPACES}[0-9]|[0-9]{_SPACES}[0-9]{{4,}}|[0-9]{_SPACES}[0-9]{{1,2}}(?:[^0-9]|$)"
+_SPACES_RE, _MINUS_RE, _IRREGULAR_RE = re.compile(_SPACES), re.compile(_MINUS), re.compile(_IRREGULAR)
 _SHAPE_RE, _BEFORE_RE, _AFTER_RE = re.compile(_SHAPE), re.compile(_BEFORE), re.compile(_AFTER)
 _GROUP_HEAD = re.compile(r"^[1-9][0-9]{0,2}$")
 _TINY_FLOAT = re.compile(r"^[0-9](\.[0-9]+)?$")
@@ -376,8 +382,13 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         .then(pl.lit(None, pl.String))
         .when(~pl.field("forme"))
         .then(pl.format("not an amount: '{}'", pl.field("brut")))
+        .when(pl.field("exposant").is_not_null() & ~pl.field("minuscule") & pl.lit(float_text))
+        # A workbook's number written by the reader (repr): exact; repr writes e+ from 1e16 on, out of range.
+        .then(pl.format("amount out of DECIMAL(18,2) range: '{}' (an exact number of the workbook)", pl.field("brut")))
         .when(pl.field("exposant").is_not_null() & ~pl.field("minuscule"))
         .then(pl.format("scientific notation '{}': digits were lost, the exact amount is unknown", pl.field("brut")))
+        .when(pl.field("brut").str.contains(_IRREGULAR))
+        .then(pl.format("irregular grouping '{}': a group of thousands has three digits", pl.field("brut")))
         .when(~pl.field("corps").str.contains(_fits(separators)) & ~pl.field("minuscule"))
         .then(
             pl.format(
@@ -391,6 +402,14 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
     out_of_range = (
         pl.when((pl.field("int").str.len_chars() > _MAX_DIGITS) | (pl.field("centimes") >= 10 ** (_MAX_DIGITS + 2)))
         .then(pl.format("amount out of DECIMAL(18,2) range: '{}'", pl.field("brut")))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    # A third decimal that is not 0, in text: digits rounding would lose. A binary float's text (a workbook's
+    # number, or its text exported: `311029341.88000005`, 16 or 17 significant digits) rounds to the cent.
+    digits = pl.concat_str(pl.field("int"), pl.field("frac")).str.strip_chars_start("0").str.len_chars()
+    too_precise = (
+        pl.when(~pl.lit(float_text) & pl.field("frac").str.slice(2).str.contains("[1-9]") & (digits < _FLOAT_DIGITS))
+        .then(pl.format("more than two decimals '{}': an amount has at most two decimals", pl.field("brut")))
         .otherwise(pl.lit(None, pl.String))
     )
     negative_text = pl.when(pl.field("negatif")).then(pl.lit("-")).otherwise(pl.lit(""))
@@ -415,7 +434,13 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         .struct.with_fields(int=pl.when(pl.field("int") == "").then(pl.lit("0")).otherwise(pl.field("int")))
         .struct.with_fields(centimes=cents)
         .struct.with_fields(erreur_forme=error)
-        .struct.with_fields(erreur=pl.coalesce(pl.field("erreur_forme"), pl.when(~pl.field("vide")).then(out_of_range)))
+        .struct.with_fields(
+            erreur=pl.coalesce(
+                pl.field("erreur_forme"),
+                pl.when(~pl.field("vide")).then(out_of_range),
+                pl.when(~pl.field("vide")).then(too_precise),
+            )
+        )
         .struct.with_fields(
             nombre=pl.when(pl.field("vide") | pl.field("erreur_forme").is_not_null())
             .then(pl.lit(None, pl.String))
@@ -453,11 +478,18 @@ _JOIN = "\x1f"
 
 
 def _plain_spaced(separators: Separators) -> str:
-    """:func:`_plain`'s pattern (unanchored) on a value before its spaces are removed: a space anywhere."""
-    digit = "(?:[0-9] *)"
+    """:func:`_plain`'s pattern (unanchored) on a value before its spaces are removed: spaces around the value,
+    after its minus, and between groups of three digits (``45 000``; ``4 11 91`` is not plain: an error, found by
+    :func:`euros_expr`)."""
+    digits = "(?:[0-9]{1,3}(?: +[0-9]{3}){1,4}|[0-9]{1,16})"
     if separators.decimal:
-        return rf" *(?:- *)?{digit}{{1,16}}(?:{re.escape(separators.decimal)} *{digit}{{1,2}})?"
-    return rf" *(?:- *)?{digit}{{1,16}}"
+        return rf" *(?:- *)?{digits}(?:{re.escape(separators.decimal)}[0-9]{{1,2}})? *"
+    return rf" *(?:- *)?{digits} *"
+
+
+def _plain_raw(separators: Separators) -> str:
+    """:func:`_plain_spaced`, anchored: a value (spaces not removed) that casts directly once they are."""
+    return f"^(?:{_plain_spaced(separators)})$"
 
 
 def parse_euros_column(values: pl.Series, separators: Separators, float_text: bool = False) -> pl.DataFrame:
@@ -466,10 +498,10 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
     Plain values (digits, spaces, at most one decimal mark and two decimals) are cast
     directly; the others go through :func:`euros_expr`. Same results either way.
     """
-    plain = _plain(separators)
+    plain = _plain_raw(separators)
     values = values.cast(pl.String)
     text = values.str.replace_all(" ", "", literal=True)  # spaces between thousands: a value without is the same
-    if text.str.contains(plain).fill_null(True).all():  # the common case: plain values only
+    if values.str.contains(plain).fill_null(True).all():  # the common case: plain values only
         return pl.DataFrame(
             {
                 "euros": (text.str.replace(",", ".", literal=True) if separators.decimal == "," else text).cast(
@@ -482,7 +514,7 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
     frame = (
         pl.DataFrame({"v": values, "_c": text})
         .with_row_index("_i")
-        .with_columns(_plain=pl.col("_c").str.contains(plain).fill_null(True) | (pl.col("_c") == ""))
+        .with_columns(_plain=pl.col("v").str.contains(plain).fill_null(True))
     )
     fast = frame.filter(pl.col("_plain")).select(
         "_i",
@@ -525,7 +557,8 @@ def parse_euros_columns(
         text = pl.col(source).cast(pl.String).str.replace_all(" ", "", literal=True)
         decimal = text.str.replace(",", ".", literal=True) if separators.decimal == "," else text
         exprs[target] = decimal.cast(pl.Decimal(18, 2), strict=False)
-        plains[f"{target}__plain"] = text.str.contains(_plain(separators)).fill_null(True).all()
+        raw = pl.col(source).cast(pl.String)
+        plains[f"{target}__plain"] = raw.str.contains(_plain_raw(separators)).fill_null(True).all()
     # Whether every cell of every column is plain, by one pattern over each line's cells joined (a tenth of the
     # parse's CPU, against a pattern per column); only where some cell is not are the columns looked at one by one.
     # An empty cell (null) is plain: as "0".
@@ -576,10 +609,14 @@ def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> t
         return None, f"not an amount: '{raw}'"
     body, exponent = shape.group("corps"), shape.group("exposant")
     tiny = float_text and exponent is not None and exponent.startswith("e-") and bool(_TINY_FLOAT.match(body))
+    if exponent is not None and not tiny and float_text:
+        return None, f"amount out of DECIMAL(18,2) range: '{raw}' (an exact number of the workbook)"
     if exponent is not None and not tiny:
         return None, f"scientific notation '{raw}': digits were lost, the exact amount is unknown"
     if tiny:
         return "0", None
+    if _IRREGULAR_RE.search(raw):
+        return None, f"irregular grouping '{raw}': a group of thousands has three digits"
     if not re.match(_fits(separators), body):
         return None, (
             f"'{raw}' does not fit the separators of its column (thousands "
@@ -643,7 +680,8 @@ def parse_euros(value: object) -> Decimal | None:
     """
     if value is None:
         return None
-    if isinstance(value, (Decimal, int, float)):
+    numeric = isinstance(value, (Decimal, int, float))
+    if numeric:
         value = format(parse_amount(value), "f")
     text = str(value)
     number, error = _parse_text(text, _separators_of(text))
@@ -652,6 +690,9 @@ def parse_euros(value: object) -> Decimal | None:
     if number is None:
         return None
     rounded = Decimal(number).quantize(CENT, rounding=ROUND_HALF_UP)
+    significant = len(number.lstrip("-").replace(".", "").lstrip("0"))
+    if not numeric and rounded != Decimal(number) and significant < _FLOAT_DIGITS:  # a third decimal would be lost
+        raise AmountError(f"more than two decimals '{text}': an amount has at most two decimals")
     if abs(rounded) >= Decimal(10) ** _MAX_DIGITS:
         raise AmountError(f"amount out of DECIMAL(18,2) range: '{text}'")
     return rounded

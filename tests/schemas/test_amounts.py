@@ -60,7 +60,8 @@ def test_case_b05_amount_in_millions_of_euros():
         ("1\u202f234,5", "1234.50"),
         ("1,2 Md€", "1200000000.00"),
         ("311029341.88000005", "311029341.88"),
-        ("0.005", "0.01"),
+        ("0.30000000000000004", "0.30"),
+        ("1234,120", "1234.12"),
         ("-", None),
         ("", None),
         (None, None),
@@ -83,10 +84,10 @@ def test_text_that_is_not_an_amount_raises(text):
 # -- separators decided per column (cases B30, B38; item 5 of issue 7) ----------------------------
 
 
-def _column(values, others=(), default_decimal=None):
+def _column(values, others=(), default_decimal=None, float_text=False):
     series = pl.Series(values, dtype=pl.String)
     separators = decide_separators(series, [separator_evidence(pl.Series(o)) for o in others], default_decimal)
-    return separators, parse_euros_column(series, separators)
+    return separators, parse_euros_column(series, separators, float_text)
 
 
 def test_case_b38_thousands_dot_decided_per_column():
@@ -122,8 +123,11 @@ def test_an_ambiguous_column_is_an_error_never_a_guess():
     with pytest.raises(AmountError, match="ambiguous separator '.'"):
         _column(["1.000", "0"], others=[["0.00", "12.50"]])
     # A workbook's numbers are written `1234.5` by the reader: there `.` is the decimal mark.
-    _, parsed = _column(["1.234"], default_decimal=".")
+    _, parsed = _column(["1.234"], default_decimal=".", float_text=True)
     assert parsed["euros"].to_list() == [Decimal("1.23")]
+    # The same value as text (a CSV whose other values say `.` is the decimal mark): a third decimal is lost.
+    _, parsed = _column(["1.234", "7300000.0"])
+    assert parsed["erreur"][0].startswith("more than two decimals '1.234'")
 
 
 def test_a_column_that_contradicts_itself_is_an_error():
@@ -149,6 +153,36 @@ def test_case_b30_scientific_notation_is_refused():
     series = pl.Series(["1.4210854715202004e-14", "2.5"])
     parsed = parse_euros_column(series, Separators(decimal="."), float_text=True)
     assert parsed["euros"].to_list() == [Decimal("0.00"), Decimal("2.50")]
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        (["1 224 736 519,125", "45 000"], "more than two decimals '1 224 736 519,125'"),
+        (["0.005", "7300000.0"], "more than two decimals '0.005'"),
+        (["4 11 91 06 1", "45 000"], "irregular grouping '4 11 91 06 1'"),
+        (["12 34 5", "45 000"], "irregular grouping '12 34 5'"),
+        (["1234 567", "45 000"], "irregular grouping '1234 567'"),
+    ],
+)
+def test_digits_lost_or_groups_irregular_are_errors(values, error):
+    """A figure is exact or an error: a third decimal rounding would lose, or thousands grouped by spaces in
+    groups not of three digits (`4 11 91 06 1` is not 41191061 for sure), on the fast path as on the slow one."""
+    separators = decide_separators(pl.Series(values))
+    parsed = parse_euros_column(pl.Series(values), separators)
+    assert parsed["euros"][0] is None and parsed["erreur"][0].startswith(error)
+    _, errors = parse_euros_columns(pl.DataFrame({"v": values}), {"m": ("v", separators)})
+    assert errors["m"][0].startswith(error)
+    with pytest.raises(AmountError, match=error.split(" '")[0]):
+        parse_euros(values[0])
+
+
+def test_a_workbook_number_out_of_range_says_so():
+    """`1e+17` in a workbook is the reader's exact text of a number (repr): out of DECIMAL(18,2)'s range, not
+    digits lost."""
+    parsed = parse_euros_column(pl.Series(["1e+17", "2.5"]), Separators(decimal="."), float_text=True)
+    assert parsed["euros"][0] is None
+    assert parsed["erreur"][0].startswith("amount out of DECIMAL(18,2) range: '1e+17'")
 
 
 @pytest.mark.parametrize(

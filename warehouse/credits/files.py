@@ -74,6 +74,7 @@ from schemas.codes import (
     sous_action_expr,
     titre_expr,
 )
+from schemas.credits import BUSINESS_KEY
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
 from warehouse.reading.csv_files import CsvStream
 from warehouse.reading.tables import FrameRows, RawTable
@@ -260,12 +261,16 @@ class _TotalSums:
     group: dict[int, dict[str, Decimal]] = field(default_factory=dict)
     totals: list[dict] = field(default_factory=list)
     groups: int = 0
+    #: The sum of the absolute values of every amount cell of the kept detail lines: a bound of any sum of the
+    #: amounts of their credit rows (:func:`_check_key_sums` is needed only where it reaches DECIMAL(18,2)'s range).
+    magnitude: Decimal = Decimal(0)
 
     def add(self, later: _TotalSums) -> None:
         """Add ``later``'s sums, those of the next batch gathered from group 0 (:meth:`_ColumnReader._add_total_sums`
         on an empty :class:`_TotalSums`): its groups continue this one's (the same sums as gathered here)."""
         for key, value in later.all.items():
             self.all[key] = self.all.get(key, Decimal(0)) + value
+        self.magnitude += later.magnitude
         for number, sums in later.group.items():
             group = self.group.setdefault(number + self.groups, {})
             for key, value in sums.items():
@@ -325,7 +330,8 @@ class _Values:
 class _Batch:
     """A batch's credit lines (:data:`LINE_SCHEMA`) and ``groups`` (their (phase, titre) group), with what
     :class:`CreditStream` counts of it (:meth:`CreditStream._counted`, in file order): ``kept`` lines, the
-    reasons of the lines ``set_aside``, the detail lines ``sans_montant``, the ``exercices`` and ``scopes``
+    reasons of the lines ``set_aside``, the detail lines ``sans_montant``, the ``exercices`` (each: its rows and first
+    line) and ``scopes``
     ((phase, type_budget)) of its lines, ``empty_amounts``, ``titres`` corrected and the totals' ``sums`` of
     the batch alone (groups from 0)."""
 
@@ -334,7 +340,7 @@ class _Batch:
     kept: int
     set_aside: list[str]
     sans_montant: int
-    exercices: set[int]
+    exercices: dict[int, tuple[int, int]]
     scopes: set[tuple[str, str | None]]
     empty_amounts: int
     titres: int
@@ -413,6 +419,16 @@ class _ColumnReader:
             ligne, index, message = min(self.errors, key=lambda e: (e[0], e[1] if e[1] is not None else -1))
             colonne = self.table.header[index] if index is not None else None
             raise SourceReadError(self.table.fichier, message, ligne=ligne, colonne=colonne, index_colonne=index)
+
+    def _several_exercices(self, found: dict[int, tuple[int, int]]) -> SourceReadError:
+        """The error of a file whose lines hold several exercices (``found``: exercice -> (rows, first line)):
+        naming the first line of the exercice of fewest rows (the others' first, where as many) and the column
+        that states it (the exercice's, else the phase's, ``PLF 2019``)."""
+        rows, line, exercice = min((r, n, e) for e, (r, n) in found.items())
+        index = self.fields.get("exercice", self.fields.get("phase"))
+        colonne = self.table.header[index] if index is not None else None
+        message = f"several exercices in one file: {sorted(found)}; {exercice} on {rows} row(s), the first here"
+        return SourceReadError(self.table.fichier, message, ligne=line, colonne=colonne)
 
     # -- lines that are not data -------------------------------------------------------------
     def _reasons(self, known: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -860,8 +876,10 @@ class _ColumnReader:
         """One frame of :data:`LINE_SCHEMA` rows per (phase, titre) group, concatenated (group by group,
         each in line order)."""
         parts_of: dict[tuple[str | None, str | None], dict[tuple[str, str], pl.Expr]] = {}
+        summed_of: dict[tuple[str | None, str | None], dict[tuple[str, str], list[AmountColumn]]] = {}
         for key, columns in self.groups.items():
             parts_of[key] = {(c.grandeur, c.partie): pl.col(f"_m{c.index}") for c in columns}
+            summed_of[key] = {(c.grandeur, c.partie): [c] for c in columns}
             if key[0] is None:
                 self._note_first_error(
                     base,
@@ -873,20 +891,28 @@ class _ColumnReader:
         keep = [k for k in LINE_SCHEMA if k in base.columns]
         lazy = base.lazy().select(*keep, *money, "_ligne", "_phase_ligne")  # the groups in one query
         frames = []
+        sums: list[tuple[list[AmountColumn], pl.Expr]] = []  # sums of amount columns, and their values
         for (phase, titre), parts in parts_of.items():
             computed = phase in broken
+            summed = summed_of[(phase, titre)]
             if computed:
                 plf, amd = parts_of.get(("PLF", titre)), parts_of.get(("AMD", titre))
                 if plf is None or amd is None:
                     continue
                 keys = {k for k in (*plf, *amd) if k[1] != "total" or k in plf}
                 parts = {k: _add(plf.get(k), amd.get(k)) for k in keys}
+                of = (summed_of[("PLF", titre)], summed_of[("AMD", titre)])
+                summed = {k: [*of[0].get(k, []), *of[1].get(k, [])] for k in keys}
+                sums.extend((summed[k], value) for k, value in parts.items())
             columns: dict[str, pl.Expr] = {}
             for grandeur in ("ae", "cp"):
                 total = parts.get((grandeur, "total"))
                 t2, ht2 = parts.get((grandeur, "t2")), parts.get((grandeur, "ht2"))
                 split = t2 is not None or ht2 is not None
                 value = total if total is not None else (_add(t2, ht2) if split else None)
+                if total is None and t2 is not None and ht2 is not None:
+                    both = [*summed.get((grandeur, "t2"), []), *summed.get((grandeur, "ht2"), [])]
+                    sums.append((both, value))
                 columns[grandeur] = value if value is not None else pl.lit(None, MONEY)
                 columns[f"{grandeur}_t2"] = t2 if t2 is not None else pl.lit(None, MONEY)
                 columns[f"{grandeur}_ht2"] = ht2 if ht2 is not None else pl.lit(None, MONEY)
@@ -910,6 +936,7 @@ class _ColumnReader:
             frames.append(
                 frame.with_columns(_vide=pl.col("ae").is_null() | pl.col("cp").is_null(), _groupe=pl.lit(len(frames)))
             )
+        self._check_sums(base, sums)
         if not frames:
             return pl.DataFrame(schema={**LINE_SCHEMA, "_vide": pl.Boolean, "_groupe": pl.Int32})
         zero = pl.lit(Decimal("0.00"), MONEY)
@@ -925,18 +952,25 @@ class _ColumnReader:
             .collect()
         )
 
+    def _check_sums(self, base: pl.DataFrame, sums: list[tuple[list[AmountColumn], pl.Expr]]) -> None:
+        """Raise the first error of ``base`` (:meth:`_raise_first_error`) where a sum of amount columns of a line
+        (T2 + HT2, PLF + AMD: ``sums``, the columns and the sum's value) is out of DECIMAL(18,2)'s range, decided
+        exactly (in a wider decimal) before the sums are cast to it. Each sum is looked at on the lines only where
+        the largest absolute values of its columns (one query) could reach the range: nearly never."""
+        if not sums:
+            return
+        used = sorted({c.index for columns, _ in sums for c in columns})
+        found = base.select(
+            *(pl.col(f"_m{i}").max().alias(f"max{i}") for i in used),
+            *(pl.col(f"_m{i}").min().alias(f"min{i}") for i in used),
+        ).row(0, named=True)
+        largest = {i: max(abs(found[f"max{i}"] or 0), abs(found[f"min{i}"] or 0)) for i in used}
+        risky = [_out_of_range(v, c) for c, v in sums if sum(largest[a.index] for a in c) >= _OUT_OF_RANGE]
+        if risky:
+            self._note_first_errors(base, risky)
+            self._raise_first_error()
+
     # -- totals -----------------------------------------------------------------------------
-    def _check_totals(self, frame: pl.DataFrame, kept_lines: pl.Series) -> list[dict]:
-        """Compare each total line with the detail lines it sums, column by column.
-
-        A general total (``Total``, ``Total général``) sums every kept detail line of the
-        file; any other total (``Sous-total``, ``Total Ministère A``) sums the kept detail
-        lines since the previous such line (or the start of the file).
-        """
-        sums = _TotalSums()
-        self._add_total_sums(frame, kept_lines, sums)
-        return self._compare_totals(sums)
-
     def _add_total_sums(self, frame: pl.DataFrame, kept_lines: pl.Series, sums: _TotalSums) -> None:
         """Add the sums of the kept detail lines of ``frame`` and its total lines to ``sums``.
 
@@ -951,8 +985,12 @@ class _ColumnReader:
         )
         sums.groups += int(frame.select(group_total.sum()).item() or 0)
         kept = grouped.filter(pl.col("_ligne").is_in(kept_lines.implode()))
-        for key, value in kept.select(pl.col(money).fill_null(0).sum()).row(0, named=True).items():
-            sums.all[key] = sums.all.get(key, Decimal(0)) + (value or Decimal(0))
+        found = kept.select(pl.col(money).fill_null(0).sum(), *(pl.col(m).abs().sum().alias(f"{m}_abs") for m in money))
+        for key, value in found.row(0, named=True).items():
+            if key.endswith("_abs"):
+                sums.magnitude += value or Decimal(0)
+            else:
+                sums.all[key] = sums.all.get(key, Decimal(0)) + (value or Decimal(0))
         for row in kept.group_by("_groupe").agg(pl.col(money).fill_null(0).sum()).iter_rows(named=True):
             group = sums.group.setdefault(row["_groupe"], {})
             for key in money:
@@ -961,7 +999,12 @@ class _ColumnReader:
         sums.totals.extend(grouped.filter(pl.col("_motif") == "total").select(columns).iter_rows(named=True))
 
     def _compare_totals(self, sums: _TotalSums) -> list[dict]:
-        """One dict per (total line, amount column) whose stated total differs from the lines it sums."""
+        """One dict per (total line, amount column) whose stated total differs from the lines it sums.
+
+        A general total (``Total``, ``Total général``) sums every kept detail line of the
+        file; any other total (``Sous-total``, ``Total Ministère A``) sums the kept detail
+        lines since the previous such line (or the start of the file).
+        """
         mismatches = []
         for row in sums.totals:
             summed_of = sums.all if row["_total_general"] else sums.group.get(row["_groupe"], {})
@@ -996,10 +1039,15 @@ class _ColumnReader:
         set_aside["sans_montant"] = detail.height - kept_lines.len()
         preamble = self.table.lignes_preambule
         set_aside["preambule"] = preamble
-        exercices = sorted(lines["exercice"].unique().to_list())
+        found = _exercices(lines)
+        exercices = sorted(found)
         if len(exercices) > 1:
-            raise SourceReadError(self.table.fichier, f"several exercices in one file: {exercices}")
+            raise self._several_exercices(found)
         exercice = exercices[0] if exercices else (self.header_exercice or self.exercice_hint or 0)
+        sums = _TotalSums()
+        self._add_total_sums(frame, kept_lines, sums)
+        if sums.magnitude >= _OUT_OF_RANGE:
+            _check_key_sums(lines, self.match, self.table.fichier)
         titres = base.filter(
             pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
         ).height
@@ -1013,7 +1061,7 @@ class _ColumnReader:
             empty_amounts=int(lines["_vide"].sum()),
             titres_corriges=titres,
             broken_phases=tuple(sorted(broken)),
-            totaux_publies=self._check_totals(frame, kept_lines),
+            totaux_publies=self._compare_totals(sums),
             lignes_preambule=preamble,
             lignes_recodees=self.table.lignes_recodees,
         )
@@ -1091,7 +1139,7 @@ class CreditStream:
         self.single: pl.DataFrame | None = None  # a file of one batch: that batch's lines and reasons (pass 1)
         self.sums = _TotalSums()
         self.set_aside: Counter[str] = Counter()
-        self.exercices: set[int] = set()
+        self.exercices: dict[int, tuple[int, int]] = {}  # exercice -> (rows, first line)
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
@@ -1284,7 +1332,7 @@ class CreditStream:
             kept=kept_lines.len(),
             set_aside=frame["_motif"].drop_nulls().to_list(),
             sans_montant=detail.height - kept_lines.len(),
-            exercices=set(lines["exercice"].unique().to_list()),
+            exercices=_exercices(lines),
             scopes=set(scopes),
             empty_amounts=int(lines["_vide"].sum()),
             titres=titres,
@@ -1299,7 +1347,9 @@ class CreditStream:
         self.kept += batch.kept
         self.set_aside.update(batch.set_aside)
         self.set_aside["sans_montant"] += batch.sans_montant
-        self.exercices.update(batch.exercices)
+        for exercice, (rows, line) in batch.exercices.items():
+            before = self.exercices.get(exercice)
+            self.exercices[exercice] = (rows, line) if before is None else (before[0] + rows, min(before[1], line))
         self.scopes.update(batch.scopes)
         self.phases.update(phase for phase, _ in self.scopes)
         self.empty_amounts += batch.empty_amounts
@@ -1307,12 +1357,21 @@ class CreditStream:
         self.sums.add(batch.sums)
         return batch.lines, batch.groups
 
+    @property
+    def sums_at_risk(self) -> bool:
+        """Whether the lines of a repeated business key, summed at load, might be out of DECIMAL(18,2)'s range: the
+        sum of the absolute values of the amount cells of the file's kept lines is (nearly never: then
+        :func:`_check_key_sums` on the lines)."""
+        return self.sums.magnitude >= _OUT_OF_RANGE
+
     def result(self, lines: pl.LazyFrame) -> CreditRead:
         """What reading the file gave, once :meth:`batches` has read every batch; ``lines``: its lines."""
         table, reader = self.stream.table, self.reader
         assert reader is not None
         if len(self.exercices) > 1:
-            raise SourceReadError(table.fichier, f"several exercices in one file: {sorted(self.exercices)}")
+            raise reader._several_exercices(self.exercices)
+        if self.sums_at_risk:
+            _check_key_sums(lines, self.match, table.fichier)
         exercice = next(iter(self.exercices)) if self.exercices else (reader.header_exercice or self.exercice_hint or 0)
         set_aside = Counter(self.set_aside)
         set_aside["preambule"] = table.lignes_preambule
@@ -1391,6 +1450,66 @@ def _merge_evidence(a: SeparatorEvidence | None, b: SeparatorEvidence) -> Separa
     if a is None:
         return b
     return SeparatorEvidence(a.thousands | b.thousands, a.decimal | b.decimal, a.ambiguous | b.ambiguous)
+
+
+#: The least amount out of DECIMAL(18,2)'s range (16 digits before the point).
+_OUT_OF_RANGE = Decimal(10) ** 16
+
+
+def _out_of_range(value: pl.Expr, columns: list[AmountColumn]) -> tuple[pl.Expr, int | None, pl.Expr]:
+    """A check of :meth:`_ColumnReader._note_first_errors`: ``value``, the sum of ``columns`` on a line (exact, in a
+    wider decimal), out of DECIMAL(18,2)'s range; the error names the first column and says the sum."""
+    headers = " + ".join(c.header for c in columns)
+    message = pl.format(f"{headers} = {{}}: amount out of DECIMAL(18,2) range", value.cast(pl.String))
+    bad = value.cast(pl.Decimal(38, 2)).abs() >= pl.lit(_OUT_OF_RANGE, pl.Decimal(38, 2))
+    return bad, columns[0].index if columns else None, message
+
+
+def _exercices(lines: pl.DataFrame) -> dict[int, tuple[int, int]]:
+    """The exercices of credit ``lines``: each with its rows and its first line (grouped only where there are several:
+    a fifth of the cost where there is one, nearly always)."""
+    exercices = lines["exercice"].unique()
+    if exercices.len() == 1 and exercices[0] is not None:
+        return {exercices[0]: (lines.height, lines["source_ligne"].min())}
+    found = lines.group_by("exercice").agg(pl.len(), pl.col("source_ligne").min())
+    return {e: (n, line) for e, n, line in found.iter_rows() if e is not None}
+
+
+_SUMMED = ("ae", "cp", "ae_fdc_adp", "cp_fdc_adp")
+
+
+def _check_key_sums(lines: pl.DataFrame | pl.LazyFrame, match: FamilyMatch, fichier: str) -> None:
+    """Raise :class:`SourceReadError` where the lines of one business key (summed into one row at load) sum to an
+    amount out of DECIMAL(18,2)'s range, exactly (in a wider decimal): the first such key by its first line, naming
+    the lines summed and the amount column."""
+    sums = [pl.col(c).cast(pl.Decimal(38, 2)).sum() for c in _SUMMED]
+    found = (
+        lines.lazy()
+        .group_by(BUSINESS_KEY)
+        .agg(*sums, lignes=pl.col("source_ligne").unique().sort(), premiere=pl.col("source_ligne").min())
+        .filter(pl.any_horizontal(pl.col(c).abs() >= pl.lit(_OUT_OF_RANGE, pl.Decimal(38, 2)) for c in _SUMMED))
+        .sort("premiere")
+        .head(1)
+        .collect()
+    )
+    if not found.height:
+        return
+    row = found.row(0, named=True)
+    column = next(c for c in _SUMMED if row[c] is not None and abs(row[c]) >= _OUT_OF_RANGE)
+    grandeur, _, fdc = column.partition("_")
+    headers = [
+        a.header
+        for a in match.amounts
+        if a.grandeur == grandeur and (a.partie == "fdc_adp") == bool(fdc) and a.phase in (row["phase"], None)
+    ]
+    lignes = ", ".join(str(n) for n in row["lignes"])
+    raise SourceReadError(
+        fichier,
+        f"lines {lignes} (one business key, summed into one row) sum to {row[column]}: "
+        "amount out of DECIMAL(18,2) range",
+        ligne=row["premiere"],
+        colonne=" + ".join(headers) if headers else column,
+    )
 
 
 def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:

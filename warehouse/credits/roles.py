@@ -323,6 +323,8 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
         )
 
         def reports() -> list[SourceReport]:  # once every line is read: the report of the file
+            if reading.sums_at_risk:  # the sums of repeated keys are checked on the lines: those of _stage's read
+                raise SourceReadError(fichier, "amounts whose sums may be out of DECIMAL(18,2) range: read again")
             _fill_report(report, reading.result(pl.LazyFrame(schema=schema)))
             report.roles = {f"{phase}/{budget or '-'}": "A" for phase, budget in reading.scopes}
             return [report]

@@ -1,0 +1,145 @@
+"""Amounts at the edges (a tester's finds, wave 15): a figure is exact or an error naming the file, the line and
+the column, never a crash of a step nor a silent rounding.
+
+Every test reads real files of the snapshot (copies, changed) through the real reading code: the in-memory reader
+(:func:`read_credit_table`), the streamed one (:func:`read_credit_stream`) and the staging of an exercice
+(:func:`stage_exercice_to`), whose file in error keeps its last good lines.
+"""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import sources_with
+from tests.workbook_files import Sheet, write_xlsx
+from warehouse.credits import files as credit_files
+from warehouse.credits.files import SourceReadError, read_credit_stream, read_credit_table
+from warehouse.credits.roles import stage_exercice_to
+from warehouse.credits.staged_lines import staged_files
+from warehouse.reading.csv_files import stream_csv_table
+from warehouse.sources import discover_sources, recognise, take_inventory
+
+
+def _changed(tmp_path: Path, name: str, change, extra: bytes = b"") -> Path:
+    """A folder holding a copy of the real file ``name`` whose data lines ``change`` (number, fields) rewrote,
+    ``extra`` appended; the folder."""
+    folder = sources_with(tmp_path / "sources", name)
+    path = folder / name
+    lines = path.read_bytes().decode("cp1252").split("\n")
+    for number in range(1, len(lines)):
+        fields = lines[number].split(";")
+        if len(fields) > 1:
+            change(number, fields)
+            lines[number] = ";".join(fields)
+    path.write_bytes("\n".join(lines).encode("cp1252") + extra)
+    return folder
+
+
+def _reads(folder: Path, tmp_path: Path, batch_rows: int = 97) -> tuple[str, str]:
+    """The errors of the file of ``folder`` read whole and streamed (in batches of ``batch_rows`` lines)."""
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    with pytest.raises(SourceReadError) as whole:
+        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    with stream_csv_table(source.chemin, source.fichier) as stream, pytest.raises(SourceReadError) as streamed:
+        read_credit_stream(
+            stream, found.match, source.source_id, tmp_path / "parts", found.exercice_hint, batch_rows=batch_rows
+        ).lines.collect()
+    return str(whole.value), str(streamed.value)
+
+
+def _staged_keeping_the_last_good_lines(tmp_path: Path, name: str, exercice: int, changed: Path, message: str):
+    """Stage the real ``name`` (exercice ``exercice``), then the changed copy in ``changed``: the file is in error
+    with ``message``, its lines of the first staging carried over."""
+    good = sources_with(tmp_path / "good", name)
+    root = tmp_path / "staging" / "credits"
+    rows, _ = stage_exercice_to(root, exercice, take_inventory(discover_sources(good)))
+    again, (report,) = stage_exercice_to(root, exercice, take_inventory(discover_sources(changed)))
+    assert (report.statut, report.message) == ("erreur", message)
+    staged = pl.read_parquet(staged_files(root, exercice))
+    assert again == rows == staged.height and staged["repris"].all()
+
+
+def test_repeated_keys_whose_sum_is_out_of_range_are_the_file_in_error(tmp_path, monkeypatch):
+    # Two lines appended to LFI 2020 repeating the key of its line 1 (each 9 999 999 999 999 999: in range): summed
+    # at load into one row out of DECIMAL(18,2), which crashed the load (`core__credits: ConversionException`). The
+    # sum is now checked exactly at staging: the file in error naming the lines summed and the column.
+    line = "2020;LFI;BG;10;JA;101;101-01;;31;3;9 999 999 999 999 999;1\n"
+    folder = _changed(tmp_path, "LFI_2020_Credits.csv", lambda n, f: None, (line * 2).encode())
+    message = (
+        "LFI_2020_Credits.csv, ligne 1, colonne 'AE LFI 2020': lines 1, 2241, 2242 (one business key, summed "
+        "into one row) sum to 20000000000049998.00: amount out of DECIMAL(18,2) range"
+    )
+    assert _reads(folder, tmp_path) == (message, message)
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
+    _staged_keeping_the_last_good_lines(tmp_path, "LFI_2020_Credits.csv", 2020, folder, message)
+
+
+def test_t2_and_ht2_whose_sum_is_out_of_range_are_the_file_in_error(tmp_path, monkeypatch):
+    # AE T2 PLF and AE HT2 PLF of LFI 2021's line 1, 9 000 000 000 000 000 each (in range): their sum, the PLF row's
+    # AE, is not; it crashed the staging (`InvalidOperationError: conversion from decimal[38,2]`).
+    def big(number: int, fields: list[str]) -> None:
+        if number == 1:
+            fields[13] = fields[14] = "9 000 000 000 000 000"
+
+    folder = _changed(tmp_path, "LFI_2021_Credits.csv", big)
+    message = (
+        "LFI_2021_Credits.csv, ligne 1, colonne 'AE T2 PLF': AE T2 PLF + AE HT2 PLF = 18000000000000000.00: "
+        "amount out of DECIMAL(18,2) range"
+    )
+    assert _reads(folder, tmp_path) == (message, message)
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
+    _staged_keeping_the_last_good_lines(tmp_path, "LFI_2021_Credits.csv", 2021, folder, message)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("1 224 736 519,125", "more than two decimals '1 224 736 519,125': an amount has at most two decimals"),
+        ("4 11 91 06 1", "irregular grouping '4 11 91 06 1': a group of thousands has three digits"),
+        ("12 34 5", "irregular grouping '12 34 5': a group of thousands has three digits"),
+    ],
+)
+def test_an_amount_losing_digits_or_grouped_irregularly_is_an_error(value, error, tmp_path):
+    # PLF 2019's budgets annexes, line 1's AE: published 1224736519.13 (a third decimal rounded away), or read as
+    # 41191061 from `4 11 91 06 1`. The column's decimal mark is `,` (its other values), kept.
+    def changed(number: int, fields: list[str]) -> None:
+        if number == 1:
+            fields[9] = value
+
+    folder = _changed(tmp_path, "PLF_2019_BA_Destination.csv", changed)
+    message = f"PLF_2019_BA_Destination.csv, ligne 1, colonne 'AE PLF 2019': {error}"
+    assert _reads(folder, tmp_path) == (message, message)
+
+
+def test_a_file_of_several_exercices_names_the_first_line_of_the_fewest_and_the_column(tmp_path):
+    # LFI 2020 whose line 1500 says 2019: the line of the exercice of fewest lines, and the exercice's column.
+    def other_year(number: int, fields: list[str]) -> None:
+        if number == 1500:
+            fields[0] = "2019"
+
+    folder = _changed(tmp_path, "LFI_2020_Credits.csv", other_year)
+    message = (
+        "LFI_2020_Credits.csv, ligne 1500, colonne 'Exercice': several exercices in one file: [2019, 2020]; "
+        "2019 on 1 row(s), the first here"
+    )
+    assert _reads(folder, tmp_path) == (message, message)
+
+
+def test_a_workbook_number_out_of_range_is_said_out_of_range(tmp_path):
+    # A numeric cell <v>1e+17</v> is an exact number (the reader writes its repr, `1e+17`): out of DECIMAL(18,2)'s
+    # range, not "digits were lost".
+    header = ["exercice", "loi", "typeBudget", "ministere", "mission", "programme", "action", "sous-action",
+              "categorie", "titre", "ae", "cp"]  # fmt: skip
+    rows = [header, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1e17, 2000],
+            [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 21, 2, 3000, 3000]]  # fmt: skip
+    path = write_xlsx(tmp_path / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows)])
+    (source,) = discover_sources(tmp_path)
+    found = recognise(source)
+    with pytest.raises(SourceReadError) as error:
+        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    assert str(error.value) == (
+        f"{path.name}, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): amount out of DECIMAL(18,2) range: "
+        "'1e+17' (an exact number of the workbook)"
+    )
