@@ -429,6 +429,30 @@ def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_th
         held.close()
 
 
+def test_a_full_disk_while_copying_the_release_removes_the_working_copy(tmp_path):
+    # An adversarial tester's find: a build failing on a full disk as it copied the latest release's database left
+    # its `releases/.building-<pid>/` (a partial copy) behind, so the disk stayed full after the build.
+    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
+    with _tiny_disk(tmp_path / "disk", 32) as disk:
+        out = disk / "out"
+        first = _build_with_home(sources, out, tmp_path / "dagster")
+        assert first.returncode == 0, first.stdout + first.stderr
+        latest = os.readlink(out / "latest")
+        path = sources / "LFI_2020_Credits.csv"
+        path.write_bytes(path.read_bytes().replace(b";50 000;50 000", b";50 001;50 000", 1))
+        free = shutil.disk_usage(disk).free
+        room = (out / "budget.duckdb").stat().st_size // 2  # half the database: its copy fails
+        filler = os.open(disk / "filler", os.O_CREAT | os.O_WRONLY)
+        os.posix_fallocate(filler, 0, free - room)
+        os.close(filler)
+        build = _build_with_home(sources, out, tmp_path / "dagster")
+        assert build.returncode == 1, build.stdout + build.stderr
+        assert "No space left on device" in build.stdout + build.stderr
+        assert not list((out / "releases").glob(".building-*")), build.stdout + build.stderr
+        assert os.readlink(out / "latest") == latest
+        assert shutil.disk_usage(disk).free >= room - 64 * 1024  # the room given back
+
+
 def test_an_output_or_sources_path_not_valid_utf8_is_named_escaped_and_nothing_is_built(tmp_path):
     # An adversarial tester's find: `--out` in a folder named in Latin-1 (`d\xe9p`) ended in SQLite's "Could not
     # decode to UTF-8 column 'file'" (Dagster's storage), after the output folder was made. DuckDB (std::bad_cast),

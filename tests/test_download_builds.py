@@ -357,6 +357,27 @@ def test_a_file_changed_on_the_portal_is_loaded_and_reported(portal: Portal, goo
     assert sha == hashlib.sha256(changed).hexdigest()
 
 
+def test_a_portal_serving_another_exercice_at_an_address_is_an_error_and_keeps_the_data(
+    portal: Portal, good: Path, tmp_path: Path
+) -> None:
+    # An adversarial tester's find: PLF 2022 served at LFI 2019's address replaced LFI 2019's credits, exit 0.
+    out = copy_of(good, tmp_path)
+    entry = next(e for e in catalogue() if e.id == "lfi-2019")
+    served = portal.root / urlsplit(entry.url).path.lstrip("/")
+    original = served.read_bytes()
+    other = (SOURCES / "PLF_2022_Credits_Destination_Nature.csv").read_bytes()
+    served.write_bytes(other.replace(b";4 350 000;4 050 000;", b";4 350 001;4 050 000;", 1))
+    try:
+        done = build(portal, out)
+    finally:
+        served.write_bytes(original)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = "  - LFI_2019_Credits.csv: holds PLF 2022 where the catalogue's lfi-2019 is LFI 2019"
+    assert said in done.stdout, done.stdout
+    assert credits(out / "budget.duckdb") == CREDITS
+
+
 def test_sigkill_during_a_download_leaves_the_outputs_and_the_next_build_completes(
     portal: Portal, good: Path, tmp_path: Path
 ) -> None:

@@ -406,6 +406,45 @@ def test_a_broken_credit_file_keeps_its_data_in_every_table_and_exits_1(warehous
     assert "last good data is kept" in message
 
 
+@pytest.mark.parametrize(
+    ("target", "content", "said"),
+    [
+        (  # another exercice and phase (an amount changed: bytes no catalogue entry has)
+            "LFI_2020_Credits.csv",
+            "PLF_2022_Credits_Destination_Nature.csv",
+            "holds PLF 2022 where the catalogue's lfi-2020 is LFI 2020",
+        ),
+        ("LFI_2020_Credits.csv", "PLF_2020_Credits.csv", "holds PLF 2020 where the catalogue's lfi-2020 is LFI 2020"),
+        (  # a nomenclature states no year nor phase inside: its bytes are those of another source of the release
+            "LFI_2020_Nomenclature.csv",
+            "PLF_2020_Nomenclature.csv",
+            "holds PLF 2020 (the bytes of PLF_2020_Nomenclature.csv) where the latest release's "
+            "fichier-lfi-2020-nomenclature is LFI 2020",
+        ),
+    ],
+)
+def test_a_source_whose_content_becomes_another_exercice_or_phase_keeps_its_data_and_exits_1(
+    warehouse, target, content, said
+):
+    sources, out = warehouse
+    database = out / "budget.duckdb"
+    tables = ("credits", "programmes", "actions", "sous_actions", "nomenclature_evenements")
+    before = {t: _count(database, f"SELECT count(*) FROM {t}") for t in tables}
+    replaced = (SOURCES / content).read_bytes()
+    if "Credits" in content:
+        replaced += b"\n"  # other bytes than the catalogue's: the file is known by its name only
+    (sources / target).write_bytes(replaced)
+    build = run_build(sources, out)
+    assert build.returncode == 1, build.stdout + build.stderr
+    assert f"  - {target}: {said}" in build.stdout, build.stdout
+    assert {t: _count(database, f"SELECT count(*) FROM {t}") for t in tables} == before
+    with duckdb.connect(str(database), read_only=True) as connection:
+        statut, message = connection.execute(
+            "SELECT statut, message FROM sources WHERE fichier = ?", [target]
+        ).fetchall()[0]
+    assert statut == "erreur" and "last good data is kept" in message
+
+
 def test_quotes_semicolons_and_comments_in_paths(tmp_path):
     hostile = tmp_path / "l'état; DROP TABLE credits; --x"
     sources = _sources(hostile / "sources'; --", SMALL)

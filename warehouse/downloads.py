@@ -343,6 +343,26 @@ def _receive(reply: requests.Response, handle, policy: DownloadPolicy, deadline:
     return digest.hexdigest(), octets, head
 
 
+def _check_framing(
+    reply: requests.Response, digest: str, expected: str | None, previous: str | None, name: str
+) -> None:
+    """Refuse a body of unknown length (no ``Content-Length``, not chunked) whose sha256 is neither ``expected``
+    (the catalogue's) nor ``previous`` (the cached copy's): it ended when the connection closed, and a connection
+    cut at a line end leaves a file that reads whole. With no ``expected`` it is kept, said unverifiable."""
+    if reply.headers.get("Content-Length") or "chunked" in reply.headers.get("Transfer-Encoding", "").lower():
+        return
+    if digest in (expected, previous):
+        return
+    why = "length unknown (no Content-Length, not chunked: the body ends when the connection closes)"
+    if expected is None:
+        log.warning("%s: %s and no sha256 in the catalogue: cannot tell it from a cut body", name, why)
+        return
+    raise RejectedBody(
+        f"{reply.url}: {why} and sha256 {digest[:12]}… not the catalogue's: a body cut at a line end cannot be "
+        "told from the whole file; refused"
+    )
+
+
 class _NotTried(DownloadError):
     """A redirect to a host whose name did not resolve for an earlier file, or (``refused``) to a ``host:port`` that
     refused every try of an earlier file: not contacted again."""
@@ -482,10 +502,15 @@ def fetch(
     policy: DownloadPolicy,
     unresolved: frozenset[str] = frozenset(),
     refused: frozenset[str] = frozenset(),
+    expected: str | None = None,
 ) -> Fetched:
     """Download ``url`` (after ``policy.check``) to ``target``, revalidating a cached copy; a redirect to a host of
     ``unresolved`` (names that did not resolve) or a ``host:port`` of ``refused`` (that refused every try of an
     earlier file) is not followed.
+
+    A body of unknown length (no ``Content-Length``, not chunked: it ends when the connection closes, so a cut at
+    a line end cannot be told from the whole file) is refused (``RejectedBody``) unless its sha256 is ``expected``
+    (the catalogue's) or the cached copy's; with no ``expected``, it is kept and a warning says it is unverifiable.
 
     Raises ``DownloadRefused`` (address not allowed), ``RejectedBody`` (HTML, empty, cut
     short, wrong type, too large, deadline passed), ``requests.RequestException`` or
@@ -519,6 +544,7 @@ def fetch(
                 with os.fdopen(fd, "wb") as handle:
                     digest, octets, head = _receive(reply, handle, policy, deadline)
                 _check_body(head, octets, target.name, reply.url)
+                _check_framing(reply, digest, expected, previous, target.name)
                 umask = os.umask(0)
                 os.umask(umask)
                 os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a download is not
@@ -595,7 +621,9 @@ def download_sources(
     not that address) is not contacted again for the other entries (``not tried: … (said once, above)``): 15 s of
     retries for the first file, not for each.
     A sha256 other than the catalogue's is logged (the portal regenerates its exports), not refused: files are
-    recognised by their content. ``progress(n, total, fichier)`` is called as each file starts (``n`` from 1).
+    recognised by their content; but a body of unknown length (no ``Content-Length``, not chunked) with a sha256
+    other than the catalogue's and the cached copy's is refused (:func:`fetch`): it may be a cut one.
+    ``progress(n, total, fichier)`` is called as each file starts (``n`` from 1).
     urllib3's WARNING on each retry is not logged: the retries are said at INFO (``… trying again (2 left)``).
     """
     with _quiet_retries():
@@ -627,7 +655,7 @@ def _download_sources(
             continue
         try:
             log.info("downloading %s from %s", entry.fichier, url)
-            fetched = fetch(url, target, policy, frozenset(unreachable), frozenset(refused))
+            fetched = fetch(url, target, policy, frozenset(unreachable), frozenset(refused), entry.sha256)
         except _NotTried as exc:  # the portal redirected this file too to a host said above
             reason = (_REDIRECT_REFUSED if exc.refused else _NO_REDIRECT_NAME).format(host=exc.host)
             found.failures.append((entry, f"not tried: {reason} (said once, above)"))

@@ -15,11 +15,20 @@ the same way, but its status is ``absent`` (a warning, exit 0). With ``--prune``
 and its data goes. On a download build, a source of the latest release that the build does not
 download (a local file the catalogue has no address for: ``PLR_2018_Credits.csv``) is absent the
 same way (:data:`NOT_DOWNLOADED`), never dropped in silence.
+
+A credit or nomenclature file whose bytes changed and now hold another exercice, or none of the phases, than its
+catalogue entry (or, for a file the catalogue does not list, its source in the latest release) says
+(:func:`held_elsewhere`: ``LFI_2020_Credits.csv`` holding PLF 2022) is a source in error the same way: its last
+good data is kept and the build exits 1, rather than the data of LFI 2020 going in silence. What a file holds is
+what its head states (the exercice and phase columns, the amount headers), or, for bytes a source of the latest
+release or a catalogue entry has under another id, what that source holds.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -29,7 +38,15 @@ from schemas.performance.families import performance_families
 from warehouse.sources import InventoryItem, SourceFile
 from warehouse.store import LAST_GOOD_KEPT
 
-__all__ = ["ABSENT", "NOT_DOWNLOADED", "drop_unheld_staging", "expect_release_sources", "is_absent", "previous_sources"]
+__all__ = [
+    "ABSENT",
+    "NOT_DOWNLOADED",
+    "drop_unheld_staging",
+    "expect_release_sources",
+    "held_elsewhere",
+    "is_absent",
+    "previous_sources",
+]
 
 #: The error of an expected source absent from the ``--sources`` folder (kept unless ``--prune``).
 ABSENT = "absent from the sources folder: its data of the latest release is kept (--prune removes it)"
@@ -94,6 +111,93 @@ def _kept(item: InventoryItem, previous: dict, error: str) -> InventoryItem:
     )
 
 
+def _phases(text: str | None) -> frozenset[str]:
+    return frozenset(p for p in (text or "").split(", ") if p)
+
+
+def _shown(exercice: int | None, phases: frozenset[str]) -> str:
+    return " ".join([", ".join(sorted(phases)), str(exercice or "")]).strip() or "nothing stated"
+
+
+def _stated_phases(item: InventoryItem) -> frozenset[str]:
+    """The phases a credit file's head states: those of its amount headers (``AE LFI 2020``), else the values of its
+    ``phase`` column in the rows of its head (``PLF 2022``). Empty when it states none (then its name's or its
+    catalogue entry's phase is taken, which contradicts nothing)."""
+    from schemas.families import vocabulary
+    from warehouse.sources import recognise
+
+    found = recognise(item.source, whole_encoding=False)  # the heads the inventory read, not read again
+    if found.match is None:
+        return frozenset()
+    header = frozenset(a.phase for a in found.match.amounts if a.phase)
+    index = found.match.fields.get("phase")
+    if header or index is None or found.head is None:
+        return header
+    names = vocabulary()["phase"]
+    stated = set()
+    for row in found.head.rows:
+        tokens = re.findall(r"[a-z]+", (row[index] or "").lower())
+        phase = names.get("".join(tokens)) or next((names[t] for t in tokens if t in names), None)
+        if phase:
+            stated.add(phase)
+    return frozenset(stated)
+
+
+def held_elsewhere(item: InventoryItem, previous: dict[str, dict]) -> str | None:
+    """Why ``item`` (a credit or nomenclature file read) holds another exercice or phase than it should, or None.
+
+    What it should hold: its catalogue entry's exercice and phases, unless the file has the entry's own bytes;
+    else, for a file the catalogue does not list, what its source held in the latest release (``previous``), unless
+    the bytes are the same. What it holds: the exercice and phases of a source of ``previous`` or a catalogue entry
+    with the same bytes under another id, else the exercice its head states and the phases of its head
+    (:func:`_stated_phases`). Another exercice, or no phase in common (when both state phases), contradicts."""
+    if item.error is not None or item.kind not in ("credits", "nomenclature"):
+        return None
+    source = item.source
+    before = previous.get(source.source_id)
+    entry = source.entree
+    if entry is not None and entry.sha256 == source.sha256:
+        return None
+    if before is not None and before["sha256"] == source.sha256:
+        return None  # the bytes the latest release read as this source
+    if entry is not None and item.kind == "credits":
+        should, whose = (entry.exercice, frozenset(entry.phases)), f"the catalogue's {entry.id}"
+    elif before is not None and before["exercice"] is not None:
+        should, whose = (before["exercice"], _phases(before["phases"])), f"the latest release's {source.source_id}"
+    else:
+        return None
+    from schemas.catalogue import catalogue
+
+    known = [
+        (r["sha256"], r["exercice"], _phases(r["phases"]), r["fichier"])
+        for i, r in sorted(previous.items())
+        if i != source.source_id and r["exercice"] is not None
+    ]
+    known += [(e.sha256, e.exercice, frozenset(e.phases), e.fichier) for e in catalogue() if e.id != source.source_id]
+    same = next((k for k in known if k[0] == source.sha256), None)
+    if same is not None:
+        held, how = (same[1], same[2]), f" (the bytes of {same[3]})"
+    else:
+        held, how = (item.exercice, _stated_phases(item)), ""
+    if held[0] == should[0] and (not held[1] or not should[1] or held[1] & should[1]):
+        return None
+    return (
+        f"holds {_shown(*held)}{how} where {whose} is {_shown(*should)}: not read "
+        f"(rename the file if it is meant to hold that)"
+    )
+
+
+def _contradicted(item: InventoryItem, before: dict | None, why: str) -> InventoryItem:
+    """``item``, whose content contradicts what it should hold (:func:`held_elsewhere`), as a source in error of
+    what it should hold: its former family and exercice when the latest release holds it (its data kept), else its
+    catalogue entry's exercice (nothing loaded)."""
+    if before is not None:
+        return _kept(replace(item, exercice=before["exercice"]), before, f"{why}; {LAST_GOOD_KEPT}")
+    entry = item.source.entree
+    exercice = entry.exercice if entry is not None else item.exercice
+    return replace(item, famille=None, exercice=exercice, error=why)
+
+
 def _read_as_before(item: InventoryItem, before: dict) -> bool:
     """Whether ``item`` (a file of this build with the bytes of ``before``, a source of the latest release) will be
     read as that source was: the same family and exercice (credits, nomenclature: a name that loses its year
@@ -126,6 +230,10 @@ def expect_release_sources(
     result = []
     for item in items:
         before = previous.get(item.source.source_id)
+        contradiction = held_elsewhere(item, previous)
+        if contradiction is not None:
+            result.append(_contradicted(item, before, contradiction))
+            continue
         readable = item.error is None and (
             item.famille is not None
             or is_performance_header(item.entete)

@@ -70,3 +70,21 @@ def test_a_readable_file_is_left_as_it_is(tmp_path):
     items = take_inventory(discover_sources(folder))
     kept = expect_release_sources(items, previous, folder, prune=True)
     assert kept == items
+
+
+def test_a_catalogued_file_holding_another_exercice_is_in_error_a_new_file_is_read_from_its_content(tmp_path):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    other = (SOURCES / "PLF_2022_Credits_Destination_Nature.csv").read_bytes()
+    other = other.replace(b";4 350 000;4 050 000;", b";4 350 001;4 050 000;", 1)  # no catalogue entry's bytes
+    (folder / "LFI_2020_Credits.csv").write_bytes(other)
+    (folder / "mes_credits.csv").write_bytes(other)
+    items = {
+        i.source.fichier: i for i in expect_release_sources(take_inventory(discover_sources(folder)), {}, folder, False)
+    }
+    wrong, new = items["LFI_2020_Credits.csv"], items["mes_credits.csv"]
+    assert wrong.error == (
+        "holds PLF 2022 where the catalogue's lfi-2020 is LFI 2020: not read (rename the file if it is meant to hold that)"
+    )
+    assert (wrong.exercice, wrong.kind, wrong.in_error) == (2020, "credits", True)  # no data before: nothing kept
+    assert (new.error, new.famille, new.exercice) == (None, "credits_codes", 2022)  # recognised from its content

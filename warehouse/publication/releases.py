@@ -216,18 +216,24 @@ def _check_opens(copy: Path, database: Path, out: Path) -> None:
 def start_work(out: Path) -> Path:
     """Create the working folder of this build, ``releases/.building-<pid>/``, with a copy of
     the latest release's database (or, from a warehouse made before releases existed, of
-    ``<out>/budget.duckdb``). Returns the folder."""
+    ``<out>/budget.duckdb``). Returns the folder. When the copy fails (a full disk: ``OSError``), the folder is
+    removed before the error goes on, so that the disk is not left full (a killed build's is removed by the next,
+    :func:`remove_stale_work`)."""
     work = releases_dir(out) / f".building-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
-    (work / "parquet").mkdir(parents=True)
-    latest = latest_release(out)
-    if latest is not None:
-        shutil.copyfile(latest.database, work / DATABASE)
-        _check_opens(work / DATABASE, latest.database, out)
-        for parquet in (latest.folder / "parquet").glob("*.parquet"):
-            os.link(parquet, work / "parquet" / parquet.name)  # a build replaces a file, never writes into it
-    elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
-        shutil.copyfile(out / DATABASE, work / DATABASE)
+    try:
+        (work / "parquet").mkdir(parents=True)
+        latest = latest_release(out)
+        if latest is not None:
+            shutil.copyfile(latest.database, work / DATABASE)
+            _check_opens(work / DATABASE, latest.database, out)
+            for parquet in (latest.folder / "parquet").glob("*.parquet"):
+                os.link(parquet, work / "parquet" / parquet.name)  # a build replaces a file, never writes into it
+        elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
+            shutil.copyfile(out / DATABASE, work / DATABASE)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return work
 
 
