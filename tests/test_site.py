@@ -116,7 +116,10 @@ def test_page_shows_checksums_and_real_figures(visit, page_path):
     history = visit.page.locator("section#historique").inner_text()
     assert "Programme 352 puis 129-16" in history
     assert "transfert" in history
-    assert "2024 (PLF)" in visit.page.locator("section#execution").inner_text()
+    execution = visit.page.locator("section#execution").inner_text()
+    assert "2024 (PLF)" in execution
+    # 2024's reference is the bill (PLF), not a vote: its amounts are "prévues", never "votées".
+    assert "AE prévues" in execution and "votées" not in execution and "votés" not in execution
     assert "P352-1-1 / 30157 (352)" in visit.page.locator("section#indicateur").inner_text()
     coverage = visit.page.locator("section#couverture table")
     assert coverage.locator("td.absent").count() > 0 and coverage.locator("td.present").count() > 0

@@ -432,16 +432,18 @@ def _execution_section(connection: duckdb.DuckDBPyConnection) -> str:
         )
     figure = go.Figure()
     labels = [f"{r[0]} ({r[1]})" for r in rows]
-    for column, name in ((2, "AE votées"), (3, "AE exécutées"), (4, "CP votés"), (5, "CP exécutés")):
+    # The reference is the vote (LFI) or, where the exercice has none, the bill (PLF): "prévues", not "votées".
+    for column, name in ((2, "AE prévues"), (3, "AE exécutées"), (4, "CP prévus"), (5, "CP exécutés")):
         figure.add_bar(x=labels, y=[_billions(r[column]) for r in rows], name=name)
     figure.update_layout(
         title={"text": "Exécution et vote, lignes présentes des deux côtés"}, barmode="group", yaxis_title=AMOUNT_AXIS
     )
     table = _table(
-        ["exercice", "vote", "AE votées", "AE exécutées", "CP votés", "CP exécutés"], rows, numeric=(2, 3, 4, 5)
+        ["exercice", "référence", "AE prévues", "AE exécutées", "CP prévus", "CP exécutés"], rows, numeric=(2, 3, 4, 5)
     )
     text = (
-        "<p>Somme des lignes (programme, action) présentes au vote et à l'exécution. "
+        "<p>Somme des lignes (programme, action) présentes à la référence et à l'exécution ; la référence est la "
+        "loi votée (LFI), ou à défaut le projet de loi (PLF), qui n'est pas un vote. "
         f"Phases présentes : {escape_html(held)}.</p>"
     )
     return _section("execution", title, text + _figure(figure, "execution") + table)
