@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from tests.conftest import ROOT, SOURCES, build_env, run_build
-from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
+from tests.test_releases import SMALL, _releases, _sources, _start_paused, baseline, warehouse
 
 __all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
 
@@ -472,6 +472,42 @@ def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_b
         assert said.startswith(f"budget-warehouse: {database}: the latest release's database does not open ("), said
         assert said.endswith(f"): restore it, or point {out / 'latest'} at another release; nothing built"), said
         assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+
+
+def test_a_latest_release_written_by_a_reader_is_refused_and_removing_it_recovers(warehouse):
+    # A fresh user's find: `output/budget.duckdb` links into `releases/<latest>/`; an analyst's read-write connection
+    # (DuckDB's default) deleted the 2020 credits and added a table of notes in the release's file, and the next build
+    # with one amount changed published a release without the 2020 credits and with the notes (checks passed, exit 0).
+    sources, out = warehouse
+    latest = os.readlink(out / "latest")
+    database = (out / "latest" / "budget.duckdb").resolve()
+    with duckdb.connect(str(out / "budget.duckdb")) as analyst:
+        analyst.execute("DELETE FROM credits WHERE exercice = 2020")
+        analyst.execute("CREATE TABLE mes_notes AS SELECT 1 AS x")
+    credits = sources / "LFI_2020_Credits.csv"
+    credits.write_bytes(credits.read_bytes().replace(b";50 000;50 000\n", b";50 001;50 001\n", 1))
+    build = run_build(sources, out)
+    assert build.returncode == 2, build.stdout + build.stderr
+    (said,) = build.stderr.strip().splitlines()
+    assert said == (
+        f"budget-warehouse: {database}: the latest release's database changed since it was published (its sha256 is "
+        f"not the one {database.parent / 'manifest.json'} records: written by a connection not opened read-only?): "
+        f"remove {database.parent} to build again from the release before it, or from nothing if it is the only one; "
+        "nothing built"
+    ), said
+    assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+    assert _releases(out) == [latest.removeprefix("releases/")]
+    shutil.rmtree(database.parent)  # the recovery the message names (the only release: built again from nothing)
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert os.readlink(out / "latest") != latest
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as reader:
+        tables = {r[0] for r in reader.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        rows = reader.execute("SELECT count(*), count(*) FILTER (ae = 50001) FROM credits WHERE exercice = 2020")
+        (held, changed) = rows.fetchall()[0]
+        assert "mes_notes" not in tables and held > 0 and changed > 0, (tables, held, changed)
+    again = run_build(sources, out)  # and the next build takes the new release as it is
+    assert again.returncode == 0 and "nothing changed since" in again.stdout, again.stdout + again.stderr
 
 
 def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_errors_are():
