@@ -510,6 +510,26 @@ def test_a_latest_release_written_by_a_reader_is_refused_and_removing_it_recover
     assert again.returncode == 0 and "nothing changed since" in again.stdout, again.stdout + again.stderr
 
 
+def test_a_byte_identical_copy_of_a_credit_file_is_set_aside_in_one_warning_and_the_file_loaded(tmp_path):
+    # A fresh user's find: a browser's copy (`LFI_2019_Credits (1).csv`, the same bytes) was a tie between equally
+    # authoritative files: LFI 2019 not loaded, three ERROR lines, `every_credit_file_readable` failed, exit 1.
+    sources = _sources(tmp_path / "sources", ["LFI_2019_Credits.csv"])
+    shutil.copyfile(sources / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits (1).csv")
+    build = run_build(sources, tmp_path / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    said = build.stdout + build.stderr
+    assert _lines_naming(said, "(1).csv") == [
+        "WARNING warehouse.credits.roles: LFI_2019_Credits (1).csv: the same bytes as LFI_2019_Credits.csv, set aside"
+    ], said
+    assert "  credits 2019:  2260 rows (LFI)" in build.stdout and "ERROR" not in said, said
+    with duckdb.connect(str(tmp_path / "out" / "budget.duckdb"), read_only=True) as reader:
+        rows = reader.execute("SELECT fichier, statut, message FROM sources ORDER BY fichier").fetchall()
+    assert rows == [
+        ("LFI_2019_Credits (1).csv", "doublon", "the same bytes as LFI_2019_Credits.csv, set aside"),
+        ("LFI_2019_Credits.csv", "lu", None),
+    ], rows
+
+
 def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_errors_are():
     # A fresh user's find (once in 27 Ctrl-C): the interrupt raised inside SQLAlchemy's pool cleanup was logged by
     # SQLAlchemy at ERROR with its traceback, above the build's `interrupted (SIGINT)` line.

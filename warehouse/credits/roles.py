@@ -212,6 +212,7 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
     """
     root.mkdir(parents=True, exist_ok=True)
     previous = scan_staged_lines(root, exercice)
+    items = set_aside_copies(items)
     if len(items) == 1:
         staged = _stage_alone(root, exercice, items[0])
         if staged is not None:
@@ -220,6 +221,22 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
         lines, reports = _stage(items, previous, Path(folder))
         rows = sink_staging(root, exercice, lines, reports)
     return rows, reports
+
+
+def set_aside_copies(items: list[InventoryItem]) -> list[InventoryItem]:
+    """``items`` without the byte-identical copies of another (a browser's ``… (1).csv``): one source, read once. The
+    one kept is the catalogue's own path, else the first in path order; each copy set aside is said in one warning
+    line (its ``sources`` row says ``doublon``: ``assets/provenance.py``). Files of different bytes are never set
+    aside: a tie between them stays an error (:func:`assign_roles`)."""
+    kept: dict[str, InventoryItem] = {}
+    order = sorted(
+        items, key=lambda i: (i.source.entree is None or i.source.entree.fichier != i.source.fichier, i.source.fichier)
+    )
+    for item in order:
+        first = kept.setdefault(item.source.sha256, item)
+        if first is not item:
+            log.warning("%s: the same bytes as %s, set aside", item.source.fichier, first.source.fichier)
+    return [i for i in items if kept[i.source.sha256] is i]
 
 
 def _stage(
