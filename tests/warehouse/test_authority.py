@@ -74,13 +74,14 @@ def test_equal_ranks_are_decided_by_coverage_then_by_the_catalogue_never_by_name
 
 
 def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
-    """Through the real reading code: the same PLF 2025 lines in two files the catalogue does not know."""
+    """Through the real reading code: the same PLF 2025 lines in two files the catalogue does not know (not the same
+    bytes: one ends its lines in CRLF; byte-identical copies are one source, set aside before any tie)."""
     text = (SOURCES / "PLF_2025_Depenses_Destination.csv").read_bytes().decode("utf-8").lstrip("\ufeff")
     lines = text.splitlines()
     sample = "\n".join([lines[0], *lines[1:400]]) + "\n"
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "copie_a.csv").write_text(sample, encoding="utf-8")
-    (tmp_path / "sources" / "copie_b.csv").write_text(sample, encoding="utf-8")
+    (tmp_path / "sources" / "copie_b.csv").write_text(sample, encoding="utf-8", newline="\r\n")
     items = take_inventory(discover_sources(tmp_path / "sources"))
     root = tmp_path / "staging"
     _, reports = stage_exercice_to(root / "seul", 2025, items)
