@@ -530,6 +530,25 @@ def test_a_byte_identical_copy_of_a_credit_file_is_set_aside_in_one_warning_and_
     ], rows
 
 
+def test_a_tie_between_files_of_different_bytes_is_one_summary_line_per_file_starting_with_it(tmp_path):
+    # A fresh user's find: a tie printed three `ERROR warehouse.credits.roles: …` lines before the summary, then two
+    # 600-character summary lines not starting with their file. The same lines in other bytes (CRLF; a last blank
+    # line), neither catalogued: still a tie, an error, said once per file.
+    text = (SOURCES / "LFI_2019_Credits.csv").read_bytes()
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "LFI_2019_Credits (2).csv").write_bytes(text.replace(b"\n", b"\r\n"))
+    (tmp_path / "sources" / "LFI_2019_Credits.csv").write_bytes(text + b"\n")
+    build = run_build(tmp_path / "sources", tmp_path / "out")
+    assert build.returncode == 1, build.stdout + build.stderr
+    said = build.stdout + build.stderr
+    assert "ERROR" not in said and "FAIL: staging/credits:every_credit_file_readable (2 row(s))" in said, said
+    scopes = "for 2019 LFI BG, 2019 LFI CAS, 2019 LFI CCF (same family rank"
+    assert [line[:110] for line in said.splitlines() if "as authoritative as" in line] == [
+        f"  - LFI_2019_Credits (2).csv: as authoritative as LFI_2019_Credits.csv {scopes}"[:110],
+        f"  - LFI_2019_Credits.csv: as authoritative as LFI_2019_Credits (2).csv {scopes}"[:110],
+    ], said
+
+
 def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_errors_are():
     # A fresh user's find (once in 27 Ctrl-C): the interrupt raised inside SQLAlchemy's pool cleanup was logged by
     # SQLAlchemy at ERROR with its traceback, above the build's `interrupted (SIGINT)` line.

@@ -400,13 +400,16 @@ def _report_ties(
     any, are carried over (``repris``), so the last good data stays.
     """
     fichiers = {r.source_id: r.fichier for r in reports}
+    tied: dict[str, list[AuthorityTie]] = {}
     for tie in ties:
-        message = tie.message(fichiers)
-        log.error(message)
-        for report in reports:
-            if report.source_id in tie.source_ids:
-                report.statut = "erreur"
-                report.message = "; ".join(m for m in (report.message, message) if m)
+        for source_id in tie.source_ids:
+            tied.setdefault(source_id, []).append(tie)
+    for report in reports:  # one message per file, starting with it: the summary's line (no log line besides)
+        if report.source_id in tied:
+            report.statut = "erreur"
+            said = _tie_message(report.source_id, tied[report.source_id], fichiers)
+            report.message = "; ".join(m for m in (report.message, said) if m)
+    for tie in ties:
         if previous is None or "role" not in previous.collect_schema().names():
             continue
         kept = previous.filter(
@@ -420,6 +423,17 @@ def _report_ties(
         lines = pl.concat([lines, kept.select(columns)], how="vertical")
         blocks += 1
     return lines
+
+
+def _tie_message(source_id: str, ties: list[AuthorityTie], fichiers: dict[str, str]) -> str:
+    """What the ``ties`` of one file say of it, in one message starting with the file."""
+    others = sorted({fichiers.get(s, s) for tie in ties for s in tie.source_ids if s != source_id})
+    scopes = ", ".join(sorted(f"{t.exercice} {t.phase} {t.type_budget or '-'}" for t in ties))
+    return (
+        f"{fichiers.get(source_id, source_id)}: as authoritative as {' and '.join(others)} for {scopes} (same family "
+        "rank, same coverage, both catalogued or both unknown): nothing of it is loaded; remove one of them or add the "
+        "right one to the catalogue"
+    )
 
 
 def _read_and_validate(item: InventoryItem, folder: Path) -> CreditRead:
