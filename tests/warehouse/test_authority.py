@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from schemas.families import credit_families
 from tests.conftest import SOURCES
-from warehouse.credits.roles import assign_roles, stage_exercice_to
+from warehouse.credits.roles import assign_roles, set_aside_copies, stage_exercice_to
 from warehouse.credits.staged_lines import staged_files
 from warehouse.sources import discover_sources, take_inventory
 
@@ -98,3 +100,16 @@ def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
     again = pl.read_parquet(staged_files(root / "suite", 2025))
     carried = again.filter(pl.col("role") == "A")
     assert set(carried["source_id"]) == {"fichier-copie-a"}
+
+
+def test_copies_are_set_aside_by_their_bytes_and_files_not_fetched_never(tmp_path):
+    """Byte-identical files are one source (the first in path order kept); files with no bytes (a download that
+    failed: no sha256) are never taken for copies of each other."""
+    (tmp_path / "sources").mkdir()
+    text = (SOURCES / "LFI_2019_Credits.csv").read_bytes()
+    for name in ("b.csv", "a (1).csv", "c.csv"):
+        (tmp_path / "sources" / name).write_bytes(text if name != "c.csv" else text + b"\n")
+    items = take_inventory(discover_sources(tmp_path / "sources"))
+    assert [i.source.fichier for i in set_aside_copies(items)] == ["a (1).csv", "c.csv"]
+    unfetched = [replace(i, source=replace(i.source, sha256="")) for i in items]
+    assert set_aside_copies(unfetched) == unfetched
