@@ -75,6 +75,7 @@ def sources_table(
         if item is not None and report.statut == "lu":  # its exercice not staged (--years): absent all the same
             record["statut"], record["message"] = "absent", item.error_message
         records.append(record)
+    copied = {r.sha256: r.fichier for r in reports if r.sha256}
     for item in sources:
         if item.source.source_id in staged:
             continue
@@ -86,6 +87,9 @@ def sources_table(
             statut, message = "hors_selection", f"exercice {item.exercice} not built"
         elif item.in_error:  # a covered family that cannot be read at all, staged nowhere
             statut, message = "erreur", item.error_message
+        same = copied.get(item.source.sha256)
+        if same is not None and item.holds("credits"):  # set aside by the staging (warehouse/credits/roles.py)
+            statut, message = "doublon", f"the same bytes as {same}, set aside"
         read = performance.get(item.source.source_id) or documents.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row
             statut, message = read["statut"], read["message"]

@@ -6,7 +6,7 @@ import polars as pl
 __all__ = ["STATUTS", "SourcesModel"]
 
 #: What happened to a file: read, in error, of no covered family, outside ``--years``.
-STATUTS = ("lu", "erreur", "absent", "non_reconnu", "hors_selection")
+STATUTS = ("lu", "erreur", "absent", "non_reconnu", "hors_selection", "doublon")
 
 
 class SourcesModel(pa.DataFrameModel):
@@ -33,7 +33,9 @@ class SourcesModel(pa.DataFrameModel):
         nullable=True, description="date et heure (UTC) du premier chargement de ce contenu (même sha256)"
     )
     feuille: str = pa.Field(nullable=True, description="feuille du classeur lue (feuilles visibles) ; vide pour un CSV")
-    statut: str = pa.Field(isin=STATUTS, description="statut : lu, erreur, absent, non_reconnu, hors_selection")
+    statut: str = pa.Field(
+        isin=STATUTS, description="statut : lu, erreur, absent, non_reconnu, hors_selection, doublon"
+    )
     message: str = pa.Field(nullable=True, description="l'erreur (fichier, ligne, colonne) ou une remarque")
     lignes_retenues: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données retenues")
     lignes_ecartees: pl.Int64 = pa.Field(nullable=True, ge=0, description="lignes de données écartées")

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from tests.conftest import ROOT, SOURCES, build_env, run_build, run_child, run_python
-from tests.test_releases import SMALL, _sources, _start_paused, baseline, warehouse
+from tests.test_releases import SMALL, _releases, _sources, _start_paused, baseline, warehouse
 from tests.workbook_files import Sheet, write_xlsx
 
 __all__ = ["baseline", "warehouse"]  # the fixtures of tests/test_releases.py: a small warehouse built once
@@ -525,6 +525,81 @@ def test_a_latest_release_whose_database_does_not_open_is_named_and_nothing_is_b
         assert said.startswith(f"budget-warehouse: {database}: the latest release's database does not open ("), said
         assert said.endswith(f"): restore it, or point {out / 'latest'} at another release; nothing built"), said
         assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+
+
+def test_a_latest_release_written_by_a_reader_is_refused_and_removing_it_recovers(warehouse):
+    # A fresh user's find: `output/budget.duckdb` links into `releases/<latest>/`; an analyst's read-write connection
+    # (DuckDB's default) deleted the 2020 credits and added a table of notes in the release's file, and the next build
+    # with one amount changed published a release without the 2020 credits and with the notes (checks passed, exit 0).
+    sources, out = warehouse
+    latest = os.readlink(out / "latest")
+    database = (out / "latest" / "budget.duckdb").resolve()
+    with duckdb.connect(str(out / "budget.duckdb")) as analyst:
+        analyst.execute("DELETE FROM credits WHERE exercice = 2020")
+        analyst.execute("CREATE TABLE mes_notes AS SELECT 1 AS x")
+    credits = sources / "LFI_2020_Credits.csv"
+    credits.write_bytes(credits.read_bytes().replace(b";50 000;50 000\n", b";50 001;50 001\n", 1))
+    build = run_build(sources, out)
+    assert build.returncode == 2, build.stdout + build.stderr
+    (said,) = build.stderr.strip().splitlines()
+    assert said == (
+        f"budget-warehouse: {database}: the latest release's database changed since it was published (its sha256 is "
+        f"not the one {database.parent / 'manifest.json'} records: written by a connection not opened read-only?): "
+        f"remove {database.parent} to build again from the release before it, or from nothing if it is the only one; "
+        "nothing built"
+    ), said
+    assert os.readlink(out / "latest") == latest and not list((out / "releases").glob(".building-*"))
+    assert _releases(out) == [latest.removeprefix("releases/")]
+    shutil.rmtree(database.parent)  # the recovery the message names (the only release: built again from nothing)
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert os.readlink(out / "latest") != latest
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as reader:
+        tables = {r[0] for r in reader.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        rows = reader.execute("SELECT count(*), count(*) FILTER (ae = 50001) FROM credits WHERE exercice = 2020")
+        (held, changed) = rows.fetchall()[0]
+        assert "mes_notes" not in tables and held > 0 and changed > 0, (tables, held, changed)
+    again = run_build(sources, out)  # and the next build takes the new release as it is
+    assert again.returncode == 0 and "nothing changed since" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_byte_identical_copy_of_a_credit_file_is_set_aside_in_one_warning_and_the_file_loaded(tmp_path):
+    # A fresh user's find: a browser's copy (`LFI_2019_Credits (1).csv`, the same bytes) was a tie between equally
+    # authoritative files: LFI 2019 not loaded, three ERROR lines, `every_credit_file_readable` failed, exit 1.
+    sources = _sources(tmp_path / "sources", ["LFI_2019_Credits.csv"])
+    shutil.copyfile(sources / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits (1).csv")
+    build = run_build(sources, tmp_path / "out")
+    assert build.returncode == 0, build.stdout + build.stderr
+    said = build.stdout + build.stderr
+    assert _lines_naming(said, "(1).csv") == [
+        "WARNING warehouse.credits.roles: LFI_2019_Credits (1).csv: the same bytes as LFI_2019_Credits.csv, set aside"
+    ], said
+    assert "  credits 2019:  2260 rows (LFI)" in build.stdout and "ERROR" not in said, said
+    with duckdb.connect(str(tmp_path / "out" / "budget.duckdb"), read_only=True) as reader:
+        rows = reader.execute("SELECT fichier, statut, message FROM sources ORDER BY fichier").fetchall()
+    assert rows == [
+        ("LFI_2019_Credits (1).csv", "doublon", "the same bytes as LFI_2019_Credits.csv, set aside"),
+        ("LFI_2019_Credits.csv", "lu", None),
+    ], rows
+
+
+def test_a_tie_between_files_of_different_bytes_is_one_summary_line_per_file_starting_with_it(tmp_path):
+    # A fresh user's find: a tie printed three `ERROR warehouse.credits.roles: …` lines before the summary, then two
+    # 600-character summary lines not starting with their file. The same lines in other bytes (CRLF; a last blank
+    # line), neither catalogued: still a tie, an error, said once per file.
+    text = (SOURCES / "LFI_2019_Credits.csv").read_bytes()
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "LFI_2019_Credits (2).csv").write_bytes(text.replace(b"\n", b"\r\n"))
+    (tmp_path / "sources" / "LFI_2019_Credits.csv").write_bytes(text + b"\n")
+    build = run_build(tmp_path / "sources", tmp_path / "out")
+    assert build.returncode == 1, build.stdout + build.stderr
+    said = build.stdout + build.stderr
+    assert "ERROR" not in said and "FAIL: staging/credits:every_credit_file_readable (2 row(s))" in said, said
+    scopes = "for 2019 LFI BG, 2019 LFI CAS, 2019 LFI CCF (same family rank"
+    assert [line[:110] for line in said.splitlines() if "as authoritative as" in line] == [
+        f"  - LFI_2019_Credits (2).csv: as authoritative as LFI_2019_Credits.csv {scopes}"[:110],
+        f"  - LFI_2019_Credits.csv: as authoritative as LFI_2019_Credits (2).csv {scopes}"[:110],
+    ], said
 
 
 def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_errors_are():

@@ -318,7 +318,8 @@ def drop_gone_sources(connection: duckdb.DuckDBPyConnection, given: list[str]) -
     ``--prune``. Returns their source ids, sorted."""
     rows = connection.execute(
         "DELETE FROM sources WHERE NOT list_contains($given, source_id) "
-        "AND (format IS NULL OR charge_le IS NULL OR statut IN ('non_reconnu', 'hors_selection')) RETURNING source_id",
+        "AND (format IS NULL OR charge_le IS NULL OR statut IN ('non_reconnu', 'hors_selection', 'doublon')) "
+        "RETURNING source_id",
         {"given": given},
     ).fetchall()
     return sorted(s for (s,) in rows)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from schemas.families import credit_families
 from tests.conftest import SOURCES
-from warehouse.credits.roles import assign_roles, stage_exercice_to
+from warehouse.credits.roles import assign_roles, set_aside_copies, stage_exercice_to
 from warehouse.credits.staged_lines import staged_files
 from warehouse.sources import discover_sources, take_inventory
 
@@ -74,20 +76,21 @@ def test_equal_ranks_are_decided_by_coverage_then_by_the_catalogue_never_by_name
 
 
 def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
-    """Through the real reading code: the same PLF 2025 lines in two files the catalogue does not know."""
+    """Through the real reading code: the same PLF 2025 lines in two files the catalogue does not know (not the same
+    bytes: one ends its lines in CRLF; byte-identical copies are one source, set aside before any tie)."""
     text = (SOURCES / "PLF_2025_Depenses_Destination.csv").read_bytes().decode("utf-8").lstrip("\ufeff")
     lines = text.splitlines()
     sample = "\n".join([lines[0], *lines[1:400]]) + "\n"
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "copie_a.csv").write_text(sample, encoding="utf-8")
-    (tmp_path / "sources" / "copie_b.csv").write_text(sample, encoding="utf-8")
+    (tmp_path / "sources" / "copie_b.csv").write_text(sample, encoding="utf-8", newline="\r\n")
     items = take_inventory(discover_sources(tmp_path / "sources"))
     root = tmp_path / "staging"
     _, reports = stage_exercice_to(root / "seul", 2025, items)
     staged = pl.read_parquet(staged_files(root / "seul", 2025))
     assert {r.statut for r in reports} == {"erreur"}
-    for report in reports:
-        assert "copie_a.csv and copie_b.csv are equally authoritative" in report.message
+    for report, other in zip(reports, ("copie_b.csv", "copie_a.csv"), strict=True):  # each message starts with its file
+        assert report.message.startswith(f"{report.fichier}: as authoritative as {other} for 2025 PLF "), report.message
     assert staged["role"].null_count() == staged.height  # nothing of the tied scopes is loaded
     # with a previous build where copie_a alone was authoritative, its lines stay (carried over)
     stage_exercice_to(root / "suite", 2025, [i for i in items if i.source.fichier == "copie_a.csv"])
@@ -97,3 +100,16 @@ def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
     again = pl.read_parquet(staged_files(root / "suite", 2025))
     carried = again.filter(pl.col("role") == "A")
     assert set(carried["source_id"]) == {"fichier-copie-a"}
+
+
+def test_copies_are_set_aside_by_their_bytes_and_files_not_fetched_never(tmp_path):
+    """Byte-identical files are one source (the first in path order kept); files with no bytes (a download that
+    failed: no sha256) are never taken for copies of each other."""
+    (tmp_path / "sources").mkdir()
+    text = (SOURCES / "LFI_2019_Credits.csv").read_bytes()
+    for name in ("b.csv", "a (1).csv", "c.csv"):
+        (tmp_path / "sources" / name).write_bytes(text if name != "c.csv" else text + b"\n")
+    items = take_inventory(discover_sources(tmp_path / "sources"))
+    assert [i.source.fichier for i in set_aside_copies(items)] == ["a (1).csv", "c.csv"]
+    unfetched = [replace(i, source=replace(i.source, sha256="")) for i in items]
+    assert set_aside_copies(unfetched) == unfetched

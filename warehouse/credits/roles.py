@@ -212,6 +212,7 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
     """
     root.mkdir(parents=True, exist_ok=True)
     previous = scan_staged_lines(root, exercice)
+    items = set_aside_copies(items)
     if len(items) == 1:
         staged = _stage_alone(root, exercice, items[0])
         if staged is not None:
@@ -220,6 +221,24 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
         lines, reports = _stage(items, previous, Path(folder))
         rows = sink_staging(root, exercice, lines, reports)
     return rows, reports
+
+
+def set_aside_copies(items: list[InventoryItem]) -> list[InventoryItem]:
+    """``items`` without the byte-identical copies of another (a browser's ``… (1).csv``): one source, read once. The
+    one kept is the catalogue's own path, else the first in path order; each copy set aside is said in one warning
+    line (its ``sources`` row says ``doublon``: ``assets/provenance.py``). Files of different bytes are never set
+    aside: a tie between them stays an error (:func:`assign_roles`)."""
+    kept: dict[str, InventoryItem] = {}
+    order = sorted(
+        items, key=lambda i: (i.source.entree is None or i.source.entree.fichier != i.source.fichier, i.source.fichier)
+    )
+    for item in order:
+        if not item.source.sha256:  # not fetched (a failed download): no bytes to compare
+            continue
+        first = kept.setdefault(item.source.sha256, item)
+        if first is not item:
+            log.warning("%s: the same bytes as %s, set aside", item.source.fichier, first.source.fichier)
+    return [i for i in items if not i.source.sha256 or kept[i.source.sha256] is i]
 
 
 def _stage(
@@ -385,13 +404,16 @@ def _report_ties(
     any, are carried over (``repris``), so the last good data stays.
     """
     fichiers = {r.source_id: r.fichier for r in reports}
+    tied: dict[str, list[AuthorityTie]] = {}
     for tie in ties:
-        message = tie.message(fichiers)
-        log.error(message)
-        for report in reports:
-            if report.source_id in tie.source_ids:
-                report.statut = "erreur"
-                report.message = "; ".join(m for m in (report.message, message) if m)
+        for source_id in tie.source_ids:
+            tied.setdefault(source_id, []).append(tie)
+    for report in reports:  # one message per file, starting with it: the summary's line (no log line besides)
+        if report.source_id in tied:
+            report.statut = "erreur"
+            said = _tie_message(report.source_id, tied[report.source_id], fichiers)
+            report.message = "; ".join(m for m in (report.message, said) if m)
+    for tie in ties:
         if previous is None or "role" not in previous.collect_schema().names():
             continue
         kept = previous.filter(
@@ -405,6 +427,17 @@ def _report_ties(
         lines = pl.concat([lines, kept.select(columns)], how="vertical")
         blocks += 1
     return lines
+
+
+def _tie_message(source_id: str, ties: list[AuthorityTie], fichiers: dict[str, str]) -> str:
+    """What the ``ties`` of one file say of it, in one message starting with the file."""
+    others = sorted({fichiers.get(s, s) for tie in ties for s in tie.source_ids if s != source_id})
+    scopes = ", ".join(sorted(f"{t.exercice} {t.phase} {t.type_budget or '-'}" for t in ties))
+    return (
+        f"{fichiers.get(source_id, source_id)}: as authoritative as {' and '.join(others)} for {scopes} (same family "
+        "rank, same coverage, both catalogued or both unknown): nothing of it is loaded; remove one of them or add the "
+        "right one to the catalogue"
+    )
 
 
 def _read_and_validate(item: InventoryItem, folder: Path) -> CreditRead:

@@ -213,6 +213,29 @@ def _check_opens(copy: Path, database: Path, out: Path) -> None:
         ) from exc
 
 
+def _check_unchanged(copy: Path, latest: Release) -> None:
+    """Raise :class:`DamagedRelease` naming the latest release's database where its working ``copy`` has not the
+    sha256 the release's manifest records: a reader's read-write connection wrote into it (an analyst's ``DELETE``,
+    a table of notes), which the next release would publish; the working folder is removed. A manifest recording no
+    sha256 of the database is not checked."""
+    recorded = next(
+        (
+            f.get("sha256")
+            for f in latest.manifest.get("files", [])
+            if isinstance(f, dict) and f.get("path") == DATABASE
+        ),
+        None,
+    )
+    if recorded is None or _sha256(copy) == recorded:
+        return
+    shutil.rmtree(copy.parent, ignore_errors=True)
+    raise DamagedRelease(
+        f"{latest.database}: the latest release's database changed since it was published (its sha256 is not the one "
+        f"{latest.folder / MANIFEST} records: written by a connection not opened read-only?): remove "
+        f"{latest.folder} to build again from the release before it, or from nothing if it is the only one"
+    )
+
+
 def start_work(out: Path) -> Path:
     """Create the working folder of this build, ``releases/.building-<pid>/``, with a copy of
     the latest release's database (or, from a warehouse made before releases existed, of
@@ -227,6 +250,7 @@ def start_work(out: Path) -> Path:
         if latest is not None:
             shutil.copyfile(latest.database, work / DATABASE)
             _check_opens(work / DATABASE, latest.database, out)
+            _check_unchanged(work / DATABASE, latest)
             for parquet in (latest.folder / "parquet").glob("*.parquet"):
                 os.link(parquet, work / "parquet" / parquet.name)  # a build replaces a file, never writes into it
         elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
