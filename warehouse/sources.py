@@ -117,20 +117,19 @@ _INDEX: list = [None, {}, ()]
 
 
 def _entry_for(relative: str, sha256: str) -> CatalogueEntry | None:
-    """The catalogue entry of the file: the first of its sha256, else the first of its path, or of its name
-    for an entry without a folder."""
+    """The catalogue entry of the file: the first of its path, or of its name for an entry without a folder (a
+    file at ``LFI_2021_Credits.csv`` is ``lfi-2021``'s, whatever it holds: another entry's bytes there are a source
+    in error, ``warehouse.expected.held_elsewhere``), else the first of its sha256 (a catalogued file renamed)."""
     entries = catalogue()
     if _INDEX[0] is not entries:
         by_hash: dict[str, CatalogueEntry] = {}
         for entry in entries:
             by_hash.setdefault(entry.sha256, entry)
         _INDEX[:] = [entries, by_hash, tuple((e, Path(e.fichier).name, "/" not in e.fichier) for e in entries)]
-    by_hash = _INDEX[1].get(sha256)
-    if by_hash:
-        return by_hash
     name = Path(relative).as_posix()
     base = Path(name).name
-    return next((e for e, own, bare in _INDEX[2] if e.fichier == name or own == base and bare), None)
+    by_path = next((e for e, own, bare in _INDEX[2] if e.fichier == name or own == base and bare), None)
+    return by_path or _INDEX[1].get(sha256)
 
 
 def _source_id(relative: str, entry: CatalogueEntry | None) -> str:

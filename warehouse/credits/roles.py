@@ -233,12 +233,12 @@ def set_aside_copies(items: list[InventoryItem]) -> list[InventoryItem]:
         items, key=lambda i: (i.source.entree is None or i.source.entree.fichier != i.source.fichier, i.source.fichier)
     )
     for item in order:
-        if not item.source.sha256:  # not fetched (a failed download): no bytes to compare
+        if not item.source.sha256 or item.error is not None:  # not fetched (a failed download), or in error: kept
             continue
         first = kept.setdefault(item.source.sha256, item)
         if first is not item:
             log.warning("%s: the same bytes as %s, set aside", item.source.fichier, first.source.fichier)
-    return [i for i in items if not i.source.sha256 or kept[i.source.sha256] is i]
+    return [i for i in items if not i.source.sha256 or i.error is not None or kept[i.source.sha256] is i]
 
 
 def _stage(
