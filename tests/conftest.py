@@ -63,6 +63,20 @@ def sources_with(folder: Path, *names: str) -> Path:
     return folder
 
 
+def changed_copy(folder: Path, name: str, change, extra: bytes = b"") -> Path:
+    """``folder`` (made) holding a copy of the real file ``name`` (cp1252, ``;``) whose data lines ``change``
+    (number, fields) rewrote, ``extra`` appended; returned."""
+    path = sources_with(folder, name) / name
+    lines = path.read_bytes().decode("cp1252").split("\n")
+    for number in range(1, len(lines)):
+        fields = lines[number].split(";")
+        if len(fields) > 1:
+            change(number, fields)
+            lines[number] = ";".join(fields)
+    path.write_bytes("\n".join(lines).encode("cp1252") + extra)
+    return folder
+
+
 def run_child(
     command: list[str], *, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
 
@@ -391,16 +392,23 @@ def _build_with_home(sources: Path, out: Path, home: Path) -> subprocess.Complet
     return run_child(command, env=env)
 
 
-def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_the_latest_release(tmp_path):
-    # An adversarial tester's find: the disk filling while the credits step committed gave `step failed:
-    # core__credits: TransactionException: … cannot rollback - no transaction is active`: the failed COMMIT had
-    # already ended the transaction, and the ROLLBACK after it raised in place of the real cause.
+@contextlib.contextmanager
+def _built_on_a_tiny_disk(tmp_path: Path) -> Iterator[tuple[Path, Path, Path, str]]:
+    """The real LFI 2020 built (a success) into ``out`` on a tiny disk of 32 MB, for the block: yields the sources
+    folder, the disk, ``out`` and the target of its ``latest``."""
     sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
     with _tiny_disk(tmp_path / "disk", 32) as disk:
         out = disk / "out"
         first = _build_with_home(sources, out, tmp_path / "dagster")
         assert first.returncode == 0, first.stdout + first.stderr
-        latest = os.readlink(out / "latest")
+        yield sources, disk, out, os.readlink(out / "latest")
+
+
+def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_the_latest_release(tmp_path):
+    # An adversarial tester's find: the disk filling while the credits step committed gave `step failed:
+    # core__credits: TransactionException: … cannot rollback - no transaction is active`: the failed COMMIT had
+    # already ended the transaction, and the ROLLBACK after it raised in place of the real cause.
+    with _built_on_a_tiny_disk(tmp_path) as (sources, disk, out, latest):
         held = duckdb.connect(str(out / "budget.duckdb"), read_only=True)
         before = held.execute("SELECT count(*), sum(ae), sum(cp) FROM credits").fetchall()
         held.close()
@@ -432,12 +440,7 @@ def test_a_full_disk_in_a_step_names_the_disk_the_file_and_the_step_and_keeps_th
 def test_a_full_disk_while_copying_the_release_removes_the_working_copy(tmp_path):
     # An adversarial tester's find: a build failing on a full disk as it copied the latest release's database left
     # its `releases/.building-<pid>/` (a partial copy) behind, so the disk stayed full after the build.
-    sources = _sources(tmp_path / "sources", ["LFI_2020_Credits.csv"])
-    with _tiny_disk(tmp_path / "disk", 32) as disk:
-        out = disk / "out"
-        first = _build_with_home(sources, out, tmp_path / "dagster")
-        assert first.returncode == 0, first.stdout + first.stderr
-        latest = os.readlink(out / "latest")
+    with _built_on_a_tiny_disk(tmp_path) as (sources, disk, out, latest):
         path = sources / "LFI_2020_Credits.csv"
         path.write_bytes(path.read_bytes().replace(b";50 000;50 000", b";50 001;50 000", 1))
         free = shutil.disk_usage(disk).free

@@ -23,7 +23,7 @@ import pytest
 from frictionless import Package
 
 from assets.publish import PUBLISHED
-from tests.conftest import SOURCES, run_build
+from tests.conftest import SOURCES, Build, run_build
 from warehouse.publication.changelog import _same_files, compare_releases
 from warehouse.publication.datapackage import datapackage_descriptor
 from warehouse.publication.tables import TABLES
@@ -267,16 +267,23 @@ def test_the_dictionary_has_one_section_per_table_one_line_per_column_and_figure
     assert "| 2024 | 382 | Soutien aux associations de protection animale et aux refuges |" in text
 
 
-def test_a_file_outside_years_is_not_listed_as_added_until_a_build_reads_it(small, tmp_path):
-    # A tester's find: a credit file of an exercice outside `--years` (its `sources` row `hors_selection`: seen,
-    # not read) was listed among the sources added, though none of its data was.
+def _small_with_lfi_2019(small, tmp_path: Path, *extra: str) -> tuple[Path, Path, Build]:
+    """Copies of the small set's sources and output in ``tmp_path``, the real LFI 2019 added to the sources, then
+    built (``extra`` the build's options): the sources, the output folder and the build, which succeeded."""
     baseline_sources, baseline = small
     sources, out = tmp_path / "sources", tmp_path / "out"
     shutil.copytree(baseline_sources, sources)
     shutil.copytree(baseline, out, symlinks=True)
     shutil.copyfile(SOURCES / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits.csv")
-    build = run_build(sources, out, "--years", "2020")
+    build = run_build(sources, out, *extra)
     assert build.returncode == 0, build.stdout + build.stderr
+    return sources, out, build
+
+
+def test_a_file_outside_years_is_not_listed_as_added_until_a_build_reads_it(small, tmp_path):
+    # A tester's find: a credit file of an exercice outside `--years` (its `sources` row `hors_selection`: seen,
+    # not read) was listed among the sources added, though none of its data was.
+    sources, out, build = _small_with_lfi_2019(small, tmp_path, "--years", "2020")
     assert "sources added" not in build.stdout, build.stdout
     changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
     assert changelog["sources_ajoutees"] == [] and changelog["sources_modifiees"] == [], changelog
@@ -294,13 +301,7 @@ def test_a_file_outside_years_is_not_listed_as_added_until_a_build_reads_it(smal
 
 def test_a_file_added_is_listed_among_the_sources_added_not_changed(small, tmp_path):
     # Found by a tester: a newly added file was listed under "sources changed" (its sha256 before: none).
-    baseline_sources, baseline = small
-    sources, out = tmp_path / "sources", tmp_path / "out"
-    shutil.copytree(baseline_sources, sources)
-    shutil.copytree(baseline, out, symlinks=True)
-    shutil.copyfile(SOURCES / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits.csv")
-    build = run_build(sources, out)
-    assert build.returncode == 0, build.stdout + build.stderr
+    _, out, build = _small_with_lfi_2019(small, tmp_path)
     assert "sources changed: none; sources added: lfi-2019" in build.stdout, build.stdout
     changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
     assert changelog["sources_modifiees"] == [] and changelog["sources_retirees"] == []

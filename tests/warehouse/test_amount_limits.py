@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import sources_with
+from tests.conftest import changed_copy, sources_with
+from tests.credit_reads import credit_read_error
 from tests.workbook_files import Sheet, write_xlsx
 from warehouse.credits import files as credit_files
 from warehouse.credits.files import SourceReadError, read_credit_stream, read_credit_table
@@ -24,16 +25,7 @@ from warehouse.sources import discover_sources, recognise, take_inventory
 def _changed(tmp_path: Path, name: str, change, extra: bytes = b"") -> Path:
     """A folder holding a copy of the real file ``name`` whose data lines ``change`` (number, fields) rewrote,
     ``extra`` appended; the folder."""
-    folder = sources_with(tmp_path / "sources", name)
-    path = folder / name
-    lines = path.read_bytes().decode("cp1252").split("\n")
-    for number in range(1, len(lines)):
-        fields = lines[number].split(";")
-        if len(fields) > 1:
-            change(number, fields)
-            lines[number] = ";".join(fields)
-    path.write_bytes("\n".join(lines).encode("cp1252") + extra)
-    return folder
+    return changed_copy(tmp_path / "sources", name, change, extra)
 
 
 def _reads(folder: Path, tmp_path: Path, batch_rows: int = 97) -> tuple[str, str]:
@@ -49,9 +41,13 @@ def _reads(folder: Path, tmp_path: Path, batch_rows: int = 97) -> tuple[str, str
     return str(whole.value), str(streamed.value)
 
 
-def _staged_keeping_the_last_good_lines(tmp_path: Path, name: str, exercice: int, changed: Path, message: str):
-    """Stage the real ``name`` (exercice ``exercice``), then the changed copy in ``changed``: the file is in error
-    with ``message``, its lines of the first staging carried over."""
+def _in_error_read_and_staged(tmp_path: Path, monkeypatch, name: str, exercice: int, message: str, change, extra=b""):
+    """The copy of the real ``name`` (exercice ``exercice``) that ``change`` and ``extra`` alter (:func:`_changed`) is
+    in error with ``message`` read whole and streamed; staged (in batches of 100 lines) after the real ``name``, the
+    file is in error with ``message``, its lines of the first staging carried over."""
+    changed = _changed(tmp_path, name, change, extra)
+    assert _reads(changed, tmp_path) == (message, message)
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
     good = sources_with(tmp_path / "good", name)
     root = tmp_path / "staging" / "credits"
     rows, _ = stage_exercice_to(root, exercice, take_inventory(discover_sources(good)))
@@ -66,14 +62,13 @@ def test_repeated_keys_whose_sum_is_out_of_range_are_the_file_in_error(tmp_path,
     # at load into one row out of DECIMAL(18,2), which crashed the load (`core__credits: ConversionException`). The
     # sum is now checked exactly at staging: the file in error naming the lines summed and the column.
     line = "2020;LFI;BG;10;JA;101;101-01;;31;3;9 999 999 999 999 999;1\n"
-    folder = _changed(tmp_path, "LFI_2020_Credits.csv", lambda n, f: None, (line * 2).encode())
     message = (
         "LFI_2020_Credits.csv, ligne 1, colonne 'AE LFI 2020': lines 1, 2241, 2242 (one business key, summed "
         "into one row) sum to 20000000000049998.00: amount out of DECIMAL(18,2) range"
     )
-    assert _reads(folder, tmp_path) == (message, message)
-    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
-    _staged_keeping_the_last_good_lines(tmp_path, "LFI_2020_Credits.csv", 2020, folder, message)
+    _in_error_read_and_staged(
+        tmp_path, monkeypatch, "LFI_2020_Credits.csv", 2020, message, lambda n, f: None, (line * 2).encode()
+    )
 
 
 def test_t2_and_ht2_whose_sum_is_out_of_range_are_the_file_in_error(tmp_path, monkeypatch):
@@ -83,14 +78,11 @@ def test_t2_and_ht2_whose_sum_is_out_of_range_are_the_file_in_error(tmp_path, mo
         if number == 1:
             fields[13] = fields[14] = "9 000 000 000 000 000"
 
-    folder = _changed(tmp_path, "LFI_2021_Credits.csv", big)
     message = (
         "LFI_2021_Credits.csv, ligne 1, colonne 'AE T2 PLF': AE T2 PLF + AE HT2 PLF = 18000000000000000.00: "
         "amount out of DECIMAL(18,2) range"
     )
-    assert _reads(folder, tmp_path) == (message, message)
-    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
-    _staged_keeping_the_last_good_lines(tmp_path, "LFI_2021_Credits.csv", 2021, folder, message)
+    _in_error_read_and_staged(tmp_path, monkeypatch, "LFI_2021_Credits.csv", 2021, message, big)
 
 
 @pytest.mark.parametrize(
@@ -135,11 +127,7 @@ def test_a_workbook_number_out_of_range_is_said_out_of_range(tmp_path):
     rows = [header, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1e17, 2000],
             [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 21, 2, 3000, 3000]]  # fmt: skip
     path = write_xlsx(tmp_path / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows)])
-    (source,) = discover_sources(tmp_path)
-    found = recognise(source)
-    with pytest.raises(SourceReadError) as error:
-        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
-    assert str(error.value) == (
+    assert credit_read_error(tmp_path) == (
         f"{path.name}, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): amount out of DECIMAL(18,2) range: "
         "'1e+17' (an exact number of the workbook)"
     )

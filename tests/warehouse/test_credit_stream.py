@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import CASES, SOURCES, sources_with
+from tests.conftest import CASES, SOURCES, changed_copy, sources_with
 from warehouse.credits import files as credit_files
 from warehouse.credits import roles as credits
 from warehouse.credits.files import SourceReadError, read_credit_stream, read_credit_table
@@ -275,16 +275,8 @@ def test_an_error_met_while_the_staged_file_is_written_keeps_the_last_good_lines
 def _lfi_2021_changed(tmp_path: Path, change) -> tuple[Path, Path]:
     """A copy of the real LFI 2021 file (PLF, AMD and LFI amount columns, 2,333 data lines) where ``change``
     (data line number, its fields) rewrote some lines; the folder and the file."""
-    folder = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv")
-    path = folder / "LFI_2021_Credits.csv"
-    lines = path.read_bytes().decode("cp1252").split("\n")
-    for number in range(1, len(lines)):
-        fields = lines[number].split(";")
-        if len(fields) > 1:
-            change(number, fields)
-            lines[number] = ";".join(fields)
-    path.write_bytes("\n".join(lines).encode("cp1252"))
-    return folder, path
+    folder = changed_copy(tmp_path / "sources", "LFI_2021_Credits.csv", change)
+    return folder, folder / "LFI_2021_Credits.csv"
 
 
 def _staged_alone_in_passes(tmp_path: Path, folder: Path, monkeypatch) -> tuple[pl.DataFrame, object, int]:

@@ -262,6 +262,16 @@ def test_a_budget_type_naming_none_is_an_error_naming_the_file_the_row_and_the_c
     )
 
 
+def _rap_read_error(tmp_path, lines: list[str]) -> str:
+    """The error of the RAP file of ``lines`` (the real file's, altered), written in ``tmp_path`` and read (it must
+    raise :class:`SourceReadError`)."""
+    bad = tmp_path / RAP
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceReadError) as raised:
+        read_performance_file(bad, RAP, "bad")
+    return str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("edit", "which", "count"),
     [
@@ -281,14 +291,11 @@ def test_a_row_with_more_or_fewer_fields_than_the_header_is_an_error_naming_its_
     fields = lines[30].split(";")
     edit(fields)
     lines[30] = ";".join(fields)
-    bad = tmp_path / RAP
-    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(SourceReadError) as raised:
-        read_performance_file(bad, RAP, "bad")
-    assert str(raised.value) == (
+    error = _rap_read_error(tmp_path, lines)
+    assert error == (
         f"{RAP}, ligne 30: the row has {which} fields than the header ({count} where the header has 24; line 31 of "
         "the file)"
-    ), str(raised.value)
+    ), error
 
 
 def test_the_line_of_the_file_of_an_irregular_row_counts_quoted_line_breaks_above_it(tmp_path):
@@ -302,13 +309,10 @@ def test_the_line_of_the_file_of_an_irregular_row_counts_quoted_line_breaks_abov
     fields = lines[30].split(";")
     fields.insert(5, "en trop")
     lines[30] = ";".join(fields)
-    bad = tmp_path / RAP
-    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(SourceReadError) as raised:
-        read_performance_file(bad, RAP, "bad")
-    assert str(raised.value) == (
+    error = _rap_read_error(tmp_path, lines)
+    assert error == (
         f"{RAP}, ligne 30: the row has more fields than the header (25 where the header has 24; line 33 of the file)"
-    ), str(raised.value)
+    ), error
 
 
 def test_a_value_without_its_target_year_is_an_error(tmp_path):

@@ -14,8 +14,9 @@ import pytest
 
 from schemas.families import file_name_kind
 from tests.conftest import CASES, SOURCES
+from tests.credit_reads import credit_read_error
 from tests.workbook_files import Sheet, write_xlsx
-from warehouse.credits.files import SourceReadError, read_credit_table
+from warehouse.credits.files import read_credit_table
 from warehouse.reading.tables import TableReadError, read_tables
 from warehouse.reading.workbooks import html_encoding, table_format
 from warehouse.sources import discover_sources, recognise, take_inventory
@@ -140,22 +141,14 @@ def test_a_bad_cell_of_a_workbook_is_named_by_its_sheet_and_cell(tmp_path):
     folder = tmp_path / "sources"
     folder.mkdir()
     write_xlsx(folder / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows)])
-    (source,) = discover_sources(folder)
-    found = recognise(source)
-    with pytest.raises(SourceReadError) as raised:
-        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
-    assert str(raised.value) == (
+    assert credit_read_error(folder) == (
         "PLF_2023_Credits.xlsx, ligne 2, colonne 'ae' (feuille 'Credits', cellule K5): not an amount: 'douze'"
     )
     (folder / "PLF_2023_Credits.xlsx").unlink()
     (folder / "PLF_2023_Credits.csv").write_text(
         "\n".join(";".join("" if v is None else str(v) for v in row) for row in rows[2:]) + "\n", encoding="utf-8"
     )
-    (source,) = discover_sources(folder)
-    found = recognise(source)
-    with pytest.raises(SourceReadError) as raised:
-        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
-    assert str(raised.value) == "PLF_2023_Credits.csv, ligne 2, colonne 'ae': not an amount: 'douze'"
+    assert credit_read_error(folder) == "PLF_2023_Credits.csv, ligne 2, colonne 'ae': not an amount: 'douze'"
 
 
 @pytest.mark.parametrize(
@@ -176,11 +169,7 @@ def test_a_bad_cell_under_a_header_two_columns_share_is_named_by_its_own_cell(he
     folder = tmp_path / "sources"
     folder.mkdir()
     write_xlsx(folder / "PLF_2023_Credits.xlsx", [Sheet("Credits", rows)])
-    (source,) = discover_sources(folder)
-    found = recognise(source)
-    with pytest.raises(SourceReadError) as raised:
-        read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
-    assert str(raised.value) == (
+    assert credit_read_error(folder) == (
         f"PLF_2023_Credits.xlsx, ligne 2, colonne 'ae' (feuille 'Credits', cellule {cell}): not an amount: 'douze'"
     )
 
