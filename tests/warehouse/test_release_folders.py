@@ -1,5 +1,6 @@
 """``warehouse/publication/releases.py`` on real DuckDB and Parquet files: checks before the switch, hard links."""
 
+import json
 import os
 import shutil
 
@@ -9,7 +10,15 @@ import pytest
 from assets.publish import PUBLISHED
 from tests.conftest import CASES
 from warehouse.publication.parquet import InvalidParquet, publish_table
-from warehouse.publication.releases import latest_release, publish_release, remove_stale_work, start_work
+from warehouse.publication.releases import (
+    MANIFEST,
+    STATE,
+    latest_release,
+    publish_release,
+    release_state,
+    remove_stale_work,
+    start_work,
+)
 
 TABLES = list(PUBLISHED)
 
@@ -57,3 +66,19 @@ def test_a_file_that_does_not_check_publishes_nothing_and_unchanged_files_are_li
     assert second.manifest["files_linked_to_previous"] >= 1  # titres at least: unchanged files are links
     with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM credits").fetchone()[0] == rows - 1
+
+
+def test_the_state_of_a_release_read_from_its_manifest_holds_its_reading_limits(tmp_path):
+    # A fresh user's find: after `rm -r` of the latest release, the release before it (whose state the manifest
+    # alone holds) was said read under other limits, "(None)": every file read again and everything recomputed.
+    out = tmp_path / "out"
+    folder = out / "releases" / "2026-12-01T000000Z-abcdef"
+    folder.mkdir(parents=True)
+    limits = {"BUDGET_MAX_FILE_MB": "", "BUDGET_MAX_UNZIPPED_MB": "", "BUDGET_MAX_ZIP_RATIO": ""}
+    manifest = {"version": folder.name, "reading_limits": limits, "complete": True, "code_versions": {"a": "1"}}
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    (out / "latest").symlink_to(folder)
+    removed = {"version": "2026-12-02T000000Z-012345", "reading_limits": limits}  # the state of the release removed
+    (out / "releases" / STATE).write_text(json.dumps(removed), encoding="utf-8")
+    latest, state = release_state(out)
+    assert latest.version == folder.name and state["reading_limits"] == limits and state["complete"] is True

@@ -491,7 +491,15 @@ def release_state(out: Path) -> tuple[Release | None, dict]:
         state = json.loads(path.read_text(encoding="utf-8"))
         if state.get("version") == latest.version:
             return latest, state
-    keys = ("materialisations", "checks", "source_versions", "code_versions", "complete", "recognitions")
+    keys = (
+        "materialisations",
+        "checks",
+        "source_versions",
+        "code_versions",
+        "reading_limits",
+        "complete",
+        "recognitions",
+    )
     return latest, {k: latest.manifest[k] for k in keys if k in latest.manifest}
 
 
