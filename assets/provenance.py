@@ -88,7 +88,8 @@ def sources_table(
         elif item.in_error:  # a covered family that cannot be read at all, staged nowhere
             statut, message = "erreur", item.error_message
         same = copied.get(item.source.sha256)
-        if same is not None and item.holds("credits"):  # set aside by the staging (warehouse/credits/roles.py)
+        # Set aside by the staging (warehouse/credits/roles.py: a file read, not empty, with another's bytes).
+        if same is not None and item.holds("credits") and item.error is None and item.source.octets > 0:
             statut, message = "doublon", f"the same bytes as {same}, set aside"
         read = performance.get(item.source.source_id) or documents.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row

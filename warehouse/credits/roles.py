@@ -233,12 +233,17 @@ def set_aside_copies(items: list[InventoryItem]) -> list[InventoryItem]:
         items, key=lambda i: (i.source.entree is None or i.source.entree.fichier != i.source.fichier, i.source.fichier)
     )
     for item in order:
-        if not item.source.sha256 or item.error is not None:  # not fetched (a failed download), or in error: kept
+        if not _has_bytes(item):  # not fetched, in error or empty: no content to be a copy of (each its own error)
             continue
         first = kept.setdefault(item.source.sha256, item)
         if first is not item:
             log.warning("%s: the same bytes as %s, set aside", item.source.fichier, first.source.fichier)
-    return [i for i in items if not i.source.sha256 or i.error is not None or kept[i.source.sha256] is i]
+    return [i for i in items if not _has_bytes(i) or kept[i.source.sha256] is i]
+
+
+def _has_bytes(item: InventoryItem) -> bool:
+    """Whether ``item`` has content that another file may copy: fetched (a sha256), not in error, not empty."""
+    return bool(item.source.sha256) and item.error is None and item.source.octets > 0
 
 
 def _stage(
