@@ -177,3 +177,48 @@ def test_lines_opening_with_a_byte_order_mark_read_alike_wherever_a_block_starts
         by_blocks = pl.concat([cells for _, cells in stream.batches(100_000)])
     assert at_once.height == 1_200_000 and by_blocks.equals(at_once)
     assert by_blocks["c0"].str.starts_with("\ufeff").all()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-16-le"])
+def test_a_real_file_in_utf16_without_a_bom_reads_as_utf16_whole_streamed_and_as_a_head(tmp_path, encoding):
+    """LFI_2020_Credits.csv re-encoded in UTF-16 with no BOM (a tester's find: big-endian was read as ASCII, a NUL
+    between every two characters of every cell): decided from the NULs of the whole file, read as the original."""
+    from tests.conftest import SOURCES
+    from warehouse.reading.csv_files import read_csv_head, read_csv_table
+
+    original = read_csv_table(SOURCES / "LFI_2020_Credits.csv", "LFI_2020_Credits.csv")
+    path = tmp_path / "LFI_2020_Credits.csv"
+    path.write_bytes((SOURCES / "LFI_2020_Credits.csv").read_bytes().decode("utf-8").encode(encoding))
+    table = read_csv_table(path, path.name)
+    assert (table.encoding, table.header, table.rows) == (encoding, original.header, original.rows)
+    assert file_encoding(path, path.name) == (encoding, 0)
+    for whole_encoding in (True, False):
+        head, _ = read_csv_head(path, path.name, head_bytes=4096, whole_encoding=whole_encoding)
+        assert (head.encoding, head.header, head.rows[0]) == (encoding, original.header, original.rows[0])
+    with stream_csv_table(path, path.name) as stream:
+        assert (stream.table.encoding, stream.data_rows) == (encoding, len(original.rows))
+        rows = [row for _, batch in stream.batches(1000) for row in batch.rows()]
+    assert [[c or None for c in row] for row in rows] == original.rows
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b"Exercice;loi\n2020;LFI\x00\n2020;LFI\n", 2),  # ASCII with a NUL: no text of any encoding
+        # UTF-16LE for its head, ASCII after it: the whole file has NULs on a quarter of its units
+        ("Exercice;loi\n".encode("utf-16-le") + "2020;LFI\n".encode("utf-16-le") * 500 + b"2020;LFI\n" * 1200, 1),
+    ],
+    ids=["ascii with a NUL", "utf-16 head, ascii tail"],
+)
+def test_nul_bytes_that_are_not_utf16_throughout_are_an_error_naming_the_file_and_line(tmp_path, data, line):
+    from warehouse.reading.csv_files import read_csv_table
+
+    path = tmp_path / "nul.csv"
+    path.write_bytes(data)
+    expected = rf"^nul.csv: line {line}: byte b'\\x00' \(NUL\) at offset \d+: not text"
+    with pytest.raises(TableReadError, match=expected):
+        read_csv_table(path, path.name)
+    with pytest.raises(TableReadError, match=expected):
+        file_encoding(path, path.name)
+    with pytest.raises(TableReadError, match=expected), stream_csv_table(path, path.name):
+        pass

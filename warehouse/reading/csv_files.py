@@ -6,8 +6,10 @@ The structure is found from the file, never assumed (``shared/cases/B22``, ``B27
 - **Size.** A file above :func:`max_file_bytes` (512 MiB, or ``BUDGET_MAX_FILE_MB``)
   is refused with a :class:`TableReadError` naming it and its size. Below it the file
   is streamed in 1 MiB chunks into a UTF-8 copy (a temporary file) that Polars reads.
-- **Encoding**, decided from the whole file: UTF-16 with a BOM (or NULs every other
-  byte); else UTF-8 (any number of leading BOMs, all removed) where the bytes of valid
+- **Encoding**, decided from the whole file: UTF-16 with a BOM; without one, where the head holds NULs,
+  UTF-16 big- or little-endian from the NULs of the whole file (on half its 2-byte units at least, at even or odd
+  offsets, under a tenth as many at the other), else an error naming the first NUL's line; else UTF-8 (any
+  number of leading BOMs, all removed) where the bytes of valid
   multi-byte UTF-8 sequences outnumber the bytes that are not UTF-8: those bytes
   alone are decoded as Windows-1252 and the lines holding them are counted
   (``lignes_recodees``; ``B31``); else the whole file is Windows-1252 (``cp1252``),
@@ -275,9 +277,8 @@ def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Deco
         boms += 1
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _transcode_strict(source, out, "utf-16", 0)
-    sample = head[:2000]
-    if sample and sample[1::2].count(0) > len(sample) // 4:
-        return _transcode_strict(source, out, "utf-16-le", 0)
+    if 0 in head:  # NULs: UTF-16 without a BOM, decided from the whole file, or no text
+        return _transcode_strict(source, out, _utf16_without_bom(source), 0)
     start = boms * 3
     invalid, multibyte, high_bytes, undefined = _count_utf8(source, start, out=None if check_only else out)
     suffix = "-sig" * boms
@@ -289,6 +290,34 @@ def _decode(source: BinaryIO, out: _LineEnds, check_only: bool = False) -> _Deco
             return _Decoded("cp1252", start=start)
         return _transcode_strict(source, out, "cp1252", start)
     return _Decoded("utf-8" + suffix, lignes_recodees=_transcode_mixed(source, out, start))
+
+
+def _utf16_without_bom(source: BinaryIO) -> str:
+    """``utf-16-le`` or ``utf-16-be`` for a file with no BOM whose head holds NUL bytes, from the NULs of the whole
+    file: a text of Latin script in UTF-16 has a NUL high byte in most of its 2-byte units, all at one parity (odd
+    offsets little-endian, even ones big-endian). Those of one parity on at least half the units and those of the
+    other under a tenth as many (``è`` written ``e`` + U+0300) decide it; else a :class:`TableReadError` names the
+    line of the first NUL: never read as ASCII or Windows-1252 with NULs in its cells."""
+    source.seek(0)
+    even = odd = size = newlines = 0
+    first = line = -1
+    while chunk := source.read(_TRANSCODE_CHUNK):  # an even size: offsets keep their parity
+        even, odd = even + chunk[0::2].count(0), odd + chunk[1::2].count(0)
+        if first < 0:
+            at = chunk.find(0)
+            if at >= 0:
+                first, line = size + at, newlines + chunk.count(b"\n", 0, at) + 1
+            newlines += chunk.count(b"\n")
+        size += len(chunk)
+    units = size // 2
+    more, fewer = max(even, odd), min(even, odd)
+    if units and 2 * more >= units and 10 * fewer < more:
+        return "utf-16-be" if even > odd else "utf-16-le"
+    raise TableReadError(
+        f"line {line}: byte b'\\x00' (NUL) at offset {first}: not text (no byte order mark, and {even} NUL(s) at "
+        f"even offsets, {odd} at odd ones in {units} 2-byte units, where UTF-16 without a BOM has them in most "
+        "units, at one parity)"
+    )
 
 
 #: Bytes read at once by :func:`_count_utf8`.
