@@ -307,3 +307,51 @@ def test_an_xhtml_page_declaring_its_encoding_reads(tmp_path):
     path.write_bytes((page + "</body></html>").encode())
     (table,) = read_tables(path)
     assert (table.format, table.header, table.rows) == ("html", ["programme", "libellé"], [["352", "Numérique"]])
+
+
+def _real_workbook_copy(folder, edits):
+    """PLF2024-credits.xls's sheet written as an .xlsx in ``folder`` (numbers as numbers, text as text), with
+    ``edits`` ((row, column) -> value, 0-based from A1) made: a real workbook modified as a tester would."""
+    from python_calamine import CalamineWorkbook
+
+    from warehouse.reading.workbooks import repair_utf16le_bytes
+
+    sheet = CalamineWorkbook.from_path(SOURCES / "2024_PLF" / "PLF2024-credits.xls").get_sheet_by_name("Credits")
+    rows = [[repair_utf16le_bytes(v) if isinstance(v, str) else v for v in r] for r in sheet.to_python()]
+    rows = [[None if v == "" else v for v in r] for r in rows]
+    for (r, c), value in edits.items():
+        rows[r][c] = value
+    folder.mkdir()
+    write_xlsx(folder / "PLF_2024_Credits.xlsx", [Sheet("Credits", rows)])
+    return folder
+
+
+def _read_lines(folder):
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    read = read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    return {line: (ae, cp) for line, ae, cp in read.lines.select("source_ligne", "ae", "cp").iter_rows()}
+
+
+def test_a_workbook_text_cell_is_read_as_a_csv_cell_and_a_number_as_the_number_it_is(tmp_path):
+    # A tester's find: the text cell "1.234" of an amount column of a workbook was staged as 1.23 (read as the
+    # reader's text of a number, `.` its decimal mark), and "1 234,50" made the column's separators disagree.
+    from decimal import Decimal
+
+    plain = _read_lines(_real_workbook_copy(tmp_path / "tel_quel", {}))
+    assert plain[1] == (Decimal("2290904.00"), Decimal("2290904.00"))  # K2, L2: numbers
+    assert credit_read_error(_real_workbook_copy(tmp_path / "point", {(1, 10): "1.234"})) == (
+        "PLF_2024_Credits.xlsx, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): ambiguous separator '.': a "
+        "value such as '1.234' could be 1234 or 1.234, and no other value of the column or the file decides"
+    )  # as in a CSV whose only value with a separator is 1.234
+    # Another text cell of the column says `.` groups thousands: 1234, as in a CSV; the numbers stay exact.
+    grouped = _read_lines(_real_workbook_copy(tmp_path / "milliers", {(1, 10): "1.234", (3, 10): "2.500.000"}))
+    assert (grouped[1][0], grouped[3][0]) == (Decimal("1234.00"), Decimal("2500000.00"))
+    # Another text cell says `.` is the decimal mark: three decimals are an error naming the line, as in a CSV.
+    assert credit_read_error(_real_workbook_copy(tmp_path / "decimales", {(1, 10): "1.234", (3, 10): "12.5"})) == (
+        "PLF_2024_Credits.xlsx, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): more than two decimals "
+        "'1.234': an amount has at most two decimals"
+    )
+    comma = _read_lines(_real_workbook_copy(tmp_path / "virgule", {(2, 11): "1 234,50"}))
+    assert comma[2] == (Decimal("70000.00"), Decimal("1234.50"))
+    assert {k: v for k, v in comma.items() if k != 2} == {k: v for k, v in plain.items() if k != 2}

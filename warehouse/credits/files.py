@@ -401,6 +401,14 @@ class _ColumnReader:
         self.frame = frame.with_columns(_ligne=pl.int_range(first, first + frame.height, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
         self.unmarked: set[int] = set()  # amount columns with no `.` nor `,` on any line (:meth:`_amounts`)
+        # A workbook's (xls, xlsx): amount column index -> the lines whose cell held a number (its exact text, read
+        # as such); its text cells are read as a CSV's. None: every cell is text as published (a CSV).
+        self.numbers: dict[int, pl.Series] | None = None
+        if table.format in ("xls", "xlsx") and table.cellules_nombres is not None:
+            self.numbers = {
+                a.index: pl.Series(table.cellules_nombres.get(a.index, []), dtype=pl.Int32) + first
+                for a in match.amounts
+            }
 
     # -- helpers --------------------------------------------------------------------------
     def _col(self, name: str) -> pl.Expr | None:
@@ -527,9 +535,22 @@ class _ColumnReader:
         return found["_ligne"].to_list()
 
     # -- amounts -----------------------------------------------------------------------------
+    def _cells(self, frame: pl.LazyFrame | pl.DataFrame, numbers: bool) -> pl.LazyFrame:
+        """``frame`` with each amount column's cells that held a number in the workbook (``numbers``) or its text
+        cells (not ``numbers``) kept, the others emptied; ``frame`` itself (all text) for a CSV's."""
+        frame = frame.lazy()
+        if self.numbers is None:
+            return frame
+        name = self.names
+        held = {i: pl.col("_ligne").is_in(lines) for i, lines in self.numbers.items()}
+        return frame.with_columns(
+            pl.when(held[i] if numbers else ~held[i]).then(pl.col(name[i])).alias(name[i]) for i in self.numbers
+        )
+
     def _evidence(self, frame: pl.DataFrame) -> dict[int, SeparatorEvidence]:
-        """The separator evidence of every amount column, over the detail lines of ``frame`` (one query)."""
-        detail = frame.lazy().filter(pl.col("_motif").is_null())
+        """The separator evidence of every amount column, over the detail lines of ``frame`` (one query): over its
+        text cells only in a workbook (its numbers' text is the reader's, ``1234.5``, not the publisher's)."""
+        detail = self._cells(frame, numbers=False).filter(pl.col("_motif").is_null())
         found = separator_evidences(detail, [self.names[a.index] for a in self.match.amounts])
         return {a.index: found[self.names[a.index]] for a in self.match.amounts}
 
@@ -565,7 +586,8 @@ class _ColumnReader:
         """The separators of every amount column, decided from the evidence of the whole column; ``frame``: its
         lines, where a column whose separators disagree names the first line where they do
         (:meth:`_first_marks`)."""
-        float_text = self.table.format in ("xls", "xlsx")
+        # A workbook's numbers written by the reader (``1234.5``), where which cells held numbers is not known.
+        float_text = self.table.format in ("xls", "xlsx") and self.numbers is None
         decided = {}
         for amount in self.match.amounts:
             others = [e for i, e in evidence.items() if i != amount.index]
@@ -575,15 +597,31 @@ class _ColumnReader:
                 ligne = None
                 if frame is not None and evidence[amount.index].conflict():
                     ligne = disagreement_at(self._first_marks(frame, amount.index))
+                elif frame is not None and self.numbers is not None:  # a workbook's text cell: named
+                    ligne = self._first_ambiguous(frame, amount.index)
                 raise SourceReadError(
                     self.table.fichier, str(exc), ligne=ligne, colonne=amount.header, index_colonne=amount.index
                 ) from exc
         return decided
 
+    def _first_ambiguous(self, frame: pl.DataFrame, index: int) -> int | None:
+        """The first detail line whose text cell in the amount column ``index`` could be either separator's
+        (``1.234``), values decided on their signatures as :func:`schemas.amounts.first_marks` does."""
+        text = pl.col(self.names[index]).cast(pl.String)
+        signature = text.str.replace(r"^([^0-9]*)0", "${1}Z").str.replace_all("[0-9]", "9")
+        found = (
+            self._cells(frame, numbers=False)
+            .filter(pl.col("_motif").is_null() & text.str.contains("[.,]"))
+            .group_by(signature.alias("s"))
+            .agg(pl.col("_ligne").min())
+            .collect()
+        )
+        return min((line for value, line in found.iter_rows() if evidence_of([value]).ambiguous), default=None)
+
     def _first_marks(self, frame: pl.DataFrame, index: int) -> dict[tuple[str, str], int]:
         """Where each separator role shows first in the amount column ``index`` of the detail lines of ``frame``
         (:func:`schemas.amounts.first_marks`), by data line."""
-        detail = frame.lazy().filter(pl.col("_motif").is_null())
+        detail = self._cells(frame, numbers=False).filter(pl.col("_motif").is_null())
         return first_marks(detail, self.names[index], "_ligne")
 
     def _amounts(self, frame: pl.DataFrame, decided: dict[int, Separators] | None = None) -> pl.DataFrame:
@@ -593,7 +631,16 @@ class _ColumnReader:
         float_text = self.table.format in ("xls", "xlsx")
         columns = {f"_m{a.index}": (self.names[a.index], decided[a.index]) for a in self.match.amounts}
         plain: set[str] = set()
-        parsed, errors = parse_euros_columns(frame, columns, float_text, plain)
+        if self.numbers is None:
+            parsed, errors = parse_euros_columns(frame, columns, float_text, plain)
+        else:  # a workbook: its text cells as a CSV's, its numbers as the exact numbers they are
+            texts = self._cells(frame, numbers=False).collect()
+            parsed, errors = parse_euros_columns(texts, columns, False, plain)
+            exact = {target: (name, Separators(None, ".")) for target, (name, _) in columns.items()}
+            numbers, number_errors = parse_euros_columns(self._cells(frame, numbers=True).collect(), exact, True)
+            parsed = parsed.with_columns(pl.coalesce(numbers[t], parsed[t]).alias(t) for t in columns)
+            for target, erreur in number_errors.items():
+                errors[target] = erreur if target not in errors else pl.select(pl.coalesce(erreur, errors[target]))[0]
         # A plain value under separators with no decimal mark is digits, a minus and spaces: no `.` nor `,`.
         self.unmarked = {
             a.index for a in self.match.amounts if f"_m{a.index}" in plain and not decided[a.index].decimal

@@ -99,6 +99,10 @@ class RawTable:
     #: For a CSV read whole: (data line, line breaks its quoted fields hold) of each record over several lines (data
     #: line 0: the header), so that :meth:`ligne_du_fichier` counts them.
     lignes_sur_plusieurs: list[tuple[int, int]] = field(default_factory=list, compare=False, repr=False)
+    #: For a sheet of an ``.xls``, ``.xlsx`` or ``.ods`` workbook: column index -> the data rows (0-based, ascending)
+    #: whose cell held a number (written as its exact text, ``1234.5``); the column's other cells held text, as
+    #: published (``"1.234"``, ``"1 234,50"``), to be read as a CSV's cells are. None for a CSV or an HTML table.
+    cellules_nombres: dict[int, list[int]] | None = field(default=None, compare=False, repr=False)
 
     def ligne_du_fichier(self, ligne: int) -> int:
         """The line of the file (1-based) data row ``ligne`` starts on: below the preamble and the header, and the

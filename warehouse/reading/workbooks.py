@@ -36,7 +36,8 @@ binary data. The workbook rules (README, "Workbooks"):
   Windows-1252. A cell's ``x:num`` attribute (Excel's stored number) is preferred to
   its displayed text. Each ``<table>`` with at least two rows of at least two cells is
   one table, named ``tableau <n>``.
-- Numbers come out as their shortest exact text (``0.123456789012345``, ``2024.0``);
+- Numbers come out as their shortest exact text (``0.123456789012345``, ``2024.0``), and which data cells held
+  a number is kept (``RawTable.cellules_nombres``): a text cell ``"1.234"`` is text as published, read as a CSV's;
   legacy ``.xls`` text stored as UTF-16LE bytes read one byte per character
   (``P\\x00L\\x00F\\x00``) is decoded as UTF-16LE, never by deleting the NULs.
 - Title rows above the header are skipped (the header is the first row with at least
@@ -572,6 +573,10 @@ def _table(name: str, fmt: str, grid: _Grid) -> RawTable | None:
         header_cells = filled[header_at]
     header = [(h or "").strip() for h in header_cells]
     rows = [list(r) for r in filled[data_start:]]
+    numbers: dict[int, list[int]] = {}
+    for r, c in sorted(grid.numeric):
+        if r >= data_start:
+            numbers.setdefault(c, []).append(r - data_start)
     # Drop trailing columns with no header and no value.
     while header and not header[-1] and all(r[len(header) - 1] is None for r in rows):
         header.pop()
@@ -586,6 +591,7 @@ def _table(name: str, fmt: str, grid: _Grid) -> RawTable | None:
         sheet=grid.name,
         header_row_count=2 if two_levels else 1,
         sheet_first_row=None if fmt == "html" else data_start + 1,  # the grid starts at A1 (skip_empty_area=False)
+        cellules_nombres=None if fmt == "html" else {c: r for c, r in numbers.items() if c < len(header)},
     )
 
 
