@@ -254,3 +254,40 @@ def test_case_b26_relabel_and_code_change():
     # The code change is not also a suppression and a creation.
     assert events.filter(pl.col("exercice") == 2024)["type_evenement"].to_list() == ["changement_code"]
     assert events.filter(pl.col("type_evenement") == "changement_code")["score"].to_list() == [100.0]
+
+
+@pytest.mark.parametrize(
+    ("fichier", "line", "stated", "message"),
+    [
+        (
+            "LFI_2020_Nomenclature.csv",
+            700,
+            "2021",
+            "ligne 700, colonne 'Exercice': several exercices in one file: "
+            "[2020, 2021]; 2021 on 1 row(s), the first here",
+        ),
+        (
+            "PLF_2019_Nomenclature_destination.csv",
+            300,
+            "PLF 2018",
+            "ligne 300, colonne 'Phase': several exercices in one file: [2018, 2019]; 2018 on 1 row(s), the first here",
+        ),
+    ],
+    ids=["exercice column", "phase column"],
+)
+def test_a_nomenclature_of_several_exercices_names_the_line_and_the_column(tmp_path, fichier, line, stated, message):
+    # A tester's find: the error named no line (`several exercices in one file: [2020, 2021]`). As the credit
+    # reader's: the first line of the exercice of fewest lines, and the column stating it (the exercice's, or the
+    # phase's `PLF 2019`).
+    from tests.conftest import changed_copy
+    from warehouse.credits.files import SourceReadError
+    from warehouse.nomenclature.resolution import read_nomenclature_file
+
+    def other_year(number: int, fields: list[str]) -> None:
+        if number == line:
+            fields[0] = stated
+
+    (item,) = take_inventory(discover_sources(changed_copy(tmp_path / "sources", fichier, other_year)))
+    with pytest.raises(SourceReadError) as raised:
+        read_nomenclature_file(item)
+    assert str(raised.value) == f"{fichier}, {message}"

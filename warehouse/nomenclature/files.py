@@ -193,11 +193,24 @@ class _Reader:
         )
         exercices = sorted(set(frame["exercice"].to_list())) or [self.exercice_hint or 0]
         if len(exercices) > 1:
-            raise SourceReadError(self.table.fichier, f"several exercices in one file: {exercices}")
+            raise self._several_exercices(frame, exercices)
         phases = sorted(set(frame["phase"].to_list())) or [self.phase_hint or ""]
         return NomenclatureRead(
             frame, exercices[0], phases[0], len(self.table.rows), kept, dict(set_aside), dict(per_niveau)
         )
+
+    def _several_exercices(self, frame: pl.DataFrame, exercices: list[int]) -> SourceReadError:
+        """The error of a file whose lines state several ``exercices``, as the credit reader words it: naming the
+        first line of the exercice of fewest lines (the earlier first line, where as many) and the column that
+        states it on that line (the exercice's, else the phase's, ``PLF 2019``)."""
+        found = frame.group_by("exercice").agg(
+            pl.col("source_ligne").n_unique().alias("n"), pl.col("source_ligne").min()
+        )
+        rows, ligne, exercice = min((n, first, e) for e, n, first in found.iter_rows())
+        row = self.table.rows[ligne - 1]
+        stated = "phase" if self._cell(row, "exercice") is None and self._cell(row, "phase") is not None else "exercice"
+        message = f"several exercices in one file: {exercices}; {exercice} on {rows} row(s), the first here"
+        return self._error(ligne, stated, message)
 
     def _type_budget(self, row, ligne) -> str | None:
         cell = self._cell(row, "type_budget")
