@@ -119,6 +119,33 @@ def test_a_file_of_several_exercices_names_the_first_line_of_the_fewest_and_the_
     assert _reads(folder, tmp_path) == (message, message)
 
 
+@pytest.mark.parametrize("stated", ["PLF", "PLR"])
+def test_a_line_of_another_phase_than_the_headers_is_an_error_naming_the_phase_column(tmp_path, stated):
+    # A tester's find: LFI 2020 whose line 5 says `PLF` in its `loi` column was loaded as LFI (the phase of its
+    # header, `AE LFI 2020`), the line silently re-labelled. `LFI 2020` (the same phase) still reads.
+    def other_phase(number: int, fields: list[str]) -> None:
+        if number == 5:
+            fields[1] = stated
+
+    folder = _changed(tmp_path, "LFI_2020_Credits.csv", other_phase)
+    message = (
+        f"LFI_2020_Credits.csv, ligne 5, colonne 'loi': phase '{stated}' on a line of a file whose amount columns "
+        "are LFI ('AE LFI 2020')"
+    )
+    assert _reads(folder, tmp_path) == (message, message)
+
+
+def test_a_line_stating_the_headers_phase_otherwise_still_reads(tmp_path):
+    def same_phase(number: int, fields: list[str]) -> None:
+        if number == 5:
+            fields[1] = "LFI 2020"
+
+    (source,) = discover_sources(_changed(tmp_path, "LFI_2020_Credits.csv", same_phase))
+    found = recognise(source)
+    read = read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    assert read.phases == ("LFI",) and read.lines.filter(pl.col("source_ligne") == 5)["phase"].to_list() == ["LFI"]
+
+
 def test_a_workbook_number_out_of_range_is_said_out_of_range(tmp_path):
     # A numeric cell <v>1e+17</v> is an exact number (the reader writes its repr, `1e+17`): out of DECIMAL(18,2)'s
     # range, not "digits were lost".

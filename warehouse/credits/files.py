@@ -934,6 +934,21 @@ class _ColumnReader:
                     columns[0].index,
                     pl.lit("phase unknown for this amount column"),
                 )
+        stated = {a.phase for a in self.match.amounts if a.phase}
+        if "phase" in self.fields and len(stated) == 1 and self.match.family.phase is None:
+            # The header states the file's one phase (`AE LFI 2020`) and a column each line's (`loi`): a line of
+            # another phase is an error, never re-labelled with the file's (a tester's PLF line in an LFI file).
+            (phase,) = stated
+            header = next(a.header for a in self.match.amounts if a.phase == phase)
+            self._note_first_error(
+                base,
+                pl.col("_phase_ligne").is_not_null() & (pl.col("_phase_ligne") != phase),
+                self.fields["phase"],
+                pl.format(
+                    f"phase '{{}}' on a line of a file whose amount columns are {phase} ({header!r})",
+                    self._col("phase"),
+                ),
+            )
         money = [f"_m{a.index}" for a in self.match.amounts]
         keep = [k for k in LINE_SCHEMA if k in base.columns]
         lazy = base.lazy().select(*keep, *money, "_ligne", "_phase_ligne")  # the groups in one query
