@@ -272,10 +272,17 @@ def test_case_b26_relabel_and_code_change():
             "PLF 2018",
             "ligne 300, colonne 'Phase': several exercices in one file: [2018, 2019]; 2018 on 1 row(s), the first here",
         ),
+        # A PLF line in an LFI file (its `Loi`): an error too, never read as the file's phase (the first in order).
+        (
+            "LFI_2020_Nomenclature.csv",
+            5,
+            "2020;PLF",
+            "ligne 5, colonne 'Loi': several phases in one file: ['LFI', 'PLF']; PLF on 1 row(s), the first here",
+        ),
     ],
-    ids=["exercice column", "phase column"],
+    ids=["exercice column", "phase column", "another phase"],
 )
-def test_a_nomenclature_of_several_exercices_names_the_line_and_the_column(tmp_path, fichier, line, stated, message):
+def test_a_nomenclature_of_several_exercices_or_phases_names_the_line_and_the_column(tmp_path, fichier, line, stated, message):
     # A tester's find: the error named no line (`several exercices in one file: [2020, 2021]`). As the credit
     # reader's: the first line of the exercice of fewest lines, and the column stating it (the exercice's, or the
     # phase's `PLF 2019`).
@@ -285,7 +292,7 @@ def test_a_nomenclature_of_several_exercices_names_the_line_and_the_column(tmp_p
 
     def other_year(number: int, fields: list[str]) -> None:
         if number == line:
-            fields[0] = stated
+            fields[: stated.count(";") + 1] = stated.split(";")
 
     (item,) = take_inventory(discover_sources(changed_copy(tmp_path / "sources", fichier, other_year)))
     with pytest.raises(SourceReadError) as raised:

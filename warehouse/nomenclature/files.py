@@ -193,24 +193,29 @@ class _Reader:
         )
         exercices = sorted(set(frame["exercice"].to_list())) or [self.exercice_hint or 0]
         if len(exercices) > 1:
-            raise self._several_exercices(frame, exercices)
+            raise self._several(frame, "exercice", exercices)
         phases = sorted(set(frame["phase"].to_list())) or [self.phase_hint or ""]
+        if len(phases) > 1:  # a PLF line in an LFI file: an error, as for exercices (the file has one phase)
+            raise self._several(frame, "phase", phases)
         return NomenclatureRead(
             frame, exercices[0], phases[0], len(self.table.rows), kept, dict(set_aside), dict(per_niveau)
         )
 
-    def _several_exercices(self, frame: pl.DataFrame, exercices: list[int]) -> SourceReadError:
-        """The error of a file whose lines state several ``exercices``, as the credit reader words it: naming the
-        first line of the exercice of fewest lines (the earlier first line, where as many) and the column that
-        states it on that line (the exercice's, else the phase's, ``PLF 2019``)."""
-        found = frame.group_by("exercice").agg(
-            pl.col("source_ligne").n_unique().alias("n"), pl.col("source_ligne").min()
-        )
-        rows, ligne, exercice = min((n, first, e) for e, n, first in found.iter_rows())
+    def _several(self, frame: pl.DataFrame, field: str, values: list) -> SourceReadError:
+        """The error of a file whose lines state several ``values`` of ``field`` (``exercice`` or ``phase``), as the
+        credit reader words it: naming the first line of the value of fewest lines (the earlier first line, where as
+        many) and the column that states it on that line (an exercice's: the exercice's, else the phase's,
+        ``PLF 2019``)."""
+        found = frame.group_by(field).agg(pl.col("source_ligne").n_unique().alias("n"), pl.col("source_ligne").min())
+        rows, ligne, value = min((n, first, v) for v, n, first in found.iter_rows())
         row = self.table.rows[ligne - 1]
-        stated = "phase" if self._cell(row, "exercice") is None and self._cell(row, "phase") is not None else "exercice"
-        message = f"several exercices in one file: {exercices}; {exercice} on {rows} row(s), the first here"
-        return self._error(ligne, stated, message)
+        stated = field
+        if field == "exercice" and self._cell(row, "exercice") is None and self._cell(row, "phase") is not None:
+            stated = "phase"
+        what = "exercices" if field == "exercice" else "phases"
+        return self._error(
+            ligne, stated, f"several {what} in one file: {values}; {value} on {rows} row(s), the first here"
+        )
 
     def _type_budget(self, row, ligne) -> str | None:
         cell = self._cell(row, "type_budget")
