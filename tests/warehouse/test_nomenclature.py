@@ -282,7 +282,9 @@ def test_case_b26_relabel_and_code_change():
     ],
     ids=["exercice column", "phase column", "another phase"],
 )
-def test_a_nomenclature_of_several_exercices_or_phases_names_the_line_and_the_column(tmp_path, fichier, line, stated, message):
+def test_a_nomenclature_of_several_exercices_or_phases_names_the_line_and_the_column(
+    tmp_path, fichier, line, stated, message
+):
     # A tester's find: the error named no line (`several exercices in one file: [2020, 2021]`). As the credit
     # reader's: the first line of the exercice of fewest lines, and the column stating it (the exercice's, or the
     # phase's `PLF 2019`).
