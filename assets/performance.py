@@ -35,6 +35,7 @@ from schemas.performance.models import (
 from schemas.validation import ValidationFailed, validate
 from warehouse.ahead import ahead, taken
 from warehouse.credits.files import SourceReadError
+from warehouse.credits.roles import CopySetAside, set_aside_copies
 from warehouse.expected import is_absent
 from warehouse.performance.files import (
     ATTEINTE_SCHEMA,
@@ -176,6 +177,15 @@ def _to_read(item: InventoryItem) -> bool:
     return item.type_fichier != "csv" or is_performance_header(item.entete)
 
 
+def performance_copies(sources: list[InventoryItem]) -> list[CopySetAside]:
+    """The performance files of ``sources`` set aside unread as byte-identical copies of another (a browser's
+    ``PLF_2019_PAP (1).csv``), by the credits' rule (:func:`warehouse.credits.roles.set_aside_copies`): read
+    twice, their rows were twice in ``indicateurs`` and the step failed on its keys. CSV files of a performance
+    header (those the inventory recognised as such)."""
+    files = [i for i in sources if i.type_fichier == "csv" and _to_read(i) and is_performance_header(i.entete)]
+    return set_aside_copies(files)[1] if len(files) > 1 else []
+
+
 def _read_file(item: InventoryItem) -> _FileRead | None:
     """Recognise and read the performance file of ``item``, without its models (they run on the whole
     tables: ``assemble_checked``); None when it holds no performance table. Logs nothing, writes nothing:
@@ -220,10 +230,11 @@ def _read_step(sources: list[InventoryItem], assemble: bool) -> _StepRead:
     (raises :class:`_NeedsWarehouse` when a file breaks the models). Logs nothing, writes nothing."""
     files: dict[str, _FileRead | None] = {}
     clean = True
+    copies = {repr(c.item) for c in performance_copies(sources)}
     for item in sources:
         if item.error and (item.kind == "performance" or item.holds("performance")):
             clean = False  # a failure of the step
-        if not _to_read(item):
+        if not _to_read(item) or repr(item) in copies:
             continue
         done = files[repr(item)] = _read_file(item)
         if done is not None and (
@@ -253,6 +264,7 @@ def _read_all(
     """The reads and the failures of the performance files of ``sources``, from ``files`` (:func:`_read_step`),
     each failure logged."""
     reads, failures = [], []
+    copies = {repr(c.item) for c in performance_copies(sources)}  # not read: `sources` says them (statut 'doublon')
     for item in sources:
         if item.error and item.kind == "performance":  # expected, not got or not readable: kept
             statut = "absent" if is_absent(item) else "erreur"
@@ -272,7 +284,7 @@ def _read_all(
                 context.log.error(f"not loaded: {message}")
                 failures.append(FileFailure(item.source.source_id, item.source.fichier, "inconnue", message))
             continue
-        if not _to_read(item):
+        if not _to_read(item) or repr(item) in copies:
             continue  # a CSV has one table, whose header the inventory read as this step would: not read again
         done = files[repr(item)]
         if done is None:

@@ -11,7 +11,7 @@ from assets.credits import DUCKDB_WRITER_POOL, staging_credits
 from assets.documents import document_tables
 from assets.metadata import column_schema, markdown
 from assets.nomenclature import STAGING_NOMENCLATURE, nomenclature
-from assets.performance import performance_tables
+from assets.performance import performance_copies, performance_tables
 from assets.resources import WarehousePaths
 from assets.sources import CREDIT_FILES, NOMENCLATURE_FILES, OTHER_FILES
 from assets.versions import code_version
@@ -49,7 +49,8 @@ from warehouse.store import drop_gone_sources, drop_moved_sources, prune_sources
         "(`format`), role per phase and budget type (A authoritative, W witness), lines kept, "
         "set aside by reason and loaded, and its status: `lu`, `erreur` (the message names "
         "the file, the row and the column; the hash and counts stay those of the last good "
-        "read) or `non_reconnu` (no covered family; its header is kept)."
+        "read), `non_reconnu` (no covered family; its header is kept) or `doublon` (the same bytes as a "
+        "file read, set aside unread)."
     ),
 )
 def sources_table(
@@ -60,6 +61,11 @@ def sources_table(
 ) -> dg.MaterializeResult:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     reports = read_reports(paths.staging_credits) + read_reports(paths.staging_nomenclature)
+    # The copies set aside, as the steps that set them aside recorded them (warehouse/credits/roles.py:
+    # set_aside_copies): the credits' staging in its reports, the performance step by its own function.
+    copies = {r.source_id: r for r in reports if r.statut == "doublon"}
+    copies |= {c.item.source.source_id: c.report() for c in performance_copies(sources)}
+    reports = [r for r in reports if r.statut != "doublon"]
     staged = {r.source_id for r in reports}
     if Path(duckdb.database).exists():  # the warehouse's blocks are not held under the lines' count (another database)
         with reader(Path(duckdb.database)) as connection:
@@ -75,7 +81,6 @@ def sources_table(
         if item is not None and report.statut == "lu":  # its exercice not staged (--years): absent all the same
             record["statut"], record["message"] = "absent", item.error_message
         records.append(record)
-    copied = {r.sha256: r.fichier for r in reports if r.sha256}
     for item in sources:
         if item.source.source_id in staged:
             continue
@@ -87,10 +92,9 @@ def sources_table(
             statut, message = "hors_selection", f"exercice {item.exercice} not built"
         elif item.in_error:  # a covered family that cannot be read at all, staged nowhere
             statut, message = "erreur", item.error_message
-        same = copied.get(item.source.sha256)
-        # Set aside by the staging (warehouse/credits/roles.py: a file read, not empty, with another's bytes).
-        if same is not None and item.holds("credits") and item.error is None and item.source.octets > 0:
-            statut, message = "doublon", f"the same bytes as {same}, set aside"
+        copy = copies.get(item.source.source_id)
+        if copy is not None and copy.sha256 == item.source.sha256:  # of these bytes (not a staging of other ones)
+            statut, message = "doublon", copy.message
         read = performance.get(item.source.source_id) or documents.get(item.source.source_id)
         if read is not None:  # a performance file: its report is the `indicateur_fichiers` row
             statut, message = read["statut"], read["message"]

@@ -1121,12 +1121,20 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             documents = document_reports_in(connection)  # RAP/PAP texts and pages, read as documents
             performance_errors, performance_absent = _performance_reports(connection, tables)
             kept = _kept_sources(connection, tables)
+            copies = (  # set aside as copies by the steps that read their families (warehouse/credits/roles.py)
+                connection.execute(
+                    "SELECT fichier, message FROM sources WHERE statut = 'doublon' ORDER BY fichier"
+                ).fetchall()
+                if "sources" in tables
+                else []
+            )
             if settings.prune and outcome.latest_version and outcome.published:  # not for a release not made
                 _pruned_line(connection, tables, settings.out_dir / "releases" / outcome.latest_version)
             # the documents' step ran, unless a step or a blocking check stopped the build before it
             documents_read = "document_fichiers" in tables and not (outcome.failed_steps or outcome.unpublishable)
     else:
         documents, performance_errors, performance_absent, kept, documents_read = {}, {}, [], set(), False
+        copies = []
     parquet = settings.out_dir / "parquet"  # the release's files, not a user's folder put in place of the link
     if not (parquet.is_symlink() and parquet.resolve() == released.parent.joinpath("parquet").resolve()):
         parquet = released.parent / "parquet"
@@ -1148,6 +1156,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             header = one_line(" ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)")
             print(f"  - {one_line(item.source.fichier)}: {header}")
     _not_read(outcome.notes, sys.stdout)
+    if copies:  # one line each, naming the file it copies (`sources.statut = 'doublon'`)
+        print()
+        for fichier, message in copies:
+            print(f"copy: {one_line(fichier)}: {one_line(message)}")
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
         print("\n".join(f"  - {change}" for change in changed))

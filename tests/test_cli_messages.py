@@ -566,16 +566,17 @@ def test_a_latest_release_written_by_a_reader_is_refused_and_removing_it_recover
     assert again.returncode == 0 and "nothing changed since" in again.stdout, again.stdout + again.stderr
 
 
-def test_a_byte_identical_copy_of_a_credit_file_is_set_aside_in_one_warning_and_the_file_loaded(tmp_path):
+def test_a_byte_identical_copy_of_a_credit_file_is_set_aside_in_one_summary_line_and_the_file_loaded(tmp_path):
     # A fresh user's find: a browser's copy (`LFI_2019_Credits (1).csv`, the same bytes) was a tie between equally
     # authoritative files: LFI 2019 not loaded, three ERROR lines, `every_credit_file_readable` failed, exit 1.
+    # Then it was said by one warning line during the build; now by one line of the summary (a review's find).
     sources = _sources(tmp_path / "sources", ["LFI_2019_Credits.csv"])
     shutil.copyfile(sources / "LFI_2019_Credits.csv", sources / "LFI_2019_Credits (1).csv")
     build = run_build(sources, tmp_path / "out")
     assert build.returncode == 0, build.stdout + build.stderr
     said = build.stdout + build.stderr
     assert _lines_naming(said, "(1).csv") == [
-        "WARNING warehouse.credits.roles: LFI_2019_Credits (1).csv: the same bytes as LFI_2019_Credits.csv, set aside"
+        "copy: LFI_2019_Credits (1).csv: the same bytes as LFI_2019_Credits.csv, set aside"
     ], said
     assert "  credits 2019:  2260 rows (LFI)" in build.stdout and "ERROR" not in said, said
     with duckdb.connect(str(tmp_path / "out" / "budget.duckdb"), read_only=True) as reader:

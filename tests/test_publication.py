@@ -299,6 +299,71 @@ def test_a_file_outside_years_is_not_listed_as_added_until_a_build_reads_it(smal
     assert [s["source_id"] for s in changelog["sources_ajoutees"]] == ["lfi-2019"], changelog
 
 
+def _small_with_a_copy(small, tmp_path: Path, name: str) -> tuple[Path, Build]:
+    """The small set's sources and output copied to ``tmp_path``, a browser's copy ``<stem> (1).csv`` of the real
+    file ``name`` (one of the set) added beside it, then built: the output folder and the build."""
+    baseline_sources, baseline = small
+    sources, out = tmp_path / "sources", tmp_path / "out"
+    shutil.copytree(baseline_sources, sources)
+    shutil.copytree(baseline, out, symlinks=True)
+    shutil.copyfile(SOURCES / name, sources / f"{Path(name).stem} (1).csv")
+    return out, run_build(sources, out)
+
+
+def _copies_said(out: Path, build: Build, copy: str, of: str) -> str:
+    """The file ``copy`` is said as a copy of ``of`` set aside, by one line of the build's summary and by the
+    release's changelog (not as a source added), and its ``sources`` row is ``doublon``: its source id."""
+    said = f"the same bytes as {of}, set aside"
+    assert [line for line in build.stdout.splitlines() if "(1).csv" in line] == [f"copy: {copy}: {said}"], build.stdout
+    assert "; copies set aside: " in build.stdout, build.stdout
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        rows = connection.execute("SELECT source_id, statut, message FROM sources WHERE fichier = ?", [copy]).fetchall()
+    [(source_id, statut, message)] = rows
+    assert (statut, message) == ("doublon", said), rows
+    changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
+    assert changelog["inchange"] is False, changelog
+    assert [(s["source_id"], s["fichier"], s["message"]) for s in changelog["sources_doublons"]] == [
+        (source_id, copy, said)
+    ], changelog
+    text = (out / "latest" / "changelog.md").read_text(encoding="utf-8")
+    assert "## Copies mises de côté (doublons, non lues)\n\n| source_id | fichier | sha256 | message |" in text, text
+    assert f"| {source_id} | {copy} | " in text and f" | {said} |" in text, text
+    return source_id
+
+
+def test_a_copy_of_a_credit_file_is_said_in_the_summary_and_in_the_changelog_as_a_copy_not_a_source_added(
+    small, tmp_path
+):
+    # A review's find: a copy set aside was said by one log line only, and the release's changelog listed it among
+    # the sources added. The real LFI 2020 file copied beside it (the catalogue's file kept): no credit changes.
+    out, build = _small_with_a_copy(small, tmp_path, "LFI_2020_Credits.csv")
+    assert build.returncode == 0, build.stdout + build.stderr
+    _copies_said(out, build, "LFI_2020_Credits (1).csv", "LFI_2020_Credits.csv")
+    assert "sources added" not in build.stdout, build.stdout
+    changelog = json.loads((out / "latest" / "changelog.json").read_text(encoding="utf-8"))
+    assert changelog["sources_ajoutees"] == [] and changelog["totaux_credits"] == [], changelog
+    assert changelog["tables"]["credits"]["nb_ajoutees"] == 0, changelog
+    assert "## Sources ajoutées\n\nAucune." in (out / "latest" / "changelog.md").read_text(encoding="utf-8")
+
+
+def test_a_copy_of_a_performance_file_is_set_aside_as_a_credit_files_copy_is(small, tmp_path):
+    # A byte-identical copy of a performance file (`PLF_2019_PAP (1).csv`) was read as a second file: its rows twice
+    # in `indicateurs`, whose key check failed the step: "step failed: performance_tables: ValidationFailed:
+    # IndicateursModel: 3860 failure(s)", no release. Now one of them is set aside, by the credits' rule: the
+    # catalogue's file, else the first in path order kept (the PAP is not catalogued: `… (1).csv` sorts first).
+    _, baseline = small
+    out, build = _small_with_a_copy(small, tmp_path, PAP)
+    assert build.returncode == 0, build.stdout + build.stderr
+    _copies_said(out, build, PAP, "PLF_2019_PAP (1).csv")
+    counts = "SELECT (SELECT count(*) FROM indicateurs), (SELECT count(*) FROM indicateur_valeurs), "
+    counts += "(SELECT list(fichier ORDER BY fichier) FROM indicateur_fichiers)"
+    with duckdb.connect(str(baseline / "budget.duckdb"), read_only=True) as connection:
+        before = connection.execute(counts).fetchall()
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        after = connection.execute(counts).fetchall()
+    assert before[0][2] == [PAP] and after == [(*before[0][:2], ["PLF_2019_PAP (1).csv"])], (before, after)
+
+
 def test_a_file_added_is_listed_among_the_sources_added_not_changed(small, tmp_path):
     # Found by a tester: a newly added file was listed under "sources changed" (its sha256 before: none).
     _, out, build = _small_with_lfi_2019(small, tmp_path)

@@ -45,6 +45,7 @@ __all__ = [
     "expect_release_sources",
     "held_elsewhere",
     "is_absent",
+    "known_bytes",
     "previous_sources",
 ]
 
@@ -143,14 +144,35 @@ def _stated_phases(item: InventoryItem) -> frozenset[str]:
     return frozenset(stated)
 
 
-def held_elsewhere(item: InventoryItem, previous: dict[str, dict]) -> str | None:
+#: What a source of the latest release or a catalogue entry holds: (its id, exercice, phases, file name).
+_Held = tuple[str, int, frozenset[str], str]
+
+
+def known_bytes(previous: dict[str, dict]) -> dict[str, list[_Held]]:
+    """What the sources of the latest release (``previous``, those of a known exercice, by id) and then the catalogue
+    entries hold, by sha256 (in that order): made once per inventory, looked up by :func:`held_elsewhere`."""
+    from schemas.catalogue import catalogue
+
+    known: dict[str, list[_Held]] = {}
+    for source_id, r in sorted(previous.items()):
+        if r["exercice"] is not None:
+            known.setdefault(r["sha256"], []).append((source_id, r["exercice"], _phases(r["phases"]), r["fichier"]))
+    for e in catalogue():
+        known.setdefault(e.sha256, []).append((e.id, e.exercice, frozenset(e.phases), e.fichier))
+    return known
+
+
+def held_elsewhere(
+    item: InventoryItem, previous: dict[str, dict], known: dict[str, list[_Held]] | None = None
+) -> str | None:
     """Why ``item`` (a credit or nomenclature file read) holds another exercice or phase than it should, or None.
 
     What it should hold: its catalogue entry's exercice and phases, unless the file has the entry's own bytes;
     else, for a file the catalogue does not list, what its source held in the latest release (``previous``), unless
     the bytes are the same. What it holds: the exercice and phases of a source of ``previous`` or a catalogue entry
     with the same bytes under another id, else the exercice its head states and the phases of its head
-    (:func:`_stated_phases`). Another exercice, or no phase in common (when both state phases), contradicts."""
+    (:func:`_stated_phases`). Another exercice, or no phase in common (when both state phases), contradicts.
+    ``known``: :func:`known_bytes` of ``previous``, made once for the items of an inventory (made here if None)."""
     if item.error is not None or item.kind not in ("credits", "nomenclature"):
         return None
     source = item.source
@@ -166,15 +188,9 @@ def held_elsewhere(item: InventoryItem, previous: dict[str, dict]) -> str | None
         should, whose = (before["exercice"], _phases(before["phases"])), f"the latest release's {source.source_id}"
     else:
         return None
-    from schemas.catalogue import catalogue
-
-    known = [
-        (r["sha256"], r["exercice"], _phases(r["phases"]), r["fichier"])
-        for i, r in sorted(previous.items())
-        if i != source.source_id and r["exercice"] is not None
-    ]
-    known += [(e.sha256, e.exercice, frozenset(e.phases), e.fichier) for e in catalogue() if e.id != source.source_id]
-    same = next((k for k in known if k[0] == source.sha256), None)
+    if known is None:
+        known = known_bytes(previous)
+    same = next((k for k in known.get(source.sha256, ()) if k[0] != source.source_id), None)  # under another id
     if same is not None:
         held, how = (same[1], same[2]), f" (the bytes of {same[3]})"
     else:
@@ -228,9 +244,10 @@ def expect_release_sources(
     from schemas.performance.families import is_performance_header
 
     result = []
+    known = known_bytes(previous)
     for item in items:
         before = previous.get(item.source.source_id)
-        contradiction = held_elsewhere(item, previous)
+        contradiction = held_elsewhere(item, previous, known)
         if contradiction is not None:
             result.append(_contradicted(item, before, contradiction))
             continue

@@ -11,6 +11,7 @@ from schemas.families import credit_families
 from tests.conftest import SOURCES
 from warehouse.credits.roles import assign_roles, set_aside_copies, stage_exercice_to
 from warehouse.credits.staged_lines import staged_files
+from warehouse.credits.staging import read_reports
 from warehouse.sources import discover_sources, take_inventory
 
 FAMILIES = {f.id: f for f in credit_families()}
@@ -110,6 +111,29 @@ def test_copies_are_set_aside_by_their_bytes_and_files_not_fetched_never(tmp_pat
     for name in ("b.csv", "a (1).csv", "c.csv"):
         (tmp_path / "sources" / name).write_bytes(text if name != "c.csv" else text + b"\n")
     items = take_inventory(discover_sources(tmp_path / "sources"))
-    assert [i.source.fichier for i in set_aside_copies(items)] == ["a (1).csv", "c.csv"]
+    kept, copies = set_aside_copies(items)
+    assert [i.source.fichier for i in kept] == ["a (1).csv", "c.csv"]
+    assert [(c.item.source.fichier, c.of.source.fichier, c.message) for c in copies] == [
+        ("b.csv", "a (1).csv", "the same bytes as a (1).csv, set aside")
+    ]
     unfetched = [replace(i, source=replace(i.source, sha256="")) for i in items]
-    assert set_aside_copies(unfetched) == unfetched
+    assert set_aside_copies(unfetched) == (unfetched, [])
+
+
+def test_the_staging_records_the_copies_it_sets_aside_in_its_reports(tmp_path):
+    """The copies set aside are staged as reports of statut 'doublon' naming the file they copy (``sources`` takes
+    them from there, not from the bytes again): for a file read alone and for files read with their roles."""
+    (tmp_path / "sources").mkdir()
+    text = (SOURCES / "LFI_2019_Credits.csv").read_bytes()
+    for name in ("b.csv", "a (1).csv", "c.csv"):
+        (tmp_path / "sources" / name).write_bytes(text if name != "c.csv" else text + b"\n")
+    items = take_inventory(discover_sources(tmp_path / "sources"))
+    alone = [i for i in items if i.source.fichier != "c.csv"]
+    for root, given in ((tmp_path / "seul", alone), (tmp_path / "tous", items)):
+        _, reports = stage_exercice_to(root, 2019, given)
+        for staged in (reports, read_reports(root, 2019)):
+            copies = [(r.fichier, r.statut, r.message) for r in staged if r.statut == "doublon"]
+            assert copies == [("b.csv", "doublon", "the same bytes as a (1).csv, set aside")], staged
+        (copy,) = [i.source.source_id for i in items if i.source.fichier == "b.csv"]
+        staged_ids = set(pl.read_parquet(staged_files(root, 2019))["source_id"])
+        assert copy not in staged_ids and len(staged_ids) == len(given) - 1, staged_ids  # none of its lines

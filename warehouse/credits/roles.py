@@ -41,8 +41,10 @@ __all__ = [
     "COVERAGE_KEY",
     "CREDITS_COLUMNS",
     "AuthorityTie",
+    "CopySetAside",
     "RoleAssignment",
     "assign_roles",
+    "set_aside_copies",
     "stage_exercice_to",
     "with_roles",
 ]
@@ -212,23 +214,47 @@ def stage_exercice_to(root: Path, exercice: int, items: list[InventoryItem]) -> 
     """
     root.mkdir(parents=True, exist_ok=True)
     previous = scan_staged_lines(root, exercice)
-    items = set_aside_copies(items)
+    items, copies = set_aside_copies(items)
+    copied = [c.report() for c in copies]  # recorded beside the files read: `sources` takes them (statut 'doublon')
     if len(items) == 1:
-        staged = _stage_alone(root, exercice, items[0])
+        staged = _stage_alone(root, exercice, items[0], copied)
         if staged is not None:
             return staged
     with tempfile.TemporaryDirectory(prefix=".lecture-", dir=root) as folder:
         lines, reports = _stage(items, previous, Path(folder))
+        reports += copied
         rows = sink_staging(root, exercice, lines, reports)
     return rows, reports
 
 
-def set_aside_copies(items: list[InventoryItem]) -> list[InventoryItem]:
-    """``items`` without the byte-identical copies of another (a browser's ``… (1).csv``): one source, read once. The
-    one kept is the catalogue's own path, else the first in path order; each copy set aside is said in one warning
-    line (its ``sources`` row says ``doublon``: ``assets/provenance.py``). Files of different bytes are never set
-    aside: a tie between them stays an error (:func:`assign_roles`)."""
+@dataclass(frozen=True)
+class CopySetAside:
+    """A file set aside as a byte-identical copy (``item``) of another (``of``), which is read in its place."""
+
+    item: InventoryItem
+    of: InventoryItem
+
+    @property
+    def message(self) -> str:
+        return f"the same bytes as {self.of.source.fichier}, set aside"
+
+    def report(self) -> SourceReport:
+        """Its read report (``statut = 'doublon'``), staged with those of the files read: ``assets/provenance.py``
+        writes its ``sources`` row from it, the build's summary and the changelog say it from that row."""
+        report = SourceReport.starting(self.item)
+        report.statut, report.message = "doublon", self.message
+        return report
+
+
+def set_aside_copies(items: list[InventoryItem]) -> tuple[list[InventoryItem], list[CopySetAside]]:
+    """``items`` without the byte-identical copies of another (a browser's ``… (1).csv``): one source, read once;
+    and the copies set aside, each with the file it copies. The one kept is the catalogue's own path, else the
+    first in path order; each copy is logged (INFO) and recorded (:meth:`CopySetAside.report`: its ``sources`` row
+    says ``doublon``). Files of different bytes are never set aside: a tie between them stays an error
+    (:func:`assign_roles`). The one rule of copies: the credits' staging and the performance step
+    (``assets/performance.py``) both apply it."""
     kept: dict[str, InventoryItem] = {}
+    copies: list[CopySetAside] = []
     order = sorted(
         items, key=lambda i: (i.source.entree is None or i.source.entree.fichier != i.source.fichier, i.source.fichier)
     )
@@ -237,8 +263,9 @@ def set_aside_copies(items: list[InventoryItem]) -> list[InventoryItem]:
             continue
         first = kept.setdefault(item.source.sha256, item)
         if first is not item:
-            log.warning("%s: the same bytes as %s, set aside", item.source.fichier, first.source.fichier)
-    return [i for i in items if not _has_bytes(i) or kept[i.source.sha256] is i]
+            copies.append(CopySetAside(item, first))
+            log.info("%s: %s", item.source.fichier, copies[-1].message)
+    return [i for i in items if not _has_bytes(i) or kept[i.source.sha256] is i], copies
 
 
 def _has_bytes(item: InventoryItem) -> bool:
@@ -311,7 +338,9 @@ def _fill_report(report: SourceReport, read: CreditRead) -> None:
         )
 
 
-def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, list[SourceReport]] | None:
+def _stage_alone(
+    root: Path, exercice: int, item: InventoryItem, copied: list[SourceReport]
+) -> tuple[int, list[SourceReport]] | None:
     """Stage an exercice of one CSV credit file, its lines written once: from the reader's batches
     (:meth:`warehouse.credits.files.CreditStream.batches`, each batch validated), batch by batch, by the
     staged file's writer (:func:`warehouse.credits.staging.write_staging`), with ``role = 'A'`` (a file alone is
@@ -351,7 +380,7 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
                 raise SourceReadError(fichier, "amounts whose sums may be out of DECIMAL(18,2) range: read again")
             _fill_report(report, reading.result(pl.LazyFrame(schema=schema)))
             report.roles = {f"{phase}/{budget or '-'}": "A" for phase, budget in reading.scopes}
-            return [report]
+            return [report, *copied]
 
         return write_staging(root, exercice, batches, schema, reports)
 
@@ -379,7 +408,7 @@ def _stage_alone(root: Path, exercice: int, item: InventoryItem) -> tuple[int, l
                 rows = stage(twice)
     except (SourceReadError, TableReadError):
         return None
-    return rows, [report]
+    return rows, [report, *copied]
 
 
 def _carried(previous: pl.LazyFrame, block: int) -> pl.LazyFrame:

@@ -42,7 +42,8 @@ class SourceReport:
 
     ``statut``: ``lu`` (read), ``erreur`` (a covered family that could not be
     read; ``message`` says the file, the row and the column), ``non_reconnu``
-    (no covered family), ``hors_selection`` (an exercice outside ``--years``).
+    (no covered family), ``hors_selection`` (an exercice outside ``--years``), ``doublon`` (a byte-identical
+    copy of a file read, set aside unread: ``warehouse.credits.roles.set_aside_copies``).
     """
 
     source_id: str

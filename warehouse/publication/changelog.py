@@ -10,7 +10,9 @@ Content, not load times: the columns a build stamps (``vu_le``, ``charge_le``, `
 - the totals of ``credits`` (sum of ``ae``, sum of ``cp``, euros) per (exercice, phase) that changed;
 - the sources added, removed, and those whose sha256 changed (``sources`` of both releases, by ``source_id``);
   a source outside the build's ``--years`` (``statut = 'hors_selection'``: seen, none of its data held) is none
-  of them: it is added by the release that first reads it.
+  of them: it is added by the release that first reads it. A file newly set aside as a byte-identical copy of
+  another (``statut = 'doublon'``: none of its data held either; a new file, or one read before, now the copy of
+  a file kept in its place) is listed apart, as a copy set aside (``sources_doublons``), never as a source added.
 """
 
 from __future__ import annotations
@@ -136,11 +138,12 @@ _SOURCES = """
 WITH n AS (SELECT * FROM nouveau.sources WHERE statut IS DISTINCT FROM 'hors_selection'),
      o AS (SELECT * FROM avant.sources WHERE statut IS DISTINCT FROM 'hors_selection')
 SELECT coalesce(n.source_id, o.source_id) AS source_id, coalesce(n.fichier, o.fichier) AS fichier,
-       o.sha256 AS sha256_avant, n.sha256 AS sha256_apres,
-       CASE WHEN o.source_id IS NULL THEN 'ajoutee' WHEN n.source_id IS NULL THEN 'retiree' ELSE 'modifiee' END
+       o.sha256 AS sha256_avant, n.sha256 AS sha256_apres, n.message AS message,
+       CASE WHEN n.statut = 'doublon' THEN 'doublon'
+            WHEN o.source_id IS NULL THEN 'ajoutee' WHEN n.source_id IS NULL THEN 'retiree' ELSE 'modifiee' END
            AS etat
 FROM n FULL JOIN o ON n.source_id = o.source_id
-WHERE n.sha256 IS DISTINCT FROM o.sha256
+WHERE n.sha256 IS DISTINCT FROM o.sha256 OR n.statut = 'doublon' AND o.statut IS DISTINCT FROM 'doublon'
 ORDER BY 1
 """
 
@@ -154,7 +157,7 @@ def compare_releases(
 
     Returns ``{"tables": {table: {nb_ajoutees, nb_retirees, nb_modifiees, ajoutees, retirees, modifiees,
     comparaison, colonnes_ajoutees, colonnes_retirees}}, "totaux_credits": [...], "sources_modifiees": [...],
-    "sources_ajoutees": [...], "sources_retirees": [...],
+    "sources_ajoutees": [...], "sources_retirees": [...], "sources_doublons": [...] (with ``message``),
     "inchange": bool}``; amounts are ``Decimal`` euros. With no previous release, every table's rows are added.
     """
     with duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT}) as connection:
@@ -186,12 +189,18 @@ def compare_releases(
         found = _rows(connection, _SOURCES) if "sources" in present else []
         for etat in ("ajoutee", "retiree", "modifiee"):
             changes[f"sources_{etat}s"] = [
-                {k: v for k, v in row.items() if k != "etat"} for row in found if row["etat"] == etat
+                {k: v for k, v in row.items() if k not in ("etat", "message")} for row in found if row["etat"] == etat
             ]
+        # files set aside as copies of another (none of their data held) since this release: new ones, or read
+        # before and now copies of a file kept in their place; said apart, with the file they copy (`message`)
+        changes["sources_doublons"] = [
+            {k: v for k, v in row.items() if k != "etat"} for row in found if row["etat"] == "doublon"
+        ]
     changes["inchange"] = (
         not changes["sources_modifiees"]
         and not changes["sources_ajoutees"]
         and not changes["sources_retirees"]
+        and not changes["sources_doublons"]
         and not changes["totaux_credits"]
         and not any(
             e.get("nb_ajoutees")
@@ -261,6 +270,13 @@ def _markdown(changes: dict, version: str, previous: str | None) -> str:
             ]
         else:
             lines.append("Aucune.")
+    if changes.get("sources_doublons"):  # only when there are: releases without copies read as before
+        lines += ["", "## Copies mises de côté (doublons, non lues)", ""]
+        lines += ["| source_id | fichier | sha256 | message |", "|---|---|---|---|"]
+        lines += [
+            f"| {s['source_id']} | {_cell(s['fichier'])} | {_cell(s['sha256_apres'])} | {_cell(s['message'])} |"
+            for s in changes["sources_doublons"]
+        ]
     for table, e in changes["tables"].items():
         if not e.get("modifiees") and not e.get("ajoutees") and not e.get("retirees"):
             continue
@@ -325,9 +341,11 @@ def changes_summary(folder: Path) -> str:
     sources = [s["source_id"] for s in document["sources_modifiees"]]
     added = [s["source_id"] for s in document.get("sources_ajoutees", [])]
     removed = [s["source_id"] for s in document.get("sources_retirees", [])]
+    copies = [s["source_id"] for s in document.get("sources_doublons", [])]
     return (
         f"changes since {document['version_precedente']} (changelog.md): rows {', '.join(tables) or 'none'}; "
         f"credits totals changed: {', '.join(totals) or 'none'}; sources changed: {', '.join(sources) or 'none'}"
         + (f"; sources added: {', '.join(added)}" if added else "")
         + (f"; sources removed: {', '.join(removed)}" if removed else "")
+        + (f"; copies set aside: {', '.join(copies)}" if copies else "")
     )
