@@ -448,7 +448,7 @@ def _restore_staging(out: Path) -> None:
             f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of {out / 'staging'} it "
             f"changed put back as the latest release ({latest.version}) has them"
         )
-    mark_staging(out)
+    mark_staging(out, latest.version if latest else None)
 
 
 def _kept_staging(out: Path, version: str | None) -> str:
