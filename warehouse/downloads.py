@@ -10,8 +10,9 @@ query, so a mirror or a local copy of the portal serves the same paths.
 exponential backoff, honouring ``Retry-After`` up to ``attente_max_s``; each file has one
 deadline for every attempt, wait and byte together. The body streams to a hidden temporary
 file beside the cached copy and replaces it only once it passed every check: not HTML (by
-``Content-Type`` or by its first bytes), not empty, complete (``Content-Length``), of the type
-its file name says, within the size limit. A rejected body is never cached: the previous good
+``Content-Type`` or by its first bytes), not empty, complete (``Content-Length``; a compressed body,
+``Content-Encoding`` gzip or deflate, is decompressed here and its stream must reach its end), of the
+type its file name says, within the size limit. A rejected body is never cached: the previous good
 copy stays.
 
 A cached copy is revalidated on each download build with a conditional GET (``If-None-Match``
