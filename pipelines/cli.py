@@ -448,7 +448,7 @@ def _restore_staging(out: Path) -> None:
             f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of {out / 'staging'} it "
             f"changed put back as the latest release ({latest.version}) has them"
         )
-    mark_staging(out)
+    mark_staging(out, latest.version if latest else None)
 
 
 def _kept_staging(out: Path, version: str | None) -> str:
@@ -531,6 +531,17 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     outcome.notes = {"liens_ignores": links, "noms_illisibles": taken.names, "telechargements_modifies": changed}
     found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
     exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
+    if settings.sources_dir is None and not taken.recognised and latest is None:
+        # Not one file downloaded, and no release whose data a build would keep: every asset would run on no data
+        # (13 s of runs for the catalogue) to publish nothing. Said here, as the other builds with nothing to build.
+        failed = [i.error_message for i in items if i.error]
+        print(
+            f"budget-warehouse: no file could be downloaded ({len(failed)} tried, each failed): nothing to build, "
+            "no release published (there is no release yet)",
+            file=sys.stderr,
+        )
+        print("\n".join(f"  - {one_line(message)}" for message in failed), file=sys.stderr)
+        return outcome, items, []
     from warehouse.expected import drop_unheld_staging
 
     if dropped := drop_unheld_staging(paths.staging_credits, set(found)):

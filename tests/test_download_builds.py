@@ -213,8 +213,17 @@ def test_a_failed_download_build_keeps_every_table(portal: Portal, good: Path, t
         assert len(naming) == 2, naming
 
 
+def dagster_runs(out: Path) -> list:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(out / "dagster")) as instance:
+        return list(instance.get_runs())
+
+
 def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: Portal, tmp_path: Path) -> None:
-    """Found by wave 8's fresh user: an empty release (0 credits) was published and made ``latest``."""
+    """Found by wave 8's fresh user: an empty release (0 credits) was published and made ``latest``. Then (wave 16):
+    no release, but every asset ran on no data (13 s of runs, a summary of 22 empty tables) before saying so; now
+    the build stops after the downloads, no run started, exit 1 as a build with nothing to build."""
     out = tmp_path / "out"
     portal.mode = "errors"
     try:
@@ -222,10 +231,16 @@ def test_a_first_build_whose_every_download_fails_publishes_no_release(portal: P
     finally:
         portal.mode = "serve"
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "release: none published (no source could be read); there is no release yet" in done.stdout, done.stdout
+    assert (
+        "budget-warehouse: no file could be downloaded (7 tried, each failed): nothing to build, no release published "
+        "(there is no release yet)\n" in done.stderr
+    ), done.stderr
     assert not (out / "latest").exists() and not list((out / "releases").glob("2*"))
     for name in SERVED.values():
-        assert f"  - {name}: download failed: " in done.stdout, done.stdout
+        assert f"  - {name}: download failed: " in done.stderr, done.stderr
+    assert "== summary ==" not in done.stdout and "recomputing" not in done.stdout, done.stdout
+    assert dagster_runs(out) == [], "a run was started on no data"
+    assert not (out / "staging").exists() and not (out / "budget.duckdb").exists()
 
 
 def test_a_download_build_keeps_the_data_of_the_sources_it_does_not_download(
@@ -478,14 +493,19 @@ def test_a_portal_that_refuses_connections_says_each_file_as_it_starts_and_each_
     assert said[:-1] == [f"downloads: {n}/{len(names)} {name}" for n, name in enumerate(names, 1)], done.stdout
     assert re.fullmatch(rf"downloads: {len(names)} file\(s\) tried in \d+\.\d s", said[-1]), said
     assert lines.index(said[0]) == 2, done.stdout  # right after the sources and the Dagster instance
+    # A fresh output folder: nothing downloaded, no release to keep; the build stops there (no run), the failures
+    # said on stderr.
+    errors = done.stderr.splitlines()
+    assert "budget-warehouse: no file could be downloaded (7 tried, each failed): nothing to build" in done.stderr
     first, *others = names
-    assert f"  - {first}: download failed: connection refused by 127.0.0.1:{port} (5 tries)" in lines, done.stdout
+    assert f"  - {first}: download failed: connection refused by 127.0.0.1:{port} (5 tries)" in errors, done.stderr
     for name in others:
         said = f"  - {name}: download failed: not tried: connection refused by 127.0.0.1:{port} (said once, above)"
-        assert said in lines, done.stdout
-    assert lines.index(f"  - {first}: download failed: connection refused by 127.0.0.1:{port} (5 tries)") < min(
-        i for i, line in enumerate(lines) if "not tried: connection refused" in line
-    ), done.stdout  # said once, above the others
+        assert said in errors, done.stderr
+    assert errors.index(f"  - {first}: download failed: connection refused by 127.0.0.1:{port} (5 tries)") < min(
+        i for i, line in enumerate(errors) if "not tried: connection refused" in line
+    ), done.stderr  # said once, above the others
+    assert dagster_runs(out) == [], "a run was started on no data"
 
 
 def test_the_downloads_show_a_bar_on_a_terminal(portal: Portal, tmp_path: Path) -> None:

@@ -357,10 +357,15 @@ def assert_absent_source_kept(build, out: Path) -> None:
     assert "credits +" not in changes and "credits totals changed: none" in changes, changes
 
 
-def test_a_failed_prune_build_changes_nothing_a_later_build_keeps(warehouse):
+@pytest.mark.parametrize("upgraded", [False, True], ids=["kept-aside", "upgraded"])
+def test_a_failed_prune_build_changes_nothing_a_later_build_keeps(warehouse, upgraded):
     # The adversarial tester's find: a --prune build that failed kept its pruned staging; the next build without
-    # --prune, the file still absent, said its data was kept but published `credits +0 -2213`.
+    # --prune, the file still absent, said its data was kept but published `credits +0 -2213`. `upgraded`: the
+    # warehouse of a version that kept no staging aside (no `.staging-latest`): the failed build is the first
+    # after the upgrade, whose changes were not put back (wave 16).
     sources, out = warehouse
+    if upgraded:
+        shutil.rmtree(out / ".staging-latest")
     (sources / "PLF_2020_Credits.csv").unlink()
     (sources / "LFI_2023_Credits.csv").write_text(MOJIBAKE_2023, encoding="utf-8")
     before = _snapshot(out)

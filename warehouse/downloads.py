@@ -10,8 +10,9 @@ query, so a mirror or a local copy of the portal serves the same paths.
 exponential backoff, honouring ``Retry-After`` up to ``attente_max_s``; each file has one
 deadline for every attempt, wait and byte together. The body streams to a hidden temporary
 file beside the cached copy and replaces it only once it passed every check: not HTML (by
-``Content-Type`` or by its first bytes), not empty, complete (``Content-Length``), of the type
-its file name says, within the size limit. A rejected body is never cached: the previous good
+``Content-Type`` or by its first bytes), not empty, complete (``Content-Length``; a compressed body,
+``Content-Encoding`` gzip or deflate, is decompressed here and its stream must reach its end), of the
+type its file name says, within the size limit. A rejected body is never cached: the previous good
 copy stays.
 
 A cached copy is revalidated on each download build with a conditional GET (``If-None-Match``
@@ -31,6 +32,7 @@ import logging
 import os
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -244,6 +246,7 @@ def http_session(policy: DownloadPolicy, deadline: float | None = None) -> reque
     session.mount("https://", HTTPAdapter(max_retries=retry))
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.headers["User-Agent"] = "budget-warehouse (open-data pipeline)"
+    session.headers["Accept-Encoding"] = "gzip, deflate"  # what _Decoder undoes and checks (not br, nor zstd)
     return session
 
 
@@ -318,29 +321,132 @@ def _check_body(head: bytes, octets: int, name: str, url: str) -> None:
         raise RejectedBody(f"{url}: binary content (first bytes {head[:8]!r}), not a {suffix} text file")
 
 
-def _receive(reply: requests.Response, handle, policy: DownloadPolicy, deadline: float) -> tuple[str, int, bytes]:
-    """Stream the body into ``handle``; return its sha256, size and first bytes."""
-    digest, octets, head = hashlib.sha256(), 0, b""
+class _Decoder:
+    """The body's ``Content-Encoding`` undone by the build itself (gzip, deflate or none), so that a compressed body
+    cut short is told: urllib3's decoders end a truncated stream without an error, and ``Content-Length`` counts
+    the compressed bytes. ``complete`` says the stream ended on its own: a gzip stream's end holds the CRC-32 and
+    the length of what it holds (checked by zlib), a deflate stream's an end marker and an Adler-32. Each piece
+    given out is at most ``_CHUNK`` bytes (a small body that decompresses to gigabytes is stopped by the size
+    limit, never held in memory)."""
+
+    _GZIP_MAGIC = b"\x1f\x8b"
+
+    def __init__(self, encoding: str, url: str) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise RejectedBody(
+                f"{url}: Content-Encoding {encoding.strip()} was not asked for (gzip or deflate): cannot check it"
+            )
+        self.kind = {"x-gzip": "gzip"}.get(codings[0], codings[0]) if codings else None
+        self.url = url
+        self.members = 0  # gzip members begun
+        self._raw_deflate = False
+        self._trailing = b""  # bytes after the end of a gzip member: another member, or trailing garbage
+        self._garbage = False
+        self._begun = False  # some bytes decoded: a deflate stream is not read again as raw deflate
+        self._obj = self._new()
+
+    def _new(self):
+        if self.kind is None:
+            return None
+        self.members += 1
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded pieces of ``data``, the next bytes of the body."""
+        if self.kind is None:
+            yield data
+            return
+        while data and not self._garbage:
+            if self._obj.eof:  # after a member: another gzip member, or bytes to ignore (as urllib3 and gzip do)
+                self._trailing += data
+                if len(self._trailing) < len(self._GZIP_MAGIC):
+                    return
+                data, self._trailing = self._trailing, b""
+                if self.kind != "gzip" or not data.startswith(self._GZIP_MAGIC):
+                    log.info("%s: %d byte(s) after the end of the %s stream, ignored", self.url, len(data), self.kind)
+                    self._garbage = True
+                    return
+                self._obj = self._new()
+            try:
+                yield from self._inflate(data)
+            except zlib.error as exc:
+                if not (self.kind == "deflate" and not self._begun and not self._raw_deflate):
+                    raise RejectedBody(
+                        f"{self.url}: the {self.kind}-compressed body does not decompress ({exc})"
+                    ) from exc
+                self._raw_deflate = True  # a raw deflate stream (no zlib header), as some servers send for "deflate"
+                self.members = 0
+                self._obj = self._new()
+                continue
+            data = self._obj.unused_data if self._obj.eof else b""
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            out = self._obj.decompress(data, _CHUNK)
+            if out:
+                self._begun = True
+                yield out
+            data = self._obj.unconsumed_tail
+            if not data and len(out) < _CHUNK:
+                return
+
+    def finish(self, received: int) -> None:
+        """Raise ``RejectedBody`` unless the compressed stream reached its end (``received``: the bytes on the
+        wire)."""
+        if self.kind is None or self._garbage or self._obj.eof:
+            return
+        raise RejectedBody(
+            f"{self.url}: cut short, the {self.kind}-compressed body stops before the end of its stream "
+            f"({received} bytes received): the connection closed early, or the portal sent it truncated"
+        )
+
+    @property
+    def complete(self) -> bool:
+        """The body was one compressed stream, ended on its own: whole, whatever its framing (a cut between two
+        gzip members cannot be told)."""
+        return self.kind is not None and self.members == 1 and self._obj.eof
+
+
+def _receive(reply: requests.Response, handle, policy: DownloadPolicy, deadline: float) -> tuple[str, int, bytes, bool]:
+    """Stream the body into ``handle``, its ``Content-Encoding`` undone; return its sha256, size and first bytes
+    (of the file, decompressed), and whether a compressed stream proved it whole (:class:`_Decoder`)."""
+    digest, octets, head, received = hashlib.sha256(), 0, b"", 0
     raw = reply.raw
+    decoder = _Decoder(reply.headers.get("Content-Encoding", ""), reply.url)
+    announced = reply.headers.get("Content-Length")
+    announced = int(announced) if announced and announced.isdigit() else None
     while True:
         if time.monotonic() > deadline:
             raise RejectedBody(
                 f"{reply.url}: deadline of {policy.deadline:.0f} s passed after {octets} bytes: abandoned"
             )
-        chunk = raw.read1(_CHUNK, decode_content=True)
-        if not chunk:
+        try:
+            data = raw.read1(_CHUNK, decode_content=False)
+        except urllib3.exceptions.ProtocolError as exc:  # closed before Content-Length, or within a chunk
+            system = next((e for e in wrapped(exc, _links) if type(e) is not OSError and isinstance(e, OSError)), None)
+            how = f"broke ({_cause(system)})" if system is not None else "closed"
+            got = f"{received} of the {announced} bytes announced" if announced is not None else f"{received} bytes"
+            raise RejectedBody(f"{reply.url}: cut short, the connection {how} after {got}") from exc
+        if not data:
             break
-        octets += len(chunk)
-        if octets > policy.max_bytes:
+        received += len(data)
+        if received > policy.max_bytes:
             raise RejectedBody(f"{reply.url}: more than {policy.max_bytes} bytes, the limit: abandoned")
-        if len(head) < 4096:
-            head += chunk[: 4096 - len(head)]
-        digest.update(chunk)
-        handle.write(chunk)
-    announced = reply.headers.get("Content-Length")
-    if announced and announced.isdigit() and not reply.headers.get("Content-Encoding") and octets != int(announced):
-        raise RejectedBody(f"{reply.url}: cut short, {octets} of the {announced} bytes announced")
-    return digest.hexdigest(), octets, head
+        for chunk in decoder.feed(data):
+            octets += len(chunk)
+            if octets > policy.max_bytes:
+                raise RejectedBody(f"{reply.url}: more than {policy.max_bytes} bytes, the limit: abandoned")
+            if len(head) < 4096:
+                head += chunk[: 4096 - len(head)]
+            digest.update(chunk)
+            handle.write(chunk)
+    if announced is not None and received != announced:  # the bytes on the wire, compressed or not
+        raise RejectedBody(f"{reply.url}: cut short, {received} of the {announced} bytes announced")
+    decoder.finish(received)
+    return digest.hexdigest(), octets, head, decoder.complete
 
 
 def _check_framing(
@@ -542,9 +648,10 @@ def fetch(
             fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    digest, octets, head = _receive(reply, handle, policy, deadline)
+                    digest, octets, head, whole = _receive(reply, handle, policy, deadline)
                 _check_body(head, octets, target.name, reply.url)
-                _check_framing(reply, digest, expected, previous, target.name)
+                if not whole:  # a compressed stream that ended on its own is whole, whatever its framing
+                    _check_framing(reply, digest, expected, previous, target.name)
                 umask = os.umask(0)
                 os.umask(umask)
                 os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a download is not

@@ -8,6 +8,7 @@ empty). Everything is bounded: no backoff between retries, short timeouts and de
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ import shutil
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -600,6 +602,176 @@ def test_a_body_of_unknown_length_not_the_catalogues_is_refused_as_unverifiable(
     assert [f.sha256 for f in download_sources(cache, [entry_for()], policy(server.base)).files] == [SHA256]
     server.routes[PATH] = [ok(modified(content))]  # other bytes of an announced length: the portal's new export
     assert len(download_sources(cache, [entry_for()], policy(server.base)).files) == 1
+
+
+# --- compressed bodies (Content-Encoding): decompressed by the build, checked whole ----------------------------
+
+
+def encoded(body: bytes, coding: str = "gzip", framing: str = "length", sent: int | None = None) -> Reply:
+    """``body`` compressed as ``coding`` says (``gzip``, ``deflate``: zlib, ``raw-deflate``: deflate without zlib's
+    header), its first ``sent`` compressed bytes sent (all when None). ``framing``: ``length`` announces the whole
+    compressed size (a cut body closes the connection early), ``sent-length`` the size of the bytes sent (a truncated
+    file served whole), ``close`` no Content-Length (the body ends when the connection closes), ``chunked``
+    chunked transfer, ended properly."""
+    if coding == "gzip":
+        packed = gzip.compress(body)
+    else:
+        packer = zlib.compressobj(wbits=zlib.MAX_WBITS if coding == "deflate" else -zlib.MAX_WBITS)
+        packed = packer.compress(body) + packer.flush()
+    part = packed if sent is None else packed[:sent]
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/csv")
+        handler.send_header("Content-Encoding", "deflate" if coding == "raw-deflate" else coding)
+        if framing in ("length", "sent-length"):
+            handler.send_header("Content-Length", str(len(packed if framing == "length" else part)))
+        if framing == "chunked":
+            handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        if framing == "chunked":
+            for start in range(0, len(part), 4096):
+                piece = part[start : start + 4096]
+                handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            handler.wfile.write(b"0\r\n\r\n")
+        else:
+            handler.wfile.write(part)
+        handler.wfile.flush()
+
+    return reply
+
+
+def _half_of_the_gzip(content: bytes) -> int:
+    return len(gzip.compress(content)) // 2
+
+
+@pytest.mark.parametrize("framing", ["length", "close", "sent-length", "chunked"])
+@pytest.mark.parametrize("catalogue_sha256", [SHA256, None], ids=["catalogue-sha256", "no-catalogue-sha256"])
+@pytest.mark.parametrize("copy", [False, True], ids=["fresh", "good-copy-cached"])
+def test_a_gzip_body_cut_short_is_refused_and_the_good_copy_kept(
+    server: Server,
+    original: Path,
+    content: bytes,
+    tmp_path: Path,
+    framing: str,
+    catalogue_sha256: str | None,
+    copy: bool,
+) -> None:
+    # `Content-Encoding: gzip` (a portal's or a proxy's): Content-Length counts the compressed bytes, the body read
+    # is decompressed, and urllib3's decoder ends a gzip stream cut in its middle without an error. Before: the
+    # length check was skipped for an encoded body, so a truncated gzip file served whole (`sent-length`,
+    # `chunked`) was published as the file (60459 of its 124776 bytes), and a close-delimited one was kept with a
+    # warning for an entry with no sha256; a connection closed early said urllib3's repr, not the address.
+    cache = cached(tmp_path, original) if copy else tmp_path / "cache"
+    entry = replace(entry_for(), sha256=catalogue_sha256)
+    server.routes[PATH] = [encoded(content, "gzip", framing, sent=_half_of_the_gzip(content))]
+
+    got = download_sources(cache, [entry], policy(server.base))
+
+    assert got.files == []
+    ((failed, message),) = got.failures
+    assert failed is entry
+    assert message.startswith(f"{server.base}{PATH}: cut short, "), message
+    if copy:
+        assert (cache / FICHIER).read_bytes() == content, "the good copy is kept"
+        assert names_in(cache) == [FICHIER]
+    else:
+        assert names_in(cache) == [], "a cut body was cached"
+
+
+def test_a_gzip_body_closed_early_says_how_much_came(server: Server, content: bytes, tmp_path: Path) -> None:
+    half = _half_of_the_gzip(content)
+    server.routes[PATH] = [encoded(content, "gzip", "length", sent=half)]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+
+    ((_, message),) = got.failures
+    whole = len(gzip.compress(content))
+    assert (
+        message == f"{server.base}{PATH}: cut short, the connection closed after {half} of the {whole} bytes announced"
+    )
+
+
+@pytest.mark.parametrize("framing", ["length", "close", "chunked"])
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+def test_a_whole_compressed_body_is_the_decompressed_file(
+    server: Server, content: bytes, tmp_path: Path, coding: str, framing: str
+) -> None:
+    # The file kept, its size and sha256 are those of the decompressed bytes: the catalogue's.
+    server.routes[PATH] = [encoded(content, coding, framing)]
+    cache = tmp_path / "cache"
+
+    got = download_sources(cache, [entry_for()], policy(server.base))
+
+    assert got.failures == []
+    (source,) = got.files
+    assert (source.sha256, source.octets) == (SHA256, len(content))
+    assert (cache / FICHIER).read_bytes() == content
+    assert names_in(cache) == [f".{FICHIER}.http.json", FICHIER]
+    assert server.headers(PATH)[0]["Accept-Encoding"] == "gzip, deflate", "only encodings the build checks"
+
+
+def test_a_whole_gzip_body_of_unknown_length_is_proved_whole_by_its_trailer(
+    server: Server, original: Path, content: bytes, tmp_path: Path
+) -> None:
+    # A close-delimited plain body of other bytes than the catalogue's is refused as unverifiable (a cut at a line
+    # end reads whole); a gzip stream ends with the CRC-32 and the length of what it holds: one that reached its
+    # end is whole, and the portal's new export is loaded as a new version.
+    cache = cached(tmp_path, original)
+    new = modified(content)
+    server.routes[PATH] = [encoded(new, "gzip", "close")]
+
+    got = download_sources(cache, [entry_for()], policy(server.base))
+
+    assert got.failures == [] and [f.sha256 for f in got.files] == [hashlib.sha256(new).hexdigest()]
+    assert (cache / FICHIER).read_bytes() == new
+
+
+def test_a_gzip_body_that_does_not_decompress_is_refused(server: Server, content: bytes, tmp_path: Path) -> None:
+    packed = bytearray(gzip.compress(content))
+    packed[-6] ^= 0xFF  # its CRC-32: the bytes held are not those compressed
+    server.routes[PATH] = [encoded_raw(bytes(packed), "gzip")]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+
+    ((_, message),) = got.failures
+    assert message.startswith(f"{server.base}{PATH}: the gzip-compressed body does not decompress"), message
+    assert names_in(tmp_path / "cache") == []
+
+
+def encoded_raw(packed: bytes, coding: str) -> Reply:
+    """``packed`` sent as it is, said encoded as ``coding``, its length announced."""
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/csv")
+        handler.send_header("Content-Encoding", coding)
+        handler.send_header("Content-Length", str(len(packed)))
+        handler.end_headers()
+        handler.wfile.write(packed)
+
+    return reply
+
+
+def test_an_encoding_not_asked_for_is_refused(server: Server, content: bytes, tmp_path: Path) -> None:
+    server.routes[PATH] = [encoded_raw(content, "br")]
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base))
+
+    ((_, message),) = got.failures
+    assert message == f"{server.base}{PATH}: Content-Encoding br was not asked for (gzip or deflate): cannot check it"
+
+
+def test_a_gzip_body_that_decompresses_past_the_limit_is_abandoned(server: Server, tmp_path: Path) -> None:
+    server.routes[PATH] = [encoded(b"0;" * 5_000_000, "gzip", "length")]  # 10 MB in about 10 kB
+
+    got = download_sources(tmp_path / "cache", [entry_for()], policy(server.base, max_bytes=100_000))
+
+    ((_, message),) = got.failures
+    assert message == f"{server.base}{PATH}: more than 100000 bytes, the limit: abandoned"
+    assert names_in(tmp_path / "cache") == []
 
 
 def test_a_slow_trickle_past_the_deadline_is_abandoned(server: Server, content: bytes, tmp_path: Path) -> None:

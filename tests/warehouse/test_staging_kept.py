@@ -4,6 +4,7 @@ staging's writers do."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -87,3 +88,69 @@ def test_a_file_the_failed_build_did_not_touch_stays_as_it_was(tmp_path):
     assert restore_staging(out, "v1") == ["credits/exercice=2021/part-0.parquet"]
     assert (out / "staging" / "credits" / "exercice=2020").read_text() == "in the way"
     assert (out / "staging" / "credits" / "exercice=2021" / "part-0.parquet").read_text() == "2021: LFI"
+
+
+def test_the_first_failed_build_after_an_upgrade_is_put_back(tmp_path):
+    # A warehouse from a version without the links: its staging is the latest release's, nothing is kept aside.
+    # Before: the first build noted the staging, failed, and the next one found no links of the latest release:
+    # nothing was put back. Now the first build keeps the staging aside as the latest release's before it notes it.
+    out = tmp_path / "out"
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: LFI + PLF")
+    _write(out / "staging" / "credits" / "exercice=2021" / "part-0.parquet", "2021: LFI")
+    released = _staged(out)
+
+    assert restore_staging(out, "v1") == []  # the first build after the upgrade: nothing to put back
+    assert (out / SNAPSHOT / ".version").read_text().strip() == "v1"
+    mark_staging(out, "v1")
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: LFI")  # then it fails
+
+    assert restore_staging(out, "v1") == ["credits/exercice=2020/part-0.parquet"]
+    assert _staged(out) == released
+
+
+def test_a_failed_build_after_one_stopped_before_keeping_its_staging_is_put_back(tmp_path):
+    # A build that switched `latest` to v2 and was stopped before it kept its staging aside left its note (it
+    # started from v1) and the links of v1. Before: the next build found no links of v2 and put nothing back, noted
+    # the staging anew, failed, and the one after it found no links of v2 either. Now the staging of the build that
+    # published v2 is kept aside as v2's.
+    out = tmp_path / "out"
+    _published(out)
+    mark_staging(out, "v1")
+    _write(out / "staging" / "credits" / "exercice=2021" / "part-0.parquet", "2021: LFI + PLF")  # v2's
+    released = _staged(out)
+
+    assert restore_staging(out, "v2") == []
+    assert (out / SNAPSHOT / ".version").read_text().strip() == "v2"
+    mark_staging(out, "v2")
+    (out / "staging" / "credits" / "exercice=2021" / "part-0.parquet").unlink()  # a --prune build that fails
+
+    assert restore_staging(out, "v2") == ["credits/exercice=2021/part-0.parquet"]
+    assert _staged(out) == released
+
+
+def test_a_note_of_an_earlier_version_still_puts_back(tmp_path):
+    # The note of a build of the version before (the staged files alone, no release named) reads as before.
+    out = tmp_path / "out"
+    released = _published(out)
+    mark_staging(out)
+    note = json.loads((out / MARK).read_text())
+    (out / MARK).write_text(json.dumps(note["files"]))
+    _write(out / "staging" / "nomenclature" / "part-0.parquet", "elements, changed")
+
+    assert restore_staging(out, "v1") == ["nomenclature/part-0.parquet"]
+    assert _staged(out) == released
+    assert restore_staging(out, "v2") == [], "no release named, no links of v2: nothing known"
+
+
+def test_a_first_build_stopped_before_keeping_its_staging_leaves_it_kept_as_its_release(tmp_path):
+    out = tmp_path / "out"
+    mark_staging(out, None)  # the first build: no release yet
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: LFI")  # then it published v1
+    released = _staged(out)
+
+    assert restore_staging(out, "v1") == []
+    assert (out / SNAPSHOT / ".version").read_text().strip() == "v1"
+    mark_staging(out, "v1")
+    _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: nothing")  # then it fails
+    assert restore_staging(out, "v1") == ["credits/exercice=2020/part-0.parquet"]
+    assert _staged(out) == released

@@ -13,6 +13,8 @@ that instead of the lines of the latest release. So:
 - when a build leaves a release as the latest (published, its content unchanged, or nothing to do),
   :func:`keep_staging` links every staged file into ``<out>/.staging-latest/`` with the release's version, and
   removes the note;
+- a build that finds no links of the latest release where no build changed the staging since (the first build
+  after an upgrade from a version without them) keeps the staging aside as that release's first;
 - a build that finds the note (the build before it published nothing) first undoes what that build changed
   (:func:`restore_staging`): each staged file it wrote, replaced or removed is the latest release's again (a link),
   each one it added and the latest release has not is removed. What it did not touch stays as it was (a file put
@@ -99,15 +101,34 @@ def _remove_leftovers(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def mark_staging(out: Path) -> None:
+def mark_staging(out: Path, latest: str | None = None) -> None:
     """Note the staged files as this build finds them, before it writes any (:func:`restore_staging` undoes what it
-    changes if it publishes nothing)."""
+    changes if it publishes nothing), and ``latest``, the version of the latest release it starts from."""
     found = {k: _identity(p) for k, p in _files(out / "staging").items()}
     mark = out / MARK
     mark.parent.mkdir(parents=True, exist_ok=True)
     temporary = mark.with_name(f"{mark.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(found), encoding="utf-8")
+    temporary.write_text(json.dumps({"latest": latest, "files": found}), encoding="utf-8")
     os.replace(temporary, mark)
+
+
+#: The latest release a note does not name (a note of an earlier version, the files alone; a note cut short).
+_UNKNOWN = object()
+
+
+def _note(mark: Path) -> tuple[dict, object] | None:
+    """The note of :func:`mark_staging`: the staged files as the build found them and the latest release it started
+    from (None: none yet; :data:`_UNKNOWN` where the note does not say); None without a note, and no files noted
+    where it does not read (cut short: everything counts as changed)."""
+    try:
+        raw = json.loads(mark.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}, _UNKNOWN
+    if isinstance(raw, dict) and isinstance(raw.get("files"), dict):
+        return raw["files"], raw.get("latest")
+    return (raw if isinstance(raw, dict) else {}), _UNKNOWN
 
 
 def keep_staging(out: Path, version: str) -> None:
@@ -137,14 +158,24 @@ def restore_staging(out: Path, latest: str | None) -> list[str]:
     :func:`mark_staging` is there): each file it wrote, replaced or removed is release ``latest``'s again (a link to
     ``<out>/.staging-latest``), each one it added that the release has not is removed. Returns the paths restored or
     removed, relative to the staging. Nothing is done without the note, without links of that release (none yet, or
-    a build stopped after ``latest`` switched: its staging is that release's)."""
+    a build stopped after ``latest`` switched: its staging is that release's).
+
+    Where there are no links of ``latest`` and no build changed the staging since ``latest`` was published, the
+    staging is ``latest``'s: it is kept aside as such (:func:`keep_staging`), so that the failure of the build that
+    follows is undone. So it is with no note (the first build after an upgrade from a version without these links:
+    the staging is as the last build left it), and with the note of a build that started from another release
+    (stopped after ``latest`` switched to its own release, before it kept its staging)."""
     mark, snapshot, staging = out / MARK, out / SNAPSHOT, out / "staging"
-    if not mark.exists() or latest is None or _version(snapshot) != latest:
+    if latest is None:
         return []
-    try:
-        before = json.loads(mark.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        before = {}  # a note cut short: everything counts as changed
+    note = _note(mark)
+    if _version(snapshot) != latest:
+        if note is None or note[1] not in (_UNKNOWN, latest):
+            keep_staging(out, latest)
+        return []
+    if note is None:
+        return []
+    before = note[0]
     _remove_leftovers(out)
     linked, now = _linked(snapshot), _files(staging)
     changed = []
