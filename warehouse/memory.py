@@ -22,14 +22,27 @@ import duckdb
 __all__ = ["give_back", "release_duckdb_buffers", "trim_malloc"]
 
 
+LEFT_UNDER = 32 * 2**20
+"""Bytes held by a DuckDB database (``duckdb_memory()``) under which :func:`release_duckdb_buffers` leaves them."""
+
+
 def release_duckdb_buffers(connection: duckdb.DuckDBPyConnection) -> None:
     """The DuckDB database of ``connection`` drops the blocks its buffer pool keeps unpinned (the tables'
     blocks read so far), then has its ``memory_limit`` back. DuckDB has no setting for it: lowering
     ``memory_limit`` evicts what it can (a table's blocks are dropped, being in the file; temporary ones
     are written to its temporary folder), and a limit it cannot reach is refused once it has evicted what
     it could (blocks pinned by a query still open). The blocks are read from the file again when a later
-    query needs them. ~20-50 ms for 300 MiB of blocks."""
-    limit = _settable(connection.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    query needs them. ~20-50 ms for 300 MiB of blocks.
+
+    Below :data:`LEFT_UNDER` bytes held (the snapshot's warehouse is 8 MiB), nothing is done: evicting a few MiB
+    cost each step ~5-8 ms of statements and read the same blocks again (a quarter of the page faults of the
+    snapshot's full build, issue 11 wave 16), for no peak worth lowering."""
+    shown, held = connection.execute(
+        "SELECT current_setting('memory_limit'), (SELECT sum(memory_usage_bytes) FROM duckdb_memory())"
+    ).fetchall()[0]
+    if held is not None and held < LEFT_UNDER:
+        return
+    limit = _settable(shown)
     try:
         connection.execute("SET memory_limit = '1MB'")
     except duckdb.Error:

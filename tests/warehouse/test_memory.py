@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from tests.conftest import ROOT, build_env
-from warehouse.memory import give_back, release_duckdb_buffers, trim_malloc
+from warehouse.memory import LEFT_UNDER, give_back, release_duckdb_buffers, trim_malloc
 
 
 def _cached_mib(connection: duckdb.DuckDBPyConnection) -> float:
@@ -36,6 +36,21 @@ def test_release_drops_the_blocks_of_tables_read_and_keeps_the_limit(tmp_path: P
             release_duckdb_buffers(connection)
         assert _limit_mib(connection) == 488.2
         assert connection.execute("SELECT count(*), sum(i), max(s) FROM t").fetchone() == before  # read again
+
+
+def test_release_leaves_a_few_mib_held(tmp_path: Path) -> None:
+    # below LEFT_UNDER (the snapshot's warehouse: 8 MiB) the blocks stay: dropping them cost statements and reads
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(200000)")
+    with duckdb.connect(str(database), config={"memory_limit": "512MB"}) as connection:
+        before = connection.execute("SELECT count(*), sum(i), max(s) FROM t").fetchone()
+        cached = _cached_mib(connection)
+        assert 1 < cached < LEFT_UNDER / 2**20
+        release_duckdb_buffers(connection)
+        assert _cached_mib(connection) == cached
+        assert _limit_mib(connection) == 488.2
+        assert connection.execute("SELECT count(*), sum(i), max(s) FROM t").fetchone() == before
 
 
 def test_release_where_nothing_can_be_evicted_keeps_the_data_and_the_limit() -> None:

@@ -74,7 +74,6 @@ from schemas.codes import (
     sous_action_expr,
     titre_expr,
 )
-from schemas.credits import BUSINESS_KEY
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
 from warehouse.reading.csv_files import CsvStream
 from warehouse.reading.tables import FrameRows, RawTable
@@ -1544,6 +1543,8 @@ def _check_key_sums(lines: pl.DataFrame | pl.LazyFrame, match: FamilyMatch, fich
     """Raise :class:`SourceReadError` where the lines of one business key (summed into one row at load) sum to an
     amount out of DECIMAL(18,2)'s range, exactly (in a wider decimal): the first such key by its first line, naming
     the lines summed and the amount column."""
+    from schemas.credits import BUSINESS_KEY  # beside the Pandera model: the inventory imports this module (issue 11)
+
     sums = [pl.col(c).cast(pl.Decimal(38, 2)).sum() for c in _SUMMED]
     found = (
         lines.lazy()
