@@ -338,6 +338,8 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         pl.field("a").struct.field("s4").is_not_null().cast(pl.Int8),
         pl.field("a").struct.field("s5").is_not_null().cast(pl.Int8),
     )
+    # A leading `+` is a sign too: with a minus (`+-5`) the value says two things, and is not an amount.
+    plus = pl.field("b").struct.field("s1").eq("+").fill_null(False).cast(pl.Int8)
     multiple = pl.field("a").struct.field("multiple")
     well_formed = (
         pl.field("corps").is_not_null()
@@ -419,7 +421,7 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         .struct.with_fields(
             forme=pl.field("vide") | well_formed.fill_null(False),
             negatif=sign_count > 0,
-            signes=sign_count,
+            signes=sign_count + plus,
             entier=integer,
             fraction=fraction,
             puissance=power,
@@ -605,7 +607,7 @@ def _parse_text(raw: str, separators: Separators, float_text: bool = False) -> t
         x is not None
         for x in (before.group("s2"), before.group("s3"), before.group("ouvre"), after.group("s4"), after.group("s5"))
     )
-    if signs > 1:
+    if signs + (before.group("s1") == "+") > 1:  # `+-5`: two signs, as euros_expr
         return None, f"not an amount: '{raw}'"
     body, exponent = shape.group("corps"), shape.group("exposant")
     tiny = float_text and exponent is not None and exponent.startswith("e-") and bool(_TINY_FLOAT.match(body))

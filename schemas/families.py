@@ -77,6 +77,8 @@ class FamilyMatch:
     amounts: tuple[AmountColumn, ...]
     explained: int  # header columns this family accounts for
     missing: tuple[str, ...]  # required fields or grandeurs absent from the header
+    # (field, index of the column that holds it, index of a later column whose header also matches it)
+    doubles: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def field_share(self) -> float:
@@ -183,11 +185,13 @@ def match_family(family: Family, header: list[str]) -> FamilyMatch:
     """Map a file's header onto ``family``: which column holds which field and amount.
 
     Each header is folded (:func:`schemas.headers.fold_header`); a field takes the
-    first column whose folded header matches its pattern.
+    first column whose folded header matches its pattern; a later column that matches only fields
+    already taken is listed in ``doubles`` (the reader refuses it unless it repeats the first).
     """
     folded = [fold_header(h) for h in header]
     fields: dict[str, int] = {}
     amounts: list[AmountColumn] = []
+    doubles: list[tuple[str, int, int]] = []
     for index, (name, key) in enumerate(zip(header, folded, strict=True)):
         if not key:
             continue
@@ -199,6 +203,10 @@ def match_family(family: Family, header: list[str]) -> FamilyMatch:
             if field_name not in fields and pattern.fullmatch(key):
                 fields[field_name] = index
                 break
+        else:
+            taken = next((f for f, p in family.columns.items() if f in fields and p.fullmatch(key)), None)
+            if taken is not None:
+                doubles.append((taken, fields[taken], index))
     grandeurs = {a.grandeur for a in amounts}
     missing = tuple(name for name in family.required if name not in fields and name not in grandeurs)
     return FamilyMatch(
@@ -207,6 +215,7 @@ def match_family(family: Family, header: list[str]) -> FamilyMatch:
         amounts=tuple(amounts),
         explained=len(fields) + len(amounts),
         missing=missing,
+        doubles=tuple(doubles),
     )
 
 

@@ -203,17 +203,26 @@ def test_accounting_spellings(text, value):
     assert parse_euros(text) == Decimal(value)
 
 
-@pytest.mark.parametrize("text", ["-(5)", "(5)-", "(5", "5)", "--5", "12 €€"])
+@pytest.mark.parametrize("text", ["-(5)", "(5)-", "(5", "5)", "--5", "12 €€", "+-5", "+(5)", "+5-", "+ −5"])
 def test_two_signs_or_unbalanced_parentheses_are_refused(text):
     with pytest.raises(AmountError):
         parse_euros(text)
+
+
+@pytest.mark.parametrize("text", ["+-5", "+(5)", "+5-", "+ −5"])
+def test_a_plus_beside_a_minus_is_not_an_amount_in_a_column(text):
+    # A tester's find: `+-5` in an amount column was read as -5 (the `+` was not counted as a sign).
+    frame = pl.DataFrame({"v": ["12", text, "+7"]})
+    parsed, errors = parse_euros_columns(frame, {"m": ("v", Separators(None, None))})
+    assert parsed["m"].to_list() == [Decimal("12.00"), None, Decimal("7.00")]
+    assert errors["m"].to_list() == [None, f"not an amount: '{text}'", None]
 
 
 VALUES = [
     "1 234,50", "-3.000,5", "7300000.0", "(1 234,50)", "1234-", "0.005", "311029341.88000005", "", None, "-",
     "12,5 M€", "1,2 Md€", "3 k€", "12 m", "€(63,12)", "( 7 )", "-€12,5", "EUR 1 234,50", "1.234.567", "12.500",
     "1,23457E+11", "1e400000", "99999999999999999", "9999999999999999.995", "n.d.", "abc", "12,5 kg", "-(5)",
-    "(5", "12 €€", "\u22121\u202f000,25", "0,5", ".5", "12.", "1.234.567,891", "1,234,567.5", "00012",
+    "(5", "12 €€", "+-5", "+5", "\u22121\u202f000,25", "0,5", ".5", "12.", "1.234.567,891", "1,234,567.5", "00012",
 ]  # fmt: skip
 
 

@@ -164,7 +164,8 @@ def test_a_bad_cell_under_a_header_two_columns_share_is_named_by_its_own_cell(he
     # (K5), where two columns share it and the value in error is in the other one.
     line = [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 21, 2, 1000, 2000, 3000]
     line[bad] = "douze"
-    rows = [["Budget 2023"], [], header, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1000, 2000, 3000],
+    # Two columns of one field are read only where they agree: the first line's amounts are all equal.
+    rows = [["Budget 2023"], [], header, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1000, 1000, 1000],
             line]  # fmt: skip
     folder = tmp_path / "sources"
     folder.mkdir()

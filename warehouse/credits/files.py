@@ -392,6 +392,7 @@ class _ColumnReader:
                 "nor by the catalogue (sha256), nor by a year in the file name",
             )
         self.groups = amount_groups(match)
+        self.doubles = _doubles(match, self.groups)
         frame = table.to_frame()
         # Column i of the header is `_c<i>`: no clash with the warehouse's column names.
         self.names = [f"_c{i}" for i in range(frame.width)]
@@ -656,6 +657,54 @@ class _ColumnReader:
                 pl.col("_erreur"),
             )
         return frame
+
+    def _note_doubles(self, detail: pl.DataFrame) -> None:
+        """Note the first detail line where two columns holding the same field (:func:`_doubles`) differ: their
+        amounts (parsed), or their cells as published for a code or label. Columns equal on every line are read."""
+        if not self.doubles:
+            return
+        checks = []
+        for what, first, other, amount in self.doubles:
+            a, b = (f"_m{first}", f"_m{other}") if amount else (self.names[first], self.names[other])
+            message = pl.concat_str(
+                pl.lit(f"two columns hold {what}: {_column_place(self.table, first)} and "),
+                pl.lit(f"{_column_place(self.table, other)}, which differ on this line ('"),
+                pl.col(self.names[first]).fill_null(""),
+                pl.lit("' against '"),
+                pl.col(self.names[other]).fill_null(""),
+                pl.lit("'): which one to read is unknown"),
+            )
+            checks.append((pl.col(a).ne_missing(pl.col(b)), other, message))
+        self._note_first_errors(detail, checks)
+
+    def _check_filled(self, rows: int, values: dict[int, _Values]) -> None:
+        """Raise where an amount column (but a FDC/ADP one) is empty on every one of the ``rows`` detail lines of the
+        file (``values``: :class:`_Values` of every amount column) while another column of its (phase, titre) group
+        is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row."""
+        if not rows:
+            return
+        empty = {i for i, v in values.items() if v.seen and not v.other and _blank(v.first)}
+        for columns in self.groups.values():
+            if all(c.index in empty for c in columns):
+                continue
+            for c in columns:
+                if c.index in empty and c.partie != "fdc_adp":
+                    raise SourceReadError(
+                        self.table.fichier,
+                        f"amount column {_column_place(self.table, c.index)} is empty on every line, where "
+                        "the other amount columns of its lines are not: a column with no amount is not read as zeros",
+                        colonne=c.header,
+                        index_colonne=c.index,
+                    )
+
+    def _values(self, detail: pl.DataFrame) -> dict[int, _Values]:
+        """The :class:`_Values` of every amount column over the lines of ``detail`` (one query)."""
+        names = {a.index: self.names[a.index] for a in self.match.amounts}
+        found = detail.select(
+            *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
+            *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
+        ).row(0, named=True)
+        return {i: _Values(detail.height > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
@@ -1091,6 +1140,8 @@ class _ColumnReader:
         frame = self._reasons()
         frame = self._amounts(frame)
         detail = frame.filter(pl.col("_motif").is_null())
+        self._check_filled(detail.height, self._values(detail))
+        self._note_doubles(detail)
         broken = self._broken_phases(detail)
         base = self._base(detail)
         lines = self._phase_rows(base, broken)
@@ -1285,6 +1336,7 @@ class CreditStream:
     ) -> tuple[dict[int, Separators], set[str]]:
         """The separators of every amount column and the broken phases, from the evidence and values of ``rows``
         detail lines (raises :class:`SourceReadError` where a column's separators cannot be decided)."""
+        reader._check_filled(rows, values)
         decided = reader._separators(evidence)
         float_text = self.stream.table.format in ("xls", "xlsx")
         first = {
@@ -1372,6 +1424,7 @@ class CreditStream:
         ``parsed``: ``reasons`` with its amounts (:meth:`_ColumnReader._amounts`), where already parsed."""
         frame = reader._amounts(reasons, self.decided) if parsed is None else parsed
         detail = frame.filter(pl.col("_motif").is_null())
+        reader._note_doubles(detail)
         base = reader._base(detail)
         lines = reader._phase_rows(base, self.broken)
         reader._raise_first_error()
@@ -1573,6 +1626,43 @@ def _check_key_sums(lines: pl.DataFrame | pl.LazyFrame, match: FamilyMatch, fich
         ligne=row["premiere"],
         colonne=" + ".join(headers) if headers else column,
     )
+
+
+def _doubles(
+    match: FamilyMatch, groups: dict[tuple[str | None, str | None], list[AmountColumn]]
+) -> list[tuple[str, int, int, bool]]:
+    """The columns of a file that hold a field another column already holds (headers folded): ``(what, first
+    column, other column, amount?)``; amounts: two of one (phase, titre) group with the same grandeur and part."""
+    doubles = [(f"the field {name}", first, other, False) for name, first, other in match.doubles]
+    for (phase, titre), columns in groups.items():
+        seen: dict[tuple[str, str], int] = {}
+        for c in columns:
+            key = (c.grandeur, c.partie)
+            if key in seen:
+                part = "" if c.partie == "total" else f" {c.partie}"
+                scope = ", ".join(x for x in (phase, f"titre {titre}" if titre else None) if x)
+                what = f"the amount {c.grandeur}{part}{f' ({scope})' if scope else ''}"
+                doubles.append((what, seen[key], c.index, True))
+            else:
+                seen[key] = c.index
+    return doubles
+
+
+def _column_place(table: RawTable, index: int) -> str:
+    """A column as a user finds it: ``'AE LFI 2020' (column 7, G)``."""
+    number, letters = index + 1, ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return f"{table.header[index]!r} (column {index + 1}, {letters})"
+
+
+def _blank(text: str | None) -> bool:
+    """Whether an amount cell as published states no amount (empty, spaces, a lone dash: ``euros_expr``'s ``vide``)."""
+    if text is None:
+        return True
+    cleaned = re.sub(r"\s", "", text).replace("\u2212", "-").replace("\u2013", "-").replace("\u2012", "-")
+    return cleaned in ("", "-", "--", "\u2014")
 
 
 def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
