@@ -420,7 +420,7 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
         removed = remove_stale_work(settings.out_dir)
         if removed:
             print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
-        work = start_work(settings.out_dir)
+        work = start_work(settings.out_dir, rewrite=_rewrite_parquet)
         os.environ[WORK_ENV] = str(work)
         _restore_staging(settings.out_dir)
         settings = Settings.from_env()
@@ -433,6 +433,22 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
             forget_ahead()  # the reads done ahead that no step took (the one running there ended first)
             forget_recognitions()  # the heads the inventory read for this build's readers
             shutil.rmtree(work, ignore_errors=True)  # published, or nothing to publish
+
+
+def _rewrite_parquet(database: Path, table: str, folder: Path) -> Path:
+    """Write ``folder/<table>.parquet`` from ``database`` as the ``parquet_files`` asset does (a changed file of the
+    latest release written again: ``warehouse/publication/releases.py``, ``start_work``)."""
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)  # the assets' (imported here before the runs)
+    from assets.publish import PUBLISHED, SORT_KEYS
+    from warehouse.publication.parquet import publish_table
+    from warehouse.store import reader
+
+    with reader(database) as connection:
+        return publish_table(connection, table, folder, PUBLISHED[table], SORT_KEYS.get(table)).path
 
 
 def _restore_staging(out: Path) -> None:

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import ROOT, SOURCES, TABLES, run_build
@@ -219,6 +221,100 @@ def test_a_latest_link_removed_or_pointed_back_never_costs_a_release(warehouse):
     assert "removed what a killed build left" not in back.stdout and second in _releases(out), back.stdout
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _assert_as_published(out: Path) -> None:
+    """Every release's files have the sha256 its manifest records, and its Parquet files the rows of its database."""
+    for version in _releases(out):
+        folder = out / "releases" / version
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for entry in manifest["files"]:
+            assert _sha256(folder / entry["path"]) == entry["sha256"], (version, entry["path"])
+            if entry["rows"] is not None:
+                assert pq.read_metadata(folder / entry["path"]).num_rows == entry["rows"], (version, entry["path"])
+        assert pq.read_metadata(folder / "parquet/titres.parquet").num_rows == _count(
+            folder / "budget.duckdb", "SELECT count(*) FROM titres"
+        )
+
+
+def _two_releases_sharing_titres(sources: Path, out: Path) -> tuple[str, str, Path]:
+    credits = sources / "LFI_2020_Credits.csv"
+    credits.write_bytes(credits.read_bytes().replace(b";50 000;50 000\n", b";50 001;50 001\n", 1))
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    first, second = _releases(out)
+    titres = out / "releases" / second / "parquet/titres.parquet"
+    assert os.path.samefile(titres, out / "releases" / first / "parquet/titres.parquet")  # a hard link
+    return first, second, titres
+
+
+def test_a_published_parquet_file_overwritten_in_place_is_written_again_in_every_release_sharing_it(warehouse):
+    # A fresh user's find: `pyarrow.parquet.write_table(t.slice(0, 6), "out/parquet/titres.parquet")` changed the
+    # file of every release at once (hard links), the next build said `nothing changed` (exit 0), and the one after
+    # a real change failed on the working copy (`6 rows, expected 7`) with no way back. Release files are
+    # read-only now (root ignores it), and each build finds the change and puts the published file back.
+    sources, out = warehouse
+    first, second, titres = _two_releases_sharing_titres(sources, out)
+    for path in (out / "releases" / second).rglob("*"):
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o444, path
+    expected = next(
+        f["sha256"]
+        for f in json.loads((titres.parents[1] / "manifest.json").read_text())["files"]
+        if f["path"] == "parquet/titres.parquet"
+    )
+    table = pq.read_table(titres)
+    pq.write_table(table.slice(0, 6), out / "parquet/titres.parquet")  # as the user did: every release's copy
+    damaged = _sha256(titres)
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert (
+        f"budget-warehouse: {titres}: a file of the latest release changed since it was published (its sha256 is "
+        f"{damaged}, {titres.parents[1] / 'manifest.json'} records {expected}): written again from its database, "
+        f"with the recorded sha256, and put back in 2 release(s): {second}, {first}\n"
+    ) in build.stdout, build.stdout
+    assert f"nothing changed since {second}; no new release" in build.stdout and "Warning" not in build.stderr
+    _assert_as_published(out)
+    assert pq.read_metadata(titres).num_rows == table.num_rows and stat.S_IMODE(titres.stat().st_mode) == 0o444
+    assert os.path.samefile(titres, out / "releases" / first / "parquet/titres.parquet")
+    again = run_build(sources, out)  # checked by its size, mtime and inode: nothing said
+    assert again.returncode == 0 and "changed since it was published" not in again.stdout, again.stdout
+
+
+def test_a_changed_parquet_file_that_cannot_be_written_again_as_published_is_refused_and_the_recovery_works(
+    warehouse,
+):
+    # Where the file written again from the database has not the sha256 the manifest records (here a manifest edited
+    # by hand), the build is refused, naming the file, both sha256 and every release holding it; removing them, as
+    # the message says, builds again (from nothing here) a release whose files are its manifest's.
+    sources, out = warehouse
+    first, second, titres = _two_releases_sharing_titres(sources, out)
+    manifest = titres.parents[1] / "manifest.json"
+    pq.write_table(pq.read_table(titres).slice(0, 6), titres)
+    recorded = json.loads(manifest.read_text())
+    entry = next(f for f in recorded["files"] if f["path"] == "parquet/titres.parquet")
+    entry["sha256"] = "0" * 64
+    manifest.write_text(json.dumps(recorded, ensure_ascii=False, indent=1))
+    build = run_build(sources, out)
+    assert build.returncode == 2, build.stdout + build.stderr
+    (said,) = build.stderr.strip().splitlines()
+    assert said == (
+        f"budget-warehouse: {titres}: a file of the latest release changed since it was published (its sha256 is "
+        f"{_sha256(titres)}, {manifest} records {'0' * 64}); the release(s) holding the same file: "
+        f"{titres.parents[1]}, {out / 'releases' / first}: remove them all (rm -rf) to build again from the release "
+        "before them, or from nothing if no other is left; nothing built"
+    ), said
+    assert _releases(out) == [first, second] and not list((out / "releases").glob(".building-*"))
+    for version in (first, second):
+        shutil.rmtree(out / "releases" / version)  # the recovery the message names
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    _assert_as_published(out)
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits WHERE ae = 50001") > 0
+
+
 @pytest.mark.parametrize("phase", ["load", "parquet", "switch"])
 def test_a_killed_build_leaves_latest_byte_for_byte_and_the_next_build_completes(warehouse, phase):
     sources, out = warehouse
@@ -234,7 +330,8 @@ def test_a_killed_build_leaves_latest_byte_for_byte_and_the_next_build_completes
     assert following.returncode == 0, following.stdout + following.stderr
     assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == LFI_2020
     assert len(_releases(out)) == 2  # the previous one and the new one; nothing the killed build left
-    assert sorted(p.name for p in (out / "releases").iterdir() if p.name.startswith(".")) == [".lock", ".state.json"]
+    dotted = sorted(p.name for p in (out / "releases").iterdir() if p.name.startswith("."))
+    assert dotted == [".lock", ".state.json", ".verified.json"]  # the build's own files (.verified.json: a stat cache)
     if phase == "switch":  # killed after its last run ended: no run to mark
         return
     # Crash hygiene: the run the kill cut short is failed in the instance; none stays STARTED.

@@ -8,6 +8,8 @@ Layout under ``<out>``::
                                          bytes), sources (the provenance rows)
     releases/.building-<pid>/            the working copy of a build in progress (private)
     releases/.lock                       held (flock) by the build in progress
+    releases/.verified.json              the size, mtime and inode of each file of the latest release when its
+                                         sha256 was last found the manifest's (not published: a cache)
     latest -> releases/<version>         switched atomically (os.replace of a new symlink)
     budget.duckdb -> latest/budget.duckdb
     parquet -> latest/parquet
@@ -19,6 +21,14 @@ written, read back and checked does the folder take its version name, and only t
 does ``latest`` switch. A build killed at any point leaves ``latest`` as it was; its
 working folder is removed by the next build.
 
+A release's files are read-only (mode 0444) once published. Each build checks that every
+file its manifest lists (the database and each Parquet file) still has the sha256 recorded
+there, hashing only a file whose size, mtime or inode differs from the last check's
+(``releases/.verified.json``). A Parquet file changed in place (it is a hard link shared by
+every release that holds the same bytes) is written again from the release's database and put
+back in each of those releases when it has the recorded sha256 again; else the build is refused,
+naming them all (:func:`start_work`).
+
 ``<version>`` is the UTC date and time to the second plus the first 6 hex digits of
 the content hash (``2026-11-29T230112Z-3f9a1c``). The content hash covers the rows of
 every published table, not the times a build stamps on them (``vu_le``, ``charge_le``):
@@ -27,6 +37,7 @@ two builds of the same sources have the same hash, and the second makes no relea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import hashlib
@@ -213,20 +224,122 @@ def _check_opens(copy: Path, database: Path, out: Path) -> None:
         ) from exc
 
 
-def _check_unchanged(copy: Path, latest: Release) -> None:
-    """Raise :class:`DamagedRelease` naming the latest release's database where its working ``copy`` has not the
-    sha256 the release's manifest records: a reader's read-write connection wrote into it (an analyst's ``DELETE``,
-    a table of notes), which the next release would publish; the working folder is removed. A manifest recording no
-    sha256 of the database is not checked."""
-    recorded = next(
+VERIFIED = ".verified.json"
+#: The mode of a published file: read-only for everyone (a guard for ordinary users; root ignores it).
+READ_ONLY = 0o444
+
+
+def _recorded_sha256(release: Release, relative: str) -> str | None:
+    return next(
         (
             f.get("sha256")
-            for f in latest.manifest.get("files", [])
-            if isinstance(f, dict) and f.get("path") == DATABASE
+            for f in release.manifest.get("files", [])
+            if isinstance(f, dict) and f.get("path") == relative
         ),
         None,
     )
-    if recorded is None or _sha256(copy) == recorded:
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return [found.st_size, found.st_mtime_ns, found.st_ino, found.st_dev]
+
+
+def _read_verified(out: Path, version: str) -> dict:
+    """``{relative path: [sha256, size, mtime_ns, inode, device]}`` of release ``version`` when last checked."""
+    try:
+        record = json.loads((releases_dir(out) / VERIFIED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict) or record.get("version") != version or not isinstance(record.get("files"), dict):
+        return {}
+    return record["files"]
+
+
+def _write_verified(out: Path, version: str, files: dict) -> None:
+    path = releases_dir(out) / VERIFIED
+    temporary = path.with_name(f"{VERIFIED}.tmp-{os.getpid()}")
+    try:
+        temporary.write_text(json.dumps({"version": version, "files": files}, indent=1), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:  # a cache: the next build hashes again
+        temporary.unlink(missing_ok=True)
+
+
+def record_verified(out: Path, release: Release) -> None:
+    """Note the size, mtime and inode of each file ``release``'s manifest lists, as published (their sha256 the
+    manifest's): the next build hashes only a file whose stat differs."""
+    files = {}
+    for entry in release.manifest.get("files", []):
+        key = _stat_key(release.folder / entry["path"])
+        if key is not None:
+            files[entry["path"]] = [entry["sha256"], *key]
+    _write_verified(out, release.version, files)
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """A file of the latest release without the sha256 its manifest records."""
+
+    relative: str
+    expected: str
+    actual: str | None  # None: no such file
+
+
+def _changed_files(out: Path, latest: Release, copy: Path) -> list[ChangedFile]:
+    """The files the latest release's manifest lists (its database, each Parquet file) whose sha256 is not the
+    recorded one; the database hashed from its working ``copy``. A file whose size, mtime and inode are those
+    of the last check that found it right is not hashed again (``releases/.verified.json``)."""
+    verified = _read_verified(out, latest.version)
+    kept, changed = {}, []
+    for entry in latest.manifest.get("files", []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or entry.get("sha256") is None:
+            continue
+        relative, expected = entry["path"], entry["sha256"]
+        key = _stat_key(latest.folder / relative)
+        if key is None:
+            changed.append(ChangedFile(relative, expected, None))
+            continue
+        if verified.get(relative) == [expected, *key]:
+            kept[relative] = verified[relative]
+            continue
+        actual = _sha256(copy if relative == DATABASE else latest.folder / relative)
+        if actual == expected:
+            kept[relative] = [expected, *key]
+        else:
+            changed.append(ChangedFile(relative, expected, actual))
+    if kept != verified:
+        _write_verified(out, latest.version, kept)
+    return changed
+
+
+def _sharing(out: Path, path: Path) -> list[Path]:
+    """The release folders holding ``path``'s file itself (its inode: a hard link), ``path``'s own first."""
+    try:
+        found = path.stat()
+    except OSError:
+        return [path.parent.parent]
+    folders = [path.parent.parent]
+    relative = path.relative_to(path.parent.parent)
+    for folder in sorted(releases_dir(out).iterdir()):
+        if folder.name.startswith(".") or folder == path.parent.parent:
+            continue
+        with contextlib.suppress(OSError):
+            other = (folder / relative).stat()
+            if (other.st_ino, other.st_dev) == (found.st_ino, found.st_dev):
+                folders.append(folder)
+    return folders
+
+
+def _check_unchanged(copy: Path, latest: Release, changed: list[ChangedFile]) -> None:
+    """Raise :class:`DamagedRelease` naming the latest release's database where it is among the ``changed`` files
+    (:func:`_changed_files`: its working ``copy`` has not the sha256 the release's manifest records): a reader's
+    read-write connection wrote into it (an analyst's ``DELETE``, a table of notes), which the next release would
+    publish; the working folder is removed. A manifest recording no sha256 of the database is not checked."""
+    if not any(c.relative == DATABASE for c in changed):
         return
     shutil.rmtree(copy.parent, ignore_errors=True)
     raise DamagedRelease(
@@ -236,12 +349,71 @@ def _check_unchanged(copy: Path, latest: Release) -> None:
     )
 
 
-def start_work(out: Path) -> Path:
+def _repair(
+    out: Path, work: Path, latest: Release, changed: ChangedFile, rewrite: Callable[[Path, str, Path], Path] | None
+) -> str:
+    """Write the changed Parquet file of the latest release again from its database (``work``'s copy, found
+    unchanged) with ``rewrite(database, table, folder)``; where it has the recorded sha256 again, put it back in
+    every release that shares the changed file (a hard link to it) and records that sha256, read-only, and return
+    a line saying so. Else raise :class:`DamagedRelease` naming the file, both sha256 and those releases, with
+    the recovery (the working folder removed)."""
+    path = latest.folder / changed.relative
+    sharing = _sharing(out, path)
+    actual = "none (no such file)" if changed.actual is None else changed.actual
+    said = (
+        f"{path}: a file of the latest release changed since it was published (its sha256 is {actual}, "
+        f"{latest.folder / MANIFEST} records {changed.expected})"
+    )
+    rewritten = None
+    if rewrite is not None and changed.relative.startswith("parquet/") and changed.relative.endswith(".parquet"):
+        table = changed.relative.removeprefix("parquet/").removesuffix(".parquet")
+        folder = work / ".rewritten"
+        with contextlib.suppress(Exception):  # a table the database no longer holds: refused below
+            rewritten = rewrite(work / DATABASE, table, folder)
+    if rewritten is None or _sha256(rewritten) != changed.expected:
+        shutil.rmtree(work, ignore_errors=True)
+        holders = ", ".join(str(f) for f in sharing)
+        raise DamagedRelease(
+            f"{said}; the release(s) holding the same file: {holders}: remove them all (rm -rf) to build again "
+            "from the release before them, or from nothing if no other is left"
+        )
+    os.chmod(rewritten, READ_ONLY)
+    put_back = []
+    for folder in sharing:
+        try:
+            recorded = _recorded_sha256(
+                Release(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8"))), changed.relative
+            )
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded != changed.expected:
+            continue
+        temporary = folder / f"{changed.relative}.repair-{os.getpid()}"
+        os.link(rewritten, temporary)
+        os.replace(temporary, folder / changed.relative)
+        put_back.append(folder.name)
+    shutil.rmtree(rewritten.parent, ignore_errors=True)
+    return (
+        f"{said}: written again from its database, with the recorded sha256, and put back in "
+        f"{len(put_back)} release(s): {', '.join(put_back)}"
+    )
+
+
+def start_work(
+    out: Path,
+    rewrite: Callable[[Path, str, Path], Path] | None = None,
+    say: Callable[[str], None] = print,
+) -> Path:
     """Create the working folder of this build, ``releases/.building-<pid>/``, with a copy of
     the latest release's database (or, from a warehouse made before releases existed, of
-    ``<out>/budget.duckdb``). Returns the folder. When the copy fails (a full disk: ``OSError``), the folder is
-    removed before the error goes on, so that the disk is not left full (a killed build's is removed by the next,
-    :func:`remove_stale_work`)."""
+    ``<out>/budget.duckdb``) and hard links to its Parquet files. Returns the folder. When the copy fails (a full
+    disk: ``OSError``), the folder is removed before the error goes on, so that the disk is not left full (a killed
+    build's is removed by the next, :func:`remove_stale_work`).
+
+    Every file of the latest release must have the sha256 its manifest records (:func:`_changed_files`): a
+    changed database is refused (:class:`DamagedRelease`); a changed Parquet file is written again from the
+    database by ``rewrite(database, table, folder)`` (the path written) and put back in the releases sharing it,
+    ``say`` told, or refused naming them where that does not give the recorded sha256 (:func:`_repair`)."""
     work = releases_dir(out) / f".building-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     try:
@@ -250,7 +422,12 @@ def start_work(out: Path) -> Path:
         if latest is not None:
             shutil.copyfile(latest.database, work / DATABASE)
             _check_opens(work / DATABASE, latest.database, out)
-            _check_unchanged(work / DATABASE, latest)
+            changed = _changed_files(out, latest, work / DATABASE)
+            _check_unchanged(work / DATABASE, latest, changed)
+            for damaged in changed:
+                say(f"budget-warehouse: {_repair(out, work, latest, damaged, rewrite)}")
+            if changed:
+                record_verified(out, latest)
             for parquet in (latest.folder / "parquet").glob("*.parquet"):
                 os.link(parquet, work / "parquet" / parquet.name)  # a build replaces a file, never writes into it
         elif (out / DATABASE).is_file() and not (out / DATABASE).is_symlink():
@@ -446,9 +623,11 @@ def publish_release(
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+            os.chmod(path, READ_ONLY)  # a release is never changed: not by a reader's read-write connection either
     final = releases_dir(out) / version
     os.replace(work, final)
     _fsync_dir(releases_dir(out))
+    record_verified(out, Release(final, manifest))
     pause_for_tests("switch", out)
     for name, target in (
         ("latest", f"releases/{version}"),
