@@ -32,6 +32,7 @@ from warehouse.documents.reconciliation import RAPPROCHEMENT_SCHEMA
 from warehouse.documents.store import (
     build_from_warehouse,
     keep_expected_documents,
+    one_per_text,
     read_documents,
     reconcile_from_warehouse,
     write_document_tables,
@@ -109,7 +110,7 @@ def document_tables(
     for report in read.fichiers.filter(pl.col("statut") == "erreur").iter_rows(named=True):
         context.log.error(f"not loaded: {report['message']}")
     with writer(Path(duckdb.database)) as connection:
-        read = keep_expected_documents(connection, sources, read)
+        read = one_per_text(keep_expected_documents(connection, sources, read))
         tables = build_from_warehouse(connection, read, with_credits=False)
         for name in ("documents", "declarations"):
             validate(MODELS[name], getattr(tables, name))
