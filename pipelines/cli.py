@@ -531,6 +531,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     outcome.notes = {"liens_ignores": links, "noms_illisibles": taken.names, "telechargements_modifies": changed}
     found = sorted({i.exercice for i in items if i.holds("credits") and i.exercice})
     exercices = [e for e in found if not args.years or args.years[0] <= e <= args.years[1]]
+    if args.years:
+        outcome.notes["hors_annees"] = _changed_outside(settings.database, items, args.years)
     from warehouse.expected import drop_unheld_staging
 
     if dropped := drop_unheld_staging(paths.staging_credits, set(found)):
@@ -673,6 +675,27 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             outcome.record(result)
             outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
     return outcome, items, exercices
+
+
+def _changed_outside(database: Path, items: list, years: tuple[int, int]) -> list[str]:
+    """The credit files of an exercice outside ``--years`` whose bytes are not those the warehouse's ``sources``
+    holds (changed since, or new): this build leaves them as they were, and the summary names them (a fresh user's
+    find: a changed ``LFI_2019_Credits.csv`` was skipped by ``--years 2021`` without a word). None before a first
+    build (no warehouse to compare with)."""
+    from warehouse.store import reader
+
+    outside = [
+        i
+        for i in items
+        if i.holds("credits") and i.exercice and not years[0] <= i.exercice <= years[1] and i.source.sha256
+    ]
+    if not outside or not database.exists():
+        return []
+    with reader(database) as connection:
+        if not connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sources'").fetchall()[0][0]:
+            return []
+        held = dict(connection.execute("SELECT source_id, sha256 FROM sources").fetchall())
+    return sorted({i.source.fichier for i in outside if held.get(i.source.source_id) != i.source.sha256})
 
 
 def _not_read(notes: dict, stream: TextIO) -> None:
@@ -1151,6 +1174,11 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
         print("\n".join(f"  - {change}" for change in changed))
+    if outside := outcome.notes.get("hors_annees"):
+        print(
+            f"\n{len(outside)} credit file(s) changed or new outside --years, left as they were (build their "
+            f"exercice to load them): {', '.join(one_line(name) for name in outside)}"
+        )
     all_reports = read_reports(settings.out_dir / "staging")
     reports = [r for r in all_reports if r.statut == "erreur"]
     errors = [(r.source_id, r.message) for r in reports] + list(performance_errors.items())
