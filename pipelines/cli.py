@@ -558,6 +558,13 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", read, args.years, given)
         if gone:
             print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
+            # Their partitions go too: a run over a range of exercices materialises every partition between its
+            # ends, so one left between those rebuilt split the build in two credit runs where the README says
+            # one (a fresh user's find, after removing PLF 2022). A source of it given again adds it back.
+            partitions = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
+            for exercice in gone:
+                if str(exercice) in partitions:
+                    instance.delete_dynamic_partition(EXERCICE_PARTITIONS_NAME, str(exercice))
     if not exercices:
         where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
         asked = f" for {_year_range(args.years[0], args.years[1])}" if args.years else ""
@@ -571,6 +578,14 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     missing = [str(e) for e in found if str(e) not in known]
     if missing:
         instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
+        if again := _given_again(instance, missing):
+            # Their materialisations before --prune removed them are still in the instance, with the data versions
+            # of the same files: Dagster would call them fresh, and nothing would put their credits back.
+            print(
+                f"budget-warehouse: credits of {', '.join(again)} given again after --prune removed them: "
+                "everything recomputed"
+            )
+            force = True
     if not force and unchanged_since_release(instance, items, state):
         plan = Plan()
     else:
@@ -675,6 +690,17 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             outcome.record(result)
             outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
     return outcome, items, exercices
+
+
+def _given_again(instance, exercices: list[str]) -> list[str]:
+    """The exercices of ``exercices`` (partitions just added) whose credits were materialised before: removed by
+    ``--prune`` (which removes their partition), then given again."""
+    import dagster as dg
+
+    staged = instance.event_log_storage.get_latest_storage_id_by_partition(
+        dg.AssetKey(["staging", "credits"]), dg.DagsterEventType.ASSET_MATERIALIZATION, set(exercices)
+    )
+    return [e for e in exercices if e in staged]
 
 
 def _changed_outside(database: Path, items: list, years: tuple[int, int]) -> list[str]:
