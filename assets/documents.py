@@ -32,6 +32,7 @@ from warehouse.documents.reconciliation import RAPPROCHEMENT_SCHEMA
 from warehouse.documents.store import (
     build_from_warehouse,
     keep_expected_documents,
+    one_per_text,
     read_documents,
     reconcile_from_warehouse,
     write_document_tables,
@@ -109,7 +110,7 @@ def document_tables(
     for report in read.fichiers.filter(pl.col("statut") == "erreur").iter_rows(named=True):
         context.log.error(f"not loaded: {report['message']}")
     with writer(Path(duckdb.database)) as connection:
-        read = keep_expected_documents(connection, sources, read)
+        read = one_per_text(keep_expected_documents(connection, sources, read))
         tables = build_from_warehouse(connection, read, with_credits=False)
         for name in ("documents", "declarations"):
             validate(MODELS[name], getattr(tables, name))
@@ -223,7 +224,8 @@ def every_document_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 @check(
     ["core", VIEW],
     description=f"Execution does not exceed the vote by more than {EXECUTION_RATIO:.0%} of it (AE or CP, per "
-    "programme and action). A warning: fonds de concours, attributions de produits, transfers and carry-overs "
+    "programme and action), nor exceed a vote of zero (its rate undefined: `vote_nul` says which). A warning: "
+    "fonds de concours, attributions de produits, transfers and carry-overs "
     "add credits after the vote and are possible causes.",
 )
 def execution_within_vote(duckdb: DuckDBResource) -> dg.AssetCheckResult:
@@ -232,9 +234,12 @@ def execution_within_vote(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         f"""
         SELECT exercice, code_programme, code_action, phase_reference, ae_vote, ae_execute, cp_vote, cp_execute,
                round(taux_execution_ae, 3) AS taux_ae, round(taux_execution_cp, 3) AS taux_cp,
+               nullif(concat_ws(', ', CASE WHEN ae_vote = 0 AND ae_execute > 0 THEN 'AE: vote nul' END,
+                                CASE WHEN cp_vote = 0 AND cp_execute > 0 THEN 'CP: vote nul' END), '') AS vote_nul,
                'fonds de concours, attributions de produits ou transferts possibles' AS causes_possibles
         FROM {VIEW}
         WHERE taux_execution_ae > {EXECUTION_RATIO} OR taux_execution_cp > {EXECUTION_RATIO}
+           OR (ae_vote = 0 AND ae_execute > 0) OR (cp_vote = 0 AND cp_execute > 0)
         ORDER BY exercice, code_programme, code_action
         """,
     )

@@ -558,6 +558,8 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         )
         print("\n".join(f"  - {one_line(message)}" for message in failed), file=sys.stderr)
         return outcome, items, []
+    if args.years:
+        outcome.notes["hors_annees"] = _changed_outside(settings.database, items, args.years)
     from warehouse.expected import drop_unheld_staging
 
     if dropped := drop_unheld_staging(paths.staging_credits, set(found)):
@@ -583,6 +585,13 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
         gone = prune_exercices(settings.database, settings.out_dir / "staging" / "credits", read, args.years, given)
         if gone:
             print(f"budget-warehouse: --prune: no source holds the credits of {gone} any more: removed")
+            # Their partitions go too: a run over a range of exercices materialises every partition between its
+            # ends, so one left between those rebuilt split the build in two credit runs where the README says
+            # one (a fresh user's find, after removing PLF 2022). A source of it given again adds it back.
+            partitions = set(instance.get_dynamic_partitions(EXERCICE_PARTITIONS_NAME))
+            for exercice in gone:
+                if str(exercice) in partitions:
+                    instance.delete_dynamic_partition(EXERCICE_PARTITIONS_NAME, str(exercice))
     if not exercices:
         where = f"in {settings.sources_dir}" if settings.sources_dir else "downloaded"
         asked = f" for {_year_range(args.years[0], args.years[1])}" if args.years else ""
@@ -596,6 +605,14 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     missing = [str(e) for e in found if str(e) not in known]
     if missing:
         instance.add_dynamic_partitions(EXERCICE_PARTITIONS_NAME, missing)
+        if again := _given_again(instance, missing):
+            # Their materialisations before --prune removed them are still in the instance, with the data versions
+            # of the same files: Dagster would call them fresh, and nothing would put their credits back.
+            print(
+                f"budget-warehouse: credits of {', '.join(again)} given again after --prune removed them: "
+                "everything recomputed"
+            )
+            force = True
     if not force and unchanged_since_release(instance, items, state):
         plan = Plan()
     else:
@@ -700,6 +717,38 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             outcome.record(result)
             outcome.keep_failures(result, instance, settings.dagster_home / FAILURE_LOGS)
     return outcome, items, exercices
+
+
+def _given_again(instance, exercices: list[str]) -> list[str]:
+    """The exercices of ``exercices`` (partitions just added) whose credits were materialised before: removed by
+    ``--prune`` (which removes their partition), then given again."""
+    import dagster as dg
+
+    staged = instance.event_log_storage.get_latest_storage_id_by_partition(
+        dg.AssetKey(["staging", "credits"]), dg.DagsterEventType.ASSET_MATERIALIZATION, set(exercices)
+    )
+    return [e for e in exercices if e in staged]
+
+
+def _changed_outside(database: Path, items: list, years: tuple[int, int]) -> list[str]:
+    """The credit files of an exercice outside ``--years`` whose bytes are not those the warehouse's ``sources``
+    holds (changed since, or new): this build leaves them as they were, and the summary names them (a fresh user's
+    find: a changed ``LFI_2019_Credits.csv`` was skipped by ``--years 2021`` without a word). None before a first
+    build (no warehouse to compare with)."""
+    from warehouse.store import reader
+
+    outside = [
+        i
+        for i in items
+        if i.holds("credits") and i.exercice and not years[0] <= i.exercice <= years[1] and i.source.sha256
+    ]
+    if not outside or not database.exists():
+        return []
+    with reader(database) as connection:
+        if not connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sources'").fetchall()[0][0]:
+            return []
+        held = dict(connection.execute("SELECT source_id, sha256 FROM sources").fetchall())
+    return sorted({i.source.fichier for i in outside if held.get(i.source.source_id) != i.source.sha256})
 
 
 def _not_read(notes: dict, stream: TextIO) -> None:
@@ -1190,6 +1239,11 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
         print("\n".join(f"  - {change}" for change in changed))
+    if outside := outcome.notes.get("hors_annees"):
+        print(
+            f"\n{len(outside)} credit file(s) changed or new outside --years, left as they were (build their "
+            f"exercice to load them): {', '.join(one_line(name) for name in outside)}"
+        )
     all_reports = read_reports(settings.out_dir / "staging")
     reports = [r for r in all_reports if r.statut == "erreur"]
     errors = [(r.source_id, r.message) for r in reports] + list(performance_errors.items())

@@ -59,7 +59,12 @@ def test_documents_of_an_absent_source_are_kept_and_pruned_only_with_prune(tmp_p
 
 
 def test_prune_removes_the_credits_of_an_exercice_no_source_holds_any_more(tmp_path):
-    sources = sources_with(tmp_path / "sources", "LFI_2021_Credits.csv", "PLF_2022_Credits_Destination_Nature.csv")
+    sources = sources_with(
+        tmp_path / "sources",
+        "LFI_2021_Credits.csv",
+        "PLF_2022_Credits_Destination_Nature.csv",
+        "PLF_2023_Credits_Destination_Nature.csv",
+    )
     out = tmp_path / "out"
     assert run_build(sources, out).returncode == 0
     (sources / "PLF_2022_Credits_Destination_Nature.csv").unlink()
@@ -72,11 +77,24 @@ def test_prune_removes_the_credits_of_an_exercice_no_source_holds_any_more(tmp_p
     pruned = run_build(sources, out, "--prune")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert "--prune: no source holds the credits of [2022] any more: removed" in pruned.stdout
+    # One credit run, with the other assets, as every build that reruns everything (README): the partition of 2022
+    # left between 2021 and 2023 split it in two runs, 2021 then 2023 (a fresh user's find).
+    runs = [line for line in pruned.stdout.splitlines() if line.startswith("credits: run ")]
+    assert len(runs) == 1 and runs[0].startswith("credits: run 1/1, exercice(s) 2021, 2023, with "), runs
     with duckdb.connect(str(pruned.database), read_only=True) as connection:
         assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2022").fetchall()[0][0] == 0
         assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2021").fetchall()[0][0] > 0
         fichiers = [f for (f,) in connection.sql("SELECT fichier FROM sources").fetchall()]
     assert "PLF_2022_Credits_Destination_Nature.csv" not in fichiers
+
+    # Given again, its credits come back: its materialisations before --prune, of the same bytes, were taken as
+    # fresh (main 0f95561: "nothing changed", no credits of 2022).
+    sources_with(sources, "PLF_2022_Credits_Destination_Nature.csv")
+    again = run_build(sources, out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "credits of 2022 given again after --prune removed them: everything recomputed" in again.stdout
+    with duckdb.connect(str(again.database), read_only=True) as connection:
+        assert connection.sql("SELECT count(*) FROM credits WHERE exercice = 2022").fetchall()[0][0] > 0
 
 
 def _counts(database) -> dict[str, object]:

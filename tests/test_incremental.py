@@ -362,5 +362,10 @@ def test_a_years_build_with_no_credit_exercice_to_read_again_says_so(warehouse):
     assert build.returncode == 0, build.stdout + build.stderr
     (first,) = [line for line in build.stdout.splitlines() if line.startswith("budget-warehouse: recomputing")]
     assert re.fullmatch(r"budget-warehouse: recomputing [1-9]\d* asset\(s\), no credits", first), first
+    # The changed file left out is named, so that the user knows to build its exercice (a fresh user's find).
+    assert (
+        "1 credit file(s) changed or new outside --years, left as they were (build their exercice to load them): "
+        "LFI_2020_Credits.csv"
+    ) in build.stdout
     done = _materialised(out, cursor)
     assert done and not {k for k in done if k.startswith(("staging/credits|", "core/credits|"))}

@@ -27,6 +27,7 @@ __all__ = [
     "document_reports",
     "document_reports_in",
     "keep_expected_documents",
+    "one_per_text",
     "read_documents",
     "reconcile_from_warehouse",
     "write_document_tables",
@@ -114,6 +115,46 @@ def keep_expected_documents(
         reports.append((source_id, item.source.fichier, fmt, statut, item.error_message, count))
     fichiers = pl.concat([read.fichiers, pl.DataFrame(reports, schema=FICHIER_SCHEMA, orient="row")])
     return DocumentFiles(read.documents + kept, fichiers)
+
+
+def one_per_text(read: DocumentFiles) -> DocumentFiles:
+    """The same text of the same document for the same programme, carried by several source files (the
+    ``commentFP`` narratives of the LFI 2022 and PLF 2022 nomenclature workbooks, identical), is one document:
+    kept under the source whose id sorts first, so that its declarations are reconciled once and each
+    disagreement published once. The report of each other file (``document_fichiers``) counts only the
+    documents kept under it, and its message names the source its copies are kept under."""
+    first: dict[tuple[str, str, str], str] = {}
+    for doc in read.documents:
+        key = (doc.document, doc.code_programme, doc.texte)
+        if key not in first or doc.source_id < first[key]:
+            first[key] = doc.source_id
+    kept, copies = [], {}
+    for doc in read.documents:
+        source_id = first[(doc.document, doc.code_programme, doc.texte)]
+        if source_id == doc.source_id:
+            kept.append(doc)
+        else:
+            copies.setdefault(doc.source_id, {}).setdefault(source_id, 0)
+            copies[doc.source_id][source_id] += 1
+    if not copies:
+        return read
+    counts = {source_id: 0 for source_id in copies}
+    for doc in kept:
+        if doc.source_id in counts:
+            counts[doc.source_id] += 1
+    notes = {
+        source_id: "; ".join(
+            f"{n} document(s) identical to those of {other}, kept once under it" for other, n in by.items()
+        )
+        for source_id, by in copies.items()
+    }
+    fichiers = read.fichiers.with_columns(
+        pl.col("source_id")
+        .replace_strict(counts, default=pl.col("documents"), return_dtype=pl.Int32)
+        .alias("documents"),
+        pl.coalesce(pl.col("message"), pl.col("source_id").replace_strict(notes, default=None, return_dtype=pl.String)),
+    )
+    return DocumentFiles(kept, fichiers)
 
 
 def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
