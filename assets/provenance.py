@@ -44,7 +44,7 @@ from warehouse.store import drop_gone_sources, drop_moved_sources, prune_sources
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
     description=(
-        "The `sources` table of `budget.duckdb` (CONTRACT.md): one row per file seen, with "
+        "The `sources` table of `budget.duckdb` (README, 'The tables'): one row per file seen, with "
         "its official address, file name, sha256, size, data rows read, family recognised "
         "(`format`), role per phase and budget type (A authoritative, W witness), lines kept, "
         "set aside by reason and loaded, and its status: `lu`, `erreur` (the message names "

@@ -1,4 +1,4 @@
-"""Releases: the unit of publication (CONTRACT.md, "The outputs").
+"""Releases: the unit of publication (README, "The outputs").
 
 Layout under ``<out>``::
 
