@@ -55,14 +55,39 @@ _QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _years(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
+    # ASCII digits only: ``\d`` and int() also take other scripts' digits (a tester's fullwidth ``２０２０``)
+    match = re.fullmatch(r"\s*([0-9]{4})\s*(?:-\s*([0-9]{4})\s*)?", text, re.ASCII)
     if not match:
-        raise argparse.ArgumentTypeError(f"expected YEAR or FROM-TO (e.g. 2019-2024), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected YEAR or FROM-TO in digits 0-9 (e.g. 2019-2024), got {text!r}")
     start = int(match.group(1))
     end = int(match.group(2) or start)
     if end < start:
         raise argparse.ArgumentTypeError(f"{text!r}: the range ends before it starts")
     return start, end
+
+
+def _whole_number(text: str) -> int:
+    """``--keep-releases N``: a whole number in ASCII digits (int() alone takes ``３``, ``1_0``)."""
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text, re.ASCII):
+        raise argparse.ArgumentTypeError(f"expected a whole number in digits 0-9, got {text!r}")
+    return int(text)
+
+
+class _Version(argparse.Action):
+    """``--version``: the version of the installed package (its metadata), read only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            said = version("budget-warehouse")
+        except PackageNotFoundError:  # run from a clone never installed (python -m pipelines.cli)
+            said = "(not installed: no package metadata)"
+        print(f"{parser.prog} {said}")
+        parser.exit()
 
 
 #: The synopsis of ``budget-warehouse build --help``, as the README's "Set up and build" shows it (a test compares
@@ -77,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
         prog="budget-warehouse",
         description="Open-data warehouse of the French State budget: credits (AE, CP), nomenclature, performance.",
     )
+    main.add_argument("--version", action=_Version, help="print the version of the installed package and exit")
     commands = main.add_subparsers(dest="command", required=True)
     build = commands.add_parser(
         "build",
@@ -121,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--keep-releases",
         metavar="N",
-        type=int,
+        type=_whole_number,
         help="after publishing, remove all but the N newest releases (default: keep them all)",
     )
     return main
