@@ -657,6 +657,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             credits_job = defs.resolve_job_def(BUILD_JOB)
             credit_keys += plan.assets
             run_id = _warm_release_at_publication(instance, items, latest.folder if latest else None)
+            _parquet_progress(instance, run_id, plan.assets)
         failed_runs: list[str] = []  # the exercices of each credit run that failed (a step failed)
         with _credit_progress(ranges, failed_runs, len(plan.assets) if together else 0, labels) as progress:
             for start, end in progress:
@@ -689,11 +690,16 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
         elif plan.assets and not together:
             _warm_release_behind(items, latest.folder if latest else None)
+            from dagster._core.utils import make_new_run_id
+
+            run_id = make_new_run_id()
+            _parquet_progress(instance, run_id, plan.assets)
             result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
                 instance=instance,
                 asset_selection=first + plan.assets,
                 raise_on_error=False,
                 run_config=_QUIET_RUN,
+                run_id=run_id,
                 tags=tags,
             )
             outcome.record(result)
@@ -762,6 +768,61 @@ def _warm_release_at_publication(instance, items: list, previous: Path | None) -
     return run_id
 
 
+#: Where a line of progress goes while the credit runs' bar is drawn (a terminal): into the bar, after the run's name.
+_BAR_NOTES: list[Callable[[str], None]] = []
+
+
+def _parquet_progress(instance, run_id: str, keys: list) -> None:
+    """One line as each Parquet file of the run ``run_id`` is written and checked (``publication: parquet 3/21
+    credits.parquet``; on a terminal, in the credit runs' bar: ``parquet 3/21 credits``): the
+    ``parquet_files`` step of a 10 M-line build takes tens of seconds, which showed nothing (a tester's find)."""
+    import dagster as dg
+
+    total = sum(1 for key in keys if key.path[0] == "parquet")
+    done = [0]
+
+    def listen(event) -> None:
+        happened = event.dagster_event
+        if happened is None or happened.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+            return
+        key = happened.asset_key
+        if key is None or key.path[0] != "parquet":
+            return
+        done[0] += 1
+        if _BAR_NOTES:  # on a terminal: in the credit runs' bar, not lines above it
+            _BAR_NOTES[-1](f"parquet {done[0]}/{total} {key.path[-1]}")
+            return
+        print(f"publication: parquet {done[0]}/{total} {key.path[-1]}.parquet", flush=True)  # rows: the summary's
+
+    if total:
+        instance.add_event_listener(run_id, listen)
+
+
+@contextlib.contextmanager
+def _release_progress() -> Iterator[Callable[[str], None]]:
+    """The stages of the release (``publish_release``'s ``progress``: the content hash, the Parquet files checked
+    against the database, the documents, the page, the switch), shown as the credit runs are: a tqdm bar on a
+    terminal, one line per stage in a log (``publication: checking the 21 Parquet files against the database``)
+    and a last one with the time taken."""
+    started = time.monotonic()
+    if sys.stdout.isatty():
+        with tqdm(total=5, desc="publication", unit="stage", file=sys.stdout, **_terminal_shape()) as bar:
+            stages = [0]
+
+            def said(what: str) -> None:
+                if stages[0]:
+                    bar.update(1)
+                stages[0] += 1
+                bar.set_postfix_str(what)
+
+            yield said
+            bar.n = bar.total
+            bar.refresh()
+        return
+    yield lambda what: print(f"publication: {what}", flush=True)
+    print(f"publication: done in {time.monotonic() - started:.1f} s", flush=True)
+
+
 @contextlib.contextmanager
 def _credit_progress(
     ranges: list[tuple[str, str]], failed: list[str], others: int = 0, labels: dict[tuple[str, str], str] | None = None
@@ -783,7 +844,11 @@ def _credit_progress(
                 shown[0] = (name + with_others) if name else shown[0]
                 bar.set_postfix_str(shown[0] + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
 
-            yield _named_runs(bar, postfix, postfix, labels)  # the bar closes as the last run ends: said before
+            _BAR_NOTES.append(bar.set_postfix_str)  # for a while, in the place of the run's exercices
+            try:
+                yield _named_runs(bar, postfix, postfix, labels)  # the bar closes as the last run ends: said before
+            finally:
+                _BAR_NOTES.clear()
     else:
         started = time.monotonic()
         yield _named_runs(
@@ -1031,13 +1096,15 @@ def _finish(
         from warehouse.publication.parquet import InvalidParquet
 
         try:
-            release, new = publish_release(
-                settings.out_dir,
-                settings.work,
-                list(PUBLISHED),
-                _manifest_sources(settings.database),
-                state=_release_state(outcome, instance),
-            )
+            with _release_progress() as progress:
+                release, new = publish_release(
+                    settings.out_dir,
+                    settings.work,
+                    list(PUBLISHED),
+                    _manifest_sources(settings.database),
+                    state=_release_state(outcome, instance),
+                    progress=progress,
+                )
         except InvalidParquet as exc:
             outcome.failed_steps.append(f"publication: {' '.join(str(exc).split())}")
             release_line = "release: none published (a file did not check)"
