@@ -77,7 +77,7 @@ def sources_table(
         records.append(record)
     copied = {r.sha256: r.fichier for r in reports if r.sha256}
     for item in sources:
-        if item.source.source_id in staged:
+        if item.source.source_id in staged or item.unreadable:  # read by no step: in no table (the summary names it)
             continue
         statut = "non_reconnu" if item.famille is None else "hors_selection"
         message = (

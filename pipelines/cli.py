@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import json
 import logging
 import os
 import re
@@ -1193,9 +1194,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             print(f"database {shown if shown.exists() and shown.resolve() == database.resolve() else database}")
         with reader(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+            width = max(map(len, tables), default=0)  # the longest name (indicateur_atteintes_publiees, 29)
             for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
-                print(f"table {table:<24} {rows:>7} rows")
+                print(f"table {table:<{width}} {rows:>7} rows")
             per_year = (  # no credits table when a first build's credit step failed
                 connection.execute(
                     "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
@@ -1235,11 +1237,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         and i.source.source_id not in documents
         and (documents_read or not _is_document(i))  # a build that failed before reading its documents
     ]
-    if not_loaded:
-        print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
-        for item in not_loaded:
-            header = one_line(" ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)")
-            print(f"  - {one_line(item.source.fichier)}: {header}")
+    _not_loaded_lines(settings.out_dir, outcome.latest_version, not_loaded)
     _not_read(outcome.notes, sys.stdout)
     if changed := outcome.notes.get("telechargements_modifies"):
         print(f"\n{len(changed)} downloaded file(s) changed on the portal, loaded as a new version:")
@@ -1302,6 +1300,41 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     return 1 if failed or outcome.failed_steps or errors else 0
 
 
+def _not_loaded_lines(out: Path, latest_version: str | None, items: list) -> None:
+    """The files of no covered family (``items``), each with its header: in full those new or changed since
+    ``latest_version`` (the latest release when the build started; every one on a first build), one line for the
+    others, which its ``sources`` table lists (``non_reconnu``, with their header: a tester counted 42 lines
+    repeated by every build). Then the files no step can read at all (a picture, a PDF), each with its reason:
+    recorded nowhere (``InventoryItem.unreadable``), so always named."""
+    from warehouse.publication.releases import MANIFEST
+
+    readable = [i for i in items if not i.unreadable]
+    known: set[tuple[str, str]] = set()
+    if latest_version is not None and readable:
+        try:
+            manifest = json.loads((out / "releases" / latest_version / MANIFEST).read_text(encoding="utf-8"))
+            known = {(r["fichier"], r["sha256"]) for r in manifest["sources"] if r.get("statut") == "non_reconnu"}
+        except (OSError, ValueError, KeyError, TypeError):  # a manifest that does not read: every file said
+            known = set()
+    shown = [i for i in readable if (i.source.fichier, i.source.sha256) not in known]
+    if shown:
+        since = f", new or changed since {latest_version}" if latest_version else ""
+        print(f"\n{len(shown)} file(s) not loaded (no covered family{since}):")
+        for item in shown:
+            header = one_line(" ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)")
+            print(f"  - {one_line(item.source.fichier)}: {header}")
+    if same := len(readable) - len(shown):
+        other = " other" if shown else ""
+        print(
+            f"\n{same}{other} file(s) not loaded (no covered family), unchanged since {latest_version}: listed with "
+            "their header in the table sources (statut 'non_reconnu')"
+        )
+    if unreadable := [i for i in items if i.unreadable]:
+        print(f"\n{len(unreadable)} file(s) of no covered family that cannot be read (recorded nowhere):")
+        for item in unreadable:
+            print(f"  - {one_line(item.source.fichier)}: {one_line(item.error)}")
+
+
 def _findings(connection, tables: list[str], credit_errors: list[int]) -> None:
     """Print the disagreements between sources per rule, and the coverage grid (with a column for each exercice
     of ``credit_errors``, those of credit sources in error)."""
@@ -1311,8 +1344,10 @@ def _findings(connection, tables: list[str], credit_errors: list[int]) -> None:
     if "ecarts_sources" in tables:
         counts = dict(connection.execute("SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL").fetchall())
         print(f"\necarts_sources: {sum(counts.values())} disagreement(s) between sources, per rule (WARN):")
-        for regle in [*RULES, *sorted(set(counts) - set(RULES))]:
-            print(f"  {regle:<24} {counts.get(regle, 0):>6}")
+        regles = [*RULES, *sorted(set(counts) - set(RULES))]
+        width = max(map(len, regles))
+        for regle in regles:
+            print(f"  {regle:<{width}} {counts.get(regle, 0):>6}")
     if "couverture" in tables:
         marks = ", ".join(f"{m} {s}" for s, m in GRID_MARKS.items())
         print(f"\ncouverture ({marks}):")
