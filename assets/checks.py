@@ -11,7 +11,7 @@ each run reports on the warehouse as it stands; except the two that compare the 
 ``credits`` (``repeated_keys_are_summed``, ``credits_sum_to_kept_lines``), which compare the exercices of
 their run (``exercices``, from the run's partitions; every exercice in a run of none): an exercice whose
 own run failed earlier in a build (its staging new, its ``credits`` rows not) is that run's failure.
-Rules: ``shared/data/README.md`` ("Credits") and CONTRACT.md.
+Rules: ``shared/data/README.md`` ("Credits") and README, "The checks".
 """
 
 from pathlib import Path

@@ -33,7 +33,7 @@ def _query(connection, sql: str, schema: dict) -> pl.DataFrame:
     code_version=code_version(__file__),
     pool=DUCKDB_WRITER_POOL,
     description=(
-        "The `couverture` table of `budget.duckdb` (CONTRACT.md): for credits, one row per (exercice, "
+        "The `couverture` table of `budget.duckdb` (README, 'The tables'): for credits, one row per (exercice, "
         "phase, type_budget) where the phase and the type_budget each appear in the warehouse, for every "
         "exercice from the first to the last of that phase; for performance, one row per document and one "
         "`absent` row per year missing inside a document type's series. Each row names the authoritative "

@@ -123,7 +123,7 @@ def _stage_exercice(
     backfill_policy=dg.BackfillPolicy.single_run(),
     op_tags=CREDITS_FIRST,
     description=(
-        "The `credits` table of `budget.duckdb` (CONTRACT.md): AE and CP in euros "
+        "The `credits` table of `budget.duckdb` (README, 'The tables'): AE and CP in euros "
         "(DECIMAL(18,2)) by exercice, phase (PLF, AMD, LFI, LFR, EXEC), budget type, "
         "programme, action, sous-action, catégorie and titre; one row per business key, "
         "from the authoritative source only; lines repeating a key are summed "

@@ -68,7 +68,7 @@ def _elements(paths: WarehousePaths) -> list[Path]:
         dg.AssetCheckSpec(regle, asset=KEY, description=f"WARN. {_rule_text(regle)} Lists the rows.") for regle in RULES
     ],
     description=(
-        "The `ecarts_sources` table of `budget.duckdb` (CONTRACT.md): every disagreement between the "
+        "The `ecarts_sources` table of `budget.duckdb` (README, 'The tables'): every disagreement between the "
         "official sources that a rule finds, one row each — `regle` (t2_plus_ht2, lfi_egale_plf_plus_amd, "
         "temoin, total_publie, atteinte_publiee, libelle, code_inconnu, declaration), where it applies "
         "(exercice, phase, type_budget, `cle`), the two values as compared, their difference (`ecart` in euros, "

@@ -51,18 +51,19 @@ EXECUTION_RATIO = 1.10
 MODELS = {"documents": DocumentsModel, "declarations": DeclarationsModel, "rapprochements": RapprochementsModel}
 _DESCRIPTIONS = {
     "documents": (
-        "The `documents` table (CONTRACT.md): one row per document read — a RAP/PAP text or budget.gouv.fr "
+        "The `documents` table (README, 'The tables'): one row per document read — a RAP/PAP text or budget.gouv.fr "
         "programme page dropped in the sources (`RAP 2021`), or the `commentFP` narrative of a programme in a "
         "nomenclature workbook (`RAP 2024 commentFP`) — with its programme, its responsable and its text."
     ),
     "declarations": (
-        "The `declarations` table (CONTRACT.md): each figure a text states — `credits` (AE, CP, titre 2 of an "
+        "The `declarations` table (README, 'The tables'): each figure a text states — `credits` (AE, CP, titre 2 of an "
         "exercice and phase), `indicateur` (a result linked to an indicator by label similarity and the "
         "equivalences of `schemas/documents/equivalences.toml`, with its score) or `autre` — with its value, "
         "the precision it was stated with and the exact span of text (`debut`, `fin`)."
     ),
     "rapprochements": (
-        "The `rapprochements` table (CONTRACT.md): each credit or indicator declaration against the warehouse, "
+        "The `rapprochements` table (README, 'The tables'): each credit or indicator declaration against the "
+        "warehouse, "
         "at the precision stated: `concorde`, `discorde` (with `ecart` = declared − data) or `sans_donnee` "
         "(the nearest phase held shown for information)."
     ),

@@ -212,7 +212,7 @@ def nomenclature(context: dg.AssetExecutionContext, paths: WarehousePaths, duckd
     pool=DUCKDB_WRITER_POOL,
     description=(
         "Gives the `credits` rows whose source states no mission code (PLF 2019 budgets annexes) the mission "
-        "of their programme that year in `programmes` (CONTRACT.md, `code_mission`), after each load of "
+        "of their programme that year in `programmes` (README, `code_mission`), after each load of "
         "credits or change of the nomenclature. Writes no table of its own."
     ),
 )

@@ -3,7 +3,7 @@
 Sources: the performance files of the Direction du budget (``PLF_2019_PAP.csv``, PAP 2019;
 ``Performance_Depense.csv``, RAP 2024, dataset ``performance-de-la-depense``), recognised
 by their header with the column maps of ``schemas/families/performance.toml``. Tables and
-vocabulary: ``shared/CONTRACT.md``; rules: README, "Performance indicators".
+vocabulary and rules: README, "Performance indicators".
 """
 
 from collections.abc import Iterator
@@ -81,14 +81,14 @@ _SCHEMAS = {
 
 _DESCRIPTIONS = {
     "indicateurs": (
-        "The `indicateurs` table of `budget.duckdb` (CONTRACT.md): one row per sub-indicator of each "
+        "The `indicateurs` table of `budget.duckdb` (README, 'The tables'): one row per sub-indicator of each "
         "performance document (`PAP 2019`, `RAP 2024`…), with its objective, indicator and unit. Codes "
         "normalised (`P352-1-1` for a programme, `MTR-1-1` for a mission; the source's spelling in "
         "`code_indicateur_source`); `niveau = 'mission'` for the indicators a mission states itself (no "
         "programme code). `sens_attendu`: the direction of improvement where the document reveals it."
     ),
     "indicateur_valeurs": (
-        "The `indicateur_valeurs` table (CONTRACT.md): every value cell of every sub-indicator, one row per "
+        "The `indicateur_valeurs` table (README, 'The tables'): every value cell of every sub-indicator, one row per "
         "year and type (`realisation`, `prevision`, `prevision_actualisee`, `cible`), taken from the column "
         "header (`Prévision 2018 PAP 2019` → actualised forecast of 2018). `valeur` only where the cell states "
         "one number; bounds and ranges in `valeur_min`/`valeur_max`; trends in `sens`; `statut` says what the "

@@ -44,7 +44,7 @@ from warehouse.store import drop_gone_sources, drop_moved_sources, prune_sources
     ins={"sources": dg.AssetIn(key=["raw", "sources"])},
     pool=DUCKDB_WRITER_POOL,
     description=(
-        "The `sources` table of `budget.duckdb` (CONTRACT.md): one row per file seen, with "
+        "The `sources` table of `budget.duckdb` (README, 'The tables'): one row per file seen, with "
         "its official address, file name, sha256, size, data rows read, family recognised "
         "(`format`), role per phase and budget type (A authoritative, W witness), lines kept, "
         "set aside by reason and loaded, and its status: `lu`, `erreur` (the message names "
@@ -82,7 +82,7 @@ def sources_table(
             record["statut"], record["message"] = "absent", item.error_message
         records.append(record)
     for item in sources:
-        if item.source.source_id in staged:
+        if item.source.source_id in staged or item.unreadable:  # read by no step: in no table (the summary names it)
             continue
         statut = "non_reconnu" if item.famille is None else "hors_selection"
         message = (

@@ -74,7 +74,7 @@ _MODELS = (
             kinds={"parquet"},
             description=(
                 f"`<out>/parquet/{table}.parquet`: the `{table}` table of the warehouse "
-                "(CONTRACT.md), zstd-compressed. Written in the build's working folder under a "
+                "(README, 'The tables'), zstd-compressed. Written in the build's working folder under a "
                 "temporary name, read back and checked (footer, rows, columns), then renamed; "
                 "the folder becomes a release and `latest` switches only when every file "
                 "checks: readers never see a partial release."

@@ -6,7 +6,7 @@ import dagster as dg
 
 
 class WarehousePaths(dg.ConfigurableResource):
-    """Where the build reads its sources and writes its outputs (CONTRACT.md, "The command").
+    """Where the build reads its sources and writes its outputs (README, "Set up and build").
 
     ``sources_dir``: a local folder of source files, or None to download them from the
     official portals (into ``<out_dir>/telechargements``). ``out_dir``: the output folder.

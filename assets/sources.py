@@ -181,7 +181,8 @@ def source_versions(items: list[InventoryItem]) -> dict[tuple[dg.AssetKey, str |
         (OTHER_FILES, None): [],
     }
     for item in items:
-        grouped.setdefault(_group(item), []).append(item)
+        if not item.unreadable:  # read by no step: a picture dropped in the folder changes nothing
+            grouped.setdefault(_group(item), []).append(item)
     return {key: _digest(group) for key, group in grouped.items()}
 
 

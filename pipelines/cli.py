@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import json
 import logging
 import os
 import re
@@ -55,14 +56,39 @@ _QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _years(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
+    # ASCII digits only: ``\d`` and int() also take other scripts' digits (a tester's fullwidth ``２０２０``)
+    match = re.fullmatch(r"\s*([0-9]{4})\s*(?:-\s*([0-9]{4})\s*)?", text, re.ASCII)
     if not match:
-        raise argparse.ArgumentTypeError(f"expected YEAR or FROM-TO (e.g. 2019-2024), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected YEAR or FROM-TO in digits 0-9 (e.g. 2019-2024), got {text!r}")
     start = int(match.group(1))
     end = int(match.group(2) or start)
     if end < start:
         raise argparse.ArgumentTypeError(f"{text!r}: the range ends before it starts")
     return start, end
+
+
+def _whole_number(text: str) -> int:
+    """``--keep-releases N``: a whole number in ASCII digits (int() alone takes ``３``, ``1_0``)."""
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text, re.ASCII):
+        raise argparse.ArgumentTypeError(f"expected a whole number in digits 0-9, got {text!r}")
+    return int(text)
+
+
+class _Version(argparse.Action):
+    """``--version``: the version of the installed package (its metadata), read only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            said = version("budget-warehouse")
+        except PackageNotFoundError:  # run from a clone never installed (python -m pipelines.cli)
+            said = "(not installed: no package metadata)"
+        print(f"{parser.prog} {said}")
+        parser.exit()
 
 
 #: The synopsis of ``budget-warehouse build --help``, as the README's "Set up and build" shows it (a test compares
@@ -77,6 +103,7 @@ def parser() -> argparse.ArgumentParser:
         prog="budget-warehouse",
         description="Open-data warehouse of the French State budget: credits (AE, CP), nomenclature, performance.",
     )
+    main.add_argument("--version", action=_Version, help="print the version of the installed package and exit")
     commands = main.add_subparsers(dest="command", required=True)
     build = commands.add_parser(
         "build",
@@ -121,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--keep-releases",
         metavar="N",
-        type=int,
+        type=_whole_number,
         help="after publishing, remove all but the N newest releases (default: keep them all)",
     )
     return main
@@ -675,6 +702,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             credits_job = defs.resolve_job_def(BUILD_JOB)
             credit_keys += plan.assets
             run_id = _warm_release_at_publication(instance, items, latest.folder if latest else None)
+            _parquet_progress(instance, run_id, plan.assets)
         failed_runs: list[str] = []  # the exercices of each credit run that failed (a step failed)
         with _credit_progress(ranges, failed_runs, len(plan.assets) if together else 0, labels) as progress:
             for start, end in progress:
@@ -707,11 +735,16 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
             print("budget-warehouse: not publishing: a step or a blocking check failed", file=sys.stderr)
         elif plan.assets and not together:
             _warm_release_behind(items, latest.folder if latest else None)
+            from dagster._core.utils import make_new_run_id
+
+            run_id = make_new_run_id()
+            _parquet_progress(instance, run_id, plan.assets)
             result = defs.resolve_job_def(PUBLISH_JOB).execute_in_process(
                 instance=instance,
                 asset_selection=first + plan.assets,
                 raise_on_error=False,
                 run_config=_QUIET_RUN,
+                run_id=run_id,
                 tags=tags,
             )
             outcome.record(result)
@@ -812,6 +845,61 @@ def _warm_release_at_publication(instance, items: list, previous: Path | None) -
     return run_id
 
 
+#: Where a line of progress goes while the credit runs' bar is drawn (a terminal): into the bar, after the run's name.
+_BAR_NOTES: list[Callable[[str], None]] = []
+
+
+def _parquet_progress(instance, run_id: str, keys: list) -> None:
+    """One line as each Parquet file of the run ``run_id`` is written and checked (``publication: parquet 3/21
+    credits.parquet``; on a terminal, in the credit runs' bar: ``parquet 3/21 credits``): the
+    ``parquet_files`` step of a 10 M-line build takes tens of seconds, which showed nothing (a tester's find)."""
+    import dagster as dg
+
+    total = sum(1 for key in keys if key.path[0] == "parquet")
+    done = [0]
+
+    def listen(event) -> None:
+        happened = event.dagster_event
+        if happened is None or happened.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+            return
+        key = happened.asset_key
+        if key is None or key.path[0] != "parquet":
+            return
+        done[0] += 1
+        if _BAR_NOTES:  # on a terminal: in the credit runs' bar, not lines above it
+            _BAR_NOTES[-1](f"parquet {done[0]}/{total} {key.path[-1]}")
+            return
+        print(f"publication: parquet {done[0]}/{total} {key.path[-1]}.parquet", flush=True)  # rows: the summary's
+
+    if total:
+        instance.add_event_listener(run_id, listen)
+
+
+@contextlib.contextmanager
+def _release_progress() -> Iterator[Callable[[str], None]]:
+    """The stages of the release (``publish_release``'s ``progress``: the content hash, the Parquet files checked
+    against the database, the documents, the page, the switch), shown as the credit runs are: a tqdm bar on a
+    terminal, one line per stage in a log (``publication: checking the 21 Parquet files against the database``)
+    and a last one with the time taken."""
+    started = time.monotonic()
+    if sys.stdout.isatty():
+        with tqdm(total=5, desc="publication", unit="stage", file=sys.stdout, **_terminal_shape()) as bar:
+            stages = [0]
+
+            def said(what: str) -> None:
+                if stages[0]:
+                    bar.update(1)
+                stages[0] += 1
+                bar.set_postfix_str(what)
+
+            yield said
+            bar.n = bar.total
+            bar.refresh()
+        return
+    yield lambda what: print(f"publication: {what}", flush=True)
+    print(f"publication: done in {time.monotonic() - started:.1f} s", flush=True)
+
+
 @contextlib.contextmanager
 def _credit_progress(
     ranges: list[tuple[str, str]], failed: list[str], others: int = 0, labels: dict[tuple[str, str], str] | None = None
@@ -833,7 +921,11 @@ def _credit_progress(
                 shown[0] = (name + with_others) if name else shown[0]
                 bar.set_postfix_str(shown[0] + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
 
-            yield _named_runs(bar, postfix, postfix, labels)  # the bar closes as the last run ends: said before
+            _BAR_NOTES.append(bar.set_postfix_str)  # for a while, in the place of the run's exercices
+            try:
+                yield _named_runs(bar, postfix, postfix, labels)  # the bar closes as the last run ends: said before
+            finally:
+                _BAR_NOTES.clear()
     else:
         started = time.monotonic()
         yield _named_runs(
@@ -1081,13 +1173,15 @@ def _finish(
         from warehouse.publication.parquet import InvalidParquet
 
         try:
-            release, new = publish_release(
-                settings.out_dir,
-                settings.work,
-                list(PUBLISHED),
-                _manifest_sources(settings.database),
-                state=_release_state(outcome, instance),
-            )
+            with _release_progress() as progress:
+                release, new = publish_release(
+                    settings.out_dir,
+                    settings.work,
+                    list(PUBLISHED),
+                    _manifest_sources(settings.database),
+                    state=_release_state(outcome, instance),
+                    progress=progress,
+                )
         except InvalidParquet as exc:
             outcome.failed_steps.append(f"publication: {' '.join(str(exc).split())}")
             release_line = "release: none published (a file did not check)"
@@ -1176,9 +1270,10 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             print(f"database {shown if shown.exists() and shown.resolve() == database.resolve() else database}")
         with reader(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+            width = max(map(len, tables), default=0)  # the longest name (indicateur_atteintes_publiees, 29)
             for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
-                print(f"table {table:<24} {rows:>7} rows")
+                print(f"table {table:<{width}} {rows:>7} rows")
             per_year = (  # no credits table when a first build's credit step failed
                 connection.execute(
                     "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
@@ -1226,11 +1321,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         and i.source.source_id not in documents
         and (documents_read or not _is_document(i))  # a build that failed before reading its documents
     ]
-    if not_loaded:
-        print(f"\n{len(not_loaded)} file(s) not loaded (no covered family):")
-        for item in not_loaded:
-            header = one_line(" ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)")
-            print(f"  - {one_line(item.source.fichier)}: {header}")
+    _not_loaded_lines(settings.out_dir, outcome.latest_version, not_loaded)
     _not_read(outcome.notes, sys.stdout)
     if copies:  # one line each, naming the file it copies (`sources.statut = 'doublon'`)
         print()
@@ -1302,6 +1393,41 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     return 1 if failed or outcome.failed_steps or errors else 0
 
 
+def _not_loaded_lines(out: Path, latest_version: str | None, items: list) -> None:
+    """The files of no covered family (``items``), each with its header: in full those new or changed since
+    ``latest_version`` (the latest release when the build started; every one on a first build), one line for the
+    others, which its ``sources`` table lists (``non_reconnu``, with their header: a tester counted 42 lines
+    repeated by every build). Then the files no step can read at all (a picture, a PDF), each with its reason:
+    recorded nowhere (``InventoryItem.unreadable``), so always named."""
+    from warehouse.publication.releases import MANIFEST
+
+    readable = [i for i in items if not i.unreadable]
+    known: set[tuple[str, str]] = set()
+    if latest_version is not None and readable:
+        try:
+            manifest = json.loads((out / "releases" / latest_version / MANIFEST).read_text(encoding="utf-8"))
+            known = {(r["fichier"], r["sha256"]) for r in manifest["sources"] if r.get("statut") == "non_reconnu"}
+        except (OSError, ValueError, KeyError, TypeError):  # a manifest that does not read: every file said
+            known = set()
+    shown = [i for i in readable if (i.source.fichier, i.source.sha256) not in known]
+    if shown:
+        since = f", new or changed since {latest_version}" if latest_version else ""
+        print(f"\n{len(shown)} file(s) not loaded (no covered family{since}):")
+        for item in shown:
+            header = one_line(" ".join(" | ".join(item.entete).split())[:100] or item.error or "(empty)")
+            print(f"  - {one_line(item.source.fichier)}: {header}")
+    if same := len(readable) - len(shown):
+        other = " other" if shown else ""
+        print(
+            f"\n{same}{other} file(s) not loaded (no covered family), unchanged since {latest_version}: listed with "
+            "their header in the table sources (statut 'non_reconnu')"
+        )
+    if unreadable := [i for i in items if i.unreadable]:
+        print(f"\n{len(unreadable)} file(s) of no covered family that cannot be read (recorded nowhere):")
+        for item in unreadable:
+            print(f"  - {one_line(item.source.fichier)}: {one_line(item.error)}")
+
+
 def _findings(connection, tables: list[str], credit_errors: list[int]) -> None:
     """Print the disagreements between sources per rule, and the coverage grid (with a column for each exercice
     of ``credit_errors``, those of credit sources in error)."""
@@ -1311,8 +1437,10 @@ def _findings(connection, tables: list[str], credit_errors: list[int]) -> None:
     if "ecarts_sources" in tables:
         counts = dict(connection.execute("SELECT regle, count(*) FROM ecarts_sources GROUP BY ALL").fetchall())
         print(f"\necarts_sources: {sum(counts.values())} disagreement(s) between sources, per rule (WARN):")
-        for regle in [*RULES, *sorted(set(counts) - set(RULES))]:
-            print(f"  {regle:<24} {counts.get(regle, 0):>6}")
+        regles = [*RULES, *sorted(set(counts) - set(RULES))]
+        width = max(map(len, regles))
+        for regle in regles:
+            print(f"  {regle:<{width}} {counts.get(regle, 0):>6}")
     if "couverture" in tables:
         marks = ", ".join(f"{m} {s}" for s, m in GRID_MARKS.items())
         print(f"\ncouverture ({marks}):")

@@ -1,4 +1,4 @@
-"""Pandera model of the ``couverture`` table (CONTRACT.md): what the warehouse holds, and lacks."""
+"""Pandera model of the ``couverture`` table (README, "The tables"): what the warehouse holds, and lacks."""
 
 import pandera.polars as pa
 import polars as pl

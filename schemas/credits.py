@@ -22,7 +22,7 @@ EXERCICE_MIN, EXERCICE_MAX = 2000, 2100
 
 Money = Annotated[pl.Decimal, 18, 2]
 
-#: One row of ``credits`` per value of this key (CONTRACT.md).
+#: One row of ``credits`` per value of this key (README, "The tables").
 BUSINESS_KEY = [
     "exercice",
     "phase",
@@ -83,7 +83,7 @@ class CreditLinesModel(_CreditCodes):
 
 
 class CreditsModel(_CreditCodes):
-    """``credits`` (CONTRACT.md): one row per business key, authoritative sources only."""
+    """``credits`` (README, "The tables"): one row per business key, authoritative sources only."""
 
     nb_lignes_source: pl.Int32 = pa.Field(ge=1, description="lignes sources additionnées dans la ligne")
 

@@ -1,4 +1,4 @@
-"""Pandera model of the ``ecarts_sources`` table (CONTRACT.md): where the sources disagree."""
+"""Pandera model of the ``ecarts_sources`` table (README, "The tables"): where the sources disagree."""
 
 import pandera.polars as pa
 import polars as pl

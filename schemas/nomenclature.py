@@ -1,5 +1,5 @@
-"""Pandera models of the nomenclature tables (CONTRACT.md, "missions, programmes, actions,
-sous_actions" and "nomenclature_evenements"); codes as in GLOSSARY.md."""
+"""Pandera models of the nomenclature tables (README, "The nomenclature: what each code meant each year"
+and "`nomenclature_evenements`"); codes as in GLOSSARY.md."""
 
 import pandera.polars as pa
 import polars as pl

@@ -1,4 +1,4 @@
-"""Pandera model of the ``sources`` table (CONTRACT.md, "sources: provenance")."""
+"""Pandera model of the ``sources`` table (README, "The tables", ``sources``)."""
 
 import pandera.polars as pa
 import polars as pl

@@ -631,3 +631,88 @@ def test_the_builds_interrupt_logged_by_a_library_is_not_printed_and_other_error
     assert "BuildInterrupted" not in done.stderr, done.stderr
     assert done.stderr.count("ERROR sqlalchemy.pool.impl.QueuePool: Exception during reset") == 1, done.stderr
     assert "OSError: disk gone" in done.stderr, done.stderr
+
+
+def _table_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("table ")]
+
+
+def test_the_summary_aligns_the_rows_of_every_table_on_the_longest_name(warehouse):
+    # A tester's find: `table indicateur_atteintes_publiees    2140 rows`, out of the column of the others.
+    sources, out = warehouse
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    lines = _table_lines(build.stdout)
+    assert any(" indicateur_atteintes_publiees " in line for line in lines), lines
+    assert len({line.index(" rows") for line in lines}) == 1, "\n".join(lines)
+
+
+def test_files_of_no_covered_family_are_listed_when_new_or_changed_and_else_counted_in_one_line(warehouse):
+    # A data engineer's find: the 42 files of no covered family were listed one by one by every build. Listed when
+    # new or changed since the latest release; else one line saying where their list is (the `sources` table).
+    sources, out = warehouse
+    shutil.copyfile(SOURCES / "LFI_2020_ETPT.csv", sources / "LFI_2020_ETPT.csv")
+    (version,) = _releases(out)
+    first = run_build(sources, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"1 file(s) not loaded (no covered family, new or changed since {version}):" in first.stdout, first.stdout
+    assert len(_lines_naming(first.stdout, "LFI_2020_ETPT.csv: Exercice | loi")) == 1, first.stdout
+    # The release's progress, one line per Parquet file written and per stage (not a terminal).
+    written = [line for line in first.stdout.splitlines() if line.startswith("publication: parquet ")]
+    assert written and written[0].startswith(f"publication: parquet 1/{len(written)} "), first.stdout
+    assert f"publication: parquet {len(written)}/{len(written)} " in written[-1], first.stdout
+    assert any(line.endswith(" sources.parquet") for line in written), first.stdout
+    assert "publication: checking the 21 Parquet files against the database" in first.stdout
+    assert "publication: done in " in first.stdout
+    latest = os.readlink(out / "latest").removeprefix("releases/")
+    second = run_build(sources, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not _lines_naming(second.stdout, "LFI_2020_ETPT.csv"), second.stdout
+    assert (
+        f"1 file(s) not loaded (no covered family), unchanged since {latest}: listed with their header in the "
+        "table sources (statut 'non_reconnu')"
+    ) in second.stdout, second.stdout
+    shutil.copyfile(SOURCES / "LFI_2021_ETPT.csv", sources / "LFI_2021_ETPT.csv")
+    with (sources / "LFI_2020_ETPT.csv").open("a", encoding="utf-8") as changed:
+        changed.write("\n")
+    third = run_build(sources, out)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f"2 file(s) not loaded (no covered family, new or changed since {latest}):" in third.stdout, third.stdout
+    assert len(_lines_naming(third.stdout, "_ETPT.csv: Exercice | loi")) == 2, third.stdout
+
+
+#: A picture (a PNG of one pixel) and a PDF that is no known document: bytes no step reads.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8ffff3f0005fe02fe"
+    "a7d6a4a00000000049454e44ae426082"
+)
+_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def test_files_no_step_can_read_make_no_run_and_no_release_and_are_named_once(warehouse):
+    # A tester's find: a PNG and a PDF dropped in the sources folder made a new release (their `sources` rows,
+    # sha256 and all, in its content). A RAP/PAP text put there after them is still read, and makes one.
+    sources, out = warehouse
+    (sources / "graphique.png").write_bytes(_PNG)
+    (sources / "notes").mkdir()
+    (sources / "notes" / "notice.pdf").write_bytes(_PDF)
+    before = _releases(out)
+    build = run_build(sources, out)
+    console = build.stdout + build.stderr
+    assert build.returncode == 0, console
+    assert f"nothing changed since {before[-1]}: no run" in build.stdout and _releases(out) == before, console
+    assert "2 file(s) of no covered family that cannot be read (recorded nowhere):" in build.stdout, console
+    (picture,) = _lines_naming(console, "graphique.png")
+    assert picture.startswith("  - graphique.png: binary data, not text"), console
+    assert _lines_naming(console, "notice.pdf") == ["  - notes/notice.pdf: a PDF document, not a table"], console
+    (sources / "documents").mkdir()
+    shutil.copyfile(SOURCES / DOCUMENT, sources / DOCUMENT)
+    read = run_build(sources, out)
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert len(_releases(out)) == len(before) + 1, read.stdout
+    with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
+        rows = connection.execute("SELECT fichier, statut FROM sources ORDER BY fichier").fetchall()
+        documents = connection.execute("SELECT count(*) FROM documents").fetchall()[0][0]
+    assert (DOCUMENT, "lu") in rows and documents == 1, rows
+    assert not [f for f, _ in rows if f.endswith((".png", ".pdf"))], rows
+    assert len(_lines_naming(read.stdout, "graphique.png")) == 1, read.stdout

@@ -51,7 +51,7 @@ def test_every_option_and_exit_status_of_build_help_is_in_the_readme():
 
 def test_the_command_says_its_one_command():
     said = _help()
-    assert said.startswith("usage: budget-warehouse [-h] {build} ...\n"), said
+    assert said.startswith("usage: budget-warehouse [-h] [--version] {build} ...\n"), said
     assert "build the warehouse: DuckDB file and Parquet files" in said
 
 
@@ -63,3 +63,47 @@ def test_the_readme_points_only_at_files_a_clone_has():
             if not target.startswith(("http://", "https://")):
                 assert (document.parent / target).exists(), f"{document.name}: {target}"
         assert "GLOSSARY.md" not in text and "CONTRACT.md" not in text and "../shared" not in text, document
+
+
+def _command(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        capture_output=True,
+        text=True,
+        env=build_env(),
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_version_prints_the_installed_packages_version():
+    # A tester's find: no `--version`.
+    from importlib.metadata import version
+
+    done = _command("--version")
+    assert done.returncode == 0 and not done.stderr, done.stdout + done.stderr
+    assert done.stdout == f"budget-warehouse {version('budget-warehouse')}\n"
+    assert "--version" in _help() and "`budget-warehouse --version`" in README.read_text(encoding="utf-8")
+
+
+def test_years_and_keep_releases_take_ascii_digits_only(tmp_path):
+    # A tester's find: `--years ２０２０` (fullwidth digits) built 2020, as Python's `\d` and int() take them.
+    for option, value in (("--years", "２０２０"), ("--years", "2019-２０２０"), ("--keep-releases", "３")):
+        done = _command("build", option, value, "--out", str(tmp_path / "out"))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"argument {option}: expected" in done.stderr and "digits 0-9" in done.stderr, done.stderr
+        assert value in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_code_points_at_no_contract_outside_the_repository():
+    # A fresh user's find: docstrings and asset descriptions (shown in the Dagster UI) cited `CONTRACT.md`, a file
+    # kept outside the repository; the README's sections say the same.
+    said = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("pipelines", "assets", "schemas", "warehouse")
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in {".py", ".toml", ".sql"}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "CONTRACT" in line
+    ]
+    assert not said, said

@@ -1,4 +1,4 @@
-"""What the warehouse holds, and what it lacks: the rows of ``couverture`` (CONTRACT.md).
+"""What the warehouse holds, and what it lacks: the rows of ``couverture`` (README, "The tables").
 
 Credits: one row per (exercice, phase, type_budget) where the phase and the
 type_budget each appear somewhere in the warehouse, for every exercice from the
@@ -26,7 +26,7 @@ __all__ = [
     "performance_files",
 ]
 
-#: Columns of ``couverture``, in order (CONTRACT.md).
+#: Columns of ``couverture``, in order (README, "The tables").
 COUVERTURE_SCHEMA: dict[str, pl.DataType] = {
     "domaine": pl.String,
     "exercice": pl.Int16,

@@ -2,13 +2,13 @@
 
 The warehouse is faithful to its sources; the sources do not always agree. Each
 rule below is a function ``rule(evidence) -> frame`` returning one row per
-disagreement in :data:`ECARTS_SCHEMA` (CONTRACT.md, ``ecarts_sources``); an empty
+disagreement in :data:`ECARTS_SCHEMA` (README, ``ecarts_sources``); an empty
 frame when the sources agree. :data:`RULES` lists them by ``regle``: the asset
 ``core/ecarts_sources`` concatenates their rows and reports one WARN check per
 rule, so a rule is added in one line. Amounts are euros, ``Decimal(18, 2)``;
 ``ecart`` = found − expected.
 
-Sources of the rules: ``shared/data/README.md`` ("Credits"), CONTRACT.md.
+Sources of the rules: ``shared/data/README.md`` ("Credits"); README, "`ecarts_sources`".
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from warehouse.store import memory_limit, quote_literal
 
 __all__ = ["ECARTS_SCHEMA", "RULES", "Evidence", "collect", "empty", "to_ecarts"]
 
-#: Columns of ``ecarts_sources``, in order (CONTRACT.md).
+#: Columns of ``ecarts_sources``, in order (README, "The tables").
 ECARTS_SCHEMA: dict[str, pl.DataType] = {
     "regle": pl.String,
     "exercice": pl.Int16,

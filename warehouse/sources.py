@@ -451,6 +451,16 @@ class InventoryItem:
         return None if self.error is None else self.error.removeprefix(f"{self.source.fichier}: ")
 
     @property
+    def unreadable(self) -> bool:
+        """Whether the file is of no covered family and cannot be read at all (a picture, a PDF, an archive, an
+        empty file): no step reads it (a RAP/PAP document is a text or a page read without error), so it is in
+        no data version and no table (``sources`` included): dropped in the sources folder, it makes no run and
+        no release; the summary names it (README, "The outputs")."""
+        from warehouse.expected import is_absent
+
+        return self.error is not None and not self.in_error and self.kind is None and not is_absent(self)
+
+    @property
     def in_error(self) -> bool:
         """Whether the file holds a covered family (recognised, catalogued or so named) but could not
         be fetched or read at all: an error that fails the build, never a file of no covered family."""

@@ -397,7 +397,7 @@ def duplicate_keys(connection: duckdb.DuckDBPyConnection, table: str, key: list[
 
 def fill_credit_missions(connection: duckdb.DuckDBPyConnection) -> int:
     """Give ``credits`` rows whose source states no mission code (PLF 2019 budgets annexes) the
-    mission of their programme that year in ``programmes`` (CONTRACT.md, ``code_mission``).
+    mission of their programme that year in ``programmes`` (README, ``code_mission``).
 
     Returns the number of rows filled.
     """

@@ -1,4 +1,4 @@
-"""Pandera models of ``documents``, ``declarations``, ``rapprochements`` (CONTRACT.md; README "Documents")."""
+"""Pandera models of ``documents``, ``declarations``, ``rapprochements`` (README, "Documents and reconciliation")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Normalisation of the performance codes: objectives, indicators and sub-indicator ids.
 
-CONTRACT.md (``indicateurs``): ``code_indicateur`` is ``P352-1-1`` for a programme's
+README, "Performance indicators" (``indicateurs``): ``code_indicateur`` is ``P352-1-1`` for a programme's
 indicator and ``MTR-1-1`` for a mission's, whatever the source wrote (``P352.1.1``,
 ``1.1``, ``TR-P352-1-1``, ``MVA.4 (P147.3)`` for an objective); ``code_sous_indicateur``
 is the source's numeric id as text (``30157``, not ``30157.0``). Objectives follow the

@@ -9,7 +9,7 @@ a value, a published attainment or part of a pair, or it is :attr:`PerformanceMa
 (the file is then not read: a column is never dropped in silence). Which document a file
 is (PAP or RAP, its year) is decided from its value columns by
 :mod:`schemas.performance.documents`, not by the layout. Source of the layouts:
-``shared/data/README.md`` ("Performance"); the vocabulary: ``shared/CONTRACT.md``
+``shared/data/README.md`` ("Performance"); the vocabulary: README, "Performance indicators"
 (``indicateur_valeurs``).
 """
 

@@ -3,10 +3,10 @@
 Source: the performance files of the Direction du budget (``PLF_2019_PAP.csv``, PAP 2019;
 ``Performance_Depense.csv``, dataset ``performance-de-la-depense``, RAP 2024), described in
 ``shared/data/README.md`` ("Performance"); the columns and vocabulary of
-``indicateur_valeurs`` in ``shared/CONTRACT.md``; the value markers of
+``indicateur_valeurs`` in the README ("Performance indicators"); the value markers of
 ``shared/GLOSSARY.md`` ("Performance"); the fault cases ``shared/cases/B03``, ``B10``, ``B23``.
 
-The one public function, :func:`parse_indicator_value`, turns a cell into the CONTRACT
+The one public function, :func:`parse_indicator_value`, turns a cell into the published
 columns. Its rule is that **no number is ever invented**: ``valeur`` is set only when the
 cell states exactly one number, ``valeur_min``/``valeur_max`` only for a bound or a
 range it states, and every other cell keeps its text in ``valeur_brute`` with a
@@ -27,7 +27,7 @@ __all__ = [
     "parse_indicator_value",
 ]
 
-#: ``statut`` vocabulary of ``indicateur_valeurs`` (CONTRACT.md).
+#: ``statut`` vocabulary of ``indicateur_valeurs`` (README, "The tables").
 STATUTS = (
     "ok",
     "borne",
@@ -41,15 +41,15 @@ STATUTS = (
     "a_verifier",
     "non_numerique",
 )
-#: ``comparateur`` vocabulary (CONTRACT.md): for numbers (``=``) and bounds.
+#: ``comparateur`` vocabulary (README, "The tables"): for numbers (``=``) and bounds.
 COMPARATEURS = ("=", "<", "<=", ">", ">=")
-#: ``sens`` vocabulary (CONTRACT.md): the direction a trend states.
+#: ``sens`` vocabulary (README, "The tables"): the direction a trend states.
 SENS = ("hausse", "baisse")
 
 
 @dataclass(frozen=True)
 class IndicatorValue:
-    """One value cell, parsed into the columns of ``indicateur_valeurs`` (CONTRACT.md).
+    """One value cell, parsed into the columns of ``indicateur_valeurs`` (README, "The tables").
 
     ``valeur``: the one number the cell states (``statut = 'ok'``), else None.
     ``valeur_min`` / ``valeur_max``: a lower / upper bound (``statut = 'borne'``) or the
@@ -200,9 +200,9 @@ def _value(raw: str | None, statut: str, note: bool = False, **numbers) -> Indic
 
 
 def parse_indicator_value(text: str | None) -> IndicatorValue:
-    """Parse one published indicator value cell into the CONTRACT columns of ``indicateur_valeurs``.
+    """Parse one published indicator value cell into the published columns of ``indicateur_valeurs``.
 
-    Rules, in order (``shared/CONTRACT.md``, ``indicateur_valeurs``; ``GLOSSARY.md``, "Performance"):
+    Rules, in order (README, ``indicateur_valeurs``; ``GLOSSARY.md``, "Performance"):
 
     1. Empty (None, ``''``, blanks) → ``vide``.
     2. Trailing note marks are set aside (``note = True``) and never read as numbers:

@@ -1,6 +1,6 @@
 """Pandera models of the performance tables (polars backend).
 
-Columns, types and vocabulary follow ``shared/CONTRACT.md`` (``indicateurs``,
+Columns, types and vocabulary follow the README, "Performance indicators" (``indicateurs``,
 ``indicateur_valeurs``); the extra columns (provenance, direction, correspondences,
 units, read reports) are documented in the project README ("Performance indicators").
 """
@@ -71,7 +71,7 @@ class _SubIndicatorKey(pa.DataFrameModel):
 
 
 class IndicateursModel(_SubIndicatorKey):
-    """``indicateurs`` (CONTRACT.md): one row per sub-indicator of each document."""
+    """``indicateurs`` (README, "The tables"): one row per sub-indicator of each document."""
 
     type_document: str = pa.Field(isin=DOCUMENT_TYPES, description="`PAP` ou `RAP`")
     millesime: pl.Int16 = pa.Field(ge=2000, le=2100, description="le millésime du document")
@@ -122,7 +122,7 @@ class IndicateursModel(_SubIndicatorKey):
 
 
 class IndicateurValeursModel(_SubIndicatorKey):
-    """``indicateur_valeurs`` (CONTRACT.md): one row per value cell of each sub-indicator."""
+    """``indicateur_valeurs`` (README, "The tables"): one row per value cell of each sub-indicator."""
 
     annee: pl.Int16 = pa.Field(ge=1990, le=2100, description="l'année de la valeur")
     type_valeur: str = pa.Field(isin=TYPES_VALEUR, description="realisation, prevision, prevision_actualisee, cible")

@@ -46,7 +46,7 @@ __all__ = [
     "staged_repeated_keys",
 ]
 
-#: Columns of ``credits``, in order (CONTRACT.md).
+#: Columns of ``credits``, in order (README, "The tables").
 _COLUMNS = list(CreditsModel.to_schema().columns)
 _KEY = ", ".join(quote_identifier(c) for c in BUSINESS_KEY)
 

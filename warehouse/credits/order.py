@@ -3,7 +3,7 @@
 ``credits.parquet`` is written in the order of the business key (``assets/publish.py`` ``PUBLISHED``).
 Sorting 21 M rows by eight columns of text is most of the cost of that file (issue 11): DuckDB builds a
 sort key of every text column and, under the build's memory limit, spills it with the rows. The codes
-of the key are short and of fixed form (CONTRACT.md, GLOSSARY.md): an exercice, a phase and a budget
+of the key are short and of fixed form (README, "The tables"; docs/glossary.md): an exercice, a phase and a budget
 type out of five, codes of three, two or one digit(s). :data:`PACKED_BUSINESS_KEY` packs them into one
 integer whose order is the key's, so the rows are sorted by one 8-byte key (10 M lines: about half the
 wall time of the sort, the same file byte for byte).

@@ -52,7 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
-#: Columns of the ``credits`` table, in order (CONTRACT.md).
+#: Columns of the ``credits`` table, in order (README, "The tables").
 CREDITS_COLUMNS = (
     "exercice",
     "phase",

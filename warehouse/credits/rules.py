@@ -7,7 +7,7 @@ rows: empty when the rule holds. On a scan, only the columns a rule needs are re
 and its filters and aggregations run in Polars' streaming engine before anything
 is held whole. Amounts are euros,
 ``Decimal(18, 2)``. Source of the rules: ``shared/data/README.md`` ("Credits")
-and CONTRACT.md.
+and README, "The tables".
 """
 
 from __future__ import annotations

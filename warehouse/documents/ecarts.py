@@ -1,4 +1,5 @@
-"""The ``discorde`` rows of ``rapprochements`` as rows of ``ecarts_sources`` (CONTRACT.md), rule ``declaration``.
+"""The ``discorde`` rows of ``rapprochements`` as rows of ``ecarts_sources`` (README, "The checks"), rule
+``declaration``.
 
 A declaration that disagrees with the data is a disagreement between two official sources (a
 report's text and a data file): published, never fatal. ``valeur_attendue`` is the warehouse's figure

@@ -1,4 +1,4 @@
-"""From documents to the tables ``documents``, ``declarations``, ``rapprochements`` (CONTRACT.md).
+"""From documents to the tables ``documents``, ``declarations``, ``rapprochements`` (README, "The tables").
 
 Rules (issue 9):
 

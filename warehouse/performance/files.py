@@ -3,7 +3,7 @@
 Sources: ``PLF_2019_PAP.csv`` (PAP 2019) and ``Performance_Depense.csv`` (RAP 2024,
 dataset ``performance-de-la-depense`` of data.economie.gouv.fr), described in
 ``shared/data/README.md`` ("Performance"); the tables and their vocabulary are those of
-``shared/CONTRACT.md``. Each file is recognised by its header
+the README ("Performance indicators"). Each file is recognised by its header
 (:func:`schemas.performance.families.best_performance_family`, column maps as data in
 ``schemas/families/performance.toml``) and read through :func:`warehouse.reading.tables.read_tables`:
 
@@ -109,7 +109,7 @@ INDICATEUR_SCHEMA: dict[str, pl.DataType] = {
     "source_id": pl.String,
     "source_ligne": pl.Int32,
 }
-#: Columns of ``indicateur_valeurs`` (CONTRACT.md, plus ``colonne_source``).
+#: Columns of ``indicateur_valeurs`` (README, plus ``colonne_source``).
 VALEUR_SCHEMA: dict[str, pl.DataType] = {
     "document": pl.String,
     "niveau": pl.String,
@@ -289,7 +289,7 @@ _PARSED = ("valeur", "valeur_min", "valeur_max", "comparateur", "sens", "statut"
 
 
 def _parsed_values(raw: pl.Series) -> pl.DataFrame:
-    """Each distinct cell of ``raw`` parsed once (:func:`parse_indicator_value`): ``raw`` + the CONTRACT columns."""
+    """Each distinct cell of ``raw`` parsed once (:func:`parse_indicator_value`): ``raw`` + the published columns."""
     distinct = raw.unique(maintain_order=True).to_list()
     parsed = [parse_indicator_value(cell) for cell in distinct]
     return pl.DataFrame(

@@ -1,4 +1,4 @@
--- The performance tables (CONTRACT.md, `indicateurs` and `indicateur_valeurs`; README,
+-- The performance tables (README, `indicateurs` and `indicateur_valeurs`,
 -- "Performance indicators"). Replaced whole, in one transaction, by each build
 -- (warehouse/performance/tables.py: write_performance).
 

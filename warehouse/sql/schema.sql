@@ -1,4 +1,4 @@
--- The warehouse tables (CONTRACT.md). Amounts are euros as DECIMAL(18,2).
+-- The warehouse tables (README, "The tables"). Amounts are euros as DECIMAL(18,2).
 
 CREATE TABLE IF NOT EXISTS credits (
     exercice          SMALLINT      NOT NULL,
