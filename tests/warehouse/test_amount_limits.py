@@ -131,3 +131,18 @@ def test_a_workbook_number_out_of_range_is_said_out_of_range(tmp_path):
         f"{path.name}, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): amount out of DECIMAL(18,2) range: "
         "'1e+17' (an exact number of the workbook)"
     )
+
+
+def test_a_file_whose_phase_column_states_several_phases_names_the_first_line_of_the_fewest(tmp_path):
+    # A tester's find (H3): PLF 2022, whose phase is each line's (`loi`; the header states none), with line 6 saying
+    # `LFI`: loaded as a phantom LFI 2022 of one row, the line lost from PLF 2022, exit 0. As for several exercices.
+    def other_phase(number: int, fields: list[str]) -> None:
+        if number == 6:
+            fields[1] = "LFI"
+
+    folder = _changed(tmp_path, "PLF_2022_Credits_Destination_Nature.csv", other_phase)
+    message = (
+        "PLF_2022_Credits_Destination_Nature.csv, ligne 6, colonne 'loi': several phases in one file: ['LFI', 'PLF']; "
+        "LFI on 1 row(s), the first here"
+    )
+    assert _reads(folder, tmp_path) == (message, message)

@@ -331,7 +331,7 @@ class _Batch:
     """A batch's credit lines (:data:`LINE_SCHEMA`) and ``groups`` (their (phase, titre) group), with what
     :class:`CreditStream` counts of it (:meth:`CreditStream._counted`, in file order): ``kept`` lines, the
     reasons of the lines ``set_aside``, the detail lines ``sans_montant``, the ``exercices`` (each: its rows and first
-    line) and ``scopes``
+    line), the ``phases`` its lines state in a column (:func:`_column_phases`) and ``scopes``
     ((phase, type_budget)) of its lines, ``empty_amounts``, ``titres`` corrected and the totals' ``sums`` of
     the batch alone (groups from 0)."""
 
@@ -341,6 +341,7 @@ class _Batch:
     set_aside: list[str]
     sans_montant: int
     exercices: dict[int, tuple[int, int]]
+    phases: dict[str, tuple[int, int]]
     scopes: set[tuple[str, str | None]]
     empty_amounts: int
     titres: int
@@ -400,6 +401,7 @@ class _ColumnReader:
         first = ligne_offset + 1  # a batch of a streamed file starts after the rows of the batches before it
         self.frame = frame.with_columns(_ligne=pl.int_range(first, first + frame.height, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
+        self.column_groups: set[int] = set()  # the (phase, titre) groups whose phase is each line's (its column)
         self.unmarked: set[int] = set()  # amount columns with no `.` nor `,` on any line (:meth:`_amounts`)
 
     # -- helpers --------------------------------------------------------------------------
@@ -424,10 +426,17 @@ class _ColumnReader:
         """The error of a file whose lines hold several exercices (``found``: exercice -> (rows, first line)):
         naming the first line of the exercice of fewest rows (the others' first, where as many) and the column
         that states it (the exercice's, else the phase's, ``PLF 2019``)."""
-        rows, line, exercice = min((r, n, e) for e, (r, n) in found.items())
-        index = self.fields.get("exercice", self.fields.get("phase"))
+        return self._several("exercices", found, self.fields.get("exercice", self.fields.get("phase")))
+
+    def _several_phases(self, found: dict[str, tuple[int, int]]) -> SourceReadError:
+        """The error of a file whose phase is each line's (its ``loi`` column) and whose lines state several
+        (``found``: phase -> (rows, first line)), worded as for several exercices: a file has one phase there."""
+        return self._several("phases", found, self.fields.get("phase"))
+
+    def _several(self, what: str, found: dict, index: int | None) -> SourceReadError:
+        rows, line, value = min((r, n, v) for v, (r, n) in found.items())
         colonne = self.table.header[index] if index is not None else None
-        message = f"several exercices in one file: {sorted(found)}; {exercice} on {rows} row(s), the first here"
+        message = f"several {what} in one file: {sorted(found)}; {value} on {rows} row(s), the first here"
         return SourceReadError(self.table.fichier, message, ligne=line, colonne=colonne)
 
     # -- lines that are not data -------------------------------------------------------------
@@ -933,6 +942,8 @@ class _ColumnReader:
                 frame = frame.filter(~((pl.col("ae") == 0) & (pl.col("cp") == 0)))
             if len(frames) >= 1 << _GROUP_BITS:
                 raise SourceReadError(self.table.fichier, f"more than {1 << _GROUP_BITS} amount groups")
+            if not phase:
+                self.column_groups.add(len(frames))
             frames.append(
                 frame.with_columns(_vide=pl.col("ae").is_null() | pl.col("cp").is_null(), _groupe=pl.lit(len(frames)))
             )
@@ -1043,6 +1054,9 @@ class _ColumnReader:
         exercices = sorted(found)
         if len(exercices) > 1:
             raise self._several_exercices(found)
+        phases = _column_phases(lines, self.column_groups)
+        if len(phases) > 1:
+            raise self._several_phases(phases)
         exercice = exercices[0] if exercices else (self.header_exercice or self.exercice_hint or 0)
         sums = _TotalSums()
         self._add_total_sums(frame, kept_lines, sums)
@@ -1140,6 +1154,7 @@ class CreditStream:
         self.sums = _TotalSums()
         self.set_aside: Counter[str] = Counter()
         self.exercices: dict[int, tuple[int, int]] = {}  # exercice -> (rows, first line)
+        self.column_phases: dict[str, tuple[int, int]] = {}  # phase stated in its column -> (rows, first line)
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
@@ -1333,6 +1348,7 @@ class CreditStream:
             set_aside=frame["_motif"].drop_nulls().to_list(),
             sans_montant=detail.height - kept_lines.len(),
             exercices=_exercices(lines),
+            phases=_column_phases(lines, reader.column_groups),
             scopes=set(scopes),
             empty_amounts=int(lines["_vide"].sum()),
             titres=titres,
@@ -1347,9 +1363,10 @@ class CreditStream:
         self.kept += batch.kept
         self.set_aside.update(batch.set_aside)
         self.set_aside["sans_montant"] += batch.sans_montant
-        for exercice, (rows, line) in batch.exercices.items():
-            before = self.exercices.get(exercice)
-            self.exercices[exercice] = (rows, line) if before is None else (before[0] + rows, min(before[1], line))
+        for found, counted in ((batch.exercices, self.exercices), (batch.phases, self.column_phases)):
+            for value, (rows, line) in found.items():
+                before = counted.get(value)
+                counted[value] = (rows, line) if before is None else (before[0] + rows, min(before[1], line))
         self.scopes.update(batch.scopes)
         self.phases.update(phase for phase, _ in self.scopes)
         self.empty_amounts += batch.empty_amounts
@@ -1370,6 +1387,8 @@ class CreditStream:
         assert reader is not None
         if len(self.exercices) > 1:
             raise reader._several_exercices(self.exercices)
+        if len(self.column_phases) > 1:
+            raise reader._several_phases(self.column_phases)
         if self.sums_at_risk:
             _check_key_sums(lines, self.match, table.fichier)
         exercice = next(iter(self.exercices)) if self.exercices else (reader.header_exercice or self.exercice_hint or 0)
@@ -1473,6 +1492,19 @@ def _exercices(lines: pl.DataFrame) -> dict[int, tuple[int, int]]:
         return {exercices[0]: (lines.height, lines["source_ligne"].min())}
     found = lines.group_by("exercice").agg(pl.len(), pl.col("source_ligne").min())
     return {e: (n, line) for e, n, line in found.iter_rows() if e is not None}
+
+
+def _column_phases(lines: pl.DataFrame, groups: set[int]) -> dict[str, tuple[int, int]]:
+    """The phases that credit ``lines`` of a file whose phase is each line's (its column: the rows of ``groups``)
+    state, each with its rows and first line (grouped only where there are several, as :func:`_exercices`)."""
+    if not groups:
+        return {}
+    of_column = lines.filter(pl.col("_groupe").is_in(sorted(groups)))
+    phases = of_column["phase"].unique()
+    if phases.len() == 1 and phases[0] is not None:
+        return {phases[0]: (of_column.height, of_column["source_ligne"].min())}
+    found = of_column.group_by("phase").agg(pl.len(), pl.col("source_ligne").min())
+    return {p: (n, line) for p, n, line in found.iter_rows() if p is not None}
 
 
 _SUMMED = ("ae", "cp", "ae_fdc_adp", "cp_fdc_adp")
