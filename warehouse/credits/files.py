@@ -331,7 +331,8 @@ class _Batch:
     """A batch's credit lines (:data:`LINE_SCHEMA`) and ``groups`` (their (phase, titre) group), with what
     :class:`CreditStream` counts of it (:meth:`CreditStream._counted`, in file order): ``kept`` lines, the
     reasons of the lines ``set_aside``, the detail lines ``sans_montant``, the ``exercices`` (each: its rows and first
-    line), the ``phases`` its lines state in a column (:func:`_column_phases`) and ``scopes``
+    line), the ``phases`` its lines state in a column (:func:`_column_phases`), the ``hashes`` of its lines
+    (:meth:`_ColumnReader._line_hashes`) and ``scopes``
     ((phase, type_budget)) of its lines, ``empty_amounts``, ``titres`` corrected and the totals' ``sums`` of
     the batch alone (groups from 0)."""
 
@@ -342,6 +343,7 @@ class _Batch:
     sans_montant: int
     exercices: dict[int, tuple[int, int]]
     phases: dict[str, tuple[int, int]]
+    hashes: pl.Series
     scopes: set[tuple[str, str | None]]
     empty_amounts: int
     titres: int
@@ -438,6 +440,23 @@ class _ColumnReader:
         colonne = self.table.header[index] if index is not None else None
         message = f"several {what} in one file: {sorted(found)}; {value} on {rows} row(s), the first here"
         return SourceReadError(self.table.fichier, message, ligne=line, colonne=colonne)
+
+    def _line_hashes(self, frame: pl.DataFrame) -> pl.Series:
+        """A hash of the cells of every line of ``frame`` (:meth:`_reasons`, every line in order), null where the line
+        is set aside: two detail lines of equal hashes are one line repeated (:func:`_repeated_line`)."""
+        hashes = frame.select(self.names).hash_rows(seed=_LINE_SEED)  # half a struct's hash's cost
+        return frame.select(pl.when(pl.col("_motif").is_null()).then(pl.lit(hashes)).alias("h")).to_series()
+
+    def _repeated(self, hashes: pl.Series) -> None:
+        """Raise the error of the first line of the file repeating an earlier one, every cell equal (``hashes``:
+        :meth:`_line_hashes` of every line of the file, in order), if there is one."""
+        found = _repeated_line(hashes)
+        if found is not None:
+            earlier, later = found
+            message = (
+                f"the same cells as line {earlier}, every one: a line repeated (its amounts would be counted twice)"
+            )
+            raise SourceReadError(self.table.fichier, message, ligne=later)
 
     # -- lines that are not data -------------------------------------------------------------
     def _reasons(self, known: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -1062,6 +1081,7 @@ class _ColumnReader:
         self._add_total_sums(frame, kept_lines, sums)
         if sums.magnitude >= _OUT_OF_RANGE:
             _check_key_sums(lines, self.match, self.table.fichier)
+        self._repeated(self._line_hashes(frame))  # after the sums of repeated keys: their error names an earlier line
         titres = base.filter(
             pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
         ).height
@@ -1155,6 +1175,7 @@ class CreditStream:
         self.set_aside: Counter[str] = Counter()
         self.exercices: dict[int, tuple[int, int]] = {}  # exercice -> (rows, first line)
         self.column_phases: dict[str, tuple[int, int]] = {}  # phase stated in its column -> (rows, first line)
+        self.hashes: list[pl.Series] = []  # per batch, its lines' hashes (8 bytes a line: 80 MB at 10 M lines)
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
@@ -1349,6 +1370,7 @@ class CreditStream:
             sans_montant=detail.height - kept_lines.len(),
             exercices=_exercices(lines),
             phases=_column_phases(lines, reader.column_groups),
+            hashes=reader._line_hashes(frame),
             scopes=set(scopes),
             empty_amounts=int(lines["_vide"].sum()),
             titres=titres,
@@ -1367,6 +1389,7 @@ class CreditStream:
             for value, (rows, line) in found.items():
                 before = counted.get(value)
                 counted[value] = (rows, line) if before is None else (before[0] + rows, min(before[1], line))
+        self.hashes.append(batch.hashes)
         self.scopes.update(batch.scopes)
         self.phases.update(phase for phase, _ in self.scopes)
         self.empty_amounts += batch.empty_amounts
@@ -1391,6 +1414,9 @@ class CreditStream:
             raise reader._several_phases(self.column_phases)
         if self.sums_at_risk:
             _check_key_sums(lines, self.match, table.fichier)
+        hashes, self.hashes = self.hashes, []
+        reader._repeated(pl.concat(hashes, rechunk=False) if hashes else pl.Series("h", [], pl.UInt64))
+        del hashes
         exercice = next(iter(self.exercices)) if self.exercices else (reader.header_exercice or self.exercice_hint or 0)
         set_aside = Counter(self.set_aside)
         set_aside["preambule"] = table.lignes_preambule
@@ -1505,6 +1531,29 @@ def _column_phases(lines: pl.DataFrame, groups: set[int]) -> dict[str, tuple[int
         return {phases[0]: (of_column.height, of_column["source_ligne"].min())}
     found = of_column.group_by("phase").agg(pl.len(), pl.col("source_ligne").min())
     return {p: (n, line) for p, n, line in found.iter_rows() if p is not None}
+
+
+#: The seed of :meth:`_ColumnReader._line_hashes` (one for every batch of a file).
+_LINE_SEED = 0x6C69676E
+
+
+def _repeated_line(hashes: pl.Series) -> tuple[int, int] | None:
+    """The first line (counted from 1: ``hashes`` holds every line of the file, in order; null for a line set aside)
+    whose hash is an earlier line's, with that earlier line: ``(earlier, later)``; None where none is (nearly always:
+    then one sort of the hashes and a comparison of neighbours, no table of them)."""
+    ordered = hashes.drop_nulls().sort()
+    if not (ordered.len() > 1 and (ordered.slice(1) == ordered.slice(0, ordered.len() - 1)).any()):
+        return None
+    del ordered
+    lines = hashes.to_frame("h").with_row_index("l", 1).drop_nulls()
+    found = (
+        lines.filter(pl.col("h").is_duplicated())
+        .group_by("h")
+        .agg(pl.col("l").min().alias("earlier"), pl.col("l").sort().get(1).alias("later"))
+        .sort("later")
+    )
+    earlier, later = found.row(0)[1:]
+    return int(earlier), int(later)
 
 
 _SUMMED = ("ae", "cp", "ae_fdc_adp", "cp_fdc_adp")
