@@ -102,12 +102,14 @@ def take_build_inventory(
     warn: Callable[[str], None] = lambda _: None,
     recorded: list[dict] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    years: tuple[int, int] | None = None,
 ) -> BuildInventory:
     """Every source file of the build, recognised: the items, the symbolic links not followed and the
     downloads changed on the portal. Downloads first when ``paths.sources`` is None. ``recorded``:
     the latest release's items (:func:`recorded_items`): a file of the same path and sha256 takes its
     item without being read (:func:`warehouse.sources.take_inventory`). ``progress(n, total, fichier)``: called
-    as each download starts."""
+    as each download starts. ``years``: the build's ``--years`` (with ``--prune``, a credit source of an exercice
+    outside them absent from the folder is said absent, not pruned: :func:`expect_release_sources`)."""
     failures: list[InventoryItem] = []
     links: list[str] = []
     names: list[str] = []
@@ -146,6 +148,7 @@ def take_build_inventory(
         paths.sources if paths.sources is not None else paths.downloads,
         paths.prune,
         downloaded=paths.sources is None,
+        years=years,
     )
     for item in items:
         if is_absent(item):

@@ -564,7 +564,7 @@ def _run_jobs(args: argparse.Namespace, settings: Settings, instance) -> tuple[O
     try:
         with _download_progress(settings.sources_dir is None) as progress:
             taken = take_build_inventory(
-                paths, log.info, recorded=[] if force else recorded_items(state), progress=progress
+                paths, log.info, recorded=[] if force else recorded_items(state), progress=progress, years=args.years
             )
     except Exception as exc:  # noqa: BLE001 - reported as the failed sources step, as a failed run was
         outcome.failed_steps.append(f"raw__sources: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
@@ -1367,7 +1367,9 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             else "not downloaded (the catalogue has no address for them)"
         )
         print(f"\nwarning: {len(absent)} source(s) of the latest release {where}")
-        print("  (their data is kept; --prune removes it):")
+        # A --prune build says absent only the credit sources of exercices outside --years, which it keeps.
+        why = "their exercice outside --years, kept by --prune" if settings.prune else "--prune removes it"
+        print(f"  (their data is kept; {why}):")
         for fichier in absent:
             print(f"  - {one_line(fichier)}")
     passed = sum(1 for ok, _, _ in outcome.checks.values() if ok)

@@ -263,24 +263,27 @@ def test_an_absent_source_and_a_link_are_each_said_once_by_the_summary(warehouse
     assert "1 symbolic link(s) in the sources folder not followed:" in build.stdout
 
 
-def test_a_source_absent_from_an_exercice_outside_years_is_said_absent_and_published_absent(tmp_path):
+@pytest.mark.parametrize("prune", [(), ("--prune",)], ids=["kept", "--prune"])
+def test_a_source_absent_from_an_exercice_outside_years_is_said_absent_and_published_absent(tmp_path, prune):
     # A fresh user's find: LFI 2021's file removed, then `--years 2020`: no warning, and `sources` still said `lu`
     # for a file no longer there (its exercice not staged, its read report of the earlier build was published).
+    # A tester's (M3): the same with `--prune`, which removes only the credit sources of the exercices built.
     sources = _sources(tmp_path / "sources", [*SMALL, "LFI_2021_Credits.csv"])
     out = tmp_path / "out"
     assert run_build(sources, out).returncode == 0
     (sources / "LFI_2021_Credits.csv").unlink()
-    build = run_build(sources, out, "--years", "2020")
+    build = run_build(sources, out, "--years", "2020", *prune)
     assert build.returncode == 0, build.stdout + build.stderr
     assert "1 source(s) of the latest release absent from the sources folder" in build.stdout, build.stdout
     assert "  - LFI_2021_Credits.csv" in build.stdout, build.stdout
+    assert ("outside --years, kept by --prune" if prune else "--prune removes it") in build.stdout, build.stdout
     with duckdb.connect(str(out / "budget.duckdb"), read_only=True) as connection:
         row = connection.execute(
             "SELECT statut, message FROM sources WHERE fichier = 'LFI_2021_Credits.csv'"
         ).fetchall()
         kept = connection.execute("SELECT count(*) FROM credits WHERE exercice = 2021").fetchall()[0][0]
     assert row and row[0][0] == "absent" and "absent from the sources folder" in row[0][1], row
-    assert kept > 0  # its data is kept (no --prune)
+    assert kept > 0  # its data is kept (its exercice outside --years: not pruned)
 
 
 def test_a_sources_folder_of_links_only_says_the_links_it_did_not_follow(tmp_path):

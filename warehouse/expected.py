@@ -232,7 +232,12 @@ def _read_as_before(item: InventoryItem, before: dict) -> bool:
 
 
 def expect_release_sources(
-    items: list[InventoryItem], previous: dict[str, dict], folder: Path, prune: bool, downloaded: bool = False
+    items: list[InventoryItem],
+    previous: dict[str, dict],
+    folder: Path,
+    prune: bool,
+    downloaded: bool = False,
+    years: tuple[int, int] | None = None,
 ) -> list[InventoryItem]:
     """The inventory ``items`` with the sources of the latest release (``previous``, from
     :func:`previous_sources`) that could not be got or read turned into items in error, and,
@@ -240,7 +245,8 @@ def expect_release_sources(
     download build, ``downloaded``: ``folder`` is then the downloads folder). A source whose bytes (sha256) a
     file of this build has, which will be read as that source was (:func:`_read_as_before`: the file was moved
     or renamed), is not absent: it is that file, under its new id. A file renamed so that it is read otherwise
-    (its year lost) leaves the source absent."""
+    (its year lost) leaves the source absent. With ``prune`` and ``years`` (``--years``), a credit source of an
+    exercice outside them is not pruned (only those of the exercices built are): absent, it is added all the same."""
     from schemas.performance.families import is_performance_header
 
     result = []
@@ -265,8 +271,10 @@ def expect_release_sources(
     by_sha256: dict[str, list[InventoryItem]] = {}
     for item in items:
         by_sha256.setdefault(item.source.sha256, []).append(item)
-    if not prune:
+    if not prune or years is not None:
         for source_id, before in sorted(previous.items()):
+            if prune and not _outside(before, years):
+                continue  # pruned: its data goes
             if source_id in seen or any(_read_as_before(i, before) for i in by_sha256.get(before["sha256"], [])):
                 continue  # moved or renamed: read under its new id (kept as absent too, its data would be twice)
             source = SourceFile(
@@ -281,6 +289,14 @@ def expect_release_sources(
             placeholder = InventoryItem(source, None, before["exercice"], entete, before["type_fichier"])
             result.append(_kept(placeholder, before, NOT_DOWNLOADED if downloaded else ABSENT))
     return result
+
+
+def _outside(before: dict, years: tuple[int, int] | None) -> bool:
+    """Whether ``before`` (a source of the latest release) is a credit source of an exercice outside ``years``."""
+    exercice = before["exercice"]
+    if years is None or _kind(before["format"]) != "credits" or exercice is None:
+        return False
+    return not years[0] <= exercice <= years[1]
 
 
 def prune_exercices(

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import changed_copy, sources_with
+from tests.conftest import SOURCES, changed_copy, sources_with
 from tests.credit_reads import credit_read_error
 from tests.workbook_files import Sheet, write_xlsx
 from warehouse.credits import files as credit_files
@@ -158,3 +158,33 @@ def test_a_workbook_number_out_of_range_is_said_out_of_range(tmp_path):
         f"{path.name}, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): amount out of DECIMAL(18,2) range: "
         "'1e+17' (an exact number of the workbook)"
     )
+
+
+def test_a_file_whose_phase_column_states_several_phases_names_the_first_line_of_the_fewest(tmp_path):
+    # A tester's find (H3): PLF 2022, whose phase is each line's (`loi`; the header states none), with line 6 saying
+    # `LFI`: loaded as a phantom LFI 2022 of one row, the line lost from PLF 2022, exit 0. As for several exercices.
+    def other_phase(number: int, fields: list[str]) -> None:
+        if number == 6:
+            fields[1] = "LFI"
+
+    folder = _changed(tmp_path, "PLF_2022_Credits_Destination_Nature.csv", other_phase)
+    message = (
+        "PLF_2022_Credits_Destination_Nature.csv, ligne 6, colonne 'loi': several phases in one file: ['LFI', 'PLF']; "
+        "LFI on 1 row(s), the first here"
+    )
+    assert _reads(folder, tmp_path) == (message, message)
+
+
+@pytest.mark.parametrize("header_again", [False, True], ids=["lines again", "file again"])
+def test_a_line_repeated_in_every_cell_is_an_error_naming_both_lines(tmp_path, monkeypatch, header_again):
+    # A tester's find (H5): LFI 2020's data lines appended again (or the whole file, its header set aside as
+    # `en_tete_repete`) were summed, every amount doubled, exit 0. No real credit file has two detail lines equal in
+    # every cell (only blank ones, set aside); lines repeating a business key, their amounts differing, still sum.
+    real = (SOURCES / "LFI_2020_Credits.csv").read_bytes()
+    extra = real if header_again else real.split(b"\n", 1)[1]
+    later = 2242 if header_again else 2241
+    message = (
+        f"LFI_2020_Credits.csv, ligne {later}: the same cells as line 1, every one: a line repeated (its amounts "
+        "would be counted twice)"
+    )
+    _in_error_read_and_staged(tmp_path, monkeypatch, "LFI_2020_Credits.csv", 2020, message, lambda n, f: None, extra)

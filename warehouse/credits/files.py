@@ -330,7 +330,8 @@ class _Batch:
     """A batch's credit lines (:data:`LINE_SCHEMA`) and ``groups`` (their (phase, titre) group), with what
     :class:`CreditStream` counts of it (:meth:`CreditStream._counted`, in file order): ``kept`` lines, the
     reasons of the lines ``set_aside``, the detail lines ``sans_montant``, the ``exercices`` (each: its rows and first
-    line) and ``scopes``
+    line), the ``phases`` its lines state in a column (:func:`_column_phases`), the ``hashes`` of its lines
+    (:meth:`_ColumnReader._line_hashes`) and ``scopes``
     ((phase, type_budget)) of its lines, ``empty_amounts``, ``titres`` corrected and the totals' ``sums`` of
     the batch alone (groups from 0)."""
 
@@ -340,6 +341,8 @@ class _Batch:
     set_aside: list[str]
     sans_montant: int
     exercices: dict[int, tuple[int, int]]
+    phases: dict[str, tuple[int, int]]
+    hashes: pl.Series
     scopes: set[tuple[str, str | None]]
     empty_amounts: int
     titres: int
@@ -400,6 +403,7 @@ class _ColumnReader:
         first = ligne_offset + 1  # a batch of a streamed file starts after the rows of the batches before it
         self.frame = frame.with_columns(_ligne=pl.int_range(first, first + frame.height, dtype=pl.Int32))
         self.errors: list[tuple[int, int | None, str]] = []  # (ligne, column index, message)
+        self.column_groups: set[int] = set()  # the (phase, titre) groups whose phase is each line's (its column)
         self.unmarked: set[int] = set()  # amount columns with no `.` nor `,` on any line (:meth:`_amounts`)
         # A workbook's (xls, xlsx): amount column index -> the lines whose cell held a number (its exact text, read
         # as such); its text cells are read as a CSV's. None: every cell is text as published (a CSV).
@@ -432,11 +436,35 @@ class _ColumnReader:
         """The error of a file whose lines hold several exercices (``found``: exercice -> (rows, first line)):
         naming the first line of the exercice of fewest rows (the others' first, where as many) and the column
         that states it (the exercice's, else the phase's, ``PLF 2019``)."""
-        rows, line, exercice = min((r, n, e) for e, (r, n) in found.items())
-        index = self.fields.get("exercice", self.fields.get("phase"))
+        return self._several("exercices", found, self.fields.get("exercice", self.fields.get("phase")))
+
+    def _several_phases(self, found: dict[str, tuple[int, int]]) -> SourceReadError:
+        """The error of a file whose phase is each line's (its ``loi`` column) and whose lines state several
+        (``found``: phase -> (rows, first line)), worded as for several exercices: a file has one phase there."""
+        return self._several("phases", found, self.fields.get("phase"))
+
+    def _several(self, what: str, found: dict, index: int | None) -> SourceReadError:
+        rows, line, value = min((r, n, v) for v, (r, n) in found.items())
         colonne = self.table.header[index] if index is not None else None
-        message = f"several exercices in one file: {sorted(found)}; {exercice} on {rows} row(s), the first here"
+        message = f"several {what} in one file: {sorted(found)}; {value} on {rows} row(s), the first here"
         return SourceReadError(self.table.fichier, message, ligne=line, colonne=colonne)
+
+    def _line_hashes(self, frame: pl.DataFrame) -> pl.Series:
+        """A hash of the cells of every line of ``frame`` (:meth:`_reasons`, every line in order), null where the line
+        is set aside: two detail lines of equal hashes are one line repeated (:func:`_repeated_line`)."""
+        hashes = frame.select(self.names).hash_rows(seed=_LINE_SEED)  # half a struct's hash's cost
+        return frame.select(pl.when(pl.col("_motif").is_null()).then(pl.lit(hashes)).alias("h")).to_series()
+
+    def _repeated(self, hashes: pl.Series) -> None:
+        """Raise the error of the first line of the file repeating an earlier one, every cell equal (``hashes``:
+        :meth:`_line_hashes` of every line of the file, in order), if there is one."""
+        found = _repeated_line(hashes)
+        if found is not None:
+            earlier, later = found
+            message = (
+                f"the same cells as line {earlier}, every one: a line repeated (its amounts would be counted twice)"
+            )
+            raise SourceReadError(self.table.fichier, message, ligne=later)
 
     # -- lines that are not data -------------------------------------------------------------
     def _reasons(self, known: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -1043,6 +1071,8 @@ class _ColumnReader:
                 frame = frame.filter(~((pl.col("ae") == 0) & (pl.col("cp") == 0)))
             if len(frames) >= 1 << _GROUP_BITS:
                 raise SourceReadError(self.table.fichier, f"more than {1 << _GROUP_BITS} amount groups")
+            if not phase:
+                self.column_groups.add(len(frames))
             frames.append(
                 frame.with_columns(_vide=pl.col("ae").is_null() | pl.col("cp").is_null(), _groupe=pl.lit(len(frames)))
             )
@@ -1155,11 +1185,15 @@ class _ColumnReader:
         exercices = sorted(found)
         if len(exercices) > 1:
             raise self._several_exercices(found)
+        phases = _column_phases(lines, self.column_groups)
+        if len(phases) > 1:
+            raise self._several_phases(phases)
         exercice = exercices[0] if exercices else (self.header_exercice or self.exercice_hint or 0)
         sums = _TotalSums()
         self._add_total_sums(frame, kept_lines, sums)
         if sums.magnitude >= _OUT_OF_RANGE:
             _check_key_sums(lines, self.match, self.table.fichier)
+        self._repeated(self._line_hashes(frame))  # after the sums of repeated keys: their error names an earlier line
         titres = base.filter(
             pl.col("code_titre_publie").is_not_null() & (pl.col("code_titre") != pl.col("code_titre_publie"))
         ).height
@@ -1252,6 +1286,8 @@ class CreditStream:
         self.sums = _TotalSums()
         self.set_aside: Counter[str] = Counter()
         self.exercices: dict[int, tuple[int, int]] = {}  # exercice -> (rows, first line)
+        self.column_phases: dict[str, tuple[int, int]] = {}  # phase stated in its column -> (rows, first line)
+        self.hashes: list[pl.Series] = []  # per batch, its lines' hashes (8 bytes a line: 80 MB at 10 M lines)
         self.phases: set[str] = set()
         self.scopes: set[tuple[str, str | None]] = set()  # (phase, type_budget) of the lines
         self.kept = self.empty_amounts = self.titres = 0
@@ -1447,6 +1483,8 @@ class CreditStream:
             set_aside=frame["_motif"].drop_nulls().to_list(),
             sans_montant=detail.height - kept_lines.len(),
             exercices=_exercices(lines),
+            phases=_column_phases(lines, reader.column_groups),
+            hashes=reader._line_hashes(frame),
             scopes=set(scopes),
             empty_amounts=int(lines["_vide"].sum()),
             titres=titres,
@@ -1461,9 +1499,11 @@ class CreditStream:
         self.kept += batch.kept
         self.set_aside.update(batch.set_aside)
         self.set_aside["sans_montant"] += batch.sans_montant
-        for exercice, (rows, line) in batch.exercices.items():
-            before = self.exercices.get(exercice)
-            self.exercices[exercice] = (rows, line) if before is None else (before[0] + rows, min(before[1], line))
+        for found, counted in ((batch.exercices, self.exercices), (batch.phases, self.column_phases)):
+            for value, (rows, line) in found.items():
+                before = counted.get(value)
+                counted[value] = (rows, line) if before is None else (before[0] + rows, min(before[1], line))
+        self.hashes.append(batch.hashes)
         self.scopes.update(batch.scopes)
         self.phases.update(phase for phase, _ in self.scopes)
         self.empty_amounts += batch.empty_amounts
@@ -1484,8 +1524,13 @@ class CreditStream:
         assert reader is not None
         if len(self.exercices) > 1:
             raise reader._several_exercices(self.exercices)
+        if len(self.column_phases) > 1:
+            raise reader._several_phases(self.column_phases)
         if self.sums_at_risk:
             _check_key_sums(lines, self.match, table.fichier)
+        hashes, self.hashes = self.hashes, []
+        reader._repeated(pl.concat(hashes, rechunk=False) if hashes else pl.Series("h", [], pl.UInt64))
+        del hashes
         exercice = next(iter(self.exercices)) if self.exercices else (reader.header_exercice or self.exercice_hint or 0)
         set_aside = Counter(self.set_aside)
         set_aside["preambule"] = table.lignes_preambule
@@ -1587,6 +1632,42 @@ def _exercices(lines: pl.DataFrame) -> dict[int, tuple[int, int]]:
         return {exercices[0]: (lines.height, lines["source_ligne"].min())}
     found = lines.group_by("exercice").agg(pl.len(), pl.col("source_ligne").min())
     return {e: (n, line) for e, n, line in found.iter_rows() if e is not None}
+
+
+def _column_phases(lines: pl.DataFrame, groups: set[int]) -> dict[str, tuple[int, int]]:
+    """The phases that credit ``lines`` of a file whose phase is each line's (its column: the rows of ``groups``)
+    state, each with its rows and first line (grouped only where there are several, as :func:`_exercices`)."""
+    if not groups:
+        return {}
+    of_column = lines.filter(pl.col("_groupe").is_in(sorted(groups)))
+    phases = of_column["phase"].unique()
+    if phases.len() == 1 and phases[0] is not None:
+        return {phases[0]: (of_column.height, of_column["source_ligne"].min())}
+    found = of_column.group_by("phase").agg(pl.len(), pl.col("source_ligne").min())
+    return {p: (n, line) for p, n, line in found.iter_rows() if p is not None}
+
+
+#: The seed of :meth:`_ColumnReader._line_hashes` (one for every batch of a file).
+_LINE_SEED = 0x6C69676E
+
+
+def _repeated_line(hashes: pl.Series) -> tuple[int, int] | None:
+    """The first line (counted from 1: ``hashes`` holds every line of the file, in order; null for a line set aside)
+    whose hash is an earlier line's, with that earlier line: ``(earlier, later)``; None where none is (nearly always:
+    then one sort of the hashes and a comparison of neighbours, no table of them)."""
+    ordered = hashes.drop_nulls().sort()
+    if not (ordered.len() > 1 and (ordered.slice(1) == ordered.slice(0, ordered.len() - 1)).any()):
+        return None
+    del ordered
+    lines = hashes.to_frame("h").with_row_index("l", 1).drop_nulls()
+    found = (
+        lines.filter(pl.col("h").is_duplicated())
+        .group_by("h")
+        .agg(pl.col("l").min().alias("earlier"), pl.col("l").sort().get(1).alias("later"))
+        .sort("later")
+    )
+    earlier, later = found.row(0)[1:]
+    return int(earlier), int(later)
 
 
 _SUMMED = ("ae", "cp", "ae_fdc_adp", "cp_fdc_adp")
