@@ -355,3 +355,17 @@ def test_a_workbook_text_cell_is_read_as_a_csv_cell_and_a_number_as_the_number_i
     comma = _read_lines(_real_workbook_copy(tmp_path / "virgule", {(2, 11): "1 234,50"}))
     assert comma[2] == (Decimal("70000.00"), Decimal("1234.50"))
     assert {k: v for k, v in comma.items() if k != 2} == {k: v for k, v in plain.items() if k != 2}
+
+
+def test_a_workbook_number_with_a_real_third_decimal_is_an_error_and_float_noise_rounds(tmp_path):
+    # A tester's find: the number cell K2 = 1234.567 loaded as 1234.57 while the same value in a CSV is an error.
+    # Its shortest decimal form (repr) has 3 decimals and 7 significant digits: not a binary float's noise.
+    from decimal import Decimal
+
+    assert credit_read_error(_real_workbook_copy(tmp_path / "trois", {(1, 10): 1234.567})) == (
+        "PLF_2024_Credits.xlsx, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): more than two decimals "
+        "'1234.567': an amount has at most two decimals"
+    )
+    # A sum's noise (17 significant digits) rounds to the cent, as before.
+    noise = _read_lines(_real_workbook_copy(tmp_path / "bruit", {(1, 10): 1234.5600000000002}))
+    assert noise[1][0] == Decimal("1234.56")
