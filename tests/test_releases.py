@@ -526,3 +526,23 @@ def test_a_staging_folder_of_credit_elements_replaced_by_a_file_names_its_real_c
     assert "ResourceInUseException" not in line
     assert "release: none published" in build.stdout
     assert _snapshot(out) == before
+
+
+def test_a_catalogued_file_absent_and_its_uncatalogued_resave_beside_is_no_tie(warehouse):
+    # A tester's find: the catalogued .xls removed and an .xlsx of the same data put in its place: the absent file
+    # tied with the new one ("both catalogued or both unknown", though the absent one is the catalogue's), exit 1,
+    # nothing of 2020 PLF loaded until --prune. Rule 4 decides: the catalogued file (its last good data) stays
+    # authoritative, the unknown one is a witness; with --prune, the new file alone is read.
+    sources, out = warehouse
+    original = sources / "PLF_2020_Credits.csv"
+    (sources / "PLF_2020_Credits_resauve.csv").write_bytes(original.read_bytes() + b"\n")  # other bytes, same data
+    original.unlink()
+    kept = run_build(sources, out)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "equally authoritative" not in kept.stdout and "as authoritative as" not in kept.stdout
+    database = out / "budget.duckdb"
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == CREDITS_2020 - LFI_2020
+    pruned = run_build(sources, out, "--prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == 0
+    assert _count(database, "SELECT count(*) FROM credits") == CREDITS_2020
