@@ -546,3 +546,26 @@ def test_a_catalogued_file_absent_and_its_uncatalogued_resave_beside_is_no_tie(w
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == 0
     assert _count(database, "SELECT count(*) FROM credits") == CREDITS_2020
+
+
+def test_of_copies_the_file_the_latest_release_read_is_kept_not_the_first_in_path_order(warehouse):
+    # A tester's find: a browser's `X (1).csv` put beside an uncatalogued `X.csv` was kept (a space sorts before a
+    # dot) and `X.csv` became the copy: the source read changed. The one the latest release read stays read.
+    sources, out = warehouse
+    original = sources / "LFI 2020 credits.csv"
+    original.write_bytes((sources / "LFI_2020_Credits.csv").read_bytes() + b"\n")  # unknown to the catalogue
+    first = run_build(sources, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    database = out / "budget.duckdb"
+    query = "SELECT fichier, statut FROM sources WHERE fichier LIKE 'LFI 2020 credits%' ORDER BY fichier"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute(query).fetchall() == [("LFI 2020 credits.csv", "lu")]
+    (sources / "LFI 2020 credits (1).csv").write_bytes(original.read_bytes())
+    second = run_build(sources, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "LFI 2020 credits (1).csv: the same bytes as LFI 2020 credits.csv, set aside" in second.stdout
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute(query).fetchall() == [
+            ("LFI 2020 credits (1).csv", "doublon"),
+            ("LFI 2020 credits.csv", "lu"),
+        ]

@@ -445,6 +445,9 @@ class InventoryItem:
     error: str | None = None
     kind: str | None = None  # "credits", "nomenclature", "performance": the kind of its family
     feuille: str | None = None
+    #: Whether the latest release read this file (same path, same sha256): of byte-identical copies, the one kept
+    #: (``warehouse.credits.roles.set_aside_copies``). Not recorded: set by the build from the latest release.
+    lu_avant: bool = field(default=False, compare=False)
 
     def holds(self, kind: str) -> bool:
         """Whether the file is of a family of ``kind``, or was to be and could not be fetched or read."""
