@@ -11,7 +11,7 @@ credits only the exercice, that read it (Dagster's staleness, see ``pipelines/in
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 import polars as pl
@@ -142,14 +142,21 @@ def take_build_inventory(
     # Sources of the latest release not got or not readable keep their data (warehouse/expected.py).
     # On a download build, a source of the latest release that no catalogue address gives (a local file) is
     # absent from the downloads: kept with a warning unless --prune, never dropped in silence.
+    previous = previous_sources(paths.database)
     items = expect_release_sources(
         recognised + failures,
-        previous_sources(paths.database),
+        previous,
         paths.sources if paths.sources is not None else paths.downloads,
         paths.prune,
         downloaded=paths.sources is None,
         years=years,
     )
+    # The files the latest release read (same path and bytes): of copies, the one kept (set_aside_copies).
+    read_before = {(r["fichier"], r["sha256"]) for r in previous.values()}
+    items = [
+        replace(i, lu_avant=True) if (i.source.fichier, i.source.sha256) in read_before and not i.error else i
+        for i in items
+    ]
     for item in items:
         if is_absent(item):
             warn(item.error_message)

@@ -315,7 +315,9 @@ def _fits(separators: Separators) -> str:
     return rf"^{digits}$"
 
 
-def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool = False) -> pl.Expr:
+def euros_expr(
+    column: str | pl.Expr, separators: Separators, float_text: bool = False, shortest: bool = False
+) -> pl.Expr:
     """The amounts of a text column, parsed under ``separators``, as a struct expression.
 
     Fields read by callers (the others are intermediate): ``euros`` (``Decimal(18, 2)``,
@@ -324,7 +326,9 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
     amount: not a number, scientific notation, a value that does not fit the
     column's separators, out of ``DECIMAL(18,2)``). ``float_text``: the column holds
     numbers a workbook reader wrote (``1.4210854715202004e-14``): such scientific
-    notation is exact there, and rounds to 0.00 or is out of range.
+    notation is exact there, and rounds to 0.00 or is out of range. ``shortest``: those numbers are known to be the
+    shortest decimal form of each double (Python ``repr``, a workbook's number cells): a third decimal within 15
+    significant digits (``1234.567``) was typed, an error as in text; only a float's noise (16 or 17 digits) rounds.
     """
     expr = pl.col(column) if isinstance(column, str) else column
     raw = expr.cast(pl.String)
@@ -406,11 +410,16 @@ def euros_expr(column: str | pl.Expr, separators: Separators, float_text: bool =
         .then(pl.format("amount out of DECIMAL(18,2) range: '{}'", pl.field("brut")))
         .otherwise(pl.lit(None, pl.String))
     )
-    # A third decimal that is not 0, in text: digits rounding would lose. A binary float's text (a workbook's
-    # number, or its text exported: `311029341.88000005`, 16 or 17 significant digits) rounds to the cent.
+    # A third decimal that is not 0: digits rounding would lose, in text as in a workbook's number known by its
+    # shortest decimal form (`shortest`, repr: `1234.567` is what was typed). A binary float's noise
+    # (`311029341.88000005`, a sum's, 16 or 17 significant digits) rounds to the cent.
     digits = pl.concat_str(pl.field("int"), pl.field("frac")).str.strip_chars_start("0").str.len_chars()
     too_precise = (
-        pl.when(~pl.lit(float_text) & pl.field("frac").str.slice(2).str.contains("[1-9]") & (digits < _FLOAT_DIGITS))
+        pl.when(
+            (~pl.lit(float_text) | pl.lit(shortest))
+            & pl.field("frac").str.slice(2).str.contains("[1-9]")
+            & (digits < _FLOAT_DIGITS)
+        )
         .then(pl.format("more than two decimals '{}': an amount has at most two decimals", pl.field("brut")))
         .otherwise(pl.lit(None, pl.String))
     )
@@ -494,7 +503,9 @@ def _plain_raw(separators: Separators) -> str:
     return f"^(?:{_plain_spaced(separators)})$"
 
 
-def parse_euros_column(values: pl.Series, separators: Separators, float_text: bool = False) -> pl.DataFrame:
+def parse_euros_column(
+    values: pl.Series, separators: Separators, float_text: bool = False, shortest: bool = False
+) -> pl.DataFrame:
     """:func:`euros_expr` on a whole column, faster: a frame of ``euros`` and ``erreur``, row for row.
 
     Plain values (digits, spaces, at most one decimal mark and two decimals) are cast
@@ -530,7 +541,7 @@ def parse_euros_column(values: pl.Series, separators: Separators, float_text: bo
         return fast.drop("_i")
     parsed = (
         slow.lazy()
-        .select("_i", _p=euros_expr("v", separators, float_text))
+        .select("_i", _p=euros_expr("v", separators, float_text, shortest))
         .select("_i", euros=pl.col("_p").struct.field("euros"), erreur=pl.col("_p").struct.field("erreur"))
         .collect()
     )
@@ -542,6 +553,7 @@ def parse_euros_columns(
     columns: Mapping[str, tuple[str, Separators]],
     float_text: bool = False,
     plain: set[str] | None = None,
+    shortest: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
     """:func:`parse_euros_column` on several text columns of ``frame`` at once, in one query where every
     value is plain (the common case).
@@ -579,7 +591,7 @@ def parse_euros_columns(
             if plain is not None:
                 plain.add(target)
             continue
-        slow = parse_euros_column(frame[source], separators, float_text)
+        slow = parse_euros_column(frame[source], separators, float_text, shortest)
         parsed[target] = slow["euros"].alias(target)
         if slow["erreur"].null_count() < slow.height:
             errors[target] = slow["erreur"]

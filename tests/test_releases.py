@@ -628,3 +628,46 @@ def test_a_staging_folder_of_credit_elements_replaced_by_a_file_names_its_real_c
     assert "ResourceInUseException" not in line
     assert "release: none published" in build.stdout
     assert _snapshot(out) == before
+
+
+def test_a_catalogued_file_absent_and_its_uncatalogued_resave_beside_is_no_tie(warehouse):
+    # A tester's find: the catalogued .xls removed and an .xlsx of the same data put in its place: the absent file
+    # tied with the new one ("both catalogued or both unknown", though the absent one is the catalogue's), exit 1,
+    # nothing of 2020 PLF loaded until --prune. Rule 4 decides: the catalogued file (its last good data) stays
+    # authoritative, the unknown one is a witness; with --prune, the new file alone is read.
+    sources, out = warehouse
+    original = sources / "PLF_2020_Credits.csv"
+    (sources / "PLF_2020_Credits_resauve.csv").write_bytes(original.read_bytes() + b"\n")  # other bytes, same data
+    original.unlink()
+    kept = run_build(sources, out)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "equally authoritative" not in kept.stdout and "as authoritative as" not in kept.stdout
+    database = out / "budget.duckdb"
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == CREDITS_2020 - LFI_2020
+    pruned = run_build(sources, out, "--prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == 0
+    assert _count(database, "SELECT count(*) FROM credits") == CREDITS_2020
+
+
+def test_of_copies_the_file_the_latest_release_read_is_kept_not_the_first_in_path_order(warehouse):
+    # A tester's find: a browser's `X (1).csv` put beside an uncatalogued `X.csv` was kept (a space sorts before a
+    # dot) and `X.csv` became the copy: the source read changed. The one the latest release read stays read.
+    sources, out = warehouse
+    original = sources / "LFI 2020 credits.csv"
+    original.write_bytes((sources / "LFI_2020_Credits.csv").read_bytes() + b"\n")  # unknown to the catalogue
+    first = run_build(sources, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    database = out / "budget.duckdb"
+    query = "SELECT fichier, statut FROM sources WHERE fichier LIKE 'LFI 2020 credits%' ORDER BY fichier"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute(query).fetchall() == [("LFI 2020 credits.csv", "lu")]
+    (sources / "LFI 2020 credits (1).csv").write_bytes(original.read_bytes())
+    second = run_build(sources, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "LFI 2020 credits (1).csv: the same bytes as LFI 2020 credits.csv, set aside" in second.stdout
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute(query).fetchall() == [
+            ("LFI 2020 credits (1).csv", "doublon"),
+            ("LFI 2020 credits.csv", "lu"),
+        ]

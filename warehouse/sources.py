@@ -75,6 +75,8 @@ class Recognition:
     error: str | None = None
     phase_hint: str | None = None
     complete: bool = True
+    #: For a workbook in error because several of its sheets hold a known family's table: those families' kind.
+    error_kind: str | None = None
     _whole: RawTable | None = field(default=None, repr=False, init=False)
 
     @property
@@ -304,7 +306,8 @@ def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
 
     A CSV is read only as far as its head (:func:`warehouse.reading.tables.read_table_heads`: the
     header and the first rows; its encoding from a streaming pass over the whole file); a
-    workbook whole, the visible sheet whose header matches best. ``whole_encoding = False``: the
+    workbook whole, the one visible sheet whose header is a known family's (several such sheets: an error
+    naming them, never a choice). ``whole_encoding = False``: the
     head's encoding is the head's own (for a reader that decodes the whole file itself next). A file that is not a
     table (``error`` says why: empty, compressed, an HTML page with no table, a damaged
     workbook…), or matches no family, comes back with ``match = None`` and its header.
@@ -328,10 +331,24 @@ def recognise(source: SourceFile, whole_encoding: bool = True) -> Recognition:
 def _recognition(source: SourceFile, tables: list[RawTable], complete: bool) -> Recognition:
     """The recognition of ``source`` from the heads of its tables: the best family over its tables."""
     best: tuple[FamilyMatch, RawTable] | None = None
+    matched: list[tuple[FamilyMatch, RawTable]] = []
     for table in tables:
         match = best_family(table.header, tuple(all_families().values()))
+        if match:
+            matched.append((match, table))
         if match and (best is None or match.explained > best[0].explained):
             best = (match, table)
+    if len(matched) > 1:  # never a silent choice: a draft sheet first would be read instead of the data
+        named = ", ".join(f"'{t.sheet}' ({m.family.id})" for m, t in matched)
+        kinds = {m.family.kind for m, _ in matched}
+        return Recognition(
+            source,
+            [],
+            None,
+            error=f"{len(matched)} sheets hold a table of a known family: {named}; which one is the data is not "
+            "decided: delete or hide the others (a hidden sheet is never read)",
+            error_kind=kinds.pop() if len(kinds) == 1 else None,
+        )
     if best is None:
         header = tables[0].header if tables else []
         return Recognition(source, header, None, head=tables[0] if tables else None, complete=complete)
@@ -428,6 +445,9 @@ class InventoryItem:
     error: str | None = None
     kind: str | None = None  # "credits", "nomenclature", "performance": the kind of its family
     feuille: str | None = None
+    #: Whether the latest release read this file (same path, same sha256): of byte-identical copies, the one kept
+    #: (``warehouse.credits.roles.set_aside_copies``). Not recorded: set by the build from the latest release.
+    lu_avant: bool = field(default=False, compare=False)
 
     def holds(self, kind: str) -> bool:
         """Whether the file is of a family of ``kind``, or was to be and could not be fetched or read."""
@@ -534,7 +554,7 @@ def take_inventory(files: list[SourceFile], recorded: list[dict] | None = None) 
         if found.match is not None and found.head is not None:
             exercice = stated_exercice(found.head, found.match, found.exercice_hint)
         elif found.error is not None:
-            kind = expected_kind(source)
+            kind = found.error_kind or expected_kind(source)
             exercice = _expected_exercice(source) if kind == "credits" else None
         items.append(
             InventoryItem(

@@ -356,3 +356,42 @@ def test_a_workbook_text_cell_is_read_as_a_csv_cell_and_a_number_as_the_number_i
     comma = _read_lines(_real_workbook_copy(tmp_path / "virgule", {(2, 11): "1 234,50"}))
     assert comma[2] == (Decimal("70000.00"), Decimal("1234.50"))
     assert {k: v for k, v in comma.items() if k != 2} == {k: v for k, v in plain.items() if k != 2}
+
+
+def test_a_workbook_number_with_a_real_third_decimal_is_an_error_and_float_noise_rounds(tmp_path):
+    # A tester's find: the number cell K2 = 1234.567 loaded as 1234.57 while the same value in a CSV is an error.
+    # Its shortest decimal form (repr) has 3 decimals and 7 significant digits: not a binary float's noise.
+    from decimal import Decimal
+
+    assert credit_read_error(_real_workbook_copy(tmp_path / "trois", {(1, 10): 1234.567})) == (
+        "PLF_2024_Credits.xlsx, ligne 1, colonne 'ae' (feuille 'Credits', cellule K2): more than two decimals "
+        "'1234.567': an amount has at most two decimals"
+    )
+    # A sum's noise (17 significant digits) rounds to the cent, as before.
+    noise = _read_lines(_real_workbook_copy(tmp_path / "bruit", {(1, 10): 1234.5600000000002}))
+    assert noise[1][0] == Decimal("1234.56")
+
+
+def test_a_workbook_with_several_sheets_of_a_known_family_is_an_error_naming_them(tmp_path):
+    # A tester's find: a visible sheet `Brouillon` (the header and 2 rows) inserted first in the EXEC 2024 workbook was
+    # the only sheet read (3560 rows became 2), exit 0. The sheet is chosen from the whole workbook: never silently.
+    data = [HEADER, [2023, "PLF", "BG", 50, "TR", 352, "352-01", None, 31, 3, 1000, 2000],
+            [2023, "PLF", "BG", 50, "TR", 352, "352-02", None, 31, 3, 3000, 3000]]  # fmt: skip
+    notes = Sheet("Notes", [["Source : direction du budget"], ["Montants en euros"]])
+    folder = tmp_path / "deux"
+    folder.mkdir()
+    write_xlsx(folder / "export.xlsx", [Sheet("Brouillon", data[:3]), notes, Sheet("Credits", data)])
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    assert found.match is None and found.error == (
+        "2 sheets hold a table of a known family: 'Brouillon' (credits_codes), 'Credits' (credits_codes); which one "
+        "is the data is not decided: delete or hide the others (a hidden sheet is never read)"
+    )
+    (item,) = take_inventory([source])
+    assert item.in_error and item.kind == "credits"  # a file in error that fails the build, not an unknown file
+    # The draft hidden, or a sheet of notes beside the data: the one sheet of a known family is read.
+    hidden = tmp_path / "cache"
+    hidden.mkdir()
+    write_xlsx(hidden / "export.xlsx", [Sheet("Brouillon", data[:3], state="hidden"), notes, Sheet("Credits", data)])
+    found = recognise(discover_sources(hidden)[0])
+    assert (found.error, found.feuille, found.famille, len(found.table.rows)) == (None, "Credits", "credits_codes", 2)

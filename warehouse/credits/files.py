@@ -665,7 +665,9 @@ class _ColumnReader:
             texts = self._cells(frame, numbers=False).collect()
             parsed, errors = parse_euros_columns(texts, columns, False, plain)
             exact = {target: (name, Separators(None, ".")) for target, (name, _) in columns.items()}
-            numbers, number_errors = parse_euros_columns(self._cells(frame, numbers=True).collect(), exact, True)
+            numbers, number_errors = parse_euros_columns(
+                self._cells(frame, numbers=True).collect(), exact, True, shortest=True
+            )
             parsed = parsed.with_columns(pl.coalesce(numbers[t], parsed[t]).alias(t) for t in columns)
             for target, erreur in number_errors.items():
                 errors[target] = erreur if target not in errors else pl.select(pl.coalesce(erreur, errors[target]))[0]

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from schemas.catalogue import catalogue
 from schemas.credits import CreditLinesModel
 from schemas.families import Family, credit_families
 from schemas.row_rules import first_failure, row_rules
@@ -248,15 +249,21 @@ class CopySetAside:
 
 def set_aside_copies(items: list[InventoryItem]) -> tuple[list[InventoryItem], list[CopySetAside]]:
     """``items`` without the byte-identical copies of another (a browser's ``… (1).csv``): one source, read once;
-    and the copies set aside, each with the file it copies. The one kept is the catalogue's own path, else the
-    first in path order; each copy is logged (INFO) and recorded (:meth:`CopySetAside.report`: its ``sources`` row
-    says ``doublon``). Files of different bytes are never set aside: a tie between them stays an error
-    (:func:`assign_roles`). The one rule of copies: the credits' staging and the performance step
-    (``assets/performance.py``) both apply it."""
+    and the copies set aside, each with the file it copies. The one kept is the one the latest release read
+    (:attr:`InventoryItem.lu_avant`: a browser's ``X (1).csv`` put beside ``X.csv`` never takes its place), else the
+    catalogue's own path, else the first in path order; each copy is logged (INFO) and recorded
+    (:meth:`CopySetAside.report`: its ``sources`` row says ``doublon``). Files of different bytes are never set
+    aside: a tie between them stays an error (:func:`assign_roles`). The one rule of copies: the credits' staging
+    and the performance step (``assets/performance.py``) both apply it."""
     kept: dict[str, InventoryItem] = {}
     copies: list[CopySetAside] = []
     order = sorted(
-        items, key=lambda i: (i.source.entree is None or i.source.entree.fichier != i.source.fichier, i.source.fichier)
+        items,
+        key=lambda i: (
+            not i.lu_avant,
+            i.source.entree is None or i.source.entree.fichier != i.source.fichier,
+            i.source.fichier,
+        ),
     )
     for item in order:
         if not _has_bytes(item):  # not fetched, in error or empty: no content to be a copy of (each its own error)
@@ -304,8 +311,15 @@ def _stage(
         return empty, reports
     lines = pl.concat(frames, how="vertical")
     blocks = len(frames)
+    # A file absent from the folder (its last good data kept) whose bytes, as the latest release read them, are a
+    # catalogue entry's is catalogued too: its `.xlsx` re-save put in its place beside it is unknown, a witness
+    # (rule 4), never a tie with the file that is not there (nothing of the scope was loaded, exit 1).
+    official = {e.sha256 for e in catalogue()}
     catalogued = frozenset(
-        i.source.source_id for i in items if i.source.entree is not None and i.source.entree.sha256 == i.source.sha256
+        i.source.source_id
+        for i in items
+        if (i.source.entree is not None and i.source.entree.sha256 == i.source.sha256)
+        or (is_absent(i) and i.source.sha256 in official)
     )
     roles, ties = assign_roles(lines, family_of, catalogued)
     lines = with_roles(lines, roles)
