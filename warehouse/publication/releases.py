@@ -53,13 +53,14 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.store import MEMORY_LIMIT, quote_identifier
+from warehouse.store import MEMORY_LIMIT, quote_identifier, quote_literal
 
 __all__ = [
     "DATABASE",
     "PAUSE_ENV",
     "Release",
     "build_lock",
+    "compact_database",
     "content_hash",
     "latest_release",
     "pause_for_tests",
@@ -476,6 +477,44 @@ def content_hash(database: Path, tables: list[str]) -> str:
     return digest.hexdigest()
 
 
+#: A release's database is rewritten (:func:`compact_database`) when more than this share of its blocks is free.
+COMPACT_FREE_SHARE = 0.2
+
+
+def compact_database(database: Path, free_share: float = COMPACT_FREE_SHARE) -> tuple[int, int] | None:
+    """Rewrite ``database`` into a fresh file when more than ``free_share`` of its blocks are free, and
+    return its size in bytes before and after (``None``: left as it was). DuckDB does not give a file back
+    the blocks of the row groups a build deleted or replaced (nor does ``CHECKPOINT`` or ``VACUUM``), and a
+    build starts from a copy of the latest release's file: without this, the database of every release
+    would grow with the history of builds. ``COPY FROM DATABASE`` into a new file copies the schema (tables,
+    constraints, views) and the rows; the new file then replaces ``database`` (``os.replace``). Left as it was when
+    a write-ahead log lies beside it (it would be replayed on the new file) or when the copy fails (a full disk: the
+    database is whole, only bigger)."""
+    if database.with_name(database.name + ".wal").exists():
+        return None
+    with duckdb.connect(str(database), read_only=True) as connection:
+        total, free = connection.execute(
+            "SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+        ).fetchall()[0]
+    if not total or free <= total * free_share:
+        return None
+    fresh = database.with_name(database.name + ".compact")
+    fresh.unlink(missing_ok=True)
+    before = database.stat().st_size
+    try:
+        with duckdb.connect(config={"memory_limit": MEMORY_LIMIT}) as connection:
+            connection.execute(f"ATTACH {quote_literal(str(database))} AS ancienne (READ_ONLY)")
+            connection.execute(f"ATTACH {quote_literal(str(fresh))} AS nouvelle")
+            connection.execute("COPY FROM DATABASE ancienne TO nouvelle")
+            connection.execute("DETACH nouvelle")
+        os.replace(fresh, database)
+    except duckdb.Error:
+        return None
+    finally:
+        fresh.unlink(missing_ok=True)
+    return before, database.stat().st_size
+
+
 def _link_unchanged(work: Path, previous: Release | None, files: list[dict]) -> int:
     """Replace the files of ``work`` identical to the previous release's by hard links to them."""
     if previous is None:
@@ -601,6 +640,7 @@ def publish_release(
         return previous, False
     now = now or dt.datetime.now(dt.UTC)
     version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
+    compact_database(database)  # before its sha256: the file the manifest names is the one written
     files = []
     progress(f"checking the {len(tables)} Parquet files against the database")
     with duckdb.connect(str(database), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as connection:
