@@ -113,6 +113,17 @@ def keep_expected_documents(
         statut = "absent" if is_absent(item) else "erreur"
         count = sum(1 for d in kept if d.source_id == source_id)
         reports.append((source_id, item.source.fichier, fmt, statut, item.error_message, count))
+    # A file of the latest release whose every document was a copy of another file's (`one_per_text`) has no
+    # document to take back: its report is kept all the same, with none.
+    if _exists(connection, "document_fichiers"):
+        for source_id, fmt in connection.execute(
+            "SELECT source_id, format FROM document_fichiers WHERE list_contains(?, source_id) "
+            "AND NOT list_contains(?, source_id) ORDER BY source_id",
+            [list(expected), sorted({d.source_id for d in kept})],
+        ).fetchall():
+            item = expected[source_id]
+            statut = "absent" if is_absent(item) else "erreur"
+            reports.append((source_id, item.source.fichier, fmt, statut, item.error_message, 0))
     fichiers = pl.concat([read.fichiers, pl.DataFrame(reports, schema=FICHIER_SCHEMA, orient="row")])
     return DocumentFiles(read.documents + kept, fichiers)
 
