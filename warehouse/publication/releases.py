@@ -53,6 +53,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.digests import sha256_of
 from warehouse.store import MEMORY_LIMIT, quote_identifier, quote_literal
 
 __all__ = [
@@ -450,11 +451,7 @@ def pause_for_tests(phase: str, out: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path, follow_symlinks=True)
 
 
 def table_digest(connection: duckdb.DuckDBPyConnection, table: str) -> str:
