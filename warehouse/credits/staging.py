@@ -28,6 +28,7 @@ __all__ = [
     "read_unpartitioned_staging",
     "sink_staging",
     "write_staging",
+    "write_reports",
     "write_unpartitioned_staging",
 ]
 
@@ -102,7 +103,9 @@ def _folder(root: Path, exercice: int) -> Path:
     return root / f"{PARTITION_KEY}={exercice}"
 
 
-def _write_reports(folder: Path, reports: list[SourceReport]) -> None:
+def write_reports(folder: Path, reports: list[SourceReport]) -> None:
+    """Replace ``folder/rapport.json`` by ``reports`` (atomically: a new file renamed over it)."""
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "rapport.json"
     temporary = target.with_name(f".rapport.json.{os.getpid()}.tmp")
     temporary.write_text(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8")
@@ -192,14 +195,14 @@ def _replace(
     for stale in folder.glob("*.parquet"):
         if stale != final:
             stale.unlink()
-    _write_reports(folder, reports)
+    write_reports(folder, reports)
     return rows
 
 
 def write_unpartitioned_staging(root: Path, rows: pl.DataFrame, reports: list[SourceReport]) -> None:
     """Replace an unpartitioned staging (``<root>/part-0.parquet`` and ``<root>/rapport.json``)."""
     write_frame(rows, root / "part-0.parquet")
-    _write_reports(root, reports)
+    write_reports(root, reports)
 
 
 def read_unpartitioned_staging(root: Path) -> pl.DataFrame | None:
