@@ -718,3 +718,31 @@ def test_a_release_database_does_not_grow_with_the_history_of_builds(tmp_path):
                 assert not connection.execute(
                     f'SELECT {kept} FROM {a}."{name}" EXCEPT ALL SELECT {kept} FROM {b}."{name}"'
                 ).fetchall(), (name, a, b)
+
+
+def test_the_temporary_files_of_a_killed_build_are_removed_by_the_next_and_the_release_stays_whole(warehouse):
+    # A review's find (wave 17): a build killed while it wrote `releases/.verified.json` or `.state.json`, or put back
+    # a release's Parquet file (`titres.parquet.repair-<pid>`), left the temporary file for ever. The next build
+    # removes those of a process no longer alive (one alive may be writing: kept), wherever the build writes them.
+    sources, out = warehouse
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    release = (out / "latest").resolve()
+    left = [
+        out / "releases" / f".verified.json.tmp-{pid}",
+        out / "releases" / f".state.json.tmp-{pid}",
+        release / "parquet" / f".titres.parquet.tmp-{pid}",
+        out / "staging" / "nomenclature" / f".rapport.json.tmp-{pid}",
+        out / f".latest.tmp-{pid}",
+    ]
+    for path in left:
+        path.write_text("{", encoding="utf-8")
+    os.link(release / "parquet" / "titres.parquet", release / "parquet" / f"titres.parquet.repair-{pid}")  # before 17
+    left.append(release / "parquet" / f"titres.parquet.repair-{pid}")
+    alive = out / "releases" / f".verified.json.tmp-{os.getpid()}"
+    alive.write_text("{", encoding="utf-8")
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert [p for p in left if p.exists()] == [] and alive.exists()
+    assert _releases(out) == [release.name] and (out / "latest").resolve() == release
+    _assert_as_published(out)

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from warehouse.atomic import temporary_for, write_text_atomically
 from warehouse.publication.parquet import verify_parquet, write_frame
 from warehouse.sources import InventoryItem
 
@@ -106,10 +107,9 @@ def _folder(root: Path, exercice: int) -> Path:
 def write_reports(folder: Path, reports: list[SourceReport]) -> None:
     """Replace ``folder/rapport.json`` by ``reports`` (atomically: a new file renamed over it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "rapport.json"
-    temporary = target.with_name(f".rapport.json.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(temporary, target)
+    write_text_atomically(
+        folder / "rapport.json", json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1)
+    )
 
 
 def sink_staging(
@@ -183,7 +183,7 @@ def _replace(
     folder = _folder(root, exercice)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / "part-0.parquet"
-    temporary = folder / f".part-0.parquet.{os.getpid()}.tmp"
+    temporary = temporary_for(final)
     try:
         write(temporary)
         rows = verify_parquet(temporary)
