@@ -93,6 +93,9 @@ class Release:
 
     folder: Path
     manifest: dict
+    #: The size in bytes of its database before and after :func:`compact_database`, where the build that published
+    #: it compacted it (the summary says so); None where it did not.
+    compacted: tuple[int, int] | None = None
 
     @property
     def version(self) -> str:
@@ -638,7 +641,7 @@ def publish_release(
         return previous, False
     now = now or dt.datetime.now(dt.UTC)
     version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
-    compact_database(database)  # before its sha256: the file the manifest names is the one written
+    compacted = compact_database(database)  # before its sha256: the file the manifest names is the one written
     files = []
     progress(f"checking the {len(tables)} Parquet files against the database")
     with duckdb.connect(str(database), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as connection:
@@ -692,7 +695,7 @@ def publish_release(
     _fsync_dir(out)
     if state is not None:
         write_state(out, version, state)
-    return Release(final, manifest), True
+    return Release(final, manifest, compacted), True
 
 
 STATE = ".state.json"
