@@ -696,14 +696,7 @@ class _ColumnReader:
         checks = []
         for what, first, other, amount in self.doubles:
             a, b = (f"_m{first}", f"_m{other}") if amount else (self.names[first], self.names[other])
-            message = pl.concat_str(
-                pl.lit(f"two columns hold {what}: {_column_place(self.table, first)} and "),
-                pl.lit(f"{_column_place(self.table, other)}, which differ on this line ('"),
-                pl.col(self.names[first]).fill_null(""),
-                pl.lit("' against '"),
-                pl.col(self.names[other]).fill_null(""),
-                pl.lit("'): which one to read is unknown"),
-            )
+            message = _doubles_message(self.table, what, first, other, self.names[first], self.names[other])
             checks.append((pl.col(a).ne_missing(pl.col(b)), other, message))
         self._note_first_errors(detail, checks)
 
@@ -1729,6 +1722,41 @@ def _doubles(
             else:
                 seen[key] = c.index
     return doubles
+
+
+def _doubles_message(table: RawTable, what: str, first: int, other: int, a: str, b: str) -> pl.Expr:
+    """The error of a line where two columns holding ``what`` (``first`` and ``other``, of cells ``a`` and ``b`` as
+    published) differ."""
+    return pl.concat_str(
+        pl.lit(f"two columns hold {what}: {_column_place(table, first)} and "),
+        pl.lit(f"{_column_place(table, other)}, which differ on this line ('"),
+        pl.col(a).fill_null(""),
+        pl.lit("' against '"),
+        pl.col(b).fill_null(""),
+        pl.lit("'): which one to read is unknown"),
+    )
+
+
+def differing_doubles(table: RawTable, doubles: tuple[tuple[str, int, int], ...]) -> SourceReadError | None:
+    """The credit reader's error (:meth:`_Reader._note_doubles`) for a reader of a whole table (the nomenclature's):
+    where two columns hold one field (``FamilyMatch.doubles``: the field, its first column, the other) and differ on
+    a data row (cells as published), the first such row (then the leftmost column); None where each pair is equal on
+    every row (read as one column)."""
+    if not doubles:
+        return None
+    names = [f"c{i}" for i in range(len(table.header))]
+    frame = pl.DataFrame(table.rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    frame = frame.with_columns(_ligne=pl.int_range(1, pl.len() + 1))
+    errors = []
+    for name, first, other in doubles:
+        message = _doubles_message(table, f"the field {name}", first, other, names[first], names[other])
+        found = frame.filter(pl.col(names[first]).ne_missing(pl.col(names[other]))).head(1)
+        if found.height:
+            errors.append((found["_ligne"][0], other, found.select(message).item()))
+    if not errors:
+        return None
+    ligne, index, message = min(errors)
+    return SourceReadError(table.fichier, message, ligne=ligne, colonne=table.header[index], index_colonne=index)
 
 
 def _column_place(table: RawTable, index: int) -> str:
