@@ -304,12 +304,13 @@ class _BasePlan:
 @dataclass(frozen=True)
 class _Values:
     """The values of an amount column over detail lines, as far as the broken-phase rule needs them:
-    ``seen`` (some detail line), ``first`` (the first line's cell, as published) and ``other`` (another
-    cell differs from it)."""
+    ``seen`` (some detail line), ``first`` (the first line's cell, as published), ``other`` (another
+    cell differs from it) and ``filled`` (some cell states an amount: :func:`_stated`)."""
 
     seen: bool
     first: str | None
     other: bool
+    filled: bool
 
     @property
     def distinct(self) -> int:
@@ -322,7 +323,8 @@ class _Values:
             return later
         if not later.seen:
             return self
-        return _Values(True, self.first, self.other or later.other or later.first != self.first)
+        other = self.other or later.other or later.first != self.first
+        return _Values(True, self.first, other, self.filled or later.filled)
 
 
 @dataclass
@@ -599,13 +601,17 @@ class _ColumnReader:
                 *(signatures_expr(n) for i, n in names.items() if i not in unmarked),
                 *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
                 *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
+                *(_stated(n).alias(f"_rempli{i}") for i, n in names.items()),
             )
             .collect()
             .row(0, named=True)
         )
         rows = found["_n"]
         evidence = {i: SeparatorEvidence() if i in unmarked else evidence_of(found[n]) for i, n in names.items()}
-        values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
+        values = {
+            i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"]), bool(found[f"_rempli{i}"]))
+            for i in names
+        }
         return rows, evidence, values
 
     def _separators(
@@ -706,7 +712,7 @@ class _ColumnReader:
         is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row."""
         if not rows:
             return
-        empty = {i for i, v in values.items() if v.seen and not v.other and _blank(v.first)}
+        empty = {i for i, v in values.items() if v.seen and not v.filled}  # `" "` and `""` alike: no amount
         for columns in self.groups.values():
             if all(c.index in empty for c in columns):
                 continue
@@ -726,8 +732,12 @@ class _ColumnReader:
         found = detail.select(
             *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
             *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
+            *(_stated(n).alias(f"_rempli{i}") for i, n in names.items()),
         ).row(0, named=True)
-        return {i: _Values(detail.height > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
+        return {
+            i: _Values(detail.height > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"]), bool(found[f"_rempli{i}"]))
+            for i in names
+        }
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
@@ -1768,12 +1778,14 @@ def _column_place(table: RawTable, index: int) -> str:
     return f"{table.header[index]!r} (column {index + 1}, {letters})"
 
 
-def _blank(text: str | None) -> bool:
-    """Whether an amount cell as published states no amount (empty, spaces, a lone dash: ``euros_expr``'s ``vide``)."""
-    if text is None:
-        return True
-    cleaned = re.sub(r"\s", "", text).replace("\u2212", "-").replace("\u2013", "-").replace("\u2012", "-")
-    return cleaned in ("", "-", "--", "\u2014")
+#: An amount cell as published that states no amount: empty, white space, a lone dash (``euros_expr``'s ``vide``),
+#: white space around it (``-``, `` - ``, ``--``, ``—``; the minus, en and figure dashes as ``-``).
+_BLANK = r"^\s*(?:[-\u2212\u2013\u2012]\s*){0,2}$|^\s*\u2014\s*$"
+
+
+def _stated(name: str) -> pl.Expr:
+    """Whether some cell of column ``name`` states an amount (is not :data:`_BLANK`, nor null): one aggregate."""
+    return pl.col(name).str.contains(_BLANK).not_().fill_null(False).any()
 
 
 def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
