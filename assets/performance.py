@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from assets.check_groups import check, grouped_checks
 from assets.credits import DUCKDB_WRITER_POOL
 from assets.metadata import check_result, column_schema, markdown
+from assets.resources import WarehousePaths
 from assets.sources import OTHER_FILES
 from assets.versions import code_version
 from schemas.catalogue import CatalogueEntry
@@ -36,6 +37,7 @@ from schemas.validation import ValidationFailed, validate
 from warehouse.ahead import ahead, taken
 from warehouse.credits.files import SourceReadError
 from warehouse.credits.roles import CopySetAside, set_aside_copies
+from warehouse.credits.staging import write_reports
 from warehouse.expected import is_absent
 from warehouse.performance.files import (
     ATTEINTE_SCHEMA,
@@ -177,11 +179,12 @@ def _to_read(item: InventoryItem) -> bool:
     return item.type_fichier != "csv" or is_performance_header(item.entete)
 
 
-def performance_copies(sources: list[InventoryItem]) -> list[CopySetAside]:
+def _copies(sources: list[InventoryItem]) -> list[CopySetAside]:
     """The performance files of ``sources`` set aside unread as byte-identical copies of another (a browser's
     ``PLF_2019_PAP (1).csv``), by the credits' rule (:func:`warehouse.credits.roles.set_aside_copies`): read
     twice, their rows were twice in ``indicateurs`` and the step failed on its keys. CSV files of a performance
-    header (those the inventory recognised as such)."""
+    header (those the inventory recognised as such). Run once per build (:func:`_read_step`); the step records
+    them in its staged reports (``staging/performance/rapport.json``), which ``core/sources`` reads."""
     files = [i for i in sources if i.type_fichier == "csv" and _to_read(i) and is_performance_header(i.entete)]
     return set_aside_copies(files)[1] if len(files) > 1 else []
 
@@ -211,6 +214,7 @@ class _StepRead:
     warehouse (no file failed)."""
 
     files: dict[str, _FileRead | None]
+    copies: list[CopySetAside]
     tables: PerformanceTables | None = None
 
 
@@ -230,7 +234,8 @@ def _read_step(sources: list[InventoryItem], assemble: bool) -> _StepRead:
     (raises :class:`_NeedsWarehouse` when a file breaks the models). Logs nothing, writes nothing."""
     files: dict[str, _FileRead | None] = {}
     clean = True
-    copies = {repr(c.item) for c in performance_copies(sources)}
+    set_aside = _copies(sources)
+    copies = {repr(c.item) for c in set_aside}
     for item in sources:
         if item.error and (item.kind == "performance" or item.holds("performance")):
             clean = False  # a failure of the step
@@ -242,10 +247,10 @@ def _read_step(sources: list[InventoryItem], assemble: bool) -> _StepRead:
         ):
             clean = False
     if not (assemble and clean):
-        return _StepRead(files)
+        return _StepRead(files, set_aside)
     reads = [done.read for done in files.values() if done is not None and done.read is not None]
     tables, _ = assemble_checked(reads, [], _nothing_carried)
-    return _StepRead(files, tables)
+    return _StepRead(files, set_aside, tables)
 
 
 def _step_key(sources: list[InventoryItem]) -> tuple:
@@ -259,12 +264,13 @@ def read_ahead(sources: list[InventoryItem]) -> None:
 
 
 def _read_all(
-    context: dg.AssetExecutionContext, sources: list[InventoryItem], files: dict[str, _FileRead | None]
+    context: dg.AssetExecutionContext, sources: list[InventoryItem], step: _StepRead
 ) -> tuple[list[PerformanceRead], list[FileFailure]]:
-    """The reads and the failures of the performance files of ``sources``, from ``files`` (:func:`_read_step`),
+    """The reads and the failures of the performance files of ``sources``, from ``step`` (:func:`_read_step`),
     each failure logged."""
     reads, failures = [], []
-    copies = {repr(c.item) for c in performance_copies(sources)}  # not read: `sources` says them (statut 'doublon')
+    files = step.files
+    copies = {repr(c.item) for c in step.copies}  # not read: `sources` says them (statut 'doublon')
     for item in sources:
         if item.error and item.kind == "performance":  # expected, not got or not readable: kept
             statut = "absent" if is_absent(item) else "erreur"
@@ -319,11 +325,12 @@ def _read_all(
     pool=DUCKDB_WRITER_POOL,
 )
 def performance_tables(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: list[InventoryItem]
+    context: dg.AssetExecutionContext, paths: WarehousePaths, duckdb: DuckDBResource, sources: list[InventoryItem]
 ) -> Iterator[dg.MaterializeResult]:
-    """Read every performance file and replace the performance tables and the view in one transaction."""
+    """Read every performance file and replace the performance tables and the view in one transaction; record the
+    copies set aside in ``staging/performance/rapport.json`` (``core/sources`` takes them, statut 'doublon')."""
     step = taken(_step_key(sources), partial(_read_step, sources, False))
-    reads, failures = _read_all(context, sources, step.files)
+    reads, failures = _read_all(context, sources, step)
     if not reads and not failures:
         context.log.warning("no performance file (PAP, RAP) in the sources: the performance tables are empty")
     with writer(Path(duckdb.database)) as connection:
@@ -338,6 +345,7 @@ def performance_tables(
         written = write_performance(connection, tables)
         view = connection.sql(f"SELECT * FROM {VIEW}").pl()
         view_columns = connection.execute(f"DESCRIBE {VIEW}").fetchall()
+    write_reports(paths.staging_performance, [c.report() for c in step.copies])  # [] where none: none left from before
     frames = tables.frames()
     for table, rows in written.items():
         frame = frames[table]

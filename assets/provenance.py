@@ -11,7 +11,7 @@ from assets.credits import DUCKDB_WRITER_POOL, staging_credits
 from assets.documents import document_tables
 from assets.metadata import column_schema, markdown
 from assets.nomenclature import STAGING_NOMENCLATURE, nomenclature
-from assets.performance import performance_copies, performance_tables
+from assets.performance import performance_tables
 from assets.resources import WarehousePaths
 from assets.sources import CREDIT_FILES, NOMENCLATURE_FILES, OTHER_FILES
 from assets.versions import code_version
@@ -61,10 +61,10 @@ def sources_table(
 ) -> dg.MaterializeResult:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     reports = read_reports(paths.staging_credits) + read_reports(paths.staging_nomenclature)
-    # The copies set aside, as the steps that set them aside recorded them (warehouse/credits/roles.py:
-    # set_aside_copies): the credits' staging in its reports, the performance step by its own function.
+    # The copies set aside, as the steps that set them aside recorded them in their staged reports
+    # (warehouse/credits/roles.py: set_aside_copies): the credits' and the performance step's.
+    reports += read_reports(paths.staging_performance)
     copies = {r.source_id: r for r in reports if r.statut == "doublon"}
-    copies |= {c.item.source.source_id: c.report() for c in performance_copies(sources)}
     reports = [r for r in reports if r.statut != "doublon"]
     staged = {r.source_id for r in reports}
     if Path(duckdb.database).exists():  # the warehouse's blocks are not held under the lines' count (another database)

@@ -53,6 +53,12 @@ class WarehousePaths(dg.ConfigurableResource):
         return self.out / "staging" / "nomenclature"
 
     @property
+    def staging_performance(self) -> Path:
+        """The reports of the performance files set aside as copies (``rapport.json``, statut ``doublon``): the
+        files read have theirs in ``indicateur_fichiers``."""
+        return self.out / "staging" / "performance"
+
+    @property
     def parquet(self) -> Path:
         """Where this build writes its Parquet files (the working folder's ``parquet/``)."""
         return self.work / "parquet"

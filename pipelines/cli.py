@@ -1196,6 +1196,11 @@ def _finish(
                 outcome.published = release.version
                 release_line = f"release: {release.version} published; latest -> releases/{release.version}"
                 release_line += _changes_line(release.folder)
+                if release.compacted:  # warehouse/publication/releases.py: compact_database
+                    before, after = (f"{size / 1e6:.2f} MB" for size in release.compacted)
+                    release_line += (
+                        f"\ndatabase compacted (more than a fifth of its blocks were free): {before} -> {after}"
+                    )
             else:
                 release_line = f"release: content unchanged since {release.version}; no new release"
                 release_line += _restored_line(settings.out_dir)

@@ -24,6 +24,7 @@ from frictionless import Package
 
 from assets.publish import PUBLISHED
 from tests.conftest import SOURCES, Build, run_build
+from warehouse.credits.staging import read_reports
 from warehouse.publication.changelog import _same_files, compare_releases
 from warehouse.publication.datapackage import datapackage_descriptor
 from warehouse.publication.tables import TABLES
@@ -352,10 +353,14 @@ def test_a_copy_of_a_performance_file_is_set_aside_as_a_credit_files_copy_is(sma
     # IndicateursModel: 3860 failure(s)", no release. Now one of them is set aside, by the credits' rule: the file the
     # latest release read is kept (the PAP; before wave 16 the first in path order was, `… (1).csv`: the source read
     # moved to the browser's copy).
+    # A review's find (wave 17): the rule ran three times per build (the step's read, its report, `core/sources`);
+    # now once, the step recording its copies in its staged reports, which `core/sources` reads, as the credits'.
     _, baseline = small
     out, build = _small_with_a_copy(small, tmp_path, PAP)
     assert build.returncode == 0, build.stdout + build.stderr
     _copies_said(out, build, "PLF_2019_PAP (1).csv", PAP)
+    staged = [(r.fichier, r.statut, r.message) for r in read_reports(out / "staging" / "performance")]
+    assert staged == [("PLF_2019_PAP (1).csv", "doublon", f"the same bytes as {PAP}, set aside")], staged
     counts = "SELECT (SELECT count(*) FROM indicateurs), (SELECT count(*) FROM indicateur_valeurs), "
     counts += "(SELECT list(fichier ORDER BY fichier) FROM indicateur_fichiers)"
     with duckdb.connect(str(baseline / "budget.duckdb"), read_only=True) as connection:

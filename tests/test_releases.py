@@ -690,10 +690,20 @@ def test_a_release_database_does_not_grow_with_the_history_of_builds(tmp_path):
     fields = lines[1].split(b";")  # AE T2 PLF of the first line: 7 euros more
     fields[13] = str(int(fields[13].replace(b" ", b"")) + 7).encode()
     changed = b"\n".join([lines[0], b";".join(fields), *lines[2:]])
+    compacted = []  # a review's find (wave 17): a build said nothing of it; now one line of its summary, the sizes
     for content in (changed, original, changed):
         credits.write_bytes(content)
         build = run_build(sources, out)
         assert build.returncode == 0, build.stdout + build.stderr
+        said = [line for line in build.stdout.splitlines() if line.startswith("database compacted")]
+        size = (out / "latest" / "budget.duckdb").stat().st_size
+        if said:
+            found = re.fullmatch(
+                r"database compacted \(more than a fifth of its blocks were free\): ([\d.]+) MB -> ([\d.]+) MB", said[0]
+            )
+            assert len(said) == 1 and found and found[2] == f"{size / 1e6:.2f}" and float(found[1]) > size / 1e6, said
+            compacted.append(said[0])
+    assert compacted, "no build said it compacted its database"
     versions = _releases(out)
     assert len(versions) == 4 and versions[0][-6:] == versions[2][-6:] != versions[3][-6:] == versions[1][-6:]
     sizes = [(out / "releases" / v / "budget.duckdb").stat().st_size for v in versions]
@@ -718,3 +728,31 @@ def test_a_release_database_does_not_grow_with_the_history_of_builds(tmp_path):
                 assert not connection.execute(
                     f'SELECT {kept} FROM {a}."{name}" EXCEPT ALL SELECT {kept} FROM {b}."{name}"'
                 ).fetchall(), (name, a, b)
+
+
+def test_the_temporary_files_of_a_killed_build_are_removed_by_the_next_and_the_release_stays_whole(warehouse):
+    # A review's find (wave 17): a build killed while it wrote `releases/.verified.json` or `.state.json`, or put back
+    # a release's Parquet file (`titres.parquet.repair-<pid>`), left the temporary file for ever. The next build
+    # removes those of a process no longer alive (one alive may be writing: kept), wherever the build writes them.
+    sources, out = warehouse
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    release = (out / "latest").resolve()
+    left = [
+        out / "releases" / f".verified.json.tmp-{pid}",
+        out / "releases" / f".state.json.tmp-{pid}",
+        release / "parquet" / f".titres.parquet.tmp-{pid}",
+        out / "staging" / "nomenclature" / f".rapport.json.tmp-{pid}",
+        out / f".latest.tmp-{pid}",
+    ]
+    for path in left:
+        path.write_text("{", encoding="utf-8")
+    os.link(release / "parquet" / "titres.parquet", release / "parquet" / f"titres.parquet.repair-{pid}")  # before 17
+    left.append(release / "parquet" / f"titres.parquet.repair-{pid}")
+    alive = out / "releases" / f".verified.json.tmp-{os.getpid()}"
+    alive.write_text("{", encoding="utf-8")
+    build = run_build(sources, out)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert [p for p in left if p.exists()] == [] and alive.exists()
+    assert _releases(out) == [release.name] and (out / "latest").resolve() == release
+    _assert_as_published(out)

@@ -8,7 +8,6 @@ the folder, and each link it meets is listed (``skipped_links``) with the reason
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from schemas.catalogue import CatalogueEntry, catalogue
 from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
+from warehouse.digests import sha256_of  # never follows a symbolic link
 from warehouse.display import escaped_bytes
 from warehouse.reading.tables import RawTable, TableReadError, read_table_heads
 
@@ -42,7 +42,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -103,15 +102,6 @@ class Recognition:
     def feuille(self) -> str | None:
         """The sheet read: a workbook's visible sheet, ``tableau <n>`` of an HTML table; None for a CSV."""
         return self.head.sheet if self.head is not None else None
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of the file at ``path`` (hex). Never follows a symbolic link: ``OSError`` if it is one."""
-    digest = hashlib.sha256()
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 #: The catalogue's entries by sha256 (the first of each) and each entry's file name, made once per catalogue.

@@ -127,6 +127,21 @@ def test_an_amount_column_empty_on_every_line_is_an_error(tmp_path, monkeypatch)
     assert _errors(folder, tmp_path, monkeypatch) == [message] * 3
 
 
+@pytest.mark.parametrize("spellings", [(" ", ""), ("", " - ", "\u00a0", "--")])
+def test_an_amount_column_of_blank_cells_spelt_in_several_ways_is_empty_on_every_line(tmp_path, monkeypatch, spellings):
+    # A review's find (wave 17): a column mixing `" "` and `""` escaped the rule (its cells were not all the same);
+    # every spelling of no amount counts as empty, in the whole read, the streamed read and the staging.
+    def blank(number: int, fields: list[str]) -> None:
+        fields[AE] = spellings[number % len(spellings)]
+
+    folder = _lfi_2020(tmp_path, blank)
+    message = (
+        "LFI_2020_Credits.csv, colonne 'AE LFI 2020': amount column 'AE LFI 2020' (column 11, K) is empty on every "
+        "line, where the other amount columns of its lines are not: a column with no amount is not read as zeros"
+    )
+    assert _errors(folder, tmp_path, monkeypatch) == [message] * 3
+
+
 def test_an_amount_column_empty_but_on_one_line_reads_its_empty_cells_as_zero(tmp_path):
     # The documented rule stands for a column with an amount somewhere: its empty cells count as 0, and are counted.
     def blank(number: int, fields: list[str]) -> None:

@@ -300,3 +300,45 @@ def test_a_nomenclature_of_several_exercices_or_phases_names_the_line_and_the_co
     with pytest.raises(SourceReadError) as raised:
         read_nomenclature_file(item)
     assert str(raised.value) == f"{fichier}, {message}"
+
+
+def _with_a_second_libelle(tmp_path, differ_on: int | None):
+    """The first 20 data rows of the real LFI 2021 nomenclature with a second `Libelle` column: the first's cells
+    again, but `autre libellé` on data row ``differ_on``; its inventory item and that row's first `Libelle`."""
+    fichier = "LFI_2021_Nomenclature_Destination.csv"
+    header, *rows = (SOURCES / fichier).read_bytes().decode("cp1252").split("\r\n")[:21]
+    said = [rows[differ_on - 1].split(";")[5]] if differ_on else []
+    rows = [f"{r};{'autre libellé' if n == differ_on else r.split(';')[5]}" for n, r in enumerate(rows, 1)]
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / fichier).write_bytes("\r\n".join([header + ";Libelle", *rows, ""]).encode("cp1252"))
+    (item,) = take_inventory(discover_sources(tmp_path / "sources"))
+    return item, said
+
+
+def test_a_second_nomenclature_column_of_a_field_that_differs_is_the_credit_readers_error(tmp_path):
+    # A review's find (wave 17): the check was the credit reader's only; a nomenclature file with two columns of one
+    # field read the first in silence. Now the credit reader's error, naming both columns and the first row.
+    from warehouse.credits.files import SourceReadError
+    from warehouse.nomenclature.resolution import read_nomenclature_file
+
+    item, said = _with_a_second_libelle(tmp_path, differ_on=9)
+    with pytest.raises(SourceReadError) as raised:
+        read_nomenclature_file(item)
+    assert str(raised.value) == (
+        "LFI_2021_Nomenclature_Destination.csv, ligne 9, colonne 'Libelle': two columns hold the field libelle: "
+        f"'Libelle' (column 6, F) and 'Libelle' (column 8, H), which differ on this line ('{said[0]}' against "
+        "'autre libellé'): which one to read is unknown"
+    )
+
+
+def test_a_second_nomenclature_column_equal_to_the_first_on_every_row_reads_as_the_file(tmp_path):
+    from warehouse.nomenclature.resolution import read_nomenclature_file
+
+    item, _ = _with_a_second_libelle(tmp_path, differ_on=None)
+    read = read_nomenclature_file(item)
+    (tmp_path / "sources" / item.source.fichier).write_bytes(
+        b"\r\n".join(line.rsplit(b";", 1)[0] for line in item.source.chemin.read_bytes().split(b"\r\n"))
+    )  # the second column removed: the file as published (its first 20 rows)
+    (alone,) = take_inventory(discover_sources(tmp_path / "sources"))
+    expected = read_nomenclature_file(alone)
+    assert read.elements.equals(expected.elements) and read.kept == expected.kept == 20

@@ -304,12 +304,13 @@ class _BasePlan:
 @dataclass(frozen=True)
 class _Values:
     """The values of an amount column over detail lines, as far as the broken-phase rule needs them:
-    ``seen`` (some detail line), ``first`` (the first line's cell, as published) and ``other`` (another
-    cell differs from it)."""
+    ``seen`` (some detail line), ``first`` (the first line's cell, as published), ``other`` (another
+    cell differs from it) and ``filled`` (some cell states an amount: :func:`_stated`)."""
 
     seen: bool
     first: str | None
     other: bool
+    filled: bool
 
     @property
     def distinct(self) -> int:
@@ -322,7 +323,8 @@ class _Values:
             return later
         if not later.seen:
             return self
-        return _Values(True, self.first, self.other or later.other or later.first != self.first)
+        other = self.other or later.other or later.first != self.first
+        return _Values(True, self.first, other, self.filled or later.filled)
 
 
 @dataclass
@@ -591,10 +593,9 @@ class _ColumnReader:
         ``unmarked``: amount columns known to hold no ``.`` nor ``,`` on any line of ``frame``
         (:attr:`unmarked` after :meth:`_amounts`): their evidence is none, not looked for."""
         names = {a.index: self.names[a.index] for a in self.match.amounts}
+        detail = frame.lazy().filter(pl.col("_motif").is_null())
         found = (
-            frame.lazy()
-            .filter(pl.col("_motif").is_null())
-            .select(
+            detail.select(
                 pl.len().alias("_n"),
                 *(signatures_expr(n) for i, n in names.items() if i not in unmarked),
                 *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
@@ -605,8 +606,7 @@ class _ColumnReader:
         )
         rows = found["_n"]
         evidence = {i: SeparatorEvidence() if i in unmarked else evidence_of(found[n]) for i, n in names.items()}
-        values = {i: _Values(rows > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
-        return rows, evidence, values
+        return rows, evidence, _values_of(detail, names, found, rows > 0)
 
     def _separators(
         self, evidence: dict[int, SeparatorEvidence], frame: pl.DataFrame | None = None
@@ -696,14 +696,7 @@ class _ColumnReader:
         checks = []
         for what, first, other, amount in self.doubles:
             a, b = (f"_m{first}", f"_m{other}") if amount else (self.names[first], self.names[other])
-            message = pl.concat_str(
-                pl.lit(f"two columns hold {what}: {_column_place(self.table, first)} and "),
-                pl.lit(f"{_column_place(self.table, other)}, which differ on this line ('"),
-                pl.col(self.names[first]).fill_null(""),
-                pl.lit("' against '"),
-                pl.col(self.names[other]).fill_null(""),
-                pl.lit("'): which one to read is unknown"),
-            )
+            message = _doubles_message(self.table, what, first, other, self.names[first], self.names[other])
             checks.append((pl.col(a).ne_missing(pl.col(b)), other, message))
         self._note_first_errors(detail, checks)
 
@@ -713,7 +706,7 @@ class _ColumnReader:
         is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row."""
         if not rows:
             return
-        empty = {i for i, v in values.items() if v.seen and not v.other and _blank(v.first)}
+        empty = {i for i, v in values.items() if v.seen and not v.filled}  # `" "` and `""` alike: no amount
         for columns in self.groups.values():
             if all(c.index in empty for c in columns):
                 continue
@@ -734,7 +727,7 @@ class _ColumnReader:
             *(pl.col(n).first().alias(f"_premier{i}") for i, n in names.items()),
             *(pl.col(n).ne_missing(pl.col(n).first()).any().alias(f"_autre{i}") for i, n in names.items()),
         ).row(0, named=True)
-        return {i: _Values(detail.height > 0, found[f"_premier{i}"], bool(found[f"_autre{i}"])) for i in names}
+        return _values_of(detail.lazy(), names, found, detail.height > 0)
 
     def _broken_phases(self, detail: pl.DataFrame) -> set[str]:
         """Phases whose published amount columns hold one non-zero constant on every line."""
@@ -1731,6 +1724,41 @@ def _doubles(
     return doubles
 
 
+def _doubles_message(table: RawTable, what: str, first: int, other: int, a: str, b: str) -> pl.Expr:
+    """The error of a line where two columns holding ``what`` (``first`` and ``other``, of cells ``a`` and ``b`` as
+    published) differ."""
+    return pl.concat_str(
+        pl.lit(f"two columns hold {what}: {_column_place(table, first)} and "),
+        pl.lit(f"{_column_place(table, other)}, which differ on this line ('"),
+        pl.col(a).fill_null(""),
+        pl.lit("' against '"),
+        pl.col(b).fill_null(""),
+        pl.lit("'): which one to read is unknown"),
+    )
+
+
+def differing_doubles(table: RawTable, doubles: tuple[tuple[str, int, int], ...]) -> SourceReadError | None:
+    """The credit reader's error (:meth:`_Reader._note_doubles`) for a reader of a whole table (the nomenclature's):
+    where two columns hold one field (``FamilyMatch.doubles``: the field, its first column, the other) and differ on
+    a data row (cells as published), the first such row (then the leftmost column); None where each pair is equal on
+    every row (read as one column)."""
+    if not doubles:
+        return None
+    names = [f"c{i}" for i in range(len(table.header))]
+    frame = pl.DataFrame(table.rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    frame = frame.with_columns(_ligne=pl.int_range(1, pl.len() + 1))
+    errors = []
+    for name, first, other in doubles:
+        message = _doubles_message(table, f"the field {name}", first, other, names[first], names[other])
+        found = frame.filter(pl.col(names[first]).ne_missing(pl.col(names[other]))).head(1)
+        if found.height:
+            errors.append((found["_ligne"][0], other, found.select(message).item()))
+    if not errors:
+        return None
+    ligne, index, message = min(errors)
+    return SourceReadError(table.fichier, message, ligne=ligne, colonne=table.header[index], index_colonne=index)
+
+
 def _column_place(table: RawTable, index: int) -> str:
     """A column as a user finds it: ``'AE LFI 2020' (column 7, G)``."""
     number, letters = index + 1, ""
@@ -1740,12 +1768,32 @@ def _column_place(table: RawTable, index: int) -> str:
     return f"{table.header[index]!r} (column {index + 1}, {letters})"
 
 
-def _blank(text: str | None) -> bool:
-    """Whether an amount cell as published states no amount (empty, spaces, a lone dash: ``euros_expr``'s ``vide``)."""
-    if text is None:
-        return True
-    cleaned = re.sub(r"\s", "", text).replace("\u2212", "-").replace("\u2013", "-").replace("\u2012", "-")
-    return cleaned in ("", "-", "--", "\u2014")
+#: An amount cell as published that states no amount: empty, white space, a lone dash (``euros_expr``'s ``vide``),
+#: white space around it (``-``, `` - ``, ``--``, ``—``; the minus, en and figure dashes as ``-``).
+_BLANK = r"^\s*(?:[-\u2212\u2013\u2012]\s*){0,2}$|^\s*\u2014\s*$"
+
+
+_BLANK_CELL = re.compile(_BLANK)
+
+
+def _stated(name: str) -> pl.Expr:
+    """Whether some cell of column ``name`` states an amount (is not :data:`_BLANK`, nor null): one aggregate."""
+    return pl.col(name).str.contains(_BLANK).not_().fill_null(False).any()
+
+
+def _values_of(lines: pl.LazyFrame, names: dict[int, str], found: dict, seen: bool) -> dict[int, _Values]:
+    """The :class:`_Values` of the amount columns ``names`` (index: column) of ``lines``, from ``found``: their first
+    cell (``_premier<i>``) and whether another differs (``_autre<i>``). Whether a cell states an amount
+    (:func:`_stated`, a scan of the column: 27 ns a cell) is looked for only in a column whose first cell states none
+    and whose cells differ: a first cell stated is an amount, cells all equal to a blank first state none."""
+    first = {i: found[f"_premier{i}"] for i in names}
+    other = {i: bool(found[f"_autre{i}"]) for i in names}
+    filled = {i: first[i] is not None and _BLANK_CELL.fullmatch(first[i]) is None for i in names}
+    unsure = [i for i in names if other[i] and not filled[i]]
+    if unsure:
+        row = lines.select(_stated(names[i]).alias(f"_rempli{i}") for i in unsure).collect().row(0, named=True)
+        filled |= {i: bool(row[f"_rempli{i}"]) for i in unsure}
+    return {i: _Values(seen, first[i], other[i], filled[i]) for i in names}
 
 
 def _add(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:

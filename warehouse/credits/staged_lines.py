@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse.digests import sha256_of
 from warehouse.store import MEMORY_LIMIT, quote_literal
 
 __all__ = [
@@ -49,11 +50,7 @@ def _sha256(path: Path) -> str:
     status = path.stat()
     key = (str(path), status.st_ino, status.st_size, status.st_mtime_ns)
     if key not in _HASHED:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:  # in 1 MiB blocks: a staged file of 10 M lines is never read whole
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        _HASHED[key] = digest.hexdigest()
+        _HASHED[key] = sha256_of(path, follow_symlinks=True)  # in blocks: a staged file of 10 M lines is never whole
     return _HASHED[key]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from warehouse.atomic import temporary_for, write_text_atomically
 from warehouse.publication.parquet import verify_parquet, write_frame
 from warehouse.sources import InventoryItem
 
@@ -28,6 +29,7 @@ __all__ = [
     "read_unpartitioned_staging",
     "sink_staging",
     "write_staging",
+    "write_reports",
     "write_unpartitioned_staging",
 ]
 
@@ -102,11 +104,12 @@ def _folder(root: Path, exercice: int) -> Path:
     return root / f"{PARTITION_KEY}={exercice}"
 
 
-def _write_reports(folder: Path, reports: list[SourceReport]) -> None:
-    target = folder / "rapport.json"
-    temporary = target.with_name(f".rapport.json.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(temporary, target)
+def write_reports(folder: Path, reports: list[SourceReport]) -> None:
+    """Replace ``folder/rapport.json`` by ``reports`` (atomically: a new file renamed over it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(
+        folder / "rapport.json", json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1)
+    )
 
 
 def sink_staging(
@@ -180,7 +183,7 @@ def _replace(
     folder = _folder(root, exercice)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / "part-0.parquet"
-    temporary = folder / f".part-0.parquet.{os.getpid()}.tmp"
+    temporary = temporary_for(final)
     try:
         write(temporary)
         rows = verify_parquet(temporary)
@@ -192,14 +195,14 @@ def _replace(
     for stale in folder.glob("*.parquet"):
         if stale != final:
             stale.unlink()
-    _write_reports(folder, reports)
+    write_reports(folder, reports)
     return rows
 
 
 def write_unpartitioned_staging(root: Path, rows: pl.DataFrame, reports: list[SourceReport]) -> None:
     """Replace an unpartitioned staging (``<root>/part-0.parquet`` and ``<root>/rapport.json``)."""
     write_frame(rows, root / "part-0.parquet")
-    _write_reports(root, reports)
+    write_reports(root, reports)
 
 
 def read_unpartitioned_staging(root: Path) -> pl.DataFrame | None:

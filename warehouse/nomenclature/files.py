@@ -31,7 +31,7 @@ from schemas.codes import (
 from schemas.families import FamilyMatch, vocabulary
 from schemas.headers import fold_header
 from schemas.labels import clean_label
-from warehouse.credits.files import SourceReadError
+from warehouse.credits.files import SourceReadError, differing_doubles
 from warehouse.reading.tables import RawTable
 
 __all__ = ["ELEMENT_SCHEMA", "NomenclatureRead", "read_nomenclature_table"]
@@ -98,12 +98,17 @@ def read_nomenclature_table(
     if (irregular := table.irregular_rows_error()) is not None:
         raise irregular
     reader = _Reader(table, match, source_id, exercice_hint, phase_hint)
+    double = differing_doubles(table, match.doubles)  # two columns of one field that differ: the credits' error
     try:
-        return reader.read()
+        read = reader.read()
     except SourceReadError as exc:  # in a workbook's sheet: its cell too
-        if (located := exc.in_cell(table)) is exc:
+        first = double if double is not None and (exc.ligne or 0) > double.ligne else exc  # the first in line order
+        if (located := first.in_cell(table)) is exc:
             raise
         raise located from exc
+    if double is not None:
+        raise double.in_cell(table)
+    return read
 
 
 class _Reader:

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse.atomic import temporary_for
 from warehouse.publication.columns import parquet_key_values
 from warehouse.store import quote_identifier, quote_literal
 
@@ -67,10 +68,6 @@ def verify_parquet(path: Path, expected_rows: int | None = None, expected_column
     return metadata.num_rows
 
 
-def _temporary(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
-
-
 #: DuckDB's defaults for an ``ORDER BY`` that says neither: what a ``sort_key`` of :func:`publish_table` assumes.
 _DEFAULT_ORDER = [("NULLS_LAST", "ASCENDING", "")]
 
@@ -93,7 +90,7 @@ def publish_table(
     (``warehouse/credits/order.py``)."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{table}.parquet"
-    temporary = _temporary(final)
+    temporary = temporary_for(final)
     name = quote_identifier(table)
     rows = connection.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     columns = [r[0] for r in connection.execute(f"DESCRIBE {name}").fetchall()]
@@ -136,7 +133,7 @@ def _default_order(connection: duckdb.DuckDBPyConnection) -> bool:
 def write_frame(frame: pl.DataFrame, final: Path) -> PublishedFile:
     """Write ``frame`` to ``final`` (Parquet, zstd) under a temporary name, check it, rename it."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary(final)
+    temporary = temporary_for(final)
     try:
         frame.write_parquet(temporary, compression="zstd")
         verify_parquet(temporary, frame.height, frame.columns)

@@ -53,6 +53,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.atomic import remove_dead_temporaries, temporary_for, write_text_atomically
+from warehouse.digests import sha256_of
 from warehouse.store import MEMORY_LIMIT, quote_identifier, quote_literal
 
 __all__ = [
@@ -91,6 +93,9 @@ class Release:
 
     folder: Path
     manifest: dict
+    #: The size in bytes of its database before and after :func:`compact_database`, where the build that published
+    #: it compacted it (the summary says so); None where it did not.
+    compacted: tuple[int, int] | None = None
 
     @property
     def version(self) -> str:
@@ -193,8 +198,13 @@ def remove_stale_work(out: Path, say: Callable[[str], None] = print) -> list[str
             else:
                 path.unlink(missing_ok=True)
             removed.append(path.name)
-    for temporary in out.glob(".*.tmp-*"):
-        temporary.unlink(missing_ok=True)
+    # The temporary files of a killed build's writes (warehouse/atomic.py): beside `latest`, the state and the
+    # record of the files verified, a release's Parquet file put back (_repair), the staged reports and files.
+    staging = out / "staging"
+    places = [out, folder, *(p for r in complete if r.exists() for p in (r, r / "parquet"))]
+    places += [staging, *(p for p in staging.rglob("*") if p.is_dir())] if staging.is_dir() else []
+    for place in places:
+        remove_dead_temporaries(place)
     return removed
 
 
@@ -261,13 +271,8 @@ def _read_verified(out: Path, version: str) -> dict:
 
 
 def _write_verified(out: Path, version: str, files: dict) -> None:
-    path = releases_dir(out) / VERIFIED
-    temporary = path.with_name(f"{VERIFIED}.tmp-{os.getpid()}")
-    try:
-        temporary.write_text(json.dumps({"version": version, "files": files}, indent=1), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:  # a cache: the next build hashes again
-        temporary.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a cache: the next build hashes again
+        write_text_atomically(releases_dir(out) / VERIFIED, json.dumps({"version": version, "files": files}, indent=1))
 
 
 def record_verified(out: Path, release: Release) -> None:
@@ -389,7 +394,7 @@ def _repair(
             recorded = None
         if recorded != changed.expected:
             continue
-        temporary = folder / f"{changed.relative}.repair-{os.getpid()}"
+        temporary = temporary_for(folder / changed.relative)
         os.link(rewritten, temporary)
         os.replace(temporary, folder / changed.relative)
         put_back.append(folder.name)
@@ -450,11 +455,7 @@ def pause_for_tests(phase: str, out: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path, follow_symlinks=True)
 
 
 def table_digest(connection: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -550,7 +551,7 @@ def _switch_link(link: Path, target: str) -> Path | None:
 
     A real file or folder there (a warehouse made before releases, or a user's) is never removed: it is
     moved aside first, to ``<name>.kept-<time>`` beside it, whose path is returned (else None)."""
-    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    temporary = temporary_for(link)
     temporary.unlink(missing_ok=True)
     os.symlink(target, temporary)
     aside = None
@@ -640,7 +641,7 @@ def publish_release(
         return previous, False
     now = now or dt.datetime.now(dt.UTC)
     version = f"{now:%Y-%m-%dT%H%M%SZ}-{digest[:6]}"
-    compact_database(database)  # before its sha256: the file the manifest names is the one written
+    compacted = compact_database(database)  # before its sha256: the file the manifest names is the one written
     files = []
     progress(f"checking the {len(tables)} Parquet files against the database")
     with duckdb.connect(str(database), read_only=True, config={"memory_limit": MEMORY_LIMIT}) as connection:
@@ -694,7 +695,7 @@ def publish_release(
     _fsync_dir(out)
     if state is not None:
         write_state(out, version, state)
-    return Release(final, manifest), True
+    return Release(final, manifest, compacted), True
 
 
 STATE = ".state.json"
@@ -702,10 +703,7 @@ STATE = ".state.json"
 
 def write_state(out: Path, version: str, state: dict) -> None:
     """Write ``releases/.state.json``: the state of release ``version`` (see :func:`publish_release`)."""
-    path = releases_dir(out) / STATE
-    temporary = path.with_name(f"{STATE}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps({"version": version, **state}, indent=1), encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomically(releases_dir(out) / STATE, json.dumps({"version": version, **state}, indent=1))
 
 
 def release_state(out: Path) -> tuple[Release | None, dict]:
