@@ -446,3 +446,21 @@ def test_an_excel_error_cell_is_an_error_naming_the_line_the_column_and_the_cell
     titled = [[ExcelError("#N/A")], ["programme", "libelle"], ["101", "Justice"]]
     (table,) = read_tables(write_xlsx(tmp_path / "t.xlsx", [Sheet("N", titled)]))
     assert table.rows == [["101", "Justice"]]
+
+
+def test_an_excel_error_cell_without_a_reference_is_placed_as_a_reader_places_it(tmp_path):
+    # ECMA-376 makes a cell's `r` optional (the cell after the previous one) and XML allows blanks around `=`.
+    from tests.workbook_files import ExcelError
+
+    path = write_xlsx(tmp_path / "n.xlsx", [Sheet("N", [["programme", "libelle"], ["101", "Justice"],
+                                                         ["102", ExcelError("#N/A")]])])  # fmt: skip
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    sheet = sheet.replace('<c r="B3" t="e">', "<c t = 'e'>").replace(' r="A3"', "").replace('<row r="3">', "<row>")
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(TableReadError, match=r"ligne 2, colonne 'libelle' \(feuille 'N', cellule B3\): an Excel"):
+        read_tables(path)

@@ -277,8 +277,9 @@ def read_workbook(path: Path, name: str, fmt: str) -> list[RawTable]:
     ``fmt``: what :func:`table_format` found (``xls``, ``xlsx``, ``ods``, ``html``).
     ``RawTable.sheet`` names the sheet read (``tableau <n>`` for HTML). Raises
     :class:`TableReadError` for a workbook that is too large or a zip bomb, damaged, with
-    no visible sheet holding data, or with a formula cell that has no cached value (the
-    message names the sheet and the cell).
+    no visible sheet holding data, with a formula cell that has no cached value (the
+    message names the sheet and the cell), or an ``.xlsx`` with an Excel error value in the
+    header or a data row (the message names the line, the column and the cell).
     """
     _check_size(path)
     if fmt == "html":
@@ -452,7 +453,8 @@ def _marks(archive: zipfile.ZipFile, part: str) -> tuple[bool, bool]:
         while chunk := stream.read(1 << 20):
             text = tail + chunk
             formulas = formulas or bool(_FORMULA_TAG.search(text))
-            errors = errors or bool(_ERROR_CELL.search(text))
+            # `"e"` first (a fast find; an error cell holds it): the regular expression only where it is
+            errors = errors or ((b'"e"' in text or b"'e'" in text) and bool(_ERROR_CELL.search(text)))
             if formulas and errors:
                 break
             tail = chunk[-256:]
