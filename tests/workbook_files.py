@@ -32,6 +32,15 @@ class Sheet:
     state: str = "visible"
 
 
+@dataclass(frozen=True)
+class ExcelError:
+    """A cell holding an Excel error value (``#N/A``, ``#DIV/0!``…), as a spreadsheet saves a formula that failed
+    (``<c t="e"><f>…</f><v>#N/A</v></c>``), or a typed error without ``formula``."""
+
+    value: str
+    formula: str | None = None
+
+
 def column_letter(index: int) -> str:
     letters = ""
     index += 1
@@ -44,6 +53,10 @@ def column_letter(index: int) -> str:
 def _cell(ref: str, value: object) -> str:
     if isinstance(value, bool) or value is None:
         return ""
+    if isinstance(value, ExcelError):
+        formula = f"<f>{escape(value.formula)}</f>" if value.formula else ""
+        return f'<c r="{ref}" t="e">{formula}<v>{escape(value.value)}</v></c>'
+
     if isinstance(value, (int, float)):
         return f'<c r="{ref}"><v>{value!r}</v></c>'
     return f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(value))}</t></is></c>'

@@ -135,6 +135,65 @@ def test_a_line_of_another_phase_than_the_headers_is_an_error_naming_the_phase_c
     assert _reads(folder, tmp_path) == (message, message)
 
 
+def _renamed_with_header(folder: Path, name: str, header: tuple[str, str], as_name: str) -> Path:
+    """``folder``'s copy of ``name`` with its header's text ``header[0]`` replaced by ``header[1]``, named
+    ``as_name``; the folder."""
+    path = folder / name
+    data = path.read_bytes()
+    first, rest = data.split(b"\n", 1)
+    path.unlink()
+    (folder / as_name).write_bytes(first.replace(header[0].encode(), header[1].encode()) + b"\n" + rest)
+    return folder
+
+
+@pytest.mark.parametrize("as_name", ["LFI_2020_Credits.csv", "credits_export.csv"])
+def test_an_amount_column_of_another_phase_than_the_lines_is_an_error_naming_the_line_and_the_phase_column(
+    tmp_path, as_name
+):
+    # A tester's find: `AE PLF 2020;CP LFI 2020` over lines whose `loi` is LFI published 2240 rows of a phantom 2020
+    # PLF (AE only) beside 2240 of LFI (CP only), exit 0, under the catalogued name too (whose phases are LFI).
+    folder = _changed(tmp_path, "LFI_2020_Credits.csv", lambda number, fields: None)
+    folder = _renamed_with_header(folder, "LFI_2020_Credits.csv", ("AE LFI 2020", "AE PLF 2020"), as_name)
+    message = f"{as_name}, ligne 1, colonne 'loi': phase 'LFI' on a line holding an amount of phase PLF ('AE PLF 2020')"
+    assert _reads(folder, tmp_path) == (message, message)
+
+
+def test_lines_of_one_phase_each_holding_only_its_columns_still_read(tmp_path):
+    # The header states two phases and the `loi` column each line's: a line that fills only the columns of its own
+    # phase is read, its phase the column's (each line one row), as before.
+    def stacked(number: int, fields: list[str]) -> None:
+        if number <= 1120:
+            fields[1], fields[11] = "PLF", ""
+        else:
+            fields[10] = ""
+
+    folder = _changed(tmp_path, "LFI_2020_Credits.csv", stacked)
+    folder = _renamed_with_header(folder, "LFI_2020_Credits.csv", ("AE LFI 2020", "AE PLF 2020"), "credits_export.csv")
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    read = read_credit_table(found.table, found.match, source.source_id, found.exercice_hint)
+    by_phase = read.lines.group_by("phase").agg(pl.len(), pl.col("source_ligne").min()).sort("phase")
+    assert by_phase.rows() == [("LFI", 1120, 1121), ("PLF", 1120, 1)]
+
+
+@pytest.mark.parametrize("as_name", ["LFI_2020_Credits.csv", "credits_export.csv"])
+def test_an_exercice_column_disagreeing_with_the_header_is_an_error_naming_the_first_line_and_the_column(
+    tmp_path, as_name
+):
+    # A tester's find: every line's `Exercice` 2021 under `AE LFI 2020;CP LFI 2020` was loaded as 2021 LFI, exit 0
+    # (the column won, silently). Lines of two exercices are still "several exercices" (the test above).
+    def next_year(number: int, fields: list[str]) -> None:
+        fields[0] = "2021"
+
+    folder = _renamed_with_header(_changed(tmp_path, "LFI_2020_Credits.csv", next_year), "LFI_2020_Credits.csv",
+                                  ("", ""), as_name)  # fmt: skip
+    message = (
+        f"{as_name}, ligne 1, colonne 'Exercice': exercice 2021 on every line, where the header states 2020 "
+        "('AE LFI 2020')"
+    )
+    assert _reads(folder, tmp_path) == (message, message)
+
+
 def test_a_line_stating_the_headers_phase_otherwise_still_reads(tmp_path):
     def same_phase(number: int, fields: list[str]) -> None:
         if number == 5:

@@ -395,3 +395,72 @@ def test_a_workbook_with_several_sheets_of_a_known_family_is_an_error_naming_the
     write_xlsx(hidden / "export.xlsx", [Sheet("Brouillon", data[:3], state="hidden"), notes, Sheet("Credits", data)])
     found = recognise(discover_sources(hidden)[0])
     assert (found.error, found.feuille, found.famille, len(found.table.rows)) == (None, "Credits", "credits_codes", 2)
+
+
+def _lfi_2020_workbook(folder, edits):
+    """LFI_2020_Credits.csv written as an .xlsx in ``folder`` (codes as text, amounts as numbers), with ``edits``
+    ((row, column) -> value, 0-based from A1) made: a real file saved from a spreadsheet, altered as a tester would."""
+    lines = (SOURCES / "LFI_2020_Credits.csv").read_text(encoding="utf-8").splitlines()
+    rows: list[list[object]] = [lines[0].split(";")]
+    for line in lines[1:]:
+        cells = line.split(";")
+        rows.append([c or None for c in cells[:10]] + [int(c.replace(" ", "")) for c in cells[10:]])
+    for (r, c), value in edits.items():
+        rows[r][c] = value
+    folder.mkdir()
+    return write_xlsx(folder / "LFI_2020_Credits.xlsx", [Sheet("Credits", rows)])
+
+
+def test_an_excel_error_cell_is_an_error_naming_the_line_the_column_and_the_cell(tmp_path):
+    # A tester's find: python-calamine reads an error cell (`<c t="e"><v>#N/A</v></c>`) as empty (its issue #105),
+    # so an AE #N/A published ae = 0.00 (a WARN), AE and CP #DIV/0! set a 50,000 € line aside as having no amount,
+    # and a categorie #N/A published a NULL code, each with exit 0.
+    from tests.workbook_files import ExcelError
+
+    plain = _lfi_2020_workbook(tmp_path / "tel_quel", {})
+    (source,) = discover_sources(plain.parent)
+    found = recognise(source)
+    assert found.error is None and found.table.rows[0][10] == "50000.0"
+    what = "(a formula that failed): correct it in the workbook, or export the values"
+    cases = {
+        "ae": ({(1, 10): ExcelError("#N/A")}, "ligne 1, colonne 'AE LFI 2020' (feuille 'Credits', cellule K2): "
+               f"an Excel error value '#N/A' {what}"),
+        "ae_cp": ({(1, 10): ExcelError("#DIV/0!", "J2/0"), (1, 11): ExcelError("#DIV/0!", "J2/0")},
+                  "ligne 1, colonne 'AE LFI 2020' (feuille 'Credits', cellule K2): an Excel error value '#DIV/0!'"),
+        "categorie": ({(5, 8): ExcelError("#N/A", "VLOOKUP(A6,X!A:B,2,0)")},
+                      "ligne 5, colonne 'categorie' (feuille 'Credits', cellule I6): an Excel error value '#N/A'"),
+        "titre": ({(2240, 9): ExcelError("#REF!")},
+                  "ligne 2240, colonne 'titre' (feuille 'Credits', cellule J2241): an Excel error value '#REF!'"),
+        "en_tete": ({(0, 11): ExcelError("#NAME?")},
+                    "en-tête, colonne L (sans en-tête) (feuille 'Credits', cellule L1): an Excel error value '#NAME?'"),
+    }  # fmt: skip
+    for case, (edits, message) in cases.items():
+        (source,) = discover_sources(_lfi_2020_workbook(tmp_path / case, edits).parent)
+        found = recognise(source)
+        assert found.error is not None and message in found.error, (case, found.error)
+    # A label too (any column read from the header down): an error is never read as an empty label.
+    nomenclature = [["programme", "libelle"], ["101", ExcelError("#VALUE!")]]
+    with pytest.raises(TableReadError, match=r"ligne 1, colonne 'libelle' \(feuille 'N', cellule B2\): an Excel"):
+        read_tables(write_xlsx(tmp_path / "n.xlsx", [Sheet("N", nomenclature)]))
+    # Above the header (a title row), an error is no data: the table reads.
+    titled = [[ExcelError("#N/A")], ["programme", "libelle"], ["101", "Justice"]]
+    (table,) = read_tables(write_xlsx(tmp_path / "t.xlsx", [Sheet("N", titled)]))
+    assert table.rows == [["101", "Justice"]]
+
+
+def test_an_excel_error_cell_without_a_reference_is_placed_as_a_reader_places_it(tmp_path):
+    # ECMA-376 makes a cell's `r` optional (the cell after the previous one) and XML allows blanks around `=`.
+    from tests.workbook_files import ExcelError
+
+    path = write_xlsx(tmp_path / "n.xlsx", [Sheet("N", [["programme", "libelle"], ["101", "Justice"],
+                                                         ["102", ExcelError("#N/A")]])])  # fmt: skip
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    sheet = sheet.replace('<c r="B3" t="e">', "<c t = 'e'>").replace(' r="A3"', "").replace('<row r="3">', "<row>")
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(TableReadError, match=r"ligne 2, colonne 'libelle' \(feuille 'N', cellule B3\): an Excel"):
+        read_tables(path)

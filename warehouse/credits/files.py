@@ -440,6 +440,22 @@ class _ColumnReader:
         that states it (the exercice's, else the phase's, ``PLF 2019``)."""
         return self._several("exercices", found, self.fields.get("exercice", self.fields.get("phase")))
 
+    def _check_header_exercice(self, found: dict[int, tuple[int, int]]) -> None:
+        """Raise the error of a file whose lines state one exercice (``found``: exercice -> (rows, first line)) in a
+        column (``Exercice``, or a phase ``PLF 2019``) and whose header another (``AE LFI 2020``), naming its first
+        line and that column: never loaded as the column's year, nor as the header's. (Lines of several exercices
+        are :meth:`_several_exercices`.)"""
+        if self.header_exercice is None or len(found) != 1:
+            return
+        ((exercice, (_rows, line)),) = found.items()
+        if exercice == self.header_exercice:
+            return
+        index = self.fields.get("exercice", self.fields.get("phase"))
+        header = next(a.header for a in self.match.amounts if a.exercice == self.header_exercice)
+        message = f"exercice {exercice} on every line, where the header states {self.header_exercice} ({header!r})"
+        colonne = self.table.header[index] if index is not None else None
+        raise SourceReadError(self.table.fichier, message, ligne=line, colonne=colonne, index_colonne=index)
+
     def _several_phases(self, found: dict[str, tuple[int, int]]) -> SourceReadError:
         """The error of a file whose phase is each line's (its ``loi`` column) and whose lines state several
         (``found``: phase -> (rows, first line)), worded as for several exercices: a file has one phase there."""
@@ -1006,6 +1022,23 @@ class _ColumnReader:
                     pl.lit("phase unknown for this amount column"),
                 )
         stated = {a.phase for a in self.match.amounts if a.phase}
+        if "phase" in self.fields and len(stated) > 1 and self.match.family.phase is None:
+            # The header states several phases (`AE PLF 2020;CP LFI 2020`) and a column each line's (`loi`): a line
+            # holding an amount in a column of another phase than its own is an error, never a row of that phase.
+            for phase in dict.fromkeys(a.phase for a in self.match.amounts if a.phase):
+                columns = [a for a in self.match.amounts if a.phase == phase]
+                self._note_first_error(
+                    base,
+                    pl.col("_phase_ligne").is_not_null()
+                    & (pl.col("_phase_ligne") != phase)
+                    & pl.any_horizontal(pl.col(f"_m{a.index}").is_not_null() for a in columns),
+                    self.fields["phase"],
+                    pl.format(
+                        f"phase '{{}}' on a line holding an amount of phase {phase} "
+                        f"({', '.join(repr(a.header) for a in columns)})",
+                        self._col("phase"),
+                    ),
+                )
         if "phase" in self.fields and len(stated) == 1 and self.match.family.phase is None:
             # The header states the file's one phase (`AE LFI 2020`) and a column each line's (`loi`): a line of
             # another phase is an error, never re-labelled with the file's (a tester's PLF line in an LFI file).
@@ -1180,6 +1213,7 @@ class _ColumnReader:
         exercices = sorted(found)
         if len(exercices) > 1:
             raise self._several_exercices(found)
+        self._check_header_exercice(found)
         phases = _column_phases(lines, self.column_groups)
         if len(phases) > 1:
             raise self._several_phases(phases)
@@ -1519,6 +1553,7 @@ class CreditStream:
         assert reader is not None
         if len(self.exercices) > 1:
             raise reader._several_exercices(self.exercices)
+        reader._check_header_exercice(self.exercices)
         if len(self.column_phases) > 1:
             raise reader._several_phases(self.column_phases)
         if self.sums_at_risk:

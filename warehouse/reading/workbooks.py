@@ -22,6 +22,10 @@ binary data. The workbook rules (README, "Workbooks"):
   Each visible sheet of an ``.xlsx`` is streamed (``zipfile`` + lxml ``iterparse``,
   constant memory) to find such cells before any is read. A legacy ``.xls`` FORMULA
   record always carries its last result (BIFF8, [MS-XLS] 2.4.127), so none is checked.
+- **An Excel error value is an error** (``#N/A``, ``#DIV/0!``…, ``<c t="e">``) in the header or a data row of
+  an ``.xlsx``, naming the line, the column and the cell, whatever the column: python-calamine reads it as an
+  empty cell (its issue #105), so the formula scan above notes the error cells of each visible sheet. Not yet in
+  a legacy ``.xls`` or an ``.ods``.
 - **Zip safety** (zip bombs): before an ``.xlsx``/``.ods`` is opened, the sizes its zip
   directory declares are checked: in all at most ``BUDGET_MAX_UNZIPPED_MB`` MiB
   (default 1024) unzipped, and no member over 1 MiB may inflate more than
@@ -52,7 +56,7 @@ import datetime as dt
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lxml import etree
@@ -99,6 +103,8 @@ _CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 32), 127])
 _MAX_CONTROL_SHARE = 0.02
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")  # <f>, <f t="shared" …/>, <x:f>
+_ERROR_CELL = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\bt\s*=\s*["']e["']""")  # <c r="K2" t="e">
+_CELL_REFERENCE = re.compile(r"([A-Z]+)([0-9]+)")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _MAX_HTML_CELLS = 20_000_000  # rows × columns of one HTML table, spans included
 #: WHATWG Encoding Standard: these labels mean windows-1252 in an HTML document.
@@ -261,6 +267,8 @@ class _Grid:
     records: list[list[str | None]]
     numeric: set[tuple[int, int]]
     merges: list[tuple[tuple[int, int], tuple[int, int]]]
+    #: (row, column) -> the Excel error value a cell holds (``#N/A``, ``#DIV/0!``…), which the records hold as None.
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def read_workbook(path: Path, name: str, fmt: str) -> list[RawTable]:
@@ -269,8 +277,9 @@ def read_workbook(path: Path, name: str, fmt: str) -> list[RawTable]:
     ``fmt``: what :func:`table_format` found (``xls``, ``xlsx``, ``ods``, ``html``).
     ``RawTable.sheet`` names the sheet read (``tableau <n>`` for HTML). Raises
     :class:`TableReadError` for a workbook that is too large or a zip bomb, damaged, with
-    no visible sheet holding data, or with a formula cell that has no cached value (the
-    message names the sheet and the cell).
+    no visible sheet holding data, with a formula cell that has no cached value (the
+    message names the sheet and the cell), or an ``.xlsx`` with an Excel error value in the
+    header or a data row (the message names the line, the column and the cell).
     """
     _check_size(path)
     if fmt == "html":
@@ -297,14 +306,13 @@ def _calamine_grids(path: Path, fmt: str) -> list[_Grid]:
             for m in workbook.sheets_metadata
             if m.visible == SheetVisibleEnum.Visible and m.typ == SheetTypeEnum.WorkSheet
         ]
-        if fmt == "xlsx":
-            _refuse_uncached_formulas(path, visible)
+        errors = _scan_sheets(path, visible) if fmt == "xlsx" else {}
         grids = []
         for sheet_name in visible:
             sheet = workbook.get_sheet_by_name(sheet_name)
             records, numeric = _cells(sheet.to_python(skip_empty_area=False))
             merges = [tuple(map(tuple, m)) for m in (sheet.merged_cell_ranges or [])]
-            grids.append(_Grid(sheet_name, records, numeric, merges))
+            grids.append(_Grid(sheet_name, records, numeric, merges, errors.get(sheet_name, {})))
     except CalamineError as exc:  # calamine's own error types (damaged, truncated, password…)
         raise TableReadError(f"unreadable {fmt} workbook: {exc}") from exc
     return grids
@@ -381,40 +389,76 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
     return parts
 
 
-def _refuse_uncached_formulas(path: Path, sheets: list[str]) -> None:
-    """Raise :class:`TableReadError` at the first formula cell with no cached value in ``sheets``.
+def _scan_sheets(path: Path, sheets: list[str]) -> dict[str, dict[tuple[int, int], str]]:
+    """Raise :class:`TableReadError` at the first formula cell with no cached value in ``sheets``; return each
+    sheet's Excel error cells, (row, column) 0-based -> the error value (``#N/A``), which calamine reads as empty.
 
-    A sheet part with no formula element at all (most exports) is only scanned as bytes; one with
-    formulas is parsed row by row (constant memory), each row's formula cells checked for a ``<v>``.
+    A sheet part with no formula element and no error cell at all (most exports) is only scanned as bytes; one with
+    either is parsed row by row (constant memory).
     """
+    found: dict[str, dict[tuple[int, int], str]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             parts = _sheet_parts(archive)
             for sheet in sheets:
                 part = parts.get(sheet)
-                if part is None or not _has_formula(archive, part):
+                if part is None:
                     continue
+                formulas, errors = _marks(archive, part)
+                if not (formulas or errors):
+                    continue
+                found[sheet] = cells = {}
                 with archive.open(part) as stream:
+                    row_at = -1
                     for _event, row in etree.iterparse(
                         stream, events=("end",), tag="{*}row", resolve_entities=False, no_network=True
                     ):
-                        for formula in row.iterfind("{*}c/{*}f"):
-                            _check_cached(formula, sheet)
+                        row_at = int(row.get("r")) - 1 if row.get("r", "").isdigit() else row_at + 1
+                        if formulas:
+                            for formula in row.iterfind("{*}c/{*}f"):
+                                _check_cached(formula, sheet)
+                        if errors:
+                            _note_errors(row, row_at, cells)
                         row.clear()  # done with this row: free it and the rows before
                         while row.getprevious() is not None:
                             del row.getparent()[0]
     except (zipfile.BadZipFile, KeyError, EOFError, etree.XMLSyntaxError) as exc:
         raise TableReadError(f"unreadable xlsx workbook: {exc}") from exc
+    return found
 
 
-def _has_formula(archive: zipfile.ZipFile, part: str) -> bool:
+def _note_errors(row, row_at: int, cells: dict[tuple[int, int], str]) -> None:
+    """Note the error cells (``t="e"``) of one ``<row>`` in ``cells``; a cell without ``r`` is the one after the
+    previous cell, as a reader places it (ECMA-376 makes ``r`` optional)."""
+    column = -1
+    for cell in row.iterfind("{*}c"):
+        reference = _CELL_REFERENCE.fullmatch(cell.get("r", ""))
+        if reference:
+            column = 0
+            for letter in reference.group(1):
+                column = column * 26 + ord(letter) - 64
+            column -= 1
+        else:
+            column += 1
+        if cell.get("t") == "e":
+            value = next((child.text for child in cell if _local(child.tag) == "v"), None)
+            cells[(row_at, column)] = (value or "").strip() or "#?"
+
+
+def _marks(archive: zipfile.ZipFile, part: str) -> tuple[bool, bool]:
+    """Whether the sheet ``part`` holds a formula element, and an error cell (from its bytes)."""
+    formulas = errors = False
     with archive.open(part) as stream:
         tail = b""
         while chunk := stream.read(1 << 20):
-            if _FORMULA_TAG.search(tail + chunk):
-                return True
-            tail = chunk[-64:]
-    return False
+            text = tail + chunk
+            formulas = formulas or bool(_FORMULA_TAG.search(text))
+            # `"e"` first (a fast find; an error cell holds it): the regular expression only where it is
+            errors = errors or ((b'"e"' in text or b"'e'" in text) and bool(_ERROR_CELL.search(text)))
+            if formulas and errors:
+                break
+            tail = chunk[-256:]
+    return formulas, errors
 
 
 def _check_cached(formula, sheet: str) -> None:
@@ -572,6 +616,7 @@ def _table(name: str, fmt: str, grid: _Grid) -> RawTable | None:
     else:
         header_cells = filled[header_at]
     header = [(h or "").strip() for h in header_cells]
+    _refuse_errors(grid, header, header_at, data_start)
     rows = [list(r) for r in filled[data_start:]]
     numbers: dict[int, list[int]] = {}
     for r, c in sorted(grid.numeric):
@@ -593,6 +638,26 @@ def _table(name: str, fmt: str, grid: _Grid) -> RawTable | None:
         sheet_first_row=None if fmt == "html" else data_start + 1,  # the grid starts at A1 (skip_empty_area=False)
         cellules_nombres=None if fmt == "html" else {c: r for c, r in numbers.items() if c < len(header)},
     )
+
+
+def _refuse_errors(grid: _Grid, header: list[str], header_at: int, data_start: int) -> None:
+    """Raise :class:`TableReadError` at the first Excel error cell (``#N/A``, ``#DIV/0!``…) of the header or the data,
+    in line order, naming the line, the column and the cell: an error value is neither empty nor a value."""
+    below = sorted(at for at in grid.errors if at[0] >= header_at)
+    if not below:
+        return
+    r, c = below[0]
+    letters, index = "", c + 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    where = f"feuille {grid.name!r}, cellule {letters}{r + 1}"
+    value = grid.errors[(r, c)]
+    what = f"an Excel error value {value!r} (a formula that failed): correct it in the workbook, or export the values"
+    colonne = f"colonne {header[c]!r}" if c < len(header) and header[c] else f"colonne {letters} (sans en-tête)"
+    if r < data_start:
+        raise TableReadError(f"en-tête, {colonne} ({where}): {what}")
+    raise TableReadError(f"ligne {r - data_start + 1}, {colonne} ({where}): {what}")
 
 
 def _fill_merges(grid: _Grid, data_start: int) -> list[list[str | None]]:
