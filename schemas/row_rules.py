@@ -87,7 +87,8 @@ def row_rules(model: type[pa.DataFrameModel]) -> list[RowRule]:
 def first_failure(frame: pl.DataFrame, rules: list[RowRule]) -> Failure | None:
     """The first failure of ``frame`` under ``rules`` (see the module), or None when every row passes.
 
-    One ``select`` over the frame for the counts and first rows; the failing value is then read
+    First whether any row fails (:func:`_any_failing`: a text column's rules on its distinct values); where one
+    does, one ``select`` over the frame for the counts and first rows; the failing value is then read
     from that one row.
     """
     if not rules or not frame.height or not _any_failing(frame, rules):
