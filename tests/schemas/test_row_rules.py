@@ -54,6 +54,8 @@ def _pandera_first(frame: pl.DataFrame):
         {"code_categorie": ["31", "2", "64", "21"], "code_titre": ["4", "2", "6", "2"]},
         {"source_ligne": [1, 0, 3, 4], "exercice": [2021, 2021, 2021, 1900]},
         {"code_mission": ["AB", "ab", None, "A1"], "code_ministere": ["07", "7", None, "07"]},
+        # A failing code repeated (its rules are tried on the distinct values first): every row still counted.
+        {"code_programme": ["352", "35X", "35X", "352"], "phase": ["PLF", "PLF", "PLF", "XX"]},
     ],
     ids=lambda c: "+".join(c) or "valid",
 )

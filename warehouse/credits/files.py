@@ -1153,13 +1153,17 @@ class _ColumnReader:
         )
         sums.groups += int(frame.select(group_total.sum()).item() or 0)
         kept = grouped.filter(pl.col("_ligne").is_in(kept_lines.implode()))
-        found = kept.select(pl.col(money).fill_null(0).sum(), *(pl.col(m).abs().sum().alias(f"{m}_abs") for m in money))
-        for key, value in found.row(0, named=True).items():
+        # The sums per group, and the absolute values' per group, in one aggregate over the lines; the batch's are
+        # those of its groups added (a query over a row per group, not over the lines again).
+        found = kept.group_by("_groupe").agg(
+            pl.col(money).fill_null(0).sum(), *(pl.col(m).abs().sum().alias(f"{m}_abs") for m in money)
+        )
+        for key, value in found.select(pl.exclude("_groupe").sum()).row(0, named=True).items():
             if key.endswith("_abs"):
                 sums.magnitude += value or Decimal(0)
             else:
                 sums.all[key] = sums.all.get(key, Decimal(0)) + (value or Decimal(0))
-        for row in kept.group_by("_groupe").agg(pl.col(money).fill_null(0).sum()).iter_rows(named=True):
+        for row in found.select("_groupe", *money).iter_rows(named=True):
             group = sums.group.setdefault(row["_groupe"], {})
             for key in money:
                 group[key] = group.get(key, Decimal(0)) + (row[key] or Decimal(0))
