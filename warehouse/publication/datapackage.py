@@ -3,9 +3,9 @@
 Made with the ``frictionless`` library, which checks the descriptor as it builds it:
 every published table is a resource (``parquet/<table>.parquet``, format parquet,
 ``"hash": "sha256:<hex>"``, ``bytes``, ``rows``), with its Table Schema (types,
-descriptions and units from ``warehouse/publication/tables.py``, primary key, foreign
-keys to the nomenclature), its licence and its sources (official addresses of the files
-its rows come from, from the ``sources`` table).
+descriptions and units from ``warehouse/publication/tables.py``, primary key (a unique key
+when a field of it may be null), foreign keys to the nomenclature), its licence and its
+sources (official addresses of the files its rows come from, from the ``sources`` table).
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def _schema(connection: duckdb.DuckDBPyConnection, table: str) -> dict:
         fields.append(field)
     schema: dict = {"fields": fields}
     if meta.primary_key:
-        schema["primaryKey"] = list(meta.primary_key)
+        if meta.key_is_primary:
+            schema["primaryKey"] = list(meta.primary_key)
+        else:
+            schema["uniqueKeys"] = [list(meta.primary_key)]
     if meta.foreign_keys:
         schema["foreignKeys"] = [
             {"fields": list(k.fields), "reference": {"resource": k.table, "fields": list(k.reference_fields)}}

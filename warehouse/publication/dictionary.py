@@ -103,7 +103,10 @@ def dictionary_markdown(database: Path, version: str, tables: list[str]) -> str:
             rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
             lines += [f"## `{table}` : {meta.title}", "", f"Lignes : {rows}.  "]
             key = ", ".join(meta.primary_key) if meta.primary_key else "aucune (comparée par lignes entières)"
-            lines.append(f"Clé primaire : {key}.")
+            if meta.primary_key and not meta.key_is_primary:
+                lines.append(f"Clé unique (des champs peuvent être vides : pas de clé primaire) : {key}.")
+            else:
+                lines.append(f"Clé primaire : {key}.")
             for fk in meta.foreign_keys:
                 lines.append(
                     f"Clé étrangère : ({', '.join(fk.fields)}) → `{fk.table}` ({', '.join(fk.reference_fields)})."

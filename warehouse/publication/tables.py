@@ -57,6 +57,15 @@ class TableMeta:
     foreign_keys: tuple[ForeignKey, ...] = ()
     units: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def key_is_primary(self) -> bool:
+        """Whether ``primary_key`` is a Table Schema ``primaryKey``: no field of it may be null (its Pandera
+        model says so). Table Schema makes every ``primaryKey`` field required (no null); a key with a field
+        that may be null (``credits.code_sous_action``, ``couverture.document``...) is published as a
+        ``uniqueKeys`` entry instead, whose uniqueness leaves out the rows with a null in it (as in SQL)."""
+        columns = self.model.to_schema().columns
+        return all(not columns[c].nullable for c in self.primary_key)
+
 
 def _fk(fields: str, table: str, reference: str | None = None) -> ForeignKey:
     return ForeignKey(tuple(fields.split()), table, tuple(reference.split()) if reference else None)
