@@ -334,6 +334,7 @@ def build(args: argparse.Namespace) -> int:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
     from warehouse.publication.releases import DamagedRelease, releases_dir
+    from warehouse.publication.staging import UnknownStaging
 
     for folder in (releases_dir(settings.out_dir), settings.out_dir / "staging"):  # the build's own folders
         if (folder.exists() or folder.is_symlink()) and not folder.is_dir():  # a file, or a link to none (a
@@ -345,7 +346,7 @@ def build(args: argparse.Namespace) -> int:
         os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
         with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
             return _build_locked(args, settings)
-    except DamagedRelease as exc:
+    except (DamagedRelease, UnknownStaging) as exc:
         print(f"budget-warehouse: {exc}; nothing built", file=sys.stderr)
         return 2
     except Exception as exc:
@@ -447,9 +448,9 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
         removed = remove_stale_work(settings.out_dir)
         if removed:
             print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
+        _restore_staging(settings.out_dir, args.prune)  # before the working copy: a refusal leaves none
         work = start_work(settings.out_dir, rewrite=_rewrite_parquet)
         os.environ[WORK_ENV] = str(work)
-        _restore_staging(settings.out_dir)
         settings = Settings.from_env()
         try:
             outcome, items, exercices = _run_jobs(args, settings, instance)
@@ -478,19 +479,28 @@ def _rewrite_parquet(database: Path, table: str, folder: Path) -> Path:
         return publish_table(connection, table, folder, PUBLISHED[table], SORT_KEYS.get(table)).path
 
 
-def _restore_staging(out: Path) -> None:
+def _restore_staging(out: Path, prune: bool) -> None:
     """What the previous build changed in the staging put back as the latest release has it, where that build
-    published nothing (failed, interrupted: ``warehouse/publication/staging.py``); then the staging noted as this
-    build finds it."""
+    published nothing (failed, interrupted: ``warehouse/publication/staging.py``), or the staging of the latest
+    release put back where ``latest`` was pointed back at it (by hand, or the newest release removed); then the
+    staging noted as this build finds it. Raises ``UnknownStaging`` where the latest release's staging is not kept
+    (without ``prune``)."""
     from warehouse.publication.releases import latest_release
-    from warehouse.publication.staging import mark_staging, restore_staging
+    from warehouse.publication.staging import kept_for, mark_staging, restore_staging
 
     latest = latest_release(out)
-    if restored := restore_staging(out, latest.version if latest else None):
-        print(
-            f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of {out / 'staging'} it "
-            f"changed put back as the latest release ({latest.version}) has them"
-        )
+    kept = kept_for(out)
+    if restored := restore_staging(out, latest.version if latest else None, prune):
+        if kept is not None and kept != latest.version:
+            print(
+                f"budget-warehouse: latest is {latest.version}, not the release the staging was last kept for "
+                f"({kept}): {len(restored)} file(s) of {out / 'staging'} put back as {latest.version} has them"
+            )
+        else:
+            print(
+                f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of "
+                f"{out / 'staging'} it changed put back as the latest release ({latest.version}) has them"
+            )
     mark_staging(out, latest.version if latest else None)
 
 
