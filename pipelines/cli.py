@@ -1545,9 +1545,26 @@ class _NotTheInterrupt(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], BuildInterrupted | KeyboardInterrupt))
 
 
+class _ConsoleFormat(logging.Formatter):
+    """``LEVEL logger: message``, but the downloads' own messages as the README gives them, alone: a fresh user's
+    find (wave 17), ``ERROR warehouse.downloads: cannot download: the name … does not resolve …`` between the
+    ``downloads: n/7`` lines, where the README says ``cannot download: the name … does not resolve …``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "warehouse.downloads" and not record.exc_info:
+            return record.getMessage()
+        return super().format(record)
+
+
 def _console_logging() -> None:
-    """Warnings and errors of every logger on stderr, one line each; not the build's interrupt (_NotTheInterrupt)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Warnings and errors of every logger on stderr, one line each (:class:`_ConsoleFormat`); not the build's
+    interrupt (_NotTheInterrupt)."""
+    console = logging.StreamHandler()  # stderr
+    console.setFormatter(_ConsoleFormat())
+    logging.basicConfig(level=logging.WARNING, handlers=[console])
     for handler in logging.getLogger().handlers:
         handler.addFilter(_NotTheInterrupt())
 
