@@ -1259,7 +1259,12 @@ def _manifest_sources(database: Path) -> list[dict]:
     return rows.to_dicts()
 
 
+#: After the rows of a table of the database that is not published as a Parquet file (``document_fichiers``).
+NOT_PUBLISHED = " (in budget.duckdb only: no Parquet file, not in datapackage.json)"
+
+
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
+    from assets.publish import PUBLISHED  # the tables published as Parquet files
     from schemas.performance.families import is_performance_header
     from warehouse.credits.staging import read_reports
     from warehouse.documents.store import document_reports_in
@@ -1283,7 +1288,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             width = max(map(len, tables), default=0)  # the longest name (indicateur_atteintes_publiees, 29)
             for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
-                print(f"table {table:<{width}} {rows:>7} rows")
+                only = "" if table in PUBLISHED else NOT_PUBLISHED
+                print(f"table {table:<{width}} {rows:>7} rows{only}")
             per_year = (  # no credits table when a first build's credit step failed
                 connection.execute(
                     "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
