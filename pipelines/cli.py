@@ -1163,6 +1163,7 @@ def _finish(
 ) -> int:
     """Publish the release when nothing blocks it, prune old releases if asked, print the summary."""
     from warehouse.publication.releases import latest_release, prune_releases, publish_release
+    from warehouse.publication.staging import forget_removed
 
     release_line = ""
     stop_if_interrupted()  # not a release after Ctrl-C
@@ -1213,6 +1214,7 @@ def _finish(
             if args.keep_releases:
                 gone = prune_releases(settings.out_dir, args.keep_releases)
                 if gone:
+                    forget_removed(settings.out_dir)  # their staging kept aside goes with them
                     release_line += f"\nreleases removed (--keep-releases {args.keep_releases}): {', '.join(gone)}"
     return _summary(settings, outcome, items, started, release_line)
 

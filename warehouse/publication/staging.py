@@ -49,6 +49,7 @@ __all__ = [
     "MARK",
     "SNAPSHOT",
     "UnknownStaging",
+    "forget_removed",
     "keep_staging",
     "kept_for",
     "mark_staging",
@@ -124,7 +125,7 @@ def _released(out: Path, version: str) -> bool:
     return (out / "releases" / version / "manifest.json").is_file()
 
 
-def _forget_removed(out: Path) -> None:
+def forget_removed(out: Path) -> None:
     """The kept staging of each release no longer in ``<out>/releases`` removed (``rm -rf``, ``--keep-releases``)."""
     kept = out / KEPT
     if kept.is_dir():
@@ -218,7 +219,7 @@ def keep_staging(out: Path, version: str) -> None:
             _set_aside(out)
             os.replace(new, snapshot)
         shutil.rmtree(out / KEPT / version, ignore_errors=True)  # the release's own, kept aside before: replaced
-    _forget_removed(out)
+    forget_removed(out)
     (out / MARK).unlink(missing_ok=True)
 
 
@@ -253,7 +254,7 @@ def _put_back(out: Path, version: str) -> list[str]:
         changed.append(relative)
     _set_aside(out)
     os.replace(kept, out / SNAPSHOT)
-    _forget_removed(out)
+    forget_removed(out)
     return changed
 
 
@@ -293,7 +294,7 @@ def restore_staging(out: Path, latest: str | None, prune: bool = False) -> list[
             return []
         if prune:
             return []
-        kept = f"release {current}'s" if current else "not the latest release's"
+        kept = f"release {current}'s" if current else "another build's"
         back = f"point {out / 'latest'} back at releases/{current}, or " if current and _released(out, current) else ""
         raise UnknownStaging(
             f"{staging}: the staging is {kept}, not {latest}'s (the latest release), and the staged files of "
