@@ -334,6 +334,7 @@ def build(args: argparse.Namespace) -> int:
         print("budget-warehouse: --keep-releases N needs N >= 1", file=sys.stderr)
         return 2
     from warehouse.publication.releases import DamagedRelease, releases_dir
+    from warehouse.publication.staging import UnknownStaging
 
     for folder in (releases_dir(settings.out_dir), settings.out_dir / "staging"):  # the build's own folders
         if (folder.exists() or folder.is_symlink()) and not folder.is_dir():  # a file, or a link to none (a
@@ -345,7 +346,7 @@ def build(args: argparse.Namespace) -> int:
         os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
         with signals_stop_the_build(settings.out_dir) as stopped:  # and holds the build lock
             return _build_locked(args, settings)
-    except DamagedRelease as exc:
+    except (DamagedRelease, UnknownStaging) as exc:
         print(f"budget-warehouse: {exc}; nothing built", file=sys.stderr)
         return 2
     except Exception as exc:
@@ -447,9 +448,9 @@ def _build_locked(args: argparse.Namespace, settings: Settings) -> int:
         removed = remove_stale_work(settings.out_dir)
         if removed:
             print(f"budget-warehouse: removed what a killed build left: {', '.join(removed)}")
+        _restore_staging(settings.out_dir, args.prune)  # before the working copy: a refusal leaves none
         work = start_work(settings.out_dir, rewrite=_rewrite_parquet)
         os.environ[WORK_ENV] = str(work)
-        _restore_staging(settings.out_dir)
         settings = Settings.from_env()
         try:
             outcome, items, exercices = _run_jobs(args, settings, instance)
@@ -478,19 +479,28 @@ def _rewrite_parquet(database: Path, table: str, folder: Path) -> Path:
         return publish_table(connection, table, folder, PUBLISHED[table], SORT_KEYS.get(table)).path
 
 
-def _restore_staging(out: Path) -> None:
+def _restore_staging(out: Path, prune: bool) -> None:
     """What the previous build changed in the staging put back as the latest release has it, where that build
-    published nothing (failed, interrupted: ``warehouse/publication/staging.py``); then the staging noted as this
-    build finds it."""
+    published nothing (failed, interrupted: ``warehouse/publication/staging.py``), or the staging of the latest
+    release put back where ``latest`` was pointed back at it (by hand, or the newest release removed); then the
+    staging noted as this build finds it. Raises ``UnknownStaging`` where the latest release's staging is not kept
+    (without ``prune``)."""
     from warehouse.publication.releases import latest_release
-    from warehouse.publication.staging import mark_staging, restore_staging
+    from warehouse.publication.staging import kept_for, mark_staging, restore_staging
 
     latest = latest_release(out)
-    if restored := restore_staging(out, latest.version if latest else None):
-        print(
-            f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of {out / 'staging'} it "
-            f"changed put back as the latest release ({latest.version}) has them"
-        )
+    kept = kept_for(out)
+    if restored := restore_staging(out, latest.version if latest else None, prune):
+        if kept is not None and kept != latest.version:
+            print(
+                f"budget-warehouse: latest is {latest.version}, not the release the staging was last kept for "
+                f"({kept}): {len(restored)} file(s) of {out / 'staging'} put back as {latest.version} has them"
+            )
+        else:
+            print(
+                f"budget-warehouse: the previous build published nothing: {len(restored)} file(s) of "
+                f"{out / 'staging'} it changed put back as the latest release ({latest.version}) has them"
+            )
     mark_staging(out, latest.version if latest else None)
 
 
@@ -1153,6 +1163,7 @@ def _finish(
 ) -> int:
     """Publish the release when nothing blocks it, prune old releases if asked, print the summary."""
     from warehouse.publication.releases import latest_release, prune_releases, publish_release
+    from warehouse.publication.staging import forget_removed
 
     release_line = ""
     stop_if_interrupted()  # not a release after Ctrl-C
@@ -1208,6 +1219,7 @@ def _finish(
             if args.keep_releases:
                 gone = prune_releases(settings.out_dir, args.keep_releases)
                 if gone:
+                    forget_removed(settings.out_dir)  # their staging kept aside goes with them
                     release_line += f"\nreleases removed (--keep-releases {args.keep_releases}): {', '.join(gone)}"
     return _summary(settings, outcome, items, started, release_line)
 
@@ -1254,7 +1266,12 @@ def _manifest_sources(database: Path) -> list[dict]:
     return rows.to_dicts()
 
 
+#: After the rows of a table of the database that is not published as a Parquet file (``document_fichiers``).
+NOT_PUBLISHED = " (in budget.duckdb only: no Parquet file, not in datapackage.json)"
+
+
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
+    from assets.publish import PUBLISHED  # the tables published as Parquet files
     from schemas.performance.families import is_performance_header
     from warehouse.credits.staging import read_reports
     from warehouse.documents.store import document_reports_in
@@ -1278,7 +1295,8 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
             width = max(map(len, tables), default=0)  # the longest name (indicateur_atteintes_publiees, 29)
             for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
-                print(f"table {table:<{width}} {rows:>7} rows")
+                only = "" if table in PUBLISHED else NOT_PUBLISHED
+                print(f"table {table:<{width}} {rows:>7} rows{only}")
             per_year = (  # no credits table when a first build's credit step failed
                 connection.execute(
                     "SELECT exercice, string_agg(DISTINCT phase, ',' ORDER BY phase), count(*) "
@@ -1540,9 +1558,26 @@ class _NotTheInterrupt(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], BuildInterrupted | KeyboardInterrupt))
 
 
+class _ConsoleFormat(logging.Formatter):
+    """``LEVEL logger: message``, but the downloads' own messages as the README gives them, alone: a fresh user's
+    find (wave 17), ``ERROR warehouse.downloads: cannot download: the name … does not resolve …`` between the
+    ``downloads: n/7`` lines, where the README says ``cannot download: the name … does not resolve …``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "warehouse.downloads" and not record.exc_info:
+            return record.getMessage()
+        return super().format(record)
+
+
 def _console_logging() -> None:
-    """Warnings and errors of every logger on stderr, one line each; not the build's interrupt (_NotTheInterrupt)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Warnings and errors of every logger on stderr, one line each (:class:`_ConsoleFormat`); not the build's
+    interrupt (_NotTheInterrupt)."""
+    console = logging.StreamHandler()  # stderr
+    console.setFormatter(_ConsoleFormat())
+    logging.basicConfig(level=logging.WARNING, handlers=[console])
     for handler in logging.getLogger().handlers:
         handler.addFilter(_NotTheInterrupt())
 

@@ -648,6 +648,16 @@ def test_the_summary_aligns_the_rows_of_every_table_on_the_longest_name(warehous
     lines = _table_lines(build.stdout)
     assert any(" indicateur_atteintes_publiees " in line for line in lines), lines
     assert len({line.index(" rows") for line in lines}) == 1, "\n".join(lines)
+    # A fresh user's find (wave 17): `document_fichiers` listed as the others, with no Parquet file published.
+    published = {p.stem for p in (out / "parquet").glob("*.parquet")}
+    for line in lines:
+        name = line.split()[1]
+        assert line.endswith(" rows") == (name in published), line
+        assert name in published or line.endswith(
+            " rows (in budget.duckdb only: no Parquet file, not in datapackage.json)"
+        )
+    assert any(line.split()[1] == "document_fichiers" for line in lines), lines
+    assert len([line for line in lines if line.endswith(" rows")]) == len(published)
 
 
 def test_files_of_no_covered_family_are_listed_when_new_or_changed_and_else_counted_in_one_line(warehouse):

@@ -420,6 +420,8 @@ def test_a_source_absent_from_the_folder_is_kept_with_a_warning_and_pruned_only_
     pruned = run_build(sources, out, "--prune", "--keep-releases", "1")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert _releases(out) == [os.readlink(out / "latest").removeprefix("releases/")]  # only the latest kept
+    kept = out / ".staging-releases"  # the staging of the releases removed goes with them (wave 17)
+    assert not kept.exists() or not any(kept.iterdir()), list(kept.iterdir())
     assert _count(database, "SELECT count(*) FROM credits") == LFI_2020
     assert _count(database, "SELECT count(*) FROM indicateurs") == 0
     assert _count(database, "SELECT count(*) FROM sources WHERE source_id IN ('plf-2020', 'fichier-plf-2019-pap')") == 0
@@ -481,6 +483,70 @@ def test_a_failed_prune_build_changes_nothing_a_later_build_keeps(warehouse, upg
     again = run_build(sources, out)  # idempotent: nothing left to put back, nothing changed
     assert again.returncode == 0 and "put back" not in again.stdout, again.stdout + again.stderr
     assert "no new release" in again.stdout, again.stdout
+
+
+@pytest.mark.parametrize("route", ["pointed-back", "removed"])
+def test_a_rollback_after_a_prune_build_keeps_what_the_release_pointed_back_at_published(warehouse, route):
+    # The fresh user's find (wave 17): release A kept an absent file's data, B (--prune) removed it, `latest` pointed
+    # back at A (by hand, or B's folder removed as the README allows): the next build said the absent file's data
+    # was kept (`lignes_chargees` of A) but published none of it (`credits +0 -2213`, exit 0): it took B's pruned
+    # staging for A's. Now every release keeps the links to its staged files; the build after the rollback puts A's
+    # back, and publishes A's content.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    assert_absent_source_kept(run_build(sources, out), out)  # release A
+    a = os.readlink(out / "latest")
+    a_content = json.loads((out / "latest" / "manifest.json").read_text())["content_sha256"]
+    pruned = run_build(sources, out, "--prune")  # release B: 2020 LFI only
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == LFI_2020
+    b = os.readlink(out / "latest")
+    assert b != a
+    if route == "pointed-back":
+        (out / "latest.new").symlink_to(a)
+        os.replace(out / "latest.new", out / "latest")
+    else:
+        shutil.rmtree(out / b)
+
+    kept = run_build(sources, out)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "(their data is kept; --prune removes it):\n  - PLF_2020_Credits.csv" in kept.stdout, kept.stdout
+    database = out / "budget.duckdb"
+    assert _count(database, "SELECT count(*) FROM credits WHERE source_id = 'plf-2020'") == CREDITS_2020 - LFI_2020
+    assert _count(database, "SELECT count(*) FROM credits") == CREDITS_2020
+    assert f"latest is {a.removeprefix('releases/')}, not the release the staging was last kept for" in kept.stdout
+    assert f"  credits 2020:  {CREDITS_2020} rows (LFI,PLF)" in kept.stdout.splitlines(), kept.stdout
+    assert f"release: content unchanged since {a.removeprefix('releases/')}; no new release" in kept.stdout
+    assert json.loads((out / "latest" / "manifest.json").read_text())["content_sha256"] == a_content
+    assert os.readlink(out / "latest") == a
+    again = run_build(sources, out)  # nothing left to put back
+    assert again.returncode == 0 and "put back" not in again.stdout, again.stdout + again.stderr
+
+
+def test_a_rollback_to_a_release_whose_staging_is_not_kept_is_refused(warehouse):
+    # A release published before each release kept its staging (an upgrade), `latest` pointed back at it after a
+    # --prune build: its staging cannot be had back. Refused, exit 2, nothing published; --prune builds.
+    sources, out = warehouse
+    (sources / "PLF_2020_Credits.csv").unlink()
+    assert run_build(sources, out).returncode == 0  # release A, PLF 2020 kept
+    a = os.readlink(out / "latest")
+    assert run_build(sources, out, "--prune").returncode == 0  # release B
+    b = os.readlink(out / "latest")
+    shutil.rmtree(out / ".staging-releases")  # as a version before wave 17 left it
+    (out / "latest.new").symlink_to(a)
+    os.replace(out / "latest.new", out / "latest")
+    before = _snapshot(out)
+
+    refused = run_build(sources, out)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert (
+        f"the staging is release {b.removeprefix('releases/')}'s, not {a.removeprefix('releases/')}'s" in refused.stderr
+    )
+    assert f"back at {b}, or build with --prune" in refused.stderr and "nothing built" in refused.stderr
+    assert _snapshot(out) == before and not list((out / "releases").glob(".building-*"))
+    pruned = run_build(sources, out, "--prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _count(out / "budget.duckdb", "SELECT count(*) FROM credits") == LFI_2020
 
 
 @pytest.mark.parametrize("damage", ["empty", "garbled"])

@@ -6,9 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
-from warehouse.publication.staging import MARK, SNAPSHOT, keep_staging, mark_staging, restore_staging
+import pytest
+
+from warehouse.publication.staging import (
+    KEPT,
+    MARK,
+    SNAPSHOT,
+    UnknownStaging,
+    keep_staging,
+    mark_staging,
+    restore_staging,
+)
 
 
 def _write(path: Path, text: str) -> None:
@@ -154,3 +165,84 @@ def test_a_first_build_stopped_before_keeping_its_staging_leaves_it_kept_as_its_
     _write(out / "staging" / "credits" / "exercice=2020" / "part-0.parquet", "2020: nothing")  # then it fails
     assert restore_staging(out, "v1") == ["credits/exercice=2020/part-0.parquet"]
     assert _staged(out) == released
+
+
+def _release(out: Path, version: str) -> None:
+    """A release folder, as ``_released`` knows one: its manifest."""
+    (out / "releases" / version).mkdir(parents=True, exist_ok=True)
+    (out / "releases" / version / "manifest.json").write_text("{}", encoding="utf-8")
+
+
+def test_the_staging_of_a_release_pointed_back_at_is_put_back_whole(tmp_path):
+    # The fresh user's find (wave 17): release v1 kept an absent file's lines, v2 (--prune) dropped them, `latest`
+    # pointed back at v1 by hand: the next build took v2's pruned staging as v1's (keep_staging(out, "v1")) and
+    # published without the absent file's lines, saying they were kept.
+    out = tmp_path / "out"
+    _release(out, "v1")
+    released = _published(out)
+    _release(out, "v2")
+    mark_staging(out, "v1")  # the --prune build of v2: 2021 pruned, 2022 staged
+    _write(out / "staging" / "credits" / "exercice=2021" / "part-0.parquet", "2021: PLF")
+    _write(out / "staging" / "credits" / "exercice=2022" / "part-0.parquet", "2022: LFI")
+    keep_staging(out, "v2")
+    pruned = _staged(out)
+    assert (out / KEPT / "v1" / ".version").read_text().strip() == "v1", "v1's links kept aside"
+
+    assert restore_staging(out, "v1") == [
+        "credits/exercice=2021/part-0.parquet",
+        "credits/exercice=2022/part-0.parquet",
+    ]
+    assert _staged(out) == released
+    assert not (out / "staging" / "credits" / "exercice=2022").exists()
+    assert (out / SNAPSHOT / ".version").read_text().strip() == "v1"
+    assert not (out / KEPT / "v1").exists() and (out / KEPT / "v2" / ".version").read_text().strip() == "v2"
+    mark_staging(out, "v1")
+    assert restore_staging(out, "v1") == []  # nothing more to put back
+    keep_staging(out, "v1")  # the build after it: v1's content, no new release
+
+    assert restore_staging(out, "v2") == [
+        "credits/exercice=2021/part-0.parquet",
+        "credits/exercice=2022/part-0.parquet",
+    ]
+    assert _staged(out) == pruned, "pointed forward again: v2's staging"
+
+
+def test_the_staging_of_a_removed_release_goes_with_it(tmp_path):
+    out = tmp_path / "out"
+    _release(out, "v1")
+    released = _published(out)
+    _release(out, "v2")
+    mark_staging(out, "v1")
+    (out / "staging" / "credits" / "exercice=2021" / "part-0.parquet").unlink()
+    keep_staging(out, "v2")
+    shutil.rmtree(out / "releases" / "v2")  # `rm -rf releases/v2`: the next build points `latest` at v1
+
+    assert restore_staging(out, "v1") == ["credits/exercice=2021/part-0.parquet"]
+    assert _staged(out) == released
+    assert not (out / KEPT / "v2").exists(), "the links of a release removed are removed"
+    shutil.rmtree(out / "releases" / "v1")
+    _release(out, "v3")
+    keep_staging(out, "v3")
+    assert not (out / KEPT).exists() or not any((out / KEPT).iterdir())
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["published", "failed-after"])
+def test_a_release_pointed_back_at_whose_staging_is_not_kept_is_refused(tmp_path, failed):
+    # v1 published by a version that kept no staging of the releases before the latest: its staging cannot be had
+    # back. Refused (nothing changed), unless --prune, which takes nothing of an absent source from the staging.
+    out = tmp_path / "out"
+    _release(out, "v1")
+    _published(out)
+    _release(out, "v2")
+    mark_staging(out, "v1")
+    (out / "staging" / "credits" / "exercice=2021" / "part-0.parquet").unlink()
+    keep_staging(out, "v2")
+    shutil.rmtree(out / KEPT / "v1")
+    if failed:  # a build from v2 that failed, then `latest` pointed back at v1
+        mark_staging(out, "v2")
+    staged = _staged(out)
+
+    with pytest.raises(UnknownStaging, match=r"the staging is release v2's, not v1's .* point .*latest back at "):
+        restore_staging(out, "v1")
+    assert _staged(out) == staged and (out / SNAPSHOT / ".version").read_text().strip() == "v2"
+    assert restore_staging(out, "v1", prune=True) == []
