@@ -63,3 +63,32 @@ def test_a_new_file_whose_name_differs_only_by_punctuation_never_takes_the_id_of
         assert second.returncode == 1, second.stdout + second.stderr
         assert rows[0][2] == "erreur"
         assert plf_rows == 0
+
+
+def test_an_uncatalogued_credit_file_renamed_and_changed_together_replaces_its_absent_self(tmp_path):
+    sources = sources_with(tmp_path / "sources", NOMENCLATURE)
+    lfi = (SOURCES / "LFI_2020_Credits.csv").read_bytes()
+    first_bytes = lfi.replace(b";31;3;50 000;50 000", b";31;3;50 001;50 000", 1)  # not the catalogue's bytes
+    assert first_bytes != lfi
+    (sources / "credits_export.csv").write_bytes(first_bytes)
+    out = tmp_path / "out"
+    first = run_build(sources, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    total = "SELECT source_id, count(*), sum(ae) FROM credits GROUP BY ALL ORDER BY ALL"
+    ((_, lines, ae),) = _rows(out / "budget.duckdb", total)
+
+    (sources / "credits_export.csv").unlink()
+    (sources / "credits_export_v2.csv").write_bytes(first_bytes.replace(b";31;3;50 001;", b";31;3;50 101;", 1))
+    second = run_build(sources, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "as authoritative as" not in second.stdout
+    assert _rows(out / "budget.duckdb", total) == [("fichier-credits-export-v2", lines, ae + 100)]
+    query = "SELECT fichier, statut, message FROM sources WHERE fichier LIKE 'credits_export%' ORDER BY fichier"
+    (old, new) = _rows(out / "budget.duckdb", query)
+    assert old[:2] == ("credits_export.csv", "absent") and new[:2] == ("credits_export_v2.csv", "lu")
+    assert "replaced by credits_export_v2.csv for 2020 LFI BA, 2020 LFI BG, 2020 LFI CAS, 2020 LFI CCF" in old[2]
+    assert _rows(out / "budget.duckdb", "SELECT count(*) FROM ecarts_sources") == [(0,)]  # not a witness either
+
+    pruned = run_build(sources, out, "--prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _rows(out / "budget.duckdb", total) == [("fichier-credits-export-v2", lines, ae + 100)]
