@@ -114,9 +114,11 @@ def take_build_inventory(
     links: list[str] = []
     names: list[str] = []
     changed: list[str] = []
+    previous = previous_sources(paths.database)
     if paths.sources is not None:
         log(f"reading sources from {paths.sources}")
-        files = discover_sources(paths.sources, paths.out)  # an output folder inside it is not a source
+        ids = {r["fichier"]: source_id for source_id, r in previous.items()}  # a file already read keeps its id
+        files = discover_sources(paths.sources, paths.out, ids)  # an output folder inside it is not a source
         skipped, names = not_read(paths.sources, paths.out)
         links = [str(link) for link in skipped]
         for link in links:
@@ -142,7 +144,6 @@ def take_build_inventory(
     # Sources of the latest release not got or not readable keep their data (warehouse/expected.py).
     # On a download build, a source of the latest release that no catalogue address gives (a local file) is
     # absent from the downloads: kept with a warning unless --prune, never dropped in silence.
-    previous = previous_sources(paths.database)
     items = expect_release_sources(
         recognised + failures,
         previous,

@@ -203,14 +203,17 @@ def _utf8(name: str) -> bool:
     return True
 
 
-def discover_sources(folder: Path, outputs: Path | None = None) -> list[SourceFile]:
+def discover_sources(folder: Path, outputs: Path | None = None, ids: dict[str, str] | None = None) -> list[SourceFile]:
     """Every regular file below ``folder`` (hidden ones aside, and the build's own ``outputs`` folder when it
     lies inside), with its hash and catalogue entry.
 
     A file whose sha256 is in the catalogue takes that entry's id; else the entry of
     the same file name, if any (a changed file keeps its source id); else an id made
-    from its path. Ids are unique (:func:`_unique_ids`). Symbolic links are not followed
-    (see ``skipped_links``). Raises ``FileNotFoundError`` if ``folder`` does not exist.
+    from its path. Ids are unique (:func:`_unique_ids`) and stable across builds: ``ids``, the latest release's
+    source id of each path (``{fichier: source_id}``), gives a file the catalogue does not know its id of then when
+    its path could have made it (a file already read keeps its id; a new file whose name differs from it only by
+    punctuation takes another). Symbolic links are not followed (see ``skipped_links``). Raises
+    ``FileNotFoundError`` if ``folder`` does not exist.
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"sources folder not found: {folder}")
@@ -230,17 +233,25 @@ def discover_sources(folder: Path, outputs: Path | None = None) -> list[SourceFi
                 entree=entry,
             )
         )
-    return _unique_ids(found)
+    return _unique_ids(found, ids or {})
 
 
-def _unique_ids(found: list[SourceFile]) -> list[SourceFile]:
+def _unique_ids(found: list[SourceFile], ids: dict[str, str]) -> list[SourceFile]:
     """``found`` with unique source ids (the key of ``sources``). Two files would share one when both match a
     catalogue entry (two copies of a file) or when their paths differ only by extension or punctuation
     (``vert.csv``, ``vert.txt``): the one the id belongs to keeps it (the catalogue's own path, else the first
     in path order), the others take an id made from their whole path, extension included (numbered if still
-    taken)."""
+    taken). ``ids``: the latest release's id of each path; a file the catalogue does not know whose path had an id
+    it could be given (its own, or one made from its whole path) keeps it, before any other file: a new file never
+    takes the id of a file already read."""
+    found = [_kept_id(source, ids.get(source.fichier)) for source in found]
+
+    def rank(source: SourceFile) -> tuple:
+        catalogued = source.entree is not None and source.entree.fichier == source.fichier
+        return (not catalogued, ids.get(source.fichier) != source.source_id, source.fichier)
+
     owner: dict[str, SourceFile] = {}
-    for source in sorted(found, key=lambda s: (s.entree is None or s.entree.fichier != s.fichier, s.fichier)):
+    for source in sorted(found, key=rank):
         owner.setdefault(source.source_id, source)
     taken = {s.source_id for s in owner.values()}
     result = []
@@ -254,6 +265,17 @@ def _unique_ids(found: list[SourceFile]) -> list[SourceFile]:
             source = replace(source, source_id=source_id)
         result.append(source)
     return result
+
+
+def _kept_id(source: SourceFile, before: str | None) -> SourceFile:
+    """``source`` with ``before``, its path's id in the latest release, when the catalogue does not know it and
+    ``before`` is one :func:`_unique_ids` could give its path (``fichier-vert-extrait-txt``, ``…-2``)."""
+    if before is None or source.entree is not None or before == source.source_id:
+        return source
+    base = _source_id(source.fichier + ".", None)
+    if before == base or re.fullmatch(re.escape(base) + r"-[0-9]+", before):
+        return replace(source, source_id=before)
+    return source
 
 
 def skipped_links(folder: Path, outputs: Path | None = None) -> list[SkippedLink]:

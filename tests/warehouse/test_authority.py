@@ -76,6 +76,25 @@ def test_equal_ranks_are_decided_by_coverage_then_by_the_catalogue_never_by_name
     assert "x/extrait.csv" in message and "y/complet.csv" in message
 
 
+def test_a_present_file_replaces_an_absent_source_it_equals_and_only_then():
+    """Rule 5: of two files equal by every other rule, the one in the folder wins, the absent one gets no role there
+    (not a witness); an absent catalogued file still beats an unknown present one (rule 4); two absent still tie."""
+    family = FAMILIES["credits_codes_libelles"]
+    same = _lines({"a-absent": FULL, "b-present": FULL})
+    families = {"a-absent": family, "b-present": family}
+    replaced: dict = {}
+    roles, ties = assign_roles(same, families, frozenset(), frozenset({"a-absent"}), replaced)
+    assert {r.source_id: r.role for r in roles} == {"b-present": "A"} and ties == []
+    assert replaced == {"a-absent": [("2025 PLF BG", "b-present")]}
+    roles, ties = assign_roles(same, families, frozenset({"a-absent"}), frozenset({"a-absent"}))
+    assert {r.source_id: r.role for r in roles} == {"a-absent": "A", "b-present": "W"}
+    wider = _lines({"a-absent": FULL, "b-present": FULL[:80]})  # more pairs: rule 3 before rule 5, a witness
+    roles, _ = assign_roles(wider, families, frozenset(), frozenset({"a-absent"}))
+    assert {r.source_id: r.role for r in roles} == {"a-absent": "A", "b-present": "W"}
+    _, ties = assign_roles(same, families, frozenset(), frozenset({"a-absent", "b-present"}))
+    assert len(ties) == 1
+
+
 def test_two_unknown_copies_of_a_file_stop_their_scopes_and_name_both(tmp_path):
     """Through the real reading code: the same PLF 2025 lines in two files the catalogue does not know (not the same
     bytes: one ends its lines in CRLF; byte-identical copies are one source, set aside before any tie)."""

@@ -110,7 +110,11 @@ COVERAGE_KEY = ("code_programme", "code_action")
 
 
 def assign_roles(
-    lines: pl.DataFrame, families: dict[str, Family], catalogued: frozenset[str] = frozenset()
+    lines: pl.DataFrame,
+    families: dict[str, Family],
+    catalogued: frozenset[str] = frozenset(),
+    absent: frozenset[str] = frozenset(),
+    replaced: dict[str, list[tuple[str, str]]] | None = None,
 ) -> tuple[list[RoleAssignment], list[AuthorityTie]]:
     """Decide, for each (exercice, phase, type_budget) in ``lines``, which source is authoritative.
 
@@ -131,7 +135,11 @@ def assign_roles(
        (``schemas/families/credits.toml``; no rank, or no known family: last);
     3. between equal ranks, the larger coverage (more pairs) wins;
     4. then a catalogued file beats an unknown one;
-    5. a tie that remains is an :class:`AuthorityTie`: no source of the scope gets
+    5. then a file of the folder beats one of ``absent`` (a source of the latest release no longer in the folder,
+       its data kept): the present file replaces it there, and the absent one gets no role in that scope (not
+       loaded, not a witness); ``replaced`` (if given) gets ``{absent source_id: [(scope, winner source_id)]}``,
+       the scope as ``"2020 LFI BG"``;
+    6. a tie that remains is an :class:`AuthorityTie`: no source of the scope gets
        a role there (nothing of it is loaded), and the caller reports the error.
        Never decided by file-name order.
 
@@ -162,6 +170,7 @@ def assign_roles(
                 (families[s].rank(phase) if s in families else None) or 99,
                 -covered[s],
                 0 if s in catalogued else 1,
+                1 if s in absent else 0,
             )
             for s in candidates
         }
@@ -172,7 +181,14 @@ def assign_roles(
             continue
         if partial:
             log.info("%s %s %s: %s cover part of %s only: witnesses", exercice, phase, type_budget, partial, winners)
+        gone = {s for s in candidates if s in absent and s != winners[0] and merit[s][:3] == best[:3]}
+        for source_id in sorted(gone):  # replaced by the file of the folder (rule 5): no role
+            (replaced if replaced is not None else {}).setdefault(source_id, []).append(
+                (f"{exercice} {phase} {type_budget or '-'}", winners[0])
+            )
         for source_id in covered:
+            if source_id in gone:
+                continue
             role = "A" if source_id == winners[0] else "W"
             assignments.append(RoleAssignment(source_id, exercice, phase, type_budget, role))
     return assignments, ties
@@ -321,15 +337,25 @@ def _stage(
         if (i.source.entree is not None and i.source.entree.sha256 == i.source.sha256)
         or (is_absent(i) and i.source.sha256 in official)
     )
-    roles, ties = assign_roles(lines, family_of, catalogued)
+    # A file absent from the folder that a file of it equals by every other rule (an unknown file renamed and
+    # changed together) is replaced by it (rule 5), not tied with it.
+    absent = frozenset(i.source.source_id for i in items if is_absent(i))
+    replaced: dict[str, list[tuple[str, str]]] = {}
+    roles, ties = assign_roles(lines, family_of, catalogued, absent, replaced)
     lines = with_roles(lines, roles)
     if ties:
         lines = _report_ties(lines, ties, reports, previous, blocks)
     by_source: dict[str, dict[str, str]] = {}
     for r in roles:
         by_source.setdefault(r.source_id, {})[f"{r.phase}/{r.type_budget or '-'}"] = r.role
+    fichiers = {r.source_id: r.fichier for r in reports}
     for report in reports:
         report.roles = by_source.get(report.source_id, {})
+        if report.source_id in replaced:
+            scopes = ", ".join(sorted(scope for scope, _ in replaced[report.source_id]))
+            by = " and ".join(sorted({fichiers.get(s, s) for _, s in replaced[report.source_id]}))
+            said = f"replaced by {by} for {scopes} (its data there is not loaded)"
+            report.message = "; ".join(m for m in (report.message, said) if m)
     return lines, reports
 
 
