@@ -719,10 +719,18 @@ class _ColumnReader:
     def _check_filled(self, rows: int, values: dict[int, _Values]) -> None:
         """Raise where an amount column (but a FDC/ADP one) is empty on every one of the ``rows`` detail lines of the
         file (``values``: :class:`_Values` of every amount column) while another column of its (phase, titre) group
-        is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row."""
+        is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row, but a
+        file all of whose amount columns (FDC/ADP ones too) are empty on every line is in error: it states no credit."""
         if not rows:
             return
         empty = {i for i, v in values.items() if v.seen and not v.filled}  # `" "` and `""` alike: no amount
+        if values and all(i in empty for i in values):  # no line states an amount: every line set aside, none read
+            places = ", ".join(_column_place(self.table, a.index) for a in self.match.amounts)
+            raise SourceReadError(
+                self.table.fichier,
+                f"no amount on any of its {rows} data lines: every amount column ({places}) is empty on every "
+                "line: a file with no amount is not read as a file with no credit",
+            )
         for columns in self.groups.values():
             if all(c.index in empty for c in columns):
                 continue
