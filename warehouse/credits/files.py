@@ -76,7 +76,7 @@ from schemas.codes import (
 )
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
 from warehouse.reading.csv_files import CsvStream
-from warehouse.reading.tables import FrameRows, RawTable
+from warehouse.reading.tables import FrameRows, RawTable, named_error
 
 __all__ = [
     "BATCH_ROWS",
@@ -166,7 +166,8 @@ class SourceReadError(ValueError):
             where.append(f"colonne {colonne!r}")
         if cellule is not None:  # a workbook's: `feuille 'X', cellule C12`
             where[-1] += f" ({cellule})"
-        super().__init__(f"{', '.join(where)}: {message}")
+        # A message placed by its own words (a workbook's `ligne 2, colonne …`) follows the file as the others do.
+        super().__init__(named_error(fichier, message) if len(where) == 1 else f"{', '.join(where)}: {message}")
 
     def in_cell(self, table: RawTable) -> SourceReadError:
         """This error with the sheet and the cell of its row and column where ``table`` is a workbook's sheet
