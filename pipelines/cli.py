@@ -1276,6 +1276,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     from warehouse.credits.staging import read_reports
     from warehouse.documents.store import document_reports_in
     from warehouse.expected import is_absent
+    from warehouse.reading.tables import named_error
     from warehouse.store import quote_identifier, reader, with_last_good_kept
 
     print("\n== summary ==")
@@ -1366,7 +1367,7 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
     # A covered file that cannot be read at all and that no step staged: a credit file of unknown exercice
     # (one of a known exercice is staged with it, or is outside --years).
     errors += [
-        (i.source.source_id, f"{i.source.fichier}: {i.error}")
+        (i.source.source_id, named_error(i.source.fichier, i.error or ""))
         for i in items
         if i.in_error
         and not is_absent(i)  # absent from the folder: a warning below, its data kept

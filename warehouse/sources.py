@@ -19,7 +19,7 @@ from schemas.catalogue import CatalogueEntry, catalogue
 from schemas.families import FamilyMatch, all_families, best_family, file_name_kind, vocabulary
 from warehouse.digests import sha256_of  # never follows a symbolic link
 from warehouse.display import escaped_bytes
-from warehouse.reading.tables import RawTable, TableReadError, read_table_heads
+from warehouse.reading.tables import RawTable, TableReadError, named_error, read_table_heads
 
 __all__ = [
     "RECORDED_FIELDS",
@@ -475,7 +475,7 @@ class InventoryItem:
         if self.error is None:
             return None
         named = f"{self.source.fichier}: "
-        return self.error if self.error.startswith(named) else named + self.error
+        return self.error if self.error.startswith(named) else named_error(self.source.fichier, self.error)
 
     @property
     def error_detail(self) -> str | None:

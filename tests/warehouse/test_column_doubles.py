@@ -176,3 +176,57 @@ def test_a_fdc_adp_column_empty_on_every_line_still_reads(tmp_path):
     read = _read(tmp_path / "sources", name)
     assert read.lines["ae_fdc_adp"].null_count() == read.lines.height
     assert read.lines.drop("ae_fdc_adp", "cp_fdc_adp").equals(real.lines.drop("ae_fdc_adp", "cp_fdc_adp"))
+
+
+def _blanked(folder: Path, name: str) -> Path:
+    """``folder`` (made) holding a copy of the real file ``name`` whose AE and CP cells (columns 11 and 12) are blank
+    on every data line, in several spellings, and whose later lines repeating the ten code cells of an earlier one are
+    dropped (no repeated line: the file as a user blanking its amounts would leave it); the file."""
+    path = sources_with(folder, name) / name
+    lines, seen, spellings = path.read_bytes().decode("cp1252").split("\n"), set(), ("", " ", "-", "")
+    kept = [lines[0]]
+    for number, line in enumerate(lines[1:], 1):
+        fields = line.split(";")
+        if len(fields) > 11 and any(fields[:10]):
+            key = tuple(fields[:10])
+            if key in seen:
+                continue
+            seen.add(key)
+            fields[10] = fields[11] = spellings[number % len(spellings)]
+        kept.append(";".join(fields))
+    path.write_bytes("\n".join(kept).encode("cp1252"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "exercice", "columns"),
+    [
+        ("PLF_2022_Credits_Destination_Nature.csv", 2022, "'ae' (column 11, K), 'cp' (column 12, L)"),
+        ("PLF_2021_Credits.csv", 2021, "'AE PLF' (column 11, K), 'CP PLF' (column 12, L)"),
+    ],
+)
+def test_a_file_with_no_amount_on_any_line_is_an_error_naming_its_amount_columns(
+    tmp_path, monkeypatch, name, exercice, columns
+):
+    # A fresh user's find (wave 17): AE and CP blanked on every line of a file were read as a file with no credit,
+    # every line set aside `sans_montant`, 0 lines kept, statut 'lu' (the exercice's credits lost, exit 0): the rule
+    # of an empty column looked only at groups where another column has amounts. Now the whole read, the streamed
+    # read (two passes, batches of 97 lines) and the staging (read once, batches of 100 lines) are in error.
+    path = _blanked(tmp_path / "sources", name)
+    folder = path.parent
+    (source,) = discover_sources(folder)
+    found = recognise(source)
+    rows = sum(1 for line in path.read_text("cp1252").split("\n")[1:] if line.replace(";", "").strip())
+    message = (
+        f"{name}: no amount on any of its {rows} data lines: every amount column ({columns}) is empty on every line: "
+        "a file with no amount is not read as a file with no credit"
+    )
+    assert credit_read_error(folder) == message
+    with stream_csv_table(source.chemin, source.fichier) as stream, pytest.raises(SourceReadError) as raised:
+        read_credit_stream(
+            stream, found.match, source.source_id, tmp_path / "parts", found.exercice_hint, batch_rows=97
+        )
+    assert str(raised.value) == message
+    monkeypatch.setattr(credit_files, "BATCH_ROWS", 100)
+    _, (report,) = stage_exercice_to(tmp_path / "staging", exercice, take_inventory(discover_sources(folder)))
+    assert (report.statut, report.message) == ("erreur", message)

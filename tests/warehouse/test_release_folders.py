@@ -82,3 +82,27 @@ def test_the_state_of_a_release_read_from_its_manifest_holds_its_reading_limits(
     (out / "releases" / STATE).write_text(json.dumps(removed), encoding="utf-8")
     latest, state = release_state(out)
     assert latest.version == folder.name and state["reading_limits"] == limits and state["complete"] is True
+
+
+def test_the_temporary_files_of_a_killed_build_are_named_beside_its_folder(tmp_path):
+    # A fresh user's find (wave 17): the clean-up named only `.building-999999`, not the temporary files it removed
+    # beside it (the state, the record of the files verified, a staged report).
+    out = tmp_path / "out"
+    releases = out / "releases"
+    report = out / "staging" / "credits" / "exercice=2020"
+    (releases / ".building-999999").mkdir(parents=True)
+    report.mkdir(parents=True)
+    left = [
+        releases / ".verified.json.tmp-999999",
+        releases / ".state.json.tmp-999999",
+        report / ".rapport.json.tmp-999999",
+    ]
+    for path in left:
+        path.write_text("{}")
+    assert remove_stale_work(out) == [
+        ".building-999999",
+        "releases/.state.json.tmp-999999",
+        "releases/.verified.json.tmp-999999",
+        "staging/credits/exercice=2020/.rapport.json.tmp-999999",
+    ]
+    assert not any(path.exists() for path in left) and not (releases / ".building-999999").exists()

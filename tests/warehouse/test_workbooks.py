@@ -464,3 +464,26 @@ def test_an_excel_error_cell_without_a_reference_is_placed_as_a_reader_places_it
             archive.writestr(name, data)
     with pytest.raises(TableReadError, match=r"ligne 2, colonne 'libelle' \(feuille 'N', cellule B3\): an Excel"):
         read_tables(path)
+
+
+def test_an_excel_error_cell_follows_the_file_name_as_every_per_line_error(tmp_path):
+    # A fresh user's find (wave 17): `PLF_2026_Credits.xlsx: ligne 2, colonne …` where every other per-line error
+    # reads `<file>, ligne N, colonne …`: the same form in the file's error, its staging report and the summary's.
+    from tests.workbook_files import ExcelError
+    from warehouse.credits.roles import stage_exercice_to
+    from warehouse.sources import take_inventory
+
+    path = _lfi_2020_workbook(tmp_path / "sources", {(1, 10): ExcelError("#N/A")})
+    message = (
+        "LFI_2020_Credits.xlsx, ligne 1, colonne 'AE LFI 2020' (feuille 'Credits', cellule K2): an Excel error value "
+        "'#N/A' (a formula that failed): correct it in the workbook, or export the values"
+    )
+    (item,) = take_inventory(discover_sources(path.parent))
+    assert item.error_message == message
+    _, (report,) = stage_exercice_to(tmp_path / "staging", 2020, [item])
+    assert (report.statut, report.message) == ("erreur", message)
+    header = _lfi_2020_workbook(tmp_path / "header", {(0, 11): ExcelError("#NAME?")})
+    (item,) = take_inventory(discover_sources(header.parent))
+    assert item.error_message.startswith(
+        "LFI_2020_Credits.xlsx, en-tête, colonne L (sans en-tête) (feuille 'Credits', cellule L1): an Excel error"
+    )

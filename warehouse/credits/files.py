@@ -76,7 +76,7 @@ from schemas.codes import (
 )
 from schemas.families import AmountColumn, FamilyMatch, vocabulary
 from warehouse.reading.csv_files import CsvStream
-from warehouse.reading.tables import FrameRows, RawTable
+from warehouse.reading.tables import FrameRows, RawTable, named_error
 
 __all__ = [
     "BATCH_ROWS",
@@ -166,7 +166,8 @@ class SourceReadError(ValueError):
             where.append(f"colonne {colonne!r}")
         if cellule is not None:  # a workbook's: `feuille 'X', cellule C12`
             where[-1] += f" ({cellule})"
-        super().__init__(f"{', '.join(where)}: {message}")
+        # A message placed by its own words (a workbook's `ligne 2, colonne …`) follows the file as the others do.
+        super().__init__(named_error(fichier, message) if len(where) == 1 else f"{', '.join(where)}: {message}")
 
     def in_cell(self, table: RawTable) -> SourceReadError:
         """This error with the sheet and the cell of its row and column where ``table`` is a workbook's sheet
@@ -719,10 +720,18 @@ class _ColumnReader:
     def _check_filled(self, rows: int, values: dict[int, _Values]) -> None:
         """Raise where an amount column (but a FDC/ADP one) is empty on every one of the ``rows`` detail lines of the
         file (``values``: :class:`_Values` of every amount column) while another column of its (phase, titre) group
-        is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row."""
+        is not: its lines would be published with 0 for it. A group all of whose columns are empty gives no row, but a
+        file all of whose amount columns (FDC/ADP ones too) are empty on every line is in error: it states no credit."""
         if not rows:
             return
         empty = {i for i, v in values.items() if v.seen and not v.filled}  # `" "` and `""` alike: no amount
+        if values and all(i in empty for i in values):  # no line states an amount: every line set aside, none read
+            places = ", ".join(_column_place(self.table, a.index) for a in self.match.amounts)
+            raise SourceReadError(
+                self.table.fichier,
+                f"no amount on any of its {rows} data lines: every amount column ({places}) is empty on every "
+                "line: a file with no amount is not read as a file with no credit",
+            )
         for columns in self.groups.values():
             if all(c.index in empty for c in columns):
                 continue

@@ -165,7 +165,8 @@ def remove_stale_work(out: Path, say: Callable[[str], None] = print) -> list[str
     """Remove what killed builds left (call with the build lock held): working folders (not the UI's,
     ``.building-dagster``), and release folders that were complete but never became ``latest``: newer than
     it and than the last release published (``releases/.state.json``, written once ``latest`` switched: a
-    user who points ``latest`` back at an older release keeps the newer ones). Returns the names removed.
+    user who points ``latest`` back at an older release keeps the newer ones), and the temporary files of its writes.
+    Returns the names removed: the folders' names, then the temporary files' paths from ``out``.
 
     A ``latest`` removed, dangling or replaced while releases exist is pointed at the newest complete one
     (a file or folder in its place moved aside, :func:`_switch_link`), and ``say`` told: releases are never
@@ -203,8 +204,8 @@ def remove_stale_work(out: Path, say: Callable[[str], None] = print) -> list[str
     staging = out / "staging"
     places = [out, folder, *(p for r in complete if r.exists() for p in (r, r / "parquet"))]
     places += [staging, *(p for p in staging.rglob("*") if p.is_dir())] if staging.is_dir() else []
-    for place in places:
-        remove_dead_temporaries(place)
+    for place in places:  # named from the output folder (`releases/.state.json.tmp-123`), after the folders
+        removed += [str(p.relative_to(out)) for p in sorted(remove_dead_temporaries(place))]
     return removed
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["FrameRows", "RawTable", "TableReadError", "read_table_heads", "read_tables"]
+__all__ = ["FrameRows", "RawTable", "TableReadError", "named_error", "read_table_heads", "read_tables"]
 
 #: Rows turned into Python lists at once when iterating over a :class:`FrameRows` (bounds the memory held).
 _ROWS_AT_ONCE = 10_000
@@ -27,6 +27,13 @@ _ROWS_AT_ONCE = 10_000
 
 class TableReadError(ValueError):
     """A file that cannot be read as a table at all (bad encoding, corrupt workbook)."""
+
+
+def named_error(fichier: str, why: str) -> str:
+    """``why`` (an error not naming the file) after ``fichier``: ``'<fichier>, ligne N, …'`` for an error placed at a
+    line or in the header (a workbook's Excel error value), as every per-line error reads; else
+    ``'<fichier>: <why>'``."""
+    return f"{fichier}, {why}" if why.startswith(("ligne ", "en-tête, ")) else f"{fichier}: {why}"
 
 
 class FrameRows(Sequence[list[str | None]]):
