@@ -239,18 +239,7 @@ def _put_back(out: Path, version: str) -> list[str]:
         path = staging / relative
         if relative in linked and relative in now and os.path.samefile(now[relative], linked[relative]):
             continue
-        if relative in linked:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.restoring-{os.getpid()}")
-            temporary.unlink(missing_ok=True)
-            _link(linked[relative], temporary)
-            os.replace(temporary, path)
-        else:
-            path.unlink()
-            for folder in path.parents:  # the folders it leaves empty (an exercice staged since)
-                if folder == staging or not folder.is_relative_to(staging) or any(folder.iterdir()):
-                    break
-                folder.rmdir()
+        _put_back_file(staging, path, linked.get(relative))
         changed.append(relative)
     _set_aside(out)
     os.replace(kept, out / SNAPSHOT)
@@ -316,17 +305,23 @@ def restore_staging(out: Path, latest: str | None, prune: bool = False) -> list[
             continue  # missing before the build too: not its doing
         if relative in linked and relative in now and os.path.samefile(now[relative], linked[relative]):
             continue
-        if relative in linked:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.restoring-{os.getpid()}")
-            temporary.unlink(missing_ok=True)
-            _link(linked[relative], temporary)
-            os.replace(temporary, path)
-        else:
-            path.unlink()
-            for folder in path.parents:  # the folders it leaves empty (an exercice staged by the failed build)
-                if folder == staging or not folder.is_relative_to(staging) or any(folder.iterdir()):
-                    break
-                folder.rmdir()
+        _put_back_file(staging, path, linked.get(relative))
         changed.append(relative)
     return changed
+
+
+def _put_back_file(staging: Path, path: Path, linked: Path | None) -> None:
+    """Make ``path`` (in ``staging``) the kept file ``linked`` (a hard link, put in place by a rename), or remove it
+    with the folders it leaves empty (an exercice staged since) where nothing is kept for it."""
+    if linked is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.restoring-{os.getpid()}")
+        temporary.unlink(missing_ok=True)
+        _link(linked, temporary)
+        os.replace(temporary, path)
+        return
+    path.unlink()
+    for folder in path.parents:
+        if folder == staging or not folder.is_relative_to(staging) or any(folder.iterdir()):
+            break
+        folder.rmdir()
