@@ -18,6 +18,7 @@ from warehouse.publication.releases import (
     release_state,
     remove_stale_work,
     start_work,
+    write_state,
 )
 
 TABLES = list(PUBLISHED)
@@ -106,3 +107,34 @@ def test_the_temporary_files_of_a_killed_build_are_named_beside_its_folder(tmp_p
         "staging/credits/exercice=2020/.rapport.json.tmp-999999",
     ]
     assert not any(path.exists() for path in left) and not (releases / ".building-999999").exists()
+
+
+def _release(out, version: str):
+    folder = out / "releases" / version
+    folder.mkdir(parents=True)
+    (folder / MANIFEST).write_text(json.dumps({"version": version, "complete": True}), encoding="utf-8")
+    return folder
+
+
+def _point_latest(out, folder):
+    (out / "latest.new").symlink_to(folder)
+    os.replace(out / "latest.new", out / "latest")
+
+
+def test_a_rollback_whose_build_changes_nothing_keeps_the_newer_releases_and_a_users_folder(tmp_path):
+    # An adversarial tester's find (wave 17): `latest` pointed back at R1, a build whose content equalled R1 wrote
+    # R1's state, and the next build removed R2 (published) as a killed build's leftover; a `backup-copy` folder
+    # sorting after the newest release was removed too.
+    out = tmp_path / "out"
+    r1 = _release(out, "2026-12-02T005615Z-bbe1c5")
+    r2 = _release(out, "2026-12-02T005626Z-171571")
+    _point_latest(out, r2)
+    write_state(out, r2.name, {})  # R2 published
+    _point_latest(out, r1)  # the user's rollback
+    write_state(out, r1.name, {})  # a build whose content equalled R1: no new release
+    backup = out / "releases" / "backup-copy"
+    shutil.copytree(r2, backup)
+    killed = _release(out, "2026-12-02T010000Z-abcdef")  # complete, never made latest: a killed build's
+    assert remove_stale_work(out, say=lambda _: None) == [killed.name]
+    assert r2.is_dir() and backup.is_dir() and latest_release(out).version == r1.name
+    assert release_state(out)[1]["version"] == r1.name

@@ -188,7 +188,7 @@ def remove_stale_work(out: Path, say: Callable[[str], None] = print) -> list[str
         stale_work = path.name.startswith(".paused-") or re.fullmatch(r"\.building-\d+", path.name) is not None
         unpublished = (
             latest is not None
-            and not path.name.startswith(".")
+            and _RELEASE_NAME.fullmatch(path.name) is not None
             and path.is_dir()
             and path.name > latest.folder.name
             and (published is None or path.name > published)
@@ -210,13 +210,14 @@ def remove_stale_work(out: Path, say: Callable[[str], None] = print) -> list[str
 
 
 def _state_version(out: Path) -> str | None:
-    """The version ``releases/.state.json`` names (the last release published, or the latest when a build
-    changed nothing), or None."""
+    """The newest release ever published that ``releases/.state.json`` names (its ``published``; in a state
+    written before it was recorded, its ``version``), or None."""
     path = releases_dir(out) / STATE
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("version")
+        state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return state.get("published") or state.get("version")
 
 
 def _check_opens(copy: Path, database: Path, out: Path) -> None:
@@ -700,11 +701,19 @@ def publish_release(
 
 
 STATE = ".state.json"
+#: A release folder's name, ``<UTC date>T<time>Z-<first 6 hex digits of content_sha256>`` (:func:`publish_release`):
+#: only such a folder is ever taken for a killed build's unpublished release (a user's ``backup-copy`` is not).
+_RELEASE_NAME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{6}Z-[0-9a-f]{6}")
 
 
 def write_state(out: Path, version: str, state: dict) -> None:
-    """Write ``releases/.state.json``: the state of release ``version`` (see :func:`publish_release`)."""
-    write_text_atomically(releases_dir(out) / STATE, json.dumps({"version": version, **state}, indent=1))
+    """Write ``releases/.state.json``: the state of release ``version`` (see :func:`publish_release`), and
+    ``published``, the newest release ever published here: a build whose content equalled an older release that
+    ``latest`` was pointed back at writes that older version, and the newer ones stay published, not a killed
+    build's leftovers (:func:`remove_stale_work`)."""
+    published = max(v for v in (_state_version(out), version) if v is not None)
+    state = {"version": version, "published": published, **state}
+    write_text_atomically(releases_dir(out) / STATE, json.dumps(state, indent=1))
 
 
 def release_state(out: Path) -> tuple[Release | None, dict]:
