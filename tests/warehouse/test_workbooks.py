@@ -466,6 +466,29 @@ def test_an_excel_error_cell_without_a_reference_is_placed_as_a_reader_places_it
         read_tables(path)
 
 
+def test_an_excel_error_cell_is_placed_by_its_own_reference_where_its_row_has_none(tmp_path):
+    # An adversarial tester's find (wave 17): rows written without `r` (cells with theirs), the header on row 3,
+    # two blank rows above (not written): the scan counted rows, placed the #N/A above the header (a title), and the
+    # amount was published 0.00.
+    import re
+
+    from tests.workbook_files import ExcelError
+
+    rows = [[], [], ["programme", "libelle"], ["101", ExcelError("#N/A")], ["102", "Justice"]]
+    path = write_xlsx(tmp_path / "n.xlsx", [Sheet("N", rows)])
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    sheet = re.sub(r'<row r="\d+"(?: [^>]*)?(?:/>|></row>)', "", sheet)  # an empty row is not written
+    parts["xl/worksheets/sheet1.xml"] = re.sub(r'<row r="\d+"', "<row", sheet).encode()
+    assert '<row r="' not in parts["xl/worksheets/sheet1.xml"].decode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(TableReadError, match=r"ligne 1, colonne 'libelle' \(feuille 'N', cellule B4\): an Excel"):
+        read_tables(path)
+
+
 def test_an_excel_error_cell_follows_the_file_name_as_every_per_line_error(tmp_path):
     # A fresh user's find (wave 17): `PLF_2026_Credits.xlsx: ligne 2, colonne …` where every other per-line error
     # reads `<file>, ligne N, colonne …`: the same form in the file's error, its staging report and the summary's.

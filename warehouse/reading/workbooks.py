@@ -428,21 +428,22 @@ def _scan_sheets(path: Path, sheets: list[str]) -> dict[str, dict[tuple[int, int
 
 
 def _note_errors(row, row_at: int, cells: dict[tuple[int, int], str]) -> None:
-    """Note the error cells (``t="e"``) of one ``<row>`` in ``cells``; a cell without ``r`` is the one after the
-    previous cell, as a reader places it (ECMA-376 makes ``r`` optional)."""
-    column = -1
+    """Note the error cells (``t="e"``) of one ``<row>`` in ``cells``, where a reader places them: at the cell's
+    own reference (``K2``) when it has one, whatever its row's ``r``; a cell without ``r`` is the one after the
+    previous cell of its row (ECMA-376 makes both optional)."""
+    column, at = -1, row_at
     for cell in row.iterfind("{*}c"):
         reference = _CELL_REFERENCE.fullmatch(cell.get("r", ""))
         if reference:
             column = 0
             for letter in reference.group(1):
                 column = column * 26 + ord(letter) - 64
-            column -= 1
+            column, at = column - 1, int(reference.group(2)) - 1
         else:
             column += 1
         if cell.get("t") == "e":
             value = next((child.text for child in cell if _local(child.tag) == "v"), None)
-            cells[(row_at, column)] = (value or "").strip() or "#?"
+            cells[(at, column)] = (value or "").strip() or "#?"
 
 
 def _marks(archive: zipfile.ZipFile, part: str) -> tuple[bool, bool]:
