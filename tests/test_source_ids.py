@@ -92,3 +92,35 @@ def test_an_uncatalogued_credit_file_renamed_and_changed_together_replaces_its_a
     pruned = run_build(sources, out, "--prune")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert _rows(out / "budget.duckdb", total) == [("fichier-credits-export-v2", lines, ae + 100)]
+
+
+def test_a_new_file_whose_path_folds_to_an_absent_files_id_is_another_source(tmp_path):
+    # An adversarial tester's find (wave 17): `a/c.csv` (an uncatalogued LFI 2020 file, BG, BA, CAS, CCF) removed and
+    # `a-c.csv` holding its BG lines added: the new file took `fichier-a-c`, so the absent file's BA, CAS and CCF
+    # (118 rows) went with no warning and no --prune. The new file is another source: the absent one's data is kept
+    # where the new file does not replace it (rule 5: BG).
+    sources = sources_with(tmp_path / "sources", NOMENCLATURE)
+    lfi = (SOURCES / "LFI_2020_Credits.csv").read_bytes()
+    first_bytes = lfi.replace(b";31;3;50 000;50 000", b";31;3;50 001;50 000", 1)  # not the catalogue's bytes
+    (sources / "a").mkdir()
+    (sources / "a" / "c.csv").write_bytes(first_bytes)
+    out = tmp_path / "out"
+    first = run_build(sources, out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    per_budget = "SELECT source_id, type_budget, count(*) FROM credits GROUP BY ALL ORDER BY ALL"
+    before = _rows(out / "budget.duckdb", per_budget)
+    assert {r[0] for r in before} == {"fichier-a-c"} and {r[1] for r in before} == {"BA", "BG", "CAS", "CCF"}
+
+    (sources / "a" / "c.csv").unlink()
+    bg = [line for line in first_bytes.split(b"\n") if not line.startswith((b"2020;LFI;BA", b"2020;LFI;C"))]
+    (sources / "a-c.csv").write_bytes(b"\n".join(bg).replace(b";31;3;50 001;", b";31;3;50 101;", 1))
+    second = run_build(sources, out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    query = "SELECT source_id, fichier, statut FROM sources WHERE source_id LIKE 'fichier-a-c%' ORDER BY fichier"
+    assert _rows(out / "budget.duckdb", query) == [
+        ("fichier-a-c-csv", "a-c.csv", "lu"),  # a new source
+        ("fichier-a-c", "a/c.csv", "absent"),  # the file read before keeps its id, absent
+    ]
+    after = _rows(out / "budget.duckdb", per_budget)
+    assert [r for r in after if r[1] != "BG"] == [r for r in before if r[1] != "BG"]  # BA, CAS, CCF kept
+    assert [r for r in after if r[1] == "BG"] == [("fichier-a-c-csv", "BG", 2122)]

@@ -243,7 +243,7 @@ def _unique_ids(found: list[SourceFile], ids: dict[str, str]) -> list[SourceFile
     in path order), the others take an id made from their whole path, extension included (numbered if still
     taken). ``ids``: the latest release's id of each path; a file the catalogue does not know whose path had an id
     it could be given (its own, or one made from its whole path) keeps it, before any other file: a new file never
-    takes the id of a file already read."""
+    takes the id of a file already read, present or absent."""
     found = [_kept_id(source, ids.get(source.fichier)) for source in found]
 
     def rank(source: SourceFile) -> tuple:
@@ -253,10 +253,14 @@ def _unique_ids(found: list[SourceFile], ids: dict[str, str]) -> list[SourceFile
     owner: dict[str, SourceFile] = {}
     for source in sorted(found, key=rank):
         owner.setdefault(source.source_id, source)
-    taken = {s.source_id for s in owner.values()}
+    # An id another path had in the latest release (its file absent now) stays that source's: a new file whose
+    # path folds to it (`a-c.csv` for an absent `a/c.csv`) is another source, not that one changed.
+    others = {i for path, i in ids.items() if path not in {s.fichier for s in found}}
+    taken = {s.source_id for s in owner.values()} | others
     result = []
     for source in found:
-        if owner[source.source_id] is not source:
+        uncatalogued_new = source.entree is None and ids.get(source.fichier) != source.source_id
+        if owner[source.source_id] is not source or (uncatalogued_new and source.source_id in others):
             base = _source_id(source.fichier + ".", None)  # the trailing dot keeps the extension in the stem
             source_id, number = base, 2
             while source_id in taken:
