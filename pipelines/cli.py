@@ -1271,7 +1271,6 @@ NOT_PUBLISHED = " (in budget.duckdb only: no Parquet file, not in datapackage.js
 
 
 def _summary(settings: Settings, outcome: Outcome, items: list, started: float, release_line: str = "") -> int:
-    from assets.publish import PUBLISHED  # the tables published as Parquet files
     from schemas.performance.families import is_performance_header
     from warehouse.credits.staging import read_reports
     from warehouse.documents.store import document_reports_in
@@ -1294,9 +1293,13 @@ def _summary(settings: Settings, outcome: Outcome, items: list, started: float, 
         with reader(database) as connection:
             tables = [t for (t,) in connection.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
             width = max(map(len, tables), default=0)  # the longest name (indicateur_atteintes_publiees, 29)
+            # The tables published as Parquet files: the latest release's (not assets.publish, whose Pandera
+            # models a rebuild with nothing changed does not import).
+            parquet = settings.out_dir / "latest" / "parquet"
+            in_parquet = {p.stem for p in parquet.glob("*.parquet")} if parquet.is_dir() else None
             for table in tables:
                 rows = connection.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
-                only = "" if table in PUBLISHED else NOT_PUBLISHED
+                only = NOT_PUBLISHED if in_parquet is not None and table not in in_parquet else ""
                 print(f"table {table:<{width}} {rows:>7} rows{only}")
             per_year = (  # no credits table when a first build's credit step failed
                 connection.execute(
