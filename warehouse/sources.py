@@ -255,7 +255,8 @@ def _unique_ids(found: list[SourceFile], ids: dict[str, str]) -> list[SourceFile
         owner.setdefault(source.source_id, source)
     # An id another path had in the latest release (its file absent now) stays that source's: a new file whose
     # path folds to it (`a-c.csv` for an absent `a/c.csv`) is another source, not that one changed.
-    others = {i for path, i in ids.items() if path not in {s.fichier for s in found}}
+    present = {s.fichier for s in found}
+    others = {i for path, i in ids.items() if path not in present}
     taken = {s.source_id for s in owner.values()} | others
     result = []
     for source in found:

@@ -448,20 +448,31 @@ def test_an_excel_error_cell_is_an_error_naming_the_line_the_column_and_the_cell
     assert table.rows == [["101", "Justice"]]
 
 
+def _edit_sheet(path, edit) -> str:
+    """Rewrite the first sheet's XML of the workbook at ``path`` by ``edit`` (text -> text), as another writer would
+    have written it; return the XML written."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = edit(parts["xl/worksheets/sheet1.xml"].decode())
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return sheet
+
+
 def test_an_excel_error_cell_without_a_reference_is_placed_as_a_reader_places_it(tmp_path):
     # ECMA-376 makes a cell's `r` optional (the cell after the previous one) and XML allows blanks around `=`.
     from tests.workbook_files import ExcelError
 
     path = write_xlsx(tmp_path / "n.xlsx", [Sheet("N", [["programme", "libelle"], ["101", "Justice"],
                                                          ["102", ExcelError("#N/A")]])])  # fmt: skip
-    with zipfile.ZipFile(path) as archive:
-        parts = {name: archive.read(name) for name in archive.namelist()}
-    sheet = parts["xl/worksheets/sheet1.xml"].decode()
-    sheet = sheet.replace('<c r="B3" t="e">', "<c t = 'e'>").replace(' r="A3"', "").replace('<row r="3">', "<row>")
-    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
+    _edit_sheet(
+        path,
+        lambda sheet: (
+            sheet.replace('<c r="B3" t="e">', "<c t = 'e'>").replace(' r="A3"', "").replace('<row r="3">', "<row>")
+        ),
+    )
     with pytest.raises(TableReadError, match=r"ligne 2, colonne 'libelle' \(feuille 'N', cellule B3\): an Excel"):
         read_tables(path)
 
@@ -476,15 +487,10 @@ def test_an_excel_error_cell_is_placed_by_its_own_reference_where_its_row_has_no
 
     rows = [[], [], ["programme", "libelle"], ["101", ExcelError("#N/A")], ["102", "Justice"]]
     path = write_xlsx(tmp_path / "n.xlsx", [Sheet("N", rows)])
-    with zipfile.ZipFile(path) as archive:
-        parts = {name: archive.read(name) for name in archive.namelist()}
-    sheet = parts["xl/worksheets/sheet1.xml"].decode()
-    sheet = re.sub(r'<row r="\d+"(?: [^>]*)?(?:/>|></row>)', "", sheet)  # an empty row is not written
-    parts["xl/worksheets/sheet1.xml"] = re.sub(r'<row r="\d+"', "<row", sheet).encode()
-    assert '<row r="' not in parts["xl/worksheets/sheet1.xml"].decode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
+    edited = _edit_sheet(  # an empty row is not written; no row has `r`
+        path, lambda sheet: re.sub(r'<row r="\d+"', "<row", re.sub(r'<row r="\d+"(?: [^>]*)?(?:/>|></row>)', "", sheet))
+    )
+    assert '<row r="' not in edited
     with pytest.raises(TableReadError, match=r"ligne 1, colonne 'libelle' \(feuille 'N', cellule B4\): an Excel"):
         read_tables(path)
 
